@@ -1,0 +1,215 @@
+#!/usr/bin/env bash
+# cluster-start.sh — install, configure and start a REAL single-node Slurm cluster
+# (Debian 12 bookworm packages: Slurm 22.05.8, MUNGE 0.5.15, MariaDB 10.11) on this host.
+#
+#   * no systemd needed: every daemon is started directly and writes a pid file
+#   * runs as root; slurmctld/slurmdbd run as the Debian "slurm" user (SlurmUser=slurm),
+#     slurmd runs as root (it must), mariadbd drops to "mysql"
+#   * node "localhost" (127.0.0.1) with the real CPU/memory of this machine and 4 FAKE GPUs
+#     (gres.conf File= points at dummy char devices made with mknod, no NVIDIA driver needed)
+#   * partitions: normal (default) and gpu (partition QOS "gpu")
+#   * accounting through slurmdbd+MariaDB, AccountingStorageEnforce=associations,limits,qos
+#   * QOS gpu: MaxTRESPerUser=gres/gpu=4 MaxJobsPerUser=2 MaxSubmitJobsPerUser=4 MaxWall=1-00:00:00
+#   * account "yenlab" with users root and nobody (an existing non-root user)
+#
+# Idempotent: re-running only starts what is not running and re-applies config/accounting.
+# Stop with cluster-stop.sh (kills by pid file only).
+set -euo pipefail
+
+CLUSTER=yen
+NODE=localhost
+ACCOUNT=yenlab
+USERS="root nobody"            # nobody exists on every Debian system; add your own test user here
+NGPUS=4
+DB_PASS=slurmdbpass              # local-only MariaDB password for the slurm DB user
+SPOOL=/var/spool/slurm           # state, pid files, fake GPU device nodes
+LOGDIR=/var/log/slurm
+ETC=/etc/slurm
+
+log() { echo "[start-cluster $(date +%T)] $*"; }
+alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }   # alive PIDFILE
+wait_for() {   # wait_for SECONDS DESCRIPTION CMD...
+  local t=$1 what=$2; shift 2
+  for ((i = 0; i < t * 2; i++)); do "$@" >/dev/null 2>&1 && return 0; sleep 0.5; done
+  echo "timed out after ${t}s waiting for: $what" >&2; return 1
+}
+
+# ---------------------------------------------------------------- 1. packages
+PKGS="munge slurmctld slurmd slurm-client slurmdbd mariadb-server"
+missing=""
+for p in $PKGS; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  log "installing:$missing"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # postinst scripts try invoke-rc.d; without an init system (or with a policy-rc.d that
+  # says 101) nothing is started, which is what we want: we start everything below.
+  apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+# ---------------------------------------------------------------- 2. config
+install -d -o slurm -g slurm -m 0755 "$SPOOL" "$SPOOL/ctld" "$LOGDIR"
+install -d -o root -g root -m 0755 "$SPOOL/d" "$SPOOL/fakegpu"
+
+# Fake GPUs: Slurm 22.05 drops GPUs without File= ("Removing file-less GPU gpu:(null) from
+# final GRES list") and rejects regular files ("... is not a valid character or block device,
+# fix your gres.conf"), so make char devices (NVIDIA major 195). They need not live in /dev.
+for ((g = 0; g < NGPUS; g++)); do
+  [ -c "$SPOOL/fakegpu/nvidia$g" ] || mknod -m 666 "$SPOOL/fakegpu/nvidia$g" c 195 "$g"
+done
+
+# Real topology of this machine, as slurmd sees it (e.g. CPUs=2 ... RealMemory=24105)
+HW=$(slurmd -C | head -1 | sed -e 's/^NodeName=[^ ]* //')
+
+cat > "$ETC/slurm.conf" <<EOF
+ClusterName=$CLUSTER
+SlurmctldHost=localhost
+SlurmUser=slurm
+AuthType=auth/munge
+SlurmctldPort=6817
+SlurmdPort=6818
+StateSaveLocation=$SPOOL/ctld
+SlurmdSpoolDir=$SPOOL/d
+SlurmctldPidFile=$SPOOL/slurmctld.pid
+SlurmdPidFile=$SPOOL/slurmd.pid
+SlurmctldLogFile=$LOGDIR/slurmctld.log
+SlurmdLogFile=$LOGDIR/slurmd.log
+SlurmctldDebug=info
+SlurmdDebug=info
+# no cgroups / systemd needed
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+JobAcctGatherType=jobacct_gather/linux
+JobAcctGatherFrequency=30
+SchedulerType=sched/backfill
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core_Memory
+# without a default, a job without --mem gets the whole node's memory
+DefMemPerCPU=1024
+GresTypes=gpu
+AccountingStorageType=accounting_storage/slurmdbd
+AccountingStorageHost=localhost
+AccountingStorageTRES=gres/gpu
+AccountingStorageEnforce=associations,limits,qos
+JobCompType=jobcomp/none
+MpiDefault=none
+ReturnToService=2
+SlurmctldTimeout=30
+SlurmdTimeout=60
+InactiveLimit=0
+MinJobAge=300
+KillWait=5
+Waittime=0
+# MailProg left at default (/bin/mail, absent): slurmctld logs "Configured MailProg is invalid"
+NodeName=$NODE NodeAddr=127.0.0.1 $HW Gres=gpu:$NGPUS State=UNKNOWN
+PartitionName=normal Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
+PartitionName=gpu Nodes=$NODE Default=NO DefaultTime=01:00:00 MaxTime=1-00:00:00 QOS=gpu State=UP
+EOF
+
+cat > "$ETC/gres.conf" <<EOF
+AutoDetect=off
+NodeName=$NODE Name=gpu File=$SPOOL/fakegpu/nvidia[0-$((NGPUS - 1))]
+EOF
+
+cat > "$ETC/slurmdbd.conf" <<EOF
+AuthType=auth/munge
+DbdHost=localhost
+DbdPort=6819
+SlurmUser=slurm
+DebugLevel=info
+LogFile=$LOGDIR/slurmdbd.log
+PidFile=$SPOOL/slurmdbd.pid
+StorageType=accounting_storage/mysql
+StorageHost=127.0.0.1
+StoragePort=3306
+StorageUser=slurm
+StoragePass=$DB_PASS
+StorageLoc=slurm_acct_db
+EOF
+chmod 644 "$ETC/slurm.conf" "$ETC/gres.conf"
+chown slurm:slurm "$ETC/slurmdbd.conf"; chmod 600 "$ETC/slurmdbd.conf"   # slurmdbd insists
+
+# ---------------------------------------------------------------- 3. munge
+[ -s /etc/munge/munge.key ] || { mungekey --create --keyfile=/etc/munge/munge.key; chown munge:munge /etc/munge/munge.key; chmod 400 /etc/munge/munge.key; }
+install -d -o munge -g munge -m 0755 /run/munge
+if ! alive /run/munge/munged.pid; then
+  log "starting munged"
+  runuser -u munge -- /usr/sbin/munged          # daemonizes, pid file /run/munge/munged.pid
+fi
+wait_for 10 munge bash -c 'munge -n | unmunge'
+
+# ---------------------------------------------------------------- 4. MariaDB
+install -d -o mysql -g mysql -m 0755 /run/mysqld
+if ! alive /run/mysqld/mysqld.pid; then
+  log "starting mariadbd"
+  setsid /usr/sbin/mariadbd --user=mysql --pid-file=/run/mysqld/mysqld.pid \
+    --socket=/run/mysqld/mysqld.sock --bind-address=127.0.0.1 --port=3306 \
+    --log-error=/var/lib/mysql/mariadbd.err --innodb-lock-wait-timeout=900 \
+    </dev/null >/dev/null 2>&1 &
+fi
+wait_for 60 mariadb mariadb -uroot -e 'select 1'
+mariadb -uroot <<EOF
+CREATE DATABASE IF NOT EXISTS slurm_acct_db;
+CREATE USER IF NOT EXISTS 'slurm'@'localhost' IDENTIFIED BY '$DB_PASS';
+CREATE USER IF NOT EXISTS 'slurm'@'127.0.0.1' IDENTIFIED BY '$DB_PASS';
+GRANT ALL ON slurm_acct_db.* TO 'slurm'@'localhost';
+GRANT ALL ON slurm_acct_db.* TO 'slurm'@'127.0.0.1';
+FLUSH PRIVILEGES;
+EOF
+
+# ---------------------------------------------------------------- 5. slurmdbd + accounting data
+if ! alive "$SPOOL/slurmdbd.pid"; then
+  log "starting slurmdbd"
+  /usr/sbin/slurmdbd                            # daemonizes
+fi
+wait_for 60 slurmdbd sacctmgr -n -P show cluster
+
+has() { [ -n "$(sacctmgr -n -P "$@" 2>/dev/null)" ]; }
+# The QOS and cluster must exist before slurmctld reads "PartitionName=gpu ... QOS=gpu".
+has show cluster "$CLUSTER" format=cluster || sacctmgr -i add cluster "$CLUSTER"
+has show qos gpu format=name || sacctmgr -i add qos gpu   # limits are set in step 7
+has show account "$ACCOUNT" format=account || sacctmgr -i add account "$ACCOUNT" \
+  Description="yenjob test lab" Organization=yen cluster="$CLUSTER"
+for u in $USERS; do
+  has show assoc where cluster="$CLUSTER" account="$ACCOUNT" user="$u" format=user ||
+    sacctmgr -i add user "$u" account="$ACCOUNT" cluster="$CLUSTER"
+  sacctmgr -i modify user "$u" set DefaultAccount="$ACCOUNT" >/dev/null || true   # rc 1 = unchanged
+  sacctmgr -i modify user where name="$u" account="$ACCOUNT" cluster="$CLUSTER" \
+    set qos=normal,gpu defaultqos=normal >/dev/null || true
+done
+
+# ---------------------------------------------------------------- 6. slurmctld + slurmd
+if ! alive "$SPOOL/slurmctld.pid"; then
+  log "starting slurmctld"
+  /usr/sbin/slurmctld
+else
+  scontrol reconfigure                          # pick up a rewritten slurm.conf
+fi
+wait_for 60 slurmctld scontrol ping
+
+if ! alive "$SPOOL/slurmd.pid"; then
+  log "starting slurmd"
+  /usr/sbin/slurmd -N "$NODE"                   # -N: node name != hostname
+fi
+
+node_ready() { sinfo -h -n "$NODE" -o %T | grep -qE '^(idle|mixed|allocated)$'; }
+if ! wait_for 30 "node $NODE idle" node_ready; then
+  # a node drained by an earlier bad config stays drained across restarts
+  scontrol update nodename="$NODE" state=resume || true
+  wait_for 30 "node $NODE idle" node_ready
+fi
+
+# ---------------------------------------------------------------- 7. QOS limits
+# TRES gres/gpu only exists in the database once slurmctld has registered with
+# AccountingStorageTRES=gres/gpu; before that sacctmgr fails with
+# "sacctmgr: error: slurmdb_format_tres_str: no TRES known by type gres/gpu".
+wait_for 30 "TRES gres/gpu" has show tres where type=gres name=gpu format=id
+sacctmgr -i modify qos gpu set MaxTRESPerUser=gres/gpu=$NGPUS MaxJobsPerUser=2 \
+  MaxSubmitJobsPerUser=4 MaxWall=1-00:00:00 Description="GPU partition QOS" >/dev/null || true
+[ "$(sacctmgr -n -P show qos gpu format=MaxTRESPU)" = "gres/gpu=$NGPUS" ] ||
+  { echo "QOS gpu limits not applied" >&2; exit 1; }
+
+log "cluster up"
+sinfo

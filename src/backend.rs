@@ -1,0 +1,185 @@
+//! Where jobs run: Slurm, or (when Slurm is not installed) a detached local process that runs
+//! the same script with the same run folder and log. Both answer the same questions.
+
+use std::path::Path;
+use std::process::Stdio;
+
+use crate::runs::{BackendKind, RunRecord};
+use crate::slurm::duration::SlurmTime;
+use crate::slurm::state::JobState;
+use crate::slurm::{Slurm, SlurmError};
+
+/// What `status` and `tail` need to know about a job now.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct JobStatus {
+    pub state: JobState,
+    /// Pending reason code, when pending.
+    pub reason: Option<String>,
+    pub elapsed: SlurmTime,
+    pub time_limit: SlurmTime,
+    pub nodes: String,
+    pub exit_code: Option<String>,
+    /// Where the answer came from: squeue, sacct, scontrol, run folder.
+    pub source: &'static str,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error(transparent)]
+    Slurm(#[from] SlurmError),
+    #[error("could not start the local job: {0}")]
+    LocalSpawn(std::io::Error),
+}
+
+/// Starts the script as a local process group that outlives this command; its output goes to
+/// the log and its exit status to `exit_code` in the run folder.
+pub fn spawn_local(script: &Path, record: &RunRecord) -> Result<u32, BackendError> {
+    use std::os::unix::process::CommandExt;
+    let child = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(r#"bash "$1" >>"$2" 2>&1; echo $? >"$3.tmp" && mv "$3.tmp" "$3""#)
+        .arg("yenjob-local")
+        .arg(script)
+        .arg(&record.log_path)
+        .arg(record.exit_code_path())
+        .current_dir(&record.run_dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .map_err(BackendError::LocalSpawn)?;
+    Ok(child.id())
+}
+
+fn local_alive(pid: u32) -> bool {
+    // The group leader is our `bash -c` wrapper; check it is still that and not a reused pid.
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|c| String::from_utf8_lossy(&c).contains("yenjob-local"))
+        .unwrap_or(false)
+}
+
+fn local_status(record: &RunRecord) -> JobStatus {
+    let exit = std::fs::read_to_string(record.exit_code_path()).ok().map(|s| s.trim().to_string());
+    let cancelled = record.cancelled_marker().exists();
+    let alive = record.local_pid.is_some_and(local_alive);
+    let state = match (&exit, alive) {
+        (_, true) if !cancelled => JobState::Running,
+        (_, true) => JobState::Cancelled,
+        (_, false) if cancelled => JobState::Cancelled,
+        (Some(code), false) if code == "0" => JobState::Completed,
+        (Some(_), false) => JobState::Failed,
+        (None, false) => JobState::Failed,
+    };
+    let elapsed = std::fs::metadata(&record.run_dir)
+        .and_then(|m| m.created().or_else(|_| m.modified()))
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .map(|d| SlurmTime::Seconds(d.as_secs()))
+        .unwrap_or(SlurmTime::NotSet);
+    JobStatus {
+        state,
+        reason: None,
+        elapsed: if alive { elapsed } else { SlurmTime::NotSet },
+        time_limit: SlurmTime::Seconds(record.time_limit_seconds),
+        nodes: "local".into(),
+        exit_code: exit,
+        source: "run folder",
+    }
+}
+
+/// The job's state now, from whichever source still knows it.
+pub async fn status(slurm: &Slurm, record: &RunRecord) -> Result<JobStatus, BackendError> {
+    if record.backend == BackendKind::Local {
+        return Ok(local_status(record));
+    }
+    let queued = slurm.queued_job(&record.job_id).await?;
+    if let Some(j) = queued.filter(|j| !j.state.is_finished()) {
+        return Ok(JobStatus {
+            reason: (j.state.is_waiting()).then(|| j.reason.clone()),
+            state: j.state,
+            elapsed: j.elapsed,
+            time_limit: j.time_limit,
+            nodes: j.nodes,
+            exit_code: None,
+            source: "squeue",
+        });
+    }
+    // Ended (or left the queue): accounting knows the exit code; without accounting, scontrol
+    // (for MinJobAge), then the run folder.
+    match slurm.accounting(&record.job_id).await {
+        Ok(rows) => {
+            if let Some(a) = rows.into_iter().find(|a| a.id == record.job_id) {
+                return Ok(JobStatus {
+                    state: a.state,
+                    reason: None,
+                    elapsed: a.elapsed,
+                    time_limit: a.time_limit,
+                    nodes: a.nodes,
+                    exit_code: Some(a.exit_code),
+                    source: "sacct",
+                });
+            }
+        }
+        Err(SlurmError::ControllerUnreachable { .. }) => {}
+        Err(_) => {}
+    }
+    if let Some(d) = slurm.job_details(&record.job_id).await? {
+        return Ok(JobStatus {
+            reason: None,
+            state: d.state,
+            elapsed: d.run_time,
+            time_limit: d.time_limit,
+            nodes: d.node_list,
+            exit_code: Some(d.exit_code),
+            source: "scontrol",
+        });
+    }
+    let finished = record.run_dir.join("summary.json").exists();
+    Ok(JobStatus {
+        state: if finished { JobState::Completed } else { JobState::Other("UNKNOWN".into()) },
+        reason: None,
+        elapsed: SlurmTime::NotSet,
+        time_limit: SlurmTime::Seconds(record.time_limit_seconds),
+        nodes: String::new(),
+        exit_code: None,
+        source: "run folder",
+    })
+}
+
+/// Cancels the job; returns once the job is no longer pending or running (or after a wait).
+pub async fn cancel(slurm: &Slurm, record: &RunRecord) -> Result<JobStatus, BackendError> {
+    match record.backend {
+        BackendKind::Slurm => slurm.cancel(&record.job_id).await?,
+        BackendKind::Local => {
+            let _ = crate::runs::atomic_write(&record.cancelled_marker(), b"cancelled by yenjob cancel\n");
+            if let Some(pid) = record.local_pid.filter(|p| local_alive(*p)) {
+                // SAFETY: plain kill(2) on the process group we created.
+                unsafe {
+                    libc::kill(-(pid as i32), libc::SIGTERM);
+                }
+                for _ in 0..50 {
+                    if !local_alive(pid) {
+                        break;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                }
+                if local_alive(pid) {
+                    unsafe {
+                        libc::kill(-(pid as i32), libc::SIGKILL);
+                    }
+                }
+            }
+        }
+    }
+    // scancel exits 0 even for unknown jobs: confirm by looking.
+    let mut last = status(slurm, record).await?;
+    for _ in 0..30 {
+        if last.state.is_finished() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        last = status(slurm, record).await?;
+    }
+    Ok(last)
+}

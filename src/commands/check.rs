@@ -1,0 +1,32 @@
+//! `yenjob check SPEC`: the pre-flight verdict alone.
+
+use std::path::Path;
+
+use crate::preflight::{self, Outcome, Verdict};
+use crate::slurm::Slurm;
+
+pub async fn run(spec_path: Option<&Path>, json: bool) -> anyhow::Result<i32> {
+    let spec = super::load_spec(spec_path)?;
+    let slurm = Slurm::default();
+    let (state, warnings) = super::gather_state(&slurm).await?;
+    let verdict = preflight::assess(&super::request_of(&spec), &state);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&verdict)?);
+    } else {
+        print_verdict(&verdict, &warnings);
+    }
+    Ok(match verdict.outcome {
+        Outcome::Rejected => 2,
+        _ => 0,
+    })
+}
+
+pub fn print_verdict(verdict: &Verdict, warnings: &[String]) {
+    for f in &verdict.facts {
+        println!("  {f}");
+    }
+    for w in warnings {
+        println!("  warning: {w}");
+    }
+    println!("{}: {}", verdict.headline(), verdict.message);
+}

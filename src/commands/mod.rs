@@ -1,0 +1,59 @@
+//! One module per subcommand. Each returns the process exit code.
+
+pub mod cancel;
+pub mod check;
+pub mod status;
+pub mod submit;
+pub mod tail;
+
+use std::path::{Path, PathBuf};
+
+use crate::preflight::{ClusterState, Request};
+use crate::slurm::{tres, Slurm, SlurmError};
+use crate::spec::JobSpec;
+
+/// Loads the spec at `path`, or the embedded default (paths relative to the current folder).
+pub fn load_spec(path: Option<&Path>) -> anyhow::Result<JobSpec> {
+    Ok(match path {
+        Some(p) => JobSpec::load(p)?,
+        None => JobSpec::embedded(&std::env::current_dir()?)?,
+    })
+}
+
+pub fn request_of(spec: &JobSpec) -> Request {
+    Request {
+        partition: spec.job.partition.0.clone(),
+        qos: spec.job.qos.as_ref().map(|q| q.0.clone()),
+        gpus: spec.job.gpus as u64,
+        cpus: spec.job.cpus.0 as u64,
+        mem_mib: spec.job.mem.as_ref().and_then(|m| tres::parse_mem_mib(&m.0)),
+        time_seconds: spec.job.time.seconds(),
+    }
+}
+
+/// Reads what the verdict needs. Partitions, nodes and the queue are required; QOS limits and
+/// associations come from accounting, which a cluster may lack: then a warning, not a failure.
+pub async fn gather_state(slurm: &Slurm) -> Result<(ClusterState, Vec<String>), SlurmError> {
+    let user = crate::slurm::current_user();
+    let (partitions, nodes, queue, qos, assoc) = tokio::join!(
+        slurm.partitions(),
+        slurm.nodes(),
+        slurm.queue(None),
+        slurm.qos(),
+        slurm.associations(&user)
+    );
+    let mut warnings = Vec::new();
+    let qos = qos.unwrap_or_else(|e| {
+        warnings.push(format!("QOS limits unknown, not checked ({e})"));
+        Vec::new()
+    });
+    let associations = assoc.unwrap_or_else(|e| {
+        warnings.push(format!("your associations are unknown ({e})"));
+        Vec::new()
+    });
+    Ok((ClusterState { user, partitions: partitions?, nodes: nodes?, qos, associations, queue: queue? }, warnings))
+}
+
+pub fn spec_runs_dir(spec: &JobSpec) -> PathBuf {
+    spec.resolve(&spec.job.runs_dir)
+}

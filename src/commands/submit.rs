@@ -1,0 +1,116 @@
+//! `yenjob submit SPEC`: pre-flight, render the script, submit it (Slurm or local), record it.
+
+use std::path::Path;
+
+use crate::backend;
+use crate::preflight::{self, Outcome};
+use crate::runs::{self, BackendKind, RunRecord};
+use crate::script::{self, ScriptPaths};
+use crate::slurm::sbatch::rejection_reason;
+use crate::slurm::{Slurm, SlurmError};
+use crate::spec::{BackendChoice, JobSpec};
+
+pub struct Options<'a> {
+    pub spec: Option<&'a Path>,
+    pub dry_run: bool,
+    pub force: bool,
+    pub backend: Option<BackendChoice>,
+    pub follow: bool,
+}
+
+pub fn choose_backend(spec: &JobSpec, over: Option<BackendChoice>) -> BackendKind {
+    match over.unwrap_or(spec.job.backend) {
+        BackendChoice::Slurm => BackendKind::Slurm,
+        BackendChoice::Local => BackendKind::Local,
+        BackendChoice::Auto if Slurm::is_installed() => BackendKind::Slurm,
+        BackendChoice::Auto => BackendKind::Local,
+    }
+}
+
+pub async fn run(opts: Options<'_>) -> anyhow::Result<i32> {
+    let spec = super::load_spec(opts.spec)?;
+    let backend = choose_backend(&spec, opts.backend);
+    let slurm = Slurm::default();
+    let binary = std::env::current_exe()?;
+
+    if opts.dry_run {
+        let run_dir = super::spec_runs_dir(&spec).join("<run-id>");
+        let spec_copy = run_dir.join("spec.toml");
+        let text = script::render(&spec, &ScriptPaths { yenjob_binary: &binary, run_dir: &run_dir, spec_copy: &spec_copy })?;
+        print!("{text}");
+        let args = script::sbatch_arguments(&spec, &run_dir, &run_dir.join("job.log"));
+        eprintln!("# would run: sbatch --parsable {} <run-dir>/job.sbatch ({backend:?} backend)", args.join(" "));
+        return Ok(0);
+    }
+
+    if backend == BackendKind::Slurm {
+        let (state, warnings) = super::gather_state(&slurm).await?;
+        let verdict = preflight::assess(&super::request_of(&spec), &state);
+        super::check::print_verdict(&verdict, &warnings);
+        if verdict.outcome == Outcome::Rejected && !opts.force {
+            eprintln!("not submitted: Slurm would refuse this job (use --force to submit anyway)");
+            return Ok(2);
+        }
+    }
+
+    let (run_id, run_dir) = runs::create_run_dir(&super::spec_runs_dir(&spec), &spec.job.name.0)?;
+    let spec_copy = run_dir.join("spec.toml");
+    runs::atomic_write(&spec_copy, spec.source_text.as_bytes())?;
+    let script_path = run_dir.join("job.sbatch");
+    let text = script::render(&spec, &ScriptPaths { yenjob_binary: &binary, run_dir: &run_dir, spec_copy: &spec_copy })?;
+    runs::atomic_write(&script_path, text.as_bytes())?;
+    let log_path = run_dir.join("job.log");
+    let sbatch_arguments = script::sbatch_arguments(&spec, &run_dir, &log_path);
+
+    let mut record = RunRecord {
+        run_id: run_id.clone(),
+        run_dir: run_dir.clone(),
+        backend,
+        job_id: run_id.clone(),
+        cluster: None,
+        job_name: spec.job.name.0.clone(),
+        partition: spec.job.partition.0.clone(),
+        gpus: spec.job.gpus,
+        time_limit_seconds: spec.job.time.seconds(),
+        submitted_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        spec_source: spec.source_path.to_string_lossy().into_owned(),
+        git_commit: runs::git_commit(&spec.base_dir),
+        log_path: log_path.clone(),
+        sbatch_arguments: sbatch_arguments.clone(),
+        local_pid: None,
+    };
+
+    match backend {
+        BackendKind::Slurm => match slurm.submit(&sbatch_arguments, &script_path).await {
+            Ok(submitted) => {
+                record.job_id = submitted.job_id;
+                record.cluster = submitted.cluster;
+            }
+            Err(SlurmError::Failed { stderr, .. }) => {
+                let _ = std::fs::remove_dir_all(&run_dir);
+                eprintln!("sbatch refused the job ({}): {stderr}", rejection_reason(&stderr));
+                return Ok(1);
+            }
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&run_dir);
+                return Err(e.into());
+            }
+        },
+        BackendKind::Local => {
+            record.local_pid = Some(backend::spawn_local(&script_path, &record)?);
+        }
+    }
+    runs::save(&record)?;
+    let what = match backend {
+        BackendKind::Slurm => format!("Submitted Slurm job {}", record.job_id),
+        BackendKind::Local => format!("Started local job {} (no Slurm here)", record.job_id),
+    };
+    println!("{what}: {}", spec.job.name);
+    println!("  run folder: {}", run_dir.display());
+    println!("  follow it:  yenjob tail {}", record.job_id);
+    if opts.follow {
+        return super::tail::follow(&slurm, &record, true).await;
+    }
+    Ok(0)
+}
+

@@ -1,0 +1,12 @@
+//! yenjob: from "I have a fine-tuning job" to "it ran on the cluster's GPU and here are the
+//! results". The launcher side (`spec`, `slurm`, `preflight`, `script`, `runs`, `backend`,
+//! `commands`) prepares and follows Slurm jobs; the `worker` side runs on the allocated node.
+
+pub mod backend;
+pub mod commands;
+pub mod preflight;
+pub mod runs;
+pub mod script;
+pub mod slurm;
+pub mod spec;
+pub mod worker;

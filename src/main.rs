@@ -1,0 +1,138 @@
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use yenjob::commands;
+use yenjob::spec::BackendChoice;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Fine-tune BERT on a Slurm cluster's GPU: check, submit, follow, and the worker itself.
+#[derive(Parser)]
+#[command(name = "yenjob", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Say whether a job would start now, pend (and why) or be refused, without submitting.
+    Check {
+        /// The job spec (TOML). Default: the built-in jobs/finbert.toml.
+        spec: Option<PathBuf>,
+        /// Print the verdict as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check, render the sbatch script, submit it and record the run.
+    Submit {
+        /// The job spec (TOML). Default: the built-in jobs/finbert.toml.
+        spec: Option<PathBuf>,
+        /// Print the script that would be submitted, and submit nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Submit even when the pre-flight says Slurm will refuse the job.
+        #[arg(long)]
+        force: bool,
+        /// Where to run: slurm, local, or auto (Slurm when sbatch is on PATH).
+        #[arg(long, value_enum)]
+        backend: Option<BackendArg>,
+        /// After submitting, follow the log until the job ends (like `yenjob tail`).
+        #[arg(long)]
+        follow: bool,
+    },
+    /// Show your yenjob jobs: state, time, node, progress, and why a pending job waits.
+    Status {
+        /// A job id or run id (default: the last 10 runs).
+        job: Option<String>,
+        /// Show every run, not the last 10.
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a job's log and follow it until the job ends (default: the newest job).
+    Tail {
+        job: Option<String>,
+        /// Print what is there and stop.
+        #[arg(long)]
+        no_follow: bool,
+    },
+    /// Cancel a job and confirm that it stopped.
+    Cancel { job: Option<String> },
+    /// Run the fine-tune of a spec's [train] table here (what the sbatch script calls).
+    Worker {
+        #[arg(long)]
+        spec: PathBuf,
+        /// Folder that the spec's relative paths resolve against (default: the spec's folder).
+        #[arg(long)]
+        base_dir: Option<PathBuf>,
+        /// Where the outputs go (metrics, checkpoints, summary, model).
+        #[arg(long)]
+        run_dir: PathBuf,
+        /// Warn about malformed data lines and skip them instead of stopping.
+        #[arg(long)]
+        skip_bad_lines: bool,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum BackendArg {
+    Auto,
+    Slurm,
+    Local,
+}
+
+impl From<BackendArg> for BackendChoice {
+    fn from(b: BackendArg) -> Self {
+        match b {
+            BackendArg::Auto => BackendChoice::Auto,
+            BackendArg::Slurm => BackendChoice::Slurm,
+            BackendArg::Local => BackendChoice::Local,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        // The worker is CPU/GPU-bound and synchronous: no async runtime around it.
+        Command::Worker { spec, base_dir, run_dir, skip_bad_lines } => {
+            yenjob::worker::run_cli(&spec, base_dir.as_deref(), &run_dir, skip_bad_lines)
+        }
+        other => launcher(other),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+        Err(e) => {
+            eprintln!("yenjob: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn launcher(command: Command) -> anyhow::Result<i32> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        match command {
+            Command::Check { spec, json } => commands::check::run(spec.as_deref(), json).await,
+            Command::Submit { spec, dry_run, force, backend, follow } => {
+                commands::submit::run(commands::submit::Options {
+                    spec: spec.as_deref(),
+                    dry_run,
+                    force,
+                    backend: backend.map(Into::into),
+                    follow,
+                })
+                .await
+            }
+            Command::Status { job, all, json } => commands::status::run(job.as_deref(), all, json).await,
+            Command::Tail { job, no_follow } => commands::tail::run(job.as_deref(), !no_follow).await,
+            Command::Cancel { job } => commands::cancel::run(job.as_deref()).await,
+            Command::Worker { .. } => unreachable!("handled before the runtime starts"),
+        }
+    })
+}

@@ -1,0 +1,214 @@
+//! Run folders: one per submit, holding the spec copy, the rendered script, the log, `run.json`
+//! and the worker's outputs; and an index of them, so `status`, `tail` and `cancel` find a job
+//! by id or take the newest. Every file is written whole (temp file + rename): two submits at
+//! once, or a crash mid-write, never leave a torn file.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot write {path}: {source}")]
+    Write { path: PathBuf, source: std::io::Error },
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path} is damaged: {source}")]
+    Corrupt { path: PathBuf, source: serde_json::Error },
+    #[error("no run matches {0:?}; `yenjob status --all` lists the runs yenjob knows")]
+    NotFound(String),
+    #[error("no runs yet: submit one with `yenjob submit`")]
+    NoRuns,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    Slurm,
+    Local,
+}
+
+/// `run.json`: what was submitted, where, when.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub run_id: String,
+    pub run_dir: PathBuf,
+    pub backend: BackendKind,
+    /// Slurm's job id; for local runs, the run id.
+    pub job_id: String,
+    pub cluster: Option<String>,
+    pub job_name: String,
+    pub partition: String,
+    pub gpus: u32,
+    pub time_limit_seconds: u64,
+    pub submitted_at: String,
+    pub spec_source: String,
+    pub git_commit: Option<String>,
+    pub log_path: PathBuf,
+    pub sbatch_arguments: Vec<String>,
+    /// Local backend: the process group leader running the script.
+    pub local_pid: Option<u32>,
+}
+
+impl RunRecord {
+    pub fn exit_code_path(&self) -> PathBuf {
+        self.run_dir.join("exit_code")
+    }
+    pub fn cancelled_marker(&self) -> PathBuf {
+        self.run_dir.join("cancelled")
+    }
+}
+
+/// `$YENJOB_HOME`, else `$XDG_STATE_HOME/yenjob`, else `~/.local/state/yenjob`.
+pub fn state_dir() -> PathBuf {
+    if let Some(p) = std::env::var_os("YENJOB_HOME") {
+        return PathBuf::from(p);
+    }
+    if let Some(p) = std::env::var_os("XDG_STATE_HOME") {
+        return PathBuf::from(p).join("yenjob");
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    home.join(".local/state/yenjob")
+}
+
+fn index_dir() -> PathBuf {
+    state_dir().join("index")
+}
+
+/// Writes `bytes` to `path` atomically: a temp file in the same folder, then a rename.
+pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), RunError> {
+    use std::io::Write;
+    let err = |source| RunError::Write { path: path.to_path_buf(), source };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(err)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
+    tmp.write_all(bytes).map_err(err)?;
+    tmp.as_file().sync_all().map_err(err)?;
+    tmp.persist(path).map_err(|e| err(e.error))?;
+    Ok(())
+}
+
+/// Makes a new, unique run folder under `runs_dir`.
+pub fn create_run_dir(runs_dir: &Path, job_name: &str) -> Result<(String, PathBuf), RunError> {
+    std::fs::create_dir_all(runs_dir).map_err(|source| RunError::Write { path: runs_dir.to_path_buf(), source })?;
+    let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+        .to_string()
+        .replace([':', '-'], "")
+        .trim_end_matches('Z')
+        .replace('T', "-");
+    let slug: String = job_name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .take(40)
+        .collect();
+    for attempt in 0..100u32 {
+        let suffix = format!("{:04x}", (std::process::id() ^ nanos() ^ attempt.wrapping_mul(7919)) & 0xffff);
+        let run_id = format!("{stamp}-{slug}-{suffix}");
+        let dir = runs_dir.join(&run_id);
+        // create_dir (not _all) fails if it exists: the folder is ours alone.
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok((run_id, std::path::absolute(&dir).unwrap_or(dir))),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(source) => return Err(RunError::Write { path: dir, source }),
+        }
+    }
+    Err(RunError::Write {
+        path: runs_dir.to_path_buf(),
+        source: std::io::Error::other("could not find a free run folder name"),
+    })
+}
+
+fn nanos() -> u32 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0)
+}
+
+/// Saves `run.json` and the index entry pointing at it.
+pub fn save(record: &RunRecord) -> Result<(), RunError> {
+    let json = serde_json::to_vec_pretty(record).map_err(|e| RunError::Write {
+        path: record.run_dir.join("run.json"),
+        source: std::io::Error::other(e),
+    })?;
+    atomic_write(&record.run_dir.join("run.json"), &json)?;
+    let pointer = serde_json::json!({ "run_id": record.run_id, "run_dir": record.run_dir, "job_id": record.job_id });
+    atomic_write(&index_dir().join(format!("{}.json", record.run_id)), pointer.to_string().as_bytes())
+}
+
+pub fn load(run_dir: &Path) -> Result<RunRecord, RunError> {
+    let path = run_dir.join("run.json");
+    let text = std::fs::read(&path).map_err(|source| RunError::Read { path: path.clone(), source })?;
+    serde_json::from_slice(&text).map_err(|source| RunError::Corrupt { path, source })
+}
+
+/// Every run in the index, oldest first; entries whose folder is gone are skipped.
+pub fn all() -> Vec<RunRecord> {
+    let Ok(entries) = std::fs::read_dir(index_dir()) else { return Vec::new() };
+    let mut runs: Vec<RunRecord> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+        .filter_map(|e| {
+            let text = std::fs::read(e.path()).ok()?;
+            let pointer: serde_json::Value = serde_json::from_slice(&text).ok()?;
+            load(Path::new(pointer.get("run_dir")?.as_str()?)).ok()
+        })
+        .collect();
+    runs.sort_by(|a, b| a.submitted_at.cmp(&b.submitted_at).then(a.run_id.cmp(&b.run_id)));
+    runs
+}
+
+/// Finds a run by Slurm job id, run id (or a unique prefix), or run folder; `None`: the newest.
+pub fn find(query: Option<&str>) -> Result<RunRecord, RunError> {
+    let runs = all();
+    let Some(q) = query else {
+        return runs.into_iter().last().ok_or(RunError::NoRuns);
+    };
+    if Path::new(q).join("run.json").is_file() {
+        return load(Path::new(q));
+    }
+    if let Some(r) = runs.iter().rev().find(|r| r.job_id == q || r.run_id == q) {
+        return Ok(r.clone());
+    }
+    let matches: Vec<&RunRecord> = runs.iter().filter(|r| r.run_id.starts_with(q)).collect();
+    match matches.as_slice() {
+        [one] => Ok((*one).clone()),
+        _ => Err(RunError::NotFound(q.to_string())),
+    }
+}
+
+/// The commit of the git repository holding `dir`, if any.
+pub fn git_commit(dir: &Path) -> Option<String> {
+    let out = std::process::Command::new("git")
+        .args(["-C", &dir.to_string_lossy(), "rev-parse", "HEAD"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn concurrent_run_dirs_are_distinct() {
+        let tmp = tempfile::tempdir().unwrap();
+        let handles: Vec<_> = (0..16)
+            .map(|_| {
+                let p = tmp.path().to_path_buf();
+                std::thread::spawn(move || create_run_dir(&p, "same name").unwrap().1)
+            })
+            .collect();
+        let mut dirs: Vec<PathBuf> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        dirs.sort();
+        dirs.dedup();
+        assert_eq!(dirs.len(), 16);
+    }
+
+    #[test]
+    fn atomic_write_replaces_whole_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("a/b.json");
+        atomic_write(&p, b"one").unwrap();
+        atomic_write(&p, b"two").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+    }
+}

@@ -1,0 +1,121 @@
+//! The sbatch script, rendered from `templates/job.sbatch`. Every value from the spec reaches
+//! the shell single-quoted (`ShellWord`), so no name or path can run a command.
+
+use std::fmt;
+use std::path::Path;
+
+use askama::Template;
+
+use crate::spec::JobSpec;
+
+/// A string that prints as one single-quoted shell word.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShellWord(pub String);
+
+impl ShellWord {
+    pub fn new(s: impl Into<String>) -> ShellWord {
+        ShellWord(s.into())
+    }
+    pub fn path(p: &Path) -> ShellWord {
+        ShellWord(p.to_string_lossy().into_owned())
+    }
+}
+
+impl fmt::Display for ShellWord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Inside single quotes nothing is special except the quote itself: end the quoted
+        // part, add an escaped quote, start again.
+        write!(f, "'{}'", self.0.replace('\'', r"'\''"))
+    }
+}
+
+#[derive(Template)]
+#[template(path = "job.sbatch", escape = "none")]
+struct JobScript<'a> {
+    version: &'a str,
+    spec_name: &'a str,
+    partition: &'a str,
+    cpus: u32,
+    gpus: u32,
+    time: String,
+    mem: Option<&'a str>,
+    qos: Option<&'a str>,
+    account: Option<&'a str>,
+    mail_type: Option<&'a str>,
+    signal_seconds: u32,
+    requeue: bool,
+    run_dir: ShellWord,
+    env: Vec<(&'a str, ShellWord)>,
+    modules: Vec<ShellWord>,
+    yenjob: ShellWord,
+    spec: ShellWord,
+    base_dir: ShellWord,
+}
+
+/// Where things are for one run.
+pub struct ScriptPaths<'a> {
+    pub yenjob_binary: &'a Path,
+    pub run_dir: &'a Path,
+    pub spec_copy: &'a Path,
+}
+
+pub fn render(spec: &JobSpec, paths: &ScriptPaths<'_>) -> Result<String, askama::Error> {
+    let job = &spec.job;
+    let spec_name = spec.source_path.to_string_lossy();
+    let script = JobScript {
+        version: env!("CARGO_PKG_VERSION"),
+        spec_name: &spec_name,
+        partition: &job.partition.0,
+        cpus: job.cpus.0,
+        gpus: job.gpus,
+        time: job.time.to_string(),
+        mem: job.mem.as_ref().map(|m| m.0.as_str()),
+        qos: job.qos.as_ref().map(|q| q.0.as_str()),
+        account: job.account.as_ref().map(|a| a.0.as_str()),
+        mail_type: job.mail_type.as_ref().map(|m| m.0.as_str()),
+        signal_seconds: job.signal_seconds,
+        requeue: job.requeue,
+        run_dir: ShellWord::path(paths.run_dir),
+        env: job.env.iter().map(|(k, v)| (k.0.as_str(), ShellWord::new(v.0.clone()))).collect(),
+        modules: job.modules.iter().map(|m| ShellWord::new(m.0.clone())).collect(),
+        yenjob: ShellWord::path(paths.yenjob_binary),
+        spec: ShellWord::path(paths.spec_copy),
+        base_dir: ShellWord::path(&spec.base_dir),
+    };
+    let mut text = script.render()?;
+    text.push('\n'); // askama drops the template's final newline
+    Ok(text)
+}
+
+/// The options given on sbatch's command line: the ones that may hold any character.
+pub fn sbatch_arguments(spec: &JobSpec, run_dir: &Path, log: &Path) -> Vec<String> {
+    let job = &spec.job;
+    let mut args = vec![
+        format!("--job-name={}", job.name.0),
+        format!("--output={}", log.display()),
+        format!("--chdir={}", run_dir.display()),
+    ];
+    if let Some(user) = &job.mail_user {
+        args.push(format!("--mail-user={}", user.0));
+    }
+    args.extend(job.sbatch_options.iter().map(|o| o.0.clone()));
+    args
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_words_survive_hostile_text() {
+        for hostile in ["a b", "it's", "$(touch /tmp/pwned)", "`id`", "x; rm -rf ~", "\"q\"", "", "'\\''"] {
+            let quoted = ShellWord::new(hostile).to_string();
+            let out = std::process::Command::new("bash")
+                .arg("-c")
+                .arg(format!("printf %s {quoted}"))
+                .output()
+                .unwrap();
+            assert_eq!(String::from_utf8_lossy(&out.stdout), hostile, "{quoted}");
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! Slurm: pure parsers for each command's output (one module each) and `Slurm`, which runs the
+//! commands and hands their parsed output back.
+
+pub mod duration;
+pub mod runner;
+pub mod sacct;
+pub mod sacctmgr;
+pub mod sbatch;
+pub mod scontrol;
+pub mod sinfo;
+pub mod squeue;
+pub mod state;
+pub mod tres;
+
+use std::path::Path;
+
+pub use runner::{SlurmCli, SlurmError};
+
+/// Calls Slurm's tools and parses what they print.
+#[derive(Debug, Clone, Default)]
+pub struct Slurm {
+    pub cli: SlurmCli,
+}
+
+fn args(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+impl Slurm {
+    /// Whether this machine can submit to Slurm at all.
+    pub fn is_installed() -> bool {
+        runner::on_path("sbatch")
+    }
+
+    pub async fn partitions(&self) -> Result<Vec<scontrol::Partition>, SlurmError> {
+        let out = self.cli.run("scontrol", &args(&["show", "partition", "-o"])).await?;
+        Ok(scontrol::parse_partitions(&out.stdout))
+    }
+
+    pub async fn nodes(&self) -> Result<Vec<sinfo::NodeRow>, SlurmError> {
+        let out = self.cli.run("sinfo", &args(&["-h", "-N", "-O", sinfo::NODE_FORMAT])).await?;
+        Ok(sinfo::parse_nodes(&out.stdout))
+    }
+
+    /// Pending and running jobs, of one user or (None) of everyone.
+    pub async fn queue(&self, user: Option<&str>) -> Result<Vec<squeue::QueuedJob>, SlurmError> {
+        let mut a = args(&["-h", "-O", squeue::FORMAT]);
+        if let Some(u) = user {
+            a.extend(["-u".to_string(), u.to_string()]);
+        }
+        let out = self.cli.run("squeue", &a).await?;
+        Ok(squeue::parse(&out.stdout))
+    }
+
+    /// One job while it is still known to the controller; `None` once it left.
+    pub async fn queued_job(&self, id: &str) -> Result<Option<squeue::QueuedJob>, SlurmError> {
+        let a = args(&["-h", "-t", "all", "-j", id, "-O", squeue::FORMAT]);
+        match self.cli.run("squeue", &a).await {
+            Ok(out) => Ok(squeue::parse(&out.stdout).into_iter().find(|j| j.id == id)),
+            Err(SlurmError::Failed { stderr, .. }) if stderr.contains("Invalid job id") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `squeue --start`'s estimate for a pending job.
+    pub async fn start_estimate(&self, id: &str) -> Result<Option<String>, SlurmError> {
+        let out = self.cli.run("squeue", &args(&["--start", "-h", "-j", id, "-o", "%S"])).await?;
+        Ok(out
+            .stdout
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty() && *l != "N/A")
+            .map(str::to_string))
+    }
+
+    pub async fn qos(&self) -> Result<Vec<sacctmgr::Qos>, SlurmError> {
+        let out = self.cli.run("sacctmgr", &args(&["-P", "-n", "show", "qos", sacctmgr::QOS_FORMAT])).await?;
+        Ok(sacctmgr::parse_qos(&out.stdout))
+    }
+
+    pub async fn associations(&self, user: &str) -> Result<Vec<sacctmgr::Association>, SlurmError> {
+        let a = args(&["-P", "-n", "show", "assoc", &format!("where user={user}"), sacctmgr::ASSOC_FORMAT]);
+        // `where user=x` must be two words for sacctmgr.
+        let a: Vec<String> = a.iter().flat_map(|s| s.split(' ').map(str::to_string).collect::<Vec<_>>()).collect();
+        let out = self.cli.run("sacctmgr", &a).await?;
+        Ok(sacctmgr::parse_associations(&out.stdout))
+    }
+
+    /// Accounting records of a job; empty when accounting does not know it.
+    pub async fn accounting(&self, id: &str) -> Result<Vec<sacct::AccountedJob>, SlurmError> {
+        let out = self.cli.run("sacct", &args(&["-j", id, "-P", "-n", sacct::FORMAT])).await?;
+        Ok(sacct::parse(&out.stdout))
+    }
+
+    pub async fn job_details(&self, id: &str) -> Result<Option<scontrol::JobDetails>, SlurmError> {
+        match self.cli.run("scontrol", &args(&["show", "job", id])).await {
+            Ok(out) => Ok(scontrol::parse_jobs(&out.stdout).into_iter().next()),
+            Err(SlurmError::Failed { stderr, .. }) if stderr.contains("Invalid job id") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `sbatch --parsable OPTIONS SCRIPT`; options go on the command line, where no quoting
+    /// can go wrong.
+    pub async fn submit(&self, options: &[String], script: &Path) -> Result<sbatch::Submitted, SlurmError> {
+        let mut a = vec!["--parsable".to_string()];
+        a.extend(options.iter().cloned());
+        a.push(script.to_string_lossy().into_owned());
+        let out = self.cli.run("sbatch", &a).await?;
+        sbatch::parse_parsable(&out.stdout).ok_or_else(|| SlurmError::Parse {
+            command: "sbatch --parsable".into(),
+            message: format!("expected a job id, got {:?}", out.stdout.trim()),
+        })
+    }
+
+    pub async fn cancel(&self, id: &str) -> Result<(), SlurmError> {
+        self.cli.run("scancel", &args(&[id])).await.map(|_| ())
+    }
+
+    pub async fn requeue(&self, id: &str) -> Result<(), SlurmError> {
+        self.cli.run("scontrol", &args(&["requeue", id])).await.map(|_| ())
+    }
+}
+
+/// The name of the user running yenjob.
+pub fn current_user() -> String {
+    if let Ok(u) = std::env::var("USER") {
+        if !u.is_empty() {
+            return u;
+        }
+    }
+    // SAFETY: getpwuid returns a pointer into static storage or null; we copy the name at once.
+    unsafe {
+        let pw = libc::getpwuid(libc::getuid());
+        if !pw.is_null() && !(*pw).pw_name.is_null() {
+            return std::ffi::CStr::from_ptr((*pw).pw_name).to_string_lossy().into_owned();
+        }
+    }
+    "unknown".to_string()
+}

@@ -1,0 +1,76 @@
+//! What `sbatch --parsable` prints, and what its refusals mean.
+
+/// A submitted job: `12` or `12;cluster`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Submitted {
+    pub job_id: String,
+    pub cluster: Option<String>,
+}
+
+pub fn parse_parsable(stdout: &str) -> Option<Submitted> {
+    let line = stdout.lines().map(str::trim).find(|l| !l.is_empty())?;
+    let (id, cluster) = match line.split_once(';') {
+        Some((id, c)) => (id, Some(c.to_string())),
+        None => (line, None),
+    };
+    (!id.is_empty() && id.bytes().all(|b| b.is_ascii_digit() || b == b'_'))
+        .then(|| Submitted { job_id: id.to_string(), cluster })
+}
+
+/// Slurm's reason code for a refused submission, from sbatch's stderr.
+pub fn rejection_reason(stderr: &str) -> &'static str {
+    let s = stderr.to_ascii_lowercase();
+    if s.contains("qosmaxsubmitjobperuserlimit") {
+        "QOSMaxSubmitJobPerUserLimit"
+    } else if s.contains("invalid partition") {
+        "InvalidPartition"
+    } else if s.contains("invalid qos") {
+        "InvalidQOS"
+    } else if s.contains("requested node configuration is not available") {
+        "NodeConfigurationUnavailable"
+    } else if s.contains("time limit") {
+        "TimeLimit"
+    } else if s.contains("invalid account") {
+        "InvalidAccount"
+    } else if s.contains("violates accounting/qos policy") {
+        "QOSPolicy"
+    } else {
+        "Unknown"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    macro_rules! fixture {
+        ($name:literal) => {
+            include_str!(concat!("../../tests/fixtures/slurm-22.05/", $name))
+        };
+    }
+
+    #[test]
+    fn parsable_output() {
+        assert_eq!(parse_parsable(fixture!("sbatch--parsable.txt")).unwrap().job_id, "2");
+        let s = parse_parsable("42;yen\n").unwrap();
+        assert_eq!((s.job_id.as_str(), s.cluster.as_deref()), ("42", Some("yen")));
+        assert_eq!(parse_parsable(""), None);
+        assert_eq!(parse_parsable("Submitted batch job 3"), None);
+    }
+
+    #[test]
+    fn real_refusals() {
+        assert_eq!(rejection_reason(fixture!("sbatch.over-submit-limit.stderr")), "QOSMaxSubmitJobPerUserLimit");
+        assert_eq!(rejection_reason(fixture!("sbatch.bad-partition.stderr")), "InvalidPartition");
+        assert_eq!(rejection_reason(fixture!("sbatch.bad-qos.stderr")), "InvalidQOS");
+        assert_eq!(rejection_reason(fixture!("sbatch.too-many-gpus.stderr")), "NodeConfigurationUnavailable");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics(s in "\\PC*") {
+            let _ = parse_parsable(&s);
+            let _ = rejection_reason(&s);
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! `scontrol show partition` and `scontrol show job`: records of `Key=Value` words.
+
+use std::collections::BTreeMap;
+
+use super::duration::SlurmTime;
+use super::state::JobState;
+use super::tres::Tres;
+
+/// Splits scontrol's output into records (blank-line separated, or one per line with `-o`).
+/// A word without `=` continues the previous value (`OS=Linux 6.18 #1 SMP`).
+pub fn parse_records(text: &str) -> Vec<BTreeMap<String, String>> {
+    let mut records = Vec::new();
+    let mut current: BTreeMap<String, String> = BTreeMap::new();
+    let mut last_key: Option<String> = None;
+    for line in text.lines() {
+        if line.trim().is_empty() {
+            if !current.is_empty() {
+                records.push(std::mem::take(&mut current));
+            }
+            last_key = None;
+            continue;
+        }
+        // A line that starts without indentation starts a new record (`-o` output, or the
+        // first line of the next record when blank lines are missing).
+        if !line.starts_with(' ') && !current.is_empty() && is_record_start(line) {
+            records.push(std::mem::take(&mut current));
+            last_key = None;
+        }
+        for word in line.split_whitespace() {
+            match split_key(word) {
+                Some((k, v)) => {
+                    current.insert(k.to_string(), v.to_string());
+                    last_key = Some(k.to_string());
+                }
+                None => {
+                    if let Some(k) = &last_key {
+                        if let Some(v) = current.get_mut(k) {
+                            v.push(' ');
+                            v.push_str(word);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if !current.is_empty() {
+        records.push(current);
+    }
+    records
+}
+
+fn is_record_start(line: &str) -> bool {
+    ["PartitionName=", "JobId=", "NodeName="].iter().any(|p| line.starts_with(p))
+}
+
+fn split_key(word: &str) -> Option<(&str, &str)> {
+    let (k, v) = word.split_once('=')?;
+    let ok = k.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && k.chars().all(|c| c.is_ascii_alphanumeric() || "/:_.".contains(c));
+    ok.then_some((k, v))
+}
+
+fn field<'a>(r: &'a BTreeMap<String, String>, key: &str) -> Option<&'a str> {
+    r.get(key).map(String::as_str).filter(|v| !v.is_empty() && *v != "(null)")
+}
+
+/// A partition as `scontrol show partition` describes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Partition {
+    pub name: String,
+    /// The partition's QOS (`QoS=gpu`); `None` for `N/A`.
+    pub qos: Option<String>,
+    pub max_time: SlurmTime,
+    pub state: String,
+    pub nodes: String,
+    pub is_default: bool,
+    pub tres: Tres,
+}
+
+pub fn parse_partitions(text: &str) -> Vec<Partition> {
+    parse_records(text)
+        .into_iter()
+        .filter_map(|r| {
+            Some(Partition {
+                name: field(&r, "PartitionName")?.to_string(),
+                qos: field(&r, "QoS").filter(|q| *q != "N/A").map(str::to_string),
+                max_time: field(&r, "MaxTime").and_then(SlurmTime::parse).unwrap_or(SlurmTime::NotSet),
+                state: field(&r, "State").unwrap_or("UNKNOWN").to_string(),
+                nodes: field(&r, "Nodes").unwrap_or("").to_string(),
+                is_default: field(&r, "Default") == Some("YES"),
+                tres: Tres::parse(field(&r, "TRES").unwrap_or("")),
+            })
+        })
+        .collect()
+}
+
+/// One job as `scontrol show job` describes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobDetails {
+    pub id: String,
+    pub name: String,
+    pub state: JobState,
+    pub reason: String,
+    pub exit_code: String,
+    pub run_time: SlurmTime,
+    pub time_limit: SlurmTime,
+    pub restarts: u32,
+    pub node_list: String,
+    pub start_time: String,
+    pub std_out: String,
+    pub partition: String,
+}
+
+pub fn parse_jobs(text: &str) -> Vec<JobDetails> {
+    parse_records(text)
+        .into_iter()
+        .filter_map(|r| {
+            let get = |k| field(&r, k).unwrap_or("").to_string();
+            Some(JobDetails {
+                id: field(&r, "JobId")?.to_string(),
+                name: get("JobName"),
+                state: JobState::parse(field(&r, "JobState").unwrap_or("")),
+                reason: get("Reason").replace('_', " "),
+                exit_code: get("ExitCode"),
+                run_time: SlurmTime::parse(&get("RunTime")).unwrap_or(SlurmTime::NotSet),
+                time_limit: SlurmTime::parse(&get("TimeLimit")).unwrap_or(SlurmTime::NotSet),
+                restarts: field(&r, "Restarts").and_then(|v| v.parse().ok()).unwrap_or(0),
+                node_list: get("NodeList"),
+                start_time: get("StartTime"),
+                std_out: get("StdOut"),
+                partition: get("Partition"),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PARTITION: &str = include_str!("../../tests/fixtures/slurm-22.05/scontrol-show-partition-gpu.txt");
+    const RUNNING: &str = include_str!("../../tests/fixtures/slurm-22.05/scontrol-show-job.running.txt");
+    const PENDING_GRES: &str =
+        include_str!("../../tests/fixtures/slurm-22.05/scontrol-show-job.pending-gres.txt");
+    const NODE: &str = include_str!("../../tests/fixtures/slurm-22.05/scontrol-show-node.txt");
+
+    #[test]
+    fn partition_from_real_output() {
+        let p = &parse_partitions(PARTITION)[0];
+        assert_eq!(p.name, "gpu");
+        assert_eq!(p.qos.as_deref(), Some("gpu"));
+        assert_eq!(p.max_time, SlurmTime::Seconds(86_400));
+        assert_eq!(p.state, "UP");
+        assert_eq!(p.nodes, "localhost");
+        assert!(!p.is_default);
+        assert_eq!(p.tres.gpus(), 4);
+    }
+
+    #[test]
+    fn running_job_from_real_output() {
+        let j = &parse_jobs(RUNNING)[0];
+        assert_eq!(j.id, "7");
+        assert_eq!(j.name, "train-resnet50-imagenet");
+        assert_eq!(j.state, JobState::Running);
+        assert_eq!(j.run_time, SlurmTime::Seconds(43));
+        assert_eq!(j.time_limit, SlurmTime::Seconds(600));
+        assert_eq!(j.std_out, "/home/alice/yenjob/jobs/train-7.out");
+    }
+
+    #[test]
+    fn pending_reason_words_are_restored() {
+        let j = &parse_jobs(PENDING_GRES)[0];
+        assert_eq!(j.state, JobState::Pending);
+        assert!(j.reason.starts_with("Nodes required for job are DOWN"), "{}", j.reason);
+    }
+
+    #[test]
+    fn values_with_spaces_are_kept() {
+        let r = &parse_records(NODE)[0];
+        assert!(r["OS"].starts_with("Linux 6.18.44-fc-v782 #1 SMP"), "{}", r["OS"]);
+    }
+
+    #[test]
+    fn one_line_records() {
+        let text = "PartitionName=a QoS=N/A MaxTime=UNLIMITED State=UP Default=YES\nPartitionName=b QoS=gpu MaxTime=1-00:00:00 State=UP\n";
+        let ps = parse_partitions(text);
+        assert_eq!(ps.len(), 2);
+        assert_eq!(ps[0].qos, None);
+        assert!(ps[0].is_default);
+        assert_eq!(ps[1].qos.as_deref(), Some("gpu"));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics(s in "\\PC*(\n\\PC*){0,5}") {
+            let _ = parse_partitions(&s);
+            let _ = parse_jobs(&s);
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! `sinfo -N -O ...`: one line per node and partition, with its CPUs, memory and GPUs.
+
+/// The exact format we ask for; the parser below expects these fields in this order.
+pub const NODE_FORMAT: &str =
+    "NodeList:|,Partition:|,StateLong:|,CPUsState:|,Memory:|,AllocMem:|,Gres:|,GresUsed:|";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeRow {
+    pub node: String,
+    /// Without the `*` sinfo puts on the default partition.
+    pub partition: String,
+    pub state: String,
+    pub cpus_allocated: u64,
+    pub cpus_idle: u64,
+    pub cpus_total: u64,
+    pub memory_mib: u64,
+    pub memory_allocated_mib: u64,
+    pub gpus_total: u64,
+    pub gpus_used: u64,
+    /// GPU types seen in the node's Gres (`a30`), empty for untyped GPUs.
+    pub gpu_types: Vec<String>,
+}
+
+impl NodeRow {
+    /// States in which a node can take new work.
+    pub fn is_usable(&self) -> bool {
+        let s = self.state.to_ascii_lowercase();
+        let bad = ["down", "drain", "fail", "maint", "reserved", "unknown", "not_responding", "future", "power"];
+        !bad.iter().any(|b| s.contains(b)) && !s.ends_with('*')
+    }
+}
+
+/// Parses the output of `sinfo -h -N -O NODE_FORMAT`; lines that do not fit are skipped.
+pub fn parse_nodes(text: &str) -> Vec<NodeRow> {
+    text.lines().filter_map(parse_node_line).collect()
+}
+
+fn parse_node_line(line: &str) -> Option<NodeRow> {
+    let f: Vec<&str> = line.split('|').map(str::trim).collect();
+    if f.len() < 8 || f[0].is_empty() {
+        return None;
+    }
+    let cpus: Vec<u64> = f[3].split('/').filter_map(|n| n.parse().ok()).collect();
+    let [cpus_allocated, cpus_idle, _other, cpus_total] = cpus.as_slice() else {
+        return None;
+    };
+    let (gpus_total, gpu_types) = count_gpus(f[6]);
+    Some(NodeRow {
+        node: f[0].to_string(),
+        partition: f[1].trim_end_matches('*').to_string(),
+        state: f[2].to_string(),
+        cpus_allocated: *cpus_allocated,
+        cpus_idle: *cpus_idle,
+        cpus_total: *cpus_total,
+        memory_mib: f[4].parse().unwrap_or(0),
+        memory_allocated_mib: f[5].parse().unwrap_or(0),
+        gpus_total,
+        gpus_used: count_gpus(f[7]).0,
+        gpu_types,
+    })
+}
+
+/// Counts the GPUs in a Gres string: `gpu:4`, `gpu:a30:4(S:0)`, `gpu:a30:2(IDX:0,2),gpu:v100:1`,
+/// `gpu:0(IDX:N/A)`, `(null)`. Returns the count and the GPU types named.
+pub fn count_gpus(gres: &str) -> (u64, Vec<String>) {
+    let mut total = 0;
+    let mut types = Vec::new();
+    for item in split_outside_parens(gres) {
+        let bare = item.split('(').next().unwrap_or("").trim();
+        let parts: Vec<&str> = bare.split(':').collect();
+        if parts.first() != Some(&"gpu") {
+            continue;
+        }
+        let (typ, count) = match parts.as_slice() {
+            ["gpu"] => (None, Some(1)),
+            ["gpu", n] => match n.parse::<u64>() {
+                Ok(n) => (None, Some(n)),
+                Err(_) => (Some(*n), Some(1)),
+            },
+            ["gpu", t, n, ..] => (Some(*t), n.parse::<u64>().ok()),
+            _ => (None, None),
+        };
+        if let Some(n) = count {
+            total += n;
+        }
+        if let Some(t) = typ {
+            if !types.iter().any(|x| x == t) {
+                types.push(t.to_string());
+            }
+        }
+    }
+    (total, types)
+}
+
+fn split_outside_parens(s: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut depth, mut start) = (0i32, 0);
+    for (i, c) in s.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth <= 0 => {
+                parts.push(&s[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&s[start..]);
+    parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REAL: &str = include_str!("../../tests/fixtures/slurm-22.05/sinfo-p-gpu-N-O-pipe.txt");
+
+    #[test]
+    fn node_from_real_output() {
+        let rows = parse_nodes(REAL);
+        assert_eq!(rows.len(), 1);
+        let n = &rows[0];
+        assert_eq!(n.node, "localhost");
+        assert_eq!(n.partition, "gpu");
+        assert_eq!((n.cpus_allocated, n.cpus_idle, n.cpus_total), (2, 0, 2));
+        assert_eq!((n.gpus_total, n.gpus_used), (4, 4));
+        assert_eq!(n.memory_mib, 24105);
+        assert!(n.is_usable());
+    }
+
+    #[test]
+    fn typed_and_untyped_gres() {
+        assert_eq!(count_gpus("gpu:4"), (4, vec![]));
+        assert_eq!(count_gpus("gpu:a30:4(S:0)"), (4, vec!["a30".to_string()]));
+        assert_eq!(count_gpus("gpu:a30:2(IDX:0,2),gpu:v100:1(IDX:3)").0, 3);
+        assert_eq!(count_gpus("gpu:0(IDX:N/A)").0, 0);
+        assert_eq!(count_gpus("(null)").0, 0);
+        assert_eq!(count_gpus("gpu:a30:4(S:0),mps:100").0, 4);
+    }
+
+    #[test]
+    fn default_partition_star_and_bad_states() {
+        let rows = parse_nodes("n1|normal*|drained|0/2/0/2|1000|0|gpu:2|gpu:0|\n");
+        assert_eq!(rows[0].partition, "normal");
+        assert!(!rows[0].is_usable());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics(s in "\\PC*(\n\\PC*){0,3}") {
+            let _ = parse_nodes(&s);
+            let _ = count_gpus(&s);
+        }
+
+        #[test]
+        fn never_panics_on_pipe_rich_lines(s in "[a-z0-9:/|(),*]{0,80}") {
+            let _ = parse_nodes(&s);
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! Job states as squeue, sacct and scontrol print them.
+
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum JobState {
+    Pending,
+    Configuring,
+    Running,
+    Completing,
+    Suspended,
+    Requeued,
+    Completed,
+    Failed,
+    Cancelled,
+    Timeout,
+    NodeFail,
+    Preempted,
+    OutOfMemory,
+    BootFail,
+    Deadline,
+    Other(String),
+}
+
+impl JobState {
+    /// Parses `RUNNING`, `R`, `CANCELLED by 0`, `CANCELLED+`, `OUT_OF_MEMORY`, `OOM`...
+    pub fn parse(text: &str) -> JobState {
+        let word = text.trim().split([' ', '+']).next().unwrap_or("").to_ascii_uppercase();
+        match word.as_str() {
+            "PENDING" | "PD" => JobState::Pending,
+            "CONFIGURING" | "CF" => JobState::Configuring,
+            "RUNNING" | "R" => JobState::Running,
+            "COMPLETING" | "CG" => JobState::Completing,
+            "SUSPENDED" | "S" => JobState::Suspended,
+            "REQUEUED" | "RQ" | "REQUEUE_FED" | "REQUEUE_HOLD" | "RH" => JobState::Requeued,
+            "COMPLETED" | "CD" => JobState::Completed,
+            "FAILED" | "F" => JobState::Failed,
+            "CANCELLED" | "CA" => JobState::Cancelled,
+            "TIMEOUT" | "TO" => JobState::Timeout,
+            "NODE_FAIL" | "NF" => JobState::NodeFail,
+            "PREEMPTED" | "PR" => JobState::Preempted,
+            "OUT_OF_MEMORY" | "OOM" => JobState::OutOfMemory,
+            "BOOT_FAIL" | "BF" => JobState::BootFail,
+            "DEADLINE" | "DL" => JobState::Deadline,
+            _ => JobState::Other(text.trim().to_string()),
+        }
+    }
+
+    /// The job will not run again (unless someone requeues it by hand).
+    pub fn is_finished(&self) -> bool {
+        matches!(
+            self,
+            JobState::Completed
+                | JobState::Failed
+                | JobState::Cancelled
+                | JobState::Timeout
+                | JobState::NodeFail
+                | JobState::Preempted
+                | JobState::OutOfMemory
+                | JobState::BootFail
+                | JobState::Deadline
+        )
+    }
+
+    pub fn is_waiting(&self) -> bool {
+        matches!(self, JobState::Pending | JobState::Requeued | JobState::Configuring)
+    }
+}
+
+impl fmt::Display for JobState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            JobState::Pending => "PENDING",
+            JobState::Configuring => "CONFIGURING",
+            JobState::Running => "RUNNING",
+            JobState::Completing => "COMPLETING",
+            JobState::Suspended => "SUSPENDED",
+            JobState::Requeued => "REQUEUED",
+            JobState::Completed => "COMPLETED",
+            JobState::Failed => "FAILED",
+            JobState::Cancelled => "CANCELLED",
+            JobState::Timeout => "TIMEOUT",
+            JobState::NodeFail => "NODE_FAIL",
+            JobState::Preempted => "PREEMPTED",
+            JobState::OutOfMemory => "OUT_OF_MEMORY",
+            JobState::BootFail => "BOOT_FAIL",
+            JobState::Deadline => "DEADLINE",
+            JobState::Other(s) => s,
+        };
+        f.write_str(s)
+    }
+}
+
+/// Slurm's pending-reason codes in words a researcher reads.
+pub fn explain_reason(code: &str) -> String {
+    let code = code.trim().trim_start_matches('(').trim_end_matches(')');
+    let text = match code {
+        "Resources" => "waiting for resources: the GPUs/CPUs/memory it asks for are in use",
+        "Priority" => "other jobs with higher priority are ahead in the queue",
+        "QOSMaxGRESPerUser" => "you already use as many GPUs as your QOS allows per user",
+        "QOSMaxJobsPerUserLimit" => "you already run as many jobs as your QOS allows per user",
+        "QOSMaxCpuPerUserLimit" => "you already use as many CPUs as your QOS allows per user",
+        "QOSMaxMemoryPerUser" => "you already use as much memory as your QOS allows per user",
+        "QOSGrpGRES" => "the QOS's GPUs (for all users together) are all in use",
+        "QOSMaxWallDurationPerJobLimit" => "the time limit is longer than the QOS allows; it will never start",
+        "PartitionTimeLimit" => "the time limit is longer than the partition allows; it will never start",
+        "ReqNodeNotAvail" => "a node it needs is unavailable (down, drained or reserved)",
+        "BeginTime" => "it was asked not to start before a given time",
+        "Dependency" => "it waits for another job to finish",
+        "JobHeldUser" => "you held it (scontrol release JOBID lets it go)",
+        "JobHeldAdmin" => "an administrator held it",
+        "None" => "no reason given yet (the scheduler has not looked at it)",
+        other if other.starts_with("Nodes required for job are DOWN") || other.starts_with("Nodes_required") => {
+            "the nodes it needs are down, drained, or kept free for higher-priority jobs"
+        }
+        other => return format!("Slurm says: {other}"),
+    };
+    text.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_state_spellings() {
+        assert_eq!(JobState::parse("CANCELLED by 0"), JobState::Cancelled);
+        assert_eq!(JobState::parse("CANCELLED+"), JobState::Cancelled);
+        assert_eq!(JobState::parse("CD"), JobState::Completed);
+        assert_eq!(JobState::parse("RUNNING"), JobState::Running);
+        assert!(matches!(JobState::parse("WEIRD"), JobState::Other(_)));
+        assert!(JobState::parse("TIMEOUT").is_finished());
+    }
+}

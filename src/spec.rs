@@ -1,0 +1,462 @@
+//! The job spec: a TOML file with a `[job]` table (what to ask Slurm for) and a `[train]` table
+//! (what the worker fine-tunes). Every value is checked while it is read, so an error names the
+//! file, the line and the key path (`job.time`), never just "invalid config".
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Deserializer};
+
+use crate::slurm::duration::SlurmDuration;
+
+/// The spec compiled into the binary: `yenjob submit` without a file runs it.
+pub const EMBEDDED_DEFAULT: &str = include_str!("../jobs/finbert.toml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("cannot read job spec {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: {}{message}", if key.is_empty() { String::new() } else { format!("`{key}`: ") })]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        key: String,
+        message: String,
+    },
+}
+
+/// A parsed, validated spec plus where it came from.
+#[derive(Debug, Clone)]
+pub struct JobSpec {
+    pub job: JobTable,
+    pub train: TrainTable,
+    /// The spec text as read, copied verbatim into each run folder.
+    pub source_text: String,
+    /// Where the spec came from (`<embedded>` for the built-in default).
+    pub source_path: PathBuf,
+    /// Relative paths in the spec resolve against this folder.
+    pub base_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SpecFile {
+    job: JobTable,
+    train: TrainTable,
+}
+
+/// Which machinery runs the job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendChoice {
+    /// Slurm when `sbatch` is on PATH, else a local process.
+    #[default]
+    Auto,
+    Slurm,
+    Local,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobTable {
+    pub name: JobName,
+    pub partition: SlurmName,
+    #[serde(default)]
+    pub gpus: u32,
+    #[serde(default = "default_cpus")]
+    pub cpus: Positive<u32>,
+    pub time: SlurmDuration,
+    /// Memory for the whole job, in Slurm's syntax (`16G`, `4000M`).
+    #[serde(default)]
+    pub mem: Option<Memory>,
+    #[serde(default)]
+    pub qos: Option<SlurmName>,
+    #[serde(default)]
+    pub account: Option<SlurmName>,
+    /// `--mail-type` (ALL, BEGIN, END, FAIL, ... or a comma list).
+    #[serde(default)]
+    pub mail_type: Option<MailType>,
+    #[serde(default)]
+    pub mail_user: Option<NoControlChars>,
+    #[serde(default)]
+    pub backend: BackendChoice,
+    /// Where run folders go (one per submit); relative to the spec's folder.
+    #[serde(default = "default_runs_dir")]
+    pub runs_dir: PathBuf,
+    /// `module load` these before the worker starts.
+    #[serde(default)]
+    pub modules: Vec<NoControlChars>,
+    /// Extra environment for the worker.
+    #[serde(default)]
+    pub env: BTreeMap<EnvName, NoControlChars>,
+    /// Extra sbatch options, passed as they are (`["--constraint=a30"]`).
+    #[serde(default)]
+    pub sbatch_options: Vec<NoControlChars>,
+    /// Ask Slurm to requeue the job after a node failure or preemption.
+    #[serde(default = "yes")]
+    pub requeue: bool,
+    /// Seconds before the time limit at which Slurm signals the job to checkpoint.
+    #[serde(default = "default_signal_seconds")]
+    pub signal_seconds: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainTable {
+    pub data: PathBuf,
+    pub model: String,
+    #[serde(default = "default_epochs")]
+    pub epochs: Positive<u32>,
+    #[serde(default = "default_batch")]
+    pub batch_size: Positive<u32>,
+    #[serde(default = "default_lr")]
+    pub learning_rate: PositiveF64,
+    #[serde(default = "default_max_length")]
+    pub max_length: Positive<u32>,
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    #[serde(default)]
+    pub split: Split,
+    #[serde(default = "default_weight_decay")]
+    pub weight_decay: NonNegativeF64,
+    /// Fraction of the training steps spent warming the learning rate up.
+    #[serde(default = "default_warmup")]
+    pub warmup_ratio: Fraction,
+    #[serde(default = "default_clip")]
+    pub max_grad_norm: PositiveF64,
+    #[serde(default = "default_dropout")]
+    pub dropout: Fraction,
+    /// Sort sentences of similar length into the same batch (less padding, same maths).
+    #[serde(default = "yes")]
+    pub length_bucketing: bool,
+    /// Write a checkpoint every this many optimizer steps (0: only on signals).
+    #[serde(default = "default_checkpoint_every")]
+    pub checkpoint_every: u32,
+    /// One progress line in the log every this many steps.
+    #[serde(default = "default_log_every")]
+    pub log_every: Positive<u32>,
+    /// Train on at most this many sentences (a quick smoke run); the test split is kept whole.
+    #[serde(default)]
+    pub max_train_sentences: Option<Positive<u32>>,
+    /// Warn about and skip malformed data lines instead of stopping.
+    #[serde(default)]
+    pub skip_bad_lines: bool,
+    /// `auto` (CUDA when built with it and a GPU is visible), `cpu` or `cuda`.
+    #[serde(default)]
+    pub device: DeviceChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceChoice {
+    #[default]
+    Auto,
+    Cpu,
+    Cuda,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_cpus() -> Positive<u32> {
+    Positive(1)
+}
+fn default_runs_dir() -> PathBuf {
+    PathBuf::from("runs")
+}
+fn default_signal_seconds() -> u32 {
+    90
+}
+fn default_epochs() -> Positive<u32> {
+    Positive(3)
+}
+fn default_batch() -> Positive<u32> {
+    Positive(16)
+}
+fn default_lr() -> PositiveF64 {
+    PositiveF64(2e-5)
+}
+fn default_max_length() -> Positive<u32> {
+    Positive(128)
+}
+fn default_seed() -> u64 {
+    42
+}
+fn default_weight_decay() -> NonNegativeF64 {
+    NonNegativeF64(0.01)
+}
+fn default_warmup() -> Fraction {
+    Fraction(0.1)
+}
+fn default_clip() -> PositiveF64 {
+    PositiveF64(1.0)
+}
+fn default_dropout() -> Fraction {
+    Fraction(0.1)
+}
+fn default_checkpoint_every() -> u32 {
+    200
+}
+fn default_log_every() -> Positive<u32> {
+    Positive(10)
+}
+
+impl JobSpec {
+    /// Reads and validates the spec at `path`.
+    pub fn load(path: &Path) -> Result<Self, SpecError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let base_dir = path
+            .parent()
+            .map(|p| {
+                if p.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    p
+                }
+            })
+            .unwrap_or(Path::new("."));
+        let base_dir = std::path::absolute(base_dir).unwrap_or_else(|_| base_dir.to_path_buf());
+        Self::parse(&text, path, &base_dir)
+    }
+
+    /// The built-in default spec; its relative paths resolve against `base_dir`.
+    pub fn embedded(base_dir: &Path) -> Result<Self, SpecError> {
+        Self::parse(EMBEDDED_DEFAULT, Path::new("<embedded jobs/finbert.toml>"), base_dir)
+    }
+
+    /// Parses `text` (the contents of `path`); validation errors point into `text`.
+    pub fn parse(text: &str, path: &Path, base_dir: &Path) -> Result<Self, SpecError> {
+        let invalid = |key: String, message: String, span: Option<std::ops::Range<usize>>| {
+            let (line, column) = span
+                .map(|s| line_and_column(text, s.start))
+                .unwrap_or((1, 1));
+            SpecError::Invalid {
+                path: path.to_path_buf(),
+                line,
+                column,
+                key,
+                message,
+            }
+        };
+        let deserializer = toml::Deserializer::parse(text)
+            .map_err(|e| invalid(String::new(), e.message().to_string(), e.span()))?;
+        let file: SpecFile = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let key = e.path().to_string();
+            let inner = e.into_inner();
+            invalid(key, inner.message().to_string(), inner.span())
+        })?;
+        Ok(JobSpec {
+            job: file.job,
+            train: file.train,
+            source_text: text.to_string(),
+            source_path: path.to_path_buf(),
+            base_dir: base_dir.to_path_buf(),
+        })
+    }
+
+    /// A path from the spec, made absolute against the spec's folder.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir.join(p)
+        }
+    }
+}
+
+fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
+    (line, column)
+}
+
+/// Defines a newtype whose `Deserialize` runs a check, so a bad value fails with the value's
+/// own position and key path.
+macro_rules! checked_newtype {
+    ($(#[$m:meta])* $name:ident($inner:ty), $check:expr) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, PartialEq, PartialOrd, serde::Serialize)]
+        #[serde(transparent)]
+        pub struct $name(pub $inner);
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let value = <$inner>::deserialize(d)?;
+                let check: fn(&$inner) -> Result<(), String> = $check;
+                check(&value).map_err(serde::de::Error::custom)?;
+                Ok($name(value))
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
+}
+
+checked_newtype!(
+    /// A job name: anything printable (spaces and quotes too: it never passes through a shell).
+    JobName(String),
+    |s| {
+        if s.trim().is_empty() {
+            Err("the job name is empty".into())
+        } else if s.chars().any(char::is_control) {
+            Err(format!("the job name {s:?} contains a control character (newline, tab, ...)"))
+        } else if s.len() > 200 {
+            Err("the job name is longer than 200 characters".into())
+        } else {
+            Ok(())
+        }
+    }
+);
+
+checked_newtype!(
+    /// A partition, QOS or account name as Slurm accepts them.
+    SlurmName(String),
+    |s| {
+        if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)) {
+            Ok(())
+        } else {
+            Err(format!("{s:?} is not a Slurm name (letters, digits, '_', '-', '.')"))
+        }
+    }
+);
+
+checked_newtype!(
+    /// Free text that must stay on one line.
+    NoControlChars(String),
+    |s| {
+        if s.chars().any(char::is_control) {
+            Err(format!("{s:?} contains a control character (newline, tab, ...)"))
+        } else {
+            Ok(())
+        }
+    }
+);
+
+checked_newtype!(
+    /// An environment variable name.
+    EnvName(String),
+    |s| {
+        let mut chars = s.chars();
+        let ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if ok { Ok(()) } else { Err(format!("{s:?} is not an environment variable name")) }
+    }
+);
+
+checked_newtype!(
+    /// Slurm memory: a number with an optional K/M/G/T suffix.
+    Memory(String),
+    |s| {
+        let re = regex::Regex::new(r"^[0-9]+[KMGTkmgt]?$").map_err(|e| e.to_string())?;
+        if re.is_match(s) && !s.starts_with('0') {
+            Ok(())
+        } else {
+            Err(format!("{s:?} is not a memory size like \"16G\" or \"4000M\""))
+        }
+    }
+);
+
+checked_newtype!(
+    /// `--mail-type`: a comma list of Slurm's mail events.
+    MailType(String),
+    |s| {
+        const EVENTS: &[&str] = &[
+            "NONE", "BEGIN", "END", "FAIL", "REQUEUE", "ALL", "INVALID_DEPEND", "STAGE_OUT",
+            "TIME_LIMIT", "TIME_LIMIT_90", "TIME_LIMIT_80", "TIME_LIMIT_50", "ARRAY_TASKS",
+        ];
+        for part in s.split(',') {
+            if !EVENTS.contains(&part) {
+                return Err(format!("{part:?} is not a mail event; use one of {}", EVENTS.join(", ")));
+            }
+        }
+        Ok(())
+    }
+);
+
+checked_newtype!(
+    PositiveF64(f64),
+    |v| if v.is_finite() && *v > 0.0 { Ok(()) } else { Err(format!("{v} must be a number above 0")) }
+);
+
+checked_newtype!(
+    NonNegativeF64(f64),
+    |v| if v.is_finite() && *v >= 0.0 { Ok(()) } else { Err(format!("{v} must be a number of 0 or more")) }
+);
+
+checked_newtype!(
+    /// A number in [0, 1).
+    Fraction(f64),
+    |v| if (0.0..1.0).contains(v) { Ok(()) } else { Err(format!("{v} must be at least 0 and below 1")) }
+);
+
+/// A whole number above zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(transparent)]
+pub struct Positive<T>(pub T);
+
+impl<'de> Deserialize<'de> for Positive<u32> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = i64::deserialize(d)?;
+        if v <= 0 || v > u32::MAX as i64 {
+            return Err(serde::de::Error::custom(format!("{v} must be a whole number above 0")));
+        }
+        Ok(Positive(v as u32))
+    }
+}
+
+impl Positive<u32> {
+    pub fn get(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// Train/validation/test fractions, e.g. `[0.7, 0.2, 0.1]`.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Split {
+    pub train: f64,
+    pub validation: f64,
+    pub test: f64,
+}
+
+impl Default for Split {
+    fn default() -> Self {
+        Split { train: 0.7, validation: 0.2, test: 0.1 }
+    }
+}
+
+impl<'de> Deserialize<'de> for Split {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let parts = <[f64; 3]>::deserialize(d)?;
+        let sum: f64 = parts.iter().sum();
+        if parts.iter().any(|p| !(0.0..=1.0).contains(p)) || parts[0] == 0.0 || parts[2] == 0.0 {
+            return Err(serde::de::Error::custom(
+                "split must be [train, validation, test] fractions, train and test above 0",
+            ));
+        }
+        if (sum - 1.0).abs() > 1e-6 {
+            return Err(serde::de::Error::custom(format!("split fractions add up to {sum}, not 1")));
+        }
+        Ok(Split { train: parts[0], validation: parts[1], test: parts[2] })
+    }
+}
+
+// Environment names are map keys.
+impl Eq for EnvName {}
+impl Ord for EnvName {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.cmp(&other.0)
+    }
+}

@@ -1,0 +1,343 @@
+//! The fine-tune: evaluate the test set, train with AdamW for the spec's epochs (validating
+//! after each), evaluate the test set again. Checkpoints every N steps and when Slurm signals,
+//! and resumes from the newest good checkpoint, drawing the same data order and dropout masks
+//! as an uninterrupted run (every random draw is keyed by seed and step).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use candle_core::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use super::bert::{self, Batch, Bert, BertConfig, Dropout, ParamSet};
+use super::metrics::{self, Metrics};
+use super::optim::{self, AdamW};
+use super::rng::SplitMix64;
+
+/// The training hyper-parameters (the spec's `[train]` table, resolved).
+#[derive(Debug, Clone, Serialize)]
+pub struct Hyper {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    pub seed: u64,
+    pub weight_decay: f64,
+    pub warmup_ratio: f64,
+    pub max_grad_norm: f64,
+    pub dropout: f64,
+    pub length_bucketing: bool,
+    pub checkpoint_every: u64,
+    pub log_every: u64,
+    pub eval_batch_size: usize,
+}
+
+/// Everything the loop trains on, already tokenized.
+pub struct Task<'a> {
+    pub cfg: &'a BertConfig,
+    pub params: &'a ParamSet,
+    pub tokens: &'a [Vec<u32>],
+    pub labels: &'a [usize],
+    pub train: &'a [usize],
+    pub validation: &'a [usize],
+    pub test: &'a [usize],
+    pub pad_id: u32,
+    pub device: &'a Device,
+}
+
+/// Hooks from outside: a signal flag, and (tests) a step after which to stop as if signalled.
+#[derive(Clone, Default)]
+pub struct Control {
+    pub interrupt: Arc<AtomicBool>,
+    pub stop_after_step: Option<u64>,
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Progress {
+    pub step: u64,
+    pub epoch: usize,
+    pub batch_in_epoch: usize,
+    pub adam_t: u64,
+    pub before: Option<Metrics>,
+    pub validation: Vec<Metrics>,
+    pub train_seconds: f64,
+    pub sentences_trained: u64,
+}
+
+pub enum Outcome {
+    Finished(Finished),
+    Interrupted { step: u64 },
+}
+
+pub struct Finished {
+    pub before: Metrics,
+    pub after: Metrics,
+    pub validation: Vec<Metrics>,
+    pub train_seconds: f64,
+    pub sentences_trained: u64,
+    pub steps: u64,
+    pub padded_tokens_per_epoch: u64,
+    pub real_tokens_per_epoch: u64,
+    pub inference_sentences_per_second: f64,
+    pub resumed_from: Option<u64>,
+}
+
+/// Writes progress lines to stdout (the job log) and JSON lines to metrics.jsonl.
+pub struct Reporter {
+    metrics: Option<std::fs::File>,
+    quiet: bool,
+}
+
+impl Reporter {
+    pub fn open(run_dir: &Path, quiet: bool) -> anyhow::Result<Reporter> {
+        let path = run_dir.join("metrics.jsonl");
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+        Ok(Reporter { metrics: Some(file), quiet })
+    }
+    pub fn line(&self, text: &str) {
+        if !self.quiet {
+            println!("{text}");
+            let _ = std::io::stdout().flush();
+        }
+    }
+    pub fn event(&mut self, value: serde_json::Value) {
+        if let Some(f) = &mut self.metrics {
+            let _ = writeln!(f, "{value}");
+        }
+    }
+}
+
+/// The batches of one epoch: a seeded shuffle; with bucketing, sentences of similar length are
+/// grouped (within windows of 50 batches) and the batch order is shuffled again.
+pub fn epoch_batches(train: &[usize], lengths: &[usize], h: &Hyper, epoch: usize) -> Vec<Vec<usize>> {
+    let mut order = train.to_vec();
+    SplitMix64::keyed(h.seed, &[0xE90C, epoch as u64]).shuffle(&mut order);
+    if !h.length_bucketing {
+        return order.chunks(h.batch_size).map(<[usize]>::to_vec).collect();
+    }
+    let mut batches: Vec<Vec<usize>> = Vec::new();
+    for window in order.chunks(h.batch_size * 50) {
+        let mut w = window.to_vec();
+        w.sort_by_key(|&i| lengths[i]);
+        batches.extend(w.chunks(h.batch_size).map(<[usize]>::to_vec));
+    }
+    SplitMix64::keyed(h.seed, &[0xB0C5, epoch as u64]).shuffle(&mut batches);
+    batches
+}
+
+/// Predicts `indices` without dropout or a graph; returns metrics and the class probabilities.
+pub fn evaluate(task: &Task, indices: &[usize], batch_size: usize) -> anyhow::Result<(Metrics, Vec<[f32; 3]>, f64)> {
+    let start = Instant::now();
+    let weights = task.params.weights(false);
+    let model = Bert { cfg: task.cfg, w: &weights };
+    let mut order: Vec<usize> = (0..indices.len()).collect();
+    order.sort_by_key(|&k| task.tokens[indices[k]].len());
+    let mut probs = vec![[0f32; 3]; indices.len()];
+    let mut loss_sum = 0.0;
+    for chunk in order.chunks(batch_size) {
+        let seqs: Vec<&[u32]> = chunk.iter().map(|&k| task.tokens[indices[k]].as_slice()).collect();
+        let batch = Batch::new(&seqs, task.pad_id, task.device)?;
+        let logits = model.logits(&batch, &Dropout::off())?;
+        let labels: Vec<usize> = chunk.iter().map(|&k| task.labels[indices[k]]).collect();
+        loss_sum += bert::cross_entropy(&logits, &labels)?.to_scalar::<f32>()? as f64 * chunk.len() as f64;
+        let p = bert::softmax_last(&logits)?.to_device(&Device::Cpu)?.to_vec2::<f32>()?;
+        for (row, &k) in p.iter().zip(chunk) {
+            probs[k] = [row[0], row[1], row[2]];
+        }
+    }
+    let predicted: Vec<usize> = probs.iter().map(|p| argmax(p)).collect();
+    let truth: Vec<usize> = indices.iter().map(|&i| task.labels[i]).collect();
+    let seconds = start.elapsed().as_secs_f64();
+    Ok((metrics::compute(&truth, &predicted, loss_sum / indices.len().max(1) as f64), probs, seconds))
+}
+
+pub fn argmax(p: &[f32; 3]) -> usize {
+    (0..3).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap_or(0)
+}
+
+pub fn train(task: &Task, h: &Hyper, run_dir: &Path, control: &Control, report: &mut Reporter) -> anyhow::Result<Outcome> {
+    let lengths: Vec<usize> = task.tokens.iter().map(Vec::len).collect();
+    let per_epoch: Vec<Vec<Vec<usize>>> = (0..h.epochs).map(|e| epoch_batches(task.train, &lengths, h, e)).collect();
+    let steps_per_epoch = per_epoch.first().map(Vec::len).unwrap_or(0) as u64;
+    let total_steps = steps_per_epoch * h.epochs as u64;
+    let warmup = (total_steps as f64 * h.warmup_ratio).round() as u64;
+    let (padded, real) = per_epoch.first().map(|bs| padding_counts(bs, &lengths)).unwrap_or((0, 0));
+
+    let mut opt = AdamW::new(&task.params.vars, task.params.names.iter().map(|n| bert::decays(n)).collect(), h.weight_decay);
+    let mut progress = Progress { step: 0, epoch: 0, batch_in_epoch: 0, adam_t: 0, before: None, validation: Vec::new(), train_seconds: 0.0, sentences_trained: 0 };
+    let mut resumed_from = None;
+    if let Some((dir, p)) = super::checkpoint::newest(run_dir) {
+        super::checkpoint::restore(&dir, task.params, &mut opt)?;
+        report.line(&format!(
+            "[yenjob worker] resuming from checkpoint {} (step {}/{total_steps}, epoch {}, batch {})",
+            dir.display(), p.step, p.epoch + 1, p.batch_in_epoch
+        ));
+        report.event(serde_json::json!({"event": "resume", "step": p.step}));
+        resumed_from = Some(p.step);
+        progress = p;
+    }
+
+    let before = match &progress.before {
+        Some(m) => m.clone(),
+        None => {
+            let (m, _, _) = evaluate(task, task.test, h.eval_batch_size)?;
+            report.line(&format!("[eval] test before training: accuracy {:.4}, macro-F1 {:.4}, loss {:.4}", m.accuracy, m.macro_f1, m.loss));
+            report.event(serde_json::json!({"event": "eval", "split": "test", "when": "before", "accuracy": m.accuracy, "macro_f1": m.macro_f1, "loss": m.loss}));
+            progress.before = Some(m.clone());
+            m
+        }
+    };
+    report.line(&format!(
+        "[train] {} sentences, {} epochs x {steps_per_epoch} steps of {} ({} tokens a epoch, {} of them padding)",
+        task.train.len(), h.epochs, h.batch_size, padded, padded - real
+    ));
+    let bar = progress_bar(total_steps, progress.step, control.quiet);
+
+    let mut window_loss = 0.0;
+    let mut window_n = 0u64;
+    let mut window_start = Instant::now();
+    let mut window_sentences = 0u64;
+    let hidden_p = h.dropout as f32;
+    while progress.epoch < h.epochs {
+        let batches = &per_epoch[progress.epoch];
+        while progress.batch_in_epoch < batches.len() {
+            let step_start = Instant::now();
+            let idx = &batches[progress.batch_in_epoch];
+            let seqs: Vec<&[u32]> = idx.iter().map(|&i| task.tokens[i].as_slice()).collect();
+            let labels: Vec<usize> = idx.iter().map(|&i| task.labels[i]).collect();
+            let batch = Batch::new(&seqs, task.pad_id, task.device)?;
+            let weights = task.params.weights(true);
+            let model = Bert { cfg: task.cfg, w: &weights };
+            let drop = Dropout::new(hidden_p, hidden_p, h.seed, progress.step);
+            let logits = model.logits(&batch, &drop)?;
+            let loss = bert::cross_entropy(&logits, &labels)?;
+            let grads = loss.backward()?;
+            let lr = optim::learning_rate(progress.step, total_steps, warmup, h.learning_rate);
+            let grad_norm = opt.step(&task.params.vars, &grads, lr, h.max_grad_norm)?;
+            drop_graph(grads, loss.clone());
+            let loss_value = loss.to_scalar::<f32>()? as f64;
+            progress.step += 1;
+            progress.batch_in_epoch += 1;
+            progress.adam_t = opt.t;
+            progress.sentences_trained += idx.len() as u64;
+            progress.train_seconds += step_start.elapsed().as_secs_f64();
+            window_loss += loss_value;
+            window_n += 1;
+            window_sentences += idx.len() as u64;
+            if let Some(b) = &bar {
+                b.set_position(progress.step);
+                b.set_message(format!("loss {loss_value:.4}"));
+            }
+            if progress.step % h.log_every == 0 || progress.step == total_steps {
+                let rate = window_sentences as f64 / window_start.elapsed().as_secs_f64().max(1e-9);
+                let mean = window_loss / window_n as f64;
+                let text = format!(
+                    "[train] epoch {}/{} step {}/{total_steps} loss {mean:.4} lr {lr:.2e} grad-norm {grad_norm:.2} {rate:.1} sentences/s",
+                    progress.epoch + 1, h.epochs, progress.step
+                );
+                match &bar {
+                    Some(b) => b.println(text),
+                    None => report.line(&text),
+                }
+                report.event(serde_json::json!({
+                    "event": "step", "epoch": progress.epoch + 1, "epochs": h.epochs, "step": progress.step,
+                    "total_steps": total_steps, "loss": mean, "lr": lr, "grad_norm": grad_norm, "sentences_per_second": rate,
+                }));
+                window_loss = 0.0;
+                window_n = 0;
+                window_sentences = 0;
+                window_start = Instant::now();
+            }
+            let signalled = control.interrupt.load(Ordering::SeqCst) || control.stop_after_step == Some(progress.step);
+            let periodic = h.checkpoint_every > 0 && progress.step % h.checkpoint_every == 0;
+            if signalled || periodic {
+                if progress.batch_in_epoch == batches.len() {
+                    // Validate before saving an epoch end, so the checkpoint holds it.
+                    end_epoch(task, h, &mut progress, report)?;
+                }
+                let dir = super::checkpoint::save(run_dir, task.params, &opt, &progress)?;
+                report.event(serde_json::json!({"event": "checkpoint", "step": progress.step}));
+                if signalled {
+                    report.line(&format!("[yenjob worker] stopping: checkpoint at step {} written to {}", progress.step, dir.display()));
+                    return Ok(Outcome::Interrupted { step: progress.step });
+                }
+            }
+        }
+        if progress.batch_in_epoch == batches.len() && progress.validation.len() <= progress.epoch {
+            end_epoch(task, h, &mut progress, report)?;
+        }
+        progress.epoch += 1;
+        progress.batch_in_epoch = 0;
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let (after, _, eval_seconds) = evaluate(task, task.test, h.eval_batch_size)?;
+    report.line(&format!("[eval] test after training: accuracy {:.4}, macro-F1 {:.4}, loss {:.4}", after.accuracy, after.macro_f1, after.loss));
+    report.event(serde_json::json!({"event": "eval", "split": "test", "when": "after", "accuracy": after.accuracy, "macro_f1": after.macro_f1, "loss": after.loss}));
+    Ok(Outcome::Finished(Finished {
+        before,
+        inference_sentences_per_second: task.test.len() as f64 / eval_seconds.max(1e-9),
+        after,
+        validation: progress.validation,
+        train_seconds: progress.train_seconds,
+        sentences_trained: progress.sentences_trained,
+        steps: progress.step,
+        padded_tokens_per_epoch: padded,
+        real_tokens_per_epoch: real,
+        resumed_from,
+    }))
+}
+
+fn end_epoch(task: &Task, h: &Hyper, progress: &mut Progress, report: &mut Reporter) -> anyhow::Result<()> {
+    if progress.validation.len() > progress.epoch || task.validation.is_empty() {
+        return Ok(());
+    }
+    let (m, _, _) = evaluate(task, task.validation, h.eval_batch_size)?;
+    report.line(&format!(
+        "[eval] epoch {}/{} validation: accuracy {:.4}, macro-F1 {:.4}, loss {:.4}",
+        progress.epoch + 1, h.epochs, m.accuracy, m.macro_f1, m.loss
+    ));
+    report.event(serde_json::json!({"event": "epoch", "epoch": progress.epoch + 1, "epochs": h.epochs, "split": "validation", "accuracy": m.accuracy, "macro_f1": m.macro_f1, "loss": m.loss}));
+    progress.validation.push(m);
+    Ok(())
+}
+
+/// Frees the step's graph before the next one is built.
+fn drop_graph(grads: candle_core::backprop::GradStore, loss: Tensor) {
+    drop(grads);
+    drop(loss);
+}
+
+fn padding_counts(batches: &[Vec<usize>], lengths: &[usize]) -> (u64, u64) {
+    let mut padded = 0;
+    let mut real = 0;
+    for b in batches {
+        let max = b.iter().map(|&i| lengths[i]).max().unwrap_or(0);
+        padded += (max * b.len()) as u64;
+        real += b.iter().map(|&i| lengths[i] as u64).sum::<u64>();
+    }
+    (padded, real)
+}
+
+fn progress_bar(total: u64, at: u64, quiet: bool) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if quiet || !std::io::stdout().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} steps, {elapsed} elapsed, ETA {eta} {msg}") {
+        bar.set_style(style);
+    }
+    bar.set_position(at);
+    Some(bar)
+}
+
+/// Paths the worker writes.
+pub fn output_paths(run_dir: &Path) -> (PathBuf, PathBuf) {
+    (run_dir.join("summary.json"), run_dir.join("model"))
+}

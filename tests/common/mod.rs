@@ -1,0 +1,85 @@
+//! Test fixtures written by the tests themselves: a tiny random BERT (config, safetensors
+//! without the `bert.` prefix, a vocab.txt tokenizer) and a small sentence@label data file.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::{Device, Tensor};
+use yenjob::worker::bert::{BertConfig, ParamSet};
+
+pub const WORDS: &[&str] = &[
+    "profit", "rose", "fell", "loss", "sales", "increased", "decreased", "company", "the", "of", "in", "net",
+    "operating", "quarter", "year", "eur", "mn", "is", "was", "a", "strong", "weak", "growth", "decline",
+    "unchanged", "stable", "report", "said", "will", "to", "and", "up", "down", "flat", "record", "warning",
+];
+
+pub fn tiny_config() -> BertConfig {
+    serde_json::from_value(serde_json::json!({
+        "vocab_size": 5 + WORDS.len(),
+        "hidden_size": 32,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "intermediate_size": 64,
+        "max_position_embeddings": 64,
+        "type_vocab_size": 2,
+        "hidden_act": "gelu",
+        "layer_norm_eps": 1e-12
+    }))
+    .unwrap()
+}
+
+/// Writes a tiny random BERT in Hugging Face layout into `dir` and returns it.
+pub fn write_tiny_model(dir: &Path) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let cfg = tiny_config();
+    std::fs::write(dir.join("config.json"), serde_json::to_string_pretty(&cfg).unwrap()).unwrap();
+    let mut vocab = vec!["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"];
+    vocab.extend_from_slice(WORDS);
+    std::fs::write(dir.join("vocab.txt"), vocab.join("\n") + "\n").unwrap();
+    let params = ParamSet::random(&cfg, 7, &Device::Cpu).unwrap();
+    // Store like sentence-transformers does: no `bert.` prefix, no classifier.
+    let map: HashMap<String, Tensor> = params
+        .to_map()
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with("classifier."))
+        .map(|(k, v)| (k.strip_prefix("bert.").unwrap_or(&k).to_string(), v))
+        .collect();
+    candle_core::safetensors::save(&map, dir.join("model.safetensors")).unwrap();
+    dir.to_path_buf()
+}
+
+/// Sentences whose label follows from their words, in all three line-end styles.
+pub fn write_tiny_data(path: &Path, n: usize) {
+    let mut bytes = Vec::new();
+    for i in 0..n {
+        let (text, label) = match i % 3 {
+            0 => ("net profit rose strong growth in the quarter", "positive"),
+            1 => ("operating loss fell weak decline warning", "negative"),
+            _ => ("sales unchanged stable flat the year", "neutral"),
+        };
+        let end: &[u8] = match i % 3 {
+            0 => b"\r\n",
+            1 => b"\r",
+            _ => b"\n",
+        };
+        bytes.extend_from_slice(format!("{text} {}@{label}", WORDS[i % WORDS.len()]).as_bytes());
+        bytes.extend_from_slice(end);
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// A spec for the tiny model and data in `dir`.
+pub fn write_tiny_spec(dir: &Path, name: &str, epochs: u32, extra_job: &str, extra_train: &str) -> PathBuf {
+    write_tiny_model(&dir.join("model"));
+    write_tiny_data(&dir.join("data.txt"), 60);
+    let lr = if extra_train.contains("learning_rate") { "" } else { "learning_rate = 1e-3\n" };
+    let spec = format!(
+        "[job]\nname = {name:?}\npartition = \"gpu\"\ngpus = 1\ncpus = 1\ntime = \"10:00\"\nruns_dir = \"runs\"\n{extra_job}\n\
+         [train]\ndata = \"data.txt\"\nmodel = \"model\"\nepochs = {epochs}\nbatch_size = 8\n{lr}\
+         max_length = 32\nseed = 3\nlog_every = 1\n{extra_train}\n"
+    );
+    let path = dir.join("job.toml");
+    std::fs::write(&path, spec).unwrap();
+    path
+}

@@ -1,0 +1,180 @@
+//! The worker on a tiny random BERT the tests write themselves: gradients reach every
+//! parameter, the loss falls, a resumed run ends where an uninterrupted one does, and the
+//! forward pass matches candle-transformers' BertModel.
+
+mod common;
+
+use std::collections::HashMap;
+
+use candle_core::{Device, Tensor};
+use yenjob::spec::JobSpec;
+use yenjob::worker::bert::{self, Batch, Bert, Dropout, ParamSet};
+use yenjob::worker::train::Control;
+use yenjob::worker::{self, WorkerOptions};
+
+fn quiet() -> WorkerOptions {
+    WorkerOptions { skip_bad_lines: false, control: Control { quiet: true, ..Default::default() } }
+}
+
+#[test]
+fn every_parameter_receives_a_gradient() {
+    let cfg = common::tiny_config();
+    let params = ParamSet::random(&cfg, 1, &Device::Cpu).unwrap();
+    let w = params.weights(true);
+    let model = Bert { cfg: &cfg, w: &w };
+    let seqs: Vec<Vec<u32>> = vec![vec![2, 5, 6, 7, 3], vec![2, 8, 9, 3]];
+    let refs: Vec<&[u32]> = seqs.iter().map(|s| s.as_slice()).collect();
+    let batch = Batch::new(&refs, 0, &Device::Cpu).unwrap();
+    let logits = model.logits(&batch, &Dropout::new(0.1, 0.1, 1, 0)).unwrap();
+    let loss = bert::cross_entropy(&logits, &[0, 2]).unwrap();
+    let grads = loss.backward().unwrap();
+    let mut missing = Vec::new();
+    for (name, var) in params.names.iter().zip(&params.vars) {
+        let ok = grads
+            .get(var.as_tensor())
+            .map(|g| g.abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap() > 0.0)
+            .unwrap_or(false);
+        if !ok {
+            missing.push(name.clone());
+        }
+    }
+    assert!(missing.is_empty(), "no gradient for {missing:?}");
+    assert_eq!(params.names.len(), 5 + 16 * cfg.num_hidden_layers + 4);
+}
+
+#[test]
+fn matches_candle_transformers_bert_forward() {
+    use candle_transformers::models::bert::{BertModel, Config, HiddenAct, PositionEmbeddingType};
+    let cfg = common::tiny_config();
+    let params = ParamSet::random(&cfg, 2, &Device::Cpu).unwrap();
+    let stock_cfg = Config {
+        vocab_size: cfg.vocab_size,
+        hidden_size: cfg.hidden_size,
+        num_hidden_layers: cfg.num_hidden_layers,
+        num_attention_heads: cfg.num_attention_heads,
+        intermediate_size: cfg.intermediate_size,
+        hidden_act: HiddenAct::Gelu,
+        hidden_dropout_prob: 0.1,
+        max_position_embeddings: cfg.max_position_embeddings,
+        type_vocab_size: cfg.type_vocab_size,
+        initializer_range: 0.02,
+        layer_norm_eps: cfg.layer_norm_eps,
+        pad_token_id: 0,
+        position_embedding_type: PositionEmbeddingType::Absolute,
+        use_cache: false,
+        classifier_dropout: None,
+        model_type: Some("bert".into()),
+    };
+    let bare: HashMap<String, Tensor> = params
+        .to_map()
+        .into_iter()
+        .map(|(k, v)| (k.strip_prefix("bert.").unwrap_or(&k).to_string(), v))
+        .collect();
+    let vb = candle_nn::VarBuilder::from_tensors(bare, candle_core::DType::F32, &Device::Cpu);
+    let stock = BertModel::load(vb, &stock_cfg).unwrap();
+    let seqs: Vec<Vec<u32>> = vec![vec![2, 5, 6, 7, 3], vec![2, 8, 3]];
+    let refs: Vec<&[u32]> = seqs.iter().map(|s| s.as_slice()).collect();
+    let batch = Batch::new(&refs, 0, &Device::Cpu).unwrap();
+    let types = batch.ids.zeros_like().unwrap();
+    let theirs = stock.forward(&batch.ids, &types, Some(&batch.mask)).unwrap();
+    let w = params.weights(false);
+    let ours = Bert { cfg: &cfg, w: &w }.encode(&batch, &Dropout::off()).unwrap().reshape(theirs.shape()).unwrap();
+    // Compare only real (non-padding) positions.
+    let mask = batch.mask.unsqueeze(2).unwrap().broadcast_as(theirs.shape()).unwrap();
+    let diff = ((ours - theirs).unwrap() * mask).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+    assert!(diff < 1e-4, "max difference {diff}");
+}
+
+#[test]
+fn loss_falls_when_overfitting_and_outputs_are_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec_path = common::write_tiny_spec(tmp.path(), "overfit", 15, "", "dropout = 0.0\nlearning_rate = 3e-3\nweight_decay = 0.0");
+    let spec = JobSpec::load(&spec_path).unwrap();
+    let run = tmp.path().join("run");
+    assert_eq!(worker::run(&spec, &run, &quiet()).unwrap(), 0);
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
+    for key in ["before", "after", "train_seconds", "train_sentences_per_second", "device"] {
+        assert!(summary.get(key).is_some(), "summary lacks {key}");
+    }
+    let after = summary["after"]["accuracy"].as_f64().unwrap();
+    assert!(after >= 0.99, "tiny separable data should be learnt: accuracy {after}");
+    let steps: Vec<f64> = std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["event"] == "step")
+        .map(|v| v["loss"].as_f64().unwrap())
+        .collect();
+    let mean = |s: &[f64]| s.iter().sum::<f64>() / s.len() as f64;
+    let (first, last) = (mean(&steps[..10]), mean(&steps[steps.len() - 10..]));
+    assert!(last < first * 0.6, "loss did not fall: first steps {first:.3}, last steps {last:.3}");
+    for f in ["model/config.json", "model/model.safetensors", "model/tokenizer.json", "split.json"] {
+        assert!(run.join(f).is_file(), "missing {f}");
+    }
+    let config: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("model/config.json")).unwrap()).unwrap();
+    assert_eq!(config["id2label"]["2"], "positive");
+    let saved = candle_core::safetensors::load(run.join("model/model.safetensors"), &Device::Cpu).unwrap();
+    assert!(saved.contains_key("bert.pooler.dense.weight") && saved.contains_key("classifier.weight"));
+}
+
+#[test]
+fn resumed_training_ends_where_uninterrupted_training_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec_path = common::write_tiny_spec(tmp.path(), "resume", 2, "", "checkpoint_every = 0");
+    let spec = JobSpec::load(&spec_path).unwrap();
+
+    let straight = tmp.path().join("straight");
+    assert_eq!(worker::run(&spec, &straight, &quiet()).unwrap(), 0);
+
+    let resumed = tmp.path().join("resumed");
+    let mut stop = quiet();
+    stop.control.stop_after_step = Some(5); // mid-epoch (6 steps an epoch)
+    assert_eq!(worker::run(&spec, &resumed, &stop).unwrap(), worker::EXIT_CHECKPOINTED);
+    assert!(!resumed.join("summary.json").exists());
+    assert_eq!(worker::run(&spec, &resumed, &quiet()).unwrap(), 0);
+
+    let a = candle_core::safetensors::load(straight.join("model/model.safetensors"), &Device::Cpu).unwrap();
+    let b = candle_core::safetensors::load(resumed.join("model/model.safetensors"), &Device::Cpu).unwrap();
+    for (name, ta) in &a {
+        let d = (ta - &b[name]).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(d < 1e-5, "{name} differs by {d}");
+    }
+    let s: serde_json::Value = serde_json::from_slice(&std::fs::read(resumed.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(s["resumed_from_step"], 5);
+}
+
+#[test]
+fn bad_data_line_names_file_and_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec_path = common::write_tiny_spec(tmp.path(), "bad", 1, "", "");
+    let mut text = std::fs::read(tmp.path().join("data.txt")).unwrap();
+    text.extend_from_slice(b"this line has no label\n");
+    std::fs::write(tmp.path().join("data.txt"), text).unwrap();
+    let spec = JobSpec::load(&spec_path).unwrap();
+    let err = worker::run(&spec, &tmp.path().join("run"), &quiet()).unwrap_err().to_string();
+    assert!(err.contains("data.txt:61: no '@'"), "{err}");
+    let mut skip = quiet();
+    skip.skip_bad_lines = true;
+    assert_eq!(worker::run(&spec, &tmp.path().join("run2"), &skip).unwrap(), 0);
+}
+
+#[test]
+fn missing_model_says_where_it_looked() {
+    let err = yenjob::worker::model_files::resolve("no-such-org/no-such-model", std::path::Path::new("/tmp")).unwrap_err().to_string();
+    assert!(err.contains("models--no-such-org--no-such-model"), "{err}");
+    assert!(err.contains("/tmp/no-such-org/no-such-model"), "{err}");
+}
+
+#[test]
+fn hub_cache_layout_is_found() {
+    let tmp = tempfile::tempdir().unwrap();
+    let snap = tmp.path().join("hub/models--org--tiny/snapshots/abc123");
+    common::write_tiny_model(&snap);
+    std::fs::create_dir_all(tmp.path().join("hub/models--org--tiny/refs")).unwrap();
+    std::fs::write(tmp.path().join("hub/models--org--tiny/refs/main"), "abc123").unwrap();
+    // SAFETY: this test binary's tests do not read HF_HUB_CACHE concurrently elsewhere.
+    unsafe { std::env::set_var("HF_HUB_CACHE", tmp.path().join("hub")) };
+    let files = yenjob::worker::model_files::resolve("org/tiny", std::path::Path::new("/nonexistent")).unwrap();
+    assert_eq!(files.dir, snap);
+}
+
