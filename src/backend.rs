@@ -60,7 +60,9 @@ fn local_alive(pid: u32) -> bool {
 }
 
 fn local_status(record: &RunRecord) -> JobStatus {
-    let exit = std::fs::read_to_string(record.exit_code_path()).ok().map(|s| s.trim().to_string());
+    let exit = std::fs::read_to_string(record.exit_code_path())
+        .ok()
+        .map(|s| s.trim().to_string());
     let cancelled = record.cancelled_marker().exists();
     let alive = record.local_pid.is_some_and(local_alive);
     let state = match (&exit, alive) {
@@ -137,7 +139,11 @@ pub async fn status(slurm: &Slurm, record: &RunRecord) -> Result<JobStatus, Back
     }
     let finished = record.run_dir.join("summary.json").exists();
     Ok(JobStatus {
-        state: if finished { JobState::Completed } else { JobState::Other("UNKNOWN".into()) },
+        state: if finished {
+            JobState::Completed
+        } else {
+            JobState::Other("UNKNOWN".into())
+        },
         reason: None,
         elapsed: SlurmTime::NotSet,
         time_limit: SlurmTime::Seconds(record.time_limit_seconds),
@@ -152,7 +158,10 @@ pub async fn cancel(slurm: &Slurm, record: &RunRecord) -> Result<JobStatus, Back
     match record.backend {
         BackendKind::Slurm => slurm.cancel(&record.job_id).await?,
         BackendKind::Local => {
-            let _ = crate::runs::atomic_write(&record.cancelled_marker(), b"cancelled by yenjob cancel\n");
+            let _ = crate::runs::atomic_write(
+                &record.cancelled_marker(),
+                b"cancelled by yenjob cancel\n",
+            );
             if let Some(pid) = record.local_pid.filter(|p| local_alive(*p)) {
                 // SAFETY: plain kill(2) on the process group we created.
                 unsafe {

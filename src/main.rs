@@ -100,9 +100,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         // The worker is CPU/GPU-bound and synchronous: no async runtime around it.
-        Command::Worker { spec, base_dir, run_dir, skip_bad_lines } => {
-            yenjob::worker::run_cli(&spec, base_dir.as_deref(), &run_dir, skip_bad_lines)
-        }
+        Command::Worker {
+            spec,
+            base_dir,
+            run_dir,
+            skip_bad_lines,
+        } => yenjob::worker::run_cli(&spec, base_dir.as_deref(), &run_dir, skip_bad_lines),
         other => launcher(other),
     };
     match result {
@@ -115,11 +118,19 @@ fn main() -> ExitCode {
 }
 
 fn launcher(command: Command) -> anyhow::Result<i32> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         match command {
             Command::Check { spec, json } => commands::check::run(spec.as_deref(), json).await,
-            Command::Submit { spec, dry_run, force, backend, follow } => {
+            Command::Submit {
+                spec,
+                dry_run,
+                force,
+                backend,
+                follow,
+            } => {
                 commands::submit::run(commands::submit::Options {
                     spec: spec.as_deref(),
                     dry_run,
@@ -129,8 +140,12 @@ fn launcher(command: Command) -> anyhow::Result<i32> {
                 })
                 .await
             }
-            Command::Status { job, all, json } => commands::status::run(job.as_deref(), all, json).await,
-            Command::Tail { job, no_follow } => commands::tail::run(job.as_deref(), !no_follow).await,
+            Command::Status { job, all, json } => {
+                commands::status::run(job.as_deref(), all, json).await
+            }
+            Command::Tail { job, no_follow } => {
+                commands::tail::run(job.as_deref(), !no_follow).await
+            }
             Command::Cancel { job } => commands::cancel::run(job.as_deref()).await,
             Command::Worker { .. } => unreachable!("handled before the runtime starts"),
         }

@@ -6,7 +6,7 @@
 //! node shape, MaxSubmitPU), then the limits checked before scheduling (time, MaxJobsPU),
 //! then per-user TRES limits, then free resources.
 
-use crate::slurm::duration::{format_seconds, SlurmTime};
+use crate::slurm::duration::{SlurmTime, format_seconds};
 use crate::slurm::sacctmgr::{Association, Qos};
 use crate::slurm::scontrol::Partition;
 use crate::slurm::sinfo::NodeRow;
@@ -59,7 +59,13 @@ pub struct Verdict {
 
 impl Verdict {
     fn new(outcome: Outcome, reason: Option<&str>, message: String) -> Verdict {
-        Verdict { outcome, reason: reason.map(str::to_string), message, never_starts: false, facts: Vec::new() }
+        Verdict {
+            outcome,
+            reason: reason.map(str::to_string),
+            message,
+            never_starts: false,
+            facts: Vec::new(),
+        }
     }
     fn reject(reason: &str, message: String) -> Verdict {
         Verdict::new(Outcome::Rejected, Some(reason), message)
@@ -68,7 +74,10 @@ impl Verdict {
         Verdict::new(Outcome::Pends, Some(reason), message)
     }
     fn pend_forever(reason: &str, message: String) -> Verdict {
-        Verdict { never_starts: true, ..Verdict::pend(reason, message) }
+        Verdict {
+            never_starts: true,
+            ..Verdict::pend(reason, message)
+        }
     }
 
     /// The headline: `WILL START NOW`, `WILL PEND (QOSMaxGRESPerUser)`, `WILL BE REJECTED (...)`.
@@ -109,11 +118,21 @@ fn decide(req: &Request, state: &ClusterState) -> Verdict {
         let names: Vec<String> = state
             .partitions
             .iter()
-            .map(|p| if p.is_default { format!("{} (default)", p.name) } else { p.name.clone() })
+            .map(|p| {
+                if p.is_default {
+                    format!("{} (default)", p.name)
+                } else {
+                    p.name.clone()
+                }
+            })
             .collect();
         return Verdict::reject(
             "InvalidPartition",
-            format!("partition {:?} does not exist; this cluster has: {}", req.partition, names.join(", ")),
+            format!(
+                "partition {:?} does not exist; this cluster has: {}",
+                req.partition,
+                names.join(", ")
+            ),
         );
     };
 
@@ -124,7 +143,10 @@ fn decide(req: &Request, state: &ClusterState) -> Verdict {
         let names: Vec<&str> = state.qos.iter().map(|q| q.name.as_str()).collect();
         return Verdict::reject(
             "InvalidQOS",
-            format!("QOS {job_qos_name:?} does not exist; this cluster has: {}", names.join(", ")),
+            format!(
+                "QOS {job_qos_name:?} does not exist; this cluster has: {}",
+                names.join(", ")
+            ),
         );
     }
     let allowed: Vec<&String> = state.associations.iter().flat_map(|a| &a.qos).collect();
@@ -133,10 +155,16 @@ fn decide(req: &Request, state: &ClusterState) -> Verdict {
         names.dedup();
         return Verdict::reject(
             "InvalidQOS",
-            format!("you may not use QOS {job_qos_name:?}; your associations allow: {}", names.join(", ")),
+            format!(
+                "you may not use QOS {job_qos_name:?}; your associations allow: {}",
+                names.join(", ")
+            ),
         );
     }
-    let partition_qos = partition.qos.as_ref().and_then(|n| state.qos.iter().find(|q| &q.name == n));
+    let partition_qos = partition
+        .qos
+        .as_ref()
+        .and_then(|n| state.qos.iter().find(|q| &q.name == n));
     let mut ordered: Vec<&Qos> = partition_qos.into_iter().collect();
     if let Some(q) = job_qos {
         if q.has_flag("OverPartQOS") {
@@ -148,7 +176,11 @@ fn decide(req: &Request, state: &ClusterState) -> Verdict {
     let limits = Limits { ordered };
 
     // 3. Some node of the partition must be big enough.
-    let nodes: Vec<&NodeRow> = state.nodes.iter().filter(|n| n.partition == partition.name).collect();
+    let nodes: Vec<&NodeRow> = state
+        .nodes
+        .iter()
+        .filter(|n| n.partition == partition.name)
+        .collect();
     let max_gpus = nodes.iter().map(|n| n.gpus_total).max().unwrap_or(0);
     let max_cpus = nodes.iter().map(|n| n.cpus_total).max().unwrap_or(0);
     let max_mem = nodes.iter().map(|n| n.memory_mib).max().unwrap_or(0);
@@ -190,7 +222,9 @@ fn decide(req: &Request, state: &ClusterState) -> Verdict {
             .queue
             .iter()
             .filter(|j| j.user == state.user)
-            .filter(|j| !running_only || matches!(j.state, JobState::Running | JobState::Completing))
+            .filter(|j| {
+                !running_only || matches!(j.state, JobState::Running | JobState::Completing)
+            })
             .filter(|j| uses_qos(j, q, state))
             .collect()
     };
@@ -230,7 +264,10 @@ fn decide(req: &Request, state: &ClusterState) -> Verdict {
             return if q.has_flag("DenyOnLimit") {
                 Verdict::reject("QOSMaxWallDurationPerJobLimit", message)
             } else {
-                Verdict::pend_forever("QOSMaxWallDurationPerJobLimit", message + "; it will never start")
+                Verdict::pend_forever(
+                    "QOSMaxWallDurationPerJobLimit",
+                    message + "; it will never start",
+                )
             };
         }
     }
@@ -240,7 +277,10 @@ fn decide(req: &Request, state: &ClusterState) -> Verdict {
         if req.gpus > max {
             return Verdict::pend_forever(
                 "QOSMaxGRESPerJob",
-                format!("QOS {} allows {max} GPUs per job; this job asks for {}", q.name, req.gpus),
+                format!(
+                    "QOS {} allows {max} GPUs per job; this job asks for {}",
+                    q.name, req.gpus
+                ),
             );
         }
     }
@@ -249,7 +289,10 @@ fn decide(req: &Request, state: &ClusterState) -> Verdict {
         if req.gpus > max {
             return Verdict::pend_forever(
                 "QOSMaxGRESPerUser",
-                format!("QOS {} allows {max} GPUs per user; this job alone asks for {}", q.name, req.gpus),
+                format!(
+                    "QOS {} allows {max} GPUs per user; this job alone asks for {}",
+                    q.name, req.gpus
+                ),
             );
         }
     }
@@ -286,7 +329,10 @@ fn decide(req: &Request, state: &ClusterState) -> Verdict {
         if held + req.cpus > max {
             return Verdict::pend(
                 "QOSMaxCpuPerUserLimit",
-                format!("you hold {held} of the {max} CPUs QOS {} allows per user; this job asks for {}", q.name, req.cpus),
+                format!(
+                    "you hold {held} of the {max} CPUs QOS {} allows per user; this job asks for {}",
+                    q.name, req.cpus
+                ),
             );
         }
     }
@@ -294,13 +340,18 @@ fn decide(req: &Request, state: &ClusterState) -> Verdict {
         let held: u64 = state
             .queue
             .iter()
-            .filter(|j| matches!(j.state, JobState::Running | JobState::Completing) && uses_qos(j, q, state))
+            .filter(|j| {
+                matches!(j.state, JobState::Running | JobState::Completing) && uses_qos(j, q, state)
+            })
             .map(|j| j.gpus)
             .sum();
         if req.gpus > 0 && held + req.gpus > max {
             return Verdict::pend(
                 "QOSGrpGRES",
-                format!("all users together hold {held} of the {max} GPUs of QOS {}; this job asks for {}", q.name, req.gpus),
+                format!(
+                    "all users together hold {held} of the {max} GPUs of QOS {}; this job asks for {}",
+                    q.name, req.gpus
+                ),
             );
         }
     }
@@ -310,16 +361,24 @@ fn decide(req: &Request, state: &ClusterState) -> Verdict {
     if !nodes.is_empty() && usable.is_empty() {
         return Verdict::pend(
             "ReqNodeNotAvail",
-            format!("every node of partition {} is down, drained or reserved", partition.name),
+            format!(
+                "every node of partition {} is down, drained or reserved",
+                partition.name
+            ),
         );
     }
     let fits = |n: &NodeRow| {
         n.gpus_total.saturating_sub(n.gpus_used) >= req.gpus
             && n.cpus_idle >= req.cpus
-            && req.mem_mib.is_none_or(|m| n.memory_mib.saturating_sub(n.memory_allocated_mib) >= m)
+            && req
+                .mem_mib
+                .is_none_or(|m| n.memory_mib.saturating_sub(n.memory_allocated_mib) >= m)
     };
     if !usable.is_empty() && !usable.iter().any(|n| fits(n)) {
-        let free_gpus: u64 = usable.iter().map(|n| n.gpus_total.saturating_sub(n.gpus_used)).sum();
+        let free_gpus: u64 = usable
+            .iter()
+            .map(|n| n.gpus_total.saturating_sub(n.gpus_used))
+            .sum();
         let total_gpus: u64 = usable.iter().map(|n| n.gpus_total).sum();
         let free_cpus: u64 = usable.iter().map(|n| n.cpus_idle).sum();
         let total_cpus: u64 = usable.iter().map(|n| n.cpus_total).sum();
@@ -334,9 +393,14 @@ fn decide(req: &Request, state: &ClusterState) -> Verdict {
     let ahead = state
         .queue
         .iter()
-        .filter(|j| j.partition == partition.name && j.state == JobState::Pending && j.reason == "Resources")
+        .filter(|j| {
+            j.partition == partition.name && j.state == JobState::Pending && j.reason == "Resources"
+        })
         .count();
-    let mut message = format!("partition {} has room for {} GPUs and {} CPUs now", partition.name, req.gpus, req.cpus);
+    let mut message = format!(
+        "partition {} has room for {} GPUs and {} CPUs now",
+        partition.name, req.gpus, req.cpus
+    );
     if ahead > 0 {
         message.push_str(&format!(" ({ahead} job(s) wait for resources there; the backfill scheduler may let this one pass)"));
     }
@@ -370,7 +434,11 @@ fn describe(req: &Request, state: &ClusterState) -> Vec<String> {
     let Some(p) = state.partitions.iter().find(|p| p.name == req.partition) else {
         return facts;
     };
-    let nodes: Vec<&NodeRow> = state.nodes.iter().filter(|n| n.partition == p.name).collect();
+    let nodes: Vec<&NodeRow> = state
+        .nodes
+        .iter()
+        .filter(|n| n.partition == p.name)
+        .collect();
     let gpus_total: u64 = nodes.iter().map(|n| n.gpus_total).sum();
     let gpus_used: u64 = nodes.iter().map(|n| n.gpus_used).sum();
     let cpus_idle: u64 = nodes.iter().map(|n| n.cpus_idle).sum();
@@ -402,10 +470,20 @@ fn describe(req: &Request, state: &ClusterState) -> Vec<String> {
             if !q.grp_tres.is_empty() {
                 parts.push(format!("GrpTRES {}", tres_text(&q.grp_tres)));
             }
-            let limits = if parts.is_empty() { "no limits".to_string() } else { parts.join(", ") };
-            let mine: Vec<&QueuedJob> =
-                state.queue.iter().filter(|j| j.user == state.user && uses_qos(j, q, state)).collect();
-            let running: Vec<&&QueuedJob> = mine.iter().filter(|j| j.state == JobState::Running).collect();
+            let limits = if parts.is_empty() {
+                "no limits".to_string()
+            } else {
+                parts.join(", ")
+            };
+            let mine: Vec<&QueuedJob> = state
+                .queue
+                .iter()
+                .filter(|j| j.user == state.user && uses_qos(j, q, state))
+                .collect();
+            let running: Vec<&&QueuedJob> = mine
+                .iter()
+                .filter(|j| j.state == JobState::Running)
+                .collect();
             let gpus: u64 = running.iter().map(|j| j.gpus).sum();
             facts.push(format!(
                 "QOS {}: {limits}; you have {} running ({gpus} GPUs) and {} pending under it",
@@ -420,7 +498,9 @@ fn describe(req: &Request, state: &ClusterState) -> Vec<String> {
         "this job asks for {} GPU(s), {} CPU(s){}, {}",
         req.gpus,
         req.cpus,
-        req.mem_mib.map(|m| format!(", {m} MiB")).unwrap_or_default(),
+        req.mem_mib
+            .map(|m| format!(", {m} MiB"))
+            .unwrap_or_default(),
         format_seconds(req.time_seconds)
     ));
     facts

@@ -10,11 +10,20 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("cannot write {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path} is damaged: {source}")]
-    Corrupt { path: PathBuf, source: serde_json::Error },
+    Corrupt {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
     #[error("no run matches {0:?}; `yenjob status --all` lists the runs yenjob knows")]
     NotFound(String),
     #[error("no runs yet: submit one with `yenjob submit`")]
@@ -67,7 +76,9 @@ pub fn state_dir() -> PathBuf {
     if let Some(p) = std::env::var_os("XDG_STATE_HOME") {
         return PathBuf::from(p).join("yenjob");
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
     home.join(".local/state/yenjob")
 }
 
@@ -78,7 +89,10 @@ fn index_dir() -> PathBuf {
 /// Writes `bytes` to `path` atomically: a temp file in the same folder, then a rename.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), RunError> {
     use std::io::Write;
-    let err = |source| RunError::Write { path: path.to_path_buf(), source };
+    let err = |source| RunError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(err)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
@@ -90,7 +104,10 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), RunError> {
 
 /// Makes a new, unique run folder under `runs_dir`.
 pub fn create_run_dir(runs_dir: &Path, job_name: &str) -> Result<(String, PathBuf), RunError> {
-    std::fs::create_dir_all(runs_dir).map_err(|source| RunError::Write { path: runs_dir.to_path_buf(), source })?;
+    std::fs::create_dir_all(runs_dir).map_err(|source| RunError::Write {
+        path: runs_dir.to_path_buf(),
+        source,
+    })?;
     let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
         .to_string()
         .replace([':', '-'], "")
@@ -98,11 +115,20 @@ pub fn create_run_dir(runs_dir: &Path, job_name: &str) -> Result<(String, PathBu
         .replace('T', "-");
     let slug: String = job_name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(40)
         .collect();
     for attempt in 0..100u32 {
-        let suffix = format!("{:04x}", (std::process::id() ^ nanos() ^ attempt.wrapping_mul(7919)) & 0xffff);
+        let suffix = format!(
+            "{:04x}",
+            (std::process::id() ^ nanos() ^ attempt.wrapping_mul(7919)) & 0xffff
+        );
         let run_id = format!("{stamp}-{slug}-{suffix}");
         let dir = runs_dir.join(&run_id);
         // create_dir (not _all) fails if it exists: the folder is ours alone.
@@ -119,7 +145,10 @@ pub fn create_run_dir(runs_dir: &Path, job_name: &str) -> Result<(String, PathBu
 }
 
 fn nanos() -> u32 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0)
 }
 
 /// Saves `run.json` and the index entry pointing at it.
@@ -130,18 +159,26 @@ pub fn save(record: &RunRecord) -> Result<(), RunError> {
     })?;
     atomic_write(&record.run_dir.join("run.json"), &json)?;
     let pointer = serde_json::json!({ "run_id": record.run_id, "run_dir": record.run_dir, "job_id": record.job_id });
-    atomic_write(&index_dir().join(format!("{}.json", record.run_id)), pointer.to_string().as_bytes())
+    atomic_write(
+        &index_dir().join(format!("{}.json", record.run_id)),
+        pointer.to_string().as_bytes(),
+    )
 }
 
 pub fn load(run_dir: &Path) -> Result<RunRecord, RunError> {
     let path = run_dir.join("run.json");
-    let text = std::fs::read(&path).map_err(|source| RunError::Read { path: path.clone(), source })?;
+    let text = std::fs::read(&path).map_err(|source| RunError::Read {
+        path: path.clone(),
+        source,
+    })?;
     serde_json::from_slice(&text).map_err(|source| RunError::Corrupt { path, source })
 }
 
 /// Every run in the index, oldest first; entries whose folder is gone are skipped.
 pub fn all() -> Vec<RunRecord> {
-    let Ok(entries) = std::fs::read_dir(index_dir()) else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir(index_dir()) else {
+        return Vec::new();
+    };
     let mut runs: Vec<RunRecord> = entries
         .filter_map(|e| e.ok())
         .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
@@ -151,7 +188,11 @@ pub fn all() -> Vec<RunRecord> {
             load(Path::new(pointer.get("run_dir")?.as_str()?)).ok()
         })
         .collect();
-    runs.sort_by(|a, b| a.submitted_at.cmp(&b.submitted_at).then(a.run_id.cmp(&b.run_id)));
+    runs.sort_by(|a, b| {
+        a.submitted_at
+            .cmp(&b.submitted_at)
+            .then(a.run_id.cmp(&b.run_id))
+    });
     runs
 }
 
@@ -181,7 +222,9 @@ pub fn git_commit(dir: &Path) -> Option<String> {
         .stderr(std::process::Stdio::null())
         .output()
         .ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 #[cfg(test)]

@@ -76,8 +76,16 @@ pub fn render(spec: &JobSpec, paths: &ScriptPaths<'_>) -> Result<String, askama:
         signal_seconds: job.signal_seconds,
         requeue: job.requeue,
         run_dir: ShellWord::path(paths.run_dir),
-        env: job.env.iter().map(|(k, v)| (k.0.as_str(), ShellWord::new(v.0.clone()))).collect(),
-        modules: job.modules.iter().map(|m| ShellWord::new(m.0.clone())).collect(),
+        env: job
+            .env
+            .iter()
+            .map(|(k, v)| (k.0.as_str(), ShellWord::new(v.0.clone())))
+            .collect(),
+        modules: job
+            .modules
+            .iter()
+            .map(|m| ShellWord::new(m.0.clone()))
+            .collect(),
         yenjob: ShellWord::path(paths.yenjob_binary),
         spec: ShellWord::path(paths.spec_copy),
         base_dir: ShellWord::path(&spec.base_dir),
@@ -108,7 +116,16 @@ mod tests {
 
     #[test]
     fn shell_words_survive_hostile_text() {
-        for hostile in ["a b", "it's", "$(touch /tmp/pwned)", "`id`", "x; rm -rf ~", "\"q\"", "", "'\\''"] {
+        for hostile in [
+            "a b",
+            "it's",
+            "$(touch /tmp/pwned)",
+            "`id`",
+            "x; rm -rf ~",
+            "\"q\"",
+            "",
+            "'\\''",
+        ] {
             let quoted = ShellWord::new(hostile).to_string();
             let out = std::process::Command::new("bash")
                 .arg("-c")

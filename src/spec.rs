@@ -229,7 +229,11 @@ impl JobSpec {
 
     /// The built-in default spec; its relative paths resolve against `base_dir`.
     pub fn embedded(base_dir: &Path) -> Result<Self, SpecError> {
-        Self::parse(EMBEDDED_DEFAULT, Path::new("<embedded jobs/finbert.toml>"), base_dir)
+        Self::parse(
+            EMBEDDED_DEFAULT,
+            Path::new("<embedded jobs/finbert.toml>"),
+            base_dir,
+        )
     }
 
     /// Parses `text` (the contents of `path`); validation errors point into `text`.
@@ -386,15 +390,17 @@ checked_newtype!(
     }
 );
 
-checked_newtype!(
-    PositiveF64(f64),
-    |v| if v.is_finite() && *v > 0.0 { Ok(()) } else { Err(format!("{v} must be a number above 0")) }
-);
+checked_newtype!(PositiveF64(f64), |v| if v.is_finite() && *v > 0.0 {
+    Ok(())
+} else {
+    Err(format!("{v} must be a number above 0"))
+});
 
-checked_newtype!(
-    NonNegativeF64(f64),
-    |v| if v.is_finite() && *v >= 0.0 { Ok(()) } else { Err(format!("{v} must be a number of 0 or more")) }
-);
+checked_newtype!(NonNegativeF64(f64), |v| if v.is_finite() && *v >= 0.0 {
+    Ok(())
+} else {
+    Err(format!("{v} must be a number of 0 or more"))
+});
 
 checked_newtype!(
     /// A number in [0, 1).
@@ -411,7 +417,9 @@ impl<'de> Deserialize<'de> for Positive<u32> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let v = i64::deserialize(d)?;
         if v <= 0 || v > u32::MAX as i64 {
-            return Err(serde::de::Error::custom(format!("{v} must be a whole number above 0")));
+            return Err(serde::de::Error::custom(format!(
+                "{v} must be a whole number above 0"
+            )));
         }
         Ok(Positive(v as u32))
     }
@@ -433,7 +441,11 @@ pub struct Split {
 
 impl Default for Split {
     fn default() -> Self {
-        Split { train: 0.7, validation: 0.2, test: 0.1 }
+        Split {
+            train: 0.7,
+            validation: 0.2,
+            test: 0.1,
+        }
     }
 }
 
@@ -447,9 +459,15 @@ impl<'de> Deserialize<'de> for Split {
             ));
         }
         if (sum - 1.0).abs() > 1e-6 {
-            return Err(serde::de::Error::custom(format!("split fractions add up to {sum}, not 1")));
+            return Err(serde::de::Error::custom(format!(
+                "split fractions add up to {sum:.3}, not 1"
+            )));
         }
-        Ok(Split { train: parts[0], validation: parts[1], test: parts[2] })
+        Ok(Split {
+            train: parts[0],
+            validation: parts[1],
+            test: parts[2],
+        })
     }
 }
 

@@ -13,7 +13,13 @@ use yenjob::worker::train::Control;
 use yenjob::worker::{self, WorkerOptions};
 
 fn quiet() -> WorkerOptions {
-    WorkerOptions { skip_bad_lines: false, control: Control { quiet: true, ..Default::default() } }
+    WorkerOptions {
+        skip_bad_lines: false,
+        control: Control {
+            quiet: true,
+            ..Default::default()
+        },
+    }
 }
 
 #[test]
@@ -32,7 +38,15 @@ fn every_parameter_receives_a_gradient() {
     for (name, var) in params.names.iter().zip(&params.vars) {
         let ok = grads
             .get(var.as_tensor())
-            .map(|g| g.abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap() > 0.0)
+            .map(|g| {
+                g.abs()
+                    .unwrap()
+                    .sum_all()
+                    .unwrap()
+                    .to_scalar::<f32>()
+                    .unwrap()
+                    > 0.0
+            })
             .unwrap_or(false);
         if !ok {
             missing.push(name.clone());
@@ -76,28 +90,62 @@ fn matches_candle_transformers_bert_forward() {
     let refs: Vec<&[u32]> = seqs.iter().map(|s| s.as_slice()).collect();
     let batch = Batch::new(&refs, 0, &Device::Cpu).unwrap();
     let types = batch.ids.zeros_like().unwrap();
-    let theirs = stock.forward(&batch.ids, &types, Some(&batch.mask)).unwrap();
+    let theirs = stock
+        .forward(&batch.ids, &types, Some(&batch.mask))
+        .unwrap();
     let w = params.weights(false);
-    let ours = Bert { cfg: &cfg, w: &w }.encode(&batch, &Dropout::off()).unwrap().reshape(theirs.shape()).unwrap();
+    let ours = Bert { cfg: &cfg, w: &w }
+        .encode(&batch, &Dropout::off())
+        .unwrap()
+        .reshape(theirs.shape())
+        .unwrap();
     // Compare only real (non-padding) positions.
-    let mask = batch.mask.unsqueeze(2).unwrap().broadcast_as(theirs.shape()).unwrap();
-    let diff = ((ours - theirs).unwrap() * mask).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+    let mask = batch
+        .mask
+        .unsqueeze(2)
+        .unwrap()
+        .broadcast_as(theirs.shape())
+        .unwrap();
+    let diff = ((ours - theirs).unwrap() * mask)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
     assert!(diff < 1e-4, "max difference {diff}");
 }
 
 #[test]
 fn loss_falls_when_overfitting_and_outputs_are_written() {
     let tmp = tempfile::tempdir().unwrap();
-    let spec_path = common::write_tiny_spec(tmp.path(), "overfit", 15, "", "dropout = 0.0\nlearning_rate = 3e-3\nweight_decay = 0.0");
+    let spec_path = common::write_tiny_spec(
+        tmp.path(),
+        "overfit",
+        15,
+        "",
+        "dropout = 0.0\nlearning_rate = 3e-3\nweight_decay = 0.0",
+    );
     let spec = JobSpec::load(&spec_path).unwrap();
     let run = tmp.path().join("run");
     assert_eq!(worker::run(&spec, &run, &quiet()).unwrap(), 0);
-    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
-    for key in ["before", "after", "train_seconds", "train_sentences_per_second", "device"] {
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
+    for key in [
+        "before",
+        "after",
+        "train_seconds",
+        "train_sentences_per_second",
+        "device",
+    ] {
         assert!(summary.get(key).is_some(), "summary lacks {key}");
     }
     let after = summary["after"]["accuracy"].as_f64().unwrap();
-    assert!(after >= 0.99, "tiny separable data should be learnt: accuracy {after}");
+    assert!(
+        after >= 0.99,
+        "tiny separable data should be learnt: accuracy {after}"
+    );
     let steps: Vec<f64> = std::fs::read_to_string(run.join("metrics.jsonl"))
         .unwrap()
         .lines()
@@ -107,14 +155,26 @@ fn loss_falls_when_overfitting_and_outputs_are_written() {
         .collect();
     let mean = |s: &[f64]| s.iter().sum::<f64>() / s.len() as f64;
     let (first, last) = (mean(&steps[..10]), mean(&steps[steps.len() - 10..]));
-    assert!(last < first * 0.6, "loss did not fall: first steps {first:.3}, last steps {last:.3}");
-    for f in ["model/config.json", "model/model.safetensors", "model/tokenizer.json", "split.json"] {
+    assert!(
+        last < first * 0.6,
+        "loss did not fall: first steps {first:.3}, last steps {last:.3}"
+    );
+    for f in [
+        "model/config.json",
+        "model/model.safetensors",
+        "model/tokenizer.json",
+        "split.json",
+    ] {
         assert!(run.join(f).is_file(), "missing {f}");
     }
-    let config: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("model/config.json")).unwrap()).unwrap();
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("model/config.json")).unwrap()).unwrap();
     assert_eq!(config["id2label"]["2"], "positive");
-    let saved = candle_core::safetensors::load(run.join("model/model.safetensors"), &Device::Cpu).unwrap();
-    assert!(saved.contains_key("bert.pooler.dense.weight") && saved.contains_key("classifier.weight"));
+    let saved =
+        candle_core::safetensors::load(run.join("model/model.safetensors"), &Device::Cpu).unwrap();
+    assert!(
+        saved.contains_key("bert.pooler.dense.weight") && saved.contains_key("classifier.weight")
+    );
 }
 
 #[test]
@@ -129,17 +189,30 @@ fn resumed_training_ends_where_uninterrupted_training_does() {
     let resumed = tmp.path().join("resumed");
     let mut stop = quiet();
     stop.control.stop_after_step = Some(5); // mid-epoch (6 steps an epoch)
-    assert_eq!(worker::run(&spec, &resumed, &stop).unwrap(), worker::EXIT_CHECKPOINTED);
+    assert_eq!(
+        worker::run(&spec, &resumed, &stop).unwrap(),
+        worker::EXIT_CHECKPOINTED
+    );
     assert!(!resumed.join("summary.json").exists());
     assert_eq!(worker::run(&spec, &resumed, &quiet()).unwrap(), 0);
 
-    let a = candle_core::safetensors::load(straight.join("model/model.safetensors"), &Device::Cpu).unwrap();
-    let b = candle_core::safetensors::load(resumed.join("model/model.safetensors"), &Device::Cpu).unwrap();
+    let a = candle_core::safetensors::load(straight.join("model/model.safetensors"), &Device::Cpu)
+        .unwrap();
+    let b = candle_core::safetensors::load(resumed.join("model/model.safetensors"), &Device::Cpu)
+        .unwrap();
     for (name, ta) in &a {
-        let d = (ta - &b[name]).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        let d = (ta - &b[name])
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
         assert!(d < 1e-5, "{name} differs by {d}");
     }
-    let s: serde_json::Value = serde_json::from_slice(&std::fs::read(resumed.join("summary.json")).unwrap()).unwrap();
+    let s: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(resumed.join("summary.json")).unwrap()).unwrap();
     assert_eq!(s["resumed_from_step"], 5);
 }
 
@@ -151,16 +224,26 @@ fn bad_data_line_names_file_and_line() {
     text.extend_from_slice(b"this line has no label\n");
     std::fs::write(tmp.path().join("data.txt"), text).unwrap();
     let spec = JobSpec::load(&spec_path).unwrap();
-    let err = worker::run(&spec, &tmp.path().join("run"), &quiet()).unwrap_err().to_string();
+    let err = worker::run(&spec, &tmp.path().join("run"), &quiet())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("data.txt:61: no '@'"), "{err}");
     let mut skip = quiet();
     skip.skip_bad_lines = true;
-    assert_eq!(worker::run(&spec, &tmp.path().join("run2"), &skip).unwrap(), 0);
+    assert_eq!(
+        worker::run(&spec, &tmp.path().join("run2"), &skip).unwrap(),
+        0
+    );
 }
 
 #[test]
 fn missing_model_says_where_it_looked() {
-    let err = yenjob::worker::model_files::resolve("no-such-org/no-such-model", std::path::Path::new("/tmp")).unwrap_err().to_string();
+    let err = yenjob::worker::model_files::resolve(
+        "no-such-org/no-such-model",
+        std::path::Path::new("/tmp"),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("models--no-such-org--no-such-model"), "{err}");
     assert!(err.contains("/tmp/no-such-org/no-such-model"), "{err}");
 }
@@ -174,7 +257,8 @@ fn hub_cache_layout_is_found() {
     std::fs::write(tmp.path().join("hub/models--org--tiny/refs/main"), "abc123").unwrap();
     // SAFETY: this test binary's tests do not read HF_HUB_CACHE concurrently elsewhere.
     unsafe { std::env::set_var("HF_HUB_CACHE", tmp.path().join("hub")) };
-    let files = yenjob::worker::model_files::resolve("org/tiny", std::path::Path::new("/nonexistent")).unwrap();
+    let files =
+        yenjob::worker::model_files::resolve("org/tiny", std::path::Path::new("/nonexistent"))
+            .unwrap();
     assert_eq!(files.dir, snap);
 }
-

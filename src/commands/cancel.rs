@@ -14,10 +14,16 @@ pub async fn run(job: Option<&str>) -> anyhow::Result<i32> {
     }
     let after = backend::cancel(&slurm, &record).await?;
     if after.state.is_finished() {
-        println!("job {} cancelled (was {}, now {})", record.job_id, before.state, after.state);
+        println!(
+            "job {} cancelled (was {}, now {})",
+            record.job_id, before.state, after.state
+        );
         Ok(0)
     } else {
-        eprintln!("asked to cancel job {}, but it is still {}", record.job_id, after.state);
+        eprintln!(
+            "asked to cancel job {}, but it is still {}",
+            record.job_id, after.state
+        );
         Ok(1)
     }
 }

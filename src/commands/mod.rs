@@ -9,7 +9,7 @@ pub mod tail;
 use std::path::{Path, PathBuf};
 
 use crate::preflight::{ClusterState, Request};
-use crate::slurm::{tres, Slurm, SlurmError};
+use crate::slurm::{Slurm, SlurmError, tres};
 use crate::spec::JobSpec;
 
 /// Loads the spec at `path`, or the embedded default (paths relative to the current folder).
@@ -26,7 +26,11 @@ pub fn request_of(spec: &JobSpec) -> Request {
         qos: spec.job.qos.as_ref().map(|q| q.0.clone()),
         gpus: spec.job.gpus as u64,
         cpus: spec.job.cpus.0 as u64,
-        mem_mib: spec.job.mem.as_ref().and_then(|m| tres::parse_mem_mib(&m.0)),
+        mem_mib: spec
+            .job
+            .mem
+            .as_ref()
+            .and_then(|m| tres::parse_mem_mib(&m.0)),
         time_seconds: spec.job.time.seconds(),
     }
 }
@@ -51,7 +55,17 @@ pub async fn gather_state(slurm: &Slurm) -> Result<(ClusterState, Vec<String>), 
         warnings.push(format!("your associations are unknown ({e})"));
         Vec::new()
     });
-    Ok((ClusterState { user, partitions: partitions?, nodes: nodes?, qos, associations, queue: queue? }, warnings))
+    Ok((
+        ClusterState {
+            user,
+            partitions: partitions?,
+            nodes: nodes?,
+            qos,
+            associations,
+            queue: queue?,
+        },
+        warnings,
+    ))
 }
 
 pub fn spec_runs_dir(spec: &JobSpec) -> PathBuf {

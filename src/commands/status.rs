@@ -2,9 +2,9 @@
 
 use crate::backend::{self, JobStatus};
 use crate::runs::{self, RunRecord};
+use crate::slurm::Slurm;
 use crate::slurm::duration::SlurmTime;
 use crate::slurm::state::explain_reason;
-use crate::slurm::Slurm;
 
 #[derive(serde::Serialize)]
 struct Row {
@@ -40,7 +40,9 @@ pub async fn run(job: Option<&str>, all: bool, json: bool) -> anyhow::Result<i32
             }
         };
         let start_estimate = match &status.reason {
-            Some(_) if r.backend == runs::BackendKind::Slurm => slurm.start_estimate(&r.job_id).await.ok().flatten(),
+            Some(_) if r.backend == runs::BackendKind::Slurm => {
+                slurm.start_estimate(&r.job_id).await.ok().flatten()
+            }
             _ => None,
         };
         rows.push(Row {
@@ -62,7 +64,10 @@ pub async fn run(job: Option<&str>, all: bool, json: bool) -> anyhow::Result<i32
         println!("no yenjob runs yet: `yenjob submit jobs/finbert.toml` starts one");
         return Ok(0);
     }
-    println!("{:<12} {:<24} {:<11} {:<21} {:<10} PROGRESS", "JOB", "NAME", "STATE", "ELAPSED/LIMIT", "NODE");
+    println!(
+        "{:<12} {:<24} {:<11} {:<21} {:<10} PROGRESS",
+        "JOB", "NAME", "STATE", "ELAPSED/LIMIT", "NODE"
+    );
     for row in &rows {
         let s = &row.status;
         let elapsed = match s.elapsed {
@@ -79,8 +84,16 @@ pub async fn run(job: Option<&str>, all: bool, json: bool) -> anyhow::Result<i32
             row.progress.as_ref().map(progress_text).unwrap_or_default()
         );
         if let Some(text) = &row.reason_text {
-            let when = row.start_estimate.as_deref().map(|t| format!("; Slurm expects it to start {t}")).unwrap_or_default();
-            println!("{:>12} pending ({}): {text}{when}", "", s.reason.as_deref().unwrap_or(""));
+            let when = row
+                .start_estimate
+                .as_deref()
+                .map(|t| format!("; Slurm expects it to start {t}"))
+                .unwrap_or_default();
+            println!(
+                "{:>12} pending ({}): {text}{when}",
+                "",
+                s.reason.as_deref().unwrap_or("")
+            );
         }
         if let Some(code) = &s.exit_code {
             if s.state.is_finished() {
@@ -105,7 +118,12 @@ pub fn latest_progress(r: &RunRecord) -> Option<serde_json::Value> {
     text.lines()
         .rev()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find(|v| matches!(v.get("event").and_then(|e| e.as_str()), Some("step" | "epoch" | "eval")))
+        .find(|v| {
+            matches!(
+                v.get("event").and_then(|e| e.as_str()),
+                Some("step" | "epoch" | "eval")
+            )
+        })
 }
 
 fn progress_text(v: &serde_json::Value) -> String {

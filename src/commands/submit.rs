@@ -36,10 +36,20 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<i32> {
     if opts.dry_run {
         let run_dir = super::spec_runs_dir(&spec).join("<run-id>");
         let spec_copy = run_dir.join("spec.toml");
-        let text = script::render(&spec, &ScriptPaths { yenjob_binary: &binary, run_dir: &run_dir, spec_copy: &spec_copy })?;
+        let text = script::render(
+            &spec,
+            &ScriptPaths {
+                yenjob_binary: &binary,
+                run_dir: &run_dir,
+                spec_copy: &spec_copy,
+            },
+        )?;
         print!("{text}");
         let args = script::sbatch_arguments(&spec, &run_dir, &run_dir.join("job.log"));
-        eprintln!("# would run: sbatch --parsable {} <run-dir>/job.sbatch ({backend:?} backend)", args.join(" "));
+        eprintln!(
+            "# would run: sbatch --parsable {} <run-dir>/job.sbatch ({backend:?} backend)",
+            args.join(" ")
+        );
         return Ok(0);
     }
 
@@ -57,7 +67,14 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<i32> {
     let spec_copy = run_dir.join("spec.toml");
     runs::atomic_write(&spec_copy, spec.source_text.as_bytes())?;
     let script_path = run_dir.join("job.sbatch");
-    let text = script::render(&spec, &ScriptPaths { yenjob_binary: &binary, run_dir: &run_dir, spec_copy: &spec_copy })?;
+    let text = script::render(
+        &spec,
+        &ScriptPaths {
+            yenjob_binary: &binary,
+            run_dir: &run_dir,
+            spec_copy: &spec_copy,
+        },
+    )?;
     runs::atomic_write(&script_path, text.as_bytes())?;
     let log_path = run_dir.join("job.log");
     let sbatch_arguments = script::sbatch_arguments(&spec, &run_dir, &log_path);
@@ -88,7 +105,10 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<i32> {
             }
             Err(SlurmError::Failed { stderr, .. }) => {
                 let _ = std::fs::remove_dir_all(&run_dir);
-                eprintln!("sbatch refused the job ({}): {stderr}", rejection_reason(&stderr));
+                eprintln!(
+                    "sbatch refused the job ({}): {stderr}",
+                    rejection_reason(&stderr)
+                );
                 return Ok(1);
             }
             Err(e) => {
@@ -113,4 +133,3 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<i32> {
     }
     Ok(0)
 }
-

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use crate::backend;
 use crate::runs::{self, RunRecord};
-use crate::slurm::state::{explain_reason, JobState};
 use crate::slurm::Slurm;
+use crate::slurm::state::{JobState, explain_reason};
 
 pub async fn run(job: Option<&str>, follow_log: bool) -> anyhow::Result<i32> {
     let record = runs::find(job)?;
@@ -26,13 +26,21 @@ struct LogCursor {
 impl LogCursor {
     /// Prints what was added since the last call; notices truncation and replacement.
     fn pump(&mut self, record: &RunRecord, out: &mut impl Write) -> std::io::Result<()> {
-        let Ok(mut file) = std::fs::File::open(&record.log_path) else { return Ok(()) };
+        let Ok(mut file) = std::fs::File::open(&record.log_path) else {
+            return Ok(());
+        };
         let meta = file.metadata()?;
         if self.inode.is_some_and(|i| i != meta.ino()) {
-            writeln!(out, "[yenjob tail] the log was recreated; reading it from the start")?;
+            writeln!(
+                out,
+                "[yenjob tail] the log was recreated; reading it from the start"
+            )?;
             self.offset = 0;
         } else if meta.len() < self.offset {
-            writeln!(out, "[yenjob tail] the log was truncated (job requeued?); reading it from the start")?;
+            writeln!(
+                out,
+                "[yenjob tail] the log was truncated (job requeued?); reading it from the start"
+            )?;
             self.offset = 0;
         }
         self.inode = Some(meta.ino());
@@ -49,7 +57,10 @@ impl LogCursor {
 }
 
 pub async fn follow(slurm: &Slurm, record: &RunRecord, follow_log: bool) -> anyhow::Result<i32> {
-    let mut cursor = LogCursor { offset: 0, inode: None };
+    let mut cursor = LogCursor {
+        offset: 0,
+        inode: None,
+    };
     let mut stdout = std::io::stdout();
     let mut last_said: Option<(JobState, Option<String>)> = None;
     let mut last_poll = Instant::now() - Duration::from_secs(60);
@@ -64,7 +75,11 @@ pub async fn follow(slurm: &Slurm, record: &RunRecord, follow_log: bool) -> anyh
             let now = (status.state.clone(), status.reason.clone());
             if last_said.as_ref() != Some(&now) {
                 if status.state.is_waiting() {
-                    let why = status.reason.as_deref().map(explain_reason).unwrap_or_default();
+                    let why = status
+                        .reason
+                        .as_deref()
+                        .map(explain_reason)
+                        .unwrap_or_default();
                     println!(
                         "[yenjob tail] job {} is {} ({}): {why}; waiting for it to start",
                         record.job_id,
@@ -72,7 +87,10 @@ pub async fn follow(slurm: &Slurm, record: &RunRecord, follow_log: bool) -> anyh
                         status.reason.as_deref().unwrap_or("")
                     );
                 } else if status.state == JobState::Running && last_said.is_some() {
-                    println!("[yenjob tail] job {} is running on {}", record.job_id, status.nodes);
+                    println!(
+                        "[yenjob tail] job {} is running on {}",
+                        record.job_id, status.nodes
+                    );
                 }
                 last_said = Some(now);
             }
@@ -80,8 +98,15 @@ pub async fn follow(slurm: &Slurm, record: &RunRecord, follow_log: bool) -> anyh
                 tokio::time::sleep(Duration::from_millis(300)).await;
                 cursor.pump(record, &mut stdout)?;
                 let code = status.exit_code.clone().unwrap_or_else(|| "unknown".into());
-                println!("[yenjob tail] job {} ended: {} (exit code {code})", record.job_id, status.state);
-                return Ok(if status.state == JobState::Completed { 0 } else { 1 });
+                println!(
+                    "[yenjob tail] job {} ended: {} (exit code {code})",
+                    record.job_id, status.state
+                );
+                return Ok(if status.state == JobState::Completed {
+                    0
+                } else {
+                    1
+                });
             }
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -117,7 +142,10 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let log = tmp.path().join("job.log");
         let r = record(&log);
-        let mut c = LogCursor { offset: 0, inode: None };
+        let mut c = LogCursor {
+            offset: 0,
+            inode: None,
+        };
         let mut out = Vec::new();
         c.pump(&r, &mut out).unwrap(); // no log yet: nothing, no error
         std::fs::write(&log, "one\ntwo\n").unwrap();

@@ -139,7 +139,10 @@ mod tests {
         assert_eq!(s("0:43"), Some(SlurmTime::Seconds(43)));
         assert_eq!(s("30"), Some(SlurmTime::Seconds(1800)));
         assert_eq!(s("2-12"), Some(SlurmTime::Seconds(2 * 86_400 + 12 * 3600)));
-        assert_eq!(s("2-12:30"), Some(SlurmTime::Seconds(2 * 86_400 + 12 * 3600 + 1800)));
+        assert_eq!(
+            s("2-12:30"),
+            Some(SlurmTime::Seconds(2 * 86_400 + 12 * 3600 + 1800))
+        );
         assert_eq!(s("00:01:15"), Some(SlurmTime::Seconds(75)));
         assert_eq!(s("UNLIMITED"), Some(SlurmTime::Unlimited));
         assert_eq!(s("infinite"), Some(SlurmTime::Unlimited));
@@ -149,7 +152,17 @@ mod tests {
 
     #[test]
     fn rejects_impossible_clocks() {
-        for bad in ["25:99", "1:60:00", "1-24:00:00", "abc", "1:2:3:4", "-5", "1--2", "1-", ":"] {
+        for bad in [
+            "25:99",
+            "1:60:00",
+            "1-24:00:00",
+            "abc",
+            "1:2:3:4",
+            "-5",
+            "1--2",
+            "1-",
+            ":",
+        ] {
             assert_eq!(SlurmTime::parse(bad), None, "{bad}");
         }
     }

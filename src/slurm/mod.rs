@@ -33,12 +33,18 @@ impl Slurm {
     }
 
     pub async fn partitions(&self) -> Result<Vec<scontrol::Partition>, SlurmError> {
-        let out = self.cli.run("scontrol", &args(&["show", "partition", "-o"])).await?;
+        let out = self
+            .cli
+            .run("scontrol", &args(&["show", "partition", "-o"]))
+            .await?;
         Ok(scontrol::parse_partitions(&out.stdout))
     }
 
     pub async fn nodes(&self) -> Result<Vec<sinfo::NodeRow>, SlurmError> {
-        let out = self.cli.run("sinfo", &args(&["-h", "-N", "-O", sinfo::NODE_FORMAT])).await?;
+        let out = self
+            .cli
+            .run("sinfo", &args(&["-h", "-N", "-O", sinfo::NODE_FORMAT]))
+            .await?;
         Ok(sinfo::parse_nodes(&out.stdout))
     }
 
@@ -64,7 +70,10 @@ impl Slurm {
 
     /// `squeue --start`'s estimate for a pending job.
     pub async fn start_estimate(&self, id: &str) -> Result<Option<String>, SlurmError> {
-        let out = self.cli.run("squeue", &args(&["--start", "-h", "-j", id, "-o", "%S"])).await?;
+        let out = self
+            .cli
+            .run("squeue", &args(&["--start", "-h", "-j", id, "-o", "%S"]))
+            .await?;
         Ok(out
             .stdout
             .lines()
@@ -74,21 +83,40 @@ impl Slurm {
     }
 
     pub async fn qos(&self) -> Result<Vec<sacctmgr::Qos>, SlurmError> {
-        let out = self.cli.run("sacctmgr", &args(&["-P", "-n", "show", "qos", sacctmgr::QOS_FORMAT])).await?;
+        let out = self
+            .cli
+            .run(
+                "sacctmgr",
+                &args(&["-P", "-n", "show", "qos", sacctmgr::QOS_FORMAT]),
+            )
+            .await?;
         Ok(sacctmgr::parse_qos(&out.stdout))
     }
 
     pub async fn associations(&self, user: &str) -> Result<Vec<sacctmgr::Association>, SlurmError> {
-        let a = args(&["-P", "-n", "show", "assoc", &format!("where user={user}"), sacctmgr::ASSOC_FORMAT]);
+        let a = args(&[
+            "-P",
+            "-n",
+            "show",
+            "assoc",
+            &format!("where user={user}"),
+            sacctmgr::ASSOC_FORMAT,
+        ]);
         // `where user=x` must be two words for sacctmgr.
-        let a: Vec<String> = a.iter().flat_map(|s| s.split(' ').map(str::to_string).collect::<Vec<_>>()).collect();
+        let a: Vec<String> = a
+            .iter()
+            .flat_map(|s| s.split(' ').map(str::to_string).collect::<Vec<_>>())
+            .collect();
         let out = self.cli.run("sacctmgr", &a).await?;
         Ok(sacctmgr::parse_associations(&out.stdout))
     }
 
     /// Accounting records of a job; empty when accounting does not know it.
     pub async fn accounting(&self, id: &str) -> Result<Vec<sacct::AccountedJob>, SlurmError> {
-        let out = self.cli.run("sacct", &args(&["-j", id, "-P", "-n", sacct::FORMAT])).await?;
+        let out = self
+            .cli
+            .run("sacct", &args(&["-j", id, "-P", "-n", sacct::FORMAT]))
+            .await?;
         Ok(sacct::parse(&out.stdout))
     }
 
@@ -102,7 +130,11 @@ impl Slurm {
 
     /// `sbatch --parsable OPTIONS SCRIPT`; options go on the command line, where no quoting
     /// can go wrong.
-    pub async fn submit(&self, options: &[String], script: &Path) -> Result<sbatch::Submitted, SlurmError> {
+    pub async fn submit(
+        &self,
+        options: &[String],
+        script: &Path,
+    ) -> Result<sbatch::Submitted, SlurmError> {
         let mut a = vec!["--parsable".to_string()];
         a.extend(options.iter().cloned());
         a.push(script.to_string_lossy().into_owned());
@@ -118,7 +150,10 @@ impl Slurm {
     }
 
     pub async fn requeue(&self, id: &str) -> Result<(), SlurmError> {
-        self.cli.run("scontrol", &args(&["requeue", id])).await.map(|_| ())
+        self.cli
+            .run("scontrol", &args(&["requeue", id]))
+            .await
+            .map(|_| ())
     }
 }
 
@@ -133,7 +168,9 @@ pub fn current_user() -> String {
     unsafe {
         let pw = libc::getpwuid(libc::getuid());
         if !pw.is_null() && !(*pw).pw_name.is_null() {
-            return std::ffi::CStr::from_ptr((*pw).pw_name).to_string_lossy().into_owned();
+            return std::ffi::CStr::from_ptr((*pw).pw_name)
+                .to_string_lossy()
+                .into_owned();
         }
     }
     "unknown".to_string()

@@ -65,7 +65,9 @@ pub struct SlurmCli {
 
 impl Default for SlurmCli {
     fn default() -> Self {
-        SlurmCli { timeout: Duration::from_secs(60) }
+        SlurmCli {
+            timeout: Duration::from_secs(60),
+        }
     }
 }
 
@@ -83,8 +85,13 @@ impl SlurmCli {
             cmd.env_remove(var);
         }
         let mut child = cmd.spawn().map_err(|source| match source.kind() {
-            std::io::ErrorKind::NotFound => SlurmError::NotInstalled { program: program.to_string() },
-            _ => SlurmError::Io { command: command.clone(), source },
+            std::io::ErrorKind::NotFound => SlurmError::NotInstalled {
+                program: program.to_string(),
+            },
+            _ => SlurmError::Io {
+                command: command.clone(),
+                source,
+            },
         })?;
         // Read both pipes while waiting, so a chatty command never blocks on a full pipe.
         let mut stdout_pipe = child.stdout.take();
@@ -111,9 +118,15 @@ impl SlurmCli {
             Ok::<_, std::io::Error>((status, out, err))
         };
         let (status, out, err) = match tokio::time::timeout(self.timeout, collect).await {
-            Ok(result) => result.map_err(|source| SlurmError::Io { command: command.clone(), source })?,
+            Ok(result) => result.map_err(|source| SlurmError::Io {
+                command: command.clone(),
+                source,
+            })?,
             Err(_) => {
-                return Err(SlurmError::TimedOut { command, seconds: self.timeout.as_secs() });
+                return Err(SlurmError::TimedOut {
+                    command,
+                    seconds: self.timeout.as_secs(),
+                });
             }
         };
         let stdout = String::from_utf8_lossy(&out).into_owned();
@@ -121,7 +134,11 @@ impl SlurmCli {
         if status.success() {
             return Ok(Output { stdout, stderr });
         }
-        Err(classify_failure(command, status.code().unwrap_or(-1), stderr))
+        Err(classify_failure(
+            command,
+            status.code().unwrap_or(-1),
+            stderr,
+        ))
     }
 }
 
@@ -145,7 +162,11 @@ pub fn classify_failure(command: String, code: i32, stderr: String) -> SlurmErro
     } else if accounting_down.iter().any(|p| lower.contains(p)) {
         SlurmError::AccountingUnreachable { command, stderr }
     } else {
-        SlurmError::Failed { command, code, stderr }
+        SlurmError::Failed {
+            command,
+            code,
+            stderr,
+        }
     }
 }
 
@@ -184,13 +205,20 @@ mod tests {
             "slurm_load_partitions: Unable to contact slurm controller (connect failure)".into(),
         );
         assert!(matches!(e, SlurmError::ControllerUnreachable { .. }));
-        let e = classify_failure("sbatch".into(), 1, "sbatch: error: invalid partition specified: x".into());
+        let e = classify_failure(
+            "sbatch".into(),
+            1,
+            "sbatch: error: invalid partition specified: x".into(),
+        );
         assert!(matches!(e, SlurmError::Failed { code: 1, .. }));
     }
 
     #[tokio::test]
     async fn missing_program_is_not_installed() {
-        let e = SlurmCli::default().run("yenjob-no-such-program", &[]).await.unwrap_err();
+        let e = SlurmCli::default()
+            .run("yenjob-no-such-program", &[])
+            .await
+            .unwrap_err();
         assert!(matches!(e, SlurmError::NotInstalled { .. }), "{e}");
     }
 
@@ -211,7 +239,9 @@ mod tests {
 
     #[tokio::test]
     async fn slow_command_times_out() {
-        let cli = SlurmCli { timeout: Duration::from_millis(200) };
+        let cli = SlurmCli {
+            timeout: Duration::from_millis(200),
+        };
         let e = cli.run("sleep", &["5".into()]).await.unwrap_err();
         assert!(matches!(e, SlurmError::TimedOut { .. }));
     }

@@ -3,8 +3,7 @@
 use super::duration::SlurmTime;
 use super::state::JobState;
 
-pub const FORMAT: &str =
-    "--format=JobID,JobName,State,ExitCode,Elapsed,Timelimit,Start,End,NodeList,AllocCPUS,TotalCPU,MaxRSS,AllocTRES";
+pub const FORMAT: &str = "--format=JobID,JobName,State,ExitCode,Elapsed,Timelimit,Start,End,NodeList,AllocCPUS,TotalCPU,MaxRSS,AllocTRES";
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct AccountedJob {

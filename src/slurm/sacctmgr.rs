@@ -3,8 +3,7 @@
 use super::duration::SlurmTime;
 use super::tres::Tres;
 
-pub const QOS_FORMAT: &str =
-    "format=Name,MaxTRESPU,MaxJobsPU,MaxSubmitPU,MaxWall,GrpTRES,GrpJobs,MaxTRES,MaxTRESPerNode,Flags";
+pub const QOS_FORMAT: &str = "format=Name,MaxTRESPU,MaxJobsPU,MaxSubmitPU,MaxWall,GrpTRES,GrpJobs,MaxTRES,MaxTRESPerNode,Flags";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Qos {
@@ -45,7 +44,12 @@ pub fn parse_qos(text: &str) -> Vec<Qos> {
                 grp_jobs: count(f[6]),
                 max_tres_per_job: Tres::parse(f[7]),
                 max_tres_per_node: Tres::parse(f[8]),
-                flags: f[9].split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect(),
+                flags: f[9]
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect(),
             })
         })
         .collect()
@@ -76,7 +80,12 @@ pub fn parse_associations(text: &str) -> Vec<Association> {
                 account: f[1].trim().to_string(),
                 user: f[2].trim().to_string(),
                 partition: f[3].trim().to_string(),
-                qos: f[4].split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect(),
+                qos: f[4]
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect(),
                 default_qos: Some(f[5].trim().to_string()).filter(|s| !s.is_empty()),
             })
         })
@@ -114,7 +123,9 @@ mod tests {
         let q = &parse_qos("normal|||||||||\n")[0];
         assert_eq!(q.max_jobs_per_user, None);
         assert_eq!(q.max_wall, SlurmTime::NotSet);
-        let q = &parse_qos("big|cpu=8,gres/gpu:a30=2|||2-00:00:00|gres/gpu=16||||DenyOnLimit,OverPartQOS\n")[0];
+        let q = &parse_qos(
+            "big|cpu=8,gres/gpu:a30=2|||2-00:00:00|gres/gpu=16||||DenyOnLimit,OverPartQOS\n",
+        )[0];
         assert_eq!(q.max_tres_per_user.gpus(), 2);
         assert!(q.has_flag("DenyOnLimit"));
         assert!(q.has_flag("OverPartQOS"));
@@ -125,7 +136,10 @@ mod tests {
         let real = include_str!("../../tests/fixtures/slurm-22.05/sacctmgr-P-n-show-assoc.txt");
         // Captured columns: Cluster,Account,User,Partition,QOS,DefaultQOS,...
         let assocs = parse_associations(real);
-        let root = assocs.iter().find(|a| a.user == "root" && a.account == "yenlab").unwrap();
+        let root = assocs
+            .iter()
+            .find(|a| a.user == "root" && a.account == "yenlab")
+            .unwrap();
         assert_eq!(root.qos, vec!["gpu", "normal"]);
         assert_eq!(root.default_qos.as_deref(), Some("normal"));
     }

@@ -13,8 +13,10 @@ pub fn parse_parsable(stdout: &str) -> Option<Submitted> {
         Some((id, c)) => (id, Some(c.to_string())),
         None => (line, None),
     };
-    (!id.is_empty() && id.bytes().all(|b| b.is_ascii_digit() || b == b'_'))
-        .then(|| Submitted { job_id: id.to_string(), cluster })
+    (!id.is_empty() && id.bytes().all(|b| b.is_ascii_digit() || b == b'_')).then(|| Submitted {
+        job_id: id.to_string(),
+        cluster,
+    })
 }
 
 /// Slurm's reason code for a refused submission, from sbatch's stderr.
@@ -51,19 +53,39 @@ mod tests {
 
     #[test]
     fn parsable_output() {
-        assert_eq!(parse_parsable(fixture!("sbatch--parsable.txt")).unwrap().job_id, "2");
+        assert_eq!(
+            parse_parsable(fixture!("sbatch--parsable.txt"))
+                .unwrap()
+                .job_id,
+            "2"
+        );
         let s = parse_parsable("42;yen\n").unwrap();
-        assert_eq!((s.job_id.as_str(), s.cluster.as_deref()), ("42", Some("yen")));
+        assert_eq!(
+            (s.job_id.as_str(), s.cluster.as_deref()),
+            ("42", Some("yen"))
+        );
         assert_eq!(parse_parsable(""), None);
         assert_eq!(parse_parsable("Submitted batch job 3"), None);
     }
 
     #[test]
     fn real_refusals() {
-        assert_eq!(rejection_reason(fixture!("sbatch.over-submit-limit.stderr")), "QOSMaxSubmitJobPerUserLimit");
-        assert_eq!(rejection_reason(fixture!("sbatch.bad-partition.stderr")), "InvalidPartition");
-        assert_eq!(rejection_reason(fixture!("sbatch.bad-qos.stderr")), "InvalidQOS");
-        assert_eq!(rejection_reason(fixture!("sbatch.too-many-gpus.stderr")), "NodeConfigurationUnavailable");
+        assert_eq!(
+            rejection_reason(fixture!("sbatch.over-submit-limit.stderr")),
+            "QOSMaxSubmitJobPerUserLimit"
+        );
+        assert_eq!(
+            rejection_reason(fixture!("sbatch.bad-partition.stderr")),
+            "InvalidPartition"
+        );
+        assert_eq!(
+            rejection_reason(fixture!("sbatch.bad-qos.stderr")),
+            "InvalidQOS"
+        );
+        assert_eq!(
+            rejection_reason(fixture!("sbatch.too-many-gpus.stderr")),
+            "NodeConfigurationUnavailable"
+        );
     }
 
     proptest::proptest! {

@@ -50,18 +50,23 @@ pub fn parse_records(text: &str) -> Vec<BTreeMap<String, String>> {
 }
 
 fn is_record_start(line: &str) -> bool {
-    ["PartitionName=", "JobId=", "NodeName="].iter().any(|p| line.starts_with(p))
+    ["PartitionName=", "JobId=", "NodeName="]
+        .iter()
+        .any(|p| line.starts_with(p))
 }
 
 fn split_key(word: &str) -> Option<(&str, &str)> {
     let (k, v) = word.split_once('=')?;
     let ok = k.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-        && k.chars().all(|c| c.is_ascii_alphanumeric() || "/:_.".contains(c));
+        && k.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/:_.".contains(c));
     ok.then_some((k, v))
 }
 
 fn field<'a>(r: &'a BTreeMap<String, String>, key: &str) -> Option<&'a str> {
-    r.get(key).map(String::as_str).filter(|v| !v.is_empty() && *v != "(null)")
+    r.get(key)
+        .map(String::as_str)
+        .filter(|v| !v.is_empty() && *v != "(null)")
 }
 
 /// A partition as `scontrol show partition` describes it.
@@ -84,7 +89,9 @@ pub fn parse_partitions(text: &str) -> Vec<Partition> {
             Some(Partition {
                 name: field(&r, "PartitionName")?.to_string(),
                 qos: field(&r, "QoS").filter(|q| *q != "N/A").map(str::to_string),
-                max_time: field(&r, "MaxTime").and_then(SlurmTime::parse).unwrap_or(SlurmTime::NotSet),
+                max_time: field(&r, "MaxTime")
+                    .and_then(SlurmTime::parse)
+                    .unwrap_or(SlurmTime::NotSet),
                 state: field(&r, "State").unwrap_or("UNKNOWN").to_string(),
                 nodes: field(&r, "Nodes").unwrap_or("").to_string(),
                 is_default: field(&r, "Default") == Some("YES"),
@@ -124,7 +131,9 @@ pub fn parse_jobs(text: &str) -> Vec<JobDetails> {
                 exit_code: get("ExitCode"),
                 run_time: SlurmTime::parse(&get("RunTime")).unwrap_or(SlurmTime::NotSet),
                 time_limit: SlurmTime::parse(&get("TimeLimit")).unwrap_or(SlurmTime::NotSet),
-                restarts: field(&r, "Restarts").and_then(|v| v.parse().ok()).unwrap_or(0),
+                restarts: field(&r, "Restarts")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0),
                 node_list: get("NodeList"),
                 start_time: get("StartTime"),
                 std_out: get("StdOut"),
@@ -138,8 +147,10 @@ pub fn parse_jobs(text: &str) -> Vec<JobDetails> {
 mod tests {
     use super::*;
 
-    const PARTITION: &str = include_str!("../../tests/fixtures/slurm-22.05/scontrol-show-partition-gpu.txt");
-    const RUNNING: &str = include_str!("../../tests/fixtures/slurm-22.05/scontrol-show-job.running.txt");
+    const PARTITION: &str =
+        include_str!("../../tests/fixtures/slurm-22.05/scontrol-show-partition-gpu.txt");
+    const RUNNING: &str =
+        include_str!("../../tests/fixtures/slurm-22.05/scontrol-show-job.running.txt");
     const PENDING_GRES: &str =
         include_str!("../../tests/fixtures/slurm-22.05/scontrol-show-job.pending-gres.txt");
     const NODE: &str = include_str!("../../tests/fixtures/slurm-22.05/scontrol-show-node.txt");
@@ -171,13 +182,21 @@ mod tests {
     fn pending_reason_words_are_restored() {
         let j = &parse_jobs(PENDING_GRES)[0];
         assert_eq!(j.state, JobState::Pending);
-        assert!(j.reason.starts_with("Nodes required for job are DOWN"), "{}", j.reason);
+        assert!(
+            j.reason.starts_with("Nodes required for job are DOWN"),
+            "{}",
+            j.reason
+        );
     }
 
     #[test]
     fn values_with_spaces_are_kept() {
         let r = &parse_records(NODE)[0];
-        assert!(r["OS"].starts_with("Linux 6.18.44-fc-v782 #1 SMP"), "{}", r["OS"]);
+        assert!(
+            r["OS"].starts_with("Linux 6.18.44-fc-v782 #1 SMP"),
+            "{}",
+            r["OS"]
+        );
     }
 
     #[test]

@@ -25,7 +25,17 @@ impl NodeRow {
     /// States in which a node can take new work.
     pub fn is_usable(&self) -> bool {
         let s = self.state.to_ascii_lowercase();
-        let bad = ["down", "drain", "fail", "maint", "reserved", "unknown", "not_responding", "future", "power"];
+        let bad = [
+            "down",
+            "drain",
+            "fail",
+            "maint",
+            "reserved",
+            "unknown",
+            "not_responding",
+            "future",
+            "power",
+        ];
         !bad.iter().any(|b| s.contains(b)) && !s.ends_with('*')
     }
 }

@@ -26,7 +26,12 @@ pub enum JobState {
 impl JobState {
     /// Parses `RUNNING`, `R`, `CANCELLED by 0`, `CANCELLED+`, `OUT_OF_MEMORY`, `OOM`...
     pub fn parse(text: &str) -> JobState {
-        let word = text.trim().split([' ', '+']).next().unwrap_or("").to_ascii_uppercase();
+        let word = text
+            .trim()
+            .split([' ', '+'])
+            .next()
+            .unwrap_or("")
+            .to_ascii_uppercase();
         match word.as_str() {
             "PENDING" | "PD" => JobState::Pending,
             "CONFIGURING" | "CF" => JobState::Configuring,
@@ -64,7 +69,10 @@ impl JobState {
     }
 
     pub fn is_waiting(&self) -> bool {
-        matches!(self, JobState::Pending | JobState::Requeued | JobState::Configuring)
+        matches!(
+            self,
+            JobState::Pending | JobState::Requeued | JobState::Configuring
+        )
     }
 }
 
@@ -103,15 +111,22 @@ pub fn explain_reason(code: &str) -> String {
         "QOSMaxCpuPerUserLimit" => "you already use as many CPUs as your QOS allows per user",
         "QOSMaxMemoryPerUser" => "you already use as much memory as your QOS allows per user",
         "QOSGrpGRES" => "the QOS's GPUs (for all users together) are all in use",
-        "QOSMaxWallDurationPerJobLimit" => "the time limit is longer than the QOS allows; it will never start",
-        "PartitionTimeLimit" => "the time limit is longer than the partition allows; it will never start",
+        "QOSMaxWallDurationPerJobLimit" => {
+            "the time limit is longer than the QOS allows; it will never start"
+        }
+        "PartitionTimeLimit" => {
+            "the time limit is longer than the partition allows; it will never start"
+        }
         "ReqNodeNotAvail" => "a node it needs is unavailable (down, drained or reserved)",
         "BeginTime" => "it was asked not to start before a given time",
         "Dependency" => "it waits for another job to finish",
         "JobHeldUser" => "you held it (scontrol release JOBID lets it go)",
         "JobHeldAdmin" => "an administrator held it",
         "None" => "no reason given yet (the scheduler has not looked at it)",
-        other if other.starts_with("Nodes required for job are DOWN") || other.starts_with("Nodes_required") => {
+        other
+            if other.starts_with("Nodes required for job are DOWN")
+                || other.starts_with("Nodes_required") =>
+        {
             "the nodes it needs are down, drained, or kept free for higher-priority jobs"
         }
         other => return format!("Slurm says: {other}"),

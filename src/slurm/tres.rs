@@ -11,9 +11,13 @@ impl Tres {
     pub fn parse(text: &str) -> Tres {
         let mut map = BTreeMap::new();
         for entry in text.split(',') {
-            let Some((name, value)) = entry.trim().split_once('=') else { continue };
+            let Some((name, value)) = entry.trim().split_once('=') else {
+                continue;
+            };
             let name = name.trim();
-            let Some(count) = parse_count(name, value.trim()) else { continue };
+            let Some(count) = parse_count(name, value.trim()) else {
+                continue;
+            };
             // `gres/gpu:a30` counts towards `gres/gpu` too, as Slurm does for limits.
             if let Some((base, _typ)) = name.split_once(':') {
                 if base.starts_with("gres/") {
@@ -49,7 +53,10 @@ fn parse_count(name: &str, value: &str) -> Option<u64> {
 /// `8G` → 8192, `1024M` → 1024, `24105M`, `2T`, plain numbers are MiB.
 pub fn parse_mem_mib(value: &str) -> Option<u64> {
     let value = value.trim();
-    let (digits, unit) = match value.char_indices().find(|(_, c)| !c.is_ascii_digit() && *c != '.') {
+    let (digits, unit) = match value
+        .char_indices()
+        .find(|(_, c)| !c.is_ascii_digit() && *c != '.')
+    {
         Some((i, _)) => value.split_at(i),
         None => (value, ""),
     };
@@ -79,7 +86,10 @@ mod tests {
         assert_eq!(typed.get("gres/gpu:a30"), Some(2));
         assert_eq!(Tres::parse("gres/gpu=4").gpus(), 4);
         assert!(Tres::parse("").is_empty());
-        assert_eq!(Tres::parse("cpu=2,mem=24105M,node=1,billing=2,gres/gpu=4").get("mem"), Some(24105));
+        assert_eq!(
+            Tres::parse("cpu=2,mem=24105M,node=1,billing=2,gres/gpu=4").get("mem"),
+            Some(24105)
+        );
     }
 
     proptest::proptest! {

@@ -9,7 +9,7 @@
 use std::cell::Cell;
 use std::collections::HashMap;
 
-use candle_core::{DType, Device, Result, Tensor, Var, D};
+use candle_core::{D, DType, Device, Result, Tensor, Var};
 use serde::Deserialize;
 
 use super::rng::SplitMix64;
@@ -58,9 +58,18 @@ pub const NUM_LABELS: usize = 3;
 pub fn parameter_shapes(cfg: &BertConfig) -> Vec<(String, Vec<usize>)> {
     let (h, i) = (cfg.hidden_size, cfg.intermediate_size);
     let mut p: Vec<(String, Vec<usize>)> = vec![
-        ("bert.embeddings.word_embeddings.weight".into(), vec![cfg.vocab_size, h]),
-        ("bert.embeddings.position_embeddings.weight".into(), vec![cfg.max_position_embeddings, h]),
-        ("bert.embeddings.token_type_embeddings.weight".into(), vec![cfg.type_vocab_size, h]),
+        (
+            "bert.embeddings.word_embeddings.weight".into(),
+            vec![cfg.vocab_size, h],
+        ),
+        (
+            "bert.embeddings.position_embeddings.weight".into(),
+            vec![cfg.max_position_embeddings, h],
+        ),
+        (
+            "bert.embeddings.token_type_embeddings.weight".into(),
+            vec![cfg.type_vocab_size, h],
+        ),
         ("bert.embeddings.LayerNorm.weight".into(), vec![h]),
         ("bert.embeddings.LayerNorm.bias".into(), vec![h]),
     ];
@@ -127,7 +136,11 @@ pub enum LoadError {
     #[error("the checkpoint has no tensor {0} (tried: {1})")]
     Missing(String, String),
     #[error("tensor {name} has shape {found:?}, the config says {expected:?}")]
-    Shape { name: String, found: Vec<usize>, expected: Vec<usize> },
+    Shape {
+        name: String,
+        found: Vec<usize>,
+        expected: Vec<usize>,
+    },
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
 }
@@ -168,7 +181,11 @@ impl ParamSet {
             let t = match found {
                 Some(t) => {
                     if t.dims() != shape.as_slice() {
-                        return Err(LoadError::Shape { name, found: t.dims().to_vec(), expected: shape });
+                        return Err(LoadError::Shape {
+                            name,
+                            found: t.dims().to_vec(),
+                            expected: shape,
+                        });
                     }
                     t.to_dtype(DType::F32)?.to_device(device)?
                 }
@@ -191,7 +208,16 @@ impl ParamSet {
             .names
             .iter()
             .zip(&self.vars)
-            .map(|(n, v)| (n.clone(), if track { v.as_tensor().clone() } else { v.as_tensor().detach() }))
+            .map(|(n, v)| {
+                (
+                    n.clone(),
+                    if track {
+                        v.as_tensor().clone()
+                    } else {
+                        v.as_tensor().detach()
+                    },
+                )
+            })
             .collect();
         Weights { map }
     }
@@ -202,11 +228,21 @@ impl ParamSet {
 
     /// Copies of every tensor by canonical name (for saving).
     pub fn to_map(&self) -> HashMap<String, Tensor> {
-        self.names.iter().zip(&self.vars).map(|(n, v)| (n.clone(), v.as_tensor().detach())).collect()
+        self.names
+            .iter()
+            .zip(&self.vars)
+            .map(|(n, v)| (n.clone(), v.as_tensor().detach()))
+            .collect()
     }
 }
 
-fn init_tensor(name: &str, shape: &[usize], seed: u64, key: u64, device: &Device) -> Result<Tensor> {
+fn init_tensor(
+    name: &str,
+    shape: &[usize],
+    seed: u64,
+    key: u64,
+    device: &Device,
+) -> Result<Tensor> {
     let n: usize = shape.iter().product();
     let values: Vec<f32> = if name.contains("LayerNorm.weight") {
         vec![1.0; n]
@@ -233,7 +269,9 @@ pub struct Weights {
 
 impl Weights {
     fn get(&self, name: &str) -> Result<&Tensor> {
-        self.map.get(name).ok_or_else(|| candle_core::Error::Msg(format!("no weight {name}")))
+        self.map
+            .get(name)
+            .ok_or_else(|| candle_core::Error::Msg(format!("no weight {name}")))
     }
 }
 
@@ -248,7 +286,13 @@ pub struct Dropout {
 
 impl Dropout {
     pub fn new(hidden: f32, attention: f32, seed: u64, step: u64) -> Dropout {
-        Dropout { hidden, attention, seed, step, site: Cell::new(0) }
+        Dropout {
+            hidden,
+            attention,
+            seed,
+            step,
+            site: Cell::new(0),
+        }
     }
     pub fn off() -> Dropout {
         Dropout::new(0.0, 0.0, 0, 0)
@@ -262,7 +306,9 @@ impl Dropout {
         self.site.set(site);
         let mut rng = SplitMix64::keyed(self.seed, &[0xD409, self.step, site]);
         let scale = 1.0 / (1.0 - p);
-        let mask: Vec<f32> = (0..x.elem_count()).map(|_| if rng.next_f32() < p { 0.0 } else { scale }).collect();
+        let mask: Vec<f32> = (0..x.elem_count())
+            .map(|_| if rng.next_f32() < p { 0.0 } else { scale })
+            .collect();
         x.mul(&Tensor::from_vec(mask, x.shape(), x.device())?)
     }
 }
@@ -285,7 +331,10 @@ impl Batch {
             mask.extend(std::iter::repeat_n(0f32, len - s.len()));
         }
         let b = sequences.len();
-        Ok(Batch { ids: Tensor::from_vec(ids, (b, len), device)?, mask: Tensor::from_vec(mask, (b, len), device)? })
+        Ok(Batch {
+            ids: Tensor::from_vec(ids, (b, len), device)?,
+            mask: Tensor::from_vec(mask, (b, len), device)?,
+        })
     }
 }
 
@@ -300,10 +349,22 @@ impl Bert<'_> {
         let (b, t) = batch.ids.dims2()?;
         let hidden = self.encode(batch, drop)?;
         let h = self.cfg.hidden_size;
-        let cls = hidden.reshape((b, t, h))?.narrow(1, 0, 1)?.reshape((b, h))?;
-        let pooled = linear(&cls, self.w.get("bert.pooler.dense.weight")?, self.w.get("bert.pooler.dense.bias")?)?.tanh()?;
+        let cls = hidden
+            .reshape((b, t, h))?
+            .narrow(1, 0, 1)?
+            .reshape((b, h))?;
+        let pooled = linear(
+            &cls,
+            self.w.get("bert.pooler.dense.weight")?,
+            self.w.get("bert.pooler.dense.bias")?,
+        )?
+        .tanh()?;
         let pooled = drop.apply(&pooled, drop.hidden)?;
-        linear(&pooled, self.w.get("classifier.weight")?, self.w.get("classifier.bias")?)
+        linear(
+            &pooled,
+            self.w.get("classifier.weight")?,
+            self.w.get("classifier.bias")?,
+        )
     }
 
     /// The last hidden states, flattened to (batch * length, hidden).
@@ -312,43 +373,86 @@ impl Bert<'_> {
         let (b, t) = batch.ids.dims2()?;
         let h = cfg.hidden_size;
         let dev = batch.ids.device();
-        let words = self.w.get("bert.embeddings.word_embeddings.weight")?.index_select(&batch.ids.flatten_all()?, 0)?;
-        let positions = self.w.get("bert.embeddings.position_embeddings.weight")?.narrow(0, 0, t)?;
-        let token_type = self.w.get("bert.embeddings.token_type_embeddings.weight")?.narrow(0, 0, 1)?;
-        let x = words.reshape((b, t, h))?.broadcast_add(&positions)?.broadcast_add(&token_type)?.reshape((b * t, h))?;
+        let words = self
+            .w
+            .get("bert.embeddings.word_embeddings.weight")?
+            .index_select(&batch.ids.flatten_all()?, 0)?;
+        let positions = self
+            .w
+            .get("bert.embeddings.position_embeddings.weight")?
+            .narrow(0, 0, t)?;
+        let token_type = self
+            .w
+            .get("bert.embeddings.token_type_embeddings.weight")?
+            .narrow(0, 0, 1)?;
+        let x = words
+            .reshape((b, t, h))?
+            .broadcast_add(&positions)?
+            .broadcast_add(&token_type)?
+            .reshape((b * t, h))?;
         let mut x = self.layer_norm(&x, "bert.embeddings.LayerNorm")?;
         x = drop.apply(&x, drop.hidden)?;
         // 0 where attended, a large negative number on padding: added to the scores.
-        let mask_bias = ((batch.mask.to_dtype(DType::F32)? - 1.0)? * 10_000.0)?.reshape((b, 1, 1, t))?.to_device(dev)?;
+        let mask_bias = ((batch.mask.to_dtype(DType::F32)? - 1.0)? * 10_000.0)?
+            .reshape((b, 1, 1, t))?
+            .to_device(dev)?;
         for l in 0..cfg.num_hidden_layers {
             x = self.layer(&x, l, b, t, &mask_bias, drop)?;
         }
         Ok(x)
     }
 
-    fn layer(&self, x: &Tensor, l: usize, b: usize, t: usize, mask_bias: &Tensor, drop: &Dropout) -> Result<Tensor> {
+    fn layer(
+        &self,
+        x: &Tensor,
+        l: usize,
+        b: usize,
+        t: usize,
+        mask_bias: &Tensor,
+        drop: &Dropout,
+    ) -> Result<Tensor> {
         let cfg = self.cfg;
         let (h, nh) = (cfg.hidden_size, cfg.num_attention_heads);
         let dh = h / nh;
         let p = |s: &str| format!("bert.encoder.layer.{l}.{s}");
         let heads = |name: &str| -> Result<Tensor> {
-            let y = linear(x, self.w.get(&p(&format!("attention.self.{name}.weight")))?, self.w.get(&p(&format!("attention.self.{name}.bias")))?)?;
+            let y = linear(
+                x,
+                self.w.get(&p(&format!("attention.self.{name}.weight")))?,
+                self.w.get(&p(&format!("attention.self.{name}.bias")))?,
+            )?;
             y.reshape((b, t, nh, dh))?.transpose(1, 2)?.contiguous()
         };
         let (q, k, v) = (heads("query")?, heads("key")?, heads("value")?);
         let scores = (q.matmul(&k.t()?)? * (1.0 / (dh as f64).sqrt()))?.broadcast_add(mask_bias)?;
         let probs = drop.apply(&softmax_last(&scores)?, drop.attention)?;
-        let context = probs.matmul(&v)?.transpose(1, 2)?.contiguous()?.reshape((b * t, h))?;
-        let attn = linear(&context, self.w.get(&p("attention.output.dense.weight"))?, self.w.get(&p("attention.output.dense.bias"))?)?;
+        let context = probs
+            .matmul(&v)?
+            .transpose(1, 2)?
+            .contiguous()?
+            .reshape((b * t, h))?;
+        let attn = linear(
+            &context,
+            self.w.get(&p("attention.output.dense.weight"))?,
+            self.w.get(&p("attention.output.dense.bias"))?,
+        )?;
         let attn = drop.apply(&attn, drop.hidden)?;
         let x1 = self.layer_norm(&(attn + x)?, &p("attention.output.LayerNorm"))?;
-        let inter = linear(&x1, self.w.get(&p("intermediate.dense.weight"))?, self.w.get(&p("intermediate.dense.bias"))?)?;
+        let inter = linear(
+            &x1,
+            self.w.get(&p("intermediate.dense.weight"))?,
+            self.w.get(&p("intermediate.dense.bias"))?,
+        )?;
         let inter = match cfg.hidden_act.as_str() {
             "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => inter.gelu()?,
             "relu" => inter.relu()?,
             _ => inter.gelu_erf()?,
         };
-        let out = linear(&inter, self.w.get(&p("output.dense.weight"))?, self.w.get(&p("output.dense.bias"))?)?;
+        let out = linear(
+            &inter,
+            self.w.get(&p("output.dense.weight"))?,
+            self.w.get(&p("output.dense.bias"))?,
+        )?;
         let out = drop.apply(&out, drop.hidden)?;
         self.layer_norm(&(out + x1)?, &p("output.LayerNorm"))
     }
@@ -390,5 +494,7 @@ pub fn cross_entropy(logits: &Tensor, labels: &[usize]) -> Result<Tensor> {
         onehot[i * c + l] = 1.0;
     }
     let onehot = Tensor::from_vec(onehot, (b, c), logits.device())?;
-    (log_probs * onehot)?.sum_all()?.affine(-1.0 / b as f64, 0.0)
+    (log_probs * onehot)?
+        .sum_all()?
+        .affine(-1.0 / b as f64, 0.0)
 }

@@ -18,9 +18,16 @@ pub struct Example {
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     #[error("cannot read data file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}:{line}: {problem} (use --skip-bad-lines to skip such lines)")]
-    BadLine { path: PathBuf, line: usize, problem: String },
+    BadLine {
+        path: PathBuf,
+        line: usize,
+        problem: String,
+    },
     #[error("{path}: no usable lines")]
     Empty { path: PathBuf },
 }
@@ -33,7 +40,10 @@ pub struct Dataset {
 }
 
 pub fn read_file(path: &Path, skip_bad_lines: bool) -> Result<Dataset, DataError> {
-    let bytes = std::fs::read(path).map_err(|source| DataError::Read { path: path.to_path_buf(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| DataError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
     parse(&bytes, path, skip_bad_lines)
 }
 
@@ -74,15 +84,25 @@ pub fn parse(bytes: &[u8], path: &Path, skip_bad_lines: bool) -> Result<Dataset,
             continue;
         }
         match parse_line(raw) {
-            Ok((text, label)) => data.examples.push(Example { text, label, line: line_no }),
+            Ok((text, label)) => data.examples.push(Example {
+                text,
+                label,
+                line: line_no,
+            }),
             Err(problem) if skip_bad_lines => data.skipped.push((line_no, problem)),
             Err(problem) => {
-                return Err(DataError::BadLine { path: path.to_path_buf(), line: line_no, problem });
+                return Err(DataError::BadLine {
+                    path: path.to_path_buf(),
+                    line: line_no,
+                    problem,
+                });
             }
         }
     }
     if data.examples.is_empty() {
-        return Err(DataError::Empty { path: path.to_path_buf() });
+        return Err(DataError::Empty {
+            path: path.to_path_buf(),
+        });
     }
     Ok(data)
 }
@@ -93,7 +113,9 @@ fn parse_line(raw: &str) -> Result<(String, usize), String> {
     };
     let label = label.trim();
     let Some(index) = LABELS.iter().position(|l| *l == label) else {
-        return Err(format!("unknown label {label:?} (expected negative, neutral or positive)"));
+        return Err(format!(
+            "unknown label {label:?} (expected negative, neutral or positive)"
+        ));
     };
     let sentence = sentence.trim();
     if sentence.is_empty() {
@@ -103,7 +125,11 @@ fn parse_line(raw: &str) -> Result<(String, usize), String> {
 }
 
 fn shorten(s: &str) -> String {
-    if s.chars().count() > 60 { s.chars().take(57).collect::<String>() + "..." } else { s.to_string() }
+    if s.chars().count() > 60 {
+        s.chars().take(57).collect::<String>() + "..."
+    } else {
+        s.to_string()
+    }
 }
 
 /// Indices of the train, validation and test sets.
@@ -117,15 +143,27 @@ pub struct SplitIndices {
 
 /// A seeded split that keeps each label's share in every part (stratified).
 pub fn stratified_split(examples: &[Example], fractions: [f64; 3], seed: u64) -> SplitIndices {
-    let mut split = SplitIndices { seed, train: Vec::new(), validation: Vec::new(), test: Vec::new() };
+    let mut split = SplitIndices {
+        seed,
+        train: Vec::new(),
+        validation: Vec::new(),
+        test: Vec::new(),
+    };
     for label in 0..LABELS.len() {
-        let mut idx: Vec<usize> = examples.iter().enumerate().filter(|(_, e)| e.label == label).map(|(i, _)| i).collect();
+        let mut idx: Vec<usize> = examples
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.label == label)
+            .map(|(i, _)| i)
+            .collect();
         SplitMix64::keyed(seed, &[0x5EED, label as u64]).shuffle(&mut idx);
         let n = idx.len();
         let n_test = (n as f64 * fractions[2]).round() as usize;
         let n_val = ((n as f64 * fractions[1]).round() as usize).min(n - n_test);
         split.test.extend_from_slice(&idx[..n_test]);
-        split.validation.extend_from_slice(&idx[n_test..n_test + n_val]);
+        split
+            .validation
+            .extend_from_slice(&idx[n_test..n_test + n_val]);
         split.train.extend_from_slice(&idx[n_test + n_val..]);
     }
     for part in [&mut split.train, &mut split.validation, &mut split.test] {
@@ -144,11 +182,15 @@ mod tests {
 
     #[test]
     fn all_line_ends_and_latin1() {
-        let bytes = b"Profit rose \xa35m@positive\r\nLoss @ caf\xe9@negative\rFlat@neutral\nLast@neutral";
+        let bytes =
+            b"Profit rose \xa35m@positive\r\nLoss @ caf\xe9@negative\rFlat@neutral\nLast@neutral";
         let d = p(bytes).unwrap();
         let texts: Vec<&str> = d.examples.iter().map(|e| e.text.as_str()).collect();
         assert_eq!(texts, ["Profit rose £5m", "Loss @ café", "Flat", "Last"]);
-        assert_eq!(d.examples.iter().map(|e| e.label).collect::<Vec<_>>(), [2, 0, 1, 1]);
+        assert_eq!(
+            d.examples.iter().map(|e| e.label).collect::<Vec<_>>(),
+            [2, 0, 1, 1]
+        );
         assert_eq!(d.examples[2].line, 3);
     }
 
@@ -164,7 +206,12 @@ mod tests {
 
     #[test]
     fn skip_bad_lines_counts_them() {
-        let d = parse(b"ok@neutral\nbad\nx@bullish\ny@positive", Path::new("t"), true).unwrap();
+        let d = parse(
+            b"ok@neutral\nbad\nx@bullish\ny@positive",
+            Path::new("t"),
+            true,
+        )
+        .unwrap();
         assert_eq!(d.examples.len(), 2);
         assert_eq!(d.skipped.iter().map(|s| s.0).collect::<Vec<_>>(), [2, 3]);
     }
@@ -172,15 +219,31 @@ mod tests {
     #[test]
     fn split_is_stratified_seeded_and_complete() {
         let examples: Vec<Example> = (0..1000)
-            .map(|i| Example { text: format!("s{i}"), label: if i % 10 < 2 { 0 } else if i % 10 < 8 { 1 } else { 2 }, line: i + 1 })
+            .map(|i| Example {
+                text: format!("s{i}"),
+                label: if i % 10 < 2 {
+                    0
+                } else if i % 10 < 8 {
+                    1
+                } else {
+                    2
+                },
+                line: i + 1,
+            })
             .collect();
         let s = stratified_split(&examples, [0.7, 0.2, 0.1], 42);
         assert_eq!(s, stratified_split(&examples, [0.7, 0.2, 0.1], 42));
-        assert_ne!(s.test, stratified_split(&examples, [0.7, 0.2, 0.1], 43).test);
+        assert_ne!(
+            s.test,
+            stratified_split(&examples, [0.7, 0.2, 0.1], 43).test
+        );
         let mut all: Vec<usize> = [s.train.clone(), s.validation.clone(), s.test.clone()].concat();
         all.sort_unstable();
         assert_eq!(all, (0..1000).collect::<Vec<_>>());
-        assert_eq!((s.train.len(), s.validation.len(), s.test.len()), (700, 200, 100));
+        assert_eq!(
+            (s.train.len(), s.validation.len(), s.test.len()),
+            (700, 200, 100)
+        );
         let neg_in_test = s.test.iter().filter(|&&i| examples[i].label == 0).count();
         assert_eq!(neg_in_test, 20);
     }

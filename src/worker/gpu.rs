@@ -23,18 +23,29 @@ pub struct GpuMonitor {
 impl GpuMonitor {
     /// Starts sampling every `every`; `log` receives one line per sample. `None` (with the
     /// reason) when there is no NVML or no GPU.
-    pub fn start(every: Duration, log: impl Fn(String) + Send + 'static) -> Result<GpuMonitor, String> {
-        let nvml = nvml_wrapper::Nvml::init().map_err(|e| format!("NVML not available ({e}): GPU use is not monitored"))?;
+    pub fn start(
+        every: Duration,
+        log: impl Fn(String) + Send + 'static,
+    ) -> Result<GpuMonitor, String> {
+        let nvml = nvml_wrapper::Nvml::init()
+            .map_err(|e| format!("NVML not available ({e}): GPU use is not monitored"))?;
         let index = visible_index();
         let name = {
-            let device = nvml.device_by_index(index).map_err(|e| format!("NVML found no GPU {index}: {e}"))?;
+            let device = nvml
+                .device_by_index(index)
+                .map_err(|e| format!("NVML found no GPU {index}: {e}"))?;
             device.name().unwrap_or_else(|_| "GPU".into())
         };
         let stop = Arc::new(AtomicBool::new(false));
-        let summary = Arc::new(Mutex::new(GpuSummary { name, ..Default::default() }));
+        let summary = Arc::new(Mutex::new(GpuSummary {
+            name,
+            ..Default::default()
+        }));
         let (stop2, summary2) = (stop.clone(), summary.clone());
         let handle = std::thread::spawn(move || {
-            let Ok(device) = nvml.device_by_index(index) else { return };
+            let Ok(device) = nvml.device_by_index(index) else {
+                return;
+            };
             let mut util_sum = 0.0;
             while !stop2.load(Ordering::Relaxed) {
                 let util = device.utilization_rates().map(|u| u.gpu).unwrap_or(0);
@@ -48,7 +59,9 @@ impl GpuMonitor {
                         s.peak_memory_mib = s.peak_memory_mib.max(used);
                         s.total_memory_mib = total;
                     }
-                    log(format!("{{\"event\":\"gpu\",\"utilization_percent\":{util},\"memory_used_mib\":{used},\"memory_total_mib\":{total}}}"));
+                    log(format!(
+                        "{{\"event\":\"gpu\",\"utilization_percent\":{util},\"memory_used_mib\":{used},\"memory_total_mib\":{total}}}"
+                    ));
                 }
                 // Sleep in small slices so stop() returns promptly.
                 for _ in 0..(every.as_millis() / 100).max(1) {
@@ -59,7 +72,11 @@ impl GpuMonitor {
                 }
             }
         });
-        Ok(GpuMonitor { stop, summary, handle: Some(handle) })
+        Ok(GpuMonitor {
+            stop,
+            summary,
+            handle: Some(handle),
+        })
     }
 
     pub fn finish(mut self) -> GpuSummary {

@@ -35,14 +35,36 @@ pub fn compute(truth: &[usize], predicted: &[usize], loss: f64) -> Metrics {
             let tp = confusion[c][c] as f64;
             let predicted_c: usize = (0..k).map(|t| confusion[t][c]).sum();
             let support: usize = confusion[c].iter().sum();
-            let precision = if predicted_c > 0 { tp / predicted_c as f64 } else { 0.0 };
-            let recall = if support > 0 { tp / support as f64 } else { 0.0 };
-            let f1 = if precision + recall > 0.0 { 2.0 * precision * recall / (precision + recall) } else { 0.0 };
-            ClassMetrics { label: LABELS[c].to_string(), precision, recall, f1, support }
+            let precision = if predicted_c > 0 {
+                tp / predicted_c as f64
+            } else {
+                0.0
+            };
+            let recall = if support > 0 {
+                tp / support as f64
+            } else {
+                0.0
+            };
+            let f1 = if precision + recall > 0.0 {
+                2.0 * precision * recall / (precision + recall)
+            } else {
+                0.0
+            };
+            ClassMetrics {
+                label: LABELS[c].to_string(),
+                precision,
+                recall,
+                f1,
+                support,
+            }
         })
         .collect();
     Metrics {
-        accuracy: if n > 0 { correct as f64 / n as f64 } else { 0.0 },
+        accuracy: if n > 0 {
+            correct as f64 / n as f64
+        } else {
+            0.0
+        },
         macro_f1: per_class.iter().map(|c| c.f1).sum::<f64>() / k as f64,
         loss,
         count: n,
@@ -59,7 +81,10 @@ mod tests {
     fn known_values() {
         let m = compute(&[0, 0, 1, 1, 2, 2], &[0, 1, 1, 1, 2, 0], 0.5);
         assert!((m.accuracy - 4.0 / 6.0).abs() < 1e-12);
-        assert_eq!(m.confusion, vec![vec![1, 1, 0], vec![0, 2, 0], vec![1, 0, 1]]);
+        assert_eq!(
+            m.confusion,
+            vec![vec![1, 1, 0], vec![0, 2, 0], vec![1, 0, 1]]
+        );
         // class 0: p=1/2 r=1/2; class 1: p=2/3 r=1; class 2: p=1 r=1/2
         let f1s = [0.5, 0.8, 2.0 / 3.0];
         for (c, f) in m.per_class.iter().zip(f1s) {

@@ -32,7 +32,12 @@ pub struct WorkerOptions {
     pub control: Control,
 }
 
-pub fn run_cli(spec_path: &Path, base_dir: Option<&Path>, run_dir: &Path, skip_bad_lines: bool) -> anyhow::Result<i32> {
+pub fn run_cli(
+    spec_path: &Path,
+    base_dir: Option<&Path>,
+    run_dir: &Path,
+    skip_bad_lines: bool,
+) -> anyhow::Result<i32> {
     let mut spec = JobSpec::load(spec_path)?;
     if let Some(b) = base_dir {
         spec.base_dir = std::path::absolute(b)?;
@@ -40,15 +45,28 @@ pub fn run_cli(spec_path: &Path, base_dir: Option<&Path>, run_dir: &Path, skip_b
     set_threads();
     let control = Control::default();
     for signal in [signal_hook::consts::SIGUSR1, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, control.interrupt.clone()).context("cannot install signal handlers")?;
+        signal_hook::flag::register(signal, control.interrupt.clone())
+            .context("cannot install signal handlers")?;
     }
-    run(&spec, run_dir, &WorkerOptions { skip_bad_lines, control })
+    run(
+        &spec,
+        run_dir,
+        &WorkerOptions {
+            skip_bad_lines,
+            control,
+        },
+    )
 }
 
 /// Threads: what Slurm gave the task (SLURM_CPUS_PER_TASK), never more than the machine has.
 fn set_threads() {
-    let available = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let wanted = std::env::var("SLURM_CPUS_PER_TASK").ok().and_then(|v| v.parse::<usize>().ok()).unwrap_or(available);
+    let available = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let wanted = std::env::var("SLURM_CPUS_PER_TASK")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(available);
     let threads = wanted.clamp(1, available);
     if std::env::var_os("RAYON_NUM_THREADS").is_none() {
         // SAFETY: called at start-up, before any other thread exists.
@@ -60,7 +78,9 @@ fn choose_device(choice: DeviceChoice) -> anyhow::Result<Device> {
     match choice {
         DeviceChoice::Cpu => Ok(Device::Cpu),
         DeviceChoice::Cuda if cfg!(feature = "cuda") => Ok(Device::new_cuda(0)?),
-        DeviceChoice::Cuda => anyhow::bail!("train.device = \"cuda\", but this yenjob was built without CUDA: rebuild with `cargo build --release --features cuda`"),
+        DeviceChoice::Cuda => anyhow::bail!(
+            "train.device = \"cuda\", but this yenjob was built without CUDA: rebuild with `cargo build --release --features cuda`"
+        ),
         DeviceChoice::Auto if cfg!(feature = "cuda") => Ok(Device::cuda_if_available(0)?),
         DeviceChoice::Auto => Ok(Device::Cpu),
     }
@@ -87,22 +107,33 @@ fn hyper(t: &TrainTable) -> Hyper {
 pub fn run(spec: &JobSpec, run_dir: &Path, options: &WorkerOptions) -> anyhow::Result<i32> {
     let t = &spec.train;
     let started = Instant::now();
-    std::fs::create_dir_all(run_dir).with_context(|| format!("cannot create run folder {}", run_dir.display()))?;
+    std::fs::create_dir_all(run_dir)
+        .with_context(|| format!("cannot create run folder {}", run_dir.display()))?;
     let mut report = Reporter::open(run_dir, options.control.quiet)?;
     let device = choose_device(t.device)?;
     let device_name = match &device {
         Device::Cpu => format!("cpu ({} threads)", candle_core::utils::get_num_threads()),
-        _ => format!("cuda:0 (CUDA_VISIBLE_DEVICES={})", std::env::var("CUDA_VISIBLE_DEVICES").unwrap_or_default()),
+        _ => format!(
+            "cuda:0 (CUDA_VISIBLE_DEVICES={})",
+            std::env::var("CUDA_VISIBLE_DEVICES").unwrap_or_default()
+        ),
     };
 
     // Data
     let data_path = spec.resolve(&t.data);
     let dataset = data::read_file(&data_path, t.skip_bad_lines || options.skip_bad_lines)?;
     for (line, why) in &dataset.skipped {
-        report.line(&format!("[data] warning: {}:{line}: skipped: {why}", data_path.display()));
+        report.line(&format!(
+            "[data] warning: {}:{line}: skipped: {why}",
+            data_path.display()
+        ));
     }
     let examples = &dataset.examples;
-    let split = data::stratified_split(examples, [t.split.train, t.split.validation, t.split.test], t.seed);
+    let split = data::stratified_split(
+        examples,
+        [t.split.train, t.split.validation, t.split.test],
+        t.seed,
+    );
     crate::runs::atomic_write(&run_dir.join("split.json"), &serde_json::to_vec(&split)?)?;
     let mut train_idx = split.train.clone();
     if let Some(cap) = t.max_train_sentences {
@@ -135,11 +166,20 @@ pub fn run(spec: &JobSpec, run_dir: &Path, options: &WorkerOptions) -> anyhow::R
     drop(checkpoint);
     report.line(&format!(
         "[model] {} ({} layers, hidden {}, {:.1}M parameters) on {device_name}; new: {}",
-        files.dir.display(), cfg.num_hidden_layers, cfg.hidden_size, params.count() as f64 / 1e6,
-        if load.initialised.is_empty() { "none".to_string() } else { load.initialised.join(", ") }
+        files.dir.display(),
+        cfg.num_hidden_layers,
+        cfg.hidden_size,
+        params.count() as f64 / 1e6,
+        if load.initialised.is_empty() {
+            "none".to_string()
+        } else {
+            load.initialised.join(", ")
+        }
     ));
     let texts: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
-    let encodings = tokenizer.encode_batch(texts, true).map_err(|e| anyhow::anyhow!("tokenizing failed: {e}"))?;
+    let encodings = tokenizer
+        .encode_batch(texts, true)
+        .map_err(|e| anyhow::anyhow!("tokenizing failed: {e}"))?;
     let tokens: Vec<Vec<u32>> = encodings.iter().map(|e| e.get_ids().to_vec()).collect();
     let labels: Vec<usize> = examples.iter().map(|e| e.label).collect();
 
@@ -188,7 +228,9 @@ pub fn run(spec: &JobSpec, run_dir: &Path, options: &WorkerOptions) -> anyhow::R
 
     let (summary_path, model_dir) = train::output_paths(run_dir);
     export::save_model(&model_dir, &params, &raw_config, &tokenizer, &files)?;
-    let suggested = gpu_summary.as_ref().and_then(|g| gpu::suggest_batch_size(h.batch_size, g.peak_memory_mib, g.total_memory_mib));
+    let suggested = gpu_summary
+        .as_ref()
+        .and_then(|g| gpu::suggest_batch_size(h.batch_size, g.peak_memory_mib, g.total_memory_mib));
     let summary = serde_json::json!({
         "before": finished.before,
         "after": finished.after,
@@ -230,4 +272,3 @@ pub fn peak_rss_mib() -> Option<u64> {
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024)
 }
-

@@ -30,7 +30,11 @@ pub struct ModelFiles {
 /// Resolves `model`: a folder (relative to `base_dir`), else a hub name in the HF cache.
 pub fn resolve(model: &str, base_dir: &Path) -> Result<ModelFiles, ModelError> {
     let mut looked = Vec::new();
-    let as_path = if Path::new(model).is_absolute() { PathBuf::from(model) } else { base_dir.join(model) };
+    let as_path = if Path::new(model).is_absolute() {
+        PathBuf::from(model)
+    } else {
+        base_dir.join(model)
+    };
     looked.push(as_path.clone());
     if as_path.join("config.json").is_file() {
         return files_in(&as_path);
@@ -42,7 +46,10 @@ pub fn resolve(model: &str, base_dir: &Path) -> Result<ModelFiles, ModelError> {
             return files_in(&snapshot);
         }
     }
-    Err(ModelError::NotFound { name: model.to_string(), looked })
+    Err(ModelError::NotFound {
+        name: model.to_string(),
+        looked,
+    })
 }
 
 /// `$HF_HUB_CACHE`, `$HF_HOME/hub`, `~/.cache/huggingface/hub`, in that order.
@@ -84,29 +91,51 @@ fn files_in(dir: &Path) -> Result<ModelFiles, ModelError> {
     let existing = |name: &str| Some(dir.join(name)).filter(|p| p.is_file());
     let weights = existing("model.safetensors")
         .or_else(|| existing("pytorch_model.bin"))
-        .ok_or(ModelError::Missing { dir: dir.to_path_buf(), what: "model.safetensors or pytorch_model.bin" })?;
+        .ok_or(ModelError::Missing {
+            dir: dir.to_path_buf(),
+            what: "model.safetensors or pytorch_model.bin",
+        })?;
     let tokenizer_json = existing("tokenizer.json");
     let vocab_txt = existing("vocab.txt");
     if tokenizer_json.is_none() && vocab_txt.is_none() {
-        return Err(ModelError::Missing { dir: dir.to_path_buf(), what: "tokenizer.json or vocab.txt" });
+        return Err(ModelError::Missing {
+            dir: dir.to_path_buf(),
+            what: "tokenizer.json or vocab.txt",
+        });
     }
-    Ok(ModelFiles { dir: dir.to_path_buf(), config: dir.join("config.json"), weights, tokenizer_json, vocab_txt })
+    Ok(ModelFiles {
+        dir: dir.to_path_buf(),
+        config: dir.join("config.json"),
+        weights,
+        tokenizer_json,
+        vocab_txt,
+    })
 }
 
 impl ModelFiles {
     pub fn read_config(&self) -> Result<(super::bert::BertConfig, serde_json::Value), ModelError> {
-        let err = |message: String| ModelError::Read { path: self.config.clone(), message };
+        let err = |message: String| ModelError::Read {
+            path: self.config.clone(),
+            message,
+        };
         let text = std::fs::read_to_string(&self.config).map_err(|e| err(e.to_string()))?;
         let raw: serde_json::Value = serde_json::from_str(&text).map_err(|e| err(e.to_string()))?;
-        let config = serde_path_to_error::deserialize(&raw).map_err(|e| err(format!("{}: {}", e.path(), e.inner())))?;
+        let config = serde_path_to_error::deserialize(&raw)
+            .map_err(|e| err(format!("{}: {}", e.path(), e.inner())))?;
         Ok((config, raw))
     }
 
     /// Every tensor in the checkpoint, by its name in the file.
     pub fn read_weights(&self) -> Result<HashMap<String, Tensor>, ModelError> {
-        let err = |e: candle_core::Error| ModelError::Read { path: self.weights.clone(), message: e.to_string() };
+        let err = |e: candle_core::Error| ModelError::Read {
+            path: self.weights.clone(),
+            message: e.to_string(),
+        };
         if self.weights.extension().is_some_and(|x| x == "bin") {
-            Ok(candle_core::pickle::read_all(&self.weights).map_err(err)?.into_iter().collect())
+            Ok(candle_core::pickle::read_all(&self.weights)
+                .map_err(err)?
+                .into_iter()
+                .collect())
         } else {
             candle_core::safetensors::load(&self.weights, &Device::Cpu).map_err(err)
         }
@@ -116,32 +145,60 @@ impl ModelFiles {
     /// their own longest sentence later (MiniLM's tokenizer.json pads everything to 128).
     pub fn read_tokenizer(&self, max_length: usize) -> Result<Tokenizer, ModelError> {
         let mut tok = match (&self.tokenizer_json, &self.vocab_txt) {
-            (Some(json), _) => Tokenizer::from_file(json)
-                .map_err(|e| ModelError::Read { path: json.clone(), message: e.to_string() })?,
+            (Some(json), _) => Tokenizer::from_file(json).map_err(|e| ModelError::Read {
+                path: json.clone(),
+                message: e.to_string(),
+            })?,
             (None, Some(vocab)) => wordpiece_from_vocab(vocab)?,
-            (None, None) => return Err(ModelError::Missing { dir: self.dir.clone(), what: "tokenizer" }),
+            (None, None) => {
+                return Err(ModelError::Missing {
+                    dir: self.dir.clone(),
+                    what: "tokenizer",
+                });
+            }
         };
         tok.with_padding(None);
-        tok.with_truncation(Some(tokenizers::TruncationParams { max_length, ..Default::default() }))
-            .map_err(|e| ModelError::Read { path: self.dir.clone(), message: e.to_string() })?;
+        tok.with_truncation(Some(tokenizers::TruncationParams {
+            max_length,
+            ..Default::default()
+        }))
+        .map_err(|e| ModelError::Read {
+            path: self.dir.clone(),
+            message: e.to_string(),
+        })?;
         Ok(tok)
     }
 }
 
 /// BERT's uncased WordPiece tokenizer built from a bare vocab.txt.
 fn wordpiece_from_vocab(vocab: &Path) -> Result<Tokenizer, ModelError> {
+    use tokenizers::Model;
     use tokenizers::models::wordpiece::WordPiece;
     use tokenizers::normalizers::BertNormalizer;
     use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
     use tokenizers::processors::bert::BertProcessing;
-    use tokenizers::Model;
-    let err = |message: String| ModelError::Read { path: vocab.to_path_buf(), message };
-    let wp = WordPiece::from_file(&vocab.to_string_lossy()).unk_token("[UNK]".into()).build().map_err(|e| err(e.to_string()))?;
-    let id = |t: &str| wp.get_vocab().get(t).copied().ok_or_else(|| err(format!("vocab has no {t}")));
+    let err = |message: String| ModelError::Read {
+        path: vocab.to_path_buf(),
+        message,
+    };
+    let wp = WordPiece::from_file(&vocab.to_string_lossy())
+        .unk_token("[UNK]".into())
+        .build()
+        .map_err(|e| err(e.to_string()))?;
+    let id = |t: &str| {
+        wp.get_vocab()
+            .get(t)
+            .copied()
+            .ok_or_else(|| err(format!("vocab has no {t}")))
+    };
     let (cls, sep) = (id("[CLS]")?, id("[SEP]")?);
     let mut tok = Tokenizer::new(wp);
-    tok.with_normalizer(Some(BertNormalizer::new(true, true, None, true))).map_err(|e| err(e.to_string()))?;
+    tok.with_normalizer(Some(BertNormalizer::new(true, true, None, true)))
+        .map_err(|e| err(e.to_string()))?;
     tok.with_pre_tokenizer(Some(BertPreTokenizer));
-    tok.with_post_processor(Some(BertProcessing::new(("[SEP]".into(), sep), ("[CLS]".into(), cls))));
+    tok.with_post_processor(Some(BertProcessing::new(
+        ("[SEP]".into(), sep),
+        ("[CLS]".into(), cls),
+    )));
     Ok(tok)
 }

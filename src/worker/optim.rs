@@ -22,21 +22,54 @@ pub struct AdamW {
 impl AdamW {
     pub fn new(vars: &[Var], decay: Vec<bool>, weight_decay: f64) -> AdamW {
         let zeros = || vars.iter().map(|v| vec![0f32; v.elem_count()]).collect();
-        AdamW { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay, t: 0, m: zeros(), v: zeros(), decay }
+        AdamW {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay,
+            t: 0,
+            m: zeros(),
+            v: zeros(),
+            decay,
+        }
     }
 
     /// One update; returns the gradient norm before clipping.
-    pub fn step(&mut self, vars: &[Var], grads: &GradStore, lr: f64, max_grad_norm: f64) -> Result<f64> {
+    pub fn step(
+        &mut self,
+        vars: &[Var],
+        grads: &GradStore,
+        lr: f64,
+        max_grad_norm: f64,
+    ) -> Result<f64> {
         let grads: Vec<Option<Tensor>> = vars
             .iter()
-            .map(|v| grads.get(v.as_tensor()).map(|g| g.to_device(&candle_core::Device::Cpu)?.contiguous()).transpose())
+            .map(|v| {
+                grads
+                    .get(v.as_tensor())
+                    .map(|g| g.to_device(&candle_core::Device::Cpu)?.contiguous())
+                    .transpose()
+            })
             .collect::<Result<_>>()?;
         let host: Vec<Option<Vec<f32>>> = grads
             .iter()
-            .map(|g| g.as_ref().map(|g| g.flatten_all()?.to_vec1::<f32>()).transpose())
+            .map(|g| {
+                g.as_ref()
+                    .map(|g| g.flatten_all()?.to_vec1::<f32>())
+                    .transpose()
+            })
             .collect::<Result<_>>()?;
-        let norm = host.iter().flatten().map(|g| g.par_iter().map(|x| (*x as f64) * (*x as f64)).sum::<f64>()).sum::<f64>().sqrt();
-        let clip = if norm > max_grad_norm { max_grad_norm / (norm + 1e-6) } else { 1.0 };
+        let norm = host
+            .iter()
+            .flatten()
+            .map(|g| g.par_iter().map(|x| (*x as f64) * (*x as f64)).sum::<f64>())
+            .sum::<f64>()
+            .sqrt();
+        let clip = if norm > max_grad_norm {
+            max_grad_norm / (norm + 1e-6)
+        } else {
+            1.0
+        };
         self.t += 1;
         let bc1 = 1.0 - self.beta1.powi(self.t as i32);
         let bc2 = 1.0 - self.beta2.powi(self.t as i32);
@@ -47,7 +80,11 @@ impl AdamW {
                 m: std::sync::Mutex::new(&mut self.m[i]),
                 v: std::sync::Mutex::new(&mut self.v[i]),
                 lr: lr as f32,
-                decay: if self.decay[i] { (lr * self.weight_decay) as f32 } else { 0.0 },
+                decay: if self.decay[i] {
+                    (lr * self.weight_decay) as f32
+                } else {
+                    0.0
+                },
                 clip: clip as f32,
                 beta1: self.beta1 as f32,
                 beta2: self.beta2 as f32,
@@ -102,7 +139,11 @@ impl Update<'_> {
 
     /// The same update for parameters off the CPU (CUDA): computed on the host, copied back.
     fn on_tensor(&self, var: &Var) -> Result<()> {
-        let mut p = var.as_tensor().flatten_all()?.to_device(&candle_core::Device::Cpu)?.to_vec1::<f32>()?;
+        let mut p = var
+            .as_tensor()
+            .flatten_all()?
+            .to_device(&candle_core::Device::Cpu)?
+            .to_vec1::<f32>()?;
         self.apply(&mut p);
         let t = Tensor::from_vec(p, var.shape(), var.device())?;
         var.set(&t)

@@ -49,13 +49,18 @@ mod tests {
 
     #[test]
     fn same_keys_same_stream() {
-        let a: Vec<u64> = (0..4).map({
-            let mut r = SplitMix64::keyed(42, &[1, 2]);
-            move |_| r.next_u64()
-        }).collect();
+        let a: Vec<u64> = (0..4)
+            .map({
+                let mut r = SplitMix64::keyed(42, &[1, 2]);
+                move |_| r.next_u64()
+            })
+            .collect();
         let mut r = SplitMix64::keyed(42, &[1, 2]);
         assert_eq!(a, (0..4).map(|_| r.next_u64()).collect::<Vec<_>>());
-        assert_ne!(SplitMix64::keyed(42, &[1, 3]).next_u64(), SplitMix64::keyed(42, &[1, 2]).next_u64());
+        assert_ne!(
+            SplitMix64::keyed(42, &[1, 3]).next_u64(),
+            SplitMix64::keyed(42, &[1, 2]).next_u64()
+        );
     }
 
     #[test]

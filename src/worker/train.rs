@@ -5,8 +5,8 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::Context;
@@ -95,8 +95,15 @@ pub struct Reporter {
 impl Reporter {
     pub fn open(run_dir: &Path, quiet: bool) -> anyhow::Result<Reporter> {
         let path = run_dir.join("metrics.jsonl");
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(&path).with_context(|| format!("cannot open {}", path.display()))?;
-        Ok(Reporter { metrics: Some(file), quiet })
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        Ok(Reporter {
+            metrics: Some(file),
+            quiet,
+        })
     }
     pub fn line(&self, text: &str) {
         if !self.quiet {
@@ -113,7 +120,12 @@ impl Reporter {
 
 /// The batches of one epoch: a seeded shuffle; with bucketing, sentences of similar length are
 /// grouped (within windows of 50 batches) and the batch order is shuffled again.
-pub fn epoch_batches(train: &[usize], lengths: &[usize], h: &Hyper, epoch: usize) -> Vec<Vec<usize>> {
+pub fn epoch_batches(
+    train: &[usize],
+    lengths: &[usize],
+    h: &Hyper,
+    epoch: usize,
+) -> Vec<Vec<usize>> {
     let mut order = train.to_vec();
     SplitMix64::keyed(h.seed, &[0xE90C, epoch as u64]).shuffle(&mut order);
     if !h.length_bucketing {
@@ -130,21 +142,34 @@ pub fn epoch_batches(train: &[usize], lengths: &[usize], h: &Hyper, epoch: usize
 }
 
 /// Predicts `indices` without dropout or a graph; returns metrics and the class probabilities.
-pub fn evaluate(task: &Task, indices: &[usize], batch_size: usize) -> anyhow::Result<(Metrics, Vec<[f32; 3]>, f64)> {
+pub fn evaluate(
+    task: &Task,
+    indices: &[usize],
+    batch_size: usize,
+) -> anyhow::Result<(Metrics, Vec<[f32; 3]>, f64)> {
     let start = Instant::now();
     let weights = task.params.weights(false);
-    let model = Bert { cfg: task.cfg, w: &weights };
+    let model = Bert {
+        cfg: task.cfg,
+        w: &weights,
+    };
     let mut order: Vec<usize> = (0..indices.len()).collect();
     order.sort_by_key(|&k| task.tokens[indices[k]].len());
     let mut probs = vec![[0f32; 3]; indices.len()];
     let mut loss_sum = 0.0;
     for chunk in order.chunks(batch_size) {
-        let seqs: Vec<&[u32]> = chunk.iter().map(|&k| task.tokens[indices[k]].as_slice()).collect();
+        let seqs: Vec<&[u32]> = chunk
+            .iter()
+            .map(|&k| task.tokens[indices[k]].as_slice())
+            .collect();
         let batch = Batch::new(&seqs, task.pad_id, task.device)?;
         let logits = model.logits(&batch, &Dropout::off())?;
         let labels: Vec<usize> = chunk.iter().map(|&k| task.labels[indices[k]]).collect();
-        loss_sum += bert::cross_entropy(&logits, &labels)?.to_scalar::<f32>()? as f64 * chunk.len() as f64;
-        let p = bert::softmax_last(&logits)?.to_device(&Device::Cpu)?.to_vec2::<f32>()?;
+        loss_sum +=
+            bert::cross_entropy(&logits, &labels)?.to_scalar::<f32>()? as f64 * chunk.len() as f64;
+        let p = bert::softmax_last(&logits)?
+            .to_device(&Device::Cpu)?
+            .to_vec2::<f32>()?;
         for (row, &k) in p.iter().zip(chunk) {
             probs[k] = [row[0], row[1], row[2]];
         }
@@ -152,23 +177,51 @@ pub fn evaluate(task: &Task, indices: &[usize], batch_size: usize) -> anyhow::Re
     let predicted: Vec<usize> = probs.iter().map(|p| argmax(p)).collect();
     let truth: Vec<usize> = indices.iter().map(|&i| task.labels[i]).collect();
     let seconds = start.elapsed().as_secs_f64();
-    Ok((metrics::compute(&truth, &predicted, loss_sum / indices.len().max(1) as f64), probs, seconds))
+    Ok((
+        metrics::compute(&truth, &predicted, loss_sum / indices.len().max(1) as f64),
+        probs,
+        seconds,
+    ))
 }
 
 pub fn argmax(p: &[f32; 3]) -> usize {
     (0..3).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap_or(0)
 }
 
-pub fn train(task: &Task, h: &Hyper, run_dir: &Path, control: &Control, report: &mut Reporter) -> anyhow::Result<Outcome> {
+pub fn train(
+    task: &Task,
+    h: &Hyper,
+    run_dir: &Path,
+    control: &Control,
+    report: &mut Reporter,
+) -> anyhow::Result<Outcome> {
     let lengths: Vec<usize> = task.tokens.iter().map(Vec::len).collect();
-    let per_epoch: Vec<Vec<Vec<usize>>> = (0..h.epochs).map(|e| epoch_batches(task.train, &lengths, h, e)).collect();
+    let per_epoch: Vec<Vec<Vec<usize>>> = (0..h.epochs)
+        .map(|e| epoch_batches(task.train, &lengths, h, e))
+        .collect();
     let steps_per_epoch = per_epoch.first().map(Vec::len).unwrap_or(0) as u64;
     let total_steps = steps_per_epoch * h.epochs as u64;
     let warmup = (total_steps as f64 * h.warmup_ratio).round() as u64;
-    let (padded, real) = per_epoch.first().map(|bs| padding_counts(bs, &lengths)).unwrap_or((0, 0));
+    let (padded, real) = per_epoch
+        .first()
+        .map(|bs| padding_counts(bs, &lengths))
+        .unwrap_or((0, 0));
 
-    let mut opt = AdamW::new(&task.params.vars, task.params.names.iter().map(|n| bert::decays(n)).collect(), h.weight_decay);
-    let mut progress = Progress { step: 0, epoch: 0, batch_in_epoch: 0, adam_t: 0, before: None, validation: Vec::new(), train_seconds: 0.0, sentences_trained: 0 };
+    let mut opt = AdamW::new(
+        &task.params.vars,
+        task.params.names.iter().map(|n| bert::decays(n)).collect(),
+        h.weight_decay,
+    );
+    let mut progress = Progress {
+        step: 0,
+        epoch: 0,
+        batch_in_epoch: 0,
+        adam_t: 0,
+        before: None,
+        validation: Vec::new(),
+        train_seconds: 0.0,
+        sentences_trained: 0,
+    };
     let mut resumed_from = None;
     if let Some((dir, p)) = super::checkpoint::newest(run_dir) {
         super::checkpoint::restore(&dir, task.params, &mut opt)?;
@@ -185,7 +238,10 @@ pub fn train(task: &Task, h: &Hyper, run_dir: &Path, control: &Control, report: 
         Some(m) => m.clone(),
         None => {
             let (m, _, _) = evaluate(task, task.test, h.eval_batch_size)?;
-            report.line(&format!("[eval] test before training: accuracy {:.4}, macro-F1 {:.4}, loss {:.4}", m.accuracy, m.macro_f1, m.loss));
+            report.line(&format!(
+                "[eval] test before training: accuracy {:.4}, macro-F1 {:.4}, loss {:.4}",
+                m.accuracy, m.macro_f1, m.loss
+            ));
             report.event(serde_json::json!({"event": "eval", "split": "test", "when": "before", "accuracy": m.accuracy, "macro_f1": m.macro_f1, "loss": m.loss}));
             progress.before = Some(m.clone());
             m
@@ -211,7 +267,10 @@ pub fn train(task: &Task, h: &Hyper, run_dir: &Path, control: &Control, report: 
             let labels: Vec<usize> = idx.iter().map(|&i| task.labels[i]).collect();
             let batch = Batch::new(&seqs, task.pad_id, task.device)?;
             let weights = task.params.weights(true);
-            let model = Bert { cfg: task.cfg, w: &weights };
+            let model = Bert {
+                cfg: task.cfg,
+                w: &weights,
+            };
             let drop = Dropout::new(hidden_p, hidden_p, h.seed, progress.step);
             let logits = model.logits(&batch, &drop)?;
             let loss = bert::cross_entropy(&logits, &labels)?;
@@ -237,7 +296,9 @@ pub fn train(task: &Task, h: &Hyper, run_dir: &Path, control: &Control, report: 
                 let mean = window_loss / window_n as f64;
                 let text = format!(
                     "[train] epoch {}/{} step {}/{total_steps} loss {mean:.4} lr {lr:.2e} grad-norm {grad_norm:.2} {rate:.1} sentences/s",
-                    progress.epoch + 1, h.epochs, progress.step
+                    progress.epoch + 1,
+                    h.epochs,
+                    progress.step
                 );
                 match &bar {
                     Some(b) => b.println(text),
@@ -252,7 +313,8 @@ pub fn train(task: &Task, h: &Hyper, run_dir: &Path, control: &Control, report: 
                 window_sentences = 0;
                 window_start = Instant::now();
             }
-            let signalled = control.interrupt.load(Ordering::SeqCst) || control.stop_after_step == Some(progress.step);
+            let signalled = control.interrupt.load(Ordering::SeqCst)
+                || control.stop_after_step == Some(progress.step);
             let periodic = h.checkpoint_every > 0 && progress.step % h.checkpoint_every == 0;
             if signalled || periodic {
                 if progress.batch_in_epoch == batches.len() {
@@ -262,8 +324,14 @@ pub fn train(task: &Task, h: &Hyper, run_dir: &Path, control: &Control, report: 
                 let dir = super::checkpoint::save(run_dir, task.params, &opt, &progress)?;
                 report.event(serde_json::json!({"event": "checkpoint", "step": progress.step}));
                 if signalled {
-                    report.line(&format!("[yenjob worker] stopping: checkpoint at step {} written to {}", progress.step, dir.display()));
-                    return Ok(Outcome::Interrupted { step: progress.step });
+                    report.line(&format!(
+                        "[yenjob worker] stopping: checkpoint at step {} written to {}",
+                        progress.step,
+                        dir.display()
+                    ));
+                    return Ok(Outcome::Interrupted {
+                        step: progress.step,
+                    });
                 }
             }
         }
@@ -277,7 +345,10 @@ pub fn train(task: &Task, h: &Hyper, run_dir: &Path, control: &Control, report: 
         b.finish_and_clear();
     }
     let (after, _, eval_seconds) = evaluate(task, task.test, h.eval_batch_size)?;
-    report.line(&format!("[eval] test after training: accuracy {:.4}, macro-F1 {:.4}, loss {:.4}", after.accuracy, after.macro_f1, after.loss));
+    report.line(&format!(
+        "[eval] test after training: accuracy {:.4}, macro-F1 {:.4}, loss {:.4}",
+        after.accuracy, after.macro_f1, after.loss
+    ));
     report.event(serde_json::json!({"event": "eval", "split": "test", "when": "after", "accuracy": after.accuracy, "macro_f1": after.macro_f1, "loss": after.loss}));
     Ok(Outcome::Finished(Finished {
         before,
@@ -293,14 +364,23 @@ pub fn train(task: &Task, h: &Hyper, run_dir: &Path, control: &Control, report: 
     }))
 }
 
-fn end_epoch(task: &Task, h: &Hyper, progress: &mut Progress, report: &mut Reporter) -> anyhow::Result<()> {
+fn end_epoch(
+    task: &Task,
+    h: &Hyper,
+    progress: &mut Progress,
+    report: &mut Reporter,
+) -> anyhow::Result<()> {
     if progress.validation.len() > progress.epoch || task.validation.is_empty() {
         return Ok(());
     }
     let (m, _, _) = evaluate(task, task.validation, h.eval_batch_size)?;
     report.line(&format!(
         "[eval] epoch {}/{} validation: accuracy {:.4}, macro-F1 {:.4}, loss {:.4}",
-        progress.epoch + 1, h.epochs, m.accuracy, m.macro_f1, m.loss
+        progress.epoch + 1,
+        h.epochs,
+        m.accuracy,
+        m.macro_f1,
+        m.loss
     ));
     report.event(serde_json::json!({"event": "epoch", "epoch": progress.epoch + 1, "epochs": h.epochs, "split": "validation", "accuracy": m.accuracy, "macro_f1": m.macro_f1, "loss": m.loss}));
     progress.validation.push(m);
@@ -330,7 +410,9 @@ fn progress_bar(total: u64, at: u64, quiet: bool) -> Option<indicatif::ProgressB
         return None;
     }
     let bar = indicatif::ProgressBar::new(total);
-    if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} steps, {elapsed} elapsed, ETA {eta} {msg}") {
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{bar:40} {pos}/{len} steps, {elapsed} elapsed, ETA {eta} {msg}",
+    ) {
         bar.set_style(style);
     }
     bar.set_position(at);

@@ -9,9 +9,42 @@ use candle_core::{Device, Tensor};
 use yenjob::worker::bert::{BertConfig, ParamSet};
 
 pub const WORDS: &[&str] = &[
-    "profit", "rose", "fell", "loss", "sales", "increased", "decreased", "company", "the", "of", "in", "net",
-    "operating", "quarter", "year", "eur", "mn", "is", "was", "a", "strong", "weak", "growth", "decline",
-    "unchanged", "stable", "report", "said", "will", "to", "and", "up", "down", "flat", "record", "warning",
+    "profit",
+    "rose",
+    "fell",
+    "loss",
+    "sales",
+    "increased",
+    "decreased",
+    "company",
+    "the",
+    "of",
+    "in",
+    "net",
+    "operating",
+    "quarter",
+    "year",
+    "eur",
+    "mn",
+    "is",
+    "was",
+    "a",
+    "strong",
+    "weak",
+    "growth",
+    "decline",
+    "unchanged",
+    "stable",
+    "report",
+    "said",
+    "will",
+    "to",
+    "and",
+    "up",
+    "down",
+    "flat",
+    "record",
+    "warning",
 ];
 
 pub fn tiny_config() -> BertConfig {
@@ -33,7 +66,11 @@ pub fn tiny_config() -> BertConfig {
 pub fn write_tiny_model(dir: &Path) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     let cfg = tiny_config();
-    std::fs::write(dir.join("config.json"), serde_json::to_string_pretty(&cfg).unwrap()).unwrap();
+    std::fs::write(
+        dir.join("config.json"),
+        serde_json::to_string_pretty(&cfg).unwrap(),
+    )
+    .unwrap();
     let mut vocab = vec!["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"];
     vocab.extend_from_slice(WORDS);
     std::fs::write(dir.join("vocab.txt"), vocab.join("\n") + "\n").unwrap();
@@ -70,10 +107,20 @@ pub fn write_tiny_data(path: &Path, n: usize) {
 }
 
 /// A spec for the tiny model and data in `dir`.
-pub fn write_tiny_spec(dir: &Path, name: &str, epochs: u32, extra_job: &str, extra_train: &str) -> PathBuf {
+pub fn write_tiny_spec(
+    dir: &Path,
+    name: &str,
+    epochs: u32,
+    extra_job: &str,
+    extra_train: &str,
+) -> PathBuf {
     write_tiny_model(&dir.join("model"));
     write_tiny_data(&dir.join("data.txt"), 60);
-    let lr = if extra_train.contains("learning_rate") { "" } else { "learning_rate = 1e-3\n" };
+    let lr = if extra_train.contains("learning_rate") {
+        ""
+    } else {
+        "learning_rate = 1e-3\n"
+    };
     let spec = format!(
         "[job]\nname = {name:?}\npartition = \"gpu\"\ngpus = 1\ncpus = 1\ntime = \"10:00\"\nruns_dir = \"runs\"\n{extra_job}\n\
          [train]\ndata = \"data.txt\"\nmodel = \"model\"\nepochs = {epochs}\nbatch_size = 8\n{lr}\

@@ -1,0 +1,233 @@
+//! The binary as a user runs it, without Slurm: spec errors, the rendered script, and the local
+//! backend end to end (submit, tail, status, cancel).
+
+mod common;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn yenjob(home: &std::path::Path) -> Command {
+    let mut c = Command::cargo_bin("yenjob").unwrap();
+    c.env("YENJOB_HOME", home);
+    c
+}
+
+fn spec_error(body: &str) -> String {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("bad.toml");
+    std::fs::write(&path, body).unwrap();
+    let out = yenjob(tmp.path())
+        .args(["submit", "--dry-run"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    String::from_utf8_lossy(&out.stderr).replace(&tmp.path().display().to_string(), "<tmp>")
+}
+
+const GOOD_JOB: &str =
+    "[job]\nname = \"x\"\npartition = \"gpu\"\ngpus = 1\ncpus = 2\ntime = \"1:00:00\"\n";
+const GOOD_TRAIN: &str = "[train]\ndata = \"d.txt\"\nmodel = \"m\"\n";
+
+#[test]
+fn spec_errors_name_file_line_and_key() {
+    let e = spec_error(&format!("{GOOD_JOB}gpuz = 2\n{GOOD_TRAIN}"));
+    assert!(
+        e.contains("<tmp>/bad.toml:7:1: `job.gpuz`: unknown field `gpuz`"),
+        "{e}"
+    );
+    let e = spec_error(&(GOOD_JOB.replace("1:00:00", "25:99") + GOOD_TRAIN));
+    assert!(
+        e.contains("bad.toml:6:8: `job.time`: \"25:99\" is not a time limit"),
+        "{e}"
+    );
+    let e = spec_error(&(GOOD_JOB.replace("gpus = 1", "gpus = -1") + GOOD_TRAIN));
+    assert!(e.contains("bad.toml:4:8: `job.gpus`"), "{e}");
+    let e = spec_error(&(GOOD_JOB.replace("name = \"x\"", "name = \"a\\nb\"") + GOOD_TRAIN));
+    assert!(
+        e.contains("`job.name`: the job name \"a\\nb\" contains a control character"),
+        "{e}"
+    );
+    let e = spec_error(&(GOOD_JOB.to_string() + GOOD_TRAIN + "learning_rate = \"fast\"\n"));
+    assert!(
+        e.contains(
+            "bad.toml:10:17: `train.learning_rate`: invalid type: string \"fast\", expected f64"
+        ),
+        "{e}"
+    );
+    let e = spec_error(&(GOOD_JOB.to_string() + GOOD_TRAIN + "split = [0.5, 0.2, 0.1]\n"));
+    assert!(
+        e.contains("`train.split`: split fractions add up to 0.800, not 1"),
+        "{e}"
+    );
+    let e = spec_error(&(GOOD_JOB.replace("cpus = 2", "cpus = 0") + GOOD_TRAIN));
+    assert!(
+        e.contains("`job.cpus`: 0 must be a whole number above 0"),
+        "{e}"
+    );
+}
+
+#[test]
+fn hostile_names_cannot_run_commands() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("dir with 'quotes' and $(spaces)");
+    std::fs::create_dir_all(&dir).unwrap();
+    let name = r#"it's "x"; $(touch /tmp/yenjob-pwned) `id` & more"#;
+    let spec = GOOD_JOB.replace("name = \"x\"", &format!("name = {}", toml_string(name)))
+        + "env = { NOTE = \"$(touch /tmp/yenjob-pwned2); 'q'\" }\n"
+        + GOOD_TRAIN;
+    std::fs::write(dir.join("job.toml"), spec).unwrap();
+    let out = yenjob(tmp.path())
+        .args(["submit", "--dry-run", "--backend", "slurm"])
+        .arg(dir.join("job.toml"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let script = String::from_utf8(out.stdout).unwrap();
+    // The script parses, and running its variable lines evaluates nothing.
+    let check = std::process::Command::new("bash")
+        .arg("-n")
+        .arg("-c")
+        .arg(&script)
+        .status()
+        .unwrap();
+    assert!(check.success());
+    let exports: String = script
+        .lines()
+        .filter(|l| l.starts_with("export "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!("{exports}printf %s \"$NOTE\""))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "$(touch /tmp/yenjob-pwned2); 'q'"
+    );
+    assert!(!std::path::Path::new("/tmp/yenjob-pwned2").exists());
+    // The name goes to sbatch as one argument, never through a shell.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !script.contains("touch /tmp/yenjob-pwned)"),
+        "name leaked into the script"
+    );
+    let _ = stderr;
+}
+
+fn toml_string(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+#[test]
+fn help_reads_well() {
+    let tmp = tempfile::tempdir().unwrap();
+    yenjob(tmp.path())
+        .arg("--help")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("check").and(predicate::str::contains("submit")));
+    for sub in ["check", "submit", "status", "tail", "cancel", "worker"] {
+        yenjob(tmp.path()).args([sub, "--help"]).assert().success();
+    }
+}
+
+#[test]
+fn dry_run_of_the_reference_spec() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("jobs/finbert.toml");
+    yenjob(tmp.path())
+        .args(["submit", "--dry-run", "--backend", "slurm"])
+        .arg(spec)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("#SBATCH --partition=gpu"))
+        .stdout(predicate::str::contains("#SBATCH --gpus=1"))
+        .stdout(predicate::str::contains("#SBATCH --cpus-per-task=10"))
+        .stdout(predicate::str::contains("#SBATCH --time=1:00:00"))
+        .stdout(predicate::str::contains("#SBATCH --mail-type=ALL"))
+        .stdout(predicate::str::contains("#SBATCH --signal=B:USR1@90"))
+        .stdout(predicate::str::contains("worker --spec"));
+}
+
+#[test]
+fn local_backend_submit_tail_status() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = common::write_tiny_spec(tmp.path(), "local run", 2, "backend = \"local\"", "");
+    yenjob(tmp.path())
+        .arg("submit")
+        .arg(&spec)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Started local job"));
+    let tail = yenjob(tmp.path())
+        .arg("tail")
+        .timeout(std::time::Duration::from_secs(120))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&tail.stdout);
+    assert!(tail.status.success(), "{text}");
+    assert!(text.contains("[eval] test after training"), "{text}");
+    assert!(text.contains("ended: COMPLETED (exit code 0)"), "{text}");
+    let status = yenjob(tmp.path())
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
+    let rows: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(rows[0]["state"], "COMPLETED");
+    assert_eq!(rows[0]["name"], "local run");
+    let run_dir = std::path::PathBuf::from(rows[0]["run_dir"].as_str().unwrap());
+    for f in [
+        "spec.toml",
+        "job.sbatch",
+        "run.json",
+        "job.log",
+        "summary.json",
+        "metrics.jsonl",
+    ] {
+        assert!(run_dir.join(f).is_file(), "missing {f}");
+    }
+}
+
+#[test]
+fn local_backend_cancel() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = common::write_tiny_spec(tmp.path(), "long local", 100000, "backend = \"local\"", "");
+    yenjob(tmp.path())
+        .arg("submit")
+        .arg(&spec)
+        .assert()
+        .success();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    yenjob(tmp.path())
+        .arg("cancel")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("cancelled"));
+    let status = yenjob(tmp.path())
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
+    let rows: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(rows[0]["state"], "CANCELLED");
+}
+
+#[test]
+fn unknown_job_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    yenjob(tmp.path())
+        .args(["tail", "424242"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("no run matches \"424242\""));
+    yenjob(tmp.path())
+        .arg("status")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("no yenjob runs yet"));
+}

@@ -1,0 +1,488 @@
+//! End to end against a real Slurm (CI starts one with scripts/cluster-start.sh). For each
+//! scenario, `yenjob check`'s verdict is compared with what Slurm then does with the same
+//! request. Without a cluster these tests say SKIPPED (CI sets YENJOB_REQUIRE_SLURM=1, so
+//! there they fail instead). They share one cluster, so they take turns.
+
+mod common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command as Std;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+
+static CLUSTER: Mutex<()> = Mutex::new(());
+
+fn cluster_up(test: &str) -> bool {
+    let up = Std::new("scontrol")
+        .arg("ping")
+        .output()
+        .map(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains("UP"))
+        .unwrap_or(false);
+    if !up {
+        if std::env::var("YENJOB_REQUIRE_SLURM").as_deref() == Ok("1") {
+            panic!(
+                "{test}: no Slurm cluster, and YENJOB_REQUIRE_SLURM=1 (start one with scripts/cluster-start.sh)"
+            );
+        }
+        // Written straight to stderr so that it shows through the test harness's capture.
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED {test}: no Slurm cluster here (scripts/cluster-start.sh starts one)"
+        );
+    }
+    up
+}
+
+struct Env {
+    _lock: std::sync::MutexGuard<'static, ()>,
+    dir: tempfile::TempDir,
+    blockers: Vec<String>,
+}
+
+impl Env {
+    fn new() -> Env {
+        let lock = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+        cancel_all();
+        Env {
+            _lock: lock,
+            dir: tempfile::tempdir().unwrap(),
+            blockers: Vec::new(),
+        }
+    }
+
+    fn yenjob(&self) -> Command {
+        let mut c = Command::cargo_bin("yenjob").unwrap();
+        c.env("YENJOB_HOME", self.dir.path().join("home"))
+            .current_dir(self.dir.path())
+            .timeout(Duration::from_secs(300));
+        c
+    }
+
+    /// A spec for the tiny model in its own folder.
+    fn spec(&self, name: &str, job: &str, epochs: u32) -> PathBuf {
+        let d = self.dir.path().join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        let path = common::write_tiny_spec(&d, name, epochs, "", "");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+        // Replace [job] keys given in `job` ("key = value" lines).
+        for kv in job.lines().filter(|l| !l.trim().is_empty()) {
+            let key = kv.split('=').next().unwrap().trim();
+            match lines
+                .iter()
+                .position(|l| l.starts_with(&format!("{key} =")))
+            {
+                Some(i) => lines[i] = kv.to_string(),
+                None => lines.insert(1, kv.to_string()),
+            }
+        }
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+        path
+    }
+
+    /// A plain sbatch job that holds resources.
+    fn blocker(&mut self, gpus: u32) -> String {
+        let out = Std::new("sbatch")
+            .args([
+                "--parsable",
+                "-p",
+                "gpu",
+                "-c",
+                "1",
+                "-t",
+                "10:00",
+                "-J",
+                "yj-blocker",
+                "-o",
+                "/dev/null",
+            ])
+            .arg(format!("--gpus={gpus}"))
+            .args(["--wrap", "sleep 600"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let id = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string();
+        self.blockers.push(id.clone());
+        id
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        cancel_all();
+    }
+}
+
+fn cancel_all() {
+    let _ = Std::new("scancel").args(["-u", &whoami()]).status();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        let out = Std::new("squeue")
+            .args(["-h", "-u", &whoami(), "-o", "%i"])
+            .output()
+            .unwrap();
+        if String::from_utf8_lossy(&out.stdout).trim().is_empty() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+fn whoami() -> String {
+    std::env::var("USER").unwrap_or_else(|_| "root".into())
+}
+
+/// `squeue` state and reason of a job.
+fn queue_state(id: &str) -> (String, String) {
+    let out = Std::new("squeue")
+        .args(["-h", "-j", id, "-o", "%T|%r"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let (s, r) = text.split_once('|').unwrap_or(("", ""));
+    (s.to_string(), r.to_string())
+}
+
+fn wait_for(id: &str, what: impl Fn(&str, &str) -> bool, secs: u64) -> (String, String) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let (s, r) = queue_state(id);
+        if what(&s, &r) || Instant::now() > deadline {
+            return (s, r);
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+fn verdict(env: &Env, spec: &Path) -> serde_json::Value {
+    let out = env
+        .yenjob()
+        .args(["check", "--json"])
+        .arg(spec)
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("check: {}", String::from_utf8_lossy(&out.stderr)))
+}
+
+/// What Slurm does with the same request: ("rejected", sbatch's stderr) or ("pending", reason)
+/// or ("running", "").
+fn slurm_does(env: &Env, spec: &Path) -> (String, String, Option<String>) {
+    let out = env
+        .yenjob()
+        .args(["submit", "--force"])
+        .arg(spec)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let Some(id) = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Submitted Slurm job "))
+        .map(|l| l.split(':').next().unwrap().to_string())
+    else {
+        return ("rejected".into(), stderr, None);
+    };
+    // Slurm first says None, sometimes briefly PartitionConfig, before the scheduler's reason.
+    let (s, r) = wait_for(
+        &id,
+        |s, r| s == "RUNNING" || (s == "PENDING" && r != "None" && r != "PartitionConfig"),
+        30,
+    );
+    (s.to_lowercase(), r, Some(id))
+}
+
+fn report(scenario: &str, v: &serde_json::Value, slurm: &(String, String, Option<String>)) {
+    let _ = writeln!(
+        std::io::stderr(),
+        "scenario {scenario}: yenjob said {} ({}) — Slurm: {} {}",
+        v["outcome"],
+        v["reason"],
+        slurm.0,
+        slurm.1.trim()
+    );
+}
+
+#[test]
+fn submit_status_tail_completed() {
+    if !cluster_up("submit_status_tail_completed") {
+        return;
+    }
+    let env = Env::new();
+    let spec = env.spec("e2e", "cpus = 1", 300);
+    let out = env.yenjob().arg("submit").arg(&spec).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(text.contains("WILL START NOW"), "{text}");
+    let id = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Submitted Slurm job "))
+        .unwrap()
+        .split(':')
+        .next()
+        .unwrap()
+        .to_string();
+    wait_for(&id, |s, _| s == "RUNNING", 30);
+    let status = env
+        .yenjob()
+        .args(["status", "--json", &id])
+        .output()
+        .unwrap();
+    let rows: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(rows[0]["state"], "RUNNING", "{rows}");
+    let tail = env.yenjob().args(["tail", &id]).output().unwrap();
+    let log = String::from_utf8_lossy(&tail.stdout);
+    assert!(tail.status.success(), "{log}");
+    assert!(log.contains("[eval] test after training"), "{log}");
+    assert!(
+        log.contains(&format!("job {id} ended: COMPLETED (exit code 0:0)")),
+        "{log}"
+    );
+    let status = env
+        .yenjob()
+        .args(["status", "--json", &id])
+        .output()
+        .unwrap();
+    let rows: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(rows[0]["state"], "COMPLETED", "{rows}");
+}
+
+#[test]
+fn verdicts_match_what_slurm_does() {
+    if !cluster_up("verdicts_match_what_slurm_does") {
+        return;
+    }
+    let mut env = Env::new();
+
+    // Unknown partition, too many GPUs, time over MaxWall: independent of load.
+    let cases = [
+        (
+            "unknown-partition",
+            "partition = \"nosuch\"",
+            "Rejected",
+            "InvalidPartition",
+            "invalid partition",
+        ),
+        (
+            "too-many-gpus",
+            "gpus = 5\ncpus = 1",
+            "Rejected",
+            "NodeConfigurationUnavailable",
+            "Requested node configuration is not available",
+        ),
+        (
+            "over-maxwall",
+            "cpus = 1\ntime = \"2-00:00:00\"",
+            "Pends",
+            "PartitionTimeLimit",
+            "PartitionTimeLimit",
+        ),
+    ];
+    for (name, job, outcome, reason, slurm_text) in cases {
+        let spec = env.spec(name, job, 1);
+        let v = verdict(&env, &spec);
+        let did = slurm_does(&env, &spec);
+        report(name, &v, &did);
+        assert_eq!(
+            v["outcome"],
+            outcome.to_lowercase().replace("pends", "pends"),
+            "{name}: {v}"
+        );
+        assert_eq!(v["reason"], reason, "{name}: {v}");
+        assert!(did.1.contains(slurm_text), "{name}: Slurm did {did:?}");
+        cancel_all();
+    }
+
+    // QOSMaxGRESPerUser: 3 of 4 GPUs held, ask for 2.
+    let a = env.blocker(3);
+    wait_for(&a, |s, _| s == "RUNNING", 30);
+    let spec = env.spec("gres", "gpus = 2\ncpus = 1", 1);
+    let v = verdict(&env, &spec);
+    let did = slurm_does(&env, &spec);
+    report("QOSMaxGRESPerUser", &v, &did);
+    assert_eq!(
+        (v["outcome"].as_str(), v["reason"].as_str()),
+        (Some("pends"), Some("QOSMaxGRESPerUser")),
+        "{v}"
+    );
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("you hold 3 of the 4 GPUs QOS gpu allows per user; this job asks for 2"),
+        "{v}"
+    );
+    assert_eq!(
+        (did.0.as_str(), did.1.as_str()),
+        ("pending", "QOSMaxGRESPerUser")
+    );
+    // Cancel of a pending yenjob job.
+    let pending_id = did.2.unwrap();
+    let c = env.yenjob().args(["cancel", &pending_id]).output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&c.stdout).contains("cancelled (was PENDING, now CANCELLED)"),
+        "{}",
+        String::from_utf8_lossy(&c.stdout)
+    );
+    cancel_all();
+
+    // QOSMaxJobsPerUserLimit: 2 jobs running, a third asks; tail follows it through its wait.
+    let a = env.blocker(1);
+    let b = env.blocker(1);
+    wait_for(&a, |s, _| s == "RUNNING", 30);
+    wait_for(&b, |s, _| s == "RUNNING", 30);
+    let spec = env.spec("maxjobs", "gpus = 1\ncpus = 1", 2);
+    let v = verdict(&env, &spec);
+    let did = slurm_does(&env, &spec);
+    report("QOSMaxJobsPerUserLimit", &v, &did);
+    assert_eq!(
+        (v["outcome"].as_str(), v["reason"].as_str()),
+        (Some("pends"), Some("QOSMaxJobsPerUserLimit")),
+        "{v}"
+    );
+    assert_eq!(
+        (did.0.as_str(), did.1.as_str()),
+        ("pending", "QOSMaxJobsPerUserLimit")
+    );
+    let waiting = did.2.unwrap();
+    let mut tail = std::process::Command::new(assert_cmd::cargo::cargo_bin("yenjob"));
+    tail.env("YENJOB_HOME", env.dir.path().join("home"))
+        .args(["tail", &waiting])
+        .stdout(std::process::Stdio::piped());
+    let child = tail.spawn().unwrap();
+
+    // MaxSubmitPU: 2 running + 1 pending + 1 more pending = 4 submitted; a fifth is refused.
+    let spec4 = env.spec("fourth", "gpus = 1\ncpus = 1", 1);
+    let fourth = slurm_does(&env, &spec4);
+    assert_eq!(fourth.0, "pending", "{fourth:?}");
+    let spec5 = env.spec("fifth", "gpus = 1\ncpus = 1", 1);
+    let v = verdict(&env, &spec5);
+    let did = slurm_does(&env, &spec5);
+    report("MaxSubmitPU", &v, &did);
+    assert_eq!(
+        (v["outcome"].as_str(), v["reason"].as_str()),
+        (Some("rejected"), Some("QOSMaxSubmitJobPerUserLimit")),
+        "{v}"
+    );
+    assert!(did.1.contains("QOSMaxSubmitJobPerUserLimit"), "{did:?}");
+    // Without --force, submit refuses it.
+    let refused = env.yenjob().arg("submit").arg(&spec5).output().unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+
+    // Free the queue: the pending job starts, and tail sees it through to the end.
+    let _ = Std::new("scancel")
+        .args([a.as_str(), b.as_str(), fourth.2.unwrap().as_str()])
+        .status();
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(log.contains("is PENDING (QOSMaxJobsPerUserLimit)"), "{log}");
+    assert!(log.contains("ended: COMPLETED"), "{log}");
+}
+
+#[test]
+fn cancel_running_job() {
+    if !cluster_up("cancel_running_job") {
+        return;
+    }
+    let env = Env::new();
+    let spec = env.spec("long", "cpus = 1", 100_000);
+    let out = env.yenjob().arg("submit").arg(&spec).output().unwrap();
+    let id = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("Submitted Slurm job ")
+                .map(|s| s.split(':').next().unwrap().to_string())
+        })
+        .unwrap();
+    wait_for(&id, |s, _| s == "RUNNING", 30);
+    let c = env.yenjob().args(["cancel", &id]).output().unwrap();
+    let text = String::from_utf8_lossy(&c.stdout);
+    assert!(
+        text.contains("cancelled (was RUNNING, now CANCELLED)"),
+        "{text}{}",
+        String::from_utf8_lossy(&c.stderr)
+    );
+}
+
+#[test]
+fn controller_down_is_a_clear_error() {
+    if !cluster_up("controller_down_is_a_clear_error") {
+        return;
+    }
+    let env = Env::new();
+    let spec = env.spec("down", "cpus = 1", 1);
+    let pid = std::fs::read_to_string("/var/spool/slurm/slurmctld.pid")
+        .expect("slurmctld pid file (cluster-start.sh layout)");
+    let pid = pid.trim().to_string();
+    let _ = Std::new("kill").arg(&pid).status();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Std::new("kill")
+        .args(["-0", &pid])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let results: Vec<(String, std::process::Output)> =
+        [vec!["check"], vec!["submit"], vec!["status"]]
+            .into_iter()
+            .map(|args| {
+                let mut c = env.yenjob();
+                c.args(&args);
+                if args[0] != "status" {
+                    c.arg(&spec);
+                }
+                (args.join(" "), c.output().unwrap())
+            })
+            .collect();
+    // Bring the controller back before asserting, so a failure leaves a working cluster.
+    let _ = Std::new("/usr/sbin/slurmctld").status();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !Std::new("scontrol")
+        .arg("ping")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains("UP"))
+        .unwrap_or(false)
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    for (cmd, out) in results {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let _ = writeln!(
+            std::io::stderr(),
+            "controller down: yenjob {cmd} -> {}",
+            stderr.trim()
+        );
+        if cmd == "status" && out.status.success() {
+            continue; // no runs recorded in this home: nothing to ask the controller
+        }
+        assert!(
+            !out.status.success(),
+            "{cmd} succeeded with the controller down"
+        );
+        assert!(
+            stderr.contains("Slurm controller cannot be reached"),
+            "{cmd}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{cmd}: {stderr}");
+    }
+}
