@@ -63,6 +63,30 @@ enum Command {
     },
     /// Cancel a job and confirm that it stopped.
     Cancel { job: Option<String> },
+    /// Results of a finished run: accuracy, per-class figures, confusion matrix, speed, GPU and
+    /// Slurm efficiency; writes training.svg and confusion.svg into the run folder.
+    Report {
+        job: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Label headlines with a fine-tuned run's model: arguments, --file, or stdin (one a line).
+    Predict {
+        /// Sentences to label.
+        texts: Vec<String>,
+        /// The run whose model to use (job id or run id; default: the newest run).
+        #[arg(long)]
+        job: Option<String>,
+        /// A model folder instead of a run (as written by the worker).
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Read sentences from this file, one a line.
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// One JSON object a line.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the fine-tune of a spec's [train] table here (what the sbatch script calls).
     Worker {
         #[arg(long)]
@@ -96,7 +120,14 @@ impl From<BackendArg> for BackendChoice {
     }
 }
 
+/// mimalloc.h's `mi_option_purge_delay` (the crate names options up to 14 and from 16 on).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
 fn main() -> ExitCode {
+    // Training frees and re-allocates the same large buffers every step; returning them to the
+    // OS in between costs page faults (measured: 17.3 -> 20.5 sentences/s when kept).
+    // SAFETY: sets a process-wide allocator option; no allocation is in flight.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
     let cli = Cli::parse();
     let result = match cli.command {
         // The worker is CPU/GPU-bound and synchronous: no async runtime around it.
@@ -106,6 +137,13 @@ fn main() -> ExitCode {
             run_dir,
             skip_bad_lines,
         } => yenjob::worker::run_cli(&spec, base_dir.as_deref(), &run_dir, skip_bad_lines),
+        Command::Predict {
+            texts,
+            job,
+            model,
+            file,
+            json,
+        } => commands::predict::run(job.as_deref(), model, file, texts, json),
         other => launcher(other),
     };
     match result {
@@ -147,7 +185,10 @@ fn launcher(command: Command) -> anyhow::Result<i32> {
                 commands::tail::run(job.as_deref(), !no_follow).await
             }
             Command::Cancel { job } => commands::cancel::run(job.as_deref()).await,
-            Command::Worker { .. } => unreachable!("handled before the runtime starts"),
+            Command::Report { job, json } => commands::report::run(job.as_deref(), json).await,
+            Command::Worker { .. } | Command::Predict { .. } => {
+                unreachable!("handled before the runtime starts")
+            }
         }
     })
 }

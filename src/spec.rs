@@ -127,6 +127,9 @@ pub struct TrainTable {
     /// Fraction of the training steps spent warming the learning rate up.
     #[serde(default = "default_warmup")]
     pub warmup_ratio: Fraction,
+    /// After warm-up: `constant` (the reference run's plain AdamW) or `linear` decay to 0.
+    #[serde(default)]
+    pub lr_schedule: LrSchedule,
     #[serde(default = "default_clip")]
     pub max_grad_norm: PositiveF64,
     #[serde(default = "default_dropout")]
@@ -149,6 +152,14 @@ pub struct TrainTable {
     /// `auto` (CUDA when built with it and a GPU is visible), `cpu` or `cuda`.
     #[serde(default)]
     pub device: DeviceChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LrSchedule {
+    #[default]
+    Constant,
+    Linear,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, Default)]
@@ -191,7 +202,7 @@ fn default_weight_decay() -> NonNegativeF64 {
     NonNegativeF64(0.01)
 }
 fn default_warmup() -> Fraction {
-    Fraction(0.1)
+    Fraction(0.0)
 }
 fn default_clip() -> PositiveF64 {
     PositiveF64(1.0)

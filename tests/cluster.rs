@@ -63,9 +63,13 @@ impl Env {
 
     /// A spec for the tiny model in its own folder.
     fn spec(&self, name: &str, job: &str, epochs: u32) -> PathBuf {
+        self.spec_with(name, job, epochs, "")
+    }
+
+    fn spec_with(&self, name: &str, job: &str, epochs: u32, train: &str) -> PathBuf {
         let d = self.dir.path().join(name);
         std::fs::create_dir_all(&d).unwrap();
-        let path = common::write_tiny_spec(&d, name, epochs, "", "");
+        let path = common::write_tiny_spec(&d, name, epochs, "", train);
         let text = std::fs::read_to_string(&path).unwrap();
         let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
         // Replace [job] keys given in `job` ("key = value" lines).
@@ -485,4 +489,102 @@ fn controller_down_is_a_clear_error() {
         );
         assert!(!stderr.contains("panicked"), "{cmd}: {stderr}");
     }
+}
+
+#[test]
+fn requeue_mid_training_resumes_from_checkpoint() {
+    if !cluster_up("requeue_mid_training_resumes_from_checkpoint") {
+        return;
+    }
+    let env = Env::new();
+    let spec = env.spec_with(
+        "requeue",
+        "cpus = 1",
+        1500,
+        "checkpoint_every = 200\nlog_every = 500",
+    );
+    let out = env.yenjob().arg("submit").arg(&spec).output().unwrap();
+    let id = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("Submitted Slurm job ")
+                .map(|s| s.split(':').next().unwrap().to_string())
+        })
+        .unwrap();
+    wait_for(&id, |s, _| s == "RUNNING", 30);
+    let status = env
+        .yenjob()
+        .args(["status", "--json", &id])
+        .output()
+        .unwrap();
+    let rows: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let run_dir = PathBuf::from(rows[0]["run_dir"].as_str().unwrap());
+    // Wait for the first checkpoint, so the requeue lands mid-training.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !run_dir.join("checkpoints").is_dir() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let mut tail = std::process::Command::new(assert_cmd::cargo::cargo_bin("yenjob"));
+    tail.env("YENJOB_HOME", env.dir.path().join("home"))
+        .args(["tail", &id])
+        .stdout(std::process::Stdio::piped());
+    let child = tail.spawn().unwrap();
+    assert!(
+        Std::new("scontrol")
+            .args(["requeue", &id])
+            .status()
+            .unwrap()
+            .success()
+    );
+    // A requeued job waits 2 minutes (BeginTime) before it may start again; let it go now.
+    wait_for(&id, |s, r| s == "PENDING" && r == "BeginTime", 60);
+    assert!(
+        Std::new("scontrol")
+            .args(["update", &format!("jobid={id}"), "starttime=now"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        log.contains("[yenjob worker] stopping: checkpoint at step"),
+        "{log}"
+    );
+    assert!(
+        log.contains("[yenjob worker] resuming from checkpoint"),
+        "{log}"
+    );
+    assert!(log.contains(&format!("job {id} ended: COMPLETED")), "{log}");
+    let resumed: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("summary.json")).unwrap()).unwrap();
+    assert!(resumed["resumed_from_step"].as_u64().unwrap() > 0);
+
+    // The same spec without interruption, here: the same final accuracy (and weights).
+    let straight = env.dir.path().join("straight");
+    let out = env
+        .yenjob()
+        .args(["worker", "--spec"])
+        .arg(&spec)
+        .arg("--run-dir")
+        .arg(&straight)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plain: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(straight.join("summary.json")).unwrap()).unwrap();
+    let (a, b) = (
+        resumed["after"]["accuracy"].as_f64().unwrap(),
+        plain["after"]["accuracy"].as_f64().unwrap(),
+    );
+    let _ = writeln!(
+        std::io::stderr(),
+        "requeue: resumed at step {}, test accuracy {a} vs uninterrupted {b}",
+        resumed["resumed_from_step"]
+    );
+    assert!((a - b).abs() <= 0.005, "resumed {a} vs uninterrupted {b}");
 }

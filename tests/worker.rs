@@ -262,3 +262,85 @@ fn hub_cache_layout_is_found() {
             .unwrap();
     assert_eq!(files.dir, snap);
 }
+
+/// Backprop agrees with finite differences, so training follows the true gradient.
+#[test]
+fn gradients_match_finite_differences() {
+    let cfg = common::tiny_config();
+    let params = ParamSet::random(&cfg, 5, &Device::Cpu).unwrap();
+    let seqs: Vec<Vec<u32>> = vec![vec![2, 5, 6, 7, 3], vec![2, 8, 9, 3], vec![2, 10, 3]];
+    let refs: Vec<&[u32]> = seqs.iter().map(|s| s.as_slice()).collect();
+    let batch = Batch::new(&refs, 0, &Device::Cpu).unwrap();
+    let labels = [0, 2, 1];
+    let loss_of = |p: &ParamSet| -> f64 {
+        let w = p.weights(false);
+        let logits = Bert { cfg: &cfg, w: &w }
+            .logits(&batch, &Dropout::off())
+            .unwrap();
+        bert::cross_entropy(&logits, &labels)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap() as f64
+    };
+    let w = params.weights(true);
+    let logits = Bert { cfg: &cfg, w: &w }
+        .logits(&batch, &Dropout::off())
+        .unwrap();
+    let grads = bert::cross_entropy(&logits, &labels)
+        .unwrap()
+        .backward()
+        .unwrap();
+    for name in [
+        "bert.embeddings.word_embeddings.weight",
+        "bert.embeddings.LayerNorm.weight",
+        "bert.encoder.layer.0.attention.self.query.weight",
+        "bert.encoder.layer.0.attention.self.key.bias",
+        "bert.encoder.layer.1.attention.output.LayerNorm.bias",
+        "bert.encoder.layer.1.intermediate.dense.weight",
+        "bert.pooler.dense.weight",
+        "classifier.weight",
+    ] {
+        let i = params.names.iter().position(|n| n == name).unwrap();
+        let var = &params.vars[i];
+        let g = grads
+            .get(var.as_tensor())
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        // The derivative along the gradient's own direction is its norm: compare that with
+        // central differences (f32 loss: steps along the whole tensor keep the signal large).
+        let norm = g.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+        let original = var
+            .as_tensor()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let eps = 1e-2f64;
+        let moved = |sign: f64| -> Vec<f32> {
+            original
+                .iter()
+                .zip(&g)
+                .map(|(p, d)| (*p as f64 + sign * eps * *d as f64 / norm) as f32)
+                .collect()
+        };
+        var.set(&Tensor::from_vec(moved(1.0), var.shape(), &Device::Cpu).unwrap())
+            .unwrap();
+        let up = loss_of(&params);
+        var.set(&Tensor::from_vec(moved(-1.0), var.shape(), &Device::Cpu).unwrap())
+            .unwrap();
+        let down = loss_of(&params);
+        var.set(&Tensor::from_vec(original, var.shape(), &Device::Cpu).unwrap())
+            .unwrap();
+        let numeric = (up - down) / (2.0 * eps);
+        let analytic = norm;
+        let k = "direction of the gradient";
+        let rel = (numeric - analytic).abs() / analytic.abs().max(1e-4);
+        assert!(
+            rel < 0.05,
+            "{name}[{k}]: backprop {analytic:.6}, finite differences {numeric:.6}"
+        );
+    }
+}

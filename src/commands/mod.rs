@@ -2,6 +2,8 @@
 
 pub mod cancel;
 pub mod check;
+pub mod predict;
+pub mod report;
 pub mod status;
 pub mod submit;
 pub mod tail;

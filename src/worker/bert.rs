@@ -461,6 +461,12 @@ impl Bert<'_> {
     fn layer_norm(&self, x: &Tensor, prefix: &str) -> Result<Tensor> {
         let gamma = self.w.get(&format!("{prefix}.weight"))?;
         let beta = self.w.get(&format!("{prefix}.bias"))?;
+        if x.device().is_cpu() {
+            let normed = x.contiguous()?.apply_op1(super::fused::Normalize {
+                eps: self.cfg.layer_norm_eps as f32,
+            })?;
+            return normed.broadcast_mul(gamma)?.broadcast_add(beta);
+        }
         let mean = x.mean_keepdim(D::Minus1)?;
         let centered = x.broadcast_sub(&mean)?;
         let var = centered.sqr()?.mean_keepdim(D::Minus1)?;
@@ -476,6 +482,9 @@ fn linear(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
 
 /// Softmax over the last dimension; the max is only for stability, so it is detached.
 pub fn softmax_last(x: &Tensor) -> Result<Tensor> {
+    if x.device().is_cpu() {
+        return x.contiguous()?.apply_op1(super::fused::Softmax);
+    }
     let max = x.max_keepdim(D::Minus1)?.detach();
     let e = x.broadcast_sub(&max)?.exp()?;
     let sum = e.sum_keepdim(D::Minus1)?;

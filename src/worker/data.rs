@@ -52,6 +52,14 @@ pub fn latin1(bytes: &[u8]) -> String {
     bytes.iter().map(|&b| b as char).collect()
 }
 
+/// UTF-8 when the bytes are valid UTF-8, else ISO-8859-1 (for files typed by people).
+pub fn latin1_or_utf8(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s.to_string(),
+        Err(_) => latin1(bytes),
+    }
+}
+
 /// Splits on `\r\n`, `\r` and `\n`.
 fn lines(text: &str) -> impl Iterator<Item = &str> {
     let mut rest = text;

@@ -6,10 +6,12 @@ pub mod bert;
 pub mod checkpoint;
 pub mod data;
 pub mod export;
+pub mod fused;
 pub mod gpu;
 pub mod metrics;
 pub mod model_files;
 pub mod optim;
+pub mod predict;
 pub mod rng;
 pub mod train;
 
@@ -94,6 +96,7 @@ fn hyper(t: &TrainTable) -> Hyper {
         seed: t.seed,
         weight_decay: t.weight_decay.0,
         warmup_ratio: t.warmup_ratio.0,
+        constant_lr: t.lr_schedule == crate::spec::LrSchedule::Constant,
         max_grad_norm: t.max_grad_norm.0,
         dropout: t.dropout.0,
         length_bucketing: t.length_bucketing,

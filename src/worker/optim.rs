@@ -167,10 +167,13 @@ impl candle_core::InplaceOp1 for Update<'_> {
     }
 }
 
-/// Linear warm-up to `peak`, then linear decay to 0 (transformers' default schedule).
-pub fn learning_rate(step: u64, total: u64, warmup: u64, peak: f64) -> f64 {
+/// Linear warm-up to `peak`, then linear decay to 0 (transformers' default schedule), or
+/// `constant` at `peak`.
+pub fn learning_rate(step: u64, total: u64, warmup: u64, peak: f64, constant: bool) -> f64 {
     if step < warmup {
         peak * (step + 1) as f64 / warmup as f64
+    } else if constant {
+        peak
     } else {
         peak * (total.saturating_sub(step)) as f64 / (total.saturating_sub(warmup)).max(1) as f64
     }

@@ -27,6 +27,7 @@ pub struct Hyper {
     pub seed: u64,
     pub weight_decay: f64,
     pub warmup_ratio: f64,
+    pub constant_lr: bool,
     pub max_grad_norm: f64,
     pub dropout: f64,
     pub length_bucketing: bool,
@@ -257,6 +258,8 @@ pub fn train(
     let mut window_n = 0u64;
     let mut window_start = Instant::now();
     let mut window_sentences = 0u64;
+    // Seconds in forward, backward and the optimizer since the last progress line.
+    let mut phase = [0f64; 3];
     let hidden_p = h.dropout as f32;
     while progress.epoch < h.epochs {
         let batches = &per_epoch[progress.epoch];
@@ -274,9 +277,20 @@ pub fn train(
             let drop = Dropout::new(hidden_p, hidden_p, h.seed, progress.step);
             let logits = model.logits(&batch, &drop)?;
             let loss = bert::cross_entropy(&logits, &labels)?;
+            let t_forward = step_start.elapsed().as_secs_f64();
             let grads = loss.backward()?;
-            let lr = optim::learning_rate(progress.step, total_steps, warmup, h.learning_rate);
+            let t_backward = step_start.elapsed().as_secs_f64();
+            let lr = optim::learning_rate(
+                progress.step,
+                total_steps,
+                warmup,
+                h.learning_rate,
+                h.constant_lr,
+            );
             let grad_norm = opt.step(&task.params.vars, &grads, lr, h.max_grad_norm)?;
+            phase[0] += t_forward;
+            phase[1] += t_backward - t_forward;
+            phase[2] += step_start.elapsed().as_secs_f64() - t_backward;
             drop_graph(grads, loss.clone());
             let loss_value = loss.to_scalar::<f32>()? as f64;
             progress.step += 1;
@@ -294,11 +308,15 @@ pub fn train(
             if progress.step % h.log_every == 0 || progress.step == total_steps {
                 let rate = window_sentences as f64 / window_start.elapsed().as_secs_f64().max(1e-9);
                 let mean = window_loss / window_n as f64;
+                let per = |x: f64| x / window_n as f64;
                 let text = format!(
-                    "[train] epoch {}/{} step {}/{total_steps} loss {mean:.4} lr {lr:.2e} grad-norm {grad_norm:.2} {rate:.1} sentences/s",
+                    "[train] epoch {}/{} step {}/{total_steps} loss {mean:.4} lr {lr:.2e} grad-norm {grad_norm:.2} {rate:.1} sentences/s (a step: forward {:.2} s, backward {:.2} s, optimizer {:.2} s)",
                     progress.epoch + 1,
                     h.epochs,
-                    progress.step
+                    progress.step,
+                    per(phase[0]),
+                    per(phase[1]),
+                    per(phase[2])
                 );
                 match &bar {
                     Some(b) => b.println(text),
@@ -307,7 +325,9 @@ pub fn train(
                 report.event(serde_json::json!({
                     "event": "step", "epoch": progress.epoch + 1, "epochs": h.epochs, "step": progress.step,
                     "total_steps": total_steps, "loss": mean, "lr": lr, "grad_norm": grad_norm, "sentences_per_second": rate,
+                    "forward_seconds": per(phase[0]), "backward_seconds": per(phase[1]), "optimizer_seconds": per(phase[2]),
                 }));
+                phase = [0.0; 3];
                 window_loss = 0.0;
                 window_n = 0;
                 window_sentences = 0;

@@ -121,10 +121,15 @@ pub fn write_tiny_spec(
     } else {
         "learning_rate = 1e-3\n"
     };
+    let log = if extra_train.contains("log_every") {
+        ""
+    } else {
+        "log_every = 1\n"
+    };
     let spec = format!(
         "[job]\nname = {name:?}\npartition = \"gpu\"\ngpus = 1\ncpus = 1\ntime = \"10:00\"\nruns_dir = \"runs\"\n{extra_job}\n\
          [train]\ndata = \"data.txt\"\nmodel = \"model\"\nepochs = {epochs}\nbatch_size = 8\n{lr}\
-         max_length = 32\nseed = 3\nlog_every = 1\n{extra_train}\n"
+         max_length = 32\nseed = 3\n{log}{extra_train}\n"
     );
     let path = dir.join("job.toml");
     std::fs::write(&path, spec).unwrap();

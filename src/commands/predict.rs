@@ -1,0 +1,58 @@
+//! `yenjob predict`: score headlines with a fine-tuned run's model.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+
+use crate::runs;
+use crate::worker::predict::Classifier;
+
+pub fn run(
+    job: Option<&str>,
+    model: Option<PathBuf>,
+    file: Option<PathBuf>,
+    texts: Vec<String>,
+    json: bool,
+) -> anyhow::Result<i32> {
+    let dir = match model {
+        Some(m) => m,
+        None => runs::find(job)?.run_dir.join("model"),
+    };
+    let classifier = Classifier::load(&dir)?;
+    let mut inputs = texts;
+    if let Some(f) = file {
+        let text =
+            std::fs::read(&f).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", f.display()))?;
+        inputs.extend(
+            crate::worker::data::latin1_or_utf8(&text)
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_string),
+        );
+    }
+    if inputs.is_empty() {
+        for line in std::io::stdin().lock().lines() {
+            let line = line?;
+            if !line.trim().is_empty() {
+                inputs.push(line.trim().to_string());
+            }
+        }
+    }
+    if inputs.is_empty() {
+        anyhow::bail!("nothing to predict: give sentences as arguments, --file FILE, or on stdin");
+    }
+    for p in classifier.predict(&inputs)? {
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({"text": p.text, "label": p.label, "negative": p.probabilities[0], "neutral": p.probabilities[1], "positive": p.probabilities[2]})
+            );
+        } else {
+            println!(
+                "{:<8}  neg {:.3}  neu {:.3}  pos {:.3}  {}",
+                p.label, p.probabilities[0], p.probabilities[1], p.probabilities[2], p.text
+            );
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,301 @@
+//! `yenjob report JOB`: what a researcher reads after a run: test accuracy and macro-F1 before
+//! and after, per-class figures, the confusion matrix, speed, device, GPU use, and Slurm's
+//! efficiency numbers; plus SVG plots (loss, validation accuracy, confusion matrix).
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::runs::{self, BackendKind};
+use crate::slurm::Slurm;
+use crate::slurm::duration::SlurmTime;
+
+pub async fn run(job: Option<&str>, json: bool) -> anyhow::Result<i32> {
+    let record = runs::find(job)?;
+    let summary_path = record.run_dir.join("summary.json");
+    let text = std::fs::read(&summary_path).map_err(|_| {
+        anyhow::anyhow!(
+            "job {} has no results yet ({} is missing): `yenjob status {}` says where it is",
+            record.job_id,
+            summary_path.display(),
+            record.job_id
+        )
+    })?;
+    let summary: serde_json::Value = serde_json::from_slice(&text)?;
+    let efficiency = match record.backend {
+        BackendKind::Slurm => Slurm::default()
+            .accounting(&record.job_id)
+            .await
+            .ok()
+            .and_then(|rows| rows.into_iter().find(|r| r.id == record.job_id)),
+        BackendKind::Local => None,
+    };
+    let metrics = read_metrics(&record.run_dir);
+    let plots = write_plots(&record.run_dir, &metrics, &summary)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({"job_id": record.job_id, "summary": summary, "slurm": efficiency, "plots": plots})
+            )?
+        );
+        return Ok(0);
+    }
+    let f = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
+    println!(
+        "job {} ({}), run folder {}",
+        record.job_id,
+        record.job_name,
+        record.run_dir.display()
+    );
+    println!(
+        "test accuracy  {:.4} -> {:.4}",
+        f(&summary["before"]["accuracy"]),
+        f(&summary["after"]["accuracy"])
+    );
+    println!(
+        "test macro-F1  {:.4} -> {:.4}",
+        f(&summary["before"]["macro_f1"]),
+        f(&summary["after"]["macro_f1"])
+    );
+    println!(
+        "\n{:<10} {:>9} {:>9} {:>9} {:>8}",
+        "class", "precision", "recall", "F1", "support"
+    );
+    for c in summary["after"]["per_class"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        println!(
+            "{:<10} {:>9.4} {:>9.4} {:>9.4} {:>8}",
+            c["label"].as_str().unwrap_or("?"),
+            f(&c["precision"]),
+            f(&c["recall"]),
+            f(&c["f1"]),
+            c["support"]
+        );
+    }
+    println!("\nconfusion matrix (rows: true, columns: predicted)");
+    println!(
+        "{:<10} {:>9} {:>9} {:>9}",
+        "", "negative", "neutral", "positive"
+    );
+    for (label, row) in ["negative", "neutral", "positive"].iter().zip(
+        summary["after"]["confusion"]
+            .as_array()
+            .into_iter()
+            .flatten(),
+    ) {
+        let cells: Vec<String> = row
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|v| format!("{:>9}", v))
+            .collect();
+        println!("{label:<10} {}", cells.join(" "));
+    }
+    println!(
+        "\ntraining: {:.1} s, {:.1} sentences/s; inference {:.1} sentences/s; device {}; peak memory {} MiB",
+        f(&summary["train_seconds"]),
+        f(&summary["train_sentences_per_second"]),
+        f(&summary["inference_sentences_per_second"]),
+        summary["device"].as_str().unwrap_or("?"),
+        summary["peak_rss_mib"]
+    );
+    match summary.get("gpu").filter(|g| !g.is_null()) {
+        Some(g) => println!(
+            "GPU {}: mean utilisation {:.0}%, peak memory {} of {} MiB; a batch size of about {} would fit",
+            g["name"].as_str().unwrap_or("?"),
+            f(&g["mean_utilization_percent"]),
+            g["peak_memory_mib"],
+            g["total_memory_mib"],
+            summary["suggested_batch_size"]
+        ),
+        None => println!("GPU: not used or not monitored (no NVML)"),
+    }
+    if let Some(a) = efficiency {
+        let elapsed = a.elapsed.seconds().unwrap_or(0) as f64;
+        let limit = match a.time_limit {
+            SlurmTime::Seconds(s) => format!(
+                "{:.0}% of the {} limit",
+                100.0 * elapsed / s.max(1) as f64,
+                a.time_limit
+            ),
+            other => format!("limit {other}"),
+        };
+        let cpu = a
+            .total_cpu_seconds
+            .map(|c| {
+                format!(
+                    "{:.0}% of {} allocated CPUs",
+                    100.0 * c / (elapsed * a.alloc_cpus.max(1) as f64).max(1.0),
+                    a.alloc_cpus
+                )
+            })
+            .unwrap_or_else(|| "n/a".into());
+        println!(
+            "Slurm: {} exit {}, elapsed {} ({limit}); CPU use {cpu}; MaxRSS {}",
+            a.state,
+            a.exit_code,
+            a.elapsed,
+            a.max_rss_mib
+                .map(|m| format!("{m} MiB"))
+                .unwrap_or_else(|| "n/a".into())
+        );
+    }
+    println!("plots: {}", plots.join(", "));
+    Ok(0)
+}
+
+fn read_metrics(run_dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(run_dir.join("metrics.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// Writes training.svg (loss by step, validation accuracy by epoch) and confusion.svg.
+fn write_plots(
+    run_dir: &Path,
+    metrics: &[serde_json::Value],
+    summary: &serde_json::Value,
+) -> anyhow::Result<Vec<String>> {
+    let loss: Vec<(f64, f64)> = metrics
+        .iter()
+        .filter(|m| m["event"] == "step")
+        .filter_map(|m| Some((m["step"].as_f64()?, m["loss"].as_f64()?)))
+        .collect();
+    let steps_per_epoch = metrics
+        .iter()
+        .filter(|m| m["event"] == "step")
+        .filter_map(|m| Some(m["total_steps"].as_f64()? / m["epochs"].as_f64()?))
+        .next()
+        .unwrap_or(1.0);
+    let val: Vec<(f64, f64)> = metrics
+        .iter()
+        .filter(|m| m["event"] == "epoch")
+        .filter_map(|m| {
+            Some((
+                m["epoch"].as_f64()? * steps_per_epoch,
+                m["accuracy"].as_f64()?,
+            ))
+        })
+        .collect();
+    let training = run_dir.join("training.svg");
+    std::fs::write(
+        &training,
+        line_chart(
+            "Training loss (per logged step) and validation accuracy (per epoch)",
+            &loss,
+            &val,
+        ),
+    )?;
+    let confusion = run_dir.join("confusion.svg");
+    std::fs::write(&confusion, confusion_svg(&summary["after"]["confusion"]))?;
+    Ok(vec![
+        training.display().to_string(),
+        confusion.display().to_string(),
+    ])
+}
+
+fn line_chart(title: &str, left: &[(f64, f64)], right: &[(f64, f64)]) -> String {
+    let (w, h, pad) = (720.0, 360.0, 50.0);
+    let max_x = left.iter().chain(right).map(|p| p.0).fold(1.0, f64::max);
+    let max_loss = left.iter().map(|p| p.1).fold(0.1, f64::max);
+    let x = |v: f64| pad + v / max_x * (w - 2.0 * pad);
+    let y = |v: f64, top: f64| h - pad - v / top * (h - 2.0 * pad);
+    let path = |pts: &[(f64, f64)], top: f64| {
+        pts.iter()
+            .map(|p| format!("{:.1},{:.1}", x(p.0), y(p.1, top)))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">
+<rect width="100%" height="100%" fill="white"/>
+<text x="{pad}" y="20" font-size="14">{title}</text>
+<line x1="{pad}" y1="{b}" x2="{r}" y2="{b}" stroke="black"/><line x1="{pad}" y1="{pad}" x2="{pad}" y2="{b}" stroke="black"/><line x1="{r}" y1="{pad}" x2="{r}" y2="{b}" stroke="black"/>
+<text x="{cx}" y="{lb}">step (of {max_x:.0})</text>
+<text x="5" y="{pad}" fill="#1f77b4">loss {max_loss:.2}</text><text x="5" y="{b}" fill="#1f77b4">0</text>
+<text x="{r2}" y="{pad}" fill="#d62728">acc 1.0</text><text x="{r2}" y="{b}" fill="#d62728">0</text>
+<polyline fill="none" stroke="#1f77b4" stroke-width="1.5" points="{lp}"/>
+<polyline fill="none" stroke="#d62728" stroke-width="2" points="{rp}"/>
+"##,
+        b = h - pad,
+        r = w - pad,
+        r2 = w - pad + 4.0,
+        cx = w / 2.0 - 40.0,
+        lb = h - 15.0,
+        lp = path(left, max_loss),
+        rp = path(right, 1.0),
+    );
+    for p in right {
+        let _ = writeln!(
+            s,
+            r##"<circle cx="{:.1}" cy="{:.1}" r="3" fill="#d62728"/>"##,
+            x(p.0),
+            y(p.1, 1.0)
+        );
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
+fn confusion_svg(confusion: &serde_json::Value) -> String {
+    let labels = ["negative", "neutral", "positive"];
+    let rows: Vec<Vec<u64>> = confusion
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            r.as_array()
+                .into_iter()
+                .flatten()
+                .map(|v| v.as_u64().unwrap_or(0))
+                .collect()
+        })
+        .collect();
+    let max = rows.iter().flatten().copied().max().unwrap_or(1).max(1) as f64;
+    let cell = 90.0;
+    let (ox, oy) = (110.0, 60.0);
+    let mut s = format!(
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{}" font-family="sans-serif" font-size="13">
+<rect width="100%" height="100%" fill="white"/>
+<text x="10" y="20" font-size="14">Confusion matrix (test set): rows true, columns predicted</text>
+"##,
+        ox + 3.0 * cell + 20.0,
+        oy + 3.0 * cell + 20.0
+    );
+    for (i, l) in labels.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            r#"<text x="{:.0}" y="{:.0}" text-anchor="middle">{l}</text>"#,
+            ox + (i as f64 + 0.5) * cell,
+            oy - 8.0
+        );
+        let _ = writeln!(
+            s,
+            r#"<text x="{:.0}" y="{:.0}" text-anchor="end">{l}</text>"#,
+            ox - 8.0,
+            oy + (i as f64 + 0.55) * cell
+        );
+    }
+    for (r, row) in rows.iter().enumerate() {
+        for (c, v) in row.iter().enumerate() {
+            let shade = 255.0 - 200.0 * (*v as f64 / max);
+            let _ = writeln!(
+                s,
+                r#"<rect x="{:.0}" y="{:.0}" width="{cell}" height="{cell}" fill="rgb({shade:.0},{shade:.0},255)" stroke="white"/><text x="{:.0}" y="{:.0}" text-anchor="middle" font-size="16">{v}</text>"#,
+                ox + c as f64 * cell,
+                oy + r as f64 * cell,
+                ox + (c as f64 + 0.5) * cell,
+                oy + (r as f64 + 0.55) * cell
+            );
+        }
+    }
+    s.push_str("</svg>\n");
+    s
+}

@@ -1,0 +1,163 @@
+//! CPU kernels for the two row-wise operations that dominate BERT's small-op time: layer
+//! normalisation and softmax. Each is one pass forward and one pass backward, where the same
+//! maths from candle's elementary ops takes seven to nine tensors (and as many allocations) each
+//! way. Rows run in parallel. Off the CPU, the composed ops are used instead.
+
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+
+/// Rows of a contiguous f32 tensor, by the size of its last dimension.
+fn rows<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> Result<(&'a [f32], usize)> {
+    let CpuStorage::F32(data) = storage else {
+        candle_core::bail!("{op}: expected f32")
+    };
+    let Some((start, end)) = layout.contiguous_offsets() else {
+        candle_core::bail!("{op}: expected a contiguous tensor")
+    };
+    let width = layout.dims().last().copied().unwrap_or(1).max(1);
+    Ok((&data[start..end], width))
+}
+
+/// `(x - mean) / sqrt(var + eps)` over the last dimension.
+pub struct Normalize {
+    pub eps: f32,
+}
+
+fn row_stats(x: &[f32], eps: f32) -> (f32, f32) {
+    let n = x.len() as f32;
+    let mean = x.iter().sum::<f32>() / n;
+    let var = x.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
+    (mean, 1.0 / (var + eps).sqrt())
+}
+
+impl CustomOp1 for Normalize {
+    fn name(&self) -> &'static str {
+        "normalize"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (x, w) = rows(s, l, self.name())?;
+        let mut y = vec![0f32; x.len()];
+        y.par_chunks_mut(w).zip(x.par_chunks(w)).for_each(|(y, x)| {
+            let (mean, inv) = row_stats(x, self.eps);
+            for (o, v) in y.iter_mut().zip(x) {
+                *o = (v - mean) * inv;
+            }
+        });
+        Ok((CpuStorage::F32(y), l.shape().clone()))
+    }
+
+    fn bwd(&self, x: &Tensor, _y: &Tensor, dy: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(x.apply_op2_no_bwd(
+            &dy.contiguous()?,
+            &NormalizeGrad { eps: self.eps },
+        )?))
+    }
+}
+
+/// dx = (dy - mean(dy) - y * mean(dy * y)) / sigma, with y and sigma recomputed from x.
+struct NormalizeGrad {
+    eps: f32,
+}
+
+impl CustomOp2 for NormalizeGrad {
+    fn name(&self) -> &'static str {
+        "normalize-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (x, w) = rows(s1, l1, self.name())?;
+        let (dy, _) = rows(s2, l2, self.name())?;
+        let mut dx = vec![0f32; x.len()];
+        dx.par_chunks_mut(w)
+            .zip(x.par_chunks(w))
+            .zip(dy.par_chunks(w))
+            .for_each(|((dx, x), dy)| {
+                let (mean, inv) = row_stats(x, self.eps);
+                let n = w as f32;
+                let mut sum_dy = 0.0;
+                let mut sum_dy_y = 0.0;
+                for (v, g) in x.iter().zip(dy) {
+                    sum_dy += g;
+                    sum_dy_y += g * (v - mean) * inv;
+                }
+                let (mean_dy, mean_dy_y) = (sum_dy / n, sum_dy_y / n);
+                for ((o, v), g) in dx.iter_mut().zip(x).zip(dy) {
+                    *o = (g - mean_dy - (v - mean) * inv * mean_dy_y) * inv;
+                }
+            });
+        Ok((CpuStorage::F32(dx), l1.shape().clone()))
+    }
+}
+
+/// Softmax over the last dimension.
+pub struct Softmax;
+
+impl CustomOp1 for Softmax {
+    fn name(&self) -> &'static str {
+        "softmax"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (x, w) = rows(s, l, self.name())?;
+        let mut y = vec![0f32; x.len()];
+        // Attention rows are short (one per key): hand rayon groups of rows.
+        let group = w * (256 / w).max(1);
+        y.par_chunks_mut(group)
+            .zip(x.par_chunks(group))
+            .for_each(|(y, x)| {
+                for (y, x) in y.chunks_mut(w).zip(x.chunks(w)) {
+                    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                    let mut sum = 0.0;
+                    for (o, v) in y.iter_mut().zip(x) {
+                        *o = (v - max).exp();
+                        sum += *o;
+                    }
+                    let inv = 1.0 / sum;
+                    y.iter_mut().for_each(|o| *o *= inv);
+                }
+            });
+        Ok((CpuStorage::F32(y), l.shape().clone()))
+    }
+
+    fn bwd(&self, _x: &Tensor, y: &Tensor, dy: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(y.apply_op2_no_bwd(&dy.contiguous()?, &SoftmaxGrad)?))
+    }
+}
+
+/// dx = y * (dy - sum(dy * y)).
+struct SoftmaxGrad;
+
+impl CustomOp2 for SoftmaxGrad {
+    fn name(&self) -> &'static str {
+        "softmax-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (y, w) = rows(s1, l1, self.name())?;
+        let (dy, _) = rows(s2, l2, self.name())?;
+        let mut dx = vec![0f32; y.len()];
+        dx.par_chunks_mut(w)
+            .zip(y.par_chunks(w))
+            .zip(dy.par_chunks(w))
+            .for_each(|((dx, y), dy)| {
+                let dot: f32 = y.iter().zip(dy).map(|(a, b)| a * b).sum();
+                for ((o, a), g) in dx.iter_mut().zip(y).zip(dy) {
+                    *o = a * (g - dot);
+                }
+            });
+        Ok((CpuStorage::F32(dx), l1.shape().clone()))
+    }
+}

@@ -1,0 +1,67 @@
+//! A real fine-tune smoke test: the MiniLM model (scripts/fetch-model.sh) on the real Financial
+//! PhraseBank file (scripts/link-data.sh), one epoch. It needs both, so it runs when
+//! YENJOB_REAL_DATA=1 (CI sets it) and otherwise says SKIPPED.
+
+use std::io::Write;
+use std::path::Path;
+
+#[test]
+fn minilm_on_the_real_data_beats_the_majority_class() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let data = root.join("data/Sentences_AllAgree.txt");
+    let model = root.join("models/all-MiniLM-L6-v2");
+    if std::env::var("YENJOB_REAL_DATA").as_deref() != Ok("1") {
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED real-data fine-tune: set YENJOB_REAL_DATA=1 (needs scripts/fetch-model.sh and scripts/link-data.sh)"
+        );
+        return;
+    }
+    assert!(
+        data.is_file() && model.join("model.safetensors").is_file(),
+        "run scripts/fetch-model.sh and scripts/link-data.sh first"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = tmp.path().join("smoke.toml");
+    std::fs::write(
+        &spec,
+        format!(
+            "[job]\nname = \"smoke\"\npartition = \"gpu\"\ntime = \"30:00\"\n[train]\ndata = {:?}\nmodel = {:?}\nepochs = 1\nlog_every = 20\n",
+            data.display().to_string(),
+            model.display().to_string()
+        ),
+    )
+    .unwrap();
+    let run = tmp.path().join("run");
+    let out = assert_cmd::Command::cargo_bin("yenjob")
+        .unwrap()
+        .args(["worker", "--spec"])
+        .arg(&spec)
+        .arg("--run-dir")
+        .arg(&run)
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{log}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        log.contains("2264 sentences (negative/neutral/positive [303, 1391, 570])"),
+        "{log}"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
+    let after = summary["after"]["accuracy"].as_f64().unwrap();
+    let _ = writeln!(
+        std::io::stderr(),
+        "real-data smoke: test accuracy {} -> {after}",
+        summary["before"]["accuracy"]
+    );
+    // The majority class (neutral) is 61% of the data: training must beat it clearly.
+    assert!(
+        after > 0.75,
+        "test accuracy after one epoch: {after}\n{log}"
+    );
+}
