@@ -42,6 +42,7 @@ def main():
     ap.add_argument("--model", required=True)
     ap.add_argument("--split", required=True, help="split.json written by yenjob worker")
     ap.add_argument("--dynamic-padding", action="store_true")
+    ap.add_argument("--batches", help="batches.json written by yenjob worker: train on exactly those batches")
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=42)
@@ -77,12 +78,19 @@ def main():
     opt = torch.optim.AdamW(model.parameters(), lr=2e-5)
     epoch_seconds, padded_tokens, trained = [], 0, 0
     train_start = time.perf_counter()
+    given = json.load(open(a.batches)) if a.batches else None
     for epoch in range(a.epochs):
         model.train()
-        order = list(split["train"])
-        random.Random(a.seed + epoch).shuffle(order)
+        if given:
+            epoch_batches = given[epoch]
+        else:
+            order = list(split["train"])
+            random.Random(a.seed + epoch).shuffle(order)
+            epoch_batches = [order[i:i + 16] for i in range(0, len(order), 16)]
         start = time.perf_counter()
-        for enc, labels, chunk in batches(order, 16):
+        for chunk in epoch_batches:
+            enc = tok([rows[j][0] for j in chunk], padding=padding, truncation=True, max_length=128, return_tensors="pt")
+            labels = torch.tensor([rows[j][1] for j in chunk])
             loss = model(**enc, labels=labels).loss
             opt.zero_grad()
             loss.backward()

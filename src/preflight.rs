@@ -203,16 +203,16 @@ fn decide(req: &Request, state: &ClusterState) -> Verdict {
                 ),
             );
         }
-        if let Some(mem) = req.mem_mib {
-            if mem > max_mem {
-                return Verdict::reject(
-                    "NodeConfigurationUnavailable",
-                    format!(
-                        "no node in partition {} has {} MiB of memory (the largest has {max_mem} MiB)",
-                        partition.name, mem
-                    ),
-                );
-            }
+        if let Some(mem) = req.mem_mib
+            && mem > max_mem
+        {
+            return Verdict::reject(
+                "NodeConfigurationUnavailable",
+                format!(
+                    "no node in partition {} has {} MiB of memory (the largest has {max_mem} MiB)",
+                    partition.name, mem
+                ),
+            );
         }
     }
 
@@ -254,47 +254,47 @@ fn decide(req: &Request, state: &ClusterState) -> Verdict {
             ),
         );
     }
-    if let Some((wall, q)) = limits.first(|q| q.max_wall.seconds().map(SlurmTime::Seconds)) {
-        if !wall.allows(req.time_seconds) {
-            let message = format!(
-                "the time limit {} is longer than QOS {}'s MaxWall {wall}",
-                format_seconds(req.time_seconds),
-                q.name
-            );
-            return if q.has_flag("DenyOnLimit") {
-                Verdict::reject("QOSMaxWallDurationPerJobLimit", message)
-            } else {
-                Verdict::pend_forever(
-                    "QOSMaxWallDurationPerJobLimit",
-                    message + "; it will never start",
-                )
-            };
-        }
+    if let Some((wall, q)) = limits.first(|q| q.max_wall.seconds().map(SlurmTime::Seconds))
+        && !wall.allows(req.time_seconds)
+    {
+        let message = format!(
+            "the time limit {} is longer than QOS {}'s MaxWall {wall}",
+            format_seconds(req.time_seconds),
+            q.name
+        );
+        return if q.has_flag("DenyOnLimit") {
+            Verdict::reject("QOSMaxWallDurationPerJobLimit", message)
+        } else {
+            Verdict::pend_forever(
+                "QOSMaxWallDurationPerJobLimit",
+                message + "; it will never start",
+            )
+        };
     }
 
     // 6. A job that alone exceeds a per-job or per-user GPU limit never starts.
-    if let Some((max, q)) = limits.first(|q| q.max_tres_per_job.get("gres/gpu")) {
-        if req.gpus > max {
-            return Verdict::pend_forever(
-                "QOSMaxGRESPerJob",
-                format!(
-                    "QOS {} allows {max} GPUs per job; this job asks for {}",
-                    q.name, req.gpus
-                ),
-            );
-        }
+    if let Some((max, q)) = limits.first(|q| q.max_tres_per_job.get("gres/gpu"))
+        && req.gpus > max
+    {
+        return Verdict::pend_forever(
+            "QOSMaxGRESPerJob",
+            format!(
+                "QOS {} allows {max} GPUs per job; this job asks for {}",
+                q.name, req.gpus
+            ),
+        );
     }
     let gpu_limit = limits.first(|q| q.max_tres_per_user.get("gres/gpu"));
-    if let Some((max, q)) = gpu_limit {
-        if req.gpus > max {
-            return Verdict::pend_forever(
-                "QOSMaxGRESPerUser",
-                format!(
-                    "QOS {} allows {max} GPUs per user; this job alone asks for {}",
-                    q.name, req.gpus
-                ),
-            );
-        }
+    if let Some((max, q)) = gpu_limit
+        && req.gpus > max
+    {
+        return Verdict::pend_forever(
+            "QOSMaxGRESPerUser",
+            format!(
+                "QOS {} allows {max} GPUs per user; this job alone asks for {}",
+                q.name, req.gpus
+            ),
+        );
     }
 
     // 7. MaxJobsPU counts running jobs.

@@ -130,8 +130,9 @@ pub struct TrainTable {
     /// After warm-up: `constant` (the reference run's plain AdamW) or `linear` decay to 0.
     #[serde(default)]
     pub lr_schedule: LrSchedule,
-    #[serde(default = "default_clip")]
-    pub max_grad_norm: PositiveF64,
+    /// Clip gradients to this global norm (off by default, as in the reference run).
+    #[serde(default)]
+    pub max_grad_norm: Option<PositiveF64>,
     #[serde(default = "default_dropout")]
     pub dropout: Fraction,
     /// Sort sentences of similar length into the same batch (less padding, same maths).
@@ -203,9 +204,6 @@ fn default_weight_decay() -> NonNegativeF64 {
 }
 fn default_warmup() -> Fraction {
     Fraction(0.0)
-}
-fn default_clip() -> PositiveF64 {
-    PositiveF64(1.0)
 }
 fn default_dropout() -> Fraction {
     Fraction(0.1)
@@ -299,7 +297,7 @@ fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
 macro_rules! checked_newtype {
     ($(#[$m:meta])* $name:ident($inner:ty), $check:expr) => {
         $(#[$m])*
-        #[derive(Debug, Clone, PartialEq, PartialOrd, serde::Serialize)]
+        #[derive(Debug, Clone, PartialEq, serde::Serialize)]
         #[serde(transparent)]
         pub struct $name(pub $inner);
 
@@ -487,5 +485,10 @@ impl Eq for EnvName {}
 impl Ord for EnvName {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         self.0.cmp(&other.0)
+    }
+}
+impl PartialOrd for EnvName {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
     }
 }

@@ -14,11 +14,12 @@ use crate::preflight::{ClusterState, Request};
 use crate::slurm::{Slurm, SlurmError, tres};
 use crate::spec::JobSpec;
 
-/// Loads the spec at `path`, or the embedded default (paths relative to the current folder).
+/// Loads the spec at `path`, or the embedded copy of jobs/finbert.toml, whose relative paths
+/// then resolve as if it sat in `jobs/` under the current folder (the repository root).
 pub fn load_spec(path: Option<&Path>) -> anyhow::Result<JobSpec> {
     Ok(match path {
         Some(p) => JobSpec::load(p)?,
-        None => JobSpec::embedded(&std::env::current_dir()?)?,
+        None => JobSpec::embedded(&std::env::current_dir()?.join("jobs"))?,
     })
 }
 

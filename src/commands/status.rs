@@ -31,14 +31,8 @@ pub async fn run(job: Option<&str>, all: bool, json: bool) -> anyhow::Result<i32
     };
     let mut rows = Vec::new();
     for r in records {
-        let status = match backend::status(&slurm, &r).await {
-            Ok(s) => s,
-            Err(e) => {
-                // One unreachable source must not hide the other runs; say so per row.
-                eprintln!("job {}: {e}", r.job_id);
-                return Err(e.into());
-            }
-        };
+        // An unreachable controller fails the whole command with its own clear message.
+        let status = backend::status(&slurm, &r).await?;
         let start_estimate = match &status.reason {
             Some(_) if r.backend == runs::BackendKind::Slurm => {
                 slurm.start_estimate(&r.job_id).await.ok().flatten()
@@ -95,10 +89,10 @@ pub async fn run(job: Option<&str>, all: bool, json: bool) -> anyhow::Result<i32
                 s.reason.as_deref().unwrap_or("")
             );
         }
-        if let Some(code) = &s.exit_code {
-            if s.state.is_finished() {
-                println!("{:>12} exit code {code}; run folder {}", "", row.run_dir);
-            }
+        if let Some(code) = &s.exit_code
+            && s.state.is_finished()
+        {
+            println!("{:>12} exit code {code}; run folder {}", "", row.run_dir);
         }
     }
     Ok(0)

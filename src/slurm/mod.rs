@@ -159,10 +159,10 @@ impl Slurm {
 
 /// The name of the user running yenjob.
 pub fn current_user() -> String {
-    if let Ok(u) = std::env::var("USER") {
-        if !u.is_empty() {
-            return u;
-        }
+    if let Ok(u) = std::env::var("USER")
+        && !u.is_empty()
+    {
+        return u;
     }
     // SAFETY: getpwuid returns a pointer into static storage or null; we copy the name at once.
     unsafe {

@@ -33,11 +33,11 @@ pub fn parse_records(text: &str) -> Vec<BTreeMap<String, String>> {
                     last_key = Some(k.to_string());
                 }
                 None => {
-                    if let Some(k) = &last_key {
-                        if let Some(v) = current.get_mut(k) {
-                            v.push(' ');
-                            v.push_str(word);
-                        }
+                    if let Some(k) = &last_key
+                        && let Some(v) = current.get_mut(k)
+                    {
+                        v.push(' ');
+                        v.push_str(word);
                     }
                 }
             }

@@ -93,10 +93,10 @@ pub fn count_gpus(gres: &str) -> (u64, Vec<String>) {
         if let Some(n) = count {
             total += n;
         }
-        if let Some(t) = typ {
-            if !types.iter().any(|x| x == t) {
-                types.push(t.to_string());
-            }
+        if let Some(t) = typ
+            && !types.iter().any(|x| x == t)
+        {
+            types.push(t.to_string());
         }
     }
     (total, types)

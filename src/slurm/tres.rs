@@ -19,10 +19,10 @@ impl Tres {
                 continue;
             };
             // `gres/gpu:a30` counts towards `gres/gpu` too, as Slurm does for limits.
-            if let Some((base, _typ)) = name.split_once(':') {
-                if base.starts_with("gres/") {
-                    *map.entry(base.to_string()).or_insert(0) += count;
-                }
+            if let Some((base, _typ)) = name.split_once(':')
+                && base.starts_with("gres/")
+            {
+                *map.entry(base.to_string()).or_insert(0) += count;
             }
             *map.entry(name.to_string()).or_insert(0) += count;
         }

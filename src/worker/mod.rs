@@ -97,7 +97,7 @@ fn hyper(t: &TrainTable) -> Hyper {
         weight_decay: t.weight_decay.0,
         warmup_ratio: t.warmup_ratio.0,
         constant_lr: t.lr_schedule == crate::spec::LrSchedule::Constant,
-        max_grad_norm: t.max_grad_norm.0,
+        max_grad_norm: t.max_grad_norm.as_ref().map_or(f64::INFINITY, |m| m.0),
         dropout: t.dropout.0,
         length_bucketing: t.length_bucketing,
         checkpoint_every: t.checkpoint_every as u64,

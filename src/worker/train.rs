@@ -70,7 +70,7 @@ pub struct Progress {
 }
 
 pub enum Outcome {
-    Finished(Finished),
+    Finished(Box<Finished>),
     Interrupted { step: u64 },
 }
 
@@ -175,7 +175,7 @@ pub fn evaluate(
             probs[k] = [row[0], row[1], row[2]];
         }
     }
-    let predicted: Vec<usize> = probs.iter().map(|p| argmax(p)).collect();
+    let predicted: Vec<usize> = probs.iter().map(argmax).collect();
     let truth: Vec<usize> = indices.iter().map(|&i| task.labels[i]).collect();
     let seconds = start.elapsed().as_secs_f64();
     Ok((
@@ -207,6 +207,11 @@ pub fn train(
         .first()
         .map(|bs| padding_counts(bs, &lengths))
         .unwrap_or((0, 0));
+    // The exact batches, so another stack can be run on the same ones (bench/reference.py).
+    crate::runs::atomic_write(
+        &run_dir.join("batches.json"),
+        &serde_json::to_vec(&per_epoch)?,
+    )?;
 
     let mut opt = AdamW::new(
         &task.params.vars,
@@ -305,7 +310,7 @@ pub fn train(
                 b.set_position(progress.step);
                 b.set_message(format!("loss {loss_value:.4}"));
             }
-            if progress.step % h.log_every == 0 || progress.step == total_steps {
+            if progress.step.is_multiple_of(h.log_every) || progress.step == total_steps {
                 let rate = window_sentences as f64 / window_start.elapsed().as_secs_f64().max(1e-9);
                 let mean = window_loss / window_n as f64;
                 let per = |x: f64| x / window_n as f64;
@@ -335,7 +340,8 @@ pub fn train(
             }
             let signalled = control.interrupt.load(Ordering::SeqCst)
                 || control.stop_after_step == Some(progress.step);
-            let periodic = h.checkpoint_every > 0 && progress.step % h.checkpoint_every == 0;
+            let periodic =
+                h.checkpoint_every > 0 && progress.step.is_multiple_of(h.checkpoint_every);
             if signalled || periodic {
                 if progress.batch_in_epoch == batches.len() {
                     // Validate before saving an epoch end, so the checkpoint holds it.
@@ -370,7 +376,7 @@ pub fn train(
         after.accuracy, after.macro_f1, after.loss
     ));
     report.event(serde_json::json!({"event": "eval", "split": "test", "when": "after", "accuracy": after.accuracy, "macro_f1": after.macro_f1, "loss": after.loss}));
-    Ok(Outcome::Finished(Finished {
+    Ok(Outcome::Finished(Box::new(Finished {
         before,
         inference_sentences_per_second: task.test.len() as f64 / eval_seconds.max(1e-9),
         after,
@@ -381,7 +387,7 @@ pub fn train(
         padded_tokens_per_epoch: padded,
         real_tokens_per_epoch: real,
         resumed_from,
-    }))
+    })))
 }
 
 fn end_epoch(
