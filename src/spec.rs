@@ -278,11 +278,29 @@ impl JobSpec {
     /// A path from the spec, made absolute against the spec's folder.
     pub fn resolve(&self, p: &Path) -> PathBuf {
         if p.is_absolute() {
-            p.to_path_buf()
+            normalize(p)
         } else {
-            self.base_dir.join(p)
+            normalize(&self.base_dir.join(p))
         }
     }
+}
+
+/// Removes `.` and `..` components without touching the file system (`jobs/../runs` is `runs`).
+pub fn normalize(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 fn line_and_column(text: &str, offset: usize) -> (usize, usize) {

@@ -147,7 +147,7 @@ fn dry_run_of_the_reference_spec() {
         .assert()
         .success()
         .stdout(predicate::str::contains("#SBATCH --partition=gpu"))
-        .stdout(predicate::str::contains("#SBATCH --gpus=1"))
+        .stdout(predicate::str::contains("#SBATCH --gres=gpu:1"))
         .stdout(predicate::str::contains("#SBATCH --cpus-per-task=10"))
         .stdout(predicate::str::contains("#SBATCH --time=1:00:00"))
         .stdout(predicate::str::contains("#SBATCH --mail-type=ALL"))

@@ -46,6 +46,7 @@ impl Env {
     fn new() -> Env {
         let lock = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
         cancel_all();
+        wait_node_ready();
         Env {
             _lock: lock,
             dir: tempfile::tempdir().unwrap(),
@@ -138,6 +139,22 @@ fn cancel_all() {
             .output()
             .unwrap();
         if String::from_utf8_lossy(&out.stdout).trim().is_empty() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// After a controller restart the node takes a moment to register again.
+fn wait_node_ready() {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        let out = Std::new("sinfo")
+            .args(["-h", "-p", "gpu", "-o", "%T"])
+            .output()
+            .unwrap();
+        let state = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if ["idle", "mixed", "allocated"].contains(&state.as_str()) {
             return;
         }
         std::thread::sleep(Duration::from_millis(500));

@@ -13,9 +13,20 @@ pub fn run(
     texts: Vec<String>,
     json: bool,
 ) -> anyhow::Result<i32> {
-    let dir = match model {
-        Some(m) => m,
-        None => runs::find(job)?.run_dir.join("model"),
+    let dir = match (model, job) {
+        (Some(m), _) => m,
+        (None, Some(j)) => runs::find(Some(j))?.run_dir.join("model"),
+        // The newest run that finished with a model (a later one may still be pending).
+        (None, None) => runs::all()
+            .into_iter()
+            .rev()
+            .map(|r| r.run_dir.join("model"))
+            .find(|m| m.join("config.json").is_file())
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "no finished run with a model yet: `yenjob status` shows where your runs are"
+                )
+            })?,
     };
     let classifier = Classifier::load(&dir)?;
     let mut inputs = texts;

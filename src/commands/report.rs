@@ -72,7 +72,7 @@ pub async fn run(job: Option<&str>, json: bool) -> anyhow::Result<i32> {
             f(&c["precision"]),
             f(&c["recall"]),
             f(&c["f1"]),
-            c["support"]
+            c["support"].as_u64().unwrap_or(0)
         );
     }
     println!("\nconfusion matrix (rows: true, columns: predicted)");
@@ -90,7 +90,7 @@ pub async fn run(job: Option<&str>, json: bool) -> anyhow::Result<i32> {
             .as_array()
             .into_iter()
             .flatten()
-            .map(|v| format!("{:>9}", v))
+            .map(|v| format!("{:>9}", v.as_u64().unwrap_or(0)))
             .collect();
         println!("{label:<10} {}", cells.join(" "));
     }
@@ -259,14 +259,14 @@ fn confusion_svg(confusion: &serde_json::Value) -> String {
         })
         .collect();
     let max = rows.iter().flatten().copied().max().unwrap_or(1).max(1) as f64;
-    let cell = 90.0;
-    let (ox, oy) = (110.0, 60.0);
+    let cell: f64 = 90.0;
+    let (ox, oy): (f64, f64) = (110.0, 60.0);
     let mut s = format!(
         r##"<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{}" font-family="sans-serif" font-size="13">
 <rect width="100%" height="100%" fill="white"/>
 <text x="10" y="20" font-size="14">Confusion matrix (test set): rows true, columns predicted</text>
 "##,
-        ox + 3.0 * cell + 20.0,
+        (ox + 3.0 * cell + 20.0).max(470.0),
         oy + 3.0 * cell + 20.0
     );
     for (i, l) in labels.iter().enumerate() {

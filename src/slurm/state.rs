@@ -117,7 +117,9 @@ pub fn explain_reason(code: &str) -> String {
         "PartitionTimeLimit" => {
             "the time limit is longer than the partition allows; it will never start"
         }
-        "ReqNodeNotAvail" => "a node it needs is unavailable (down, drained or reserved)",
+        other if other.starts_with("ReqNodeNotAvail") => {
+            "a node it needs is unavailable (down, drained, not responding or reserved)"
+        }
         "BeginTime" => "it was asked not to start before a given time",
         "Dependency" => "it waits for another job to finish",
         "JobHeldUser" => "you held it (scontrol release JOBID lets it go)",

@@ -30,11 +30,7 @@ pub struct ModelFiles {
 /// Resolves `model`: a folder (relative to `base_dir`), else a hub name in the HF cache.
 pub fn resolve(model: &str, base_dir: &Path) -> Result<ModelFiles, ModelError> {
     let mut looked = Vec::new();
-    let as_path = if Path::new(model).is_absolute() {
-        PathBuf::from(model)
-    } else {
-        base_dir.join(model)
-    };
+    let as_path = crate::spec::normalize(&base_dir.join(model));
     looked.push(as_path.clone());
     if as_path.join("config.json").is_file() {
         return files_in(&as_path);

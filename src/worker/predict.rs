@@ -26,6 +26,12 @@ pub struct Prediction {
 impl Classifier {
     /// Loads a fine-tuned model folder; refuses one without a trained classifier head.
     pub fn load(dir: &Path) -> anyhow::Result<Classifier> {
+        if !dir.join("config.json").is_file() {
+            anyhow::bail!(
+                "{} holds no model (has the run finished? `yenjob status` tells)",
+                dir.display()
+            );
+        }
         let files = model_files::resolve(&dir.to_string_lossy(), Path::new("."))?;
         let (cfg, _) = files.read_config()?;
         let tokenizer = files.read_tokenizer(512.min(cfg.max_position_embeddings))?;
