@@ -26,7 +26,7 @@ fn minilm_on_the_real_data_beats_the_majority_class() {
     std::fs::write(
         &spec,
         format!(
-            "[job]\nname = \"smoke\"\npartition = \"gpu\"\ntime = \"30:00\"\n[train]\ndata = {:?}\nmodel = {:?}\nepochs = 1\nlog_every = 20\n",
+            "[job]\nname = \"smoke\"\npartition = \"gpu\"\ntime = \"30:00\"\n[train]\ndata = {:?}\nmodel = {:?}\nepochs = 1\nlearning_rate = 5e-5\nlog_every = 20\n",
             data.display().to_string(),
             model.display().to_string()
         ),
