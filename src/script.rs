@@ -52,14 +52,16 @@ struct JobScript<'a> {
     base_dir: ShellWord,
 }
 
-/// Where things are for one run.
-pub struct ScriptPaths<'a> {
-    pub yenjob_binary: &'a Path,
-    pub run_dir: &'a Path,
-    pub spec_copy: &'a Path,
-}
+/// The files of a run folder the script and sbatch refer to.
+pub const SPEC_COPY: &str = "spec.toml";
+pub const LOG_FILE: &str = "job.log";
 
-pub fn render(spec: &JobSpec, paths: &ScriptPaths<'_>) -> Result<String, askama::Error> {
+/// The script for a run in `run_dir`, run by `yenjob_binary` (this very binary).
+pub fn render(
+    spec: &JobSpec,
+    yenjob_binary: &Path,
+    run_dir: &Path,
+) -> Result<String, askama::Error> {
     let job = &spec.job;
     let spec_name = spec.source_path.to_string_lossy();
     let script = JobScript {
@@ -75,7 +77,7 @@ pub fn render(spec: &JobSpec, paths: &ScriptPaths<'_>) -> Result<String, askama:
         mail_type: job.mail_type.as_ref().map(|m| m.0.as_str()),
         signal_seconds: job.signal_seconds,
         requeue: job.requeue,
-        run_dir: ShellWord::path(paths.run_dir),
+        run_dir: ShellWord::path(run_dir),
         env: job
             .env
             .iter()
@@ -86,8 +88,8 @@ pub fn render(spec: &JobSpec, paths: &ScriptPaths<'_>) -> Result<String, askama:
             .iter()
             .map(|m| ShellWord::new(m.0.clone()))
             .collect(),
-        yenjob: ShellWord::path(paths.yenjob_binary),
-        spec: ShellWord::path(paths.spec_copy),
+        yenjob: ShellWord::path(yenjob_binary),
+        spec: ShellWord::path(&run_dir.join(SPEC_COPY)),
         base_dir: ShellWord::path(&spec.base_dir),
     };
     let mut text = script.render()?;
@@ -96,11 +98,11 @@ pub fn render(spec: &JobSpec, paths: &ScriptPaths<'_>) -> Result<String, askama:
 }
 
 /// The options given on sbatch's command line: the ones that may hold any character.
-pub fn sbatch_arguments(spec: &JobSpec, run_dir: &Path, log: &Path) -> Vec<String> {
+pub fn sbatch_arguments(spec: &JobSpec, run_dir: &Path) -> Vec<String> {
     let job = &spec.job;
     let mut args = vec![
         format!("--job-name={}", job.name.0),
-        format!("--output={}", log.display()),
+        format!("--output={}", run_dir.join(LOG_FILE).display()),
         format!("--chdir={}", run_dir.display()),
     ];
     if let Some(user) = &job.mail_user {

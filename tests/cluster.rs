@@ -161,6 +161,15 @@ fn wait_node_ready() {
     }
 }
 
+/// The job id from `yenjob submit`'s "Submitted Slurm job N: name" line.
+fn submitted_id(stdout: &[u8]) -> Option<String> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("Submitted Slurm job "))
+        .and_then(|l| l.split(':').next())
+        .map(str::to_string)
+}
+
 fn whoami() -> String {
     std::env::var("USER").unwrap_or_else(|_| "root".into())
 }
@@ -207,13 +216,8 @@ fn slurm_does(env: &Env, spec: &Path) -> (String, String, Option<String>) {
         .arg(spec)
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    let Some(id) = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("Submitted Slurm job "))
-        .map(|l| l.split(':').next().unwrap().to_string())
-    else {
+    let Some(id) = submitted_id(&out.stdout) else {
         return ("rejected".into(), stderr, None);
     };
     // Slurm first says None, sometimes briefly PartitionConfig, before the scheduler's reason.
@@ -251,14 +255,7 @@ fn submit_status_tail_completed() {
     );
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(text.contains("WILL START NOW"), "{text}");
-    let id = text
-        .lines()
-        .find_map(|l| l.strip_prefix("Submitted Slurm job "))
-        .unwrap()
-        .split(':')
-        .next()
-        .unwrap()
-        .to_string();
+    let id = submitted_id(&out.stdout).unwrap();
     wait_for(&id, |s, _| s == "RUNNING", 30);
     let status = env
         .yenjob()
@@ -420,13 +417,7 @@ fn cancel_running_job() {
     let env = Env::new();
     let spec = env.spec("long", "cpus = 1", 100_000);
     let out = env.yenjob().arg("submit").arg(&spec).output().unwrap();
-    let id = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("Submitted Slurm job ")
-                .map(|s| s.split(':').next().unwrap().to_string())
-        })
-        .unwrap();
+    let id = submitted_id(&out.stdout).unwrap();
     wait_for(&id, |s, _| s == "RUNNING", 30);
     let c = env.yenjob().args(["cancel", &id]).output().unwrap();
     let text = String::from_utf8_lossy(&c.stdout);
@@ -517,13 +508,7 @@ fn requeue_mid_training_resumes_from_checkpoint() {
         "checkpoint_every = 200\nlog_every = 500",
     );
     let out = env.yenjob().arg("submit").arg(&spec).output().unwrap();
-    let id = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("Submitted Slurm job ")
-                .map(|s| s.split(':').next().unwrap().to_string())
-        })
-        .unwrap();
+    let id = submitted_id(&out.stdout).unwrap();
     wait_for(&id, |s, _| s == "RUNNING", 30);
     let status = env
         .yenjob()

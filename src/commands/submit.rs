@@ -5,7 +5,7 @@ use std::path::Path;
 use crate::backend;
 use crate::preflight::{self, Outcome};
 use crate::runs::{self, BackendKind, RunRecord};
-use crate::script::{self, ScriptPaths};
+use crate::script;
 use crate::slurm::sbatch::rejection_reason;
 use crate::slurm::{Slurm, SlurmError};
 use crate::spec::{BackendChoice, JobSpec};
@@ -35,20 +35,10 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<i32> {
 
     if opts.dry_run {
         let run_dir = super::spec_runs_dir(&spec).join("<run-id>");
-        let spec_copy = run_dir.join("spec.toml");
-        let text = script::render(
-            &spec,
-            &ScriptPaths {
-                yenjob_binary: &binary,
-                run_dir: &run_dir,
-                spec_copy: &spec_copy,
-            },
-        )?;
-        print!("{text}");
-        let args = script::sbatch_arguments(&spec, &run_dir, &run_dir.join("job.log"));
+        print!("{}", script::render(&spec, &binary, &run_dir)?);
         eprintln!(
             "# would run: sbatch --parsable {} <run-dir>/job.sbatch ({backend:?} backend)",
-            args.join(" ")
+            script::sbatch_arguments(&spec, &run_dir).join(" ")
         );
         return Ok(0);
     }
@@ -64,20 +54,17 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<i32> {
     }
 
     let (run_id, run_dir) = runs::create_run_dir(&super::spec_runs_dir(&spec), &spec.job.name.0)?;
-    let spec_copy = run_dir.join("spec.toml");
-    runs::atomic_write(&spec_copy, spec.source_text.as_bytes())?;
-    let script_path = run_dir.join("job.sbatch");
-    let text = script::render(
-        &spec,
-        &ScriptPaths {
-            yenjob_binary: &binary,
-            run_dir: &run_dir,
-            spec_copy: &spec_copy,
-        },
+    runs::atomic_write(
+        &run_dir.join(script::SPEC_COPY),
+        spec.source_text.as_bytes(),
     )?;
-    runs::atomic_write(&script_path, text.as_bytes())?;
-    let log_path = run_dir.join("job.log");
-    let sbatch_arguments = script::sbatch_arguments(&spec, &run_dir, &log_path);
+    let script_path = run_dir.join("job.sbatch");
+    runs::atomic_write(
+        &script_path,
+        script::render(&spec, &binary, &run_dir)?.as_bytes(),
+    )?;
+    let log_path = run_dir.join(script::LOG_FILE);
+    let sbatch_arguments = script::sbatch_arguments(&spec, &run_dir);
 
     let mut record = RunRecord {
         run_id: run_id.clone(),
