@@ -26,7 +26,7 @@ SPOOL=/var/spool/slurm           # state, pid files, fake GPU device nodes
 LOGDIR=/var/log/slurm
 ETC=/etc/slurm
 
-log() { echo "[start-cluster $(date +%T)] $*"; }
+log() { echo "[cluster-start $(date +%T)] $*"; }
 alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }   # alive PIDFILE
 wait_for() {   # wait_for SECONDS DESCRIPTION CMD...
   local t=$1 what=$2; shift 2

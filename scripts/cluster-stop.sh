@@ -8,7 +8,7 @@ SPOOL=/var/spool/slurm
 LOGDIR=/var/log/slurm
 WIPE=0; [ "${1:-}" = "--wipe" ] && WIPE=1
 
-log() { echo "[stop-cluster $(date +%T)] $*"; }
+log() { echo "[cluster-stop $(date +%T)] $*"; }
 stop_pidfile() {   # stop_pidfile NAME PIDFILE
   local name=$1 pf=$2 pid
   [ -s "$pf" ] || { log "$name: no pid file"; return 0; }

@@ -36,10 +36,15 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<i32> {
     if opts.dry_run {
         let run_dir = super::spec_runs_dir(&spec).join("<run-id>");
         print!("{}", script::render(&spec, &binary, &run_dir)?);
-        eprintln!(
-            "# would run: sbatch --parsable {} <run-dir>/job.sbatch ({backend:?} backend)",
-            script::sbatch_arguments(&spec, &run_dir).join(" ")
-        );
+        match backend {
+            BackendKind::Slurm => eprintln!(
+                "# would run: sbatch --parsable {} <run-dir>/job.sbatch",
+                script::sbatch_arguments(&spec, &run_dir).join(" ")
+            ),
+            BackendKind::Local => {
+                eprintln!("# would run locally (no Slurm): bash <run-dir>/job.sbatch")
+            }
+        }
         return Ok(0);
     }
 
