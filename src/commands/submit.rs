@@ -115,7 +115,10 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<i32> {
     runs::save(&record)?;
     let what = match backend {
         BackendKind::Slurm => format!("Submitted Slurm job {}", record.job_id),
-        BackendKind::Local => format!("Started local job {} (no Slurm here)", record.job_id),
+        BackendKind::Local => format!(
+            "Started local job {} (in the background here, not through Slurm)",
+            record.job_id
+        ),
     };
     println!("{what}: {}", spec.job.name);
     println!("  run folder: {}", run_dir.display());
