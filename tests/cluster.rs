@@ -323,6 +323,39 @@ fn verdicts_match_what_slurm_does() {
         cancel_all();
     }
 
+    // Resources: a CPU-only job in partition normal fills the node's 2 CPUs.
+    let cpus = Std::new("sbatch")
+        .args([
+            "--parsable",
+            "-p",
+            "normal",
+            "-c",
+            "2",
+            "-t",
+            "10:00",
+            "-J",
+            "yj-cpus",
+            "-o",
+            "/dev/null",
+            "--wrap",
+            "sleep 600",
+        ])
+        .output()
+        .unwrap();
+    let cpu_job = String::from_utf8_lossy(&cpus.stdout).trim().to_string();
+    wait_for(&cpu_job, |s, _| s == "RUNNING", 30);
+    let spec = env.spec("resources", "gpus = 1\ncpus = 2", 1);
+    let v = verdict(&env, &spec);
+    let did = slurm_does(&env, &spec);
+    report("Resources", &v, &did);
+    assert_eq!(
+        (v["outcome"].as_str(), v["reason"].as_str()),
+        (Some("pends"), Some("Resources")),
+        "{v}"
+    );
+    assert_eq!((did.0.as_str(), did.1.as_str()), ("pending", "Resources"));
+    cancel_all();
+
     // QOSMaxGRESPerUser: 3 of 4 GPUs held, ask for 2.
     let a = env.blocker(3);
     wait_for(&a, |s, _| s == "RUNNING", 30);
