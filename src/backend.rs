@@ -109,22 +109,18 @@ pub async fn status(slurm: &Slurm, record: &RunRecord) -> Result<JobStatus, Back
     }
     // Ended (or left the queue): accounting knows the exit code; without accounting, scontrol
     // (for MinJobAge), then the run folder.
-    match slurm.accounting(&record.job_id).await {
-        Ok(rows) => {
-            if let Some(a) = rows.into_iter().find(|a| a.id == record.job_id) {
-                return Ok(JobStatus {
-                    state: a.state,
-                    reason: None,
-                    elapsed: a.elapsed,
-                    time_limit: a.time_limit,
-                    nodes: a.nodes,
-                    exit_code: Some(a.exit_code),
-                    source: "sacct",
-                });
-            }
-        }
-        Err(SlurmError::ControllerUnreachable { .. }) => {}
-        Err(_) => {}
+    // Without accounting (or with it down) scontrol and the run folder may still know.
+    let accounted = slurm.accounting(&record.job_id).await.unwrap_or_default();
+    if let Some(a) = accounted.into_iter().find(|a| a.id == record.job_id) {
+        return Ok(JobStatus {
+            state: a.state,
+            reason: None,
+            elapsed: a.elapsed,
+            time_limit: a.time_limit,
+            nodes: a.nodes,
+            exit_code: Some(a.exit_code),
+            source: "sacct",
+        });
     }
     if let Some(d) = slurm.job_details(&record.job_id).await? {
         return Ok(JobStatus {

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::Context;
-use candle_core::{Device, Tensor};
+use candle_core::Device;
 use serde::{Deserialize, Serialize};
 
 use super::bert::{self, Batch, Bert, BertConfig, Dropout, ParamSet};
@@ -89,7 +89,7 @@ pub struct Finished {
 
 /// Writes progress lines to stdout (the job log) and JSON lines to metrics.jsonl.
 pub struct Reporter {
-    metrics: Option<std::fs::File>,
+    metrics: std::fs::File,
     quiet: bool,
 }
 
@@ -102,7 +102,7 @@ impl Reporter {
             .open(&path)
             .with_context(|| format!("cannot open {}", path.display()))?;
         Ok(Reporter {
-            metrics: Some(file),
+            metrics: file,
             quiet,
         })
     }
@@ -113,9 +113,7 @@ impl Reporter {
         }
     }
     pub fn event(&mut self, value: serde_json::Value) {
-        if let Some(f) = &mut self.metrics {
-            let _ = writeln!(f, "{value}");
-        }
+        let _ = writeln!(self.metrics, "{value}");
     }
 }
 
@@ -279,8 +277,8 @@ pub fn train(
                 cfg: task.cfg,
                 w: &weights,
             };
-            let drop = Dropout::new(hidden_p, hidden_p, h.seed, progress.step);
-            let logits = model.logits(&batch, &drop)?;
+            let dropout = Dropout::new(hidden_p, hidden_p, h.seed, progress.step);
+            let logits = model.logits(&batch, &dropout)?;
             let loss = bert::cross_entropy(&logits, &labels)?;
             let t_forward = step_start.elapsed().as_secs_f64();
             let grads = loss.backward()?;
@@ -296,7 +294,7 @@ pub fn train(
             phase[0] += t_forward;
             phase[1] += t_backward - t_forward;
             phase[2] += step_start.elapsed().as_secs_f64() - t_backward;
-            drop_graph(grads, loss.clone());
+            drop(grads); // the step is applied: free the gradients now
             let loss_value = loss.to_scalar::<f32>()? as f64;
             progress.step += 1;
             progress.batch_in_epoch += 1;
@@ -411,12 +409,6 @@ fn end_epoch(
     report.event(serde_json::json!({"event": "epoch", "epoch": progress.epoch + 1, "epochs": h.epochs, "split": "validation", "accuracy": m.accuracy, "macro_f1": m.macro_f1, "loss": m.loss}));
     progress.validation.push(m);
     Ok(())
-}
-
-/// Frees the step's graph before the next one is built.
-fn drop_graph(grads: candle_core::backprop::GradStore, loss: Tensor) {
-    drop(grads);
-    drop(loss);
 }
 
 fn padding_counts(batches: &[Vec<usize>], lengths: &[usize]) -> (u64, u64) {
