@@ -18,6 +18,27 @@ fn rows<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> Result<(&'a [
     Ok((&data[start..end], width))
 }
 
+/// A backward kernel's frame: for each row of `a` and the matching row of the incoming
+/// gradient, `f(out_row, a_row, grad_row)` writes the output row; rows run in parallel.
+fn map_row_pairs(
+    op: &str,
+    (s1, l1): (&CpuStorage, &Layout),
+    (s2, l2): (&CpuStorage, &Layout),
+    f: impl Fn(&mut [f32], &[f32], &[f32]) + Sync,
+) -> Result<(CpuStorage, Shape)> {
+    let (a, w) = rows(s1, l1, op)?;
+    let (g, _) = rows(s2, l2, op)?;
+    if a.len() != g.len() {
+        candle_core::bail!("{op}: shapes differ")
+    }
+    let mut out = vec![0f32; a.len()];
+    out.par_chunks_mut(w)
+        .zip(a.par_chunks(w))
+        .zip(g.par_chunks(w))
+        .for_each(|((o, a), g)| f(o, a, g));
+    Ok((CpuStorage::F32(out), l1.shape().clone()))
+}
+
 /// `(x - mean) / sqrt(var + eps)` over the last dimension.
 pub struct Normalize {
     pub eps: f32,
@@ -72,27 +93,20 @@ impl CustomOp2 for NormalizeGrad {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (x, w) = rows(s1, l1, self.name())?;
-        let (dy, _) = rows(s2, l2, self.name())?;
-        let mut dx = vec![0f32; x.len()];
-        dx.par_chunks_mut(w)
-            .zip(x.par_chunks(w))
-            .zip(dy.par_chunks(w))
-            .for_each(|((dx, x), dy)| {
-                let (mean, inv) = row_stats(x, self.eps);
-                let n = w as f32;
-                let mut sum_dy = 0.0;
-                let mut sum_dy_y = 0.0;
-                for (v, g) in x.iter().zip(dy) {
-                    sum_dy += g;
-                    sum_dy_y += g * (v - mean) * inv;
-                }
-                let (mean_dy, mean_dy_y) = (sum_dy / n, sum_dy_y / n);
-                for ((o, v), g) in dx.iter_mut().zip(x).zip(dy) {
-                    *o = (g - mean_dy - (v - mean) * inv * mean_dy_y) * inv;
-                }
-            });
-        Ok((CpuStorage::F32(dx), l1.shape().clone()))
+        map_row_pairs(self.name(), (s1, l1), (s2, l2), |dx, x, dy| {
+            let (mean, inv) = row_stats(x, self.eps);
+            let n = x.len() as f32;
+            let mut sum_dy = 0.0;
+            let mut sum_dy_y = 0.0;
+            for (v, g) in x.iter().zip(dy) {
+                sum_dy += g;
+                sum_dy_y += g * (v - mean) * inv;
+            }
+            let (mean_dy, mean_dy_y) = (sum_dy / n, sum_dy_y / n);
+            for ((o, v), g) in dx.iter_mut().zip(x).zip(dy) {
+                *o = (g - mean_dy - (v - mean) * inv * mean_dy_y) * inv;
+            }
+        })
     }
 }
 
@@ -146,18 +160,11 @@ impl CustomOp2 for SoftmaxGrad {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (y, w) = rows(s1, l1, self.name())?;
-        let (dy, _) = rows(s2, l2, self.name())?;
-        let mut dx = vec![0f32; y.len()];
-        dx.par_chunks_mut(w)
-            .zip(y.par_chunks(w))
-            .zip(dy.par_chunks(w))
-            .for_each(|((dx, y), dy)| {
-                let dot: f32 = y.iter().zip(dy).map(|(a, b)| a * b).sum();
-                for ((o, a), g) in dx.iter_mut().zip(y).zip(dy) {
-                    *o = a * (g - dot);
-                }
-            });
-        Ok((CpuStorage::F32(dx), l1.shape().clone()))
+        map_row_pairs(self.name(), (s1, l1), (s2, l2), |dx, y, dy| {
+            let dot: f32 = y.iter().zip(dy).map(|(a, b)| a * b).sum();
+            for ((o, a), g) in dx.iter_mut().zip(y).zip(dy) {
+                *o = a * (g - dot);
+            }
+        })
     }
 }
