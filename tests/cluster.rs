@@ -90,24 +90,28 @@ impl Env {
 
     /// A plain sbatch job that holds resources.
     fn blocker(&mut self, gpus: u32) -> String {
-        let out = Std::new("sbatch")
-            .args([
-                "--parsable",
-                "-p",
-                "gpu",
-                "-c",
-                "1",
-                "-t",
-                "10:00",
-                "-J",
-                "yj-blocker",
-                "-o",
-                "/dev/null",
-            ])
-            .arg(format!("--gpus={gpus}"))
-            .args(["--wrap", "sleep 600"])
-            .output()
-            .unwrap();
+        self.holder("gpu", 1, gpus)
+    }
+
+    /// A plain sbatch job in `partition` that holds `cpus` CPUs and `gpus` GPUs for 10 minutes.
+    fn holder(&mut self, partition: &str, cpus: u32, gpus: u32) -> String {
+        let mut cmd = Std::new("sbatch");
+        cmd.args([
+            "--parsable",
+            "-p",
+            partition,
+            "-t",
+            "10:00",
+            "-J",
+            "yj-blocker",
+            "-o",
+            "/dev/null",
+        ])
+        .arg(format!("--cpus-per-task={cpus}"));
+        if gpus > 0 {
+            cmd.arg(format!("--gpus={gpus}"));
+        }
+        let out = cmd.args(["--wrap", "sleep 600"]).output().unwrap();
         assert!(
             out.status.success(),
             "{}",
@@ -121,6 +125,16 @@ impl Env {
             .to_string();
         self.blockers.push(id.clone());
         id
+    }
+
+    /// `yenjob tail JOB` running in the background, its output captured.
+    fn spawn_tail(&self, id: &str) -> std::process::Child {
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("yenjob"))
+            .env("YENJOB_HOME", self.dir.path().join("home"))
+            .args(["tail", id])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
     }
 }
 
@@ -229,6 +243,26 @@ fn slurm_does(env: &Env, spec: &Path) -> (String, String, Option<String>) {
     (s.to_lowercase(), r, Some(id))
 }
 
+/// Checks that `yenjob check` says the job pends with `reason`, and that Slurm, given the same
+/// request, keeps it pending with that reason. Returns the verdict and the pending job's id.
+fn expect_pending(
+    env: &Env,
+    scenario: &str,
+    spec: &Path,
+    reason: &str,
+) -> (serde_json::Value, String) {
+    let v = verdict(env, spec);
+    let did = slurm_does(env, spec);
+    report(scenario, &v, &did);
+    assert_eq!(
+        (v["outcome"].as_str(), v["reason"].as_str()),
+        (Some("pends"), Some(reason)),
+        "{v}"
+    );
+    assert_eq!((did.0.as_str(), did.1.as_str()), ("pending", reason));
+    (v, did.2.unwrap())
+}
+
 fn report(scenario: &str, v: &serde_json::Value, slurm: &(String, String, Option<String>)) {
     let _ = writeln!(
         std::io::stderr(),
@@ -324,50 +358,17 @@ fn verdicts_match_what_slurm_does() {
     }
 
     // Resources: a CPU-only job in partition normal fills the node's 2 CPUs.
-    let cpus = Std::new("sbatch")
-        .args([
-            "--parsable",
-            "-p",
-            "normal",
-            "-c",
-            "2",
-            "-t",
-            "10:00",
-            "-J",
-            "yj-cpus",
-            "-o",
-            "/dev/null",
-            "--wrap",
-            "sleep 600",
-        ])
-        .output()
-        .unwrap();
-    let cpu_job = String::from_utf8_lossy(&cpus.stdout).trim().to_string();
+    let cpu_job = env.holder("normal", 2, 0);
     wait_for(&cpu_job, |s, _| s == "RUNNING", 30);
     let spec = env.spec("resources", "gpus = 1\ncpus = 2", 1);
-    let v = verdict(&env, &spec);
-    let did = slurm_does(&env, &spec);
-    report("Resources", &v, &did);
-    assert_eq!(
-        (v["outcome"].as_str(), v["reason"].as_str()),
-        (Some("pends"), Some("Resources")),
-        "{v}"
-    );
-    assert_eq!((did.0.as_str(), did.1.as_str()), ("pending", "Resources"));
+    expect_pending(&env, "Resources", &spec, "Resources");
     cancel_all();
 
     // QOSMaxGRESPerUser: 3 of 4 GPUs held, ask for 2.
     let a = env.blocker(3);
     wait_for(&a, |s, _| s == "RUNNING", 30);
     let spec = env.spec("gres", "gpus = 2\ncpus = 1", 1);
-    let v = verdict(&env, &spec);
-    let did = slurm_does(&env, &spec);
-    report("QOSMaxGRESPerUser", &v, &did);
-    assert_eq!(
-        (v["outcome"].as_str(), v["reason"].as_str()),
-        (Some("pends"), Some("QOSMaxGRESPerUser")),
-        "{v}"
-    );
+    let (v, pending_id) = expect_pending(&env, "QOSMaxGRESPerUser", &spec, "QOSMaxGRESPerUser");
     assert!(
         v["message"]
             .as_str()
@@ -375,12 +376,7 @@ fn verdicts_match_what_slurm_does() {
             .contains("you hold 3 of the 4 GPUs QOS gpu allows per user; this job asks for 2"),
         "{v}"
     );
-    assert_eq!(
-        (did.0.as_str(), did.1.as_str()),
-        ("pending", "QOSMaxGRESPerUser")
-    );
     // Cancel of a pending yenjob job.
-    let pending_id = did.2.unwrap();
     let c = env.yenjob().args(["cancel", &pending_id]).output().unwrap();
     assert!(
         String::from_utf8_lossy(&c.stdout).contains("cancelled (was PENDING, now CANCELLED)"),
@@ -395,24 +391,13 @@ fn verdicts_match_what_slurm_does() {
     wait_for(&a, |s, _| s == "RUNNING", 30);
     wait_for(&b, |s, _| s == "RUNNING", 30);
     let spec = env.spec("maxjobs", "gpus = 1\ncpus = 1", 2);
-    let v = verdict(&env, &spec);
-    let did = slurm_does(&env, &spec);
-    report("QOSMaxJobsPerUserLimit", &v, &did);
-    assert_eq!(
-        (v["outcome"].as_str(), v["reason"].as_str()),
-        (Some("pends"), Some("QOSMaxJobsPerUserLimit")),
-        "{v}"
+    let (_, waiting) = expect_pending(
+        &env,
+        "QOSMaxJobsPerUserLimit",
+        &spec,
+        "QOSMaxJobsPerUserLimit",
     );
-    assert_eq!(
-        (did.0.as_str(), did.1.as_str()),
-        ("pending", "QOSMaxJobsPerUserLimit")
-    );
-    let waiting = did.2.unwrap();
-    let mut tail = std::process::Command::new(assert_cmd::cargo::cargo_bin("yenjob"));
-    tail.env("YENJOB_HOME", env.dir.path().join("home"))
-        .args(["tail", &waiting])
-        .stdout(std::process::Stdio::piped());
-    let child = tail.spawn().unwrap();
+    let child = env.spawn_tail(&waiting);
 
     // MaxSubmitPU: 2 running + 1 pending + 1 more pending = 4 submitted; a fifth is refused.
     let spec4 = env.spec("fourth", "gpus = 1\ncpus = 1", 1);
@@ -555,11 +540,7 @@ fn requeue_mid_training_resumes_from_checkpoint() {
     while !run_dir.join("checkpoints").is_dir() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(200));
     }
-    let mut tail = std::process::Command::new(assert_cmd::cargo::cargo_bin("yenjob"));
-    tail.env("YENJOB_HOME", env.dir.path().join("home"))
-        .args(["tail", &id])
-        .stdout(std::process::Stdio::piped());
-    let child = tail.spawn().unwrap();
+    let child = env.spawn_tail(&id);
     assert!(
         Std::new("scontrol")
             .args(["requeue", &id])
