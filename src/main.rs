@@ -149,7 +149,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(e) => {
-            eprintln!("yenjob: error: {e:#}");
+            eprintln!("yenjob: error: {}", error_text(&e));
             ExitCode::from(1)
         }
     }
@@ -191,4 +191,20 @@ fn launcher(command: Command) -> anyhow::Result<i32> {
             }
         }
     })
+}
+
+/// The error and its causes, each cause once: our error types already quote their source
+/// (`cannot read X: No such file`), so a cause whose text is already there is not repeated.
+fn error_text(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&part);
+        }
+    }
+    text
 }

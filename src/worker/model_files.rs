@@ -9,7 +9,7 @@ use tokenizers::Tokenizer;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
-    #[error("model {name:?} not found; looked in:\n{}", .looked.iter().map(|p| format!("  {}", p.display())).collect::<Vec<_>>().join("\n"))]
+    #[error("model {name:?} not found; looked in:\n{}\n(scripts/fetch-model.sh puts all-MiniLM-L6-v2 under models/; a hub model must be in the Hugging Face cache already)", .looked.iter().map(|p| format!("  {}", p.display())).collect::<Vec<_>>().join("\n"))]
     NotFound { name: String, looked: Vec<PathBuf> },
     #[error("{dir} has no {what}")]
     Missing { dir: PathBuf, what: &'static str },
