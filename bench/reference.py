@@ -46,6 +46,7 @@ def main():
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--device", default="cpu", help="cpu, or cuda for the GPU side-by-side (bench/gpu.sh)")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -54,14 +55,20 @@ def main():
     rows = read(a.data)
     split = json.load(open(a.split))
     tok = AutoTokenizer.from_pretrained(a.model)
-    model = AutoModelForSequenceClassification.from_pretrained(a.model, num_labels=3)
+    model = AutoModelForSequenceClassification.from_pretrained(a.model, num_labels=3, dtype=torch.float32)
+    device = torch.device(a.device)
+    model.to(device)
+
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize()
     padding = "longest" if a.dynamic_padding else "max_length"
 
     def batches(idx, size):
         for i in range(0, len(idx), size):
             chunk = idx[i:i + size]
             enc = tok([rows[j][0] for j in chunk], padding=padding, truncation=True, max_length=128, return_tensors="pt")
-            yield enc, torch.tensor([rows[j][1] for j in chunk]), chunk
+            yield enc.to(device), torch.tensor([rows[j][1] for j in chunk]).to(device), chunk
 
     def evaluate(idx):
         model.eval()
@@ -89,14 +96,15 @@ def main():
             epoch_batches = [order[i:i + 16] for i in range(0, len(order), 16)]
         start = time.perf_counter()
         for chunk in epoch_batches:
-            enc = tok([rows[j][0] for j in chunk], padding=padding, truncation=True, max_length=128, return_tensors="pt")
-            labels = torch.tensor([rows[j][1] for j in chunk])
+            enc = tok([rows[j][0] for j in chunk], padding=padding, truncation=True, max_length=128, return_tensors="pt").to(device)
+            labels = torch.tensor([rows[j][1] for j in chunk]).to(device)
             loss = model(**enc, labels=labels).loss
             opt.zero_grad()
             loss.backward()
             opt.step()
             padded_tokens += enc["input_ids"].numel()
             trained += len(chunk)
+        sync()
         epoch_seconds.append(time.perf_counter() - start)
         print(f"epoch {epoch + 1}: {epoch_seconds[-1]:.1f} s", flush=True)
     train_seconds = time.perf_counter() - train_start
@@ -108,6 +116,8 @@ def main():
         "inference_sentences_per_second": after["sentences_per_second"],
         "padded_tokens_per_epoch": padded_tokens // a.epochs,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+        "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
+        "peak_gpu_memory_mib": torch.cuda.max_memory_allocated() // 2**20 if device.type == "cuda" else None,
     }
     json.dump(result, open(a.out, "w"), indent=2)
     print(json.dumps(result, indent=2))

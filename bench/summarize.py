@@ -7,7 +7,11 @@ from pathlib import Path
 from transformers import AutoTokenizer
 
 out = Path(sys.argv[1])
-rate = float(re.search(r"best: ([0-9.]+)", (out / "matmul.txt").read_text()).group(1)) * 1e9
+# A CPU run has candle's measured matmul rate, for the FLOP floor; a GPU run (bench/gpu.sh) has
+# the GPU's name instead.
+rate = None
+if (out / "matmul.txt").exists():
+    rate = float(re.search(r"best: ([0-9.]+)", (out / "matmul.txt").read_text()).group(1)) * 1e9
 cfg = json.load(open("models/all-MiniLM-L6-v2/config.json"))
 H, I, L = cfg["hidden_size"], cfg["intermediate_size"], cfg["num_hidden_layers"]
 tok = AutoTokenizer.from_pretrained("models/all-MiniLM-L6-v2")
@@ -46,11 +50,19 @@ for mode in ["padded", "dynamic"]:
                      secs=r["train_seconds"]))
 padded = next(r for r in rows if "128" in r["name"])
 dynamic = next(r for r in rows if "dynamic" in r["name"])
-print(f"matmul rate (candle, f32, 2 threads): {rate / 1e9:.1f} GFLOP/s\n")
-print("| run | s/epoch | train sent/s | infer sent/s | padded tokens/epoch | peak RSS MiB | test acc before → after | macro-F1 before → after | time vs padded ref | time vs dynamic ref | training GFLOP | FLOP floor s | × floor |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+if rate:
+    print(f"matmul rate (candle, f32, 2 threads): {rate / 1e9:.1f} GFLOP/s\n")
+    floor_head, floor_rule = " training GFLOP | FLOP floor s | × floor |", "---|---|---|"
+else:
+    print(f"GPU: {(out / 'gpu.txt').read_text().strip()}\n")
+    floor_head, floor_rule = " training GFLOP |", "---|"
+print("| run | s/epoch | train sent/s | infer sent/s | padded tokens/epoch | peak RSS MiB | test acc before → after | macro-F1 before → after | time vs padded ref | time vs dynamic ref |" + floor_head)
+print("|---|---|---|---|---|---|---|---|---|---|" + floor_rule)
 for r in rows:
-    floor = r["flops"] / rate
-    print(f"| {r['name']} | {r['epoch']:.1f} | {r['train']:.1f} | {r['infer']:.1f} | {r['tokens']} | {r['rss']} | "
-          f"{r['before']['accuracy']:.3f} → {r['after']['accuracy']:.3f} | {r['before']['macro_f1']:.3f} → {r['after']['macro_f1']:.3f} | "
-          f"{r['epoch'] / padded['epoch']:.2f} | {r['epoch'] / dynamic['epoch']:.2f} | {r['flops'] / 1e9:.0f} | {floor:.0f} | {r['secs'] / floor:.1f} |")
+    line = (f"| {r['name']} | {r['epoch']:.1f} | {r['train']:.1f} | {r['infer']:.1f} | {r['tokens']} | {r['rss']} | "
+            f"{r['before']['accuracy']:.3f} → {r['after']['accuracy']:.3f} | {r['before']['macro_f1']:.3f} → {r['after']['macro_f1']:.3f} | "
+            f"{r['epoch'] / padded['epoch']:.2f} | {r['epoch'] / dynamic['epoch']:.2f} | {r['flops'] / 1e9:.0f} |")
+    if rate:
+        floor = r["flops"] / rate
+        line += f" {floor:.0f} | {r['secs'] / floor:.1f} |"
+    print(line)

@@ -304,12 +304,11 @@ impl Dropout {
         }
         let site = self.site.get() + 1;
         self.site.set(site);
-        let mut rng = SplitMix64::keyed(self.seed, &[0xD409, self.step, site]);
-        let scale = 1.0 / (1.0 - p);
-        let mask: Vec<f32> = (0..x.elem_count())
-            .map(|_| if rng.next_f32() < p { 0.0 } else { scale })
-            .collect();
-        x.mul(&Tensor::from_vec(mask, x.shape(), x.device())?)
+        let rng = SplitMix64::keyed(self.seed, &[0xD409, self.step, site]);
+        x.contiguous()?.apply_op1(super::fused::Dropout {
+            state: rng.state(),
+            p,
+        })
     }
 }
 
@@ -457,20 +456,13 @@ impl Bert<'_> {
         self.layer_norm(&(out + x1)?, &p("output.LayerNorm"))
     }
 
-    /// LayerNorm over the last dimension from differentiable ops.
+    /// LayerNorm over the last dimension: the fused normalisation, then gamma and beta.
     fn layer_norm(&self, x: &Tensor, prefix: &str) -> Result<Tensor> {
         let gamma = self.w.get(&format!("{prefix}.weight"))?;
         let beta = self.w.get(&format!("{prefix}.bias"))?;
-        if x.device().is_cpu() {
-            let normed = x.contiguous()?.apply_op1(super::fused::Normalize {
-                eps: self.cfg.layer_norm_eps as f32,
-            })?;
-            return normed.broadcast_mul(gamma)?.broadcast_add(beta);
-        }
-        let mean = x.mean_keepdim(D::Minus1)?;
-        let centered = x.broadcast_sub(&mean)?;
-        let var = centered.sqr()?.mean_keepdim(D::Minus1)?;
-        let normed = centered.broadcast_div(&(var + self.cfg.layer_norm_eps)?.sqrt()?)?;
+        let normed = x.contiguous()?.apply_op1(super::fused::Normalize {
+            eps: self.cfg.layer_norm_eps as f32,
+        })?;
         normed.broadcast_mul(gamma)?.broadcast_add(beta)
     }
 }
@@ -480,15 +472,9 @@ fn linear(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
     x.matmul(&w.t()?)?.broadcast_add(b)
 }
 
-/// Softmax over the last dimension; the max is only for stability, so it is detached.
+/// Softmax over the last dimension (the fused kernel).
 pub fn softmax_last(x: &Tensor) -> Result<Tensor> {
-    if x.device().is_cpu() {
-        return x.contiguous()?.apply_op1(super::fused::Softmax);
-    }
-    let max = x.max_keepdim(D::Minus1)?.detach();
-    let e = x.broadcast_sub(&max)?.exp()?;
-    let sum = e.sum_keepdim(D::Minus1)?;
-    e.broadcast_div(&sum)
+    x.contiguous()?.apply_op1(super::fused::Softmax)
 }
 
 /// Mean cross-entropy of `logits` (batch, classes) against `labels`.

@@ -34,14 +34,12 @@ pub fn save(
     let mut moments: HashMap<String, Tensor> = HashMap::new();
     for (i, n) in params.names.iter().enumerate() {
         let shape = params.vars[i].shape().clone();
+        let (m, v) = opt.moments(i)?;
         moments.insert(
             format!("m.{n}"),
-            Tensor::from_slice(&opt.m[i], shape.clone(), &Device::Cpu)?,
+            Tensor::from_vec(m, shape.clone(), &Device::Cpu)?,
         );
-        moments.insert(
-            format!("v.{n}"),
-            Tensor::from_slice(&opt.v[i], shape, &Device::Cpu)?,
-        );
+        moments.insert(format!("v.{n}"), Tensor::from_vec(v, shape, &Device::Cpu)?);
     }
     candle_core::safetensors::save(&moments, tmp.join("optimizer.safetensors"))?;
     std::fs::write(tmp.join("state.json"), serde_json::to_vec_pretty(progress)?)?;
@@ -102,8 +100,7 @@ pub fn restore(dir: &Path, params: &ParamSet, opt: &mut AdamW) -> anyhow::Result
                 .flatten_all()?
                 .to_vec1::<f32>()?)
         };
-        opt.m[i] = get(format!("m.{n}"))?;
-        opt.v[i] = get(format!("v.{n}"))?;
+        opt.set_moments(i, get(format!("m.{n}"))?, get(format!("v.{n}"))?)?;
     }
     let text = std::fs::read(dir.join("state.json"))?;
     let progress: Progress = serde_json::from_slice(&text)?;

@@ -1,8 +1,11 @@
-//! CPU kernels for the two row-wise operations that dominate BERT's small-op time: layer
-//! normalisation and softmax. Each is one pass forward and one pass backward, where the same
-//! maths from candle's elementary ops takes seven to nine tensors (and as many allocations) each
-//! way. Rows run in parallel. Off the CPU, the composed ops are used instead.
+//! Fused kernels for the operations that dominate BERT's small-op time: layer normalisation,
+//! softmax and dropout. Each is one pass forward and one pass backward, where the same maths
+//! from candle's elementary ops takes seven to nine tensors (and as many allocations) each way.
+//! On the CPU rows run in parallel with rayon; with the `cuda` feature the same maths runs as
+//! the CUDA kernels of src/worker/cuda/kernels.cu.
 
+#[cfg(feature = "cuda")]
+use candle_core::CudaStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
@@ -68,6 +71,11 @@ impl CustomOp1 for Normalize {
         Ok((CpuStorage::F32(y), l.shape().clone()))
     }
 
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(&self, s: &CudaStorage, l: &Layout) -> Result<(CudaStorage, Shape)> {
+        super::cuda::rows("yj_normalize", s, l, Some(self.eps))
+    }
+
     fn bwd(&self, x: &Tensor, _y: &Tensor, dy: &Tensor) -> Result<Option<Tensor>> {
         Ok(Some(x.apply_op2_no_bwd(
             &dy.contiguous()?,
@@ -108,6 +116,17 @@ impl CustomOp2 for NormalizeGrad {
             }
         })
     }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &CudaStorage,
+        l1: &Layout,
+        s2: &CudaStorage,
+        l2: &Layout,
+    ) -> Result<(CudaStorage, Shape)> {
+        super::cuda::row_pairs("yj_normalize_grad", (s1, l1), (s2, l2), Some(self.eps))
+    }
 }
 
 /// Softmax over the last dimension.
@@ -140,6 +159,11 @@ impl CustomOp1 for Softmax {
         Ok((CpuStorage::F32(y), l.shape().clone()))
     }
 
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(&self, s: &CudaStorage, l: &Layout) -> Result<(CudaStorage, Shape)> {
+        super::cuda::rows("yj_softmax", s, l, None)
+    }
+
     fn bwd(&self, _x: &Tensor, y: &Tensor, dy: &Tensor) -> Result<Option<Tensor>> {
         Ok(Some(y.apply_op2_no_bwd(&dy.contiguous()?, &SoftmaxGrad)?))
     }
@@ -166,5 +190,65 @@ impl CustomOp2 for SoftmaxGrad {
                 *o = a * (g - dot);
             }
         })
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &CudaStorage,
+        l1: &Layout,
+        s2: &CudaStorage,
+        l2: &Layout,
+    ) -> Result<(CudaStorage, Shape)> {
+        super::cuda::row_pairs("yj_softmax_grad", (s1, l1), (s2, l2), None)
+    }
+}
+
+/// Inverted dropout: `x * mask`, where element i is dropped (0) with probability `p` and kept
+/// (times 1/(1-p)) otherwise, by the (i+1)-th draw of the counter-based stream whose state is
+/// `state` (src/worker/rng.rs). Each element's draw depends on its index alone, so elements run
+/// in parallel, the GPU draws the CPU's mask, and the backward pass is the same op on the
+/// gradient.
+#[derive(Debug, Clone, Copy)]
+pub struct Dropout {
+    pub state: u64,
+    pub p: f32,
+}
+
+impl Dropout {
+    fn scale(&self) -> f32 {
+        1.0 / (1.0 - self.p)
+    }
+}
+
+impl CustomOp1 for Dropout {
+    fn name(&self) -> &'static str {
+        "dropout"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (x, _) = rows(s, l, self.name())?;
+        let (p, scale) = (self.p, self.scale());
+        let mut y = vec![0f32; x.len()];
+        const CHUNK: usize = 16 * 1024;
+        y.par_chunks_mut(CHUNK)
+            .zip(x.par_chunks(CHUNK))
+            .enumerate()
+            .for_each(|(c, (y, x))| {
+                let mut rng = super::rng::SplitMix64::at(self.state, (c * CHUNK) as u64);
+                for (o, v) in y.iter_mut().zip(x) {
+                    *o = v * if rng.next_f32() < p { 0.0 } else { scale };
+                }
+            });
+        Ok((CpuStorage::F32(y), l.shape().clone()))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(&self, s: &CudaStorage, l: &Layout) -> Result<(CudaStorage, Shape)> {
+        super::cuda::dropout(s, l, self.state, self.p, self.scale())
+    }
+
+    fn bwd(&self, _x: &Tensor, _y: &Tensor, dy: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(dy.contiguous()?.apply_op1_no_bwd(self)?))
     }
 }

@@ -10,6 +10,8 @@ pub struct GpuSummary {
     pub name: String,
     pub samples: u64,
     pub mean_utilization_percent: f64,
+    /// Memory in use at the first sample, once the model is on the GPU and before training.
+    pub baseline_memory_mib: u64,
     pub peak_memory_mib: u64,
     pub total_memory_mib: u64,
 }
@@ -29,11 +31,11 @@ impl GpuMonitor {
     ) -> Result<GpuMonitor, String> {
         let nvml = nvml_wrapper::Nvml::init()
             .map_err(|e| format!("NVML not available ({e}): GPU use is not monitored"))?;
-        let index = visible_index();
+        let visible = Visible::from_env();
         let name = {
-            let device = nvml
-                .device_by_index(index)
-                .map_err(|e| format!("NVML found no GPU {index}: {e}"))?;
+            let device = visible
+                .open(&nvml)
+                .map_err(|e| format!("NVML found no GPU {visible:?}: {e}"))?;
             device.name().unwrap_or_else(|_| "GPU".into())
         };
         let stop = Arc::new(AtomicBool::new(false));
@@ -43,40 +45,57 @@ impl GpuMonitor {
         }));
         let (stop2, summary2) = (stop.clone(), summary.clone());
         let handle = std::thread::spawn(move || {
-            let Ok(device) = nvml.device_by_index(index) else {
+            let Ok(device) = visible.open(&nvml) else {
                 return;
             };
             let mut util_sum = 0.0;
-            while !stop2.load(Ordering::Relaxed) {
+            let mut sample = || {
                 let util = device.utilization_rates().map(|u| u.gpu).unwrap_or(0);
-                if let Ok(mem) = device.memory_info() {
-                    let used = mem.used / (1024 * 1024);
-                    let total = mem.total / (1024 * 1024);
-                    util_sum += util as f64;
-                    if let Ok(mut s) = summary2.lock() {
-                        s.samples += 1;
-                        s.mean_utilization_percent = util_sum / s.samples as f64;
-                        s.peak_memory_mib = s.peak_memory_mib.max(used);
-                        s.total_memory_mib = total;
+                let Ok(mem) = device.memory_info() else {
+                    return;
+                };
+                let used = mem.used / (1024 * 1024);
+                let total = mem.total / (1024 * 1024);
+                util_sum += util as f64;
+                if let Ok(mut s) = summary2.lock() {
+                    if s.samples == 0 {
+                        s.baseline_memory_mib = used;
                     }
-                    log(format!(
-                        "{{\"event\":\"gpu\",\"utilization_percent\":{util},\"memory_used_mib\":{used},\"memory_total_mib\":{total}}}"
-                    ));
+                    s.samples += 1;
+                    s.mean_utilization_percent = util_sum / s.samples as f64;
+                    s.peak_memory_mib = s.peak_memory_mib.max(used);
+                    s.total_memory_mib = total;
                 }
+                log(format!(
+                    "{{\"event\":\"gpu\",\"utilization_percent\":{util},\"memory_used_mib\":{used},\"memory_total_mib\":{total}}}"
+                ));
+            };
+            'sampling: loop {
+                sample();
                 // Sleep in small slices so stop() returns promptly.
                 for _ in 0..(every.as_millis() / 100).max(1) {
                     if stop2.load(Ordering::Relaxed) {
-                        break;
+                        break 'sampling;
                     }
                     std::thread::sleep(Duration::from_millis(100));
                 }
             }
+            // One last sample at the end, so that a run shorter than the period is seen too.
+            sample();
         });
         Ok(GpuMonitor {
             stop,
             summary,
             handle: Some(handle),
         })
+    }
+
+    /// The GPU's name, as NVML gives it.
+    pub fn name(&self) -> String {
+        self.summary
+            .lock()
+            .map(|s| s.name.clone())
+            .unwrap_or_default()
     }
 
     pub fn finish(mut self) -> GpuSummary {
@@ -88,21 +107,91 @@ impl GpuMonitor {
     }
 }
 
-/// NVML numbers GPUs physically; CUDA_VISIBLE_DEVICES (set by Slurm) names the one we got.
-fn visible_index() -> u32 {
-    std::env::var("CUDA_VISIBLE_DEVICES")
-        .ok()
-        .and_then(|v| v.split(',').next().and_then(|s| s.trim().parse().ok()))
-        .unwrap_or(0)
+/// The GPU this job was given. NVML numbers GPUs physically, ignoring CUDA_VISIBLE_DEVICES;
+/// Slurm sets that variable to the GPU's index or, on some clusters, its UUID.
+#[derive(Debug, Clone, PartialEq)]
+enum Visible {
+    Index(u32),
+    Uuid(String),
 }
 
-/// A batch size that should fit: scale the current one by the memory left, keeping 10% spare.
-pub fn suggest_batch_size(batch: usize, peak_mib: u64, total_mib: u64) -> Option<usize> {
-    if peak_mib == 0 || total_mib == 0 {
+impl Visible {
+    fn from_env() -> Visible {
+        Self::parse(&std::env::var("CUDA_VISIBLE_DEVICES").unwrap_or_default())
+    }
+
+    fn parse(value: &str) -> Visible {
+        let first = value.split(',').next().unwrap_or("").trim();
+        if first.starts_with("GPU-") || first.starts_with("MIG-") {
+            Visible::Uuid(first.to_string())
+        } else {
+            Visible::Index(first.parse().unwrap_or(0))
+        }
+    }
+
+    fn open<'n>(
+        &self,
+        nvml: &'n nvml_wrapper::Nvml,
+    ) -> Result<nvml_wrapper::Device<'n>, nvml_wrapper::error::NvmlError> {
+        match self {
+            Visible::Index(i) => nvml.device_by_index(*i),
+            Visible::Uuid(u) => nvml.device_by_uuid(u.as_str()),
+        }
+    }
+}
+
+/// The largest power-of-two batch that should fit: what is in use before training (weights,
+/// CUDA context) stays, what training added grows with the batch, and 10% is kept spare.
+pub fn suggest_batch_size(batch: usize, summary: &GpuSummary) -> Option<usize> {
+    let per_batch = summary
+        .peak_memory_mib
+        .checked_sub(summary.baseline_memory_mib)?;
+    let room = (summary.total_memory_mib as f64 * 0.9) - summary.baseline_memory_mib as f64;
+    if per_batch == 0 || room <= 0.0 {
         return None;
     }
-    let factor = (total_mib as f64 * 0.9) / peak_mib as f64;
-    let suggested = ((batch as f64 * factor) as usize).max(1);
+    let suggested = ((batch as f64 * room / per_batch as f64) as usize).max(1);
     // Round down to a power of two: what people pick and what kernels like.
     Some(1usize << (usize::BITS - 1 - suggested.leading_zeros()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(baseline: u64, peak: u64, total: u64) -> GpuSummary {
+        GpuSummary {
+            baseline_memory_mib: baseline,
+            peak_memory_mib: peak,
+            total_memory_mib: total,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn suggestion_scales_what_training_added() {
+        // Measured on an H200: 974 MiB with the model loaded, 1488 MiB at the peak, batch 16.
+        assert_eq!(
+            suggest_batch_size(16, &summary(974, 1488, 143771)),
+            Some(2048)
+        );
+        // Nearly full already: stay at what fits.
+        assert_eq!(
+            suggest_batch_size(16, &summary(1000, 21000, 24000)),
+            Some(16)
+        );
+        // Nothing measured, or nothing added: no suggestion.
+        assert_eq!(suggest_batch_size(16, &summary(0, 0, 0)), None);
+        assert_eq!(suggest_batch_size(16, &summary(900, 900, 80000)), None);
+    }
+
+    #[test]
+    fn visible_devices_by_index_or_uuid() {
+        assert_eq!(Visible::parse("2,3"), Visible::Index(2));
+        assert_eq!(Visible::parse(""), Visible::Index(0));
+        assert_eq!(
+            Visible::parse("GPU-5d3b2e1c-aaaa"),
+            Visible::Uuid("GPU-5d3b2e1c-aaaa".into())
+        );
+    }
 }

@@ -4,6 +4,8 @@
 
 pub mod bert;
 pub mod checkpoint;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 pub mod data;
 pub mod export;
 pub mod fused;
@@ -76,15 +78,37 @@ fn set_threads() {
     }
 }
 
-fn choose_device(choice: DeviceChoice) -> anyhow::Result<Device> {
+/// The device to train on, and a note for the log when `auto` had to fall back to the CPU.
+fn choose_device(choice: DeviceChoice) -> anyhow::Result<(Device, Option<String>)> {
+    let visible = || match std::env::var("CUDA_VISIBLE_DEVICES") {
+        Ok(v) => format!("CUDA_VISIBLE_DEVICES={v:?}"),
+        Err(_) => "CUDA_VISIBLE_DEVICES unset".to_string(),
+    };
     match choice {
-        DeviceChoice::Cpu => Ok(Device::Cpu),
-        DeviceChoice::Cuda if cfg!(feature = "cuda") => Ok(Device::new_cuda(0)?),
+        DeviceChoice::Cpu => Ok((Device::Cpu, None)),
+        DeviceChoice::Cuda if cfg!(feature = "cuda") => {
+            let device = Device::new_cuda(0).with_context(|| {
+                format!(
+                    "train.device = \"cuda\", but GPU 0 cannot be opened ({})",
+                    visible()
+                )
+            })?;
+            Ok((device, None))
+        }
         DeviceChoice::Cuda => anyhow::bail!(
-            "train.device = \"cuda\", but this yenjob was built without CUDA: rebuild with `cargo build --release --features cuda`"
+            "train.device = \"cuda\", but this yenjob was built without CUDA: rebuild with `cargo build --release --features cuda` (scripts/cuda-toolkit.sh provides nvcc)"
         ),
-        DeviceChoice::Auto if cfg!(feature = "cuda") => Ok(Device::cuda_if_available(0)?),
-        DeviceChoice::Auto => Ok(Device::Cpu),
+        DeviceChoice::Auto if cfg!(feature = "cuda") => match Device::new_cuda(0) {
+            Ok(device) => Ok((device, None)),
+            Err(e) => Ok((
+                Device::Cpu,
+                Some(format!(
+                    "no usable GPU ({e}; {}): training on the CPU",
+                    visible()
+                )),
+            )),
+        },
+        DeviceChoice::Auto => Ok((Device::Cpu, None)),
     }
 }
 
@@ -113,13 +137,16 @@ pub fn run(spec: &JobSpec, run_dir: &Path, options: &WorkerOptions) -> anyhow::R
     std::fs::create_dir_all(run_dir)
         .with_context(|| format!("cannot create run folder {}", run_dir.display()))?;
     let mut report = Reporter::open(run_dir, options.control.quiet)?;
-    let device = choose_device(t.device)?;
+    let (device, fallback) = choose_device(t.device)?;
+    if let Some(note) = fallback {
+        report.line(&format!("[device] {note}"));
+    }
     let device_name = match &device {
         Device::Cpu => format!("cpu ({} threads)", candle_core::utils::get_num_threads()),
-        _ => format!(
-            "cuda:0 (CUDA_VISIBLE_DEVICES={})",
-            std::env::var("CUDA_VISIBLE_DEVICES").unwrap_or_default()
-        ),
+        _ => match std::env::var("CUDA_VISIBLE_DEVICES") {
+            Ok(v) => format!("cuda:0 (CUDA_VISIBLE_DEVICES={v})"),
+            Err(_) => "cuda:0".to_string(),
+        },
     };
 
     // Data
@@ -202,7 +229,13 @@ pub fn run(spec: &JobSpec, run_dir: &Path, options: &WorkerOptions) -> anyhow::R
         None
     } else {
         match gpu::GpuMonitor::start(Duration::from_secs(5), gpu_log) {
-            Ok(m) => Some(m),
+            Ok(m) => {
+                report.line(&format!(
+                    "[gpu] {}: utilisation and memory sampled through NVML every 5 s",
+                    m.name()
+                ));
+                Some(m)
+            }
             Err(note) => {
                 report.line(&format!("[gpu] {note}"));
                 None
@@ -233,7 +266,7 @@ pub fn run(spec: &JobSpec, run_dir: &Path, options: &WorkerOptions) -> anyhow::R
     export::save_model(&model_dir, &params, &raw_config, &tokenizer, &files)?;
     let suggested = gpu_summary
         .as_ref()
-        .and_then(|g| gpu::suggest_batch_size(h.batch_size, g.peak_memory_mib, g.total_memory_mib));
+        .and_then(|g| gpu::suggest_batch_size(h.batch_size, g));
     let summary = serde_json::json!({
         "before": finished.before,
         "after": finished.after,
@@ -262,8 +295,19 @@ pub fn run(spec: &JobSpec, run_dir: &Path, options: &WorkerOptions) -> anyhow::R
         finished.before.accuracy, finished.after.accuracy, finished.before.macro_f1, finished.after.macro_f1,
         finished.train_seconds, finished.sentences_trained as f64 / finished.train_seconds.max(1e-9), model_dir.display()
     ));
-    if let Some(b) = suggested {
-        report.line(&format!("[gpu] peak memory fits a batch size of about {b}"));
+    if let Some(g) = &gpu_summary {
+        report.line(&format!(
+            "[gpu] {}: peak memory {} of {} MiB ({} MiB before training), mean utilisation {:.0}%{}",
+            g.name,
+            g.peak_memory_mib,
+            g.total_memory_mib,
+            g.baseline_memory_mib,
+            g.mean_utilization_percent,
+            suggested.map_or(String::new(), |b| format!(
+                "; a batch of about {b} would fit (batch_size = {})",
+                h.batch_size
+            ))
+        ));
     }
     Ok(0)
 }

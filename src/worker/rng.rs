@@ -17,6 +17,16 @@ impl SplitMix64 {
         s
     }
 
+    /// The stream whose state is `state`, advanced by `draws` draws without making them.
+    pub fn at(state: u64, draws: u64) -> SplitMix64 {
+        SplitMix64(state.wrapping_add(draws.wrapping_mul(0x9E37_79B9_7F4A_7C15)))
+    }
+
+    /// The raw state (what `at` and the GPU's dropout kernel start from).
+    pub fn state(&self) -> u64 {
+        self.0
+    }
+
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;

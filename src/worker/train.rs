@@ -215,7 +215,7 @@ pub fn train(
         &task.params.vars,
         task.params.names.iter().map(|n| bert::decays(n)).collect(),
         h.weight_decay,
-    );
+    )?;
     let mut progress = Progress {
         step: 0,
         epoch: 0,
@@ -252,7 +252,7 @@ pub fn train(
         }
     };
     report.line(&format!(
-        "[train] {} sentences, {} epochs x {steps_per_epoch} steps of {} ({} tokens a epoch, {} of them padding)",
+        "[train] {} sentences, {} epochs x {steps_per_epoch} steps of {} ({} tokens per epoch, {} of them padding)",
         task.train.len(), h.epochs, h.batch_size, padded, padded - real
     ));
     let bar = progress_bar(total_steps, progress.step, control.quiet);
@@ -280,8 +280,12 @@ pub fn train(
             let dropout = Dropout::new(hidden_p, hidden_p, h.seed, progress.step);
             let logits = model.logits(&batch, &dropout)?;
             let loss = bert::cross_entropy(&logits, &labels)?;
+            // A GPU runs asynchronously: wait for it, or the phase times below would be
+            // the times to queue the work.
+            task.device.synchronize()?;
             let t_forward = step_start.elapsed().as_secs_f64();
             let grads = loss.backward()?;
+            task.device.synchronize()?;
             let t_backward = step_start.elapsed().as_secs_f64();
             let lr = optim::learning_rate(
                 progress.step,
@@ -313,13 +317,13 @@ pub fn train(
                 let mean = window_loss / window_n as f64;
                 let per = |x: f64| x / window_n as f64;
                 let text = format!(
-                    "[train] epoch {}/{} step {}/{total_steps} loss {mean:.4} lr {lr:.2e} grad-norm {grad_norm:.2} {rate:.1} sentences/s (a step: forward {:.2} s, backward {:.2} s, optimizer {:.2} s)",
+                    "[train] epoch {}/{} step {}/{total_steps} loss {mean:.4} lr {lr:.2e} grad-norm {grad_norm:.2} {rate:.1} sentences/s (a step: forward {:.1} ms, backward {:.1} ms, optimizer {:.1} ms)",
                     progress.epoch + 1,
                     h.epochs,
                     progress.step,
-                    per(phase[0]),
-                    per(phase[1]),
-                    per(phase[2])
+                    per(phase[0]) * 1e3,
+                    per(phase[1]) * 1e3,
+                    per(phase[2]) * 1e3
                 );
                 match &bar {
                     Some(b) => b.println(text),
