@@ -7,7 +7,8 @@
 #[cfg(feature = "cuda")]
 use candle_core::CudaStorage;
 use candle_core::backprop::GradStore;
-use candle_core::{CpuStorage, DType, InplaceOp2, Layout, Result, Tensor, Var};
+use candle_core::{CpuStorage, DType, InplaceOp2, Layout, Result, Storage, Tensor, Var};
+use std::borrow::Cow;
 use rayon::prelude::*;
 
 pub struct AdamW {
@@ -113,9 +114,26 @@ impl AdamW {
         let grads: Vec<Option<&Tensor>> = vars.iter().map(|v| grads.get(v.as_tensor())).collect();
         match &mut self.moments {
             Moments::Host { m, v } => {
-                let host: Vec<Option<Vec<f32>>> = grads
+                // Read each gradient where backward left it, without copying (a step's
+                // gradients are as large as the model); the read locks end with the step.
+                let guards: Vec<Option<_>> = grads
                     .iter()
-                    .map(|g| g.map(|g| g.flatten_all()?.to_vec1::<f32>()).transpose())
+                    .map(|g| g.map(Tensor::storage_and_layout))
+                    .collect();
+                let host: Vec<Option<Cow<[f32]>>> = guards
+                    .iter()
+                    .zip(&grads)
+                    .map(|(guard, g)| match (guard, g) {
+                        (Some((storage, layout)), Some(g)) => {
+                            match (&**storage, layout.contiguous_offsets()) {
+                                (Storage::Cpu(CpuStorage::F32(data)), Some((a, b))) => {
+                                    Ok(Some(Cow::Borrowed(&data[a..b])))
+                                }
+                                _ => Ok(Some(Cow::Owned(g.flatten_all()?.to_vec1::<f32>()?))),
+                            }
+                        }
+                        _ => Ok(None),
+                    })
                     .collect::<Result<_>>()?;
                 let norm = host
                     .iter()
