@@ -104,12 +104,17 @@ pub async fn run(job: Option<&str>, json: bool) -> anyhow::Result<i32> {
     );
     match summary.get("gpu").filter(|g| !g.is_null()) {
         Some(g) => println!(
-            "GPU {}: mean utilisation {:.0}%, peak memory {} of {} MiB; a batch size of about {} would fit",
+            "GPU {}: mean utilisation {:.0}%, peak memory {} of {} MiB ({} before training){}",
             g["name"].as_str().unwrap_or("?"),
             f(&g["mean_utilization_percent"]),
             g["peak_memory_mib"],
             g["total_memory_mib"],
+            g["baseline_memory_mib"],
             summary["suggested_batch_size"]
+                .as_u64()
+                .map_or(String::new(), |b| format!(
+                    "; a batch size of about {b} would fit"
+                ))
         ),
         None => println!("GPU: not used or not monitored (no NVML)"),
     }

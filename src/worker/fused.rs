@@ -252,3 +252,48 @@ impl CustomOp1 for Dropout {
         Ok(Some(dy.contiguous()?.apply_op1_no_bwd(self)?))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::worker::rng::SplitMix64;
+    use candle_core::Device;
+
+    /// The parallel kernel draws exactly the sequential stream: element i is dropped by the
+    /// stream's i-th draw, kept ones are scaled, and the gradient goes through the same mask.
+    #[test]
+    fn dropout_is_the_sequential_stream() -> Result<()> {
+        let n = 70_001; // several rayon chunks and a ragged end
+        let op = Dropout { state: 99, p: 0.25 };
+        let x = candle_core::Var::from_tensor(&Tensor::ones(
+            n,
+            candle_core::DType::F32,
+            &Device::Cpu,
+        )?)?;
+        let y = x.as_tensor().apply_op1(op)?;
+        let grads = y.sum_all()?.backward()?;
+        let (y, dx) = (
+            y.to_vec1::<f32>()?,
+            grads
+                .get(x.as_tensor())
+                .expect("a gradient")
+                .to_vec1::<f32>()?,
+        );
+        let mut rng = SplitMix64::at(99, 0);
+        let mut dropped = 0;
+        for i in 0..n {
+            let expected = if rng.next_f32() < 0.25 {
+                0.0
+            } else {
+                1.0 / 0.75
+            };
+            dropped += usize::from(expected == 0.0);
+            assert_eq!((y[i], dx[i]), (expected, expected), "element {i}");
+        }
+        assert!(
+            (dropped as f64 / n as f64 - 0.25).abs() < 0.01,
+            "{dropped} of {n} dropped"
+        );
+        Ok(())
+    }
+}

@@ -8,8 +8,8 @@
 use candle_core::CudaStorage;
 use candle_core::backprop::GradStore;
 use candle_core::{CpuStorage, DType, InplaceOp2, Layout, Result, Storage, Tensor, Var};
-use std::borrow::Cow;
 use rayon::prelude::*;
+use std::borrow::Cow;
 
 pub struct AdamW {
     pub beta1: f64,

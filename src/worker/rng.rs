@@ -57,6 +57,18 @@ impl SplitMix64 {
 mod tests {
     use super::*;
 
+    /// `at` is what lets dropout draw in parallel (and on the GPU): element i's draw does not
+    /// depend on drawing the ones before it.
+    #[test]
+    fn at_skips_draws() {
+        let mut sequential = SplitMix64::keyed(7, &[1, 2]);
+        let state = sequential.state();
+        for k in 0..1000u64 {
+            let expected = sequential.next_u64();
+            assert_eq!(SplitMix64::at(state, k).next_u64(), expected, "draw {k}");
+        }
+    }
+
     #[test]
     fn same_keys_same_stream() {
         let a: Vec<u64> = (0..4)
