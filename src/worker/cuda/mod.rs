@@ -5,7 +5,7 @@
 use candle_core::backend::BackendStorage;
 use candle_core::cuda_backend::WrapErr;
 use candle_core::cuda_backend::cudarc::driver::{
-    CudaView, CudaViewMut, LaunchConfig, PushKernelArg,
+    CudaSlice, CudaView, CudaViewMut, LaunchConfig, PushKernelArg,
 };
 use candle_core::{CudaStorage, Layout, Result, Shape};
 
@@ -49,10 +49,8 @@ fn per_row(l: &Layout) -> (LaunchConfig, u32) {
     (cfg, width as u32)
 }
 
-fn output(
-    s: &CudaStorage,
-    l: &Layout,
-) -> Result<candle_core::cuda_backend::cudarc::driver::CudaSlice<f32>> {
+/// A new buffer for a kernel's output, the shape of `l`.
+fn output(s: &CudaStorage, l: &Layout) -> Result<CudaSlice<f32>> {
     // SAFETY: every kernel writing an output writes all of its elements.
     unsafe { s.device().alloc::<f32>(l.shape().elem_count()) }
 }
