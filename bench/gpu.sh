@@ -17,25 +17,9 @@ export LD_LIBRARY_PATH="$extra:$extra2:${LD_LIBRARY_PATH:-}"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
 ldd "$BIN" | grep -E 'cuda|cublas|curand|nvrtc|not found' || true
 
-spec() {   # spec NAME BUCKETING
-  cat > "$OUT/$1.toml" <<TOML
-[job]
-name = "$1"
-partition = "gpu"
-time = "1:00:00"
-[train]
-data = "$DATA"
-model = "$MODEL"
-device = "cuda"
-epochs = 3
-batch_size = 16
-learning_rate = 2e-5
-max_length = 128
-seed = 42
-length_bucketing = $2
-checkpoint_every = 0
-log_every = 20
-TOML
+. bench/spec.sh
+spec() {   # spec NAME BUCKETING [SEED]
+  write_spec "$OUT/$1.toml" "$1" "$2" "$DATA" "$MODEL" cuda "${3:-42}"
 }
 spec candle-bucketed true
 spec candle-reference-batches false
@@ -43,7 +27,7 @@ for run in candle-bucketed candle-reference-batches; do
   echo "== $run"
   rm -rf "${OUT:?}/$run"
   "$BIN" worker --spec "$OUT/$run.toml" --run-dir "$OUT/$run" > "$OUT/$run.log" 2>&1 || { tail -20 "$OUT/$run.log"; exit 1; }
-  grep -E '^\[(model|eval|done|gpu\] peak|gpu\] NVML)' "$OUT/$run.log" || true
+  grep -E '^\[(model|eval|done|device)\]|^\[gpu\] [^{]' "$OUT/$run.log" || true
 done
 REF="$OUT/candle-reference-batches"
 for mode in padded dynamic; do
@@ -62,8 +46,7 @@ done
 start=$SECONDS
 for seed in ${SEEDS:-}; do
   [ $((SECONDS - start)) -lt "${SEEDS_BUDGET_S:-600}" ] || { echo "seed budget spent before seed $seed"; break; }
-  spec "seed-$seed" true
-  sed -i "s/^seed = 42/seed = $seed/" "$OUT/seed-$seed.toml"
+  spec "seed-$seed" true "$seed"
   "$BIN" worker --spec "$OUT/seed-$seed.toml" --run-dir "$OUT/seed-$seed" > "$OUT/seed-$seed.log" 2>&1 || { tail -5 "$OUT/seed-$seed.log"; continue; }
   rm -rf "$OUT/seed-$seed/model"
   for mode in padded dynamic; do

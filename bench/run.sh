@@ -16,24 +16,9 @@ fi
 cargo build --release --examples -q
 target/release/examples/matmul_rate | tee "$OUT/matmul.txt"
 
+. bench/spec.sh
 spec() {   # spec NAME BUCKETING
-  cat > "$OUT/$1.toml" <<TOML
-[job]
-name = "$1"
-partition = "gpu"
-time = "2:00:00"
-[train]
-data = "$PWD/data/Sentences_AllAgree.txt"
-model = "$PWD/models/all-MiniLM-L6-v2"
-epochs = 3
-batch_size = 16
-learning_rate = 2e-5
-max_length = 128
-seed = 42
-length_bucketing = $2
-checkpoint_every = 0
-log_every = 20
-TOML
+  write_spec "$OUT/$1.toml" "$1" "$2" "$PWD/data/Sentences_AllAgree.txt" "$PWD/models/all-MiniLM-L6-v2" cpu
 }
 spec candle-bucketed true
 spec candle-reference-batches false

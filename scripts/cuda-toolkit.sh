@@ -49,7 +49,10 @@ if [ ! -f "$ROOT/lib/stubs/libcuda.so" ]; then
   cudarc=$(cargo metadata --features cuda --format-version 1 2>/dev/null | python3 -c '
 import json, sys
 m = json.load(sys.stdin)
-print(next(p["manifest_path"] for p in m["packages"] if p["name"] == "cudarc").rsplit("/", 1)[0])')
+print(next(p["manifest_path"] for p in m["packages"] if p["name"] == "cudarc").rsplit("/", 1)[0])' 2>/dev/null) || {
+    echo "cuda-toolkit.sh: cannot find cudarc's sources with 'cargo metadata --features cuda'; run 'cargo fetch' in the repository first" >&2
+    exit 1
+  }
   mkdir -p "$ROOT/lib/stubs"
   grep -oE 'fn cu[A-Za-z0-9_]+\(' "$cudarc/src/driver/sys/mod.rs" | sort -u |
     sed -E 's/fn (cu[A-Za-z0-9_]+)\(/int \1(void) { return 999; }/' > "$ROOT/lib/stubs/cuda_stub.c"

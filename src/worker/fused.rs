@@ -73,7 +73,7 @@ impl CustomOp1 for Normalize {
 
     #[cfg(feature = "cuda")]
     fn cuda_fwd(&self, s: &CudaStorage, l: &Layout) -> Result<(CudaStorage, Shape)> {
-        super::cuda::rows("yj_normalize", s, l, Some(self.eps))
+        super::cuda::rows("yj_normalize", &[(s, l)], Some(self.eps))
     }
 
     fn bwd(&self, x: &Tensor, _y: &Tensor, dy: &Tensor) -> Result<Option<Tensor>> {
@@ -125,7 +125,7 @@ impl CustomOp2 for NormalizeGrad {
         s2: &CudaStorage,
         l2: &Layout,
     ) -> Result<(CudaStorage, Shape)> {
-        super::cuda::row_pairs("yj_normalize_grad", (s1, l1), (s2, l2), Some(self.eps))
+        super::cuda::rows("yj_normalize_grad", &[(s1, l1), (s2, l2)], Some(self.eps))
     }
 }
 
@@ -161,7 +161,7 @@ impl CustomOp1 for Softmax {
 
     #[cfg(feature = "cuda")]
     fn cuda_fwd(&self, s: &CudaStorage, l: &Layout) -> Result<(CudaStorage, Shape)> {
-        super::cuda::rows("yj_softmax", s, l, None)
+        super::cuda::rows("yj_softmax", &[(s, l)], None)
     }
 
     fn bwd(&self, _x: &Tensor, y: &Tensor, dy: &Tensor) -> Result<Option<Tensor>> {
@@ -200,7 +200,7 @@ impl CustomOp2 for SoftmaxGrad {
         s2: &CudaStorage,
         l2: &Layout,
     ) -> Result<(CudaStorage, Shape)> {
-        super::cuda::row_pairs("yj_softmax_grad", (s1, l1), (s2, l2), None)
+        super::cuda::rows("yj_softmax_grad", &[(s1, l1), (s2, l2)], None)
     }
 }
 

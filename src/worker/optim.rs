@@ -112,6 +112,14 @@ impl AdamW {
         let bc1 = 1.0 - self.beta1.powi(self.t as i32);
         let bc2 = 1.0 - self.beta2.powi(self.t as i32);
         let grads: Vec<Option<&Tensor>> = vars.iter().map(|v| grads.get(v.as_tensor())).collect();
+        // Decoupled weight decay of parameter i for this step (none on biases and LayerNorm).
+        let decay = |i: usize| {
+            if self.decay[i] {
+                lr * self.weight_decay
+            } else {
+                0.0
+            }
+        };
         match &mut self.moments {
             Moments::Host { m, v } => {
                 // Read each gradient where backward left it, without copying (a step's
@@ -149,11 +157,7 @@ impl AdamW {
                         m: std::sync::Mutex::new(m),
                         v: std::sync::Mutex::new(v),
                         lr: lr as f32,
-                        decay: if self.decay[i] {
-                            (lr * self.weight_decay) as f32
-                        } else {
-                            0.0
-                        },
+                        decay: decay(i) as f32,
                         clip: clip as f32,
                         beta1: self.beta1 as f32,
                         beta2: self.beta2 as f32,
@@ -166,32 +170,31 @@ impl AdamW {
                 Ok(norm)
             }
             Moments::Device { mv } => {
+                let grads: Vec<Option<Tensor>> = grads
+                    .iter()
+                    .map(|g| g.map(Tensor::contiguous).transpose())
+                    .collect::<Result<_>>()?;
                 // One host sync per step: the global norm, summed on the device.
                 let Some(first) = grads.iter().flatten().next() else {
                     return Ok(0.0);
                 };
                 let sum = Tensor::zeros(1, DType::F32, first.device())?;
                 for g in grads.iter().flatten() {
-                    sum.inplace_op2(&g.contiguous()?, &SumSquares)?;
+                    sum.inplace_op2(g, &SumSquares)?;
                 }
                 let norm = (sum.to_vec1::<f32>()?[0] as f64).sqrt();
                 let clip = clip_factor(norm, max_grad_norm);
                 for (i, var) in vars.iter().enumerate() {
-                    let Some(g) = grads[i] else { continue };
+                    let Some(g) = &grads[i] else { continue };
                     let moments = MomentsUpdate {
                         clip: clip as f32,
                         beta1: self.beta1 as f32,
                         beta2: self.beta2 as f32,
                     };
-                    mv[i].inplace_op2(&g.contiguous()?, &moments)?;
-                    let decay = if self.decay[i] {
-                        lr * self.weight_decay
-                    } else {
-                        0.0
-                    };
+                    mv[i].inplace_op2(g, &moments)?;
                     let step = ParamsUpdate {
                         step: (lr / bc1) as f32,
-                        decay: decay as f32,
+                        decay: decay(i) as f32,
                         bc2_sqrt: bc2.sqrt() as f32,
                         eps: self.eps as f32,
                     };
@@ -279,8 +282,26 @@ fn cpu_slice_mut<'a>(s: &'a mut CpuStorage, l: &Layout, op: &str) -> Result<&'a 
     Ok(&mut data[a..b])
 }
 
+/// The element count of `tensor`, after checking that `moments`, [m | v], holds twice as many.
+fn moments_len(op: &str, moments: &Layout, tensor: &Layout) -> Result<usize> {
+    let n = tensor.shape().elem_count();
+    if moments.shape().elem_count() != 2 * n {
+        candle_core::bail!("{op}: moments and tensor sizes differ")
+    }
+    Ok(n)
+}
+
 /// `sum[0] += Σ g²` (the GPU's gradient norm, without a host sync per tensor).
 struct SumSquares;
+
+impl SumSquares {
+    fn len(&self, sum: &Layout, g: &Layout) -> Result<usize> {
+        if sum.shape().elem_count() != 1 {
+            candle_core::bail!("sum-squares: the sum must be one number")
+        }
+        Ok(g.shape().elem_count())
+    }
+}
 
 impl InplaceOp2 for SumSquares {
     fn name(&self) -> &'static str {
@@ -294,6 +315,7 @@ impl InplaceOp2 for SumSquares {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<()> {
+        self.len(l1, l2)?;
         let g = cpu_slice(s2, l2, self.name())?;
         let sum = cpu_slice_mut(s1, l1, self.name())?;
         sum[0] += g.iter().map(|x| x * x).sum::<f32>();
@@ -308,7 +330,8 @@ impl InplaceOp2 for SumSquares {
         s2: &CudaStorage,
         l2: &Layout,
     ) -> Result<()> {
-        super::cuda::sum_squares((s1, l1), (s2, l2))
+        let n = self.len(l1, l2)?;
+        super::cuda::in_place("yj_sum_squares", (s1, l1), (s2, l2), n, &[])
     }
 }
 
@@ -331,8 +354,9 @@ impl InplaceOp2 for MomentsUpdate {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<()> {
+        let n = moments_len(self.name(), l1, l2)?;
         let g = cpu_slice(s2, l2, self.name())?;
-        let (m, v) = cpu_slice_mut(s1, l1, self.name())?.split_at_mut(g.len());
+        let (m, v) = cpu_slice_mut(s1, l1, self.name())?.split_at_mut(n);
         for ((m, v), g) in m.iter_mut().zip(v).zip(g) {
             let g = g * self.clip;
             *m = self.beta1 * *m + (1.0 - self.beta1) * g;
@@ -349,7 +373,9 @@ impl InplaceOp2 for MomentsUpdate {
         s2: &CudaStorage,
         l2: &Layout,
     ) -> Result<()> {
-        super::cuda::adam_moments((s1, l1), (s2, l2), self.clip, self.beta1, self.beta2)
+        let n = moments_len(self.name(), l1, l2)?;
+        let params = [self.clip, self.beta1, self.beta2];
+        super::cuda::in_place("yj_adam_moments", (s1, l1), (s2, l2), n, &params)
     }
 }
 
@@ -375,9 +401,10 @@ impl InplaceOp2 for ParamsUpdate {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<()> {
+        let n = moments_len(self.name(), l2, l1)?;
         let mv = cpu_slice(s2, l2, self.name())?;
         let p = cpu_slice_mut(s1, l1, self.name())?;
-        let (m, v) = mv.split_at(p.len());
+        let (m, v) = mv.split_at(n);
         for ((p, m), v) in p.iter_mut().zip(m).zip(v) {
             let denom = v.sqrt() / self.bc2_sqrt + self.eps;
             *p -= self.decay * *p + self.step * m / denom;
@@ -393,11 +420,9 @@ impl InplaceOp2 for ParamsUpdate {
         s2: &CudaStorage,
         l2: &Layout,
     ) -> Result<()> {
-        super::cuda::adam_params(
-            (s1, l1),
-            (s2, l2),
-            [self.step, self.decay, self.bc2_sqrt, self.eps],
-        )
+        let n = moments_len(self.name(), l2, l1)?;
+        let params = [self.step, self.decay, self.bc2_sqrt, self.eps];
+        super::cuda::in_place("yj_adam_params", (s1, l1), (s2, l2), n, &params)
     }
 }
 

@@ -3,35 +3,42 @@
 // the same maths in the same order, so that CPU and GPU runs agree to rounding.
 #include <stdint.h>
 
-// Sum and max over a block; `shared` holds 33 floats. Every thread gets the result.
-__device__ float block_sum(float v, float* shared) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+struct Add {
+    __device__ float operator()(float a, float b) const { return a + b; }
+};
+struct Max {
+    __device__ float operator()(float a, float b) const { return fmaxf(a, b); }
+};
+
+// Reduces `v` over the block with `op`; `shared` holds 33 floats. Every thread gets the result.
+template <typename Op>
+__device__ float block_reduce(float v, float identity, float* shared, Op op) {
+    for (int o = 16; o > 0; o >>= 1) v = op(v, __shfl_xor_sync(0xffffffffu, v, o));
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;
     __syncthreads();  // an earlier call may still be reading `shared`
     if (lane == 0) shared[warp] = v;
     __syncthreads();
     if (warp == 0) {
-        v = lane < warps ? shared[lane] : 0.0f;
-        for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+        v = lane < warps ? shared[lane] : identity;
+        for (int o = 16; o > 0; o >>= 1) v = op(v, __shfl_xor_sync(0xffffffffu, v, o));
         if (lane == 0) shared[32] = v;
     }
     __syncthreads();
     return shared[32];
 }
 
-__device__ float block_max(float v, float* shared) {
-    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;
-    __syncthreads();
-    if (lane == 0) shared[warp] = v;
-    __syncthreads();
-    if (warp == 0) {
-        v = lane < warps ? shared[lane] : -INFINITY;
-        for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-        if (lane == 0) shared[32] = v;
-    }
-    __syncthreads();
-    return shared[32];
+__device__ float block_sum(float v, float* shared) { return block_reduce(v, 0.0f, shared, Add()); }
+__device__ float block_max(float v, float* shared) { return block_reduce(v, -INFINITY, shared, Max()); }
+
+// A row's mean and 1/sqrt(variance + eps), as fused.rs's row_stats computes them.
+__device__ void row_stats(const float* xr, uint32_t width, float eps, float* shared, float* mean, float* inv) {
+    float s = 0.0f;
+    for (uint32_t i = threadIdx.x; i < width; i += blockDim.x) s += xr[i];
+    const float m = block_sum(s, shared) / width;
+    float q = 0.0f;
+    for (uint32_t i = threadIdx.x; i < width; i += blockDim.x) q += (xr[i] - m) * (xr[i] - m);
+    *mean = m;
+    *inv = 1.0f / sqrtf(block_sum(q, shared) / width + eps);
 }
 
 // Layer normalisation without the affine part, one block per row of `width`.
@@ -39,12 +46,8 @@ extern "C" __global__ void yj_normalize(const float* x, float* y, uint32_t width
     __shared__ float shared[33];
     const float* xr = x + (size_t)blockIdx.x * width;
     float* yr = y + (size_t)blockIdx.x * width;
-    float s = 0.0f;
-    for (uint32_t i = threadIdx.x; i < width; i += blockDim.x) s += xr[i];
-    const float mean = block_sum(s, shared) / width;
-    float q = 0.0f;
-    for (uint32_t i = threadIdx.x; i < width; i += blockDim.x) q += (xr[i] - mean) * (xr[i] - mean);
-    const float inv = 1.0f / sqrtf(block_sum(q, shared) / width + eps);
+    float mean, inv;
+    row_stats(xr, width, eps, shared, &mean, &inv);
     for (uint32_t i = threadIdx.x; i < width; i += blockDim.x) yr[i] = (xr[i] - mean) * inv;
 }
 
@@ -54,12 +57,8 @@ extern "C" __global__ void yj_normalize_grad(const float* x, const float* dy, fl
     const size_t row = (size_t)blockIdx.x * width;
     const float *xr = x + row, *gr = dy + row;
     float* dr = dx + row;
-    float s = 0.0f;
-    for (uint32_t i = threadIdx.x; i < width; i += blockDim.x) s += xr[i];
-    const float mean = block_sum(s, shared) / width;
-    float q = 0.0f;
-    for (uint32_t i = threadIdx.x; i < width; i += blockDim.x) q += (xr[i] - mean) * (xr[i] - mean);
-    const float inv = 1.0f / sqrtf(block_sum(q, shared) / width + eps);
+    float mean, inv;
+    row_stats(xr, width, eps, shared, &mean, &inv);
     float sg = 0.0f, sgy = 0.0f;
     for (uint32_t i = threadIdx.x; i < width; i += blockDim.x) {
         sg += gr[i];

@@ -7,7 +7,7 @@ use candle_core::cuda_backend::WrapErr;
 use candle_core::cuda_backend::cudarc::driver::{
     CudaSlice, CudaView, CudaViewMut, LaunchConfig, PushKernelArg,
 };
-use candle_core::{CudaStorage, Layout, Result, Shape};
+use candle_core::{CudaDevice, CudaStorage, Layout, Result, Shape};
 
 const PTX: &str = include_str!(concat!(env!("OUT_DIR"), "/yenjob_kernels.ptx"));
 const MODULE: &str = "yenjob";
@@ -49,67 +49,48 @@ fn per_row(l: &Layout) -> (LaunchConfig, u32) {
     (cfg, width as u32)
 }
 
-/// A new buffer for a kernel's output, the shape of `l`.
-fn output(s: &CudaStorage, l: &Layout) -> Result<CudaSlice<f32>> {
+/// A new buffer for a kernel's output, `l`'s size.
+fn output(device: &CudaDevice, l: &Layout) -> Result<CudaSlice<f32>> {
     // SAFETY: every kernel writing an output writes all of its elements.
-    unsafe { s.device().alloc::<f32>(l.shape().elem_count()) }
+    unsafe { device.alloc::<f32>(l.shape().elem_count()) }
 }
 
-/// A row-wise kernel of one input (`yj_normalize`, `yj_softmax`); `eps` when it takes one.
+/// A row-wise kernel (`yj_normalize`, `yj_softmax`, and their backward kernels, which take two
+/// inputs of one shape) writing a new tensor of the inputs' shape; `eps` when it takes one.
 pub fn rows(
     name: &str,
-    s: &CudaStorage,
-    l: &Layout,
+    inputs: &[(&CudaStorage, &Layout)],
     eps: Option<f32>,
 ) -> Result<(CudaStorage, Shape)> {
-    let x = view(s, l, name)?;
-    let out = output(s, l)?;
-    let (cfg, width) = per_row(l);
-    let func = s.device().get_or_load_custom_func(name, MODULE, PTX)?;
-    let mut b = func.builder();
-    b.arg(&x);
-    b.arg(&out);
-    b.arg(&width);
-    if let Some(eps) = &eps {
-        b.arg(eps);
-    }
-    // SAFETY: the kernel reads and writes only within the lengths it is given, and the
-    // views passed are at least that long.
-    unsafe { b.launch(cfg) }.w()?;
-    Ok((
-        CudaStorage::wrap_cuda_slice(out, s.device().clone()),
-        l.shape().clone(),
-    ))
-}
-
-/// A row-wise backward kernel of two inputs (`yj_normalize_grad`, `yj_softmax_grad`).
-pub fn row_pairs(
-    name: &str,
-    (s1, l1): (&CudaStorage, &Layout),
-    (s2, l2): (&CudaStorage, &Layout),
-    eps: Option<f32>,
-) -> Result<(CudaStorage, Shape)> {
-    if l1.shape() != l2.shape() {
+    let &[(first, layout), ..] = inputs else {
+        candle_core::bail!("{name}: no input")
+    };
+    if inputs.iter().any(|(_, l)| l.shape() != layout.shape()) {
         candle_core::bail!("{name}: shapes differ")
     }
-    let (a, g) = (view(s1, l1, name)?, view(s2, l2, name)?);
-    let out = output(s1, l1)?;
-    let (cfg, width) = per_row(l1);
-    let func = s1.device().get_or_load_custom_func(name, MODULE, PTX)?;
+    let views = inputs
+        .iter()
+        .map(|(s, l)| view(s, l, name))
+        .collect::<Result<Vec<_>>>()?;
+    let device = first.device();
+    let out = output(device, layout)?;
+    let (cfg, width) = per_row(layout);
+    let func = device.get_or_load_custom_func(name, MODULE, PTX)?;
     let mut b = func.builder();
-    b.arg(&a);
-    b.arg(&g);
+    for v in &views {
+        b.arg(v);
+    }
     b.arg(&out);
     b.arg(&width);
     if let Some(eps) = &eps {
         b.arg(eps);
     }
-    // SAFETY: the kernel reads and writes only within the lengths it is given, and the
-    // views passed are at least that long.
+    // SAFETY: each block reads and writes one row of `width` within the views and the output,
+    // all of the same shape.
     unsafe { b.launch(cfg) }.w()?;
     Ok((
-        CudaStorage::wrap_cuda_slice(out, s1.device().clone()),
-        l1.shape().clone(),
+        CudaStorage::wrap_cuda_slice(out, device.clone()),
+        layout.shape().clone(),
     ))
 }
 
@@ -122,7 +103,7 @@ pub fn dropout(
     scale: f32,
 ) -> Result<(CudaStorage, Shape)> {
     let x = view(s, l, "dropout")?;
-    let out = output(s, l)?;
+    let out = output(s.device(), l)?;
     let n = l.shape().elem_count() as u64;
     let func = s
         .device()
@@ -134,8 +115,7 @@ pub fn dropout(
     b.arg(&state);
     b.arg(&p);
     b.arg(&scale);
-    // SAFETY: the kernel reads and writes only within the lengths it is given, and the
-    // views passed are at least that long.
+    // SAFETY: the kernel touches the first `n` elements of `x` and of the output, both `n` long.
     unsafe { b.launch(elementwise(n as usize)) }.w()?;
     Ok((
         CudaStorage::wrap_cuda_slice(out, s.device().clone()),
@@ -143,81 +123,29 @@ pub fn dropout(
     ))
 }
 
-/// AdamW's moment update on `mv` = [m | v] from the gradient `g` (each of g's length).
-pub fn adam_moments(
-    (mv, mvl): (&mut CudaStorage, &Layout),
-    (g, gl): (&CudaStorage, &Layout),
-    clip: f32,
-    beta1: f32,
-    beta2: f32,
+/// An in-place kernel over `n` elements (`yj_adam_moments`, `yj_adam_params`,
+/// `yj_sum_squares`): `dst` updated from `src`, then the kernel's f32 parameters. The caller
+/// has checked that `dst` and `src` hold what the kernel reads for `n` (optim.rs).
+pub fn in_place(
+    name: &str,
+    (dst, dl): (&mut CudaStorage, &Layout),
+    (src, sl): (&CudaStorage, &Layout),
+    n: usize,
+    params: &[f32],
 ) -> Result<()> {
-    let n = gl.shape().elem_count();
-    if mvl.shape().elem_count() != 2 * n {
-        candle_core::bail!("adam-moments: moments and gradient sizes differ")
-    }
-    let device = mv.device().clone();
-    let g = view(g, gl, "adam-moments")?;
-    let mut mv = view_mut(mv, mvl, "adam-moments")?;
+    let device = dst.device().clone();
+    let src = view(src, sl, name)?;
+    let mut dst = view_mut(dst, dl, name)?;
     let n = n as u64;
-    let func = &device.get_or_load_custom_func("yj_adam_moments", MODULE, PTX)?;
+    let func = device.get_or_load_custom_func(name, MODULE, PTX)?;
     let mut b = func.builder();
-    b.arg(&mut mv);
-    b.arg(&g);
+    b.arg(&mut dst);
+    b.arg(&src);
     b.arg(&n);
-    b.arg(&clip);
-    b.arg(&beta1);
-    b.arg(&beta2);
-    // SAFETY: the kernel reads and writes only within the lengths it is given, and the
-    // views passed are at least that long.
-    unsafe { b.launch(elementwise(n as usize)) }.w()?;
-    Ok(())
-}
-
-/// AdamW's parameter step on `p` from `mv` = [m | v].
-pub fn adam_params(
-    (p, pl): (&mut CudaStorage, &Layout),
-    (mv, mvl): (&CudaStorage, &Layout),
-    [step, decay, bc2_sqrt, eps]: [f32; 4],
-) -> Result<()> {
-    let n = pl.shape().elem_count();
-    if mvl.shape().elem_count() != 2 * n {
-        candle_core::bail!("adam-params: moments and parameter sizes differ")
+    for p in params {
+        b.arg(p);
     }
-    let device = p.device().clone();
-    let mv = view(mv, mvl, "adam-params")?;
-    let mut p = view_mut(p, pl, "adam-params")?;
-    let n = n as u64;
-    let func = &device.get_or_load_custom_func("yj_adam_params", MODULE, PTX)?;
-    let mut b = func.builder();
-    b.arg(&mut p);
-    b.arg(&mv);
-    b.arg(&n);
-    b.arg(&step);
-    b.arg(&decay);
-    b.arg(&bc2_sqrt);
-    b.arg(&eps);
-    // SAFETY: the kernel reads and writes only within the lengths it is given, and the
-    // views passed are at least that long.
-    unsafe { b.launch(elementwise(n as usize)) }.w()?;
-    Ok(())
-}
-
-/// `acc[0] += sum(g²)`.
-pub fn sum_squares(
-    (acc, al): (&mut CudaStorage, &Layout),
-    (g, gl): (&CudaStorage, &Layout),
-) -> Result<()> {
-    let device = acc.device().clone();
-    let g = view(g, gl, "sum-squares")?;
-    let mut acc = view_mut(acc, al, "sum-squares")?;
-    let n = gl.shape().elem_count() as u64;
-    let func = &device.get_or_load_custom_func("yj_sum_squares", MODULE, PTX)?;
-    let mut b = func.builder();
-    b.arg(&mut acc);
-    b.arg(&g);
-    b.arg(&n);
-    // SAFETY: the kernel reads and writes only within the lengths it is given, and the
-    // views passed are at least that long.
+    // SAFETY: the kernels index `dst` and `src` within the sizes the caller checked against `n`.
     unsafe { b.launch(elementwise(n as usize)) }.w()?;
     Ok(())
 }
