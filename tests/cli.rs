@@ -82,12 +82,7 @@ fn hostile_names_cannot_run_commands() {
         .arg(dir.join("job.toml"))
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let script = String::from_utf8(out.stdout).unwrap();
+    let script = common::stdout_of_success(&out);
     // The script parses, and running its variable lines evaluates nothing.
     let check = std::process::Command::new("bash")
         .arg("-n")

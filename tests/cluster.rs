@@ -62,6 +62,17 @@ impl Env {
         c
     }
 
+    /// `yenjob status --json JOB`: the job's row.
+    fn status(&self, id: &str) -> serde_json::Value {
+        let out = self
+            .yenjob()
+            .args(["status", "--json", id])
+            .output()
+            .unwrap();
+        let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        rows[0].clone()
+    }
+
     /// A spec for the tiny model in its own folder.
     fn spec(&self, name: &str, job: &str, epochs: u32) -> PathBuf {
         self.spec_with(name, job, epochs, "")
@@ -112,12 +123,7 @@ impl Env {
             cmd.arg(format!("--gpus={gpus}"));
         }
         let out = cmd.args(["--wrap", "sleep 600"]).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let id = String::from_utf8_lossy(&out.stdout)
+        let id = common::stdout_of_success(&out)
             .trim()
             .split(';')
             .next()
@@ -282,22 +288,12 @@ fn submit_status_tail_completed() {
     let env = Env::new();
     let spec = env.spec("e2e", "cpus = 1", 300);
     let out = env.yenjob().arg("submit").arg(&spec).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let text = common::stdout_of_success(&out);
     assert!(text.contains("WILL START NOW"), "{text}");
     let id = submitted_id(&out.stdout).unwrap();
     wait_for(&id, |s, _| s == "RUNNING", 30);
-    let status = env
-        .yenjob()
-        .args(["status", "--json", &id])
-        .output()
-        .unwrap();
-    let rows: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
-    assert_eq!(rows[0]["state"], "RUNNING", "{rows}");
+    let row = env.status(&id);
+    assert_eq!(row["state"], "RUNNING", "{row}");
     let tail = env.yenjob().args(["tail", &id]).output().unwrap();
     let log = String::from_utf8_lossy(&tail.stdout);
     assert!(tail.status.success(), "{log}");
@@ -306,13 +302,8 @@ fn submit_status_tail_completed() {
         log.contains(&format!("job {id} ended: COMPLETED (exit code 0:0)")),
         "{log}"
     );
-    let status = env
-        .yenjob()
-        .args(["status", "--json", &id])
-        .output()
-        .unwrap();
-    let rows: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
-    assert_eq!(rows[0]["state"], "COMPLETED", "{rows}");
+    let row = env.status(&id);
+    assert_eq!(row["state"], "COMPLETED", "{row}");
 }
 
 #[test]
@@ -528,13 +519,7 @@ fn requeue_mid_training_resumes_from_checkpoint() {
     let out = env.yenjob().arg("submit").arg(&spec).output().unwrap();
     let id = submitted_id(&out.stdout).unwrap();
     wait_for(&id, |s, _| s == "RUNNING", 30);
-    let status = env
-        .yenjob()
-        .args(["status", "--json", &id])
-        .output()
-        .unwrap();
-    let rows: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
-    let run_dir = PathBuf::from(rows[0]["run_dir"].as_str().unwrap());
+    let run_dir = PathBuf::from(env.status(&id)["run_dir"].as_str().unwrap());
     // Wait for the first checkpoint, so the requeue lands mid-training.
     let deadline = Instant::now() + Duration::from_secs(120);
     while !run_dir.join("checkpoints").is_dir() && Instant::now() < deadline {
@@ -582,11 +567,7 @@ fn requeue_mid_training_resumes_from_checkpoint() {
         .arg(&straight)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::stdout_of_success(&out);
     let plain: serde_json::Value =
         serde_json::from_slice(&std::fs::read(straight.join("summary.json")).unwrap()).unwrap();
     let (a, b) = (
@@ -624,23 +605,13 @@ fn real_data_submit_tail_report_predict() {
         .timeout(Duration::from_secs(1200))
         .output()
         .unwrap();
-    let log = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{log}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let log = common::stdout_of_success(&out);
     assert!(log.contains("WILL START NOW"), "{log}");
     assert!(log.contains("[eval] test after training"), "{log}");
     assert!(log.contains("ended: COMPLETED"), "{log}");
     let report = env.yenjob().arg("report").output().unwrap();
-    let text = String::from_utf8_lossy(&report.stdout);
+    let text = common::stdout_of_success(&report);
     let _ = writeln!(std::io::stderr(), "{text}");
-    assert!(
-        report.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&report.stderr)
-    );
     assert!(
         text.contains("confusion matrix") && text.contains("Slurm: COMPLETED"),
         "{text}"

@@ -2,6 +2,8 @@
 //! PhraseBank file (scripts/link-data.sh), one epoch. It needs both, so it runs when
 //! YENJOB_REAL_DATA=1 (CI sets it) and otherwise says SKIPPED.
 
+mod common;
+
 use std::io::Write;
 use std::path::Path;
 
@@ -41,12 +43,7 @@ fn minilm_on_the_real_data_beats_the_majority_class() {
         .arg(&run)
         .output()
         .unwrap();
-    let log = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{log}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let log = common::stdout_of_success(&out);
     assert!(
         log.contains("2264 sentences (negative/neutral/positive [303, 1391, 570])"),
         "{log}"

@@ -135,3 +135,15 @@ pub fn write_tiny_spec(
     std::fs::write(&path, spec).unwrap();
     path
 }
+
+/// The stdout of a command that must have succeeded; if it failed, the assertion shows its
+/// stdout and stderr.
+pub fn stdout_of_success(out: &std::process::Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
