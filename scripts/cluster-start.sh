@@ -12,9 +12,25 @@
 #   * QOS gpu: MaxTRESPerUser=gres/gpu=4 MaxJobsPerUser=2 MaxSubmitJobsPerUser=4 MaxWall=1-00:00:00
 #   * account "yenlab" with users root and nobody (an existing non-root user)
 #
+# Two shapes, chosen by the first argument (default plain):
+#   plain  the above: untyped GPUs (gpu:4), the node's real CPUs and memory, EnforcePartLimits=NO
+#   typed  the shape many real sites have: typed GPUs (gpu:a30:4, gres/gpu:a30 tracked), a node
+#          of 8 CPUs and 16000 MiB (config_overrides: Slurm believes slurm.conf, so limits can be
+#          hit before the machine's 2 real CPUs are), EnforcePartLimits=ALL, partition gpu under
+#          QOS "lab" (MaxTRESPU cpu=4,mem=4000M,gres/gpu=2, MaxJobsPU 3, MaxSubmitPU 5,
+#          GrpTRES gres/gpu=3, MaxCPUsPerNode 6), a third partition "short" (MaxTime 30:00,
+#          AllowQos normal,deny) and QOS "deny" (Flags=DenyOnLimit, MaxTRESPU gres/gpu=1,
+#          MaxWall 2:00:00), QOS "perjob" (MaxTRESPerJob gres/gpu=1, GrpJobs 2). QOS
+#          "restricted" exists in both shapes and no user may use it.
+# Switching shape restarts slurmctld and slurmd (jobs are cancelled first); the accounting
+# database, the QOS and the job ids are kept.
+#
 # Idempotent: re-running only starts what is not running and re-applies config/accounting.
 # Stop with cluster-stop.sh (kills by pid file only).
 set -euo pipefail
+
+SHAPE=${1:-plain}
+case "$SHAPE" in plain|typed) ;; *) echo "usage: $0 [plain|typed]" >&2; exit 2 ;; esac
 
 CLUSTER=yen
 NODE=localhost
@@ -63,6 +79,26 @@ done
 # Real topology of this machine, as slurmd sees it (e.g. CPUs=2 ... RealMemory=24105)
 HW=$(slurmd -C | head -1 | sed -e 's/^NodeName=[^ ]* //')
 
+if [ "$SHAPE" = typed ]; then
+  TRES=gres/gpu,gres/gpu:a30
+  EXTRA="EnforcePartLimits=ALL
+SlurmdParameters=config_overrides"
+  NODE_HW="CPUs=8 Boards=1 SocketsPerBoard=1 CoresPerSocket=8 ThreadsPerCore=1 RealMemory=16000"
+  NODE_GRES=gpu:a30:$NGPUS
+  GRES_TYPE=" Type=a30"
+  PARTITIONS="PartitionName=normal Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
+PartitionName=gpu Nodes=$NODE Default=NO DefaultTime=01:00:00 MaxTime=1-00:00:00 MaxCPUsPerNode=6 QOS=lab State=UP
+PartitionName=short Nodes=$NODE Default=NO DefaultTime=10:00 MaxTime=30:00 AllowQos=normal,deny State=UP"
+else
+  TRES=gres/gpu
+  EXTRA="EnforcePartLimits=NO"
+  NODE_HW=$HW
+  NODE_GRES=gpu:$NGPUS
+  GRES_TYPE=""
+  PARTITIONS="PartitionName=normal Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
+PartitionName=gpu Nodes=$NODE Default=NO DefaultTime=01:00:00 MaxTime=1-00:00:00 QOS=gpu State=UP"
+fi
+
 cat > "$ETC/slurm.conf" <<EOF
 ClusterName=$CLUSTER
 SlurmctldHost=localhost
@@ -91,7 +127,7 @@ DefMemPerCPU=1024
 GresTypes=gpu
 AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=localhost
-AccountingStorageTRES=gres/gpu
+AccountingStorageTRES=$TRES
 AccountingStorageEnforce=associations,limits,qos
 JobCompType=jobcomp/none
 MpiDefault=none
@@ -102,15 +138,15 @@ InactiveLimit=0
 MinJobAge=300
 KillWait=5
 Waittime=0
+$EXTRA
 # MailProg left at default (/bin/mail, absent): slurmctld logs "Configured MailProg is invalid"
-NodeName=$NODE NodeAddr=127.0.0.1 $HW Gres=gpu:$NGPUS State=UNKNOWN
-PartitionName=normal Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
-PartitionName=gpu Nodes=$NODE Default=NO DefaultTime=01:00:00 MaxTime=1-00:00:00 QOS=gpu State=UP
+NodeName=$NODE NodeAddr=127.0.0.1 $NODE_HW Gres=$NODE_GRES State=UNKNOWN
+$PARTITIONS
 EOF
 
 cat > "$ETC/gres.conf" <<EOF
 AutoDetect=off
-NodeName=$NODE Name=gpu File=$SPOOL/fakegpu/nvidia[0-$((NGPUS - 1))]
+NodeName=$NODE Name=gpu$GRES_TYPE File=$SPOOL/fakegpu/nvidia[0-$((NGPUS - 1))]
 EOF
 
 cat > "$ETC/slurmdbd.conf" <<EOF
@@ -169,7 +205,9 @@ wait_for 60 slurmdbd sacctmgr -n -P show cluster
 has() { [ -n "$(sacctmgr -n -P "$@" 2>/dev/null)" ]; }
 # The QOS and cluster must exist before slurmctld reads "PartitionName=gpu ... QOS=gpu".
 has show cluster "$CLUSTER" format=cluster || sacctmgr -i add cluster "$CLUSTER"
-has show qos gpu format=name || sacctmgr -i add qos gpu   # limits are set in step 7
+for q in gpu lab deny perjob restricted; do
+  has show qos "$q" format=name || sacctmgr -i add qos "$q"   # limits are set in step 7
+done
 has show account "$ACCOUNT" format=account || sacctmgr -i add account "$ACCOUNT" \
   Description="yenjob test lab" Organization=yen cluster="$CLUSTER"
 for u in $USERS; do
@@ -177,10 +215,26 @@ for u in $USERS; do
     sacctmgr -i add user "$u" account="$ACCOUNT" cluster="$CLUSTER"
   sacctmgr -i modify user "$u" set DefaultAccount="$ACCOUNT" >/dev/null || true   # rc 1 = unchanged
   sacctmgr -i modify user where name="$u" account="$ACCOUNT" cluster="$CLUSTER" \
-    set qos=normal,gpu defaultqos=normal >/dev/null || true
+    set qos=normal,gpu,lab,deny,perjob defaultqos=normal >/dev/null || true
 done
 
 # ---------------------------------------------------------------- 6. slurmctld + slurmd
+# Another shape changes the node's GRES and CPUs: that needs both daemons restarted.
+if [ "$(cat "$SPOOL/shape" 2>/dev/null || echo plain)" != "$SHAPE" ]; then
+  if alive "$SPOOL/slurmctld.pid"; then
+    log "switching to shape $SHAPE: cancelling jobs, restarting slurmctld and slurmd"
+    scancel --full -u root 2>/dev/null || true
+    scancel --full -u nobody 2>/dev/null || true
+    wait_for 30 "jobs gone" bash -c '[ -z "$(squeue -h -o %i)" ]' || true
+  fi
+  for d in slurmd slurmctld; do
+    if alive "$SPOOL/$d.pid"; then
+      pid=$(cat "$SPOOL/$d.pid"); kill "$pid"
+      wait_for 30 "$d to stop" bash -c "! kill -0 $pid" || kill -9 "$pid" || true
+    fi
+  done
+fi
+echo "$SHAPE" > "$SPOOL/shape"
 if ! alive "$SPOOL/slurmctld.pid"; then
   log "starting slurmctld"
   /usr/sbin/slurmctld
@@ -210,6 +264,15 @@ sacctmgr -i modify qos gpu set MaxTRESPerUser=gres/gpu=$NGPUS MaxJobsPerUser=2 \
   MaxSubmitJobsPerUser=4 MaxWall=1-00:00:00 Description="GPU partition QOS" >/dev/null || true
 [ "$(sacctmgr -n -P show qos gpu format=MaxTRESPU)" = "gres/gpu=$NGPUS" ] ||
   { echo "QOS gpu limits not applied" >&2; exit 1; }
+sacctmgr -i modify qos lab set MaxTRESPerUser=cpu=4,mem=4000M,gres/gpu=2 MaxJobsPerUser=3 \
+  MaxSubmitJobsPerUser=5 GrpTRES=gres/gpu=3 MaxWall=1-00:00:00 \
+  Description="typed shape: partition gpu" >/dev/null || true
+sacctmgr -i modify qos deny set Flags=DenyOnLimit MaxTRESPerUser=gres/gpu=1 MaxWall=02:00:00 \
+  Description="typed shape: refuses at submit" >/dev/null || true
+sacctmgr -i modify qos perjob set MaxTRESPerJob=gres/gpu=1 GrpJobs=2 \
+  Description="typed shape: per-job and group job limits" >/dev/null || true
+[ "$(sacctmgr -n -P show qos deny format=Flags)" = "DenyOnLimit" ] ||
+  { echo "QOS deny flags not applied" >&2; exit 1; }
 
-log "cluster up"
+log "cluster up (shape $SHAPE)"
 sinfo

@@ -37,6 +37,8 @@ struct JobScript<'a> {
     partition: &'a str,
     cpus: u32,
     gpus: u32,
+    /// What follows `gpu:` in `--gres`: `1` or `a30:1`.
+    gres_gpus: String,
     time: String,
     mem: Option<&'a str>,
     qos: Option<&'a str>,
@@ -69,7 +71,8 @@ pub fn render(
         spec_name: &spec_name,
         partition: &job.partition.0,
         cpus: job.cpus.0,
-        gpus: job.gpus,
+        gpus: job.gpus.count,
+        gres_gpus: job.gpus.to_string(),
         time: job.time.to_string(),
         mem: job.mem.as_ref().map(|m| m.0.as_str()),
         qos: job.qos.as_ref().map(|q| q.0.as_str()),

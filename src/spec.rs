@@ -66,8 +66,12 @@ pub enum BackendChoice {
 pub struct JobTable {
     pub name: JobName,
     pub partition: SlurmName,
+    /// `gpus = 1`, or a type too: `gpus = "a30:1"` (rendered as `--gres=gpu:a30:1`).
     #[serde(default)]
-    pub gpus: u32,
+    pub gpus: Gpus,
+    /// The GPU type alone (`gpu_type = "a30"`), for specs that keep `gpus` a number.
+    #[serde(default)]
+    pub gpu_type: Option<SlurmName>,
     #[serde(default = "default_cpus")]
     pub cpus: Positive<u32>,
     pub time: SlurmDuration,
@@ -266,8 +270,22 @@ impl JobSpec {
             let inner = e.into_inner();
             invalid(key, inner.message().to_string(), inner.span())
         })?;
+        let mut job = file.job;
+        if let Some(ty) = job.gpu_type.take() {
+            match &job.gpus.gpu_type {
+                Some(other) if *other != ty.0 => {
+                    let at = text.find("gpu_type").unwrap_or(0);
+                    return Err(invalid(
+                        "job.gpu_type".into(),
+                        format!("{:?} contradicts gpus = \"{}\"; name the type once", ty.0, job.gpus),
+                        Some(at..at),
+                    ));
+                }
+                _ => job.gpus.gpu_type = Some(ty.0),
+            }
+        }
         Ok(JobSpec {
-            job: file.job,
+            job,
             train: file.train,
             source_text: text.to_string(),
             source_path: path.to_path_buf(),
@@ -434,6 +452,71 @@ checked_newtype!(
     Fraction(f64),
     |v| if (0.0..1.0).contains(v) { Ok(()) } else { Err(format!("{v} must be at least 0 and below 1")) }
 );
+
+/// GPUs for the job, as `--gres=gpu[:TYPE]:N` asks for them.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+pub struct Gpus {
+    pub count: u32,
+    /// `a30`; `None` for any type.
+    pub gpu_type: Option<String>,
+}
+
+impl fmt::Display for Gpus {
+    /// `1` or `a30:1`: what follows `gpu:` in `--gres`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.gpu_type {
+            Some(t) => write!(f, "{t}:{}", self.count),
+            None => write!(f, "{}", self.count),
+        }
+    }
+}
+
+impl Gpus {
+    fn from_text(s: &str) -> Result<Gpus, String> {
+        let bad = || format!("{s:?} is not a GPU request: use a count (1) or TYPE:COUNT (\"a30:1\")");
+        let (ty, count) = match s.rsplit_once(':') {
+            Some((t, n)) => (Some(t), n),
+            None => (None, s),
+        };
+        let count: u32 = count.trim().parse().map_err(|_| bad())?;
+        if let Some(t) = ty
+            && (t.is_empty() || !t.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)))
+        {
+            return Err(bad());
+        }
+        if ty.is_some() && count == 0 {
+            return Err(format!("{s:?} asks for 0 GPUs of a type; drop the type or ask for 1 or more"));
+        }
+        Ok(Gpus {
+            count,
+            gpu_type: ty.map(str::to_string),
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Gpus {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Gpus;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a GPU count (1) or TYPE:COUNT (\"a30:1\")")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Gpus, E> {
+                u32::try_from(v)
+                    .map(|count| Gpus { count, gpu_type: None })
+                    .map_err(|_| E::custom(format!("{v} is not a GPU count (0 to {})", u32::MAX)))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Gpus, E> {
+                self.visit_i64(i64::try_from(v).unwrap_or(-1))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Gpus, E> {
+                Gpus::from_text(v).map_err(E::custom)
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
 
 /// A whole number above zero.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]

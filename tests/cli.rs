@@ -67,6 +67,38 @@ fn spec_errors_name_file_line_and_key() {
     );
 }
 
+/// A typed GPU request, either way of writing it, reaches sbatch as `--gres=gpu:TYPE:N`.
+#[test]
+fn typed_gpus_render_as_typed_gres() {
+    for job in [
+        GOOD_JOB.replace("gpus = 1", "gpus = \"a30:2\""),
+        GOOD_JOB.replace("gpus = 1", "gpus = 2\ngpu_type = \"a30\""),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("typed.toml");
+        std::fs::write(&path, job + GOOD_TRAIN).unwrap();
+        let out = yenjob(tmp.path())
+            .args(["submit", "--dry-run", "--backend", "slurm"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("#SBATCH --gres=gpu:a30:2\n"), "{text}");
+    }
+    let e = spec_error(&(GOOD_JOB.replace("gpus = 1", "gpus = \"a30:x\"") + GOOD_TRAIN));
+    assert!(
+        e.contains("bad.toml:4:8: `job.gpus`: \"a30:x\" is not a GPU request: use a count (1) or TYPE:COUNT (\"a30:1\")"),
+        "{e}"
+    );
+    let e = spec_error(
+        &(GOOD_JOB.replace("gpus = 1", "gpus = \"a30:1\"\ngpu_type = \"v100\"") + GOOD_TRAIN),
+    );
+    assert!(
+        e.contains("bad.toml:5:1: `job.gpu_type`: \"v100\" contradicts gpus = \"a30:1\""),
+        "{e}"
+    );
+}
+
 #[test]
 fn hostile_names_cannot_run_commands() {
     let tmp = tempfile::tempdir().unwrap();

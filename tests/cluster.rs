@@ -1,7 +1,8 @@
 //! End to end against a real Slurm (CI starts one with scripts/cluster-start.sh). For each
 //! scenario, `yenjob check`'s verdict is compared with what Slurm then does with the same
-//! request. Without a cluster these tests say SKIPPED (CI sets YENJOB_REQUIRE_SLURM=1, so
-//! there they fail instead). They share one cluster, so they take turns.
+//! request. Each test is `#[ignore]`d with the reason, so a plain `cargo test` lists them as
+//! ignored; `.ci/run` starts the cluster and runs them with `--include-ignored`. They share
+//! one cluster, so they take turns.
 
 mod common;
 
@@ -15,25 +16,14 @@ use assert_cmd::Command;
 
 static CLUSTER: Mutex<()> = Mutex::new(());
 
-fn cluster_up(test: &str) -> bool {
+/// Fails, with what to do, when the test was asked to run and no cluster answers.
+fn require_cluster() {
     let up = Std::new("scontrol")
         .arg("ping")
         .output()
         .map(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains("UP"))
         .unwrap_or(false);
-    if !up {
-        if std::env::var("YENJOB_REQUIRE_SLURM").as_deref() == Ok("1") {
-            panic!(
-                "{test}: no Slurm cluster, and YENJOB_REQUIRE_SLURM=1 (start one with scripts/cluster-start.sh)"
-            );
-        }
-        // Written straight to stderr so that it shows through the test harness's capture.
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED {test}: no Slurm cluster here (scripts/cluster-start.sh starts one)"
-        );
-    }
-    up
+    assert!(up, "no Slurm cluster answers `scontrol ping`: start one with scripts/cluster-start.sh");
 }
 
 struct Env {
@@ -45,6 +35,7 @@ struct Env {
 impl Env {
     fn new() -> Env {
         let lock = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+        require_cluster();
         cancel_all();
         wait_node_ready();
         Env {
@@ -106,23 +97,23 @@ impl Env {
 
     /// A plain sbatch job in `partition` that holds `cpus` CPUs and `gpus` GPUs for 10 minutes.
     fn holder(&mut self, partition: &str, cpus: u32, gpus: u32) -> String {
-        let mut cmd = Std::new("sbatch");
-        cmd.args([
-            "--parsable",
-            "-p",
-            partition,
-            "-t",
-            "10:00",
-            "-J",
-            "yj-blocker",
-            "-o",
-            "/dev/null",
-        ])
-        .arg(format!("--cpus-per-task={cpus}"));
-        if gpus > 0 {
-            cmd.arg(format!("--gpus={gpus}"));
+        let cpus = format!("--cpus-per-task={cpus}");
+        let gpus = format!("--gpus={gpus}");
+        let mut options = vec!["-p", partition, cpus.as_str()];
+        if !gpus.ends_with("=0") {
+            options.push(gpus.as_str());
         }
-        let out = cmd.args(["--wrap", "sleep 600"]).output().unwrap();
+        self.hold(&options)
+    }
+
+    /// A plain sbatch job with these options that holds them for 10 minutes.
+    fn hold(&mut self, options: &[&str]) -> String {
+        let out = Std::new("sbatch")
+            .args(["--parsable", "-t", "10:00", "-J", "yj-blocker", "-o", "/dev/null"])
+            .args(options)
+            .args(["--wrap", "sleep 600"])
+            .output()
+            .unwrap();
         let id = common::stdout_of_success(&out)
             .trim()
             .split(';')
@@ -152,17 +143,30 @@ impl Drop for Env {
 
 fn cancel_all() {
     let _ = Std::new("scancel").args(["-u", &whoami()]).status();
+    let _ = Std::new("scancel").args(["-u", "nobody"]).status();
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
-        let out = Std::new("squeue")
-            .args(["-h", "-u", &whoami(), "-o", "%i"])
-            .output()
-            .unwrap();
+        let out = Std::new("squeue").args(["-h", "-o", "%i"]).output().unwrap();
         if String::from_utf8_lossy(&out.stdout).trim().is_empty() {
             return;
         }
         std::thread::sleep(Duration::from_millis(500));
     }
+}
+
+fn drain_node() {
+    let ok = Std::new("scontrol")
+        .args(["update", "nodename=localhost", "state=drain", "reason=yenjob-test"])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+fn resume_node() {
+    let _ = Std::new("scontrol")
+        .args(["update", "nodename=localhost", "state=resume"])
+        .status();
+    wait_node_ready();
 }
 
 /// After a controller restart the node takes a moment to register again.
@@ -240,11 +244,12 @@ fn slurm_does(env: &Env, spec: &Path) -> (String, String, Option<String>) {
     let Some(id) = submitted_id(&out.stdout) else {
         return ("rejected".into(), stderr, None);
     };
-    // Slurm first says None, sometimes briefly PartitionConfig, before the scheduler's reason.
+    // Slurm first says None, sometimes briefly PartitionConfig, before the scheduler's reason;
+    // PartitionConfig that lasts 10 s is the reason.
     let (s, r) = wait_for(
         &id,
         |s, r| s == "RUNNING" || (s == "PENDING" && r != "None" && r != "PartitionConfig"),
-        30,
+        10,
     );
     (s.to_lowercase(), r, Some(id))
 }
@@ -281,10 +286,8 @@ fn report(scenario: &str, v: &serde_json::Value, slurm: &(String, String, Option
 }
 
 #[test]
+#[ignore = "needs a Slurm cluster: scripts/cluster-start.sh"]
 fn submit_status_tail_completed() {
-    if !cluster_up("submit_status_tail_completed") {
-        return;
-    }
     let env = Env::new();
     let spec = env.spec("e2e", "cpus = 1", 300);
     let out = env.yenjob().arg("submit").arg(&spec).output().unwrap();
@@ -307,10 +310,8 @@ fn submit_status_tail_completed() {
 }
 
 #[test]
+#[ignore = "needs a Slurm cluster: scripts/cluster-start.sh"]
 fn verdicts_match_what_slurm_does() {
-    if !cluster_up("verdicts_match_what_slurm_does") {
-        return;
-    }
     let mut env = Env::new();
 
     // Unknown partition, too many GPUs, time over MaxWall: independent of load.
@@ -336,6 +337,21 @@ fn verdicts_match_what_slurm_does() {
             "PartitionTimeLimit",
             "PartitionTimeLimit",
         ),
+        // EnforcePartLimits=NO: accepted, and pending forever.
+        (
+            "more-cpus-than-a-node",
+            "cpus = 10\ntime = \"1:00:00\"",
+            "Pends",
+            "PartitionConfig",
+            "PartitionConfig",
+        ),
+        (
+            "qos-not-allowed",
+            "cpus = 1\nqos = \"restricted\"",
+            "Rejected",
+            "InvalidQOS",
+            "Invalid qos specification",
+        ),
     ];
     for (name, job, outcome, reason, slurm_text) in cases {
         let spec = env.spec(name, job, 1);
@@ -347,6 +363,26 @@ fn verdicts_match_what_slurm_does() {
         assert!(did.1.contains(slurm_text), "{name}: Slurm did {did:?}");
         cancel_all();
     }
+    let spec = env.spec("more-cpus-message", "cpus = 10\ntime = \"1:00:00\"", 1);
+    let message = verdict(&env, &spec)["message"].as_str().unwrap().to_string();
+    assert!(
+        message.starts_with("EnforcePartLimits is NO, so Slurm accepts it and it pends forever: "),
+        "{message}"
+    );
+
+    // A drained node: accepted, pending until an admin resumes it.
+    drain_node();
+    let spec = env.spec("drained", "cpus = 1", 1);
+    let v = verdict(&env, &spec);
+    let did = slurm_does(&env, &spec);
+    resume_node();
+    report("drained", &v, &did);
+    assert_eq!(v["reason"], "ReqNodeNotAvail", "{v}");
+    assert!(
+        did.1.starts_with("ReqNodeNotAvail") || did.1.starts_with("Nodes required for job are DOWN"),
+        "{did:?}"
+    );
+    cancel_all();
 
     // Resources: a CPU-only job in partition normal fills the node's 2 CPUs.
     let cpu_job = env.holder("normal", 2, 0);
@@ -419,10 +455,8 @@ fn verdicts_match_what_slurm_does() {
 }
 
 #[test]
+#[ignore = "needs a Slurm cluster: scripts/cluster-start.sh"]
 fn cancel_running_job() {
-    if !cluster_up("cancel_running_job") {
-        return;
-    }
     let env = Env::new();
     let spec = env.spec("long", "cpus = 1", 100_000);
     let out = env.yenjob().arg("submit").arg(&spec).output().unwrap();
@@ -438,10 +472,8 @@ fn cancel_running_job() {
 }
 
 #[test]
+#[ignore = "needs a Slurm cluster: scripts/cluster-start.sh"]
 fn controller_down_is_a_clear_error() {
-    if !cluster_up("controller_down_is_a_clear_error") {
-        return;
-    }
     let env = Env::new();
     let spec = env.spec("down", "cpus = 1", 1);
     let pid = std::fs::read_to_string("/var/spool/slurm/slurmctld.pid")
@@ -505,10 +537,8 @@ fn controller_down_is_a_clear_error() {
 }
 
 #[test]
+#[ignore = "needs a Slurm cluster: scripts/cluster-start.sh"]
 fn requeue_mid_training_resumes_from_checkpoint() {
-    if !cluster_up("requeue_mid_training_resumes_from_checkpoint") {
-        return;
-    }
     let env = Env::new();
     let spec = env.spec_with(
         "requeue",
@@ -584,17 +614,8 @@ fn requeue_mid_training_resumes_from_checkpoint() {
 
 /// The reference job on the real data through the real cluster, then report and predict.
 #[test]
+#[ignore = "needs a Slurm cluster and the real data: scripts/cluster-start.sh, scripts/fetch-model.sh, scripts/link-data.sh"]
 fn real_data_submit_tail_report_predict() {
-    if std::env::var("YENJOB_REAL_DATA").as_deref() != Ok("1") {
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED real_data_submit_tail_report_predict: set YENJOB_REAL_DATA=1"
-        );
-        return;
-    }
-    if !cluster_up("real_data_submit_tail_report_predict") {
-        return;
-    }
     let env = Env::new();
     let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("jobs/finbert-ci.toml");
     // Run folders go next to the spec (../runs); keep this test's index apart.
@@ -651,4 +672,99 @@ fn real_data_submit_tail_report_predict() {
         "{}",
         String::from_utf8_lossy(&predict.stderr)
     );
+}
+
+/// The cluster reshaped as many real ones are (scripts/cluster-start.sh typed): typed GPUs,
+/// a QOS whose MaxTRESPU combines CPUs, memory and GPUs with a GrpTRES, a DenyOnLimit QOS,
+/// a third partition with AllowQos, EnforcePartLimits=ALL. Row by row, `yenjob check`'s verdict
+/// against what Slurm then does with the same request.
+#[test]
+#[ignore = "needs a Slurm cluster: scripts/cluster-start.sh"]
+fn typed_shape_verdicts_match_what_slurm_does() {
+    let mut env = Env::new();
+    let _shape = Shape::switch("typed");
+    let short = "partition = \"short\"";
+    // (scenario, [job] keys, holders as sbatch options, outcome, reason, Slurm's words)
+    #[rustfmt::skip]
+    let rows: &[(&str, &str, &[&[&str]], &str, &str)] = &[
+        ("typed-starts", "gpus = \"a30:1\"", &[], "starts_now", ""),
+        ("unknown-type", "gpus = \"v100:1\"", &[], "rejected", "NodeConfigurationUnavailable"),
+        ("max-cpus-per-node", "cpus = 7", &[], "rejected", "TooManyRequestedCpus"),
+        ("over-max-time", "time = \"2-00:00:00\"", &[], "rejected", "InvalidTimeLimit"),
+        ("typed-counted-once", "gpus = 1",
+            &[&["-p", "gpu", "--gres=gpu:a30:1"], &["-p", "gpu", "--gres=gpu:1"]], "pends", "QOSMaxGRESPerUser"),
+        ("cpus-and-gpus", "gpus = 1\ncpus = 2",
+            &[&["-p", "gpu", "--gres=gpu:2", "-c", "3"]], "pends", "QOSMaxCpuPerUserLimit"),
+        ("group-gpus", "gpus = 2",
+            &[&["-p", "gpu", "--gres=gpu:2", "--uid=nobody", "-D", "/tmp"]], "pends", "QOSGrpGRES"),
+        ("deny-on-limit", &format!("{short}\nqos = \"deny\"\ngpus = 2"), &[], "rejected", "QOSMaxGRESPerUser"),
+        ("deny-on-limit-wall", "partition = \"normal\"\ngpus = 0\nqos = \"deny\"\ntime = \"3:00:00\"", &[], "rejected", "QOSMaxWallDurationPerJobLimit"),
+        ("allow-qos", &format!("{short}\nqos = \"lab\""), &[], "rejected", "InvalidQOS"),
+        ("per-job-gpus", "partition = \"normal\"\nqos = \"perjob\"\ngpus = 2", &[], "pends", "QOSMaxGRESPerJob"),
+    ];
+    for (name, job, holders, outcome, reason) in rows {
+        for h in *holders {
+            let id = env.hold(h);
+            wait_for(&id, |s, _| s == "RUNNING", 30);
+        }
+        // Long enough to still be running when Slurm is asked.
+        let spec = env.spec(name, job, 100_000);
+        let v = verdict(&env, &spec);
+        let did = slurm_does(&env, &spec);
+        report(name, &v, &did);
+        assert_eq!(v["outcome"], *outcome, "{name}: {v}");
+        match *outcome {
+            "starts_now" => assert_eq!(did.0, "running", "{name}: Slurm did {did:?}"),
+            "pends" => {
+                assert_eq!(v["reason"], *reason, "{name}: {v}");
+                assert_eq!((did.0.as_str(), did.1.as_str()), ("pending", *reason), "{name}");
+            }
+            _ => {
+                assert_eq!(v["reason"], *reason, "{name}: {v}");
+                assert!(did.1.contains(sbatch_says(reason)), "{name}: Slurm did {did:?}");
+            }
+        }
+        if *name == "typed-counted-once" {
+            let m = v["message"].as_str().unwrap();
+            assert!(m.contains("you hold 2 of the 2 GPUs QOS lab allows per user"), "{m}");
+        }
+        if *name == "cpus-and-gpus" {
+            let also = v["also"].to_string();
+            assert!(also.contains("QOSMaxGRESPerUser"), "{v}");
+        }
+        cancel_all();
+    }
+}
+
+/// What sbatch prints when it refuses a job for `reason` (an oracle apart from yenjob's own).
+fn sbatch_says(reason: &str) -> &str {
+    match reason {
+        "NodeConfigurationUnavailable" => "Requested node configuration is not available",
+        "TooManyRequestedCpus" => "More processors requested than permitted",
+        "InvalidTimeLimit" => "Requested time limit is invalid",
+        "InvalidQOS" => "Invalid qos specification",
+        code => code,
+    }
+}
+
+/// The cluster in another shape for the life of this value, then back to the plain one.
+struct Shape;
+
+impl Shape {
+    fn switch(shape: &str) -> Shape {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/cluster-start.sh");
+        let out = Std::new("bash").arg(&script).arg(shape).output().unwrap();
+        common::stdout_of_success(&out);
+        wait_node_ready();
+        Shape
+    }
+}
+
+impl Drop for Shape {
+    fn drop(&mut self) {
+        cancel_all();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/cluster-start.sh");
+        let _ = Std::new("bash").arg(&script).arg("plain").output();
+        wait_node_ready();
+    }
 }

@@ -29,4 +29,7 @@ pub fn print_verdict(verdict: &Verdict, warnings: &[String]) {
         println!("  warning: {w}");
     }
     println!("{}: {}", verdict.headline(), verdict.message);
+    for other in &verdict.also {
+        println!("  and over another limit: {other}");
+    }
 }

@@ -27,7 +27,9 @@ pub fn request_of(spec: &JobSpec) -> Request {
     Request {
         partition: spec.job.partition.0.clone(),
         qos: spec.job.qos.as_ref().map(|q| q.0.clone()),
-        gpus: spec.job.gpus as u64,
+        account: spec.job.account.as_ref().map(|a| a.0.clone()),
+        gpus: spec.job.gpus.count as u64,
+        gpu_type: spec.job.gpus.gpu_type.clone(),
         cpus: spec.job.cpus.0 as u64,
         mem_mib: spec
             .job
@@ -42,12 +44,14 @@ pub fn request_of(spec: &JobSpec) -> Request {
 /// associations come from accounting, which a cluster may lack: then a warning, not a failure.
 pub async fn gather_state(slurm: &Slurm) -> Result<(ClusterState, Vec<String>), SlurmError> {
     let user = crate::slurm::current_user();
-    let (partitions, nodes, queue, qos, assoc) = tokio::join!(
+    let (config, partitions, nodes, queue, qos, assoc, account) = tokio::join!(
+        slurm.site_config(),
         slurm.partitions(),
         slurm.nodes(),
         slurm.queue(None),
         slurm.qos(),
-        slurm.associations(&user)
+        slurm.associations(&user),
+        slurm.default_account(&user)
     );
     let mut warnings = Vec::new();
     let qos = qos.unwrap_or_else(|e| {
@@ -58,9 +62,15 @@ pub async fn gather_state(slurm: &Slurm) -> Result<(ClusterState, Vec<String>), 
         warnings.push(format!("your associations are unknown ({e})"));
         Vec::new()
     });
+    let default_account = account.unwrap_or_else(|e| {
+        warnings.push(format!("your default account is unknown ({e})"));
+        None
+    });
     Ok((
         ClusterState {
             user,
+            default_account,
+            config: config?,
             partitions: partitions?,
             nodes: nodes?,
             qos,

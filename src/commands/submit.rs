@@ -79,7 +79,7 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<i32> {
         cluster: None,
         job_name: spec.job.name.0.clone(),
         partition: spec.job.partition.0.clone(),
-        gpus: spec.job.gpus,
+        gpus: spec.job.gpus.count,
         time_limit_seconds: spec.job.time.seconds(),
         submitted_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         spec_source: spec.source_path.to_string_lossy().into_owned(),

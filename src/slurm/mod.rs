@@ -1,6 +1,7 @@
 //! Slurm: pure parsers for each command's output (one module each) and `Slurm`, which runs the
 //! commands and hands their parsed output back.
 
+pub mod config;
 pub mod duration;
 pub mod runner;
 pub mod sacct;
@@ -38,6 +39,12 @@ impl Slurm {
             .run("scontrol", &args(&["show", "partition", "-o"]))
             .await?;
         Ok(scontrol::parse_partitions(&out.stdout))
+    }
+
+    /// The site settings a verdict depends on (`scontrol show config`).
+    pub async fn site_config(&self) -> Result<config::SiteConfig, SlurmError> {
+        let out = self.cli.run("scontrol", &args(&["show", "config"])).await?;
+        Ok(config::parse(&out.stdout))
     }
 
     pub async fn nodes(&self) -> Result<Vec<sinfo::NodeRow>, SlurmError> {
@@ -109,6 +116,13 @@ impl Slurm {
             .collect();
         let out = self.cli.run("sacctmgr", &a).await?;
         Ok(sacctmgr::parse_associations(&out.stdout))
+    }
+
+    /// The account a job of `user` goes to when it names none.
+    pub async fn default_account(&self, user: &str) -> Result<Option<String>, SlurmError> {
+        let a = args(&["-P", "-n", "show", "user", user, sacctmgr::USER_FORMAT]);
+        let out = self.cli.run("sacctmgr", &a).await?;
+        Ok(sacctmgr::parse_default_account(&out.stdout))
     }
 
     /// Accounting records of a job; empty when accounting does not know it.

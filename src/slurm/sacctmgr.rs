@@ -55,9 +55,9 @@ pub fn parse_qos(text: &str) -> Vec<Qos> {
         .collect()
 }
 
-pub const ASSOC_FORMAT: &str = "format=Cluster,Account,User,Partition,QOS,DefaultQOS";
+pub const ASSOC_FORMAT: &str = "format=Cluster,Account,User,Partition,QOS,DefaultQOS,GrpTRES,MaxTRES,MaxJobs,MaxSubmit,MaxWall";
 
-/// One association: which QOS a user may use under an account.
+/// One association: which QOS a user may use under an account, and its own limits.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Association {
     pub cluster: String,
@@ -66,6 +66,12 @@ pub struct Association {
     pub partition: String,
     pub qos: Vec<String>,
     pub default_qos: Option<String>,
+    pub grp_tres: Tres,
+    /// MaxTRES: per job.
+    pub max_tres_per_job: Tres,
+    pub max_jobs: Option<u64>,
+    pub max_submit: Option<u64>,
+    pub max_wall: SlurmTime,
 }
 
 pub fn parse_associations(text: &str) -> Vec<Association> {
@@ -75,6 +81,7 @@ pub fn parse_associations(text: &str) -> Vec<Association> {
             if f.len() < 6 || f[2].trim().is_empty() {
                 return None;
             }
+            let at = |i: usize| f.get(i).map(|s| s.trim()).unwrap_or("");
             Some(Association {
                 cluster: f[0].trim().to_string(),
                 account: f[1].trim().to_string(),
@@ -87,9 +94,25 @@ pub fn parse_associations(text: &str) -> Vec<Association> {
                     .map(str::to_string)
                     .collect(),
                 default_qos: Some(f[5].trim().to_string()).filter(|s| !s.is_empty()),
+                grp_tres: Tres::parse(at(6)),
+                max_tres_per_job: Tres::parse(at(7)),
+                max_jobs: at(8).parse().ok(),
+                max_submit: at(9).parse().ok(),
+                max_wall: SlurmTime::parse(at(10)).unwrap_or(SlurmTime::NotSet),
             })
         })
         .collect()
+}
+
+/// The format for `sacctmgr -P -n show user NAME`: the account a job without `--account` uses.
+pub const USER_FORMAT: &str = "format=DefaultAccount";
+
+/// Parses `sacctmgr -P -n show user NAME USER_FORMAT`.
+pub fn parse_default_account(text: &str) -> Option<String> {
+    text.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .map(str::to_string)
 }
 
 #[cfg(test)]
@@ -126,7 +149,8 @@ mod tests {
         let q = &parse_qos(
             "big|cpu=8,gres/gpu:a30=2|||2-00:00:00|gres/gpu=16||||DenyOnLimit,OverPartQOS\n",
         )[0];
-        assert_eq!(q.max_tres_per_user.gpus(), 2);
+        assert_eq!(q.max_tres_per_user.gpus(), 0, "only a typed limit is set");
+        assert_eq!(q.max_tres_per_user.get("gres/gpu:a30"), Some(2));
         assert!(q.has_flag("DenyOnLimit"));
         assert!(q.has_flag("OverPartQOS"));
     }

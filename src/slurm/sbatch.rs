@@ -19,19 +19,32 @@ pub fn parse_parsable(stdout: &str) -> Option<Submitted> {
     })
 }
 
-/// Slurm's reason code for a refused submission, from sbatch's stderr.
-pub fn rejection_reason(stderr: &str) -> &'static str {
+/// Slurm's reason code for a refused submission, from sbatch's stderr: for an accounting
+/// limit sbatch prints the code on a line of its own (`sbatch: error: QOSMaxGRESPerUser`);
+/// otherwise the code the pre-flight uses for the same refusal.
+pub fn rejection_reason(stderr: &str) -> &str {
+    let code = stderr
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("sbatch: error: "))
+        .map(str::trim)
+        .find(|w| {
+            (w.starts_with("QOS") || w.starts_with("Assoc"))
+                && w.chars().all(|c| c.is_ascii_alphanumeric())
+        });
+    if let Some(code) = code {
+        return code;
+    }
     let s = stderr.to_ascii_lowercase();
-    if s.contains("qosmaxsubmitjobperuserlimit") {
-        "QOSMaxSubmitJobPerUserLimit"
-    } else if s.contains("invalid partition") {
+    if s.contains("invalid partition") {
         "InvalidPartition"
     } else if s.contains("invalid qos") {
         "InvalidQOS"
     } else if s.contains("requested node configuration is not available") {
         "NodeConfigurationUnavailable"
-    } else if s.contains("time limit") {
-        "TimeLimit"
+    } else if s.contains("requested time limit is invalid") {
+        "InvalidTimeLimit"
+    } else if s.contains("more processors requested than permitted") {
+        "TooManyRequestedCpus"
     } else if s.contains("invalid account") {
         "InvalidAccount"
     } else if s.contains("violates accounting/qos policy") {
@@ -85,6 +98,23 @@ mod tests {
         assert_eq!(
             rejection_reason(fixture!("sbatch.too-many-gpus.stderr")),
             "NodeConfigurationUnavailable"
+        );
+    }
+
+    /// Refusals captured on the typed shape (tests/fixtures/preflight/*/slurm.txt).
+    #[test]
+    fn typed_shape_refusals() {
+        let limit = "sbatch: error: QOSMaxGRESPerUser\nsbatch: error: Batch job submission failed: Job violates accounting/QOS policy (job submit limit, user's size and/or time limits)\n";
+        assert_eq!(rejection_reason(limit), "QOSMaxGRESPerUser");
+        let wall = limit.replace("QOSMaxGRESPerUser", "QOSMaxWallDurationPerJobLimit");
+        assert_eq!(rejection_reason(&wall), "QOSMaxWallDurationPerJobLimit");
+        assert_eq!(
+            rejection_reason("sbatch: error: Batch job submission failed: More processors requested than permitted\n"),
+            "TooManyRequestedCpus"
+        );
+        assert_eq!(
+            rejection_reason("sbatch: error: Batch job submission failed: Requested time limit is invalid (missing or exceeds some limit)\n"),
+            "InvalidTimeLimit"
         );
     }
 

@@ -80,6 +80,41 @@ pub struct Partition {
     pub nodes: String,
     pub is_default: bool,
     pub tres: Tres,
+    /// `MaxCPUsPerNode`; `None` for UNLIMITED.
+    pub max_cpus_per_node: Option<u64>,
+    /// `MaxMemPerNode` in MiB; `None` for UNLIMITED.
+    pub max_mem_per_node_mib: Option<u64>,
+    /// `DefMemPerCPU` in MiB when the partition sets its own.
+    pub def_mem_per_cpu_mib: Option<u64>,
+    /// `AllowQos`: `None` for ALL.
+    pub allow_qos: Option<Vec<String>>,
+    pub deny_qos: Vec<String>,
+    /// `AllowAccounts`: `None` for ALL.
+    pub allow_accounts: Option<Vec<String>>,
+    pub deny_accounts: Vec<String>,
+}
+
+impl Partition {
+    /// Whether jobs may be submitted to it (`State=UP` or `DOWN`; `INACTIVE`/`DRAIN` refuse).
+    pub fn accepts_jobs(&self) -> bool {
+        matches!(self.state.as_str(), "UP" | "DOWN")
+    }
+}
+
+/// A comma list, or `None` for `ALL` (or an absent key).
+fn name_list(value: Option<&str>) -> Option<Vec<String>> {
+    let v = value?;
+    (v != "ALL").then(|| {
+        v.split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect()
+    })
+}
+
+/// A count, or `None` for UNLIMITED (or anything that is not a number).
+fn limit(value: Option<&str>) -> Option<u64> {
+    value.and_then(|v| v.parse().ok())
 }
 
 pub fn parse_partitions(text: &str) -> Vec<Partition> {
@@ -96,6 +131,13 @@ pub fn parse_partitions(text: &str) -> Vec<Partition> {
                 nodes: field(&r, "Nodes").unwrap_or("").to_string(),
                 is_default: field(&r, "Default") == Some("YES"),
                 tres: Tres::parse(field(&r, "TRES").unwrap_or("")),
+                max_cpus_per_node: limit(field(&r, "MaxCPUsPerNode")),
+                max_mem_per_node_mib: limit(field(&r, "MaxMemPerNode")),
+                def_mem_per_cpu_mib: limit(field(&r, "DefMemPerCPU")),
+                allow_qos: name_list(field(&r, "AllowQos")),
+                deny_qos: name_list(field(&r, "DenyQos")).unwrap_or_default(),
+                allow_accounts: name_list(field(&r, "AllowAccounts")),
+                deny_accounts: name_list(field(&r, "DenyAccounts")).unwrap_or_default(),
             })
         })
         .collect()
@@ -165,6 +207,21 @@ mod tests {
         assert_eq!(p.nodes, "localhost");
         assert!(!p.is_default);
         assert_eq!(p.tres.gpus(), 4);
+    }
+
+    /// `scontrol show partition -o` on the typed shape (scripts/cluster-start.sh typed).
+    #[test]
+    fn partition_limits_from_real_output() {
+        let text = include_str!("../../tests/fixtures/preflight/typed-starts-typed/partitions.txt");
+        let ps = parse_partitions(text);
+        let gpu = ps.iter().find(|p| p.name == "gpu").unwrap();
+        assert_eq!(gpu.max_cpus_per_node, Some(6));
+        assert_eq!(gpu.max_mem_per_node_mib, None);
+        assert_eq!(gpu.allow_qos, None);
+        let short = ps.iter().find(|p| p.name == "short").unwrap();
+        assert_eq!(short.allow_qos, Some(vec!["normal".to_string(), "deny".to_string()]));
+        assert_eq!(short.max_time, SlurmTime::Seconds(1800));
+        assert!(short.accepts_jobs());
     }
 
     #[test]

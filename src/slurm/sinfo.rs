@@ -1,5 +1,7 @@
 //! `sinfo -N -O ...`: one line per node and partition, with its CPUs, memory and GPUs.
 
+use std::collections::BTreeMap;
+
 /// The exact format we ask for; the parser below expects these fields in this order.
 pub const NODE_FORMAT: &str =
     "NodeList:|,Partition:|,StateLong:|,CPUsState:|,Memory:|,AllocMem:|,Gres:|,GresUsed:|";
@@ -17,11 +19,31 @@ pub struct NodeRow {
     pub memory_allocated_mib: u64,
     pub gpus_total: u64,
     pub gpus_used: u64,
-    /// GPU types seen in the node's Gres (`a30`), empty for untyped GPUs.
-    pub gpu_types: Vec<String>,
+    /// GPUs of each type in the node's Gres (`a30` → 4); empty for untyped GPUs.
+    pub gpu_types: BTreeMap<String, u64>,
+    /// GPUs of each type in use.
+    pub gpu_types_used: BTreeMap<String, u64>,
 }
 
 impl NodeRow {
+    /// GPUs of `gpu_type` (any type for `None`) this node has in all.
+    pub fn gpus_of(&self, gpu_type: Option<&str>) -> u64 {
+        match gpu_type {
+            None => self.gpus_total,
+            Some(t) => self.gpu_types.get(t).copied().unwrap_or(0),
+        }
+    }
+
+    /// GPUs of `gpu_type` (any type for `None`) free now.
+    pub fn free_gpus_of(&self, gpu_type: Option<&str>) -> u64 {
+        match gpu_type {
+            None => self.gpus_total.saturating_sub(self.gpus_used),
+            Some(t) => self
+                .gpus_of(Some(t))
+                .saturating_sub(self.gpu_types_used.get(t).copied().unwrap_or(0)),
+        }
+    }
+
     /// States in which a node can take new work.
     pub fn is_usable(&self) -> bool {
         let s = self.state.to_ascii_lowercase();
@@ -55,6 +77,7 @@ fn parse_node_line(line: &str) -> Option<NodeRow> {
         return None;
     };
     let (gpus_total, gpu_types) = count_gpus(f[6]);
+    let (gpus_used, gpu_types_used) = count_gpus(f[7]);
     Some(NodeRow {
         node: f[0].to_string(),
         partition: f[1].trim_end_matches('*').to_string(),
@@ -65,16 +88,17 @@ fn parse_node_line(line: &str) -> Option<NodeRow> {
         memory_mib: f[4].parse().unwrap_or(0),
         memory_allocated_mib: f[5].parse().unwrap_or(0),
         gpus_total,
-        gpus_used: count_gpus(f[7]).0,
+        gpus_used,
         gpu_types,
+        gpu_types_used,
     })
 }
 
 /// Counts the GPUs in a Gres string: `gpu:4`, `gpu:a30:4(S:0)`, `gpu:a30:2(IDX:0,2),gpu:v100:1`,
-/// `gpu:0(IDX:N/A)`, `(null)`. Returns the count and the GPU types named.
-pub fn count_gpus(gres: &str) -> (u64, Vec<String>) {
+/// `gpu:0(IDX:N/A)`, `(null)`. Returns the count and the count of each GPU type named.
+pub fn count_gpus(gres: &str) -> (u64, BTreeMap<String, u64>) {
     let mut total = 0;
-    let mut types = Vec::new();
+    let mut types = BTreeMap::new();
     for item in split_outside_parens(gres) {
         let bare = item.split('(').next().unwrap_or("").trim();
         let parts: Vec<&str> = bare.split(':').collect();
@@ -90,13 +114,10 @@ pub fn count_gpus(gres: &str) -> (u64, Vec<String>) {
             ["gpu", t, n, ..] => (Some(*t), n.parse::<u64>().ok()),
             _ => (None, None),
         };
-        if let Some(n) = count {
-            total += n;
-        }
-        if let Some(t) = typ
-            && !types.iter().any(|x| x == t)
-        {
-            types.push(t.to_string());
+        let n = count.unwrap_or(0);
+        total += n;
+        if let Some(t) = typ {
+            *types.entry(t.to_string()).or_insert(0) += n;
         }
     }
     (total, types)
@@ -141,12 +162,27 @@ mod tests {
 
     #[test]
     fn typed_and_untyped_gres() {
-        assert_eq!(count_gpus("gpu:4"), (4, vec![]));
-        assert_eq!(count_gpus("gpu:a30:4(S:0)"), (4, vec!["a30".to_string()]));
-        assert_eq!(count_gpus("gpu:a30:2(IDX:0,2),gpu:v100:1(IDX:3)").0, 3);
+        assert_eq!(count_gpus("gpu:4"), (4, BTreeMap::new()));
+        assert_eq!(
+            count_gpus("gpu:a30:4(S:0)"),
+            (4, BTreeMap::from([("a30".to_string(), 4)]))
+        );
+        let (n, types) = count_gpus("gpu:a30:2(IDX:0,2),gpu:v100:1(IDX:3)");
+        assert_eq!((n, types["a30"], types["v100"]), (3, 2, 1));
         assert_eq!(count_gpus("gpu:0(IDX:N/A)").0, 0);
         assert_eq!(count_gpus("(null)").0, 0);
         assert_eq!(count_gpus("gpu:a30:4(S:0),mps:100").0, 4);
+    }
+
+    /// Captured on the typed shape with one a30 in use.
+    #[test]
+    fn typed_node_counts_by_type() {
+        let rows = parse_nodes("localhost|gpu|mixed|1/7/0/8|16000|1024|gpu:a30:4|gpu:a30:1(IDX:0)|\n");
+        let n = &rows[0];
+        assert_eq!((n.gpus_total, n.gpus_used), (4, 1));
+        assert_eq!(n.free_gpus_of(Some("a30")), 3);
+        assert_eq!(n.free_gpus_of(Some("v100")), 0);
+        assert_eq!(n.free_gpus_of(None), 3);
     }
 
     #[test]

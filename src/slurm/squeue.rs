@@ -29,6 +29,32 @@ pub struct QueuedJob {
     pub name: String,
 }
 
+impl QueuedJob {
+    /// How many jobs this line stands for: a pending array prints once as `12_[0-5%2]` but
+    /// each task counts toward MaxSubmit, as Slurm counts them.
+    pub fn task_count(&self) -> u64 {
+        let Some(spec) = self
+            .id
+            .split_once("_[")
+            .and_then(|(_, rest)| rest.strip_suffix(']'))
+        else {
+            return 1;
+        };
+        let spec = spec.split('%').next().unwrap_or("");
+        let count: u64 = spec
+            .split(',')
+            .map(|part| match part.split_once('-') {
+                Some((a, b)) => match (a.parse::<u64>(), b.parse::<u64>()) {
+                    (Ok(a), Ok(b)) if b >= a => b - a + 1,
+                    _ => 1,
+                },
+                None => 1,
+            })
+            .sum();
+        count.max(1)
+    }
+}
+
 pub fn parse(text: &str) -> Vec<QueuedJob> {
     text.lines().filter_map(parse_line).collect()
 }
@@ -78,6 +104,18 @@ mod tests {
         assert_eq!(jobs[1].elapsed, SlurmTime::Seconds(43));
         assert_eq!(jobs[1].time_limit, SlurmTime::Seconds(600));
         assert_eq!(jobs[1].nodes, "localhost");
+    }
+
+    #[test]
+    fn array_tasks_count_one_each() {
+        let job = |id: &str| QueuedJob {
+            id: id.into(),
+            ..parse("1|gpu|root|PENDING|0:00|10:00|1|cpu=1|normal|None|N/A||x\n")[0].clone()
+        };
+        assert_eq!(job("17").task_count(), 1);
+        assert_eq!(job("17_3").task_count(), 1);
+        assert_eq!(job("17_[0-5%2]").task_count(), 6);
+        assert_eq!(job("17_[1,3,5-7]").task_count(), 5);
     }
 
     #[test]

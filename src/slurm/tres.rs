@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 
-/// Trackable resources by name. Memory is in MiB; GPUs of every type add up under `gres/gpu`.
+/// Trackable resources by name. Memory is in MiB. Each name is its own counter, as in Slurm:
+/// a typed allocation reads `gres/gpu=1,gres/gpu:a30=1` and counts once toward each, so
+/// `gres/gpu` is never the sum of the typed entries.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Tres(pub BTreeMap<String, u64>);
 
@@ -18,12 +20,6 @@ impl Tres {
             let Some(count) = parse_count(name, value.trim()) else {
                 continue;
             };
-            // `gres/gpu:a30` counts towards `gres/gpu` too, as Slurm does for limits.
-            if let Some((base, _typ)) = name.split_once(':')
-                && base.starts_with("gres/")
-            {
-                *map.entry(base.to_string()).or_insert(0) += count;
-            }
             *map.entry(name.to_string()).or_insert(0) += count;
         }
         Tres(map)
@@ -40,6 +36,31 @@ impl Tres {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// The entries in the order Slurm checks limits: its fixed TRES first (cpu, mem, energy,
+    /// node, billing), then the others by name, so `gres/gpu` comes before `gres/gpu:a30`.
+    pub fn in_slurm_order(&self) -> Vec<(&str, u64)> {
+        let mut entries: Vec<(&str, u64)> = self.0.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        entries.sort_by_key(|(name, _)| (slurm_rank(name), *name));
+        entries
+    }
+
+    /// `self + other`, name by name.
+    pub fn plus(&self, other: &Tres) -> Tres {
+        let mut sum = self.clone();
+        for (k, v) in &other.0 {
+            *sum.0.entry(k.clone()).or_insert(0) += v;
+        }
+        sum
+    }
+}
+
+/// Position of a TRES in Slurm's own array (`assoc_mgr_tres_array`).
+fn slurm_rank(name: &str) -> usize {
+    ["cpu", "mem", "energy", "node", "billing", "fs/disk", "vmem", "pages"]
+        .iter()
+        .position(|n| *n == name)
+        .unwrap_or(8)
 }
 
 /// A count, with memory suffixes turned into MiB.
@@ -82,7 +103,7 @@ mod tests {
         assert_eq!(t.get("mem"), Some(1024));
         assert_eq!(t.gpus(), 2);
         let typed = Tres::parse("cpu=2,gres/gpu:a30=2,mem=8G");
-        assert_eq!(typed.gpus(), 2);
+        assert_eq!(typed.gpus(), 0, "a typed entry alone is not the untyped count");
         assert_eq!(typed.get("gres/gpu:a30"), Some(2));
         assert_eq!(Tres::parse("gres/gpu=4").gpus(), 4);
         assert!(Tres::parse("").is_empty());
@@ -90,6 +111,22 @@ mod tests {
             Tres::parse("cpu=2,mem=24105M,node=1,billing=2,gres/gpu=4").get("mem"),
             Some(24105)
         );
+    }
+
+    /// A running typed job, as squeue's tres-alloc prints it (typed-gpus-counted-once):
+    /// one GPU, not two.
+    #[test]
+    fn typed_allocation_counts_once() {
+        let t = Tres::parse("cpu=1,mem=1G,node=1,billing=1,gres/gpu=1,gres/gpu:a30=1");
+        assert_eq!(t.gpus(), 1);
+        assert_eq!(t.get("gres/gpu:a30"), Some(1));
+    }
+
+    #[test]
+    fn slurm_order() {
+        let t = Tres::parse("gres/gpu:a30=1,node=1,gres/gpu=2,mem=4000M,cpu=4,billing=1");
+        let names: Vec<&str> = t.in_slurm_order().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["cpu", "mem", "node", "billing", "gres/gpu", "gres/gpu:a30"]);
     }
 
     proptest::proptest! {

@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# capture-preflight.sh — the oracle for yenjob's pre-flight: for each scenario, set the cluster
+# up (shape, jobs holding resources, drained node), save exactly what `yenjob check` reads, then
+# hand the same request to sbatch and record what Slurm really does with it.
+#
+#   scripts/capture-preflight.sh [OUT]      (default tests/fixtures/preflight; needs root)
+#   ONLY=typed-group scripts/capture-preflight.sh    just the scenarios that match
+#
+# Each scenario becomes OUT/NAME/ with
+#   request.txt   the job request as key=value words (partition, gpus, cpus, mem, time, qos,
+#                 account)
+#   partitions.txt nodes.txt queue.txt qos.txt assoc.txt user.txt config.txt   what yenjob reads
+#   slurm.txt     what Slurm did: "running", "pending|REASON" or "rejected|SBATCH STDERR"
+# tests in src/preflight replay every folder and compare yenjob's verdict with slurm.txt.
+# The command formats below must stay those of src/slurm (a unit test checks they do).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${1:-tests/fixtures/preflight}
+mkdir -p "$OUT"
+
+NODE_FORMAT='NodeList:|,Partition:|,StateLong:|,CPUsState:|,Memory:|,AllocMem:|,Gres:|,GresUsed:|'
+QUEUE_FORMAT='JobID:|,Partition:|,UserName:|,State:|,TimeUsed:|,TimeLimit:|,NumCPUs:|,tres-alloc:|,QOS:|,Reason:|,StartTime:|,NodeList:|,Name:'
+QOS_FORMAT='format=Name,MaxTRESPU,MaxJobsPU,MaxSubmitPU,MaxWall,GrpTRES,GrpJobs,MaxTRES,MaxTRESPerNode,Flags'
+ASSOC_FORMAT='format=Cluster,Account,User,Partition,QOS,DefaultQOS,GrpTRES,MaxTRES,MaxJobs,MaxSubmit,MaxWall'
+USER_FORMAT='format=DefaultAccount'
+
+log() { echo "[capture-preflight $(date +%T)] $*" >&2; }
+
+clear_queue() {
+  scancel -u root 2>/dev/null || true
+  scancel -u nobody 2>/dev/null || true
+  for ((i = 0; i < 60; i++)); do [ -z "$(squeue -h -o %i)" ] && break; sleep 0.5; done
+  scontrol update nodename=localhost state=resume >/dev/null 2>&1 || true
+  for ((i = 0; i < 60; i++)); do
+    sinfo -h -n localhost -o %T | grep -qE '^(idle|mixed|allocated)$' && break; sleep 0.5
+  done
+}
+
+# sbatch options for a request given as key=value words.
+sbatch_args() {
+  local kv args=()
+  for kv in "$@"; do
+    case "$kv" in
+      partition=*) args+=(-p "${kv#*=}") ;;
+      gpus=0) ;;
+      gpus=*) args+=("--gres=gpu:${kv#*=}") ;;
+      cpus=*) args+=(-c "${kv#*=}") ;;
+      mem=*) args+=("--mem=${kv#*=}") ;;
+      time=*) args+=(-t "${kv#*=}") ;;
+      qos=*) args+=("--qos=${kv#*=}") ;;
+      account=*) args+=("--account=${kv#*=}") ;;
+      user=*) args+=("--uid=${kv#*=}" -D /tmp) ;;
+      *) echo "unknown request word $kv" >&2; exit 2 ;;
+    esac
+  done
+  printf '%s\n' "${args[@]}"
+}
+
+# A job that holds what it asks for (or waits) for 10 minutes.
+hold() {
+  local id
+  mapfile -t args < <(sbatch_args "$@")
+  id=$(sbatch --parsable -J yj-holder -o /dev/null "${args[@]}" --wrap 'sleep 600')
+  # Wait until the scheduler has looked at it: running, or pending for a real reason.
+  for ((i = 0; i < 40; i++)); do
+    case "$(squeue -h -j "$id" -o '%T|%r')" in RUNNING*|PENDING\|QOS*|PENDING\|Assoc*|PENDING\|Resources) break ;; esac
+    sleep 0.5
+  done
+}
+
+snapshot() {   # snapshot DIR: what `yenjob check` reads, with the same commands
+  local d=$1
+  scontrol show partition -o > "$d/partitions.txt"
+  sinfo -h -N -O "$NODE_FORMAT" > "$d/nodes.txt"
+  squeue -h -O "$QUEUE_FORMAT" > "$d/queue.txt"
+  sacctmgr -P -n show qos "$QOS_FORMAT" > "$d/qos.txt"
+  sacctmgr -P -n show assoc where user=root "$ASSOC_FORMAT" > "$d/assoc.txt"
+  sacctmgr -P -n show user root "$USER_FORMAT" > "$d/user.txt"
+  scontrol show config > "$d/config.txt"
+}
+
+# What Slurm does with the request: refused by sbatch, or the state the scheduler settles on.
+outcome() {
+  local out id state reason
+  mapfile -t args < <(sbatch_args "$@")
+  if ! out=$(sbatch --parsable -J yj-request -o /dev/null "${args[@]}" --wrap 'sleep 600' 2>&1); then
+    echo "rejected|$(echo "$out" | tr '\n' ' ' | sed 's/ *$//')"
+    return
+  fi
+  id=${out%%;*}
+  # Slurm says None first, and PartitionConfig for a moment before some reasons.
+  for ((i = 0; i < 40; i++)); do
+    IFS='|' read -r state reason < <(squeue -h -j "$id" -o '%T|%r')
+    [ "$state" = RUNNING ] && { echo running; return; }
+    if [ "$state" = PENDING ] && [ "$reason" != None ] && { [ "$reason" != PartitionConfig ] || [ "$i" -ge 20 ]; }; then
+      echo "pending|$reason"; return
+    fi
+    sleep 0.5
+  done
+  echo "pending|$reason"
+}
+
+# Association limits for root in account yenlab, set for one scenario ("assoc:MaxJobs=1").
+assoc_limits() {
+  sacctmgr -i modify user where name=root account=yenlab set "$@" >/dev/null
+  # slurmctld learns the change from slurmdbd a moment later.
+  sleep 2
+}
+
+# scenario SHAPE NAME "HOLDER; HOLDER" "REQUEST" [drain|assoc:LIMIT=N ...]
+scenario() {
+  local shape=$1 name=$2 holders=$3 request=$4 special=${5:-}
+  # ONLY=REGEX captures just the scenarios whose SHAPE-NAME matches.
+  if [ -n "${ONLY:-}" ] && ! [[ "$shape-$name" =~ $ONLY ]]; then return 0; fi
+  if [ "$(cat /var/spool/slurm/shape 2>/dev/null || echo plain)" != "$shape" ]; then
+    log "cluster shape $shape"
+    bash scripts/cluster-start.sh "$shape" >/dev/null
+  fi
+  clear_queue
+  # shellcheck disable=SC2086
+  [[ "$special" == assoc:* ]] && assoc_limits ${special#assoc:}
+  local d="$OUT/$shape-$name" h
+  rm -rf "$d"; mkdir -p "$d"
+  IFS=';' read -ra hs <<< "$holders"
+  for h in "${hs[@]}"; do
+    # shellcheck disable=SC2086
+    [ -n "${h// /}" ] && hold $h
+  done
+  [ "$special" = drain ] && scontrol update nodename=localhost state=drain reason=maintenance
+  echo "$request" > "$d/request.txt"
+  snapshot "$d"
+  # shellcheck disable=SC2086
+  outcome $request > "$d/slurm.txt"
+  log "$shape-$name: $(cat "$d/slurm.txt")"
+  clear_queue
+  [[ "$special" == assoc:* ]] && assoc_limits MaxJobs=-1 MaxSubmit=-1 GrpTRES=gres/gpu=-1 MaxWall=-1
+  return 0
+}
+
+
+R='partition=gpu cpus=1 time=10:00'
+# --- plain: untyped GPUs, QOS gpu (MaxTRESPU gres/gpu=4, MaxJobsPU 2, MaxSubmitPU 4), EnforcePartLimits=NO
+scenario plain starts "" "$R gpus=1"
+scenario plain unknown-partition "" "partition=nosuch gpus=1 cpus=1 time=10:00"
+scenario plain more-gpus-than-a-node "" "$R gpus=5"
+scenario plain more-cpus-than-a-node "" "partition=gpu gpus=1 cpus=10 time=1:00:00"
+scenario plain over-partition-time "" "partition=gpu gpus=1 cpus=1 time=2-00:00:00"
+scenario plain more-memory-than-a-node "" "$R gpus=1 mem=30000M"
+scenario plain qos-not-allowed "" "$R gpus=1 qos=restricted"
+scenario plain gpu-type-not-on-any-node "" "$R gpus=a30:1"
+scenario plain node-busy "partition=normal cpus=2 time=10:00" "partition=gpu gpus=1 cpus=2 time=10:00"
+scenario plain gpus-per-user "$R gpus=3" "$R gpus=2"
+scenario plain jobs-per-user "$R gpus=1; $R gpus=1" "$R gpus=1"
+scenario plain jobs-and-gpus-per-user "$R gpus=2; $R gpus=2" "$R gpus=1"
+scenario plain submit-limit "$R gpus=1; $R gpus=1; $R gpus=1; $R gpus=1" "$R gpus=1"
+scenario plain node-drained "" "$R gpus=1" drain
+
+# --- typed: gpu:a30:4, 8 CPUs, QOS lab on partition gpu (MaxTRESPU cpu=4,mem=4000M,gres/gpu=2,
+# MaxJobsPU 3, MaxSubmitPU 5, GrpTRES gres/gpu=3), partition short (30:00, AllowQos normal,deny),
+# QOS deny (DenyOnLimit, MaxTRESPU gres/gpu=1, MaxWall 2:00:00), EnforcePartLimits=ALL
+scenario typed starts-typed "" "$R gpus=a30:1"
+scenario typed unknown-gpu-type "" "$R gpus=v100:1"
+scenario typed more-typed-gpus-than-a-node "" "$R gpus=a30:5"
+scenario typed over-max-cpus-per-node "" "partition=gpu gpus=1 cpus=7 time=10:00"
+scenario typed over-partition-time "" "partition=gpu gpus=1 cpus=1 time=2-00:00:00"
+scenario typed over-short-time "" "partition=short cpus=1 time=1:00:00"
+scenario typed more-memory-than-a-node "" "$R mem=20000M"
+scenario typed typed-gpus-counted-once "$R gpus=a30:1; $R gpus=1" "$R gpus=1"
+scenario typed cpus-per-user "partition=gpu cpus=3 time=10:00" "partition=gpu gpus=1 cpus=2 time=10:00"
+scenario typed memory-per-user "$R mem=3000M" "$R gpus=1 mem=2000M"
+scenario typed cpus-and-gpus-per-user "partition=gpu gpus=2 cpus=3 time=10:00" "partition=gpu gpus=1 cpus=2 time=10:00"
+scenario typed alone-over-gpus-per-user "" "$R gpus=3"
+scenario typed group-gpus "user=nobody $R gpus=2" "$R gpus=2"
+scenario typed group-and-user-gpus "user=nobody $R gpus=1; $R gpus=2" "$R gpus=1"
+scenario typed jobs-per-user "$R; $R; $R" "$R"
+scenario typed deny-on-limit-gpus "" "partition=short qos=deny gpus=2 cpus=1 time=10:00"
+scenario typed deny-on-limit-wall "" "partition=normal qos=deny cpus=1 time=3:00:00"
+scenario typed deny-on-limit-in-use "partition=short qos=deny gpus=1 cpus=1 time=10:00" "partition=short qos=deny gpus=1 cpus=1 time=10:00"
+scenario typed qos-not-allowed-in-partition "" "partition=short qos=lab cpus=1 time=10:00"
+scenario typed gpus-busy "partition=normal gpus=4 cpus=1 time=10:00" "$R gpus=1"
+N='partition=normal cpus=1 time=10:00'
+scenario typed gpus-per-job "" "$N qos=perjob gpus=2"
+scenario typed group-jobs "user=nobody $N qos=perjob; user=nobody $N qos=perjob" "$N qos=perjob"
+scenario typed unknown-account "" "$N account=nosuch"
+scenario typed association-jobs "$N" "$N" "assoc:MaxJobs=1 MaxSubmit=2"
+scenario typed association-submit "$N; $N" "$N" "assoc:MaxJobs=1 MaxSubmit=2"
+scenario typed association-gpus "$N gpus=1" "$N gpus=1" "assoc:GrpTRES=gres/gpu=1"
+scenario typed association-wall "" "partition=normal cpus=1 time=2:00:00" "assoc:MaxWall=1:00:00"
+
+log "back to the plain shape"
+bash scripts/cluster-start.sh plain >/dev/null

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# capture-readme.sh — run the README's story on the real cluster and print every command with
+# its output, so the README shows what yenjob and Slurm really did.
+#
+#   scripts/capture-readme.sh > /tmp/readme-capture.txt     (needs root, the model and the data)
+#
+# Part 1, on the plain shape: check of the reference spec (10 CPUs on 2-CPU nodes), submit of
+# the CI-sized spec, a second submit while it runs, status, cancel, tail to the end, status,
+# report, predict. Part 2, on the typed shape: check of requests that hit several limits, a
+# DenyOnLimit QOS and a partition limit under EnforcePartLimits=ALL; then back to plain.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release -q
+Y="$PWD/target/release/yenjob"
+# A fresh run index, so `status` shows this story's jobs only.
+YENJOB_HOME=$(mktemp -d)
+export YENJOB_HOME
+show() { echo "\$ yenjob $*"; "$Y" "$@" 2>&1 || true; echo; }
+job_of() { sed -n 's/^Submitted Slurm job \([0-9]*\):.*/\1/p'; }
+clear_queue() {
+  scancel -u root 2>/dev/null || true; scancel -u nobody 2>/dev/null || true
+  for ((i = 0; i < 60; i++)); do [ -z "$(squeue -h -o %i)" ] && break; sleep 0.5; done
+}
+
+bash scripts/cluster-start.sh plain >/dev/null
+clear_queue
+show check jobs/finbert.toml
+out=$("$Y" submit jobs/finbert-ci.toml 2>&1); echo "\$ yenjob submit jobs/finbert-ci.toml"; echo "$out"; echo
+first=$(echo "$out" | job_of)
+for ((i = 0; i < 60; i++)); do [ "$(squeue -h -j "$first" -o %T)" = RUNNING ] && break; sleep 0.5; done
+sleep 15
+out=$("$Y" submit jobs/finbert-ci.toml 2>&1); echo "\$ yenjob submit jobs/finbert-ci.toml   # a second one, while the first runs"; echo "$out"; echo
+second=$(echo "$out" | job_of)
+sleep 3
+show status
+show cancel "$second"
+show tail "$first"
+show status "$first"
+show report "$first"
+show predict "Operating profit rose to EUR 13.1 mn from EUR 8.7 mn in the corresponding period in 2007." \
+  "Net sales decreased to EUR 40 mn from EUR 52 mn." \
+  "The annual general meeting will be held in Helsinki on 20 March."
+
+# Part 2: the typed shape.
+bash scripts/cluster-start.sh typed >/dev/null
+clear_queue
+tmp=$(mktemp -d)
+spec() {   # spec NAME JOB-KEYS...: the CI spec with [job] keys replaced
+  local f="$tmp/$1.toml"; shift
+  cp jobs/finbert-ci.toml "$f"
+  sed -i "s|^data = \"|data = \"$PWD/jobs/|; s|^model = \"\.\.|model = \"$PWD|" "$f"
+  for kv in "$@"; do
+    local k=${kv%% =*}
+    if grep -q "^$k = " "$f"; then sed -i "s|^$k = .*|$kv|" "$f"; else sed -i "/^\[job\]/a $kv" "$f"; fi
+  done
+  echo "$f"
+}
+sbatch -Q -J holder -o /dev/null -p gpu -c 3 --gres=gpu:a30:2 -t 10:00 --wrap 'sleep 600'
+sleep 3
+echo "\$ squeue -o '%i %P %C %b %T'   # one job holds 3 CPUs and 2 a30 GPUs under QOS lab"
+squeue -o '%i %P %C %b %T'; echo
+f=$(spec typed 'gpus = "a30:1"' 'cpus = 2' 'time = "1:00:00"')
+echo "\$ grep -E '^(partition|gpus|cpus|time)' typed.toml"; grep -E '^(partition|gpus|cpus|time)' "$f"; echo
+show check "$f"
+f=$(spec deny 'partition = "short"' 'qos = "deny"' 'gpus = 2' 'cpus = 1' 'time = "20:00"')
+echo "\$ grep -E '^(partition|qos|gpus|cpus|time)' deny.toml"; grep -E '^(partition|qos|gpus|cpus|time)' "$f"; echo
+show check "$f"
+f=$(spec cpus 'gpus = 1' 'cpus = 8' 'time = "1:00:00"')
+echo "\$ grep -E '^(partition|gpus|cpus|time)' cpus.toml"; grep -E '^(partition|gpus|cpus|time)' "$f"; echo
+show check "$f"
+clear_queue
+bash scripts/cluster-start.sh plain >/dev/null
+rm -rf "$tmp" "$YENJOB_HOME"

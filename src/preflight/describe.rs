@@ -1,0 +1,108 @@
+//! The context lines shown above a verdict: the partition, each QOS that applies with its
+//! limits and what the user holds under it, and the request.
+
+use crate::slurm::duration::{SlurmTime, format_seconds};
+use crate::slurm::tres::Tres;
+
+use super::rules::job_qos;
+use super::usage;
+use super::{ClusterState, Request};
+
+pub fn facts(req: &Request, state: &ClusterState) -> Vec<String> {
+    let mut facts = Vec::new();
+    let Some(p) = state.partition(&req.partition) else {
+        return facts;
+    };
+    let nodes: Vec<_> = state.nodes_of(&p.name).collect();
+    let gpus_total: u64 = nodes.iter().map(|n| n.gpus_total).sum();
+    let gpus_free: u64 = nodes.iter().map(|n| n.free_gpus_of(None)).sum();
+    let cpus_idle: u64 = nodes.iter().map(|n| n.cpus_idle).sum();
+    let cpus_total: u64 = nodes.iter().map(|n| n.cpus_total).sum();
+    let mut types: Vec<String> = nodes
+        .iter()
+        .flat_map(|n| n.gpu_types.iter().map(|(t, c)| format!("{c}×{t}")))
+        .collect();
+    types.dedup();
+    let typed = if types.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", types.join(", "))
+    };
+    facts.push(format!(
+        "partition {}: {} node(s), {gpus_free} of {gpus_total} GPUs{typed} free, {cpus_idle} of {cpus_total} CPUs idle, max time {}, QOS {}; EnforcePartLimits {}",
+        p.name,
+        nodes.len(),
+        p.max_time,
+        p.qos.as_deref().unwrap_or("none"),
+        state.config.enforce_part_limits
+    ));
+    let mut names = vec![p.qos.clone(), Some(job_qos(req, state))];
+    names.dedup();
+    for q in names.iter().flatten().filter_map(|n| state.qos_named(n)) {
+        let mut parts = Vec::new();
+        if !q.max_tres_per_user.is_empty() {
+            parts.push(format!("MaxTRESPU {}", tres_text(&q.max_tres_per_user)));
+        }
+        if !q.max_tres_per_job.is_empty() {
+            parts.push(format!("MaxTRESPerJob {}", tres_text(&q.max_tres_per_job)));
+        }
+        if let Some(n) = q.max_jobs_per_user {
+            parts.push(format!("MaxJobsPU {n}"));
+        }
+        if let Some(n) = q.max_submit_per_user {
+            parts.push(format!("MaxSubmitPU {n}"));
+        }
+        if q.max_wall != SlurmTime::NotSet {
+            parts.push(format!("MaxWall {}", q.max_wall));
+        }
+        if !q.grp_tres.is_empty() {
+            parts.push(format!("GrpTRES {}", tres_text(&q.grp_tres)));
+        }
+        if !q.flags.is_empty() {
+            parts.push(format!("Flags {}", q.flags.join(",")));
+        }
+        let limits = if parts.is_empty() {
+            "no limits".to_string()
+        } else {
+            parts.join(", ")
+        };
+        let held = usage::held_by_user(q, state);
+        facts.push(format!(
+            "QOS {}: {limits}; you have {} running ({} GPUs) and {} pending under it",
+            q.name,
+            held.running_jobs,
+            held.tres.gpus(),
+            held.submitted_jobs - held.running_jobs
+        ));
+    }
+    let gpus = match &req.gpu_type {
+        Some(t) => format!("{} {t} GPU(s)", req.gpus),
+        None => format!("{} GPU(s)", req.gpus),
+    };
+    let mem = usage::memory_of(req, state)
+        .map(|m| {
+            let default = if req.mem_mib.is_none() { " by default" } else { "" };
+            format!(", {m} MiB{default}")
+        })
+        .unwrap_or_default();
+    facts.push(format!(
+        "this job asks for {gpus}, {} CPU(s){mem}, {}",
+        req.cpus,
+        format_seconds(req.time_seconds)
+    ));
+    facts
+}
+
+fn tres_text(t: &Tres) -> String {
+    t.in_slurm_order()
+        .into_iter()
+        .map(|(k, v)| {
+            if k == "mem" {
+                format!("{k}={v}M")
+            } else {
+                format!("{k}={v}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}

@@ -1,0 +1,144 @@
+//! Pre-flight: from a job request and the cluster's state, tell whether Slurm will start the
+//! job now, keep it pending (and why, with the user's own numbers), or refuse it. Pure: the
+//! state is gathered elsewhere, so every verdict is testable on captured output.
+//!
+//! The rules (`rules.rs`) run in Slurm's own order: what `sbatch` refuses (partition, QOS and
+//! account, node shape, partition limits under EnforcePartLimits, accounting limits at
+//! submit: MaxSubmit always, the others under DenyOnLimit), then what keeps a job pending
+//! (partition limits otherwise, then `acct_policy.c`'s checks before node selection — GrpJobs,
+//! MaxJobs, MaxWall — and after it — GrpTRES, MaxTRESPerJob, MaxTRESPerNode, MaxTRESPerUser,
+//! each TRES in Slurm's order, partition QOS before job QOS), then free nodes. The first rule
+//! that fires is the reason Slurm gives; the others are listed as limits the job also exceeds.
+
+mod describe;
+mod reason;
+mod rules;
+mod usage;
+
+#[cfg(test)]
+mod replay_tests;
+
+pub use reason::{Holder, LimitCode, Reason, Scope};
+
+use crate::slurm::config::SiteConfig;
+use crate::slurm::sacctmgr::{Association, Qos};
+use crate::slurm::scontrol::Partition;
+use crate::slurm::sinfo::NodeRow;
+use crate::slurm::squeue::QueuedJob;
+
+/// What the job asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    pub partition: String,
+    pub qos: Option<String>,
+    pub account: Option<String>,
+    pub gpus: u64,
+    /// `a30` for `--gres=gpu:a30:N`; `None` for any type.
+    pub gpu_type: Option<String>,
+    pub cpus: u64,
+    pub mem_mib: Option<u64>,
+    pub time_seconds: u64,
+}
+
+/// Everything the verdict depends on.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterState {
+    pub user: String,
+    /// The account a job goes to without `--account`.
+    pub default_account: Option<String>,
+    pub config: SiteConfig,
+    pub partitions: Vec<Partition>,
+    pub nodes: Vec<NodeRow>,
+    pub qos: Vec<Qos>,
+    /// The current user's associations.
+    pub associations: Vec<Association>,
+    /// Pending and running jobs of every user.
+    pub queue: Vec<QueuedJob>,
+}
+
+impl ClusterState {
+    pub fn partition(&self, name: &str) -> Option<&Partition> {
+        self.partitions.iter().find(|p| p.name == name)
+    }
+
+    pub fn nodes_of<'a>(&'a self, partition: &'a str) -> impl Iterator<Item = &'a NodeRow> + 'a {
+        self.nodes.iter().filter(move |n| n.partition == partition)
+    }
+
+    pub fn qos_named(&self, name: &str) -> Option<&Qos> {
+        self.qos.iter().find(|q| q.name == name)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    StartsNow,
+    Pends,
+    Rejected,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Verdict {
+    pub outcome: Outcome,
+    /// Slurm's reason code (`QOSMaxGRESPerUser`, `Resources`...); none when it starts.
+    pub reason: Option<Reason>,
+    /// One plain sentence with the numbers; it starts with the setting that decided a
+    /// borderline case ("EnforcePartLimits is NO: ...").
+    pub message: String,
+    /// A pending job that can never start as asked (over a time or per-job limit).
+    pub never_starts: bool,
+    /// Other limits the job exceeds too, in the order Slurm would report them next.
+    pub also: Vec<String>,
+    /// What was looked at, one line each.
+    pub facts: Vec<String>,
+}
+
+impl Verdict {
+    /// The headline: `WILL START NOW`, `WILL PEND (QOSMaxGRESPerUser)`, `WILL BE REJECTED (...)`.
+    pub fn headline(&self) -> String {
+        match (&self.outcome, &self.reason) {
+            (Outcome::StartsNow, _) => "WILL START NOW".to_string(),
+            (Outcome::Pends, Some(r)) if self.never_starts => format!("WILL PEND FOREVER ({r})"),
+            (Outcome::Pends, Some(r)) => format!("WILL PEND ({r})"),
+            (Outcome::Pends, None) => "WILL PEND".to_string(),
+            (Outcome::Rejected, Some(r)) => format!("WILL BE REJECTED ({r})"),
+            (Outcome::Rejected, None) => "WILL BE REJECTED".to_string(),
+        }
+    }
+}
+
+pub fn assess(req: &Request, state: &ClusterState) -> Verdict {
+    let mut findings = rules::findings(req, state).into_iter();
+    let mut verdict = match findings.next() {
+        None => Verdict {
+            outcome: Outcome::StartsNow,
+            reason: None,
+            message: rules::room_message(req, state),
+            never_starts: false,
+            also: Vec::new(),
+            facts: Vec::new(),
+        },
+        Some(first) => {
+            let (outcome, never_starts) = match first.effect {
+                rules::Effect::Refused => (Outcome::Rejected, false),
+                rules::Effect::Pends => (Outcome::Pends, false),
+                rules::Effect::PendsForever => (Outcome::Pends, true),
+            };
+            Verdict {
+                outcome,
+                reason: Some(first.reason),
+                message: first.sentence(),
+                never_starts,
+                also: findings
+                    .filter(|f| f.is_limit())
+                    .filter(|f| f.reason != first.reason || f.message != first.message)
+                    .map(|f| format!("{} ({})", f.message, f.reason))
+                    .collect(),
+                facts: Vec::new(),
+            }
+        }
+    };
+    verdict.facts = describe::facts(req, state);
+    verdict
+}

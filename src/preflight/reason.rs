@@ -1,0 +1,226 @@
+//! Why a job is refused or waits, spelled as Slurm spells it: a verdict's reason is compared
+//! with `squeue`'s reason and `sbatch`'s error word for word.
+
+use std::fmt;
+
+/// A QOS or association limit, named by the reason code Slurm gives a job it holds for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitCode(&'static str);
+
+/// Whose limit: a QOS's or the user's association's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holder {
+    Qos,
+    Assoc,
+}
+
+/// Which limit of a QOS or association, for a trackable resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// GrpTRES: all jobs under it together.
+    Group,
+    /// MaxTRESPerJob (QOS) / MaxTRES (association).
+    PerJob,
+    /// MaxTRESPerNode.
+    PerNode,
+    /// MaxTRESPerUser.
+    PerUser,
+}
+
+impl LimitCode {
+    /// The code for a TRES limit (`QOSMaxGRESPerUser`, `QOSGrpCpuLimit`, ...), as Slurm's
+    /// `_get_tres_state_reason` picks it from the TRES and the kind of limit.
+    pub fn for_tres(holder: Holder, scope: Scope, tres: &str) -> LimitCode {
+        use Holder::*;
+        use Scope::*;
+        let kind = match tres {
+            "cpu" => 0,
+            "mem" => 1,
+            "node" => 2,
+            "billing" => 3,
+            _ => 4, // gres/..., typed or not
+        };
+        // Columns: cpu, mem, node, billing, gres. Slurm's names are not regular.
+        const QOS_GRP: [&str; 5] = [
+            "QOSGrpCpuLimit",
+            "QOSGrpMemLimit",
+            "QOSGrpNodeLimit",
+            "QOSGrpBillingLimit",
+            "QOSGrpGRES",
+        ];
+        const QOS_JOB: [&str; 5] = [
+            "QOSMaxCpuPerJobLimit",
+            "QOSMaxMemoryPerJob",
+            "QOSMaxNodePerJobLimit",
+            "QOSMaxBillingPerJob",
+            "QOSMaxGRESPerJob",
+        ];
+        const QOS_NODE: [&str; 5] = [
+            "QOSMaxCpuPerNode",
+            "QOSMaxMemoryPerNode",
+            "QOSMaxNodePerNode",
+            "QOSMaxBillingPerNode",
+            "QOSMaxGRESPerNode",
+        ];
+        const QOS_USER: [&str; 5] = [
+            "QOSMaxCpuPerUserLimit",
+            "QOSMaxMemoryPerUser",
+            "QOSMaxNodePerUserLimit",
+            "QOSMaxBillingPerUser",
+            "QOSMaxGRESPerUser",
+        ];
+        const ASSOC_GRP: [&str; 5] = [
+            "AssocGrpCpuLimit",
+            "AssocGrpMemLimit",
+            "AssocGrpNodeLimit",
+            "AssocGrpBillingLimit",
+            "AssocGrpGRES",
+        ];
+        const ASSOC_JOB: [&str; 5] = [
+            "AssocMaxCpuPerJobLimit",
+            "AssocMaxMemPerJob",
+            "AssocMaxNodePerJobLimit",
+            "AssocMaxBillingPerJob",
+            "AssocMaxGRESPerJob",
+        ];
+        const ASSOC_NODE: [&str; 5] = [
+            "AssocMaxCpuPerNode",
+            "AssocMaxMemPerNode",
+            "AssocMaxNodePerNode",
+            "AssocMaxBillingPerNode",
+            "AssocMaxGRESPerNode",
+        ];
+        let table = match (holder, scope) {
+            (Qos, Group) => QOS_GRP,
+            (Qos, PerJob) => QOS_JOB,
+            (Qos, PerNode) => QOS_NODE,
+            (Qos, PerUser) => QOS_USER,
+            (Assoc, Group) => ASSOC_GRP,
+            (Assoc, PerJob | PerUser) => ASSOC_JOB,
+            (Assoc, PerNode) => ASSOC_NODE,
+        };
+        LimitCode(table[kind])
+    }
+
+    pub const QOS_MAX_JOBS_PER_USER: LimitCode = LimitCode("QOSMaxJobsPerUserLimit");
+    pub const QOS_GRP_JOBS: LimitCode = LimitCode("QOSGrpJobsLimit");
+    pub const QOS_MAX_SUBMIT_PER_USER: LimitCode = LimitCode("QOSMaxSubmitJobPerUserLimit");
+    pub const QOS_MAX_WALL: LimitCode = LimitCode("QOSMaxWallDurationPerJobLimit");
+    pub const ASSOC_MAX_JOBS: LimitCode = LimitCode("AssocMaxJobsLimit");
+    pub const ASSOC_MAX_SUBMIT: LimitCode = LimitCode("AssocMaxSubmitJobLimit");
+    pub const ASSOC_MAX_WALL: LimitCode = LimitCode("AssocMaxWallDurationPerJobLimit");
+
+    pub fn as_str(self) -> &'static str {
+        self.0
+    }
+}
+
+/// Why Slurm refuses a job at submit or keeps it pending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    // Refused by sbatch, whatever the load.
+    InvalidPartition,
+    InvalidQos,
+    InvalidAccount,
+    NodeConfigurationUnavailable,
+    /// More CPUs than a node of the partition has or MaxCPUsPerNode allows, under
+    /// EnforcePartLimits=ALL/ANY.
+    TooManyRequestedCpus,
+    /// Over the partition's MaxTime under EnforcePartLimits=ALL/ANY.
+    InvalidTimeLimit,
+    // Pending.
+    PartitionConfig,
+    PartitionTimeLimit,
+    ReqNodeNotAvail,
+    Resources,
+    /// A QOS or association limit; refused at submit for MaxSubmit and under DenyOnLimit.
+    Limit(LimitCode),
+}
+
+impl Reason {
+    /// The code as Slurm prints it (`squeue`'s reason, or the error's name).
+    pub fn code(self) -> &'static str {
+        match self {
+            Reason::InvalidPartition => "InvalidPartition",
+            Reason::InvalidQos => "InvalidQOS",
+            Reason::InvalidAccount => "InvalidAccount",
+            Reason::NodeConfigurationUnavailable => "NodeConfigurationUnavailable",
+            Reason::TooManyRequestedCpus => "TooManyRequestedCpus",
+            Reason::InvalidTimeLimit => "InvalidTimeLimit",
+            Reason::PartitionConfig => "PartitionConfig",
+            Reason::PartitionTimeLimit => "PartitionTimeLimit",
+            Reason::ReqNodeNotAvail => "ReqNodeNotAvail",
+            Reason::Resources => "Resources",
+            Reason::Limit(code) => code.as_str(),
+        }
+    }
+
+    /// What `sbatch` prints when it refuses a job for this reason.
+    pub fn sbatch_says(self) -> &'static str {
+        match self {
+            Reason::InvalidPartition => "Invalid partition name specified",
+            Reason::InvalidQos => "Invalid qos specification",
+            Reason::InvalidAccount => "Invalid account or account/partition combination specified",
+            Reason::NodeConfigurationUnavailable => "Requested node configuration is not available",
+            Reason::TooManyRequestedCpus => "More processors requested than permitted",
+            Reason::InvalidTimeLimit => "Requested time limit is invalid",
+            // For an accounting limit sbatch prints the reason code on a line of its own.
+            other => other.code(),
+        }
+    }
+
+    /// Whether `squeue`'s reason for a pending job is this one. A job waiting for drained or
+    /// down nodes shows `ReqNodeNotAvail, UnavailableNodes:...` first, then Slurm's sentence.
+    pub fn is_squeue_reason(self, squeue_reason: &str) -> bool {
+        let r = squeue_reason.trim();
+        match self {
+            Reason::ReqNodeNotAvail => {
+                r.starts_with("ReqNodeNotAvail")
+                    || r.starts_with("Nodes required for job are DOWN, DRAINED")
+            }
+            other => r == other.code(),
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+impl serde::Serialize for Reason {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.code())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tres_limit_codes_as_slurm_names_them() {
+        use Holder::*;
+        use Scope::*;
+        let code = |h, s, t| LimitCode::for_tres(h, s, t).as_str();
+        assert_eq!(code(Qos, PerUser, "gres/gpu"), "QOSMaxGRESPerUser");
+        assert_eq!(code(Qos, PerUser, "gres/gpu:a30"), "QOSMaxGRESPerUser");
+        assert_eq!(code(Qos, PerUser, "cpu"), "QOSMaxCpuPerUserLimit");
+        assert_eq!(code(Qos, PerUser, "mem"), "QOSMaxMemoryPerUser");
+        assert_eq!(code(Qos, Group, "gres/gpu"), "QOSGrpGRES");
+        assert_eq!(code(Qos, Group, "cpu"), "QOSGrpCpuLimit");
+        assert_eq!(code(Qos, PerJob, "gres/gpu"), "QOSMaxGRESPerJob");
+        assert_eq!(code(Assoc, Group, "gres/gpu"), "AssocGrpGRES");
+        assert_eq!(code(Assoc, PerJob, "cpu"), "AssocMaxCpuPerJobLimit");
+    }
+
+    #[test]
+    fn drained_nodes_read_both_ways() {
+        assert!(Reason::ReqNodeNotAvail.is_squeue_reason("ReqNodeNotAvail, UnavailableNodes:localhost"));
+        assert!(Reason::ReqNodeNotAvail.is_squeue_reason(
+            "Nodes required for job are DOWN, DRAINED or reserved for jobs in higher priority partitions"
+        ));
+        assert!(!Reason::Resources.is_squeue_reason("Priority"));
+    }
+}

@@ -1,0 +1,120 @@
+//! What a request asks for and what jobs already hold, counted the way Slurm's accounting
+//! policy counts them: running jobs hold TRES and count toward MaxJobs; pending ones count
+//! toward MaxSubmit only; a job counts under its own QOS and under its partition's QOS; a
+//! typed GPU allocation counts once toward `gres/gpu` and once toward `gres/gpu:TYPE`.
+
+use crate::slurm::sacctmgr::Qos;
+use crate::slurm::squeue::QueuedJob;
+use crate::slurm::state::JobState;
+use crate::slurm::tres::Tres;
+
+use super::{ClusterState, Request};
+
+/// The TRES Slurm sets for the request (`tres_req_cnt`): cpu, mem (asked, or the default per
+/// CPU), node, and GPUs under `gres/gpu` plus their type. An untyped request on a partition
+/// whose nodes have one GPU type counts toward that type too, as it does once Slurm has
+/// picked the node.
+pub fn requested(req: &Request, state: &ClusterState) -> Tres {
+    let mut t = Tres::default();
+    t.0.insert("cpu".into(), req.cpus);
+    if let Some(mem) = memory_of(req, state) {
+        t.0.insert("mem".into(), mem);
+    }
+    t.0.insert("node".into(), 1);
+    if req.gpus > 0 {
+        t.0.insert("gres/gpu".into(), req.gpus);
+        let gpu_type = req.gpu_type.clone().or_else(|| only_gpu_type(req, state));
+        if let Some(ty) = gpu_type {
+            t.0.insert(format!("gres/gpu:{ty}"), req.gpus);
+        }
+    }
+    t
+}
+
+/// Memory the job will get: what it asks for, else the partition's or the site's default.
+pub fn memory_of(req: &Request, state: &ClusterState) -> Option<u64> {
+    if req.mem_mib.is_some() {
+        return req.mem_mib;
+    }
+    let per_cpu = state
+        .partition(&req.partition)
+        .and_then(|p| p.def_mem_per_cpu_mib)
+        .or(state.config.def_mem_per_cpu_mib);
+    per_cpu
+        .map(|m| m * req.cpus)
+        .or(state.config.def_mem_per_node_mib)
+}
+
+fn only_gpu_type(req: &Request, state: &ClusterState) -> Option<String> {
+    let mut types = state
+        .nodes_of(&req.partition)
+        .flat_map(|n| n.gpu_types.keys().cloned())
+        .collect::<Vec<_>>();
+    types.sort();
+    types.dedup();
+    (types.len() == 1).then(|| types.remove(0))
+}
+
+/// What the jobs under one QOS hold.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Held {
+    /// TRES of the running jobs.
+    pub tres: Tres,
+    pub running_jobs: u64,
+    /// Pending and running jobs (array tasks one each).
+    pub submitted_jobs: u64,
+}
+
+impl Held {
+    fn add(&mut self, job: &QueuedJob) {
+        let tasks = job.task_count();
+        self.submitted_jobs += tasks;
+        if is_running(job) {
+            self.running_jobs += 1;
+            self.tres = self.tres.plus(&job.tres);
+        }
+    }
+}
+
+fn is_running(job: &QueuedJob) -> bool {
+    matches!(job.state, JobState::Running | JobState::Completing)
+}
+
+/// Whether `job` counts against QOS `q`: as its job QOS or as its partition's QOS.
+pub fn counts_under(job: &QueuedJob, q: &Qos, state: &ClusterState) -> bool {
+    job.qos == q.name
+        || state
+            .partition(&job.partition)
+            .is_some_and(|p| p.qos.as_deref() == Some(q.name.as_str()))
+}
+
+/// What the current user holds under `q`.
+pub fn held_by_user(q: &Qos, state: &ClusterState) -> Held {
+    let mut held = Held::default();
+    for job in state
+        .queue
+        .iter()
+        .filter(|j| j.user == state.user && counts_under(j, q, state))
+    {
+        held.add(job);
+    }
+    held
+}
+
+/// What every user together holds under `q` (GrpTRES, GrpJobs).
+pub fn held_by_all(q: &Qos, state: &ClusterState) -> Held {
+    let mut held = Held::default();
+    for job in state.queue.iter().filter(|j| counts_under(j, q, state)) {
+        held.add(job);
+    }
+    held
+}
+
+/// What the current user holds in all (association limits).
+pub fn held_by_user_anywhere(state: &ClusterState) -> Held {
+    let mut held = Held::default();
+    for job in state.queue.iter().filter(|j| j.user == state.user) {
+        held.add(job);
+    }
+    held
+}

@@ -1,0 +1,98 @@
+//! `scontrol show config`: the site settings that change a pre-flight verdict.
+
+use std::collections::BTreeMap;
+
+/// `EnforcePartLimits`: whether a job over a partition limit is refused at submit (ALL, ANY)
+/// or accepted and left pending forever (NO).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum EnforcePartLimits {
+    /// Slurm's default.
+    #[default]
+    No,
+    Any,
+    All,
+}
+
+impl EnforcePartLimits {
+    fn parse(value: &str) -> EnforcePartLimits {
+        match value.trim().to_ascii_uppercase().as_str() {
+            "ALL" => EnforcePartLimits::All,
+            "ANY" | "YES" => EnforcePartLimits::Any,
+            _ => EnforcePartLimits::No,
+        }
+    }
+
+    /// Whether sbatch refuses a request over a partition limit.
+    pub fn refuses(self) -> bool {
+        self != EnforcePartLimits::No
+    }
+}
+
+impl std::fmt::Display for EnforcePartLimits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            EnforcePartLimits::No => "NO",
+            EnforcePartLimits::Any => "ANY",
+            EnforcePartLimits::All => "ALL",
+        })
+    }
+}
+
+/// The settings read from `scontrol show config`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SiteConfig {
+    pub enforce_part_limits: EnforcePartLimits,
+    /// Memory a job gets per CPU when it names none (MiB).
+    pub def_mem_per_cpu_mib: Option<u64>,
+    /// Memory a job gets per node when it names none (MiB).
+    pub def_mem_per_node_mib: Option<u64>,
+    pub max_array_size: Option<u64>,
+}
+
+/// Parses `scontrol show config` (`Key = Value` lines); unknown keys are ignored.
+pub fn parse(text: &str) -> SiteConfig {
+    let map: BTreeMap<&str, &str> = text
+        .lines()
+        .filter_map(|l| l.split_once(" = "))
+        .map(|(k, v)| (k.trim(), v.trim()))
+        .collect();
+    let number = |k: &str| map.get(k).and_then(|v| v.parse::<u64>().ok());
+    SiteConfig {
+        enforce_part_limits: map
+            .get("EnforcePartLimits")
+            .map(|v| EnforcePartLimits::parse(v))
+            .unwrap_or_default(),
+        def_mem_per_cpu_mib: number("DefMemPerCPU"),
+        def_mem_per_node_mib: number("DefMemPerNode"),
+        max_array_size: number("MaxArraySize"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_shapes_from_real_output() {
+        let plain = parse(include_str!(
+            "../../tests/fixtures/preflight/plain-starts/config.txt"
+        ));
+        assert_eq!(plain.enforce_part_limits, EnforcePartLimits::No);
+        assert_eq!(plain.def_mem_per_cpu_mib, Some(1024));
+        assert_eq!(plain.def_mem_per_node_mib, None);
+        assert_eq!(plain.max_array_size, Some(1001));
+        let typed = parse(include_str!(
+            "../../tests/fixtures/preflight/typed-starts-typed/config.txt"
+        ));
+        assert_eq!(typed.enforce_part_limits, EnforcePartLimits::All);
+        assert!(typed.enforce_part_limits.refuses());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics(s in "\\PC*(\n\\PC*){0,3}") {
+            let _ = parse(&s);
+        }
+    }
+}
