@@ -133,7 +133,7 @@ scenario() {
   outcome $request > "$d/slurm.txt"
   log "$shape-$name: $(cat "$d/slurm.txt")"
   clear_queue
-  [[ "$special" == assoc:* ]] && assoc_limits MaxJobs=-1 MaxSubmit=-1 GrpTRES=gres/gpu=-1 MaxWall=-1
+  [[ "$special" == assoc:* ]] && assoc_limits MaxJobs=-1 MaxSubmit=-1 GrpTRES=gres/gpu=-1 MaxTRES=cpu=-1 MaxWall=-1
   return 0
 }
 
@@ -180,12 +180,14 @@ scenario typed qos-not-allowed-in-partition "" "partition=short qos=lab cpus=1 t
 scenario typed gpus-busy "partition=normal gpus=4 cpus=1 time=10:00" "$R gpus=1"
 N='partition=normal cpus=1 time=10:00'
 scenario typed gpus-per-job "" "$N qos=perjob gpus=2"
+scenario typed cpus-per-node "" "partition=normal qos=perjob cpus=3 time=10:00"
 scenario typed group-jobs "user=nobody $N qos=perjob; user=nobody $N qos=perjob" "$N qos=perjob"
 scenario typed unknown-account "" "$N account=nosuch"
 scenario typed association-jobs "$N" "$N" "assoc:MaxJobs=1 MaxSubmit=2"
 scenario typed association-submit "$N; $N" "$N" "assoc:MaxJobs=1 MaxSubmit=2"
 scenario typed association-gpus "$N gpus=1" "$N gpus=1" "assoc:GrpTRES=gres/gpu=1"
 scenario typed association-wall "" "partition=normal cpus=1 time=2:00:00" "assoc:MaxWall=1:00:00"
+scenario typed association-cpus-per-job "" "partition=normal cpus=3 time=10:00" "assoc:MaxTRES=cpu=2"
 
 log "back to the plain shape"
 bash scripts/cluster-start.sh plain >/dev/null

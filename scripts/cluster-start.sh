@@ -20,7 +20,8 @@
 #          QOS "lab" (MaxTRESPU cpu=4,mem=4000M,gres/gpu=2, MaxJobsPU 3, MaxSubmitPU 5,
 #          GrpTRES gres/gpu=3, MaxCPUsPerNode 6), a third partition "short" (MaxTime 30:00,
 #          AllowQos normal,deny) and QOS "deny" (Flags=DenyOnLimit, MaxTRESPU gres/gpu=1,
-#          MaxWall 2:00:00), QOS "perjob" (MaxTRESPerJob gres/gpu=1, GrpJobs 2). QOS
+#          MaxWall 2:00:00), QOS "perjob" (MaxTRESPerJob gres/gpu=1, MaxTRESPerNode cpu=2,
+#          GrpJobs 2). QOS
 #          "restricted" exists in both shapes and no user may use it.
 # Switching shape restarts slurmctld and slurmd (jobs are cancelled first); the accounting
 # database, the QOS and the job ids are kept.
@@ -269,7 +270,7 @@ sacctmgr -i modify qos lab set MaxTRESPerUser=cpu=4,mem=4000M,gres/gpu=2 MaxJobs
   Description="typed shape: partition gpu" >/dev/null || true
 sacctmgr -i modify qos deny set Flags=DenyOnLimit MaxTRESPerUser=gres/gpu=1 MaxWall=02:00:00 \
   Description="typed shape: refuses at submit" >/dev/null || true
-sacctmgr -i modify qos perjob set MaxTRESPerJob=gres/gpu=1 GrpJobs=2 \
+sacctmgr -i modify qos perjob set MaxTRESPerJob=gres/gpu=1 MaxTRESPerNode=cpu=2 GrpJobs=2 \
   Description="typed shape: per-job and group job limits" >/dev/null || true
 [ "$(sacctmgr -n -P show qos deny format=Flags)" = "DenyOnLimit" ] ||
   { echo "QOS deny flags not applied" >&2; exit 1; }

@@ -277,7 +277,10 @@ impl JobSpec {
                     let at = text.find("gpu_type").unwrap_or(0);
                     return Err(invalid(
                         "job.gpu_type".into(),
-                        format!("{:?} contradicts gpus = \"{}\"; name the type once", ty.0, job.gpus),
+                        format!(
+                            "{:?} contradicts gpus = \"{}\"; name the type once",
+                            ty.0, job.gpus
+                        ),
                         Some(at..at),
                     ));
                 }
@@ -473,19 +476,25 @@ impl fmt::Display for Gpus {
 
 impl Gpus {
     fn from_text(s: &str) -> Result<Gpus, String> {
-        let bad = || format!("{s:?} is not a GPU request: use a count (1) or TYPE:COUNT (\"a30:1\")");
+        let bad =
+            || format!("{s:?} is not a GPU request: use a count (1) or TYPE:COUNT (\"a30:1\")");
         let (ty, count) = match s.rsplit_once(':') {
             Some((t, n)) => (Some(t), n),
             None => (None, s),
         };
         let count: u32 = count.trim().parse().map_err(|_| bad())?;
         if let Some(t) = ty
-            && (t.is_empty() || !t.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)))
+            && (t.is_empty()
+                || !t
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)))
         {
             return Err(bad());
         }
         if ty.is_some() && count == 0 {
-            return Err(format!("{s:?} asks for 0 GPUs of a type; drop the type or ask for 1 or more"));
+            return Err(format!(
+                "{s:?} asks for 0 GPUs of a type; drop the type or ask for 1 or more"
+            ));
         }
         Ok(Gpus {
             count,
@@ -504,7 +513,10 @@ impl<'de> Deserialize<'de> for Gpus {
             }
             fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Gpus, E> {
                 u32::try_from(v)
-                    .map(|count| Gpus { count, gpu_type: None })
+                    .map(|count| Gpus {
+                        count,
+                        gpu_type: None,
+                    })
                     .map_err(|_| E::custom(format!("{v} is not a GPU count (0 to {})", u32::MAX)))
             }
             fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Gpus, E> {

@@ -23,7 +23,10 @@ fn require_cluster() {
         .output()
         .map(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains("UP"))
         .unwrap_or(false);
-    assert!(up, "no Slurm cluster answers `scontrol ping`: start one with scripts/cluster-start.sh");
+    assert!(
+        up,
+        "no Slurm cluster answers `scontrol ping`: start one with scripts/cluster-start.sh"
+    );
 }
 
 struct Env {
@@ -109,7 +112,15 @@ impl Env {
     /// A plain sbatch job with these options that holds them for 10 minutes.
     fn hold(&mut self, options: &[&str]) -> String {
         let out = Std::new("sbatch")
-            .args(["--parsable", "-t", "10:00", "-J", "yj-blocker", "-o", "/dev/null"])
+            .args([
+                "--parsable",
+                "-t",
+                "10:00",
+                "-J",
+                "yj-blocker",
+                "-o",
+                "/dev/null",
+            ])
             .args(options)
             .args(["--wrap", "sleep 600"])
             .output()
@@ -146,7 +157,10 @@ fn cancel_all() {
     let _ = Std::new("scancel").args(["-u", "nobody"]).status();
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
-        let out = Std::new("squeue").args(["-h", "-o", "%i"]).output().unwrap();
+        let out = Std::new("squeue")
+            .args(["-h", "-o", "%i"])
+            .output()
+            .unwrap();
         if String::from_utf8_lossy(&out.stdout).trim().is_empty() {
             return;
         }
@@ -156,7 +170,12 @@ fn cancel_all() {
 
 fn drain_node() {
     let ok = Std::new("scontrol")
-        .args(["update", "nodename=localhost", "state=drain", "reason=yenjob-test"])
+        .args([
+            "update",
+            "nodename=localhost",
+            "state=drain",
+            "reason=yenjob-test",
+        ])
         .status()
         .unwrap();
     assert!(ok.success());
@@ -364,7 +383,10 @@ fn verdicts_match_what_slurm_does() {
         cancel_all();
     }
     let spec = env.spec("more-cpus-message", "cpus = 10\ntime = \"1:00:00\"", 1);
-    let message = verdict(&env, &spec)["message"].as_str().unwrap().to_string();
+    let message = verdict(&env, &spec)["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(
         message.starts_with("EnforcePartLimits is NO, so Slurm accepts it and it pends forever: "),
         "{message}"
@@ -379,7 +401,8 @@ fn verdicts_match_what_slurm_does() {
     report("drained", &v, &did);
     assert_eq!(v["reason"], "ReqNodeNotAvail", "{v}");
     assert!(
-        did.1.starts_with("ReqNodeNotAvail") || did.1.starts_with("Nodes required for job are DOWN"),
+        did.1.starts_with("ReqNodeNotAvail")
+            || did.1.starts_with("Nodes required for job are DOWN"),
         "{did:?}"
     );
     cancel_all();
@@ -683,10 +706,9 @@ fn real_data_submit_tail_report_predict() {
 fn typed_shape_verdicts_match_what_slurm_does() {
     let mut env = Env::new();
     let _shape = Shape::switch("typed");
-    let short = "partition = \"short\"";
-    // (scenario, [job] keys, holders as sbatch options, outcome, reason, Slurm's words)
+    // (scenario, [job] keys, jobs held before (sbatch options), outcome, reason)
     #[rustfmt::skip]
-    let rows: &[(&str, &str, &[&[&str]], &str, &str)] = &[
+    let rows: &[(&str, &str, Held, &str, &str)] = &[
         ("typed-starts", "gpus = \"a30:1\"", &[], "starts_now", ""),
         ("unknown-type", "gpus = \"v100:1\"", &[], "rejected", "NodeConfigurationUnavailable"),
         ("max-cpus-per-node", "cpus = 7", &[], "rejected", "TooManyRequestedCpus"),
@@ -697,9 +719,9 @@ fn typed_shape_verdicts_match_what_slurm_does() {
             &[&["-p", "gpu", "--gres=gpu:2", "-c", "3"]], "pends", "QOSMaxCpuPerUserLimit"),
         ("group-gpus", "gpus = 2",
             &[&["-p", "gpu", "--gres=gpu:2", "--uid=nobody", "-D", "/tmp"]], "pends", "QOSGrpGRES"),
-        ("deny-on-limit", &format!("{short}\nqos = \"deny\"\ngpus = 2"), &[], "rejected", "QOSMaxGRESPerUser"),
+        ("deny-on-limit", "partition = \"short\"\nqos = \"deny\"\ngpus = 2", &[], "rejected", "QOSMaxGRESPerUser"),
         ("deny-on-limit-wall", "partition = \"normal\"\ngpus = 0\nqos = \"deny\"\ntime = \"3:00:00\"", &[], "rejected", "QOSMaxWallDurationPerJobLimit"),
-        ("allow-qos", &format!("{short}\nqos = \"lab\""), &[], "rejected", "InvalidQOS"),
+        ("allow-qos", "partition = \"short\"\nqos = \"lab\"", &[], "rejected", "InvalidQOS"),
         ("per-job-gpus", "partition = \"normal\"\nqos = \"perjob\"\ngpus = 2", &[], "pends", "QOSMaxGRESPerJob"),
     ];
     for (name, job, holders, outcome, reason) in rows {
@@ -717,16 +739,26 @@ fn typed_shape_verdicts_match_what_slurm_does() {
             "starts_now" => assert_eq!(did.0, "running", "{name}: Slurm did {did:?}"),
             "pends" => {
                 assert_eq!(v["reason"], *reason, "{name}: {v}");
-                assert_eq!((did.0.as_str(), did.1.as_str()), ("pending", *reason), "{name}");
+                assert_eq!(
+                    (did.0.as_str(), did.1.as_str()),
+                    ("pending", *reason),
+                    "{name}"
+                );
             }
             _ => {
                 assert_eq!(v["reason"], *reason, "{name}: {v}");
-                assert!(did.1.contains(sbatch_says(reason)), "{name}: Slurm did {did:?}");
+                assert!(
+                    did.1.contains(sbatch_says(reason)),
+                    "{name}: Slurm did {did:?}"
+                );
             }
         }
         if *name == "typed-counted-once" {
             let m = v["message"].as_str().unwrap();
-            assert!(m.contains("you hold 2 of the 2 GPUs QOS lab allows per user"), "{m}");
+            assert!(
+                m.contains("you hold 2 of the 2 GPUs QOS lab allows per user"),
+                "{m}"
+            );
         }
         if *name == "cpus-and-gpus" {
             let also = v["also"].to_string();
@@ -735,6 +767,9 @@ fn typed_shape_verdicts_match_what_slurm_does() {
         cancel_all();
     }
 }
+
+/// Jobs that hold resources before a scenario's request: each one's sbatch options.
+type Held = &'static [&'static [&'static str]];
 
 /// What sbatch prints when it refuses a job for `reason` (an oracle apart from yenjob's own).
 fn sbatch_says(reason: &str) -> &str {

@@ -81,7 +81,11 @@ pub fn facts(req: &Request, state: &ClusterState) -> Vec<String> {
     };
     let mem = usage::memory_of(req, state)
         .map(|m| {
-            let default = if req.mem_mib.is_none() { " by default" } else { "" };
+            let default = if req.mem_mib.is_none() {
+                " by default"
+            } else {
+                ""
+            };
             format!(", {m} MiB{default}")
         })
         .unwrap_or_default();

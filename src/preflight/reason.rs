@@ -217,7 +217,9 @@ mod tests {
 
     #[test]
     fn drained_nodes_read_both_ways() {
-        assert!(Reason::ReqNodeNotAvail.is_squeue_reason("ReqNodeNotAvail, UnavailableNodes:localhost"));
+        assert!(
+            Reason::ReqNodeNotAvail.is_squeue_reason("ReqNodeNotAvail, UnavailableNodes:localhost")
+        );
         assert!(Reason::ReqNodeNotAvail.is_squeue_reason(
             "Nodes required for job are DOWN, DRAINED or reserved for jobs in higher priority partitions"
         ));

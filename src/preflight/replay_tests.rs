@@ -103,7 +103,11 @@ fn agrees(v: &Verdict, slurm: &str) -> bool {
 #[test]
 fn every_captured_scenario_gets_slurms_verdict() {
     let all = scenarios();
-    assert!(all.len() >= 30, "only {} scenarios in {FIXTURES}", all.len());
+    assert!(
+        all.len() >= 30,
+        "only {} scenarios in {FIXTURES}",
+        all.len()
+    );
     let wrong: Vec<String> = all
         .iter()
         .filter_map(|s| {
@@ -119,7 +123,12 @@ fn every_captured_scenario_gets_slurms_verdict() {
             })
         })
         .collect();
-    assert!(wrong.is_empty(), "{} disagree:\n{}", wrong.len(), wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "{} disagree:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
 }
 
 /// One row per scenario: the exact code, whether it never starts, and the numbers the
@@ -163,6 +172,8 @@ fn each_verdict_names_the_code_and_numbers() {
         ("typed-qos-not-allowed-in-partition", "InvalidQOS", false, &["partition short allows QOS normal, deny only (AllowQos)", "QOS lab"]),
         ("typed-gpus-busy", "Resources", false, &["0 of 4 GPUs and 7 of 8 CPUs free"]),
         ("typed-gpus-per-job", "QOSMaxGRESPerJob", true, &["QOS perjob allows 1 GPUs per job; this job alone asks for 2"]),
+        ("typed-cpus-per-node", "QOSMaxCpuPerNode", true, &["QOS perjob allows 2 CPUs per node; this job alone asks for 3"]),
+        ("typed-association-cpus-per-job", "AssocMaxCpuPerJobLimit", true, &["your association (account yenlab) allows 2 CPUs per job; this job alone asks for 3"]),
         ("typed-group-jobs", "QOSGrpJobsLimit", false, &["all users together run 2 jobs under QOS perjob, which allows 2"]),
         ("typed-unknown-account", "InvalidAccount", false, &["\"nosuch\"", "yenlab"]),
         ("typed-association-jobs", "AssocMaxJobsLimit", false, &["you already run 1 jobs", "account yenlab", "allows 1"]),
@@ -181,14 +192,23 @@ fn each_verdict_names_the_code_and_numbers() {
         assert_eq!(got, *code, "{}: {}", s.name, v.message);
         assert_eq!(v.never_starts, *forever, "{}: {}", s.name, v.message);
         for f in *fragments {
-            assert!(v.message.contains(f), "{}: {:?} lacks {f:?}", s.name, v.message);
+            assert!(
+                v.message.contains(f),
+                "{}: {:?} lacks {f:?}",
+                s.name,
+                v.message
+            );
         }
     }
-    assert_eq!(all.len(), table.len(), "a table row has no captured scenario");
+    assert_eq!(
+        all.len(),
+        table.len(),
+        "a table row has no captured scenario"
+    );
 }
 
-/// The table covers every reason yenjob gives other than the TRES limits of a QOS per node
-/// and of an association per job, which no captured scenario reaches yet.
+/// The table reaches every rule: each fixed reason, and each kind of TRES limit (which TRES
+/// names which code is pinned in `reason.rs`).
 #[test]
 fn table_covers_every_reason() {
     let codes: Vec<&str> = scenarios()
@@ -217,15 +237,17 @@ fn table_covers_every_reason() {
     let tres = [
         (Holder::Qos, Scope::Group, "gres/gpu"),
         (Holder::Qos, Scope::PerJob, "gres/gpu"),
+        (Holder::Qos, Scope::PerNode, "cpu"),
+        (Holder::Assoc, Scope::PerJob, "cpu"),
         (Holder::Qos, Scope::PerUser, "gres/gpu"),
         (Holder::Qos, Scope::PerUser, "cpu"),
         (Holder::Qos, Scope::PerUser, "mem"),
         (Holder::Assoc, Scope::Group, "gres/gpu"),
     ];
-    let expected = fixed
-        .iter()
-        .map(|r| r.code())
-        .chain(tres.iter().map(|(h, s, t)| LimitCode::for_tres(*h, *s, t).as_str()));
+    let expected = fixed.iter().map(|r| r.code()).chain(
+        tres.iter()
+            .map(|(h, s, t)| LimitCode::for_tres(*h, *s, t).as_str()),
+    );
     for code in expected {
         assert!(codes.contains(&code), "no captured scenario ends in {code}");
     }
@@ -261,7 +283,10 @@ fn capture_script_uses_our_formats() {
         sacctmgr::ASSOC_FORMAT,
         sacctmgr::USER_FORMAT,
     ] {
-        assert!(script.contains(format), "scripts/capture-preflight.sh lacks {format}");
+        assert!(
+            script.contains(format),
+            "scripts/capture-preflight.sh lacks {format}"
+        );
     }
 }
 

@@ -87,7 +87,12 @@ pub fn job_qos(req: &Request, state: &ClusterState) -> String {
     }
     pick_association(req, state)
         .and_then(|a| a.default_qos.clone())
-        .or_else(|| state.associations.iter().find_map(|a| a.default_qos.clone()))
+        .or_else(|| {
+            state
+                .associations
+                .iter()
+                .find_map(|a| a.default_qos.clone())
+        })
         .unwrap_or_else(|| "normal".to_string())
 }
 
@@ -159,7 +164,10 @@ impl<'a> Ctx<'a> {
             }
             qos_order.dedup_by(|a, b| a.name == b.name);
         }
-        let deny_on_limit = qos_order.iter().copied().find(|q| q.has_flag("DenyOnLimit"));
+        let deny_on_limit = qos_order
+            .iter()
+            .copied()
+            .find(|q| q.has_flag("DenyOnLimit"));
         let association = pick_association(req, state);
         Ctx {
             req,
@@ -221,8 +229,8 @@ impl<'a> Ctx<'a> {
             ));
         }
         let p = self.partition;
-        let refused_by_partition = p.allow_qos.as_ref().is_some_and(|a| !a.contains(&name))
-            || p.deny_qos.contains(&name);
+        let refused_by_partition =
+            p.allow_qos.as_ref().is_some_and(|a| !a.contains(&name)) || p.deny_qos.contains(&name);
         refused_by_partition.then(|| {
             let rule = match &p.allow_qos {
                 Some(a) => format!("allows QOS {} only (AllowQos)", a.join(", ")),
@@ -246,7 +254,12 @@ impl<'a> Ctx<'a> {
             .account
             .as_deref()
             .or(self.state.default_account.as_deref())?;
-        let mine: Vec<&str> = self.state.associations.iter().map(|a| a.account.as_str()).collect();
+        let mine: Vec<&str> = self
+            .state
+            .associations
+            .iter()
+            .map(|a| a.account.as_str())
+            .collect();
         if self.req.account.is_some() && !mine.is_empty() && !mine.contains(&account) {
             return Some(Finding::new(
                 Reason::InvalidAccount,
@@ -267,7 +280,10 @@ impl<'a> Ctx<'a> {
             Finding::new(
                 Reason::InvalidAccount,
                 Effect::Refused,
-                format!("partition {} does not take jobs of account {account}", p.name),
+                format!(
+                    "partition {} does not take jobs of account {account}",
+                    p.name
+                ),
             )
         })
     }
@@ -292,7 +308,12 @@ impl<'a> Ctx<'a> {
             .filter(|n| n.gpus_of(gpu_type) >= req.gpus)
             .collect();
         if with_gpus.is_empty() {
-            let most = self.nodes.iter().map(|n| n.gpus_of(gpu_type)).max().unwrap_or(0);
+            let most = self
+                .nodes
+                .iter()
+                .map(|n| n.gpus_of(gpu_type))
+                .max()
+                .unwrap_or(0);
             return refuse(match gpu_type {
                 Some(t) if most == 0 => {
                     let mut types: Vec<&str> = self
@@ -358,8 +379,14 @@ impl<'a> Ctx<'a> {
             && req.cpus > cap
         {
             let why = match p.max_cpus_per_node {
-                Some(m) if m == cap => format!("partition {} allows {m} CPUs per node (MaxCPUsPerNode)", p.name),
-                _ => format!("no node in partition {} has {} CPUs (the largest has {cap})", p.name, req.cpus),
+                Some(m) if m == cap => format!(
+                    "partition {} allows {m} CPUs per node (MaxCPUsPerNode)",
+                    p.name
+                ),
+                _ => format!(
+                    "no node in partition {} has {} CPUs (the largest has {cap})",
+                    p.name, req.cpus
+                ),
             };
             let message = format!("{why}; ask for at most {cap}");
             found.push(if refuse {
@@ -387,9 +414,31 @@ impl<'a> Ctx<'a> {
                     let pu = seen.first(Scope::PerUser, tres, q.max_tres_per_user.get(tres));
                     let grp = seen.first(Scope::Group, tres, q.grp_tres.get(tres));
                     if let Some(max) = pu.filter(|max| asked > *max) {
-                        found.push(alone_over(q, Holder::Qos, Scope::PerUser, tres, asked, max, Effect::Refused).decided_by(setting.clone()));
+                        found.push(
+                            alone_over(
+                                q,
+                                Holder::Qos,
+                                Scope::PerUser,
+                                tres,
+                                asked,
+                                max,
+                                Effect::Refused,
+                            )
+                            .decided_by(setting.clone()),
+                        );
                     } else if let Some(max) = grp.filter(|max| asked > *max) {
-                        found.push(alone_over(q, Holder::Qos, Scope::Group, tres, asked, max, Effect::Refused).decided_by(setting.clone()));
+                        found.push(
+                            alone_over(
+                                q,
+                                Holder::Qos,
+                                Scope::Group,
+                                tres,
+                                asked,
+                                max,
+                                Effect::Refused,
+                            )
+                            .decided_by(setting.clone()),
+                        );
                     }
                 }
                 if let Some(f) = self.over_max_wall(q, &mut seen, Effect::Refused) {
@@ -518,12 +567,28 @@ impl<'a> Ctx<'a> {
         for q in &self.qos_order {
             let user = usage::held_by_user(q, self.state);
             let all = usage::held_by_all(q, self.state);
-            found.extend(self.usage_limits(q, Holder::Qos, Scope::Group, &q.grp_tres, &all, &mut seen, alone));
+            found.extend(self.usage_limits(
+                q,
+                Holder::Qos,
+                Scope::Group,
+                &q.grp_tres,
+                &all,
+                &mut seen,
+                alone,
+            ));
             if let Some(effect) = alone {
                 found.extend(self.per_job_limits(q, Scope::PerJob, &mut seen, effect));
                 found.extend(self.per_job_limits(q, Scope::PerNode, &mut seen, effect));
             }
-            found.extend(self.usage_limits(q, Holder::Qos, Scope::PerUser, &q.max_tres_per_user, &user, &mut seen, alone));
+            found.extend(self.usage_limits(
+                q,
+                Holder::Qos,
+                Scope::PerUser,
+                &q.max_tres_per_user,
+                &user,
+                &mut seen,
+                alone,
+            ));
         }
         if let Some(a) = self.association {
             let held = usage::held_by_user_anywhere(self.state);
@@ -604,7 +669,13 @@ impl<'a> Ctx<'a> {
     }
 
     /// MaxTRESPerJob or MaxTRESPerNode of one QOS (one node: the same numbers).
-    fn per_job_limits(&self, q: &Qos, scope: Scope, seen: &mut Seen, effect: Effect) -> Vec<Finding> {
+    fn per_job_limits(
+        &self,
+        q: &Qos,
+        scope: Scope,
+        seen: &mut Seen,
+        effect: Effect,
+    ) -> Vec<Finding> {
         let limits = match scope {
             Scope::PerNode => &q.max_tres_per_node,
             _ => &q.max_tres_per_job,
@@ -672,7 +743,9 @@ impl<'a> Ctx<'a> {
         if usable.iter().any(|n| fits(n)) {
             return None;
         }
-        let gpu_word = gpu_type.map(|t| format!("{t} GPUs")).unwrap_or("GPUs".into());
+        let gpu_word = gpu_type
+            .map(|t| format!("{t} GPUs"))
+            .unwrap_or("GPUs".into());
         let free_gpus: u64 = usable.iter().map(|n| n.free_gpus_of(gpu_type)).sum();
         let total_gpus: u64 = usable.iter().map(|n| n.gpus_of(gpu_type)).sum();
         let free_cpus: u64 = usable.iter().map(|n| n.cpus_idle).sum();
@@ -773,7 +846,11 @@ fn alone_over(
 }
 
 fn alone_over_assoc(a: &Association, scope: Scope, tres: &str, asked: u64, max: u64) -> Finding {
-    let per = if scope == Scope::Group { "in all" } else { "per job" };
+    let per = if scope == Scope::Group {
+        "in all"
+    } else {
+        "per job"
+    };
     Finding::new(
         Reason::Limit(LimitCode::for_tres(Holder::Assoc, scope, tres)),
         Effect::PendsForever,

@@ -81,7 +81,7 @@ fn is_running(job: &QueuedJob) -> bool {
 }
 
 /// Whether `job` counts against QOS `q`: as its job QOS or as its partition's QOS.
-pub fn counts_under(job: &QueuedJob, q: &Qos, state: &ClusterState) -> bool {
+fn counts_under(job: &QueuedJob, q: &Qos, state: &ClusterState) -> bool {
     job.qos == q.name
         || state
             .partition(&job.partition)

@@ -109,11 +109,15 @@ mod tests {
         let wall = limit.replace("QOSMaxGRESPerUser", "QOSMaxWallDurationPerJobLimit");
         assert_eq!(rejection_reason(&wall), "QOSMaxWallDurationPerJobLimit");
         assert_eq!(
-            rejection_reason("sbatch: error: Batch job submission failed: More processors requested than permitted\n"),
+            rejection_reason(
+                "sbatch: error: Batch job submission failed: More processors requested than permitted\n"
+            ),
             "TooManyRequestedCpus"
         );
         assert_eq!(
-            rejection_reason("sbatch: error: Batch job submission failed: Requested time limit is invalid (missing or exceeds some limit)\n"),
+            rejection_reason(
+                "sbatch: error: Batch job submission failed: Requested time limit is invalid (missing or exceeds some limit)\n"
+            ),
             "InvalidTimeLimit"
         );
     }

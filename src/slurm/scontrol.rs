@@ -82,8 +82,6 @@ pub struct Partition {
     pub tres: Tres,
     /// `MaxCPUsPerNode`; `None` for UNLIMITED.
     pub max_cpus_per_node: Option<u64>,
-    /// `MaxMemPerNode` in MiB; `None` for UNLIMITED.
-    pub max_mem_per_node_mib: Option<u64>,
     /// `DefMemPerCPU` in MiB when the partition sets its own.
     pub def_mem_per_cpu_mib: Option<u64>,
     /// `AllowQos`: `None` for ALL.
@@ -92,13 +90,6 @@ pub struct Partition {
     /// `AllowAccounts`: `None` for ALL.
     pub allow_accounts: Option<Vec<String>>,
     pub deny_accounts: Vec<String>,
-}
-
-impl Partition {
-    /// Whether jobs may be submitted to it (`State=UP` or `DOWN`; `INACTIVE`/`DRAIN` refuse).
-    pub fn accepts_jobs(&self) -> bool {
-        matches!(self.state.as_str(), "UP" | "DOWN")
-    }
 }
 
 /// A comma list, or `None` for `ALL` (or an absent key).
@@ -132,7 +123,6 @@ pub fn parse_partitions(text: &str) -> Vec<Partition> {
                 is_default: field(&r, "Default") == Some("YES"),
                 tres: Tres::parse(field(&r, "TRES").unwrap_or("")),
                 max_cpus_per_node: limit(field(&r, "MaxCPUsPerNode")),
-                max_mem_per_node_mib: limit(field(&r, "MaxMemPerNode")),
                 def_mem_per_cpu_mib: limit(field(&r, "DefMemPerCPU")),
                 allow_qos: name_list(field(&r, "AllowQos")),
                 deny_qos: name_list(field(&r, "DenyQos")).unwrap_or_default(),
@@ -216,12 +206,13 @@ mod tests {
         let ps = parse_partitions(text);
         let gpu = ps.iter().find(|p| p.name == "gpu").unwrap();
         assert_eq!(gpu.max_cpus_per_node, Some(6));
-        assert_eq!(gpu.max_mem_per_node_mib, None);
         assert_eq!(gpu.allow_qos, None);
         let short = ps.iter().find(|p| p.name == "short").unwrap();
-        assert_eq!(short.allow_qos, Some(vec!["normal".to_string(), "deny".to_string()]));
+        assert_eq!(
+            short.allow_qos,
+            Some(vec!["normal".to_string(), "deny".to_string()])
+        );
         assert_eq!(short.max_time, SlurmTime::Seconds(1800));
-        assert!(short.accepts_jobs());
     }
 
     #[test]

@@ -177,7 +177,8 @@ mod tests {
     /// Captured on the typed shape with one a30 in use.
     #[test]
     fn typed_node_counts_by_type() {
-        let rows = parse_nodes("localhost|gpu|mixed|1/7/0/8|16000|1024|gpu:a30:4|gpu:a30:1(IDX:0)|\n");
+        let rows =
+            parse_nodes("localhost|gpu|mixed|1/7/0/8|16000|1024|gpu:a30:4|gpu:a30:1(IDX:0)|\n");
         let n = &rows[0];
         assert_eq!((n.gpus_total, n.gpus_used), (4, 1));
         assert_eq!(n.free_gpus_of(Some("a30")), 3);

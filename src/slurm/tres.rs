@@ -57,10 +57,12 @@ impl Tres {
 
 /// Position of a TRES in Slurm's own array (`assoc_mgr_tres_array`).
 fn slurm_rank(name: &str) -> usize {
-    ["cpu", "mem", "energy", "node", "billing", "fs/disk", "vmem", "pages"]
-        .iter()
-        .position(|n| *n == name)
-        .unwrap_or(8)
+    [
+        "cpu", "mem", "energy", "node", "billing", "fs/disk", "vmem", "pages",
+    ]
+    .iter()
+    .position(|n| *n == name)
+    .unwrap_or(8)
 }
 
 /// A count, with memory suffixes turned into MiB.
@@ -103,7 +105,11 @@ mod tests {
         assert_eq!(t.get("mem"), Some(1024));
         assert_eq!(t.gpus(), 2);
         let typed = Tres::parse("cpu=2,gres/gpu:a30=2,mem=8G");
-        assert_eq!(typed.gpus(), 0, "a typed entry alone is not the untyped count");
+        assert_eq!(
+            typed.gpus(),
+            0,
+            "a typed entry alone is not the untyped count"
+        );
         assert_eq!(typed.get("gres/gpu:a30"), Some(2));
         assert_eq!(Tres::parse("gres/gpu=4").gpus(), 4);
         assert!(Tres::parse("").is_empty());
@@ -126,7 +132,10 @@ mod tests {
     fn slurm_order() {
         let t = Tres::parse("gres/gpu:a30=1,node=1,gres/gpu=2,mem=4000M,cpu=4,billing=1");
         let names: Vec<&str> = t.in_slurm_order().into_iter().map(|(n, _)| n).collect();
-        assert_eq!(names, ["cpu", "mem", "node", "billing", "gres/gpu", "gres/gpu:a30"]);
+        assert_eq!(
+            names,
+            ["cpu", "mem", "node", "billing", "gres/gpu", "gres/gpu:a30"]
+        );
     }
 
     proptest::proptest! {
