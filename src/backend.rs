@@ -41,7 +41,7 @@ pub fn spawn_local(script: &Path, record: &RunRecord) -> Result<u32, BackendErro
         .arg("yenjob-local")
         .arg(script)
         .arg(&record.log_path)
-        .arg(record.exit_code_path())
+        .arg(record.dir().exit_code())
         .current_dir(&record.run_dir)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -60,10 +60,10 @@ fn local_alive(pid: u32) -> bool {
 }
 
 fn local_status(record: &RunRecord) -> JobStatus {
-    let exit = std::fs::read_to_string(record.exit_code_path())
+    let exit = std::fs::read_to_string(record.dir().exit_code())
         .ok()
         .map(|s| s.trim().to_string());
-    let cancelled = record.cancelled_marker().exists();
+    let cancelled = record.dir().cancelled().exists();
     let alive = record.local_pid.is_some_and(local_alive);
     let state = match (&exit, alive) {
         (_, true) if !cancelled => JobState::Running,
@@ -133,7 +133,7 @@ pub async fn status(slurm: &Slurm, record: &RunRecord) -> Result<JobStatus, Back
             source: "scontrol",
         });
     }
-    let finished = record.run_dir.join("summary.json").exists();
+    let finished = record.dir().has_summary();
     Ok(JobStatus {
         state: if finished {
             JobState::Completed
@@ -154,8 +154,8 @@ pub async fn cancel(slurm: &Slurm, record: &RunRecord) -> Result<JobStatus, Back
     match record.backend {
         BackendKind::Slurm => slurm.cancel(&record.job_id).await?,
         BackendKind::Local => {
-            let _ = crate::runs::atomic_write(
-                &record.cancelled_marker(),
+            let _ = crate::run_dir::atomic_write(
+                &record.dir().cancelled(),
                 b"cancelled by yenjob cancel\n",
             );
             if let Some(pid) = record.local_pid.filter(|p| local_alive(*p)) {

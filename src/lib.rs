@@ -5,6 +5,7 @@
 pub mod backend;
 pub mod commands;
 pub mod preflight;
+pub mod run_dir;
 pub mod runs;
 pub mod script;
 pub mod slurm;

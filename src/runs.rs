@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::run_dir::{RunDir, WriteError, atomic_write};
+
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("cannot write {path}: {source}")]
@@ -60,11 +62,18 @@ pub struct RunRecord {
 }
 
 impl RunRecord {
-    pub fn exit_code_path(&self) -> PathBuf {
-        self.run_dir.join("exit_code")
+    /// The run's folder and the files in it.
+    pub fn dir(&self) -> RunDir {
+        RunDir::new(&self.run_dir)
     }
-    pub fn cancelled_marker(&self) -> PathBuf {
-        self.run_dir.join("cancelled")
+}
+
+impl From<WriteError> for RunError {
+    fn from(e: WriteError) -> RunError {
+        RunError::Write {
+            path: e.path,
+            source: e.source,
+        }
     }
 }
 
@@ -84,22 +93,6 @@ pub fn state_dir() -> PathBuf {
 
 fn index_dir() -> PathBuf {
     state_dir().join("index")
-}
-
-/// Writes `bytes` to `path` atomically: a temp file in the same folder, then a rename.
-pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), RunError> {
-    use std::io::Write;
-    let err = |source| RunError::Write {
-        path: path.to_path_buf(),
-        source,
-    };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(err)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
-    tmp.write_all(bytes).map_err(err)?;
-    tmp.as_file().sync_all().map_err(err)?;
-    tmp.persist(path).map_err(|e| err(e.error))?;
-    Ok(())
 }
 
 /// Makes a new, unique run folder under `runs_dir`.
@@ -154,19 +147,20 @@ fn nanos() -> u32 {
 /// Saves `run.json` and the index entry pointing at it.
 pub fn save(record: &RunRecord) -> Result<(), RunError> {
     let json = serde_json::to_vec_pretty(record).map_err(|e| RunError::Write {
-        path: record.run_dir.join("run.json"),
+        path: record.dir().record(),
         source: std::io::Error::other(e),
     })?;
-    atomic_write(&record.run_dir.join("run.json"), &json)?;
+    atomic_write(&record.dir().record(), &json)?;
     let pointer = serde_json::json!({ "run_id": record.run_id, "run_dir": record.run_dir, "job_id": record.job_id });
     atomic_write(
         &index_dir().join(format!("{}.json", record.run_id)),
         pointer.to_string().as_bytes(),
-    )
+    )?;
+    Ok(())
 }
 
 pub fn load(run_dir: &Path) -> Result<RunRecord, RunError> {
-    let path = run_dir.join("run.json");
+    let path = RunDir::new(run_dir).record();
     let text = std::fs::read(&path).map_err(|source| RunError::Read {
         path: path.clone(),
         source,
@@ -202,7 +196,7 @@ pub fn find(query: Option<&str>) -> Result<RunRecord, RunError> {
     let Some(q) = query else {
         return runs.into_iter().last().ok_or(RunError::NoRuns);
     };
-    if Path::new(q).join("run.json").is_file() {
+    if RunDir::new(q).record().is_file() {
         return load(Path::new(q));
     }
     if let Some(r) = runs.iter().rev().find(|r| r.job_id == q || r.run_id == q) {
@@ -244,14 +238,5 @@ mod tests {
         dirs.sort();
         dirs.dedup();
         assert_eq!(dirs.len(), 16);
-    }
-
-    #[test]
-    fn atomic_write_replaces_whole_file() {
-        let tmp = tempfile::tempdir().unwrap();
-        let p = tmp.path().join("a/b.json");
-        atomic_write(&p, b"one").unwrap();
-        atomic_write(&p, b"two").unwrap();
-        assert_eq!(std::fs::read(&p).unwrap(), b"two");
     }
 }

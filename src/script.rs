@@ -6,6 +6,7 @@ use std::path::Path;
 
 use askama::Template;
 
+use crate::run_dir::RunDir;
 use crate::spec::JobSpec;
 
 /// A string that prints as one single-quoted shell word.
@@ -54,10 +55,6 @@ struct JobScript<'a> {
     base_dir: ShellWord,
 }
 
-/// The files of a run folder the script and sbatch refer to.
-pub const SPEC_COPY: &str = "spec.toml";
-pub const LOG_FILE: &str = "job.log";
-
 /// The script for a run in `run_dir`, run by `yenjob_binary` (this very binary).
 pub fn render(
     spec: &JobSpec,
@@ -92,7 +89,7 @@ pub fn render(
             .map(|m| ShellWord::new(m.0.clone()))
             .collect(),
         yenjob: ShellWord::path(yenjob_binary),
-        spec: ShellWord::path(&run_dir.join(SPEC_COPY)),
+        spec: ShellWord::path(&RunDir::new(run_dir).spec_copy()),
         base_dir: ShellWord::path(&spec.base_dir),
     };
     let mut text = script.render()?;
@@ -105,7 +102,7 @@ pub fn sbatch_arguments(spec: &JobSpec, run_dir: &Path) -> Vec<String> {
     let job = &spec.job;
     let mut args = vec![
         format!("--job-name={}", job.name.0),
-        format!("--output={}", run_dir.join(LOG_FILE).display()),
+        format!("--output={}", RunDir::new(run_dir).log().display()),
         format!("--chdir={}", run_dir.display()),
     ];
     if let Some(user) = &job.mail_user {

@@ -99,6 +99,30 @@ fn typed_gpus_render_as_typed_gres() {
     );
 }
 
+/// `yenjob status | true` exited 101 with "failed printing to stdout: Broken pipe".
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    let tmp = tempfile::tempdir().unwrap();
+    for args in [&["status"][..], &["status", "--json"], &["--help"]] {
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("yenjob"))
+            .env("YENJOB_HOME", tmp.path())
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader goes away before yenjob has written anything.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+            "{args:?}: {stderr}"
+        );
+        assert_ne!(out.status.code(), Some(101), "{args:?}: {stderr}");
+    }
+}
+
 #[test]
 fn hostile_names_cannot_run_commands() {
     let tmp = tempfile::tempdir().unwrap();

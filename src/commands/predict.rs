@@ -15,12 +15,12 @@ pub fn run(
 ) -> anyhow::Result<i32> {
     let dir = match (model, job) {
         (Some(m), _) => m,
-        (None, Some(j)) => runs::find(Some(j))?.run_dir.join("model"),
+        (None, Some(j)) => runs::find(Some(j))?.dir().model(),
         // The newest run that finished with a model (a later one may still be pending).
         (None, None) => runs::all()
             .into_iter()
             .rev()
-            .map(|r| r.run_dir.join("model"))
+            .map(|r| r.dir().model())
             .find(|m| m.join("config.json").is_file())
             .ok_or_else(|| {
                 anyhow::anyhow!(

@@ -3,24 +3,24 @@
 //! efficiency numbers; plus SVG plots (loss, validation accuracy, confusion matrix).
 
 use std::fmt::Write as _;
-use std::path::Path;
 
+use crate::run_dir::{MetricEvent, RunDir, Summary};
 use crate::runs::{self, BackendKind};
 use crate::slurm::Slurm;
 use crate::slurm::duration::SlurmTime;
+use crate::worker::data::LABELS;
 
 pub async fn run(job: Option<&str>, json: bool) -> anyhow::Result<i32> {
     let record = runs::find(job)?;
-    let summary_path = record.run_dir.join("summary.json");
-    let text = std::fs::read(&summary_path).map_err(|_| {
+    let dir = record.dir();
+    let summary = dir.read_summary()?.ok_or_else(|| {
         anyhow::anyhow!(
             "job {} has no results yet ({} is missing): `yenjob status {}` says where it is",
             record.job_id,
-            summary_path.display(),
+            dir.summary().display(),
             record.job_id
         )
     })?;
-    let summary: serde_json::Value = serde_json::from_slice(&text)?;
     let efficiency = match record.backend {
         BackendKind::Slurm => Slurm::default()
             .accounting(&record.job_id)
@@ -29,8 +29,8 @@ pub async fn run(job: Option<&str>, json: bool) -> anyhow::Result<i32> {
             .and_then(|rows| rows.into_iter().find(|r| r.id == record.job_id)),
         BackendKind::Local => None,
     };
-    let metrics = read_metrics(&record.run_dir);
-    let plots = write_plots(&record.run_dir, &metrics, &summary)?;
+    let events = dir.read_events();
+    let plots = write_plots(&dir, &events.events, &summary)?;
     if json {
         println!(
             "{}",
@@ -40,78 +40,57 @@ pub async fn run(job: Option<&str>, json: bool) -> anyhow::Result<i32> {
         );
         return Ok(0);
     }
-    let f = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
     println!(
         "job {} ({}), run folder {}",
         record.job_id,
         record.job_name,
         record.run_dir.display()
     );
+    let (before, after) = (&summary.before, &summary.after);
     println!(
         "test accuracy  {:.4} -> {:.4}",
-        f(&summary["before"]["accuracy"]),
-        f(&summary["after"]["accuracy"])
+        before.accuracy, after.accuracy
     );
     println!(
         "test macro-F1  {:.4} -> {:.4}",
-        f(&summary["before"]["macro_f1"]),
-        f(&summary["after"]["macro_f1"])
+        before.macro_f1, after.macro_f1
     );
     println!(
         "\n{:<10} {:>9} {:>9} {:>9} {:>8}",
         "class", "precision", "recall", "F1", "support"
     );
-    for c in summary["after"]["per_class"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
+    for c in &after.per_class {
         println!(
             "{:<10} {:>9.4} {:>9.4} {:>9.4} {:>8}",
-            c["label"].as_str().unwrap_or("?"),
-            f(&c["precision"]),
-            f(&c["recall"]),
-            f(&c["f1"]),
-            c["support"].as_u64().unwrap_or(0)
+            c.label, c.precision, c.recall, c.f1, c.support
         );
     }
     println!("\nconfusion matrix (rows: true, columns: predicted)");
-    println!(
-        "{:<10} {:>9} {:>9} {:>9}",
-        "", "negative", "neutral", "positive"
-    );
-    for (label, row) in ["negative", "neutral", "positive"].iter().zip(
-        summary["after"]["confusion"]
-            .as_array()
-            .into_iter()
-            .flatten(),
-    ) {
-        let cells: Vec<String> = row
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|v| format!("{:>9}", v.as_u64().unwrap_or(0)))
-            .collect();
+    println!("{:<10} {}", "", LABELS.map(|l| format!("{l:>9}")).join(" "));
+    for (label, row) in LABELS.iter().zip(&after.confusion) {
+        let cells: Vec<String> = row.iter().map(|v| format!("{v:>9}")).collect();
         println!("{label:<10} {}", cells.join(" "));
     }
     println!(
-        "\ntraining: {:.1} s, {:.1} sentences/s; inference {:.1} sentences/s; device {}; peak memory {} MiB",
-        f(&summary["train_seconds"]),
-        f(&summary["train_sentences_per_second"]),
-        f(&summary["inference_sentences_per_second"]),
-        summary["device"].as_str().unwrap_or("?"),
-        summary["peak_rss_mib"]
+        "\ntraining: {:.1} s, {:.1} sentences/s; inference {:.1} sentences/s; device {}; peak memory {}",
+        summary.train_seconds,
+        summary.train_sentences_per_second,
+        summary.inference_sentences_per_second,
+        summary.device,
+        summary
+            .peak_rss_mib
+            .map_or("n/a".to_string(), |m| format!("{m} MiB"))
     );
-    match summary.get("gpu").filter(|g| !g.is_null()) {
+    match &summary.gpu {
         Some(g) => println!(
             "GPU {}: mean utilisation {:.0}%, peak memory {} of {} MiB ({} before training){}",
-            g["name"].as_str().unwrap_or("?"),
-            f(&g["mean_utilization_percent"]),
-            g["peak_memory_mib"],
-            g["total_memory_mib"],
-            g["baseline_memory_mib"],
-            summary["suggested_batch_size"]
-                .as_u64()
+            g.name,
+            g.mean_utilization_percent,
+            g.peak_memory_mib,
+            g.total_memory_mib,
+            g.baseline_memory_mib,
+            summary
+                .suggested_batch_size
                 .map_or(String::new(), |b| format!(
                     "; a batch size of about {b} would fit"
                 ))
@@ -149,45 +128,46 @@ pub async fn run(job: Option<&str>, json: bool) -> anyhow::Result<i32> {
         );
     }
     println!("plots: {}", plots.join(", "));
+    if events.skipped > 0 {
+        println!(
+            "note: {} line(s) of {} were not the worker's events and were left out of the plots",
+            events.skipped,
+            dir.metrics().display()
+        );
+    }
     Ok(0)
-}
-
-fn read_metrics(run_dir: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(run_dir.join("metrics.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
 }
 
 /// Writes training.svg (loss by step, validation accuracy by epoch) and confusion.svg.
 fn write_plots(
-    run_dir: &Path,
-    metrics: &[serde_json::Value],
-    summary: &serde_json::Value,
+    dir: &RunDir,
+    events: &[MetricEvent],
+    summary: &Summary,
 ) -> anyhow::Result<Vec<String>> {
-    let loss: Vec<(f64, f64)> = metrics
-        .iter()
-        .filter(|m| m["event"] == "step")
-        .filter_map(|m| Some((m["step"].as_f64()?, m["loss"].as_f64()?)))
-        .collect();
-    let steps_per_epoch = metrics
-        .iter()
-        .filter(|m| m["event"] == "step")
-        .filter_map(|m| Some(m["total_steps"].as_f64()? / m["epochs"].as_f64()?))
-        .next()
-        .unwrap_or(1.0);
-    let val: Vec<(f64, f64)> = metrics
-        .iter()
-        .filter(|m| m["event"] == "epoch")
-        .filter_map(|m| {
-            Some((
-                m["epoch"].as_f64()? * steps_per_epoch,
-                m["accuracy"].as_f64()?,
-            ))
-        })
-        .collect();
-    let training = run_dir.join("training.svg");
+    let mut loss = Vec::new();
+    let mut steps_per_epoch = None;
+    let mut epochs = Vec::new();
+    for e in events {
+        match e {
+            MetricEvent::Step {
+                step,
+                loss: l,
+                total_steps,
+                epochs: n,
+                ..
+            } => {
+                loss.push((*step as f64, *l));
+                steps_per_epoch.get_or_insert(*total_steps as f64 / (*n).max(1) as f64);
+            }
+            MetricEvent::Epoch {
+                epoch, accuracy, ..
+            } => epochs.push((*epoch as f64, *accuracy)),
+            _ => {}
+        }
+    }
+    let per_epoch = steps_per_epoch.unwrap_or(1.0);
+    let val: Vec<(f64, f64)> = epochs.iter().map(|(e, a)| (e * per_epoch, *a)).collect();
+    let training = dir.training_plot();
     std::fs::write(
         &training,
         line_chart(
@@ -196,8 +176,8 @@ fn write_plots(
             &val,
         ),
     )?;
-    let confusion = run_dir.join("confusion.svg");
-    std::fs::write(&confusion, confusion_svg(&summary["after"]["confusion"]))?;
+    let confusion = dir.confusion_plot();
+    std::fs::write(&confusion, confusion_svg(&summary.after.confusion))?;
     Ok(vec![
         training.display().to_string(),
         confusion.display().to_string(),
@@ -249,20 +229,8 @@ fn line_chart(title: &str, left: &[(f64, f64)], right: &[(f64, f64)]) -> String 
     s
 }
 
-fn confusion_svg(confusion: &serde_json::Value) -> String {
-    let labels = ["negative", "neutral", "positive"];
-    let rows: Vec<Vec<u64>> = confusion
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|r| {
-            r.as_array()
-                .into_iter()
-                .flatten()
-                .map(|v| v.as_u64().unwrap_or(0))
-                .collect()
-        })
-        .collect();
+fn confusion_svg(rows: &[Vec<usize>]) -> String {
+    let labels = LABELS;
     let max = rows.iter().flatten().copied().max().unwrap_or(1).max(1) as f64;
     let cell: f64 = 90.0;
     let (ox, oy): (f64, f64) = (110.0, 60.0);

@@ -1,6 +1,7 @@
 //! `yenjob status [JOB]`: the user's yenjob jobs, with pending reasons in words and progress.
 
 use crate::backend::{self, JobStatus};
+use crate::run_dir::MetricEvent;
 use crate::runs::{self, RunRecord};
 use crate::slurm::Slurm;
 use crate::slurm::duration::SlurmTime;
@@ -16,7 +17,8 @@ struct Row {
     status: JobStatus,
     reason_text: Option<String>,
     start_estimate: Option<String>,
-    progress: Option<serde_json::Value>,
+    /// The worker's latest step, epoch or test event, as in `metrics.jsonl`.
+    progress: Option<MetricEvent>,
 }
 
 pub async fn run(job: Option<&str>, all: bool, json: bool) -> anyhow::Result<i32> {
@@ -106,35 +108,34 @@ fn short(s: &str, n: usize) -> String {
     }
 }
 
-/// The last step or epoch line of the worker's `metrics.jsonl`.
-pub fn latest_progress(r: &RunRecord) -> Option<serde_json::Value> {
-    let text = std::fs::read_to_string(r.run_dir.join("metrics.jsonl")).ok()?;
-    text.lines()
-        .rev()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find(|v| {
-            matches!(
-                v.get("event").and_then(|e| e.as_str()),
-                Some("step" | "epoch" | "eval")
-            )
-        })
+/// The last step, epoch or test event of the worker's `metrics.jsonl`.
+fn latest_progress(r: &RunRecord) -> Option<MetricEvent> {
+    r.dir().read_events().events.into_iter().rev().find(|e| {
+        matches!(
+            e,
+            MetricEvent::Step { .. } | MetricEvent::Epoch { .. } | MetricEvent::Eval { .. }
+        )
+    })
 }
 
-fn progress_text(v: &serde_json::Value) -> String {
-    let num = |k: &str| v.get(k).and_then(|x| x.as_f64());
-    let int = |k: &str| v.get(k).and_then(|x| x.as_u64());
-    let mut parts = Vec::new();
-    if let (Some(e), Some(n)) = (int("epoch"), int("epochs")) {
-        parts.push(format!("epoch {e}/{n}"));
+fn progress_text(e: &MetricEvent) -> String {
+    match e {
+        MetricEvent::Step {
+            epoch,
+            epochs,
+            step,
+            total_steps,
+            loss,
+            ..
+        } => format!("epoch {epoch}/{epochs} step {step}/{total_steps} loss {loss:.3}"),
+        MetricEvent::Epoch {
+            epoch,
+            epochs,
+            loss,
+            accuracy,
+            ..
+        } => format!("epoch {epoch}/{epochs} loss {loss:.3} acc {accuracy:.3}"),
+        MetricEvent::Eval { loss, accuracy, .. } => format!("loss {loss:.3} acc {accuracy:.3}"),
+        _ => String::new(),
     }
-    if let (Some(s), Some(n)) = (int("step"), int("total_steps")) {
-        parts.push(format!("step {s}/{n}"));
-    }
-    if let Some(l) = num("loss") {
-        parts.push(format!("loss {l:.3}"));
-    }
-    if let Some(a) = num("accuracy") {
-        parts.push(format!("acc {a:.3}"));
-    }
-    parts.join(" ")
 }

@@ -1,5 +1,6 @@
 //! `yenjob submit SPEC`: pre-flight, render the script, submit it (Slurm or local), record it.
 
+use crate::run_dir::{RunDir, atomic_write};
 use std::path::Path;
 
 use crate::backend;
@@ -59,16 +60,14 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<i32> {
     }
 
     let (run_id, run_dir) = runs::create_run_dir(&super::spec_runs_dir(&spec), &spec.job.name.0)?;
-    runs::atomic_write(
-        &run_dir.join(script::SPEC_COPY),
-        spec.source_text.as_bytes(),
-    )?;
-    let script_path = run_dir.join("job.sbatch");
-    runs::atomic_write(
+    let dir = RunDir::new(&run_dir);
+    atomic_write(&dir.spec_copy(), spec.source_text.as_bytes())?;
+    let script_path = dir.script();
+    atomic_write(
         &script_path,
         script::render(&spec, &binary, &run_dir)?.as_bytes(),
     )?;
-    let log_path = run_dir.join(script::LOG_FILE);
+    let log_path = dir.log();
     let sbatch_arguments = script::sbatch_arguments(&spec, &run_dir);
 
     let mut record = RunRecord {

@@ -4,8 +4,9 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer};
 
-/// A time limit or elapsed time as Slurm prints it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+/// A time limit or elapsed time as Slurm prints it. In JSON: whole seconds, `"UNLIMITED"`, or
+/// `null` when Slurm gave no value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum SlurmTime {
     Seconds(u64),
     Unlimited,
@@ -39,6 +40,16 @@ impl SlurmTime {
         match self {
             SlurmTime::Seconds(limit) => secs <= limit,
             SlurmTime::Unlimited | SlurmTime::NotSet => true,
+        }
+    }
+}
+
+impl serde::Serialize for SlurmTime {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            SlurmTime::Seconds(n) => s.serialize_u64(*n),
+            SlurmTime::Unlimited => s.serialize_str("UNLIMITED"),
+            SlurmTime::NotSet => s.serialize_none(),
         }
     }
 }
@@ -129,6 +140,15 @@ impl<'de> Deserialize<'de> for SlurmDuration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `status --json` printed `"NotSet"` and `{"Seconds":600}`: plain values now.
+    #[test]
+    fn json_is_seconds_or_null() {
+        let json = |t| serde_json::to_string(&t).unwrap();
+        assert_eq!(json(SlurmTime::Seconds(600)), "600");
+        assert_eq!(json(SlurmTime::NotSet), "null");
+        assert_eq!(json(SlurmTime::Unlimited), "\"UNLIMITED\"");
+    }
 
     #[test]
     fn parses_every_form_slurm_prints() {

@@ -15,7 +15,7 @@ use super::train::Progress;
 const KEEP: usize = 2;
 
 fn root(run_dir: &Path) -> PathBuf {
-    run_dir.join("checkpoints")
+    crate::run_dir::RunDir::new(run_dir).checkpoints()
 }
 
 pub fn save(

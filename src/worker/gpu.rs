@@ -1,11 +1,12 @@
 //! GPU use through NVML, sampled in the background: what `watch nvidia-smi` told users by hand.
 //! NVML is loaded at run time; on a CPU node its absence is a one-line note.
 
+use crate::run_dir::MetricEvent;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GpuSummary {
     pub name: String,
     pub samples: u64,
@@ -27,7 +28,7 @@ impl GpuMonitor {
     /// reason) when there is no NVML or no GPU.
     pub fn start(
         every: Duration,
-        log: impl Fn(String) + Send + 'static,
+        log: impl Fn(MetricEvent) + Send + 'static,
     ) -> Result<GpuMonitor, String> {
         let nvml = nvml_wrapper::Nvml::init()
             .map_err(|e| format!("NVML not available ({e}): GPU use is not monitored"))?;
@@ -66,9 +67,11 @@ impl GpuMonitor {
                     s.peak_memory_mib = s.peak_memory_mib.max(used);
                     s.total_memory_mib = total;
                 }
-                log(format!(
-                    "{{\"event\":\"gpu\",\"utilization_percent\":{util},\"memory_used_mib\":{used},\"memory_total_mib\":{total}}}"
-                ));
+                log(MetricEvent::Gpu {
+                    utilization_percent: util as u64,
+                    memory_used_mib: used,
+                    memory_total_mib: total,
+                });
             };
             'sampling: loop {
                 sample();

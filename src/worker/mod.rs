@@ -17,6 +17,7 @@ pub mod predict;
 pub mod rng;
 pub mod train;
 
+use crate::run_dir::{MetricEvent, RunDir, Summary, atomic_write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -121,7 +122,7 @@ fn hyper(t: &TrainTable) -> Hyper {
         weight_decay: t.weight_decay.0,
         warmup_ratio: t.warmup_ratio.0,
         constant_lr: t.lr_schedule == crate::spec::LrSchedule::Constant,
-        max_grad_norm: t.max_grad_norm.as_ref().map_or(f64::INFINITY, |m| m.0),
+        max_grad_norm: t.max_grad_norm.as_ref().map(|m| m.0),
         dropout: t.dropout.0,
         length_bucketing: t.length_bucketing,
         checkpoint_every: t.checkpoint_every as u64,
@@ -136,6 +137,7 @@ pub fn run(spec: &JobSpec, run_dir: &Path, options: &WorkerOptions) -> anyhow::R
     let started = Instant::now();
     std::fs::create_dir_all(run_dir)
         .with_context(|| format!("cannot create run folder {}", run_dir.display()))?;
+    let dir = RunDir::new(run_dir);
     let mut report = Reporter::open(run_dir, options.control.quiet)?;
     let (device, fallback) = choose_device(t.device)?;
     if let Some(note) = fallback {
@@ -164,7 +166,7 @@ pub fn run(spec: &JobSpec, run_dir: &Path, options: &WorkerOptions) -> anyhow::R
         [t.split.train, t.split.validation, t.split.test],
         t.seed,
     );
-    crate::runs::atomic_write(&run_dir.join("split.json"), &serde_json::to_vec(&split)?)?;
+    atomic_write(&dir.split(), &serde_json::to_vec(&split)?)?;
     let mut train_idx = split.train.clone();
     if let Some(cap) = t.max_train_sentences {
         let mut shuffled = train_idx.clone();
@@ -215,9 +217,12 @@ pub fn run(spec: &JobSpec, run_dir: &Path, options: &WorkerOptions) -> anyhow::R
 
     // GPU monitor (NVML) for GPU runs; a note when there is none.
     let gpu_log = {
-        let path = run_dir.join("metrics.jsonl");
-        move |line: String| {
+        let path = dir.metrics();
+        move |event: MetricEvent| {
             use std::io::Write;
+            let Ok(line) = serde_json::to_string(&event) else {
+                return;
+            };
             println!("[gpu] {line}");
             if let Ok(mut f) = std::fs::OpenOptions::new().append(true).open(&path) {
                 let _ = writeln!(f, "{line}");
@@ -262,34 +267,35 @@ pub fn run(spec: &JobSpec, run_dir: &Path, options: &WorkerOptions) -> anyhow::R
         Outcome::Finished(f) => f,
     };
 
-    let (summary_path, model_dir) = train::output_paths(run_dir);
+    let model_dir = dir.model();
     export::save_model(&model_dir, &params, &raw_config, &tokenizer, &files)?;
     let suggested = gpu_summary
         .as_ref()
         .and_then(|g| gpu::suggest_batch_size(h.batch_size, g));
-    let summary = serde_json::json!({
-        "before": finished.before,
-        "after": finished.after,
-        "validation": finished.validation,
-        "train_seconds": finished.train_seconds,
-        "train_sentences_per_second": finished.sentences_trained as f64 / finished.train_seconds.max(1e-9),
-        "inference_sentences_per_second": finished.inference_sentences_per_second,
-        "wall_seconds": started.elapsed().as_secs_f64(),
-        "device": device_name,
-        "model": files.dir,
-        "parameters": params.count(),
-        "hyperparameters": h,
-        "train_sentences": train_idx.len(),
-        "steps": finished.steps,
-        "padded_tokens_per_epoch": finished.padded_tokens_per_epoch,
-        "real_tokens_per_epoch": finished.real_tokens_per_epoch,
-        "peak_rss_mib": peak_rss_mib(),
-        "gpu": gpu_summary,
-        "suggested_batch_size": suggested,
-        "resumed_from_step": finished.resumed_from,
-        "model_dir": model_dir,
-    });
-    crate::runs::atomic_write(&summary_path, &serde_json::to_vec_pretty(&summary)?)?;
+    let summary = Summary {
+        before: finished.before.clone(),
+        after: finished.after.clone(),
+        validation: finished.validation.clone(),
+        train_seconds: finished.train_seconds,
+        train_sentences_per_second: finished.sentences_trained as f64
+            / finished.train_seconds.max(1e-9),
+        inference_sentences_per_second: finished.inference_sentences_per_second,
+        wall_seconds: started.elapsed().as_secs_f64(),
+        device: device_name,
+        model: files.dir.clone(),
+        parameters: params.count() as u64,
+        hyperparameters: h.clone(),
+        train_sentences: train_idx.len() as u64,
+        steps: finished.steps,
+        padded_tokens_per_epoch: finished.padded_tokens_per_epoch,
+        real_tokens_per_epoch: finished.real_tokens_per_epoch,
+        peak_rss_mib: peak_rss_mib(),
+        gpu: gpu_summary.clone(),
+        suggested_batch_size: suggested.map(|b| b as u64),
+        resumed_from_step: finished.resumed_from,
+        model_dir: model_dir.clone(),
+    };
+    atomic_write(&dir.summary(), &serde_json::to_vec_pretty(&summary)?)?;
     report.line(&format!(
         "[done] test accuracy {:.4} -> {:.4}, macro-F1 {:.4} -> {:.4}; {:.1} s training, {:.1} sentences/s; model in {}",
         finished.before.accuracy, finished.after.accuracy, finished.before.macro_f1, finished.after.macro_f1,

@@ -4,7 +4,7 @@
 //! as an uninterrupted run (every random draw is keyed by seed and step).
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -17,9 +17,10 @@ use super::bert::{self, Batch, Bert, BertConfig, Dropout, ParamSet};
 use super::metrics::{self, Metrics};
 use super::optim::{self, AdamW};
 use super::rng::SplitMix64;
+use crate::run_dir::{MetricEvent, RunDir, atomic_write};
 
 /// The training hyper-parameters (the spec's `[train]` table, resolved).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Hyper {
     pub epochs: usize,
     pub batch_size: usize,
@@ -28,7 +29,8 @@ pub struct Hyper {
     pub weight_decay: f64,
     pub warmup_ratio: f64,
     pub constant_lr: bool,
-    pub max_grad_norm: f64,
+    /// Clip gradients to this global norm; `None`: no clipping.
+    pub max_grad_norm: Option<f64>,
     pub dropout: f64,
     pub length_bucketing: bool,
     pub checkpoint_every: u64,
@@ -95,7 +97,7 @@ pub struct Reporter {
 
 impl Reporter {
     pub fn open(run_dir: &Path, quiet: bool) -> anyhow::Result<Reporter> {
-        let path = run_dir.join("metrics.jsonl");
+        let path = RunDir::new(run_dir).metrics();
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -112,8 +114,10 @@ impl Reporter {
             let _ = std::io::stdout().flush();
         }
     }
-    pub fn event(&mut self, value: serde_json::Value) {
-        let _ = writeln!(self.metrics, "{value}");
+    pub fn event(&mut self, event: &MetricEvent) {
+        if let Ok(line) = serde_json::to_string(event) {
+            let _ = writeln!(self.metrics, "{line}");
+        }
     }
 }
 
@@ -206,8 +210,8 @@ pub fn train(
         .map(|bs| padding_counts(bs, &lengths))
         .unwrap_or((0, 0));
     // The exact batches, so another stack can be run on the same ones (bench/reference.py).
-    crate::runs::atomic_write(
-        &run_dir.join("batches.json"),
+    atomic_write(
+        &RunDir::new(run_dir).batches(),
         &serde_json::to_vec(&per_epoch)?,
     )?;
 
@@ -233,7 +237,7 @@ pub fn train(
             "[yenjob worker] resuming from checkpoint {} (step {}/{total_steps}, epoch {}, batch {})",
             dir.display(), p.step, p.epoch + 1, p.batch_in_epoch
         ));
-        report.event(serde_json::json!({"event": "resume", "step": p.step}));
+        report.event(&MetricEvent::Resume { step: p.step });
         resumed_from = Some(p.step);
         progress = p;
     }
@@ -246,7 +250,7 @@ pub fn train(
                 "[eval] test before training: accuracy {:.4}, macro-F1 {:.4}, loss {:.4}",
                 m.accuracy, m.macro_f1, m.loss
             ));
-            report.event(serde_json::json!({"event": "eval", "split": "test", "when": "before", "accuracy": m.accuracy, "macro_f1": m.macro_f1, "loss": m.loss}));
+            report.event(&test_event("before", &m));
             progress.before = Some(m.clone());
             m
         }
@@ -329,11 +333,19 @@ pub fn train(
                     Some(b) => b.println(text),
                     None => report.line(&text),
                 }
-                report.event(serde_json::json!({
-                    "event": "step", "epoch": progress.epoch + 1, "epochs": h.epochs, "step": progress.step,
-                    "total_steps": total_steps, "loss": mean, "lr": lr, "grad_norm": grad_norm, "sentences_per_second": rate,
-                    "forward_seconds": per(phase[0]), "backward_seconds": per(phase[1]), "optimizer_seconds": per(phase[2]),
-                }));
+                report.event(&MetricEvent::Step {
+                    epoch: progress.epoch as u64 + 1,
+                    epochs: h.epochs as u64,
+                    step: progress.step,
+                    total_steps,
+                    loss: mean,
+                    lr,
+                    grad_norm,
+                    sentences_per_second: rate,
+                    forward_seconds: per(phase[0]),
+                    backward_seconds: per(phase[1]),
+                    optimizer_seconds: per(phase[2]),
+                });
                 phase = [0.0; 3];
                 window_loss = 0.0;
                 window_n = 0;
@@ -350,7 +362,9 @@ pub fn train(
                     end_epoch(task, h, &mut progress, report)?;
                 }
                 let dir = super::checkpoint::save(run_dir, task.params, &opt, &progress)?;
-                report.event(serde_json::json!({"event": "checkpoint", "step": progress.step}));
+                report.event(&MetricEvent::Checkpoint {
+                    step: progress.step,
+                });
                 if signalled {
                     report.line(&format!(
                         "[yenjob worker] stopping: checkpoint at step {} written to {}",
@@ -377,7 +391,7 @@ pub fn train(
         "[eval] test after training: accuracy {:.4}, macro-F1 {:.4}, loss {:.4}",
         after.accuracy, after.macro_f1, after.loss
     ));
-    report.event(serde_json::json!({"event": "eval", "split": "test", "when": "after", "accuracy": after.accuracy, "macro_f1": after.macro_f1, "loss": after.loss}));
+    report.event(&test_event("after", &after));
     Ok(Outcome::Finished(Box::new(Finished {
         before,
         inference_sentences_per_second: task.test.len() as f64 / eval_seconds.max(1e-9),
@@ -410,7 +424,14 @@ fn end_epoch(
         m.macro_f1,
         m.loss
     ));
-    report.event(serde_json::json!({"event": "epoch", "epoch": progress.epoch + 1, "epochs": h.epochs, "split": "validation", "accuracy": m.accuracy, "macro_f1": m.macro_f1, "loss": m.loss}));
+    report.event(&MetricEvent::Epoch {
+        epoch: progress.epoch as u64 + 1,
+        epochs: h.epochs as u64,
+        split: "validation".into(),
+        accuracy: m.accuracy,
+        macro_f1: m.macro_f1,
+        loss: m.loss,
+    });
     progress.validation.push(m);
     Ok(())
 }
@@ -441,7 +462,13 @@ fn progress_bar(total: u64, at: u64, quiet: bool) -> Option<indicatif::ProgressB
     Some(bar)
 }
 
-/// Paths the worker writes.
-pub fn output_paths(run_dir: &Path) -> (PathBuf, PathBuf) {
-    (run_dir.join("summary.json"), run_dir.join("model"))
+/// The test-set event before or after training.
+fn test_event(when: &str, m: &Metrics) -> MetricEvent {
+    MetricEvent::Eval {
+        split: "test".into(),
+        when: when.into(),
+        accuracy: m.accuracy,
+        macro_f1: m.macro_f1,
+        loss: m.loss,
+    }
 }
