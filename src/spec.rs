@@ -540,7 +540,8 @@ impl<'de> Deserialize<'de> for Positive<u32> {
         let v = i64::deserialize(d)?;
         if v <= 0 || v > u32::MAX as i64 {
             return Err(serde::de::Error::custom(format!(
-                "{v} must be a whole number above 0"
+                "{v} must be a whole number from 1 to {}",
+                u32::MAX
             )));
         }
         Ok(Positive(v as u32))

@@ -60,9 +60,15 @@ fn spec_errors_name_file_line_and_key() {
         e.contains("`train.split`: split fractions add up to 0.800, not 1"),
         "{e}"
     );
+    // The limit is u32: say so.
+    let e = spec_error(&(GOOD_JOB.to_string() + GOOD_TRAIN + "batch_size = 4294967296\n"));
+    assert!(
+        e.contains("`train.batch_size`: 4294967296 must be a whole number from 1 to 4294967295"),
+        "{e}"
+    );
     let e = spec_error(&(GOOD_JOB.replace("cpus = 2", "cpus = 0") + GOOD_TRAIN));
     assert!(
-        e.contains("`job.cpus`: 0 must be a whole number above 0"),
+        e.contains("`job.cpus`: 0 must be a whole number from 1 to 4294967295"),
         "{e}"
     );
 }
@@ -281,4 +287,84 @@ fn unknown_job_is_a_clear_error() {
         .assert()
         .success()
         .stdout(predicate::str::contains("no yenjob runs yet"));
+}
+
+/// `yenjob check` on the tiny spec after `change` has broken something: the error text.
+fn inputs_error(change: impl FnOnce(&std::path::Path, &std::path::Path)) -> String {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = common::write_tiny_spec(tmp.path(), "inputs", 1, "", "");
+    change(tmp.path(), &spec);
+    let out = yenjob(&tmp.path().join("home"))
+        .arg("check")
+        .arg(&spec)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    String::from_utf8_lossy(&out.stderr).replace(&tmp.path().display().to_string(), "<tmp>")
+}
+
+fn edit(path: &std::path::Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains(from), "{from} not in {}", path.display());
+    std::fs::write(path, text.replace(from, to)).unwrap();
+}
+
+/// A missing data file or model, or a model that cannot take the spec, used to be found only
+/// when the worker started: on Slurm, after the job had waited in the queue.
+#[test]
+fn check_finds_broken_inputs_before_anything_is_queued() {
+    let e = inputs_error(|dir, _| std::fs::remove_file(dir.join("data.txt")).unwrap());
+    assert!(e.contains("cannot read data file <tmp>/data.txt"), "{e}");
+
+    // An empty model folder: say which file is missing, not where the hub cache is.
+    let e = inputs_error(|dir, spec| {
+        std::fs::create_dir(dir.join("empty")).unwrap();
+        edit(spec, "model = \"model\"", "model = \"empty\"");
+    });
+    assert!(e.contains("<tmp>/empty has no config.json"), "{e}");
+
+    let e = inputs_error(|_, spec| edit(spec, "max_length = 32", "max_length = 1000"));
+    assert!(
+        e.contains("<tmp>/model/config.json: `max_position_embeddings`: the model has 64 positions, and train.max_length is 1000"),
+        "{e}"
+    );
+
+    let e = inputs_error(|dir, _| {
+        edit(
+            &dir.join("model/config.json"),
+            "\"num_attention_heads\": 4",
+            "\"num_attention_heads\": 5",
+        )
+    });
+    assert!(
+        e.contains("config.json: `num_attention_heads`: 5 heads do not divide hidden_size 32"),
+        "{e}"
+    );
+
+    // runs_dir naming a file read as if the data file were being written.
+    let e = inputs_error(|dir, _| std::fs::write(dir.join("runs"), "").unwrap());
+    assert!(
+        e.contains("`job.runs_dir`: <tmp>/runs is a file, not a folder"),
+        "{e}"
+    );
+}
+
+/// Submit checks the same, before it makes a run folder.
+#[test]
+fn submit_with_a_missing_model_submits_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = common::write_tiny_spec(tmp.path(), "no model", 1, "backend = \"local\"", "");
+    std::fs::remove_dir_all(tmp.path().join("model")).unwrap();
+    let out = yenjob(&tmp.path().join("home"))
+        .arg("submit")
+        .arg(&spec)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(e.contains("model \"model\" not found"), "{e}");
+    assert!(
+        !tmp.path().join("runs").exists(),
+        "no run folder for a job never started"
+    );
 }

@@ -344,3 +344,94 @@ fn gradients_match_finite_differences() {
         );
     }
 }
+
+/// `learning_rate = 1e6` ended COMPLETED with a NaN model that `predict` then used. Now the
+/// run stops at the first non-finite loss or gradient, says so, and exports nothing.
+#[test]
+fn a_diverging_run_fails_and_exports_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec_path = common::write_tiny_spec(
+        tmp.path(),
+        "diverge",
+        20,
+        "",
+        "learning_rate = 1e6\ncheckpoint_every = 3",
+    );
+    let spec = JobSpec::load(&spec_path).unwrap();
+    let run = tmp.path().join("run");
+    let err = worker::run(&spec, &run, &quiet()).unwrap_err().to_string();
+    assert!(err.contains("training diverged at step"), "{err}");
+    assert!(
+        err.contains("Lower train.learning_rate (now 1000000)"),
+        "{err}"
+    );
+    assert!(
+        !run.join("model").exists(),
+        "a diverged run must not export"
+    );
+    assert!(!run.join("summary.json").exists());
+}
+
+/// A 3-line file trained on nothing and reported "0.0000 -> 0.0000" with exit 0.
+#[test]
+fn a_split_that_leaves_a_set_empty_is_refused_before_training() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec_path = common::write_tiny_spec(tmp.path(), "tiny", 1, "", "");
+    std::fs::write(
+        tmp.path().join("data.txt"),
+        "profit rose@positive\nloss fell@negative\nsales flat@neutral\n",
+    )
+    .unwrap();
+    let spec = JobSpec::load(&spec_path).unwrap();
+    let err = worker::run(&spec, &tmp.path().join("run"), &quiet())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("data.txt: the validation set is empty"),
+        "{err}"
+    );
+    assert!(err.contains("[1, 1, 1]"), "{err}");
+    assert!(err.contains("train 3, validation 0, test 0"), "{err}");
+}
+
+/// One-class data reported accuracy 1.0 with no word that two classes were never seen.
+#[test]
+fn a_class_missing_from_training_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec_path = common::write_tiny_spec(tmp.path(), "one class", 1, "", "");
+    let lines: String = (0..40)
+        .map(|i| format!("sales flat {i}@neutral\n"))
+        .collect();
+    std::fs::write(tmp.path().join("data.txt"), lines).unwrap();
+    let spec = JobSpec::load(&spec_path).unwrap();
+    let err = worker::run(&spec, &tmp.path().join("run"), &quiet())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("no training example is negative or positive"),
+        "{err}"
+    );
+    assert!(err.contains("[0, 40, 0]"), "{err}");
+}
+
+/// `--file` read ISO-8859-1 but standard input failed with "stream did not contain valid
+/// UTF-8": both read the same way now.
+#[test]
+fn predict_reads_latin1_on_stdin() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec_path = common::write_tiny_spec(tmp.path(), "predict", 1, "", "");
+    let spec = JobSpec::load(&spec_path).unwrap();
+    let run = tmp.path().join("run");
+    assert_eq!(worker::run(&spec, &run, &quiet()).unwrap(), 0);
+    let out = assert_cmd::Command::cargo_bin("yenjob")
+        .unwrap()
+        .env("YENJOB_HOME", tmp.path().join("home"))
+        .args(["predict", "--json", "--model"])
+        .arg(run.join("model"))
+        .write_stdin(b"profit rose caf\xe9\nloss fell \xa35m\n".to_vec())
+        .output()
+        .unwrap();
+    let text = common::stdout_of_success(&out);
+    assert!(text.contains("\"text\":\"profit rose café\""), "{text}");
+    assert!(text.contains("\"text\":\"loss fell £5m\""), "{text}");
+}

@@ -7,6 +7,7 @@ use crate::slurm::Slurm;
 
 pub async fn run(spec_path: Option<&Path>, json: bool) -> anyhow::Result<i32> {
     let spec = super::load_spec(spec_path)?;
+    super::check_inputs(&spec)?;
     let slurm = Slurm::default();
     let (state, warnings) = super::gather_state(&slurm).await?;
     let verdict = preflight::assess(&super::request_of(&spec), &state);

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use crate::preflight::{ClusterState, Request};
 use crate::slurm::{Slurm, SlurmError, tres};
 use crate::spec::JobSpec;
+use crate::worker::model_files;
 
 /// Loads the spec at `path`, or the embedded copy of jobs/finbert.toml, whose relative paths
 /// then resolve as if it sat in `jobs/` under the current folder (the repository root).
@@ -21,6 +22,27 @@ pub fn load_spec(path: Option<&Path>) -> anyhow::Result<JobSpec> {
         Some(p) => JobSpec::load(p)?,
         None => JobSpec::embedded(&std::env::current_dir()?.join("jobs"))?,
     })
+}
+
+/// What the worker will need, checked before anything waits in a queue: the data file, the
+/// model (its config read and checked against `max_length`), and a runs folder that can be one.
+pub fn check_inputs(spec: &JobSpec) -> anyhow::Result<()> {
+    let t = &spec.train;
+    let data = spec.resolve(&t.data);
+    if let Err(source) = std::fs::File::open(&data) {
+        return Err(crate::worker::data::DataError::Read { path: data, source }.into());
+    }
+    let files = model_files::resolve(&t.model, &spec.base_dir)?;
+    let (config, _) = files.read_config()?;
+    files.check_max_length(&config, t.max_length.get())?;
+    let runs_dir = spec_runs_dir(spec);
+    if runs_dir.exists() && !runs_dir.is_dir() {
+        anyhow::bail!(
+            "`job.runs_dir`: {} is a file, not a folder for run folders",
+            runs_dir.display()
+        );
+    }
+    Ok(())
 }
 
 pub fn request_of(spec: &JobSpec) -> Request {

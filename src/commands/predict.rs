@@ -1,6 +1,6 @@
 //! `yenjob predict`: score headlines with a fine-tuned run's model.
 
-use std::io::BufRead;
+use std::io::Read;
 use std::path::PathBuf;
 
 use crate::runs;
@@ -42,12 +42,19 @@ pub fn run(
         );
     }
     if inputs.is_empty() {
-        for line in std::io::stdin().lock().lines() {
-            let line = line?;
-            if !line.trim().is_empty() {
-                inputs.push(line.trim().to_string());
-            }
-        }
+        // Read like a file: bytes, then UTF-8 or else ISO-8859-1, as the data files are.
+        let mut bytes = Vec::new();
+        std::io::stdin()
+            .lock()
+            .read_to_end(&mut bytes)
+            .map_err(|e| anyhow::anyhow!("cannot read standard input: {e}"))?;
+        inputs.extend(
+            crate::worker::data::latin1_or_utf8(&bytes)
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_string),
+        );
     }
     if inputs.is_empty() {
         anyhow::bail!("nothing to predict: give sentences as arguments, --file FILE, or on stdin");

@@ -49,6 +49,7 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<i32> {
         return Ok(0);
     }
 
+    super::check_inputs(&spec)?;
     if backend == BackendKind::Slurm {
         let (state, warnings) = super::gather_state(&slurm).await?;
         let verdict = preflight::assess(&super::request_of(&spec), &state);

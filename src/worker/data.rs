@@ -30,6 +30,18 @@ pub enum DataError {
     },
     #[error("{path}: no usable lines")]
     Empty { path: PathBuf },
+    #[error(
+        "{path}: {problem}; per class (negative/neutral/positive) the data has {counts:?}, and the split {fractions:?} gives train {train}, validation {validation}, test {test}. Add data or change train.split"
+    )]
+    SplitTooSmall {
+        path: PathBuf,
+        problem: String,
+        counts: [usize; 3],
+        fractions: [f64; 3],
+        train: usize,
+        validation: usize,
+        test: usize,
+    },
 }
 
 /// What reading produced: the examples and the lines skipped (with why).
@@ -178,6 +190,56 @@ pub fn stratified_split(examples: &[Example], fractions: [f64; 3], seed: u64) ->
         part.sort_unstable();
     }
     split
+}
+
+/// Refuses a split that cannot train or measure anything: an empty set whose fraction is
+/// above 0, or a class with no training example (the model could never predict it).
+pub fn check_split(
+    examples: &[Example],
+    split: &SplitIndices,
+    fractions: [f64; 3],
+    path: &Path,
+) -> Result<(), DataError> {
+    let mut counts = [0usize; 3];
+    for e in examples {
+        counts[e.label] += 1;
+    }
+    let mut in_train = [0usize; 3];
+    for &i in &split.train {
+        in_train[examples[i].label] += 1;
+    }
+    let empty = [
+        ("train", fractions[0], split.train.len()),
+        ("validation", fractions[1], split.validation.len()),
+        ("test", fractions[2], split.test.len()),
+    ]
+    .into_iter()
+    .find(|(_, f, n)| *f > 0.0 && *n == 0)
+    .map(|(name, _, _)| format!("the {name} set is empty"));
+    let absent: Vec<&str> = (0..3)
+        .filter(|&c| in_train[c] == 0)
+        .map(|c| LABELS[c])
+        .collect();
+    let problem = empty.or_else(|| {
+        (!absent.is_empty()).then(|| {
+            format!(
+                "no training example is {}, so the model could never learn it",
+                absent.join(" or ")
+            )
+        })
+    });
+    match problem {
+        None => Ok(()),
+        Some(problem) => Err(DataError::SplitTooSmall {
+            path: path.to_path_buf(),
+            problem,
+            counts,
+            fractions,
+            train: split.train.len(),
+            validation: split.validation.len(),
+            test: split.test.len(),
+        }),
+    }
 }
 
 #[cfg(test)]

@@ -161,11 +161,9 @@ pub fn run(spec: &JobSpec, run_dir: &Path, options: &WorkerOptions) -> anyhow::R
         ));
     }
     let examples = &dataset.examples;
-    let split = data::stratified_split(
-        examples,
-        [t.split.train, t.split.validation, t.split.test],
-        t.seed,
-    );
+    let fractions = [t.split.train, t.split.validation, t.split.test];
+    let split = data::stratified_split(examples, fractions, t.seed);
+    data::check_split(examples, &split, fractions, &data_path)?;
     atomic_write(&dir.split(), &serde_json::to_vec(&split)?)?;
     let mut train_idx = split.train.clone();
     if let Some(cap) = t.max_train_sentences {
@@ -191,6 +189,7 @@ pub fn run(spec: &JobSpec, run_dir: &Path, options: &WorkerOptions) -> anyhow::R
     // Model
     let files = model_files::resolve(&t.model, &spec.base_dir)?;
     let (cfg, raw_config) = files.read_config()?;
+    files.check_max_length(&cfg, t.max_length.get())?;
     let tokenizer = files.read_tokenizer(t.max_length.get())?;
     let pad_id = tokenizer.token_to_id("[PAD]").unwrap_or(0);
     let checkpoint = files.read_weights()?;

@@ -15,6 +15,12 @@ pub enum ModelError {
     Missing { dir: PathBuf, what: &'static str },
     #[error("cannot read {path}: {message}")]
     Read { path: PathBuf, message: String },
+    #[error("{path}: `{key}`: {message}")]
+    Invalid {
+        path: PathBuf,
+        key: &'static str,
+        message: String,
+    },
 }
 
 /// The files of one checkpoint.
@@ -34,6 +40,13 @@ pub fn resolve(model: &str, base_dir: &Path) -> Result<ModelFiles, ModelError> {
     looked.push(as_path.clone());
     if as_path.join("config.json").is_file() {
         return files_in(&as_path);
+    }
+    // A folder that is there but incomplete is that folder's problem, not a hub name.
+    if as_path.is_dir() {
+        return Err(ModelError::Missing {
+            dir: as_path,
+            what: "config.json (a model folder holds config.json, the weights and a tokenizer)",
+        });
     }
     for hub in hub_caches() {
         let repo = hub.join(format!("models--{}", model.replace('/', "--")));
@@ -116,9 +129,42 @@ impl ModelFiles {
         };
         let text = std::fs::read_to_string(&self.config).map_err(|e| err(e.to_string()))?;
         let raw: serde_json::Value = serde_json::from_str(&text).map_err(|e| err(e.to_string()))?;
-        let config = serde_path_to_error::deserialize(&raw)
+        let config: super::bert::BertConfig = serde_path_to_error::deserialize(&raw)
             .map_err(|e| err(format!("{}: {}", e.path(), e.inner())))?;
+        if config.num_attention_heads == 0
+            || !config
+                .hidden_size
+                .is_multiple_of(config.num_attention_heads)
+        {
+            return Err(ModelError::Invalid {
+                path: self.config.clone(),
+                key: "num_attention_heads",
+                message: format!(
+                    "{} heads do not divide hidden_size {}",
+                    config.num_attention_heads, config.hidden_size
+                ),
+            });
+        }
         Ok((config, raw))
+    }
+
+    /// Refuses a `max_length` the model has no position embeddings for.
+    pub fn check_max_length(
+        &self,
+        config: &super::bert::BertConfig,
+        max_length: usize,
+    ) -> Result<(), ModelError> {
+        if max_length <= config.max_position_embeddings {
+            return Ok(());
+        }
+        Err(ModelError::Invalid {
+            path: self.config.clone(),
+            key: "max_position_embeddings",
+            message: format!(
+                "the model has {} positions, and train.max_length is {max_length}: set train.max_length to at most {}",
+                config.max_position_embeddings, config.max_position_embeddings
+            ),
+        })
     }
 
     /// Every tensor in the checkpoint, by its name in the file.

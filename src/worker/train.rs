@@ -304,6 +304,15 @@ pub fn train(
             phase[2] += step_start.elapsed().as_secs_f64() - t_backward;
             drop(grads); // the step is applied: free the gradients now
             let loss_value = loss.to_scalar::<f32>()? as f64;
+            if !loss_value.is_finite() || !grad_norm.is_finite() {
+                return Err(diverged(
+                    run_dir,
+                    progress.step + 1,
+                    loss_value,
+                    grad_norm,
+                    h,
+                ));
+            }
             progress.step += 1;
             progress.batch_in_epoch += 1;
             progress.adam_t = opt.t;
@@ -460,6 +469,27 @@ fn progress_bar(total: u64, at: u64, quiet: bool) -> Option<indicatif::ProgressB
     }
     bar.set_position(at);
     Some(bar)
+}
+
+/// A run whose loss or gradient stopped being a number: say where, keep the last good
+/// checkpoint, export nothing (the caller returns before it does).
+fn diverged(run_dir: &Path, step: u64, loss: f64, grad_norm: f64, h: &Hyper) -> anyhow::Error {
+    let kept = match super::checkpoint::newest(run_dir) {
+        Some((dir, p)) => format!(
+            "; the last good checkpoint (step {}) is kept in {}",
+            p.step,
+            dir.display()
+        ),
+        None => "; there is no checkpoint to go back to".to_string(),
+    };
+    let clip = match h.max_grad_norm {
+        Some(_) => String::new(),
+        None => " or set train.max_grad_norm (e.g. 1.0)".to_string(),
+    };
+    anyhow::anyhow!(
+        "training diverged at step {step}: loss {loss}, gradient norm {grad_norm}; no model was exported{kept}. Lower train.learning_rate (now {}){clip}",
+        h.learning_rate
+    )
 }
 
 /// The test-set event before or after training.
