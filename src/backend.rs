@@ -52,11 +52,51 @@ pub fn spawn_local(script: &Path, record: &RunRecord) -> Result<u32, BackendErro
     Ok(child.id())
 }
 
-fn local_alive(pid: u32) -> bool {
-    // The group leader is our `bash -c` wrapper; check it is still that and not a reused pid.
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|c| String::from_utf8_lossy(&c).contains("yenjob-local"))
-        .unwrap_or(false)
+/// The live (not zombie) processes of the local job's process group: the `bash -c` wrapper,
+/// the script and the worker. The group outlives its leader, so the leader alone says little.
+fn group_members(pgid: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                return false;
+            };
+            // `pid (comm) state ppid pgrp ...`; comm may hold spaces and parentheses.
+            let Some(after) = stat.rsplit_once(')').map(|(_, rest)| rest) else {
+                return false;
+            };
+            let fields: Vec<&str> = after.split_whitespace().collect();
+            fields.first() != Some(&"Z") && fields.get(2) == Some(&pgid.to_string().as_str())
+        })
+        .collect()
+}
+
+fn local_alive(pgid: u32) -> bool {
+    !group_members(pgid).is_empty()
+}
+
+/// Sends `signal` to the whole group, and SIGCONT after it so that stopped members act on it.
+fn signal_group(pgid: u32, signal: i32) {
+    // SAFETY: plain kill(2) on the process group this tool created.
+    unsafe {
+        libc::kill(-(pgid as i32), signal);
+        libc::kill(-(pgid as i32), libc::SIGCONT);
+    }
+}
+
+/// Waits until no member of the group is left; false after `seconds`.
+async fn group_ended(pgid: u32, seconds: u64) -> bool {
+    for _ in 0..seconds * 5 {
+        if !local_alive(pgid) {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    !local_alive(pgid)
 }
 
 fn local_status(record: &RunRecord) -> JobStatus {
@@ -158,21 +198,13 @@ pub async fn cancel(slurm: &Slurm, record: &RunRecord) -> Result<JobStatus, Back
                 &record.dir().cancelled(),
                 b"cancelled by yenjob cancel\n",
             );
-            if let Some(pid) = record.local_pid.filter(|p| local_alive(*p)) {
-                // SAFETY: plain kill(2) on the process group we created.
-                unsafe {
-                    libc::kill(-(pid as i32), libc::SIGTERM);
-                }
-                for _ in 0..50 {
-                    if !local_alive(pid) {
-                        break;
-                    }
-                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-                }
-                if local_alive(pid) {
-                    unsafe {
-                        libc::kill(-(pid as i32), libc::SIGKILL);
-                    }
+            if let Some(pgid) = record.local_pid.filter(|p| local_alive(*p)) {
+                // TERM lets the worker checkpoint; a member that is stopped or ignores it for
+                // 10 s is killed. Either way every member is gone before we report.
+                signal_group(pgid, libc::SIGTERM);
+                if !group_ended(pgid, 10).await {
+                    signal_group(pgid, libc::SIGKILL);
+                    group_ended(pgid, 10).await;
                 }
             }
         }

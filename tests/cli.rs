@@ -368,3 +368,78 @@ fn submit_with_a_missing_model_submits_nothing() {
         "no run folder for a job never started"
     );
 }
+
+/// A stopped (SIGSTOP) local job: `cancel` said CANCELLED at once while the worker and the
+/// script lived on, since only the group leader was checked. Now every member is gone first.
+#[test]
+fn cancel_of_a_stopped_local_job_ends_every_process() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = common::write_tiny_spec(tmp.path(), "stopped", 100000, "backend = \"local\"", "");
+    yenjob(tmp.path())
+        .arg("submit")
+        .arg(&spec)
+        .assert()
+        .success();
+    let status = yenjob(tmp.path())
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
+    let rows: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let run_dir = std::path::PathBuf::from(rows[0]["run_dir"].as_str().unwrap());
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("run.json")).unwrap()).unwrap();
+    let pgid = record["local_pid"].as_i64().unwrap() as i32;
+    // Wait for the worker to be training, then stop the whole group.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !std::fs::read_to_string(run_dir.join("job.log"))
+        .unwrap_or_default()
+        .contains("[train]")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // Stop the worker alone (the script and the wrapper go on waiting for it).
+    let worker = group_pids(pgid)
+        .into_iter()
+        .find(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).contains("worker"))
+                .unwrap_or(false)
+        })
+        .expect("the worker process");
+    // SAFETY: stops the test's own worker process.
+    unsafe { libc::kill(worker, libc::SIGSTOP) };
+    yenjob(tmp.path())
+        .arg("cancel")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("now CANCELLED"));
+    let left = group_pids(pgid);
+    // Leave nothing behind even when the assertion fails.
+    for pid in &left {
+        // SAFETY: kills the test's own leftover processes.
+        unsafe { libc::kill(*pid, libc::SIGKILL) };
+    }
+    assert!(
+        left.is_empty(),
+        "processes {left:?} of group {pgid} outlived cancel"
+    );
+}
+
+/// The live (not zombie) processes in group `pgid`.
+fn group_pids(pgid: i32) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            let rest = stat.rsplit_once(')').map(|(_, r)| r.to_string())?;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            (f.first() != Some(&"Z") && f.get(2) == Some(&pgid.to_string().as_str())).then_some(pid)
+        })
+        .collect()
+}
