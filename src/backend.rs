@@ -21,6 +21,8 @@ pub struct JobStatus {
     pub exit_code: Option<String>,
     /// Where the answer came from: squeue, sacct, scontrol, run folder.
     pub source: &'static str,
+    /// What is known when the state is UNKNOWN, in a sentence.
+    pub note: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -127,6 +129,7 @@ fn local_status(record: &RunRecord) -> JobStatus {
         nodes: "local".into(),
         exit_code: exit,
         source: "run folder",
+        note: None,
     }
 }
 
@@ -145,6 +148,7 @@ pub async fn status(slurm: &Slurm, record: &RunRecord) -> Result<JobStatus, Back
             nodes: j.nodes,
             exit_code: None,
             source: "squeue",
+            note: None,
         });
     }
     // Ended (or left the queue): accounting knows the exit code; without accounting, scontrol
@@ -160,6 +164,7 @@ pub async fn status(slurm: &Slurm, record: &RunRecord) -> Result<JobStatus, Back
             nodes: a.nodes,
             exit_code: Some(a.exit_code),
             source: "sacct",
+            note: None,
         });
     }
     if let Some(d) = slurm.job_details(&record.job_id).await? {
@@ -171,14 +176,28 @@ pub async fn status(slurm: &Slurm, record: &RunRecord) -> Result<JobStatus, Back
             nodes: d.node_list,
             exit_code: Some(d.exit_code),
             source: "scontrol",
+            note: None,
         });
     }
-    let finished = record.dir().has_summary();
+    let dir = record.dir();
+    let finished = dir.has_summary();
+    let note = (!finished).then(|| {
+        let log = if record.log_path.exists() {
+            format!("its log is {}", record.log_path.display())
+        } else {
+            "its log never appeared, so it never started".to_string()
+        };
+        format!(
+            "Slurm has no record of job {} any more (not in squeue, sacct or scontrol show job), and the worker left no results in {}; {log}",
+            record.job_id,
+            dir.path().display()
+        )
+    });
     Ok(JobStatus {
         state: if finished {
             JobState::Completed
         } else {
-            JobState::Other("UNKNOWN".into())
+            JobState::Unknown
         },
         reason: None,
         elapsed: SlurmTime::NotSet,
@@ -186,6 +205,7 @@ pub async fn status(slurm: &Slurm, record: &RunRecord) -> Result<JobStatus, Back
         nodes: String::new(),
         exit_code: None,
         source: "run folder",
+        note,
     })
 }
 

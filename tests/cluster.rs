@@ -803,3 +803,53 @@ impl Drop for Shape {
         wait_node_ready();
     }
 }
+
+/// A job Slurm no longer knows, whose log never appeared: `tail` printed nothing and never
+/// ended, and `status` said UNKNOWN with no reason.
+#[test]
+#[ignore = "needs a Slurm cluster: scripts/cluster-start.sh"]
+fn a_forgotten_job_is_said_so_and_tail_stops() {
+    let env = Env::new();
+    // A job that pends forever (over MaxTime) never writes a log.
+    let spec = env.spec("forgotten", "cpus = 1\ntime = \"2-00:00:00\"", 1);
+    let out = env
+        .yenjob()
+        .args(["submit", "--force"])
+        .arg(&spec)
+        .output()
+        .unwrap();
+    let id = submitted_id(&out.stdout).expect("submitted");
+    let run_dir = PathBuf::from(env.status(&id)["run_dir"].as_str().unwrap());
+    cancel_all();
+    // Make the record point at a job id Slurm has never had.
+    let record = run_dir.join("run.json");
+    let text = std::fs::read_to_string(&record).unwrap();
+    let gone = "987654321";
+    std::fs::write(
+        &record,
+        text.replace(
+            &format!("\"job_id\": \"{id}\""),
+            &format!("\"job_id\": \"{gone}\""),
+        ),
+    )
+    .unwrap();
+    let tail = env
+        .yenjob()
+        .args(["tail", gone])
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&tail.stdout);
+    assert_eq!(tail.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains(&format!("Slurm has no record of job {gone} any more"))
+            && said.contains("its log never appeared"),
+        "{said}"
+    );
+    let row = env.status(gone);
+    assert_eq!(row["state"], "UNKNOWN", "{row}");
+    assert!(
+        row["note"].as_str().unwrap().contains("never started"),
+        "{row}"
+    );
+}

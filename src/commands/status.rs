@@ -91,6 +91,9 @@ pub async fn run(job: Option<&str>, all: bool, json: bool) -> anyhow::Result<i32
                 s.reason.as_deref().unwrap_or("")
             );
         }
+        if let Some(note) = &s.note {
+            println!("{:>12} {note}", "");
+        }
         if let Some(code) = &s.exit_code
             && s.state.is_finished()
         {

@@ -94,6 +94,16 @@ pub async fn follow(slurm: &Slurm, record: &RunRecord, follow_log: bool) -> anyh
                 }
                 last_said = Some(now);
             }
+            if status.state == JobState::Unknown {
+                println!(
+                    "[yenjob tail] {}; stopping",
+                    status
+                        .note
+                        .as_deref()
+                        .unwrap_or("nothing knows this job any more")
+                );
+                return Ok(1);
+            }
             if status.state.is_finished() {
                 tokio::time::sleep(Duration::from_millis(300)).await;
                 cursor.pump(record, &mut stdout)?;

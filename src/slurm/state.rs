@@ -20,6 +20,8 @@ pub enum JobState {
     OutOfMemory,
     BootFail,
     Deadline,
+    /// No source knows the job any more: not the queue, not accounting, not the controller.
+    Unknown,
     Other(String),
 }
 
@@ -48,6 +50,7 @@ impl JobState {
             "OUT_OF_MEMORY" | "OOM" => JobState::OutOfMemory,
             "BOOT_FAIL" | "BF" => JobState::BootFail,
             "DEADLINE" | "DL" => JobState::Deadline,
+            "UNKNOWN" => JobState::Unknown,
             _ => JobState::Other(text.trim().to_string()),
         }
     }
@@ -94,6 +97,7 @@ impl fmt::Display for JobState {
             JobState::OutOfMemory => "OUT_OF_MEMORY",
             JobState::BootFail => "BOOT_FAIL",
             JobState::Deadline => "DEADLINE",
+            JobState::Unknown => "UNKNOWN",
             JobState::Other(s) => s,
         };
         f.write_str(s)
