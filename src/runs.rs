@@ -168,43 +168,76 @@ pub fn load(run_dir: &Path) -> Result<RunRecord, RunError> {
     serde_json::from_slice(&text).map_err(|source| RunError::Corrupt { path, source })
 }
 
-/// Every run in the index, oldest first; entries whose folder is gone are skipped.
-pub fn all() -> Vec<RunRecord> {
+/// An index entry: where a run's folder is, and the ids it answers to.
+#[derive(Debug, Clone, Deserialize)]
+struct Pointer {
+    run_id: String,
+    run_dir: PathBuf,
+    job_id: String,
+}
+
+fn pointers() -> Vec<Pointer> {
     let Ok(entries) = std::fs::read_dir(index_dir()) else {
         return Vec::new();
     };
-    let mut runs: Vec<RunRecord> = entries
+    entries
         .filter_map(|e| e.ok())
         .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
-        .filter_map(|e| {
-            let text = std::fs::read(e.path()).ok()?;
-            let pointer: serde_json::Value = serde_json::from_slice(&text).ok()?;
-            load(Path::new(pointer.get("run_dir")?.as_str()?)).ok()
-        })
-        .collect();
-    runs.sort_by(|a, b| {
+        .filter_map(|e| serde_json::from_slice(&std::fs::read(e.path()).ok()?).ok())
+        .collect()
+}
+
+/// The runs in the index, oldest first, and those whose `run.json` cannot be read (each an
+/// error naming the file). Entries whose folder is gone are left out.
+pub struct Listing {
+    pub runs: Vec<RunRecord>,
+    pub damaged: Vec<RunError>,
+}
+
+pub fn list() -> Listing {
+    let mut listing = Listing {
+        runs: Vec::new(),
+        damaged: Vec::new(),
+    };
+    for p in pointers().into_iter().filter(|p| p.run_dir.is_dir()) {
+        match load(&p.run_dir) {
+            Ok(r) => listing.runs.push(r),
+            Err(e) => listing.damaged.push(e),
+        }
+    }
+    listing.runs.sort_by(|a, b| {
         a.submitted_at
             .cmp(&b.submitted_at)
             .then(a.run_id.cmp(&b.run_id))
     });
-    runs
+    listing
+}
+
+/// Every readable run in the index, oldest first.
+pub fn all() -> Vec<RunRecord> {
+    list().runs
 }
 
 /// Finds a run by Slurm job id, run id (or a unique prefix), or run folder; `None`: the newest.
+/// A run whose `run.json` is damaged is an error that says so, not "no run matches".
 pub fn find(query: Option<&str>) -> Result<RunRecord, RunError> {
-    let runs = all();
     let Some(q) = query else {
-        return runs.into_iter().last().ok_or(RunError::NoRuns);
+        return all().into_iter().last().ok_or(RunError::NoRuns);
     };
     if RunDir::new(q).record().is_file() {
         return load(Path::new(q));
     }
-    if let Some(r) = runs.iter().rev().find(|r| r.job_id == q || r.run_id == q) {
-        return Ok(r.clone());
+    let pointers = pointers();
+    let exact = pointers
+        .iter()
+        .filter(|p| p.job_id == q || p.run_id == q)
+        .max_by(|a, b| a.run_id.cmp(&b.run_id));
+    if let Some(p) = exact {
+        return load(&p.run_dir);
     }
-    let matches: Vec<&RunRecord> = runs.iter().filter(|r| r.run_id.starts_with(q)).collect();
+    let matches: Vec<&Pointer> = pointers.iter().filter(|p| p.run_id.starts_with(q)).collect();
     match matches.as_slice() {
-        [one] => Ok((*one).clone()),
+        [one] => load(&one.run_dir),
         _ => Err(RunError::NotFound(q.to_string())),
     }
 }

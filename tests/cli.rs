@@ -443,3 +443,29 @@ fn group_pids(pgid: i32) -> Vec<i32> {
         })
         .collect()
 }
+
+/// A truncated run.json read as "no run matches", and `status --all` dropped the run silently.
+#[test]
+fn a_damaged_run_record_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = common::write_tiny_spec(tmp.path(), "damaged", 1, "backend = \"local\"", "");
+    let out = yenjob(tmp.path()).arg("submit").arg(&spec).output().unwrap();
+    common::stdout_of_success(&out);
+    let status = yenjob(tmp.path()).args(["status", "--json"]).output().unwrap();
+    let rows: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let job = rows[0]["job_id"].as_str().unwrap().to_string();
+    let record = std::path::Path::new(rows[0]["run_dir"].as_str().unwrap()).join("run.json");
+    let text = std::fs::read(&record).unwrap();
+    std::fs::write(&record, &text[..text.len() / 2]).unwrap();
+
+    let out = yenjob(tmp.path()).args(["status", &job]).output().unwrap();
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(e.contains(&format!("{} is damaged", record.display())), "{e}");
+    let out = yenjob(tmp.path()).args(["status", "--all"]).output().unwrap();
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        e.contains(&format!("{} is damaged", record.display())) && e.contains("left out"),
+        "{e}"
+    );
+}

@@ -26,7 +26,11 @@ pub async fn run(job: Option<&str>, all: bool, json: bool) -> anyhow::Result<i32
     let records: Vec<RunRecord> = match job {
         Some(q) => vec![runs::find(Some(q))?],
         None => {
-            let runs = runs::all();
+            let listing = runs::list();
+            for damaged in &listing.damaged {
+                eprintln!("yenjob: warning: {damaged}; that run is left out");
+            }
+            let runs = listing.runs;
             let keep = if all { runs.len() } else { 10 };
             runs.into_iter().rev().take(keep).rev().collect()
         }
