@@ -235,10 +235,30 @@ pub fn find(query: Option<&str>) -> Result<RunRecord, RunError> {
     if let Some(p) = exact {
         return load(&p.run_dir);
     }
-    let matches: Vec<&Pointer> = pointers.iter().filter(|p| p.run_id.starts_with(q)).collect();
+    let matches: Vec<&Pointer> = pointers
+        .iter()
+        .filter(|p| p.run_id.starts_with(q))
+        .collect();
     match matches.as_slice() {
         [one] => load(&one.run_dir),
         _ => Err(RunError::NotFound(q.to_string())),
+    }
+}
+
+/// Removes a run's index entry (a submission that did not go through).
+pub fn forget(record: &RunRecord) {
+    let _ = std::fs::remove_file(index_dir().join(format!("{}.json", record.run_id)));
+}
+
+/// A short id for a local run (`local-f5cf`, from the run id's random suffix), unless another
+/// run already answers to it; then the run id itself.
+pub fn local_job_id(run_id: &str) -> String {
+    let suffix = &run_id[run_id.len().saturating_sub(4)..];
+    let short = format!("local-{suffix}");
+    if pointers().iter().any(|p| p.job_id == short) {
+        run_id.to_string()
+    } else {
+        short
     }
 }
 

@@ -449,9 +449,16 @@ fn group_pids(pgid: i32) -> Vec<i32> {
 fn a_damaged_run_record_is_named() {
     let tmp = tempfile::tempdir().unwrap();
     let spec = common::write_tiny_spec(tmp.path(), "damaged", 1, "backend = \"local\"", "");
-    let out = yenjob(tmp.path()).arg("submit").arg(&spec).output().unwrap();
+    let out = yenjob(tmp.path())
+        .arg("submit")
+        .arg(&spec)
+        .output()
+        .unwrap();
     common::stdout_of_success(&out);
-    let status = yenjob(tmp.path()).args(["status", "--json"]).output().unwrap();
+    let status = yenjob(tmp.path())
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
     let rows: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     let job = rows[0]["job_id"].as_str().unwrap().to_string();
     let record = std::path::Path::new(rows[0]["run_dir"].as_str().unwrap()).join("run.json");
@@ -461,11 +468,75 @@ fn a_damaged_run_record_is_named() {
     let out = yenjob(tmp.path()).args(["status", &job]).output().unwrap();
     let e = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(e.contains(&format!("{} is damaged", record.display())), "{e}");
-    let out = yenjob(tmp.path()).args(["status", "--all"]).output().unwrap();
+    assert!(
+        e.contains(&format!("{} is damaged", record.display())),
+        "{e}"
+    );
+    let out = yenjob(tmp.path())
+        .args(["status", "--all"])
+        .output()
+        .unwrap();
     let e = String::from_utf8_lossy(&out.stderr);
     assert!(
         e.contains(&format!("{} is damaged", record.display())) && e.contains("left out"),
         "{e}"
     );
+}
+
+/// Several local runs all showed `20261128-18…` in status's JOB column: no usable id.
+#[test]
+fn local_runs_get_short_distinct_ids() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = common::write_tiny_spec(tmp.path(), "short id", 1, "backend = \"local\"", "");
+    for _ in 0..2 {
+        common::stdout_of_success(
+            &yenjob(tmp.path())
+                .arg("submit")
+                .arg(&spec)
+                .output()
+                .unwrap(),
+        );
+    }
+    let status = yenjob(tmp.path())
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
+    let rows: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let ids: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["job_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    assert_ne!(ids[0], ids[1]);
+    for id in &ids {
+        assert!(id.starts_with("local-") && id.len() <= 12, "{id}");
+        let one = yenjob(tmp.path()).args(["status", id]).output().unwrap();
+        assert!(common::stdout_of_success(&one).contains(id));
+    }
+}
+
+/// With YENJOB_HOME unwritable, submit exited 1 after the job had started, with no id: a
+/// user who resubmitted got two jobs. Now nothing starts.
+#[test]
+fn an_unwritable_index_submits_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = common::write_tiny_spec(tmp.path(), "no index", 1, "backend = \"local\"", "");
+    std::fs::write(tmp.path().join("a-file"), "").unwrap();
+    let out = yenjob(&tmp.path().join("a-file/home"))
+        .arg("submit")
+        .arg(&spec)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        e.contains("nothing was submitted") && e.contains("a-file/home/index"),
+        "{e}"
+    );
+    let left: Vec<_> = std::fs::read_dir(tmp.path().join("runs"))
+        .unwrap()
+        .collect();
+    assert!(left.is_empty(), "a run folder was left: {left:?}");
 }

@@ -75,7 +75,11 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<i32> {
         run_id: run_id.clone(),
         run_dir: run_dir.clone(),
         backend,
-        job_id: run_id.clone(),
+        job_id: match backend {
+            // Until sbatch answers with the real id.
+            BackendKind::Slurm => run_id.clone(),
+            BackendKind::Local => runs::local_job_id(&run_id),
+        },
         cluster: None,
         job_name: spec.job.name.0.clone(),
         partition: spec.job.partition.0.clone(),
@@ -89,6 +93,17 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<i32> {
         local_pid: None,
     };
 
+    // Record first: a job that started while its record could not be written would be a job
+    // nobody tracks. If the record cannot be written, nothing is submitted.
+    if let Err(e) = runs::save(&record) {
+        runs::forget(&record);
+        let _ = std::fs::remove_dir_all(&run_dir);
+        return Err(anyhow::Error::new(e).context("nothing was submitted"));
+    }
+    let abandon = |record: &RunRecord| {
+        runs::forget(record);
+        let _ = std::fs::remove_dir_all(&run_dir);
+    };
     match backend {
         BackendKind::Slurm => match slurm.submit(&sbatch_arguments, &script_path).await {
             Ok(submitted) => {
@@ -96,7 +111,7 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<i32> {
                 record.cluster = submitted.cluster;
             }
             Err(SlurmError::Failed { stderr, .. }) => {
-                let _ = std::fs::remove_dir_all(&run_dir);
+                abandon(&record);
                 eprintln!(
                     "sbatch refused the job ({}): {stderr}",
                     rejection_reason(&stderr)
@@ -104,15 +119,27 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<i32> {
                 return Ok(1);
             }
             Err(e) => {
-                let _ = std::fs::remove_dir_all(&run_dir);
+                abandon(&record);
                 return Err(e.into());
             }
         },
-        BackendKind::Local => {
-            record.local_pid = Some(backend::spawn_local(&script_path, &record)?);
-        }
+        BackendKind::Local => match backend::spawn_local(&script_path, &record) {
+            Ok(pid) => record.local_pid = Some(pid),
+            Err(e) => {
+                abandon(&record);
+                return Err(e.into());
+            }
+        },
     }
-    runs::save(&record)?;
+    if let Err(e) = runs::save(&record) {
+        // The job runs: say its id whatever happens to the record.
+        eprintln!(
+            "yenjob: error: job {} started, but its record could not be updated: {e}; follow it with squeue or the log {}",
+            record.job_id,
+            record.log_path.display()
+        );
+        return Ok(1);
+    }
     let what = match backend {
         BackendKind::Slurm => format!("Submitted Slurm job {}", record.job_id),
         BackendKind::Local => format!(
