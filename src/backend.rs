@@ -31,6 +31,8 @@ pub enum BackendError {
     Slurm(#[from] SlurmError),
     #[error("could not start the local job: {0}")]
     LocalSpawn(std::io::Error),
+    #[error("the local backend runs the job script with bash, and bash is not on PATH ({path})")]
+    NoBash { path: String },
 }
 
 /// Starts the script as a local process group that outlives this command; its output goes to
@@ -50,7 +52,12 @@ pub fn spawn_local(script: &Path, record: &RunRecord) -> Result<u32, BackendErro
         .stderr(Stdio::null())
         .process_group(0)
         .spawn()
-        .map_err(BackendError::LocalSpawn)?;
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => BackendError::NoBash {
+                path: std::env::var("PATH").unwrap_or_default(),
+            },
+            _ => BackendError::LocalSpawn(e),
+        })?;
     Ok(child.id())
 }
 

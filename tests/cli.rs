@@ -540,3 +540,26 @@ fn an_unwritable_index_submits_nothing() {
         .collect();
     assert!(left.is_empty(), "a run folder was left: {left:?}");
 }
+
+/// Without bash on PATH the local backend said "No such file or directory" and left a run
+/// folder outside the index.
+#[test]
+fn local_backend_without_bash_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = common::write_tiny_spec(tmp.path(), "no bash", 1, "backend = \"local\"", "");
+    let empty = tmp.path().join("empty-bin");
+    std::fs::create_dir(&empty).unwrap();
+    let out = yenjob(&tmp.path().join("home"))
+        .env("PATH", &empty)
+        .arg("submit")
+        .arg(&spec)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(e.contains("bash is not on PATH"), "{e}");
+    let left: Vec<_> = std::fs::read_dir(tmp.path().join("runs"))
+        .unwrap()
+        .collect();
+    assert!(left.is_empty(), "a run folder was left: {left:?}");
+}

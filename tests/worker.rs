@@ -435,3 +435,64 @@ fn predict_reads_latin1_on_stdin() {
     assert!(text.contains("\"text\":\"profit rose café\""), "{text}");
     assert!(text.contains("\"text\":\"loss fell £5m\""), "{text}");
 }
+
+/// A truncated newest checkpoint failed the worker without naming it, and every requeue failed
+/// the same way. Now it is named and the one before it is used.
+#[test]
+fn a_damaged_checkpoint_falls_back_to_the_one_before() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec_path = common::write_tiny_spec(tmp.path(), "damaged", 2, "", "checkpoint_every = 2");
+    let spec = JobSpec::load(&spec_path).unwrap();
+    let run = tmp.path().join("run");
+    let mut stop = quiet();
+    stop.control.stop_after_step = Some(5); // checkpoints at steps 2, 4 and 5 (two are kept)
+    assert_eq!(
+        worker::run(&spec, &run, &stop).unwrap(),
+        worker::EXIT_CHECKPOINTED
+    );
+    let newest = run.join("checkpoints/step-00000005/params.safetensors");
+    let bytes = std::fs::read(&newest).unwrap();
+    std::fs::write(&newest, &bytes[..bytes.len() / 3]).unwrap();
+    assert_eq!(worker::run(&spec, &run, &quiet()).unwrap(), 0);
+    let s: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(s["resumed_from_step"], 4);
+}
+
+/// `predict --file` with 100,000 lines printed nothing until the end (and held every
+/// prediction in memory): it prints a chunk at a time now.
+#[test]
+fn predict_streams_a_large_file() {
+    use std::io::BufRead;
+    let tmp = tempfile::tempdir().unwrap();
+    let spec_path = common::write_tiny_spec(tmp.path(), "stream", 1, "", "");
+    let spec = JobSpec::load(&spec_path).unwrap();
+    let run = tmp.path().join("run");
+    assert_eq!(worker::run(&spec, &run, &quiet()).unwrap(), 0);
+    let lines: String = (0..100_000)
+        .map(|i| format!("net profit rose {i} strong growth in the quarter\n"))
+        .collect();
+    let input = tmp.path().join("news.txt");
+    std::fs::write(&input, lines).unwrap();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("yenjob"))
+        .env("YENJOB_HOME", tmp.path().join("home"))
+        .args(["predict", "--model"])
+        .arg(run.join("model"))
+        .arg("--file")
+        .arg(&input)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    assert!(first.contains("net profit rose 0 "), "{first}");
+    let still_running = child.try_wait().unwrap().is_none();
+    let rest = out.lines().count();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(rest, 99_999);
+    assert!(
+        still_running,
+        "the first line came only when everything was scored"
+    );
+}

@@ -1,10 +1,13 @@
 //! `yenjob predict`: score headlines with a fine-tuned run's model.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::PathBuf;
 
 use crate::runs;
 use crate::worker::predict::Classifier;
+
+/// Sentences scored (and printed) at a time.
+const CHUNK: usize = 1024;
 
 pub fn run(
     job: Option<&str>,
@@ -29,48 +32,54 @@ pub fn run(
             })?,
     };
     let classifier = Classifier::load(&dir)?;
-    let mut inputs = texts;
-    if let Some(f) = file {
-        let text =
-            std::fs::read(&f).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", f.display()))?;
-        inputs.extend(
-            crate::worker::data::latin1_or_utf8(&text)
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .map(str::to_string),
-        );
-    }
-    if inputs.is_empty() {
-        // Read like a file: bytes, then UTF-8 or else ISO-8859-1, as the data files are.
+    // Arguments, else the file, else standard input; files and stdin are read as the data
+    // files are (UTF-8, else ISO-8859-1).
+    let mut text = texts.join("\n");
+    if let Some(f) = &file {
+        let bytes =
+            std::fs::read(f).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", f.display()))?;
+        text.push('\n');
+        text.push_str(&crate::worker::data::latin1_or_utf8(&bytes));
+    } else if texts.is_empty() {
         let mut bytes = Vec::new();
         std::io::stdin()
             .lock()
             .read_to_end(&mut bytes)
             .map_err(|e| anyhow::anyhow!("cannot read standard input: {e}"))?;
-        inputs.extend(
-            crate::worker::data::latin1_or_utf8(&bytes)
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .map(str::to_string),
-        );
+        text = crate::worker::data::latin1_or_utf8(&bytes);
     }
-    if inputs.is_empty() {
+    let mut lines = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .peekable();
+    if lines.peek().is_none() {
         anyhow::bail!("nothing to predict: give sentences as arguments, --file FILE, or on stdin");
     }
-    for p in classifier.predict(&inputs)? {
-        if json {
-            println!(
-                "{}",
-                serde_json::json!({"text": p.text, "label": p.label, "negative": p.probabilities[0], "neutral": p.probabilities[1], "positive": p.probabilities[2]})
-            );
-        } else {
-            println!(
-                "{:<8}  neg {:.3}  neu {:.3}  pos {:.3}  {}",
-                p.label, p.probabilities[0], p.probabilities[1], p.probabilities[2], p.text
-            );
+    // A chunk at a time, printed as soon as it is scored: output starts at once and memory
+    // stays that of one chunk, whatever the number of lines.
+    let mut out = std::io::stdout().lock();
+    loop {
+        let chunk: Vec<String> = lines.by_ref().take(CHUNK).map(str::to_string).collect();
+        if chunk.is_empty() {
+            break;
         }
+        for p in classifier.predict(&chunk)? {
+            if json {
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::json!({"text": p.text, "label": p.label, "negative": p.probabilities[0], "neutral": p.probabilities[1], "positive": p.probabilities[2]})
+                )?;
+            } else {
+                writeln!(
+                    out,
+                    "{:<8}  neg {:.3}  neu {:.3}  pos {:.3}  {}",
+                    p.label, p.probabilities[0], p.probabilities[1], p.probabilities[2], p.text
+                )?;
+            }
+        }
+        out.flush()?;
     }
     Ok(0)
 }

@@ -77,33 +77,75 @@ fn prune(root: &Path) {
 
 /// The newest checkpoint whose state parses, with that state.
 pub fn newest(run_dir: &Path) -> Option<(PathBuf, Progress)> {
-    complete(&root(run_dir)).into_iter().rev().find_map(|dir| {
-        let text = std::fs::read(dir.join("state.json")).ok()?;
-        let progress: Progress = serde_json::from_slice(&text).ok()?;
-        (dir.join("params.safetensors").is_file() && dir.join("optimizer.safetensors").is_file())
-            .then_some((dir, progress))
-    })
+    candidates(run_dir).into_iter().next()
 }
 
-pub fn restore(dir: &Path, params: &ParamSet, opt: &mut AdamW) -> anyhow::Result<()> {
-    let tensors = candle_core::safetensors::load(dir.join("params.safetensors"), &Device::Cpu)?;
-    let moments = candle_core::safetensors::load(dir.join("optimizer.safetensors"), &Device::Cpu)?;
-    for (i, n) in params.names.iter().enumerate() {
-        let t = tensors
-            .get(n)
-            .with_context(|| format!("checkpoint {} lacks {n}", dir.display()))?;
-        params.vars[i].set(&t.to_device(params.vars[i].device())?)?;
-        let get = |k: String| -> anyhow::Result<Vec<f32>> {
-            Ok(moments
-                .get(&k)
-                .with_context(|| format!("checkpoint {} lacks {k}", dir.display()))?
-                .flatten_all()?
-                .to_vec1::<f32>()?)
-        };
-        opt.set_moments(i, get(format!("m.{n}"))?, get(format!("v.{n}"))?)?;
+/// Checkpoints whose files are all there, newest first.
+fn candidates(run_dir: &Path) -> Vec<(PathBuf, Progress)> {
+    complete(&root(run_dir))
+        .into_iter()
+        .rev()
+        .filter_map(|dir| {
+            let text = std::fs::read(dir.join("state.json")).ok()?;
+            let progress: Progress = serde_json::from_slice(&text).ok()?;
+            (dir.join("params.safetensors").is_file()
+                && dir.join("optimizer.safetensors").is_file())
+            .then_some((dir, progress))
+        })
+        .collect()
+}
+
+/// Restores the newest checkpoint that reads whole. A damaged one (a truncated file, a missing
+/// tensor) is reported through `warn` and the one before it is tried, so a requeued job does
+/// not fail the same way on every restart. `None`: nothing to resume from.
+pub fn restore_newest(
+    run_dir: &Path,
+    params: &ParamSet,
+    opt: &mut AdamW,
+    mut warn: impl FnMut(String),
+) -> Option<(PathBuf, Progress)> {
+    for (dir, progress) in candidates(run_dir) {
+        match restore(&dir, params, opt, &progress) {
+            Ok(()) => return Some((dir, progress)),
+            Err(e) => warn(format!(
+                "checkpoint {} is damaged ({e:#}); trying the one before it",
+                dir.display()
+            )),
+        }
     }
-    let text = std::fs::read(dir.join("state.json"))?;
-    let progress: Progress = serde_json::from_slice(&text)?;
+    None
+}
+
+/// Reads every tensor first and sets nothing until all of them are there, so a damaged
+/// checkpoint leaves the parameters as they were.
+fn restore(
+    dir: &Path,
+    params: &ParamSet,
+    opt: &mut AdamW,
+    progress: &Progress,
+) -> anyhow::Result<()> {
+    let path = dir.join("params.safetensors");
+    let tensors = candle_core::safetensors::load(&path, &Device::Cpu)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let path = dir.join("optimizer.safetensors");
+    let moments = candle_core::safetensors::load(&path, &Device::Cpu)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let moment = |k: String| -> anyhow::Result<Vec<f32>> {
+        Ok(moments
+            .get(&k)
+            .with_context(|| format!("it lacks {k}"))?
+            .flatten_all()?
+            .to_vec1::<f32>()?)
+    };
+    let mut loaded = Vec::with_capacity(params.names.len());
+    for n in &params.names {
+        let t = tensors.get(n).with_context(|| format!("it lacks {n}"))?;
+        loaded.push((t, moment(format!("m.{n}"))?, moment(format!("v.{n}"))?));
+    }
+    for (i, (t, m, v)) in loaded.into_iter().enumerate() {
+        params.vars[i].set(&t.to_device(params.vars[i].device())?)?;
+        opt.set_moments(i, m, v)?;
+    }
     opt.t = progress.adam_t;
     Ok(())
 }

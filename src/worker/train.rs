@@ -231,8 +231,10 @@ pub fn train(
         sentences_trained: 0,
     };
     let mut resumed_from = None;
-    if let Some((dir, p)) = super::checkpoint::newest(run_dir) {
-        super::checkpoint::restore(&dir, task.params, &mut opt)?;
+    let restored = super::checkpoint::restore_newest(run_dir, task.params, &mut opt, |w| {
+        report.line(&format!("[yenjob worker] warning: {w}"))
+    });
+    if let Some((dir, p)) = restored {
         report.line(&format!(
             "[yenjob worker] resuming from checkpoint {} (step {}/{total_steps}, epoch {}, batch {})",
             dir.display(), p.step, p.epoch + 1, p.batch_in_epoch
