@@ -88,6 +88,10 @@ fn local_alive(pgid: u32) -> bool {
     !group_members(pgid).is_empty()
 }
 
+fn local_alive_opt(pgid: Option<u32>) -> bool {
+    pgid.is_some_and(local_alive)
+}
+
 /// Sends `signal` to the whole group, and SIGCONT after it so that stopped members act on it.
 fn signal_group(pgid: u32, signal: i32) {
     // SAFETY: plain kill(2) on the process group this tool created.
@@ -113,10 +117,13 @@ fn local_status(record: &RunRecord) -> JobStatus {
         .ok()
         .map(|s| s.trim().to_string());
     let cancelled = record.dir().cancelled().exists();
-    let alive = record.local_pid.is_some_and(local_alive);
+    let alive = local_alive_opt(record.local_pid);
+    let folder_gone = !record.run_dir.is_dir();
     let state = match (&exit, alive) {
         (_, true) if !cancelled => JobState::Running,
         (_, true) => JobState::Cancelled,
+        // Nothing is left to say how it ended.
+        (None, false) if folder_gone => JobState::Unknown,
         (_, false) if cancelled => JobState::Cancelled,
         (Some(code), false) if code == "0" => JobState::Completed,
         (Some(_), false) => JobState::Failed,
@@ -136,7 +143,8 @@ fn local_status(record: &RunRecord) -> JobStatus {
         nodes: "local".into(),
         exit_code: exit,
         source: "run folder",
-        note: None,
+        note: folder_gone
+            .then(|| format!("its run folder {} was deleted", record.run_dir.display())),
     }
 }
 
@@ -221,10 +229,13 @@ pub async fn cancel(slurm: &Slurm, record: &RunRecord) -> Result<JobStatus, Back
     match record.backend {
         BackendKind::Slurm => slurm.cancel(&record.job_id).await?,
         BackendKind::Local => {
-            let _ = crate::run_dir::atomic_write(
-                &record.dir().cancelled(),
-                b"cancelled by yenjob cancel\n",
-            );
+            // A deleted run folder stays deleted: the marker only goes into one that exists.
+            if record.run_dir.is_dir() {
+                let _ = crate::run_dir::atomic_write(
+                    &record.dir().cancelled(),
+                    b"cancelled by yenjob cancel\n",
+                );
+            }
             if let Some(pgid) = record.local_pid.filter(|p| local_alive(*p)) {
                 // TERM lets the worker checkpoint; a member that is stopped or ignores it for
                 // 10 s is killed. Either way every member is gone before we report.
@@ -233,6 +244,13 @@ pub async fn cancel(slurm: &Slurm, record: &RunRecord) -> Result<JobStatus, Back
                     signal_group(pgid, libc::SIGKILL);
                     group_ended(pgid, 10).await;
                 }
+            }
+            if !record.run_dir.is_dir() && !local_alive_opt(record.local_pid) {
+                // No marker can say so without recreating the folder: this answer does.
+                return Ok(JobStatus {
+                    state: JobState::Cancelled,
+                    ..local_status(record)
+                });
             }
         }
     }

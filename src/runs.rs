@@ -144,19 +144,20 @@ fn nanos() -> u32 {
         .unwrap_or(0)
 }
 
-/// Saves `run.json` and the index entry pointing at it.
+/// Saves `run.json` and the index entry: a copy of the record, so that a job whose run folder
+/// was deleted can still be followed and cancelled.
 pub fn save(record: &RunRecord) -> Result<(), RunError> {
     let json = serde_json::to_vec_pretty(record).map_err(|e| RunError::Write {
         path: record.dir().record(),
         source: std::io::Error::other(e),
     })?;
     atomic_write(&record.dir().record(), &json)?;
-    let pointer = serde_json::json!({ "run_id": record.run_id, "run_dir": record.run_dir, "job_id": record.job_id });
-    atomic_write(
-        &index_dir().join(format!("{}.json", record.run_id)),
-        pointer.to_string().as_bytes(),
-    )?;
+    atomic_write(&index_entry(&record.run_id), &json)?;
     Ok(())
+}
+
+fn index_entry(run_id: &str) -> PathBuf {
+    index_dir().join(format!("{run_id}.json"))
 }
 
 pub fn load(run_dir: &Path) -> Result<RunRecord, RunError> {
@@ -168,12 +169,15 @@ pub fn load(run_dir: &Path) -> Result<RunRecord, RunError> {
     serde_json::from_slice(&text).map_err(|source| RunError::Corrupt { path, source })
 }
 
-/// An index entry: where a run's folder is, and the ids it answers to.
+/// An index entry: where a run's folder is and the ids it answers to; entries written since
+/// 0.2 hold the whole record.
 #[derive(Debug, Clone, Deserialize)]
 struct Pointer {
     run_id: String,
     run_dir: PathBuf,
     job_id: String,
+    #[serde(skip)]
+    copy: Option<RunRecord>,
 }
 
 fn pointers() -> Vec<Pointer> {
@@ -183,12 +187,28 @@ fn pointers() -> Vec<Pointer> {
     entries
         .filter_map(|e| e.ok())
         .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
-        .filter_map(|e| serde_json::from_slice(&std::fs::read(e.path()).ok()?).ok())
+        .filter_map(|e| {
+            let bytes = std::fs::read(e.path()).ok()?;
+            let mut p: Pointer = serde_json::from_slice(&bytes).ok()?;
+            p.copy = serde_json::from_slice(&bytes).ok();
+            Some(p)
+        })
         .collect()
 }
 
+impl Pointer {
+    /// The run's record: from its folder; from the index copy when the folder is gone.
+    fn record(&self) -> Option<Result<RunRecord, RunError>> {
+        if self.run_dir.is_dir() {
+            Some(load(&self.run_dir))
+        } else {
+            self.copy.clone().map(Ok)
+        }
+    }
+}
+
 /// The runs in the index, oldest first, and those whose `run.json` cannot be read (each an
-/// error naming the file). Entries whose folder is gone are left out.
+/// error naming the file). Old entries whose folder is gone are left out.
 pub struct Listing {
     pub runs: Vec<RunRecord>,
     pub damaged: Vec<RunError>,
@@ -199,10 +219,11 @@ pub fn list() -> Listing {
         runs: Vec::new(),
         damaged: Vec::new(),
     };
-    for p in pointers().into_iter().filter(|p| p.run_dir.is_dir()) {
-        match load(&p.run_dir) {
-            Ok(r) => listing.runs.push(r),
-            Err(e) => listing.damaged.push(e),
+    for p in pointers() {
+        match p.record() {
+            Some(Ok(r)) => listing.runs.push(r),
+            Some(Err(e)) => listing.damaged.push(e),
+            None => {}
         }
     }
     listing.runs.sort_by(|a, b| {
@@ -232,22 +253,26 @@ pub fn find(query: Option<&str>) -> Result<RunRecord, RunError> {
         .iter()
         .filter(|p| p.job_id == q || p.run_id == q)
         .max_by(|a, b| a.run_id.cmp(&b.run_id));
-    if let Some(p) = exact {
-        return load(&p.run_dir);
-    }
-    let matches: Vec<&Pointer> = pointers
-        .iter()
-        .filter(|p| p.run_id.starts_with(q))
-        .collect();
-    match matches.as_slice() {
-        [one] => load(&one.run_dir),
-        _ => Err(RunError::NotFound(q.to_string())),
-    }
+    let found = match exact {
+        Some(p) => Some(p),
+        None => match pointers
+            .iter()
+            .filter(|p| p.run_id.starts_with(q))
+            .collect::<Vec<_>>()
+            .as_slice()
+        {
+            [one] => Some(*one),
+            _ => None,
+        },
+    };
+    found
+        .and_then(Pointer::record)
+        .unwrap_or_else(|| Err(RunError::NotFound(q.to_string())))
 }
 
 /// Removes a run's index entry (a submission that did not go through).
 pub fn forget(record: &RunRecord) {
-    let _ = std::fs::remove_file(index_dir().join(format!("{}.json", record.run_id)));
+    let _ = std::fs::remove_file(index_entry(&record.run_id));
 }
 
 /// A short id for a local run (`local-f5cf`, from the run id's random suffix), unless another

@@ -563,3 +563,57 @@ fn local_backend_without_bash_says_so() {
         .collect();
     assert!(left.is_empty(), "a run folder was left: {left:?}");
 }
+
+/// A running job's folder deleted: the job could no longer be cancelled through yenjob, and
+/// the worker recreated files in the deleted path.
+#[test]
+fn a_deleted_run_folder_still_cancels_and_stays_deleted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = common::write_tiny_spec(tmp.path(), "deleted", 100000, "backend = \"local\"", "");
+    let start = |_: ()| {
+        let out = yenjob(tmp.path())
+            .arg("submit")
+            .arg(&spec)
+            .output()
+            .unwrap();
+        common::stdout_of_success(&out);
+        let status = yenjob(tmp.path())
+            .args(["status", "--json"])
+            .output()
+            .unwrap();
+        let rows: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+        let row = rows.as_array().unwrap().last().unwrap().clone();
+        let run_dir = std::path::PathBuf::from(row["run_dir"].as_str().unwrap());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !std::fs::read_to_string(run_dir.join("job.log"))
+            .unwrap_or_default()
+            .contains("[train]")
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the worker never started"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        (row["job_id"].as_str().unwrap().to_string(), run_dir)
+    };
+
+    // Cancel after the folder is gone.
+    let (id, run_dir) = start(());
+    std::fs::remove_dir_all(&run_dir).unwrap();
+    let status = yenjob(tmp.path()).args(["status", &id]).output().unwrap();
+    assert!(
+        common::stdout_of_success(&status).contains("was deleted"),
+        "{}",
+        String::from_utf8_lossy(&status.stdout)
+    );
+    yenjob(tmp.path()).args(["cancel", &id]).assert().success();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(!run_dir.exists(), "the deleted folder came back");
+
+    // Left alone, the worker notices and stops without recreating it.
+    let (_, run_dir) = start(());
+    std::fs::remove_dir_all(&run_dir).unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert!(!run_dir.exists(), "the worker recreated its deleted folder");
+}

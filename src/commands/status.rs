@@ -97,6 +97,8 @@ pub async fn run(job: Option<&str>, all: bool, json: bool) -> anyhow::Result<i32
         }
         if let Some(note) = &s.note {
             println!("{:>12} {note}", "");
+        } else if !std::path::Path::new(&row.run_dir).is_dir() {
+            println!("{:>12} its run folder {} was deleted", "", row.run_dir);
         }
         if let Some(code) = &s.exit_code
             && s.state.is_finished()

@@ -266,6 +266,7 @@ pub fn run(spec: &JobSpec, run_dir: &Path, options: &WorkerOptions) -> anyhow::R
         Outcome::Finished(f) => f,
     };
 
+    train::still_there(run_dir)?;
     let model_dir = dir.model();
     export::save_model(&model_dir, &params, &raw_config, &tokenizer, &files)?;
     let suggested = gpu_summary

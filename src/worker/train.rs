@@ -328,6 +328,7 @@ pub fn train(
                 b.set_message(format!("loss {loss_value:.4}"));
             }
             if progress.step.is_multiple_of(h.log_every) || progress.step == total_steps {
+                still_there(run_dir)?;
                 let rate = window_sentences as f64 / window_start.elapsed().as_secs_f64().max(1e-9);
                 let mean = window_loss / window_n as f64;
                 let per = |x: f64| x / window_n as f64;
@@ -372,6 +373,7 @@ pub fn train(
                     // Validate before saving an epoch end, so the checkpoint holds it.
                     end_epoch(task, h, &mut progress, report)?;
                 }
+                still_there(run_dir)?;
                 let dir = super::checkpoint::save(run_dir, task.params, &opt, &progress)?;
                 report.event(&MetricEvent::Checkpoint {
                     step: progress.step,
@@ -471,6 +473,18 @@ fn progress_bar(total: u64, at: u64, quiet: bool) -> Option<indicatif::ProgressB
     }
     bar.set_position(at);
     Some(bar)
+}
+
+/// Stops a worker whose run folder was deleted under it, instead of recreating the folder with
+/// a checkpoint, a model or a summary nobody will find.
+pub fn still_there(run_dir: &Path) -> anyhow::Result<()> {
+    if run_dir.is_dir() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "the run folder {} was deleted while the job ran; stopping without writing anything more",
+        run_dir.display()
+    )
 }
 
 /// A run whose loss or gradient stopped being a number: say where, keep the last good
