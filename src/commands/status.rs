@@ -38,7 +38,10 @@ pub async fn run(job: Option<&str>, all: bool, json: bool) -> anyhow::Result<i32
     let mut rows = Vec::new();
     for r in records {
         // An unreachable controller fails the whole command with its own clear message.
-        let status = backend::status(&slurm, &r).await?;
+        let mut status = backend::status(&slurm, &r).await?;
+        if status.note.is_none() && !r.run_dir.is_dir() {
+            status.note = Some(format!("its run folder {} was deleted", r.run_dir.display()));
+        }
         let start_estimate = match &status.reason {
             Some(_) if r.backend == runs::BackendKind::Slurm => {
                 slurm.start_estimate(&r.job_id).await.ok().flatten()
@@ -97,8 +100,6 @@ pub async fn run(job: Option<&str>, all: bool, json: bool) -> anyhow::Result<i32
         }
         if let Some(note) = &s.note {
             println!("{:>12} {note}", "");
-        } else if !std::path::Path::new(&row.run_dir).is_dir() {
-            println!("{:>12} its run folder {} was deleted", "", row.run_dir);
         }
         if let Some(code) = &s.exit_code
             && s.state.is_finished()
