@@ -40,7 +40,10 @@ pub async fn run(job: Option<&str>, all: bool, json: bool) -> anyhow::Result<i32
         // An unreachable controller fails the whole command with its own clear message.
         let mut status = backend::status(&slurm, &r).await?;
         if status.note.is_none() && !r.run_dir.is_dir() {
-            status.note = Some(format!("its run folder {} was deleted", r.run_dir.display()));
+            status.note = Some(format!(
+                "its run folder {} was deleted",
+                r.run_dir.display()
+            ));
         }
         let start_estimate = match &status.reason {
             Some(_) if r.backend == runs::BackendKind::Slurm => {
