@@ -11,3 +11,14 @@ pub mod script;
 pub mod slurm;
 pub mod spec;
 pub mod worker;
+
+/// An error and its causes on one line: `cannot read X: No such file or directory`.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        parts.push(c.to_string());
+        cause = c.source();
+    }
+    parts.join(": ")
+}

@@ -39,7 +39,7 @@ enum Command {
         force: bool,
         /// Where to run: slurm, local, or auto (Slurm when sbatch is on PATH).
         #[arg(long, value_enum)]
-        backend: Option<BackendArg>,
+        backend: Option<BackendChoice>,
         /// After submitting, follow the log until the job ends (like `yenjob tail`).
         #[arg(long)]
         follow: bool,
@@ -103,23 +103,6 @@ enum Command {
     },
 }
 
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum BackendArg {
-    Auto,
-    Slurm,
-    Local,
-}
-
-impl From<BackendArg> for BackendChoice {
-    fn from(b: BackendArg) -> Self {
-        match b {
-            BackendArg::Auto => BackendChoice::Auto,
-            BackendArg::Slurm => BackendChoice::Slurm,
-            BackendArg::Local => BackendChoice::Local,
-        }
-    }
-}
-
 /// mimalloc.h's `mi_option_purge_delay` (the crate names options up to 14 and from 16 on).
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
@@ -177,7 +160,7 @@ fn launcher(command: Command) -> anyhow::Result<i32> {
                     spec: spec.as_deref(),
                     dry_run,
                     force,
-                    backend: backend.map(Into::into),
+                    backend,
                     follow,
                 })
                 .await
@@ -197,18 +180,8 @@ fn launcher(command: Command) -> anyhow::Result<i32> {
     })
 }
 
-/// The error and its causes, each cause once: our error types already quote their source
-/// (`cannot read X: No such file`), so a cause whose text is already there is not repeated.
+/// The error and its causes, `: `-joined. Each error's message leaves its cause out (the
+/// cause is its `source`), so each appears once by construction.
 fn error_text(e: &anyhow::Error) -> String {
-    let mut text = String::new();
-    for cause in e.chain() {
-        let part = cause.to_string();
-        if !text.contains(&part) {
-            if !text.is_empty() {
-                text.push_str(": ");
-            }
-            text.push_str(&part);
-        }
-    }
-    text
+    yenjob::error_chain(e.as_ref())
 }

@@ -134,12 +134,12 @@ impl RunDir {
 /// A run file that cannot be read or understood.
 #[derive(Debug, thiserror::Error)]
 pub enum RunFileError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path} is damaged (not what the worker writes): {source}")]
+    #[error("{path} is damaged (not what the worker writes)")]
     Damaged {
         path: PathBuf,
         source: serde_json::Error,
@@ -251,7 +251,7 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot write {path}: {source}")]
+#[error("cannot write {path}")]
 pub struct WriteError {
     pub path: PathBuf,
     pub source: std::io::Error,

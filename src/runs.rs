@@ -11,17 +11,17 @@ use crate::run_dir::{RunDir, WriteError, atomic_write};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}")]
     Write {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path} is damaged: {source}")]
+    #[error("{path} is damaged")]
     Corrupt {
         path: PathBuf,
         source: serde_json::Error,

@@ -15,7 +15,7 @@ pub const EMBEDDED_DEFAULT: &str = include_str!("../jobs/finbert.toml");
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
-    #[error("cannot read job spec {path}: {source}")]
+    #[error("cannot read job spec {path}")]
     Read {
         path: PathBuf,
         source: std::io::Error,
@@ -51,7 +51,9 @@ struct SpecFile {
 }
 
 /// Which machinery runs the job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, Default, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendChoice {
     /// Slurm when `sbatch` is on PATH, else a local process.

@@ -576,14 +576,16 @@ fn a_deleted_run_folder_still_cancels_and_stays_deleted() {
             .arg(&spec)
             .output()
             .unwrap();
-        common::stdout_of_success(&out);
-        let status = yenjob(tmp.path())
-            .args(["status", "--json"])
-            .output()
-            .unwrap();
-        let rows: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
-        let row = rows.as_array().unwrap().last().unwrap().clone();
-        let run_dir = std::path::PathBuf::from(row["run_dir"].as_str().unwrap());
+        // The job this submit started, from what submit printed.
+        let said = common::stdout_of_success(&out);
+        let field = |prefix: &str| {
+            said.lines()
+                .find_map(|l| l.trim().strip_prefix(prefix))
+                .unwrap()
+                .to_string()
+        };
+        let run_dir = std::path::PathBuf::from(field("run folder: "));
+        let id = field("follow it:  yenjob tail ");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         while !std::fs::read_to_string(run_dir.join("job.log"))
             .unwrap_or_default()
@@ -595,7 +597,7 @@ fn a_deleted_run_folder_still_cancels_and_stays_deleted() {
             );
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
-        (row["job_id"].as_str().unwrap().to_string(), run_dir)
+        (id, run_dir)
     };
 
     // Cancel after the folder is gone.

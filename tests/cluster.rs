@@ -833,9 +833,11 @@ fn a_forgotten_job_is_said_so_and_tail_stops() {
         ),
     )
     .unwrap();
+    // Asked for by its run id (the folder's name), since the job id it had is gone.
+    let run_id = run_dir.file_name().unwrap().to_str().unwrap().to_string();
     let tail = env
         .yenjob()
-        .args(["tail", gone])
+        .args(["tail", &run_id])
         .timeout(Duration::from_secs(60))
         .output()
         .unwrap();
@@ -846,7 +848,7 @@ fn a_forgotten_job_is_said_so_and_tail_stops() {
             && said.contains("its log never appeared"),
         "{said}"
     );
-    let row = env.status(gone);
+    let row = env.status(&run_id);
     assert_eq!(row["state"], "UNKNOWN", "{row}");
     assert!(
         row["note"].as_str().unwrap().contains("never started"),

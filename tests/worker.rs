@@ -255,11 +255,12 @@ fn hub_cache_layout_is_found() {
     common::write_tiny_model(&snap);
     std::fs::create_dir_all(tmp.path().join("hub/models--org--tiny/refs")).unwrap();
     std::fs::write(tmp.path().join("hub/models--org--tiny/refs/main"), "abc123").unwrap();
-    // SAFETY: this test binary's tests do not read HF_HUB_CACHE concurrently elsewhere.
-    unsafe { std::env::set_var("HF_HUB_CACHE", tmp.path().join("hub")) };
-    let files =
-        yenjob::worker::model_files::resolve("org/tiny", std::path::Path::new("/nonexistent"))
-            .unwrap();
+    let files = yenjob::worker::model_files::resolve_in(
+        "org/tiny",
+        std::path::Path::new("/nonexistent"),
+        &[tmp.path().join("hub")],
+    )
+    .unwrap();
     assert_eq!(files.dir, snap);
 }
 

@@ -77,15 +77,24 @@ pub async fn gather_state(slurm: &Slurm) -> Result<(ClusterState, Vec<String>), 
     );
     let mut warnings = Vec::new();
     let qos = qos.unwrap_or_else(|e| {
-        warnings.push(format!("QOS limits unknown, not checked ({e})"));
+        warnings.push(format!(
+            "QOS limits unknown, not checked ({})",
+            crate::error_chain(&e)
+        ));
         Vec::new()
     });
     let associations = assoc.unwrap_or_else(|e| {
-        warnings.push(format!("your associations are unknown ({e})"));
+        warnings.push(format!(
+            "your associations are unknown ({})",
+            crate::error_chain(&e)
+        ));
         Vec::new()
     });
     let default_account = account.unwrap_or_else(|e| {
-        warnings.push(format!("your default account is unknown ({e})"));
+        warnings.push(format!(
+            "your default account is unknown ({})",
+            crate::error_chain(&e)
+        ));
         None
     });
     Ok((

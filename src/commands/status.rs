@@ -28,7 +28,10 @@ pub async fn run(job: Option<&str>, all: bool, json: bool) -> anyhow::Result<i32
         None => {
             let listing = runs::list();
             for damaged in &listing.damaged {
-                eprintln!("yenjob: warning: {damaged}; that run is left out");
+                eprintln!(
+                    "yenjob: warning: {}; that run is left out",
+                    crate::error_chain(damaged)
+                );
             }
             let runs = listing.runs;
             let keep = if all { runs.len() } else { 10 };

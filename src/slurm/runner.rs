@@ -41,7 +41,7 @@ pub enum SlurmError {
     },
     #[error("`{command}` did not answer within {seconds} s (controller overloaded or down?)")]
     TimedOut { command: String, seconds: u64 },
-    #[error("could not run `{command}`: {source}")]
+    #[error("could not run `{command}`")]
     Io {
         command: String,
         source: std::io::Error,
@@ -175,7 +175,7 @@ fn display_command(program: &str, args: &[String]) -> String {
     for a in args {
         s.push(' ');
         if a.is_empty() || a.contains(|c: char| c.is_whitespace() || "'\"|$`\\;".contains(c)) {
-            s.push_str(&format!("'{}'", a.replace('\'', "'\\''")));
+            s.push_str(&crate::script::ShellWord::new(a.as_str()).to_string());
         } else {
             s.push_str(a);
         }

@@ -17,7 +17,7 @@ pub struct Example {
 
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
-    #[error("cannot read data file {path}: {source}{}", if source.kind() == std::io::ErrorKind::NotFound { " (scripts/link-data.sh links the Financial PhraseBank file; or set train.data)" } else { "" })]
+    #[error("cannot read data file {path}{}", if source.kind() == std::io::ErrorKind::NotFound { " (scripts/link-data.sh links the Financial PhraseBank file; or set train.data)" } else { "" })]
     Read {
         path: PathBuf,
         source: std::io::Error,

@@ -35,6 +35,16 @@ pub struct ModelFiles {
 
 /// Resolves `model`: a folder (relative to `base_dir`), else a hub name in the HF cache.
 pub fn resolve(model: &str, base_dir: &Path) -> Result<ModelFiles, ModelError> {
+    resolve_in(model, base_dir, &hub_caches())
+}
+
+/// `resolve` with the hub caches to look in given (tests pass their own instead of setting
+/// environment variables other tests may be reading).
+pub fn resolve_in(
+    model: &str,
+    base_dir: &Path,
+    caches: &[PathBuf],
+) -> Result<ModelFiles, ModelError> {
     let mut looked = Vec::new();
     let as_path = crate::spec::normalize(&base_dir.join(model));
     looked.push(as_path.clone());
@@ -48,7 +58,7 @@ pub fn resolve(model: &str, base_dir: &Path) -> Result<ModelFiles, ModelError> {
             what: "config.json (a model folder holds config.json, the weights and a tokenizer)",
         });
     }
-    for hub in hub_caches() {
+    for hub in caches {
         let repo = hub.join(format!("models--{}", model.replace('/', "--")));
         looked.push(repo.join("snapshots/<revision>"));
         if let Some(snapshot) = newest_snapshot(&repo) {
