@@ -1,0 +1,262 @@
+//! One small function per rule, each returning what it finds, in the order Slurm checks
+//! (see the module comment in `preflight/mod.rs`). A rule only looks; `findings` puts them in
+//! order. `refusals.rs` holds what sbatch refuses, `waits.rs` what keeps an accepted job
+//! pending; both are methods of `Ctx`, what the rules look at, worked out once here.
+
+mod refusals;
+mod waits;
+
+use crate::slurm::config::EnforcePartLimits;
+use crate::slurm::sacctmgr::{Association, Qos};
+use crate::slurm::scontrol::Partition;
+use crate::slurm::sinfo::NodeRow;
+use crate::slurm::tres::Tres;
+
+use super::reason::{Reason, Scope};
+use super::usage;
+use super::{ClusterState, Request};
+
+pub use waits::room_message;
+
+/// What a finding does to the job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    Refused,
+    Pends,
+    PendsForever,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    pub reason: Reason,
+    pub effect: Effect,
+    /// The numbers, in one sentence.
+    pub message: String,
+    /// The site setting that decided between refusing and pending, when one did.
+    pub setting: Option<String>,
+}
+
+impl Finding {
+    fn new(reason: Reason, effect: Effect, message: String) -> Finding {
+        Finding {
+            reason,
+            effect,
+            message,
+            setting: None,
+        }
+    }
+
+    fn decided_by(mut self, setting: String) -> Finding {
+        self.setting = Some(setting);
+        self
+    }
+
+    /// A limit of the partition, a QOS or an association, rather than nodes being busy.
+    pub fn is_limit(&self) -> bool {
+        !matches!(self.reason, Reason::Resources | Reason::ReqNodeNotAvail)
+    }
+
+    /// The message, led by the deciding setting and what it means.
+    pub fn sentence(&self) -> String {
+        let Some(setting) = &self.setting else {
+            return self.message.clone();
+        };
+        let consequence = match self.effect {
+            Effect::Refused => format!("sbatch refuses it (\"{}\")", self.reason.sbatch_says()),
+            Effect::PendsForever => "Slurm accepts it and it pends forever".to_string(),
+            Effect::Pends => "Slurm accepts it and it pends".to_string(),
+        };
+        format!("{setting}, so {consequence}: {}", self.message)
+    }
+}
+
+/// Everything that keeps the job from starting now, the decisive finding first.
+pub fn findings(req: &Request, state: &ClusterState) -> Vec<Finding> {
+    let Some(partition) = state.partition(&req.partition) else {
+        return vec![unknown_partition(req, state)];
+    };
+    let job_qos_name = job_qos(req, state);
+    let Some(job_qos) = state.qos_named(&job_qos_name) else {
+        // Without accounting (no QOS known) only the default may be assumed to exist.
+        if req.qos.is_some() && !state.qos.is_empty() {
+            return vec![unknown_qos(&job_qos_name, state)];
+        }
+        return Ctx::new(req, state, partition, None).run();
+    };
+    Ctx::new(req, state, partition, Some(job_qos)).run()
+}
+
+/// The QOS the job will run under: the spec's, else the association's default, else normal.
+pub fn job_qos(req: &Request, state: &ClusterState) -> String {
+    if let Some(q) = &req.qos {
+        return q.clone();
+    }
+    pick_association(req, state)
+        .and_then(|a| a.default_qos.clone())
+        .or_else(|| {
+            state
+                .associations
+                .iter()
+                .find_map(|a| a.default_qos.clone())
+        })
+        .unwrap_or_else(|| "normal".to_string())
+}
+
+fn unknown_partition(req: &Request, state: &ClusterState) -> Finding {
+    let names: Vec<String> = state
+        .partitions
+        .iter()
+        .map(|p| {
+            if p.is_default {
+                format!("{} (default)", p.name)
+            } else {
+                p.name.clone()
+            }
+        })
+        .collect();
+    Finding::new(
+        Reason::InvalidPartition,
+        Effect::Refused,
+        format!(
+            "partition {:?} does not exist; this cluster has: {}",
+            req.partition,
+            names.join(", ")
+        ),
+    )
+}
+
+fn unknown_qos(name: &str, state: &ClusterState) -> Finding {
+    let names: Vec<&str> = state.qos.iter().map(|q| q.name.as_str()).collect();
+    Finding::new(
+        Reason::InvalidQos,
+        Effect::Refused,
+        format!(
+            "QOS {name:?} does not exist; this cluster has: {}",
+            names.join(", ")
+        ),
+    )
+}
+
+/// What the rules look at, worked out once.
+struct Ctx<'a> {
+    req: &'a Request,
+    state: &'a ClusterState,
+    partition: &'a Partition,
+    nodes: Vec<&'a NodeRow>,
+    /// Partition QOS first, then the job's, unless the job's has OverPartQOS; each limit is
+    /// taken from the first QOS that sets it.
+    qos_order: Vec<&'a Qos>,
+    /// The QOS whose DenyOnLimit turns limits into refusals at submit.
+    deny_on_limit: Option<&'a Qos>,
+    association: Option<&'a Association>,
+    asked: Tres,
+    enforce: EnforcePartLimits,
+}
+
+impl<'a> Ctx<'a> {
+    fn new(
+        req: &'a Request,
+        state: &'a ClusterState,
+        partition: &'a Partition,
+        job_qos: Option<&'a Qos>,
+    ) -> Ctx<'a> {
+        let partition_qos = partition.qos.as_deref().and_then(|n| state.qos_named(n));
+        let mut qos_order: Vec<&Qos> = partition_qos.into_iter().collect();
+        if let Some(q) = job_qos {
+            if q.has_flag("OverPartQOS") {
+                qos_order.insert(0, q);
+            } else {
+                qos_order.push(q);
+            }
+            qos_order.dedup_by(|a, b| a.name == b.name);
+        }
+        let deny_on_limit = qos_order
+            .iter()
+            .copied()
+            .find(|q| q.has_flag("DenyOnLimit"));
+        let association = pick_association(req, state);
+        Ctx {
+            req,
+            state,
+            partition,
+            nodes: state.nodes_of(&partition.name).collect(),
+            qos_order,
+            deny_on_limit,
+            association,
+            asked: usage::requested(req, state),
+            enforce: state.config.enforce_part_limits,
+        }
+    }
+
+    fn run(&self) -> Vec<Finding> {
+        let mut found = Vec::new();
+        // What sbatch refuses.
+        found.extend(self.qos_allowed());
+        found.extend(self.account_allowed());
+        found.extend(self.node_shape());
+        if self.enforce.refuses() {
+            found.extend(self.partition_limits());
+        }
+        found.extend(self.accounting_at_submit());
+        // What keeps an accepted job pending.
+        if !self.enforce.refuses() {
+            found.extend(self.partition_limits());
+        }
+        found.extend(self.accounting_before_selection());
+        found.extend(self.accounting_after_selection());
+        found.extend(self.nodes_now());
+        found
+    }
+}
+
+/// The association the job runs under: its account (the spec's, else the user's default) and
+/// its partition's association if there is one, else the account's.
+fn pick_association<'a>(req: &Request, state: &'a ClusterState) -> Option<&'a Association> {
+    let account = req.account.as_ref().or(state.default_account.as_ref());
+    let candidates: Vec<&Association> = state
+        .associations
+        .iter()
+        .filter(|a| a.user == state.user)
+        .filter(|a| account.is_none_or(|acct| &a.account == acct))
+        .collect();
+    candidates
+        .iter()
+        .find(|a| a.partition == req.partition)
+        .or_else(|| candidates.iter().find(|a| a.partition.is_empty()))
+        .copied()
+}
+
+/// Which limits an earlier QOS already set: Slurm takes each from the first QOS that has it.
+#[derive(Default)]
+struct Seen {
+    tres: Vec<(Scope, String)>,
+    counts: Vec<&'static str>,
+}
+
+impl Seen {
+    fn first(&mut self, scope: Scope, tres: &str, limit: Option<u64>) -> Option<u64> {
+        let limit = limit?;
+        if self.tres.iter().any(|(s, t)| *s == scope && t == tres) {
+            return None;
+        }
+        self.tres.push((scope, tres.to_string()));
+        Some(limit)
+    }
+
+    fn first_count(&mut self, name: &'static str, limit: Option<u64>) -> Option<u64> {
+        let limit = limit?;
+        if self.counts.contains(&name) {
+            return None;
+        }
+        self.counts.push(name);
+        Some(limit)
+    }
+
+    fn tres_unset(&self, scope: Scope, tres: &str) -> bool {
+        !self.tres.iter().any(|(s, t)| *s == scope && t == tres)
+    }
+
+    fn count_unset(&self, name: &str) -> bool {
+        !self.counts.contains(&name)
+    }
+}

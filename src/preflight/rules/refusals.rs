@@ -1,0 +1,292 @@
+//! What sbatch refuses: a QOS or account not allowed, a node shape no node has, partition
+//! limits under EnforcePartLimits=ALL/ANY, and `acct_policy_validate`'s accounting limits.
+
+use crate::slurm::duration::format_seconds;
+use crate::slurm::sinfo::NodeRow;
+
+use super::super::reason::{Holder, LimitCode, Reason, Scope};
+use super::super::usage;
+use super::waits::alone_over;
+use super::{Ctx, Effect, Finding, Seen, job_qos};
+
+impl Ctx<'_> {
+    /// A QOS not in the user's associations, or not allowed by the partition.
+    pub(super) fn qos_allowed(&self) -> Option<Finding> {
+        let name = job_qos(self.req, self.state);
+        // The QOS of the association the job runs under; all of the user's if it is unknown.
+        let allowed: Vec<&str> = match self.association {
+            Some(a) => a.qos.iter().map(String::as_str).collect(),
+            None => self
+                .state
+                .associations
+                .iter()
+                .flat_map(|a| a.qos.iter().map(String::as_str))
+                .collect(),
+        };
+        if self.req.qos.is_some() && !allowed.is_empty() && !allowed.contains(&name.as_str()) {
+            let mut names = allowed.clone();
+            names.sort();
+            names.dedup();
+            return Some(Finding::new(
+                Reason::InvalidQos,
+                Effect::Refused,
+                format!(
+                    "you may not use QOS {name:?}; your associations allow: {}",
+                    names.join(", ")
+                ),
+            ));
+        }
+        let p = self.partition;
+        let refused_by_partition =
+            p.allow_qos.as_ref().is_some_and(|a| !a.contains(&name)) || p.deny_qos.contains(&name);
+        refused_by_partition.then(|| {
+            let rule = match &p.allow_qos {
+                Some(a) => format!("allows QOS {} only (AllowQos)", a.join(", ")),
+                None => format!("denies QOS {} (DenyQos)", p.deny_qos.join(", ")),
+            };
+            Finding::new(
+                Reason::InvalidQos,
+                Effect::Refused,
+                format!(
+                    "partition {} {rule}; this job would run under QOS {name}",
+                    p.name
+                ),
+            )
+        })
+    }
+
+    /// An account the partition does not allow, or that is not one of the user's.
+    pub(super) fn account_allowed(&self) -> Option<Finding> {
+        let account = self
+            .req
+            .account
+            .as_deref()
+            .or(self.state.default_account.as_deref())?;
+        let mine: Vec<&str> = self
+            .state
+            .associations
+            .iter()
+            .map(|a| a.account.as_str())
+            .collect();
+        if self.req.account.is_some() && !mine.is_empty() && !mine.contains(&account) {
+            return Some(Finding::new(
+                Reason::InvalidAccount,
+                Effect::Refused,
+                format!(
+                    "you have no association with account {account:?}; yours: {}",
+                    mine.join(", ")
+                ),
+            ));
+        }
+        let p = self.partition;
+        let refused = p
+            .allow_accounts
+            .as_ref()
+            .is_some_and(|a| !a.iter().any(|x| x == account))
+            || p.deny_accounts.iter().any(|x| x == account);
+        refused.then(|| {
+            Finding::new(
+                Reason::InvalidAccount,
+                Effect::Refused,
+                format!(
+                    "partition {} does not take jobs of account {account}",
+                    p.name
+                ),
+            )
+        })
+    }
+
+    /// GPUs or memory no node of the partition has: sbatch refuses it whatever the settings.
+    pub(super) fn node_shape(&self) -> Option<Finding> {
+        if self.nodes.is_empty() {
+            return None;
+        }
+        let (req, p) = (self.req, &self.partition.name);
+        let gpu_type = req.gpu_type.as_deref();
+        let refuse = |message: String| {
+            Some(Finding::new(
+                Reason::NodeConfigurationUnavailable,
+                Effect::Refused,
+                message,
+            ))
+        };
+        let with_gpus: Vec<&&NodeRow> = self
+            .nodes
+            .iter()
+            .filter(|n| n.gpus_of(gpu_type) >= req.gpus)
+            .collect();
+        if with_gpus.is_empty() {
+            let most = self
+                .nodes
+                .iter()
+                .map(|n| n.gpus_of(gpu_type))
+                .max()
+                .unwrap_or(0);
+            return refuse(match gpu_type {
+                Some(t) if most == 0 => {
+                    let mut types: Vec<&str> = self
+                        .nodes
+                        .iter()
+                        .flat_map(|n| n.gpu_types.keys().map(String::as_str))
+                        .collect();
+                    types.sort();
+                    types.dedup();
+                    let here = if types.is_empty() {
+                        "its GPUs have no type".to_string()
+                    } else {
+                        format!("GPU types here: {}", types.join(", "))
+                    };
+                    format!("no node in partition {p} has {t} GPUs ({here})")
+                }
+                Some(t) => format!(
+                    "no node in partition {p} has {} {t} GPUs (the largest has {most})",
+                    req.gpus
+                ),
+                None => format!(
+                    "no node in partition {p} has {} GPUs (the largest has {most})",
+                    req.gpus
+                ),
+            });
+        }
+        let mem = usage::memory_of(req, self.state)?;
+        let most = with_gpus.iter().map(|n| n.memory_mib).max().unwrap_or(0);
+        (mem > most).then(|| Finding::new(
+            Reason::NodeConfigurationUnavailable,
+            Effect::Refused,
+            format!("no node in partition {p} has {mem} MiB of memory (the largest has {most} MiB); Slurm says \"Memory specification can not be satisfied\""),
+        ))
+    }
+
+    /// Time over MaxTime and CPUs over what a node has or MaxCPUsPerNode allows: refused
+    /// under EnforcePartLimits=ALL/ANY, pending forever under NO.
+    pub(super) fn partition_limits(&self) -> Vec<Finding> {
+        let (req, p) = (self.req, self.partition);
+        let setting = format!("EnforcePartLimits is {}", self.enforce);
+        let refuse = self.enforce.refuses();
+        let mut found = Vec::new();
+        if !p.max_time.allows(req.time_seconds) {
+            let message = format!(
+                "the time limit {} is longer than partition {}'s MaxTime {}; ask for at most {}",
+                format_seconds(req.time_seconds),
+                p.name,
+                p.max_time,
+                p.max_time
+            );
+            found.push(if refuse {
+                Finding::new(Reason::InvalidTimeLimit, Effect::Refused, message)
+            } else {
+                Finding::new(Reason::PartitionTimeLimit, Effect::PendsForever, message)
+            });
+        }
+        let node_cpus = self.nodes.iter().map(|n| n.cpus_total).max();
+        let cap = match (node_cpus, p.max_cpus_per_node) {
+            (Some(n), Some(m)) => Some(n.min(m)),
+            (a, b) => a.or(b),
+        };
+        if let Some(cap) = cap
+            && req.cpus > cap
+        {
+            let why = match p.max_cpus_per_node {
+                Some(m) if m == cap => format!(
+                    "partition {} allows {m} CPUs per node (MaxCPUsPerNode)",
+                    p.name
+                ),
+                _ => format!(
+                    "no node in partition {} has {} CPUs (the largest has {cap})",
+                    p.name, req.cpus
+                ),
+            };
+            let message = format!("{why}; ask for at most {cap}");
+            found.push(if refuse {
+                Finding::new(Reason::TooManyRequestedCpus, Effect::Refused, message)
+            } else {
+                Finding::new(Reason::PartitionConfig, Effect::PendsForever, message)
+            });
+        }
+        found
+            .into_iter()
+            .map(|f| f.decided_by(setting.clone()))
+            .collect()
+    }
+
+    /// `acct_policy_validate`: MaxSubmit always; under DenyOnLimit also every limit the job
+    /// alone exceeds (MaxTRESPU, GrpTRES, MaxWall, MaxTRESPerJob, MaxTRESPerNode).
+    pub(super) fn accounting_at_submit(&self) -> Vec<Finding> {
+        let mut found = Vec::new();
+        let mut seen = Seen::default();
+        for q in &self.qos_order {
+            let user = usage::held_by_user(q, self.state);
+            if let Some(deny) = self.deny_on_limit {
+                let setting = format!("QOS {} has DenyOnLimit", deny.name);
+                for (tres, asked) in self.asked.in_slurm_order() {
+                    let pu = seen.first(Scope::PerUser, tres, q.max_tres_per_user.get(tres));
+                    let grp = seen.first(Scope::Group, tres, q.grp_tres.get(tres));
+                    if let Some(max) = pu.filter(|max| asked > *max) {
+                        found.push(
+                            alone_over(
+                                q,
+                                Holder::Qos,
+                                Scope::PerUser,
+                                tres,
+                                asked,
+                                max,
+                                Effect::Refused,
+                            )
+                            .decided_by(setting.clone()),
+                        );
+                    } else if let Some(max) = grp.filter(|max| asked > *max) {
+                        found.push(
+                            alone_over(
+                                q,
+                                Holder::Qos,
+                                Scope::Group,
+                                tres,
+                                asked,
+                                max,
+                                Effect::Refused,
+                            )
+                            .decided_by(setting.clone()),
+                        );
+                    }
+                }
+                if let Some(f) = self.over_max_wall(q, &mut seen, Effect::Refused) {
+                    found.push(f.decided_by(setting.clone()));
+                }
+                for scope in [Scope::PerJob, Scope::PerNode] {
+                    for f in self.per_job_limits(q, scope, &mut seen, Effect::Refused) {
+                        found.push(f.decided_by(setting.clone()));
+                    }
+                }
+            }
+            if let Some(max) = seen.first_count("MaxSubmitPU", q.max_submit_per_user)
+                && user.submitted_jobs + 1 > max
+            {
+                found.push(Finding::new(
+                    Reason::Limit(LimitCode::QOS_MAX_SUBMIT_PER_USER),
+                    Effect::Refused,
+                    format!(
+                        "you already have {} jobs queued or running under QOS {}, which allows {max} per user; wait for one to end or cancel one",
+                        user.submitted_jobs, q.name
+                    ),
+                ));
+            }
+        }
+        if let Some(a) = self.association {
+            let all = usage::held_by_user_anywhere(self.state);
+            if seen.count_unset("MaxSubmitPU")
+                && let Some(max) = a.max_submit
+                && all.submitted_jobs + 1 > max
+            {
+                found.push(Finding::new(
+                    Reason::Limit(LimitCode::ASSOC_MAX_SUBMIT),
+                    Effect::Refused,
+                    format!(
+                        "you already have {} jobs queued or running, and your association (account {}) allows {max}",
+                        all.submitted_jobs, a.account
+                    ),
+                ));
+            }
+        }
+        found
+    }
+}

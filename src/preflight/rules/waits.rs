@@ -1,0 +1,387 @@
+//! What keeps an accepted job pending: `acct_policy.c`'s checks before node selection
+//! (GrpJobs, MaxJobsPU, MaxWall) and after it (GrpTRES, MaxTRESPerJob, MaxTRESPerNode,
+//! MaxTRESPU), the association's, then drained nodes and busy ones; and how a limit reads.
+
+use crate::slurm::duration::format_seconds;
+use crate::slurm::sacctmgr::{Association, Qos};
+use crate::slurm::sinfo::NodeRow;
+use crate::slurm::tres::Tres;
+
+use super::super::reason::{Holder, LimitCode, Reason, Scope};
+use super::super::usage::{self, Held};
+use super::super::{ClusterState, Request};
+use super::{Ctx, Effect, Finding, Seen};
+
+impl Ctx<'_> {
+    /// `_qos_job_runnable_pre_select`: GrpJobs, MaxJobsPU, MaxWall; then the association's.
+    pub(super) fn accounting_before_selection(&self) -> Vec<Finding> {
+        let mut found = Vec::new();
+        let mut seen = Seen::default();
+        for q in &self.qos_order {
+            if let Some(max) = seen.first_count("GrpJobs", q.grp_jobs) {
+                let all = usage::held_by_all(q, self.state);
+                if all.running_jobs >= max {
+                    found.push(Finding::new(
+                        Reason::Limit(LimitCode::QOS_GRP_JOBS),
+                        Effect::Pends,
+                        format!(
+                            "all users together run {} jobs under QOS {}, which allows {max} at once",
+                            all.running_jobs, q.name
+                        ),
+                    ));
+                }
+            }
+            if let Some(max) = seen.first_count("MaxJobsPU", q.max_jobs_per_user) {
+                let user = usage::held_by_user(q, self.state);
+                if user.running_jobs >= max {
+                    found.push(Finding::new(
+                        Reason::Limit(LimitCode::QOS_MAX_JOBS_PER_USER),
+                        Effect::Pends,
+                        format!(
+                            "you already run {} jobs under QOS {}, which allows {max} at once per user; this one starts when one of them ends",
+                            user.running_jobs, q.name
+                        ),
+                    ));
+                }
+            }
+            if self.deny_on_limit.is_none()
+                && let Some(f) = self.over_max_wall(q, &mut seen, Effect::PendsForever)
+            {
+                found.push(f);
+            }
+        }
+        if let Some(a) = self.association {
+            let all = usage::held_by_user_anywhere(self.state);
+            if seen.count_unset("MaxJobsPU")
+                && let Some(max) = a.max_jobs
+                && all.running_jobs >= max
+            {
+                found.push(Finding::new(
+                    Reason::Limit(LimitCode::ASSOC_MAX_JOBS),
+                    Effect::Pends,
+                    format!(
+                        "you already run {} jobs, and your association (account {}) allows {max} at once",
+                        all.running_jobs, a.account
+                    ),
+                ));
+            }
+            if seen.count_unset("MaxWall")
+                && let Some(wall) = a.max_wall.seconds()
+                && self.req.time_seconds > wall
+            {
+                found.push(Finding::new(
+                    Reason::Limit(LimitCode::ASSOC_MAX_WALL),
+                    Effect::PendsForever,
+                    format!(
+                        "the time limit {} is longer than your association's MaxWall {}",
+                        format_seconds(self.req.time_seconds),
+                        format_seconds(wall)
+                    ),
+                ));
+            }
+        }
+        found
+    }
+
+    /// `_qos_job_runnable_post_select`: per QOS, GrpTRES, MaxTRESPerJob, MaxTRESPerNode,
+    /// MaxTRESPU, each over the TRES in Slurm's order; then the association's GrpTRES and
+    /// MaxTRES where no QOS set the same limit.
+    pub(super) fn accounting_after_selection(&self) -> Vec<Finding> {
+        let mut found = Vec::new();
+        let mut seen = Seen::default();
+        // Under DenyOnLimit a job alone over a limit was refused at submit already.
+        let alone = if self.deny_on_limit.is_some() {
+            None
+        } else {
+            Some(Effect::PendsForever)
+        };
+        for q in &self.qos_order {
+            let user = usage::held_by_user(q, self.state);
+            let all = usage::held_by_all(q, self.state);
+            found.extend(self.usage_limits(
+                q,
+                Holder::Qos,
+                Scope::Group,
+                &q.grp_tres,
+                &all,
+                &mut seen,
+                alone,
+            ));
+            if let Some(effect) = alone {
+                found.extend(self.per_job_limits(q, Scope::PerJob, &mut seen, effect));
+                found.extend(self.per_job_limits(q, Scope::PerNode, &mut seen, effect));
+            }
+            found.extend(self.usage_limits(
+                q,
+                Holder::Qos,
+                Scope::PerUser,
+                &q.max_tres_per_user,
+                &user,
+                &mut seen,
+                alone,
+            ));
+        }
+        if let Some(a) = self.association {
+            let held = usage::held_by_user_anywhere(self.state);
+            for (tres, asked) in self.asked.in_slurm_order() {
+                if seen.tres_unset(Scope::Group, tres)
+                    && let Some(max) = a.grp_tres.get(tres)
+                {
+                    let used = held.tres.get(tres).unwrap_or(0);
+                    if asked > max {
+                        found.push(alone_over_assoc(a, Scope::Group, tres, asked, max));
+                    } else if used + asked > max {
+                        found.push(Finding::new(
+                            Reason::Limit(LimitCode::for_tres(Holder::Assoc, Scope::Group, tres)),
+                            Effect::Pends,
+                            format!(
+                                "your association (account {}) holds {used} of its {max} {}; this job asks for {asked}",
+                                a.account,
+                                noun(tres)
+                            ),
+                        ));
+                    }
+                }
+                if seen.tres_unset(Scope::PerJob, tres)
+                    && let Some(max) = a.max_tres_per_job.get(tres)
+                    && asked > max
+                {
+                    found.push(alone_over_assoc(a, Scope::PerJob, tres, asked, max));
+                }
+            }
+        }
+        found
+    }
+
+    /// GrpTRES or MaxTRESPU of one QOS: the job alone over it (never starts) or together
+    /// with what is held.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn usage_limits(
+        &self,
+        q: &Qos,
+        holder: Holder,
+        scope: Scope,
+        limits: &Tres,
+        held: &Held,
+        seen: &mut Seen,
+        alone: Option<Effect>,
+    ) -> Vec<Finding> {
+        let mut found = Vec::new();
+        for (tres, asked) in self.asked.in_slurm_order() {
+            let Some(max) = seen.first(scope, tres, limits.get(tres)) else {
+                continue;
+            };
+            let used = held.tres.get(tres).unwrap_or(0);
+            if asked > max {
+                if let Some(effect) = alone {
+                    found.push(alone_over(q, holder, scope, tres, asked, max, effect));
+                }
+            } else if used + asked > max {
+                let who = match scope {
+                    Scope::Group => format!(
+                        "all users together hold {used} of the {max} {} of QOS {}",
+                        noun(tres),
+                        q.name
+                    ),
+                    _ => format!(
+                        "you hold {used} of the {max} {} QOS {} allows per user",
+                        noun(tres),
+                        q.name
+                    ),
+                };
+                found.push(Finding::new(
+                    Reason::Limit(LimitCode::for_tres(holder, scope, tres)),
+                    Effect::Pends,
+                    format!("{who}; this job asks for {asked}"),
+                ));
+            }
+        }
+        found
+    }
+
+    /// MaxTRESPerJob or MaxTRESPerNode of one QOS (one node: the same numbers).
+    pub(super) fn per_job_limits(
+        &self,
+        q: &Qos,
+        scope: Scope,
+        seen: &mut Seen,
+        effect: Effect,
+    ) -> Vec<Finding> {
+        let limits = match scope {
+            Scope::PerNode => &q.max_tres_per_node,
+            _ => &q.max_tres_per_job,
+        };
+        self.asked
+            .in_slurm_order()
+            .into_iter()
+            .filter_map(|(tres, asked)| {
+                let max = seen.first(scope, tres, limits.get(tres))?;
+                (asked > max).then(|| alone_over(q, Holder::Qos, scope, tres, asked, max, effect))
+            })
+            .collect()
+    }
+
+    pub(super) fn over_max_wall(
+        &self,
+        q: &Qos,
+        seen: &mut Seen,
+        effect: Effect,
+    ) -> Option<Finding> {
+        let wall = seen.first_count("MaxWall", q.max_wall.seconds())?;
+        (self.req.time_seconds > wall).then(|| {
+            let never = if effect == Effect::PendsForever {
+                "; it will never start"
+            } else {
+                ""
+            };
+            Finding::new(
+                Reason::Limit(LimitCode::QOS_MAX_WALL),
+                effect,
+                format!(
+                    "the time limit {} is longer than QOS {}'s MaxWall {}{never}",
+                    format_seconds(self.req.time_seconds),
+                    q.name,
+                    format_seconds(wall)
+                ),
+            )
+        })
+    }
+
+    /// Down or drained nodes, or no node with room now.
+    pub(super) fn nodes_now(&self) -> Option<Finding> {
+        if self.nodes.is_empty() {
+            return None;
+        }
+        let usable: Vec<&&NodeRow> = self.nodes.iter().filter(|n| n.is_usable()).collect();
+        if usable.is_empty() {
+            let states: Vec<String> = self
+                .nodes
+                .iter()
+                .map(|n| format!("{} {}", n.node, n.state))
+                .collect();
+            return Some(Finding::new(
+                Reason::ReqNodeNotAvail,
+                Effect::Pends,
+                format!(
+                    "every node of partition {} is down, drained or reserved ({}); it waits until an admin brings one back",
+                    self.partition.name,
+                    states.join(", ")
+                ),
+            ));
+        }
+        let gpu_type = self.req.gpu_type.as_deref();
+        let mem = usage::memory_of(self.req, self.state);
+        let fits = |n: &NodeRow| {
+            n.free_gpus_of(gpu_type) >= self.req.gpus
+                && n.cpus_idle >= self.req.cpus
+                && mem.is_none_or(|m| n.memory_mib.saturating_sub(n.memory_allocated_mib) >= m)
+        };
+        if usable.iter().any(|n| fits(n)) {
+            return None;
+        }
+        let gpu_word = gpu_type
+            .map(|t| format!("{t} GPUs"))
+            .unwrap_or("GPUs".into());
+        let free_gpus: u64 = usable.iter().map(|n| n.free_gpus_of(gpu_type)).sum();
+        let total_gpus: u64 = usable.iter().map(|n| n.gpus_of(gpu_type)).sum();
+        let free_cpus: u64 = usable.iter().map(|n| n.cpus_idle).sum();
+        let total_cpus: u64 = usable.iter().map(|n| n.cpus_total).sum();
+        Some(Finding::new(
+            Reason::Resources,
+            Effect::Pends,
+            format!(
+                "partition {} has {free_gpus} of {total_gpus} {gpu_word} and {free_cpus} of {total_cpus} CPUs free; this job asks for {} {gpu_word} and {} CPUs on one node, so it waits for running jobs to end",
+                self.partition.name, self.req.gpus, self.req.cpus
+            ),
+        ))
+    }
+}
+
+/// A job that alone asks for more than a QOS limit allows.
+pub(super) fn alone_over(
+    q: &Qos,
+    holder: Holder,
+    scope: Scope,
+    tres: &str,
+    asked: u64,
+    max: u64,
+    effect: Effect,
+) -> Finding {
+    let per = match scope {
+        Scope::Group => "for all users together",
+        Scope::PerJob => "per job",
+        Scope::PerNode => "per node",
+        Scope::PerUser => "per user",
+    };
+    let never = if effect == Effect::PendsForever {
+        ", so it will never start"
+    } else {
+        ""
+    };
+    Finding::new(
+        Reason::Limit(LimitCode::for_tres(holder, scope, tres)),
+        effect,
+        format!(
+            "QOS {} allows {max} {} {per}; this job alone asks for {asked}{never}",
+            q.name,
+            noun(tres)
+        ),
+    )
+}
+
+fn alone_over_assoc(a: &Association, scope: Scope, tres: &str, asked: u64, max: u64) -> Finding {
+    let per = if scope == Scope::Group {
+        "in all"
+    } else {
+        "per job"
+    };
+    Finding::new(
+        Reason::Limit(LimitCode::for_tres(Holder::Assoc, scope, tres)),
+        Effect::PendsForever,
+        format!(
+            "your association (account {}) allows {max} {} {per}; this job alone asks for {asked}, so it will never start",
+            a.account,
+            noun(tres)
+        ),
+    )
+}
+
+/// How a TRES reads in a sentence.
+fn noun(tres: &str) -> String {
+    match tres {
+        "cpu" => "CPUs".into(),
+        "mem" => "MiB of memory".into(),
+        "node" => "nodes".into(),
+        "gres/gpu" => "GPUs".into(),
+        other => match other.strip_prefix("gres/gpu:") {
+            Some(ty) => format!("{ty} GPUs"),
+            None => other.to_string(),
+        },
+    }
+}
+
+/// The sentence for a job that starts now.
+pub fn room_message(req: &Request, state: &ClusterState) -> String {
+    let gpu_word = req
+        .gpu_type
+        .as_ref()
+        .map(|t| format!("{t} GPUs"))
+        .unwrap_or("GPUs".into());
+    let mut message = format!(
+        "partition {} has room for {} {gpu_word} and {} CPUs now",
+        req.partition, req.gpus, req.cpus
+    );
+    let ahead = state
+        .queue
+        .iter()
+        .filter(|j| {
+            j.partition == req.partition
+                && j.state == crate::slurm::state::JobState::Pending
+                && j.reason == "Resources"
+        })
+        .count();
+    if ahead > 0 {
+        message.push_str(&format!(" ({ahead} job(s) wait for resources there; the backfill scheduler may let this one pass)"));
+    }
+    message
+}
