@@ -355,18 +355,10 @@ fn submit_with_a_missing_model_submits_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let spec = common::write_tiny_spec(tmp.path(), "no model", 1, "backend = \"local\"", "");
     std::fs::remove_dir_all(tmp.path().join("model")).unwrap();
-    let out = yenjob(&tmp.path().join("home"))
-        .arg("submit")
-        .arg(&spec)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let e = String::from_utf8_lossy(&out.stderr);
+    let mut submit = yenjob(&tmp.path().join("home"));
+    submit.arg("submit").arg(&spec);
+    let e = failed_submit(tmp.path(), submit);
     assert!(e.contains("model \"model\" not found"), "{e}");
-    assert!(
-        !tmp.path().join("runs").exists(),
-        "no run folder for a job never started"
-    );
 }
 
 /// A stopped (SIGSTOP) local job: `cancel` said CANCELLED at once while the worker and the
@@ -389,18 +381,7 @@ fn cancel_of_a_stopped_local_job_ends_every_process() {
     let record: serde_json::Value =
         serde_json::from_slice(&std::fs::read(run_dir.join("run.json")).unwrap()).unwrap();
     let pgid = record["local_pid"].as_i64().unwrap() as i32;
-    // Wait for the worker to be training, then stop the whole group.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !std::fs::read_to_string(run_dir.join("job.log"))
-        .unwrap_or_default()
-        .contains("[train]")
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the worker never started"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    wait_for_training(&run_dir);
     // Stop the worker alone (the script and the wrapper go on waiting for it).
     let worker = group_pids(pgid)
         .into_iter()
@@ -524,21 +505,24 @@ fn an_unwritable_index_submits_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let spec = common::write_tiny_spec(tmp.path(), "no index", 1, "backend = \"local\"", "");
     std::fs::write(tmp.path().join("a-file"), "").unwrap();
-    let out = yenjob(&tmp.path().join("a-file/home"))
-        .arg("submit")
-        .arg(&spec)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let e = String::from_utf8_lossy(&out.stderr);
+    let mut submit = yenjob(&tmp.path().join("a-file/home"));
+    submit.arg("submit").arg(&spec);
+    let e = failed_submit(tmp.path(), submit);
     assert!(
         e.contains("nothing was submitted") && e.contains("a-file/home/index"),
         "{e}"
     );
-    let left: Vec<_> = std::fs::read_dir(tmp.path().join("runs"))
-        .unwrap()
-        .collect();
+}
+
+/// Runs a `submit` that must fail: exit 1 and no run folder left in `dir/runs`. Its stderr.
+fn failed_submit(dir: &std::path::Path, mut submit: Command) -> String {
+    let out = submit.output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let left: Vec<_> = std::fs::read_dir(dir.join("runs"))
+        .map(|d| d.collect())
+        .unwrap_or_default();
     assert!(left.is_empty(), "a run folder was left: {left:?}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// Without bash on PATH the local backend said "No such file or directory" and left a run
@@ -549,19 +533,10 @@ fn local_backend_without_bash_says_so() {
     let spec = common::write_tiny_spec(tmp.path(), "no bash", 1, "backend = \"local\"", "");
     let empty = tmp.path().join("empty-bin");
     std::fs::create_dir(&empty).unwrap();
-    let out = yenjob(&tmp.path().join("home"))
-        .env("PATH", &empty)
-        .arg("submit")
-        .arg(&spec)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let e = String::from_utf8_lossy(&out.stderr);
+    let mut submit = yenjob(&tmp.path().join("home"));
+    submit.env("PATH", &empty).arg("submit").arg(&spec);
+    let e = failed_submit(tmp.path(), submit);
     assert!(e.contains("bash is not on PATH"), "{e}");
-    let left: Vec<_> = std::fs::read_dir(tmp.path().join("runs"))
-        .unwrap()
-        .collect();
-    assert!(left.is_empty(), "a run folder was left: {left:?}");
 }
 
 /// A running job's folder deleted: the job could no longer be cancelled through yenjob, and
@@ -586,17 +561,7 @@ fn a_deleted_run_folder_still_cancels_and_stays_deleted() {
         };
         let run_dir = std::path::PathBuf::from(field("run folder: "));
         let id = field("follow it:  yenjob tail ");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        while !std::fs::read_to_string(run_dir.join("job.log"))
-            .unwrap_or_default()
-            .contains("[train]")
-        {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the worker never started"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
+        wait_for_training(&run_dir);
         (id, run_dir)
     };
 
@@ -618,4 +583,35 @@ fn a_deleted_run_folder_still_cancels_and_stays_deleted() {
     std::fs::remove_dir_all(&run_dir).unwrap();
     std::thread::sleep(std::time::Duration::from_secs(3));
     assert!(!run_dir.exists(), "the worker recreated its deleted folder");
+}
+
+/// Waits until the worker of the local run in `run_dir` logs its first training line.
+fn wait_for_training(run_dir: &std::path::Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !std::fs::read_to_string(run_dir.join("job.log"))
+        .unwrap_or_default()
+        .contains("[train]")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// An activation the worker does not implement fell back to GELU without a word.
+#[test]
+fn an_unknown_activation_is_named() {
+    let e = inputs_error(|dir, _| {
+        edit(
+            &dir.join("model/config.json"),
+            "\"hidden_act\": \"gelu\"",
+            "\"hidden_act\": \"swish\"",
+        )
+    });
+    assert!(
+        e.contains("<tmp>/model/config.json: hidden_act: unknown variant `swish`"),
+        "{e}"
+    );
 }

@@ -497,3 +497,34 @@ fn predict_streams_a_large_file() {
         "the first line came only when everything was scored"
     );
 }
+
+/// `predict` cut sentences at 512 tokens where training used `max_length`; it cuts where
+/// training did now: a 60-word sentence scores as its first 30 words (30 + [CLS] + [SEP] = 32).
+#[test]
+fn predict_truncates_where_training_did() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec_path = common::write_tiny_spec(tmp.path(), "truncate", 1, "", "");
+    let spec = JobSpec::load(&spec_path).unwrap();
+    assert_eq!(spec.train.max_length.get(), 32);
+    let run = tmp.path().join("run");
+    assert_eq!(worker::run(&spec, &run, &quiet()).unwrap(), 0);
+    let words: Vec<&str> = (0..60)
+        .map(|i| common::WORDS[i % common::WORDS.len()])
+        .collect();
+    let (long, short) = (words.join(" "), words[..30].join(" "));
+    let out = assert_cmd::Command::cargo_bin("yenjob")
+        .unwrap()
+        .env("YENJOB_HOME", tmp.path().join("home"))
+        .args(["predict", "--json", "--model"])
+        .arg(run.join("model"))
+        .args([&long, &short])
+        .output()
+        .unwrap();
+    let rows: Vec<serde_json::Value> = common::stdout_of_success(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for class in ["negative", "neutral", "positive"] {
+        assert_eq!(rows[0][class], rows[1][class], "{rows:?}");
+    }
+}

@@ -22,8 +22,8 @@ pub struct BertConfig {
     pub num_hidden_layers: usize,
     pub num_attention_heads: usize,
     pub intermediate_size: usize,
-    #[serde(default = "default_act")]
-    pub hidden_act: String,
+    #[serde(default)]
+    pub hidden_act: HiddenAct,
     #[serde(default = "default_dropout")]
     pub hidden_dropout_prob: f64,
     #[serde(default = "default_dropout")]
@@ -36,8 +36,19 @@ pub struct BertConfig {
     pub layer_norm_eps: f64,
 }
 
-fn default_act() -> String {
-    "gelu".into()
+/// The feed-forward activation, as transformers names it in `config.json`. A name this worker
+/// does not implement is an error that names it, never a silent stand-in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+pub enum HiddenAct {
+    /// transformers' `gelu`: the exact, erf-based GELU.
+    #[default]
+    #[serde(rename = "gelu")]
+    Gelu,
+    /// The tanh approximation (`gelu_new`, `gelu_pytorch_tanh`, `gelu_fast`).
+    #[serde(rename = "gelu_new", alias = "gelu_pytorch_tanh", alias = "gelu_fast")]
+    GeluTanh,
+    #[serde(rename = "relu")]
+    Relu,
 }
 fn default_dropout() -> f64 {
     0.1
@@ -442,10 +453,10 @@ impl Bert<'_> {
             self.w.get(&p("intermediate.dense.weight"))?,
             self.w.get(&p("intermediate.dense.bias"))?,
         )?;
-        let inter = match cfg.hidden_act.as_str() {
-            "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => inter.gelu()?,
-            "relu" => inter.relu()?,
-            _ => inter.gelu_erf()?,
+        let inter = match cfg.hidden_act {
+            HiddenAct::Gelu => inter.gelu_erf()?,
+            HiddenAct::GeluTanh => inter.gelu()?,
+            HiddenAct::Relu => inter.relu()?,
         };
         let out = linear(
             &inter,

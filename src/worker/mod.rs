@@ -10,6 +10,7 @@ pub mod data;
 pub mod export;
 pub mod fused;
 pub mod gpu;
+pub mod infer;
 pub mod metrics;
 pub mod model_files;
 pub mod optim;
@@ -127,7 +128,6 @@ fn hyper(t: &TrainTable) -> Hyper {
         length_bucketing: t.length_bucketing,
         checkpoint_every: t.checkpoint_every as u64,
         log_every: t.log_every.0 as u64,
-        eval_batch_size: 64,
     }
 }
 

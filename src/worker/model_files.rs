@@ -195,6 +195,13 @@ impl ModelFiles {
 
     /// The tokenizer, truncating to `max_length` and padding nothing: batches are padded to
     /// their own longest sentence later (MiniLM's tokenizer.json pads everything to 128).
+    /// The truncation length saved in `tokenizer.json`: the `max_length` a model exported by
+    /// the worker was trained with.
+    pub fn saved_max_length(&self) -> Option<usize> {
+        let tok = Tokenizer::from_file(self.tokenizer_json.as_ref()?).ok()?;
+        tok.get_truncation().map(|t| t.max_length)
+    }
+
     pub fn read_tokenizer(&self, max_length: usize) -> Result<Tokenizer, ModelError> {
         let mut tok = match (&self.tokenizer_json, &self.vocab_txt) {
             (Some(json), _) => Tokenizer::from_file(json).map_err(|e| ModelError::Read {

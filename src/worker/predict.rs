@@ -2,11 +2,11 @@
 
 use std::path::Path;
 
-use anyhow::Context;
 use candle_core::Device;
 
-use super::bert::{self, Batch, Bert, Dropout, ParamSet};
+use super::bert::{self, Bert, ParamSet};
 use super::data::LABELS;
+use super::infer;
 use super::model_files;
 
 pub struct Classifier {
@@ -34,7 +34,12 @@ impl Classifier {
         }
         let files = model_files::resolve(&dir.to_string_lossy(), Path::new("."))?;
         let (cfg, _) = files.read_config()?;
-        let tokenizer = files.read_tokenizer(512.min(cfg.max_position_embeddings))?;
+        // The length the model was trained with (the worker exports its tokenizer with it).
+        let max_length = files
+            .saved_max_length()
+            .unwrap_or(cfg.max_position_embeddings)
+            .min(cfg.max_position_embeddings);
+        let tokenizer = files.read_tokenizer(max_length)?;
         let pad_id = tokenizer.token_to_id("[PAD]").unwrap_or(0);
         let (params, report) =
             ParamSet::from_checkpoint(&cfg, &files.read_weights()?, 0, &Device::Cpu)?;
@@ -63,24 +68,18 @@ impl Classifier {
             .encode_batch(texts.iter().map(String::as_str).collect::<Vec<_>>(), true)
             .map_err(|e| anyhow::anyhow!("tokenizing failed: {e}"))?;
         let ids: Vec<&[u32]> = encodings.iter().map(|e| e.get_ids()).collect();
-        let mut order: Vec<usize> = (0..texts.len()).collect();
-        order.sort_by_key(|&i| ids[i].len());
         let weights = self.params.weights(false);
         let model = Bert {
             cfg: &self.cfg,
             w: &weights,
         };
         let mut probs = vec![[0f32; 3]; texts.len()];
-        for chunk in order.chunks(64) {
-            let seqs: Vec<&[u32]> = chunk.iter().map(|&i| ids[i]).collect();
-            let batch = Batch::new(&seqs, self.pad_id, &Device::Cpu)?;
-            let p = bert::softmax_last(&model.logits(&batch, &Dropout::off())?)?
-                .to_vec2::<f32>()
-                .context("reading probabilities")?;
-            for (row, &i) in p.iter().zip(chunk) {
-                probs[i] = [row[0], row[1], row[2]];
+        infer::batched_logits(&model, &ids, self.pad_id, &Device::Cpu, |chunk, logits| {
+            for (p, &i) in infer::probabilities(logits)?.into_iter().zip(chunk) {
+                probs[i] = p;
             }
-        }
+            Ok(())
+        })?;
         Ok(texts
             .iter()
             .zip(probs)

@@ -14,6 +14,7 @@ use candle_core::Device;
 use serde::{Deserialize, Serialize};
 
 use super::bert::{self, Batch, Bert, BertConfig, Dropout, ParamSet};
+use super::infer;
 use super::metrics::{self, Metrics};
 use super::optim::{self, AdamW};
 use super::rng::SplitMix64;
@@ -35,7 +36,6 @@ pub struct Hyper {
     pub length_bucketing: bool,
     pub checkpoint_every: u64,
     pub log_every: u64,
-    pub eval_batch_size: usize,
 }
 
 /// Everything the loop trains on, already tokenized.
@@ -145,38 +145,25 @@ pub fn epoch_batches(
 }
 
 /// Predicts `indices` without dropout or a graph; returns metrics and the class probabilities.
-pub fn evaluate(
-    task: &Task,
-    indices: &[usize],
-    batch_size: usize,
-) -> anyhow::Result<(Metrics, Vec<[f32; 3]>, f64)> {
+pub fn evaluate(task: &Task, indices: &[usize]) -> anyhow::Result<(Metrics, Vec<[f32; 3]>, f64)> {
     let start = Instant::now();
     let weights = task.params.weights(false);
     let model = Bert {
         cfg: task.cfg,
         w: &weights,
     };
-    let mut order: Vec<usize> = (0..indices.len()).collect();
-    order.sort_by_key(|&k| task.tokens[indices[k]].len());
+    let seqs: Vec<&[u32]> = indices.iter().map(|&i| task.tokens[i].as_slice()).collect();
     let mut probs = vec![[0f32; 3]; indices.len()];
     let mut loss_sum = 0.0;
-    for chunk in order.chunks(batch_size) {
-        let seqs: Vec<&[u32]> = chunk
-            .iter()
-            .map(|&k| task.tokens[indices[k]].as_slice())
-            .collect();
-        let batch = Batch::new(&seqs, task.pad_id, task.device)?;
-        let logits = model.logits(&batch, &Dropout::off())?;
+    infer::batched_logits(&model, &seqs, task.pad_id, task.device, |chunk, logits| {
         let labels: Vec<usize> = chunk.iter().map(|&k| task.labels[indices[k]]).collect();
         loss_sum +=
-            bert::cross_entropy(&logits, &labels)?.to_scalar::<f32>()? as f64 * chunk.len() as f64;
-        let p = bert::softmax_last(&logits)?
-            .to_device(&Device::Cpu)?
-            .to_vec2::<f32>()?;
-        for (row, &k) in p.iter().zip(chunk) {
-            probs[k] = [row[0], row[1], row[2]];
+            bert::cross_entropy(logits, &labels)?.to_scalar::<f32>()? as f64 * chunk.len() as f64;
+        for (p, &k) in infer::probabilities(logits)?.into_iter().zip(chunk) {
+            probs[k] = p;
         }
-    }
+        Ok(())
+    })?;
     let predicted: Vec<usize> = probs.iter().map(argmax).collect();
     let truth: Vec<usize> = indices.iter().map(|&i| task.labels[i]).collect();
     let seconds = start.elapsed().as_secs_f64();
@@ -247,7 +234,7 @@ pub fn train(
     let before = match &progress.before {
         Some(m) => m.clone(),
         None => {
-            let (m, _, _) = evaluate(task, task.test, h.eval_batch_size)?;
+            let (m, _, _) = evaluate(task, task.test)?;
             report.line(&format!(
                 "[eval] test before training: accuracy {:.4}, macro-F1 {:.4}, loss {:.4}",
                 m.accuracy, m.macro_f1, m.loss
@@ -399,7 +386,7 @@ pub fn train(
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    let (after, _, eval_seconds) = evaluate(task, task.test, h.eval_batch_size)?;
+    let (after, _, eval_seconds) = evaluate(task, task.test)?;
     report.line(&format!(
         "[eval] test after training: accuracy {:.4}, macro-F1 {:.4}, loss {:.4}",
         after.accuracy, after.macro_f1, after.loss
@@ -428,7 +415,7 @@ fn end_epoch(
     if progress.validation.len() > progress.epoch || task.validation.is_empty() {
         return Ok(());
     }
-    let (m, _, _) = evaluate(task, task.validation, h.eval_batch_size)?;
+    let (m, _, _) = evaluate(task, task.validation)?;
     report.line(&format!(
         "[eval] epoch {}/{} validation: accuracy {:.4}, macro-F1 {:.4}, loss {:.4}",
         progress.epoch + 1,
