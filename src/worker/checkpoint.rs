@@ -9,8 +9,21 @@ use anyhow::Context;
 use candle_core::{Device, Tensor};
 
 use super::bert::ParamSet;
+use super::metrics::Metrics;
 use super::optim::AdamW;
-use super::train::Progress;
+
+/// Where the training loop is: what a checkpoint saves besides the weights and moments.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Progress {
+    pub step: u64,
+    pub epoch: usize,
+    pub batch_in_epoch: usize,
+    pub adam_t: u64,
+    pub before: Option<Metrics>,
+    pub validation: Vec<Metrics>,
+    pub train_seconds: f64,
+    pub sentences_trained: u64,
+}
 
 const KEEP: usize = 2;
 

@@ -14,6 +14,7 @@ use candle_core::Device;
 use serde::{Deserialize, Serialize};
 
 use super::bert::{self, Batch, Bert, BertConfig, Dropout, ParamSet};
+use super::checkpoint::Progress;
 use super::infer;
 use super::metrics::{self, Metrics};
 use super::optim::{self, AdamW};
@@ -57,18 +58,6 @@ pub struct Control {
     pub interrupt: Arc<AtomicBool>,
     pub stop_after_step: Option<u64>,
     pub quiet: bool,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Progress {
-    pub step: u64,
-    pub epoch: usize,
-    pub batch_in_epoch: usize,
-    pub adam_t: u64,
-    pub before: Option<Metrics>,
-    pub validation: Vec<Metrics>,
-    pub train_seconds: f64,
-    pub sentences_trained: u64,
 }
 
 pub enum Outcome {
