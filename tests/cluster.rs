@@ -391,6 +391,17 @@ fn verdicts_match_what_slurm_does() {
         message.starts_with("EnforcePartLimits is NO, so Slurm accepts it and it pends forever: "),
         "{message}"
     );
+    // A job that would pend forever is not sent without --force, and check exits 2.
+    let check = env.yenjob().arg("check").arg(&spec).output().unwrap();
+    assert_eq!(check.status.code(), Some(2));
+    let refused = env.yenjob().arg("submit").arg(&spec).output().unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr)
+            .contains("not submitted: Slurm would accept this job but never start it"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
 
     // A drained node: accepted, pending until an admin resumes it.
     drain_node();

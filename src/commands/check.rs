@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::preflight::{self, Outcome, Verdict};
+use crate::preflight::{self, Verdict};
 use crate::slurm::Slurm;
 
 pub async fn run(spec_path: Option<&Path>, json: bool) -> anyhow::Result<i32> {
@@ -16,10 +16,7 @@ pub async fn run(spec_path: Option<&Path>, json: bool) -> anyhow::Result<i32> {
     } else {
         print_verdict(&verdict, &warnings);
     }
-    Ok(match verdict.outcome {
-        Outcome::Rejected => 2,
-        _ => 0,
-    })
+    Ok(if verdict.never_runs() { 2 } else { 0 })
 }
 
 pub fn print_verdict(verdict: &Verdict, warnings: &[String]) {

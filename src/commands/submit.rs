@@ -54,8 +54,12 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<i32> {
         let (state, warnings) = super::gather_state(&slurm).await?;
         let verdict = preflight::assess(&super::request_of(&spec), &state);
         super::check::print_verdict(&verdict, &warnings);
-        if verdict.outcome == Outcome::Rejected && !opts.force {
-            eprintln!("not submitted: Slurm would refuse this job (use --force to submit anyway)");
+        if verdict.never_runs() && !opts.force {
+            let why = match verdict.outcome {
+                Outcome::Rejected => "Slurm would refuse this job",
+                _ => "Slurm would accept this job but never start it",
+            };
+            eprintln!("not submitted: {why} (use --force to submit anyway)");
             return Ok(2);
         }
     }

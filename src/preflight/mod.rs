@@ -95,6 +95,12 @@ pub struct Verdict {
 }
 
 impl Verdict {
+    /// Refused at submit, or accepted only to pend forever: either way it will never run as
+    /// asked, so `submit` sends it only with `--force` and `check` exits 2.
+    pub fn never_runs(&self) -> bool {
+        self.outcome == Outcome::Rejected || self.never_starts
+    }
+
     /// The headline: `WILL START NOW`, `WILL PEND (QOSMaxGRESPerUser)`, `WILL BE REJECTED (...)`.
     pub fn headline(&self) -> String {
         match (&self.outcome, &self.reason) {
