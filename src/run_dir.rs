@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::worker::gpu::GpuSummary;
-use crate::worker::metrics::Metrics;
+use crate::worker::io::metrics::Metrics;
 use crate::worker::train::Hyper;
 
 /// The folder of one run.

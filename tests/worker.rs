@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use candle_core::{Device, Tensor};
 use yenjob::spec::JobSpec;
-use yenjob::worker::bert::{self, Batch, Bert, Dropout, ParamSet};
+use yenjob::worker::model::bert::{self, Batch, Bert, Dropout, ParamSet};
 use yenjob::worker::train::Control;
 use yenjob::worker::{self, WorkerOptions};
 
@@ -238,7 +238,7 @@ fn bad_data_line_names_file_and_line() {
 
 #[test]
 fn missing_model_says_where_it_looked() {
-    let err = yenjob::worker::model_files::resolve(
+    let err = yenjob::worker::io::model_files::resolve(
         "no-such-org/no-such-model",
         std::path::Path::new("/tmp"),
     )
@@ -255,7 +255,7 @@ fn hub_cache_layout_is_found() {
     common::write_tiny_model(&snap);
     std::fs::create_dir_all(tmp.path().join("hub/models--org--tiny/refs")).unwrap();
     std::fs::write(tmp.path().join("hub/models--org--tiny/refs/main"), "abc123").unwrap();
-    let files = yenjob::worker::model_files::resolve_in(
+    let files = yenjob::worker::io::model_files::resolve_in(
         "org/tiny",
         std::path::Path::new("/nonexistent"),
         &[tmp.path().join("hub")],

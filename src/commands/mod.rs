@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use crate::preflight::{ClusterState, Request};
 use crate::slurm::{Slurm, SlurmError, tres};
 use crate::spec::JobSpec;
-use crate::worker::model_files;
+use crate::worker::io::model_files;
 
 /// Loads the spec at `path`, or the embedded copy of jobs/finbert.toml, whose relative paths
 /// then resolve as if it sat in `jobs/` under the current folder (the repository root).
@@ -30,7 +30,7 @@ pub fn check_inputs(spec: &JobSpec) -> anyhow::Result<()> {
     let t = &spec.train;
     let data = spec.resolve(&t.data);
     if let Err(source) = std::fs::File::open(&data) {
-        return Err(crate::worker::data::DataError::Read { path: data, source }.into());
+        return Err(crate::worker::io::data::DataError::Read { path: data, source }.into());
     }
     let files = model_files::resolve(&t.model, &spec.base_dir)?;
     let (config, _) = files.read_config()?;

@@ -4,7 +4,7 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 
 use crate::runs;
-use crate::worker::predict::Classifier;
+use crate::worker::io::predict::Classifier;
 
 /// Sentences scored (and printed) at a time.
 const CHUNK: usize = 1024;
@@ -39,14 +39,14 @@ pub fn run(
         let bytes =
             std::fs::read(f).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", f.display()))?;
         text.push('\n');
-        text.push_str(&crate::worker::data::latin1_or_utf8(&bytes));
+        text.push_str(&crate::worker::io::data::latin1_or_utf8(&bytes));
     } else if texts.is_empty() {
         let mut bytes = Vec::new();
         std::io::stdin()
             .lock()
             .read_to_end(&mut bytes)
             .map_err(|e| anyhow::anyhow!("cannot read standard input: {e}"))?;
-        text = crate::worker::data::latin1_or_utf8(&bytes);
+        text = crate::worker::io::data::latin1_or_utf8(&bytes);
     }
     let mut lines = text
         .lines()

@@ -8,7 +8,7 @@ use crate::run_dir::{MetricEvent, RunDir, Summary};
 use crate::runs::{self, BackendKind};
 use crate::slurm::Slurm;
 use crate::slurm::duration::SlurmTime;
-use crate::worker::data::LABELS;
+use crate::worker::io::data::LABELS;
 
 pub async fn run(job: Option<&str>, json: bool) -> anyhow::Result<i32> {
     let record = runs::find(job)?;

@@ -2,19 +2,11 @@
 //! BERT checkpoint for 3-class sentiment and writes metrics, checkpoints, a summary and the
 //! model into the run folder.
 
-pub mod bert;
-pub mod checkpoint;
 #[cfg(feature = "cuda")]
 pub mod cuda;
-pub mod data;
-pub mod export;
-pub mod fused;
 pub mod gpu;
-pub mod infer;
-pub mod metrics;
-pub mod model_files;
-pub mod optim;
-pub mod predict;
+pub mod io;
+pub mod model;
 pub mod rng;
 pub mod train;
 
@@ -26,6 +18,8 @@ use anyhow::Context;
 use candle_core::Device;
 
 use crate::spec::{DeviceChoice, JobSpec, TrainTable};
+use io::{data, export, model_files};
+use model::bert;
 use train::{Control, Hyper, Outcome, Reporter, Task};
 
 /// Exit status after a checkpoint on a signal: "not finished, run me again".

@@ -154,8 +154,8 @@ pub fn in_place(
 /// `cargo test --release --features cuda --lib cuda:: -- --include-ignored`.
 #[cfg(test)]
 mod tests {
-    use crate::worker::fused::{Dropout, Normalize, Softmax};
-    use crate::worker::optim::AdamW;
+    use crate::worker::model::ops::{Dropout, Normalize, Softmax};
+    use crate::worker::train::optim::AdamW;
     use candle_core::{Device, Result, Tensor, Var};
 
     /// GPU 0; a test asked to run without one fails and says so.

@@ -333,7 +333,7 @@ impl InplaceOp2 for SumSquares {
         l2: &Layout,
     ) -> Result<()> {
         let n = self.len(l1, l2)?;
-        super::cuda::in_place("yj_sum_squares", (s1, l1), (s2, l2), n, &[])
+        crate::worker::cuda::in_place("yj_sum_squares", (s1, l1), (s2, l2), n, &[])
     }
 }
 
@@ -377,7 +377,7 @@ impl InplaceOp2 for MomentsUpdate {
     ) -> Result<()> {
         let n = moments_len(self.name(), l1, l2)?;
         let params = [self.clip, self.beta1, self.beta2];
-        super::cuda::in_place("yj_adam_moments", (s1, l1), (s2, l2), n, &params)
+        crate::worker::cuda::in_place("yj_adam_moments", (s1, l1), (s2, l2), n, &params)
     }
 }
 
@@ -424,7 +424,7 @@ impl InplaceOp2 for ParamsUpdate {
     ) -> Result<()> {
         let n = moments_len(self.name(), l2, l1)?;
         let params = [self.step, self.decay, self.bc2_sqrt, self.eps];
-        super::cuda::in_place("yj_adam_params", (s1, l1), (s2, l2), n, &params)
+        crate::worker::cuda::in_place("yj_adam_params", (s1, l1), (s2, l2), n, &params)
     }
 }
 

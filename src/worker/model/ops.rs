@@ -73,7 +73,7 @@ impl CustomOp1 for Normalize {
 
     #[cfg(feature = "cuda")]
     fn cuda_fwd(&self, s: &CudaStorage, l: &Layout) -> Result<(CudaStorage, Shape)> {
-        super::cuda::rows("yj_normalize", &[(s, l)], Some(self.eps))
+        crate::worker::cuda::rows("yj_normalize", &[(s, l)], Some(self.eps))
     }
 
     fn bwd(&self, x: &Tensor, _y: &Tensor, dy: &Tensor) -> Result<Option<Tensor>> {
@@ -125,7 +125,7 @@ impl CustomOp2 for NormalizeGrad {
         s2: &CudaStorage,
         l2: &Layout,
     ) -> Result<(CudaStorage, Shape)> {
-        super::cuda::rows("yj_normalize_grad", &[(s1, l1), (s2, l2)], Some(self.eps))
+        crate::worker::cuda::rows("yj_normalize_grad", &[(s1, l1), (s2, l2)], Some(self.eps))
     }
 }
 
@@ -161,7 +161,7 @@ impl CustomOp1 for Softmax {
 
     #[cfg(feature = "cuda")]
     fn cuda_fwd(&self, s: &CudaStorage, l: &Layout) -> Result<(CudaStorage, Shape)> {
-        super::cuda::rows("yj_softmax", &[(s, l)], None)
+        crate::worker::cuda::rows("yj_softmax", &[(s, l)], None)
     }
 
     fn bwd(&self, _x: &Tensor, y: &Tensor, dy: &Tensor) -> Result<Option<Tensor>> {
@@ -200,7 +200,7 @@ impl CustomOp2 for SoftmaxGrad {
         s2: &CudaStorage,
         l2: &Layout,
     ) -> Result<(CudaStorage, Shape)> {
-        super::cuda::rows("yj_softmax_grad", &[(s1, l1), (s2, l2)], None)
+        crate::worker::cuda::rows("yj_softmax_grad", &[(s1, l1), (s2, l2)], None)
     }
 }
 
@@ -235,7 +235,7 @@ impl CustomOp1 for Dropout {
             .zip(x.par_chunks(CHUNK))
             .enumerate()
             .for_each(|(c, (y, x))| {
-                let mut rng = super::rng::SplitMix64::at(self.state, (c * CHUNK) as u64);
+                let mut rng = crate::worker::rng::SplitMix64::at(self.state, (c * CHUNK) as u64);
                 for (o, v) in y.iter_mut().zip(x) {
                     *o = v * if rng.next_f32() < p { 0.0 } else { scale };
                 }
@@ -245,7 +245,7 @@ impl CustomOp1 for Dropout {
 
     #[cfg(feature = "cuda")]
     fn cuda_fwd(&self, s: &CudaStorage, l: &Layout) -> Result<(CudaStorage, Shape)> {
-        super::cuda::dropout(s, l, self.state, self.p, self.scale())
+        crate::worker::cuda::dropout(s, l, self.state, self.p, self.scale())
     }
 
     fn bwd(&self, _x: &Tensor, _y: &Tensor, dy: &Tensor) -> Result<Option<Tensor>> {

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use candle_core::{Device, Tensor};
 
-use super::bert::ParamSet;
-use super::metrics::Metrics;
+use crate::worker::model::bert::ParamSet;
+use crate::worker::io::metrics::Metrics;
 use super::optim::AdamW;
 
 /// Where the training loop is: what a checkpoint saves besides the weights and moments.

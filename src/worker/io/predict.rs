@@ -4,9 +4,9 @@ use std::path::Path;
 
 use candle_core::Device;
 
-use super::bert::{self, Bert, ParamSet};
+use crate::worker::model::bert::{self, Bert, ParamSet};
 use super::data::LABELS;
-use super::infer;
+use crate::worker::model::infer;
 use super::model_files;
 
 pub struct Classifier {
@@ -85,7 +85,7 @@ impl Classifier {
             .zip(probs)
             .map(|(t, p)| Prediction {
                 text: t.clone(),
-                label: LABELS[super::train::argmax(&p)],
+                label: LABELS[crate::worker::train::argmax(&p)],
                 probabilities: p,
             })
             .collect())

@@ -3,6 +3,9 @@
 //! and resumes from the newest good checkpoint, drawing the same data order and dropout masks
 //! as an uninterrupted run (every random draw is keyed by seed and step).
 
+pub mod checkpoint;
+pub mod optim;
+
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
@@ -13,12 +16,12 @@ use anyhow::Context;
 use candle_core::Device;
 use serde::{Deserialize, Serialize};
 
-use super::bert::{self, Batch, Bert, BertConfig, Dropout, ParamSet};
-use super::checkpoint::Progress;
-use super::infer;
-use super::metrics::{self, Metrics};
-use super::optim::{self, AdamW};
-use super::rng::SplitMix64;
+use crate::worker::model::bert::{self, Batch, Bert, BertConfig, Dropout, ParamSet};
+use checkpoint::Progress;
+use crate::worker::model::infer;
+use crate::worker::io::metrics::{self, Metrics};
+use optim::AdamW;
+use crate::worker::rng::SplitMix64;
 use crate::run_dir::{MetricEvent, RunDir, atomic_write};
 
 /// The training hyper-parameters (the spec's `[train]` table, resolved).
@@ -207,7 +210,7 @@ pub fn train(
         sentences_trained: 0,
     };
     let mut resumed_from = None;
-    let restored = super::checkpoint::restore_newest(run_dir, task.params, &mut opt, |w| {
+    let restored = checkpoint::restore_newest(run_dir, task.params, &mut opt, |w| {
         report.line(&format!("[yenjob worker] warning: {w}"))
     });
     if let Some((dir, p)) = restored {
@@ -350,7 +353,7 @@ pub fn train(
                     end_epoch(task, h, &mut progress, report)?;
                 }
                 still_there(run_dir)?;
-                let dir = super::checkpoint::save(run_dir, task.params, &opt, &progress)?;
+                let dir = checkpoint::save(run_dir, task.params, &opt, &progress)?;
                 report.event(&MetricEvent::Checkpoint {
                     step: progress.step,
                 });
@@ -466,7 +469,7 @@ pub fn still_there(run_dir: &Path) -> anyhow::Result<()> {
 /// A run whose loss or gradient stopped being a number: say where, keep the last good
 /// checkpoint, export nothing (the caller returns before it does).
 fn diverged(run_dir: &Path, step: u64, loss: f64, grad_norm: f64, h: &Hyper) -> anyhow::Error {
-    let kept = match super::checkpoint::newest(run_dir) {
+    let kept = match checkpoint::newest(run_dir) {
         Some((dir, p)) => format!(
             "; the last good checkpoint (step {}) is kept in {}",
             p.step,

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::rng::SplitMix64;
+use crate::worker::rng::SplitMix64;
 
 pub const LABELS: [&str; 3] = ["negative", "neutral", "positive"];
 

@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::Context;
 use tokenizers::Tokenizer;
 
-use super::bert::ParamSet;
+use crate::worker::model::bert::ParamSet;
 use super::data::LABELS;
 use super::model_files::ModelFiles;
 

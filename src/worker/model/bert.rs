@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use candle_core::{D, DType, Device, Result, Tensor, Var};
 use serde::Deserialize;
 
-use super::rng::SplitMix64;
+use crate::worker::rng::SplitMix64;
 
 /// `config.json` of a BERT checkpoint (the fields the model needs; others are kept raw).
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
@@ -316,7 +316,7 @@ impl Dropout {
         let site = self.site.get() + 1;
         self.site.set(site);
         let rng = SplitMix64::keyed(self.seed, &[0xD409, self.step, site]);
-        x.contiguous()?.apply_op1(super::fused::Dropout {
+        x.contiguous()?.apply_op1(super::ops::Dropout {
             state: rng.state(),
             p,
         })
@@ -471,7 +471,7 @@ impl Bert<'_> {
     fn layer_norm(&self, x: &Tensor, prefix: &str) -> Result<Tensor> {
         let gamma = self.w.get(&format!("{prefix}.weight"))?;
         let beta = self.w.get(&format!("{prefix}.bias"))?;
-        let normed = x.contiguous()?.apply_op1(super::fused::Normalize {
+        let normed = x.contiguous()?.apply_op1(super::ops::Normalize {
             eps: self.cfg.layer_norm_eps as f32,
         })?;
         normed.broadcast_mul(gamma)?.broadcast_add(beta)
@@ -485,7 +485,7 @@ fn linear(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
 
 /// Softmax over the last dimension (the fused kernel).
 pub fn softmax_last(x: &Tensor) -> Result<Tensor> {
-    x.contiguous()?.apply_op1(super::fused::Softmax)
+    x.contiguous()?.apply_op1(super::ops::Softmax)
 }
 
 /// Mean cross-entropy of `logits` (batch, classes) against `labels`.
