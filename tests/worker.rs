@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use candle_core::{Device, Tensor};
 use yenjob::spec::JobSpec;
-use yenjob::worker::model::bert::{self, Batch, Bert, Dropout, ParamSet};
+use yenjob::worker::model::{self, Batch, Bert, Dropout, ParamSet};
 use yenjob::worker::train::Control;
 use yenjob::worker::{self, WorkerOptions};
 
@@ -26,13 +26,12 @@ fn quiet() -> WorkerOptions {
 fn every_parameter_receives_a_gradient() {
     let cfg = common::tiny_config();
     let params = ParamSet::random(&cfg, 1, &Device::Cpu).unwrap();
-    let w = params.weights(true);
-    let model = Bert { cfg: &cfg, w: &w };
+    let model = Bert::load(&params, &cfg, true).unwrap();
     let seqs: Vec<Vec<u32>> = vec![vec![2, 5, 6, 7, 3], vec![2, 8, 9, 3]];
     let refs: Vec<&[u32]> = seqs.iter().map(|s| s.as_slice()).collect();
     let batch = Batch::new(&refs, 0, &Device::Cpu).unwrap();
     let logits = model.logits(&batch, &Dropout::new(0.1, 0.1, 1, 0)).unwrap();
-    let loss = bert::cross_entropy(&logits, &[0, 2]).unwrap();
+    let loss = model::cross_entropy(&logits, &[0, 2]).unwrap();
     let grads = loss.backward().unwrap();
     let mut missing = Vec::new();
     for (name, var) in params.names.iter().zip(&params.vars) {
@@ -93,8 +92,8 @@ fn matches_candle_transformers_bert_forward() {
     let theirs = stock
         .forward(&batch.ids, &types, Some(&batch.mask))
         .unwrap();
-    let w = params.weights(false);
-    let ours = Bert { cfg: &cfg, w: &w }
+    let ours = Bert::load(&params, &cfg, false)
+        .unwrap()
         .encode(&batch, &Dropout::off())
         .unwrap()
         .reshape(theirs.shape())
@@ -274,20 +273,20 @@ fn gradients_match_finite_differences() {
     let batch = Batch::new(&refs, 0, &Device::Cpu).unwrap();
     let labels = [0, 2, 1];
     let loss_of = |p: &ParamSet| -> f64 {
-        let w = p.weights(false);
-        let logits = Bert { cfg: &cfg, w: &w }
+        let logits = Bert::load(&p, &cfg, false)
+            .unwrap()
             .logits(&batch, &Dropout::off())
             .unwrap();
-        bert::cross_entropy(&logits, &labels)
+        model::cross_entropy(&logits, &labels)
             .unwrap()
             .to_scalar::<f32>()
             .unwrap() as f64
     };
-    let w = params.weights(true);
-    let logits = Bert { cfg: &cfg, w: &w }
+    let logits = Bert::load(&params, &cfg, true)
+        .unwrap()
         .logits(&batch, &Dropout::off())
         .unwrap();
-    let grads = bert::cross_entropy(&logits, &labels)
+    let grads = model::cross_entropy(&logits, &labels)
         .unwrap()
         .backward()
         .unwrap();

@@ -19,7 +19,7 @@ use candle_core::Device;
 
 use crate::spec::{DeviceChoice, JobSpec, TrainTable};
 use io::{data, export, model_files};
-use model::bert;
+use model::ParamSet;
 use train::{Control, Hyper, Outcome, Reporter, Task};
 
 /// Exit status after a checkpoint on a signal: "not finished, run me again".
@@ -187,7 +187,7 @@ pub fn run(spec: &JobSpec, run_dir: &Path, options: &WorkerOptions) -> anyhow::R
     let tokenizer = files.read_tokenizer(t.max_length.get())?;
     let pad_id = tokenizer.token_to_id("[PAD]").unwrap_or(0);
     let checkpoint = files.read_weights()?;
-    let (params, load) = bert::ParamSet::from_checkpoint(&cfg, &checkpoint, t.seed, &device)?;
+    let (params, load) = ParamSet::from_checkpoint(&cfg, &checkpoint, t.seed, &device)?;
     drop(checkpoint);
     report.line(&format!(
         "[model] {} ({} layers, hidden {}, {:.1}M parameters) on {device_name}; new: {}",

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
-use yenjob::worker::model::bert::{BertConfig, ParamSet};
+use yenjob::worker::model::{BertConfig, ParamSet};
 
 pub const WORDS: &[&str] = &[
     "profit",

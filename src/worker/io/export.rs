@@ -7,9 +7,9 @@ use std::path::Path;
 use anyhow::Context;
 use tokenizers::Tokenizer;
 
-use crate::worker::model::bert::ParamSet;
 use super::data::LABELS;
 use super::model_files::ModelFiles;
+use crate::worker::model::ParamSet;
 
 pub fn save_model(
     dir: &Path,

@@ -132,14 +132,16 @@ fn files_in(dir: &Path) -> Result<ModelFiles, ModelError> {
 }
 
 impl ModelFiles {
-    pub fn read_config(&self) -> Result<(crate::worker::model::bert::BertConfig, serde_json::Value), ModelError> {
+    pub fn read_config(
+        &self,
+    ) -> Result<(crate::worker::model::BertConfig, serde_json::Value), ModelError> {
         let err = |message: String| ModelError::Read {
             path: self.config.clone(),
             message,
         };
         let text = std::fs::read_to_string(&self.config).map_err(|e| err(e.to_string()))?;
         let raw: serde_json::Value = serde_json::from_str(&text).map_err(|e| err(e.to_string()))?;
-        let config: crate::worker::model::bert::BertConfig = serde_path_to_error::deserialize(&raw)
+        let config: crate::worker::model::BertConfig = serde_path_to_error::deserialize(&raw)
             .map_err(|e| err(format!("{}: {}", e.path(), e.inner())))?;
         if config.num_attention_heads == 0
             || !config
@@ -161,7 +163,7 @@ impl ModelFiles {
     /// Refuses a `max_length` the model has no position embeddings for.
     pub fn check_max_length(
         &self,
-        config: &crate::worker::model::bert::BertConfig,
+        config: &crate::worker::model::BertConfig,
         max_length: usize,
     ) -> Result<(), ModelError> {
         if max_length <= config.max_position_embeddings {

@@ -4,13 +4,12 @@ use std::path::Path;
 
 use candle_core::Device;
 
-use crate::worker::model::bert::{self, Bert, ParamSet};
 use super::data::LABELS;
-use crate::worker::model::infer;
 use super::model_files;
+use crate::worker::model::{self, Bert, ParamSet, infer};
 
 pub struct Classifier {
-    cfg: bert::BertConfig,
+    cfg: model::BertConfig,
     params: ParamSet,
     tokenizer: tokenizers::Tokenizer,
     pad_id: u32,
@@ -68,11 +67,7 @@ impl Classifier {
             .encode_batch(texts.iter().map(String::as_str).collect::<Vec<_>>(), true)
             .map_err(|e| anyhow::anyhow!("tokenizing failed: {e}"))?;
         let ids: Vec<&[u32]> = encodings.iter().map(|e| e.get_ids()).collect();
-        let weights = self.params.weights(false);
-        let model = Bert {
-            cfg: &self.cfg,
-            w: &weights,
-        };
+        let model = Bert::load(&self.params, &self.cfg, false)?;
         let mut probs = vec![[0f32; 3]; texts.len()];
         infer::batched_logits(&model, &ids, self.pad_id, &Device::Cpu, |chunk, logits| {
             for (p, &i) in infer::probabilities(logits)?.into_iter().zip(chunk) {

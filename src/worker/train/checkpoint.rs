@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use candle_core::{Device, Tensor};
 
-use crate::worker::model::bert::ParamSet;
-use crate::worker::io::metrics::Metrics;
 use super::optim::AdamW;
+use crate::worker::io::metrics::Metrics;
+use crate::worker::model::ParamSet;
 
 /// Where the training loop is: what a checkpoint saves besides the weights and moments.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]

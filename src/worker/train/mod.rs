@@ -16,13 +16,13 @@ use anyhow::Context;
 use candle_core::Device;
 use serde::{Deserialize, Serialize};
 
-use crate::worker::model::bert::{self, Batch, Bert, BertConfig, Dropout, ParamSet};
-use checkpoint::Progress;
-use crate::worker::model::infer;
-use crate::worker::io::metrics::{self, Metrics};
-use optim::AdamW;
-use crate::worker::rng::SplitMix64;
 use crate::run_dir::{MetricEvent, RunDir, atomic_write};
+use crate::worker::io::metrics::{self, Metrics};
+use crate::worker::model::infer;
+use crate::worker::model::{self, Batch, Bert, BertConfig, Dropout, ParamSet};
+use crate::worker::rng::SplitMix64;
+use checkpoint::Progress;
+use optim::AdamW;
 
 /// The training hyper-parameters (the spec's `[train]` table, resolved).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -139,18 +139,14 @@ pub fn epoch_batches(
 /// Predicts `indices` without dropout or a graph; returns metrics and the class probabilities.
 pub fn evaluate(task: &Task, indices: &[usize]) -> anyhow::Result<(Metrics, Vec<[f32; 3]>, f64)> {
     let start = Instant::now();
-    let weights = task.params.weights(false);
-    let model = Bert {
-        cfg: task.cfg,
-        w: &weights,
-    };
+    let model = Bert::load(task.params, task.cfg, false)?;
     let seqs: Vec<&[u32]> = indices.iter().map(|&i| task.tokens[i].as_slice()).collect();
     let mut probs = vec![[0f32; 3]; indices.len()];
     let mut loss_sum = 0.0;
     infer::batched_logits(&model, &seqs, task.pad_id, task.device, |chunk, logits| {
         let labels: Vec<usize> = chunk.iter().map(|&k| task.labels[indices[k]]).collect();
         loss_sum +=
-            bert::cross_entropy(logits, &labels)?.to_scalar::<f32>()? as f64 * chunk.len() as f64;
+            model::cross_entropy(logits, &labels)?.to_scalar::<f32>()? as f64 * chunk.len() as f64;
         for (p, &k) in infer::probabilities(logits)?.into_iter().zip(chunk) {
             probs[k] = p;
         }
@@ -196,7 +192,11 @@ pub fn train(
 
     let mut opt = AdamW::new(
         &task.params.vars,
-        task.params.names.iter().map(|n| bert::decays(n)).collect(),
+        task.params
+            .names
+            .iter()
+            .map(|n| model::params::decays(n))
+            .collect(),
         h.weight_decay,
     )?;
     let mut progress = Progress {
@@ -249,6 +249,8 @@ pub fn train(
     // Seconds in forward, backward and the optimizer since the last progress line.
     let mut phase = [0f64; 3];
     let hidden_p = h.dropout as f32;
+    // Loaded once: the optimizer updates the parameters in place, which the model shares.
+    let model = Bert::load(task.params, task.cfg, true)?;
     while progress.epoch < h.epochs {
         let batches = &per_epoch[progress.epoch];
         while progress.batch_in_epoch < batches.len() {
@@ -257,14 +259,9 @@ pub fn train(
             let seqs: Vec<&[u32]> = idx.iter().map(|&i| task.tokens[i].as_slice()).collect();
             let labels: Vec<usize> = idx.iter().map(|&i| task.labels[i]).collect();
             let batch = Batch::new(&seqs, task.pad_id, task.device)?;
-            let weights = task.params.weights(true);
-            let model = Bert {
-                cfg: task.cfg,
-                w: &weights,
-            };
             let dropout = Dropout::new(hidden_p, hidden_p, h.seed, progress.step);
             let logits = model.logits(&batch, &dropout)?;
-            let loss = bert::cross_entropy(&logits, &labels)?;
+            let loss = model::cross_entropy(&logits, &labels)?;
             // A GPU runs asynchronously: wait for it, or the phase times below would be
             // the times to queue the work.
             task.device.synchronize()?;

@@ -1,0 +1,241 @@
+//! The trainable parameters: their canonical names and shapes (those of transformers'
+//! BertForSequenceClassification, so a saved model loads there), loading them from a checkpoint
+//! (the new head starts random), and BERT's initialisation.
+
+use std::collections::HashMap;
+
+use candle_core::{DType, Device, Result, Tensor, Var};
+
+use super::config::{BertConfig, NUM_LABELS};
+use crate::worker::rng::SplitMix64;
+
+/// Every trainable tensor's canonical name and shape, in a fixed order.
+pub fn parameter_shapes(cfg: &BertConfig) -> Vec<(String, Vec<usize>)> {
+    let (h, i) = (cfg.hidden_size, cfg.intermediate_size);
+    let mut p: Vec<(String, Vec<usize>)> = vec![
+        (
+            "bert.embeddings.word_embeddings.weight".into(),
+            vec![cfg.vocab_size, h],
+        ),
+        (
+            "bert.embeddings.position_embeddings.weight".into(),
+            vec![cfg.max_position_embeddings, h],
+        ),
+        (
+            "bert.embeddings.token_type_embeddings.weight".into(),
+            vec![cfg.type_vocab_size, h],
+        ),
+        ("bert.embeddings.LayerNorm.weight".into(), vec![h]),
+        ("bert.embeddings.LayerNorm.bias".into(), vec![h]),
+    ];
+    for l in 0..cfg.num_hidden_layers {
+        let pre = format!("bert.encoder.layer.{l}");
+        for (name, shape) in [
+            ("attention.self.query.weight", vec![h, h]),
+            ("attention.self.query.bias", vec![h]),
+            ("attention.self.key.weight", vec![h, h]),
+            ("attention.self.key.bias", vec![h]),
+            ("attention.self.value.weight", vec![h, h]),
+            ("attention.self.value.bias", vec![h]),
+            ("attention.output.dense.weight", vec![h, h]),
+            ("attention.output.dense.bias", vec![h]),
+            ("attention.output.LayerNorm.weight", vec![h]),
+            ("attention.output.LayerNorm.bias", vec![h]),
+            ("intermediate.dense.weight", vec![i, h]),
+            ("intermediate.dense.bias", vec![i]),
+            ("output.dense.weight", vec![h, i]),
+            ("output.dense.bias", vec![h]),
+            ("output.LayerNorm.weight", vec![h]),
+            ("output.LayerNorm.bias", vec![h]),
+        ] {
+            p.push((format!("{pre}.{name}"), shape));
+        }
+    }
+    p.push(("bert.pooler.dense.weight".into(), vec![h, h]));
+    p.push(("bert.pooler.dense.bias".into(), vec![h]));
+    p.push(("classifier.weight".into(), vec![NUM_LABELS, h]));
+    p.push(("classifier.bias".into(), vec![NUM_LABELS]));
+    p
+}
+
+/// Names under which a checkpoint may store a canonical tensor: with or without the `bert.`
+/// prefix, and old-style LayerNorm `gamma`/`beta`.
+pub fn candidate_names(canonical: &str) -> Vec<String> {
+    let mut names = vec![canonical.to_string()];
+    if let Some(bare) = canonical.strip_prefix("bert.") {
+        names.push(bare.to_string());
+    }
+    for n in names.clone() {
+        if n.contains("LayerNorm.weight") {
+            names.push(n.replace("LayerNorm.weight", "LayerNorm.gamma"));
+        } else if n.contains("LayerNorm.bias") {
+            names.push(n.replace("LayerNorm.bias", "LayerNorm.beta"));
+        }
+    }
+    names
+}
+
+/// Weight decay does not apply to biases and LayerNorm parameters.
+pub fn decays(name: &str) -> bool {
+    !(name.ends_with(".bias") || name.contains("LayerNorm"))
+}
+
+/// The trainable parameters.
+pub struct ParamSet {
+    pub names: Vec<String>,
+    pub vars: Vec<Var>,
+}
+
+/// Where a layer's `load` finds its tensors: a name prefix into a [`ParamSet`], the way
+/// candle-nn's `VarBuilder` works, so each name is spelled once, at load.
+pub struct Source<'a> {
+    params: &'a ParamSet,
+    prefix: String,
+    track: bool,
+}
+
+impl Source<'_> {
+    /// The same parameters, one level down (`pp("attention")`).
+    pub fn pp(&self, name: &str) -> Self {
+        let prefix = if self.prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!("{}.{name}", self.prefix)
+        };
+        Source {
+            params: self.params,
+            prefix,
+            track: self.track,
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Result<Tensor> {
+        let full = format!("{}.{name}", self.prefix);
+        let Some(k) = self.params.names.iter().position(|n| *n == full) else {
+            candle_core::bail!("the model has no parameter {full}")
+        };
+        let t = self.params.vars[k].as_tensor();
+        Ok(if self.track { t.clone() } else { t.detach() })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("the checkpoint has no tensor {0} (tried: {1})")]
+    Missing(String, String),
+    #[error("tensor {name} has shape {found:?}, the config says {expected:?}")]
+    Shape {
+        name: String,
+        found: Vec<usize>,
+        expected: Vec<usize>,
+    },
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+}
+
+/// What loading found: which tensors were new (the head, maybe the pooler).
+#[derive(Debug, Default)]
+pub struct LoadReport {
+    pub initialised: Vec<String>,
+}
+
+impl ParamSet {
+    /// Random weights (normal, std 0.02; LayerNorm 1/0; biases 0), as BERT initialises.
+    pub fn random(cfg: &BertConfig, seed: u64, device: &Device) -> Result<ParamSet> {
+        let mut names = Vec::new();
+        let mut vars = Vec::new();
+        for (k, (name, shape)) in parameter_shapes(cfg).into_iter().enumerate() {
+            let t = init_tensor(&name, &shape, seed, k as u64, device)?;
+            vars.push(Var::from_tensor(&t)?);
+            names.push(name);
+        }
+        Ok(ParamSet { names, vars })
+    }
+
+    /// Pretrained weights from a checkpoint; the classifier (and a missing pooler) start
+    /// random. Anything else missing is an error.
+    pub fn from_checkpoint(
+        cfg: &BertConfig,
+        tensors: &HashMap<String, Tensor>,
+        seed: u64,
+        device: &Device,
+    ) -> std::result::Result<(ParamSet, LoadReport), LoadError> {
+        let mut report = LoadReport::default();
+        let mut names = Vec::new();
+        let mut vars = Vec::new();
+        for (k, (name, shape)) in parameter_shapes(cfg).into_iter().enumerate() {
+            let candidates = candidate_names(&name);
+            let found = candidates.iter().find_map(|c| tensors.get(c));
+            let t = match found {
+                Some(t) => {
+                    if t.dims() != shape.as_slice() {
+                        return Err(LoadError::Shape {
+                            name,
+                            found: t.dims().to_vec(),
+                            expected: shape,
+                        });
+                    }
+                    t.to_dtype(DType::F32)?.to_device(device)?
+                }
+                None if name.starts_with("classifier.") || name.starts_with("bert.pooler.") => {
+                    report.initialised.push(name.clone());
+                    init_tensor(&name, &shape, seed, k as u64, device)?
+                }
+                None => return Err(LoadError::Missing(name, candidates.join(", "))),
+            };
+            vars.push(Var::from_tensor(&t)?);
+            names.push(name);
+        }
+        Ok((ParamSet { names, vars }, report))
+    }
+
+    /// The tensors under `prefix`, tracked (training: gradients flow to the parameters) or
+    /// detached (evaluation: no graph is kept alive). Both share the parameters' storage, so a
+    /// model loaded once sees every optimizer step.
+    pub fn source(&self, track: bool) -> Source<'_> {
+        Source {
+            params: self,
+            prefix: String::new(),
+            track,
+        }
+    }
+
+    pub fn count(&self) -> usize {
+        self.vars.iter().map(|v| v.elem_count()).sum()
+    }
+
+    /// Copies of every tensor by canonical name (for saving).
+    pub fn to_map(&self) -> HashMap<String, Tensor> {
+        self.names
+            .iter()
+            .zip(&self.vars)
+            .map(|(n, v)| (n.clone(), v.as_tensor().detach()))
+            .collect()
+    }
+}
+
+fn init_tensor(
+    name: &str,
+    shape: &[usize],
+    seed: u64,
+    key: u64,
+    device: &Device,
+) -> Result<Tensor> {
+    let n: usize = shape.iter().product();
+    let values: Vec<f32> = if name.contains("LayerNorm.weight") {
+        vec![1.0; n]
+    } else if name.ends_with(".bias") || name.contains("LayerNorm") {
+        vec![0.0; n]
+    } else {
+        // Box-Muller on the counter-based stream: normal(0, 0.02).
+        let mut rng = SplitMix64::keyed(seed, &[0x1417, key]);
+        (0..n)
+            .map(|_| {
+                let u1 = rng.next_f32().max(1e-7);
+                let u2 = rng.next_f32();
+                0.02 * (-2.0 * u1.ln()).sqrt() * (2.0 * std::f32::consts::PI * u2).cos()
+            })
+            .collect()
+    };
+    Tensor::from_vec(values, shape, device)
+}
