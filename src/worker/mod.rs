@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use candle_core::Device;
 
-use crate::spec::{DeviceChoice, JobSpec, TrainTable};
+use crate::spec::{DeviceChoice, JobSpec, Precision, TrainTable};
 use io::{data, export, model_files};
 use model::ParamSet;
 use train::{Control, Hyper, Outcome, Reporter, Task};
@@ -72,6 +72,22 @@ fn set_threads() {
         // SAFETY: called at start-up, before any other thread exists.
         unsafe { std::env::set_var("RAYON_NUM_THREADS", threads.to_string()) };
     }
+}
+
+/// Sets up a GPU for the worker: TF32 matrix products if the spec asks for them, and no
+/// per-buffer CUDA events. cudarc records two events on every allocation to order buffers
+/// shared between streams; the worker uses one stream, so they would only cost driver calls
+/// (thousands a step). Call before anything is allocated on the device.
+pub fn prepare_gpu(device: &Device, precision: Precision) {
+    candle_core::cuda::set_gemm_reduced_precision_f32(precision == Precision::Tf32);
+    #[cfg(feature = "cuda")]
+    if let Device::Cuda(gpu) = device {
+        // SAFETY: every kernel, copy and free of the worker is queued on the device's one
+        // stream, so stream order alone keeps buffers alive and ordered.
+        unsafe { gpu.disable_event_tracking() };
+    }
+    #[cfg(not(feature = "cuda"))]
+    let _ = device;
 }
 
 /// The device to train on, and a note for the log when `auto` had to fall back to the CPU.
@@ -134,15 +150,22 @@ pub fn run(spec: &JobSpec, run_dir: &Path, options: &WorkerOptions) -> anyhow::R
     let dir = RunDir::new(run_dir);
     let mut report = Reporter::open(run_dir, options.control.quiet)?;
     let (device, fallback) = choose_device(t.device)?;
+    prepare_gpu(&device, t.precision);
     if let Some(note) = fallback {
         report.line(&format!("[device] {note}"));
     }
     let device_name = match &device {
         Device::Cpu => format!("cpu ({} threads)", candle_core::utils::get_num_threads()),
-        _ => match std::env::var("CUDA_VISIBLE_DEVICES") {
-            Ok(v) => format!("cuda:0 (CUDA_VISIBLE_DEVICES={v})"),
-            Err(_) => "cuda:0".to_string(),
-        },
+        _ => {
+            let visible = match std::env::var("CUDA_VISIBLE_DEVICES") {
+                Ok(v) => format!("cuda:0 (CUDA_VISIBLE_DEVICES={v})"),
+                Err(_) => "cuda:0".to_string(),
+            };
+            match t.precision {
+                Precision::F32 => visible,
+                Precision::Tf32 => format!("{visible}, TF32 matrix products"),
+            }
+        }
     };
 
     // Data

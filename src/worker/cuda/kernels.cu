@@ -1,5 +1,5 @@
 // The worker's own CUDA kernels, compiled to PTX by build.rs when the `cuda` feature is on.
-// Each is the GPU twin of a CPU kernel in src/worker/fused.rs, dropout.rs or optim.rs and does
+// Each is the GPU twin of a CPU kernel in src/worker/model/ops.rs or src/worker/train/optim.rs, doing
 // the same maths in the same order, so that CPU and GPU runs agree to rounding.
 #include <stdint.h>
 
@@ -41,36 +41,130 @@ __device__ void row_stats(const float* xr, uint32_t width, float eps, float* sha
     *inv = 1.0f / sqrtf(block_sum(q, shared) / width + eps);
 }
 
-// Layer normalisation without the affine part, one block per row of `width`.
-extern "C" __global__ void yj_normalize(const float* x, float* y, uint32_t width, float eps) {
+// The (i+1)-th draw of the worker's counter-based SplitMix64 stream at `state` (src/worker/rng.rs),
+// uniform in [0, 1): element i of a dropout mask, the CPU's, element for element.
+__device__ __forceinline__ float draw(uint64_t state, uint64_t i) {
+    uint64_t z = state + (i + 1) * 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return (float)(z >> 40) / 16777216.0f;
+}
+
+// Element i's dropout multiplier: 0 (dropped) or `scale`; 1 when p is 0 (no dropout).
+__device__ __forceinline__ float keep(uint64_t state, uint64_t i, float p, float scale) {
+    if (p <= 0.0f) return 1.0f;
+    return draw(state, i) < p ? 0.0f : scale;
+}
+
+// LayerNorm with its affine part, one block per row of `width`.
+extern "C" __global__ void yj_layer_norm(const float* x, const float* g, const float* b, float* y, uint32_t width, float eps) {
     __shared__ float shared[33];
     const float* xr = x + (size_t)blockIdx.x * width;
     float* yr = y + (size_t)blockIdx.x * width;
     float mean, inv;
     row_stats(xr, width, eps, shared, &mean, &inv);
-    for (uint32_t i = threadIdx.x; i < width; i += blockDim.x) yr[i] = (xr[i] - mean) * inv;
+    for (uint32_t i = threadIdx.x; i < width; i += blockDim.x) yr[i] = (xr[i] - mean) * inv * g[i] + b[i];
 }
 
-// dx = (dy - mean(dy) - y * mean(dy * y)) / sigma, y and sigma recomputed from x.
-extern "C" __global__ void yj_normalize_grad(const float* x, const float* dy, float* dx, uint32_t width, float eps) {
+// With x̂ = (x - mean) / sigma and g = dy * weight: dx = (g - mean(g) - x̂ * mean(g * x̂)) / sigma
+// into the first `rows` rows of `out`, dy * x̂ (for the weight's gradient) into the next `rows`.
+extern "C" __global__ void yj_layer_norm_grad(const float* x, const float* w, const float* dy, float* out, uint32_t width, float eps) {
     __shared__ float shared[33];
     const size_t row = (size_t)blockIdx.x * width;
     const float *xr = x + row, *gr = dy + row;
-    float* dr = dx + row;
+    float* dr = out + row;
+    float* er = out + (size_t)gridDim.x * width + row;
     float mean, inv;
     row_stats(xr, width, eps, shared, &mean, &inv);
-    float sg = 0.0f, sgy = 0.0f;
+    float sg = 0.0f, sgx = 0.0f;
     for (uint32_t i = threadIdx.x; i < width; i += blockDim.x) {
-        sg += gr[i];
-        sgy += gr[i] * (xr[i] - mean) * inv;
+        const float gi = gr[i] * w[i];
+        sg += gi;
+        sgx += gi * (xr[i] - mean) * inv;
     }
-    const float mean_dy = block_sum(sg, shared) / width;
-    const float mean_dy_y = block_sum(sgy, shared) / width;
-    for (uint32_t i = threadIdx.x; i < width; i += blockDim.x)
-        dr[i] = (gr[i] - mean_dy - (xr[i] - mean) * inv * mean_dy_y) * inv;
+    const float mean_g = block_sum(sg, shared) / width;
+    const float mean_gx = block_sum(sgx, shared) / width;
+    for (uint32_t i = threadIdx.x; i < width; i += blockDim.x) {
+        const float xhat = (xr[i] - mean) * inv;
+        dr[i] = (gr[i] * w[i] - mean_g - xhat * mean_gx) * inv;
+        er[i] = gr[i] * xhat;
+    }
 }
 
-// Softmax over rows of `width`, one block per row.
+// Softmax of row `blockIdx.x` of scores * scale + the padding mask of its batch entry, into `y`.
+__device__ void masked_softmax(const float* s, const float* mask, float* y, uint32_t width, uint32_t rows_per_entry, float scale, float* shared) {
+    const size_t row = (size_t)blockIdx.x * width;
+    const float* m = mask + (size_t)(blockIdx.x / rows_per_entry) * width;
+    float mx = -INFINITY;
+    for (uint32_t i = threadIdx.x; i < width; i += blockDim.x) {
+        y[row + i] = s[row + i] * scale + m[i];
+        mx = fmaxf(mx, y[row + i]);
+    }
+    const float max = block_max(mx, shared);
+    float sum = 0.0f;
+    for (uint32_t i = threadIdx.x; i < width; i += blockDim.x) {
+        y[row + i] = expf(y[row + i] - max);
+        sum += y[row + i];
+    }
+    const float inv = 1.0f / block_sum(sum, shared);
+    for (uint32_t i = threadIdx.x; i < width; i += blockDim.x) y[row + i] *= inv;
+}
+
+// The attention's probabilities: dropout(softmax(scores * scale + mask)), one block per row.
+extern "C" __global__ void yj_attention_probs(const float* s, const float* mask, float* y, uint32_t width, uint32_t rows_per_entry,
+                                              float scale, uint64_t state, float p, float keep_scale) {
+    __shared__ float shared[33];
+    masked_softmax(s, mask, y, width, rows_per_entry, scale, shared);
+    const size_t row = (size_t)blockIdx.x * width;
+    if (p > 0.0f)
+        for (uint32_t i = threadIdx.x; i < width; i += blockDim.x) y[row + i] *= keep(state, row + i, p, keep_scale);
+}
+
+// With y the softmax (recomputed) and g = dy * mask: d scores = y * (g - sum(g * y)) * scale.
+extern "C" __global__ void yj_attention_probs_grad(const float* s, const float* mask, const float* dy, float* dx, uint32_t width,
+                                                   uint32_t rows_per_entry, float scale, uint64_t state, float p, float keep_scale) {
+    __shared__ float shared[33];
+    masked_softmax(s, mask, dx, width, rows_per_entry, scale, shared);  // dx holds y for now
+    const size_t row = (size_t)blockIdx.x * width;
+    float d = 0.0f;
+    for (uint32_t i = threadIdx.x; i < width; i += blockDim.x) d += dx[row + i] * (dy[row + i] * keep(state, row + i, p, keep_scale));
+    const float dot = block_sum(d, shared);
+    for (uint32_t i = threadIdx.x; i < width; i += blockDim.x) {
+        const float g = dy[row + i] * keep(state, row + i, p, keep_scale);
+        dx[row + i] = dx[row + i] * (g - dot) * scale;
+    }
+}
+
+// The feed-forward activation (src/worker/model/config.rs's HiddenAct: 0 gelu, 1 gelu_new, 2 relu)
+// and its derivative, as candle computes them.
+__device__ __forceinline__ float activate(uint32_t act, float z) {
+    if (act == 0) return (erff(z * 0.70710678118654752f) + 1.0f) * 0.5f * z;
+    if (act == 1) return 0.5f * z * (1.0f + tanhf(0.7978846f * z * (1.0f + 0.044715f * z * z)));
+    return fmaxf(z, 0.0f);
+}
+__device__ __forceinline__ float derivative(uint32_t act, float z) {
+    if (act == 0) return expf(-(z * z) * 0.5f) * 0.398942f * z + 0.5f + erff(z * 0.70710678118654752f) * 0.5f;
+    if (act == 1) {
+        const float cube = z * z * z, t = tanhf(0.0356774f * cube + 0.797885f * z);
+        return 0.5f * t + (0.0535161f * cube + 0.398942f * z) * (1.0f - t * t) + 0.5f;
+    }
+    return z >= 0.0f ? 1.0f : 0.0f;
+}
+
+// y = act(x + bias) over n elements, rows of `width`.
+extern "C" __global__ void yj_bias_act(const float* x, const float* b, float* y, uint64_t n, uint32_t width, uint32_t act) {
+    for (uint64_t i = blockIdx.x * (uint64_t)blockDim.x + threadIdx.x; i < n; i += (uint64_t)blockDim.x * gridDim.x)
+        y[i] = activate(act, x[i] + b[i % width]);
+}
+
+// dz = dy * act'(x + bias).
+extern "C" __global__ void yj_bias_act_grad(const float* x, const float* b, const float* dy, float* dz, uint64_t n, uint32_t width, uint32_t act) {
+    for (uint64_t i = blockIdx.x * (uint64_t)blockDim.x + threadIdx.x; i < n; i += (uint64_t)blockDim.x * gridDim.x)
+        dz[i] = dy[i] * derivative(act, x[i] + b[i % width]);
+}
+
+// Softmax over rows of `width`, one block per row (class probabilities).
 extern "C" __global__ void yj_softmax(const float* x, float* y, uint32_t width) {
     __shared__ float shared[33];
     const float* xr = x + (size_t)blockIdx.x * width;
@@ -87,52 +181,51 @@ extern "C" __global__ void yj_softmax(const float* x, float* y, uint32_t width) 
     for (uint32_t i = threadIdx.x; i < width; i += blockDim.x) yr[i] *= inv;
 }
 
-// dx = y * (dy - sum(dy * y)).
-extern "C" __global__ void yj_softmax_grad(const float* y, const float* dy, float* dx, uint32_t width) {
-    __shared__ float shared[33];
-    const size_t row = (size_t)blockIdx.x * width;
-    float d = 0.0f;
-    for (uint32_t i = threadIdx.x; i < width; i += blockDim.x) d += y[row + i] * dy[row + i];
-    const float dot = block_sum(d, shared);
-    for (uint32_t i = threadIdx.x; i < width; i += blockDim.x) dx[row + i] = y[row + i] * (dy[row + i] - dot);
-}
-
-// Inverted dropout with the worker's counter-based SplitMix64 (src/worker/rng.rs): element i
-// draws the stream's (i+1)-th number, so the mask is the CPU's, element for element.
+// Inverted dropout: y = x * mask.
 extern "C" __global__ void yj_dropout(const float* x, float* y, uint64_t n, uint64_t state, float p, float scale) {
-    for (uint64_t i = blockIdx.x * (uint64_t)blockDim.x + threadIdx.x; i < n; i += (uint64_t)blockDim.x * gridDim.x) {
-        uint64_t z = state + (i + 1) * 0x9E3779B97F4A7C15ull;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-        z ^= z >> 31;
-        const float u = (float)(z >> 40) / 16777216.0f;
-        y[i] = x[i] * (u < p ? 0.0f : scale);
-    }
+    for (uint64_t i = blockIdx.x * (uint64_t)blockDim.x + threadIdx.x; i < n; i += (uint64_t)blockDim.x * gridDim.x)
+        y[i] = x[i] * keep(state, i, p, scale);
 }
 
-// AdamW, first half: both moments, stored as one buffer [m (n) | v (n)].
-extern "C" __global__ void yj_adam_moments(float* mv, const float* g, uint64_t n, float clip, float b1, float b2) {
+// AdamW over every parameter in two launches (src/worker/train/optim.rs). The table holds one
+// row of ADAM_FIELDS u64 per parameter: its data, its gradient, its moments [m (n) | v (n)], n,
+// the gradient's layout (0: contiguous; C: a (R, C) matrix's gradient stored transposed, as
+// candle's backward of x @ W.T leaves it), and the decoupled weight decay (f32 bits).
+#define ADAM_FIELDS 6
+__device__ __forceinline__ float grad_at(const uint64_t* t, uint64_t i) {
+    const float* g = (const float*)t[1];
+    const uint64_t cols = t[4];
+    if (cols == 0) return g[i];
+    const uint64_t rows = t[3] / cols;
+    return g[(i % cols) * rows + i / cols];
+}
+
+// acc[0] += sum(g * g) over every gradient: blockIdx.y picks the parameter.
+extern "C" __global__ void yj_adam_sum_squares(float* acc, const uint64_t* table) {
+    __shared__ float shared[33];
+    const uint64_t* t = table + (size_t)blockIdx.y * ADAM_FIELDS;
+    const uint64_t n = t[3];
+    float s = 0.0f;
     for (uint64_t i = blockIdx.x * (uint64_t)blockDim.x + threadIdx.x; i < n; i += (uint64_t)blockDim.x * gridDim.x) {
-        const float gi = g[i] * clip;
+        const float g = grad_at(t, i);
+        s += g * g;
+    }
+    s = block_sum(s, shared);
+    if (threadIdx.x == 0) atomicAdd(acc, s);
+}
+
+// Both moments and the parameter step, with decoupled weight decay; blockIdx.y picks the parameter.
+extern "C" __global__ void yj_adam_step(const uint64_t* table, float clip, float b1, float b2, float step, float bc2_sqrt, float eps) {
+    const uint64_t* t = table + (size_t)blockIdx.y * ADAM_FIELDS;
+    float* p = (float*)t[0];
+    float* mv = (float*)t[2];
+    const uint64_t n = t[3];
+    const float decay = __uint_as_float((uint32_t)t[5]);
+    for (uint64_t i = blockIdx.x * (uint64_t)blockDim.x + threadIdx.x; i < n; i += (uint64_t)blockDim.x * gridDim.x) {
+        const float gi = grad_at(t, i) * clip;
         mv[i] = b1 * mv[i] + (1.0f - b1) * gi;
         mv[n + i] = b2 * mv[n + i] + (1.0f - b2) * gi * gi;
-    }
-}
-
-// AdamW, second half: the parameter step from the moments, with decoupled weight decay.
-extern "C" __global__ void yj_adam_params(float* p, const float* mv, uint64_t n, float step, float decay, float bc2_sqrt, float eps) {
-    for (uint64_t i = blockIdx.x * (uint64_t)blockDim.x + threadIdx.x; i < n; i += (uint64_t)blockDim.x * gridDim.x) {
         const float denom = sqrtf(mv[n + i]) / bc2_sqrt + eps;
         p[i] -= decay * p[i] + step * mv[i] / denom;
     }
-}
-
-// acc[0] += sum(g * g): the gradient norm, accumulated over tensors without a host sync.
-extern "C" __global__ void yj_sum_squares(float* acc, const float* g, uint64_t n) {
-    __shared__ float shared[33];
-    float s = 0.0f;
-    for (uint64_t i = blockIdx.x * (uint64_t)blockDim.x + threadIdx.x; i < n; i += (uint64_t)blockDim.x * gridDim.x)
-        s += g[i] * g[i];
-    s = block_sum(s, shared);
-    if (threadIdx.x == 0) atomicAdd(acc, s);
 }

@@ -13,6 +13,7 @@ pub struct Classifier {
     params: ParamSet,
     tokenizer: tokenizers::Tokenizer,
     pad_id: u32,
+    device: Device,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -40,8 +41,9 @@ impl Classifier {
             .min(cfg.max_position_embeddings);
         let tokenizer = files.read_tokenizer(max_length)?;
         let pad_id = tokenizer.token_to_id("[PAD]").unwrap_or(0);
+        let device = inference_device();
         let (params, report) =
-            ParamSet::from_checkpoint(&cfg, &files.read_weights()?, 0, &Device::Cpu)?;
+            ParamSet::from_checkpoint(&cfg, &files.read_weights()?, 0, &device)?;
         if report
             .initialised
             .iter()
@@ -57,6 +59,7 @@ impl Classifier {
             params,
             tokenizer,
             pad_id,
+            device,
         })
     }
 
@@ -69,7 +72,7 @@ impl Classifier {
         let ids: Vec<&[u32]> = encodings.iter().map(|e| e.get_ids()).collect();
         let model = Bert::load(&self.params, &self.cfg, false)?;
         let mut probs = vec![[0f32; 3]; texts.len()];
-        infer::batched_logits(&model, &ids, self.pad_id, &Device::Cpu, |chunk, logits| {
+        infer::batched_logits(&model, &ids, self.pad_id, &self.device, |chunk, logits| {
             for (p, &i) in infer::probabilities(logits)?.into_iter().zip(chunk) {
                 probs[i] = p;
             }
@@ -85,4 +88,14 @@ impl Classifier {
             })
             .collect())
     }
+}
+
+/// A GPU when this yenjob was built with CUDA and one is visible, else the CPU.
+fn inference_device() -> Device {
+    #[cfg(feature = "cuda")]
+    if let Ok(device) = Device::new_cuda(0) {
+        crate::worker::prepare_gpu(&device, crate::spec::Precision::F32);
+        return device;
+    }
+    Device::Cpu
 }

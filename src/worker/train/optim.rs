@@ -1,13 +1,11 @@
 //! AdamW as transformers uses it: decoupled weight decay (not on biases and LayerNorm), bias
 //! correction, gradient clipping by global norm. On the CPU one fused pass updates each tensor
 //! in place (candle-nn's AdamW allocates a dozen tensors per parameter and step); on a GPU two
-//! in-place kernels per parameter do the same (src/worker/cuda/kernels.cu), and the gradient
-//! norm is summed on the device, so a step reads one number back.
+//! kernel launches update every parameter (src/worker/cuda/kernels.cu), and the gradient norm is
+//! summed on the device, so a step reads one number back.
 
-#[cfg(feature = "cuda")]
-use candle_core::CudaStorage;
 use candle_core::backprop::GradStore;
-use candle_core::{CpuStorage, DType, InplaceOp2, Layout, Result, Storage, Tensor, Var};
+use candle_core::{CpuStorage, DType, Layout, Result, Storage, Tensor, Var};
 use rayon::prelude::*;
 use std::borrow::Cow;
 
@@ -32,18 +30,7 @@ enum Moments {
 
 impl AdamW {
     pub fn new(vars: &[Var], decay: Vec<bool>, weight_decay: f64) -> Result<AdamW> {
-        let on_cpu = vars.iter().all(|v| v.device().is_cpu());
-        Self::with_host_moments(vars, decay, weight_decay, on_cpu)
-    }
-
-    /// `host_moments: false` runs the GPU's update, also on the CPU (tests).
-    fn with_host_moments(
-        vars: &[Var],
-        decay: Vec<bool>,
-        weight_decay: f64,
-        host_moments: bool,
-    ) -> Result<AdamW> {
-        let moments = if host_moments {
+        let moments = if vars.iter().all(|v| v.device().is_cpu()) {
             let zeros = || vars.iter().map(|v| vec![0f32; v.elem_count()]).collect();
             Moments::Host {
                 m: zeros(),
@@ -169,41 +156,79 @@ impl AdamW {
                 }
                 Ok(norm)
             }
-            Moments::Device { mv } => {
-                let grads: Vec<Option<Tensor>> = grads
-                    .iter()
-                    .map(|g| g.map(Tensor::contiguous).transpose())
-                    .collect::<Result<_>>()?;
-                // One host sync per step: the global norm, summed on the device.
-                let Some(first) = grads.iter().flatten().next() else {
-                    return Ok(0.0);
-                };
-                let sum = Tensor::zeros(1, DType::F32, first.device())?;
-                for g in grads.iter().flatten() {
-                    sum.inplace_op2(g, &SumSquares)?;
-                }
-                let norm = (sum.to_vec1::<f32>()?[0] as f64).sqrt();
-                let clip = clip_factor(norm, max_grad_norm);
-                for (i, var) in vars.iter().enumerate() {
-                    let Some(g) = &grads[i] else { continue };
-                    let moments = MomentsUpdate {
-                        clip: clip as f32,
-                        beta1: self.beta1 as f32,
-                        beta2: self.beta2 as f32,
-                    };
-                    mv[i].inplace_op2(g, &moments)?;
-                    let step = ParamsUpdate {
-                        step: (lr / bc1) as f32,
-                        decay: decay(i) as f32,
-                        bc2_sqrt: bc2.sqrt() as f32,
-                        eps: self.eps as f32,
-                    };
-                    var.as_tensor().inplace_op2(&mv[i], &step)?;
-                }
-                Ok(norm)
-            }
+            Moments::Device { mv } => device_step(
+                vars,
+                &grads,
+                mv,
+                &decay,
+                max_grad_norm,
+                &DeviceStep {
+                    beta1: self.beta1,
+                    beta2: self.beta2,
+                    eps: self.eps,
+                    lr,
+                    bc1,
+                    bc2,
+                },
+            ),
         }
     }
+}
+
+/// One step's constants for the GPU's update.
+#[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+struct DeviceStep {
+    beta1: f64,
+    beta2: f64,
+    eps: f64,
+    lr: f64,
+    bc1: f64,
+    bc2: f64,
+}
+
+/// The GPU's update: every parameter in two kernel launches (src/worker/cuda/mod.rs).
+#[cfg(feature = "cuda")]
+fn device_step(
+    vars: &[Var],
+    grads: &[Option<&Tensor>],
+    moments: &[Tensor],
+    decay: &dyn Fn(usize) -> f64,
+    max_grad_norm: Option<f64>,
+    k: &DeviceStep,
+) -> Result<f64> {
+    use crate::worker::cuda::{AdamParam, AdamStep, adamw};
+    let params: Vec<AdamParam> = vars
+        .iter()
+        .enumerate()
+        .filter_map(|(i, var)| {
+            grads[i].map(|grad| AdamParam {
+                param: var.as_tensor(),
+                grad,
+                moments: &moments[i],
+                decay: decay(i) as f32,
+            })
+        })
+        .collect();
+    let step = AdamStep {
+        beta1: k.beta1 as f32,
+        beta2: k.beta2 as f32,
+        step: (k.lr / k.bc1) as f32,
+        bc2_sqrt: k.bc2.sqrt() as f32,
+        eps: k.eps as f32,
+    };
+    adamw(&params, |norm| clip_factor(norm, max_grad_norm), &step)
+}
+
+#[cfg(not(feature = "cuda"))]
+fn device_step(
+    _: &[Var],
+    _: &[Option<&Tensor>],
+    _: &[Tensor],
+    _: &dyn Fn(usize) -> f64,
+    _: Option<f64>,
+    _: &DeviceStep,
+) -> Result<f64> {
+    candle_core::bail!("this yenjob was built without the `cuda` feature")
 }
 
 fn clip_factor(norm: f64, max_grad_norm: Option<f64>) -> f64 {
@@ -269,165 +294,6 @@ impl candle_core::InplaceOp1 for Update<'_> {
     }
 }
 
-/// Contiguous f32 data of a CPU storage (what the in-place kernels below accept).
-fn cpu_slice<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [f32]> {
-    let (CpuStorage::F32(data), Some((a, b))) = (s, l.contiguous_offsets()) else {
-        candle_core::bail!("{op}: expected a contiguous f32 tensor")
-    };
-    Ok(&data[a..b])
-}
-
-fn cpu_slice_mut<'a>(s: &'a mut CpuStorage, l: &Layout, op: &str) -> Result<&'a mut [f32]> {
-    let (CpuStorage::F32(data), Some((a, b))) = (s, l.contiguous_offsets()) else {
-        candle_core::bail!("{op}: expected a contiguous f32 tensor")
-    };
-    Ok(&mut data[a..b])
-}
-
-/// The element count of `tensor`, after checking that `moments`, [m | v], holds twice as many.
-fn moments_len(op: &str, moments: &Layout, tensor: &Layout) -> Result<usize> {
-    let n = tensor.shape().elem_count();
-    if moments.shape().elem_count() != 2 * n {
-        candle_core::bail!("{op}: moments and tensor sizes differ")
-    }
-    Ok(n)
-}
-
-/// `sum[0] += Σ g²` (the GPU's gradient norm, without a host sync per tensor).
-struct SumSquares;
-
-impl SumSquares {
-    fn len(&self, sum: &Layout, g: &Layout) -> Result<usize> {
-        if sum.shape().elem_count() != 1 {
-            candle_core::bail!("sum-squares: the sum must be one number")
-        }
-        Ok(g.shape().elem_count())
-    }
-}
-
-impl InplaceOp2 for SumSquares {
-    fn name(&self) -> &'static str {
-        "sum-squares"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &mut CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<()> {
-        self.len(l1, l2)?;
-        let g = cpu_slice(s2, l2, self.name())?;
-        let sum = cpu_slice_mut(s1, l1, self.name())?;
-        sum[0] += g.iter().map(|x| x * x).sum::<f32>();
-        Ok(())
-    }
-
-    #[cfg(feature = "cuda")]
-    fn cuda_fwd(
-        &self,
-        s1: &mut CudaStorage,
-        l1: &Layout,
-        s2: &CudaStorage,
-        l2: &Layout,
-    ) -> Result<()> {
-        let n = self.len(l1, l2)?;
-        crate::worker::cuda::in_place("yj_sum_squares", (s1, l1), (s2, l2), n, &[])
-    }
-}
-
-/// AdamW's moments [m | v] from a (clipped) gradient: the first half of the GPU's update.
-struct MomentsUpdate {
-    clip: f32,
-    beta1: f32,
-    beta2: f32,
-}
-
-impl InplaceOp2 for MomentsUpdate {
-    fn name(&self) -> &'static str {
-        "adam-moments"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &mut CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<()> {
-        let n = moments_len(self.name(), l1, l2)?;
-        let g = cpu_slice(s2, l2, self.name())?;
-        let (m, v) = cpu_slice_mut(s1, l1, self.name())?.split_at_mut(n);
-        for ((m, v), g) in m.iter_mut().zip(v).zip(g) {
-            let g = g * self.clip;
-            *m = self.beta1 * *m + (1.0 - self.beta1) * g;
-            *v = self.beta2 * *v + (1.0 - self.beta2) * g * g;
-        }
-        Ok(())
-    }
-
-    #[cfg(feature = "cuda")]
-    fn cuda_fwd(
-        &self,
-        s1: &mut CudaStorage,
-        l1: &Layout,
-        s2: &CudaStorage,
-        l2: &Layout,
-    ) -> Result<()> {
-        let n = moments_len(self.name(), l1, l2)?;
-        let params = [self.clip, self.beta1, self.beta2];
-        crate::worker::cuda::in_place("yj_adam_moments", (s1, l1), (s2, l2), n, &params)
-    }
-}
-
-/// A parameter's step from its moments [m | v]: the second half of the GPU's update.
-struct ParamsUpdate {
-    /// lr / (1 - beta1^t)
-    step: f32,
-    /// lr * weight decay, or 0
-    decay: f32,
-    bc2_sqrt: f32,
-    eps: f32,
-}
-
-impl InplaceOp2 for ParamsUpdate {
-    fn name(&self) -> &'static str {
-        "adam-params"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &mut CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<()> {
-        let n = moments_len(self.name(), l2, l1)?;
-        let mv = cpu_slice(s2, l2, self.name())?;
-        let p = cpu_slice_mut(s1, l1, self.name())?;
-        let (m, v) = mv.split_at(n);
-        for ((p, m), v) in p.iter_mut().zip(m).zip(v) {
-            let denom = v.sqrt() / self.bc2_sqrt + self.eps;
-            *p -= self.decay * *p + self.step * m / denom;
-        }
-        Ok(())
-    }
-
-    #[cfg(feature = "cuda")]
-    fn cuda_fwd(
-        &self,
-        s1: &mut CudaStorage,
-        l1: &Layout,
-        s2: &CudaStorage,
-        l2: &Layout,
-    ) -> Result<()> {
-        let n = moments_len(self.name(), l2, l1)?;
-        let params = [self.step, self.decay, self.bc2_sqrt, self.eps];
-        crate::worker::cuda::in_place("yj_adam_params", (s1, l1), (s2, l2), n, &params)
-    }
-}
-
 /// Linear warm-up to `peak`, then linear decay to 0 (transformers' default schedule), or
 /// `constant` at `peak`.
 pub fn learning_rate(step: u64, total: u64, warmup: u64, peak: f64, constant: bool) -> f64 {
@@ -437,65 +303,5 @@ pub fn learning_rate(step: u64, total: u64, warmup: u64, peak: f64, constant: bo
         peak
     } else {
         peak * (total.saturating_sub(step)) as f64 / (total.saturating_sub(warmup)).max(1) as f64
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use candle_core::Device;
-
-    /// The GPU's two-kernel update (its CPU twin here) must equal the fused CPU one: same
-    /// parameters after a
-    /// few steps with weight decay, a parameter without decay and clipping.
-    #[test]
-    fn two_kernel_update_equals_fused_update() -> Result<()> {
-        let init = |seed: u64| -> Result<Vec<Var>> {
-            let mut rng = crate::worker::rng::SplitMix64::keyed(seed, &[]);
-            [(4usize, 3usize), (1, 3)]
-                .iter()
-                .map(|&shape| {
-                    let n = shape.0 * shape.1;
-                    let data: Vec<f32> = (0..n).map(|_| rng.next_f32() - 0.5).collect();
-                    Var::from_tensor(&Tensor::from_vec(data, shape, &Device::Cpu)?)
-                })
-                .collect()
-        };
-        let (fused_vars, tensor_vars) = (init(7)?, init(7)?);
-        let decay = vec![true, false];
-        let mut fused = AdamW::with_host_moments(&fused_vars, decay.clone(), 0.01, true)?;
-        let mut tensor = AdamW::with_host_moments(&tensor_vars, decay, 0.01, false)?;
-        for step in 0..4 {
-            let target = Tensor::new(&[1f32, -2.0, 0.5], &Device::Cpu)?;
-            let loss = |vars: &[Var]| -> Result<Tensor> {
-                let x = vars[0]
-                    .as_tensor()
-                    .sum(0)?
-                    .add(&vars[1].as_tensor().squeeze(0)?)?;
-                (x - &target)?.sqr()?.sum_all()?.affine(10.0, 0.0)
-            };
-            // max_grad_norm 1.0 clips these gradients; the last step runs unclipped.
-            let clip = if step == 3 { None } else { Some(1.0) };
-            let g1 = fused.step(&fused_vars, &loss(&fused_vars)?.backward()?, 1e-2, clip)?;
-            let g2 = tensor.step(&tensor_vars, &loss(&tensor_vars)?.backward()?, 1e-2, clip)?;
-            assert!(
-                (g1 - g2).abs() < 1e-4 * g1.max(1.0),
-                "grad norms {g1} vs {g2}"
-            );
-        }
-        for (a, b) in fused_vars.iter().zip(&tensor_vars) {
-            let diff = (a.as_tensor() - b.as_tensor())?
-                .abs()?
-                .max_all()?
-                .to_scalar::<f32>()?;
-            assert!(diff < 1e-5, "parameters differ by {diff}");
-        }
-        for i in 0..2 {
-            let ((m1, v1), (m2, v2)) = (fused.moments(i)?, tensor.moments(i)?);
-            for (x, y) in m1.iter().zip(&m2).chain(v1.iter().zip(&v2)) {
-                assert!((x - y).abs() < 1e-5, "moments differ: {x} vs {y}");
-            }
-        }
-        Ok(())
     }
 }
