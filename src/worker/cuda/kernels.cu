@@ -215,8 +215,13 @@ extern "C" __global__ void yj_adam_sum_squares(float* acc, const uint64_t* table
 }
 
 // Both moments and the parameter step, with decoupled weight decay; blockIdx.y picks the parameter.
-extern "C" __global__ void yj_adam_step(const uint64_t* table, float clip, float b1, float b2, float step, float bc2_sqrt, float eps) {
+// Gradients are clipped to a global norm of `max_norm` (none when 0), the norm read from the sum
+// of squares on the device: the host never waits for it.
+extern "C" __global__ void yj_adam_step(const uint64_t* table, const float* sum_squares, float max_norm, float b1, float b2,
+                                        float step, float bc2_sqrt, float eps) {
     const uint64_t* t = table + (size_t)blockIdx.y * ADAM_FIELDS;
+    const float norm = sqrtf(*sum_squares);
+    const float clip = max_norm > 0.0f && norm > max_norm ? max_norm / (norm + 1e-6f) : 1.0f;
     float* p = (float*)t[0];
     float* mv = (float*)t[2];
     const uint64_t n = t[3];

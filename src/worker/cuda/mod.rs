@@ -4,10 +4,8 @@
 
 use candle_core::backend::BackendStorage;
 use candle_core::cuda_backend::WrapErr;
-use candle_core::cuda_backend::cudarc::driver::{
-    CudaSlice, CudaView, LaunchConfig, PushKernelArg,
-};
 use candle_core::cuda_backend::cudarc::driver::DevicePtr;
+use candle_core::cuda_backend::cudarc::driver::{CudaSlice, CudaView, LaunchConfig, PushKernelArg};
 use candle_core::{CudaDevice, CudaStorage, Layout, Result, Shape, Tensor};
 
 use super::model::HiddenAct;
@@ -66,12 +64,22 @@ pub fn layer_norm(
 ) -> Result<(CudaStorage, Shape)> {
     let (cfg, width) = per_row(lx);
     check_width("layer-norm", &[lw, lb], width)?;
-    let (xv, wv, bv) = (view(x, lx, "layer-norm")?, view(w, lw, "layer-norm")?, view(b, lb, "layer-norm")?);
+    let (xv, wv, bv) = (
+        view(x, lx, "layer-norm")?,
+        view(w, lw, "layer-norm")?,
+        view(b, lb, "layer-norm")?,
+    );
     let device = x.device();
     let out = output(device, lx.shape().elem_count())?;
     let func = device.get_or_load_custom_func("yj_layer_norm", MODULE, PTX)?;
     let mut builder = func.builder();
-    builder.arg(&xv).arg(&wv).arg(&bv).arg(&out).arg(&width).arg(&eps);
+    builder
+        .arg(&xv)
+        .arg(&wv)
+        .arg(&bv)
+        .arg(&out)
+        .arg(&width)
+        .arg(&eps);
     // SAFETY: one block per row of `width`, within x, y (x's size) and the width-long w and b.
     unsafe { builder.launch(cfg) }.w()?;
     Ok(wrap(out, device, lx.shape().clone()))
@@ -95,7 +103,13 @@ pub fn layer_norm_grad(
     let out = output(device, 2 * lx.shape().elem_count())?;
     let func = device.get_or_load_custom_func("yj_layer_norm_grad", MODULE, PTX)?;
     let mut builder = func.builder();
-    builder.arg(&xv).arg(&wv).arg(&dv).arg(&out).arg(&width).arg(&eps);
+    builder
+        .arg(&xv)
+        .arg(&wv)
+        .arg(&dv)
+        .arg(&out)
+        .arg(&width)
+        .arg(&eps);
     // SAFETY: one block per row; the output holds two halves of x's size.
     unsafe { builder.launch(cfg) }.w()?;
     let mut dims = vec![2];
@@ -132,7 +146,11 @@ pub fn attention_probs(
         Some(_) => candle_core::bail!("{name}: the gradient's shape differs"),
         None => None,
     };
-    let kernel = if dyv.is_some() { "yj_attention_probs_grad" } else { "yj_attention_probs" };
+    let kernel = if dyv.is_some() {
+        "yj_attention_probs_grad"
+    } else {
+        "yj_attention_probs"
+    };
     let func = device.get_or_load_custom_func(kernel, MODULE, PTX)?;
     let mut builder = func.builder();
     builder.arg(&sv).arg(&mv);
@@ -176,7 +194,11 @@ pub fn bias_act(
         Some(_) => candle_core::bail!("{name}: the gradient's shape differs"),
         None => None,
     };
-    let kernel = if dyv.is_some() { "yj_bias_act_grad" } else { "yj_bias_act" };
+    let kernel = if dyv.is_some() {
+        "yj_bias_act_grad"
+    } else {
+        "yj_bias_act"
+    };
     let func = device.get_or_load_custom_func(kernel, MODULE, PTX)?;
     let mut builder = func.builder();
     builder.arg(&xv).arg(&bv);
@@ -212,14 +234,23 @@ pub fn dropout(s: &CudaStorage, l: &Layout, mask: DropMask) -> Result<(CudaStora
     let func = device.get_or_load_custom_func("yj_dropout", MODULE, PTX)?;
     let mut builder = func.builder();
     let scale = mask.keep_scale();
-    builder.arg(&x).arg(&out).arg(&n).arg(&mask.state).arg(&mask.p).arg(&scale);
+    builder
+        .arg(&x)
+        .arg(&out)
+        .arg(&n)
+        .arg(&mask.state)
+        .arg(&mask.p)
+        .arg(&scale);
     // SAFETY: the kernel touches the first `n` elements of `x` and of the output, both `n` long.
     unsafe { builder.launch(elementwise(n as usize)) }.w()?;
     Ok(wrap(out, device, l.shape().clone()))
 }
 
 fn check_width(op: &str, layouts: &[&Layout], width: u32) -> Result<()> {
-    if layouts.iter().any(|l| l.shape().elem_count() != width as usize) {
+    if layouts
+        .iter()
+        .any(|l| l.shape().elem_count() != width as usize)
+    {
         candle_core::bail!("{op}: weight and bias must have the rows' width {width}")
     }
     Ok(())
@@ -252,14 +283,19 @@ fn device_ptr(t: &Tensor) -> Result<(u64, Layout, CudaDevice)> {
     let slice = s.as_cuda_slice::<f32>()?;
     let stream = s.device().cuda_stream();
     let (ptr, _sync) = slice.device_ptr(&stream);
-    Ok((ptr + 4 * layout.start_offset() as u64, layout.clone(), s.device().clone()))
+    Ok((
+        ptr + 4 * layout.start_offset() as u64,
+        layout.clone(),
+        s.device().clone(),
+    ))
 }
 
 /// AdamW over every parameter in two launches (`yj_adam_sum_squares`, `yj_adam_step`) where a
-/// kernel per parameter would take hundreds: a table of pointers goes up, the gradient norm
-/// comes back (the one sync), `clip(norm)` scales the gradients. A gradient candle left as a
-/// transposed view (the weight of `x @ W.T`) is read in place, not copied.
-pub fn adamw(params: &[AdamParam], clip: impl Fn(f64) -> f64, k: &AdamStep) -> Result<f64> {
+/// kernel per parameter would take hundreds: a table of pointers goes up, and nothing comes
+/// back: clipping to `max_norm` reads the norm on the device. Returns the gradients' sum of
+/// squares (one element, still on the GPU). A gradient candle left as a transposed view (the
+/// weight of `x @ W.T`) is read in place, not copied.
+pub fn adamw(params: &[AdamParam], max_norm: Option<f32>, k: &AdamStep) -> Result<Tensor> {
     // Gradients in neither layout are copied; the copies live until the launches are queued.
     let mut copies = Vec::new();
     let mut table: Vec<u64> = Vec::with_capacity(6 * params.len());
@@ -286,32 +322,44 @@ pub fn adamw(params: &[AdamParam], clip: impl Fn(f64) -> f64, k: &AdamStep) -> R
             copies.push(copy);
             (ptr, 0)
         };
-        table.extend([param_ptr, grad_ptr, moments_ptr, n as u64, cols, p.decay.to_bits() as u64]);
+        table.extend([
+            param_ptr,
+            grad_ptr,
+            moments_ptr,
+            n as u64,
+            cols,
+            p.decay.to_bits() as u64,
+        ]);
         device = Some(dev);
     }
     let Some(device) = device else {
-        return Ok(0.0);
+        candle_core::bail!("adamw: no parameter has a gradient")
     };
     let table = device.clone_htod(&table)?;
-    let tensors = params.len() as u32;
     let grid = LaunchConfig {
-        grid_dim: (512, tensors, 1),
+        grid_dim: (512, params.len() as u32, 1),
         block_dim: (256, 1, 1),
         shared_mem_bytes: 0,
     };
-    let acc = device.alloc_zeros::<f32>(1)?;
+    let sum_squares = Tensor::zeros(
+        1,
+        candle_core::DType::F32,
+        &candle_core::Device::Cuda(device.clone()),
+    )?;
+    let (acc, _, _) = device_ptr(&sum_squares)?;
     let func = device.get_or_load_custom_func("yj_adam_sum_squares", MODULE, PTX)?;
     let mut builder = func.builder();
     builder.arg(&acc).arg(&table);
-    // SAFETY: each row of the table names live buffers of the sizes it gives (checked above).
+    // SAFETY: each row of the table names live buffers of the sizes it gives (checked above);
+    // `acc` is the one-element sum.
     unsafe { builder.launch(grid) }.w()?;
-    let norm = (device.clone_dtoh(&acc)?[0] as f64).sqrt();
-    let clip = clip(norm) as f32;
+    let max_norm = max_norm.unwrap_or(0.0);
     let func = device.get_or_load_custom_func("yj_adam_step", MODULE, PTX)?;
     let mut builder = func.builder();
     builder
         .arg(&table)
-        .arg(&clip)
+        .arg(&acc)
+        .arg(&max_norm)
         .arg(&k.beta1)
         .arg(&k.beta2)
         .arg(&k.step)
@@ -320,15 +368,17 @@ pub fn adamw(params: &[AdamParam], clip: impl Fn(f64) -> f64, k: &AdamStep) -> R
     // SAFETY: as above; each element is read and written by one thread.
     unsafe { builder.launch(grid) }.w()?;
     drop(copies);
-    Ok(norm)
+    Ok(sum_squares)
 }
 
 /// Each kernel against its CPU twin. They need a GPU, so they are `#[ignore]`d: on a GPU node,
 /// `cargo test --release --features cuda --lib cuda:: -- --include-ignored`.
 #[cfg(test)]
 mod tests {
-    use crate::worker::model::HiddenAct;
-    use crate::worker::model::ops::{AttentionProbs, BiasAct, DropMask, Dropout, LayerNorm, Softmax};
+    use crate::worker::model::ops::{
+        AttentionProbs, BiasAct, DropMask, Dropout, LayerNorm, Softmax,
+    };
+    use crate::worker::model::{Grads, HiddenAct};
     use crate::worker::train::optim::AdamW;
     use candle_core::{Device, Result, Tensor, Var};
 
@@ -354,11 +404,7 @@ mod tests {
 
     /// `op`'s output and the gradients it passes back to `inputs` (those it gives one), on
     /// the CPU and the GPU, must agree within `tol`.
-    fn agrees(
-        inputs: &[Tensor],
-        op: impl Fn(&[Tensor]) -> Result<Tensor>,
-        tol: f32,
-    ) -> Result<()> {
+    fn agrees(inputs: &[Tensor], op: impl Fn(&[Tensor]) -> Result<Tensor>, tol: f32) -> Result<()> {
         let gpu = gpu();
         let run = |device: &Device| -> Result<Vec<Tensor>> {
             let vars: Vec<Var> = inputs
@@ -390,8 +436,16 @@ mod tests {
     #[ignore = "needs a CUDA GPU: --include-ignored on a GPU node"]
     fn layer_norm_matches_cpu() -> Result<()> {
         for (rows, width) in [(37, 384), (5, 1000), (3, 7)] {
-            let inputs = [random(&[rows, width], 1)?, random(&[width], 2)?, random(&[width], 3)?];
-            agrees(&inputs, |x| x[0].apply_op3(&x[1], &x[2], LayerNorm { eps: 1e-12 }), 2e-3)?;
+            let inputs = [
+                random(&[rows, width], 1)?,
+                random(&[width], 2)?,
+                random(&[width], 3)?,
+            ];
+            agrees(
+                &inputs,
+                |x| x[0].apply_op3(&x[1], &x[2], LayerNorm { eps: 1e-12 }),
+                2e-3,
+            )?;
         }
         Ok(())
     }
@@ -446,8 +500,15 @@ mod tests {
     #[ignore = "needs a CUDA GPU: --include-ignored on a GPU node"]
     fn dropout_draws_the_cpu_mask() -> Result<()> {
         // Same mask: outputs and gradients equal exactly.
-        let mask = DropMask { state: 12345, p: 0.1 };
-        agrees(&[random(&[70_001, 3], 8)?], |x| x[0].apply_op1(Dropout(mask)), 0.0)
+        let mask = DropMask {
+            state: 12345,
+            p: 0.1,
+        };
+        agrees(
+            &[random(&[70_001, 3], 8)?],
+            |x| x[0].apply_op1(Dropout(mask)),
+            0.0,
+        )
     }
 
     /// The GPU's AdamW over all parameters in two launches equals the CPU's per-tensor update,
@@ -466,10 +527,13 @@ mod tests {
             let x = x.to_device(device)?;
             let mut opt = AdamW::new(&vars, vec![true, false], 0.01)?;
             for step in 0..4 {
-                let y = x.matmul(&vars[0].as_tensor().t()?)?.broadcast_add(vars[1].as_tensor())?;
+                let y = x
+                    .matmul(&vars[0].as_tensor().t()?)?
+                    .broadcast_add(vars[1].as_tensor())?;
                 let loss = y.sqr()?.sum_all()?;
                 let clip = if step == 3 { None } else { Some(1.0) };
-                opt.step(&vars, &loss.backward()?, 1e-2, clip)?;
+                let grads = Grads::from_store(&vars, &loss.backward()?);
+                opt.step(&vars, &grads, 1e-2, clip)?;
             }
             let mut all = vars[0].as_tensor().flatten_all()?.to_vec1::<f32>()?;
             all.extend(vars[1].as_tensor().flatten_all()?.to_vec1::<f32>()?);

@@ -42,8 +42,7 @@ impl Classifier {
         let tokenizer = files.read_tokenizer(max_length)?;
         let pad_id = tokenizer.token_to_id("[PAD]").unwrap_or(0);
         let device = inference_device();
-        let (params, report) =
-            ParamSet::from_checkpoint(&cfg, &files.read_weights()?, 0, &device)?;
+        let (params, report) = ParamSet::from_checkpoint(&cfg, &files.read_weights()?, 0, &device)?;
         if report
             .initialised
             .iter()

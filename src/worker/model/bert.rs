@@ -4,16 +4,18 @@
 //! only a head on top would learn. This one has the same tensor names and maths, built from
 //! differentiable ops, plus what BertForSequenceClassification adds: dropout where transformers
 //! has it, the pooler (dense + tanh over [CLS]) and the classifier. As in candle-transformers,
-//! each layer is a struct that resolves its tensors once in `load` and computes in `forward`;
-//! the small ops that dominate a step on a GPU run fused (ops.rs).
+//! each part is a struct that resolves its tensors once in `load` and computes in `forward`;
+//! the backward pass is written out (layers.rs says why), and the small ops that dominate a
+//! step on a GPU run fused (ops.rs).
 
 use std::cell::Cell;
 
 use candle_core::{D, DType, Device, Result, Tensor};
 
-use super::config::{BertConfig, HiddenAct};
-use super::ops;
-use super::params::{ParamSet, Source};
+use super::config::BertConfig;
+use super::layers::{Layer, LayerNorm, LayerSaved, Linear, Masks, Shape};
+use super::ops::{self, DropMask};
+use super::params::{Grads, Param, ParamSet, Source};
 use crate::worker::rng::SplitMix64;
 
 /// Dropout with masks drawn from (seed, step, call site): a resumed run draws the same masks.
@@ -40,24 +42,26 @@ impl Dropout {
     }
 
     /// The next call site's mask stream, or `None` when `p` drops nothing (no site is used).
-    fn next_mask(&self, p: f32) -> Option<ops::DropMask> {
+    fn next_mask(&self, p: f32) -> Option<DropMask> {
         if p <= 0.0 {
             return None;
         }
         let site = self.site.get() + 1;
         self.site.set(site);
         let rng = SplitMix64::keyed(self.seed, &[0xD409, self.step, site]);
-        Some(ops::DropMask {
+        Some(DropMask {
             state: rng.state(),
             p,
         })
     }
+}
 
-    fn apply(&self, x: &Tensor, p: f32) -> Result<Tensor> {
-        match self.next_mask(p) {
-            None => Ok(x.clone()),
-            Some(mask) => x.contiguous()?.apply_op1(ops::Dropout(mask)),
-        }
+impl Masks for Dropout {
+    fn hidden(&self) -> Option<DropMask> {
+        self.next_mask(self.hidden)
+    }
+    fn attention(&self) -> Option<DropMask> {
+        self.next_mask(self.attention)
     }
 }
 
@@ -86,58 +90,18 @@ impl Batch {
     }
 }
 
-/// `x @ weight.T + bias`, for a 2-D `x`.
-struct Linear {
-    weight: Tensor,
-    bias: Tensor,
-}
-
-impl Linear {
-    fn load(src: &Source) -> Result<Linear> {
-        Ok(Linear {
-            weight: src.get("weight")?,
-            bias: src.get("bias")?,
-        })
-    }
-
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        x.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)
-    }
-
-    /// `act(x @ weight.T + bias)`, the bias and activation as one fused op.
-    fn forward_act(&self, x: &Tensor, act: HiddenAct) -> Result<Tensor> {
-        x.matmul(&self.weight.t()?)?
-            .apply_op2(&self.bias, ops::BiasAct(act))
-    }
-}
-
-/// LayerNorm over the last dimension, normalisation and affine part fused.
-struct LayerNorm {
-    weight: Tensor,
-    bias: Tensor,
-    eps: f32,
-}
-
-impl LayerNorm {
-    fn load(src: &Source, cfg: &BertConfig) -> Result<LayerNorm> {
-        Ok(LayerNorm {
-            weight: src.get("weight")?,
-            bias: src.get("bias")?,
-            eps: cfg.layer_norm_eps as f32,
-        })
-    }
-
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        x.contiguous()?
-            .apply_op3(&self.weight, &self.bias, ops::LayerNorm { eps: self.eps })
-    }
-}
-
+/// The embeddings: word + position + token type 0, normalised, with dropout.
 struct Embeddings {
-    words: Tensor,
-    positions: Tensor,
-    token_types: Tensor,
+    words: Param,
+    positions: Param,
+    token_types: Param,
     norm: LayerNorm,
+}
+
+struct EmbeddingsSaved {
+    ids: Tensor,
+    sum: Tensor,
+    drop: Option<DropMask>,
 }
 
 impl Embeddings {
@@ -150,111 +114,133 @@ impl Embeddings {
         })
     }
 
-    /// (batch * length, hidden): word + position + token type 0, normalised.
-    fn forward(&self, ids: &Tensor, drop: &Dropout) -> Result<Tensor> {
+    /// (batch * length, hidden).
+    fn forward(
+        &self,
+        ids: &Tensor,
+        drop: &Dropout,
+        keep: bool,
+    ) -> Result<(Tensor, Option<EmbeddingsSaved>)> {
         let (b, t) = ids.dims2()?;
-        let h = self.words.dim(1)?;
-        let x = self
+        let h = self.words.tensor.dim(1)?;
+        let ids = ids.flatten_all()?;
+        let sum = self
             .words
-            .index_select(&ids.flatten_all()?, 0)?
+            .tensor
+            .index_select(&ids, 0)?
             .reshape((b, t, h))?
-            .broadcast_add(&self.positions.narrow(0, 0, t)?)?
-            .broadcast_add(&self.token_types.narrow(0, 0, 1)?)?
+            .broadcast_add(&self.positions.tensor.narrow(0, 0, t)?)?
+            .broadcast_add(&self.token_types.tensor.narrow(0, 0, 1)?)?
             .reshape((b * t, h))?;
-        drop.apply(&self.norm.forward(&x)?, drop.hidden)
-    }
-}
-
-struct SelfAttention {
-    query: Linear,
-    key: Linear,
-    value: Linear,
-    heads: usize,
-}
-
-impl SelfAttention {
-    fn load(src: &Source, cfg: &BertConfig) -> Result<SelfAttention> {
-        Ok(SelfAttention {
-            query: Linear::load(&src.pp("query"))?,
-            key: Linear::load(&src.pp("key"))?,
-            value: Linear::load(&src.pp("value"))?,
-            heads: cfg.num_attention_heads,
-        })
+        let mask = drop.hidden();
+        let y = ops::dropout(&self.norm.forward(&sum)?, mask)?;
+        Ok((
+            y,
+            keep.then_some(EmbeddingsSaved {
+                ids,
+                sum,
+                drop: mask,
+            }),
+        ))
     }
 
-    /// The attention's context, (batch * length, hidden), for `x` of (batch * length, hidden).
-    fn forward(
+    fn backward(
         &self,
-        x: &Tensor,
-        (b, t): (usize, usize),
-        mask: &Tensor,
-        drop: &Dropout,
-    ) -> Result<Tensor> {
-        let h = x.dim(1)?;
-        let (nh, dh) = (self.heads, h / self.heads);
-        let split = |proj: &Linear| -> Result<Tensor> {
-            proj.forward(x)?
-                .reshape((b, t, nh, dh))?
-                .transpose(1, 2)?
-                .contiguous()
-        };
-        let (q, k, v) = (split(&self.query)?, split(&self.key)?, split(&self.value)?);
-        // Scale, padding mask, softmax and dropout in one op each way.
-        let probs = q.matmul(&k.t()?)?.apply_op2(
-            mask,
-            ops::AttentionProbs {
-                // Rounded as candle's affine rounds it, so the CPU result is the unfused one's.
-                scale: (1.0 / (dh as f64).sqrt()) as f32,
-                drop: drop.next_mask(drop.attention),
+        e: &EmbeddingsSaved,
+        s: Shape,
+        dy: &Tensor,
+        grads: &mut Grads,
+    ) -> Result<()> {
+        let dsum = self
+            .norm
+            .backward(&e.sum, &ops::dropout(dy, e.drop)?, grads)?;
+        // Every row of the table gets a gradient (zero for unseen tokens), as in PyTorch, so
+        // AdamW moves every row the same way.
+        let words = &self.words.tensor;
+        let dwords = words.zeros_like()?.index_add(&e.ids, &dsum, 0)?;
+        grads.set(&self.words, dwords);
+        let h = dsum.dim(1)?;
+        let dpositions = dsum.reshape((s.batch, s.len, h))?.sum(0)?;
+        grads.set(
+            &self.positions,
+            pad_rows(&dpositions, &self.positions.tensor)?,
+        );
+        let dtype = dsum.sum_keepdim(0)?;
+        grads.set(
+            &self.token_types,
+            pad_rows(&dtype, &self.token_types.tensor)?,
+        );
+        Ok(())
+    }
+}
+
+/// `rows` followed by zero rows up to `like`'s row count.
+fn pad_rows(rows: &Tensor, like: &Tensor) -> Result<Tensor> {
+    let (n, total) = (rows.dim(0)?, like.dim(0)?);
+    if n == total {
+        return Ok(rows.clone());
+    }
+    let zeros = Tensor::zeros((total - n, like.dim(1)?), like.dtype(), like.device())?;
+    Tensor::cat(&[rows, &zeros], 0)
+}
+
+/// BertForSequenceClassification's head: the pooler (dense + tanh over [CLS]), dropout, the
+/// classifier.
+struct Head {
+    pooler: Linear,
+    classifier: Linear,
+}
+
+struct HeadSaved {
+    cls: Tensor,
+    pooled: Tensor,
+    dropped: Tensor,
+    drop: Option<DropMask>,
+}
+
+impl Head {
+    fn forward(&self, hidden: &Tensor, s: Shape, drop: &Dropout) -> Result<(Tensor, HeadSaved)> {
+        let h = hidden.dim(1)?;
+        let cls = hidden
+            .reshape((s.batch, s.len, h))?
+            .narrow(1, 0, 1)?
+            .reshape((s.batch, h))?;
+        let pooled = self.pooler.forward(&cls)?.tanh()?;
+        let mask = drop.hidden();
+        let dropped = ops::dropout(&pooled, mask)?;
+        let logits = self.classifier.forward(&dropped)?;
+        Ok((
+            logits,
+            HeadSaved {
+                cls,
+                pooled,
+                dropped,
+                drop: mask,
             },
-        )?;
-        probs
-            .matmul(&v)?
-            .transpose(1, 2)?
-            .contiguous()?
-            .reshape((b * t, h))
-    }
-}
-
-/// One encoder layer: self-attention and the feed-forward block, each with its residual and
-/// LayerNorm.
-struct Layer {
-    attention: SelfAttention,
-    attention_out: Linear,
-    attention_norm: LayerNorm,
-    intermediate: Linear,
-    act: HiddenAct,
-    output: Linear,
-    output_norm: LayerNorm,
-}
-
-impl Layer {
-    fn load(src: &Source, cfg: &BertConfig) -> Result<Layer> {
-        let attention = src.pp("attention");
-        Ok(Layer {
-            attention: SelfAttention::load(&attention.pp("self"), cfg)?,
-            attention_out: Linear::load(&attention.pp("output").pp("dense"))?,
-            attention_norm: LayerNorm::load(&attention.pp("output").pp("LayerNorm"), cfg)?,
-            intermediate: Linear::load(&src.pp("intermediate").pp("dense"))?,
-            act: cfg.hidden_act,
-            output: Linear::load(&src.pp("output").pp("dense"))?,
-            output_norm: LayerNorm::load(&src.pp("output").pp("LayerNorm"), cfg)?,
-        })
+        ))
     }
 
-    fn forward(
+    /// The gradient of the hidden states, (batch * length, hidden): nonzero at [CLS] only.
+    fn backward(
         &self,
-        x: &Tensor,
-        bt: (usize, usize),
-        mask: &Tensor,
-        drop: &Dropout,
+        p: &HeadSaved,
+        s: Shape,
+        dlogits: &Tensor,
+        grads: &mut Grads,
     ) -> Result<Tensor> {
-        let context = self.attention.forward(x, bt, mask, drop)?;
-        let attn = drop.apply(&self.attention_out.forward(&context)?, drop.hidden)?;
-        let x1 = self.attention_norm.forward(&(attn + x)?)?;
-        let inter = self.intermediate.forward_act(&x1, self.act)?;
-        let out = drop.apply(&self.output.forward(&inter)?, drop.hidden)?;
-        self.output_norm.forward(&(out + x1)?)
+        let ddropped = self.classifier.backward(&p.dropped, dlogits, grads)?;
+        let dpooled = ops::dropout(&ddropped, p.drop)?;
+        let dpre = (dpooled * (1.0 - p.pooled.sqr()?)?)?;
+        let dcls = self.pooler.backward(&p.cls, &dpre, grads)?;
+        let h = dcls.dim(1)?;
+        let dcls = dcls.reshape((s.batch, 1, h))?;
+        let dhidden = if s.len > 1 {
+            let rest = Tensor::zeros((s.batch, s.len - 1, h), dcls.dtype(), dcls.device())?;
+            Tensor::cat(&[&dcls, &rest], 1)?
+        } else {
+            dcls
+        };
+        dhidden.reshape((s.batch * s.len, h))
     }
 }
 
@@ -262,13 +248,21 @@ impl Layer {
 pub struct Bert {
     embeddings: Embeddings,
     layers: Vec<Layer>,
-    pooler: Linear,
-    classifier: Linear,
+    head: Head,
+    parameters: usize,
+}
+
+/// What the forward pass kept for the backward pass.
+struct Saved {
+    embeddings: EmbeddingsSaved,
+    layers: Vec<LayerSaved>,
 }
 
 impl Bert {
-    /// The model over `params`: `track` for training (gradients reach the parameters), not for
-    /// evaluation. Loading is cheap (no copies): load once per training run or evaluation.
+    /// The model over `params`: `track` lets candle's autograd follow it (tests compare the
+    /// hand-written backward pass against that); training and evaluation load it untracked.
+    /// Loading is cheap (no copies), and the optimizer updates the parameters in place, which
+    /// the model shares: load once per training run or evaluation.
     pub fn load(params: &ParamSet, cfg: &BertConfig, track: bool) -> Result<Bert> {
         let root = params.source(track);
         let bert = root.pp("bert");
@@ -278,36 +272,104 @@ impl Bert {
             layers: (0..cfg.num_hidden_layers)
                 .map(|l| Layer::load(&layers.pp(&l.to_string()), cfg))
                 .collect::<Result<_>>()?,
-            pooler: Linear::load(&bert.pp("pooler").pp("dense"))?,
-            classifier: Linear::load(&root.pp("classifier"))?,
+            head: Head {
+                pooler: Linear::load(&bert.pp("pooler").pp("dense"))?,
+                classifier: Linear::load(&root.pp("classifier"))?,
+            },
+            parameters: params.vars.len(),
         })
     }
 
-    /// The classifier's logits, (batch, NUM_LABELS).
-    pub fn logits(&self, batch: &Batch, drop: &Dropout) -> Result<Tensor> {
+    fn encode_keeping(
+        &self,
+        batch: &Batch,
+        drop: &Dropout,
+        keep: bool,
+    ) -> Result<(Tensor, Shape, Tensor, Option<Saved>)> {
         let (b, t) = batch.ids.dims2()?;
-        let hidden = self.encode(batch, drop)?;
-        let h = hidden.dim(1)?;
-        let cls = hidden
-            .reshape((b, t, h))?
-            .narrow(1, 0, 1)?
-            .reshape((b, h))?;
-        let pooled = self.pooler.forward(&cls)?.tanh()?;
-        let pooled = drop.apply(&pooled, drop.hidden)?;
-        self.classifier.forward(&pooled)
+        let s = Shape { batch: b, len: t };
+        let (mut x, embeddings) = self.embeddings.forward(&batch.ids, drop, keep)?;
+        // 0 where attended, a large negative number on padding: added to the scores.
+        let mask = ((batch.mask.to_dtype(DType::F32)? - 1.0)? * 10_000.0)?.contiguous()?;
+        let mut layers = Vec::new();
+        for layer in &self.layers {
+            let (y, saved) = layer.forward(&x, s, &mask, drop, keep)?;
+            layers.extend(saved);
+            x = y;
+        }
+        let saved = embeddings.map(|embeddings| Saved { embeddings, layers });
+        Ok((x, s, mask, saved))
     }
 
     /// The last hidden states, flattened to (batch * length, hidden).
     pub fn encode(&self, batch: &Batch, drop: &Dropout) -> Result<Tensor> {
-        let bt = batch.ids.dims2()?;
-        let mut x = self.embeddings.forward(&batch.ids, drop)?;
-        // 0 where attended, a large negative number on padding: added to the scores.
-        let mask = ((batch.mask.to_dtype(DType::F32)? - 1.0)? * 10_000.0)?.contiguous()?;
-        for layer in &self.layers {
-            x = layer.forward(&x, bt, &mask, drop)?;
-        }
-        Ok(x)
+        Ok(self.encode_keeping(batch, drop, false)?.0)
     }
+
+    /// The classifier's logits, (batch, NUM_LABELS).
+    pub fn logits(&self, batch: &Batch, drop: &Dropout) -> Result<Tensor> {
+        let (hidden, s, _, _) = self.encode_keeping(batch, drop, false)?;
+        Ok(self.head.forward(&hidden, s, drop)?.0)
+    }
+
+    /// A training step's forward pass: the mean cross-entropy against `labels`, and what the
+    /// backward pass needs.
+    pub fn forward_train(
+        &self,
+        batch: &Batch,
+        labels: &[usize],
+        drop: &Dropout,
+    ) -> Result<(Tensor, Pass)> {
+        let (hidden, shape, mask, saved) = self.encode_keeping(batch, drop, true)?;
+        let Some(saved) = saved else {
+            candle_core::bail!("the forward pass kept nothing for the backward pass")
+        };
+        let (logits, head) = self.head.forward(&hidden, shape, drop)?;
+        let loss = cross_entropy(&logits, labels)?;
+        // d(mean cross-entropy)/d logits = (softmax - one-hot) / batch.
+        let onehot = one_hot(labels, logits.dims2()?.1, logits.device())?;
+        let dlogits = ((softmax_last(&logits)? - onehot)? / shape.batch as f64)?;
+        let pass = Pass {
+            saved,
+            head,
+            shape,
+            mask,
+            dlogits,
+        };
+        Ok((loss, pass))
+    }
+
+    /// Every parameter's gradient of the loss `forward_train` returned with `pass`.
+    pub fn backward(&self, pass: Pass) -> Result<Grads> {
+        let s = pass.shape;
+        let mut grads = Grads::with_len(self.parameters);
+        let mut dx = self
+            .head
+            .backward(&pass.head, s, &pass.dlogits, &mut grads)?;
+        for (layer, l) in self.layers.iter().zip(&pass.saved.layers).rev() {
+            dx = layer.backward(l, s, &pass.mask, &dx, &mut grads)?;
+        }
+        self.embeddings
+            .backward(&pass.saved.embeddings, s, &dx, &mut grads)?;
+        Ok(grads)
+    }
+}
+
+/// A training step between its forward and backward passes.
+pub struct Pass {
+    saved: Saved,
+    head: HeadSaved,
+    shape: Shape,
+    mask: Tensor,
+    dlogits: Tensor,
+}
+
+fn one_hot(labels: &[usize], classes: usize, device: &Device) -> Result<Tensor> {
+    let mut onehot = vec![0f32; labels.len() * classes];
+    for (i, &l) in labels.iter().enumerate() {
+        onehot[i * classes + l] = 1.0;
+    }
+    Tensor::from_vec(onehot, (labels.len(), classes), device)
 }
 
 /// Softmax over the last dimension (the fused kernel).
@@ -322,12 +384,7 @@ pub fn cross_entropy(logits: &Tensor, labels: &[usize]) -> Result<Tensor> {
     let shifted = logits.broadcast_sub(&max)?;
     let log_sum = shifted.exp()?.sum_keepdim(D::Minus1)?.log()?;
     let log_probs = shifted.broadcast_sub(&log_sum)?;
-    let mut onehot = vec![0f32; b * c];
-    for (i, &l) in labels.iter().enumerate() {
-        onehot[i * c + l] = 1.0;
-    }
-    let onehot = Tensor::from_vec(onehot, (b, c), logits.device())?;
-    (log_probs * onehot)?
+    (log_probs * one_hot(labels, c, logits.device())?)?
         .sum_all()?
         .affine(-1.0 / b as f64, 0.0)
 }

@@ -34,6 +34,82 @@ fn row_stats(x: &[f32], eps: f32) -> (f32, f32) {
     (mean, 1.0 / (var + eps).sqrt())
 }
 
+// What the layers call. Forward functions are differentiable by candle's autograd too (each op
+// has its backward), which the tests use as the oracle of the hand-written backward pass.
+
+/// LayerNorm of the rows of `x`.
+pub fn layer_norm(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f32) -> Result<Tensor> {
+    x.contiguous()?.apply_op3(weight, bias, LayerNorm { eps })
+}
+
+/// LayerNorm's gradients for `x`, the weight and the bias. One pass writes dx and dy * x̂ (for
+/// the weight's gradient) as (2, rows, width); the weight's and bias's are column sums.
+pub fn layer_norm_backward(
+    x: &Tensor,
+    weight: &Tensor,
+    dy: &Tensor,
+    eps: f32,
+) -> Result<(Tensor, Tensor, Tensor)> {
+    let dy = dy.contiguous()?;
+    let both = x.apply_op3_no_bwd(weight, &dy, &LayerNormGrad { eps })?;
+    Ok((both.get(0)?, both.get(1)?.sum(0)?, dy.sum(0)?))
+}
+
+/// `x * mask`, or `x` when there is no mask.
+pub fn dropout(x: &Tensor, mask: Option<DropMask>) -> Result<Tensor> {
+    match mask {
+        None => Ok(x.clone()),
+        Some(mask) => x.contiguous()?.apply_op1(Dropout(mask)),
+    }
+}
+
+/// The attention's probabilities (see [`AttentionProbs`]).
+pub fn attention_probs(
+    scores: &Tensor,
+    mask: &Tensor,
+    scale: f32,
+    drop: Option<DropMask>,
+) -> Result<Tensor> {
+    scores.apply_op2(mask, AttentionProbs { scale, drop })
+}
+
+/// The scores' gradient, from the probabilities' gradient `dy`.
+pub fn attention_probs_backward(
+    scores: &Tensor,
+    mask: &Tensor,
+    dy: &Tensor,
+    scale: f32,
+    drop: Option<DropMask>,
+) -> Result<Tensor> {
+    let grad = AttentionProbsGrad {
+        scale,
+        drop,
+        dy: dy.contiguous()?,
+    };
+    scores.contiguous()?.apply_op2_no_bwd(mask, &grad)
+}
+
+/// `act(x + bias)`.
+pub fn bias_act(x: &Tensor, bias: &Tensor, act: HiddenAct) -> Result<Tensor> {
+    x.contiguous()?.apply_op2(bias, BiasAct(act))
+}
+
+/// The gradients of `x` and the bias, from the activation's gradient `dy`.
+pub fn bias_act_backward(
+    x: &Tensor,
+    bias: &Tensor,
+    dy: &Tensor,
+    act: HiddenAct,
+) -> Result<(Tensor, Tensor)> {
+    let grad = BiasActGrad {
+        act,
+        dy: dy.contiguous()?,
+    };
+    let dz = x.contiguous()?.apply_op2_no_bwd(bias, &grad)?;
+    let dbias = dz.sum(0)?;
+    Ok((dz, dbias))
+}
+
 /// Rows to hand rayon at once: short rows (attention has one per key) are grouped.
 fn row_group(width: usize) -> usize {
     width * (256 / width).max(1)
@@ -96,12 +172,7 @@ impl CustomOp3 for LayerNorm {
         _y: &Tensor,
         dy: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let dy = dy.contiguous()?;
-        // One pass writes dx and dy * x̂ (for the weight's gradient) as (2, rows, width).
-        let both = x.apply_op3_no_bwd(gamma, &dy, &LayerNormGrad { eps: self.eps })?;
-        let dx = both.get(0)?;
-        let dgamma = both.get(1)?.sum(0)?;
-        let dbeta = dy.sum(0)?;
+        let (dx, dgamma, dbeta) = layer_norm_backward(x, gamma, dy, self.eps)?;
         Ok((Some(dx), Some(dgamma), Some(dbeta)))
     }
 }
@@ -333,12 +404,8 @@ impl CustomOp2 for AttentionProbs {
         _y: &Tensor,
         dy: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let grad = AttentionProbsGrad {
-            scale: self.scale,
-            drop: self.drop,
-            dy: dy.contiguous()?,
-        };
-        Ok((Some(scores.apply_op2_no_bwd(mask, &grad)?), None))
+        let ds = attention_probs_backward(scores, mask, dy, self.scale, self.drop)?;
+        Ok((Some(ds), None))
     }
 }
 
@@ -510,12 +577,7 @@ impl CustomOp2 for BiasAct {
         _y: &Tensor,
         dy: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let grad = BiasActGrad {
-            act: self.0,
-            dy: dy.contiguous()?,
-        };
-        let dz = x.apply_op2_no_bwd(bias, &grad)?;
-        let dbias = dz.sum(0)?;
+        let (dz, dbias) = bias_act_backward(x, bias, dy, self.0)?;
         Ok((Some(dz), Some(dbias)))
     }
 }

@@ -109,13 +109,54 @@ impl Source<'_> {
         }
     }
 
-    pub fn get(&self, name: &str) -> Result<Tensor> {
+    pub fn get(&self, name: &str) -> Result<Param> {
         let full = format!("{}.{name}", self.prefix);
-        let Some(k) = self.params.names.iter().position(|n| *n == full) else {
+        let Some(index) = self.params.names.iter().position(|n| *n == full) else {
             candle_core::bail!("the model has no parameter {full}")
         };
-        let t = self.params.vars[k].as_tensor();
-        Ok(if self.track { t.clone() } else { t.detach() })
+        let t = self.params.vars[index].as_tensor();
+        Ok(Param {
+            tensor: if self.track { t.clone() } else { t.detach() },
+            index,
+        })
+    }
+}
+
+/// A parameter as a layer holds it: the tensor, and its place in the [`ParamSet`] (where its
+/// gradient goes).
+pub struct Param {
+    pub tensor: Tensor,
+    pub index: usize,
+}
+
+/// One step's gradients, by the parameters' places in the [`ParamSet`].
+pub struct Grads(Vec<Option<Tensor>>);
+
+impl Grads {
+    /// No gradient yet for any of `n` parameters.
+    pub fn with_len(n: usize) -> Grads {
+        Grads(vec![None; n])
+    }
+
+    /// The gradients candle's autograd found for `vars` (tests compare against it).
+    pub fn from_store(vars: &[Var], store: &candle_core::backprop::GradStore) -> Grads {
+        Grads(
+            vars.iter()
+                .map(|v| store.get(v.as_tensor()).cloned())
+                .collect(),
+        )
+    }
+
+    pub fn set(&mut self, p: &Param, grad: Tensor) {
+        self.0[p.index] = Some(grad);
+    }
+
+    pub fn get(&self, index: usize) -> Option<&Tensor> {
+        self.0.get(index).and_then(Option::as_ref)
+    }
+
+    pub fn as_slice(&self) -> &[Option<Tensor>] {
+        &self.0
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod checkpoint;
 pub mod optim;
+mod window;
 
 use std::io::Write;
 use std::path::Path;
@@ -23,6 +24,7 @@ use crate::worker::model::{self, Batch, Bert, BertConfig, Dropout, ParamSet};
 use crate::worker::rng::SplitMix64;
 use checkpoint::Progress;
 use optim::AdamW;
+use window::Window;
 
 /// The training hyper-parameters (the spec's `[train]` table, resolved).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -242,33 +244,39 @@ pub fn train(
     ));
     let bar = progress_bar(total_steps, progress.step, control.quiet);
 
-    let mut window_loss = 0.0;
-    let mut window_n = 0u64;
-    let mut window_start = Instant::now();
-    let mut window_sentences = 0u64;
-    // Seconds in forward, backward and the optimizer since the last progress line.
-    let mut phase = [0f64; 3];
+    let mut window = Window::new(progress.step);
     let hidden_p = h.dropout as f32;
     // Loaded once: the optimizer updates the parameters in place, which the model shares.
-    let model = Bert::load(task.params, task.cfg, true)?;
+    let model = Bert::load(task.params, task.cfg, false)?;
     while progress.epoch < h.epochs {
         let batches = &per_epoch[progress.epoch];
         while progress.batch_in_epoch < batches.len() {
             let step_start = Instant::now();
+            let logs =
+                (progress.step + 1).is_multiple_of(h.log_every) || progress.step + 1 == total_steps;
+            // The step before a progress line is timed phase by phase, and the last of an
+            // epoch ends with the GPU's work done, so evaluation time is not training time.
+            let timed = logs || progress.batch_in_epoch + 1 == batches.len();
+            let sync = |on: bool| {
+                if on {
+                    task.device.synchronize()
+                } else {
+                    Ok(())
+                }
+            };
+            sync(timed)?;
+            let phase_start = Instant::now();
             let idx = &batches[progress.batch_in_epoch];
             let seqs: Vec<&[u32]> = idx.iter().map(|&i| task.tokens[i].as_slice()).collect();
             let labels: Vec<usize> = idx.iter().map(|&i| task.labels[i]).collect();
             let batch = Batch::new(&seqs, task.pad_id, task.device)?;
             let dropout = Dropout::new(hidden_p, hidden_p, h.seed, progress.step);
-            let logits = model.logits(&batch, &dropout)?;
-            let loss = model::cross_entropy(&logits, &labels)?;
-            // A GPU runs asynchronously: wait for it, or the phase times below would be
-            // the times to queue the work.
-            task.device.synchronize()?;
-            let t_forward = step_start.elapsed().as_secs_f64();
-            let grads = loss.backward()?;
-            task.device.synchronize()?;
-            let t_backward = step_start.elapsed().as_secs_f64();
+            let (loss, pass) = model.forward_train(&batch, &labels, &dropout)?;
+            sync(timed)?;
+            let t_forward = phase_start.elapsed().as_secs_f64();
+            let grads = model.backward(pass)?;
+            sync(timed)?;
+            let t_backward = phase_start.elapsed().as_secs_f64();
             let lr = optim::learning_rate(
                 progress.step,
                 total_steps,
@@ -277,73 +285,70 @@ pub fn train(
                 h.constant_lr,
             );
             let grad_norm = opt.step(&task.params.vars, &grads, lr, h.max_grad_norm)?;
-            phase[0] += t_forward;
-            phase[1] += t_backward - t_forward;
-            phase[2] += step_start.elapsed().as_secs_f64() - t_backward;
-            drop(grads); // the step is applied: free the gradients now
-            let loss_value = loss.to_scalar::<f32>()? as f64;
-            if !loss_value.is_finite() || !grad_norm.is_finite() {
-                return Err(diverged(
-                    run_dir,
-                    progress.step + 1,
-                    loss_value,
-                    grad_norm,
-                    h,
-                ));
+            drop(grads); // the step is queued: free the gradients now
+            sync(timed)?;
+            if timed {
+                let t_step = phase_start.elapsed().as_secs_f64();
+                window.time([t_forward, t_backward - t_forward, t_step - t_backward]);
             }
+            window.push(loss, grad_norm, idx.len() as u64);
             progress.step += 1;
             progress.batch_in_epoch += 1;
             progress.adam_t = opt.t;
             progress.sentences_trained += idx.len() as u64;
             progress.train_seconds += step_start.elapsed().as_secs_f64();
-            window_loss += loss_value;
-            window_n += 1;
-            window_sentences += idx.len() as u64;
             if let Some(b) = &bar {
                 b.set_position(progress.step);
-                b.set_message(format!("loss {loss_value:.4}"));
-            }
-            if progress.step.is_multiple_of(h.log_every) || progress.step == total_steps {
-                still_there(run_dir)?;
-                let rate = window_sentences as f64 / window_start.elapsed().as_secs_f64().max(1e-9);
-                let mean = window_loss / window_n as f64;
-                let per = |x: f64| x / window_n as f64;
-                let text = format!(
-                    "[train] epoch {}/{} step {}/{total_steps} loss {mean:.4} lr {lr:.2e} grad-norm {grad_norm:.2} {rate:.1} sentences/s (a step: forward {:.1} ms, backward {:.1} ms, optimizer {:.1} ms)",
-                    progress.epoch + 1,
-                    h.epochs,
-                    progress.step,
-                    per(phase[0]) * 1e3,
-                    per(phase[1]) * 1e3,
-                    per(phase[2]) * 1e3
-                );
-                match &bar {
-                    Some(b) => b.println(text),
-                    None => report.line(&text),
-                }
-                report.event(&MetricEvent::Step {
-                    epoch: progress.epoch as u64 + 1,
-                    epochs: h.epochs as u64,
-                    step: progress.step,
-                    total_steps,
-                    loss: mean,
-                    lr,
-                    grad_norm,
-                    sentences_per_second: rate,
-                    forward_seconds: per(phase[0]),
-                    backward_seconds: per(phase[1]),
-                    optimizer_seconds: per(phase[2]),
-                });
-                phase = [0.0; 3];
-                window_loss = 0.0;
-                window_n = 0;
-                window_sentences = 0;
-                window_start = Instant::now();
             }
             let signalled = control.interrupt.load(Ordering::SeqCst)
                 || control.stop_after_step == Some(progress.step);
             let periodic =
                 h.checkpoint_every > 0 && progress.step.is_multiple_of(h.checkpoint_every);
+            if logs || ((signalled || periodic) && !window.is_empty()) {
+                // Nothing is logged or saved before the steps since the last line are known
+                // to be numbers.
+                let w = match window.read()? {
+                    Ok(w) => w,
+                    Err(bad) => {
+                        return Err(diverged(run_dir, bad.step, bad.loss, bad.grad_norm, h));
+                    }
+                };
+                if logs {
+                    still_there(run_dir)?;
+                    let text = format!(
+                        "[train] epoch {}/{} step {}/{total_steps} loss {:.4} lr {lr:.2e} grad-norm {:.2} {:.1} sentences/s (a step: forward {:.1} ms, backward {:.1} ms, optimizer {:.1} ms)",
+                        progress.epoch + 1,
+                        h.epochs,
+                        progress.step,
+                        w.mean_loss,
+                        w.grad_norm,
+                        w.sentences_per_second,
+                        w.phases[0] * 1e3,
+                        w.phases[1] * 1e3,
+                        w.phases[2] * 1e3
+                    );
+                    match &bar {
+                        Some(b) => {
+                            b.set_message(format!("loss {:.4}", w.mean_loss));
+                            b.println(text)
+                        }
+                        None => report.line(&text),
+                    }
+                    report.event(&MetricEvent::Step {
+                        epoch: progress.epoch as u64 + 1,
+                        epochs: h.epochs as u64,
+                        step: progress.step,
+                        total_steps,
+                        loss: w.mean_loss,
+                        lr,
+                        grad_norm: w.grad_norm,
+                        sentences_per_second: w.sentences_per_second,
+                        forward_seconds: w.phases[0],
+                        backward_seconds: w.phases[1],
+                        optimizer_seconds: w.phases[2],
+                    });
+                }
+            }
             if signalled || periodic {
                 if progress.batch_in_epoch == batches.len() {
                     // Validate before saving an epoch end, so the checkpoint holds it.

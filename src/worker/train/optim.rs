@@ -4,9 +4,10 @@
 //! kernel launches update every parameter (src/worker/cuda/kernels.cu), and the gradient norm is
 //! summed on the device, so a step reads one number back.
 
-use candle_core::backprop::GradStore;
 use candle_core::{CpuStorage, DType, Layout, Result, Storage, Tensor, Var};
 use rayon::prelude::*;
+
+use crate::worker::model::Grads;
 use std::borrow::Cow;
 
 pub struct AdamW {
@@ -91,14 +92,14 @@ impl AdamW {
     pub fn step(
         &mut self,
         vars: &[Var],
-        grads: &GradStore,
+        grads: &Grads,
         lr: f64,
         max_grad_norm: Option<f64>,
-    ) -> Result<f64> {
+    ) -> Result<GradNorm> {
         self.t += 1;
         let bc1 = 1.0 - self.beta1.powi(self.t as i32);
         let bc2 = 1.0 - self.beta2.powi(self.t as i32);
-        let grads: Vec<Option<&Tensor>> = vars.iter().map(|v| grads.get(v.as_tensor())).collect();
+        let grads: Vec<Option<&Tensor>> = (0..vars.len()).map(|i| grads.get(i)).collect();
         // Decoupled weight decay of parameter i for this step (none on biases and LayerNorm).
         let decay = |i: usize| {
             if self.decay[i] {
@@ -154,7 +155,7 @@ impl AdamW {
                     };
                     var.as_tensor().inplace_op1(&update)?;
                 }
-                Ok(norm)
+                Ok(GradNorm::Known(norm))
             }
             Moments::Device { mv } => device_step(
                 vars,
@@ -171,6 +172,24 @@ impl AdamW {
                     bc2,
                 },
             ),
+        }
+    }
+}
+
+/// A step's gradient norm. On a GPU it stays there (as the sum of squares) until it is read:
+/// reading it would make the host wait for the step to finish.
+pub enum GradNorm {
+    Known(f64),
+    SumOfSquares(Tensor),
+}
+
+impl GradNorm {
+    pub fn value(&self) -> Result<f64> {
+        match self {
+            GradNorm::Known(norm) => Ok(*norm),
+            GradNorm::SumOfSquares(t) => {
+                Ok(f64::from(t.flatten_all()?.to_vec1::<f32>()?[0]).sqrt())
+            }
         }
     }
 }
@@ -195,7 +214,7 @@ fn device_step(
     decay: &dyn Fn(usize) -> f64,
     max_grad_norm: Option<f64>,
     k: &DeviceStep,
-) -> Result<f64> {
+) -> Result<GradNorm> {
     use crate::worker::cuda::{AdamParam, AdamStep, adamw};
     let params: Vec<AdamParam> = vars
         .iter()
@@ -216,7 +235,8 @@ fn device_step(
         bc2_sqrt: k.bc2.sqrt() as f32,
         eps: k.eps as f32,
     };
-    adamw(&params, |norm| clip_factor(norm, max_grad_norm), &step)
+    let sum_squares = adamw(&params, max_grad_norm.map(|m| m as f32), &step)?;
+    Ok(GradNorm::SumOfSquares(sum_squares))
 }
 
 #[cfg(not(feature = "cuda"))]
@@ -227,7 +247,7 @@ fn device_step(
     _: &dyn Fn(usize) -> f64,
     _: Option<f64>,
     _: &DeviceStep,
-) -> Result<f64> {
+) -> Result<GradNorm> {
     candle_core::bail!("this yenjob was built without the `cuda` feature")
 }
 

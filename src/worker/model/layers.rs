@@ -1,0 +1,311 @@
+//! The encoder's building blocks, each a struct that resolves its tensors once in `load`, with
+//! a `forward` that returns what its `backward` needs (when asked to keep it) and a `backward`
+//! that writes each parameter's gradient into [`Grads`] and returns the input's.
+//!
+//! The backward passes are written out, not left to candle's autograd: autograd allocates a
+//! zero tensor and launches an add for every edge of the graph before any real work, which on
+//! a GPU is most of a step. Here a weight's gradient is one matrix product written straight in
+//! the weight's layout. Tests check every gradient against candle's autograd of the same
+//! forward pass (`tests/worker.rs`).
+
+use candle_core::{Result, Tensor};
+
+use super::config::{BertConfig, HiddenAct};
+use super::ops::{self, DropMask};
+use super::params::{Grads, Param, Source};
+
+/// `x @ weight.T + bias`, for a 2-D `x`.
+pub struct Linear {
+    pub weight: Param,
+    pub bias: Param,
+}
+
+impl Linear {
+    pub fn load(src: &Source) -> Result<Linear> {
+        Ok(Linear {
+            weight: src.get("weight")?,
+            bias: src.get("bias")?,
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        x.matmul(&self.weight.tensor.t()?)?
+            .broadcast_add(&self.bias.tensor)
+    }
+
+    /// dW = dyᵀ x, db = Σ dy; returns dx = dy W.
+    pub fn backward(&self, x: &Tensor, dy: &Tensor, grads: &mut Grads) -> Result<Tensor> {
+        grads.set(&self.weight, dy.t()?.matmul(x)?);
+        grads.set(&self.bias, dy.sum(0)?);
+        dy.matmul(&self.weight.tensor)
+    }
+}
+
+/// LayerNorm over the last dimension, normalisation and affine part fused.
+pub struct LayerNorm {
+    weight: Param,
+    bias: Param,
+    eps: f32,
+}
+
+impl LayerNorm {
+    pub fn load(src: &Source, cfg: &BertConfig) -> Result<LayerNorm> {
+        Ok(LayerNorm {
+            weight: src.get("weight")?,
+            bias: src.get("bias")?,
+            eps: cfg.layer_norm_eps as f32,
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        ops::layer_norm(x, &self.weight.tensor, &self.bias.tensor, self.eps)
+    }
+
+    /// Returns dx for the input `x` of the forward pass.
+    pub fn backward(&self, x: &Tensor, dy: &Tensor, grads: &mut Grads) -> Result<Tensor> {
+        let (dx, dw, db) = ops::layer_norm_backward(x, &self.weight.tensor, dy, self.eps)?;
+        grads.set(&self.weight, dw);
+        grads.set(&self.bias, db);
+        Ok(dx)
+    }
+}
+
+/// Batch size and sequence length: the rows of a (batch * length, hidden) activation.
+#[derive(Debug, Clone, Copy)]
+pub struct Shape {
+    pub batch: usize,
+    pub len: usize,
+}
+
+/// Self-attention. The query, key and value projections run as one matrix product over their
+/// weights stacked (3 * hidden, hidden), and split into heads with one copy.
+pub struct SelfAttention {
+    query: Linear,
+    key: Linear,
+    value: Linear,
+    heads: usize,
+}
+
+/// What attention's backward pass needs.
+pub struct AttentionSaved {
+    x: Tensor,
+    /// The stacked query, key and value weights.
+    w: Tensor,
+    /// (3, batch, heads, len, head size): queries, keys, values.
+    qkv: Tensor,
+    scores: Tensor,
+    probs: Tensor,
+    drop: Option<DropMask>,
+}
+
+impl SelfAttention {
+    pub fn load(src: &Source, cfg: &BertConfig) -> Result<SelfAttention> {
+        Ok(SelfAttention {
+            query: Linear::load(&src.pp("query"))?,
+            key: Linear::load(&src.pp("key"))?,
+            value: Linear::load(&src.pp("value"))?,
+            heads: cfg.num_attention_heads,
+        })
+    }
+
+    fn stacked(&self) -> Result<(Tensor, Tensor)> {
+        let parts = [&self.query, &self.key, &self.value];
+        let w: Vec<&Tensor> = parts.iter().map(|p| &p.weight.tensor).collect();
+        let b: Vec<&Tensor> = parts.iter().map(|p| &p.bias.tensor).collect();
+        Ok((Tensor::cat(&w, 0)?, Tensor::cat(&b, 0)?))
+    }
+
+    fn scale(&self, hidden: usize) -> f32 {
+        // Rounded as candle's affine rounds it (an f64 scale applied in f32).
+        (1.0 / ((hidden / self.heads) as f64).sqrt()) as f32
+    }
+
+    /// The context, (batch * length, hidden), for `x` of (batch * length, hidden).
+    pub fn forward(
+        &self,
+        x: &Tensor,
+        s: Shape,
+        mask: &Tensor,
+        drop: Option<DropMask>,
+        keep: bool,
+    ) -> Result<(Tensor, Option<AttentionSaved>)> {
+        let h = x.dim(1)?;
+        let (nh, dh) = (self.heads, h / self.heads);
+        let (w, b) = self.stacked()?;
+        let qkv = x
+            .matmul(&w.t()?)?
+            .broadcast_add(&b)?
+            .reshape((s.batch, s.len, 3, nh, dh))?
+            .permute((2, 0, 3, 1, 4))?
+            .contiguous()?;
+        let (q, k, v) = (qkv.get(0)?, qkv.get(1)?, qkv.get(2)?);
+        let scores = q.matmul(&k.t()?)?;
+        let probs = ops::attention_probs(&scores, mask, self.scale(h), drop)?;
+        let context = probs
+            .matmul(&v)?
+            .transpose(1, 2)?
+            .contiguous()?
+            .reshape((s.batch * s.len, h))?;
+        let saved = keep.then(|| AttentionSaved {
+            x: x.clone(),
+            w,
+            qkv,
+            scores,
+            probs,
+            drop,
+        });
+        Ok((context, saved))
+    }
+
+    /// Returns dx from the context's gradient.
+    pub fn backward(
+        &self,
+        a: &AttentionSaved,
+        s: Shape,
+        mask: &Tensor,
+        dcontext: &Tensor,
+        grads: &mut Grads,
+    ) -> Result<Tensor> {
+        let h = a.x.dim(1)?;
+        let (nh, dh) = (self.heads, h / self.heads);
+        let (q, k, v) = (a.qkv.get(0)?, a.qkv.get(1)?, a.qkv.get(2)?);
+        let dc = dcontext
+            .reshape((s.batch, s.len, nh, dh))?
+            .transpose(1, 2)?
+            .contiguous()?;
+        let dprobs = dc.matmul(&v.t()?)?;
+        let dv = a.probs.t()?.matmul(&dc)?;
+        let dscores =
+            ops::attention_probs_backward(&a.scores, mask, &dprobs, self.scale(h), a.drop)?;
+        let dq = dscores.matmul(&k)?;
+        let dk = dscores.t()?.matmul(&q)?;
+        let dy = Tensor::stack(&[dq, dk, dv], 0)?
+            .permute((1, 3, 0, 2, 4))?
+            .contiguous()?
+            .reshape((s.batch * s.len, 3 * h))?;
+        let dw = dy.t()?.matmul(&a.x)?;
+        let db = dy.sum(0)?;
+        for (i, part) in [&self.query, &self.key, &self.value]
+            .into_iter()
+            .enumerate()
+        {
+            grads.set(&part.weight, dw.narrow(0, i * h, h)?);
+            grads.set(&part.bias, db.narrow(0, i * h, h)?);
+        }
+        dy.matmul(&a.w)
+    }
+}
+
+/// One encoder layer: self-attention and the feed-forward block, each with dropout, its
+/// residual and LayerNorm.
+pub struct Layer {
+    attention: SelfAttention,
+    attention_out: Linear,
+    attention_norm: LayerNorm,
+    intermediate: Linear,
+    act: HiddenAct,
+    output: Linear,
+    output_norm: LayerNorm,
+}
+
+/// What a layer's backward pass needs.
+pub struct LayerSaved {
+    attention: AttentionSaved,
+    context: Tensor,
+    attention_drop: Option<DropMask>,
+    residual1: Tensor,
+    x1: Tensor,
+    pre_activation: Tensor,
+    activation: Tensor,
+    output_drop: Option<DropMask>,
+    residual2: Tensor,
+}
+
+/// Where a forward pass draws dropout masks: the next call site's mask, `None` for none.
+pub trait Masks {
+    fn hidden(&self) -> Option<DropMask>;
+    fn attention(&self) -> Option<DropMask>;
+}
+
+impl Layer {
+    pub fn load(src: &Source, cfg: &BertConfig) -> Result<Layer> {
+        let attention = src.pp("attention");
+        Ok(Layer {
+            attention: SelfAttention::load(&attention.pp("self"), cfg)?,
+            attention_out: Linear::load(&attention.pp("output").pp("dense"))?,
+            attention_norm: LayerNorm::load(&attention.pp("output").pp("LayerNorm"), cfg)?,
+            intermediate: Linear::load(&src.pp("intermediate").pp("dense"))?,
+            act: cfg.hidden_act,
+            output: Linear::load(&src.pp("output").pp("dense"))?,
+            output_norm: LayerNorm::load(&src.pp("output").pp("LayerNorm"), cfg)?,
+        })
+    }
+
+    pub fn forward(
+        &self,
+        x: &Tensor,
+        s: Shape,
+        mask: &Tensor,
+        masks: &dyn Masks,
+        keep: bool,
+    ) -> Result<(Tensor, Option<LayerSaved>)> {
+        let (context, attention) = self
+            .attention
+            .forward(x, s, mask, masks.attention(), keep)?;
+        let attention_drop = masks.hidden();
+        let attn = ops::dropout(&self.attention_out.forward(&context)?, attention_drop)?;
+        let residual1 = (attn + x)?;
+        let x1 = self.attention_norm.forward(&residual1)?;
+        let pre_activation = x1.matmul(&self.intermediate.weight.tensor.t()?)?;
+        let activation = ops::bias_act(&pre_activation, &self.intermediate.bias.tensor, self.act)?;
+        let output_drop = masks.hidden();
+        let out = ops::dropout(&self.output.forward(&activation)?, output_drop)?;
+        let residual2 = (out + &x1)?;
+        let y = self.output_norm.forward(&residual2)?;
+        let saved = match attention {
+            Some(attention) => Some(LayerSaved {
+                attention,
+                context,
+                attention_drop,
+                residual1,
+                x1,
+                pre_activation,
+                activation,
+                output_drop,
+                residual2,
+            }),
+            None => None,
+        };
+        Ok((y, saved))
+    }
+
+    /// Returns dx from the output's gradient.
+    pub fn backward(
+        &self,
+        l: &LayerSaved,
+        s: Shape,
+        mask: &Tensor,
+        dy: &Tensor,
+        grads: &mut Grads,
+    ) -> Result<Tensor> {
+        let dresidual2 = self.output_norm.backward(&l.residual2, dy, grads)?;
+        let dout = ops::dropout(&dresidual2, l.output_drop)?;
+        let dactivation = self.output.backward(&l.activation, &dout, grads)?;
+        let (dpre, dbias) = ops::bias_act_backward(
+            &l.pre_activation,
+            &self.intermediate.bias.tensor,
+            &dactivation,
+            self.act,
+        )?;
+        grads.set(&self.intermediate.weight, dpre.t()?.matmul(&l.x1)?);
+        grads.set(&self.intermediate.bias, dbias);
+        let dx1 = (dresidual2 + dpre.matmul(&self.intermediate.weight.tensor)?)?;
+        let dresidual1 = self.attention_norm.backward(&l.residual1, &dx1, grads)?;
+        let dattn = ops::dropout(&dresidual1, l.attention_drop)?;
+        let dcontext = self.attention_out.backward(&l.context, &dattn, grads)?;
+        let dx = self
+            .attention
+            .backward(&l.attention, s, mask, &dcontext, grads)?;
+        dresidual1 + dx
+    }
+}
