@@ -93,7 +93,7 @@ impl Classifier {
 fn inference_device() -> Device {
     #[cfg(feature = "cuda")]
     if let Ok(device) = Device::new_cuda(0) {
-        crate::worker::prepare_gpu(&device, crate::spec::Precision::F32);
+        crate::worker::prepare_gpu(&device, crate::spec::Precision::default());
         return device;
     }
     Device::Cpu
