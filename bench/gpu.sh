@@ -2,7 +2,9 @@
 # bench/gpu.sh BIN MODEL DATA OUT — BENCHMARKS.md's side-by-side on a GPU machine: the worker
 # built with `--features cuda` (length bucketing, and exactly the reference's batches) against
 # PyTorch + transformers on the same GPU (padding to 128, dynamic padding), same weights, split
-# and hyper-parameters as bench/run.sh. Needs the CUDA 13 runtime libraries (cuBLAS, cuRAND,
+# and hyper-parameters as bench/run.sh; then the same at bert-base size (random weights from
+# bench/make-bert-base.py: the worker against PyTorch with dynamic padding on the worker's
+# batches; BERT_BASE=0 skips it). Needs the CUDA 13 runtime libraries (cuBLAS, cuRAND,
 # NVRTC, cudart: a CUDA toolkit, or the nvidia-* Python wheels that PyTorch brings) and python3
 # with torch + transformers. Summarize with `bench/summarize.py OUT` afterwards.
 set -euo pipefail
@@ -38,6 +40,22 @@ for mode in padded dynamic; do
     || { tail -20 "$OUT/torch-$mode.log"; exit 1; }
   grep -E '^epoch' "$OUT/torch-$mode.log"
 done
+
+# bert-base size: speed only (random weights), on the worker's bucketed batches.
+if [ "${BERT_BASE:-1}" = 1 ]; then
+  BERT=$(mktemp -d)/bert-base
+  python3 bench/make-bert-base.py --tokenizer "$MODEL" --out "$BERT" > "$OUT/bert-base.log" 2>&1 || tail -5 "$OUT/bert-base.log"
+  write_spec "$OUT/bert-base-worker.toml" bert-base-worker true "$DATA" "$BERT" cuda
+  echo "== bert-base-worker"
+  rm -rf "$OUT/bert-base-worker"
+  "$BIN" worker --spec "$OUT/bert-base-worker.toml" --run-dir "$OUT/bert-base-worker" > "$OUT/bert-base-worker.log" 2>&1 \
+    && grep -E '^\[(model|done)\]|^\[gpu\] [^{]' "$OUT/bert-base-worker.log"
+  rm -rf "$OUT/bert-base-worker/model"
+  echo "== bert-base-torch"
+  python3 bench/reference.py --device cuda --threads "$(nproc)" --data "$DATA" --model "$BERT" --dynamic-padding \
+    --split "$OUT/bert-base-worker/split.json" --batches "$OUT/bert-base-worker/batches.json" --out "$OUT/bert-base-torch.json" \
+    > "$OUT/bert-base-torch.log" 2>&1 && grep -E '^epoch' "$OUT/bert-base-torch.log"
+fi
 
 # Accuracy over several seeds (SEEDS="1 2 3 ..."): one seed's test set has 226 sentences, so one
 # sentence is 0.44 points. Each seed: the worker (its defaults: length bucketing) and PyTorch

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::spec::{LrSchedule, TrainTable};
 use crate::worker::gpu::GpuSummary;
 use crate::worker::io::metrics::Metrics;
-use crate::worker::train::Hyper;
 
 /// The folder of one run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,6 +146,44 @@ pub enum RunFileError {
     },
 }
 
+/// What summary.json records of the spec's `[train]` table: the values the run trained with,
+/// defaults filled in (the field names are those of 0.1.0's summaries, which still read).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hyperparameters {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    pub seed: u64,
+    pub weight_decay: f64,
+    pub warmup_ratio: f64,
+    pub constant_lr: bool,
+    /// Clip gradients to this global norm; `None`: no clipping.
+    pub max_grad_norm: Option<f64>,
+    pub dropout: f64,
+    pub length_bucketing: bool,
+    pub checkpoint_every: u64,
+    pub log_every: u64,
+}
+
+impl From<&TrainTable> for Hyperparameters {
+    fn from(t: &TrainTable) -> Hyperparameters {
+        Hyperparameters {
+            epochs: t.epochs.get(),
+            batch_size: t.batch_size.get(),
+            learning_rate: t.learning_rate.0,
+            seed: t.seed,
+            weight_decay: t.weight_decay.0,
+            warmup_ratio: t.warmup_ratio.0,
+            constant_lr: t.lr_schedule == LrSchedule::Constant,
+            max_grad_norm: t.max_grad_norm.as_ref().map(|m| m.0),
+            dropout: t.dropout.0,
+            length_bucketing: t.length_bucketing,
+            checkpoint_every: u64::from(t.checkpoint_every),
+            log_every: u64::from(t.log_every.0),
+        }
+    }
+}
+
 /// `summary.json`: what a finished training run measured.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Summary {
@@ -163,7 +201,7 @@ pub struct Summary {
     /// The model fine-tuned from.
     pub model: PathBuf,
     pub parameters: u64,
-    pub hyperparameters: Hyper,
+    pub hyperparameters: Hyperparameters,
     pub train_sentences: u64,
     pub steps: u64,
     pub padded_tokens_per_epoch: u64,

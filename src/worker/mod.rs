@@ -17,10 +17,10 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use candle_core::Device;
 
-use crate::spec::{DeviceChoice, JobSpec, Precision, TrainTable};
+use crate::spec::{DeviceChoice, JobSpec, Precision};
 use io::{data, export, model_files};
 use model::ParamSet;
-use train::{Control, Hyper, Outcome, Reporter, Task};
+use train::{Control, Outcome, Reporter, Task};
 
 /// Exit status after a checkpoint on a signal: "not finished, run me again".
 pub const EXIT_CHECKPOINTED: i32 = 75;
@@ -121,23 +121,6 @@ fn choose_device(choice: DeviceChoice) -> anyhow::Result<(Device, Option<String>
             )),
         },
         DeviceChoice::Auto => Ok((Device::Cpu, None)),
-    }
-}
-
-fn hyper(t: &TrainTable) -> Hyper {
-    Hyper {
-        epochs: t.epochs.get(),
-        batch_size: t.batch_size.get(),
-        learning_rate: t.learning_rate.0,
-        seed: t.seed,
-        weight_decay: t.weight_decay.0,
-        warmup_ratio: t.warmup_ratio.0,
-        constant_lr: t.lr_schedule == crate::spec::LrSchedule::Constant,
-        max_grad_norm: t.max_grad_norm.as_ref().map(|m| m.0),
-        dropout: t.dropout.0,
-        length_bucketing: t.length_bucketing,
-        checkpoint_every: t.checkpoint_every as u64,
-        log_every: t.log_every.0 as u64,
     }
 }
 
@@ -275,8 +258,7 @@ pub fn run(spec: &JobSpec, run_dir: &Path, options: &WorkerOptions) -> anyhow::R
         pad_id,
         device: &device,
     };
-    let h = hyper(t);
-    let outcome = train::train(&task, &h, run_dir, &options.control, &mut report)?;
+    let outcome = train::train(&task, t, run_dir, &options.control, &mut report)?;
     let gpu_summary = monitor.map(|m| m.finish());
     let finished = match outcome {
         Outcome::Interrupted { .. } => return Ok(EXIT_CHECKPOINTED),
@@ -288,7 +270,7 @@ pub fn run(spec: &JobSpec, run_dir: &Path, options: &WorkerOptions) -> anyhow::R
     export::save_model(&model_dir, &params, &raw_config, &tokenizer, &files)?;
     let suggested = gpu_summary
         .as_ref()
-        .and_then(|g| gpu::suggest_batch_size(h.batch_size, g));
+        .and_then(|g| gpu::suggest_batch_size(t.batch_size.get(), g));
     let summary = Summary {
         before: finished.before.clone(),
         after: finished.after.clone(),
@@ -301,7 +283,7 @@ pub fn run(spec: &JobSpec, run_dir: &Path, options: &WorkerOptions) -> anyhow::R
         device: device_name,
         model: files.dir.clone(),
         parameters: params.count() as u64,
-        hyperparameters: h.clone(),
+        hyperparameters: t.into(),
         train_sentences: train_idx.len() as u64,
         steps: finished.steps,
         padded_tokens_per_epoch: finished.padded_tokens_per_epoch,
@@ -328,7 +310,7 @@ pub fn run(spec: &JobSpec, run_dir: &Path, options: &WorkerOptions) -> anyhow::R
             g.mean_utilization_percent,
             suggested.map_or(String::new(), |b| format!(
                 "; a batch of about {b} would fit (batch_size = {})",
-                h.batch_size
+                t.batch_size.get()
             ))
         ));
     }

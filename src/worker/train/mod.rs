@@ -3,46 +3,33 @@
 //! and resumes from the newest good checkpoint, drawing the same data order and dropout masks
 //! as an uninterrupted run (every random draw is keyed by seed and step).
 
+mod batches;
 pub mod checkpoint;
+mod evaluate;
 pub mod optim;
+mod report;
 mod window;
 
-use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use anyhow::Context;
 use candle_core::Device;
-use serde::{Deserialize, Serialize};
 
 use crate::run_dir::{MetricEvent, RunDir, atomic_write};
-use crate::worker::io::metrics::{self, Metrics};
-use crate::worker::model::infer;
+use crate::spec::{LrSchedule, TrainTable};
+use crate::worker::io::metrics::Metrics;
 use crate::worker::model::{self, Batch, Bert, BertConfig, Dropout, ParamSet};
-use crate::worker::rng::SplitMix64;
 use checkpoint::Progress;
 use optim::AdamW;
 use window::Window;
 
-/// The training hyper-parameters (the spec's `[train]` table, resolved).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Hyper {
-    pub epochs: usize,
-    pub batch_size: usize,
-    pub learning_rate: f64,
-    pub seed: u64,
-    pub weight_decay: f64,
-    pub warmup_ratio: f64,
-    pub constant_lr: bool,
-    /// Clip gradients to this global norm; `None`: no clipping.
-    pub max_grad_norm: Option<f64>,
-    pub dropout: f64,
-    pub length_bucketing: bool,
-    pub checkpoint_every: u64,
-    pub log_every: u64,
-}
+pub use batches::epoch_batches;
+use batches::padding_counts;
+pub use evaluate::{argmax, evaluate};
+pub use report::Reporter;
+use report::{progress_bar, test_event};
 
 /// Everything the loop trains on, already tokenized.
 pub struct Task<'a> {
@@ -83,105 +70,20 @@ pub struct Finished {
     pub resumed_from: Option<u64>,
 }
 
-/// Writes progress lines to stdout (the job log) and JSON lines to metrics.jsonl.
-pub struct Reporter {
-    metrics: std::fs::File,
-    quiet: bool,
-}
-
-impl Reporter {
-    pub fn open(run_dir: &Path, quiet: bool) -> anyhow::Result<Reporter> {
-        let path = RunDir::new(run_dir).metrics();
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .with_context(|| format!("cannot open {}", path.display()))?;
-        Ok(Reporter {
-            metrics: file,
-            quiet,
-        })
-    }
-    pub fn line(&self, text: &str) {
-        if !self.quiet {
-            println!("{text}");
-            let _ = std::io::stdout().flush();
-        }
-    }
-    pub fn event(&mut self, event: &MetricEvent) {
-        if let Ok(line) = serde_json::to_string(event) {
-            let _ = writeln!(self.metrics, "{line}");
-        }
-    }
-}
-
-/// The batches of one epoch: a seeded shuffle; with bucketing, sentences of similar length are
-/// grouped (within windows of 50 batches) and the batch order is shuffled again.
-pub fn epoch_batches(
-    train: &[usize],
-    lengths: &[usize],
-    h: &Hyper,
-    epoch: usize,
-) -> Vec<Vec<usize>> {
-    let mut order = train.to_vec();
-    SplitMix64::keyed(h.seed, &[0xE90C, epoch as u64]).shuffle(&mut order);
-    if !h.length_bucketing {
-        return order.chunks(h.batch_size).map(<[usize]>::to_vec).collect();
-    }
-    let mut batches: Vec<Vec<usize>> = Vec::new();
-    for window in order.chunks(h.batch_size * 50) {
-        let mut w = window.to_vec();
-        w.sort_by_key(|&i| lengths[i]);
-        batches.extend(w.chunks(h.batch_size).map(<[usize]>::to_vec));
-    }
-    SplitMix64::keyed(h.seed, &[0xB0C5, epoch as u64]).shuffle(&mut batches);
-    batches
-}
-
-/// Predicts `indices` without dropout or a graph; returns metrics and the class probabilities.
-pub fn evaluate(task: &Task, indices: &[usize]) -> anyhow::Result<(Metrics, Vec<[f32; 3]>, f64)> {
-    let start = Instant::now();
-    let model = Bert::load(task.params, task.cfg, false)?;
-    let seqs: Vec<&[u32]> = indices.iter().map(|&i| task.tokens[i].as_slice()).collect();
-    let mut probs = vec![[0f32; 3]; indices.len()];
-    let mut loss_sum = 0.0;
-    infer::batched_logits(&model, &seqs, task.pad_id, task.device, |chunk, logits| {
-        let labels: Vec<usize> = chunk.iter().map(|&k| task.labels[indices[k]]).collect();
-        loss_sum +=
-            model::cross_entropy(logits, &labels)?.to_scalar::<f32>()? as f64 * chunk.len() as f64;
-        for (p, &k) in infer::probabilities(logits)?.into_iter().zip(chunk) {
-            probs[k] = p;
-        }
-        Ok(())
-    })?;
-    let predicted: Vec<usize> = probs.iter().map(argmax).collect();
-    let truth: Vec<usize> = indices.iter().map(|&i| task.labels[i]).collect();
-    let seconds = start.elapsed().as_secs_f64();
-    Ok((
-        metrics::compute(&truth, &predicted, loss_sum / indices.len().max(1) as f64),
-        probs,
-        seconds,
-    ))
-}
-
-pub fn argmax(p: &[f32; 3]) -> usize {
-    (0..3).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap_or(0)
-}
-
 pub fn train(
     task: &Task,
-    h: &Hyper,
+    t: &TrainTable,
     run_dir: &Path,
     control: &Control,
     report: &mut Reporter,
 ) -> anyhow::Result<Outcome> {
     let lengths: Vec<usize> = task.tokens.iter().map(Vec::len).collect();
-    let per_epoch: Vec<Vec<Vec<usize>>> = (0..h.epochs)
-        .map(|e| epoch_batches(task.train, &lengths, h, e))
+    let per_epoch: Vec<Vec<Vec<usize>>> = (0..t.epochs.get())
+        .map(|e| epoch_batches(task.train, &lengths, t, e))
         .collect();
     let steps_per_epoch = per_epoch.first().map(Vec::len).unwrap_or(0) as u64;
-    let total_steps = steps_per_epoch * h.epochs as u64;
-    let warmup = (total_steps as f64 * h.warmup_ratio).round() as u64;
+    let total_steps = steps_per_epoch * t.epochs.get() as u64;
+    let warmup = (total_steps as f64 * t.warmup_ratio.0).round() as u64;
     let (padded, real) = per_epoch
         .first()
         .map(|bs| padding_counts(bs, &lengths))
@@ -199,7 +101,7 @@ pub fn train(
             .iter()
             .map(|n| model::params::decays(n))
             .collect(),
-        h.weight_decay,
+        t.weight_decay.0,
     )?;
     let mut progress = Progress {
         step: 0,
@@ -240,20 +142,21 @@ pub fn train(
     };
     report.line(&format!(
         "[train] {} sentences, {} epochs x {steps_per_epoch} steps of {} ({} tokens per epoch, {} of them padding)",
-        task.train.len(), h.epochs, h.batch_size, padded, padded - real
+        task.train.len(), t.epochs.get(), t.batch_size.get(), padded, padded - real
     ));
     let bar = progress_bar(total_steps, progress.step, control.quiet);
 
     let mut window = Window::new(progress.step);
-    let hidden_p = h.dropout as f32;
+    let hidden_p = t.dropout.0 as f32;
+    let max_grad_norm = t.max_grad_norm.as_ref().map(|m| m.0);
     // Loaded once: the optimizer updates the parameters in place, which the model shares.
     let model = Bert::load(task.params, task.cfg, false)?;
-    while progress.epoch < h.epochs {
+    while progress.epoch < t.epochs.get() {
         let batches = &per_epoch[progress.epoch];
         while progress.batch_in_epoch < batches.len() {
             let step_start = Instant::now();
-            let logs =
-                (progress.step + 1).is_multiple_of(h.log_every) || progress.step + 1 == total_steps;
+            let logs = (progress.step + 1).is_multiple_of(u64::from(t.log_every.0))
+                || progress.step + 1 == total_steps;
             // The step before a progress line is timed phase by phase, and the last of an
             // epoch ends with the GPU's work done, so evaluation time is not training time.
             let timed = logs || progress.batch_in_epoch + 1 == batches.len();
@@ -270,7 +173,7 @@ pub fn train(
             let seqs: Vec<&[u32]> = idx.iter().map(|&i| task.tokens[i].as_slice()).collect();
             let labels: Vec<usize> = idx.iter().map(|&i| task.labels[i]).collect();
             let batch = Batch::new(&seqs, task.pad_id, task.device)?;
-            let dropout = Dropout::new(hidden_p, hidden_p, h.seed, progress.step);
+            let dropout = Dropout::new(hidden_p, hidden_p, t.seed, progress.step);
             let (loss, pass) = model.forward_train(&batch, &labels, &dropout)?;
             sync(timed)?;
             let t_forward = phase_start.elapsed().as_secs_f64();
@@ -281,10 +184,10 @@ pub fn train(
                 progress.step,
                 total_steps,
                 warmup,
-                h.learning_rate,
-                h.constant_lr,
+                t.learning_rate.0,
+                t.lr_schedule == LrSchedule::Constant,
             );
-            let grad_norm = opt.step(&task.params.vars, &grads, lr, h.max_grad_norm)?;
+            let grad_norm = opt.step(&task.params.vars, &grads, lr, max_grad_norm)?;
             drop(grads); // the step is queued: free the gradients now
             sync(timed)?;
             if timed {
@@ -302,15 +205,15 @@ pub fn train(
             }
             let signalled = control.interrupt.load(Ordering::SeqCst)
                 || control.stop_after_step == Some(progress.step);
-            let periodic =
-                h.checkpoint_every > 0 && progress.step.is_multiple_of(h.checkpoint_every);
+            let periodic = u64::from(t.checkpoint_every) > 0
+                && progress.step.is_multiple_of(u64::from(t.checkpoint_every));
             if logs || ((signalled || periodic) && !window.is_empty()) {
                 // Nothing is logged or saved before the steps since the last line are known
                 // to be numbers.
                 let w = match window.read()? {
                     Ok(w) => w,
                     Err(bad) => {
-                        return Err(diverged(run_dir, bad.step, bad.loss, bad.grad_norm, h));
+                        return Err(diverged(run_dir, bad.step, bad.loss, bad.grad_norm, t));
                     }
                 };
                 if logs {
@@ -318,7 +221,7 @@ pub fn train(
                     let text = format!(
                         "[train] epoch {}/{} step {}/{total_steps} loss {:.4} lr {lr:.2e} grad-norm {:.2} {:.1} sentences/s (a step: forward {:.1} ms, backward {:.1} ms, optimizer {:.1} ms)",
                         progress.epoch + 1,
-                        h.epochs,
+                        t.epochs.get(),
                         progress.step,
                         w.mean_loss,
                         w.grad_norm,
@@ -336,7 +239,7 @@ pub fn train(
                     }
                     report.event(&MetricEvent::Step {
                         epoch: progress.epoch as u64 + 1,
-                        epochs: h.epochs as u64,
+                        epochs: t.epochs.get() as u64,
                         step: progress.step,
                         total_steps,
                         loss: w.mean_loss,
@@ -352,7 +255,7 @@ pub fn train(
             if signalled || periodic {
                 if progress.batch_in_epoch == batches.len() {
                     // Validate before saving an epoch end, so the checkpoint holds it.
-                    end_epoch(task, h, &mut progress, report)?;
+                    end_epoch(task, t, &mut progress, report)?;
                 }
                 still_there(run_dir)?;
                 let dir = checkpoint::save(run_dir, task.params, &opt, &progress)?;
@@ -372,7 +275,7 @@ pub fn train(
             }
         }
         if progress.batch_in_epoch == batches.len() && progress.validation.len() <= progress.epoch {
-            end_epoch(task, h, &mut progress, report)?;
+            end_epoch(task, t, &mut progress, report)?;
         }
         progress.epoch += 1;
         progress.batch_in_epoch = 0;
@@ -402,7 +305,7 @@ pub fn train(
 
 fn end_epoch(
     task: &Task,
-    h: &Hyper,
+    t: &TrainTable,
     progress: &mut Progress,
     report: &mut Reporter,
 ) -> anyhow::Result<()> {
@@ -413,14 +316,14 @@ fn end_epoch(
     report.line(&format!(
         "[eval] epoch {}/{} validation: accuracy {:.4}, macro-F1 {:.4}, loss {:.4}",
         progress.epoch + 1,
-        h.epochs,
+        t.epochs.get(),
         m.accuracy,
         m.macro_f1,
         m.loss
     ));
     report.event(&MetricEvent::Epoch {
         epoch: progress.epoch as u64 + 1,
-        epochs: h.epochs as u64,
+        epochs: t.epochs.get() as u64,
         split: "validation".into(),
         accuracy: m.accuracy,
         macro_f1: m.macro_f1,
@@ -428,32 +331,6 @@ fn end_epoch(
     });
     progress.validation.push(m);
     Ok(())
-}
-
-fn padding_counts(batches: &[Vec<usize>], lengths: &[usize]) -> (u64, u64) {
-    let mut padded = 0;
-    let mut real = 0;
-    for b in batches {
-        let max = b.iter().map(|&i| lengths[i]).max().unwrap_or(0);
-        padded += (max * b.len()) as u64;
-        real += b.iter().map(|&i| lengths[i] as u64).sum::<u64>();
-    }
-    (padded, real)
-}
-
-fn progress_bar(total: u64, at: u64, quiet: bool) -> Option<indicatif::ProgressBar> {
-    use std::io::IsTerminal;
-    if quiet || !std::io::stdout().is_terminal() {
-        return None;
-    }
-    let bar = indicatif::ProgressBar::new(total);
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{bar:40} {pos}/{len} steps, {elapsed} elapsed, ETA {eta} {msg}",
-    ) {
-        bar.set_style(style);
-    }
-    bar.set_position(at);
-    Some(bar)
 }
 
 /// Stops a worker whose run folder was deleted under it, instead of recreating the folder with
@@ -470,7 +347,7 @@ pub fn still_there(run_dir: &Path) -> anyhow::Result<()> {
 
 /// A run whose loss or gradient stopped being a number: say where, keep the last good
 /// checkpoint, export nothing (the caller returns before it does).
-fn diverged(run_dir: &Path, step: u64, loss: f64, grad_norm: f64, h: &Hyper) -> anyhow::Error {
+fn diverged(run_dir: &Path, step: u64, loss: f64, grad_norm: f64, t: &TrainTable) -> anyhow::Error {
     let kept = match checkpoint::newest(run_dir) {
         Some((dir, p)) => format!(
             "; the last good checkpoint (step {}) is kept in {}",
@@ -479,23 +356,12 @@ fn diverged(run_dir: &Path, step: u64, loss: f64, grad_norm: f64, h: &Hyper) -> 
         ),
         None => "; there is no checkpoint to go back to".to_string(),
     };
-    let clip = match h.max_grad_norm {
+    let clip = match t.max_grad_norm {
         Some(_) => String::new(),
         None => " or set train.max_grad_norm (e.g. 1.0)".to_string(),
     };
     anyhow::anyhow!(
         "training diverged at step {step}: loss {loss}, gradient norm {grad_norm}; no model was exported{kept}. Lower train.learning_rate (now {}){clip}",
-        h.learning_rate
+        t.learning_rate.0
     )
-}
-
-/// The test-set event before or after training.
-fn test_event(when: &str, m: &Metrics) -> MetricEvent {
-    MetricEvent::Eval {
-        split: "test".into(),
-        when: when.into(),
-        accuracy: m.accuracy,
-        macro_f1: m.macro_f1,
-        loss: m.loss,
-    }
 }

@@ -1,0 +1,173 @@
+//! Each CUDA kernel against its CPU twin (they need a GPU: `#[ignore]`d).
+
+use crate::worker::model::ops::{AttentionProbs, BiasAct, DropMask, Dropout, LayerNorm, Softmax};
+use crate::worker::model::{Grads, HiddenAct};
+use crate::worker::train::optim::AdamW;
+use candle_core::{Device, Result, Tensor, Var};
+
+/// GPU 0; a test asked to run without one fails and says so.
+fn gpu() -> Device {
+    Device::new_cuda(0).expect("these tests need a CUDA GPU (CUDA_VISIBLE_DEVICES)")
+}
+
+fn random(shape: &[usize], seed: u64) -> Result<Tensor> {
+    let mut rng = crate::worker::rng::SplitMix64::keyed(seed, &[]);
+    let n = shape.iter().product();
+    let data: Vec<f32> = (0..n).map(|_| rng.next_f32() * 6.0 - 3.0).collect();
+    Tensor::from_vec(data, shape, &Device::Cpu)
+}
+
+fn max_diff(a: &Tensor, b: &Tensor) -> Result<f32> {
+    (a - b.to_device(a.device())?)?
+        .abs()?
+        .flatten_all()?
+        .max(0)?
+        .to_scalar()
+}
+
+/// `op`'s output and the gradients it passes back to `inputs` (those it gives one), on
+/// the CPU and the GPU, must agree within `tol`.
+fn agrees(inputs: &[Tensor], op: impl Fn(&[Tensor]) -> Result<Tensor>, tol: f32) -> Result<()> {
+    let gpu = gpu();
+    let run = |device: &Device| -> Result<Vec<Tensor>> {
+        let vars: Vec<Var> = inputs
+            .iter()
+            .map(|x| Var::from_tensor(&x.to_device(device)?))
+            .collect::<Result<_>>()?;
+        let xs: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
+        let y = op(&xs)?;
+        let weights = random(y.dims(), 99)?.to_device(device)?;
+        let grads = (&y * weights)?.sum_all()?.backward()?;
+        let mut out = vec![y.to_device(&Device::Cpu)?];
+        for x in &xs {
+            if let Some(g) = grads.get(x) {
+                out.push(g.to_device(&Device::Cpu)?);
+            }
+        }
+        Ok(out)
+    };
+    let (cpu, gpu) = (run(&Device::Cpu)?, run(&gpu)?);
+    assert_eq!(cpu.len(), gpu.len(), "gradients given");
+    for (k, (a, b)) in cpu.iter().zip(&gpu).enumerate() {
+        let d = max_diff(a, b)?;
+        assert!(d <= tol, "output {k} differs by {d}");
+    }
+    Ok(())
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU: --include-ignored on a GPU node"]
+fn layer_norm_matches_cpu() -> Result<()> {
+    for (rows, width) in [(37, 384), (5, 1000), (3, 7)] {
+        let inputs = [
+            random(&[rows, width], 1)?,
+            random(&[width], 2)?,
+            random(&[width], 3)?,
+        ];
+        agrees(
+            &inputs,
+            |x| x[0].apply_op3(&x[1], &x[2], LayerNorm { eps: 1e-12 }),
+            2e-3,
+        )?;
+    }
+    Ok(())
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU: --include-ignored on a GPU node"]
+fn attention_probs_match_cpu() -> Result<()> {
+    for (b, heads, t) in [(3, 2, 30), (2, 12, 128), (1, 1, 700)] {
+        let mut mask = vec![0f32; b * t];
+        mask[t - 3..t].fill(-10_000.0);
+        let mask = Tensor::from_vec(mask, (b, t), &Device::Cpu)?;
+        for drop in [None, Some(DropMask { state: 77, p: 0.1 })] {
+            let inputs = [random(&[b, heads, t, t], 4)?];
+            agrees(
+                &inputs,
+                |x| {
+                    let mask = mask.to_device(x[0].device())?;
+                    x[0].apply_op2(&mask, AttentionProbs { scale: 0.125, drop })
+                },
+                1e-5,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU: --include-ignored on a GPU node"]
+fn bias_act_matches_cpu() -> Result<()> {
+    for act in [HiddenAct::Gelu, HiddenAct::GeluTanh, HiddenAct::Relu] {
+        let inputs = [random(&[41, 1536], 5)?, random(&[1536], 6)?];
+        agrees(&inputs, |x| x[0].apply_op2(&x[1], BiasAct(act)), 1e-3)?;
+    }
+    Ok(())
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU: --include-ignored on a GPU node"]
+fn softmax_matches_cpu() -> Result<()> {
+    for shape in [[300, 3], [20, 128]] {
+        let gpu = gpu();
+        let x = random(&shape, 7)?;
+        let cpu = x.apply_op1(Softmax)?;
+        let on_gpu = x.to_device(&gpu)?.apply_op1(Softmax)?;
+        let d = max_diff(&cpu, &on_gpu)?;
+        assert!(d <= 1e-6, "differs by {d}");
+    }
+    Ok(())
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU: --include-ignored on a GPU node"]
+fn dropout_draws_the_cpu_mask() -> Result<()> {
+    // Same mask: outputs and gradients equal exactly.
+    let mask = DropMask {
+        state: 12345,
+        p: 0.1,
+    };
+    agrees(
+        &[random(&[70_001, 3], 8)?],
+        |x| x[0].apply_op1(Dropout(mask)),
+        0.0,
+    )
+}
+
+/// The GPU's AdamW over all parameters in two launches equals the CPU's per-tensor update,
+/// with weight decay on one parameter, clipping, and a gradient that backward leaves
+/// transposed (the weight of `x @ W.T`), which the GPU reads in place.
+#[test]
+#[ignore = "needs a CUDA GPU: --include-ignored on a GPU node"]
+fn adamw_matches_cpu() -> Result<()> {
+    let gpu = gpu();
+    let x = random(&[5, 300], 9)?;
+    let run = |device: &Device| -> Result<Vec<f32>> {
+        let vars = vec![
+            Var::from_tensor(&random(&[7, 300], 3)?.to_device(device)?)?,
+            Var::from_tensor(&random(&[7], 4)?.to_device(device)?)?,
+        ];
+        let x = x.to_device(device)?;
+        let mut opt = AdamW::new(&vars, vec![true, false], 0.01)?;
+        for step in 0..4 {
+            let y = x
+                .matmul(&vars[0].as_tensor().t()?)?
+                .broadcast_add(vars[1].as_tensor())?;
+            let loss = y.sqr()?.sum_all()?;
+            let clip = if step == 3 { None } else { Some(1.0) };
+            let grads = Grads::from_store(&vars, &loss.backward()?);
+            opt.step(&vars, &grads, 1e-2, clip)?;
+        }
+        let mut all = vars[0].as_tensor().flatten_all()?.to_vec1::<f32>()?;
+        all.extend(vars[1].as_tensor().flatten_all()?.to_vec1::<f32>()?);
+        Ok(all)
+    };
+    let (cpu, gpu) = (run(&Device::Cpu)?, run(&gpu)?);
+    let diff = cpu
+        .iter()
+        .zip(&gpu)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(diff < 1e-4, "parameters differ by {diff}");
+    Ok(())
+}

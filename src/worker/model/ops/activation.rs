@@ -1,0 +1,203 @@
+//! Bias + activation (the feed-forward block's GELU), one pass each way.
+
+#[cfg(feature = "cuda")]
+use candle_core::CudaStorage;
+use candle_core::CustomOp2;
+use candle_core::{CpuStorage, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+
+use super::rows;
+use crate::worker::model::config::HiddenAct;
+
+/// `act(x + bias)`.
+pub fn bias_act(x: &Tensor, bias: &Tensor, act: HiddenAct) -> Result<Tensor> {
+    x.contiguous()?.apply_op2(bias, BiasAct(act))
+}
+
+/// The gradients of `x` and the bias, from the activation's gradient `dy`.
+pub fn bias_act_backward(
+    x: &Tensor,
+    bias: &Tensor,
+    dy: &Tensor,
+    act: HiddenAct,
+) -> Result<(Tensor, Tensor)> {
+    let grad = BiasActGrad {
+        act,
+        dy: dy.contiguous()?,
+    };
+    let dz = x.contiguous()?.apply_op2_no_bwd(bias, &grad)?;
+    let dbias = dz.sum(0)?;
+    Ok((dz, dbias))
+}
+
+/// `act(x + bias)`, x (rows, width) and bias (width); the backward pass gives x and bias their
+/// gradients from one kernel and a column sum.
+pub struct BiasAct(pub HiddenAct);
+
+/// The activation and its derivative, as candle computes them (same constants, same order).
+fn activate(act: HiddenAct, z: f32) -> f32 {
+    match act {
+        HiddenAct::Gelu => {
+            (candle_core::cpu::erf::erf_f32(z * std::f32::consts::FRAC_1_SQRT_2) + 1.) * 0.5 * z
+        }
+        HiddenAct::GeluTanh => {
+            0.5 * z * (1.0 + f32::tanh(0.797_884_6 * z * (1.0 + 0.044715 * z * z)))
+        }
+        HiddenAct::Relu => z.max(0.0),
+    }
+}
+
+fn derivative(act: HiddenAct, z: f32) -> f32 {
+    match act {
+        HiddenAct::Gelu => {
+            let scaled_exp = (-(z * z) * 0.5).exp() * 0.398942 * z;
+            let erf = candle_core::cpu::erf::erf_f32(z * std::f32::consts::FRAC_1_SQRT_2) * 0.5;
+            scaled_exp + 0.5 + erf
+        }
+        HiddenAct::GeluTanh => {
+            let cube = z * z * z;
+            let tanh = (0.0356774 * cube + 0.797885 * z).tanh();
+            0.5 * tanh + (0.0535161 * cube + 0.398942 * z) * (1.0 - tanh * tanh) + 0.5
+        }
+        HiddenAct::Relu => {
+            if z >= 0.0 {
+                1.0
+            } else {
+                0.0
+            }
+        }
+    }
+}
+
+/// `f(z)` for each z = x + bias, into a new tensor of x's shape.
+fn map_biased(
+    op: &str,
+    (s1, l1): (&CpuStorage, &Layout),
+    (s2, l2): (&CpuStorage, &Layout),
+    f: impl Fn(usize, f32) -> f32 + Sync,
+) -> Result<(CpuStorage, Shape)> {
+    let (x, w) = rows(s1, l1, op)?;
+    let (bias, _) = rows(s2, l2, op)?;
+    if bias.len() != w {
+        candle_core::bail!("{op}: the bias must have the rows' width {w}")
+    }
+    let mut y = vec![0f32; x.len()];
+    y.par_chunks_mut(w)
+        .zip(x.par_chunks(w))
+        .enumerate()
+        .for_each(|(r, (y, x))| {
+            for (i, ((o, v), b)) in y.iter_mut().zip(x).zip(bias).enumerate() {
+                *o = f(r * w + i, v + b);
+            }
+        });
+    Ok((CpuStorage::F32(y), l1.shape().clone()))
+}
+
+impl CustomOp2 for BiasAct {
+    fn name(&self) -> &'static str {
+        "bias-act"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        map_biased(self.name(), (s1, l1), (s2, l2), |_, z| activate(self.0, z))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &CudaStorage,
+        l1: &Layout,
+        s2: &CudaStorage,
+        l2: &Layout,
+    ) -> Result<(CudaStorage, Shape)> {
+        crate::worker::cuda::bias_act((s1, l1), (s2, l2), None, self.0)
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        bias: &Tensor,
+        _y: &Tensor,
+        dy: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let (dz, dbias) = bias_act_backward(x, bias, dy, self.0)?;
+        Ok((Some(dz), Some(dbias)))
+    }
+}
+
+/// dz = dy * act'(x + bias).
+struct BiasActGrad {
+    act: HiddenAct,
+    dy: Tensor,
+}
+
+impl CustomOp2 for BiasActGrad {
+    fn name(&self) -> &'static str {
+        "bias-act-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (dy_storage, dy_layout) = self.dy.storage_and_layout();
+        let candle_core::Storage::Cpu(dy_storage) = &*dy_storage else {
+            candle_core::bail!("bias-act-grad: the gradient is not on the CPU")
+        };
+        let (dy, _) = rows(dy_storage, dy_layout, self.name())?;
+        if dy.len() != l1.shape().elem_count() {
+            candle_core::bail!("bias-act-grad: shapes differ")
+        }
+        map_biased(self.name(), (s1, l1), (s2, l2), |i, z| {
+            dy[i] * derivative(self.act, z)
+        })
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &CudaStorage,
+        l1: &Layout,
+        s2: &CudaStorage,
+        l2: &Layout,
+    ) -> Result<(CudaStorage, Shape)> {
+        let (dy_storage, dy_layout) = self.dy.storage_and_layout();
+        let candle_core::Storage::Cuda(dy_storage) = &*dy_storage else {
+            candle_core::bail!("bias-act-grad: the gradient is not on the GPU")
+        };
+        crate::worker::cuda::bias_act((s1, l1), (s2, l2), Some((dy_storage, dy_layout)), self.act)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::worker::model::ops::test_util::*;
+    /// Bias + activation and both gradients equal candle's ops, for each activation.
+    #[test]
+    fn bias_act_matches_elementary_ops() -> Result<()> {
+        let inputs = [random(&[9, 16], 6)?, random(&[16], 7)?];
+        for act in [HiddenAct::Gelu, HiddenAct::GeluTanh, HiddenAct::Relu] {
+            let fused = run(&inputs, |t| t[0].apply_op2(&t[1], BiasAct(act)))?;
+            let plain = run(&inputs, |t| {
+                let z = t[0].broadcast_add(&t[1])?;
+                match act {
+                    HiddenAct::Gelu => z.gelu_erf(),
+                    HiddenAct::GeluTanh => z.gelu(),
+                    HiddenAct::Relu => z.relu(),
+                }
+            })?;
+            assert_close(&fused, &plain, 1e-5);
+        }
+        Ok(())
+    }
+}

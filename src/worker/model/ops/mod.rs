@@ -1,0 +1,56 @@
+//! Fused operations for what dominates BERT's small-op time: LayerNorm with its affine part,
+//! the attention's scale + padding mask + softmax + dropout, bias + activation, dropout. Each is
+//! one pass forward and one pass backward where candle's elementary ops take three to nine
+//! kernels (each a launch and an allocation) each way; on a GPU those launches, not the
+//! arithmetic, are the cost. Each does the unfused maths in the same order, so CPU results equal
+//! the unfused ones. On the CPU rows run in parallel with rayon; with the `cuda` feature the
+//! same maths runs as the CUDA kernels of src/worker/cuda/kernels.cu.
+//!
+//! The layers call the functions below. Forward functions are differentiable by candle's
+//! autograd too (each op has its backward), which the tests use as the oracle of the
+//! hand-written backward pass.
+
+mod activation;
+mod attention;
+mod dropout;
+mod layer_norm;
+mod softmax;
+#[cfg(test)]
+mod test_util;
+
+use candle_core::{CpuStorage, Layout, Result};
+
+pub use activation::{BiasAct, bias_act, bias_act_backward};
+pub use attention::{AttentionProbs, attention_probs, attention_probs_backward};
+pub use dropout::{DropMask, Dropout, dropout};
+pub use layer_norm::{LayerNorm, layer_norm, layer_norm_backward};
+pub use softmax::Softmax;
+
+/// A contiguous f32 tensor's data and the size of its last dimension.
+pub(crate) fn rows<'a>(
+    storage: &'a CpuStorage,
+    layout: &Layout,
+    op: &str,
+) -> Result<(&'a [f32], usize)> {
+    let CpuStorage::F32(data) = storage else {
+        candle_core::bail!("{op}: expected f32")
+    };
+    let Some((start, end)) = layout.contiguous_offsets() else {
+        candle_core::bail!("{op}: expected a contiguous tensor")
+    };
+    let width = layout.dims().last().copied().unwrap_or(1).max(1);
+    Ok((&data[start..end], width))
+}
+
+/// A row's mean and 1/sqrt(variance + eps).
+pub(crate) fn row_stats(x: &[f32], eps: f32) -> (f32, f32) {
+    let n = x.len() as f32;
+    let mean = x.iter().sum::<f32>() / n;
+    let var = x.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
+    (mean, 1.0 / (var + eps).sqrt())
+}
+
+/// Rows to hand rayon at once: short rows (attention has one per key) are grouped.
+pub(crate) fn row_group(width: usize) -> usize {
+    width * (256 / width).max(1)
+}
