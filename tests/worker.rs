@@ -315,7 +315,7 @@ fn gradients_match_finite_differences() {
     let batch = Batch::new(&refs, 0, &Device::Cpu).unwrap();
     let labels = [0, 2, 1];
     let loss_of = |p: &ParamSet| -> f64 {
-        let logits = Bert::load(&p, &cfg, false)
+        let logits = Bert::load(p, &cfg, false)
             .unwrap()
             .logits(&batch, &Dropout::off())
             .unwrap();

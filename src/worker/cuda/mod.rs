@@ -130,7 +130,10 @@ pub fn attention_probs(
     let (cfg, width) = per_row(ls);
     let entries = lm.shape().elem_count() / width.max(1) as usize;
     let rows = ls.shape().elem_count() / width.max(1) as usize;
-    if lm.dims().last().copied() != Some(width as usize) || entries == 0 || rows % entries != 0 {
+    if lm.dims().last().copied() != Some(width as usize)
+        || entries == 0
+        || !rows.is_multiple_of(entries)
+    {
         candle_core::bail!("{name}: the mask does not fit the scores")
     }
     let rows_per_entry = (rows / entries) as u32;

@@ -262,20 +262,17 @@ impl Layer {
         let out = ops::dropout(&self.output.forward(&activation)?, output_drop)?;
         let residual2 = (out + &x1)?;
         let y = self.output_norm.forward(&residual2)?;
-        let saved = match attention {
-            Some(attention) => Some(LayerSaved {
-                attention,
-                context,
-                attention_drop,
-                residual1,
-                x1,
-                pre_activation,
-                activation,
-                output_drop,
-                residual2,
-            }),
-            None => None,
-        };
+        let saved = attention.map(|attention| LayerSaved {
+            attention,
+            context,
+            attention_drop,
+            residual1,
+            x1,
+            pre_activation,
+            activation,
+            output_drop,
+            residual2,
+        });
         Ok((y, saved))
     }
 
