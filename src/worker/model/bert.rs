@@ -160,12 +160,13 @@ impl Embeddings {
         let dwords = words.zeros_like()?.index_add(&e.ids, &dsum, 0)?;
         grads.set(&self.words, dwords);
         let h = dsum.dim(1)?;
-        let dpositions = dsum.reshape((s.batch, s.len, h))?.sum(0)?;
+        let dpositions =
+            ops::column_sum(&dsum.reshape((s.batch, s.len * h))?)?.reshape((s.len, h))?;
         grads.set(
             &self.positions,
             pad_rows(&dpositions, &self.positions.tensor)?,
         );
-        let dtype = dsum.sum_keepdim(0)?;
+        let dtype = ops::column_sum(&dsum)?.reshape((1, h))?;
         grads.set(
             &self.token_types,
             pad_rows(&dtype, &self.token_types.tensor)?,

@@ -36,7 +36,7 @@ impl Linear {
     /// dW = dyᵀ x, db = Σ dy; returns dx = dy W.
     pub fn backward(&self, x: &Tensor, dy: &Tensor, grads: &mut Grads) -> Result<Tensor> {
         grads.set(&self.weight, dy.t()?.matmul(x)?);
-        grads.set(&self.bias, dy.sum(0)?);
+        grads.set(&self.bias, ops::column_sum(dy)?);
         dy.matmul(&self.weight.tensor)
     }
 }
@@ -184,7 +184,7 @@ impl SelfAttention {
             .contiguous()?
             .reshape((s.batch * s.len, 3 * h))?;
         let dw = dy.t()?.matmul(&a.x)?;
-        let db = dy.sum(0)?;
+        let db = ops::column_sum(&dy)?;
         for (i, part) in [&self.query, &self.key, &self.value]
             .into_iter()
             .enumerate()

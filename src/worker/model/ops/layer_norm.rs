@@ -6,7 +6,7 @@ use candle_core::CustomOp3;
 use candle_core::{CpuStorage, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::{row_stats, rows};
+use super::{column_sum, row_stats, rows};
 
 /// LayerNorm of the rows of `x`.
 pub fn layer_norm(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f32) -> Result<Tensor> {
@@ -23,7 +23,7 @@ pub fn layer_norm_backward(
 ) -> Result<(Tensor, Tensor, Tensor)> {
     let dy = dy.contiguous()?;
     let both = x.apply_op3_no_bwd(weight, &dy, &LayerNormGrad { eps })?;
-    Ok((both.get(0)?, both.get(1)?.sum(0)?, dy.sum(0)?))
+    Ok((both.get(0)?, column_sum(&both.get(1)?)?, column_sum(&dy)?))
 }
 
 /// LayerNorm over the last dimension: `(x - mean) / sqrt(var + eps) * weight + bias`. Inputs:

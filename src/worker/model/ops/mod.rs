@@ -18,7 +18,7 @@ mod softmax;
 #[cfg(test)]
 mod test_util;
 
-use candle_core::{CpuStorage, Layout, Result};
+use candle_core::{CpuStorage, Layout, Result, Tensor};
 
 pub use activation::{BiasAct, bias_act, bias_act_backward};
 pub use attention::{AttentionProbs, attention_probs, attention_probs_backward};
@@ -53,4 +53,18 @@ pub(crate) fn row_stats(x: &[f32], eps: f32) -> (f32, f32) {
 /// Rows to hand rayon at once: short rows (attention has one per key) are grouped.
 pub(crate) fn row_group(width: usize) -> usize {
     width * (256 / width).max(1)
+}
+
+/// The sum of the rows of a 2-D `x` (a bias's or a LayerNorm weight's gradient). On the CPU it
+/// is the product of a row of ones with `x`: a matrix product runs on every core with SIMD,
+/// where candle's CPU sum over the first dimension walks the columns one by one. A GPU's
+/// reduction kernel is one launch, fewer than a product's two.
+pub fn column_sum(x: &Tensor) -> Result<Tensor> {
+    if !x.device().is_cpu() {
+        return x.sum(0);
+    }
+    let (rows, cols) = x.dims2()?;
+    Tensor::ones((1, rows), x.dtype(), x.device())?
+        .matmul(&x.contiguous()?)?
+        .reshape(cols)
 }
