@@ -6,7 +6,7 @@ use candle_core::CustomOp2;
 use candle_core::{CpuStorage, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::{column_sum, rows};
+use super::{column_sum, exp, rows};
 use crate::worker::model::config::HiddenAct;
 
 /// `act(x + bias)`.
@@ -78,7 +78,7 @@ fn activate(act: HiddenAct, z: f32) -> f32 {
 fn derivative(act: HiddenAct, z: f32) -> f32 {
     match act {
         HiddenAct::Gelu => {
-            let scaled_exp = (-(z * z) * 0.5).exp() * 0.398942 * z;
+            let scaled_exp = exp(-(z * z) * 0.5) * 0.398942 * z;
             let erf = erf(z * std::f32::consts::FRAC_1_SQRT_2) * 0.5;
             scaled_exp + 0.5 + erf
         }

@@ -7,7 +7,7 @@ use candle_core::{CpuStorage, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::dropout::DropMask;
-use super::{row_group, rows};
+use super::{exp, row_group, rows};
 
 /// The attention's probabilities (see [`AttentionProbs`]).
 pub fn attention_probs(
@@ -80,7 +80,7 @@ impl<'a> AttentionRows<'a> {
         }
         let mut sum = 0.0;
         for o in y.iter_mut() {
-            *o = (*o - max).exp();
+            *o = exp(*o - max);
             sum += *o;
         }
         let inv = 1.0 / sum;
