@@ -1,6 +1,10 @@
 //! Each CUDA kernel against its CPU twin (they need a GPU: `#[ignore]`d).
 
-use crate::worker::model::ops::{AttentionProbs, BiasAct, DropMask, Dropout, LayerNorm, Softmax};
+use crate::worker::model::ops::Softmax;
+use crate::worker::model::ops::activation::BiasAct;
+use crate::worker::model::ops::attention::AttentionProbs;
+use crate::worker::model::ops::dropout::{DropMask, Dropout};
+use crate::worker::model::ops::layer_norm::LayerNorm;
 use crate::worker::model::{Grads, HiddenAct};
 use crate::worker::train::optim::AdamW;
 use candle_core::{Device, Result, Tensor, Var};

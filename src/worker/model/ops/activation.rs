@@ -35,8 +35,8 @@ pub fn bias_act_backward(
 pub struct BiasAct(pub HiddenAct);
 
 /// erf for f32 as a rational function on [-4, 4] (outside it erf is ±1 in f32): Eigen's and
-/// XLA's approximation, within 5e-7 (a few f32 ulps) of the true value. No branches, so loops over it vectorise;
-/// libm's `erff`, which candle calls, was an eighth of a CPU training step.
+/// XLA's approximation, within 5e-7 (a few f32 ulps) of the true value. No branches, so loops
+/// over it vectorise; libm's `erff`, which candle calls, was an eighth of a CPU training step.
 fn erf(x: f32) -> f32 {
     let x = x.clamp(-4.0, 4.0);
     let x2 = x * x;

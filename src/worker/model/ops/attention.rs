@@ -216,7 +216,7 @@ impl CustomOp2 for AttentionProbsGrad {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::worker::model::ops::Dropout;
+    use crate::worker::model::ops::dropout::Dropout;
     use crate::worker::model::ops::test_util::*;
     use candle_core::{D, Device};
     /// The fused attention probabilities (with and without dropout) and the scores' gradient

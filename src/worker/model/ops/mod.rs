@@ -10,20 +10,20 @@
 //! autograd too (each op has its backward), which the tests use as the oracle of the
 //! hand-written backward pass.
 
-mod activation;
-mod attention;
-mod dropout;
-mod layer_norm;
+pub(crate) mod activation;
+pub(crate) mod attention;
+pub(crate) mod dropout;
+pub(crate) mod layer_norm;
 mod softmax;
 #[cfg(test)]
 mod test_util;
 
 use candle_core::{CpuStorage, Layout, Result, Tensor};
 
-pub use activation::{BiasAct, bias_act, bias_act_backward};
-pub use attention::{AttentionProbs, attention_probs, attention_probs_backward};
-pub use dropout::{DropMask, Dropout, dropout};
-pub use layer_norm::{LayerNorm, layer_norm, layer_norm_backward};
+pub use activation::{bias_act, bias_act_backward};
+pub use attention::{attention_probs, attention_probs_backward};
+pub use dropout::{DropMask, dropout};
+pub use layer_norm::{layer_norm, layer_norm_backward};
 pub use softmax::Softmax;
 
 /// A contiguous f32 tensor's data and the size of its last dimension.
