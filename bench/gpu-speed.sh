@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# bench/gpu-speed.sh CARRY OUT — the GPU measurements of BENCHMARKS.md's speed work, as one
-# script for one session on a GPU machine that has python3 with torch + transformers but no
-# Rust toolchain. CARRY holds what was built elsewhere:
+# bench/gpu-speed.sh BUILT OUT — the GPU measurements of BENCHMARKS.md's speed work in one
+# script (about three minutes on an H200), for a GPU machine that has python3 with torch +
+# transformers but no Rust toolchain. BUILT is a folder of what was built elsewhere:
 #   yenjob.xz        the worker, `cargo build --release --features cuda`, stripped, xz'd
 #   yenjob-tests.xz  the library's test binary, same build (`cargo test --no-run`)
 #   minilm-fp16/     all-MiniLM-L6-v2 stored as float16 (both stacks load it as float32)
@@ -16,7 +16,7 @@
 #   6. `yenjob predict` of the whole data file on the GPU.
 # GPU utilisation is sampled by nvidia-smi every 100 ms while each training runs.
 set -uo pipefail
-CARRY=$(realpath "$1") OUT=$2
+BUILT=$(realpath "$1") OUT=$2
 mkdir -p "$OUT" && OUT=$(realpath "$OUT")
 cd "$(dirname "$0")/.."
 START=$SECONDS
@@ -33,8 +33,8 @@ python3 -c 'import torch, transformers; print("torch", torch.__version__, "trans
 # Binaries and models stay out of OUT, which holds only logs and results.
 WORK=$(mktemp -d)
 BIN=$WORK/yenjob
-xz -dc "$CARRY/yenjob.xz" > "$BIN" && xz -dc "$CARRY/yenjob-tests.xz" > "$WORK/yenjob-tests" && chmod +x "$BIN" "$WORK/yenjob-tests"
-DATA=$CARRY/Sentences_AllAgree.txt MINI=$CARRY/minilm-fp16
+xz -dc "$BUILT/yenjob.xz" > "$BIN" && xz -dc "$BUILT/yenjob-tests.xz" > "$WORK/yenjob-tests" && chmod +x "$BIN" "$WORK/yenjob-tests"
+DATA=$BUILT/Sentences_AllAgree.txt MINI=$BUILT/minilm-fp16
 . bench/spec.sh
 
 # sampled NAME CMD...: runs CMD with GPU utilisation sampled into NAME.util; prints seconds.
