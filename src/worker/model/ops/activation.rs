@@ -2,8 +2,8 @@
 
 #[cfg(feature = "cuda")]
 use candle_core::CudaStorage;
-use candle_core::CustomOp2;
 use candle_core::{CpuStorage, Layout, Result, Shape, Tensor};
+use candle_core::{CustomOp2, CustomOp3};
 use rayon::prelude::*;
 
 use super::{column_sum, exp, rows};
@@ -21,11 +21,9 @@ pub fn bias_act_backward(
     dy: &Tensor,
     act: HiddenAct,
 ) -> Result<(Tensor, Tensor)> {
-    let grad = BiasActGrad {
-        act,
-        dy: dy.contiguous()?,
-    };
-    let dz = x.contiguous()?.apply_op2_no_bwd(bias, &grad)?;
+    let dz = x
+        .contiguous()?
+        .apply_op3_no_bwd(bias, &dy.contiguous()?, &BiasActGrad(act))?;
     let dbias = column_sum(&dz)?;
     Ok((dz, dbias))
 }
@@ -159,13 +157,10 @@ impl CustomOp2 for BiasAct {
     }
 }
 
-/// dz = dy * act'(x + bias).
-struct BiasActGrad {
-    act: HiddenAct,
-    dy: Tensor,
-}
+/// dz = dy * act'(x + bias). Inputs: x, the bias, dy.
+struct BiasActGrad(HiddenAct);
 
-impl CustomOp2 for BiasActGrad {
+impl CustomOp3 for BiasActGrad {
     fn name(&self) -> &'static str {
         "bias-act-grad"
     }
@@ -176,17 +171,15 @@ impl CustomOp2 for BiasActGrad {
         l1: &Layout,
         s2: &CpuStorage,
         l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (dy_storage, dy_layout) = self.dy.storage_and_layout();
-        let candle_core::Storage::Cpu(dy_storage) = &*dy_storage else {
-            candle_core::bail!("bias-act-grad: the gradient is not on the CPU")
-        };
-        let (dy, _) = rows(dy_storage, dy_layout, self.name())?;
+        let (dy, _) = rows(s3, l3, self.name())?;
         if dy.len() != l1.shape().elem_count() {
             candle_core::bail!("bias-act-grad: shapes differ")
         }
         map_biased(self.name(), (s1, l1), (s2, l2), |i, z| {
-            dy[i] * derivative(self.act, z)
+            dy[i] * derivative(self.0, z)
         })
     }
 
@@ -197,12 +190,10 @@ impl CustomOp2 for BiasActGrad {
         l1: &Layout,
         s2: &CudaStorage,
         l2: &Layout,
+        s3: &CudaStorage,
+        l3: &Layout,
     ) -> Result<(CudaStorage, Shape)> {
-        let (dy_storage, dy_layout) = self.dy.storage_and_layout();
-        let candle_core::Storage::Cuda(dy_storage) = &*dy_storage else {
-            candle_core::bail!("bias-act-grad: the gradient is not on the GPU")
-        };
-        crate::worker::cuda::bias_act((s1, l1), (s2, l2), Some((dy_storage, dy_layout)), self.act)
+        crate::worker::cuda::bias_act((s1, l1), (s2, l2), Some((s3, l3)), self.0)
     }
 }
 

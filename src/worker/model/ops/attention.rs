@@ -2,8 +2,8 @@
 
 #[cfg(feature = "cuda")]
 use candle_core::CudaStorage;
-use candle_core::CustomOp2;
 use candle_core::{CpuStorage, Layout, Result, Shape, Tensor};
+use candle_core::{CustomOp2, CustomOp3};
 use rayon::prelude::*;
 
 use super::dropout::DropMask;
@@ -27,12 +27,11 @@ pub fn attention_probs_backward(
     scale: f32,
     drop: Option<DropMask>,
 ) -> Result<Tensor> {
-    let grad = AttentionProbsGrad {
-        scale,
-        drop,
-        dy: dy.contiguous()?,
-    };
-    scores.contiguous()?.apply_op2_no_bwd(mask, &grad)
+    scores.contiguous()?.apply_op3_no_bwd(
+        mask,
+        &dy.contiguous()?,
+        &AttentionProbsGrad { scale, drop },
+    )
 }
 
 /// The attention's probabilities: `dropout(softmax(scores * scale + mask))` over the last
@@ -141,14 +140,14 @@ impl CustomOp2 for AttentionProbs {
     }
 }
 
-/// With y the softmax and g = dy * mask: d scores = y * (g - sum(g * y)) * scale.
+/// With y the softmax and g = dy * mask: d scores = y * (g - sum(g * y)) * scale. Inputs: the
+/// scores, the padding mask, dy.
 struct AttentionProbsGrad {
     scale: f32,
     drop: Option<DropMask>,
-    dy: Tensor,
 }
 
-impl CustomOp2 for AttentionProbsGrad {
+impl CustomOp3 for AttentionProbsGrad {
     fn name(&self) -> &'static str {
         "attention-probs-grad"
     }
@@ -159,13 +158,11 @@ impl CustomOp2 for AttentionProbsGrad {
         l1: &Layout,
         s2: &CpuStorage,
         l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let a = AttentionRows::new(s1, l1, s2, l2)?;
-        let (dy_storage, dy_layout) = self.dy.storage_and_layout();
-        let candle_core::Storage::Cpu(dy_storage) = &*dy_storage else {
-            candle_core::bail!("attention-probs-grad: the gradient is not on the CPU")
-        };
-        let (dy, _) = rows(dy_storage, dy_layout, self.name())?;
+        let (dy, _) = rows(s3, l3, self.name())?;
         if dy.len() != a.scores.len() {
             candle_core::bail!("attention-probs-grad: shapes differ")
         }
@@ -198,15 +195,13 @@ impl CustomOp2 for AttentionProbsGrad {
         l1: &Layout,
         s2: &CudaStorage,
         l2: &Layout,
+        s3: &CudaStorage,
+        l3: &Layout,
     ) -> Result<(CudaStorage, Shape)> {
-        let (dy_storage, dy_layout) = self.dy.storage_and_layout();
-        let candle_core::Storage::Cuda(dy_storage) = &*dy_storage else {
-            candle_core::bail!("attention-probs-grad: the gradient is not on the GPU")
-        };
         crate::worker::cuda::attention_probs(
             (s1, l1),
             (s2, l2),
-            Some((dy_storage, dy_layout)),
+            Some((s3, l3)),
             self.scale,
             self.drop,
         )
