@@ -567,7 +567,7 @@ fn a_deleted_run_folder_still_cancels_and_stays_deleted() {
 
     // Cancel after the folder is gone.
     let (id, run_dir) = start(());
-    std::fs::remove_dir_all(&run_dir).unwrap();
+    delete_under_a_running_worker(&run_dir);
     let status = yenjob(tmp.path()).args(["status", &id]).output().unwrap();
     assert!(
         common::stdout_of_success(&status).contains("was deleted"),
@@ -580,9 +580,24 @@ fn a_deleted_run_folder_still_cancels_and_stays_deleted() {
 
     // Left alone, the worker notices and stops without recreating it.
     let (_, run_dir) = start(());
-    std::fs::remove_dir_all(&run_dir).unwrap();
+    delete_under_a_running_worker(&run_dir);
     std::thread::sleep(std::time::Duration::from_secs(3));
     assert!(!run_dir.exists(), "the worker recreated its deleted folder");
+}
+
+/// `rm -rf` of a folder a worker is writing into: a pass can meet a file the worker has just
+/// created (a checkpoint) and fail with "directory not empty"; a person would run it again.
+fn delete_under_a_running_worker(dir: &std::path::Path) {
+    for _ in 0..20 {
+        match std::fs::remove_dir_all(dir) {
+            Ok(()) => return,
+            Err(e) if e.kind() == std::io::ErrorKind::DirectoryNotEmpty => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            Err(e) => panic!("cannot delete {}: {e}", dir.display()),
+        }
+    }
+    panic!("{} could not be deleted under its worker", dir.display());
 }
 
 /// Waits until the worker of the local run in `run_dir` logs its first training line.
