@@ -38,11 +38,19 @@ pub fn save(
     progress: &Progress,
 ) -> anyhow::Result<PathBuf> {
     let root = root(run_dir);
-    std::fs::create_dir_all(&root).with_context(|| format!("cannot create {}", root.display()))?;
+    // One level at a time, never the run folder itself: a folder deleted under the worker
+    // makes this fail instead of coming back with a checkpoint in it.
+    match std::fs::create_dir(&root) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+            super::still_there(run_dir)?;
+            return Err(e).with_context(|| format!("cannot create {}", root.display()));
+        }
+        _ => {}
+    }
     let name = format!("step-{:08}", progress.step);
     let tmp = root.join(format!(".tmp-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp)?;
+    std::fs::create_dir(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
     candle_core::safetensors::save(&params.to_map(), tmp.join("params.safetensors"))?;
     let mut moments: HashMap<String, Tensor> = HashMap::new();
     for (i, n) in params.names.iter().enumerate() {
