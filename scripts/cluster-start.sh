@@ -22,7 +22,9 @@
 #          AllowQos normal,deny) and QOS "deny" (Flags=DenyOnLimit, MaxTRESPU gres/gpu=1,
 #          MaxWall 2:00:00), QOS "perjob" (MaxTRESPerJob gres/gpu=1, MaxTRESPerNode cpu=2,
 #          GrpJobs 2). QOS
-#          "restricted" exists in both shapes and no user may use it.
+#          "restricted" exists in both shapes and no user may use it. QOS "sweep" (both shapes,
+#          for job arrays in partition normal, which has no partition QOS): MaxJobsPU 2,
+#          MaxSubmitPU 10, MaxTRESPU gres/gpu=4.
 # Switching shape restarts slurmctld and slurmd (jobs are cancelled first); the accounting
 # database, the QOS and the job ids are kept.
 #
@@ -206,7 +208,7 @@ wait_for 60 slurmdbd sacctmgr -n -P show cluster
 has() { [ -n "$(sacctmgr -n -P "$@" 2>/dev/null)" ]; }
 # The QOS and cluster must exist before slurmctld reads "PartitionName=gpu ... QOS=gpu".
 has show cluster "$CLUSTER" format=cluster || sacctmgr -i add cluster "$CLUSTER"
-for q in gpu lab deny perjob restricted; do
+for q in gpu lab deny perjob sweep restricted; do
   has show qos "$q" format=name || sacctmgr -i add qos "$q"   # limits are set in step 7
 done
 has show account "$ACCOUNT" format=account || sacctmgr -i add account "$ACCOUNT" \
@@ -216,7 +218,7 @@ for u in $USERS; do
     sacctmgr -i add user "$u" account="$ACCOUNT" cluster="$CLUSTER"
   sacctmgr -i modify user "$u" set DefaultAccount="$ACCOUNT" >/dev/null || true   # rc 1 = unchanged
   sacctmgr -i modify user where name="$u" account="$ACCOUNT" cluster="$CLUSTER" \
-    set qos=normal,gpu,lab,deny,perjob defaultqos=normal >/dev/null || true
+    set qos=normal,gpu,lab,deny,perjob,sweep defaultqos=normal >/dev/null || true
 done
 
 # ---------------------------------------------------------------- 6. slurmctld + slurmd
@@ -272,6 +274,8 @@ sacctmgr -i modify qos deny set Flags=DenyOnLimit MaxTRESPerUser=gres/gpu=1 MaxW
   Description="typed shape: refuses at submit" >/dev/null || true
 sacctmgr -i modify qos perjob set MaxTRESPerJob=gres/gpu=1 MaxTRESPerNode=cpu=2 GrpJobs=2 \
   Description="typed shape: per-job and group job limits" >/dev/null || true
+sacctmgr -i modify qos sweep set MaxTRESPerUser=gres/gpu=$NGPUS MaxJobsPerUser=2 \
+  MaxSubmitJobsPerUser=10 Description="job arrays: 2 running, 10 queued per user" >/dev/null || true
 [ "$(sacctmgr -n -P show qos deny format=Flags)" = "DenyOnLimit" ] ||
   { echo "QOS deny flags not applied" >&2; exit 1; }
 

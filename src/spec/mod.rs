@@ -9,7 +9,9 @@ use serde::Deserialize;
 
 use crate::slurm::duration::SlurmDuration;
 
+mod sweep;
 mod values;
+pub use sweep::{Axis, MAX_TASKS, Point, Sweep, ValueText};
 pub use values::*;
 
 /// The spec compiled into the binary: `yenjob submit` without a file runs it.
@@ -37,6 +39,8 @@ pub enum SpecError {
 pub struct JobSpec {
     pub job: JobTable,
     pub train: TrainTable,
+    /// `[sweep]`: the grid of `[train]` values a job array runs; `None` for one job.
+    pub sweep: Option<Sweep>,
     /// The spec text as read, copied verbatim into each run folder.
     pub source_text: String,
     /// Where the spec came from (`<embedded>` for the built-in default).
@@ -50,6 +54,8 @@ pub struct JobSpec {
 struct SpecFile {
     job: JobTable,
     train: TrainTable,
+    #[serde(default)]
+    sweep: Option<sweep::RawSweep>,
 }
 
 /// Which machinery runs the job.
@@ -304,13 +310,59 @@ impl JobSpec {
                 _ => job.gpus.gpu_type = Some(ty.0),
             }
         }
+        let sweep = match file.sweep {
+            None => None,
+            Some(raw) => {
+                let train = raw_train_table(text);
+                raw.into_sweep(|key, value| check_train_value(&train, key, value))
+                    .map_err(|p| invalid(p.key, p.message, Some(p.span)))?
+            }
+        };
         Ok(JobSpec {
             job,
             train: file.train,
+            sweep,
             source_text: text.to_string(),
             source_path: path.to_path_buf(),
             base_dir: base_dir.to_path_buf(),
         })
+    }
+
+    /// Task `index` of the sweep as a spec of its own: the `[train]` table with the task's
+    /// values in place and no `[sweep]`, its text headed by a comment that says so. This text
+    /// is the task's `spec.toml`, which the worker reads.
+    pub fn task(&self, index: usize) -> Result<JobSpec, SpecError> {
+        let invalid = |message: String| SpecError::Invalid {
+            path: self.source_path.clone(),
+            line: 1,
+            column: 1,
+            key: "sweep".into(),
+            message,
+        };
+        let Some(sweep) = self.sweep.as_ref().filter(|s| index < s.len()) else {
+            return Err(invalid(format!("the spec has no sweep task {index}")));
+        };
+        let point = sweep.point(index);
+        let mut doc: toml_edit::DocumentMut = self
+            .source_text
+            .parse()
+            .map_err(|e: toml_edit::TomlError| invalid(e.message().to_string()))?;
+        doc.remove("sweep");
+        for (key, value) in &point.values {
+            let value: toml_edit::Value = value
+                .to_string()
+                .parse()
+                .map_err(|e: toml_edit::TomlError| invalid(e.message().to_string()))?;
+            doc["train"][key.as_str()] = toml_edit::Item::Value(value);
+        }
+        let text = format!(
+            "# Task {index} of the sweep in {}: {}\n{doc}",
+            self.source_path.display(),
+            point.label()
+        );
+        let mut spec = JobSpec::parse(&text, &self.source_path, &self.base_dir)?;
+        spec.source_path = self.source_path.clone();
+        Ok(spec)
     }
 
     /// A path from the spec, made absolute against the spec's folder.
@@ -339,6 +391,35 @@ pub fn normalize(p: &Path) -> PathBuf {
         }
     }
     out
+}
+
+/// The `[train]` table as written, for checking a sweep value in its place.
+fn raw_train_table(text: &str) -> toml::Table {
+    text.parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| match t.remove("train") {
+            Some(toml::Value::Table(train)) => Some(train),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+/// Whether `[train]` with `key = value` in place is a valid table: the message of the first
+/// problem if not.
+fn check_train_value(train: &toml::Table, key: &str, value: &toml::Value) -> Result<(), String> {
+    let mut train = train.clone();
+    train.insert(key.to_string(), value.clone());
+    match serde_path_to_error::deserialize::<_, TrainTable>(toml::Value::Table(train)) {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let message = e.into_inner().message().to_string();
+            if message.contains("unknown field") {
+                Err(format!("`{key}` is not a [train] key, so it cannot be swept ({message})"))
+            } else {
+                Err(message)
+            }
+        }
+    }
 }
 
 fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
