@@ -8,9 +8,10 @@
 #
 # Each scenario becomes OUT/NAME/ with
 #   request.txt   the job request as key=value words (partition, gpus, cpus, mem, time, qos,
-#                 account)
+#                 account; a job array: tasks=N and throttle=K for --array=0-(N-1)%K)
 #   partitions.txt nodes.txt queue.txt qos.txt assoc.txt user.txt config.txt   what yenjob reads
-#   slurm.txt     what Slurm did: "running", "pending|REASON" or "rejected|SBATCH STDERR"
+#   slurm.txt     what Slurm did: "running", "pending|REASON" or "rejected|SBATCH STDERR";
+#                 for an array "array|RUNNING TASKS|REASON THE OTHERS WAIT FOR" (- if none wait)
 # tests in src/preflight replay every folder and compare yenjob's verdict with slurm.txt.
 # The command formats below must stay those of src/slurm (a unit test checks they do).
 set -euo pipefail
@@ -19,7 +20,7 @@ OUT=${1:-tests/fixtures/preflight}
 mkdir -p "$OUT"
 
 NODE_FORMAT='NodeList:|,Partition:|,StateLong:|,CPUsState:|,Memory:|,AllocMem:|,Gres:|,GresUsed:|'
-QUEUE_FORMAT='JobID:|,Partition:|,UserName:|,State:|,TimeUsed:|,TimeLimit:|,NumCPUs:|,tres-alloc:|,QOS:|,Reason:|,StartTime:|,NodeList:|,Name:'
+QUEUE_FORMAT='JobArrayID:|,Partition:|,UserName:|,State:|,TimeUsed:|,TimeLimit:|,NumCPUs:|,tres-alloc:|,QOS:|,Reason:|,StartTime:|,NodeList:|,Name:'
 QOS_FORMAT='format=Name,MaxTRESPU,MaxJobsPU,MaxSubmitPU,MaxWall,GrpTRES,GrpJobs,MaxTRES,MaxTRESPerNode,Flags'
 ASSOC_FORMAT='format=Cluster,Account,User,Partition,QOS,DefaultQOS,GrpTRES,MaxTRES,MaxJobs,MaxSubmit,MaxWall'
 USER_FORMAT='format=DefaultAccount'
@@ -38,7 +39,7 @@ clear_queue() {
 
 # sbatch options for a request given as key=value words.
 sbatch_args() {
-  local kv args=()
+  local kv args=() tasks="" throttle=""
   for kv in "$@"; do
     case "$kv" in
       partition=*) args+=(-p "${kv#*=}") ;;
@@ -50,9 +51,12 @@ sbatch_args() {
       qos=*) args+=("--qos=${kv#*=}") ;;
       account=*) args+=("--account=${kv#*=}") ;;
       user=*) args+=("--uid=${kv#*=}" -D /tmp) ;;
+      tasks=*) tasks=${kv#*=} ;;
+      throttle=*) throttle=${kv#*=} ;;
       *) echo "unknown request word $kv" >&2; exit 2 ;;
     esac
   done
+  [ -n "$tasks" ] && args+=("--array=0-$((tasks - 1))${throttle:+%$throttle}")
   printf '%s\n' "${args[@]}"
 }
 
@@ -88,6 +92,7 @@ outcome() {
     return
   fi
   id=${out%%;*}
+  if [[ " $* " == *" tasks="* ]]; then array_outcome "$id"; return; fi
   # Slurm says None first, and PartitionConfig for a moment before some reasons.
   for ((i = 0; i < 40; i++)); do
     IFS='|' read -r state reason < <(squeue -h -j "$id" -o '%T|%r')
@@ -98,6 +103,22 @@ outcome() {
     sleep 0.5
   done
   echo "pending|$reason"
+}
+
+# An array's tasks once the scheduler has settled: how many run, and why the rest wait.
+array_outcome() {
+  local id=$1 running reason
+  for ((i = 0; i < 40; i++)); do
+    running=$(squeue -h -r -j "$id" -t RUNNING -o %i | wc -l)
+    reason=$(squeue -h -r -j "$id" -t PENDING -o %r | head -1)
+    if [ -z "$reason" ]; then
+      [ "$i" -ge 6 ] && { echo "array|$running|-"; return; }
+    elif [ "$reason" != None ] && { [ "$reason" != PartitionConfig ] || [ "$i" -ge 20 ]; }; then
+      echo "array|$running|$reason"; return
+    fi
+    sleep 0.5
+  done
+  echo "array|$running|$reason"
 }
 
 # Association limits for root in account yenlab, set for one scenario ("assoc:MaxJobs=1").
@@ -154,6 +175,16 @@ scenario plain jobs-per-user "$R gpus=1; $R gpus=1" "$R gpus=1"
 scenario plain jobs-and-gpus-per-user "$R gpus=2; $R gpus=2" "$R gpus=1"
 scenario plain submit-limit "$R gpus=1; $R gpus=1; $R gpus=1; $R gpus=1" "$R gpus=1"
 scenario plain node-drained "" "$R gpus=1" drain
+# Job arrays; QOS sweep (MaxJobsPU 2, MaxSubmitPU 10, MaxTRESPU gres/gpu=4) in partition normal.
+A='partition=normal qos=sweep gpus=1 cpus=1 time=10:00'
+scenario plain array-fits "" "$A tasks=2"
+scenario plain array-throttled "" "$A tasks=6 throttle=2"
+scenario plain array-unthrottled-jobs-per-user "" "$A tasks=6"
+scenario plain array-waits-on-jobs-per-user "$A" "$A tasks=6 throttle=2"
+scenario plain array-waits-for-cpus "" "partition=normal qos=sweep gpus=1 cpus=2 time=10:00 tasks=3 throttle=2"
+scenario plain array-over-submit-limit "" "$A tasks=11"
+scenario plain array-over-partition-submit-limit "" "$R gpus=1 tasks=6"
+scenario plain array-over-max-array-size "" "$A tasks=1002 throttle=2"
 
 # --- typed: gpu:a30:4, 8 CPUs, QOS lab on partition gpu (MaxTRESPU cpu=4,mem=4000M,gres/gpu=2,
 # MaxJobsPU 3, MaxSubmitPU 5, GrpTRES gres/gpu=3), partition short (30:00, AllowQos normal,deny),

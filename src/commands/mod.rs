@@ -59,6 +59,7 @@ pub fn request_of(spec: &JobSpec) -> Request {
             .as_ref()
             .and_then(|m| tres::parse_mem_mib(&m.0)),
         time_seconds: spec.job.time.seconds(),
+        tasks: spec.sweep.as_ref().map_or(1, |s| s.len() as u64),
     }
 }
 

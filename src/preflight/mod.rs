@@ -10,6 +10,7 @@
 //! each TRES in Slurm's order, partition QOS before job QOS), then free nodes. The first rule
 //! that fires is the reason Slurm gives; the others are listed as limits the job also exceeds.
 
+mod array;
 mod describe;
 mod reason;
 mod rules;
@@ -18,6 +19,7 @@ mod usage;
 #[cfg(test)]
 mod replay_tests;
 
+pub use array::{ArrayPlan, Throttle, assess_array, throttle};
 pub use reason::{Holder, LimitCode, Reason, Scope};
 
 use crate::slurm::config::SiteConfig;
@@ -38,6 +40,9 @@ pub struct Request {
     pub cpus: u64,
     pub mem_mib: Option<u64>,
     pub time_seconds: u64,
+    /// Jobs this submission makes: 1, or a job array's task count (each counts toward
+    /// MaxSubmitPU at submit, as Slurm counts them).
+    pub tasks: u64,
 }
 
 /// Everything the verdict depends on.
@@ -92,6 +97,9 @@ pub struct Verdict {
     pub also: Vec<String>,
     /// What was looked at, one line each.
     pub facts: Vec<String>,
+    /// A job array: how many tasks start now, why the rest wait, and its throttle.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub array: Option<ArrayPlan>,
 }
 
 impl Verdict {
@@ -104,7 +112,13 @@ impl Verdict {
     /// The headline: `WILL START NOW`, `WILL PEND (QOSMaxGRESPerUser)`, `WILL BE REJECTED (...)`.
     pub fn headline(&self) -> String {
         match (&self.outcome, &self.reason) {
-            (Outcome::StartsNow, _) => "WILL START NOW".to_string(),
+            (Outcome::StartsNow, _) => match &self.array {
+                Some(a) if a.start_now < a.tasks => {
+                    format!("WILL START {} OF {} TASKS NOW", a.start_now, a.tasks)
+                }
+                Some(a) => format!("WILL START ALL {} TASKS NOW", a.tasks),
+                None => "WILL START NOW".to_string(),
+            },
             (Outcome::Pends, Some(r)) if self.never_starts => format!("WILL PEND FOREVER ({r})"),
             (Outcome::Pends, Some(r)) => format!("WILL PEND ({r})"),
             (Outcome::Pends, None) => "WILL PEND".to_string(),
@@ -124,6 +138,7 @@ pub fn assess(req: &Request, state: &ClusterState) -> Verdict {
             never_starts: false,
             also: Vec::new(),
             facts: Vec::new(),
+            array: None,
         },
         Some(first) => {
             let (outcome, never_starts) = match first.effect {
@@ -142,6 +157,7 @@ pub fn assess(req: &Request, state: &ClusterState) -> Verdict {
                     .map(|f| format!("{} ({})", f.message, f.reason))
                     .collect(),
                 facts: Vec::new(),
+                array: None,
             }
         }
     };

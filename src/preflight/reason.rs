@@ -119,6 +119,8 @@ impl LimitCode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
     // Refused by sbatch, whatever the load.
+    /// An array index at or over MaxArraySize.
+    InvalidArray,
     InvalidPartition,
     InvalidQos,
     InvalidAccount,
@@ -133,6 +135,8 @@ pub enum Reason {
     PartitionTimeLimit,
     ReqNodeNotAvail,
     Resources,
+    /// An array task held back by the array's own throttle (`--array=0-8%2`).
+    JobArrayTaskLimit,
     /// A QOS or association limit; refused at submit for MaxSubmit and under DenyOnLimit.
     Limit(LimitCode),
 }
@@ -141,6 +145,7 @@ impl Reason {
     /// The code as Slurm prints it (`squeue`'s reason, or the error's name).
     pub fn code(self) -> &'static str {
         match self {
+            Reason::InvalidArray => "InvalidArray",
             Reason::InvalidPartition => "InvalidPartition",
             Reason::InvalidQos => "InvalidQOS",
             Reason::InvalidAccount => "InvalidAccount",
@@ -151,6 +156,7 @@ impl Reason {
             Reason::PartitionTimeLimit => "PartitionTimeLimit",
             Reason::ReqNodeNotAvail => "ReqNodeNotAvail",
             Reason::Resources => "Resources",
+            Reason::JobArrayTaskLimit => "JobArrayTaskLimit",
             Reason::Limit(code) => code.as_str(),
         }
     }
@@ -158,6 +164,7 @@ impl Reason {
     /// What `sbatch` prints when it refuses a job for this reason.
     pub fn sbatch_says(self) -> &'static str {
         match self {
+            Reason::InvalidArray => "Invalid job array specification",
             Reason::InvalidPartition => "Invalid partition name specified",
             Reason::InvalidQos => "Invalid qos specification",
             Reason::InvalidAccount => "Invalid account or account/partition combination specified",

@@ -15,6 +15,8 @@ struct Scenario {
     /// The request as the capture script wrote it.
     words: String,
     request: Request,
+    /// A job array's `%K`, as the capture script asked for it.
+    throttle: Option<u64>,
     state: ClusterState,
     /// `running`, `pending|REASON` or `rejected|SBATCH STDERR`.
     slurm: String,
@@ -37,6 +39,7 @@ fn parse_request(words: &str) -> Request {
         cpus: 1,
         mem_mib: None,
         time_seconds: 0,
+        tasks: 1,
     };
     for word in words.split_whitespace() {
         let (k, v) = word.split_once('=').expect("key=value");
@@ -53,6 +56,8 @@ fn parse_request(words: &str) -> Request {
             },
             "cpus" => r.cpus = v.parse().unwrap(),
             "mem" => r.mem_mib = tres::parse_mem_mib(v),
+            "tasks" => r.tasks = v.parse().unwrap(),
+            "throttle" => {}
             "time" => r.time_seconds = SlurmTime::parse(v).and_then(|t| t.seconds()).unwrap(),
             other => panic!("unknown request word {other}"),
         }
@@ -65,6 +70,10 @@ fn load(dir: &Path) -> Scenario {
         name: dir.file_name().unwrap().to_string_lossy().into_owned(),
         words: read(dir, "request.txt").trim().to_string(),
         request: parse_request(&read(dir, "request.txt")),
+        throttle: read(dir, "request.txt")
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("throttle="))
+            .map(|k| k.parse().unwrap()),
         state: ClusterState {
             user: "root".into(),
             default_account: sacctmgr::parse_default_account(&read(dir, "user.txt")),
@@ -76,6 +85,20 @@ fn load(dir: &Path) -> Scenario {
             queue: squeue::parse(&read(dir, "queue.txt")),
         },
         slurm: read(dir, "slurm.txt").trim().to_string(),
+    }
+}
+
+impl Scenario {
+    /// `assess`, or for an array `assess_array` with the throttle Slurm was given.
+    fn verdict(&self) -> Verdict {
+        if self.request.tasks == 1 {
+            return assess(&self.request, &self.state);
+        }
+        let throttle = self.throttle.map(|limit| Throttle {
+            limit,
+            because: format!("%{limit}"),
+        });
+        assess_array(&self.request, throttle, &self.state)
     }
 }
 
@@ -96,6 +119,12 @@ fn agrees(v: &Verdict, slurm: &str) -> bool {
         ("running", Outcome::StartsNow, _) => true,
         ("pending", Outcome::Pends, Some(r)) => r.is_squeue_reason(detail),
         ("rejected", Outcome::Rejected, Some(r)) => detail.contains(r.sbatch_says()),
+        ("array", _, _) => {
+            let (running, reason) = detail.split_once('|').unwrap_or((detail, "-"));
+            let Some(plan) = &v.array else { return false };
+            let waits_for = plan.wait_reason.map(|r| r.code()).unwrap_or("-");
+            plan.start_now.to_string() == running && waits_for == reason
+        }
         _ => false,
     }
 }
@@ -111,7 +140,7 @@ fn every_captured_scenario_gets_slurms_verdict() {
     let wrong: Vec<String> = all
         .iter()
         .filter_map(|s| {
-            let v = assess(&s.request, &s.state);
+            let v = s.verdict();
             (!agrees(&v, &s.slurm)).then(|| {
                 format!(
                     "{}: yenjob {} — {}; Slurm: {}",
@@ -151,6 +180,14 @@ fn each_verdict_names_the_code_and_numbers() {
         ("plain-jobs-and-gpus-per-user", "QOSMaxJobsPerUserLimit", false, &["you already run 2 jobs"]),
         ("plain-submit-limit", "QOSMaxSubmitJobPerUserLimit", false, &["4 jobs queued or running under QOS gpu, which allows 4"]),
         ("plain-node-drained", "ReqNodeNotAvail", false, &["localhost drained"]),
+        ("plain-array-fits", "", false, &["all 2 tasks start now: partition normal has room"]),
+        ("plain-array-throttled", "", false, &["2 of 6 tasks start now; the other 4 wait (JobArrayTaskLimit): the array runs at most 2 tasks at once"]),
+        ("plain-array-unthrottled-jobs-per-user", "", false, &["2 of 6 tasks start now; the other 4 wait (QOSMaxJobsPerUserLimit): you already run 2 jobs under QOS sweep"]),
+        ("plain-array-waits-on-jobs-per-user", "", false, &["1 of 6 tasks start now; the other 5 wait (QOSMaxJobsPerUserLimit)"]),
+        ("plain-array-waits-for-cpus", "", false, &["1 of 3 tasks start now; the other 2 wait (Resources): partition normal has 3 of 4 GPUs and 0 of 2 CPUs free"]),
+        ("plain-array-over-submit-limit", "QOSMaxSubmitJobPerUserLimit", false, &["this array has 11 tasks", "you already have 0 jobs queued or running under QOS sweep, which allows 10 per user: 10 task(s) would fit"]),
+        ("plain-array-over-partition-submit-limit", "QOSMaxSubmitJobPerUserLimit", false, &["this array has 6 tasks", "under QOS gpu, which allows 4 per user: 4 task(s) would fit"]),
+        ("plain-array-over-max-array-size", "InvalidArray", false, &["1002 tasks (indices 0-1001)", "MaxArraySize is 1001, so indices stop at 1000"]),
         ("typed-starts-typed", "", false, &["room for 1 a30 GPUs"]),
         ("typed-unknown-gpu-type", "NodeConfigurationUnavailable", false, &["v100 GPUs (GPU types here: a30)"]),
         ("typed-more-typed-gpus-than-a-node", "NodeConfigurationUnavailable", false, &["5 a30 GPUs (the largest has 4)"]),
@@ -187,7 +224,7 @@ fn each_verdict_names_the_code_and_numbers() {
         let Some((_, code, forever, fragments)) = row else {
             panic!("{}: captured but not in this table", s.name);
         };
-        let v = assess(&s.request, &s.state);
+        let v = s.verdict();
         let got = v.reason.map(|r| r.code()).unwrap_or("");
         assert_eq!(got, *code, "{}: {}", s.name, v.message);
         assert_eq!(v.never_starts, *forever, "{}: {}", s.name, v.message);
@@ -213,9 +250,10 @@ fn each_verdict_names_the_code_and_numbers() {
 fn table_covers_every_reason() {
     let codes: Vec<&str> = scenarios()
         .iter()
-        .filter_map(|s| assess(&s.request, &s.state).reason.map(|r| r.code()))
+        .filter_map(|s| s.verdict().reason.map(|r| r.code()))
         .collect();
     let fixed = [
+        Reason::InvalidArray,
         Reason::InvalidPartition,
         Reason::InvalidQos,
         Reason::InvalidAccount,
@@ -261,7 +299,7 @@ fn other_limits_exceeded_are_listed() {
         .into_iter()
         .find(|s| s.name == "typed-cpus-and-gpus-per-user")
         .unwrap();
-    let v = assess(&s.request, &s.state);
+    let v = s.verdict();
     assert_eq!(v.reason.map(|r| r.code()), Some("QOSMaxCpuPerUserLimit"));
     assert_eq!(
         v.also,
@@ -270,6 +308,40 @@ fn other_limits_exceeded_are_listed() {
             "you hold 2 of the 2 GPUs QOS lab allows per user; this job asks for 1 (QOSMaxGRESPerUser)"
         ]
     );
+}
+
+/// The throttle comes from the smallest limit a task cannot pass, and says which.
+#[test]
+fn an_array_is_throttled_by_the_smallest_limit() {
+    let s = scenarios()
+        .into_iter()
+        .find(|s| s.name == "plain-array-unthrottled-jobs-per-user")
+        .unwrap();
+    let t = throttle(&s.request, None, &s.state).unwrap();
+    assert_eq!(t.limit, 2);
+    assert_eq!(
+        t.because,
+        "QOS sweep allows 2 running jobs per user (MaxJobsPU)"
+    );
+    let t = throttle(&s.request, Some(1), &s.state).unwrap();
+    assert_eq!(
+        (t.limit, t.because.as_str()),
+        (1, "max_parallel = 1 in [sweep]")
+    );
+    // GPUs: MaxTRESPU gres/gpu=4 at 3 GPUs a task lets one run at a time.
+    let three = Request {
+        gpus: 3,
+        ..s.request.clone()
+    };
+    let t = throttle(&three, None, &s.state).unwrap();
+    assert_eq!(t.limit, 1, "{}", t.because);
+    assert!(t.because.contains("MaxTRESPU"), "{}", t.because);
+    // Two tasks under MaxJobsPU 2: nothing to throttle.
+    let two = Request {
+        tasks: 2,
+        ..s.request.clone()
+    };
+    assert_eq!(throttle(&two, None, &s.state), None);
 }
 
 /// The capture script must ask Slurm for exactly what yenjob asks for.
@@ -295,7 +367,7 @@ fn capture_script_uses_our_formats() {
 #[ignore = "prints the README's table of verdicts; run by hand"]
 fn print_table() {
     for s in scenarios() {
-        let v = assess(&s.request, &s.state);
+        let v = s.verdict();
         let (what, detail) = s.slurm.split_once('|').unwrap_or((&s.slurm, ""));
         let slurm = match what {
             "rejected" => {

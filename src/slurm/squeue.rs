@@ -5,7 +5,7 @@ use super::duration::SlurmTime;
 use super::state::JobState;
 use super::tres::Tres;
 
-pub const FORMAT: &str = "JobID:|,Partition:|,UserName:|,State:|,TimeUsed:|,TimeLimit:|,NumCPUs:|,tres-alloc:|,QOS:|,Reason:|,StartTime:|,NodeList:|,Name:";
+pub const FORMAT: &str = "JobArrayID:|,Partition:|,UserName:|,State:|,TimeUsed:|,TimeLimit:|,NumCPUs:|,tres-alloc:|,QOS:|,Reason:|,StartTime:|,NodeList:|,Name:";
 const FIELDS: usize = 13;
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]

@@ -124,6 +124,9 @@ pub fn explain_reason(code: &str) -> String {
         other if other.starts_with("ReqNodeNotAvail") => {
             "a node it needs is unavailable (down, drained, not responding or reserved)"
         }
+        "JobArrayTaskLimit" => {
+            "the array's own throttle (%N in --array) lets no more of its tasks run at once"
+        }
         "BeginTime" => "it was asked not to start before a given time",
         "Dependency" => "it waits for another job to finish",
         "JobHeldUser" => "you held it (scontrol release JOBID lets it go)",

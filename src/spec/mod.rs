@@ -414,7 +414,9 @@ fn check_train_value(train: &toml::Table, key: &str, value: &toml::Value) -> Res
         Err(e) => {
             let message = e.into_inner().message().to_string();
             if message.contains("unknown field") {
-                Err(format!("`{key}` is not a [train] key, so it cannot be swept ({message})"))
+                Err(format!(
+                    "`{key}` is not a [train] key, so it cannot be swept ({message})"
+                ))
             } else {
                 Err(message)
             }

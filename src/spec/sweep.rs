@@ -131,7 +131,9 @@ impl RawSweep {
             let toml::Value::Array(values) = value else {
                 return Err(problem(
                     format!("sweep.{key}"),
-                    format!("a sweep key takes a list of the values to try, like {key} = [{value}]"),
+                    format!(
+                        "a sweep key takes a list of the values to try, like {key} = [{value}]"
+                    ),
                 ));
             };
             if values.is_empty() {
@@ -215,14 +217,19 @@ mod tests {
 
     fn parse(sweep: &str) -> Result<crate::spec::JobSpec, String> {
         let text = format!("{BASE}[sweep]\n{sweep}");
-        crate::spec::JobSpec::parse(&text, std::path::Path::new("s.toml"), std::path::Path::new("/b"))
-            .map_err(|e| e.to_string())
+        crate::spec::JobSpec::parse(
+            &text,
+            std::path::Path::new("s.toml"),
+            std::path::Path::new("/b"),
+        )
+        .map_err(|e| e.to_string())
     }
 
     #[test]
     fn a_grid_in_file_order_and_each_task_a_spec_of_its_own() {
-        let spec = parse("seed = [1, 2, 3]\nlearning_rate = [1e-5, 2e-5, 5e-5]\nmax_parallel = 2\n")
-            .unwrap();
+        let spec =
+            parse("seed = [1, 2, 3]\nlearning_rate = [1e-5, 2e-5, 5e-5]\nmax_parallel = 2\n")
+                .unwrap();
         let sweep = spec.sweep.clone().unwrap();
         assert_eq!(sweep.keys(), ["seed", "learning_rate"]);
         assert_eq!(sweep.len(), 9);
@@ -232,20 +239,35 @@ mod tests {
         assert_eq!(task.train.learning_rate.0, 5e-5);
         assert!(task.sweep.is_none());
         assert!(
-            task.source_text.starts_with("# Task 5 of the sweep in s.toml: seed=2 learning_rate=5e-5\n"),
+            task.source_text
+                .starts_with("# Task 5 of the sweep in s.toml: seed=2 learning_rate=5e-5\n"),
             "{}",
             task.source_text
         );
-        assert!(!task.source_text.contains("[sweep]"), "{}", task.source_text);
+        assert!(
+            !task.source_text.contains("[sweep]"),
+            "{}",
+            task.source_text
+        );
         // The task's text is what the worker reads: it parses to the same values.
-        let again = crate::spec::JobSpec::parse(&task.source_text, std::path::Path::new("t"), std::path::Path::new("/b")).unwrap();
+        let again = crate::spec::JobSpec::parse(
+            &task.source_text,
+            std::path::Path::new("t"),
+            std::path::Path::new("/b"),
+        )
+        .unwrap();
         assert_eq!(again.train.learning_rate.0, 5e-5);
         assert!(spec.task(9).is_err());
     }
 
     #[test]
     fn without_a_sweep_nothing_changes() {
-        let spec = crate::spec::JobSpec::parse(BASE, std::path::Path::new("s.toml"), std::path::Path::new("/b")).unwrap();
+        let spec = crate::spec::JobSpec::parse(
+            BASE,
+            std::path::Path::new("s.toml"),
+            std::path::Path::new("/b"),
+        )
+        .unwrap();
         assert!(spec.sweep.is_none());
         assert!(parse("max_parallel = 3\n").unwrap().sweep.is_none());
     }
@@ -253,14 +275,35 @@ mod tests {
     #[test]
     fn bad_sweeps_name_file_line_and_key() {
         let cases = [
-            ("lr = [1e-5]\n", "s.toml:12:6: `sweep.lr[0]`: `lr` is not a [train] key"),
-            ("seed = []\n", "s.toml:12:8: `sweep.seed`: the list is empty"),
+            (
+                "lr = [1e-5]\n",
+                "s.toml:12:6: `sweep.lr[0]`: `lr` is not a [train] key",
+            ),
+            (
+                "seed = []\n",
+                "s.toml:12:8: `sweep.seed`: the list is empty",
+            ),
             ("seed = [1, 2, 1]\n", "`sweep.seed[2]`: 1 appears twice"),
-            ("seed = 3\n", "`sweep.seed`: a sweep key takes a list of the values to try, like seed = [3]"),
-            ("learning_rate = [1e-5, -1.0]\n", "s.toml:12:17: `sweep.learning_rate[1]`: -1 must be a number above 0"),
-            ("epochs = [1, 0]\n", "`sweep.epochs[1]`: 0 must be a whole number"),
-            ("max_parallel = 0\n", "`sweep.max_parallel`: 0 must be a whole number"),
-            ("seed = [1]\nlearning_rate = [\"fast\"]\n", "s.toml:13:17: `sweep.learning_rate[0]`: invalid type"),
+            (
+                "seed = 3\n",
+                "`sweep.seed`: a sweep key takes a list of the values to try, like seed = [3]",
+            ),
+            (
+                "learning_rate = [1e-5, -1.0]\n",
+                "s.toml:12:17: `sweep.learning_rate[1]`: -1 must be a number above 0",
+            ),
+            (
+                "epochs = [1, 0]\n",
+                "`sweep.epochs[1]`: 0 must be a whole number",
+            ),
+            (
+                "max_parallel = 0\n",
+                "`sweep.max_parallel`: 0 must be a whole number",
+            ),
+            (
+                "seed = [1]\nlearning_rate = [\"fast\"]\n",
+                "s.toml:13:17: `sweep.learning_rate[0]`: invalid type",
+            ),
         ];
         for (sweep, expected) in cases {
             let e = parse(sweep).unwrap_err();

@@ -160,16 +160,7 @@ impl<'a> Ctx<'a> {
         partition: &'a Partition,
         job_qos: Option<&'a Qos>,
     ) -> Ctx<'a> {
-        let partition_qos = partition.qos.as_deref().and_then(|n| state.qos_named(n));
-        let mut qos_order: Vec<&Qos> = partition_qos.into_iter().collect();
-        if let Some(q) = job_qos {
-            if q.has_flag("OverPartQOS") {
-                qos_order.insert(0, q);
-            } else {
-                qos_order.push(q);
-            }
-            qos_order.dedup_by(|a, b| a.name == b.name);
-        }
+        let qos_order = qos_order(state, partition, job_qos);
         let deny_on_limit = qos_order
             .iter()
             .copied()
@@ -191,6 +182,7 @@ impl<'a> Ctx<'a> {
     fn run(&self) -> Vec<Finding> {
         let mut found = Vec::new();
         // What sbatch refuses.
+        found.extend(self.array_size());
         found.extend(self.qos_allowed());
         found.extend(self.account_allowed());
         found.extend(self.node_shape());
@@ -209,9 +201,37 @@ impl<'a> Ctx<'a> {
     }
 }
 
+/// The QOS whose limits apply, in the order Slurm takes each limit from them: the partition's
+/// QOS first, then the job's, unless the job's has OverPartQOS.
+fn qos_order<'a>(
+    state: &'a ClusterState,
+    partition: &Partition,
+    job_qos: Option<&'a Qos>,
+) -> Vec<&'a Qos> {
+    let partition_qos = partition.qos.as_deref().and_then(|n| state.qos_named(n));
+    let mut order: Vec<&Qos> = partition_qos.into_iter().collect();
+    if let Some(q) = job_qos {
+        if q.has_flag("OverPartQOS") {
+            order.insert(0, q);
+        } else {
+            order.push(q);
+        }
+        order.dedup_by(|a, b| a.name == b.name);
+    }
+    order
+}
+
+/// The QOS limits that apply to `req`, in Slurm's order (see `qos_order`).
+pub fn limiting_qos<'a>(req: &Request, state: &'a ClusterState) -> Vec<&'a Qos> {
+    let Some(partition) = state.partition(&req.partition) else {
+        return Vec::new();
+    };
+    qos_order(state, partition, state.qos_named(&job_qos(req, state)))
+}
+
 /// The association the job runs under: its account (the spec's, else the user's default) and
 /// its partition's association if there is one, else the account's.
-fn pick_association<'a>(req: &Request, state: &'a ClusterState) -> Option<&'a Association> {
+pub fn pick_association<'a>(req: &Request, state: &'a ClusterState) -> Option<&'a Association> {
     let account = req.account.as_ref().or(state.default_account.as_ref());
     let candidates: Vec<&Association> = state
         .associations

@@ -10,6 +10,23 @@ use super::waits::alone_over;
 use super::{Ctx, Effect, Finding, Seen, job_qos};
 
 impl Ctx<'_> {
+    /// An array whose last index (`tasks - 1`) reaches the site's MaxArraySize.
+    pub(super) fn array_size(&self) -> Option<Finding> {
+        let max = self.state.config.max_array_size?;
+        (self.req.tasks > 1 && self.req.tasks > max).then(|| {
+            Finding::new(
+                Reason::InvalidArray,
+                Effect::Refused,
+                format!(
+                    "this array has {} tasks (indices 0-{}), and the cluster's MaxArraySize is {max}, so indices stop at {}; split the sweep into arrays of at most {max} tasks",
+                    self.req.tasks,
+                    self.req.tasks - 1,
+                    max - 1
+                ),
+            )
+        })
+    }
+
     /// A QOS not in the user's associations, or not allowed by the partition.
     pub(super) fn qos_allowed(&self) -> Option<Finding> {
         let name = job_qos(self.req, self.state);
@@ -259,15 +276,26 @@ impl Ctx<'_> {
                 }
             }
             if let Some(max) = seen.first_count("MaxSubmitPU", q.max_submit_per_user)
-                && user.submitted_jobs + 1 > max
+                && user.submitted_jobs + self.req.tasks > max
             {
+                let held = user.submitted_jobs;
+                let message = if self.req.tasks > 1 {
+                    format!(
+                        "this array has {} tasks, each a job to Slurm, and you already have {held} jobs queued or running under QOS {}, which allows {max} per user: {} task(s) would fit",
+                        self.req.tasks,
+                        q.name,
+                        max.saturating_sub(held)
+                    )
+                } else {
+                    format!(
+                        "you already have {held} jobs queued or running under QOS {}, which allows {max} per user; wait for one to end or cancel one",
+                        q.name
+                    )
+                };
                 found.push(Finding::new(
                     Reason::Limit(LimitCode::QOS_MAX_SUBMIT_PER_USER),
                     Effect::Refused,
-                    format!(
-                        "you already have {} jobs queued or running under QOS {}, which allows {max} per user; wait for one to end or cancel one",
-                        user.submitted_jobs, q.name
-                    ),
+                    message,
                 ));
             }
         }
@@ -275,13 +303,22 @@ impl Ctx<'_> {
             let all = usage::held_by_user_anywhere(self.state);
             if seen.count_unset("MaxSubmitPU")
                 && let Some(max) = a.max_submit
-                && all.submitted_jobs + 1 > max
+                && all.submitted_jobs + self.req.tasks > max
             {
+                let array = if self.req.tasks > 1 {
+                    format!(
+                        "; this array's {} tasks count one each, so {} would fit",
+                        self.req.tasks,
+                        max.saturating_sub(all.submitted_jobs)
+                    )
+                } else {
+                    String::new()
+                };
                 found.push(Finding::new(
                     Reason::Limit(LimitCode::ASSOC_MAX_SUBMIT),
                     Effect::Refused,
                     format!(
-                        "you already have {} jobs queued or running, and your association (account {}) allows {max}",
+                        "you already have {} jobs queued or running, and your association (account {}) allows {max}{array}",
                         all.submitted_jobs, a.account
                     ),
                 ));

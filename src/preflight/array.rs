@@ -1,0 +1,234 @@
+//! The pre-flight of a job array: Slurm counts every task as a job. At submit, all tasks
+//! count toward MaxSubmitPU and the last index must stay under MaxArraySize (`assess` checks
+//! both, with `Request::tasks`). Once accepted, tasks start one by one while each finds room:
+//! this module starts them in a copy of the cluster's state until one would wait, and says
+//! why. It also derives the throttle `%K` that keeps the array off limits its tasks cannot
+//! pass: a task beyond MaxJobsPU or MaxTRESPU only waits, and holds the queue while it does.
+
+use crate::slurm::duration::SlurmTime;
+use crate::slurm::squeue::QueuedJob;
+use crate::slurm::state::JobState;
+
+use super::rules::{self, Effect};
+use super::{ClusterState, Outcome, Reason, Request, Verdict, usage};
+
+/// At most this many tasks at once, and which limit says so.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Throttle {
+    pub limit: u64,
+    /// `QOS gpu allows 2 running jobs per user (MaxJobsPU)`.
+    pub because: String,
+}
+
+/// What the verdict of an array adds to a job's.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ArrayPlan {
+    pub tasks: u64,
+    /// Tasks that start as soon as the array is submitted.
+    pub start_now: u64,
+    /// Tasks that wait, for `wait_reason` first.
+    pub wait: u64,
+    pub wait_reason: Option<Reason>,
+    /// The `%K` of `--array=0-N%K`; `None` when every task may run at once.
+    pub throttle: Option<Throttle>,
+}
+
+/// The smallest of `max_parallel`, MaxJobsPU and, for each resource a task asks for, how many
+/// tasks MaxTRESPU lets one user run (each limit from the first QOS that sets it, as Slurm
+/// takes them), and the association's MaxJobs. `None` when none is below the task count.
+pub fn throttle(
+    req: &Request,
+    max_parallel: Option<u32>,
+    state: &ClusterState,
+) -> Option<Throttle> {
+    let mut candidates: Vec<Throttle> = Vec::new();
+    if let Some(k) = max_parallel {
+        candidates.push(Throttle {
+            limit: u64::from(k),
+            because: format!("max_parallel = {k} in [sweep]"),
+        });
+    }
+    let asked = usage::requested(req, state);
+    let mut jobs_seen = false;
+    let mut tres_seen: Vec<&str> = Vec::new();
+    for q in rules::limiting_qos(req, state) {
+        if let Some(max) = q.max_jobs_per_user.filter(|_| !jobs_seen) {
+            jobs_seen = true;
+            candidates.push(Throttle {
+                limit: max,
+                because: format!(
+                    "QOS {} allows {max} running jobs per user (MaxJobsPU)",
+                    q.name
+                ),
+            });
+        }
+        for (tres, each) in asked.in_slurm_order() {
+            if each == 0 || tres_seen.contains(&tres) {
+                continue;
+            }
+            if let Some(max) = q.max_tres_per_user.get(tres) {
+                tres_seen.push(tres);
+                candidates.push(Throttle {
+                    limit: max / each,
+                    because: format!(
+                        "QOS {} allows {max} {tres} per user (MaxTRESPU) and each task asks for {each}",
+                        q.name
+                    ),
+                });
+            }
+        }
+    }
+    if !jobs_seen
+        && let Some(a) = rules::pick_association(req, state)
+        && let Some(max) = a.max_jobs
+    {
+        candidates.push(Throttle {
+            limit: max,
+            because: format!(
+                "your association (account {}) allows {max} running jobs",
+                a.account
+            ),
+        });
+    }
+    candidates
+        .into_iter()
+        .filter(|t| t.limit > 0)
+        .min_by_key(|t| t.limit)
+        .filter(|t| t.limit < req.tasks)
+}
+
+/// The verdict of an array of `req.tasks` tasks run with `throttle`: refused as a whole, or
+/// how many tasks start now and why the next one waits.
+pub fn assess_array(req: &Request, throttle: Option<Throttle>, state: &ClusterState) -> Verdict {
+    let mut verdict = super::assess(req, state);
+    let mut plan = ArrayPlan {
+        tasks: req.tasks,
+        start_now: 0,
+        wait: req.tasks,
+        wait_reason: verdict.reason,
+        throttle: throttle.clone(),
+    };
+    if verdict.outcome == Outcome::Rejected {
+        verdict.array = Some(plan);
+        return verdict;
+    }
+    let cap = throttle.as_ref().map_or(req.tasks, |t| t.limit);
+    let one = Request {
+        tasks: 1,
+        ..req.clone()
+    };
+    let mut now = state.clone();
+    let mut waits_for: Option<(Reason, String)> = None;
+    while plan.start_now < req.tasks {
+        if plan.start_now >= cap {
+            let why = throttle
+                .as_ref()
+                .map_or(String::new(), |t| t.because.clone());
+            waits_for = Some((
+                Reason::JobArrayTaskLimit,
+                format!("the array runs at most {cap} tasks at once ({why})"),
+            ));
+            break;
+        }
+        // Refusals were settled for the whole array above; what is left is why a task waits.
+        match rules::findings(&one, &now)
+            .into_iter()
+            .find(|f| f.effect != Effect::Refused)
+        {
+            Some(f) => {
+                waits_for = Some((f.reason, f.sentence()));
+                break;
+            }
+            None => {
+                start_task(&one, &mut now, plan.start_now);
+                plan.start_now += 1;
+            }
+        }
+    }
+    plan.wait = req.tasks - plan.start_now;
+    plan.wait_reason = waits_for.as_ref().map(|(r, _)| *r);
+    let n = req.tasks;
+    match (plan.start_now, &waits_for) {
+        (_, None) => {
+            verdict.message = format!("all {n} tasks start now: {}", verdict.message);
+        }
+        (0, Some(_)) => {
+            verdict.message = format!("none of the {n} tasks starts now: {}", verdict.message);
+        }
+        (k, Some((reason, why))) => {
+            verdict.outcome = Outcome::StartsNow;
+            verdict.reason = None;
+            verdict.never_starts = false;
+            verdict.message = format!(
+                "{k} of {n} tasks start now; the other {} wait ({reason}): {why}",
+                n - k
+            );
+        }
+    }
+    verdict.array = Some(plan);
+    verdict
+}
+
+/// Records one started task in `state`: a running job of the user, and its CPUs, GPUs and
+/// memory taken on the first node with room.
+fn start_task(req: &Request, state: &mut ClusterState, index: u64) {
+    let tres = usage::requested(req, state);
+    let mem = usage::memory_of(req, state).unwrap_or(0);
+    let gpu_type = req.gpu_type.clone();
+    let node = state.nodes.iter_mut().find(|n| {
+        n.partition == req.partition
+            && n.is_usable()
+            && n.free_gpus_of(gpu_type.as_deref()) >= req.gpus
+            && n.cpus_idle >= req.cpus
+            && n.memory_mib.saturating_sub(n.memory_allocated_mib) >= mem
+    });
+    let mut node_name = String::new();
+    if let Some(n) = node {
+        node_name = n.node.clone();
+        n.cpus_idle -= req.cpus;
+        n.cpus_allocated += req.cpus;
+        n.memory_allocated_mib += mem;
+        n.gpus_used += req.gpus;
+        let ty = gpu_type.or_else(|| {
+            n.gpu_types
+                .iter()
+                .find(|(t, total)| **total > n.gpu_types_used.get(*t).copied().unwrap_or(0))
+                .map(|(t, _)| t.clone())
+        });
+        if let Some(t) = ty {
+            *n.gpu_types_used.entry(t).or_insert(0) += req.gpus;
+        }
+    }
+    // The same node shows up once per partition it is in: keep the copies in step.
+    let snapshot: Vec<_> = state
+        .nodes
+        .iter()
+        .filter(|n| n.node == node_name && n.partition == req.partition)
+        .cloned()
+        .collect();
+    if let Some(updated) = snapshot.first() {
+        for n in state.nodes.iter_mut().filter(|n| n.node == node_name) {
+            n.cpus_idle = updated.cpus_idle;
+            n.cpus_allocated = updated.cpus_allocated;
+            n.memory_allocated_mib = updated.memory_allocated_mib;
+            n.gpus_used = updated.gpus_used;
+            n.gpu_types_used = updated.gpu_types_used.clone();
+        }
+    }
+    state.queue.push(QueuedJob {
+        id: format!("array_{index}"),
+        partition: req.partition.clone(),
+        user: state.user.clone(),
+        state: JobState::Running,
+        elapsed: SlurmTime::Seconds(0),
+        time_limit: SlurmTime::Seconds(req.time_seconds),
+        cpus: req.cpus,
+        gpus: req.gpus,
+        tres,
+        qos: rules::job_qos(req, state),
+        reason: "None".into(),
+        start_time: String::new(),
+        nodes: node_name,
+        name: String::new(),
+    });
+}
