@@ -27,10 +27,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Check, render the sbatch script, submit it and record the run.
+    /// Check, render the sbatch script, submit it and record the run; a spec with a [sweep]
+    /// table is submitted as one job array, one run folder per task.
     Submit {
         /// The job spec (TOML). Default: the built-in jobs/finbert.toml.
+        #[arg(conflicts_with = "rerun_failed")]
         spec: Option<PathBuf>,
+        /// Submit again the tasks of this sweep (job id or run id) that did not complete,
+        /// into the same sweep folder.
+        #[arg(long, value_name = "SWEEP")]
+        rerun_failed: Option<String>,
         /// Print the script that would be submitted, and submit nothing.
         #[arg(long)]
         dry_run: bool,
@@ -46,9 +52,10 @@ enum Command {
     },
     /// Show your yenjob jobs: state, time, node, progress, and why a pending job waits.
     Status {
-        /// A job id or run id (default: the last 10 runs).
+        /// A job id, run id, sweep, or sweep task (`123_4`); default: every run that has not
+        /// ended and the 10 newest others.
         job: Option<String>,
-        /// Show every run, not the last 10.
+        /// Show every run ever recorded.
         #[arg(long)]
         all: bool,
         #[arg(long)]
@@ -56,19 +63,25 @@ enum Command {
     },
     /// Print a job's log and follow it until the job ends (default: the newest job).
     Tail {
+        /// A job id, run id, or a sweep's task (`123_4`).
         job: Option<String>,
         /// Print what is there and stop.
         #[arg(long)]
         no_follow: bool,
     },
-    /// Cancel a job and confirm that it stopped.
+    /// Cancel a job, a whole sweep, or one task of a sweep (`123_4`), and confirm it stopped.
     Cancel { job: Option<String> },
     /// Results of a finished run: accuracy, per-class figures, confusion matrix, speed, GPU and
-    /// Slurm efficiency; writes training.svg and confusion.svg into the run folder.
+    /// Slurm efficiency; writes training.svg and confusion.svg into the run folder. For a
+    /// sweep: one row per configuration, mean ± sd over seeds, the best by validation
+    /// accuracy, and sweep.svg.
     Report {
         job: Option<String>,
-        #[arg(long)]
+        #[arg(long, conflicts_with = "csv")]
         json: bool,
+        /// A sweep's table as CSV.
+        #[arg(long)]
+        csv: bool,
     },
     /// Label headlines with a fine-tuned run's model: arguments, --file, or stdin (one a line).
     Predict {
@@ -151,6 +164,7 @@ fn launcher(command: Command) -> anyhow::Result<i32> {
             Command::Check { spec, json } => commands::check::run(spec.as_deref(), json).await,
             Command::Submit {
                 spec,
+                rerun_failed,
                 dry_run,
                 force,
                 backend,
@@ -162,6 +176,7 @@ fn launcher(command: Command) -> anyhow::Result<i32> {
                     force,
                     backend,
                     follow,
+                    rerun_failed: rerun_failed.as_deref(),
                 })
                 .await
             }
@@ -172,7 +187,9 @@ fn launcher(command: Command) -> anyhow::Result<i32> {
                 commands::tail::run(job.as_deref(), !no_follow).await
             }
             Command::Cancel { job } => commands::cancel::run(job.as_deref()).await,
-            Command::Report { job, json } => commands::report::run(job.as_deref(), json).await,
+            Command::Report { job, json, csv } => {
+                commands::report::run(job.as_deref(), json, csv).await
+            }
             Command::Worker { .. } | Command::Predict { .. } => {
                 unreachable!("handled before the runtime starts")
             }

@@ -74,6 +74,16 @@ impl RunDir {
         self.0.join("batches.json")
     }
 
+    /// A sweep's task folder (`task-3`): a run folder of its own.
+    pub fn task(&self, index: usize) -> PathBuf {
+        self.0.join(format!("task-{index}"))
+    }
+
+    /// Local backend, a sweep's task: the process running it, while it runs.
+    pub fn pid(&self) -> PathBuf {
+        self.0.join("pid")
+    }
+
     /// Local backend: the script's exit status, written when it ends.
     pub fn exit_code(&self) -> PathBuf {
         self.0.join("exit_code")

@@ -51,17 +51,36 @@ struct JobScript<'a> {
     env: Vec<(&'a str, ShellWord)>,
     modules: Vec<ShellWord>,
     yenjob: ShellWord,
-    spec: ShellWord,
     base_dir: ShellWord,
+    /// A job array's script: `run_dir` is the sweep folder, each task runs in `task-N`.
+    array: bool,
 }
 
-/// The script for a run in `run_dir`, run by `yenjob_binary` (this very binary).
+/// What the script runs: one job in its run folder, or each task of an array in its own
+/// folder of the sweep folder.
+#[derive(Debug, Clone, Copy)]
+pub enum Layout<'a> {
+    Job { run_dir: &'a Path },
+    Array { sweep_dir: &'a Path, array: &'a str },
+}
+
+impl Layout<'_> {
+    fn folder(&self) -> &Path {
+        match self {
+            Layout::Job { run_dir } => run_dir,
+            Layout::Array { sweep_dir, .. } => sweep_dir,
+        }
+    }
+}
+
+/// The script for `layout`, run by `yenjob_binary` (this very binary).
 pub fn render(
     spec: &JobSpec,
     yenjob_binary: &Path,
-    run_dir: &Path,
+    layout: Layout,
 ) -> Result<String, askama::Error> {
     let job = &spec.job;
+    let run_dir = layout.folder();
     let spec_name = spec.source_path.to_string_lossy();
     let script = JobScript {
         version: env!("CARGO_PKG_VERSION"),
@@ -89,8 +108,8 @@ pub fn render(
             .map(|m| ShellWord::new(m.0.clone()))
             .collect(),
         yenjob: ShellWord::path(yenjob_binary),
-        spec: ShellWord::path(&RunDir::new(run_dir).spec_copy()),
         base_dir: ShellWord::path(&spec.base_dir),
+        array: matches!(layout, Layout::Array { .. }),
     };
     let mut text = script.render()?;
     text.push('\n'); // askama drops the template's final newline
@@ -98,13 +117,22 @@ pub fn render(
 }
 
 /// The options given on sbatch's command line: the ones that may hold any character.
-pub fn sbatch_arguments(spec: &JobSpec, run_dir: &Path) -> Vec<String> {
+pub fn sbatch_arguments(spec: &JobSpec, layout: Layout) -> Vec<String> {
     let job = &spec.job;
-    let mut args = vec![
-        format!("--job-name={}", job.name.0),
-        format!("--output={}", RunDir::new(run_dir).log().display()),
-        format!("--chdir={}", run_dir.display()),
-    ];
+    let folder = layout.folder();
+    let log = match layout {
+        Layout::Job { run_dir } => RunDir::new(run_dir).log(),
+        // sbatch puts each task's index in place of %a.
+        Layout::Array { sweep_dir, .. } => RunDir::new(sweep_dir.join("task-%a")).log(),
+    };
+    let mut args = vec![format!("--job-name={}", job.name.0)];
+    if let Layout::Array { array, .. } = layout {
+        args.push(format!("--array={array}"));
+    }
+    args.extend([
+        format!("--output={}", log.display()),
+        format!("--chdir={}", folder.display()),
+    ]);
     if let Some(user) = &job.mail_user {
         args.push(format!("--mail-user={}", user.0));
     }

@@ -1,119 +1,409 @@
-//! `yenjob status [JOB]`: the user's yenjob jobs, with pending reasons in words and progress.
+//! `yenjob status [JOB]`: the user's yenjob jobs and sweeps, with pending reasons in words and
+//! progress. By default every run that has not ended and the 10 newest others; `--all` for
+//! the whole history. A sweep is one line (its tasks counted by state); `status SWEEP` shows
+//! one line per task. Slurm is asked once per refresh whatever the number of runs (see
+//! `backend::statuses`), and a run seen ending is recorded, so history costs no calls.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
 
 use crate::backend::{self, JobStatus};
 use crate::run_dir::MetricEvent;
 use crate::runs::{self, RunRecord};
 use crate::slurm::Slurm;
 use crate::slurm::duration::SlurmTime;
-use crate::slurm::state::explain_reason;
+use crate::slurm::state::{JobState, explain_reason};
 
-#[derive(serde::Serialize)]
+/// How many ended runs the default listing shows.
+const RECENT: usize = 10;
+
+/// One job, or one task of a sweep.
+#[derive(Clone, serde::Serialize)]
 struct Row {
+    kind: &'static str,
     job_id: String,
     name: String,
     run_dir: String,
     backend: runs::BackendKind,
+    /// A sweep's task: its index and swept values.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    task: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    params: Option<BTreeMap<String, serde_json::Value>>,
     #[serde(flatten)]
     status: JobStatus,
     reason_text: Option<String>,
+    /// When Slurm expects a pending job to start (squeue's StartTime).
     start_estimate: Option<String>,
     /// The worker's latest step, epoch or test event, as in `metrics.jsonl`.
     progress: Option<MetricEvent>,
 }
 
+/// A sweep on one line.
+#[derive(serde::Serialize)]
+struct SweepRow {
+    kind: &'static str,
+    job_id: String,
+    name: String,
+    run_dir: String,
+    backend: runs::BackendKind,
+    tasks: usize,
+    /// How many tasks are in each state.
+    states: BTreeMap<String, usize>,
+    /// Why the first waiting task waits, and in words.
+    reason: Option<String>,
+    reason_text: Option<String>,
+}
+
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum Line {
+    Job(Box<Row>),
+    Sweep(SweepRow),
+}
+
 pub async fn run(job: Option<&str>, all: bool, json: bool) -> anyhow::Result<i32> {
     let slurm = Slurm::default();
-    let records: Vec<RunRecord> = match job {
-        Some(q) => vec![runs::find(Some(q))?],
-        None => {
-            let listing = runs::list();
-            for damaged in &listing.damaged {
-                eprintln!(
-                    "yenjob: warning: {}; that run is left out",
-                    crate::error_chain(damaged)
-                );
+    let (records, fresh) = match job {
+        Some(q) => {
+            let r = runs::find(Some(q))?;
+            if r.sweep.is_some() {
+                return sweep_tasks(&slurm, &r, json).await;
             }
-            let runs = listing.runs;
-            let keep = if all { runs.len() } else { 10 };
-            runs.into_iter().rev().take(keep).rev().collect()
+            (vec![r], true)
         }
+        None => (listed(all), false),
     };
-    let mut rows = Vec::new();
-    for r in records {
-        // An unreachable controller fails the whole command with its own clear message.
-        let mut status = backend::status(&slurm, &r).await?;
-        if status.note.is_none() && !r.run_dir.is_dir() {
-            status.note = Some(format!(
-                "its run folder {} was deleted",
-                r.run_dir.display()
-            ));
-        }
-        let start_estimate = match &status.reason {
-            Some(_) if r.backend == runs::BackendKind::Slurm => {
-                slurm.start_estimate(&r.job_id).await.ok().flatten()
-            }
-            _ => None,
-        };
-        rows.push(Row {
-            reason_text: status.reason.as_deref().map(explain_reason),
-            job_id: r.job_id.clone(),
-            name: r.job_name.clone(),
-            run_dir: r.run_dir.display().to_string(),
-            backend: r.backend,
-            progress: latest_progress(&r),
-            start_estimate,
-            status,
-        });
+    let lines = observe(&slurm, &records, fresh).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&lines)?);
+        return Ok(0);
     }
+    if lines.is_empty() {
+        println!("no yenjob runs yet: `yenjob submit jobs/finbert.toml` starts one");
+        return Ok(0);
+    }
+    print_header();
+    for line in &lines {
+        match line {
+            Line::Job(row) => print_row(row),
+            Line::Sweep(row) => print_sweep(row),
+        }
+    }
+    Ok(0)
+}
+
+/// The runs of the default listing: every run not known to have ended, and the newest
+/// `RECENT` of the others; or all of them.
+fn listed(all: bool) -> Vec<RunRecord> {
+    let listing = runs::list();
+    for damaged in &listing.damaged {
+        eprintln!(
+            "yenjob: warning: {}; that run is left out",
+            crate::error_chain(damaged)
+        );
+    }
+    if all {
+        return listing.runs;
+    }
+    let ended = |r: &RunRecord| match &r.sweep {
+        Some(s) => s.ended.len() == s.tasks.len() && s.ended.iter().all(Option::is_some),
+        None => r.ended.is_some(),
+    };
+    let total_ended = listing.runs.iter().filter(|r| ended(r)).count();
+    let mut skip = total_ended.saturating_sub(RECENT);
+    listing
+        .runs
+        .into_iter()
+        .filter(|r| {
+            if ended(r) && skip > 0 {
+                skip -= 1;
+                false
+            } else {
+                true
+            }
+        })
+        .collect()
+}
+
+/// The lines for these runs, from one pass over Slurm; ends seen are recorded.
+async fn observe(slurm: &Slurm, records: &[RunRecord], fresh: bool) -> anyhow::Result<Vec<Line>> {
+    // Jobs and every sweep's tasks, asked about together.
+    let mut asked: Vec<RunRecord> = Vec::new();
+    for r in records {
+        match &r.sweep {
+            Some(_) => asked.extend(r.tasks()),
+            None => asked.push(r.clone()),
+        }
+    }
+    let statuses = backend::statuses(slurm, &asked, fresh).await?;
+    let mut by_run = asked.into_iter().zip(statuses);
+    let mut lines = Vec::new();
+    for r in records {
+        match &r.sweep {
+            Some(s) => {
+                let tasks: Vec<(RunRecord, JobStatus)> =
+                    by_run.by_ref().take(s.tasks.len()).collect();
+                remember_ends(r, &tasks);
+                lines.push(Line::Sweep(sweep_row(r, &tasks)));
+            }
+            None => {
+                if let Some((job, status)) = by_run.next() {
+                    remember_ends(r, std::slice::from_ref(&(job.clone(), status.clone())));
+                    lines.push(Line::Job(Box::new(row(&job, status))));
+                }
+            }
+        }
+    }
+    Ok(lines)
+}
+
+/// Records in `run.json` each end that accounting or the controller reported, so the next
+/// listing need not ask again. A deleted run folder is never recreated for it.
+fn remember_ends(record: &RunRecord, jobs: &[(RunRecord, JobStatus)]) {
+    if !record.run_dir.is_dir() {
+        return;
+    }
+    let mut updated = record.clone();
+    let mut changed = false;
+    for (job, status) in jobs {
+        let Some(ended) = status.ended() else {
+            continue;
+        };
+        match (job.task, updated.sweep.as_mut()) {
+            (Some(i), Some(s)) => {
+                if s.ended.len() < s.tasks.len() {
+                    s.ended.resize(s.tasks.len(), None);
+                }
+                if s.ended[i].as_ref() != Some(&ended) {
+                    s.ended[i] = Some(ended);
+                    changed = true;
+                }
+            }
+            _ if updated.ended.as_ref() != Some(&ended) => {
+                updated.ended = Some(ended);
+                changed = true;
+            }
+            _ => {}
+        }
+    }
+    if changed && let Err(e) = runs::save(&updated) {
+        eprintln!("yenjob: warning: {}", crate::error_chain(&e));
+    }
+}
+
+fn row(r: &RunRecord, mut status: JobStatus) -> Row {
+    if status.note.is_none() && !r.run_dir.is_dir() {
+        status.note = Some(format!(
+            "its run folder {} was deleted",
+            r.run_dir.display()
+        ));
+    }
+    Row {
+        kind: if r.task.is_some() { "task" } else { "job" },
+        reason_text: status.reason.as_deref().map(explain_reason),
+        job_id: r.job_id.clone(),
+        name: r.job_name.clone(),
+        run_dir: r.run_dir.display().to_string(),
+        backend: r.backend,
+        task: r.task,
+        params: None,
+        progress: latest_progress(r),
+        start_estimate: status.expected_start.clone(),
+        status,
+    }
+}
+
+fn sweep_row(r: &RunRecord, tasks: &[(RunRecord, JobStatus)]) -> SweepRow {
+    let mut states = BTreeMap::new();
+    for (_, s) in tasks {
+        *states.entry(s.state.to_string()).or_insert(0) += 1;
+    }
+    let reason = tasks
+        .iter()
+        .find_map(|(_, s)| s.state.is_waiting().then(|| s.reason.clone()).flatten());
+    SweepRow {
+        kind: "sweep",
+        job_id: r.job_id.clone(),
+        name: r.job_name.clone(),
+        run_dir: r.run_dir.display().to_string(),
+        backend: r.backend,
+        tasks: tasks.len(),
+        reason_text: reason.as_deref().map(explain_reason),
+        reason,
+        states,
+    }
+}
+
+/// `status SWEEP`: one line per task, with its swept values.
+async fn sweep_tasks(slurm: &Slurm, sweep: &RunRecord, json: bool) -> anyhow::Result<i32> {
+    let Some(grid) = &sweep.sweep else {
+        return Ok(0);
+    };
+    let tasks = sweep.tasks();
+    let statuses = backend::statuses(slurm, &tasks, true).await?;
+    let pairs: Vec<(RunRecord, JobStatus)> = tasks.into_iter().zip(statuses).collect();
+    remember_ends(sweep, &pairs);
+    let rows: Vec<Row> = pairs
+        .into_iter()
+        .map(|(task, status)| {
+            let index = task.task.unwrap_or(0);
+            let params = grid
+                .keys
+                .iter()
+                .cloned()
+                .zip(grid.tasks.get(index).cloned().unwrap_or_default())
+                .collect();
+            Row {
+                params: Some(params),
+                ..row(&task, status)
+            }
+        })
+        .collect();
     if json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(0);
     }
-    if rows.is_empty() {
-        println!("no yenjob runs yet: `yenjob submit jobs/finbert.toml` starts one");
-        return Ok(0);
+    let counts: Vec<JobStatus> = rows.iter().map(|r| r.status.clone()).collect();
+    println!(
+        "sweep {} ({}), {} tasks: {}; folder {}",
+        sweep.job_id,
+        sweep.job_name,
+        rows.len(),
+        state_counts(&counts),
+        sweep.run_dir.display()
+    );
+    if let (Some(k), Some(why)) = (grid.throttle, &grid.throttle_reason) {
+        println!("  at most {k} tasks at once: {why}");
     }
+    print_header();
+    for row in &rows {
+        let label = grid.label(row.task.unwrap_or(0));
+        print_row(&Row {
+            name: label,
+            ..row.clone()
+        });
+    }
+    Ok(0)
+}
+
+/// `submit --follow` of a sweep: a line each time the counts change, until every task ended.
+/// Polls every 5 s, backing off to 30 s while nothing changes.
+pub async fn follow_sweep(slurm: &Slurm, sweep: &RunRecord) -> anyhow::Result<i32> {
+    let tasks = sweep.tasks();
+    let mut said = String::new();
+    let mut wait = Duration::from_secs(5);
+    loop {
+        let statuses = backend::statuses(slurm, &tasks, true).await?;
+        let now = state_counts(&statuses);
+        if now != said {
+            println!("[yenjob] sweep {}: {now}", sweep.job_id);
+            said = now;
+            wait = Duration::from_secs(5);
+        } else {
+            wait = (wait * 2).min(Duration::from_secs(30));
+        }
+        if statuses.iter().all(|s| s.state.is_finished()) {
+            let pairs: Vec<(RunRecord, JobStatus)> = tasks
+                .iter()
+                .cloned()
+                .zip(statuses.iter().cloned())
+                .collect();
+            remember_ends(sweep, &pairs);
+            let all_done = statuses.iter().all(|s| s.state == JobState::Completed);
+            println!(
+                "[yenjob] sweep {} ended; `yenjob report {}` compares its tasks",
+                sweep.job_id, sweep.job_id
+            );
+            return Ok(if all_done { 0 } else { 1 });
+        }
+        tokio::time::sleep(wait).await;
+    }
+}
+
+fn print_header() {
     println!(
         "{:<12} {:<24} {:<11} {:<21} {:<10} PROGRESS",
         "JOB", "NAME", "STATE", "ELAPSED/LIMIT", "NODE"
     );
-    for row in &rows {
-        let s = &row.status;
-        let elapsed = match s.elapsed {
-            SlurmTime::NotSet => "-".to_string(),
-            t => t.to_string(),
-        };
+}
+
+fn print_row(row: &Row) {
+    let s = &row.status;
+    let elapsed = match s.elapsed {
+        SlurmTime::NotSet => "-".to_string(),
+        t => t.to_string(),
+    };
+    println!(
+        "{:<12} {:<24} {:<11} {:<21} {:<10} {}",
+        short(&row.job_id, 12),
+        short(&row.name, 24),
+        s.state.to_string(),
+        format!("{elapsed}/{}", s.time_limit),
+        short(&s.nodes, 10),
+        row.progress.as_ref().map(progress_text).unwrap_or_default()
+    );
+    if let Some(text) = &row.reason_text {
+        let when = row
+            .start_estimate
+            .as_deref()
+            .map(|t| format!("; Slurm expects it to start {t}"))
+            .unwrap_or_default();
         println!(
-            "{:<12} {:<24} {:<11} {:<21} {:<10} {}",
-            short(&row.job_id, 12),
-            short(&row.name, 24),
-            s.state.to_string(),
-            format!("{elapsed}/{}", s.time_limit),
-            short(&s.nodes, 10),
-            row.progress.as_ref().map(progress_text).unwrap_or_default()
+            "{:>12} pending ({}): {text}{when}",
+            "",
+            s.reason.as_deref().unwrap_or("")
         );
-        if let Some(text) = &row.reason_text {
-            let when = row
-                .start_estimate
-                .as_deref()
-                .map(|t| format!("; Slurm expects it to start {t}"))
-                .unwrap_or_default();
-            println!(
-                "{:>12} pending ({}): {text}{when}",
-                "",
-                s.reason.as_deref().unwrap_or("")
-            );
-        }
-        if let Some(note) = &s.note {
-            println!("{:>12} {note}", "");
-        }
-        if let Some(code) = &s.exit_code
-            && s.state.is_finished()
-        {
-            println!("{:>12} exit code {code}; run folder {}", "", row.run_dir);
+    }
+    if let Some(note) = &s.note {
+        println!("{:>12} {note}", "");
+    }
+    if let Some(code) = &s.exit_code
+        && s.state.is_finished()
+    {
+        println!("{:>12} exit code {code}; run folder {}", "", row.run_dir);
+    }
+}
+
+fn print_sweep(row: &SweepRow) {
+    let counts = row
+        .states
+        .iter()
+        .map(|(state, n)| format!("{n} {state}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    println!(
+        "{:<12} {:<24} {:<11} {} tasks: {counts}",
+        short(&row.job_id, 12),
+        short(&row.name, 24),
+        "SWEEP",
+        row.tasks
+    );
+    if let (Some(code), Some(text)) = (&row.reason, &row.reason_text) {
+        println!("{:>12} waiting ({code}): {text}", "");
+    }
+    println!("{:>12} one line per task: yenjob status {}", "", row.job_id);
+}
+
+/// `RUNNING` for one job; `2 RUNNING, 4 PENDING` for several, most common state first.
+pub(crate) fn state_counts(statuses: &[JobStatus]) -> String {
+    if let [one] = statuses {
+        return one.state.to_string();
+    }
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for s in statuses {
+        let name = s.state.to_string();
+        match counts.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, c)) => *c += 1,
+            None => counts.push((name, 1)),
         }
     }
-    Ok(0)
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    counts
+        .iter()
+        .map(|(n, c)| format!("{c} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn short(s: &str, n: usize) -> String {

@@ -13,6 +13,15 @@ use crate::slurm::state::{JobState, explain_reason};
 
 pub async fn run(job: Option<&str>, follow_log: bool) -> anyhow::Result<i32> {
     let record = runs::find(job)?;
+    if let Some(sweep) = &record.sweep {
+        anyhow::bail!(
+            "{} is a sweep of {} tasks, each with its own log: follow one with `yenjob tail {}_0`, or all with `yenjob status {}`",
+            record.job_id,
+            sweep.tasks.len(),
+            record.job_id,
+            record.job_id
+        );
+    }
     let slurm = Slurm::default();
     follow(&slurm, &record, follow_log).await
 }
@@ -56,6 +65,10 @@ impl LogCursor {
     }
 }
 
+/// How often the job's state is asked for while it runs, and at most while it pends.
+const POLL_RUNNING: Duration = Duration::from_secs(2);
+const POLL_PENDING_MAX: Duration = Duration::from_secs(30);
+
 pub async fn follow(slurm: &Slurm, record: &RunRecord, follow_log: bool) -> anyhow::Result<i32> {
     let mut cursor = LogCursor {
         offset: 0,
@@ -64,14 +77,21 @@ pub async fn follow(slurm: &Slurm, record: &RunRecord, follow_log: bool) -> anyh
     let mut stdout = std::io::stdout();
     let mut last_said: Option<(JobState, Option<String>)> = None;
     let mut last_poll = Instant::now() - Duration::from_secs(60);
+    let mut poll_every = POLL_RUNNING;
     loop {
         cursor.pump(record, &mut stdout)?;
         if !follow_log {
             return Ok(0);
         }
-        if last_poll.elapsed() >= Duration::from_secs(2) {
+        if last_poll.elapsed() >= poll_every {
             last_poll = Instant::now();
             let status = backend::status(slurm, record).await?;
+            // A pending job may wait hours: ask the controller less and less often.
+            poll_every = if status.state.is_waiting() {
+                (poll_every * 2).clamp(POLL_RUNNING, POLL_PENDING_MAX)
+            } else {
+                POLL_RUNNING
+            };
             let now = (status.state.clone(), status.reason.clone());
             if last_said.as_ref() != Some(&now) {
                 if status.state.is_waiting() {
@@ -144,6 +164,9 @@ mod tests {
             log_path: log.to_path_buf(),
             sbatch_arguments: vec![],
             local_pid: None,
+            sweep: None,
+            task: None,
+            ended: None,
         }
     }
 

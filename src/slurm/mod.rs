@@ -65,12 +65,25 @@ impl Slurm {
         Ok(squeue::parse(&out.stdout))
     }
 
-    /// One job while it is still known to the controller; `None` once it left.
-    pub async fn queued_job(&self, id: &str) -> Result<Option<squeue::QueuedJob>, SlurmError> {
-        let a = args(&["-h", "-t", "all", "-j", id, "-O", squeue::FORMAT]);
+    /// Every job and array task (pending tasks one a line: `-r`) of these ids, in one call:
+    /// an id of an array brings all its tasks. Ids the controller no longer knows are left out.
+    pub async fn queued_jobs(&self, ids: &[String]) -> Result<Vec<squeue::QueuedJob>, SlurmError> {
+        let a = args(&[
+            "-h",
+            "-r",
+            "-t",
+            "all",
+            "-j",
+            &ids.join(","),
+            "-O",
+            squeue::FORMAT,
+        ]);
         match self.cli.run("squeue", &a).await {
-            Ok(out) => Ok(squeue::parse(&out.stdout).into_iter().find(|j| j.id == id)),
-            Err(SlurmError::Failed { stderr, .. }) if stderr.contains("Invalid job id") => Ok(None),
+            Ok(out) => Ok(squeue::parse(&out.stdout)),
+            // With one id, an unknown one is an error; with several, squeue leaves it out.
+            Err(SlurmError::Failed { stderr, .. }) if stderr.contains("Invalid job id") => {
+                Ok(Vec::new())
+            }
             Err(e) => Err(e),
         }
     }
@@ -140,6 +153,12 @@ impl Slurm {
             Err(SlurmError::Failed { stderr, .. }) if stderr.contains("Invalid job id") => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// Every job the controller still holds in memory (`scontrol show job`), in one call.
+    pub async fn all_job_details(&self) -> Result<Vec<scontrol::JobDetails>, SlurmError> {
+        let out = self.cli.run("scontrol", &args(&["show", "job"])).await?;
+        Ok(scontrol::parse_jobs(&out.stdout))
     }
 
     /// `sbatch --parsable OPTIONS SCRIPT`; options go on the command line, where no quoting

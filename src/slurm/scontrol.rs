@@ -156,7 +156,14 @@ pub fn parse_jobs(text: &str) -> Vec<JobDetails> {
         .filter_map(|r| {
             let get = |k| field(&r, k).unwrap_or("").to_string();
             Some(JobDetails {
-                id: field(&r, "JobId")?.to_string(),
+                // An array task is known by its array's id and its index, as squeue shows it.
+                id: match (field(&r, "ArrayJobId"), field(&r, "ArrayTaskId")) {
+                    (Some(array), Some(task)) if task.parse::<u64>().is_ok() => {
+                        format!("{array}_{task}")
+                    }
+                    (Some(array), Some(tasks)) => format!("{array}_[{tasks}]"),
+                    _ => field(&r, "JobId")?.to_string(),
+                },
                 name: get("JobName"),
                 state: JobState::parse(field(&r, "JobState").unwrap_or("")),
                 reason: get("Reason").replace('_', " "),

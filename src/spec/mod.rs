@@ -11,7 +11,7 @@ use crate::slurm::duration::SlurmDuration;
 
 mod sweep;
 mod values;
-pub use sweep::{Axis, MAX_TASKS, Point, Sweep, ValueText};
+pub use sweep::{Axis, MAX_TASKS, Point, Sweep, ValueText, float_text};
 pub use values::*;
 
 /// The spec compiled into the binary: `yenjob submit` without a file runs it.

@@ -85,9 +85,20 @@ impl fmt::Display for ValueText<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
             toml::Value::String(s) => f.write_str(s),
-            toml::Value::Float(x) => write!(f, "{x:e}"),
+            toml::Value::Float(x) => f.write_str(&float_text(*x)),
             other => write!(f, "{other}"),
         }
+    }
+}
+
+/// A float in the shorter of its plain and scientific forms: `0.1`, `2e-5`.
+pub fn float_text(x: f64) -> String {
+    let plain = format!("{x}");
+    let scientific = format!("{x:e}");
+    if scientific.len() < plain.len() {
+        scientific
+    } else {
+        plain
     }
 }
 

@@ -5,9 +5,12 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::run_dir::{RunDir, WriteError, atomic_write};
+
+mod record;
+pub use record::{BackendKind, Ended, RunRecord, Submission, SweepRecord, value_text};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -30,42 +33,14 @@ pub enum RunError {
     NotFound(String),
     #[error("no runs yet: submit one with `yenjob submit`")]
     NoRuns,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BackendKind {
-    Slurm,
-    Local,
-}
-
-/// `run.json`: what was submitted, where, when.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RunRecord {
-    pub run_id: String,
-    pub run_dir: PathBuf,
-    pub backend: BackendKind,
-    /// Slurm's job id; for local runs, the run id.
-    pub job_id: String,
-    pub cluster: Option<String>,
-    pub job_name: String,
-    pub partition: String,
-    pub gpus: u32,
-    pub time_limit_seconds: u64,
-    pub submitted_at: String,
-    pub spec_source: String,
-    pub git_commit: Option<String>,
-    pub log_path: PathBuf,
-    pub sbatch_arguments: Vec<String>,
-    /// Local backend: the process group leader running the script.
-    pub local_pid: Option<u32>,
-}
-
-impl RunRecord {
-    /// The run's folder and the files in it.
-    pub fn dir(&self) -> RunDir {
-        RunDir::new(&self.run_dir)
-    }
+    #[error("sweep {sweep} has tasks 0 to {last}; there is no task {index}")]
+    NoSuchTask {
+        sweep: String,
+        index: usize,
+        last: usize,
+    },
+    #[error("{0} is a single job, not a sweep: it has no task numbers")]
+    NotASweep(String),
 }
 
 impl From<WriteError> for RunError {
@@ -197,6 +172,14 @@ fn pointers() -> Vec<Pointer> {
 }
 
 impl Pointer {
+    /// A sweep answers to each of its arrays' job ids (`--rerun-failed` adds one).
+    fn answers_to(&self, job_id: &str) -> bool {
+        self.copy
+            .as_ref()
+            .and_then(|r| r.sweep.as_ref())
+            .is_some_and(|s| s.submissions.iter().any(|sub| sub.job_id == job_id))
+    }
+
     /// The run's record: from its folder; from the index copy when the folder is gone.
     fn record(&self) -> Option<Result<RunRecord, RunError>> {
         if self.run_dir.is_dir() {
@@ -239,8 +222,9 @@ pub fn all() -> Vec<RunRecord> {
     list().runs
 }
 
-/// Finds a run by Slurm job id, run id (or a unique prefix), or run folder; `None`: the newest.
-/// A run whose `run.json` is damaged is an error that says so, not "no run matches".
+/// Finds a run by Slurm job id, run id (or a unique prefix), or run folder; a sweep's task by
+/// `JOB_N`, `RUN_ID_N` or `RUN_ID/task-N`, or its folder; `None`: the newest run. A run whose
+/// `run.json` is damaged is an error that says so, not "no run matches".
 pub fn find(query: Option<&str>) -> Result<RunRecord, RunError> {
     let Some(q) = query else {
         return all().into_iter().last().ok_or(RunError::NoRuns);
@@ -248,10 +232,31 @@ pub fn find(query: Option<&str>) -> Result<RunRecord, RunError> {
     if RunDir::new(q).record().is_file() {
         return load(Path::new(q));
     }
+    if let Some((folder, index)) = task_folder(Path::new(q)) {
+        return task_of(load(&folder)?, index);
+    }
     let pointers = pointers();
+    if let Some(found) = find_run(&pointers, q) {
+        return found;
+    }
+    // `123_4`, `RUN_ID_4`, `RUN_ID/task-4`: task 4 of a sweep.
+    let split = q
+        .rsplit_once("/task-")
+        .or_else(|| q.rsplit_once('_'))
+        .and_then(|(run, n)| Some((run, n.parse::<usize>().ok()?)));
+    if let Some((run, index)) = split
+        && let Some(found) = find_run(&pointers, run)
+    {
+        return task_of(found?, index);
+    }
+    Err(RunError::NotFound(q.to_string()))
+}
+
+/// A run by exact job id (any of a sweep's arrays), run id, or unique run id prefix.
+fn find_run(pointers: &[Pointer], q: &str) -> Option<Result<RunRecord, RunError>> {
     let exact = pointers
         .iter()
-        .filter(|p| p.job_id == q || p.run_id == q)
+        .filter(|p| p.job_id == q || p.run_id == q || p.answers_to(q))
         .max_by(|a, b| a.run_id.cmp(&b.run_id));
     let found = match exact {
         Some(p) => Some(p),
@@ -265,9 +270,30 @@ pub fn find(query: Option<&str>) -> Result<RunRecord, RunError> {
             _ => None,
         },
     };
-    found
-        .and_then(Pointer::record)
-        .unwrap_or_else(|| Err(RunError::NotFound(q.to_string())))
+    found.and_then(Pointer::record)
+}
+
+/// `runs/ID/task-3` → (`runs/ID`, 3) when `runs/ID` is a run folder.
+fn task_folder(path: &Path) -> Option<(PathBuf, usize)> {
+    let name = path.file_name()?.to_str()?;
+    let index = name.strip_prefix("task-")?.parse().ok()?;
+    let parent = path.parent()?;
+    RunDir::new(parent)
+        .record()
+        .is_file()
+        .then(|| (parent.to_path_buf(), index))
+}
+
+fn task_of(run: RunRecord, index: usize) -> Result<RunRecord, RunError> {
+    let Some(sweep) = &run.sweep else {
+        return Err(RunError::NotASweep(run.job_id));
+    };
+    let last = sweep.tasks.len().saturating_sub(1);
+    run.task(index).ok_or(RunError::NoSuchTask {
+        sweep: run.job_id.clone(),
+        index,
+        last,
+    })
 }
 
 /// Removes a run's index entry (a submission that did not go through).

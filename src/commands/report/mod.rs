@@ -1,6 +1,10 @@
 //! `yenjob report JOB`: what a researcher reads after a run: test accuracy and macro-F1 before
 //! and after, per-class figures, the confusion matrix, speed, device, GPU use, and Slurm's
-//! efficiency numbers; plus SVG plots (loss, validation accuracy, confusion matrix).
+//! efficiency numbers; plus SVG plots (loss, validation accuracy, confusion matrix). A sweep's
+//! report compares its configurations (`sweep.rs`).
+
+mod charts;
+mod sweep;
 
 use std::fmt::Write as _;
 
@@ -10,8 +14,17 @@ use crate::slurm::Slurm;
 use crate::slurm::duration::SlurmTime;
 use crate::worker::io::data::LABELS;
 
-pub async fn run(job: Option<&str>, json: bool) -> anyhow::Result<i32> {
+pub async fn run(job: Option<&str>, json: bool, csv: bool) -> anyhow::Result<i32> {
     let record = runs::find(job)?;
+    if record.sweep.is_some() {
+        return sweep::run(&record, json, csv).await;
+    }
+    if csv {
+        anyhow::bail!(
+            "--csv is for a sweep's table; job {} is a single run (use --json)",
+            record.job_id
+        );
+    }
     let dir = record.dir();
     let summary = dir.read_summary()?.ok_or_else(|| {
         anyhow::anyhow!(

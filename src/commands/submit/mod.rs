@@ -1,0 +1,237 @@
+//! `yenjob submit SPEC`: pre-flight, render the script, submit it (Slurm or local), record it.
+//! A spec with `[sweep]` goes to `sweep.rs`: one job array, one folder per task.
+
+mod sweep;
+
+use std::path::{Path, PathBuf};
+
+use crate::backend::{self, BackendError};
+use crate::preflight::{Outcome, Verdict};
+use crate::run_dir::{RunDir, atomic_write};
+use crate::runs::{self, BackendKind, RunRecord};
+use crate::script::{self, Layout};
+use crate::slurm::sbatch::rejection_reason;
+use crate::slurm::{Slurm, SlurmError};
+use crate::spec::{BackendChoice, JobSpec};
+
+pub struct Options<'a> {
+    pub spec: Option<&'a Path>,
+    pub dry_run: bool,
+    pub force: bool,
+    pub backend: Option<BackendChoice>,
+    pub follow: bool,
+    /// A sweep whose tasks that did not complete are to run again.
+    pub rerun_failed: Option<&'a str>,
+}
+
+pub fn choose_backend(spec: &JobSpec, over: Option<BackendChoice>) -> BackendKind {
+    match over.unwrap_or(spec.job.backend) {
+        BackendChoice::Slurm => BackendKind::Slurm,
+        BackendChoice::Local => BackendKind::Local,
+        BackendChoice::Auto if Slurm::is_installed() => BackendKind::Slurm,
+        BackendChoice::Auto => BackendKind::Local,
+    }
+}
+
+pub async fn run(opts: Options<'_>) -> anyhow::Result<i32> {
+    if let Some(sweep) = opts.rerun_failed {
+        return sweep::rerun_failed(sweep, &opts).await;
+    }
+    let spec = super::load_spec(opts.spec)?;
+    if spec.sweep.is_some() {
+        return sweep::submit(&spec, &opts).await;
+    }
+    let backend = choose_backend(&spec, opts.backend);
+    let slurm = Slurm::default();
+    let binary = std::env::current_exe()?;
+
+    if opts.dry_run {
+        let run_dir = super::spec_runs_dir(&spec).join("<run-id>");
+        let layout = Layout::Job { run_dir: &run_dir };
+        print!("{}", script::render(&spec, &binary, layout)?);
+        match backend {
+            BackendKind::Slurm => eprintln!(
+                "# would run: sbatch --parsable {} <run-dir>/job.sbatch",
+                script::sbatch_arguments(&spec, layout).join(" ")
+            ),
+            BackendKind::Local => {
+                eprintln!("# would run locally (no Slurm): bash <run-dir>/job.sbatch")
+            }
+        }
+        return Ok(0);
+    }
+
+    super::check_inputs(&spec)?;
+    if backend == BackendKind::Slurm {
+        let (state, warnings) = super::gather_state(&slurm).await?;
+        let verdict = crate::preflight::assess(&super::request_of(&spec), &state);
+        super::check::print_verdict(&verdict, &warnings);
+        if refuse(&verdict, opts.force) {
+            return Ok(2);
+        }
+    }
+
+    let (run_id, run_dir) = runs::create_run_dir(&super::spec_runs_dir(&spec), &spec.job.name.0)?;
+    let dir = RunDir::new(&run_dir);
+    let layout = Layout::Job { run_dir: &run_dir };
+    let prepared = atomic_write(&dir.spec_copy(), spec.source_text.as_bytes()).and_then(|()| {
+        atomic_write(
+            &dir.script(),
+            script::render(&spec, &binary, layout)
+                .map_err(|e| crate::run_dir::WriteError {
+                    path: dir.script(),
+                    source: std::io::Error::other(e),
+                })?
+                .as_bytes(),
+        )
+    });
+    if let Err(e) = prepared {
+        let _ = std::fs::remove_dir_all(&run_dir);
+        return Err(anyhow::Error::new(e).context("nothing was submitted"));
+    }
+    let record = new_record(
+        &spec,
+        backend,
+        run_id,
+        run_dir.clone(),
+        dir.log(),
+        script::sbatch_arguments(&spec, layout),
+    );
+    let script_path = dir.script();
+    let Some(record) = launch(&slurm, record, &script_path, |r| {
+        backend::local::spawn_job(&script_path, r)
+    })
+    .await?
+    else {
+        return Ok(1);
+    };
+    let what = match backend {
+        BackendKind::Slurm => format!("Submitted Slurm job {}", record.job_id),
+        BackendKind::Local => format!(
+            "Started local job {} (in the background here, not through Slurm)",
+            record.job_id
+        ),
+    };
+    println!("{what}: {}", spec.job.name);
+    println!("  run folder: {}", record.run_dir.display());
+    println!("  follow it:  yenjob tail {}", record.job_id);
+    if opts.follow {
+        return super::tail::follow(&slurm, &record, true).await;
+    }
+    Ok(0)
+}
+
+/// Whether the verdict stops the submission (it says why); `--force` sends it anyway.
+fn refuse(verdict: &Verdict, force: bool) -> bool {
+    if !verdict.never_runs() || force {
+        return false;
+    }
+    let why = match verdict.outcome {
+        Outcome::Rejected => "Slurm would refuse this job",
+        _ => "Slurm would accept this job but never start it",
+    };
+    eprintln!("not submitted: {why} (use --force to submit anyway)");
+    true
+}
+
+/// The record of a submission about to be made.
+fn new_record(
+    spec: &JobSpec,
+    backend: BackendKind,
+    run_id: String,
+    run_dir: PathBuf,
+    log_path: PathBuf,
+    sbatch_arguments: Vec<String>,
+) -> RunRecord {
+    RunRecord {
+        job_id: match backend {
+            // Until sbatch answers with the real id.
+            BackendKind::Slurm => run_id.clone(),
+            BackendKind::Local => runs::local_job_id(&run_id),
+        },
+        run_id,
+        run_dir,
+        backend,
+        cluster: None,
+        job_name: spec.job.name.0.clone(),
+        partition: spec.job.partition.0.clone(),
+        gpus: spec.job.gpus.count,
+        time_limit_seconds: spec.job.time.seconds(),
+        submitted_at: now(),
+        spec_source: spec.source_path.to_string_lossy().into_owned(),
+        git_commit: runs::git_commit(&spec.base_dir),
+        log_path,
+        sbatch_arguments,
+        local_pid: None,
+        sweep: None,
+        task: None,
+        ended: None,
+    }
+}
+
+fn now() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+/// Records the run, then submits the script (Slurm) or starts it (`spawn_local`), and records
+/// the job id. `None` when sbatch refused it (it says why); the run folder is then removed.
+async fn launch(
+    slurm: &Slurm,
+    mut record: RunRecord,
+    script_path: &Path,
+    spawn_local: impl FnOnce(&RunRecord) -> Result<u32, BackendError>,
+) -> anyhow::Result<Option<RunRecord>> {
+    // Record first: a job that started while its record could not be written would be a job
+    // nobody tracks. If the record cannot be written, nothing is submitted.
+    let abandon = |record: &RunRecord| {
+        runs::forget(record);
+        let _ = std::fs::remove_dir_all(&record.run_dir);
+    };
+    if let Err(e) = runs::save(&record) {
+        abandon(&record);
+        return Err(anyhow::Error::new(e).context("nothing was submitted"));
+    }
+    match record.backend {
+        BackendKind::Slurm => match slurm.submit(&record.sbatch_arguments, script_path).await {
+            Ok(submitted) => {
+                record.job_id = submitted.job_id;
+                record.cluster = submitted.cluster;
+            }
+            Err(SlurmError::Failed { stderr, .. }) => {
+                abandon(&record);
+                eprintln!(
+                    "sbatch refused the job ({}): {stderr}",
+                    rejection_reason(&stderr)
+                );
+                return Ok(None);
+            }
+            Err(e) => {
+                abandon(&record);
+                return Err(e.into());
+            }
+        },
+        BackendKind::Local => match spawn_local(&record) {
+            Ok(pid) => record.local_pid = Some(pid),
+            Err(e) => {
+                abandon(&record);
+                return Err(e.into());
+            }
+        },
+    }
+    if let Some(sweep) = record.sweep.as_mut()
+        && let Some(first) = sweep.submissions.last_mut()
+    {
+        first.job_id = record.job_id.clone();
+        first.local_pid = record.local_pid;
+    }
+    if let Err(e) = runs::save(&record) {
+        // The job runs: say its id whatever happens to the record.
+        anyhow::bail!(
+            "job {} started, but its record could not be updated ({}); follow it with squeue or its log in {}",
+            record.job_id,
+            crate::error_chain(&e),
+            record.run_dir.display()
+        );
+    }
+    Ok(Some(record))
+}

@@ -1,0 +1,154 @@
+//! `run.json`: what was submitted, where and when; for a sweep, the grid and the array jobs
+//! that ran it. A sweep's task is addressed as a run of its own (`RunRecord::task`), so
+//! `status`, `tail`, `cancel` and `report` follow a task exactly as they follow a job.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::run_dir::RunDir;
+use crate::slurm::state::JobState;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    Slurm,
+    Local,
+}
+
+/// `run.json`: what was submitted, where, when.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub run_id: String,
+    pub run_dir: PathBuf,
+    pub backend: BackendKind,
+    /// Slurm's job id (a sweep's: the array's); for local runs, a short local id.
+    pub job_id: String,
+    pub cluster: Option<String>,
+    pub job_name: String,
+    pub partition: String,
+    pub gpus: u32,
+    pub time_limit_seconds: u64,
+    pub submitted_at: String,
+    pub spec_source: String,
+    pub git_commit: Option<String>,
+    pub log_path: PathBuf,
+    pub sbatch_arguments: Vec<String>,
+    /// Local backend: the process group leader running the script.
+    pub local_pid: Option<u32>,
+    /// A sweep: its grid and the array jobs that ran it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<SweepRecord>,
+    /// A sweep's task, as `RunRecord::task` makes it (never saved on its own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<usize>,
+    /// How the job ended, once a status saw it end: later listings need not ask Slurm.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended: Option<Ended>,
+}
+
+/// A sweep's grid and submissions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SweepRecord {
+    /// The swept `[train]` keys, in grid order.
+    pub keys: Vec<String>,
+    /// Each task's values, in `keys` order.
+    pub tasks: Vec<Vec<serde_json::Value>>,
+    /// At most this many tasks at once (`%K`), and why.
+    pub throttle: Option<u64>,
+    pub throttle_reason: Option<String>,
+    /// Each array submitted into this sweep folder: the first runs every task,
+    /// `--rerun-failed` the ones that did not complete.
+    pub submissions: Vec<Submission>,
+    /// How each task ended, once a status saw it end (indexed by task).
+    #[serde(default)]
+    pub ended: Vec<Option<Ended>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Submission {
+    pub job_id: String,
+    pub tasks: Vec<usize>,
+    pub submitted_at: String,
+    /// Local backend: the process group leader running these tasks.
+    #[serde(default)]
+    pub local_pid: Option<u32>,
+}
+
+/// How a job ended, as the source that saw it end said.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ended {
+    pub state: JobState,
+    pub exit_code: Option<String>,
+    pub elapsed_seconds: Option<u64>,
+    pub nodes: String,
+}
+
+impl RunRecord {
+    /// The run's folder and the files in it.
+    pub fn dir(&self) -> RunDir {
+        RunDir::new(&self.run_dir)
+    }
+
+    /// Task `index` of a sweep as a run of its own: its folder, its log, and the job id of
+    /// the latest array that ran it (`123_4`). `None` for a job or an index out of range.
+    pub fn task(&self, index: usize) -> Option<RunRecord> {
+        let sweep = self.sweep.as_ref()?;
+        if index >= sweep.tasks.len() {
+            return None;
+        }
+        let submission = sweep.submission_of(index)?;
+        let dir = self.dir().task(index);
+        Some(RunRecord {
+            run_id: format!("{}/task-{index}", self.run_id),
+            job_id: format!("{}_{index}", submission.job_id),
+            log_path: RunDir::new(&dir).log(),
+            run_dir: dir,
+            local_pid: submission.local_pid,
+            sweep: None,
+            task: Some(index),
+            ended: sweep.ended.get(index).cloned().flatten(),
+            ..self.clone()
+        })
+    }
+
+    /// Every task of a sweep (none for a job).
+    pub fn tasks(&self) -> Vec<RunRecord> {
+        let n = self.sweep.as_ref().map_or(0, |s| s.tasks.len());
+        (0..n).filter_map(|i| self.task(i)).collect()
+    }
+}
+
+impl SweepRecord {
+    /// The latest submission that ran task `index`.
+    pub fn submission_of(&self, index: usize) -> Option<&Submission> {
+        self.submissions
+            .iter()
+            .rev()
+            .find(|s| s.tasks.contains(&index))
+    }
+
+    /// `learning_rate=2e-5 seed=1`.
+    pub fn label(&self, index: usize) -> String {
+        let Some(values) = self.tasks.get(index) else {
+            return String::new();
+        };
+        self.keys
+            .iter()
+            .zip(values)
+            .map(|(k, v)| format!("{k}={}", value_text(v)))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// A swept value as a person writes it: strings bare, floats in short scientific form.
+pub fn value_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Number(n) if n.is_f64() => {
+            n.as_f64().map_or(n.to_string(), crate::spec::float_text)
+        }
+        other => other.to_string(),
+    }
+}
