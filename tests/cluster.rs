@@ -866,3 +866,331 @@ fn a_forgotten_job_is_said_so_and_tail_stops() {
         "{row}"
     );
 }
+
+/// A sweep spec for the tiny model in partition normal under QOS sweep (MaxJobsPU 2,
+/// MaxSubmitPU 10), one CPU a task.
+fn sweep_spec(env: &Env, name: &str, epochs: u32, train: &str, sweep: &str) -> PathBuf {
+    let path = env.spec_with(
+        name,
+        "partition = \"normal\"\nqos = \"sweep\"\ncpus = 1",
+        epochs,
+        train,
+    );
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(&format!("\n[sweep]\n{sweep}"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The array id from `yenjob submit`'s "Submitted Slurm job array N: ..." line.
+fn submitted_array(stdout: &[u8]) -> Option<String> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("Submitted Slurm job array "))
+        .and_then(|l| l.split(':').next())
+        .map(str::to_string)
+}
+
+/// `squeue -r` of an array: (task id, state, reason) a line.
+fn array_tasks(id: &str) -> Vec<(String, String, String)> {
+    let out = Std::new("squeue")
+        .args(["-h", "-r", "-j", id, "-o", "%i|%T|%r"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split('|').collect();
+            (f.len() == 3).then(|| (f[0].into(), f[1].into(), f[2].into()))
+        })
+        .collect()
+}
+
+fn seeds(n: usize) -> String {
+    let list: Vec<String> = (1..=n).map(|s| s.to_string()).collect();
+    format!("seed = [{}]\n", list.join(", "))
+}
+
+/// The array pre-flight against what Slurm does with the same array: (a) it fits, (b) its
+/// tasks wait on MaxJobsPU, (c) MaxSubmitPU refuses it; and a grid over MaxArraySize.
+#[test]
+#[ignore = "needs a Slurm cluster: scripts/cluster-start.sh"]
+fn sweep_verdicts_match_what_slurm_does() {
+    let mut env = Env::new();
+
+    // (a) Two tasks under MaxJobsPU 2, on a node of 2 CPUs: both start.
+    let spec = sweep_spec(&env, "fits", 100_000, "", &seeds(2));
+    let v = verdict(&env, &spec);
+    assert_eq!(v["outcome"], "starts_now", "{v}");
+    assert_eq!(
+        (
+            v["array"]["start_now"].as_u64(),
+            v["array"]["wait"].as_u64()
+        ),
+        (Some(2), Some(0)),
+        "{v}"
+    );
+    let out = env.yenjob().arg("submit").arg(&spec).output().unwrap();
+    let id = submitted_array(&out.stdout)
+        .unwrap_or_else(|| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+    wait_for_tasks(
+        &id,
+        |t| t.iter().filter(|t| t.1 == "RUNNING").count() == 2,
+        30,
+    );
+    let tasks = array_tasks(&id);
+    report(
+        "array fits",
+        &v,
+        &("array".into(), format!("{tasks:?}"), None),
+    );
+    assert_eq!(
+        tasks.iter().filter(|t| t.1 == "RUNNING").count(),
+        2,
+        "{tasks:?}"
+    );
+    cancel_all();
+
+    // (b) One job already runs under QOS sweep: with the throttle %2 from MaxJobsPU 2, one
+    // task starts and the rest wait on MaxJobsPU.
+    let holder = env.hold(&["-p", "normal", "--qos=sweep", "-c", "1"]);
+    wait_for(&holder, |s, _| s == "RUNNING", 30);
+    let spec = sweep_spec(&env, "waits", 100_000, "", &seeds(6));
+    let v = verdict(&env, &spec);
+    assert_eq!(v["array"]["start_now"], 1, "{v}");
+    assert_eq!(v["array"]["wait_reason"], "QOSMaxJobsPerUserLimit", "{v}");
+    assert_eq!(v["array"]["throttle"]["limit"], 2, "{v}");
+    let out = env.yenjob().arg("submit").arg(&spec).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(text.contains("WILL START 1 OF 6 TASKS NOW"), "{text}");
+    assert!(
+        text.contains("at most 2 at once: QOS sweep allows 2 running jobs per user (MaxJobsPU)"),
+        "{text}"
+    );
+    let id = submitted_array(&out.stdout).unwrap();
+    let tasks = wait_for_tasks(
+        &id,
+        |t| {
+            t.iter()
+                .any(|t| t.1 == "PENDING" && t.2 != "None" && t.2 != "PartitionConfig")
+        },
+        30,
+    );
+    report(
+        "array waits",
+        &v,
+        &("array".into(), format!("{tasks:?}"), None),
+    );
+    assert_eq!(
+        tasks.iter().filter(|t| t.1 == "RUNNING").count(),
+        1,
+        "{tasks:?}"
+    );
+    assert!(
+        tasks
+            .iter()
+            .filter(|t| t.1 == "PENDING")
+            .all(|t| t.2 == "QOSMaxJobsPerUserLimit"),
+        "{tasks:?}"
+    );
+    // `status` shows the sweep as one line, the reason in words.
+    let out = env.yenjob().arg("status").output().unwrap();
+    let text = common::stdout_of_success(&out);
+    assert!(text.contains("6 tasks: 1 RUNNING, 5 PENDING"), "{text}");
+    assert!(
+        text.contains("waiting (QOSMaxJobsPerUserLimit): you already run as many jobs"),
+        "{text}"
+    );
+    cancel_all();
+
+    // (c) 11 tasks under MaxSubmitPU 10: refused whole; nothing is submitted.
+    let spec = sweep_spec(&env, "refused", 1, "", &seeds(11));
+    let v = verdict(&env, &spec);
+    assert_eq!(
+        (v["outcome"].as_str(), v["reason"].as_str()),
+        (Some("rejected"), Some("QOSMaxSubmitJobPerUserLimit")),
+        "{v}"
+    );
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("10 task(s) would fit"),
+        "{v}"
+    );
+    let out = env.yenjob().arg("submit").arg(&spec).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(array_tasks("").is_empty() || submitted_array(&out.stdout).is_none());
+    let forced = env
+        .yenjob()
+        .args(["submit", "--force"])
+        .arg(&spec)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&forced.stderr);
+    report(
+        "array refused",
+        &v,
+        &("rejected".into(), stderr.to_string(), None),
+    );
+    assert!(stderr.contains("QOSMaxSubmitJobPerUserLimit"), "{stderr}");
+
+    // A grid over MaxArraySize (1001 here): refused before anything is submitted.
+    let spec = sweep_spec(&env, "huge", 1, "", &seeds(1002));
+    let v = verdict(&env, &spec);
+    assert_eq!(v["reason"], "InvalidArray", "{v}");
+    let forced = env
+        .yenjob()
+        .args(["submit", "--force"])
+        .arg(&spec)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&forced.stderr);
+    assert!(
+        stderr.contains("Invalid job array specification"),
+        "{stderr}"
+    );
+}
+
+fn wait_for_tasks(
+    id: &str,
+    done: impl Fn(&[(String, String, String)]) -> bool,
+    secs: u64,
+) -> Vec<(String, String, String)> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let tasks = array_tasks(id);
+        if done(&tasks) || Instant::now() > deadline {
+            return tasks;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// Six short tasks under MaxJobsPU 2: never more than two at once, all complete, one report.
+#[test]
+#[ignore = "needs a Slurm cluster: scripts/cluster-start.sh"]
+fn a_sweep_never_runs_more_tasks_than_max_jobs_and_completes() {
+    let env = Env::new();
+    let spec = sweep_spec(&env, "six", 2, "", &seeds(6));
+    let out = env.yenjob().arg("submit").arg(&spec).output().unwrap();
+    let id = submitted_array(&out.stdout)
+        .unwrap_or_else(|| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+    let mut most = 0;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while Instant::now() < deadline {
+        let tasks = array_tasks(&id);
+        if tasks.is_empty() {
+            break;
+        }
+        most = most.max(tasks.iter().filter(|t| t.1 == "RUNNING").count());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "sweep {id}: at most {most} tasks ran at once"
+    );
+    assert!((1..=2).contains(&most), "{most} tasks ran at once");
+    let out = env
+        .yenjob()
+        .args(["report", "--json", &id])
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_str(&common::stdout_of_success(&out)).unwrap();
+    let tasks = report["tasks"].as_array().unwrap();
+    assert_eq!(tasks.len(), 6);
+    for t in tasks {
+        assert_eq!(t["state"], "COMPLETED", "{t}");
+        assert!(t["test_accuracy"].as_f64().is_some(), "{t}");
+    }
+}
+
+/// `scontrol requeue` of one running task resumes that task from its own checkpoint and
+/// leaves the others alone; a task cancelled while it waits is reported as cancelled.
+#[test]
+#[ignore = "needs a Slurm cluster: scripts/cluster-start.sh"]
+fn requeue_of_one_task_resumes_it_alone() {
+    let env = Env::new();
+    let spec = sweep_spec(
+        &env,
+        "requeue-task",
+        1500,
+        "checkpoint_every = 200\nlog_every = 500",
+        &seeds(3),
+    );
+    let out = env.yenjob().arg("submit").arg(&spec).output().unwrap();
+    let id = submitted_array(&out.stdout)
+        .unwrap_or_else(|| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+    wait_for_tasks(
+        &id,
+        |t| t.iter().filter(|t| t.1 == "RUNNING").count() == 2,
+        60,
+    );
+    // Task 2 waits behind the throttle: cancel it there.
+    env.yenjob()
+        .args(["cancel", &format!("{id}_2")])
+        .assert()
+        .success();
+    let rows = env
+        .yenjob()
+        .args(["status", "--json", &id])
+        .output()
+        .unwrap();
+    let rows: serde_json::Value = serde_json::from_slice(&rows.stdout).unwrap();
+    let task1_dir = PathBuf::from(rows[1]["run_dir"].as_str().unwrap());
+    let task0_log = PathBuf::from(rows[0]["run_dir"].as_str().unwrap()).join("job.log");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !task1_dir.join("checkpoints").is_dir() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let task = format!("{id}_1");
+    let child = env.spawn_tail(&task);
+    assert!(
+        Std::new("scontrol")
+            .args(["requeue", &task])
+            .status()
+            .unwrap()
+            .success()
+    );
+    wait_for(&task, |s, r| s == "PENDING" && r == "BeginTime", 60);
+    assert_eq!(
+        queue_state(&format!("{id}_0")).0,
+        "RUNNING",
+        "task 0 was touched"
+    );
+    assert!(
+        Std::new("scontrol")
+            .args(["update", &format!("jobid={task}"), "starttime=now"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        log.contains("[yenjob worker] resuming from checkpoint"),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("job {task} ended: COMPLETED")),
+        "{log}"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(task1_dir.join("summary.json")).unwrap()).unwrap();
+    assert!(summary["resumed_from_step"].as_u64().unwrap() > 0);
+    // Task 0 ran straight through.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !array_tasks(&id).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let log0 = std::fs::read_to_string(&task0_log).unwrap();
+    assert!(!log0.contains("resuming"), "{log0}");
+    let out = env.yenjob().args(["report", &id]).output().unwrap();
+    let text = common::stdout_of_success(&out);
+    let _ = writeln!(std::io::stderr(), "{text}");
+    assert!(
+        text.contains(&format!("task 2 ({id}_2) seed=3: CANCELLED")),
+        "{text}"
+    );
+    assert!(text.contains("2/3"), "{text}");
+}

@@ -2,15 +2,15 @@
 
 use std::path::Path;
 
-use crate::preflight::{self, Verdict};
+use crate::preflight::Verdict;
 use crate::slurm::Slurm;
 
 pub async fn run(spec_path: Option<&Path>, json: bool) -> anyhow::Result<i32> {
     let spec = super::load_spec(spec_path)?;
-    super::check_inputs(&spec)?;
+    super::check_spec_inputs(&spec)?;
     let slurm = Slurm::default();
     let (state, warnings) = super::gather_state(&slurm).await?;
-    let verdict = preflight::assess(&super::request_of(&spec), &state);
+    let verdict = super::verdict_of(&spec, &state);
     if json {
         println!("{}", serde_json::to_string_pretty(&verdict)?);
     } else {
@@ -27,6 +27,12 @@ pub fn print_verdict(verdict: &Verdict, warnings: &[String]) {
         println!("  warning: {w}");
     }
     println!("{}: {}", verdict.headline(), verdict.message);
+    if let Some(t) = verdict.array.as_ref().and_then(|a| a.throttle.as_ref()) {
+        println!(
+            "  the array runs at most {} tasks at once: {}",
+            t.limit, t.because
+        );
+    }
     for other in &verdict.also {
         println!("  and over another limit: {other}");
     }

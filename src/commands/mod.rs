@@ -45,6 +45,37 @@ pub fn check_inputs(spec: &JobSpec) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `check_inputs` for a job, or for each distinct data file and model of a sweep's tasks
+/// (every task's spec is built, so a bad one stops here).
+pub fn check_spec_inputs(spec: &JobSpec) -> anyhow::Result<()> {
+    let Some(grid) = &spec.sweep else {
+        return check_inputs(spec);
+    };
+    let mut seen = Vec::new();
+    for i in 0..grid.len() {
+        let task = spec.task(i)?;
+        let t = &task.train;
+        let key = (t.data.clone(), t.model.clone(), t.max_length);
+        if !seen.contains(&key) {
+            check_inputs(&task)?;
+            seen.push(key);
+        }
+    }
+    Ok(())
+}
+
+/// The pre-flight verdict of a job, or of a sweep's job array with its throttle.
+pub fn verdict_of(spec: &JobSpec, state: &ClusterState) -> crate::preflight::Verdict {
+    let request = request_of(spec);
+    match &spec.sweep {
+        None => crate::preflight::assess(&request, state),
+        Some(grid) => {
+            let throttle = crate::preflight::throttle(&request, grid.max_parallel, state);
+            crate::preflight::assess_array(&request, throttle, state)
+        }
+    }
+}
+
 pub fn request_of(spec: &JobSpec) -> Request {
     Request {
         partition: spec.job.partition.0.clone(),

@@ -366,8 +366,9 @@ fn print_row(row: &Row) {
 }
 
 fn print_sweep(row: &SweepRow) {
-    let counts = row
-        .states
+    let mut states: Vec<(&String, &usize)> = row.states.iter().collect();
+    states.sort_by_key(|(state, _)| state_rank(state));
+    let counts = states
         .iter()
         .map(|(state, n)| format!("{n} {state}"))
         .collect::<Vec<_>>()
@@ -385,7 +386,19 @@ fn print_sweep(row: &SweepRow) {
     println!("{:>12} one line per task: yenjob status {}", "", row.job_id);
 }
 
-/// `RUNNING` for one job; `2 RUNNING, 4 PENDING` for several, most common state first.
+/// Where a state comes in a count: what runs, what waits, what completed, what did not.
+fn state_rank(state: &str) -> (u8, String) {
+    let rank = match state {
+        "RUNNING" | "COMPLETING" | "CONFIGURING" => 0,
+        "PENDING" | "REQUEUED" | "SUSPENDED" => 1,
+        "COMPLETED" => 2,
+        _ => 3,
+    };
+    (rank, state.to_string())
+}
+
+/// `RUNNING` for one job; `2 RUNNING, 4 PENDING` for several: running, waiting, completed,
+/// then the rest.
 pub(crate) fn state_counts(statuses: &[JobStatus]) -> String {
     if let [one] = statuses {
         return one.state.to_string();
@@ -398,7 +411,7 @@ pub(crate) fn state_counts(statuses: &[JobStatus]) -> String {
             None => counts.push((name, 1)),
         }
     }
-    counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    counts.sort_by_key(|(state, _)| state_rank(state));
     counts
         .iter()
         .map(|(n, c)| format!("{c} {n}"))

@@ -21,26 +21,24 @@ pub(super) async fn submit(spec: &JobSpec, opts: &Options<'_>) -> anyhow::Result
         anyhow::bail!("{} has no [sweep] table", spec.source_path.display());
     };
     // Every task's spec, checked before anything is submitted.
+    crate::commands::check_spec_inputs(spec)?;
     let tasks: Vec<JobSpec> = (0..grid.len())
         .map(|i| spec.task(i))
         .collect::<Result<_, _>>()?;
-    check_task_inputs(&tasks)?;
     let backend = choose_backend(spec, opts.backend);
     let slurm = Slurm::default();
     let binary = std::env::current_exe()?;
     let indices: Vec<usize> = (0..grid.len()).collect();
-    let request = crate::commands::request_of(spec);
 
     let throttle = match backend {
         BackendKind::Slurm if !opts.dry_run => {
             let (state, warnings) = crate::commands::gather_state(&slurm).await?;
-            let throttle = preflight::throttle(&request, grid.max_parallel, &state);
-            let verdict = preflight::assess_array(&request, throttle.clone(), &state);
+            let verdict = crate::commands::verdict_of(spec, &state);
             crate::commands::check::print_verdict(&verdict, &warnings);
             if refuse(&verdict, opts.force) {
                 return Ok(2);
             }
-            throttle
+            verdict.array.and_then(|a| a.throttle)
         }
         BackendKind::Slurm => grid.max_parallel.map(|k| Throttle {
             limit: u64::from(k),
@@ -127,20 +125,6 @@ pub(super) async fn submit(spec: &JobSpec, opts: &Options<'_>) -> anyhow::Result
         return crate::commands::status::follow_sweep(&slurm, &record).await;
     }
     Ok(0)
-}
-
-/// The data and model of each distinct task, as for one job.
-fn check_task_inputs(tasks: &[JobSpec]) -> anyhow::Result<()> {
-    let mut seen = Vec::new();
-    for task in tasks {
-        let t = &task.train;
-        let key = (t.data.clone(), t.model.clone(), t.max_length);
-        if !seen.contains(&key) {
-            crate::commands::check_inputs(task)?;
-            seen.push(key);
-        }
-    }
-    Ok(())
 }
 
 /// Without Slurm the tasks share this machine: one at a time unless `max_parallel` says more.
