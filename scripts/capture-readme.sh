@@ -6,7 +6,9 @@
 #
 # Part 1, on the plain shape: check of the reference spec (10 CPUs on 2-CPU nodes), submit of
 # the CI-sized spec, a second submit while it runs, status, cancel, tail to the end, status,
-# report, predict. Part 2, on the typed shape: check of requests that hit several limits, a
+# report, predict. Part 2, still plain: check of the reference sweep (9 tasks) and of the
+# CI-sized one, submit of the CI-sized sweep, status, status of the sweep, report once every
+# task ended. Part 3, on the typed shape: check of requests that hit several limits, a
 # DenyOnLimit QOS and a partition limit under EnforcePartLimits=ALL; then back to plain.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,7 +43,17 @@ show predict "Operating profit rose to EUR 13.1 mn from EUR 8.7 mn in the corres
   "Net sales decreased to EUR 40 mn from EUR 52 mn." \
   "The annual general meeting will be held in Helsinki on 20 March."
 
-# Part 2: the typed shape.
+# Part 2: a sweep.
+show check jobs/finbert-sweep.toml
+out=$("$Y" submit jobs/finbert-sweep-ci.toml 2>&1); echo "\$ yenjob submit jobs/finbert-sweep-ci.toml"; echo "$out"; echo
+sweep=$(echo "$out" | sed -n 's/^Submitted Slurm job array \([0-9]*\):.*/\1/p')
+sleep 30
+show status
+show status "$sweep"
+for ((i = 0; i < 900; i++)); do [ -z "$(squeue -h -j "$sweep" -o %i)" ] && break; sleep 1; done
+show report "$sweep"
+
+# Part 3: the typed shape.
 bash scripts/cluster-start.sh typed >/dev/null
 clear_queue
 tmp=$(mktemp -d)

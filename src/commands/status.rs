@@ -83,10 +83,10 @@ pub async fn run(job: Option<&str>, all: bool, json: bool) -> anyhow::Result<i32
         println!("no yenjob runs yet: `yenjob submit jobs/finbert.toml` starts one");
         return Ok(0);
     }
-    print_header();
+    print_header("NAME", NAME_WIDTH);
     for line in &lines {
         match line {
-            Line::Job(row) => print_row(row),
+            Line::Job(row) => print_row(row, NAME_WIDTH),
             Line::Sweep(row) => print_sweep(row),
         }
     }
@@ -276,13 +276,25 @@ async fn sweep_tasks(slurm: &Slurm, sweep: &RunRecord, json: bool) -> anyhow::Re
     if let (Some(k), Some(why)) = (grid.throttle, &grid.throttle_reason) {
         println!("  at most {k} tasks at once: {why}");
     }
-    print_header();
-    for row in &rows {
-        let label = grid.label(row.task.unwrap_or(0));
-        print_row(&Row {
-            name: label,
-            ..row.clone()
-        });
+    let labels: Vec<String> = rows
+        .iter()
+        .map(|r| grid.label(r.task.unwrap_or(0)))
+        .collect();
+    let width = labels
+        .iter()
+        .map(|l| l.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(10);
+    print_header("PARAMETERS", width);
+    for (row, label) in rows.iter().zip(labels) {
+        print_row(
+            &Row {
+                name: label,
+                ..row.clone()
+            },
+            width,
+        );
     }
     Ok(0)
 }
@@ -321,23 +333,26 @@ pub async fn follow_sweep(slurm: &Slurm, sweep: &RunRecord) -> anyhow::Result<i3
     }
 }
 
-fn print_header() {
+/// The NAME column's width: a job's name is cut to it; a sweep's task shows its values whole.
+const NAME_WIDTH: usize = 24;
+
+fn print_header(name: &str, width: usize) {
     println!(
-        "{:<12} {:<24} {:<11} {:<21} {:<10} PROGRESS",
-        "JOB", "NAME", "STATE", "ELAPSED/LIMIT", "NODE"
+        "{:<12} {:<width$} {:<11} {:<21} {:<10} PROGRESS",
+        "JOB", name, "STATE", "ELAPSED/LIMIT", "NODE"
     );
 }
 
-fn print_row(row: &Row) {
+fn print_row(row: &Row, width: usize) {
     let s = &row.status;
     let elapsed = match s.elapsed {
         SlurmTime::NotSet => "-".to_string(),
         t => t.to_string(),
     };
     println!(
-        "{:<12} {:<24} {:<11} {:<21} {:<10} {}",
+        "{:<12} {:<width$} {:<11} {:<21} {:<10} {}",
         short(&row.job_id, 12),
-        short(&row.name, 24),
+        short(&row.name, width),
         s.state.to_string(),
         format!("{elapsed}/{}", s.time_limit),
         short(&s.nodes, 10),
@@ -374,9 +389,9 @@ fn print_sweep(row: &SweepRow) {
         .collect::<Vec<_>>()
         .join(", ");
     println!(
-        "{:<12} {:<24} {:<11} {} tasks: {counts}",
+        "{:<12} {:<NAME_WIDTH$} {:<11} {} tasks: {counts}",
         short(&row.job_id, 12),
-        short(&row.name, 24),
+        short(&row.name, NAME_WIDTH),
         "SWEEP",
         row.tasks
     );

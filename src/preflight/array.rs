@@ -121,12 +121,9 @@ pub fn assess_array(req: &Request, throttle: Option<Throttle>, state: &ClusterSt
     let mut waits_for: Option<(Reason, String)> = None;
     while plan.start_now < req.tasks {
         if plan.start_now >= cap {
-            let why = throttle
-                .as_ref()
-                .map_or(String::new(), |t| t.because.clone());
             waits_for = Some((
                 Reason::JobArrayTaskLimit,
-                format!("the array runs at most {cap} tasks at once ({why})"),
+                format!("the array's throttle %{cap} lets {cap} of its tasks run at once"),
             ));
             break;
         }

@@ -181,7 +181,7 @@ fn each_verdict_names_the_code_and_numbers() {
         ("plain-submit-limit", "QOSMaxSubmitJobPerUserLimit", false, &["4 jobs queued or running under QOS gpu, which allows 4"]),
         ("plain-node-drained", "ReqNodeNotAvail", false, &["localhost drained"]),
         ("plain-array-fits", "", false, &["all 2 tasks start now: partition normal has room"]),
-        ("plain-array-throttled", "", false, &["2 of 6 tasks start now; the other 4 wait (JobArrayTaskLimit): the array runs at most 2 tasks at once"]),
+        ("plain-array-throttled", "", false, &["2 of 6 tasks start now; the other 4 wait (JobArrayTaskLimit): the array's throttle %2 lets 2 of its tasks run at once"]),
         ("plain-array-unthrottled-jobs-per-user", "", false, &["2 of 6 tasks start now; the other 4 wait (QOSMaxJobsPerUserLimit): you already run 2 jobs under QOS sweep"]),
         ("plain-array-waits-on-jobs-per-user", "", false, &["1 of 6 tasks start now; the other 5 wait (QOSMaxJobsPerUserLimit)"]),
         ("plain-array-waits-for-cpus", "", false, &["1 of 3 tasks start now; the other 2 wait (Resources): partition normal has 3 of 4 GPUs and 0 of 2 CPUs free"]),
