@@ -56,7 +56,12 @@ pub fn parse(text: &str) -> Vec<AccountedJob> {
             time_limit: SlurmTime::parse(f[5]).unwrap_or(SlurmTime::NotSet),
             start: f[6].to_string(),
             end: f[7].to_string(),
-            nodes: f[8].to_string(),
+            // A job that never ran: sacct says "None assigned".
+            nodes: if f[8] == "None assigned" {
+                String::new()
+            } else {
+                f[8].to_string()
+            },
             alloc_cpus: f[9].parse().unwrap_or(0),
             total_cpu_seconds: cpu,
             max_rss_mib: rss,
