@@ -258,3 +258,47 @@ fn a_task_can_be_cancelled_alone_and_the_rest_run_again() {
     assert_eq!(again, ["RUNNING", "RUNNING", "PENDING"]);
     yenjob(tmp.path()).args(["cancel", &id]).assert().success();
 }
+
+/// The array's script: one sbatch --array with the throttle, a log per task, and a requeue
+/// (the worker's own, before the time limit) of this task alone.
+#[test]
+fn the_dry_run_of_a_sweep_shows_one_array_and_its_tasks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = sweep_spec(
+        tmp.path(),
+        "dry",
+        1,
+        "",
+        "learning_rate = [1e-5, 2e-5]\nseed = [1, 2]\nmax_parallel = 2\n",
+    );
+    let text = std::fs::read_to_string(&spec)
+        .unwrap()
+        .replace("backend = \"local\"", "backend = \"slurm\"");
+    std::fs::write(&spec, text).unwrap();
+    let out = yenjob(tmp.path())
+        .args(["submit", "--dry-run"])
+        .arg(&spec)
+        .output()
+        .unwrap();
+    let script = common::stdout_of_success(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--array=0-3%2"), "{stderr}");
+    assert!(stderr.contains("/task-%a/job.log"), "{stderr}");
+    assert!(
+        stderr.contains("# task 3: learning_rate=2e-5 seed=2"),
+        "{stderr}"
+    );
+    assert!(
+        script.contains(r#"job_ref="${SLURM_ARRAY_JOB_ID:+${SLURM_ARRAY_JOB_ID}_$task_id}""#),
+        "{script}"
+    );
+    assert!(
+        script.contains(r#"scontrol requeue "$job_ref""#),
+        "{script}"
+    );
+    assert!(
+        script.contains(r#"--spec "$run_dir/spec.toml""#),
+        "{script}"
+    );
+    assert!(!tmp.path().join("runs").exists(), "a dry run made a folder");
+}
