@@ -7,6 +7,7 @@ pub mod commands;
 pub mod preflight;
 pub mod run_dir;
 pub mod runs;
+pub mod score;
 pub mod script;
 pub mod slurm;
 pub mod spec;

@@ -103,6 +103,21 @@ impl RunDir {
         self.0.join("confusion.svg")
     }
 
+    /// A score job: what to score (`score::ScoreJob`).
+    pub fn score_job(&self) -> PathBuf {
+        self.0.join("score.json")
+    }
+
+    /// A score job: what is durable so far (`score::Progress`).
+    pub fn score_progress(&self) -> PathBuf {
+        self.0.join("score-progress.json")
+    }
+
+    /// A score job: what it did (`score::ScoreSummary`), once finished.
+    pub fn score_summary(&self) -> PathBuf {
+        self.0.join("score-summary.json")
+    }
+
     pub fn has_summary(&self) -> bool {
         self.summary().is_file()
     }
@@ -264,6 +279,14 @@ pub enum MetricEvent {
     },
     Checkpoint {
         step: u64,
+    },
+    /// A score job, after each chunk: records read of the input's total, rows written.
+    Score {
+        done: u64,
+        total: u64,
+        written: u64,
+        records_per_second: f64,
+        seconds_left: f64,
     },
     /// An NVML sample.
     Gpu {

@@ -7,7 +7,7 @@ use std::path::Path;
 use askama::Template;
 
 use crate::run_dir::RunDir;
-use crate::spec::JobSpec;
+use crate::spec::{JobSpec, JobTable};
 
 /// A string that prints as one single-quoted shell word.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,9 +51,32 @@ struct JobScript<'a> {
     env: Vec<(&'a str, ShellWord)>,
     modules: Vec<ShellWord>,
     yenjob: ShellWord,
-    base_dir: ShellWord,
+    /// The subcommand and its arguments, quoted (`"$run_dir"` is the script's variable).
+    worker: String,
     /// A job array's script: `run_dir` is the sweep folder, each task runs in `task-N`.
     array: bool,
+}
+
+/// What the job runs in its run folder.
+#[derive(Debug, Clone, Copy)]
+pub enum Work<'a> {
+    /// `yenjob worker`: the fine-tune of the folder's `spec.toml`, whose relative paths
+    /// resolve against `base_dir` (where the spec was submitted from).
+    Train { base_dir: &'a Path },
+    /// `yenjob score-worker`: the folder's `score.json`.
+    Score,
+}
+
+impl Work<'_> {
+    fn arguments(&self) -> String {
+        match self {
+            Work::Train { base_dir } => format!(
+                r#"worker --spec "$run_dir/spec.toml" --base-dir {} --run-dir "$run_dir""#,
+                ShellWord::path(base_dir)
+            ),
+            Work::Score => r#"score-worker --run-dir "$run_dir""#.to_string(),
+        }
+    }
 }
 
 /// What the script runs: one job in its run folder, or each task of an array in its own
@@ -73,15 +96,28 @@ impl Layout<'_> {
     }
 }
 
-/// The script for `layout`, run by `yenjob_binary` (this very binary).
+/// The script for `layout`, run by `yenjob_binary` (this very binary): a fine-tune of `spec`.
 pub fn render(
     spec: &JobSpec,
     yenjob_binary: &Path,
     layout: Layout,
 ) -> Result<String, askama::Error> {
-    let job = &spec.job;
+    let work = Work::Train {
+        base_dir: &spec.base_dir,
+    };
+    render_job(&spec.job, &spec.source_path, work, yenjob_binary, layout)
+}
+
+/// The script for the job `job` (from the spec at `source`) doing `work`.
+pub fn render_job(
+    job: &JobTable,
+    source: &Path,
+    work: Work,
+    yenjob_binary: &Path,
+    layout: Layout,
+) -> Result<String, askama::Error> {
     let run_dir = layout.folder();
-    let spec_name = spec.source_path.to_string_lossy();
+    let spec_name = source.to_string_lossy();
     let script = JobScript {
         version: env!("CARGO_PKG_VERSION"),
         spec_name: &spec_name,
@@ -108,7 +144,7 @@ pub fn render(
             .map(|m| ShellWord::new(m.0.clone()))
             .collect(),
         yenjob: ShellWord::path(yenjob_binary),
-        base_dir: ShellWord::path(&spec.base_dir),
+        worker: work.arguments(),
         array: matches!(layout, Layout::Array { .. }),
     };
     let mut text = script.render()?;
@@ -118,7 +154,11 @@ pub fn render(
 
 /// The options given on sbatch's command line: the ones that may hold any character.
 pub fn sbatch_arguments(spec: &JobSpec, layout: Layout) -> Vec<String> {
-    let job = &spec.job;
+    job_arguments(&spec.job, layout)
+}
+
+/// `sbatch_arguments` for a job table.
+pub fn job_arguments(job: &JobTable, layout: Layout) -> Vec<String> {
     let folder = layout.folder();
     let log = match layout {
         Layout::Job { run_dir } => RunDir::new(run_dir).log(),

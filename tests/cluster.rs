@@ -1194,3 +1194,109 @@ fn requeue_of_one_task_resumes_it_alone() {
     );
     assert!(text.contains("2/3"), "{text}");
 }
+
+/// A 20,000-row corpus scored as a Slurm job, requeued in the middle: the output has exactly
+/// one row per input row, in order, and equals the output of an uninterrupted run.
+#[test]
+#[ignore = "needs a Slurm cluster: scripts/cluster-start.sh"]
+fn a_score_job_requeued_in_the_middle_writes_every_row_once() {
+    let env = Env::new();
+    let dir = env.dir.path();
+    let base = common::write_model(&dir.join("small"), &common::small_config());
+    let model = common::fine_tune(dir, &base);
+    common::write_corpus(&dir.join("news.csv"), 20_000);
+    let score = |output: &str, backend: &str| {
+        let mut c = env.yenjob();
+        c.args([
+            "score",
+            "--backend",
+            backend,
+            "--partition",
+            "normal",
+            "--gpus",
+            "0",
+            "--cpus",
+            "1",
+            "--time",
+            "30:00",
+            "--text-column",
+            "text",
+            "--input",
+            "news.csv",
+            "--output",
+            output,
+            "--model",
+        ])
+        .arg(&model);
+        c
+    };
+    // Uninterrupted, here.
+    let whole = score("whole.csv", "local")
+        .arg("--follow")
+        .output()
+        .unwrap();
+    common::stdout_of_success(&whole);
+
+    let out = score("scored.csv", "slurm").output().unwrap();
+    let text = common::stdout_of_success(&out);
+    assert!(text.contains("WILL START NOW"), "{text}");
+    let id = submitted_id(&out.stdout).unwrap();
+    let run_dir = PathBuf::from(
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix("run folder: "))
+            .unwrap(),
+    );
+    let progress = run_dir.join("score-progress.json");
+    let written = || {
+        std::fs::read(&progress)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| v["written"].as_u64())
+            .unwrap_or(0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while written() < 4096 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let at = written();
+    assert!(
+        (4096..20_000).contains(&at),
+        "{at} rows written when requeued"
+    );
+    let child = env.spawn_tail(&id);
+    assert!(
+        Std::new("scontrol")
+            .args(["requeue", &id])
+            .status()
+            .unwrap()
+            .success()
+    );
+    wait_for(&id, |s, r| s == "PENDING" && r == "BeginTime", 60);
+    assert!(
+        Std::new("scontrol")
+            .args(["update", &format!("jobid={id}"), "starttime=now"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(log.contains("[score] resuming after record"), "{log}");
+    assert!(log.contains(&format!("job {id} ended: COMPLETED")), "{log}");
+    let _ = writeln!(
+        std::io::stderr(),
+        "score job {id}: requeued after {at} rows"
+    );
+    let scored = std::fs::read_to_string(dir.join("scored.csv")).unwrap();
+    assert_eq!(scored.lines().count(), 20_001);
+    assert!(
+        scored == std::fs::read_to_string(dir.join("whole.csv")).unwrap(),
+        "the requeued job's output differs from the uninterrupted run's"
+    );
+    let report = env.yenjob().args(["report", &id]).output().unwrap();
+    let report = common::stdout_of_success(&report);
+    assert!(
+        report.contains("(20000 rows)") && report.contains("resumed after record"),
+        "{report}"
+    );
+}

@@ -4,6 +4,7 @@ pub mod cancel;
 pub mod check;
 pub mod predict;
 pub mod report;
+pub mod score;
 pub mod status;
 pub mod submit;
 pub mod tail;
@@ -77,20 +78,21 @@ pub fn verdict_of(spec: &JobSpec, state: &ClusterState) -> crate::preflight::Ver
 }
 
 pub fn request_of(spec: &JobSpec) -> Request {
+    request_for(&spec.job, spec.sweep.as_ref().map_or(1, |s| s.len() as u64))
+}
+
+/// What a job table asks Slurm for, `tasks` times.
+pub fn request_for(job: &crate::spec::JobTable, tasks: u64) -> Request {
     Request {
-        partition: spec.job.partition.0.clone(),
-        qos: spec.job.qos.as_ref().map(|q| q.0.clone()),
-        account: spec.job.account.as_ref().map(|a| a.0.clone()),
-        gpus: spec.job.gpus.count as u64,
-        gpu_type: spec.job.gpus.gpu_type.clone(),
-        cpus: spec.job.cpus.0 as u64,
-        mem_mib: spec
-            .job
-            .mem
-            .as_ref()
-            .and_then(|m| tres::parse_mem_mib(&m.0)),
-        time_seconds: spec.job.time.seconds(),
-        tasks: spec.sweep.as_ref().map_or(1, |s| s.len() as u64),
+        partition: job.partition.0.clone(),
+        qos: job.qos.as_ref().map(|q| q.0.clone()),
+        account: job.account.as_ref().map(|a| a.0.clone()),
+        gpus: job.gpus.count as u64,
+        gpu_type: job.gpus.gpu_type.clone(),
+        cpus: job.cpus.0 as u64,
+        mem_mib: job.mem.as_ref().and_then(|m| tres::parse_mem_mib(&m.0)),
+        time_seconds: job.time.seconds(),
+        tasks,
     }
 }
 

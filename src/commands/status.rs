@@ -447,7 +447,10 @@ fn latest_progress(r: &RunRecord) -> Option<MetricEvent> {
     r.dir().read_events().events.into_iter().rev().find(|e| {
         matches!(
             e,
-            MetricEvent::Step { .. } | MetricEvent::Epoch { .. } | MetricEvent::Eval { .. }
+            MetricEvent::Step { .. }
+                | MetricEvent::Epoch { .. }
+                | MetricEvent::Eval { .. }
+                | MetricEvent::Score { .. }
         )
     })
 }
@@ -470,6 +473,16 @@ fn progress_text(e: &MetricEvent) -> String {
             ..
         } => format!("epoch {epoch}/{epochs} loss {loss:.3} acc {accuracy:.3}"),
         MetricEvent::Eval { loss, accuracy, .. } => format!("loss {loss:.3} acc {accuracy:.3}"),
+        MetricEvent::Score {
+            done,
+            total,
+            records_per_second,
+            seconds_left,
+            ..
+        } => format!(
+            "{done}/{total} records, {records_per_second:.0}/s, {} left",
+            humantime::format_duration(Duration::from_secs(*seconds_left as u64))
+        ),
         _ => String::new(),
     }
 }

@@ -9,8 +9,10 @@ use serde::Deserialize;
 
 use crate::slurm::duration::SlurmDuration;
 
+mod score;
 mod sweep;
 mod values;
+pub use score::{ScoreSpec, ScoreTable};
 pub use sweep::{Axis, MAX_TASKS, Point, Sweep, ValueText, float_text};
 pub use values::*;
 
@@ -249,17 +251,7 @@ impl JobSpec {
             path: path.to_path_buf(),
             source,
         })?;
-        let base_dir = path
-            .parent()
-            .map(|p| {
-                if p.as_os_str().is_empty() {
-                    Path::new(".")
-                } else {
-                    p
-                }
-            })
-            .unwrap_or(Path::new("."));
-        let base_dir = std::path::absolute(base_dir).unwrap_or_else(|_| base_dir.to_path_buf());
+        let base_dir = folder_of(path);
         Self::parse(&text, path, &base_dir)
     }
 
@@ -286,30 +278,9 @@ impl JobSpec {
                 message,
             }
         };
-        let deserializer = toml::Deserializer::parse(text)
-            .map_err(|e| invalid(String::new(), e.message().to_string(), e.span()))?;
-        let file: SpecFile = serde_path_to_error::deserialize(deserializer).map_err(|e| {
-            let key = e.path().to_string();
-            let inner = e.into_inner();
-            invalid(key, inner.message().to_string(), inner.span())
-        })?;
+        let file: SpecFile = from_toml(text, path)?;
         let mut job = file.job;
-        if let Some(ty) = job.gpu_type.take() {
-            match &job.gpus.gpu_type {
-                Some(other) if *other != ty.0 => {
-                    let at = text.find("gpu_type").unwrap_or(0);
-                    return Err(invalid(
-                        "job.gpu_type".into(),
-                        format!(
-                            "{:?} contradicts gpus = \"{}\"; name the type once",
-                            ty.0, job.gpus
-                        ),
-                        Some(at..at),
-                    ));
-                }
-                _ => job.gpus.gpu_type = Some(ty.0),
-            }
-        }
+        job.settle_gpu_type(text, path)?;
         let sweep = match file.sweep {
             None => None,
             Some(raw) => {
@@ -373,6 +344,70 @@ impl JobSpec {
             normalize(&self.base_dir.join(p))
         }
     }
+}
+
+impl JobTable {
+    /// `gpu_type = "a30"` folded into `gpus`, once (`text` and `path` to point at it).
+    fn settle_gpu_type(&mut self, text: &str, path: &Path) -> Result<(), SpecError> {
+        let Some(ty) = self.gpu_type.take() else {
+            return Ok(());
+        };
+        match &self.gpus.gpu_type {
+            Some(other) if *other != ty.0 => {
+                let at = text.find("gpu_type").unwrap_or(0);
+                let (line, column) = line_and_column(text, at);
+                Err(SpecError::Invalid {
+                    path: path.to_path_buf(),
+                    line,
+                    column,
+                    key: "job.gpu_type".into(),
+                    message: format!(
+                        "{:?} contradicts gpus = \"{}\"; name the type once",
+                        ty.0, self.gpus
+                    ),
+                })
+            }
+            _ => {
+                self.gpus.gpu_type = Some(ty.0);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The folder a spec file's relative paths resolve against: its own, made absolute.
+pub(crate) fn folder_of(path: &Path) -> PathBuf {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf())
+}
+
+/// Deserializes a spec file's text; an error names the file, line, column and key path.
+pub(crate) fn from_toml<T: serde::de::DeserializeOwned>(
+    text: &str,
+    path: &Path,
+) -> Result<T, SpecError> {
+    let invalid = |key: String, message: String, span: Option<std::ops::Range<usize>>| {
+        let (line, column) = span
+            .map(|s| line_and_column(text, s.start))
+            .unwrap_or((1, 1));
+        SpecError::Invalid {
+            path: path.to_path_buf(),
+            line,
+            column,
+            key,
+            message,
+        }
+    };
+    let deserializer = toml::Deserializer::parse(text)
+        .map_err(|e| invalid(String::new(), e.message().to_string(), e.span()))?;
+    serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let key = e.path().to_string();
+        let inner = e.into_inner();
+        invalid(key, inner.message().to_string(), inner.span())
+    })
 }
 
 /// Removes `.` and `..` components without touching the file system (`jobs/../runs` is `runs`).

@@ -59,7 +59,7 @@ pub fn run_cli(
 }
 
 /// Threads: what Slurm gave the task (SLURM_CPUS_PER_TASK), never more than the machine has.
-fn set_threads() {
+pub fn set_threads() {
     let available = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);

@@ -62,10 +62,32 @@ pub fn tiny_config() -> BertConfig {
     .unwrap()
 }
 
+/// A BERT big enough that scoring 20,000 sentences on one CPU takes tens of seconds (a job
+/// can be requeued in the middle), small enough to write in a moment.
+pub fn small_config() -> BertConfig {
+    serde_json::from_value(serde_json::json!({
+        "vocab_size": 5 + WORDS.len(),
+        "hidden_size": 256,
+        "num_hidden_layers": 4,
+        "num_attention_heads": 4,
+        "intermediate_size": 1024,
+        "max_position_embeddings": 128,
+        "type_vocab_size": 2,
+        "hidden_act": "gelu",
+        "layer_norm_eps": 1e-12
+    }))
+    .unwrap()
+}
+
 /// Writes a tiny random BERT in Hugging Face layout into `dir` and returns it.
 pub fn write_tiny_model(dir: &Path) -> PathBuf {
+    write_model(dir, &tiny_config())
+}
+
+/// Writes a random BERT of `cfg` in Hugging Face layout into `dir` and returns it.
+pub fn write_model(dir: &Path, cfg: &BertConfig) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
-    let cfg = tiny_config();
+    let cfg = cfg.clone();
     std::fs::write(
         dir.join("config.json"),
         serde_json::to_string_pretty(&cfg).unwrap(),
@@ -134,6 +156,57 @@ pub fn write_tiny_spec(
     let path = dir.join("job.toml");
     std::fs::write(&path, spec).unwrap();
     path
+}
+
+/// A generated news corpus: `id,date,text`, `n` rows of 3 to 40 words from the tiny model's
+/// vocabulary (so lengths, and batches, vary).
+pub fn write_corpus(path: &Path, n: usize) {
+    let mut text = String::from("id,date,text\n");
+    let mut state: u64 = 12345;
+    for i in 0..n {
+        let mut next = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) as usize
+        };
+        let words = 3 + next() % 38;
+        let sentence: Vec<&str> = (0..words).map(|_| WORDS[next() % WORDS.len()]).collect();
+        text.push_str(&format!(
+            "{},2024-{:02}-{:02},{}\n",
+            i + 1,
+            1 + i % 12,
+            1 + i % 28,
+            sentence.join(" ")
+        ));
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+/// Fine-tunes `base` (a model folder without a classifier) for one epoch on the tiny data,
+/// so it has a trained classifier head; returns the fine-tuned model's folder.
+pub fn fine_tune(dir: &Path, base: &Path) -> PathBuf {
+    write_tiny_data(&dir.join("data.txt"), 60);
+    let spec = dir.join("fine-tune.toml");
+    std::fs::write(
+        &spec,
+        format!(
+            "[job]\nname = \"fine-tune\"\npartition = \"gpu\"\ntime = \"10:00\"\n[train]\ndata = \"data.txt\"\nmodel = {:?}\nepochs = 1\nbatch_size = 8\nlearning_rate = 1e-3\nmax_length = 64\nlog_every = 10\n",
+            base.display().to_string()
+        ),
+    )
+    .unwrap();
+    let run = dir.join("fine-tune-run");
+    let out = assert_cmd::Command::cargo_bin("yenjob")
+        .unwrap()
+        .args(["worker", "--spec"])
+        .arg(&spec)
+        .arg("--run-dir")
+        .arg(&run)
+        .output()
+        .unwrap();
+    stdout_of_success(&out);
+    run.join("model")
 }
 
 /// The stdout of a command that must have succeeded; if it failed, the assertion shows its

@@ -19,6 +19,9 @@ pub async fn run(job: Option<&str>, json: bool, csv: bool) -> anyhow::Result<i32
     if record.sweep.is_some() {
         return sweep::run(&record, json, csv).await;
     }
+    if record.dir().score_job().is_file() {
+        return score_report(&record, json);
+    }
     if csv {
         anyhow::bail!(
             "--csv is for a sweep's table; job {} is a single run (use --json)",
@@ -148,6 +151,87 @@ pub async fn run(job: Option<&str>, json: bool, csv: bool) -> anyhow::Result<i32
             dir.metrics().display()
         );
     }
+    Ok(0)
+}
+
+/// A score job: what it read, wrote, skipped and truncated, and how fast.
+fn score_report(record: &crate::runs::RunRecord, json: bool) -> anyhow::Result<i32> {
+    let dir = record.dir();
+    let Some(summary) = crate::score::read_summary(&dir)? else {
+        anyhow::bail!(
+            "score job {} has not finished ({} is missing): `yenjob status {}` says where it is",
+            record.job_id,
+            dir.score_summary().display(),
+            record.job_id
+        );
+    };
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({"job_id": record.job_id, "score": summary})
+            )?
+        );
+        return Ok(0);
+    }
+    let skipped: u64 = summary.skipped.values().sum();
+    println!(
+        "score job {} ({}), run folder {}",
+        record.job_id,
+        record.job_name,
+        record.run_dir.display()
+    );
+    println!(
+        "input  {} ({} records)",
+        summary.input.display(),
+        summary.records
+    );
+    println!(
+        "output {} ({} rows)",
+        summary.output.display(),
+        summary.written
+    );
+    println!("model  {}", summary.model.display());
+    let labels: Vec<String> = summary
+        .labels
+        .iter()
+        .map(|(l, n)| {
+            format!(
+                "{l} {n} ({:.1}%)",
+                100.0 * *n as f64 / summary.written.max(1) as f64
+            )
+        })
+        .collect();
+    println!("labels {}", labels.join(", "));
+    println!(
+        "skipped {skipped}{}; {} truncated to the model's window",
+        if skipped == 0 {
+            String::new()
+        } else {
+            format!(
+                " ({})",
+                summary
+                    .skipped
+                    .iter()
+                    .map(|(p, n)| format!("{n} {}", p.describe()))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
+        },
+        summary.truncated
+    );
+    for (number, problem) in &summary.examples {
+        println!("  record {number} {}", problem.describe());
+    }
+    println!(
+        "{:.1} s, {:.0} records/s on {}{}",
+        summary.seconds,
+        summary.records_per_second,
+        summary.device,
+        summary
+            .resumed_at
+            .map_or(String::new(), |r| format!("; resumed after record {r}"))
+    );
     Ok(0)
 }
 

@@ -90,7 +90,9 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<i32> {
         return Err(anyhow::Error::new(e).context("nothing was submitted"));
     }
     let record = new_record(
-        &spec,
+        &spec.job,
+        &spec.source_path,
+        &spec.base_dir,
         backend,
         run_id,
         run_dir.clone(),
@@ -122,7 +124,7 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<i32> {
 }
 
 /// Whether the verdict stops the submission (it says why); `--force` sends it anyway.
-fn refuse(verdict: &Verdict, force: bool) -> bool {
+pub(crate) fn refuse(verdict: &Verdict, force: bool) -> bool {
     if !verdict.never_runs() || force {
         return false;
     }
@@ -135,8 +137,10 @@ fn refuse(verdict: &Verdict, force: bool) -> bool {
 }
 
 /// The record of a submission about to be made.
-fn new_record(
-    spec: &JobSpec,
+pub(crate) fn new_record(
+    job: &crate::spec::JobTable,
+    spec_source: &Path,
+    base_dir: &Path,
     backend: BackendKind,
     run_id: String,
     run_dir: PathBuf,
@@ -153,13 +157,13 @@ fn new_record(
         run_dir,
         backend,
         cluster: None,
-        job_name: spec.job.name.0.clone(),
-        partition: spec.job.partition.0.clone(),
-        gpus: spec.job.gpus.count,
-        time_limit_seconds: spec.job.time.seconds(),
+        job_name: job.name.0.clone(),
+        partition: job.partition.0.clone(),
+        gpus: job.gpus.count,
+        time_limit_seconds: job.time.seconds(),
         submitted_at: now(),
-        spec_source: spec.source_path.to_string_lossy().into_owned(),
-        git_commit: runs::git_commit(&spec.base_dir),
+        spec_source: spec_source.to_string_lossy().into_owned(),
+        git_commit: runs::git_commit(base_dir),
         log_path,
         sbatch_arguments,
         local_pid: None,
@@ -175,7 +179,7 @@ fn now() -> String {
 
 /// Records the run, then submits the script (Slurm) or starts it (`spawn_local`), and records
 /// the job id. `None` when sbatch refused it (it says why); the run folder is then removed.
-async fn launch(
+pub(crate) async fn launch(
     slurm: &Slurm,
     mut record: RunRecord,
     script_path: &Path,

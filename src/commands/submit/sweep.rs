@@ -83,7 +83,9 @@ pub(super) async fn submit(spec: &JobSpec, opts: &Options<'_>) -> anyhow::Result
         return Err(e.context("nothing was submitted"));
     }
     let mut record = new_record(
-        spec,
+        &spec.job,
+        &spec.source_path,
+        &spec.base_dir,
         backend,
         run_id,
         sweep_dir.clone(),

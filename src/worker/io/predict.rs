@@ -16,6 +16,16 @@ pub struct Classifier {
     device: Device,
 }
 
+/// A sentence's class probabilities and the label they pick.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Scored {
+    /// Index into `LABELS`.
+    pub label: usize,
+    pub probabilities: [f32; 3],
+    /// Longer than the model's window: scored on its first `max_length` tokens.
+    pub truncated: bool,
+}
+
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Prediction {
     pub text: String,
@@ -64,9 +74,24 @@ impl Classifier {
 
     /// Predicts in batches of sentences of similar length (little padding).
     pub fn predict(&self, texts: &[String]) -> anyhow::Result<Vec<Prediction>> {
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        Ok(texts
+            .iter()
+            .zip(self.classify(&refs)?)
+            .map(|(t, s)| Prediction {
+                text: t.clone(),
+                label: LABELS[s.label],
+                probabilities: s.probabilities,
+            })
+            .collect())
+    }
+
+    /// Scores sentences in batches of similar length (little padding); tokenizing runs on
+    /// every thread of the pool.
+    pub fn classify(&self, texts: &[&str]) -> anyhow::Result<Vec<Scored>> {
         let encodings = self
             .tokenizer
-            .encode_batch(texts.iter().map(String::as_str).collect::<Vec<_>>(), true)
+            .encode_batch(texts.to_vec(), true)
             .map_err(|e| anyhow::anyhow!("tokenizing failed: {e}"))?;
         let ids: Vec<&[u32]> = encodings.iter().map(|e| e.get_ids()).collect();
         let model = Bert::load(&self.params, &self.cfg, false)?;
@@ -77,15 +102,23 @@ impl Classifier {
             }
             Ok(())
         })?;
-        Ok(texts
-            .iter()
-            .zip(probs)
-            .map(|(t, p)| Prediction {
-                text: t.clone(),
-                label: LABELS[crate::worker::train::argmax(&p)],
+        Ok(probs
+            .into_iter()
+            .zip(&encodings)
+            .map(|(p, e)| Scored {
+                label: crate::worker::train::argmax(&p),
                 probabilities: p,
+                truncated: !e.get_overflowing().is_empty(),
             })
             .collect())
+    }
+
+    /// `cpu`, `cuda:0`.
+    pub fn device_name(&self) -> String {
+        match &self.device {
+            Device::Cpu => format!("cpu ({} threads)", rayon::current_num_threads()),
+            other => format!("{:?}", other.location()),
+        }
     }
 }
 

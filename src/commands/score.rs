@@ -1,0 +1,322 @@
+//! `yenjob score`: a corpus scored with a fine-tuned model, as a job (Slurm, or a local
+//! background job) with a run folder, pre-flight, status, tail, cancel and report like a
+//! fine-tune. Everything the job needs is checked before it is queued: the model is a trained
+//! classifier, the input is there with its text column, the output will not overwrite a file
+//! by surprise.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::backend;
+use crate::run_dir::{RunDir, atomic_write};
+use crate::runs::{self, BackendKind};
+use crate::score::input::{Encoding, InputFormat, Reader};
+use crate::score::output::OutputFormat;
+use crate::score::{self, ScoreJob};
+use crate::script::{self, Layout, Work};
+use crate::slurm::Slurm;
+use crate::spec::{BackendChoice, JobSpec, JobTable, ScoreSpec, ScoreTable};
+
+use super::submit::{launch, new_record, refuse};
+
+/// What `yenjob score` was given on the command line.
+#[derive(Debug, Default)]
+pub struct Options {
+    pub model: Option<PathBuf>,
+    pub run: Option<String>,
+    pub input: Option<PathBuf>,
+    pub output: Option<PathBuf>,
+    pub text_column: Option<String>,
+    pub format: Option<InputFormat>,
+    pub encoding: Option<Encoding>,
+    pub strict: bool,
+    pub overwrite: bool,
+    pub spec: Option<PathBuf>,
+    pub backend: Option<BackendChoice>,
+    pub follow: bool,
+    pub dry_run: bool,
+    pub force: bool,
+    /// `[job]` keys given as flags: partition, gpus, cpus, time.
+    pub partition: Option<String>,
+    pub gpus: Option<String>,
+    pub cpus: Option<u32>,
+    pub time: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScoreCommandError {
+    #[error("name the model: --model DIR (a model folder written by `yenjob worker`) or --job JOB")]
+    NoModel,
+    #[error("name the {0}: --{0} FILE")]
+    Missing(&'static str),
+    #[error("{0} exists; --overwrite replaces it")]
+    OutputExists(PathBuf),
+    #[error("the output's folder {0} does not exist")]
+    NoOutputFolder(PathBuf),
+    #[error("{0} is the input: the output must be another file")]
+    OutputIsInput(PathBuf),
+    #[error(
+        "{run} is a sweep: score with one task's model (`{run}_N`); `yenjob report {run}` says which did best"
+    )]
+    Sweep { run: String },
+    #[error("--{flag}: {message}")]
+    Flag { flag: &'static str, message: String },
+    #[error("{path} line 1 has no field {field:?}: its fields are {fields}")]
+    NoField {
+        path: PathBuf,
+        field: String,
+        fields: String,
+    },
+}
+
+pub async fn run(opts: Options) -> anyhow::Result<i32> {
+    let cwd = std::env::current_dir()?;
+    let spec = opts.spec.as_deref().map(ScoreSpec::load).transpose()?;
+    let table = spec.as_ref().map(|s| s.score.clone()).unwrap_or_default();
+    let spec_dir = spec.as_ref().map_or(cwd.clone(), |s| s.base_dir.clone());
+    // Flags are relative to where the command runs, the spec's paths to its folder.
+    let pick = |flag: &Option<PathBuf>, key: &Option<PathBuf>| -> Option<PathBuf> {
+        flag.as_ref()
+            .map(|p| crate::spec::normalize(&cwd.join(p)))
+            .or_else(|| {
+                key.as_ref()
+                    .map(|p| crate::spec::normalize(&spec_dir.join(p)))
+            })
+    };
+
+    let (model, trained) = resolve_model(&opts, &table, &pick)?;
+    score::check_model(&model)?;
+    let input = pick(&opts.input, &table.input).ok_or(ScoreCommandError::Missing("input"))?;
+    let output = pick(&opts.output, &table.output).ok_or(ScoreCommandError::Missing("output"))?;
+    let format = opts
+        .format
+        .or(table.format)
+        .unwrap_or_else(|| InputFormat::of(&input));
+    let text_column = opts.text_column.clone().or(table.text_column.clone());
+    let encoding = opts.encoding.or(table.encoding).unwrap_or_default();
+    check_input(&input, format, text_column.as_deref(), encoding)?;
+    check_output(&output, &input, opts.overwrite)?;
+    let job = ScoreJob {
+        model,
+        input: input.clone(),
+        format,
+        text_column,
+        encoding,
+        output: output.clone(),
+        output_format: OutputFormat::of(&output),
+        strict: opts.strict || table.strict,
+    };
+
+    let (mut table_job, source, base_dir) = job_table(spec.as_ref(), trained.as_ref(), &cwd)?;
+    if spec.is_none() {
+        let stem = input
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "corpus".into());
+        table_job.name = value("name", toml::Value::String(format!("score-{stem}")))?;
+    }
+    override_resources(&mut table_job, &opts)?;
+    let backend = match opts.backend.unwrap_or(table_job.backend) {
+        BackendChoice::Slurm => BackendKind::Slurm,
+        BackendChoice::Local => BackendKind::Local,
+        BackendChoice::Auto if Slurm::is_installed() => BackendKind::Slurm,
+        BackendChoice::Auto => BackendKind::Local,
+    };
+    let binary = std::env::current_exe()?;
+    let slurm = Slurm::default();
+
+    if opts.dry_run {
+        let run_dir = base_dir.join(&table_job.runs_dir).join("<run-id>");
+        let layout = Layout::Job { run_dir: &run_dir };
+        print!(
+            "{}",
+            script::render_job(&table_job, &source, Work::Score, &binary, layout)?
+        );
+        eprintln!("# score.json: {}", serde_json::to_string(&job)?);
+        if backend == BackendKind::Slurm {
+            eprintln!(
+                "# would run: sbatch --parsable {} <run-dir>/job.sbatch",
+                script::job_arguments(&table_job, layout).join(" ")
+            );
+        }
+        return Ok(0);
+    }
+    if backend == BackendKind::Slurm {
+        let (state, warnings) = super::gather_state(&slurm).await?;
+        let verdict = crate::preflight::assess(&super::request_for(&table_job, 1), &state);
+        super::check::print_verdict(&verdict, &warnings);
+        if refuse(&verdict, opts.force) {
+            return Ok(2);
+        }
+    }
+    let runs_dir = crate::spec::normalize(&base_dir.join(&table_job.runs_dir));
+    let (run_id, run_dir) = runs::create_run_dir(&runs_dir, &table_job.name.0)?;
+    let dir = RunDir::new(&run_dir);
+    let layout = Layout::Job { run_dir: &run_dir };
+    let prepared = (|| -> anyhow::Result<()> {
+        atomic_write(&dir.score_job(), &serde_json::to_vec_pretty(&job)?)?;
+        let text = script::render_job(&table_job, &source, Work::Score, &binary, layout)?;
+        atomic_write(&dir.script(), text.as_bytes())?;
+        Ok(())
+    })();
+    if let Err(e) = prepared {
+        let _ = std::fs::remove_dir_all(&run_dir);
+        return Err(e.context("nothing was submitted"));
+    }
+    let record = new_record(
+        &table_job,
+        &source,
+        &base_dir,
+        backend,
+        run_id,
+        run_dir.clone(),
+        dir.log(),
+        script::job_arguments(&table_job, layout),
+    );
+    let script_path = dir.script();
+    let Some(record) = launch(&slurm, record, &script_path, |r| {
+        backend::local::spawn_job(&script_path, r)
+    })
+    .await?
+    else {
+        return Ok(1);
+    };
+    let what = match backend {
+        BackendKind::Slurm => format!("Submitted Slurm job {}", record.job_id),
+        BackendKind::Local => format!(
+            "Started local job {} (in the background here, not through Slurm)",
+            record.job_id
+        ),
+    };
+    println!("{what}: {}", table_job.name);
+    println!("  scores:     {} -> {}", input.display(), output.display());
+    println!("  run folder: {}", record.run_dir.display());
+    println!("  follow it:  yenjob tail {}", record.job_id);
+    if opts.follow {
+        return super::tail::follow(&slurm, &record, true).await;
+    }
+    Ok(0)
+}
+
+/// The model folder, and the training run it came from (whose `[job]` table a score job
+/// borrows when no spec gives one).
+fn resolve_model(
+    opts: &Options,
+    table: &ScoreTable,
+    pick: &dyn Fn(&Option<PathBuf>, &Option<PathBuf>) -> Option<PathBuf>,
+) -> anyhow::Result<(PathBuf, Option<runs::RunRecord>)> {
+    if let Some(dir) = pick(&opts.model, &None) {
+        return Ok((dir, None));
+    }
+    if let Some(q) = opts.run.as_ref().or(table.run.as_ref()) {
+        let record = runs::find(Some(q))?;
+        if record.sweep.is_some() {
+            return Err(ScoreCommandError::Sweep { run: record.job_id }.into());
+        }
+        return Ok((record.dir().model(), Some(record)));
+    }
+    pick(&None, &table.model)
+        .map(|dir| (dir, None))
+        .ok_or_else(|| ScoreCommandError::NoModel.into())
+}
+
+/// The input opens, has its text column or field, and (JSON lines) its first line has it.
+fn check_input(
+    input: &Path,
+    format: InputFormat,
+    text_column: Option<&str>,
+    encoding: Encoding,
+) -> anyhow::Result<()> {
+    let mut reader = Reader::open(input, format, text_column, encoding)?;
+    if let (InputFormat::Jsonl, Some(field)) = (format, text_column) {
+        let mut line = String::new();
+        let first = std::fs::File::open(input)
+            .ok()
+            .and_then(|f| {
+                std::io::BufRead::read_line(&mut std::io::BufReader::new(f), &mut line).ok()
+            })
+            .and_then(|_| serde_json::from_str::<serde_json::Value>(&line).ok());
+        if let Some(serde_json::Value::Object(o)) = first
+            && !o.contains_key(field)
+        {
+            return Err(ScoreCommandError::NoField {
+                path: input.to_path_buf(),
+                field: field.to_string(),
+                fields: o.keys().cloned().collect::<Vec<_>>().join(", "),
+            }
+            .into());
+        }
+    }
+    reader.next_item()?;
+    Ok(())
+}
+
+fn check_output(output: &Path, input: &Path, overwrite: bool) -> Result<(), ScoreCommandError> {
+    if output == input {
+        return Err(ScoreCommandError::OutputIsInput(output.to_path_buf()));
+    }
+    if output.exists() && !overwrite {
+        return Err(ScoreCommandError::OutputExists(output.to_path_buf()));
+    }
+    match output.parent() {
+        Some(dir) if !dir.is_dir() => Err(ScoreCommandError::NoOutputFolder(dir.to_path_buf())),
+        _ => Ok(()),
+    }
+}
+
+/// The `[job]` table: the spec's; else that of the run the model came from; else the
+/// built-in reference job's. With the spec's path and the folder its paths resolve against.
+fn job_table(
+    spec: Option<&ScoreSpec>,
+    trained: Option<&runs::RunRecord>,
+    cwd: &Path,
+) -> anyhow::Result<(JobTable, PathBuf, PathBuf)> {
+    if let Some(s) = spec {
+        return Ok((s.job.clone(), s.source_path.clone(), s.base_dir.clone()));
+    }
+    if let Some(r) = trained {
+        let copy = r.dir().spec_copy();
+        if let Ok(text) = std::fs::read_to_string(&copy) {
+            let base = Path::new(&r.spec_source)
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| cwd.to_path_buf());
+            let trained_spec = JobSpec::parse(&text, &copy, &base)?;
+            return Ok((trained_spec.job, copy, base));
+        }
+    }
+    let default = JobSpec::embedded(&cwd.join("jobs"))?;
+    Ok((default.job, default.source_path, default.base_dir))
+}
+
+/// A `[job]` value from a flag, checked as the spec checks it.
+fn value<T: for<'de> Deserialize<'de>>(
+    flag: &'static str,
+    v: toml::Value,
+) -> Result<T, ScoreCommandError> {
+    T::deserialize(v).map_err(|e| ScoreCommandError::Flag {
+        flag,
+        message: e.message().to_string(),
+    })
+}
+
+fn override_resources(job: &mut JobTable, opts: &Options) -> Result<(), ScoreCommandError> {
+    if let Some(p) = &opts.partition {
+        job.partition = value("partition", toml::Value::String(p.clone()))?;
+    }
+    if let Some(g) = &opts.gpus {
+        let v = match g.parse::<i64>() {
+            Ok(n) => toml::Value::Integer(n),
+            Err(_) => toml::Value::String(g.clone()),
+        };
+        job.gpus = value("gpus", v)?;
+    }
+    if let Some(c) = opts.cpus {
+        job.cpus = value("cpus", toml::Value::Integer(i64::from(c)))?;
+    }
+    if let Some(t) = &opts.time {
+        job.time = value("time", toml::Value::String(t.clone()))?;
+    }
+    Ok(())
+}
