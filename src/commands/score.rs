@@ -18,7 +18,7 @@ use crate::script::{self, Layout, Work};
 use crate::slurm::Slurm;
 use crate::spec::{BackendChoice, JobSpec, JobTable, ScoreSpec, ScoreTable};
 
-use super::submit::{launch, new_record, refuse};
+use super::submit::{Origin, launch, new_record, refuse};
 
 /// What `yenjob score` was given on the command line.
 #[derive(Debug, Default)]
@@ -74,21 +74,18 @@ pub async fn run(opts: Options) -> anyhow::Result<i32> {
     let cwd = std::env::current_dir()?;
     let spec = opts.spec.as_deref().map(ScoreSpec::load).transpose()?;
     let table = spec.as_ref().map(|s| s.score.clone()).unwrap_or_default();
-    let spec_dir = spec.as_ref().map_or(cwd.clone(), |s| s.base_dir.clone());
-    // Flags are relative to where the command runs, the spec's paths to its folder.
-    let pick = |flag: &Option<PathBuf>, key: &Option<PathBuf>| -> Option<PathBuf> {
-        flag.as_ref()
-            .map(|p| crate::spec::normalize(&cwd.join(p)))
-            .or_else(|| {
-                key.as_ref()
-                    .map(|p| crate::spec::normalize(&spec_dir.join(p)))
-            })
+    let paths = Paths {
+        cwd: cwd.clone(),
+        spec_dir: spec.as_ref().map_or(cwd.clone(), |s| s.base_dir.clone()),
     };
-
-    let (model, trained) = resolve_model(&opts, &table, &pick)?;
+    let (model, trained) = resolve_model(&opts, &table, &paths)?;
     score::check_model(&model)?;
-    let input = pick(&opts.input, &table.input).ok_or(ScoreCommandError::Missing("input"))?;
-    let output = pick(&opts.output, &table.output).ok_or(ScoreCommandError::Missing("output"))?;
+    let input = paths
+        .pick(&opts.input, &table.input)
+        .ok_or(ScoreCommandError::Missing("input"))?;
+    let output = paths
+        .pick(&opts.output, &table.output)
+        .ok_or(ScoreCommandError::Missing("output"))?;
     let format = opts
         .format
         .or(table.format)
@@ -164,10 +161,13 @@ pub async fn run(opts: Options) -> anyhow::Result<i32> {
         let _ = std::fs::remove_dir_all(&run_dir);
         return Err(e.context("nothing was submitted"));
     }
+    let origin = Origin {
+        job: &table_job,
+        spec_source: &source,
+        base_dir: &base_dir,
+    };
     let record = new_record(
-        &table_job,
-        &source,
-        &base_dir,
+        &origin,
         backend,
         run_id,
         run_dir.clone(),
@@ -199,14 +199,32 @@ pub async fn run(opts: Options) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+/// Flags are relative to where the command runs, the spec's paths to its folder.
+struct Paths {
+    cwd: PathBuf,
+    spec_dir: PathBuf,
+}
+
+impl Paths {
+    /// The flag's path, else the spec's, made absolute.
+    fn pick(&self, flag: &Option<PathBuf>, key: &Option<PathBuf>) -> Option<PathBuf> {
+        flag.as_ref()
+            .map(|p| crate::spec::normalize(&self.cwd.join(p)))
+            .or_else(|| {
+                key.as_ref()
+                    .map(|p| crate::spec::normalize(&self.spec_dir.join(p)))
+            })
+    }
+}
+
 /// The model folder, and the training run it came from (whose `[job]` table a score job
 /// borrows when no spec gives one).
 fn resolve_model(
     opts: &Options,
     table: &ScoreTable,
-    pick: &dyn Fn(&Option<PathBuf>, &Option<PathBuf>) -> Option<PathBuf>,
+    paths: &Paths,
 ) -> anyhow::Result<(PathBuf, Option<runs::RunRecord>)> {
-    if let Some(dir) = pick(&opts.model, &None) {
+    if let Some(dir) = paths.pick(&opts.model, &None) {
         return Ok((dir, None));
     }
     if let Some(q) = opts.run.as_ref().or(table.run.as_ref()) {
@@ -216,7 +234,8 @@ fn resolve_model(
         }
         return Ok((record.dir().model(), Some(record)));
     }
-    pick(&None, &table.model)
+    paths
+        .pick(&None, &table.model)
         .map(|dir| (dir, None))
         .ok_or_else(|| ScoreCommandError::NoModel.into())
 }

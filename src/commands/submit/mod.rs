@@ -90,9 +90,7 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<i32> {
         return Err(anyhow::Error::new(e).context("nothing was submitted"));
     }
     let record = new_record(
-        &spec.job,
-        &spec.source_path,
-        &spec.base_dir,
+        &Origin::of(&spec),
         backend,
         run_id,
         run_dir.clone(),
@@ -136,11 +134,27 @@ pub(crate) fn refuse(verdict: &Verdict, force: bool) -> bool {
     true
 }
 
+/// Where a submission comes from: its `[job]` table, the spec's path, and the folder the
+/// spec's relative paths resolve against.
+pub(crate) struct Origin<'a> {
+    pub job: &'a crate::spec::JobTable,
+    pub spec_source: &'a Path,
+    pub base_dir: &'a Path,
+}
+
+impl<'a> Origin<'a> {
+    pub fn of(spec: &'a JobSpec) -> Origin<'a> {
+        Origin {
+            job: &spec.job,
+            spec_source: &spec.source_path,
+            base_dir: &spec.base_dir,
+        }
+    }
+}
+
 /// The record of a submission about to be made.
 pub(crate) fn new_record(
-    job: &crate::spec::JobTable,
-    spec_source: &Path,
-    base_dir: &Path,
+    origin: &Origin,
     backend: BackendKind,
     run_id: String,
     run_dir: PathBuf,
@@ -157,13 +171,13 @@ pub(crate) fn new_record(
         run_dir,
         backend,
         cluster: None,
-        job_name: job.name.0.clone(),
-        partition: job.partition.0.clone(),
-        gpus: job.gpus.count,
-        time_limit_seconds: job.time.seconds(),
+        job_name: origin.job.name.0.clone(),
+        partition: origin.job.partition.0.clone(),
+        gpus: origin.job.gpus.count,
+        time_limit_seconds: origin.job.time.seconds(),
         submitted_at: now(),
-        spec_source: spec_source.to_string_lossy().into_owned(),
-        git_commit: runs::git_commit(base_dir),
+        spec_source: origin.spec_source.to_string_lossy().into_owned(),
+        git_commit: runs::git_commit(origin.base_dir),
         log_path,
         sbatch_arguments,
         local_pid: None,

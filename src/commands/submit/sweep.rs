@@ -14,7 +14,7 @@ use crate::slurm::Slurm;
 use crate::slurm::state::JobState;
 use crate::spec::{JobSpec, Sweep};
 
-use super::{Options, choose_backend, launch, new_record, now, refuse};
+use super::{Options, Origin, choose_backend, launch, new_record, now, refuse};
 
 pub(super) async fn submit(spec: &JobSpec, opts: &Options<'_>) -> anyhow::Result<i32> {
     let Some(grid) = &spec.sweep else {
@@ -83,9 +83,7 @@ pub(super) async fn submit(spec: &JobSpec, opts: &Options<'_>) -> anyhow::Result
         return Err(e.context("nothing was submitted"));
     }
     let mut record = new_record(
-        &spec.job,
-        &spec.source_path,
-        &spec.base_dir,
+        &Origin::of(spec),
         backend,
         run_id,
         sweep_dir.clone(),
