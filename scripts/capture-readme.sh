@@ -6,7 +6,8 @@
 #
 # Part 1, on the plain shape: check of the reference spec (10 CPUs on 2-CPU nodes), submit of
 # the CI-sized spec, a second submit while it runs, status, cancel, tail to the end, status,
-# report, predict. Part 2, still plain: check of the reference sweep (9 tasks) and of the
+# report, predict, a 5,000-row corpus scored as a job with the run's model (its first rows, its
+# report). Part 2, still plain: check of the reference sweep (9 tasks) and of the
 # CI-sized one, submit of the CI-sized sweep, status, status of the sweep, report once every
 # task ended. Part 3, on the typed shape: check of requests that hit several limits, a
 # DenyOnLimit QOS and a partition limit under EnforcePartLimits=ALL; then back to plain.
@@ -42,6 +43,24 @@ show report "$first"
 show predict "Operating profit rose to EUR 13.1 mn from EUR 8.7 mn in the corresponding period in 2007." \
   "Net sales decreased to EUR 40 mn from EUR 52 mn." \
   "The annual general meeting will be held in Helsinki on 20 March."
+# A news corpus (5,000 rows of id, date, text drawn from the PhraseBank) scored as a job with
+# the run's model: the job borrows the run's [job] table (partition gpu, 1 GPU, 2 CPUs).
+corpus=$(mktemp -d)
+python3 - "$corpus/news.csv" <<'PY'
+import csv, random, sys
+random.seed(7)
+lines = [l.rsplit("@", 1)[0] for l in open("data/Sentences_AllAgree.txt", encoding="latin-1")]
+with open(sys.argv[1], "w", newline="") as f:
+    w = csv.writer(f, lineterminator="\n")
+    w.writerow(["id", "date", "text"])
+    for i in range(5000):
+        w.writerow([i + 1, f"2024-{1 + i % 12:02d}-{1 + i % 28:02d}", random.choice(lines)])
+PY
+(cd "$corpus" && echo "\$ yenjob score --job $first --input news.csv --text-column text --output news-scored.csv --follow" &&
+  { "$Y" score --job "$first" --input news.csv --text-column text --output news-scored.csv --follow 2>&1 || true; } && echo &&
+  echo "\$ head -4 news-scored.csv" && head -4 news-scored.csv && echo)
+show report
+rm -rf "$corpus"
 
 # Part 2: a sweep.
 show check jobs/finbert-sweep.toml

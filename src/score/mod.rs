@@ -84,6 +84,8 @@ pub struct ScoreSummary {
     /// Resumed from this many records, when it did.
     pub resumed_at: Option<u64>,
     pub device: String,
+    /// The worker's peak resident memory (this run of the job).
+    pub peak_rss_mib: Option<u64>,
 }
 
 /// How many skipped records are named in the log and the summary.
@@ -285,6 +287,7 @@ pub fn run(run_dir: &RunDir, interrupt: &Arc<AtomicBool>) -> anyhow::Result<Outc
         records_per_second: records as f64 / progress.seconds.max(1e-9),
         resumed_at,
         device: classifier.device_name(),
+        peak_rss_mib: crate::worker::peak_rss_mib(),
     };
     atomic_write(
         &run_dir.score_summary(),
@@ -292,12 +295,15 @@ pub fn run(run_dir: &RunDir, interrupt: &Arc<AtomicBool>) -> anyhow::Result<Outc
     )?;
     let skipped: u64 = summary.skipped.values().sum();
     report.line(&format!(
-        "[done] {} rows written to {} ({skipped} records skipped, {} truncated to the model's window); {:.1} s, {:.0} records/s",
+        "[done] {} rows written to {} ({skipped} records skipped, {} truncated to the model's window); {:.1} s, {:.0} records/s, peak memory {}",
         summary.written,
         job.output.display(),
         summary.truncated,
         summary.seconds,
-        summary.records_per_second
+        summary.records_per_second,
+        summary
+            .peak_rss_mib
+            .map_or("n/a".to_string(), |m| format!("{m} MiB"))
     ));
     Ok(Outcome::Finished(Box::new(summary)))
 }

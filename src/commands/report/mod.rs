@@ -224,10 +224,13 @@ fn score_report(record: &crate::runs::RunRecord, json: bool) -> anyhow::Result<i
         println!("  record {number} {}", problem.describe());
     }
     println!(
-        "{:.1} s, {:.0} records/s on {}{}",
+        "{:.1} s, {:.0} records/s on {}, peak memory {}{}",
         summary.seconds,
         summary.records_per_second,
         summary.device,
+        summary
+            .peak_rss_mib
+            .map_or("n/a".to_string(), |m| format!("{m} MiB")),
         summary
             .resumed_at
             .map_or(String::new(), |r| format!("; resumed after record {r}"))
