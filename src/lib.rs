@@ -4,6 +4,7 @@
 
 pub mod backend;
 pub mod commands;
+pub mod config;
 pub mod preflight;
 pub mod run_dir;
 pub mod runs;

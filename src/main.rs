@@ -1,7 +1,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+use clap_complete::engine::ArgValueCompleter;
 
 use yenjob::commands;
 use yenjob::spec::BackendChoice;
@@ -15,6 +16,21 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Colour states and verdicts: auto (on a terminal, unless NO_COLOR is set), always, never.
+    #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
+    color: Color,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+/// Completes a JOB argument from the run index.
+fn job_ids() -> ArgValueCompleter {
+    ArgValueCompleter::new(commands::complete::job_ids)
 }
 
 #[derive(Subcommand)]
@@ -35,7 +51,7 @@ enum Command {
         spec: Option<PathBuf>,
         /// Submit again the tasks of this sweep (job id or run id) that did not complete,
         /// into the same sweep folder.
-        #[arg(long, value_name = "SWEEP")]
+        #[arg(long, value_name = "SWEEP", add = job_ids())]
         rerun_failed: Option<String>,
         /// Print the script that would be submitted, and submit nothing.
         #[arg(long)]
@@ -47,13 +63,18 @@ enum Command {
         #[arg(long, value_enum)]
         backend: Option<BackendChoice>,
         /// After submitting, follow the log until the job ends (like `yenjob tail`).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "json")]
         follow: bool,
+        /// One JSON object: the job id, run folder and verdict (with --dry-run: the script,
+        /// the sbatch command and the verdict).
+        #[arg(long)]
+        json: bool,
     },
     /// Show your yenjob jobs: state, time, node, progress, and why a pending job waits.
     Status {
         /// A job id, run id, sweep, or sweep task (`123_4`); default: every run that has not
         /// ended and the 10 newest others.
+        #[arg(add = job_ids())]
         job: Option<String>,
         /// Show every run ever recorded.
         #[arg(long)]
@@ -64,18 +85,30 @@ enum Command {
     /// Print a job's log and follow it until the job ends (default: the newest job).
     Tail {
         /// A job id, run id, or a sweep's task (`123_4`).
+        #[arg(add = job_ids())]
         job: Option<String>,
         /// Print what is there and stop.
         #[arg(long)]
         no_follow: bool,
+        /// The worker's events (metrics.jsonl) as JSON lines instead of the log, and the
+        /// job's state changes as `{"event": "job", ...}` lines.
+        #[arg(long)]
+        json: bool,
     },
     /// Cancel a job, a whole sweep, or one task of a sweep (`123_4`), and confirm it stopped.
-    Cancel { job: Option<String> },
+    Cancel {
+        #[arg(add = job_ids())]
+        job: Option<String>,
+        /// One JSON object: the job, and each job's state before and after.
+        #[arg(long)]
+        json: bool,
+    },
     /// Results of a finished run: accuracy, per-class figures, confusion matrix, speed, GPU and
     /// Slurm efficiency; writes training.svg and confusion.svg into the run folder. For a
     /// sweep: one row per configuration, mean ± sd over seeds, the best by validation
     /// accuracy, and sweep.svg.
     Report {
+        #[arg(add = job_ids())]
         job: Option<String>,
         #[arg(long, conflicts_with = "csv")]
         json: bool,
@@ -88,7 +121,7 @@ enum Command {
         /// Sentences to label.
         texts: Vec<String>,
         /// The run whose model to use (job id or run id; default: the newest run).
-        #[arg(long)]
+        #[arg(long, add = job_ids())]
         job: Option<String>,
         /// A model folder instead of a run (as written by the worker).
         #[arg(long)]
@@ -108,7 +141,7 @@ enum Command {
         #[arg(long, conflicts_with = "job")]
         model: Option<PathBuf>,
         /// The run whose model to use (job id or run id).
-        #[arg(long)]
+        #[arg(long, add = job_ids())]
         job: Option<String>,
         #[arg(long)]
         input: Option<PathBuf>,
@@ -157,6 +190,21 @@ enum Command {
         #[arg(long)]
         time: Option<String>,
     },
+    /// The [job] defaults of the site and user config files, each with the file that set it;
+    /// with SPEC, that spec's values once the files fill what it leaves out.
+    Config {
+        spec: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the shell script that completes yenjob's commands, options and job ids:
+    /// `source <(yenjob completions bash)` (zsh alike; fish: `| source`).
+    Completions {
+        #[arg(value_parser = ["bash", "zsh", "fish", "elvish", "powershell"])]
+        shell: String,
+    },
+    /// Print yenjob's manual page (roff): `yenjob man | man -l -`.
+    Man,
     /// Score the job in a run folder here (what a score job's sbatch script calls).
     #[command(hide = true)]
     ScoreWorker {
@@ -191,7 +239,14 @@ fn main() -> ExitCode {
     // (Rust ignores SIGPIPE, so every println! would panic with "Broken pipe" instead).
     // SAFETY: restores the default action of one signal before any thread is started.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    // `COMPLETE=bash yenjob ...`: the shell asks for candidates; answer and exit.
+    clap_complete::CompleteEnv::with_factory(Cli::command).complete();
     let cli = Cli::parse();
+    match cli.color {
+        Color::Always => anstream::ColorChoice::Always.write_global(),
+        Color::Never => anstream::ColorChoice::Never.write_global(),
+        Color::Auto => {}
+    }
     let result = match cli.command {
         // The worker is CPU/GPU-bound and synchronous: no async runtime around it.
         Command::Worker {
@@ -201,6 +256,12 @@ fn main() -> ExitCode {
             skip_bad_lines,
         } => yenjob::worker::run_cli(&spec, base_dir.as_deref(), &run_dir, skip_bad_lines),
         Command::ScoreWorker { run_dir } => yenjob::score::run_cli(&run_dir),
+        Command::Config { spec, json } => commands::config::run(spec.as_deref(), json),
+        Command::Completions { shell } => commands::complete::registration(&shell).map(|s| {
+            print!("{s}");
+            0
+        }),
+        Command::Man => man(),
         Command::Predict {
             texts,
             job,
@@ -229,6 +290,7 @@ fn launcher(command: Command) -> anyhow::Result<i32> {
             Command::Submit {
                 spec,
                 rerun_failed,
+                json,
                 dry_run,
                 force,
                 backend,
@@ -241,16 +303,19 @@ fn launcher(command: Command) -> anyhow::Result<i32> {
                     backend,
                     follow,
                     rerun_failed: rerun_failed.as_deref(),
+                    json,
                 })
                 .await
             }
             Command::Status { job, all, json } => {
                 commands::status::run(job.as_deref(), all, json).await
             }
-            Command::Tail { job, no_follow } => {
-                commands::tail::run(job.as_deref(), !no_follow).await
-            }
-            Command::Cancel { job } => commands::cancel::run(job.as_deref()).await,
+            Command::Tail {
+                job,
+                no_follow,
+                json,
+            } => commands::tail::run(job.as_deref(), !no_follow, json).await,
+            Command::Cancel { job, json } => commands::cancel::run(job.as_deref(), json).await,
             Command::Report { job, json, csv } => {
                 commands::report::run(job.as_deref(), json, csv).await
             }
@@ -296,11 +361,23 @@ fn launcher(command: Command) -> anyhow::Result<i32> {
                 })
                 .await
             }
-            Command::Worker { .. } | Command::ScoreWorker { .. } | Command::Predict { .. } => {
+            Command::Worker { .. }
+            | Command::ScoreWorker { .. }
+            | Command::Predict { .. }
+            | Command::Config { .. }
+            | Command::Completions { .. }
+            | Command::Man => {
                 unreachable!("handled before the runtime starts")
             }
         }
     })
+}
+
+/// The manual page, from the same definitions as `--help`.
+fn man() -> anyhow::Result<i32> {
+    let mut out = std::io::stdout().lock();
+    clap_mangen::Man::new(Cli::command()).render(&mut out)?;
+    Ok(0)
 }
 
 /// The error and its causes, `: `-joined. Each error's message leaves its cause out (the

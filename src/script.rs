@@ -38,8 +38,10 @@ struct JobScript<'a> {
     partition: &'a str,
     cpus: u32,
     gpus: u32,
-    /// What follows `gpu:` in `--gres`: `1` or `a30:1`.
+    /// What follows `gpu:` in `--gres` (or `=` in `--gpus`): `1` or `a30:1`.
     gres_gpus: String,
+    /// `--gpus` (per job) rather than `--gres` (per node), as the site asks.
+    gpus_per_job: bool,
     time: String,
     mem: Option<&'a str>,
     qos: Option<&'a str>,
@@ -125,6 +127,7 @@ pub fn render_job(
         cpus: job.cpus.0,
         gpus: job.gpus.count,
         gres_gpus: job.gpus.to_string(),
+        gpus_per_job: job.gpu_request == crate::spec::GpuRequest::Gpus,
         time: job.time.to_string(),
         mem: job.mem.as_ref().map(|m| m.0.as_str()),
         qos: job.qos.as_ref().map(|q| q.0.as_str()),

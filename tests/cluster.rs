@@ -1300,3 +1300,32 @@ fn a_score_job_requeued_in_the_middle_writes_every_row_once() {
         "{report}"
     );
 }
+
+/// A site that asks for GPUs per job (`gpu_request = "gpus"`): the script says `--gpus=1`,
+/// and the real Slurm takes the job and runs it to the end.
+#[test]
+#[ignore = "needs a Slurm cluster: scripts/cluster-start.sh"]
+fn a_job_asking_for_gpus_per_job_runs() {
+    let env = Env::new();
+    let spec = env.spec("gpus-style", "cpus = 1\ngpu_request = \"gpus\"", 2);
+    let out = env.yenjob().arg("submit").arg(&spec).output().unwrap();
+    let text = common::stdout_of_success(&out);
+    assert!(text.contains("WILL START NOW"), "{text}");
+    let id = submitted_id(&out.stdout).unwrap();
+    let run_dir = PathBuf::from(env.status(&id)["run_dir"].as_str().unwrap());
+    let script = std::fs::read_to_string(run_dir.join("job.sbatch")).unwrap();
+    assert!(
+        script.contains("#SBATCH --gpus=1") && !script.contains("#SBATCH --gres"),
+        "{script}"
+    );
+    let tail = env.yenjob().args(["tail", &id]).output().unwrap();
+    let log = String::from_utf8_lossy(&tail.stdout);
+    assert!(log.contains(&format!("job {id} ended: COMPLETED")), "{log}");
+    assert!(log.contains("GPUs 0"), "Slurm gave the job no GPU: {log}");
+    let tres = Std::new("sacct")
+        .args(["-j", &id, "-X", "-n", "-P", "-o", "AllocTRES"])
+        .output()
+        .unwrap();
+    let tres = String::from_utf8_lossy(&tres.stdout);
+    assert!(tres.contains("gres/gpu=1"), "{tres}");
+}

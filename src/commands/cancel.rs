@@ -7,7 +7,7 @@ use crate::slurm::Slurm;
 
 use super::status::state_counts;
 
-pub async fn run(job: Option<&str>) -> anyhow::Result<i32> {
+pub async fn run(job: Option<&str>, json: bool) -> anyhow::Result<i32> {
     let record = runs::find(job)?;
     let slurm = Slurm::default();
     let jobs = match &record.sweep {
@@ -19,6 +19,30 @@ pub async fn run(job: Option<&str>) -> anyhow::Result<i32> {
         None => format!("job {}", record.job_id),
     };
     let before = backend::statuses(&slurm, &jobs, true).await?;
+    if json {
+        let after = if before.iter().all(|s| s.state.is_finished()) {
+            before.clone()
+        } else {
+            backend::cancel(&slurm, &record).await?
+        };
+        let stopped = after.iter().all(|s| s.state.is_finished());
+        let states = |list: &[crate::backend::JobStatus]| -> Vec<serde_json::Value> {
+            jobs.iter()
+                .zip(list)
+                .map(|(j, s)| serde_json::json!({"job_id": j.job_id, "state": s.state, "exit_code": s.exit_code}))
+                .collect()
+        };
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "job_id": record.job_id,
+                "stopped": stopped,
+                "before": states(&before),
+                "after": states(&after),
+            }))?
+        );
+        return Ok(if stopped { 0 } else { 1 });
+    }
     if before.iter().all(|s| s.state.is_finished()) {
         println!("{what} already ended: {}", state_counts(&before));
         return Ok(0);

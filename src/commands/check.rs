@@ -26,7 +26,7 @@ pub fn print_verdict(verdict: &Verdict, warnings: &[String]) {
     for w in warnings {
         println!("  warning: {w}");
     }
-    println!("{}: {}", verdict.headline(), verdict.message);
+    anstream::println!("{}: {}", super::paint::headline(verdict), verdict.message);
     if let Some(t) = verdict.array.as_ref().and_then(|a| a.throttle.as_ref()) {
         println!(
             "  the array runs at most {} tasks at once: {}",

@@ -2,6 +2,9 @@
 
 pub mod cancel;
 pub mod check;
+pub mod complete;
+pub mod config;
+pub mod paint;
 pub mod predict;
 pub mod report;
 pub mod score;
@@ -18,11 +21,14 @@ use crate::worker::io::model_files;
 
 /// Loads the spec at `path`, or the embedded copy of jobs/finbert.toml, whose relative paths
 /// then resolve as if it sat in `jobs/` under the current folder (the repository root).
+/// Site and user configuration fill the `[job]` keys the spec leaves out.
 pub fn load_spec(path: Option<&Path>) -> anyhow::Result<JobSpec> {
-    Ok(match path {
+    let mut spec = match path {
         Some(p) => JobSpec::load(p)?,
         None => JobSpec::embedded(&std::env::current_dir()?.join("jobs"))?,
-    })
+    };
+    spec.apply_config(&crate::config::Config::load()?)?;
+    Ok(spec)
 }
 
 /// What the worker will need, checked before anything waits in a queue: the data file, the

@@ -297,10 +297,7 @@ fn job_table(
     if let Some(r) = trained {
         let copy = r.dir().spec_copy();
         if let Ok(text) = std::fs::read_to_string(&copy) {
-            let base = Path::new(&r.spec_source)
-                .parent()
-                .map(Path::to_path_buf)
-                .unwrap_or_else(|| cwd.to_path_buf());
+            let base = r.spec_folder();
             let trained_spec = JobSpec::parse(&text, &copy, &base)?;
             return Ok((trained_spec.job, copy, base));
         }

@@ -349,11 +349,11 @@ fn print_row(row: &Row, width: usize) {
         SlurmTime::NotSet => "-".to_string(),
         t => t.to_string(),
     };
-    println!(
-        "{:<12} {:<width$} {:<11} {:<21} {:<10} {}",
+    anstream::println!(
+        "{:<12} {:<width$} {} {:<21} {:<10} {}",
         short(&row.job_id, 12),
         short(&row.name, width),
-        s.state.to_string(),
+        super::paint::state(&s.state, 11),
         format!("{elapsed}/{}", s.time_limit),
         short(&s.nodes, 10),
         row.progress.as_ref().map(progress_text).unwrap_or_default()

@@ -2,7 +2,7 @@
 //! that ran it. A sweep's task is addressed as a run of its own (`RunRecord::task`), so
 //! `status`, `tail`, `cancel` and `report` follow a task exactly as they follow a job.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -31,6 +31,9 @@ pub struct RunRecord {
     pub time_limit_seconds: u64,
     pub submitted_at: String,
     pub spec_source: String,
+    /// The folder the spec's relative paths resolve against (recorded since 0.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_dir: Option<PathBuf>,
     pub git_commit: Option<String>,
     pub log_path: PathBuf,
     pub sbatch_arguments: Vec<String>,
@@ -109,6 +112,17 @@ impl RunRecord {
             task: Some(index),
             ended: sweep.ended.get(index).cloned().flatten(),
             ..self.clone()
+        })
+    }
+
+    /// The folder the run's spec resolves relative paths against: as recorded, else the
+    /// spec file's folder (records of 0.1).
+    pub fn spec_folder(&self) -> PathBuf {
+        self.base_dir.clone().unwrap_or_else(|| {
+            let folder = Path::new(&self.spec_source)
+                .parent()
+                .unwrap_or(Path::new("."));
+            std::path::absolute(folder).unwrap_or_else(|_| folder.to_path_buf())
         })
     }
 

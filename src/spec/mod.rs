@@ -43,6 +43,9 @@ pub struct JobSpec {
     pub train: TrainTable,
     /// `[sweep]`: the grid of `[train]` values a job array runs; `None` for one job.
     pub sweep: Option<Sweep>,
+    /// Where each `[job]` value a site or user file may set came from (once
+    /// `apply_config` ran).
+    pub origins: BTreeMap<String, crate::config::Origin>,
     /// The spec text as read, copied verbatim into each run folder.
     pub source_text: String,
     /// Where the spec came from (`<embedded>` for the built-in default).
@@ -73,14 +76,20 @@ pub enum BackendChoice {
     Local,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobTable {
     pub name: JobName,
+    /// Required, from the spec or a site or user config file (`config::apply` checks it).
+    #[serde(default = "unset_name")]
     pub partition: SlurmName,
     /// `gpus = 1`, or a type too: `gpus = "a30:1"` (rendered as `--gres=gpu:a30:1`).
     #[serde(default)]
     pub gpus: Gpus,
+    /// How the script asks for GPUs: `gres` (`--gres=gpu[:TYPE]:N`) or `gpus`
+    /// (`--gpus=[TYPE:]N`); sites differ in which they accept.
+    #[serde(default)]
+    pub gpu_request: GpuRequest,
     /// The GPU type alone (`gpu_type = "a30"`), for specs that keep `gpus` a number.
     #[serde(default)]
     pub gpu_type: Option<SlurmName>,
@@ -201,6 +210,21 @@ pub enum DeviceChoice {
     Cuda,
 }
 
+/// How the job script asks Slurm for GPUs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum GpuRequest {
+    /// `--gres=gpu[:TYPE]:N`: GPUs per node.
+    #[default]
+    Gres,
+    /// `--gpus=[TYPE:]N`: GPUs per job.
+    Gpus,
+}
+
+fn unset_name() -> SlurmName {
+    SlurmName(String::new())
+}
+
 fn yes() -> bool {
     true
 }
@@ -293,6 +317,7 @@ impl JobSpec {
             job,
             train: file.train,
             sweep,
+            origins: BTreeMap::new(),
             source_text: text.to_string(),
             source_path: path.to_path_buf(),
             base_dir: base_dir.to_path_buf(),
@@ -334,6 +359,29 @@ impl JobSpec {
         let mut spec = JobSpec::parse(&text, &self.source_path, &self.base_dir)?;
         spec.source_path = self.source_path.clone();
         Ok(spec)
+    }
+
+    /// The site and user files' defaults for the `[job]` keys this spec leaves out; the
+    /// spec's copy in each run folder is then written with them in place.
+    pub fn apply_config(&mut self, config: &crate::config::Config) -> Result<(), SpecError> {
+        let set = job_keys(&self.source_text);
+        let path = std::path::absolute(&self.source_path).unwrap_or(self.source_path.clone());
+        self.origins = crate::config::apply(&mut self.job, &set, &path, config)?;
+        let filled: Vec<&String> = self
+            .origins
+            .iter()
+            .filter(|(_, o)| {
+                matches!(
+                    o,
+                    crate::config::Origin::Site(_) | crate::config::Origin::User(_)
+                )
+            })
+            .map(|(k, _)| k)
+            .collect();
+        if !filled.is_empty() {
+            self.source_text = with_job_keys(&self.source_text, &self.job, &filled, &self.origins);
+        }
+        Ok(())
     }
 
     /// A path from the spec, made absolute against the spec's folder.
@@ -426,6 +474,45 @@ pub fn normalize(p: &Path) -> PathBuf {
         }
     }
     out
+}
+
+/// The keys the spec's `[job]` table sets itself.
+pub(crate) fn job_keys(text: &str) -> Vec<String> {
+    text.parse::<toml::Table>()
+        .ok()
+        .and_then(|t| match t.get("job") {
+            Some(toml::Value::Table(job)) => Some(job.keys().cloned().collect()),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+/// The spec's text with the `[job]` keys a config file filled written in, each with a comment
+/// naming its file, so the copy in the run folder says everything the job was run with.
+fn with_job_keys(
+    text: &str,
+    job: &JobTable,
+    keys: &[&String],
+    origins: &BTreeMap<String, crate::config::Origin>,
+) -> String {
+    let Ok(mut doc) = text.parse::<toml_edit::DocumentMut>() else {
+        return text.to_string();
+    };
+    let Ok(toml::Value::Table(values)) = toml::Value::try_from(job) else {
+        return text.to_string();
+    };
+    for key in keys {
+        let (Some(value), Some(origin)) = (values.get(key.as_str()), origins.get(key.as_str()))
+        else {
+            continue;
+        };
+        let Ok(mut item) = value.to_string().parse::<toml_edit::Value>() else {
+            continue;
+        };
+        item.decor_mut().set_suffix(format!(" # from {origin}"));
+        doc["job"][key.as_str()] = toml_edit::Item::Value(item);
+    }
+    doc.to_string()
 }
 
 /// The `[train]` table as written, for checking a sweep value in its place.

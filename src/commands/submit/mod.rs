@@ -22,6 +22,8 @@ pub struct Options<'a> {
     pub follow: bool,
     /// A sweep whose tasks that did not complete are to run again.
     pub rerun_failed: Option<&'a str>,
+    /// One JSON object on stdout instead of text (the verdict is in it).
+    pub json: bool,
 }
 
 pub fn choose_backend(spec: &JobSpec, over: Option<BackendChoice>) -> BackendKind {
@@ -48,6 +50,12 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<i32> {
     if opts.dry_run {
         let run_dir = super::spec_runs_dir(&spec).join("<run-id>");
         let layout = Layout::Job { run_dir: &run_dir };
+        if opts.json {
+            let script = script::render(&spec, &binary, layout)?;
+            let argv = sbatch_argv(&script::sbatch_arguments(&spec, layout), &run_dir);
+            print_dry_run(&slurm, &spec, backend, script, argv).await?;
+            return Ok(0);
+        }
         print!("{}", script::render(&spec, &binary, layout)?);
         match backend {
             BackendKind::Slurm => eprintln!(
@@ -62,13 +70,20 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<i32> {
     }
 
     super::check_inputs(&spec)?;
+    let mut verdict = None;
     if backend == BackendKind::Slurm {
         let (state, warnings) = super::gather_state(&slurm).await?;
-        let verdict = crate::preflight::assess(&super::request_of(&spec), &state);
-        super::check::print_verdict(&verdict, &warnings);
-        if refuse(&verdict, opts.force) {
+        let v = crate::preflight::assess(&super::request_of(&spec), &state);
+        if !opts.json {
+            super::check::print_verdict(&v, &warnings);
+        }
+        if refuse(&v, opts.force) {
+            if opts.json {
+                print_json(&serde_json::json!({"submitted": false, "verdict": v}))?;
+            }
             return Ok(2);
         }
+        verdict = Some(v);
     }
 
     let (run_id, run_dir) = runs::create_run_dir(&super::spec_runs_dir(&spec), &spec.job.name.0)?;
@@ -105,6 +120,10 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<i32> {
     else {
         return Ok(1);
     };
+    if opts.json {
+        print_json(&submitted_json(&record, verdict.as_ref()))?;
+        return Ok(0);
+    }
     let what = match backend {
         BackendKind::Slurm => format!("Submitted Slurm job {}", record.job_id),
         BackendKind::Local => format!(
@@ -119,6 +138,60 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<i32> {
         return super::tail::follow(&slurm, &record, true).await;
     }
     Ok(0)
+}
+
+pub(crate) fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// `submit --json`: what was submitted, where, and the verdict it was submitted on.
+pub(crate) fn submitted_json(record: &RunRecord, verdict: Option<&Verdict>) -> serde_json::Value {
+    serde_json::json!({
+        "submitted": true,
+        "job_id": record.job_id,
+        "run_id": record.run_id,
+        "run_dir": record.run_dir,
+        "backend": record.backend,
+        "tasks": record.sweep.as_ref().map(|s| s.tasks.len()),
+        "verdict": verdict,
+    })
+}
+
+/// The whole sbatch command line a submission runs.
+pub(crate) fn sbatch_argv(options: &[String], run_dir: &Path) -> Vec<String> {
+    let mut argv = vec!["sbatch".to_string(), "--parsable".to_string()];
+    argv.extend(options.iter().cloned());
+    argv.push(RunDir::new(run_dir).script().display().to_string());
+    argv
+}
+
+/// `submit --dry-run --json`: the script, the sbatch command, and the verdict Slurm's state
+/// gives now (null, with the reason, when Slurm cannot be asked or the backend is local).
+pub(crate) async fn print_dry_run(
+    slurm: &Slurm,
+    spec: &JobSpec,
+    backend: BackendKind,
+    script: String,
+    argv: Vec<String>,
+) -> anyhow::Result<()> {
+    let (verdict, why) = match backend {
+        BackendKind::Local => (
+            None,
+            Some("the local backend has no pre-flight".to_string()),
+        ),
+        BackendKind::Slurm => match super::gather_state(slurm).await {
+            Ok((state, _)) => (Some(super::verdict_of(spec, &state)), None),
+            Err(e) => (None, Some(crate::error_chain(&e))),
+        },
+    };
+    print_json(&serde_json::json!({
+        "script": script,
+        "sbatch_argv": argv,
+        "backend": backend,
+        "verdict": verdict,
+        "verdict_unavailable": why,
+    }))
 }
 
 /// Whether the verdict stops the submission (it says why); `--force` sends it anyway.
@@ -176,7 +249,17 @@ pub(crate) fn new_record(
         gpus: origin.job.gpus.count,
         time_limit_seconds: origin.job.time.seconds(),
         submitted_at: now(),
-        spec_source: origin.spec_source.to_string_lossy().into_owned(),
+        // Absolute, so that a later command run elsewhere (`score --job`, `--rerun-failed`)
+        // finds the folder the spec's relative paths resolve against.
+        spec_source: if origin.spec_source.exists() {
+            std::path::absolute(origin.spec_source)
+                .unwrap_or_else(|_| origin.spec_source.to_path_buf())
+        } else {
+            origin.spec_source.to_path_buf()
+        }
+        .to_string_lossy()
+        .into_owned(),
+        base_dir: Some(origin.base_dir.to_path_buf()),
         git_commit: runs::git_commit(origin.base_dir),
         log_path,
         sbatch_arguments,

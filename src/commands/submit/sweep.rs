@@ -14,7 +14,10 @@ use crate::slurm::Slurm;
 use crate::slurm::state::JobState;
 use crate::spec::{JobSpec, Sweep};
 
-use super::{Options, Origin, choose_backend, launch, new_record, now, refuse};
+use super::{
+    Options, Origin, choose_backend, launch, new_record, now, print_dry_run, print_json, refuse,
+    sbatch_argv, submitted_json,
+};
 
 pub(super) async fn submit(spec: &JobSpec, opts: &Options<'_>) -> anyhow::Result<i32> {
     let Some(grid) = &spec.sweep else {
@@ -30,15 +33,23 @@ pub(super) async fn submit(spec: &JobSpec, opts: &Options<'_>) -> anyhow::Result
     let binary = std::env::current_exe()?;
     let indices: Vec<usize> = (0..grid.len()).collect();
 
+    let mut verdict = None;
     let throttle = match backend {
         BackendKind::Slurm if !opts.dry_run => {
             let (state, warnings) = crate::commands::gather_state(&slurm).await?;
-            let verdict = crate::commands::verdict_of(spec, &state);
-            crate::commands::check::print_verdict(&verdict, &warnings);
-            if refuse(&verdict, opts.force) {
+            let v = crate::commands::verdict_of(spec, &state);
+            if !opts.json {
+                crate::commands::check::print_verdict(&v, &warnings);
+            }
+            if refuse(&v, opts.force) {
+                if opts.json {
+                    print_json(&serde_json::json!({"submitted": false, "verdict": v}))?;
+                }
                 return Ok(2);
             }
-            verdict.array.and_then(|a| a.throttle)
+            let throttle = v.array.as_ref().and_then(|a| a.throttle.clone());
+            verdict = Some(v);
+            throttle
         }
         BackendKind::Slurm => grid.max_parallel.map(|k| Throttle {
             limit: u64::from(k),
@@ -54,6 +65,12 @@ pub(super) async fn submit(spec: &JobSpec, opts: &Options<'_>) -> anyhow::Result
             sweep_dir: &sweep_dir,
             array: &array,
         };
+        if opts.json {
+            let text = script::render(spec, &binary, layout)?;
+            let argv = sbatch_argv(&script::sbatch_arguments(spec, layout), &sweep_dir);
+            print_dry_run(&slurm, spec, backend, text, argv).await?;
+            return Ok(0);
+        }
         print!("{}", script::render(spec, &binary, layout)?);
         match backend {
             BackendKind::Slurm => eprintln!(
@@ -120,6 +137,10 @@ pub(super) async fn submit(spec: &JobSpec, opts: &Options<'_>) -> anyhow::Result
     else {
         return Ok(1);
     };
+    if opts.json {
+        print_json(&submitted_json(&record, verdict.as_ref()))?;
+        return Ok(0);
+    }
     print_submitted(&record, &indices, throttle.as_ref());
     if opts.follow {
         return crate::commands::status::follow_sweep(&slurm, &record).await;
@@ -236,15 +257,14 @@ pub(super) async fn rerun_failed(query: &str, opts: &Options<'_>) -> anyhow::Res
         return Ok(0);
     }
     // The spec as submitted, its relative paths against the folder it was submitted from.
-    let spec_source = Path::new(&record.spec_source);
     let text = std::fs::read_to_string(record.dir().spec_copy()).map_err(|source| {
         crate::spec::SpecError::Read {
             path: record.dir().spec_copy(),
             source,
         }
     })?;
-    let base_dir = spec_source.parent().unwrap_or(Path::new("."));
-    let spec = JobSpec::parse(&text, &record.dir().spec_copy(), base_dir)?;
+    let base_dir = record.spec_folder();
+    let spec = JobSpec::parse(&text, &record.dir().spec_copy(), &base_dir)?;
     let request = preflight::Request {
         tasks: failed.len() as u64,
         ..crate::commands::request_of(&spec)
