@@ -103,6 +103,11 @@ impl RunDir {
         self.0.join("confusion.svg")
     }
 
+    /// `report`'s GPU chart, when NVML sampled the GPU.
+    pub fn gpu_plot(&self) -> PathBuf {
+        self.0.join("gpu.svg")
+    }
+
     /// A score job: what to score (`score::ScoreJob`).
     pub fn score_job(&self) -> PathBuf {
         self.0.join("score.json")

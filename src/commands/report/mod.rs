@@ -6,8 +6,6 @@
 mod charts;
 mod sweep;
 
-use std::fmt::Write as _;
-
 use crate::run_dir::{MetricEvent, RunDir, Summary};
 use crate::runs::{self, BackendKind};
 use crate::slurm::Slurm;
@@ -238,7 +236,8 @@ fn score_report(record: &crate::runs::RunRecord, json: bool) -> anyhow::Result<i
     Ok(0)
 }
 
-/// Writes training.svg (loss by step, validation accuracy by epoch) and confusion.svg.
+/// Writes training.svg (loss by step, validation accuracy by epoch), confusion.svg, and
+/// gpu.svg when NVML sampled the GPU.
 fn write_plots(
     dir: &RunDir,
     events: &[MetricEvent],
@@ -247,6 +246,7 @@ fn write_plots(
     let mut loss = Vec::new();
     let mut steps_per_epoch = None;
     let mut epochs = Vec::new();
+    let mut gpu = Vec::new();
     for e in events {
         match e {
             MetricEvent::Step {
@@ -262,113 +262,29 @@ fn write_plots(
             MetricEvent::Epoch {
                 epoch, accuracy, ..
             } => epochs.push((*epoch as f64, *accuracy)),
+            MetricEvent::Gpu {
+                utilization_percent,
+                memory_used_mib,
+                memory_total_mib,
+            } => gpu.push((*utilization_percent, *memory_used_mib, *memory_total_mib)),
             _ => {}
         }
     }
     let per_epoch = steps_per_epoch.unwrap_or(1.0);
     let val: Vec<(f64, f64)> = epochs.iter().map(|(e, a)| (e * per_epoch, *a)).collect();
+    let chart_error = |e: Box<dyn std::error::Error>| anyhow::anyhow!("cannot draw a chart: {e}");
     let training = dir.training_plot();
-    std::fs::write(
-        &training,
-        line_chart(
-            "Training loss (per logged step) and validation accuracy (per epoch)",
-            &loss,
-            &val,
-        ),
-    )?;
+    charts::training_chart(&training, &loss, &val).map_err(chart_error)?;
     let confusion = dir.confusion_plot();
-    std::fs::write(&confusion, confusion_svg(&summary.after.confusion))?;
-    Ok(vec![
+    charts::confusion_chart(&confusion, &LABELS, &summary.after.confusion).map_err(chart_error)?;
+    let mut written = vec![
         training.display().to_string(),
         confusion.display().to_string(),
-    ])
-}
-
-fn line_chart(title: &str, left: &[(f64, f64)], right: &[(f64, f64)]) -> String {
-    let (w, h, pad) = (720.0, 360.0, 50.0);
-    let max_x = left.iter().chain(right).map(|p| p.0).fold(1.0, f64::max);
-    let max_loss = left.iter().map(|p| p.1).fold(0.1, f64::max);
-    let x = |v: f64| pad + v / max_x * (w - 2.0 * pad);
-    let y = |v: f64, top: f64| h - pad - v / top * (h - 2.0 * pad);
-    let path = |pts: &[(f64, f64)], top: f64| {
-        pts.iter()
-            .map(|p| format!("{:.1},{:.1}", x(p.0), y(p.1, top)))
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">
-<rect width="100%" height="100%" fill="white"/>
-<text x="{pad}" y="20" font-size="14">{title}</text>
-<line x1="{pad}" y1="{b}" x2="{r}" y2="{b}" stroke="black"/><line x1="{pad}" y1="{pad}" x2="{pad}" y2="{b}" stroke="black"/><line x1="{r}" y1="{pad}" x2="{r}" y2="{b}" stroke="black"/>
-<text x="{cx}" y="{lb}">step (of {max_x:.0})</text>
-<text x="5" y="{pad}" fill="#1f77b4">loss {max_loss:.2}</text><text x="5" y="{b}" fill="#1f77b4">0</text>
-<text x="{r2}" y="{pad}" fill="#d62728">acc 1.0</text><text x="{r2}" y="{b}" fill="#d62728">0</text>
-<polyline fill="none" stroke="#1f77b4" stroke-width="1.5" points="{lp}"/>
-<polyline fill="none" stroke="#d62728" stroke-width="2" points="{rp}"/>
-"##,
-        b = h - pad,
-        r = w - pad,
-        r2 = w - pad + 4.0,
-        cx = w / 2.0 - 40.0,
-        lb = h - 15.0,
-        lp = path(left, max_loss),
-        rp = path(right, 1.0),
-    );
-    for p in right {
-        let _ = writeln!(
-            s,
-            r##"<circle cx="{:.1}" cy="{:.1}" r="3" fill="#d62728"/>"##,
-            x(p.0),
-            y(p.1, 1.0)
-        );
+    ];
+    if !gpu.is_empty() {
+        let path = dir.gpu_plot();
+        charts::gpu_chart(&path, &gpu).map_err(chart_error)?;
+        written.push(path.display().to_string());
     }
-    s.push_str("</svg>\n");
-    s
-}
-
-fn confusion_svg(rows: &[Vec<usize>]) -> String {
-    let labels = LABELS;
-    let max = rows.iter().flatten().copied().max().unwrap_or(1).max(1) as f64;
-    let cell: f64 = 90.0;
-    let (ox, oy): (f64, f64) = (110.0, 60.0);
-    let mut s = format!(
-        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{}" font-family="sans-serif" font-size="13">
-<rect width="100%" height="100%" fill="white"/>
-<text x="10" y="20" font-size="14">Confusion matrix (test set): rows true, columns predicted</text>
-"##,
-        (ox + 3.0 * cell + 20.0).max(470.0),
-        oy + 3.0 * cell + 20.0
-    );
-    for (i, l) in labels.iter().enumerate() {
-        let _ = writeln!(
-            s,
-            r#"<text x="{:.0}" y="{:.0}" text-anchor="middle">{l}</text>"#,
-            ox + (i as f64 + 0.5) * cell,
-            oy - 8.0
-        );
-        let _ = writeln!(
-            s,
-            r#"<text x="{:.0}" y="{:.0}" text-anchor="end">{l}</text>"#,
-            ox - 8.0,
-            oy + (i as f64 + 0.55) * cell
-        );
-    }
-    for (r, row) in rows.iter().enumerate() {
-        for (c, v) in row.iter().enumerate() {
-            let shade = 255.0 - 200.0 * (*v as f64 / max);
-            let _ = writeln!(
-                s,
-                r#"<rect x="{:.0}" y="{:.0}" width="{cell}" height="{cell}" fill="rgb({shade:.0},{shade:.0},255)" stroke="white"/><text x="{:.0}" y="{:.0}" text-anchor="middle" font-size="16">{v}</text>"#,
-                ox + c as f64 * cell,
-                oy + r as f64 * cell,
-                ox + (c as f64 + 0.5) * cell,
-                oy + (r as f64 + 0.55) * cell
-            );
-        }
-    }
-    s.push_str("</svg>\n");
-    s
+    Ok(written)
 }
