@@ -9,7 +9,7 @@
 # report, predict, a 5,000-row corpus scored as a job with the run's model (its first rows, its
 # report). Part 2, still plain: check of the reference sweep (9 tasks) and of the
 # CI-sized one, submit of the CI-sized sweep, status, status of the sweep, report once every
-# task ended. Part 3, on the typed shape: check of requests that hit several limits, a
+# task ended. Part 3: `yenjob config` with a site and a user file. Part 4, on the typed shape: check of requests that hit several limits, a
 # DenyOnLimit QOS and a partition limit under EnforcePartLimits=ALL; then back to plain.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -72,7 +72,26 @@ show status "$sweep"
 for ((i = 0; i < 900; i++)); do [ -z "$(squeue -h -j "$sweep" -o %i)" ] && break; sleep 1; done
 show report "$sweep"
 
-# Part 3: the typed shape.
+# Part 3: a site and a user file, and what they give a spec.
+cfg=$(mktemp -d)
+mkdir -p "$cfg/etc" "$cfg/home/.config/yenjob"
+cat > "$cfg/etc/config.toml" <<'TOML'
+[job]
+partition = "gpu"
+account = "yenlab"
+qos = "gpu"
+gpu_request = "gpus"
+modules = ["cuda/12.4"]
+TOML
+cat > "$cfg/home/.config/yenjob/config.toml" <<'TOML'
+[job]
+env = { HF_HOME = "/scratch/hf" }
+TOML
+echo "\$ YENJOB_SITE_CONFIG=$cfg/etc/config.toml XDG_CONFIG_HOME=$cfg/home/.config yenjob config jobs/finbert-ci.toml"
+YENJOB_SITE_CONFIG="$cfg/etc/config.toml" XDG_CONFIG_HOME="$cfg/home/.config" "$Y" config jobs/finbert-ci.toml 2>&1; echo
+rm -rf "$cfg"
+
+# Part 4: the typed shape.
 bash scripts/cluster-start.sh typed >/dev/null
 clear_queue
 tmp=$(mktemp -d)

@@ -308,6 +308,45 @@ pub fn gpu_chart(
     Ok(())
 }
 
+/// The PNG of an SVG chart, next to it (`training.png`), rasterised by resvg at twice the
+/// SVG's size with the machine's own fonts; on a machine without fonts the text is left out.
+pub fn png_of(svg: &Path) -> Result<std::path::PathBuf, Box<dyn std::error::Error>> {
+    use resvg::{tiny_skia, usvg};
+    let data = std::fs::read(svg)?;
+    let mut options = usvg::Options::default();
+    let fonts = options.fontdb_mut();
+    fonts.load_system_fonts();
+    // plotters writes the generic `sans-serif`; fontdb maps it to Arial unless told otherwise.
+    let family = [
+        "DejaVu Sans",
+        "Liberation Sans",
+        "Noto Sans",
+        "Arial",
+        "Helvetica",
+    ]
+    .into_iter()
+    .find(|name| {
+        fonts
+            .faces()
+            .any(|f| f.families.iter().any(|(family, _)| family == name))
+    });
+    if let Some(name) = family {
+        fonts.set_sans_serif_family(name);
+    }
+    let tree = usvg::Tree::from_data(&data, &options)?;
+    let size = tree.size().to_int_size();
+    let mut pixmap = tiny_skia::Pixmap::new(size.width() * 2, size.height() * 2)
+        .ok_or("the chart has no area")?;
+    resvg::render(
+        &tree,
+        tiny_skia::Transform::from_scale(2.0, 2.0),
+        &mut pixmap.as_mut(),
+    );
+    let png = svg.with_extension("png");
+    pixmap.save_png(&png)?;
+    Ok(png)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -286,5 +286,12 @@ fn write_plots(
         charts::gpu_chart(&path, &gpu).map_err(chart_error)?;
         written.push(path.display().to_string());
     }
+    // A PNG of each, for slides and mail.
+    let pngs: Vec<String> = written
+        .iter()
+        .map(|svg| charts::png_of(std::path::Path::new(svg)).map(|p| p.display().to_string()))
+        .collect::<Result<_, _>>()
+        .map_err(chart_error)?;
+    written.extend(pngs);
     Ok(written)
 }

@@ -212,8 +212,8 @@ pub async fn run(record: &RunRecord, json: bool, csv: bool) -> anyhow::Result<i3
     }
     let mut report = aggregate(record, grid, &results);
     let plot = record.run_dir.join("sweep.svg");
-    match super::charts::sweep_chart(&plot, &report) {
-        Ok(()) => report.plot = Some(plot.display().to_string()),
+    match super::charts::sweep_chart(&plot, &report).and_then(|()| super::charts::png_of(&plot)) {
+        Ok(_) => report.plot = Some(plot.display().to_string()),
         Err(e) => eprintln!("yenjob: warning: no plot ({e})"),
     }
     if json {
