@@ -376,9 +376,19 @@ fn print_table() {
                     .split("sbatch: error: ")
                     .map(str::trim)
                     .find(|p| !p.is_empty() && !p.contains(' '));
-                format!("refused: {}", code.unwrap_or(last.trim()))
+                let last = last
+                    .trim()
+                    .trim_start_matches("Batch job submission failed: ");
+                format!("refused: {}", code.unwrap_or(last))
             }
             "pending" => format!("pending, {detail}"),
+            "array" => match detail.split_once('|') {
+                Some((running, "-")) => format!("{running} running"),
+                Some((running, reason)) => {
+                    format!("{running} running, the others pending, {reason}")
+                }
+                None => detail.to_string(),
+            },
             other => other.to_string(),
         };
         println!(
