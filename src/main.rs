@@ -136,60 +136,7 @@ enum Command {
     /// Score a corpus with a fine-tuned model, as a job: a text file (a sentence a line), a CSV
     /// file with a text column, or JSON lines; CSV in gives CSV out (the input's columns, then
     /// label,negative,neutral,positive), one row per input row, in order.
-    Score {
-        /// A model folder written by `yenjob worker`.
-        #[arg(long, conflicts_with = "job")]
-        model: Option<PathBuf>,
-        /// The run whose model to use (job id or run id).
-        #[arg(long, add = job_ids())]
-        job: Option<String>,
-        #[arg(long)]
-        input: Option<PathBuf>,
-        /// Where the rows go: .csv, or .jsonl for JSON lines.
-        #[arg(long)]
-        output: Option<PathBuf>,
-        /// The CSV column or JSON field with the text.
-        #[arg(long)]
-        text_column: Option<String>,
-        /// The input's layout (default: from its extension).
-        #[arg(long, value_enum)]
-        format: Option<yenjob::score::input::InputFormat>,
-        /// How the input's bytes become text (default utf-8).
-        #[arg(long, value_enum)]
-        encoding: Option<yenjob::score::input::Encoding>,
-        /// Stop at the first record that cannot be scored (default: skip and count it).
-        #[arg(long)]
-        strict: bool,
-        /// Replace the output file if it exists.
-        #[arg(long)]
-        overwrite: bool,
-        /// A spec with [job] (resources) and [score] (what to score); flags override it.
-        #[arg(long)]
-        spec: Option<PathBuf>,
-        /// Where to run: slurm, local, or auto (Slurm when sbatch is on PATH).
-        #[arg(long, value_enum)]
-        backend: Option<BackendChoice>,
-        /// Follow the job's log until it ends.
-        #[arg(long)]
-        follow: bool,
-        /// Print the script and the job's score.json, and submit nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// Submit even when the pre-flight says Slurm will refuse the job.
-        #[arg(long)]
-        force: bool,
-        /// The job's partition (default: the spec's, or the training run's).
-        #[arg(long)]
-        partition: Option<String>,
-        /// GPUs: a count, or TYPE:COUNT.
-        #[arg(long)]
-        gpus: Option<String>,
-        #[arg(long)]
-        cpus: Option<u32>,
-        /// The job's time limit (`2:00:00`).
-        #[arg(long)]
-        time: Option<String>,
-    },
+    Score(commands::score::Options),
     /// The [job] defaults of the site and user config files, each with the file that set it;
     /// with SPEC, that spec's values once the files fill what it leaves out.
     Config {
@@ -319,48 +266,7 @@ fn launcher(command: Command) -> anyhow::Result<i32> {
             Command::Report { job, json, csv } => {
                 commands::report::run(job.as_deref(), json, csv).await
             }
-            Command::Score {
-                model,
-                job,
-                input,
-                output,
-                text_column,
-                format,
-                encoding,
-                strict,
-                overwrite,
-                spec,
-                backend,
-                follow,
-                dry_run,
-                force,
-                partition,
-                gpus,
-                cpus,
-                time,
-            } => {
-                commands::score::run(commands::score::Options {
-                    model,
-                    run: job,
-                    input,
-                    output,
-                    text_column,
-                    format,
-                    encoding,
-                    strict,
-                    overwrite,
-                    spec,
-                    backend,
-                    follow,
-                    dry_run,
-                    force,
-                    partition,
-                    gpus,
-                    cpus,
-                    time,
-                })
-                .await
-            }
+            Command::Score(options) => commands::score::run(options).await,
             Command::Worker { .. }
             | Command::ScoreWorker { .. }
             | Command::Predict { .. }

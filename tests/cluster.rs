@@ -204,6 +204,19 @@ fn wait_node_ready() {
     }
 }
 
+/// `scontrol requeue ID`, then lets it start at once: a requeued job waits 2 minutes
+/// (BeginTime) before it may start again.
+fn requeue_now(id: &str) {
+    let ok = Std::new("scontrol").args(["requeue", id]).status().unwrap();
+    assert!(ok.success(), "scontrol requeue {id}");
+    wait_for(id, |s, r| s == "PENDING" && r == "BeginTime", 60);
+    let ok = Std::new("scontrol")
+        .args(["update", &format!("jobid={id}"), "starttime=now"])
+        .status()
+        .unwrap();
+    assert!(ok.success(), "scontrol update jobid={id} starttime=now");
+}
+
 /// The job id from `yenjob submit`'s "Submitted Slurm job N: name" line.
 fn submitted_id(stdout: &[u8]) -> Option<String> {
     String::from_utf8_lossy(stdout)
@@ -590,22 +603,7 @@ fn requeue_mid_training_resumes_from_checkpoint() {
         std::thread::sleep(Duration::from_millis(200));
     }
     let child = env.spawn_tail(&id);
-    assert!(
-        Std::new("scontrol")
-            .args(["requeue", &id])
-            .status()
-            .unwrap()
-            .success()
-    );
-    // A requeued job waits 2 minutes (BeginTime) before it may start again; let it go now.
-    wait_for(&id, |s, r| s == "PENDING" && r == "BeginTime", 60);
-    assert!(
-        Std::new("scontrol")
-            .args(["update", &format!("jobid={id}"), "starttime=now"])
-            .status()
-            .unwrap()
-            .success()
-    );
+    requeue_now(&id);
     let out = child.wait_with_output().unwrap();
     let log = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -1145,25 +1143,11 @@ fn requeue_of_one_task_resumes_it_alone() {
     }
     let task = format!("{id}_1");
     let child = env.spawn_tail(&task);
-    assert!(
-        Std::new("scontrol")
-            .args(["requeue", &task])
-            .status()
-            .unwrap()
-            .success()
-    );
-    wait_for(&task, |s, r| s == "PENDING" && r == "BeginTime", 60);
+    requeue_now(&task);
     assert_eq!(
         queue_state(&format!("{id}_0")).0,
         "RUNNING",
         "task 0 was touched"
-    );
-    assert!(
-        Std::new("scontrol")
-            .args(["update", &format!("jobid={task}"), "starttime=now"])
-            .status()
-            .unwrap()
-            .success()
     );
     let out = child.wait_with_output().unwrap();
     let log = String::from_utf8_lossy(&out.stdout);
@@ -1264,21 +1248,7 @@ fn a_score_job_requeued_in_the_middle_writes_every_row_once() {
         "{at} rows written when requeued"
     );
     let child = env.spawn_tail(&id);
-    assert!(
-        Std::new("scontrol")
-            .args(["requeue", &id])
-            .status()
-            .unwrap()
-            .success()
-    );
-    wait_for(&id, |s, r| s == "PENDING" && r == "BeginTime", 60);
-    assert!(
-        Std::new("scontrol")
-            .args(["update", &format!("jobid={id}"), "starttime=now"])
-            .status()
-            .unwrap()
-            .success()
-    );
+    requeue_now(&id);
     let out = child.wait_with_output().unwrap();
     let log = String::from_utf8_lossy(&out.stdout);
     assert!(log.contains("[score] resuming after record"), "{log}");

@@ -20,27 +20,60 @@ use crate::spec::{BackendChoice, JobSpec, JobTable, ScoreSpec, ScoreTable};
 
 use super::submit::{Origin, launch, new_record, refuse};
 
-/// What `yenjob score` was given on the command line.
-#[derive(Debug, Default)]
+/// What `yenjob score` is given on the command line.
+#[derive(Debug, Default, clap::Args)]
 pub struct Options {
+    /// A model folder written by `yenjob worker`.
+    #[arg(long, conflicts_with = "run")]
     pub model: Option<PathBuf>,
+    /// The run whose model to use (job id or run id).
+    #[arg(long = "job", value_name = "JOB", add = clap_complete::engine::ArgValueCompleter::new(super::complete::job_ids))]
     pub run: Option<String>,
+    #[arg(long)]
     pub input: Option<PathBuf>,
+    /// Where the rows go: .csv, or .jsonl for JSON lines.
+    #[arg(long)]
     pub output: Option<PathBuf>,
+    /// The CSV column or JSON field with the text.
+    #[arg(long)]
     pub text_column: Option<String>,
+    /// The input's layout (default: from its extension).
+    #[arg(long, value_enum)]
     pub format: Option<InputFormat>,
+    /// How the input's bytes become text (default utf-8).
+    #[arg(long, value_enum)]
     pub encoding: Option<Encoding>,
+    /// Stop at the first record that cannot be scored (default: skip and count it).
+    #[arg(long)]
     pub strict: bool,
+    /// Replace the output file if it exists.
+    #[arg(long)]
     pub overwrite: bool,
+    /// A spec with [job] (resources) and [score] (what to score); flags override it.
+    #[arg(long)]
     pub spec: Option<PathBuf>,
+    /// Where to run: slurm, local, or auto (Slurm when sbatch is on PATH).
+    #[arg(long, value_enum)]
     pub backend: Option<BackendChoice>,
+    /// Follow the job's log until it ends.
+    #[arg(long)]
     pub follow: bool,
+    /// Print the script and the job's score.json, and submit nothing.
+    #[arg(long)]
     pub dry_run: bool,
+    /// Submit even when the pre-flight says Slurm will refuse the job.
+    #[arg(long)]
     pub force: bool,
-    /// `[job]` keys given as flags: partition, gpus, cpus, time.
+    /// The job's partition (default: the spec's, or the training run's).
+    #[arg(long)]
     pub partition: Option<String>,
+    /// GPUs: a count, or TYPE:COUNT.
+    #[arg(long)]
     pub gpus: Option<String>,
+    #[arg(long)]
     pub cpus: Option<u32>,
+    /// The job's time limit (`2:00:00`).
+    #[arg(long)]
     pub time: Option<String>,
 }
 

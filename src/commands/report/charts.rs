@@ -7,6 +7,11 @@ use plotters::prelude::*;
 use super::sweep::{Spread, SweepReport};
 
 const VALIDATION: RGBColor = RGBColor(31, 119, 180);
+
+/// A legend's sample: a short line in the series' style.
+fn legend_line<S: Into<ShapeStyle>>((x, y): (i32, i32), style: S) -> PathElement<(i32, i32)> {
+    PathElement::new(vec![(x, y), (x + 18, y)], style)
+}
 const TEST: RGBColor = RGBColor(214, 39, 40);
 
 /// `sweep.svg`: validation and test accuracy of each configuration, mean with error bars of
@@ -76,9 +81,7 @@ pub fn sweep_chart(path: &Path, report: &SweepReport) -> Result<(), Box<dyn std:
         chart
             .draw_series(LineSeries::new(xy.clone(), color.stroke_width(2)))?
             .label(name)
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-            });
+            .legend(move |at| legend_line(at, color.stroke_width(2)));
         chart.draw_series(xy.iter().map(|p| Circle::new(*p, 4, color.filled())))?;
         chart.draw_series(points.iter().filter_map(|(i, s)| {
             let sd = s.sd?;
@@ -144,21 +147,21 @@ pub fn training_chart(
             VALIDATION.mix(0.35).stroke_width(1),
         ))?
         .label("loss (each logged step)")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], VALIDATION.mix(0.35)));
+        .legend(|at| legend_line(at, VALIDATION.mix(0.35)));
     chart
         .draw_series(LineSeries::new(
             moving_average(loss, 5),
             VALIDATION.stroke_width(3),
         ))?
         .label("loss, moving average of 5")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], VALIDATION.stroke_width(3)));
+        .legend(|at| legend_line(at, VALIDATION.stroke_width(3)));
     chart
         .draw_secondary_series(LineSeries::new(
             validation.iter().copied(),
             TEST.stroke_width(2),
         ))?
         .label("validation accuracy (each epoch)")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], TEST.stroke_width(2)));
+        .legend(|at| legend_line(at, TEST.stroke_width(2)));
     chart.draw_secondary_series(validation.iter().map(|p| Circle::new(*p, 4, TEST.filled())))?;
     chart
         .configure_series_labels()
@@ -287,7 +290,7 @@ pub fn gpu_chart(
             VALIDATION.stroke_width(2),
         ))?
         .label("utilisation")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], VALIDATION.stroke_width(2)));
+        .legend(|at| legend_line(at, VALIDATION.stroke_width(2)));
     chart
         .draw_secondary_series(LineSeries::new(
             samples
@@ -297,7 +300,7 @@ pub fn gpu_chart(
             TEST.stroke_width(2),
         ))?
         .label("memory in use")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], TEST.stroke_width(2)));
+        .legend(|at| legend_line(at, TEST.stroke_width(2)));
     chart
         .configure_series_labels()
         .background_style(WHITE.mix(0.9))
