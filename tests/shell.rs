@@ -315,3 +315,38 @@ fn colour_only_where_wanted_and_json_from_every_command() {
         "--color always"
     );
 }
+
+/// A score job takes the site's and user's defaults too: here the site's GPU style and
+/// modules, over the built-in reference job's `[job]` table.
+#[test]
+fn a_score_job_takes_the_site_defaults() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(
+        &tmp.path().join("site/config.toml"),
+        "[job]\ngpu_request = \"gpus\"\nmodules = [\"cuda/12.4\"]\n",
+    );
+    let base = common::write_tiny_model(&tmp.path().join("base"));
+    let model = common::fine_tune(tmp.path(), &base);
+    common::write_corpus(&tmp.path().join("news.csv"), 10);
+    let out = yenjob(tmp.path())
+        .args([
+            "score",
+            "--dry-run",
+            "--backend",
+            "slurm",
+            "--input",
+            "news.csv",
+            "--output",
+            "scored.csv",
+            "--text-column",
+            "text",
+            "--model",
+        ])
+        .arg(&model)
+        .output()
+        .unwrap();
+    let script = common::stdout_of_success(&out);
+    assert!(script.contains("#SBATCH --gpus=1"), "{script}");
+    assert!(script.contains("module load 'cuda/12.4'"), "{script}");
+    assert!(script.contains("score-worker --run-dir"), "{script}");
+}

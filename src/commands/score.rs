@@ -318,25 +318,44 @@ fn check_output(output: &Path, input: &Path, overwrite: bool) -> Result<(), Scor
 }
 
 /// The `[job]` table: the spec's; else that of the run the model came from; else the
-/// built-in reference job's. With the spec's path and the folder its paths resolve against.
+/// built-in reference job's; the site and user files fill the keys it leaves out. With the
+/// spec's path and the folder its paths resolve against.
 fn job_table(
     spec: Option<&ScoreSpec>,
     trained: Option<&runs::RunRecord>,
     cwd: &Path,
 ) -> anyhow::Result<(JobTable, PathBuf, PathBuf)> {
-    if let Some(s) = spec {
-        return Ok((s.job.clone(), s.source_path.clone(), s.base_dir.clone()));
-    }
-    if let Some(r) = trained {
-        let copy = r.dir().spec_copy();
-        if let Ok(text) = std::fs::read_to_string(&copy) {
+    let (mut job, text, source, base) = match (spec, trained) {
+        (Some(s), _) => (
+            s.job.clone(),
+            std::fs::read_to_string(&s.source_path).unwrap_or_default(),
+            s.source_path.clone(),
+            s.base_dir.clone(),
+        ),
+        (None, Some(r)) if r.dir().spec_copy().is_file() => {
+            let copy = r.dir().spec_copy();
+            let text =
+                std::fs::read_to_string(&copy).map_err(|source| crate::spec::SpecError::Read {
+                    path: copy.clone(),
+                    source,
+                })?;
             let base = r.spec_folder();
             let trained_spec = JobSpec::parse(&text, &copy, &base)?;
-            return Ok((trained_spec.job, copy, base));
+            (trained_spec.job, text, copy, base)
         }
-    }
-    let default = JobSpec::embedded(&cwd.join("jobs"))?;
-    Ok((default.job, default.source_path, default.base_dir))
+        _ => {
+            let default = JobSpec::embedded(&cwd.join("jobs"))?;
+            (
+                default.job,
+                crate::spec::EMBEDDED_DEFAULT.to_string(),
+                default.source_path,
+                default.base_dir,
+            )
+        }
+    };
+    let set = crate::spec::job_keys(&text);
+    crate::config::apply(&mut job, &set, &source, &crate::config::Config::load()?)?;
+    Ok((job, source, base))
 }
 
 /// A `[job]` value from a flag, checked as the spec checks it.

@@ -477,7 +477,7 @@ pub fn normalize(p: &Path) -> PathBuf {
 }
 
 /// The keys the spec's `[job]` table sets itself.
-pub(crate) fn job_keys(text: &str) -> Vec<String> {
+pub fn job_keys(text: &str) -> Vec<String> {
     text.parse::<toml::Table>()
         .ok()
         .and_then(|t| match t.get("job") {
