@@ -18,7 +18,7 @@ use crate::script::{self, Layout, Work};
 use crate::slurm::Slurm;
 use crate::spec::{BackendChoice, JobSpec, JobTable, ScoreSpec, ScoreTable};
 
-use super::submit::{Origin, launch, new_record, refuse};
+use super::submit::{Origin, choose_backend, launch, launched, new_record, refuse};
 
 /// What `yenjob score` is given on the command line.
 #[derive(Debug, Default, clap::Args)]
@@ -147,12 +147,7 @@ pub async fn run(opts: Options) -> anyhow::Result<i32> {
         table_job.name = value("name", toml::Value::String(format!("score-{stem}")))?;
     }
     override_resources(&mut table_job, &opts)?;
-    let backend = match opts.backend.unwrap_or(table_job.backend) {
-        BackendChoice::Slurm => BackendKind::Slurm,
-        BackendChoice::Local => BackendKind::Local,
-        BackendChoice::Auto if Slurm::is_installed() => BackendKind::Slurm,
-        BackendChoice::Auto => BackendKind::Local,
-    };
+    let backend = choose_backend(&table_job, opts.backend);
     let binary = std::env::current_exe()?;
     let slurm = Slurm::default();
 
@@ -215,14 +210,7 @@ pub async fn run(opts: Options) -> anyhow::Result<i32> {
     else {
         return Ok(1);
     };
-    let what = match backend {
-        BackendKind::Slurm => format!("Submitted Slurm job {}", record.job_id),
-        BackendKind::Local => format!(
-            "Started local job {} (in the background here, not through Slurm)",
-            record.job_id
-        ),
-    };
-    println!("{what}: {}", table_job.name);
+    println!("{}: {}", launched(&record), table_job.name);
     println!("  scores:     {} -> {}", input.display(), output.display());
     println!("  run folder: {}", record.run_dir.display());
     println!("  follow it:  yenjob tail {}", record.job_id);

@@ -26,8 +26,9 @@ pub struct Options<'a> {
     pub json: bool,
 }
 
-pub fn choose_backend(spec: &JobSpec, over: Option<BackendChoice>) -> BackendKind {
-    match over.unwrap_or(spec.job.backend) {
+/// Where a job with this `[job]` table runs, `over` (the `--backend` flag) first.
+pub fn choose_backend(job: &crate::spec::JobTable, over: Option<BackendChoice>) -> BackendKind {
+    match over.unwrap_or(job.backend) {
         BackendChoice::Slurm => BackendKind::Slurm,
         BackendChoice::Local => BackendKind::Local,
         BackendChoice::Auto if Slurm::is_installed() => BackendKind::Slurm,
@@ -43,7 +44,7 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<i32> {
     if spec.sweep.is_some() {
         return sweep::submit(&spec, &opts).await;
     }
-    let backend = choose_backend(&spec, opts.backend);
+    let backend = choose_backend(&spec.job, opts.backend);
     let slurm = Slurm::default();
     let binary = std::env::current_exe()?;
 
@@ -124,20 +125,24 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<i32> {
         print_json(&submitted_json(&record, verdict.as_ref()))?;
         return Ok(0);
     }
-    let what = match backend {
-        BackendKind::Slurm => format!("Submitted Slurm job {}", record.job_id),
-        BackendKind::Local => format!(
-            "Started local job {} (in the background here, not through Slurm)",
-            record.job_id
-        ),
-    };
-    println!("{what}: {}", spec.job.name);
+    println!("{}: {}", launched(&record), spec.job.name);
     println!("  run folder: {}", record.run_dir.display());
     println!("  follow it:  yenjob tail {}", record.job_id);
     if opts.follow {
         return super::tail::follow(&slurm, &record, true).await;
     }
     Ok(0)
+}
+
+/// `Submitted Slurm job 123`, or `Started local job local-f5cf (...)`.
+pub(crate) fn launched(record: &RunRecord) -> String {
+    match record.backend {
+        BackendKind::Slurm => format!("Submitted Slurm job {}", record.job_id),
+        BackendKind::Local => format!(
+            "Started local job {} (in the background here, not through Slurm)",
+            record.job_id
+        ),
+    }
 }
 
 pub(crate) fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {

@@ -28,7 +28,7 @@ pub(super) async fn submit(spec: &JobSpec, opts: &Options<'_>) -> anyhow::Result
     let tasks: Vec<JobSpec> = (0..grid.len())
         .map(|i| spec.task(i))
         .collect::<Result<_, _>>()?;
-    let backend = choose_backend(spec, opts.backend);
+    let backend = choose_backend(&spec.job, opts.backend);
     let slurm = Slurm::default();
     let binary = std::env::current_exe()?;
     let indices: Vec<usize> = (0..grid.len()).collect();
