@@ -14,21 +14,32 @@ use crate::spec::{
     BackendChoice, EnvName, GpuRequest, JobTable, NoControlChars, SlurmName, SpecError,
 };
 
-/// What a site or user file may set: the `[job]` keys a site shares.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// What a site or user file may set: the `[job]` keys a site shares (unset ones are left out
+/// when serialized, so the TOML table holds exactly what the file set).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobDefaults {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub account: Option<SlurmName>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub partition: Option<SlurmName>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub qos: Option<SlurmName>,
     /// `gres` (`--gres=gpu:N`) or `gpus` (`--gpus=N`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub gpu_request: Option<GpuRequest>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub modules: Option<Vec<NoControlChars>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub env: Option<BTreeMap<EnvName, NoControlChars>>,
     /// Where run folders go; a relative path is relative to the file's folder.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub runs_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sbatch_options: Option<Vec<NoControlChars>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub mail_user: Option<NoControlChars>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub backend: Option<BackendChoice>,
 }
 
@@ -143,31 +154,19 @@ fn read(path: &Path) -> Result<JobDefaults, SpecError> {
     Ok(file.job)
 }
 
-/// Any serializable value as a TOML value.
-fn to_value<T: Serialize>(v: &T) -> toml::Value {
-    toml::Value::try_from(v).unwrap_or(toml::Value::String(String::new()))
-}
-
-/// `key` of `job` as a TOML value (`runs_dir` made absolute against the file's folder).
+/// `key` of `job` as a TOML value, if the file set it (`runs_dir` made absolute against the
+/// file's folder).
 fn get(job: &JobDefaults, key: &str, origin: &Origin) -> Option<toml::Value> {
-    match key {
-        "account" => job.account.as_ref().map(to_value),
-        "partition" => job.partition.as_ref().map(to_value),
-        "qos" => job.qos.as_ref().map(to_value),
-        "gpu_request" => job.gpu_request.as_ref().map(to_value),
-        "modules" => job.modules.as_ref().map(to_value),
-        "env" => job.env.as_ref().map(to_value),
-        "runs_dir" => job.runs_dir.as_ref().map(|p| {
-            let base = match origin {
-                Origin::Site(f) | Origin::User(f) => f.parent().unwrap_or(Path::new("/")),
-                _ => Path::new("."),
-            };
-            toml::Value::String(base.join(p).to_string_lossy().into_owned())
-        }),
-        "sbatch_options" => job.sbatch_options.as_ref().map(to_value),
-        "mail_user" => job.mail_user.as_ref().map(to_value),
-        "backend" => job.backend.as_ref().map(to_value),
-        _ => None,
+    let table = toml::Value::try_from(job).ok()?;
+    let value = table.get(key)?.clone();
+    match (key, &value, origin) {
+        ("runs_dir", toml::Value::String(p), Origin::Site(f) | Origin::User(f)) => {
+            let base = f.parent().unwrap_or(Path::new("/"));
+            Some(toml::Value::String(
+                base.join(p).to_string_lossy().into_owned(),
+            ))
+        }
+        _ => Some(value),
     }
 }
 
