@@ -48,6 +48,9 @@ pub struct ScoreJob {
 /// `score-progress.json`: what is durable after the last chunk.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Progress {
+    /// Records in the input, counted once when the job first ran.
+    #[serde(default)]
+    pub total: u64,
     /// Where the next input record starts.
     pub input: Position,
     /// The output's durable length in bytes.
@@ -144,10 +147,10 @@ pub fn run(run_dir: &RunDir, interrupt: &Arc<AtomicBool>) -> anyhow::Result<Outc
         job.encoding,
     )?;
     let columns = reader.header();
-    let total = input::count_records(&job.input, job.format)?;
     let earlier: Option<Progress> = read_json(&run_dir.score_progress())?;
     let (mut progress, mut writer) = match earlier {
         Some(p) => {
+            let total = p.total;
             reader.seek(p.input)?;
             let w = Writer::resume(&job.output, job.output_format, columns, p.output_bytes)?;
             report.line(&format!(
@@ -162,6 +165,7 @@ pub fn run(run_dir: &RunDir, interrupt: &Arc<AtomicBool>) -> anyhow::Result<Outc
         None => {
             let mut w = Writer::create(&job.output, job.output_format, columns)?;
             let p = Progress {
+                total: input::count_records(&job.input, job.format)?,
                 input: reader.position(),
                 output_bytes: w.sync()?,
                 ..Progress::default()
@@ -170,6 +174,7 @@ pub fn run(run_dir: &RunDir, interrupt: &Arc<AtomicBool>) -> anyhow::Result<Outc
             (p, w)
         }
     };
+    let total = progress.total;
     let resumed_at = (progress.input.records > 0).then_some(progress.input.records);
     report.line(&format!(
         "[score] {} ({total} records) with {} on {}, {} records a chunk -> {}",
