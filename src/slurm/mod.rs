@@ -88,20 +88,6 @@ impl Slurm {
         }
     }
 
-    /// `squeue --start`'s estimate for a pending job.
-    pub async fn start_estimate(&self, id: &str) -> Result<Option<String>, SlurmError> {
-        let out = self
-            .cli
-            .run("squeue", &args(&["--start", "-h", "-j", id, "-o", "%S"]))
-            .await?;
-        Ok(out
-            .stdout
-            .lines()
-            .map(str::trim)
-            .find(|l| !l.is_empty() && *l != "N/A")
-            .map(str::to_string))
-    }
-
     pub async fn qos(&self) -> Result<Vec<sacctmgr::Qos>, SlurmError> {
         let out = self
             .cli
