@@ -37,7 +37,8 @@ fn every_parameter_receives_a_gradient() {
     let mut missing = Vec::new();
     for (i, name) in params.names.iter().enumerate() {
         let ok = grads
-            .get(i)
+            .dense(i)
+            .unwrap()
             .map(|g| {
                 g.abs()
                     .unwrap()
@@ -280,7 +281,10 @@ fn hand_written_backward_equals_autograd() {
     let autograd = model::Grads::from_store(&params.vars, &loss.backward().unwrap());
     let written = model.backward(pass).unwrap();
     for (i, name) in params.names.iter().enumerate() {
-        let (a, w) = (autograd.get(i).unwrap(), written.get(i).unwrap());
+        let (a, w) = (
+            autograd.dense(i).unwrap().unwrap(),
+            written.dense(i).unwrap().unwrap(),
+        );
         assert_eq!(a.dims(), w.dims(), "{name}: shapes");
         let scale = a
             .abs()
@@ -342,7 +346,8 @@ fn gradients_match_finite_differences() {
         let i = params.names.iter().position(|n| n == name).unwrap();
         let var = &params.vars[i];
         let g = grads
-            .get(i)
+            .dense(i)
+            .unwrap()
             .unwrap()
             .flatten_all()
             .unwrap()

@@ -15,7 +15,7 @@ use candle_core::{D, DType, Device, Result, Tensor};
 use super::config::BertConfig;
 use super::layers::{Layer, LayerNorm, LayerSaved, Linear, Masks, Shape};
 use super::ops::{self, DropMask};
-use super::params::{Grads, Param, ParamSet, Source};
+use super::params::{Grad, Grads, Param, ParamSet, Source};
 use crate::worker::rng::SplitMix64;
 
 /// Dropout with masks drawn from (seed, step, call site): a resumed run draws the same masks.
@@ -155,10 +155,13 @@ impl Embeddings {
             .norm
             .backward(&e.sum, &ops::dropout(dy, e.drop)?, grads)?;
         // Every row of the table gets a gradient (zero for unseen tokens), as in PyTorch, so
-        // AdamW moves every row the same way.
+        // AdamW moves every row the same way. On the CPU only the used rows are kept.
         let words = &self.words.tensor;
-        let dwords = words.zeros_like()?.index_add(&e.ids, &dsum, 0)?;
-        grads.set(&self.words, dwords);
+        if words.device().is_cpu() {
+            grads.set_rows(&self.words, used_rows(&e.ids, &dsum, words.dims2()?)?);
+        } else {
+            grads.set(&self.words, words.zeros_like()?.index_add(&e.ids, &dsum, 0)?);
+        }
         let h = dsum.dim(1)?;
         let dpositions =
             ops::column_sum(&dsum.reshape((s.batch, s.len * h))?)?.reshape((s.len, h))?;
@@ -173,6 +176,28 @@ impl Embeddings {
         );
         Ok(())
     }
+}
+
+/// The table gradient of `dy` (one row per entry of `ids`) as the rows used, each summed over
+/// its occurrences.
+fn used_rows(ids: &Tensor, dy: &Tensor, shape: (usize, usize)) -> Result<Grad> {
+    let ids = ids.to_vec1::<u32>()?;
+    let mut distinct = ids.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    // Each entry's place among the distinct rows (found, since `distinct` holds every id).
+    let slots: Vec<u32> = ids
+        .iter()
+        .map(|id| distinct.partition_point(|d| d < id) as u32)
+        .collect();
+    let slots = Tensor::new(slots.as_slice(), dy.device())?;
+    let rows = Tensor::zeros((distinct.len(), shape.1), dy.dtype(), dy.device())?
+        .index_add(&slots, dy, 0)?;
+    Ok(Grad::Rows {
+        ids: distinct,
+        rows,
+        shape,
+    })
 }
 
 /// `rows` followed by zero rows up to `like`'s row count.

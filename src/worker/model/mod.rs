@@ -13,4 +13,4 @@ pub mod params;
 
 pub use bert::{Batch, Bert, Dropout, cross_entropy};
 pub use config::{BertConfig, HiddenAct, NUM_LABELS};
-pub use params::{Grads, ParamSet};
+pub use params::{Grad, Grads, ParamSet};

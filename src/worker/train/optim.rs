@@ -7,7 +7,7 @@
 use candle_core::{CpuStorage, DType, Layout, Result, Storage, Tensor, Var};
 use rayon::prelude::*;
 
-use crate::worker::model::Grads;
+use crate::worker::model::{Grad, Grads};
 use std::borrow::Cow;
 
 pub struct AdamW {
@@ -99,7 +99,7 @@ impl AdamW {
         self.t += 1;
         let bc1 = 1.0 - self.beta1.powi(self.t as i32);
         let bc2 = 1.0 - self.beta2.powi(self.t as i32);
-        let grads: Vec<Option<&Tensor>> = (0..vars.len()).map(|i| grads.get(i)).collect();
+        let grads: Vec<Option<&Grad>> = (0..vars.len()).map(|i| grads.get(i)).collect();
         // Decoupled weight decay of parameter i for this step (none on biases and LayerNorm).
         let decay = |i: usize| {
             if self.decay[i] {
@@ -112,21 +112,26 @@ impl AdamW {
             Moments::Host { m, v } => {
                 // Read each gradient where backward left it, without copying (a step's
                 // gradients are as large as the model); the read locks end with the step.
-                let guards: Vec<Option<_>> = grads
+                let tensors: Vec<Option<&Tensor>> = grads
                     .iter()
-                    .map(|g| g.map(Tensor::storage_and_layout))
+                    .map(|g| {
+                        g.map(|g| match g {
+                            Grad::Dense(t) => t,
+                            Grad::Rows { rows, .. } => rows,
+                        })
+                    })
                     .collect();
-                let host: Vec<Option<Cow<[f32]>>> = guards
+                let guards: Vec<Option<_>> = tensors
                     .iter()
-                    .zip(&grads)
-                    .map(|(guard, g)| match (guard, g) {
-                        (Some((storage, layout)), Some(g)) => {
-                            match (&**storage, layout.contiguous_offsets()) {
-                                (Storage::Cpu(CpuStorage::F32(data)), Some((a, b))) => {
-                                    Ok(Some(Cow::Borrowed(&data[a..b])))
-                                }
-                                _ => Ok(Some(Cow::Owned(g.flatten_all()?.to_vec1::<f32>()?))),
-                            }
+                    .map(|t| t.map(Tensor::storage_and_layout))
+                    .collect();
+                let host: Vec<Option<HostGrad>> = guards
+                    .iter()
+                    .zip(tensors.iter().zip(&grads))
+                    .map(|(guard, (t, g))| match (guard, t, g) {
+                        (Some((storage, layout)), Some(t), Some(g)) => {
+                            let data = host_data(storage, layout, t)?;
+                            Ok(Some(HostGrad::new(g, data)))
                         }
                         _ => Ok(None),
                     })
@@ -134,7 +139,12 @@ impl AdamW {
                 let norm = host
                     .iter()
                     .flatten()
-                    .map(|g| g.par_iter().map(|x| (*x as f64) * (*x as f64)).sum::<f64>())
+                    .map(|g| {
+                        g.data()
+                            .par_iter()
+                            .map(|x| (*x as f64) * (*x as f64))
+                            .sum::<f64>()
+                    })
                     .sum::<f64>()
                     .sqrt();
                 let clip = clip_factor(norm, max_grad_norm);
@@ -159,7 +169,10 @@ impl AdamW {
             }
             Moments::Device { mv } => device_step(
                 vars,
-                &grads,
+                &grads
+                    .iter()
+                    .map(|g| g.map(Grad::to_dense).transpose())
+                    .collect::<Result<Vec<_>>>()?,
                 mv,
                 &decay,
                 max_grad_norm,
@@ -209,7 +222,7 @@ struct DeviceStep {
 #[cfg(feature = "cuda")]
 fn device_step(
     vars: &[Var],
-    grads: &[Option<&Tensor>],
+    grads: &[Option<Tensor>],
     moments: &[Tensor],
     decay: &dyn Fn(usize) -> f64,
     max_grad_norm: Option<f64>,
@@ -220,7 +233,7 @@ fn device_step(
         .iter()
         .enumerate()
         .filter_map(|(i, var)| {
-            grads[i].map(|grad| AdamParam {
+            grads[i].as_ref().map(|grad| AdamParam {
                 param: var.as_tensor(),
                 grad,
                 moments: &moments[i],
@@ -242,7 +255,7 @@ fn device_step(
 #[cfg(not(feature = "cuda"))]
 fn device_step(
     _: &[Var],
-    _: &[Option<&Tensor>],
+    _: &[Option<Tensor>],
     _: &[Tensor],
     _: &dyn Fn(usize) -> f64,
     _: Option<f64>,
@@ -261,8 +274,56 @@ fn clip_factor(norm: f64, max_grad_norm: Option<f64>) -> f64 {
     }
 }
 
+/// A gradient as the CPU update reads it.
+enum HostGrad<'a> {
+    Dense(Cow<'a, [f32]>),
+    /// A table's used rows ([`Grad::Rows`]): `slots[r]` is row r's place in `rows`, or
+    /// [`HostGrad::UNUSED`].
+    Rows {
+        slots: Vec<u32>,
+        rows: Cow<'a, [f32]>,
+        width: usize,
+    },
+}
+
+impl<'a> HostGrad<'a> {
+    const UNUSED: u32 = u32::MAX;
+
+    fn new(grad: &Grad, data: Cow<'a, [f32]>) -> HostGrad<'a> {
+        match grad {
+            Grad::Dense(_) => HostGrad::Dense(data),
+            Grad::Rows { ids, shape, .. } => {
+                let mut slots = vec![Self::UNUSED; shape.0];
+                for (k, &id) in ids.iter().enumerate() {
+                    slots[id as usize] = k as u32;
+                }
+                HostGrad::Rows {
+                    slots,
+                    rows: data,
+                    width: shape.1,
+                }
+            }
+        }
+    }
+
+    /// Every value the gradient stores (the others are zeros).
+    fn data(&self) -> &[f32] {
+        match self {
+            HostGrad::Dense(data) | HostGrad::Rows { rows: data, .. } => data,
+        }
+    }
+}
+
+/// A CPU tensor's f32 data, borrowed from its storage when contiguous.
+fn host_data<'a>(storage: &'a Storage, layout: &Layout, t: &Tensor) -> Result<Cow<'a, [f32]>> {
+    match (storage, layout.contiguous_offsets()) {
+        (Storage::Cpu(CpuStorage::F32(data)), Some((a, b))) => Ok(Cow::Borrowed(&data[a..b])),
+        _ => Ok(Cow::Owned(t.flatten_all()?.to_vec1::<f32>()?)),
+    }
+}
+
 struct Update<'a> {
-    grad: &'a [f32],
+    grad: &'a HostGrad<'a>,
     m: std::sync::Mutex<&'a mut Vec<f32>>,
     v: std::sync::Mutex<&'a mut Vec<f32>>,
     lr: f32,
@@ -280,20 +341,43 @@ impl Update<'_> {
         let mut m = self.m.lock().unwrap_or_else(|e| e.into_inner());
         let mut v = self.v.lock().unwrap_or_else(|e| e.into_inner());
         const CHUNK: usize = 16 * 1024;
-        p.par_chunks_mut(CHUNK)
-            .zip(m.par_chunks_mut(CHUNK))
-            .zip(v.par_chunks_mut(CHUNK))
-            .zip(self.grad.par_chunks(CHUNK))
-            .for_each(|(((p, m), v), g)| {
-                let step = self.lr / self.bc1;
-                for i in 0..p.len() {
-                    let g = g[i] * self.clip;
-                    m[i] = self.beta1 * m[i] + (1.0 - self.beta1) * g;
-                    v[i] = self.beta2 * v[i] + (1.0 - self.beta2) * g * g;
-                    let denom = v[i].sqrt() / self.bc2_sqrt + self.eps;
-                    p[i] -= self.decay * p[i] + step * m[i] / denom;
-                }
-            });
+        match self.grad {
+            HostGrad::Dense(g) => p
+                .par_chunks_mut(CHUNK)
+                .zip(m.par_chunks_mut(CHUNK))
+                .zip(v.par_chunks_mut(CHUNK))
+                .zip(g.par_chunks(CHUNK))
+                .for_each(|(((p, m), v), g)| self.elements(p, m, v, g)),
+            HostGrad::Rows { slots, rows, width } => {
+                // Row by row: an unused row's gradient is zero, so its update is the dense one.
+                let w = *width;
+                let zeros = vec![0f32; w];
+                p.par_chunks_mut(w)
+                    .zip(m.par_chunks_mut(w))
+                    .zip(v.par_chunks_mut(w))
+                    .zip(slots.par_iter())
+                    .with_min_len(CHUNK / w.max(1))
+                    .for_each(|(((p, m), v), &slot)| {
+                        let g = match slot {
+                            HostGrad::UNUSED => &zeros,
+                            s => &rows[s as usize * w..][..w],
+                        };
+                        self.elements(p, m, v, g)
+                    });
+            }
+        }
+    }
+
+    /// The update of a run of elements and their moments.
+    fn elements(&self, p: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32]) {
+        let step = self.lr / self.bc1;
+        for i in 0..p.len() {
+            let g = g[i] * self.clip;
+            m[i] = self.beta1 * m[i] + (1.0 - self.beta1) * g;
+            v[i] = self.beta2 * v[i] + (1.0 - self.beta2) * g * g;
+            let denom = v[i].sqrt() / self.bc2_sqrt + self.eps;
+            p[i] -= self.decay * p[i] + step * m[i] / denom;
+        }
     }
 }
 
@@ -323,5 +407,59 @@ pub fn learning_rate(step: u64, total: u64, warmup: u64, peak: f64, constant: bo
         peak
     } else {
         peak * (total.saturating_sub(step)) as f64 / (total.saturating_sub(warmup)).max(1) as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{Device, Tensor, Var};
+
+    use super::AdamW;
+    use crate::worker::model::{Grad, Grads, ParamSet};
+
+    /// A table's gradient kept as its used rows updates the table, and the moments of every
+    /// row, unused ones included, exactly as the same gradient stored densely does.
+    #[test]
+    fn used_rows_update_like_the_dense_gradient() {
+        let (rows, width) = (7, 5);
+        let start: Vec<f32> = (0..rows * width).map(|i| (i as f32 * 0.37).sin()).collect();
+        let table = || {
+            let t = Tensor::from_vec(start.clone(), (rows, width), &Device::Cpu).unwrap();
+            ParamSet {
+                names: vec!["bert.embeddings.word_embeddings.weight".into()],
+                vars: vec![Var::from_tensor(&t).unwrap()],
+            }
+        };
+        let used = Tensor::from_vec(
+            (0..2 * width).map(|i| i as f32 * 0.1 - 0.4).collect(),
+            (2, width),
+            &Device::Cpu,
+        )
+        .unwrap();
+        let sparse = Grad::Rows {
+            ids: vec![1, 4],
+            rows: used,
+            shape: (rows, width),
+        };
+        let dense = Grad::Dense(sparse.to_dense().unwrap());
+        let run = |grad: &Grad| {
+            let params = table();
+            let param = params
+                .source(true)
+                .pp("bert.embeddings.word_embeddings")
+                .get("weight")
+                .unwrap();
+            let mut opt = AdamW::new(&params.vars, vec![true], 0.01).unwrap();
+            let mut norms = Vec::new();
+            for _ in 0..3 {
+                let mut grads = Grads::with_len(1);
+                grads.set_rows(&param, grad.clone());
+                let norm = opt.step(&params.vars, &grads, 1e-2, Some(0.5)).unwrap();
+                norms.push(norm.value().unwrap());
+            }
+            let values = params.vars[0].flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            (values, opt.moments(0).unwrap(), norms)
+        };
+        assert_eq!(run(&sparse), run(&dense));
     }
 }
