@@ -160,7 +160,10 @@ impl Embeddings {
         if words.device().is_cpu() {
             grads.set_rows(&self.words, used_rows(&e.ids, &dsum, words.dims2()?)?);
         } else {
-            grads.set(&self.words, words.zeros_like()?.index_add(&e.ids, &dsum, 0)?);
+            grads.set(
+                &self.words,
+                words.zeros_like()?.index_add(&e.ids, &dsum, 0)?,
+            );
         }
         let h = dsum.dim(1)?;
         let dpositions =

@@ -7,6 +7,7 @@
 use candle_core::{CpuStorage, DType, Layout, Result, Storage, Tensor, Var};
 use rayon::prelude::*;
 
+use crate::worker::model::ops::simd::vectorised;
 use crate::worker::model::{Grad, Grads};
 use std::borrow::Cow;
 
@@ -154,14 +155,15 @@ impl AdamW {
                         grad: g,
                         m: std::sync::Mutex::new(m),
                         v: std::sync::Mutex::new(v),
-                        lr: lr as f32,
-                        decay: decay(i) as f32,
-                        clip: clip as f32,
-                        beta1: self.beta1 as f32,
-                        beta2: self.beta2 as f32,
-                        eps: self.eps as f32,
-                        bc1: bc1 as f32,
-                        bc2_sqrt: bc2.sqrt() as f32,
+                        k: Constants {
+                            clip: clip as f32,
+                            beta1: self.beta1 as f32,
+                            beta2: self.beta2 as f32,
+                            bc2_sqrt: bc2.sqrt() as f32,
+                            eps: self.eps as f32,
+                            decay: decay(i) as f32,
+                            step: lr as f32 / bc1 as f32,
+                        },
                     };
                     var.as_tensor().inplace_op1(&update)?;
                 }
@@ -326,14 +328,23 @@ struct Update<'a> {
     grad: &'a HostGrad<'a>,
     m: std::sync::Mutex<&'a mut Vec<f32>>,
     v: std::sync::Mutex<&'a mut Vec<f32>>,
-    lr: f32,
-    decay: f32,
+    k: Constants,
+}
+
+/// One parameter's constants for one step of the CPU update.
+#[derive(Clone, Copy)]
+struct Constants {
+    /// The factor that clips the gradient (1 for none).
     clip: f32,
     beta1: f32,
     beta2: f32,
-    eps: f32,
-    bc1: f32,
+    /// The square root of the second moment's bias correction.
     bc2_sqrt: f32,
+    eps: f32,
+    /// The learning rate times the weight decay (0 for none).
+    decay: f32,
+    /// The learning rate over the first moment's bias correction.
+    step: f32,
 }
 
 impl Update<'_> {
@@ -347,7 +358,7 @@ impl Update<'_> {
                 .zip(m.par_chunks_mut(CHUNK))
                 .zip(v.par_chunks_mut(CHUNK))
                 .zip(g.par_chunks(CHUNK))
-                .for_each(|(((p, m), v), g)| self.elements(p, m, v, g)),
+                .for_each(|(((p, m), v), g)| update_elements(self.k, p, m, v, g)),
             HostGrad::Rows { slots, rows, width } => {
                 // Row by row: an unused row's gradient is zero, so its update is the dense one.
                 let w = *width;
@@ -362,21 +373,24 @@ impl Update<'_> {
                             HostGrad::UNUSED => &zeros,
                             s => &rows[s as usize * w..][..w],
                         };
-                        self.elements(p, m, v, g)
+                        update_elements(self.k, p, m, v, g)
                     });
             }
         }
     }
+}
 
+vectorised! {
     /// The update of a run of elements and their moments.
-    fn elements(&self, p: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32]) {
-        let step = self.lr / self.bc1;
-        for i in 0..p.len() {
-            let g = g[i] * self.clip;
-            m[i] = self.beta1 * m[i] + (1.0 - self.beta1) * g;
-            v[i] = self.beta2 * v[i] + (1.0 - self.beta2) * g * g;
-            let denom = v[i].sqrt() / self.bc2_sqrt + self.eps;
-            p[i] -= self.decay * p[i] + step * m[i] / denom;
+    fn update_elements(k: Constants, p: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32]) {
+        let n = p.len().min(m.len()).min(v.len()).min(g.len());
+        let (p, m, v, g) = (&mut p[..n], &mut m[..n], &mut v[..n], &g[..n]);
+        for i in 0..n {
+            let g = g[i] * k.clip;
+            m[i] = k.beta1 * m[i] + (1.0 - k.beta1) * g;
+            v[i] = k.beta2 * v[i] + (1.0 - k.beta2) * g * g;
+            let denom = v[i].sqrt() / k.bc2_sqrt + k.eps;
+            p[i] -= k.decay * p[i] + k.step * m[i] / denom;
         }
     }
 }
@@ -457,7 +471,11 @@ mod tests {
                 let norm = opt.step(&params.vars, &grads, 1e-2, Some(0.5)).unwrap();
                 norms.push(norm.value().unwrap());
             }
-            let values = params.vars[0].flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let values = params.vars[0]
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
             (values, opt.moments(0).unwrap(), norms)
         };
         assert_eq!(run(&sparse), run(&dense));

@@ -7,6 +7,7 @@ use candle_core::{CustomOp2, CustomOp3};
 use rayon::prelude::*;
 
 use super::dropout::DropMask;
+use super::simd::{self, vectorised};
 use super::{exp, row_group, rows};
 
 /// The attention's probabilities (see [`AttentionProbs`]).
@@ -72,18 +73,35 @@ impl<'a> AttentionRows<'a> {
         let w = self.width;
         let x = &self.scores[r * w..(r + 1) * w];
         let m = &self.mask[(r / self.rows_per_entry) * w..][..w];
-        let mut max = f32::NEG_INFINITY;
-        for ((o, v), b) in y.iter_mut().zip(x).zip(m) {
+        softmax_row(x, m, scale, y)
+    }
+}
+
+vectorised! {
+    /// `y = softmax(x * scale + mask)` for one row.
+    fn softmax_row(x: &[f32], mask: &[f32], scale: f32, y: &mut [f32]) {
+        for ((o, v), b) in y.iter_mut().zip(x).zip(mask) {
             *o = v * scale + b;
-            max = max.max(*o);
         }
-        let mut sum = 0.0;
+        let max = simd::max(y);
         for o in y.iter_mut() {
             *o = exp(*o - max);
-            sum += *o;
         }
-        let inv = 1.0 / sum;
-        y.iter_mut().for_each(|o| *o *= inv);
+        let inv = 1.0 / simd::sum(y);
+        for o in y.iter_mut() {
+            *o *= inv;
+        }
+    }
+}
+
+vectorised! {
+    /// `dx = y * (g - Σ g y) * scale` for one row: the scores' gradient from the softmax `y`
+    /// and the probabilities' gradient `g`.
+    fn softmax_grad_row(y: &[f32], g: &[f32], scale: f32, dx: &mut [f32]) {
+        let dot = simd::dot(y, g);
+        for ((o, a), g) in dx.iter_mut().zip(y).zip(g) {
+            *o = a * (g - dot) * scale;
+        }
     }
 }
 
@@ -179,10 +197,7 @@ impl CustomOp3 for AttentionProbsGrad {
                     drop.fill(r * w, dx);
                     g.iter_mut().zip(dx.iter()).for_each(|(g, k)| *g *= k);
                 }
-                let dot: f32 = y.iter().zip(&g).map(|(a, b)| a * b).sum();
-                for ((o, a), g) in dx.iter_mut().zip(&y).zip(&g) {
-                    *o = a * (g - dot) * self.scale;
-                }
+                softmax_grad_row(&y, &g, self.scale, dx);
             }
         });
         Ok((CpuStorage::F32(dx), l1.shape().clone()))

@@ -7,6 +7,7 @@ use candle_core::{CpuStorage, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::rows;
+use super::simd::vectorised;
 use crate::worker::rng::SplitMix64;
 
 /// `x * mask`, or `x` when there is no mask.
@@ -34,10 +35,15 @@ impl DropMask {
 
     /// The multipliers of elements `from..from + out.len()`.
     pub(super) fn fill(&self, from: usize, out: &mut [f32]) {
-        let mut rng = SplitMix64::at(self.state, from as u64);
-        let scale = self.keep_scale();
-        for o in out {
-            *o = if rng.next_f32() < self.p { 0.0 } else { scale };
+        fill_mask(self.state, from as u64, self.p, self.keep_scale(), out)
+    }
+}
+
+vectorised! {
+    fn fill_mask(state: u64, from: u64, p: f32, scale: f32, out: &mut [f32]) {
+        for (i, o) in out.iter_mut().enumerate() {
+            let u = SplitMix64::f32_at(state, from + i as u64);
+            *o = if u < p { 0.0 } else { scale };
         }
     }
 }

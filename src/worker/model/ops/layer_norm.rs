@@ -6,7 +6,42 @@ use candle_core::CustomOp3;
 use candle_core::{CpuStorage, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
+use super::simd::{self, vectorised};
 use super::{column_sum, row_stats, rows};
+
+vectorised! {
+    /// One row's LayerNorm.
+    fn normalise_row(x: &[f32], gamma: &[f32], beta: &[f32], eps: f32, y: &mut [f32]) {
+        let (mean, inv) = row_stats(x, eps);
+        for (((o, v), g), b) in y.iter_mut().zip(x).zip(gamma).zip(beta) {
+            *o = (v - mean) * inv * g + b;
+        }
+    }
+}
+
+vectorised! {
+    /// One row's dx and dy * x̂ (see [`LayerNormGrad`]).
+    fn normalise_grad_row(
+        x: &[f32],
+        gamma: &[f32],
+        dy: &[f32],
+        eps: f32,
+        dx: &mut [f32],
+        dgx: &mut [f32],
+    ) {
+        let (mean, inv) = row_stats(x, eps);
+        for ((o, v), d) in dgx.iter_mut().zip(x).zip(dy) {
+            *o = d * ((v - mean) * inv);
+        }
+        // With g = dy * weight: Σ g = dy · weight and Σ g x̂ = weight · (dy * x̂).
+        let n = x.len() as f32;
+        let (mean_g, mean_gx) = (simd::dot(dy, gamma) / n, simd::dot(gamma, dgx) / n);
+        for (((o, v), d), g) in dx.iter_mut().zip(x).zip(dy).zip(gamma) {
+            let xhat = (v - mean) * inv;
+            *o = (d * g - mean_g - xhat * mean_gx) * inv;
+        }
+    }
+}
 
 /// LayerNorm of the rows of `x`.
 pub fn layer_norm(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f32) -> Result<Tensor> {
@@ -53,12 +88,9 @@ impl CustomOp3 for LayerNorm {
             candle_core::bail!("layer-norm: weight and bias must have the rows' width {w}")
         }
         let mut y = vec![0f32; x.len()];
-        y.par_chunks_mut(w).zip(x.par_chunks(w)).for_each(|(y, x)| {
-            let (mean, inv) = row_stats(x, self.eps);
-            for (((o, v), g), b) in y.iter_mut().zip(x).zip(gamma).zip(beta) {
-                *o = (v - mean) * inv * g + b;
-            }
-        });
+        y.par_chunks_mut(w)
+            .zip(x.par_chunks(w))
+            .for_each(|(y, x)| normalise_row(x, gamma, beta, self.eps, y));
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
 
@@ -119,22 +151,7 @@ impl CustomOp3 for LayerNormGrad {
         dx.par_chunks_mut(w)
             .zip(dgx.par_chunks_mut(w))
             .zip(x.par_chunks(w).zip(dy.par_chunks(w)))
-            .for_each(|((dx, dgx), (x, dy))| {
-                let (mean, inv) = row_stats(x, self.eps);
-                let n = w as f32;
-                let (mut sum_g, mut sum_gx) = (0.0, 0.0);
-                for ((v, d), g) in x.iter().zip(dy).zip(gamma) {
-                    let g = d * g;
-                    sum_g += g;
-                    sum_gx += g * (v - mean) * inv;
-                }
-                let (mean_g, mean_gx) = (sum_g / n, sum_gx / n);
-                for i in 0..w {
-                    let xhat = (x[i] - mean) * inv;
-                    dx[i] = (dy[i] * gamma[i] - mean_g - xhat * mean_gx) * inv;
-                    dgx[i] = dy[i] * xhat;
-                }
-            });
+            .for_each(|((dx, dgx), (x, dy))| normalise_grad_row(x, gamma, dy, self.eps, dx, dgx));
         let mut dims = vec![2];
         dims.extend_from_slice(l1.dims());
         Ok((CpuStorage::F32(out), Shape::from(dims)))

@@ -14,6 +14,7 @@ pub(crate) mod activation;
 pub(crate) mod attention;
 pub(crate) mod dropout;
 pub(crate) mod layer_norm;
+pub(crate) mod simd;
 mod softmax;
 #[cfg(test)]
 mod test_util;
@@ -43,10 +44,11 @@ pub(crate) fn rows<'a>(
 }
 
 /// A row's mean and 1/sqrt(variance + eps).
+#[inline(always)]
 pub(crate) fn row_stats(x: &[f32], eps: f32) -> (f32, f32) {
     let n = x.len() as f32;
-    let mean = x.iter().sum::<f32>() / n;
-    let var = x.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
+    let mean = simd::sum(x) / n;
+    let var = simd::sum_squares_about(x, mean) / n;
     (mean, 1.0 / (var + eps).sqrt())
 }
 
@@ -71,6 +73,7 @@ pub fn column_sum(x: &Tensor) -> Result<Tensor> {
 
 /// e^x for f32, branch-free so that loops over it vectorise (libm's `expf` is a call per
 /// element): Cephes' `expf`, within 2 ulp. Below -87.3 (e.g. a padding mask) it is 0.
+#[inline(always)]
 pub(crate) fn exp(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     // Adding and subtracting 1.5 * 2^23 rounds to the nearest integer, branch-free.
