@@ -139,10 +139,9 @@ impl SelfAttention {
             .permute((2, 0, 3, 1, 4))?
             .contiguous()?;
         let (q, k, v) = (qkv.get(0)?, qkv.get(1)?, qkv.get(2)?);
-        let scores = q.matmul(&k.t()?)?;
+        let scores = ops::batched_matmul(&q, &k.t()?)?;
         let probs = ops::attention_probs(&scores, mask, self.scale(h), drop)?;
-        let context = probs
-            .matmul(&v)?
+        let context = ops::batched_matmul(&probs, &v)?
             .transpose(1, 2)?
             .contiguous()?
             .reshape((s.batch * s.len, h))?;
@@ -173,12 +172,12 @@ impl SelfAttention {
             .reshape((s.batch, s.len, nh, dh))?
             .transpose(1, 2)?
             .contiguous()?;
-        let dprobs = dc.matmul(&v.t()?)?;
-        let dv = a.probs.t()?.matmul(&dc)?;
+        let dprobs = ops::batched_matmul(&dc, &v.t()?)?;
+        let dv = ops::batched_matmul(&a.probs.t()?, &dc)?;
         let dscores =
             ops::attention_probs_backward(&a.scores, mask, &dprobs, self.scale(h), a.drop)?;
-        let dq = dscores.matmul(&k)?;
-        let dk = dscores.t()?.matmul(&q)?;
+        let dq = ops::batched_matmul(&dscores, &k)?;
+        let dk = ops::batched_matmul(&dscores.t()?, &q)?;
         let dy = Tensor::stack(&[dq, dk, dv], 0)?
             .permute((1, 3, 0, 2, 4))?
             .contiguous()?

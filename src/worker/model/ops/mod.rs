@@ -14,6 +14,7 @@ pub(crate) mod activation;
 pub(crate) mod attention;
 pub(crate) mod dropout;
 pub(crate) mod layer_norm;
+mod matmul;
 pub(crate) mod simd;
 mod softmax;
 #[cfg(test)]
@@ -25,6 +26,7 @@ pub use activation::{bias_act, bias_act_backward};
 pub use attention::{attention_probs, attention_probs_backward};
 pub use dropout::{DropMask, dropout};
 pub use layer_norm::{layer_norm, layer_norm_backward};
+pub use matmul::batched_matmul;
 pub use softmax::Softmax;
 
 /// A contiguous f32 tensor's data and the size of its last dimension.
