@@ -341,3 +341,54 @@ fn a_job_killed_mid_write_resumes_without_a_torn_or_doubled_row() {
         "the resumed output differs from the uninterrupted one"
     );
 }
+
+/// `score --json` (and `--dry-run --json`) print one JSON object: what was submitted (or would
+/// be), the score job and the pre-flight's verdict (none on the local backend).
+#[test]
+fn score_json_says_what_was_submitted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let m = model(tmp.path());
+    common::write_corpus(&tmp.path().join("news.csv"), 50);
+    let args = |extra: &[&str]| {
+        let mut c = yenjob(tmp.path());
+        c.args(["score", "--backend", "local", "--cpus", "1", "--model"])
+            .arg(&m)
+            .args([
+                "--input",
+                "news.csv",
+                "--output",
+                "scored.csv",
+                "--text-column",
+                "text",
+                "--json",
+            ])
+            .args(extra);
+        c.output().unwrap()
+    };
+    let dry: serde_json::Value =
+        serde_json::from_str(&common::stdout_of_success(&args(&["--dry-run"]))).unwrap();
+    assert!(
+        dry["script"].as_str().unwrap().contains("score-worker"),
+        "{dry}"
+    );
+    assert_eq!(dry["score"]["text_column"], "text", "{dry}");
+    assert!(dry["verdict"].is_null(), "{dry}");
+    assert!(!tmp.path().join("scored.csv").exists());
+
+    let sent: serde_json::Value =
+        serde_json::from_str(&common::stdout_of_success(&args(&[]))).unwrap();
+    assert_eq!(sent["submitted"], true, "{sent}");
+    assert_eq!(sent["backend"], "local", "{sent}");
+    assert!(
+        sent["score"]["output"]
+            .as_str()
+            .unwrap()
+            .ends_with("scored.csv"),
+        "{sent}"
+    );
+    let job = sent["job_id"].as_str().unwrap();
+    let tail = yenjob(tmp.path()).args(["tail", job]).output().unwrap();
+    common::stdout_of_success(&tail);
+    let rows = std::fs::read_to_string(tmp.path().join("scored.csv")).unwrap();
+    assert_eq!(rows.lines().count(), 51);
+}

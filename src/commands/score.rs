@@ -18,7 +18,10 @@ use crate::script::{self, Layout, Work};
 use crate::slurm::Slurm;
 use crate::spec::{BackendChoice, JobSpec, JobTable, ScoreSpec, ScoreTable};
 
-use super::submit::{Origin, choose_backend, launch, launched, new_record, refuse};
+use super::submit::{
+    Origin, choose_backend, dry_run_json, launch, launched, new_record, print_json, refuse,
+    sbatch_argv, submitted_json,
+};
 
 /// What `yenjob score` is given on the command line.
 #[derive(Debug, Default, clap::Args)]
@@ -61,6 +64,10 @@ pub struct Options {
     /// Print the script and the job's score.json, and submit nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// One JSON object on stdout instead of text: what was submitted (or, with --dry-run,
+    /// would be), the score job, and the pre-flight's verdict.
+    #[arg(long, conflicts_with = "follow")]
+    pub json: bool,
     /// Submit even when the pre-flight says Slurm will refuse the job.
     #[arg(long)]
     pub force: bool,
@@ -154,6 +161,18 @@ pub async fn run(opts: Options) -> anyhow::Result<i32> {
     if opts.dry_run {
         let run_dir = base_dir.join(&table_job.runs_dir).join("<run-id>");
         let layout = Layout::Job { run_dir: &run_dir };
+        if opts.json {
+            let text = script::render_job(&table_job, &source, Work::Score, &binary, layout)?;
+            let argv = sbatch_argv(&script::job_arguments(&table_job, layout), &run_dir);
+            let request = super::request_for(&table_job, 1);
+            let mut json = dry_run_json(&slurm, backend, text, argv, |state| {
+                crate::preflight::assess(&request, state)
+            })
+            .await;
+            json["score"] = serde_json::to_value(&job)?;
+            print_json(&json)?;
+            return Ok(0);
+        }
         print!(
             "{}",
             script::render_job(&table_job, &source, Work::Score, &binary, layout)?
@@ -167,13 +186,20 @@ pub async fn run(opts: Options) -> anyhow::Result<i32> {
         }
         return Ok(0);
     }
+    let mut verdict = None;
     if backend == BackendKind::Slurm {
         let (state, warnings) = super::gather_state(&slurm).await?;
-        let verdict = crate::preflight::assess(&super::request_for(&table_job, 1), &state);
-        super::check::print_verdict(&verdict, &warnings);
-        if refuse(&verdict, opts.force) {
+        let v = crate::preflight::assess(&super::request_for(&table_job, 1), &state);
+        if !opts.json {
+            super::check::print_verdict(&v, &warnings);
+        }
+        if refuse(&v, opts.force) {
+            if opts.json {
+                print_json(&serde_json::json!({"submitted": false, "verdict": v}))?;
+            }
             return Ok(2);
         }
+        verdict = Some(v);
     }
     let runs_dir = crate::spec::normalize(&base_dir.join(&table_job.runs_dir));
     let (run_id, run_dir) = runs::create_run_dir(&runs_dir, &table_job.name.0)?;
@@ -210,6 +236,12 @@ pub async fn run(opts: Options) -> anyhow::Result<i32> {
     else {
         return Ok(1);
     };
+    if opts.json {
+        let mut json = submitted_json(&record, verdict.as_ref());
+        json["score"] = serde_json::to_value(&job)?;
+        print_json(&json)?;
+        return Ok(0);
+    }
     println!("{}: {}", launched(&record), table_job.name);
     println!("  scores:     {} -> {}", input.display(), output.display());
     println!("  run folder: {}", record.run_dir.display());

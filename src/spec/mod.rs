@@ -310,7 +310,10 @@ impl JobSpec {
             Some(raw) => {
                 let train = raw_train_table(text);
                 raw.into_sweep(|key, value| check_train_value(&train, key, value))
-                    .map_err(|p| invalid(p.key, p.message, Some(p.span)))?
+                    .map_err(|p| {
+                        let span = p.span_in(text);
+                        invalid(p.key, p.message, Some(span))
+                    })?
             }
         };
         Ok(JobSpec {
@@ -528,7 +531,11 @@ fn raw_train_table(text: &str) -> toml::Table {
 
 /// Whether `[train]` with `key = value` in place is a valid table: the message of the first
 /// problem if not.
-fn check_train_value(train: &toml::Table, key: &str, value: &toml::Value) -> Result<(), String> {
+fn check_train_value(
+    train: &toml::Table,
+    key: &str,
+    value: &toml::Value,
+) -> Result<(), sweep::ValueProblem> {
     let mut train = train.clone();
     train.insert(key.to_string(), value.clone());
     match serde_path_to_error::deserialize::<_, TrainTable>(toml::Value::Table(train)) {
@@ -536,11 +543,11 @@ fn check_train_value(train: &toml::Table, key: &str, value: &toml::Value) -> Res
         Err(e) => {
             let message = e.into_inner().message().to_string();
             if message.contains("unknown field") {
-                Err(format!(
+                Err(sweep::ValueProblem::NotATrainKey(format!(
                     "`{key}` is not a [train] key, so it cannot be swept ({message})"
-                ))
+                )))
             } else {
-                Err(message)
+                Err(sweep::ValueProblem::Invalid(message))
             }
         }
     }

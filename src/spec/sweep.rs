@@ -107,11 +107,39 @@ pub fn float_text(x: f64) -> String {
 #[serde(transparent)]
 pub(super) struct RawSweep(pub std::collections::BTreeMap<String, toml::Spanned<toml::Value>>);
 
+/// Why a swept value is refused.
+pub(super) enum ValueProblem {
+    /// The key is not a `[train]` key: the entry is at fault, not one of its values.
+    NotATrainKey(String),
+    /// This value is not one the key takes.
+    Invalid(String),
+}
+
 /// What is wrong with a `[sweep]` entry, and where.
 pub(super) struct SweepProblem {
     pub key: String,
     pub message: String,
+    /// The entry's place in the file.
     pub span: std::ops::Range<usize>,
+    /// The list element at fault, when one is: (the sweep key, its index).
+    pub element: Option<(String, usize)>,
+}
+
+impl SweepProblem {
+    /// Where in `text` the problem lies: the element at fault when there is one, else the
+    /// entry. (serde's spans stop at the entry; toml_edit's document has one for each element.)
+    pub(super) fn span_in(&self, text: &str) -> std::ops::Range<usize> {
+        let element = self.element.as_ref().and_then(|(key, i)| {
+            let doc = toml_edit::Document::parse(text).ok()?;
+            doc.as_table()
+                .get("sweep")?
+                .get(key)?
+                .as_array()?
+                .get(*i)?
+                .span()
+        });
+        element.unwrap_or_else(|| self.span.clone())
+    }
 }
 
 impl RawSweep {
@@ -119,7 +147,7 @@ impl RawSweep {
     /// checked as a `[train]` value by `check_value`, which names the key on failure.
     pub(super) fn into_sweep(
         self,
-        mut check_value: impl FnMut(&str, &toml::Value) -> Result<(), String>,
+        mut check_value: impl FnMut(&str, &toml::Value) -> Result<(), ValueProblem>,
     ) -> Result<Option<Sweep>, SweepProblem> {
         let mut entries: Vec<(String, toml::Spanned<toml::Value>)> = self.0.into_iter().collect();
         entries.sort_by_key(|(_, v)| v.span().start);
@@ -131,6 +159,11 @@ impl RawSweep {
                 key,
                 message,
                 span: span.clone(),
+                element: None,
+            };
+            let at = |i: usize, message: String| SweepProblem {
+                element: Some((key.clone(), i)),
+                ..problem(format!("sweep.{key}[{i}]"), message)
             };
             let value = spanned.into_inner();
             if key == "max_parallel" {
@@ -155,12 +188,15 @@ impl RawSweep {
             }
             for (i, v) in values.iter().enumerate() {
                 if values[..i].contains(v) {
-                    return Err(problem(
-                        format!("sweep.{key}[{i}]"),
+                    return Err(at(
+                        i,
                         format!("{v} appears twice in the list; each value once"),
                     ));
                 }
-                check_value(&key, v).map_err(|m| problem(format!("sweep.{key}[{i}]"), m))?;
+                check_value(&key, v).map_err(|p| match p {
+                    ValueProblem::NotATrainKey(m) => problem(format!("sweep.{key}"), m),
+                    ValueProblem::Invalid(m) => at(i, m),
+                })?;
             }
             axes.push(Axis { key, values });
         }
@@ -180,6 +216,7 @@ impl RawSweep {
                     "the grid has more than {MAX_TASKS} tasks; split it into several sweeps"
                 ),
                 span: 0..0,
+                element: None,
             });
         }
         Ok(Some(sweep))
@@ -288,24 +325,27 @@ mod tests {
         let cases = [
             (
                 "lr = [1e-5]\n",
-                "s.toml:12:6: `sweep.lr[0]`: `lr` is not a [train] key",
+                "s.toml:12:6: `sweep.lr`: `lr` is not a [train] key",
             ),
             (
                 "seed = []\n",
                 "s.toml:12:8: `sweep.seed`: the list is empty",
             ),
-            ("seed = [1, 2, 1]\n", "`sweep.seed[2]`: 1 appears twice"),
+            (
+                "seed = [1, 2, 1]\n",
+                "s.toml:12:15: `sweep.seed[2]`: 1 appears twice",
+            ),
             (
                 "seed = 3\n",
                 "`sweep.seed`: a sweep key takes a list of the values to try, like seed = [3]",
             ),
             (
                 "learning_rate = [1e-5, -1.0]\n",
-                "s.toml:12:17: `sweep.learning_rate[1]`: -1 must be a number above 0",
+                "s.toml:12:24: `sweep.learning_rate[1]`: -1 must be a number above 0",
             ),
             (
                 "epochs = [1, 0]\n",
-                "`sweep.epochs[1]`: 0 must be a whole number",
+                "s.toml:12:14: `sweep.epochs[1]`: 0 must be a whole number",
             ),
             (
                 "max_parallel = 0\n",
@@ -313,7 +353,7 @@ mod tests {
             ),
             (
                 "seed = [1]\nlearning_rate = [\"fast\"]\n",
-                "s.toml:13:17: `sweep.learning_rate[0]`: invalid type",
+                "s.toml:13:18: `sweep.learning_rate[0]`: invalid type",
             ),
         ];
         for (sweep, expected) in cases {

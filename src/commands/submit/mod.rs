@@ -6,7 +6,7 @@ mod sweep;
 use std::path::{Path, PathBuf};
 
 use crate::backend::{self, BackendError};
-use crate::preflight::{Outcome, Verdict};
+use crate::preflight::{ClusterState, Outcome, Verdict};
 use crate::run_dir::{RunDir, atomic_write};
 use crate::runs::{self, BackendKind, RunRecord};
 use crate::script::{self, Layout};
@@ -54,7 +54,10 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<i32> {
         if opts.json {
             let script = script::render(&spec, &binary, layout)?;
             let argv = sbatch_argv(&script::sbatch_arguments(&spec, layout), &run_dir);
-            print_dry_run(&slurm, &spec, backend, script, argv).await?;
+            let json = dry_run_json(&slurm, backend, script, argv, |state| {
+                super::verdict_of(&spec, state)
+            });
+            print_json(&json.await)?;
             return Ok(0);
         }
         print!("{}", script::render(&spec, &binary, layout)?);
@@ -171,32 +174,32 @@ pub(crate) fn sbatch_argv(options: &[String], run_dir: &Path) -> Vec<String> {
     argv
 }
 
-/// `submit --dry-run --json`: the script, the sbatch command, and the verdict Slurm's state
-/// gives now (null, with the reason, when Slurm cannot be asked or the backend is local).
-pub(crate) async fn print_dry_run(
+/// `--dry-run --json`: the script, the sbatch command, and the verdict Slurm's state gives now
+/// (null, with the reason, when Slurm cannot be asked or the backend is local).
+pub(crate) async fn dry_run_json(
     slurm: &Slurm,
-    spec: &JobSpec,
     backend: BackendKind,
     script: String,
     argv: Vec<String>,
-) -> anyhow::Result<()> {
+    verdict_of: impl FnOnce(&ClusterState) -> Verdict,
+) -> serde_json::Value {
     let (verdict, why) = match backend {
         BackendKind::Local => (
             None,
             Some("the local backend has no pre-flight".to_string()),
         ),
         BackendKind::Slurm => match super::gather_state(slurm).await {
-            Ok((state, _)) => (Some(super::verdict_of(spec, &state)), None),
+            Ok((state, _)) => (Some(verdict_of(&state)), None),
             Err(e) => (None, Some(crate::error_chain(&e))),
         },
     };
-    print_json(&serde_json::json!({
+    serde_json::json!({
         "script": script,
         "sbatch_argv": argv,
         "backend": backend,
         "verdict": verdict,
         "verdict_unavailable": why,
-    }))
+    })
 }
 
 /// Whether the verdict stops the submission (it says why); `--force` sends it anyway.

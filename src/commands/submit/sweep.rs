@@ -15,7 +15,7 @@ use crate::slurm::state::JobState;
 use crate::spec::{JobSpec, Sweep};
 
 use super::{
-    Options, Origin, choose_backend, launch, new_record, now, print_dry_run, print_json, refuse,
+    Options, Origin, choose_backend, dry_run_json, launch, new_record, now, print_json, refuse,
     sbatch_argv, submitted_json,
 };
 
@@ -68,7 +68,10 @@ pub(super) async fn submit(spec: &JobSpec, opts: &Options<'_>) -> anyhow::Result
         if opts.json {
             let text = script::render(spec, &binary, layout)?;
             let argv = sbatch_argv(&script::sbatch_arguments(spec, layout), &sweep_dir);
-            print_dry_run(&slurm, spec, backend, text, argv).await?;
+            let json = dry_run_json(&slurm, backend, text, argv, |state| {
+                crate::commands::verdict_of(spec, state)
+            });
+            print_json(&json.await)?;
             return Ok(0);
         }
         print!("{}", script::render(spec, &binary, layout)?);
