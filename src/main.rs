@@ -49,9 +49,10 @@ enum Command {
         /// The job spec (TOML). Default: the built-in jobs/finbert.toml.
         #[arg(conflicts_with = "rerun_failed")]
         spec: Option<PathBuf>,
-        /// Submit again the tasks of this sweep (job id or run id) that did not complete,
-        /// into the same sweep folder.
-        #[arg(long, value_name = "SWEEP", add = job_ids())]
+        /// Run again, in its own folder, a run (job id or run id) that ended without
+        /// completing: it resumes from its checkpoint, a score job from its progress. For a
+        /// sweep: the tasks that did not complete, as a new array.
+        #[arg(long, value_name = "RUN", add = job_ids())]
         rerun_failed: Option<String>,
         /// Print the script that would be submitted, and submit nothing.
         #[arg(long)]

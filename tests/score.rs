@@ -392,3 +392,85 @@ fn score_json_says_what_was_submitted() {
     let rows = std::fs::read_to_string(tmp.path().join("scored.csv")).unwrap();
     assert_eq!(rows.lines().count(), 51);
 }
+
+/// A score job cancelled in the middle runs again with `submit --rerun-failed JOB`: in its own
+/// folder, from its progress file, to the output an uninterrupted run writes. A job that
+/// completed has nothing to run again.
+#[test]
+fn a_cancelled_job_runs_again_from_where_it_stopped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = common::write_model(&tmp.path().join("small"), &common::small_config());
+    let m = common::fine_tune(tmp.path(), &base);
+    common::write_corpus(&tmp.path().join("news.csv"), 12_000);
+    let args = |output: &'static str| {
+        [
+            "--input",
+            "news.csv",
+            "--output",
+            output,
+            "--text-column",
+            "text",
+        ]
+    };
+    common::stdout_of_success(&score(tmp.path(), &m, &args("whole.csv")));
+
+    let out = yenjob(tmp.path())
+        .args([
+            "score",
+            "--backend",
+            "local",
+            "--cpus",
+            "1",
+            "--json",
+            "--model",
+        ])
+        .arg(&m)
+        .args(args("again.csv"))
+        .output()
+        .unwrap();
+    let sent: serde_json::Value = serde_json::from_str(&common::stdout_of_success(&out)).unwrap();
+    let (job, run_dir) = (
+        sent["job_id"].as_str().unwrap().to_string(),
+        PathBuf::from(sent["run_dir"].as_str().unwrap()),
+    );
+    let progress = run_dir.join("score-progress.json");
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while std::fs::read(&progress)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| v["written"].as_u64())
+        .unwrap_or(0)
+        < 2048
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let cancel = yenjob(tmp.path()).args(["cancel", &job]).output().unwrap();
+    let said = common::stdout_of_success(&cancel);
+    assert!(said.contains("CANCELLED"), "{said}");
+    let partial = std::fs::read(tmp.path().join("again.csv")).unwrap();
+    assert!(partial.len() < std::fs::read(tmp.path().join("whole.csv")).unwrap().len());
+
+    let rerun = yenjob(tmp.path())
+        .args(["submit", "--rerun-failed", &job, "--follow"])
+        .output()
+        .unwrap();
+    let log = common::stdout_of_success(&rerun);
+    assert!(
+        log.contains("again") && log.contains("CANCELLED before"),
+        "{log}"
+    );
+    assert!(log.contains("[score] resuming after record"), "{log}");
+    assert_eq!(
+        std::fs::read(tmp.path().join("again.csv")).unwrap(),
+        std::fs::read(tmp.path().join("whole.csv")).unwrap(),
+        "the output of the job run again differs from the uninterrupted one"
+    );
+
+    let nothing = yenjob(tmp.path())
+        .args(["submit", "--rerun-failed", &job])
+        .output()
+        .unwrap();
+    let said = common::stdout_of_success(&nothing);
+    assert!(said.contains("COMPLETED: nothing to run again"), "{said}");
+}

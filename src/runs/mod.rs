@@ -172,12 +172,15 @@ fn pointers() -> Vec<Pointer> {
 }
 
 impl Pointer {
-    /// A sweep answers to each of its arrays' job ids (`--rerun-failed` adds one).
+    /// A run answers to the job ids it had before it ran again, and a sweep to each of its
+    /// arrays' (`--rerun-failed` adds one).
     fn answers_to(&self, job_id: &str) -> bool {
-        self.copy
-            .as_ref()
-            .and_then(|r| r.sweep.as_ref())
-            .is_some_and(|s| s.submissions.iter().any(|sub| sub.job_id == job_id))
+        self.copy.as_ref().is_some_and(|r| {
+            r.earlier_job_ids.iter().any(|id| id == job_id)
+                || r.sweep
+                    .as_ref()
+                    .is_some_and(|s| s.submissions.iter().any(|sub| sub.job_id == job_id))
+        })
     }
 
     /// The run's record: from its folder; from the index copy when the folder is gone.

@@ -24,6 +24,10 @@ pub struct RunRecord {
     pub backend: BackendKind,
     /// Slurm's job id (a sweep's: the array's); for local runs, a short local id.
     pub job_id: String,
+    /// The Slurm job ids this run had before `submit --rerun-failed` ran it again; the run
+    /// still answers to them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub earlier_job_ids: Vec<String>,
     pub cluster: Option<String>,
     pub job_name: String,
     pub partition: String,

@@ -1,6 +1,7 @@
 //! `yenjob submit SPEC`: pre-flight, render the script, submit it (Slurm or local), record it.
 //! A spec with `[sweep]` goes to `sweep.rs`: one job array, one folder per task.
 
+mod rerun;
 mod sweep;
 
 use std::path::{Path, PathBuf};
@@ -37,8 +38,19 @@ pub fn choose_backend(job: &crate::spec::JobTable, over: Option<BackendChoice>) 
 }
 
 pub async fn run(opts: Options<'_>) -> anyhow::Result<i32> {
-    if let Some(sweep) = opts.rerun_failed {
-        return sweep::rerun_failed(sweep, &opts).await;
+    if let Some(query) = opts.rerun_failed {
+        let record = runs::find(Some(query))?;
+        if let Some(index) = record.task {
+            let sweep = record.job_id.rsplit_once('_').map_or("", |(s, _)| s);
+            anyhow::bail!(
+                "{} is task {index} of sweep {sweep}: `yenjob submit --rerun-failed {sweep}` runs again the sweep's tasks that did not complete",
+                record.job_id
+            );
+        }
+        return match record.sweep {
+            Some(_) => sweep::rerun_failed(record, &opts).await,
+            None => rerun::rerun(record, &opts).await,
+        };
     }
     let spec = super::load_spec(opts.spec)?;
     if spec.sweep.is_some() {
@@ -248,6 +260,7 @@ pub(crate) fn new_record(
             BackendKind::Slurm => run_id.clone(),
             BackendKind::Local => runs::local_job_id(&run_id),
         },
+        earlier_job_ids: Vec::new(),
         run_id,
         run_dir,
         backend,

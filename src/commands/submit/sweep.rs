@@ -233,8 +233,7 @@ pub fn array_spec(indices: &[usize], throttle: Option<u64>) -> String {
 
 /// `submit --rerun-failed SWEEP`: the tasks that ended without completing, as a new array
 /// into the same sweep folder, with the same script and task specs.
-pub(super) async fn rerun_failed(query: &str, opts: &Options<'_>) -> anyhow::Result<i32> {
-    let mut record = runs::find(Some(query))?;
+pub(super) async fn rerun_failed(mut record: RunRecord, opts: &Options<'_>) -> anyhow::Result<i32> {
     let Some(sweep) = record.sweep.clone() else {
         return Err(runs::RunError::NotASweep(record.job_id).into());
     };

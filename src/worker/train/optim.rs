@@ -431,6 +431,27 @@ mod tests {
     use super::AdamW;
     use crate::worker::model::{Grad, Grads, ParamSet};
 
+    /// The update gives the same bits at every vector level.
+    #[test]
+    fn the_same_at_every_vector_level() {
+        let k = super::Constants {
+            clip: 0.5,
+            beta1: 0.9,
+            beta2: 0.999,
+            bc2_sqrt: 0.03,
+            eps: 1e-8,
+            decay: 1e-4,
+            step: 2e-3,
+        };
+        let g: Vec<f32> = (0..333).map(|i| (i as f32 * 0.3).sin()).collect();
+        crate::worker::model::ops::simd::assert_same_at_every_level(|| {
+            let mut p: Vec<f32> = (0..333).map(|i| (i as f32 * 0.1).cos()).collect();
+            let (mut m, mut v) = (vec![0.01f32; 333], vec![0.02f32; 333]);
+            super::update_elements(k, &mut p, &mut m, &mut v, &g);
+            (p, m, v)
+        });
+    }
+
     /// A table's gradient kept as its used rows updates the table, and the moments of every
     /// row, unused ones included, exactly as the same gradient stored densely does.
     #[test]

@@ -229,6 +229,21 @@ mod tests {
     use crate::worker::model::ops::dropout::Dropout;
     use crate::worker::model::ops::test_util::*;
     use candle_core::{D, Device};
+    /// The row loops give the same bits at every vector level, a masked key included.
+    #[test]
+    fn the_same_at_every_vector_level() {
+        let x: Vec<f32> = (0..77).map(|i| (i as f32 * 0.29).sin() * 3.0).collect();
+        let mut mask = vec![0f32; 77];
+        mask[70..].fill(-10_000.0);
+        let g: Vec<f32> = (0..77).map(|i| (i as f32 * 0.11).cos()).collect();
+        crate::worker::model::ops::simd::assert_same_at_every_level(|| {
+            let (mut y, mut dx) = (vec![0f32; 77], vec![0f32; 77]);
+            softmax_row(&x, &mask, 0.125, &mut y);
+            softmax_grad_row(&y, &g, 0.125, &mut dx);
+            (y, dx)
+        });
+    }
+
     /// The fused attention probabilities (with and without dropout) and the scores' gradient
     /// equal scale, mask, softmax and dropout done one by one.
     #[test]

@@ -87,6 +87,16 @@ impl CustomOp1 for Dropout {
 mod tests {
     use super::*;
     use candle_core::{Device, Var};
+    /// The mask is the same at every vector level.
+    #[test]
+    fn the_same_at_every_vector_level() {
+        crate::worker::model::ops::simd::assert_same_at_every_level(|| {
+            let mut out = vec![0f32; 1001];
+            fill_mask(12345, 17, 0.1, 1.0 / 0.9, &mut out);
+            out
+        });
+    }
+
     /// The parallel kernel draws exactly the sequential stream: element i is dropped by the
     /// stream's i-th draw, kept ones are scaled, and the gradient goes through the same mask.
     #[test]

@@ -176,6 +176,19 @@ mod tests {
     use super::*;
     use crate::worker::model::ops::test_util::*;
     use candle_core::D;
+    /// The row loops give the same bits at every vector level.
+    #[test]
+    fn the_same_at_every_vector_level() {
+        let row = |k: f32| -> Vec<f32> { (0..389).map(|i| (i as f32 * k).sin()).collect() };
+        let (x, gamma, beta, dy) = (row(0.37), row(0.05), row(0.13), row(0.71));
+        crate::worker::model::ops::simd::assert_same_at_every_level(|| {
+            let (mut y, mut dx, mut dgx) = (vec![0f32; 389], vec![0f32; 389], vec![0f32; 389]);
+            normalise_row(&x, &gamma, &beta, 1e-12, &mut y);
+            normalise_grad_row(&x, &gamma, &dy, 1e-12, &mut dx, &mut dgx);
+            (y, dx, dgx)
+        });
+    }
+
     /// The fused LayerNorm and its three gradients equal candle's elementary ops'.
     #[test]
     fn layer_norm_matches_elementary_ops() -> Result<()> {

@@ -185,6 +185,25 @@ fn fold(mut acc: [f32; LANES]) -> f32 {
     acc[0]
 }
 
+/// Runs `f` at every level this CPU has, and checks that each gives what the baseline gives,
+/// to the bit (tests of each vectorised loop call it).
+#[cfg(test)]
+pub(crate) fn assert_same_at_every_level<T: PartialEq + std::fmt::Debug>(f: impl Fn() -> T) {
+    let results: Vec<(Level, T)> = Level::available()
+        .into_iter()
+        .map(|level| {
+            FORCED.with(|forced| forced.set(Some(level)));
+            let result = f();
+            FORCED.with(|forced| forced.set(None));
+            (level, result)
+        })
+        .collect();
+    let (_, baseline) = &results[0];
+    for (level, result) in &results[1..] {
+        assert_eq!(result, baseline, "{level:?} differs from the baseline");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,101 @@
+//! `submit --rerun-failed RUN` for a single run: a fine-tune or score job that ended without
+//! completing (cancelled, failed, timed out) runs again in its own folder as a new job, from
+//! the same script. The worker resumes from the newest complete checkpoint, and a score job
+//! from its progress file. The log goes on in the same file. On Slurm the run takes the new
+//! job id and still answers to the old one.
+
+use crate::backend;
+use crate::run_dir::RunDir;
+use crate::runs::{self, BackendKind, RunRecord};
+use crate::slurm::state::JobState;
+use crate::slurm::{Slurm, SlurmError};
+use crate::spec::JobSpec;
+
+use super::{Options, print_json, refuse, submitted_json};
+
+pub(super) async fn rerun(mut record: RunRecord, opts: &Options<'_>) -> anyhow::Result<i32> {
+    let slurm = Slurm::default();
+    let status = backend::statuses(&slurm, std::slice::from_ref(&record), true)
+        .await?
+        .remove(0);
+    let state = status.state;
+    if state == JobState::Completed || !(state.is_finished() || state == JobState::Unknown) {
+        println!("job {} is {state}: nothing to run again", record.job_id);
+        return Ok(0);
+    }
+    let dir = record.dir();
+    let mut verdict = None;
+    if record.backend == BackendKind::Slurm {
+        // The pre-flight needs the request: a fine-tune's folder keeps its spec. A score job's
+        // request is in its script alone, so Slurm's answer to sbatch is the check there.
+        if dir.spec_copy().is_file() {
+            let text = std::fs::read_to_string(dir.spec_copy()).map_err(|source| {
+                crate::spec::SpecError::Read {
+                    path: dir.spec_copy(),
+                    source,
+                }
+            })?;
+            let spec = JobSpec::parse(&text, &dir.spec_copy(), &record.spec_folder())?;
+            let (state, warnings) = crate::commands::gather_state(&slurm).await?;
+            let v = crate::commands::verdict_of(&spec, &state);
+            if !opts.json {
+                crate::commands::check::print_verdict(&v, &warnings);
+            }
+            if refuse(&v, opts.force) {
+                return Ok(2);
+            }
+            verdict = Some(v);
+        }
+    }
+    clear_end_markers(&dir);
+    let before = record.job_id.clone();
+    match record.backend {
+        BackendKind::Slurm => match slurm.submit(&record.sbatch_arguments, &dir.script()).await {
+            Ok(submitted) => {
+                record.earlier_job_ids.push(before.clone());
+                record.job_id = submitted.job_id;
+                record.cluster = submitted.cluster;
+            }
+            Err(SlurmError::Failed { stderr, .. }) => {
+                eprintln!(
+                    "sbatch refused the job ({}): {stderr}",
+                    crate::slurm::sbatch::rejection_reason(&stderr)
+                );
+                return Ok(1);
+            }
+            Err(e) => return Err(e.into()),
+        },
+        // A local run keeps its id: the id names the run, and its state is read from the
+        // process group and the folder's markers.
+        BackendKind::Local => {
+            record.local_pid = Some(backend::local::spawn_job(&dir.script(), &record)?);
+        }
+    }
+    record.ended = None;
+    runs::save(&record)?;
+    if opts.json {
+        print_json(&submitted_json(&record, verdict.as_ref()))?;
+        return Ok(0);
+    }
+    let again = match record.backend {
+        BackendKind::Slurm => format!("Submitted Slurm job {} (was {before})", record.job_id),
+        BackendKind::Local => format!("Started local job {} again", record.job_id),
+    };
+    println!(
+        "{again}: {}, {state} before; it resumes where it stopped",
+        record.job_name
+    );
+    println!("  run folder: {}", record.run_dir.display());
+    println!("  follow it:  yenjob tail {}", record.job_id);
+    if opts.follow {
+        return crate::commands::tail::follow(&slurm, &record, true).await;
+    }
+    Ok(0)
+}
+
+/// A run's markers of how it ended: left in place, they would say the new job ended at once.
+fn clear_end_markers(dir: &RunDir) {
+    for marker in [dir.exit_code(), dir.cancelled(), dir.pid()] {
+        let _ = std::fs::remove_file(marker);
+    }
+}
