@@ -111,19 +111,9 @@ pub async fn statuses(
             .collect();
         for (r, slot) in records.iter().zip(out.iter_mut()) {
             if slot.is_none()
-                && let Some(a) = accounted.get(&r.job_id)
+                && let Some(status) = accounted.get(&r.job_id).and_then(from_accounting)
             {
-                *slot = Some(JobStatus {
-                    state: a.state.clone(),
-                    reason: None,
-                    elapsed: a.elapsed,
-                    time_limit: a.time_limit,
-                    nodes: a.nodes.clone(),
-                    exit_code: Some(a.exit_code.clone()),
-                    source: "sacct",
-                    note: None,
-                    expected_start: None,
-                });
+                *slot = Some(status);
             }
         }
     }
@@ -155,6 +145,23 @@ pub async fn statuses(
         }
     }
     Ok(out.into_iter().flatten().collect())
+}
+
+/// What accounting says of a job the queue no longer runs: its end. Accounting can lag the
+/// controller by a moment, so a job that left the queue may still be RUNNING there; that is
+/// not taken (the controller, or the run folder, says how it ended).
+fn from_accounting(a: &crate::slurm::sacct::AccountedJob) -> Option<JobStatus> {
+    a.state.is_finished().then(|| JobStatus {
+        state: a.state.clone(),
+        reason: None,
+        elapsed: a.elapsed,
+        time_limit: a.time_limit,
+        nodes: a.nodes.clone(),
+        exit_code: Some(a.exit_code.clone()),
+        source: "sacct",
+        note: None,
+        expected_start: None,
+    })
 }
 
 /// The id to ask Slurm about: a task's array (one id brings every task), else the job's.
@@ -275,4 +282,24 @@ pub async fn cancel(slurm: &Slurm, record: &RunRecord) -> Result<Vec<JobStatus>,
         last = statuses(slurm, &jobs, true).await?;
     }
     Ok(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: a sweep's last task had left squeue while sacct still said RUNNING, and
+    /// `report` listed it as RUNNING. Accounting's word is taken for an end only.
+    #[test]
+    fn accounting_that_still_says_running_is_not_taken() {
+        let running =
+            "998_5|six|RUNNING|0:0|00:00:05|00:30:00|2026-11-29T04:20:01|Unknown|localhost|1|||\n";
+        let ended = "998_5|six|COMPLETED|0:0|00:00:06|00:30:00|2026-11-29T04:20:01|2026-11-29T04:20:07|localhost|1|||\n";
+        let running = crate::slurm::sacct::parse(running);
+        assert!(from_accounting(&running[0]).is_none());
+        let ended = crate::slurm::sacct::parse(ended);
+        let status = from_accounting(&ended[0]).expect("an end");
+        assert_eq!(status.state, JobState::Completed);
+        assert_eq!(status.source, "sacct");
+    }
 }
