@@ -1070,7 +1070,8 @@ fn wait_for_tasks(
 #[ignore = "needs a Slurm cluster: scripts/cluster-start.sh"]
 fn a_sweep_never_runs_more_tasks_than_max_jobs_and_completes() {
     let env = Env::new();
-    let spec = sweep_spec(&env, "six", 2, "", &seeds(6));
+    // Long enough (a few seconds a task) for 200 ms samples of squeue to see tasks running.
+    let spec = sweep_spec(&env, "six", 300, "checkpoint_every = 0", &seeds(6));
     let out = env.yenjob().arg("submit").arg(&spec).output().unwrap();
     let id = submitted_array(&out.stdout)
         .unwrap_or_else(|| panic!("{}", String::from_utf8_lossy(&out.stderr)));
