@@ -644,6 +644,56 @@ fn requeue_mid_training_resumes_from_checkpoint() {
     assert!((a - b).abs() <= 0.005, "resumed {a} vs uninterrupted {b}");
 }
 
+/// A fine-tune cancelled after its first checkpoint runs again with `submit --rerun-failed`:
+/// a new Slurm job in the same folder, resumed from the checkpoint, to the end; the run answers
+/// to its old job id as well as to the new one.
+#[test]
+#[ignore = "needs a Slurm cluster: scripts/cluster-start.sh"]
+fn a_cancelled_job_runs_again_from_its_checkpoint() {
+    let env = Env::new();
+    let spec = env.spec_with(
+        "rerun",
+        "cpus = 1",
+        1500,
+        "checkpoint_every = 200\nlog_every = 500",
+    );
+    let out = env.yenjob().arg("submit").arg(&spec).output().unwrap();
+    let id = submitted_id(&out.stdout).unwrap();
+    wait_for(&id, |s, _| s == "RUNNING", 30);
+    let run_dir = PathBuf::from(env.status(&id)["run_dir"].as_str().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !run_dir.join("checkpoints").is_dir() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let c = env.yenjob().args(["cancel", &id]).output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&c.stdout).contains("now CANCELLED"),
+        "{}",
+        String::from_utf8_lossy(&c.stdout)
+    );
+
+    let out = env
+        .yenjob()
+        .args(["submit", "--rerun-failed", &id, "--json"])
+        .output()
+        .unwrap();
+    let again: serde_json::Value = serde_json::from_str(&common::stdout_of_success(&out)).unwrap();
+    let new_id = again["job_id"].as_str().unwrap().to_string();
+    assert_ne!(new_id, id);
+    assert_eq!(again["run_dir"].as_str(), run_dir.to_str());
+    let tail = env.yenjob().args(["tail", &new_id]).output().unwrap();
+    let log = common::stdout_of_success(&tail);
+    assert!(log.contains("resuming from checkpoint"), "{log}");
+    assert!(log.contains(&format!("job {new_id} ended: COMPLETED")), "{log}");
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("summary.json")).unwrap()).unwrap();
+    assert!(summary["resumed_from_step"].as_u64().unwrap() > 0);
+    // The old id finds the run, which now is the new job.
+    let row = env.status(&id);
+    assert_eq!(row["job_id"].as_str(), Some(new_id.as_str()), "{row}");
+    assert_eq!(row["state"], "COMPLETED", "{row}");
+}
+
 /// The reference job on the real data through the real cluster, then report and predict.
 #[test]
 #[ignore = "needs a Slurm cluster and the real data: scripts/cluster-start.sh, scripts/fetch-model.sh, scripts/link-data.sh"]

@@ -163,7 +163,7 @@ fn a_local_sweep_runs_each_task_in_its_folder_and_reports_them() {
 fn bad_sweeps_submit_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     for (sweep, expected) in [
-        ("lr = [1e-3]\n", "`sweep.lr[0]`: `lr` is not a [train] key"),
+        ("lr = [1e-3]\n", "`sweep.lr`: `lr` is not a [train] key"),
         ("seed = []\n", "`sweep.seed`: the list is empty"),
         ("seed = [1, 1]\n", "`sweep.seed[1]`: 1 appears twice"),
         (
