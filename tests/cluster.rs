@@ -684,7 +684,10 @@ fn a_cancelled_job_runs_again_from_its_checkpoint() {
     let tail = env.yenjob().args(["tail", &new_id]).output().unwrap();
     let log = common::stdout_of_success(&tail);
     assert!(log.contains("resuming from checkpoint"), "{log}");
-    assert!(log.contains(&format!("job {new_id} ended: COMPLETED")), "{log}");
+    assert!(
+        log.contains(&format!("job {new_id} ended: COMPLETED")),
+        "{log}"
+    );
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(run_dir.join("summary.json")).unwrap()).unwrap();
     assert!(summary["resumed_from_step"].as_u64().unwrap() > 0);

@@ -166,7 +166,7 @@ pub struct Grads(Vec<Option<Grad>>);
 impl Grads {
     /// No gradient yet for any of `n` parameters.
     pub fn with_len(n: usize) -> Grads {
-        Grads((0..n).map(|_| None).collect())
+        Grads(vec![None; n])
     }
 
     /// The gradients candle's autograd found for `vars` (tests compare against it).

@@ -296,8 +296,11 @@ impl<'a> HostGrad<'a> {
             Grad::Dense(_) => HostGrad::Dense(data),
             Grad::Rows { ids, shape, .. } => {
                 let mut slots = vec![Self::UNUSED; shape.0];
+                // Every id indexed the table in the forward pass, so each has a slot.
                 for (k, &id) in ids.iter().enumerate() {
-                    slots[id as usize] = k as u32;
+                    if let Some(slot) = slots.get_mut(id as usize) {
+                        *slot = k as u32;
+                    }
                 }
                 HostGrad::Rows {
                     slots,
