@@ -2,7 +2,7 @@
 # bench/run.sh [OUT] — the side-by-side benchmark of BENCHMARKS.md, in one run on one machine:
 # the candle worker (length bucketing, and on exactly the reference's batches) against PyTorch +
 # transformers (padding to 128 as the tutorial does, and dynamic padding), same MiniLM weights,
-# split and hyper-parameters. Takes ~30 min on 2 cores; run it on an otherwise idle machine.
+# split and hyper-parameters. Takes ~20 min on 2 cores; run it on an otherwise idle machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-.bench/$(date +%Y%m%d-%H%M%S)}
