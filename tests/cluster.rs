@@ -680,6 +680,8 @@ fn a_cancelled_job_runs_again_from_its_checkpoint() {
     let again: serde_json::Value = serde_json::from_str(&common::stdout_of_success(&out)).unwrap();
     let new_id = again["job_id"].as_str().unwrap().to_string();
     assert_ne!(new_id, id);
+    // Checked again before it went: the request recorded in run.json.
+    assert!(again["verdict"].is_object(), "{again}");
     assert_eq!(again["run_dir"].as_str(), run_dir.to_str());
     let tail = env.yenjob().args(["tail", &new_id]).output().unwrap();
     let log = common::stdout_of_success(&tail);

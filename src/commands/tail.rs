@@ -208,6 +208,7 @@ mod tests {
             run_dir: log.parent().unwrap().to_path_buf(),
             backend: runs::BackendKind::Local,
             job_id: "r".into(),
+            request: None,
             earlier_job_ids: Vec::new(),
             cluster: None,
             job_name: "n".into(),

@@ -28,8 +28,8 @@ use crate::slurm::scontrol::Partition;
 use crate::slurm::sinfo::NodeRow;
 use crate::slurm::squeue::QueuedJob;
 
-/// What the job asks for.
-#[derive(Debug, Clone, PartialEq)]
+/// What the job asks for (kept in `run.json`, so that a run submitted again is checked again).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Request {
     pub partition: String,
     pub qos: Option<String>,

@@ -41,6 +41,10 @@ pub struct RunRecord {
     pub git_commit: Option<String>,
     pub log_path: PathBuf,
     pub sbatch_arguments: Vec<String>,
+    /// What one job (a sweep: one task) asks Slurm for, as the pre-flight read it (recorded
+    /// since 0.2): `--rerun-failed` checks it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<crate::preflight::Request>,
     /// Local backend: the process group leader running the script.
     pub local_pid: Option<u32>,
     /// A sweep: its grid and the array jobs that ran it.

@@ -284,6 +284,7 @@ pub(crate) fn new_record(
         git_commit: runs::git_commit(origin.base_dir),
         log_path,
         sbatch_arguments,
+        request: Some(crate::commands::request_for(origin.job, 1)),
         local_pid: None,
         sweep: None,
         task: None,

@@ -1,8 +1,9 @@
 //! `submit --rerun-failed RUN` for a single run: a fine-tune or score job that ended without
 //! completing (cancelled, failed, timed out) runs again in its own folder as a new job, from
-//! the same script. The worker resumes from the newest complete checkpoint, and a score job
-//! from its progress file. The log goes on in the same file. On Slurm the run takes the new
-//! job id and still answers to the old one.
+//! the same script, after the pre-flight of what it asks for (kept in `run.json`). The worker
+//! resumes from the newest complete checkpoint, and a score job from its progress file. The
+//! log goes on in the same file. On Slurm the run takes the new job id and still answers to
+//! the old one.
 
 use crate::backend;
 use crate::run_dir::RunDir;
@@ -26,18 +27,24 @@ pub(super) async fn rerun(mut record: RunRecord, opts: &Options<'_>) -> anyhow::
     let dir = record.dir();
     let mut verdict = None;
     if record.backend == BackendKind::Slurm {
-        // The pre-flight needs the request: a fine-tune's folder keeps its spec. A score job's
-        // request is in its script alone, so Slurm's answer to sbatch is the check there.
-        if dir.spec_copy().is_file() {
-            let text = std::fs::read_to_string(dir.spec_copy()).map_err(|source| {
-                crate::spec::SpecError::Read {
-                    path: dir.spec_copy(),
-                    source,
-                }
-            })?;
-            let spec = JobSpec::parse(&text, &dir.spec_copy(), &record.spec_folder())?;
+        // The request as recorded at submission; records older than that have the spec.
+        let request = match &record.request {
+            Some(request) => Some(request.clone()),
+            None if dir.spec_copy().is_file() => {
+                let text = std::fs::read_to_string(dir.spec_copy()).map_err(|source| {
+                    crate::spec::SpecError::Read {
+                        path: dir.spec_copy(),
+                        source,
+                    }
+                })?;
+                let spec = JobSpec::parse(&text, &dir.spec_copy(), &record.spec_folder())?;
+                Some(crate::commands::request_of(&spec))
+            }
+            None => None,
+        };
+        if let Some(request) = request {
             let (state, warnings) = crate::commands::gather_state(&slurm).await?;
-            let v = crate::commands::verdict_of(&spec, &state);
+            let v = crate::preflight::assess(&request, &state);
             if !opts.json {
                 crate::commands::check::print_verdict(&v, &warnings);
             }
