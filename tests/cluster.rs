@@ -583,12 +583,11 @@ fn controller_down_is_a_clear_error() {
     }
 }
 
-#[test]
-#[ignore = "needs a Slurm cluster: scripts/cluster-start.sh"]
-fn requeue_mid_training_resumes_from_checkpoint() {
-    let env = Env::new();
+/// A long fine-tune (1,500 epochs of the tiny model, a checkpoint every 200 steps) submitted
+/// and running past its first checkpoint: its spec, job id and run folder.
+fn past_first_checkpoint(env: &Env, name: &str) -> (PathBuf, String, PathBuf) {
     let spec = env.spec_with(
-        "requeue",
+        name,
         "cpus = 1",
         1500,
         "checkpoint_every = 200\nlog_every = 500",
@@ -597,11 +596,19 @@ fn requeue_mid_training_resumes_from_checkpoint() {
     let id = submitted_id(&out.stdout).unwrap();
     wait_for(&id, |s, _| s == "RUNNING", 30);
     let run_dir = PathBuf::from(env.status(&id)["run_dir"].as_str().unwrap());
-    // Wait for the first checkpoint, so the requeue lands mid-training.
     let deadline = Instant::now() + Duration::from_secs(120);
     while !run_dir.join("checkpoints").is_dir() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(200));
     }
+    (spec, id, run_dir)
+}
+
+#[test]
+#[ignore = "needs a Slurm cluster: scripts/cluster-start.sh"]
+fn requeue_mid_training_resumes_from_checkpoint() {
+    let env = Env::new();
+    // Past the first checkpoint, so the requeue lands mid-training.
+    let (spec, id, run_dir) = past_first_checkpoint(&env, "requeue");
     let child = env.spawn_tail(&id);
     requeue_now(&id);
     let out = child.wait_with_output().unwrap();
@@ -651,20 +658,7 @@ fn requeue_mid_training_resumes_from_checkpoint() {
 #[ignore = "needs a Slurm cluster: scripts/cluster-start.sh"]
 fn a_cancelled_job_runs_again_from_its_checkpoint() {
     let env = Env::new();
-    let spec = env.spec_with(
-        "rerun",
-        "cpus = 1",
-        1500,
-        "checkpoint_every = 200\nlog_every = 500",
-    );
-    let out = env.yenjob().arg("submit").arg(&spec).output().unwrap();
-    let id = submitted_id(&out.stdout).unwrap();
-    wait_for(&id, |s, _| s == "RUNNING", 30);
-    let run_dir = PathBuf::from(env.status(&id)["run_dir"].as_str().unwrap());
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !run_dir.join("checkpoints").is_dir() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let (_, id, run_dir) = past_first_checkpoint(&env, "rerun");
     let c = env.yenjob().args(["cancel", &id]).output().unwrap();
     assert!(
         String::from_utf8_lossy(&c.stdout).contains("now CANCELLED"),

@@ -354,14 +354,9 @@ fn job_table(
         ),
         (None, Some(r)) if r.dir().spec_copy().is_file() => {
             let copy = r.dir().spec_copy();
-            let text =
-                std::fs::read_to_string(&copy).map_err(|source| crate::spec::SpecError::Read {
-                    path: copy.clone(),
-                    source,
-                })?;
             let base = r.spec_folder();
-            let trained_spec = JobSpec::parse(&text, &copy, &base)?;
-            (trained_spec.job, text, copy, base)
+            let trained_spec = JobSpec::load_relative_to(&copy, &base)?;
+            (trained_spec.job, trained_spec.source_text, copy, base)
         }
         _ => {
             let default = JobSpec::embedded(&cwd.join("jobs"))?;

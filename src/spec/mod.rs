@@ -271,12 +271,17 @@ fn default_log_every() -> Positive<u32> {
 impl JobSpec {
     /// Reads and validates the spec at `path`.
     pub fn load(path: &Path) -> Result<Self, SpecError> {
+        Self::load_relative_to(path, &folder_of(path))
+    }
+
+    /// Reads and validates the spec at `path`, its relative paths against `base_dir` (a run
+    /// folder's copy resolves against the folder the original was submitted from).
+    pub fn load_relative_to(path: &Path, base_dir: &Path) -> Result<Self, SpecError> {
         let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        let base_dir = folder_of(path);
-        Self::parse(&text, path, &base_dir)
+        Self::parse(&text, path, base_dir)
     }
 
     /// The built-in default spec; its relative paths resolve against `base_dir`.

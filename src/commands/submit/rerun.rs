@@ -31,13 +31,7 @@ pub(super) async fn rerun(mut record: RunRecord, opts: &Options<'_>) -> anyhow::
         let request = match &record.request {
             Some(request) => Some(request.clone()),
             None if dir.spec_copy().is_file() => {
-                let text = std::fs::read_to_string(dir.spec_copy()).map_err(|source| {
-                    crate::spec::SpecError::Read {
-                        path: dir.spec_copy(),
-                        source,
-                    }
-                })?;
-                let spec = JobSpec::parse(&text, &dir.spec_copy(), &record.spec_folder())?;
+                let spec = JobSpec::load_relative_to(&dir.spec_copy(), &record.spec_folder())?;
                 Some(crate::commands::request_of(&spec))
             }
             None => None,

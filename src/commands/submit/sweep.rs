@@ -259,14 +259,7 @@ pub(super) async fn rerun_failed(mut record: RunRecord, opts: &Options<'_>) -> a
         return Ok(0);
     }
     // The spec as submitted, its relative paths against the folder it was submitted from.
-    let text = std::fs::read_to_string(record.dir().spec_copy()).map_err(|source| {
-        crate::spec::SpecError::Read {
-            path: record.dir().spec_copy(),
-            source,
-        }
-    })?;
-    let base_dir = record.spec_folder();
-    let spec = JobSpec::parse(&text, &record.dir().spec_copy(), &base_dir)?;
+    let spec = JobSpec::load_relative_to(&record.dir().spec_copy(), &record.spec_folder())?;
     let request = preflight::Request {
         tasks: failed.len() as u64,
         ..crate::commands::request_of(&spec)
