@@ -1231,72 +1231,84 @@ fn requeue_of_one_task_resumes_it_alone() {
 
 /// A 20,000-row corpus scored as a Slurm job, requeued in the middle: the output has exactly
 /// one row per input row, in order, and equals the output of an uninterrupted run.
-#[test]
-#[ignore = "needs a Slurm cluster: scripts/cluster-start.sh"]
-fn a_score_job_requeued_in_the_middle_writes_every_row_once() {
-    let env = Env::new();
+/// A small model fine-tuned here and a 20,000-row corpus (`news.csv`) scored without
+/// interruption, here, into `whole.csv`: what a score job on the cluster must write too.
+fn model_and_uninterrupted_score(env: &Env) -> PathBuf {
     let dir = env.dir.path();
     let base = common::write_model(&dir.join("small"), &common::small_config());
     let model = common::fine_tune(dir, &base);
     common::write_corpus(&dir.join("news.csv"), 20_000);
-    let score = |output: &str, backend: &str| {
-        let mut c = env.yenjob();
-        c.args([
-            "score",
-            "--backend",
-            backend,
-            "--partition",
-            "normal",
-            "--gpus",
-            "0",
-            "--cpus",
-            "1",
-            "--time",
-            "30:00",
-            "--text-column",
-            "text",
-            "--input",
-            "news.csv",
-            "--output",
-            output,
-            "--model",
-        ])
-        .arg(&model);
-        c
-    };
-    // Uninterrupted, here.
-    let whole = score("whole.csv", "local")
+    let whole = score_job(env, &model, "whole.csv", "local")
         .arg("--follow")
         .output()
         .unwrap();
     common::stdout_of_success(&whole);
+    model
+}
 
-    let out = score("scored.csv", "slurm").output().unwrap();
-    let text = common::stdout_of_success(&out);
-    assert!(text.contains("WILL START NOW"), "{text}");
-    let id = submitted_id(&out.stdout).unwrap();
-    let run_dir = PathBuf::from(
-        text.lines()
-            .find_map(|l| l.trim().strip_prefix("run folder: "))
-            .unwrap(),
-    );
-    let progress = run_dir.join("score-progress.json");
-    let written = || {
-        std::fs::read(&progress)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-            .and_then(|v| v["written"].as_u64())
-            .unwrap_or(0)
-    };
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while written() < 4096 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let at = written();
+/// `yenjob score` of `news.csv` into `output` with `model`, one CPU, no GPU, on `backend`.
+fn score_job(env: &Env, model: &Path, output: &str, backend: &str) -> Command {
+    let mut c = env.yenjob();
+    c.args([
+        "score",
+        "--backend",
+        backend,
+        "--partition",
+        "normal",
+        "--gpus",
+        "0",
+        "--cpus",
+        "1",
+        "--time",
+        "30:00",
+        "--text-column",
+        "text",
+        "--input",
+        "news.csv",
+        "--output",
+        output,
+        "--model",
+    ])
+    .arg(model);
+    c
+}
+
+/// A score job submitted to the cluster with `--json`, running past 4,096 durable rows and
+/// not finished: its job id, run folder and the rows written then.
+fn score_job_in_the_middle(env: &Env, model: &Path, output: &str) -> (String, PathBuf, u64) {
+    let out = score_job(env, model, output, "slurm")
+        .arg("--json")
+        .output()
+        .unwrap();
+    let sent: serde_json::Value = serde_json::from_str(&common::stdout_of_success(&out)).unwrap();
+    assert_eq!(sent["verdict"]["outcome"], "starts_now", "{sent}");
+    let id = sent["job_id"].as_str().unwrap().to_string();
+    let run_dir = PathBuf::from(sent["run_dir"].as_str().unwrap());
+    let at = common::wait_until_written(&run_dir, 4096, 300);
     assert!(
         (4096..20_000).contains(&at),
-        "{at} rows written when requeued"
+        "{at} rows written when interrupted"
     );
+    (id, run_dir, at)
+}
+
+/// `output` is byte-equal to the uninterrupted run's `whole.csv`.
+fn assert_same_as_uninterrupted(env: &Env, output: &str) {
+    let dir = env.dir.path();
+    let scored = std::fs::read_to_string(dir.join(output)).unwrap();
+    assert_eq!(scored.lines().count(), 20_001);
+    assert!(
+        scored == std::fs::read_to_string(dir.join("whole.csv")).unwrap(),
+        "{output} differs from the uninterrupted run's output"
+    );
+}
+
+#[test]
+#[ignore = "needs a Slurm cluster: scripts/cluster-start.sh"]
+fn a_score_job_requeued_in_the_middle_writes_every_row_once() {
+    let env = Env::new();
+    let model = model_and_uninterrupted_score(&env);
+    let (id, _, at) = score_job_in_the_middle(&env, &model, "scored.csv");
     let child = env.spawn_tail(&id);
     requeue_now(&id);
     let out = child.wait_with_output().unwrap();
@@ -1307,18 +1319,53 @@ fn a_score_job_requeued_in_the_middle_writes_every_row_once() {
         std::io::stderr(),
         "score job {id}: requeued after {at} rows"
     );
-    let scored = std::fs::read_to_string(dir.join("scored.csv")).unwrap();
-    assert_eq!(scored.lines().count(), 20_001);
-    assert!(
-        scored == std::fs::read_to_string(dir.join("whole.csv")).unwrap(),
-        "the requeued job's output differs from the uninterrupted run's"
-    );
+    assert_same_as_uninterrupted(&env, "scored.csv");
     let report = env.yenjob().args(["report", &id]).output().unwrap();
     let report = common::stdout_of_success(&report);
     assert!(
         report.contains("(20000 rows)") && report.contains("resumed after record"),
         "{report}"
     );
+}
+
+/// A score job cancelled in the middle runs again with `submit --rerun-failed`: a new Slurm
+/// job, checked again from the request in run.json, in the same folder, that resumes after
+/// the last durable row and ends with the uninterrupted run's output; the old id finds it.
+#[test]
+#[ignore = "needs a Slurm cluster: scripts/cluster-start.sh"]
+fn a_cancelled_score_job_runs_again_and_writes_every_row_once() {
+    let env = Env::new();
+    let model = model_and_uninterrupted_score(&env);
+    let (id, run_dir, at) = score_job_in_the_middle(&env, &model, "again.csv");
+    let cancel = env.yenjob().args(["cancel", &id]).output().unwrap();
+    let said = common::stdout_of_success(&cancel);
+    assert!(said.contains("now CANCELLED"), "{said}");
+
+    let out = env
+        .yenjob()
+        .args(["submit", "--rerun-failed", &id, "--json"])
+        .output()
+        .unwrap();
+    let again: serde_json::Value = serde_json::from_str(&common::stdout_of_success(&out)).unwrap();
+    let new_id = again["job_id"].as_str().unwrap().to_string();
+    assert_ne!(new_id, id);
+    assert_eq!(again["verdict"]["outcome"], "starts_now", "{again}");
+    assert_eq!(again["run_dir"].as_str(), run_dir.to_str());
+    let tail = env.yenjob().args(["tail", &new_id]).output().unwrap();
+    let log = common::stdout_of_success(&tail);
+    assert!(log.contains("[score] resuming after record"), "{log}");
+    assert!(
+        log.contains(&format!("job {new_id} ended: COMPLETED")),
+        "{log}"
+    );
+    let _ = writeln!(
+        std::io::stderr(),
+        "score job {id}: cancelled after {at} rows, run again as {new_id}"
+    );
+    assert_same_as_uninterrupted(&env, "again.csv");
+    let row = env.status(&id);
+    assert_eq!(row["job_id"].as_str(), Some(new_id.as_str()), "{row}");
+    assert_eq!(row["state"], "COMPLETED", "{row}");
 }
 
 /// A site that asks for GPUs per job (`gpu_request = "gpus"`): the script says `--gpus=1`,

@@ -43,22 +43,6 @@ fn score(dir: &Path, model: &Path, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
-/// Waits (up to 2 minutes) until the score job in `run_dir` has made `rows` rows durable.
-fn wait_until_written(run_dir: &Path, rows: u64) {
-    let progress = run_dir.join("score-progress.json");
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    while std::fs::read(&progress)
-        .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .and_then(|v| v["written"].as_u64())
-        .unwrap_or(0)
-        < rows
-        && std::time::Instant::now() < deadline
-    {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn csv_in_gives_csv_out_one_row_per_input_row_in_order() {
     let tmp = tempfile::tempdir().unwrap();
@@ -321,7 +305,7 @@ fn a_job_killed_mid_write_resumes_without_a_torn_or_doubled_row() {
             .unwrap(),
     );
     // Kill the job once a chunk is durable and the next is being written.
-    wait_until_written(&run_dir, 2048);
+    common::wait_until_written(&run_dir, 2048, 120);
     let record: serde_json::Value =
         serde_json::from_slice(&std::fs::read(run_dir.join("run.json")).unwrap()).unwrap();
     let pgid = record["local_pid"].as_i64().unwrap() as i32;
@@ -437,7 +421,7 @@ fn a_cancelled_job_runs_again_from_where_it_stopped() {
         sent["job_id"].as_str().unwrap().to_string(),
         PathBuf::from(sent["run_dir"].as_str().unwrap()),
     );
-    wait_until_written(&run_dir, 2048);
+    common::wait_until_written(&run_dir, 2048, 120);
     let cancel = yenjob(tmp.path()).args(["cancel", &job]).output().unwrap();
     let said = common::stdout_of_success(&cancel);
     assert!(said.contains("CANCELLED"), "{said}");

@@ -220,3 +220,21 @@ pub fn stdout_of_success(out: &std::process::Output) -> String {
     );
     stdout
 }
+
+/// Waits (up to `secs`) until the score job in `run_dir` has made `rows` rows durable; the
+/// rows its progress file says are written then.
+pub fn wait_until_written(run_dir: &Path, rows: u64, secs: u64) -> u64 {
+    let progress = run_dir.join("score-progress.json");
+    let written = || {
+        std::fs::read(&progress)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| v["written"].as_u64())
+            .unwrap_or(0)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while written() < rows && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    written()
+}
