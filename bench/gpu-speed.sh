@@ -13,8 +13,11 @@
 #   3. MiniLM, the same three;
 #   4. the parity oracle (bench/parity.py) on the GPU, f32 and tf32;
 #   5. MiniLM test accuracy over seeds 1-4, worker in f32 and in tf32;
-#   6. `yenjob predict` of the whole data file on the GPU.
-# GPU utilisation is sampled by nvidia-smi every 100 ms while each training runs.
+#   6. `yenjob predict` of the whole data file on the GPU;
+#   7. `yenjob score` of a 100,000-row CSV on the GPU (rows/s, peak memory);
+#   8. a fine-tune stopped by SIGUSR1 and resumed from its checkpoint (scripts/gpu-resume-check.sh).
+# PARTS="6 7" runs only those parts (default: all). GPU utilisation is sampled by nvidia-smi
+# every 100 ms while each training runs.
 set -uo pipefail
 BUILT=$(realpath "$1") OUT=$2
 mkdir -p "$OUT" && OUT=$(realpath "$OUT")
@@ -24,6 +27,8 @@ BUDGET_S=${BUDGET_S:-420}
 # DEVICE=cpu rehearses the script on a machine without a GPU (with a fake nvidia-smi on PATH).
 DEVICE=${DEVICE:-cuda}
 budget() { [ $((SECONDS - START)) -lt "$BUDGET_S" ] || { echo "== budget spent: skipping $1"; return 1; }; }
+PARTS=" ${PARTS:-1 2 3 4 5 6 7 8} "
+part() { [[ $PARTS == *" ${1%.} "* ]] && echo "== $*"; }
 libs=$(python3 -c 'import nvidia; print(" ".join(nvidia.__path__))' 2>/dev/null || true)
 extra=$(find /usr/local/cuda/lib64 $libs -name 'libcublas.so.*' -printf '%h\n' 2>/dev/null | sort -u | paste -sd:)
 extra2=$(find $libs -name 'libcurand.so.*' -o -name 'libnvrtc.so.*' -o -name 'libcudart.so.*' 2>/dev/null | xargs -r -n1 dirname | sort -u | paste -sd:)
@@ -64,40 +69,65 @@ torch_on() {
   grep -E '^epoch' "$OUT/$1.log"
 }
 
-echo "== 1. CUDA kernels against their CPU twins"
-timeout 180 "$WORK/yenjob-tests" --include-ignored cuda:: 2>&1 | grep -E '^test |test result' | tee "$OUT/kernel-tests.txt"
+part 1. CUDA kernels against their CPU twins && \
+  timeout 180 "$WORK/yenjob-tests" --include-ignored cuda:: 2>&1 | grep -E '^test |test result' | tee "$OUT/kernel-tests.txt"
 
-echo "== 2. bert-base size"
-BERT=$WORK/bert-base
-python3 bench/make-bert-base.py --tokenizer "$MINI" --out "$BERT" > "$OUT/bert-base.log" 2>&1 || tail -5 "$OUT/bert-base.log"
-worker bert-f32 "$BERT" true f32
-torch_on bert-torch "$BERT" bert-f32
-budget "bert tf32" && worker bert-tf32 "$BERT" true tf32
+if part 2. bert-base size; then
+  BERT=$WORK/bert-base
+  python3 bench/make-bert-base.py --tokenizer "$MINI" --out "$BERT" > "$OUT/bert-base.log" 2>&1 || tail -5 "$OUT/bert-base.log"
+  worker bert-f32 "$BERT" true f32
+  torch_on bert-torch "$BERT" bert-f32
+  budget "bert tf32" && worker bert-tf32 "$BERT" true tf32
+fi
 
-echo "== 3. MiniLM"
-budget "minilm" && worker mini-f32 "$MINI" true f32 && torch_on mini-torch "$MINI" mini-f32
-budget "minilm tf32" && worker mini-tf32 "$MINI" true tf32
+if part 3. MiniLM; then
+  budget "minilm" && worker mini-f32 "$MINI" true f32 && torch_on mini-torch "$MINI" mini-f32
+  budget "minilm tf32" && worker mini-tf32 "$MINI" true tf32
+fi
 
-echo "== 4. parity on the GPU"
-for p in f32 tf32; do
+part 4. parity on the GPU && for p in f32 tf32; do
   budget "parity $p" && python3 bench/parity.py --bin "$BIN" --model "$MINI" --data "$DATA" --out "$OUT/parity-$p" \
     --device "$DEVICE" --precision "$p" --threads "$(nproc)" 2>&1 | grep -vE 'Warning|Loading|Writing|MISSING|Notes|newly|^$|^-' | tail -14
   rm -rf "$OUT/parity-$p/init" "$OUT/parity-$p/worker/model" "$OUT/parity-$p/worker/checkpoints"
 done
 
-echo "== 5. accuracy over seeds"
-for seed in 1 2 3 4; do
+part 5. accuracy over seeds && for seed in 1 2 3 4; do
   for p in f32 tf32; do
     budget "seed $seed $p" && worker "seed$seed-$p" "$MINI" true "$p" "$seed" > /dev/null
   done
 done
 
-echo "== 6. predict on the GPU"
-if budget predict && [ -d "$OUT/mini-f32" ]; then
-  "$BIN" worker --spec "$OUT/mini-f32.toml" --run-dir "$WORK/predict-run" > "$OUT/predict-run.log" 2>&1 \
-    && { TIMEFORMAT="predict: %R s wall"; time "$BIN" predict --model "$WORK/predict-run/model" --file "$DATA" --json > "$OUT/predict.jsonl"; } 2> "$OUT/predict.time"
-  cat "$OUT/predict.time" 2>/dev/null; [ -f "$OUT/predict.jsonl" ] && wc -l < "$OUT/predict.jsonl"
+# A fine-tuned MiniLM for parts 6 and 7 (the timed runs above keep no model).
+tuned() {
+  [ -f "$WORK/tuned/model/config.json" ] && return 0
+  write_spec "$WORK/tuned.toml" tuned true "$DATA" "$MINI" "$DEVICE"
+  "$BIN" worker --spec "$WORK/tuned.toml" --run-dir "$WORK/tuned" > "$OUT/tuned.log" 2>&1 \
+    || { echo "fine-tune for predict and score failed:"; tail -5 "$OUT/tuned.log"; return 1; }
+}
+
+if part 6. predict on the GPU && budget predict && tuned; then
+  { TIMEFORMAT="predict: %R s wall"; time "$BIN" predict --model "$WORK/tuned/model" --file "$DATA" --json > "$OUT/predict.jsonl"; } 2> "$OUT/predict.time"
+  cat "$OUT/predict.time"; wc -l < "$OUT/predict.jsonl"
 fi
+
+if part 7. score on the GPU && budget score && tuned; then
+  python3 - "$DATA" "$WORK/news.csv" <<'PY'
+import csv, random, sys
+random.seed(7)
+lines = [l.rsplit("@", 1)[0] for l in open(sys.argv[1], encoding="latin-1")]
+with open(sys.argv[2], "w", newline="") as f:
+    w = csv.writer(f, lineterminator="\n")
+    w.writerow(["id", "text"])
+    for i in range(100_000):
+        w.writerow([i + 1, random.choice(lines)])
+PY
+  YENJOB_HOME=$WORK/home "$BIN" score --backend local --follow --model "$WORK/tuned/model" \
+    --input "$WORK/news.csv" --output "$WORK/scored.csv" --text-column text > "$OUT/score.log" 2>&1
+  grep -E '^\[(score|done)\]' "$OUT/score.log" | sed -n '1p;$p'
+fi
+
+part 8. stopped by SIGUSR1 and resumed && budget resume \
+  && bash scripts/gpu-resume-check.sh "$BIN" "$MINI" "$DATA" 2>&1 | tee "$OUT/resume.txt"
 
 echo "== summary"
 python3 - "$OUT" <<'PY'
@@ -115,6 +145,8 @@ def util(name):
 print("| run | training s | sentences/s | test acc | GPU util, whole process / while busy | peak MiB (nvidia-smi) |")
 print("|---|---|---|---|---|---|")
 for name in ["bert-f32", "bert-tf32", "bert-torch", "mini-f32", "mini-tf32", "mini-torch"]:
+    if not os.path.exists(f"{out}/{name}.log"):
+        continue  # a part not asked for, or skipped for the budget
     u = util(name)
     try:
         if name.endswith("torch"):

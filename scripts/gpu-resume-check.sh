@@ -2,8 +2,8 @@
 # gpu-resume-check.sh BIN MODEL DATA — on a GPU node: an uninterrupted 3-epoch fine-tune, then
 # the same one stopped by SIGUSR1 (what Slurm sends before a time limit) once it logs step 130
 # and resumed from its checkpoint; prints both runs' last training line and test metrics,
-# which should match. BIN is yenjob built with `--features cuda`. (On the CPU,
-# tests/worker.rs and tests/cluster.rs check the same.)
+# which should match. BIN is yenjob built with `--features cuda`; DEVICE=cpu rehearses the
+# script without a GPU. (On the CPU, tests/worker.rs and tests/cluster.rs check the same.)
 set -uo pipefail
 BIN=$(realpath "$1") MODEL=$(realpath "$2") DATA=$(realpath "$3")
 dir=$(mktemp -d)
@@ -15,7 +15,7 @@ time = "0:30:00"
 [train]
 data = "$DATA"
 model = "$MODEL"
-device = "cuda"
+device = "${DEVICE:-cuda}"
 epochs = 3
 log_every = 10
 TOML
