@@ -70,6 +70,14 @@ enum Command {
         /// the sbatch command and the verdict).
         #[arg(long)]
         json: bool,
+        /// With --rerun-failed: the time limit to run it again with (`2:00:00`), e.g. after
+        /// it ended in TIMEOUT. Later reruns keep it.
+        #[arg(long, value_name = "TIME", requires = "rerun_failed")]
+        time: Option<String>,
+        /// With --rerun-failed: the memory to run it again with (`16G`), e.g. after it ended
+        /// in OUT_OF_MEMORY. Later reruns keep it.
+        #[arg(long, value_name = "MEM", requires = "rerun_failed")]
+        mem: Option<String>,
     },
     /// Show your yenjob jobs: state, time, node, progress, and why a pending job waits.
     Status {
@@ -243,7 +251,10 @@ fn launcher(command: Command) -> anyhow::Result<i32> {
                 force,
                 backend,
                 follow,
+                time,
+                mem,
             } => {
+                let limits = commands::submit::new_limits(time.as_deref(), mem.as_deref())?;
                 commands::submit::run(commands::submit::Options {
                     spec: spec.as_deref(),
                     dry_run,
@@ -252,6 +263,7 @@ fn launcher(command: Command) -> anyhow::Result<i32> {
                     follow,
                     rerun_failed: rerun_failed.as_deref(),
                     json,
+                    limits,
                 })
                 .await
             }

@@ -289,6 +289,31 @@ fn unknown_job_is_a_clear_error() {
         .stdout(predicate::str::contains("no yenjob runs yet"));
 }
 
+/// `submit --rerun-failed`'s new limits are checked as the spec checks them, before any run
+/// is looked up, and make no sense without a run to run again.
+#[test]
+fn rerun_limits_are_checked_like_the_spec() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rerun = |flag: &str, value: &str| {
+        yenjob(tmp.path())
+            .args(["submit", "--rerun-failed", "424242", flag, value])
+            .assert()
+            .failure()
+    };
+    rerun("--time", "25:99").stderr(predicate::str::contains(
+        "--time: \"25:99\" is not a time limit",
+    ));
+    rerun("--mem", "12Q").stderr(predicate::str::contains(
+        "--mem: \"12Q\" is not a memory size like \"16G\"",
+    ));
+    rerun("--mem", "16G").stderr(predicate::str::contains("no run matches \"424242\""));
+    yenjob(tmp.path())
+        .args(["submit", "--time", "1:00:00"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("--rerun-failed <RUN>"));
+}
+
 /// `yenjob check` on the tiny spec after `change` has broken something: the error text.
 fn inputs_error(change: impl FnOnce(&std::path::Path, &std::path::Path)) -> String {
     let tmp = tempfile::tempdir().unwrap();

@@ -651,9 +651,10 @@ fn requeue_mid_training_resumes_from_checkpoint() {
     assert!((a - b).abs() <= 0.005, "resumed {a} vs uninterrupted {b}");
 }
 
-/// A fine-tune cancelled after its first checkpoint runs again with `submit --rerun-failed`:
-/// a new Slurm job in the same folder, resumed from the checkpoint, to the end; the run answers
-/// to its old job id as well as to the new one.
+/// A fine-tune cancelled after its first checkpoint runs again with `submit --rerun-failed`,
+/// with a new time limit and memory: a new Slurm job in the same folder that Slurm holds to
+/// the new limits, resumed from the checkpoint, to the end; the run answers to its old job id
+/// as well as to the new one.
 #[test]
 #[ignore = "needs a Slurm cluster: scripts/cluster-start.sh"]
 fn a_cancelled_job_runs_again_from_its_checkpoint() {
@@ -665,18 +666,41 @@ fn a_cancelled_job_runs_again_from_its_checkpoint() {
         "{}",
         String::from_utf8_lossy(&c.stdout)
     );
+    // What to do next, with the command.
+    let status = env.yenjob().args(["status", &id]).output().unwrap();
+    let said = common::stdout_of_success(&status);
+    assert!(
+        said.contains(&format!("next: `yenjob submit --rerun-failed {id}`")),
+        "{said}"
+    );
 
     let out = env
         .yenjob()
         .args(["submit", "--rerun-failed", &id, "--json"])
+        .args(["--time", "45:00", "--mem", "900M"])
         .output()
         .unwrap();
     let again: serde_json::Value = serde_json::from_str(&common::stdout_of_success(&out)).unwrap();
     let new_id = again["job_id"].as_str().unwrap().to_string();
     assert_ne!(new_id, id);
-    // Checked again before it went: the request recorded in run.json.
+    // Checked again before it went: the request recorded in run.json, with the new limits.
     assert!(again["verdict"].is_object(), "{again}");
+    assert!(
+        again["verdict"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{again}"
+    );
     assert_eq!(again["run_dir"].as_str(), run_dir.to_str());
+    let job = Std::new("scontrol")
+        .args(["show", "job", &new_id])
+        .output()
+        .unwrap();
+    let job = String::from_utf8_lossy(&job.stdout);
+    assert!(
+        job.contains("TimeLimit=00:45:00") && job.contains("mem=900M"),
+        "{job}"
+    );
     let tail = env.yenjob().args(["tail", &new_id]).output().unwrap();
     let log = common::stdout_of_success(&tail);
     assert!(log.contains("resuming from checkpoint"), "{log}");
@@ -687,10 +711,15 @@ fn a_cancelled_job_runs_again_from_its_checkpoint() {
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(run_dir.join("summary.json")).unwrap()).unwrap();
     assert!(summary["resumed_from_step"].as_u64().unwrap() > 0);
-    // The old id finds the run, which now is the new job.
+    // The old id finds the run, which now is the new job, with its new limit.
     let row = env.status(&id);
     assert_eq!(row["job_id"].as_str(), Some(new_id.as_str()), "{row}");
     assert_eq!(row["state"], "COMPLETED", "{row}");
+    assert!(row["next"].is_null(), "{row}");
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("run.json")).unwrap()).unwrap();
+    assert_eq!(record["time_limit_seconds"], 2700, "{record}");
+    assert_eq!(record["changed_limits"]["mem"], "900M", "{record}");
 }
 
 /// The reference job on the real data through the real cluster, then report and predict.

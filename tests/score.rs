@@ -425,6 +425,16 @@ fn a_cancelled_job_runs_again_from_where_it_stopped() {
     let cancel = yenjob(tmp.path()).args(["cancel", &job]).output().unwrap();
     let said = common::stdout_of_success(&cancel);
     assert!(said.contains("CANCELLED"), "{said}");
+    // A local run has no time or memory limit to change.
+    let limits = yenjob(tmp.path())
+        .args(["submit", "--rerun-failed", &job, "--mem", "4G"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&limits.stderr);
+    assert!(
+        !limits.status.success() && said.contains("sets no time or memory limit"),
+        "{said}"
+    );
     let partial = std::fs::read(tmp.path().join("again.csv")).unwrap();
     assert!(partial.len() < std::fs::read(tmp.path().join("whole.csv")).unwrap().len());
 

@@ -37,6 +37,9 @@ struct Row {
     start_estimate: Option<String>,
     /// The worker's latest step, epoch or test event, as in `metrics.jsonl`.
     progress: Option<MetricEvent>,
+    /// For a run that ended without completing: what to do, with the command.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<String>,
 }
 
 /// A sweep on one line.
@@ -209,6 +212,7 @@ fn row(r: &RunRecord, mut status: JobStatus) -> Row {
         task: r.task,
         params: None,
         progress: latest_progress(r),
+        next: runs::advice::after_end(r, &status.state),
         start_estimate: status.expected_start.clone(),
         status,
     }
@@ -291,10 +295,19 @@ async fn sweep_tasks(slurm: &Slurm, sweep: &RunRecord, json: bool) -> anyhow::Re
         print_row(
             &Row {
                 name: label,
+                next: None,
                 ..row.clone()
             },
             width,
         );
+    }
+    // Each piece of advice once, under the table: it names the sweep, not a task.
+    let mut said: Vec<&String> = Vec::new();
+    for next in rows.iter().filter_map(|r| r.next.as_ref()) {
+        if !said.contains(&next) {
+            println!("  next: {next}");
+            said.push(next);
+        }
     }
     Ok(0)
 }
@@ -377,6 +390,9 @@ fn print_row(row: &Row, width: usize) {
         && s.state.is_finished()
     {
         println!("{:>12} exit code {code}; run folder {}", "", row.run_dir);
+    }
+    if let Some(next) = &row.next {
+        println!("{:>12} next: {next}", "");
     }
 }
 

@@ -187,6 +187,9 @@ pub async fn follow_feed(
                     ),
                     Some((&status.state, Some(code.as_str()))),
                 );
+                if let Some(advice) = runs::advice::after_end(record, &status.state) {
+                    feed.say(&advice, None);
+                }
                 return Ok(if status.state == JobState::Completed {
                     0
                 } else {
@@ -210,6 +213,7 @@ mod tests {
             job_id: "r".into(),
             request: None,
             earlier_job_ids: Vec::new(),
+            changed_limits: Default::default(),
             cluster: None,
             job_name: "n".into(),
             partition: "p".into(),

@@ -9,8 +9,11 @@ use serde::Deserialize;
 
 use crate::run_dir::{RunDir, WriteError, atomic_write};
 
+pub mod advice;
 mod record;
-pub use record::{BackendKind, Ended, RunRecord, Submission, SweepRecord, value_text};
+pub use record::{
+    BackendKind, ChangedLimits, Ended, RunRecord, Submission, SweepRecord, value_text,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {

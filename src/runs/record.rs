@@ -6,8 +6,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::preflight::Request;
 use crate::run_dir::RunDir;
+use crate::slurm::duration::format_seconds;
 use crate::slurm::state::JobState;
+use crate::slurm::tres::parse_mem_mib;
+use crate::spec::Memory;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -44,7 +48,11 @@ pub struct RunRecord {
     /// What one job (a sweep: one task) asks Slurm for, as the pre-flight read it (recorded
     /// since 0.2): `--rerun-failed` checks it again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub request: Option<crate::preflight::Request>,
+    pub request: Option<Request>,
+    /// Limits changed by `submit --rerun-failed --time/--mem`; every later submission of
+    /// this run passes them to sbatch.
+    #[serde(default, skip_serializing_if = "ChangedLimits::is_empty")]
+    pub changed_limits: ChangedLimits,
     /// Local backend: the process group leader running the script.
     pub local_pid: Option<u32>,
     /// A sweep: its grid and the array jobs that ran it.
@@ -56,6 +64,49 @@ pub struct RunRecord {
     /// How the job ended, once a status saw it end: later listings need not ask Slurm.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended: Option<Ended>,
+}
+
+/// Limits a run asks for that differ from its script's `#SBATCH` lines: sbatch's command line
+/// overrides those, so the script stays as it was rendered.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChangedLimits {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_seconds: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mem: Option<Memory>,
+}
+
+impl ChangedLimits {
+    pub fn is_empty(&self) -> bool {
+        *self == ChangedLimits::default()
+    }
+
+    /// These limits, with `newer`'s where it sets them.
+    pub fn updated(&self, newer: &ChangedLimits) -> ChangedLimits {
+        ChangedLimits {
+            time_seconds: newer.time_seconds.or(self.time_seconds),
+            mem: newer.mem.clone().or_else(|| self.mem.clone()),
+        }
+    }
+
+    /// As sbatch options (`--time=2:00:00`, `--mem=16G`).
+    pub fn sbatch_options(&self) -> Vec<String> {
+        let time = self
+            .time_seconds
+            .map(|t| format!("--time={}", format_seconds(t)));
+        let mem = self.mem.as_ref().map(|m| format!("--mem={m}"));
+        time.into_iter().chain(mem).collect()
+    }
+
+    /// What a job asks for once these limits replace the script's.
+    pub fn apply_to(&self, request: &mut Request) {
+        if let Some(t) = self.time_seconds {
+            request.time_seconds = t;
+        }
+        if let Some(m) = &self.mem {
+            request.mem_mib = parse_mem_mib(&m.0);
+        }
+    }
 }
 
 /// A sweep's grid and submissions.

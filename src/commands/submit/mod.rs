@@ -4,6 +4,8 @@
 mod rerun;
 mod sweep;
 
+pub use rerun::{RerunError, new_limits};
+
 use std::path::{Path, PathBuf};
 
 use crate::backend::{self, BackendError};
@@ -25,6 +27,8 @@ pub struct Options<'a> {
     pub rerun_failed: Option<&'a str>,
     /// One JSON object on stdout instead of text (the verdict is in it).
     pub json: bool,
+    /// With `rerun_failed`: the time and memory limits to run it again with.
+    pub limits: runs::ChangedLimits,
 }
 
 /// Where a job with this `[job]` table runs, `over` (the `--backend` flag) first.
@@ -261,6 +265,7 @@ pub(crate) fn new_record(
             BackendKind::Local => runs::local_job_id(&run_id),
         },
         earlier_job_ids: Vec::new(),
+        changed_limits: Default::default(),
         run_id,
         run_dir,
         backend,

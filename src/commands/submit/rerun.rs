@@ -7,12 +7,57 @@
 
 use crate::backend;
 use crate::run_dir::RunDir;
-use crate::runs::{self, BackendKind, RunRecord};
+use crate::runs::{self, BackendKind, ChangedLimits, RunRecord};
+use crate::slurm::duration::SlurmDuration;
 use crate::slurm::state::JobState;
 use crate::slurm::{Slurm, SlurmError};
-use crate::spec::JobSpec;
+use crate::spec::{JobSpec, Memory};
 
 use super::{Options, print_json, refuse, submitted_json};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RerunError {
+    #[error("--{flag}: {message}")]
+    Flag { flag: &'static str, message: String },
+    #[error(
+        "{job} ran on this machine (the local backend), which sets no time or memory limit: --time and --mem are for Slurm jobs"
+    )]
+    LocalHasNoLimits { job: String },
+}
+
+/// `--time` and `--mem` of `submit --rerun-failed`, checked as the spec checks them.
+pub fn new_limits(time: Option<&str>, mem: Option<&str>) -> Result<ChangedLimits, RerunError> {
+    fn checked<T: for<'de> serde::Deserialize<'de>>(
+        flag: &'static str,
+        text: Option<&str>,
+    ) -> Result<Option<T>, RerunError> {
+        text.map(|t| {
+            T::deserialize(toml::Value::String(t.to_string())).map_err(|e| RerunError::Flag {
+                flag,
+                message: e.message().to_string(),
+            })
+        })
+        .transpose()
+    }
+    Ok(ChangedLimits {
+        time_seconds: checked::<SlurmDuration>("time", time)?.map(SlurmDuration::seconds),
+        mem: checked::<Memory>("mem", mem)?,
+    })
+}
+
+/// The limits a run asks for when it runs again: those changed before, then the new ones.
+/// A local run has none to change.
+pub(super) fn limits_for(
+    record: &RunRecord,
+    new: &ChangedLimits,
+) -> Result<ChangedLimits, RerunError> {
+    if record.backend == BackendKind::Local && !new.is_empty() {
+        return Err(RerunError::LocalHasNoLimits {
+            job: record.job_id.clone(),
+        });
+    }
+    Ok(record.changed_limits.updated(new))
+}
 
 pub(super) async fn rerun(mut record: RunRecord, opts: &Options<'_>) -> anyhow::Result<i32> {
     let slurm = Slurm::default();
@@ -24,6 +69,7 @@ pub(super) async fn rerun(mut record: RunRecord, opts: &Options<'_>) -> anyhow::
         println!("job {} is {state}: nothing to run again", record.job_id);
         return Ok(0);
     }
+    let limits = limits_for(&record, &opts.limits)?;
     let dir = record.dir();
     let mut verdict = None;
     if record.backend == BackendKind::Slurm {
@@ -36,7 +82,8 @@ pub(super) async fn rerun(mut record: RunRecord, opts: &Options<'_>) -> anyhow::
             }
             None => None,
         };
-        if let Some(request) = request {
+        if let Some(mut request) = request {
+            limits.apply_to(&mut request);
             let (state, warnings) = crate::commands::gather_state(&slurm).await?;
             let v = crate::preflight::assess(&request, &state);
             if !opts.json {
@@ -51,7 +98,13 @@ pub(super) async fn rerun(mut record: RunRecord, opts: &Options<'_>) -> anyhow::
     clear_end_markers(&dir);
     let before = record.job_id.clone();
     match record.backend {
-        BackendKind::Slurm => match slurm.submit(&record.sbatch_arguments, &dir.script()).await {
+        BackendKind::Slurm => match slurm
+            .submit(
+                &[record.sbatch_arguments.clone(), limits.sbatch_options()].concat(),
+                &dir.script(),
+            )
+            .await
+        {
             Ok(submitted) => {
                 record.earlier_job_ids.push(before.clone());
                 record.job_id = submitted.job_id;
@@ -73,6 +126,10 @@ pub(super) async fn rerun(mut record: RunRecord, opts: &Options<'_>) -> anyhow::
         }
     }
     record.ended = None;
+    if let Some(t) = limits.time_seconds {
+        record.time_limit_seconds = t;
+    }
+    record.changed_limits = limits;
     runs::save(&record)?;
     if opts.json {
         print_json(&submitted_json(&record, verdict.as_ref()))?;
@@ -82,8 +139,12 @@ pub(super) async fn rerun(mut record: RunRecord, opts: &Options<'_>) -> anyhow::
         BackendKind::Slurm => format!("Submitted Slurm job {} (was {before})", record.job_id),
         BackendKind::Local => format!("Started local job {} again", record.job_id),
     };
+    let changed = match record.changed_limits.sbatch_options().join(" ") {
+        options if options.is_empty() => String::new(),
+        options => format!(" with {options}"),
+    };
     println!(
-        "{again}: {}, {state} before; it resumes where it stopped",
+        "{again}{changed}: {}, {state} before; it resumes where it stopped",
         record.job_name
     );
     println!("  run folder: {}", record.run_dir.display());

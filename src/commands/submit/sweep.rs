@@ -260,10 +260,12 @@ pub(super) async fn rerun_failed(mut record: RunRecord, opts: &Options<'_>) -> a
     }
     // The spec as submitted, its relative paths against the folder it was submitted from.
     let spec = JobSpec::load_relative_to(&record.dir().spec_copy(), &record.spec_folder())?;
-    let request = preflight::Request {
+    let limits = super::rerun::limits_for(&record, &opts.limits)?;
+    let mut request = preflight::Request {
         tasks: failed.len() as u64,
         ..crate::commands::request_of(&spec)
     };
+    limits.apply_to(&mut request);
     let max_parallel = spec.sweep.as_ref().and_then(|s| s.max_parallel);
     let throttle = match record.backend {
         BackendKind::Slurm => {
@@ -308,6 +310,7 @@ pub(super) async fn rerun_failed(mut record: RunRecord, opts: &Options<'_>) -> a
                 .cloned()
                 .collect();
             arguments.insert(1, format!("--array={array}"));
+            arguments.extend(limits.sbatch_options());
             let submitted = match slurm.submit(&arguments, &script_path).await {
                 Ok(s) => s,
                 Err(crate::slurm::SlurmError::Failed { stderr, .. }) => {
@@ -331,6 +334,10 @@ pub(super) async fn rerun_failed(mut record: RunRecord, opts: &Options<'_>) -> a
         }
     }
     let job_id = submission.job_id.clone();
+    if let Some(t) = limits.time_seconds {
+        record.time_limit_seconds = t;
+    }
+    record.changed_limits = limits;
     if let Some(s) = record.sweep.as_mut() {
         for i in &failed {
             if let Some(e) = s.ended.get_mut(*i) {
