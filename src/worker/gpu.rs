@@ -158,9 +158,61 @@ pub fn suggest_batch_size(batch: usize, summary: &GpuSummary) -> Option<usize> {
     Some(1usize << (usize::BITS - 1 - suggested.leading_zeros()))
 }
 
+/// The GPU ran out of memory while training, said in the spec's terms.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the GPU ran out of memory training batches of {batch_size} sentences of up to {max_length} tokens (evaluation takes {eval_batch} at a time): lower train.batch_size or train.max_length, or see with nvidia-smi whether another process holds the GPU's memory"
+)]
+pub struct OutOfGpuMemory {
+    pub batch_size: usize,
+    pub max_length: usize,
+    pub eval_batch: usize,
+}
+
+/// Whether `error` says a CUDA allocation failed: the driver's out-of-memory code (cudarc
+/// prints `DriverError(CUDA_ERROR_OUT_OF_MEMORY, "out of memory")`), or cuBLAS unable to
+/// allocate its workspace. Candle boxes both without a type to match, so the text decides.
+pub fn is_out_of_memory(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        let text = cause.to_string();
+        text.contains("CUDA_ERROR_OUT_OF_MEMORY") || text.contains("CUBLAS_STATUS_ALLOC_FAILED")
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A CUDA out-of-memory error said cudarc's way, inside candle's and the worker's context.
+    #[test]
+    fn cuda_allocation_failures_are_recognised() {
+        let driver = anyhow::anyhow!("DriverError(CUDA_ERROR_OUT_OF_MEMORY, \"out of memory\")")
+            .context("backward pass");
+        assert!(is_out_of_memory(&driver));
+        let cublas = anyhow::anyhow!("CublasError(CUBLAS_STATUS_ALLOC_FAILED)");
+        assert!(is_out_of_memory(&cublas));
+        let other = anyhow::anyhow!(
+            "DriverError(CUDA_ERROR_ILLEGAL_ADDRESS, \"an illegal memory access was encountered\")"
+        );
+        assert!(!is_out_of_memory(&other));
+        let said = crate::error_chain(
+            driver
+                .context(OutOfGpuMemory {
+                    batch_size: 256,
+                    max_length: 512,
+                    eval_batch: 64,
+                })
+                .as_ref(),
+        );
+        assert!(
+            said.starts_with(
+                "the GPU ran out of memory training batches of 256 sentences of up to 512 tokens"
+            ) && said.ends_with(
+                "backward pass: DriverError(CUDA_ERROR_OUT_OF_MEMORY, \"out of memory\")"
+            ),
+            "{said}"
+        );
+    }
 
     fn summary(baseline: u64, peak: u64, total: u64) -> GpuSummary {
         GpuSummary {

@@ -258,7 +258,17 @@ pub fn run(spec: &JobSpec, run_dir: &Path, options: &WorkerOptions) -> anyhow::R
         pad_id,
         device: &device,
     };
-    let outcome = train::train(&task, t, run_dir, &options.control, &mut report)?;
+    let outcome = train::train(&task, t, run_dir, &options.control, &mut report).map_err(|e| {
+        if gpu::is_out_of_memory(&e) {
+            e.context(gpu::OutOfGpuMemory {
+                batch_size: t.batch_size.get(),
+                max_length: t.max_length.get(),
+                eval_batch: crate::worker::model::infer::BATCH,
+            })
+        } else {
+            e
+        }
+    })?;
     let gpu_summary = monitor.map(|m| m.finish());
     let finished = match outcome {
         Outcome::Interrupted { .. } => return Ok(EXIT_CHECKPOINTED),
