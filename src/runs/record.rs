@@ -225,3 +225,42 @@ pub fn value_text(v: &serde_json::Value) -> String {
         other => other.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A second rerun keeps the first one's limits unless it changes them too; sbatch gets
+    /// them as options and the pre-flight as the request.
+    #[test]
+    fn changed_limits_accumulate_and_reach_sbatch_and_the_request() {
+        let first = ChangedLimits {
+            time_seconds: Some(2700),
+            mem: None,
+        };
+        let second = ChangedLimits {
+            time_seconds: None,
+            mem: Some(Memory("16G".into())),
+        };
+        let both = first.updated(&second);
+        assert_eq!(both.sbatch_options(), ["--time=45:00", "--mem=16G"]);
+        let mut request = Request {
+            partition: "gpu".into(),
+            qos: None,
+            account: None,
+            gpus: 1,
+            gpu_type: None,
+            cpus: 2,
+            mem_mib: Some(2048),
+            time_seconds: 1800,
+            tasks: 1,
+        };
+        both.apply_to(&mut request);
+        assert_eq!((request.time_seconds, request.mem_mib), (2700, Some(16384)));
+        assert!(ChangedLimits::default().sbatch_options().is_empty());
+        // Kept in run.json, and read back.
+        let json = serde_json::to_string(&both).unwrap();
+        assert_eq!(json, r#"{"time_seconds":2700,"mem":"16G"}"#);
+        assert_eq!(serde_json::from_str::<ChangedLimits>(&json).unwrap(), both);
+    }
+}
