@@ -246,6 +246,20 @@ fn a_task_can_be_cancelled_alone_and_the_rest_run_again() {
         );
     }
 
+    // What to do next, said once under the tasks, naming the sweep.
+    let status = yenjob(tmp.path()).args(["status", &id]).output().unwrap();
+    let status = common::stdout_of_success(&status);
+    let next = format!(
+        "  next: `yenjob submit --rerun-failed {id}`: its tasks that did not complete run again"
+    );
+    assert_eq!(status.matches(&next).count(), 1, "{status}");
+    // A local sweep has no time or memory limit to change.
+    yenjob(tmp.path())
+        .args(["submit", "--rerun-failed", &id, "--time", "2:00:00"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("sets no time or memory limit"));
+
     // Run the cancelled ones again, into the same folder.
     yenjob(tmp.path())
         .args(["submit", "--rerun-failed", &id])
