@@ -1256,10 +1256,33 @@ fn requeue_of_one_task_resumes_it_alone() {
         "{text}"
     );
     assert!(text.contains("2/3"), "{text}");
+
+    // The cancelled task runs again, alone, with a new time limit that Slurm holds it to.
+    let out = env
+        .yenjob()
+        .args(["submit", "--rerun-failed", &id, "--time", "45:00"])
+        .output()
+        .unwrap();
+    let said = common::stdout_of_success(&out);
+    assert!(said.contains("running again: task 2 (seed=3)"), "{said}");
+    let again = said
+        .lines()
+        .find_map(|l| l.strip_prefix("Submitted 1 task(s) of sweep "))
+        .and_then(|l| l.split(" again as array ").nth(1))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("{said}"))
+        .to_string();
+    let job = Std::new("scontrol")
+        .args(["show", "job", &again])
+        .output()
+        .unwrap();
+    let job = String::from_utf8_lossy(&job.stdout);
+    assert!(
+        job.contains("ArrayTaskId=2") && job.contains("TimeLimit=00:45:00"),
+        "{job}"
+    );
 }
 
-/// A 20,000-row corpus scored as a Slurm job, requeued in the middle: the output has exactly
-/// one row per input row, in order, and equals the output of an uninterrupted run.
 /// A small model fine-tuned here and a 20,000-row corpus (`news.csv`) scored without
 /// interruption, here, into `whole.csv`: what a score job on the cluster must write too.
 fn model_and_uninterrupted_score(env: &Env) -> PathBuf {
@@ -1332,6 +1355,8 @@ fn assert_same_as_uninterrupted(env: &Env, output: &str) {
     );
 }
 
+/// A 20,000-row corpus scored as a Slurm job, requeued in the middle: the output has exactly
+/// one row per input row, in order, and equals the output of an uninterrupted run.
 #[test]
 #[ignore = "needs a Slurm cluster: scripts/cluster-start.sh"]
 fn a_score_job_requeued_in_the_middle_writes_every_row_once() {
