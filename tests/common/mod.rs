@@ -100,6 +100,7 @@ pub fn write_model(dir: &Path, cfg: &BertConfig) -> PathBuf {
     // Store like sentence-transformers does: no `bert.` prefix, no classifier.
     let map: HashMap<String, Tensor> = params
         .to_map()
+        .unwrap()
         .into_iter()
         .filter(|(k, _)| !k.starts_with("classifier."))
         .map(|(k, v)| (k.strip_prefix("bert.").unwrap_or(&k).to_string(), v))

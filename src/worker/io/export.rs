@@ -41,7 +41,7 @@ pub fn save_model(
         obj.insert("problem_type".into(), "single_label_classification".into());
     }
     std::fs::write(dir.join("config.json"), serde_json::to_vec_pretty(&config)?)?;
-    candle_core::safetensors::save(&params.to_map(), dir.join("model.safetensors"))?;
+    candle_core::safetensors::save(&params.to_map()?, dir.join("model.safetensors"))?;
     tokenizer
         .save(dir.join("tokenizer.json"), true)
         .map_err(|e| anyhow::anyhow!("cannot save tokenizer: {e}"))?;

@@ -77,20 +77,17 @@ pub struct Shape {
     pub len: usize,
 }
 
-/// Self-attention. The query, key and value projections run as one matrix product over their
-/// weights stacked (3 * hidden, hidden), and split into heads with one copy.
+/// Self-attention. The query, key and value projections are one parameter, their weights
+/// stacked (3 * hidden, hidden) as the [`ParamSet`](super::params::ParamSet) holds them: one
+/// matrix product, split into heads with one copy.
 pub struct SelfAttention {
-    query: Linear,
-    key: Linear,
-    value: Linear,
+    qkv: Linear,
     heads: usize,
 }
 
 /// What attention's backward pass needs.
 pub struct AttentionSaved {
     x: Tensor,
-    /// The stacked query, key and value weights.
-    w: Tensor,
     /// (3, batch, heads, len, head size): queries, keys, values.
     qkv: Tensor,
     scores: Tensor,
@@ -101,18 +98,9 @@ pub struct AttentionSaved {
 impl SelfAttention {
     pub fn load(src: &Source, cfg: &BertConfig) -> Result<SelfAttention> {
         Ok(SelfAttention {
-            query: Linear::load(&src.pp("query"))?,
-            key: Linear::load(&src.pp("key"))?,
-            value: Linear::load(&src.pp("value"))?,
+            qkv: Linear::load(&src.pp("qkv"))?,
             heads: cfg.num_attention_heads,
         })
-    }
-
-    fn stacked(&self) -> Result<(Tensor, Tensor)> {
-        let parts = [&self.query, &self.key, &self.value];
-        let w: Vec<&Tensor> = parts.iter().map(|p| &p.weight.tensor).collect();
-        let b: Vec<&Tensor> = parts.iter().map(|p| &p.bias.tensor).collect();
-        Ok((Tensor::cat(&w, 0)?, Tensor::cat(&b, 0)?))
     }
 
     fn scale(&self, hidden: usize) -> f32 {
@@ -131,10 +119,9 @@ impl SelfAttention {
     ) -> Result<(Tensor, Option<AttentionSaved>)> {
         let h = x.dim(1)?;
         let (nh, dh) = (self.heads, h / self.heads);
-        let (w, b) = self.stacked()?;
-        let qkv = x
-            .matmul(&w.t()?)?
-            .broadcast_add(&b)?
+        let qkv = self
+            .qkv
+            .forward(x)?
             .reshape((s.batch, s.len, 3, nh, dh))?
             .permute((2, 0, 3, 1, 4))?
             .contiguous()?;
@@ -147,7 +134,6 @@ impl SelfAttention {
             .reshape((s.batch * s.len, h))?;
         let saved = keep.then(|| AttentionSaved {
             x: x.clone(),
-            w,
             qkv,
             scores,
             probs,
@@ -182,16 +168,7 @@ impl SelfAttention {
             .permute((1, 3, 0, 2, 4))?
             .contiguous()?
             .reshape((s.batch * s.len, 3 * h))?;
-        let dw = dy.t()?.matmul(&a.x)?;
-        let db = ops::column_sum(&dy)?;
-        for (i, part) in [&self.query, &self.key, &self.value]
-            .into_iter()
-            .enumerate()
-        {
-            grads.set(&part.weight, dw.narrow(0, i * h, h)?);
-            grads.set(&part.bias, db.narrow(0, i * h, h)?);
-        }
-        dy.matmul(&a.w)
+        self.qkv.backward(&a.x, &dy, grads)
     }
 }
 

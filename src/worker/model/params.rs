@@ -80,11 +80,17 @@ pub fn decays(name: &str) -> bool {
     !(name.ends_with(".bias") || name.contains("LayerNorm"))
 }
 
-/// The trainable parameters.
+/// The trainable parameters. They are transformers' tensors, except that each layer's query,
+/// key and value projections are one parameter, `attention.self.qkv.weight` (3 * hidden,
+/// hidden) and `.bias` (3 * hidden), stacked in that order: attention projects with one matrix
+/// product, and no step copies the three into one. [`ParamSet::to_map`] splits them back.
 pub struct ParamSet {
     pub names: Vec<String>,
     pub vars: Vec<Var>,
 }
+
+/// The three projections stacked into a layer's `qkv` parameter, in order.
+const QKV_PARTS: [&str; 3] = ["query", "key", "value"];
 
 /// Where a layer's `load` finds its tensors: a name prefix into a [`ParamSet`], the way
 /// candle-nn's `VarBuilder` works, so each name is spelled once, at load.
@@ -219,14 +225,46 @@ pub struct LoadReport {
 impl ParamSet {
     /// Random weights (normal, std 0.02; LayerNorm 1/0; biases 0), as BERT initialises.
     pub fn random(cfg: &BertConfig, seed: u64, device: &Device) -> Result<ParamSet> {
-        let mut names = Vec::new();
-        let mut vars = Vec::new();
+        let mut tensors = Vec::new();
         for (k, (name, shape)) in parameter_shapes(cfg).into_iter().enumerate() {
             let t = init_tensor(&name, &shape, seed, k as u64, device)?;
-            vars.push(Var::from_tensor(&t)?);
-            names.push(name);
+            tensors.push((name, t));
         }
-        Ok(ParamSet { names, vars })
+        ParamSet::stacking_qkv(tensors)
+    }
+
+    /// The parameters from transformers' tensors, in [`parameter_shapes`]' order, each layer's
+    /// query, key and value stacked where its query was.
+    fn stacking_qkv(tensors: Vec<(String, Tensor)>) -> Result<ParamSet> {
+        let mut by_name: HashMap<String, Tensor> = tensors.iter().cloned().collect();
+        let mut set = ParamSet {
+            names: Vec::new(),
+            vars: Vec::new(),
+        };
+        for (name, t) in tensors {
+            let t = match qkv_part(&name) {
+                // Stacked where the query was; the key and value are in it.
+                Some((prefix, "query", kind)) => {
+                    let mut parts = Vec::with_capacity(3);
+                    for part in QKV_PARTS {
+                        let name = format!("{prefix}.{part}.{kind}");
+                        let Some(t) = by_name.remove(&name) else {
+                            candle_core::bail!("the model has no parameter {name}")
+                        };
+                        parts.push(t);
+                    }
+                    set.names.push(format!("{prefix}.qkv.{kind}"));
+                    Tensor::cat(&parts, 0)?
+                }
+                Some(_) => continue,
+                None => {
+                    set.names.push(name);
+                    t
+                }
+            };
+            set.vars.push(Var::from_tensor(&t)?);
+        }
+        Ok(set)
     }
 
     /// Pretrained weights from a checkpoint; the classifier (and a missing pooler) start
@@ -238,8 +276,7 @@ impl ParamSet {
         device: &Device,
     ) -> std::result::Result<(ParamSet, LoadReport), LoadError> {
         let mut report = LoadReport::default();
-        let mut names = Vec::new();
-        let mut vars = Vec::new();
+        let mut loaded = Vec::new();
         for (k, (name, shape)) in parameter_shapes(cfg).into_iter().enumerate() {
             let candidates = candidate_names(&name);
             let found = candidates.iter().find_map(|c| tensors.get(c));
@@ -260,10 +297,9 @@ impl ParamSet {
                 }
                 None => return Err(LoadError::Missing(name, candidates.join(", "))),
             };
-            vars.push(Var::from_tensor(&t)?);
-            names.push(name);
+            loaded.push((name, t));
         }
-        Ok((ParamSet { names, vars }, report))
+        Ok((ParamSet::stacking_qkv(loaded)?, report))
     }
 
     /// The tensors under `prefix`, tracked (training: gradients flow to the parameters) or
@@ -281,14 +317,68 @@ impl ParamSet {
         self.vars.iter().map(|v| v.elem_count()).sum()
     }
 
-    /// Copies of every tensor by canonical name (for saving).
-    pub fn to_map(&self) -> HashMap<String, Tensor> {
+    /// Every tensor by transformers' name, the stacked projections split (a saved model).
+    pub fn to_map(&self) -> Result<HashMap<String, Tensor>> {
+        let mut map = HashMap::new();
+        for (name, t) in self.by_name() {
+            match stacked_name(&name) {
+                Some((prefix, kind)) => {
+                    let third = t.dim(0)? / 3;
+                    for (i, part) in QKV_PARTS.into_iter().enumerate() {
+                        map.insert(
+                            format!("{prefix}.{part}.{kind}"),
+                            t.narrow(0, i * third, third)?,
+                        );
+                    }
+                }
+                None => {
+                    map.insert(name, t);
+                }
+            }
+        }
+        Ok(map)
+    }
+
+    /// Every parameter by its own name, as trained (a checkpoint).
+    pub fn by_name(&self) -> HashMap<String, Tensor> {
         self.names
             .iter()
             .zip(&self.vars)
             .map(|(n, v)| (n.clone(), v.as_tensor().detach()))
             .collect()
     }
+}
+
+/// `map[name]`; for a stacked projection (`….qkv.weight`, with any prefix such as a moment's
+/// `m.`) that `map` holds apart, as checkpoints written before the stacking do, its three parts
+/// stacked. `None` when neither is there.
+pub fn stored(map: &HashMap<String, Tensor>, name: &str) -> Result<Option<Tensor>> {
+    if let Some(t) = map.get(name) {
+        return Ok(Some(t.clone()));
+    }
+    let Some((prefix, kind)) = stacked_name(name) else {
+        return Ok(None);
+    };
+    let parts: Option<Vec<&Tensor>> = QKV_PARTS
+        .iter()
+        .map(|part| map.get(&format!("{prefix}.{part}.{kind}")))
+        .collect();
+    parts.map(|p| Tensor::cat(&p, 0)).transpose()
+}
+
+/// `(layer prefix, "weight" | "bias")` for a stacked projection's name (`….qkv.weight`).
+fn stacked_name(name: &str) -> Option<(&str, &str)> {
+    let (rest, kind) = name.rsplit_once('.')?;
+    Some((rest.strip_suffix(".qkv")?, kind))
+}
+
+/// `(layer prefix, "query" | "key" | "value", "weight" | "bias")` for a projection's name
+/// (`bert.encoder.layer.0.attention.self.key.bias`).
+fn qkv_part(name: &str) -> Option<(&str, &str, &str)> {
+    let (rest, kind) = name.rsplit_once('.')?;
+    let (prefix, part) = rest.rsplit_once('.')?;
+    (prefix.ends_with("attention.self") && QKV_PARTS.contains(&part))
+        .then_some((prefix, part, kind))
 }
 
 fn init_tensor(
@@ -315,4 +405,68 @@ fn init_tensor(
             .collect()
     };
     Tensor::from_vec(values, shape, device)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small() -> BertConfig {
+        serde_json::from_value(serde_json::json!({
+            "vocab_size": 20, "hidden_size": 8, "num_hidden_layers": 2,
+            "num_attention_heads": 2, "intermediate_size": 16, "max_position_embeddings": 16
+        }))
+        .unwrap()
+    }
+
+    /// Each layer's projections are one stacked parameter in the set; a saved model has
+    /// transformers' names again, and loading it stacks the same values back.
+    #[test]
+    fn projections_are_stacked_in_the_set_and_split_when_saved() {
+        let cfg = small();
+        let params = ParamSet::random(&cfg, 3, &Device::Cpu).unwrap();
+        let canonical = parameter_shapes(&cfg);
+        // Six tensors a layer become two.
+        assert_eq!(
+            params.names.len(),
+            canonical.len() - 4 * cfg.num_hidden_layers
+        );
+        let qkv = params
+            .names
+            .iter()
+            .position(|n| n == "bert.encoder.layer.1.attention.self.qkv.weight")
+            .unwrap();
+        assert_eq!(params.vars[qkv].dims(), [24, 8]);
+        assert!(!params.names.iter().any(|n| n.contains(".query.")));
+
+        let saved = params.to_map().unwrap();
+        assert_eq!(saved.len(), canonical.len());
+        for (name, shape) in &canonical {
+            assert_eq!(saved[name].dims(), shape.as_slice(), "{name}");
+        }
+        // The key's rows are the stacked weight's middle third.
+        let stacked = params.vars[qkv].as_tensor().to_vec2::<f32>().unwrap();
+        let key = saved["bert.encoder.layer.1.attention.self.key.weight"]
+            .to_vec2::<f32>()
+            .unwrap();
+        assert_eq!(key, stacked[8..16]);
+
+        // A checkpoint written before the stacking holds the parts apart (a moment's name has
+        // an `m.` before it): `stored` stacks them.
+        let flat = |t: Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let name = "bert.encoder.layer.1.attention.self.qkv.weight";
+        let old: HashMap<String, Tensor> = saved
+            .iter()
+            .map(|(k, v)| (format!("m.{k}"), v.clone()))
+            .collect();
+        let restored = stored(&old, &format!("m.{name}")).unwrap().unwrap();
+        assert_eq!(flat(restored), flat(params.vars[qkv].as_tensor().clone()));
+        assert!(stored(&old, "m.nothing.qkv.bias").unwrap().is_none());
+
+        let (again, _) = ParamSet::from_checkpoint(&cfg, &saved, 0, &Device::Cpu).unwrap();
+        assert_eq!(again.names, params.names);
+        for (a, b) in again.vars.iter().zip(&params.vars) {
+            assert_eq!(flat(a.as_tensor().clone()), flat(b.as_tensor().clone()));
+        }
+    }
 }

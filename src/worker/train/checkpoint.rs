@@ -11,6 +11,7 @@ use candle_core::{Device, Tensor};
 use super::optim::AdamW;
 use crate::worker::io::metrics::Metrics;
 use crate::worker::model::ParamSet;
+use crate::worker::model::params::stored;
 
 /// Where the training loop is: what a checkpoint saves besides the weights and moments.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -51,7 +52,7 @@ pub fn save(
     let tmp = root.join(format!(".tmp-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-    candle_core::safetensors::save(&params.to_map(), tmp.join("params.safetensors"))?;
+    candle_core::safetensors::save(&params.by_name(), tmp.join("params.safetensors"))?;
     let mut moments: HashMap<String, Tensor> = HashMap::new();
     for (i, n) in params.names.iter().enumerate() {
         let shape = params.vars[i].shape().clone();
@@ -151,16 +152,17 @@ fn restore(
     let path = dir.join("optimizer.safetensors");
     let moments = candle_core::safetensors::load(&path, &Device::Cpu)
         .with_context(|| format!("cannot read {}", path.display()))?;
+    // By the parameters' names; one written before the projections were stacked holds them
+    // apart, and `stored` stacks them.
     let moment = |k: String| -> anyhow::Result<Vec<f32>> {
-        Ok(moments
-            .get(&k)
+        Ok(stored(&moments, &k)?
             .with_context(|| format!("it lacks {k}"))?
             .flatten_all()?
             .to_vec1::<f32>()?)
     };
     let mut loaded = Vec::with_capacity(params.names.len());
     for n in &params.names {
-        let t = tensors.get(n).with_context(|| format!("it lacks {n}"))?;
+        let t = stored(&tensors, n)?.with_context(|| format!("it lacks {n}"))?;
         loaded.push((t, moment(format!("m.{n}"))?, moment(format!("v.{n}"))?));
     }
     for (i, (t, m, v)) in loaded.into_iter().enumerate() {
