@@ -251,6 +251,46 @@ fn local_backend_submit_tail_status() {
     }
 }
 
+/// A job whose worker fails ends FAILED, and `tail` and `status` quote the worker's error
+/// with what to do next.
+#[test]
+fn a_failed_job_says_why_and_what_next() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = common::write_tiny_spec(tmp.path(), "bad data", 1, "backend = \"local\"", "");
+    // The submit checks that the data opens; its lines are the worker's to read.
+    let data = tmp.path().join("data.txt");
+    let text = std::fs::read_to_string(&data).unwrap();
+    std::fs::write(&data, text.replacen("@neutral", "@terrible", 1)).unwrap();
+    let out = yenjob(tmp.path())
+        .args(["submit", "--follow"])
+        .arg(&spec)
+        .timeout(std::time::Duration::from_secs(120))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{said}");
+    let id = said
+        .lines()
+        .find_map(|l| l.strip_prefix("Started local job "))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    let why = "data.txt:3: unknown label \"terrible\"";
+    let next = format!("Once that is fixed, `yenjob submit --rerun-failed {id}` runs it again");
+    assert!(
+        said.contains(&format!("job {id} ended: FAILED (exit code 1)"))
+            && said.contains(why)
+            && said.contains(&next),
+        "{said}"
+    );
+    let status = yenjob(tmp.path()).arg("status").output().unwrap();
+    let status = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        status.contains("next: it failed: ") && status.contains(why) && status.contains(&next),
+        "{status}"
+    );
+}
+
 #[test]
 fn local_backend_cancel() {
     let tmp = tempfile::tempdir().unwrap();

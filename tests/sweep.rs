@@ -250,7 +250,7 @@ fn a_task_can_be_cancelled_alone_and_the_rest_run_again() {
     let status = yenjob(tmp.path()).args(["status", &id]).output().unwrap();
     let status = common::stdout_of_success(&status);
     let next = format!(
-        "  next: `yenjob submit --rerun-failed {id}`: its tasks that did not complete run again"
+        "  next: `yenjob submit --rerun-failed {id}` runs the sweep's tasks that did not complete again"
     );
     assert_eq!(status.matches(&next).count(), 1, "{status}");
     // A local sweep has no time or memory limit to change.

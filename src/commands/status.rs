@@ -212,7 +212,7 @@ fn row(r: &RunRecord, mut status: JobStatus) -> Row {
         task: r.task,
         params: None,
         progress: latest_progress(r),
-        next: runs::advice::after_end(r, &status.state),
+        next: runs::advice::for_run(r, &status.state),
         start_estimate: status.expected_start.clone(),
         status,
     }
