@@ -96,8 +96,8 @@ pub fn after_end(record: &RunRecord, state: &JobState, error: Option<&str>) -> O
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::preflight::Request;
     use crate::runs::BackendKind;
+    use crate::runs::record::test_request;
 
     fn record(job_id: &str, task: Option<usize>, mem_mib: Option<u64>) -> RunRecord {
         RunRecord {
@@ -117,17 +117,7 @@ mod tests {
             git_commit: None,
             log_path: "/runs/r/job.log".into(),
             sbatch_arguments: Vec::new(),
-            request: Some(Request {
-                partition: "gpu".into(),
-                qos: None,
-                account: None,
-                gpus: 1,
-                gpu_type: None,
-                cpus: 2,
-                mem_mib,
-                time_seconds: 1800,
-                tasks: 1,
-            }),
+            request: Some(test_request(mem_mib)),
             changed_limits: Default::default(),
             local_pid: None,
             sweep: None,

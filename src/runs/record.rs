@@ -226,6 +226,22 @@ pub fn value_text(v: &serde_json::Value) -> String {
     }
 }
 
+/// A one-job request for 1 GPU, 2 CPUs and 30 minutes in partition gpu (tests).
+#[cfg(test)]
+pub(crate) fn test_request(mem_mib: Option<u64>) -> Request {
+    Request {
+        partition: "gpu".into(),
+        qos: None,
+        account: None,
+        gpus: 1,
+        gpu_type: None,
+        cpus: 2,
+        mem_mib,
+        time_seconds: 1800,
+        tasks: 1,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,17 +260,7 @@ mod tests {
         };
         let both = first.updated(&second);
         assert_eq!(both.sbatch_options(), ["--time=45:00", "--mem=16G"]);
-        let mut request = Request {
-            partition: "gpu".into(),
-            qos: None,
-            account: None,
-            gpus: 1,
-            gpu_type: None,
-            cpus: 2,
-            mem_mib: Some(2048),
-            time_seconds: 1800,
-            tasks: 1,
-        };
+        let mut request = test_request(Some(2048));
         both.apply_to(&mut request);
         assert_eq!((request.time_seconds, request.mem_mib), (2700, Some(16384)));
         assert!(ChangedLimits::default().sbatch_options().is_empty());
