@@ -289,6 +289,15 @@ fn a_failed_job_says_why_and_what_next() {
         status.contains("next: it failed: ") && status.contains(why) && status.contains(&next),
         "{status}"
     );
+    // The report has nothing to show, and says so the same way.
+    let report = yenjob(tmp.path()).args(["report", &id]).output().unwrap();
+    let report = String::from_utf8_lossy(&report.stderr);
+    assert!(
+        report.contains(&format!(
+            "job {id} ended FAILED without results: it failed: "
+        )) && report.contains(why),
+        "{report}"
+    );
 }
 
 #[test]

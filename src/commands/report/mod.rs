@@ -28,12 +28,23 @@ pub async fn run(job: Option<&str>, json: bool, csv: bool) -> anyhow::Result<i32
     }
     let dir = record.dir();
     let summary = dir.read_summary()?.ok_or_else(|| {
-        anyhow::anyhow!(
-            "job {} has no results yet ({} is missing): `yenjob status {}` says where it is",
-            record.job_id,
-            dir.summary().display(),
-            record.job_id
-        )
+        // A run seen ending without results: how it ended, and what to do.
+        let advice = record
+            .ended
+            .as_ref()
+            .and_then(|e| Some((&e.state, runs::advice::for_run(&record, &e.state)?)));
+        match advice {
+            Some((state, advice)) => anyhow::anyhow!(
+                "job {} ended {state} without results: {advice}",
+                record.job_id
+            ),
+            None => anyhow::anyhow!(
+                "job {} has no results yet ({} is missing): `yenjob status {}` says where it is",
+                record.job_id,
+                dir.summary().display(),
+                record.job_id
+            ),
+        }
     })?;
     let efficiency = match record.backend {
         BackendKind::Slurm => Slurm::default()
