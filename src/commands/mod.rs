@@ -19,6 +19,25 @@ use crate::slurm::{Slurm, SlurmError, tres};
 use crate::spec::JobSpec;
 use crate::worker::io::model_files;
 
+/// A flag whose value the spec's check for the same key refuses.
+#[derive(Debug, thiserror::Error)]
+#[error("--{flag}: {message}")]
+pub struct FlagError {
+    pub flag: &'static str,
+    pub message: String,
+}
+
+/// A flag's value as the spec's type for the same key, checked as the spec checks it.
+pub fn flag_value<T: serde::de::DeserializeOwned>(
+    flag: &'static str,
+    value: toml::Value,
+) -> Result<T, FlagError> {
+    T::deserialize(value).map_err(|e| FlagError {
+        flag,
+        message: e.message().to_string(),
+    })
+}
+
 /// Loads the spec at `path`, or the embedded copy of jobs/finbert.toml, whose relative paths
 /// then resolve as if it sat in `jobs/` under the current folder (the repository root).
 /// Site and user configuration fill the `[job]` keys the spec leaves out.

@@ -6,8 +6,6 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-
 use crate::backend;
 use crate::run_dir::{RunDir, atomic_write};
 use crate::runs::{self, BackendKind};
@@ -100,8 +98,8 @@ pub enum ScoreCommandError {
         "{run} is a sweep: score with one task's model (`{run}_N`); `yenjob report {run}` says which did best"
     )]
     Sweep { run: String },
-    #[error("--{flag}: {message}")]
-    Flag { flag: &'static str, message: String },
+    #[error(transparent)]
+    Flag(#[from] super::FlagError),
     #[error("{path} line 1 has no field {field:?}: its fields are {fields}")]
     NoField {
         path: PathBuf,
@@ -151,7 +149,7 @@ pub async fn run(opts: Options) -> anyhow::Result<i32> {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "corpus".into());
-        table_job.name = value("name", toml::Value::String(format!("score-{stem}")))?;
+        table_job.name = super::flag_value("name", toml::Value::String(format!("score-{stem}")))?;
     }
     override_resources(&mut table_job, &opts)?;
     let backend = choose_backend(&table_job, opts.backend);
@@ -373,33 +371,22 @@ fn job_table(
     Ok((job, source, base))
 }
 
-/// A `[job]` value from a flag, checked as the spec checks it.
-fn value<T: for<'de> Deserialize<'de>>(
-    flag: &'static str,
-    v: toml::Value,
-) -> Result<T, ScoreCommandError> {
-    T::deserialize(v).map_err(|e| ScoreCommandError::Flag {
-        flag,
-        message: e.message().to_string(),
-    })
-}
-
 fn override_resources(job: &mut JobTable, opts: &Options) -> Result<(), ScoreCommandError> {
     if let Some(p) = &opts.partition {
-        job.partition = value("partition", toml::Value::String(p.clone()))?;
+        job.partition = super::flag_value("partition", toml::Value::String(p.clone()))?;
     }
     if let Some(g) = &opts.gpus {
         let v = match g.parse::<i64>() {
             Ok(n) => toml::Value::Integer(n),
             Err(_) => toml::Value::String(g.clone()),
         };
-        job.gpus = value("gpus", v)?;
+        job.gpus = super::flag_value("gpus", v)?;
     }
     if let Some(c) = opts.cpus {
-        job.cpus = value("cpus", toml::Value::Integer(i64::from(c)))?;
+        job.cpus = super::flag_value("cpus", toml::Value::Integer(i64::from(c)))?;
     }
     if let Some(t) = &opts.time {
-        job.time = value("time", toml::Value::String(t.clone()))?;
+        job.time = super::flag_value("time", toml::Value::String(t.clone()))?;
     }
     Ok(())
 }

@@ -11,14 +11,14 @@ use crate::runs::{self, BackendKind, ChangedLimits, RunRecord};
 use crate::slurm::duration::SlurmDuration;
 use crate::slurm::state::JobState;
 use crate::slurm::{Slurm, SlurmError};
-use crate::spec::{JobSpec, Memory};
+use crate::spec::JobSpec;
 
 use super::{Options, print_json, refuse, submitted_json};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RerunError {
-    #[error("--{flag}: {message}")]
-    Flag { flag: &'static str, message: String },
+    #[error(transparent)]
+    Flag(#[from] crate::commands::FlagError),
     #[error(
         "{job} ran on this machine (the local backend), which sets no time or memory limit: --time and --mem are for Slurm jobs"
     )]
@@ -27,21 +27,15 @@ pub enum RerunError {
 
 /// `--time` and `--mem` of `submit --rerun-failed`, checked as the spec checks them.
 pub fn new_limits(time: Option<&str>, mem: Option<&str>) -> Result<ChangedLimits, RerunError> {
-    fn checked<T: for<'de> serde::Deserialize<'de>>(
-        flag: &'static str,
-        text: Option<&str>,
-    ) -> Result<Option<T>, RerunError> {
-        text.map(|t| {
-            T::deserialize(toml::Value::String(t.to_string())).map_err(|e| RerunError::Flag {
-                flag,
-                message: e.message().to_string(),
-            })
-        })
-        .transpose()
-    }
+    let text = |t: &str| toml::Value::String(t.to_string());
+    let time: Option<SlurmDuration> = time
+        .map(|t| crate::commands::flag_value("time", text(t)))
+        .transpose()?;
     Ok(ChangedLimits {
-        time_seconds: checked::<SlurmDuration>("time", time)?.map(SlurmDuration::seconds),
-        mem: checked::<Memory>("mem", mem)?,
+        time_seconds: time.map(SlurmDuration::seconds),
+        mem: mem
+            .map(|m| crate::commands::flag_value("mem", text(m)))
+            .transpose()?,
     })
 }
 
