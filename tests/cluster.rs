@@ -204,12 +204,19 @@ fn wait_node_ready() {
     }
 }
 
-/// `scontrol requeue ID`, then lets it start at once: a requeued job waits 2 minutes
-/// (BeginTime) before it may start again.
+/// `scontrol requeue ID`, then lets it start as soon as Slurm can: a requeued job waits 2
+/// minutes (BeginTime) before it may start again.
+///
+/// Not in the same second as the requeue: slurmd revokes the killed incarnation's credential
+/// with a time in whole seconds and refuses a launch whose credential is no newer ("Killing
+/// non-startable batch JobId=N: Job credential revoked"), which ends the job FAILED 1:0
+/// before its script runs. Slurm's own 2-minute wait is there to avoid that.
 fn requeue_now(id: &str) {
+    let requeued_at = Instant::now();
     let ok = Std::new("scontrol").args(["requeue", id]).status().unwrap();
     assert!(ok.success(), "scontrol requeue {id}");
     wait_for(id, |s, r| s == "PENDING" && r == "BeginTime", 60);
+    std::thread::sleep(Duration::from_secs(2).saturating_sub(requeued_at.elapsed()));
     let ok = Std::new("scontrol")
         .args(["update", &format!("jobid={id}"), "starttime=now"])
         .status()

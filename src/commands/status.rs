@@ -212,7 +212,7 @@ fn row(r: &RunRecord, mut status: JobStatus) -> Row {
         task: r.task,
         params: None,
         progress: latest_progress(r),
-        next: runs::advice::for_run(r, &status.state),
+        next: runs::advice::for_run(r, &status.state, status.exit_code.as_deref()),
         start_estimate: status.expected_start.clone(),
         status,
     }

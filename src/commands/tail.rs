@@ -187,7 +187,9 @@ pub async fn follow_feed(
                     ),
                     Some((&status.state, Some(code.as_str()))),
                 );
-                if let Some(advice) = runs::advice::for_run(record, &status.state) {
+                if let Some(advice) =
+                    runs::advice::for_run(record, &status.state, status.exit_code.as_deref())
+                {
                     feed.say(&advice, None);
                 }
                 return Ok(if status.state == JobState::Completed {

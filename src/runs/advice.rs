@@ -9,13 +9,18 @@ use super::record::RunRecord;
 /// How much of a log's end is searched for the worker's error.
 const LOG_TAIL_BYTES: u64 = 64 * 1024;
 
-/// [`after_end`] with the last error the run's log holds, for a run that failed.
-pub fn for_run(record: &RunRecord, state: &JobState) -> Option<String> {
-    let error = match state {
-        JobState::Failed => log_tail(&record.log_path),
+/// [`after_end`] with what the run's log says of a failure; `exit_code` is Slurm's
+/// (`1:0`) or the local backend's (`1`).
+pub fn for_run(record: &RunRecord, state: &JobState, exit_code: Option<&str>) -> Option<String> {
+    let why = match state {
+        JobState::Failed => Some(why_it_failed(
+            log_tail(&record.log_path).as_deref(),
+            exit_code,
+            &record.job_id,
+        )),
         _ => None,
     };
-    after_end(record, state, error.as_deref().and_then(last_error))
+    after_end(record, state, why.as_deref())
 }
 
 /// The last `LOG_TAIL_BYTES` of a log, as text; `None` when it cannot be read.
@@ -41,9 +46,47 @@ pub fn last_error(log: &str) -> Option<&str> {
         .filter(|m| !m.is_empty())
 }
 
-/// The advice for `record` once it ended in `state`, `error` being the worker's last error
-/// if it failed; `None` when it completed or is not over.
-pub fn after_end(record: &RunRecord, state: &JobState, error: Option<&str>) -> Option<String> {
+/// The status the job script said its last worker exited with (`[yenjob] worker exited with
+/// status N at ...`).
+fn last_worker_status(log: &str) -> Option<i32> {
+    log.lines().rev().find_map(|l| {
+        l.strip_prefix("[yenjob] worker exited with status ")?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    })
+}
+
+/// Why a failed job failed, from the tail of its log (`None`: no log) and its exit code.
+///
+/// The job script exits with its worker's status, so a job whose exit code differs from the
+/// status the log last reported (or whose log is empty) ended without running its script
+/// again: Slurm failed a launch (a requeued task started in the same second as its end, a
+/// prolog that failed, a log folder it could not write). Pointing at the log would mislead.
+pub fn why_it_failed(log: Option<&str>, exit_code: Option<&str>, job_id: &str) -> String {
+    let log = log.unwrap_or("");
+    if let Some(error) = last_error(log) {
+        return format!("it failed: {error}");
+    }
+    let code = exit_code.and_then(|c| c.split(':').next()?.trim().parse::<i32>().ok());
+    let ask = format!(
+        "`scontrol show job {job_id}` says why while the controller still holds the job, the node's slurmd log after that"
+    );
+    if log.trim().is_empty() {
+        return format!("it failed before its job script wrote a line: {ask}");
+    }
+    match (last_worker_status(log), code) {
+        (Some(status), Some(code)) if status != code => format!(
+            "it failed (exit code {code}) after its log's last run had ended with status {status}, so its script did not run again: {ask}"
+        ),
+        _ => "the log says why".to_string(),
+    }
+}
+
+/// The advice for `record` once it ended in `state`, `why` being what made it fail (from
+/// [`why_it_failed`]); `None` when it completed or is not over.
+pub fn after_end(record: &RunRecord, state: &JobState, why: Option<&str>) -> Option<String> {
     // `--rerun-failed` takes a sweep, not one of its tasks: it runs every task that failed.
     let target = match record.task {
         Some(_) => record
@@ -77,9 +120,7 @@ pub fn after_end(record: &RunRecord, state: &JobState, error: Option<&str>) -> O
             )
         }
         JobState::Failed => {
-            let why = error.map_or("the log says why".to_string(), |e| {
-                format!("it failed: {e}")
-            });
+            let why = why.unwrap_or("the log says why");
             format!(
                 "{why}. Once that is fixed, `{again}` {runs} (a fix to the spec needs a new `yenjob submit`)"
             )
@@ -169,16 +210,52 @@ mod tests {
     #[test]
     fn a_failure_quotes_the_last_error() {
         let log = "[yenjob] job 42 starts\nyenjob: error: first\n[train] step 3\nyenjob: error: /d.txt:2: unknown label \"terrible\"\n[yenjob] worker exited with status 1\n";
-        let error = last_error(log);
-        assert_eq!(error, Some("/d.txt:2: unknown label \"terrible\""));
-        let said = after_end(&record("42", None, None), &JobState::Failed, error).unwrap();
+        assert_eq!(
+            last_error(log),
+            Some("/d.txt:2: unknown label \"terrible\"")
+        );
+        let why = why_it_failed(Some(log), Some("1:0"), "42");
+        let said = after_end(&record("42", None, None), &JobState::Failed, Some(&why)).unwrap();
         assert!(
             said.starts_with("it failed: /d.txt:2: unknown label \"terrible\". Once that is fixed, `yenjob submit --rerun-failed 42` runs it again"),
             "{said}"
         );
         assert_eq!(last_error("[yenjob] nothing went wrong\n"), None);
-        let said = after_end(&record("42", None, None), &JobState::Failed, None).unwrap();
-        assert!(said.starts_with("the log says why"), "{said}");
+        let why = why_it_failed(
+            Some("[yenjob] worker exited with status 3 at 2026-11-29T06:59:10+00:00\n"),
+            Some("3:0"),
+            "42",
+        );
+        assert_eq!(why, "the log says why");
+    }
+
+    /// Regression: a requeued task that Slurm started in the same second as its end was
+    /// refused at launch ("Job credential revoked") and ended FAILED 1:0 with nothing in its
+    /// log after the earlier run's "exited with status 75"; the advice said "the log says why".
+    #[test]
+    fn a_failure_the_log_never_saw_points_at_slurm() {
+        let log = "[yenjob] job 1610_1 on vm starts 2026-11-29T06:59:09+00:00 (restart 0, GPUs 1)\n[yenjob worker] stopping: checkpoint at step 887 written\nsrun: error: localhost: task 0: Exited with exit code 75\n[yenjob] worker exited with status 75 at 2026-11-29T06:59:10+00:00\n";
+        let why = why_it_failed(Some(log), Some("1:0"), "1610_1");
+        assert_eq!(
+            why,
+            "it failed (exit code 1) after its log's last run had ended with status 75, so its script did not run again: `scontrol show job 1610_1` says why while the controller still holds the job, the node's slurmd log after that"
+        );
+        for empty in [None, Some(""), Some("\n")] {
+            let why = why_it_failed(empty, Some("1:0"), "42");
+            assert!(
+                why.starts_with(
+                    "it failed before its job script wrote a line: `scontrol show job 42`"
+                ),
+                "{why}"
+            );
+        }
+        // The local backend's exit codes have no signal part.
+        let why = why_it_failed(
+            Some("[yenjob] worker exited with status 2 at now\n"),
+            Some("2"),
+            "r",
+        );
+        assert_eq!(why, "the log says why");
     }
 
     #[test]

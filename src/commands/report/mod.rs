@@ -29,10 +29,12 @@ pub async fn run(job: Option<&str>, json: bool, csv: bool) -> anyhow::Result<i32
     let dir = record.dir();
     let summary = dir.read_summary()?.ok_or_else(|| {
         // A run seen ending without results: how it ended, and what to do.
-        let advice = record
-            .ended
-            .as_ref()
-            .and_then(|e| Some((&e.state, runs::advice::for_run(&record, &e.state)?)));
+        let advice = record.ended.as_ref().and_then(|e| {
+            Some((
+                &e.state,
+                runs::advice::for_run(&record, &e.state, e.exit_code.as_deref())?,
+            ))
+        });
         match advice {
             Some((state, advice)) => anyhow::anyhow!(
                 "job {} ended {state} without results: {advice}",
