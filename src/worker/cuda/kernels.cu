@@ -187,6 +187,43 @@ extern "C" __global__ void yj_dropout(const float* x, float* y, uint64_t n, uint
         y[i] = x[i] * keep(state, i, p, scale);
 }
 
+// A sublayer's output joining the residual stream: y = dropout(x + bias) + skip, rows of `width`.
+extern "C" __global__ void yj_bias_dropout_add(const float* x, const float* b, const float* skip, float* y, uint64_t n, uint32_t width,
+                                               uint64_t state, float p, float scale) {
+    for (uint64_t i = blockIdx.x * (uint64_t)blockDim.x + threadIdx.x; i < n; i += (uint64_t)blockDim.x * gridDim.x) {
+        const float v = x[i] + b[i % width];
+        y[i] = (p > 0.0f ? keep(state, i, p, scale) * v : v) + skip[i];
+    }
+}
+
+// Rows (batch * len, parts * heads * head_size), plus bias[column] when `has_bias`, as
+// (parts, batch, heads, len, head_size): the output's element i from its row and column.
+extern "C" __global__ void yj_split_heads(const float* x, const float* bias, float* y, uint64_t n, uint32_t batch, uint32_t len,
+                                          uint32_t heads, uint32_t head_size, uint32_t has_bias) {
+    const uint64_t width = n / ((uint64_t)batch * len);
+    for (uint64_t i = blockIdx.x * (uint64_t)blockDim.x + threadIdx.x; i < n; i += (uint64_t)blockDim.x * gridDim.x) {
+        const uint64_t d = i % head_size, l = (i / head_size) % len, block = i / ((uint64_t)head_size * len);
+        const uint64_t head = block % heads, entry = (block / heads) % batch, part = block / ((uint64_t)heads * batch);
+        const uint64_t column = (part * heads + head) * head_size + d;
+        const float v = x[(entry * len + l) * width + column];
+        y[i] = has_bias ? v + bias[column] : v;
+    }
+}
+
+// The inverse, parts given apart (`a`, `b`, `c`; `parts` of them used), each (batch, heads,
+// len, head_size): element i of the rows (batch * len, parts * heads * head_size).
+extern "C" __global__ void yj_merge_heads(const float* a, const float* b, const float* c, float* y, uint64_t n, uint32_t len,
+                                          uint32_t heads, uint32_t head_size, uint32_t parts) {
+    const uint64_t hidden = (uint64_t)heads * head_size, width = hidden * parts;
+    for (uint64_t i = blockIdx.x * (uint64_t)blockDim.x + threadIdx.x; i < n; i += (uint64_t)blockDim.x * gridDim.x) {
+        const uint64_t row = i / width, column = i % width;
+        const uint64_t part = column / hidden, head = (column % hidden) / head_size, d = column % head_size;
+        const uint64_t entry = row / len, l = row % len;
+        const float* x = part == 0 ? a : (part == 1 ? b : c);
+        y[i] = x[((entry * heads + head) * len + l) * head_size + d];
+    }
+}
+
 // AdamW over every parameter in two launches (src/worker/train/optim.rs). The table holds one
 // row of ADAM_FIELDS u64 per parameter: its data, its gradient, its moments [m (n) | v (n)], n,
 // the gradient's layout (0: contiguous; C: a (R, C) matrix's gradient stored transposed, as

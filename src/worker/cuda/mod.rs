@@ -10,6 +10,7 @@ use candle_core::{CudaDevice, CudaStorage, Layout, Result, Shape, Tensor};
 
 use super::model::HiddenAct;
 use super::model::ops::DropMask;
+use super::model::ops::heads::HeadLayout;
 
 const PTX: &str = include_str!(concat!(env!("OUT_DIR"), "/yenjob_kernels.ptx"));
 const MODULE: &str = "yenjob";
@@ -247,6 +248,120 @@ pub fn dropout(s: &CudaStorage, l: &Layout, mask: DropMask) -> Result<(CudaStora
     // SAFETY: the kernel touches the first `n` elements of `x` and of the output, both `n` long.
     unsafe { builder.launch(elementwise(n as usize)) }.w()?;
     Ok(wrap(out, device, l.shape().clone()))
+}
+
+/// `dropout(x + bias) + skip` (`yj_bias_dropout_add`).
+pub fn bias_dropout_add(
+    (x, lx): (&CudaStorage, &Layout),
+    (b, lb): (&CudaStorage, &Layout),
+    (skip, ls): (&CudaStorage, &Layout),
+    drop: Option<DropMask>,
+) -> Result<(CudaStorage, Shape)> {
+    let name = "bias-dropout-add";
+    let width = lx.dims().last().copied().unwrap_or(1).max(1) as u32;
+    check_width(name, &[lb], width)?;
+    if ls.shape() != lx.shape() {
+        candle_core::bail!("{name}: the skip's shape differs")
+    }
+    let (xv, bv, sv) = (
+        view(x, lx, name)?,
+        view(b, lb, name)?,
+        view(skip, ls, name)?,
+    );
+    let (state, p, keep_scale) = match drop {
+        Some(d) => (d.state, d.p, d.keep_scale()),
+        None => (0u64, 0f32, 1f32),
+    };
+    let n = lx.shape().elem_count() as u64;
+    let device = x.device();
+    let out = output(device, n as usize)?;
+    let func = device.get_or_load_custom_func("yj_bias_dropout_add", MODULE, PTX)?;
+    let mut builder = func.builder();
+    builder
+        .arg(&xv)
+        .arg(&bv)
+        .arg(&sv)
+        .arg(&out)
+        .arg(&n)
+        .arg(&width)
+        .arg(&state)
+        .arg(&p)
+        .arg(&keep_scale);
+    // SAFETY: the kernel touches the first n elements of x, skip and the output, and bias[i % width].
+    unsafe { builder.launch(elementwise(n as usize)) }.w()?;
+    Ok(wrap(out, device, lx.shape().clone()))
+}
+
+/// Rows split into heads, plus a bias when given (`yj_split_heads`).
+pub fn split_heads(
+    (x, lx): (&CudaStorage, &Layout),
+    bias: Option<(&CudaStorage, &Layout)>,
+    h: HeadLayout,
+) -> Result<(CudaStorage, Shape)> {
+    let name = "split-heads";
+    let n = lx.shape().elem_count() as u64;
+    let xv = view(x, lx, name)?;
+    // Without a bias the kernel is given x in its place, and never reads it.
+    let bv = match bias {
+        Some((b, lb)) => view(b, lb, name)?,
+        None => view(x, lx, name)?,
+    };
+    let has_bias = u32::from(bias.is_some());
+    let [batch, len, heads, head_size] = [h.batch, h.len, h.heads, h.head_size].map(|d| d as u32);
+    let device = x.device();
+    let out = output(device, n as usize)?;
+    let func = device.get_or_load_custom_func("yj_split_heads", MODULE, PTX)?;
+    let mut builder = func.builder();
+    builder
+        .arg(&xv)
+        .arg(&bv)
+        .arg(&out)
+        .arg(&n)
+        .arg(&batch)
+        .arg(&len)
+        .arg(&heads)
+        .arg(&head_size)
+        .arg(&has_bias);
+    // SAFETY: the layout was checked against x's shape (rows = batch * len, width = parts *
+    // heads * head_size, the bias that width); each output element reads one of x and the bias.
+    unsafe { builder.launch(elementwise(n as usize)) }.w()?;
+    Ok(wrap(out, device, h.split_shape()))
+}
+
+/// One or three parts' heads merged into rows (`yj_merge_heads`).
+pub fn merge_heads(
+    parts: &[(&CudaStorage, &Layout)],
+    h: HeadLayout,
+) -> Result<(CudaStorage, Shape)> {
+    let name = "merge-heads";
+    let views = parts
+        .iter()
+        .map(|(s, l)| view(s, l, name))
+        .collect::<Result<Vec<_>>>()?;
+    let (Some(first), Some(last)) = (views.first(), views.last()) else {
+        candle_core::bail!("{name}: no parts")
+    };
+    let middle = views.get(1).unwrap_or(first);
+    let n = (h.parts * h.batch * h.heads * h.len * h.head_size) as u64;
+    let [len, heads, head_size, count] = [h.len, h.heads, h.head_size, h.parts].map(|d| d as u32);
+    let device = parts[0].0.device();
+    let out = output(device, n as usize)?;
+    let func = device.get_or_load_custom_func("yj_merge_heads", MODULE, PTX)?;
+    let mut builder = func.builder();
+    builder
+        .arg(first)
+        .arg(middle)
+        .arg(last)
+        .arg(&out)
+        .arg(&n)
+        .arg(&len)
+        .arg(&heads)
+        .arg(&head_size)
+        .arg(&count);
+    // SAFETY: each part is (batch, heads, len, head_size), as the layout says; output element
+    // i reads one element of the part its column falls in.
+    unsafe { builder.launch(elementwise(n as usize)) }.w()?;
+    Ok(wrap(out, device, h.rows_shape()))
 }
 
 fn check_width(op: &str, layouts: &[&Layout], width: u32) -> Result<()> {

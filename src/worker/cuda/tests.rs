@@ -5,6 +5,8 @@ use crate::worker::model::ops::activation::BiasAct;
 use crate::worker::model::ops::attention::AttentionProbs;
 use crate::worker::model::ops::dropout::{DropMask, Dropout};
 use crate::worker::model::ops::layer_norm::LayerNorm;
+use crate::worker::model::ops::residual::BiasDropoutAdd;
+use crate::worker::model::ops::{merge_heads, split_heads};
 use crate::worker::model::{Grads, HiddenAct};
 use crate::worker::train::optim::AdamW;
 use candle_core::{Device, Result, Tensor, Var};
@@ -136,6 +138,72 @@ fn dropout_draws_the_cpu_mask() -> Result<()> {
         |x| x[0].apply_op1(Dropout(mask)),
         0.0,
     )
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU: --include-ignored on a GPU node"]
+fn bias_dropout_add_matches_cpu() -> Result<()> {
+    for drop in [None, Some(DropMask { state: 31, p: 0.1 })] {
+        let inputs = [
+            random(&[67, 768], 10)?,
+            random(&[768], 11)?,
+            random(&[67, 768], 12)?,
+        ];
+        // The same mask and order of additions: the output equals exactly; the bias's
+        // gradient is a sum.
+        agrees(
+            &inputs,
+            |x| x[0].apply_op3(&x[1], &x[2], BiasDropoutAdd { drop }),
+            1e-3,
+        )?;
+        let gpu = gpu();
+        let on = |d: &Device| -> Result<Tensor> {
+            let x: Vec<Tensor> = inputs
+                .iter()
+                .map(|t| t.to_device(d))
+                .collect::<Result<_>>()?;
+            x[0].apply_op3(&x[1], &x[2], BiasDropoutAdd { drop })
+        };
+        assert_eq!(max_diff(&on(&Device::Cpu)?, &on(&gpu)?)?, 0.0);
+    }
+    Ok(())
+}
+
+/// Splitting rows into heads (with and without a bias) and merging them back move the same
+/// elements as on the CPU: outputs and gradients equal exactly but for the bias's sum.
+#[test]
+#[ignore = "needs a CUDA GPU: --include-ignored on a GPU node"]
+fn heads_split_and_merge_as_on_the_cpu() -> Result<()> {
+    for (batch, len, heads, size) in [(2, 5, 4, 3), (16, 40, 12, 64)] {
+        let width = 3 * heads * size;
+        let inputs = [random(&[batch * len, width], 13)?, random(&[width], 14)?];
+        agrees(
+            &inputs,
+            |x| split_heads(&x[0], Some(&x[1]), 3, batch, heads),
+            1e-3,
+        )?;
+        agrees(
+            &[random(&[batch * len, heads * size], 15)?],
+            |x| split_heads(&x[0], None, 1, batch, heads),
+            0.0,
+        )?;
+        agrees(
+            &[random(&[batch, heads, len, size], 16)?],
+            |x| merge_heads(&[&x[0]]),
+            0.0,
+        )?;
+        let gpu = gpu();
+        let parts = [17, 18, 19].map(|seed| random(&[batch, heads, len, size], seed));
+        let parts = parts.into_iter().collect::<Result<Vec<_>>>()?;
+        let cpu = merge_heads(&parts.iter().collect::<Vec<_>>())?;
+        let on_gpu = parts
+            .iter()
+            .map(|p| p.to_device(&gpu))
+            .collect::<Result<Vec<_>>>()?;
+        let on_gpu = merge_heads(&on_gpu.iter().collect::<Vec<_>>())?;
+        assert_eq!(max_diff(&cpu, &on_gpu)?, 0.0);
+    }
+    Ok(())
 }
 
 /// The GPU's AdamW over all parameters in two launches equals the CPU's per-tensor update,

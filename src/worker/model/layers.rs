@@ -33,6 +33,20 @@ impl Linear {
             .broadcast_add(&self.bias.tensor)
     }
 
+    /// `dropout(x @ weight.T + bias) + skip`: a sublayer's output joining the residual stream,
+    /// the bias, dropout and sum in one op. Its backward pass is dropout's, then [`backward`].
+    ///
+    /// [`backward`]: Linear::backward
+    pub fn forward_residual(
+        &self,
+        x: &Tensor,
+        skip: &Tensor,
+        drop: Option<DropMask>,
+    ) -> Result<Tensor> {
+        let product = x.matmul(&self.weight.tensor.t()?)?;
+        ops::bias_dropout_add(&product, &self.bias.tensor, skip, drop)
+    }
+
     /// dW = dyᵀ x, db = Σ dy; returns dx = dy W.
     pub fn backward(&self, x: &Tensor, dy: &Tensor, grads: &mut Grads) -> Result<Tensor> {
         grads.set(&self.weight, dy.t()?.matmul(x)?);
@@ -79,7 +93,7 @@ pub struct Shape {
 
 /// Self-attention. The query, key and value projections are one parameter, their weights
 /// stacked (3 * hidden, hidden) as the [`ParamSet`](super::params::ParamSet) holds them: one
-/// matrix product, split into heads with one copy.
+/// matrix product, split into heads (with the bias) by one op.
 pub struct SelfAttention {
     qkv: Linear,
     heads: usize,
@@ -118,20 +132,18 @@ impl SelfAttention {
         keep: bool,
     ) -> Result<(Tensor, Option<AttentionSaved>)> {
         let h = x.dim(1)?;
-        let (nh, dh) = (self.heads, h / self.heads);
-        let qkv = self
-            .qkv
-            .forward(x)?
-            .reshape((s.batch, s.len, 3, nh, dh))?
-            .permute((2, 0, 3, 1, 4))?
-            .contiguous()?;
+        let projected = x.matmul(&self.qkv.weight.tensor.t()?)?;
+        let qkv = ops::split_heads(
+            &projected,
+            Some(&self.qkv.bias.tensor),
+            3,
+            s.batch,
+            self.heads,
+        )?;
         let (q, k, v) = (qkv.get(0)?, qkv.get(1)?, qkv.get(2)?);
         let scores = ops::batched_matmul(&q, &k.t()?)?;
         let probs = ops::attention_probs(&scores, mask, self.scale(h), drop)?;
-        let context = ops::batched_matmul(&probs, &v)?
-            .transpose(1, 2)?
-            .contiguous()?
-            .reshape((s.batch * s.len, h))?;
+        let context = ops::merge_heads(&[&ops::batched_matmul(&probs, &v)?])?;
         let saved = keep.then(|| AttentionSaved {
             x: x.clone(),
             qkv,
@@ -152,22 +164,15 @@ impl SelfAttention {
         grads: &mut Grads,
     ) -> Result<Tensor> {
         let h = a.x.dim(1)?;
-        let (nh, dh) = (self.heads, h / self.heads);
         let (q, k, v) = (a.qkv.get(0)?, a.qkv.get(1)?, a.qkv.get(2)?);
-        let dc = dcontext
-            .reshape((s.batch, s.len, nh, dh))?
-            .transpose(1, 2)?
-            .contiguous()?;
+        let dc = ops::split_heads(dcontext, None, 1, s.batch, self.heads)?.get(0)?;
         let dprobs = ops::batched_matmul(&dc, &v.t()?)?;
         let dv = ops::batched_matmul(&a.probs.t()?, &dc)?;
         let dscores =
             ops::attention_probs_backward(&a.scores, mask, &dprobs, self.scale(h), a.drop)?;
         let dq = ops::batched_matmul(&dscores, &k)?;
         let dk = ops::batched_matmul(&dscores.t()?, &q)?;
-        let dy = Tensor::stack(&[dq, dk, dv], 0)?
-            .permute((1, 3, 0, 2, 4))?
-            .contiguous()?
-            .reshape((s.batch * s.len, 3 * h))?;
+        let dy = ops::merge_heads(&[&dq, &dk, &dv])?;
         self.qkv.backward(&a.x, &dy, grads)
     }
 }
@@ -229,14 +234,16 @@ impl Layer {
             .attention
             .forward(x, s, mask, masks.attention(), keep)?;
         let attention_drop = masks.hidden();
-        let attn = ops::dropout(&self.attention_out.forward(&context)?, attention_drop)?;
-        let residual1 = (attn + x)?;
+        let residual1 = self
+            .attention_out
+            .forward_residual(&context, x, attention_drop)?;
         let x1 = self.attention_norm.forward(&residual1)?;
         let pre_activation = x1.matmul(&self.intermediate.weight.tensor.t()?)?;
         let activation = ops::bias_act(&pre_activation, &self.intermediate.bias.tensor, self.act)?;
         let output_drop = masks.hidden();
-        let out = ops::dropout(&self.output.forward(&activation)?, output_drop)?;
-        let residual2 = (out + &x1)?;
+        let residual2 = self
+            .output
+            .forward_residual(&activation, &x1, output_drop)?;
         let y = self.output_norm.forward(&residual2)?;
         let saved = attention.map(|attention| LayerSaved {
             attention,

@@ -1,5 +1,6 @@
 //! Fused operations for what dominates BERT's small-op time: LayerNorm with its affine part,
-//! the attention's scale + padding mask + softmax + dropout, bias + activation, dropout. Each is
+//! the attention's scale + padding mask + softmax + dropout, bias + activation, dropout,
+//! bias + dropout + residual, heads split from rows (with a bias) and merged back. Each is
 //! one pass forward and one pass backward where candle's elementary ops take three to nine
 //! kernels (each a launch and an allocation) each way; on a GPU those launches, not the
 //! arithmetic, are the cost. Each does the unfused maths in the same order, so CPU results equal
@@ -13,8 +14,10 @@
 pub(crate) mod activation;
 pub(crate) mod attention;
 pub(crate) mod dropout;
+pub(crate) mod heads;
 pub(crate) mod layer_norm;
 mod matmul;
+pub(crate) mod residual;
 pub(crate) mod simd;
 mod softmax;
 #[cfg(test)]
@@ -25,8 +28,10 @@ use candle_core::{CpuStorage, Layout, Result, Tensor};
 pub use activation::{bias_act, bias_act_backward};
 pub use attention::{attention_probs, attention_probs_backward};
 pub use dropout::{DropMask, dropout};
+pub use heads::{merge_heads, split_heads};
 pub use layer_norm::{layer_norm, layer_norm_backward};
 pub use matmul::batched_matmul;
+pub use residual::bias_dropout_add;
 pub use softmax::Softmax;
 
 /// A contiguous f32 tensor's data and the size of its last dimension.

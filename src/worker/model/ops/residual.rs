@@ -1,0 +1,164 @@
+//! A sublayer's output joining the residual stream, `dropout(x + bias) + skip`, in one pass.
+//! Unfused it is three ops (a broadcast add, dropout, an add), each a pass over the
+//! activations and, on a GPU, a launch; the broadcast add also uploads its strides.
+
+#[cfg(feature = "cuda")]
+use candle_core::CudaStorage;
+use candle_core::CustomOp3;
+use candle_core::{CpuStorage, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+
+use super::dropout::DropMask;
+use super::simd::vectorised;
+use super::{column_sum, dropout, row_group, rows};
+
+/// `dropout(x + bias) + skip`, for `x` and `skip` of (rows, width) and a bias of (width).
+pub fn bias_dropout_add(
+    x: &Tensor,
+    bias: &Tensor,
+    skip: &Tensor,
+    drop: Option<DropMask>,
+) -> Result<Tensor> {
+    x.contiguous()?
+        .apply_op3(bias, &skip.contiguous()?, BiasDropoutAdd { drop })
+}
+
+/// `dropout(x + bias) + skip`. The backward pass is dropout's, with the bias's gradient the
+/// column sum of x's and the skip's the output's own.
+pub struct BiasDropoutAdd {
+    pub drop: Option<DropMask>,
+}
+
+vectorised! {
+    /// One row without dropout: `x + bias + skip`, added in that order.
+    fn add_row(x: &[f32], bias: &[f32], skip: &[f32], y: &mut [f32]) {
+        for (((o, v), b), s) in y.iter_mut().zip(x).zip(bias).zip(skip) {
+            *o = (v + b) + s;
+        }
+    }
+}
+
+vectorised! {
+    /// One row with dropout: `y` holds the row's mask on entry.
+    fn drop_add_row(x: &[f32], bias: &[f32], skip: &[f32], y: &mut [f32]) {
+        for (((o, v), b), s) in y.iter_mut().zip(x).zip(bias).zip(skip) {
+            *o = *o * (v + b) + s;
+        }
+    }
+}
+
+impl CustomOp3 for BiasDropoutAdd {
+    fn name(&self) -> &'static str {
+        "bias-dropout-add"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (x, w) = rows(s1, l1, self.name())?;
+        let (bias, _) = rows(s2, l2, self.name())?;
+        let (skip, _) = rows(s3, l3, self.name())?;
+        if bias.len() != w || skip.len() != x.len() {
+            candle_core::bail!(
+                "bias-dropout-add: the bias must have the rows' width {w}, the skip x's shape"
+            )
+        }
+        let mut y = vec![0f32; x.len()];
+        let group = row_group(w);
+        y.par_chunks_mut(group)
+            .zip(x.par_chunks(group).zip(skip.par_chunks(group)))
+            .enumerate()
+            .for_each(|(c, (y, (x, skip)))| {
+                for (k, ((y, x), skip)) in y
+                    .chunks_mut(w)
+                    .zip(x.chunks(w))
+                    .zip(skip.chunks(w))
+                    .enumerate()
+                {
+                    match &self.drop {
+                        None => add_row(x, bias, skip, y),
+                        Some(drop) => {
+                            drop.fill(c * group + k * w, y);
+                            drop_add_row(x, bias, skip, y);
+                        }
+                    }
+                }
+            });
+        Ok((CpuStorage::F32(y), l1.shape().clone()))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &CudaStorage,
+        l1: &Layout,
+        s2: &CudaStorage,
+        l2: &Layout,
+        s3: &CudaStorage,
+        l3: &Layout,
+    ) -> Result<(CudaStorage, Shape)> {
+        crate::worker::cuda::bias_dropout_add((s1, l1), (s2, l2), (s3, l3), self.drop)
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        _bias: &Tensor,
+        _skip: &Tensor,
+        _y: &Tensor,
+        dy: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let dx = dropout(dy, self.drop)?;
+        let width = x.dims().last().copied().unwrap_or(1).max(1);
+        let dbias = column_sum(&dx.reshape(((), width))?)?;
+        Ok((Some(dx), Some(dbias), Some(dy.clone())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::worker::model::ops::test_util::*;
+
+    /// The row loops give the same bits at every vector level.
+    #[test]
+    fn the_same_at_every_vector_level() {
+        let row = |k: f32| -> Vec<f32> { (0..389).map(|i| (i as f32 * k).sin()).collect() };
+        let (x, bias, skip) = (row(0.37), row(0.05), row(0.13));
+        crate::worker::model::ops::simd::assert_same_at_every_level(|| {
+            let mut plain = vec![0f32; 389];
+            add_row(&x, &bias, &skip, &mut plain);
+            let mut dropped = row(0.71);
+            drop_add_row(&x, &bias, &skip, &mut dropped);
+            (plain, dropped)
+        });
+    }
+
+    /// The fused op equals the three ops it replaces bit for bit (the same mask, the same
+    /// order of additions), and so do its gradients up to the order of a sum. Rows of 37 make
+    /// rayon's groups of rows start mid-way through the mask's stream.
+    #[test]
+    fn equals_add_dropout_add() -> Result<()> {
+        let inputs = [
+            random(&[301, 37], 1)?,
+            random(&[37], 2)?,
+            random(&[301, 37], 3)?,
+        ];
+        for drop in [None, Some(DropMask { state: 5, p: 0.25 })] {
+            let fused = run(&inputs, |t| bias_dropout_add(&t[0], &t[1], &t[2], drop))?;
+            let plain = run(&inputs, |t| {
+                dropout(&t[0].broadcast_add(&t[1])?, drop)? + &t[2]
+            })?;
+            // The output bit for bit; the bias's gradient is summed in another order.
+            assert_eq!(fused[0], plain[0]);
+            assert_close(&fused, &plain, 1e-5);
+        }
+        Ok(())
+    }
+}
