@@ -224,6 +224,24 @@ extern "C" __global__ void yj_merge_heads(const float* a, const float* b, const 
     }
 }
 
+// Column sums of a (rows, width) matrix (a bias's gradient), 32 columns a block: each of the 16
+// rows of threads sums every 16th row (reads along a row are coalesced), then row 0 adds the 16
+// partial sums in order. Deterministic, and no shape to upload.
+extern "C" __global__ void yj_column_sum(const float* x, float* y, uint32_t rows, uint32_t width) {
+    __shared__ float partial[16][33];
+    const uint32_t c = blockIdx.x * 32 + threadIdx.x;
+    float s = 0.0f;
+    if (c < width)
+        for (uint32_t r = threadIdx.y; r < rows; r += 16) s += x[(size_t)r * width + c];
+    partial[threadIdx.y][threadIdx.x] = s;
+    __syncthreads();
+    if (threadIdx.y == 0 && c < width) {
+        float t = 0.0f;
+        for (int k = 0; k < 16; k++) t += partial[k][threadIdx.x];
+        y[c] = t;
+    }
+}
+
 // AdamW over every parameter in two launches (src/worker/train/optim.rs). The table holds one
 // row of ADAM_FIELDS u64 per parameter: its data, its gradient, its moments [m (n) | v (n)], n,
 // the gradient's layout (0: contiguous; C: a (R, C) matrix's gradient stored transposed, as

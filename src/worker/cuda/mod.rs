@@ -364,6 +364,27 @@ pub fn merge_heads(
     Ok(wrap(out, device, h.rows_shape()))
 }
 
+/// The column sums of a (rows, width) matrix (`yj_column_sum`).
+pub fn column_sum(s: &CudaStorage, l: &Layout) -> Result<(CudaStorage, Shape)> {
+    let (rows, width) = l.shape().dims2()?;
+    let x = view(s, l, "column-sum")?;
+    let device = s.device();
+    let out = output(device, width)?;
+    let func = device.get_or_load_custom_func("yj_column_sum", MODULE, PTX)?;
+    let mut builder = func.builder();
+    let (rows, width) = (rows as u32, width as u32);
+    builder.arg(&x).arg(&out).arg(&rows).arg(&width);
+    let cfg = LaunchConfig {
+        grid_dim: (width.div_ceil(32).max(1), 1, 1),
+        block_dim: (32, 16, 1),
+        shared_mem_bytes: 0,
+    };
+    // SAFETY: a thread reads column c < width of each row < rows, within x; row 0 of a block
+    // writes its columns below width.
+    unsafe { builder.launch(cfg) }.w()?;
+    Ok(wrap(out, device, Shape::from(width as usize)))
+}
+
 fn check_width(op: &str, layouts: &[&Layout], width: u32) -> Result<()> {
     if layouts
         .iter()

@@ -3,6 +3,7 @@
 use crate::worker::model::ops::Softmax;
 use crate::worker::model::ops::activation::BiasAct;
 use crate::worker::model::ops::attention::AttentionProbs;
+use crate::worker::model::ops::column_sum::ColumnSum;
 use crate::worker::model::ops::dropout::{DropMask, Dropout};
 use crate::worker::model::ops::layer_norm::LayerNorm;
 use crate::worker::model::ops::residual::BiasDropoutAdd;
@@ -202,6 +203,21 @@ fn heads_split_and_merge_as_on_the_cpu() -> Result<()> {
             .collect::<Result<Vec<_>>>()?;
         let on_gpu = merge_heads(&on_gpu.iter().collect::<Vec<_>>())?;
         assert_eq!(max_diff(&cpu, &on_gpu)?, 0.0);
+    }
+    Ok(())
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU: --include-ignored on a GPU node"]
+fn column_sum_matches_cpu() -> Result<()> {
+    let gpu = gpu();
+    for (rows, width) in [(1, 3), (37, 64), (2048, 768), (800, 3072), (5, 1000)] {
+        let x = random(&[rows, width], 20)?;
+        let cpu = x.apply_op1_no_bwd(&ColumnSum)?;
+        let on_gpu = x.to_device(&gpu)?.apply_op1_no_bwd(&ColumnSum)?;
+        // The kernel adds in its twin's order; the margin only guards against the compiler.
+        let d = max_diff(&cpu, &on_gpu)?;
+        assert!(d <= 1e-4, "{rows}x{width}: differs by {d}");
     }
     Ok(())
 }

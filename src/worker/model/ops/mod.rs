@@ -13,6 +13,7 @@
 
 pub(crate) mod activation;
 pub(crate) mod attention;
+pub(crate) mod column_sum;
 pub(crate) mod dropout;
 pub(crate) mod heads;
 pub(crate) mod layer_norm;
@@ -23,10 +24,11 @@ mod softmax;
 #[cfg(test)]
 mod test_util;
 
-use candle_core::{CpuStorage, Layout, Result, Tensor};
+use candle_core::{CpuStorage, Layout, Result};
 
 pub use activation::{bias_act, bias_act_backward};
 pub use attention::{attention_probs, attention_probs_backward};
+pub use column_sum::column_sum;
 pub use dropout::{DropMask, dropout};
 pub use heads::{merge_heads, split_heads};
 pub use layer_norm::{layer_norm, layer_norm_backward};
@@ -62,20 +64,6 @@ pub(crate) fn row_stats(x: &[f32], eps: f32) -> (f32, f32) {
 /// Rows to hand rayon at once: short rows (attention has one per key) are grouped.
 pub(crate) fn row_group(width: usize) -> usize {
     width * (256 / width).max(1)
-}
-
-/// The sum of the rows of a 2-D `x` (a bias's or a LayerNorm weight's gradient). On the CPU it
-/// is the product of a row of ones with `x`: a matrix product runs on every core with SIMD,
-/// where candle's CPU sum over the first dimension walks the columns one by one. A GPU's
-/// reduction kernel is one launch, fewer than a product's two.
-pub fn column_sum(x: &Tensor) -> Result<Tensor> {
-    if !x.device().is_cpu() {
-        return x.sum(0);
-    }
-    let (rows, cols) = x.dims2()?;
-    Tensor::ones((1, rows), x.dtype(), x.device())?
-        .matmul(&x.contiguous()?)?
-        .reshape(cols)
 }
 
 /// e^x for f32, branch-free so that loops over it vectorise (libm's `expf` is a call per
