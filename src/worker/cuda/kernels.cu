@@ -68,8 +68,10 @@ extern "C" __global__ void yj_layer_norm(const float* x, const float* g, const f
 }
 
 // With x̂ = (x - mean) / sigma and g = dy * weight: dx = (g - mean(g) - x̂ * mean(g * x̂)) / sigma
-// into the first `rows` rows of `out`, dy * x̂ (for the weight's gradient) into the next `rows`.
-extern "C" __global__ void yj_layer_norm_grad(const float* x, const float* w, const float* dy, float* out, uint32_t width, float eps) {
+// into the first `rows` rows of `out`, dy * x̂ (for the weight's gradient) into the next `rows`,
+// and with `planes` 3, dx through the dropout mask (state, p, keep_scale) into the third.
+extern "C" __global__ void yj_layer_norm_grad(const float* x, const float* w, const float* dy, float* out, uint32_t width, float eps,
+                                              uint32_t planes, uint64_t state, float p, float keep_scale) {
     __shared__ float shared[33];
     const size_t row = (size_t)blockIdx.x * width;
     const float *xr = x + row, *gr = dy + row;
@@ -85,10 +87,12 @@ extern "C" __global__ void yj_layer_norm_grad(const float* x, const float* w, co
     }
     const float mean_g = block_sum(sg, shared) / width;
     const float mean_gx = block_sum(sgx, shared) / width;
+    float* kr = out + 2 * (size_t)gridDim.x * width + row;
     for (uint32_t i = threadIdx.x; i < width; i += blockDim.x) {
         const float xhat = (xr[i] - mean) * inv;
         dr[i] = (gr[i] * w[i] - mean_g - xhat * mean_gx) * inv;
         er[i] = gr[i] * xhat;
+        if (planes == 3) kr[i] = keep(state, row + i, p, keep_scale) * dr[i];
     }
 }
 
@@ -224,11 +228,13 @@ extern "C" __global__ void yj_merge_heads(const float* a, const float* b, const 
     }
 }
 
-// Column sums of a (rows, width) matrix (a bias's gradient), 32 columns a block: each of the 16
-// rows of threads sums every 16th row (reads along a row are coalesced), then row 0 adds the 16
-// partial sums in order. Deterministic, and no shape to upload.
+// Column sums of (planes of) a (rows, width) matrix (a bias's gradient), 32 columns a block and
+// blockIdx.y the plane: each of the 16 rows of threads sums every 16th row (reads along a row are
+// coalesced), then row 0 adds the 16 partial sums in order. Deterministic; no shape to upload.
 extern "C" __global__ void yj_column_sum(const float* x, float* y, uint32_t rows, uint32_t width) {
     __shared__ float partial[16][33];
+    x += (size_t)blockIdx.y * rows * width;
+    y += (size_t)blockIdx.y * width;
     const uint32_t c = blockIdx.x * 32 + threadIdx.x;
     float s = 0.0f;
     if (c < width)

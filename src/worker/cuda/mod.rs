@@ -10,6 +10,7 @@ use candle_core::{CudaDevice, CudaStorage, Layout, Result, Shape, Tensor};
 
 use super::model::HiddenAct;
 use super::model::ops::DropMask;
+use super::model::ops::column_sum::ColumnSum;
 use super::model::ops::heads::HeadLayout;
 
 const PTX: &str = include_str!(concat!(env!("OUT_DIR"), "/yenjob_kernels.ptx"));
@@ -86,12 +87,14 @@ pub fn layer_norm(
     Ok(wrap(out, device, lx.shape().clone()))
 }
 
-/// LayerNorm's backward pass (`yj_layer_norm_grad`): (2, rows, width), dx then dy * x̂.
+/// LayerNorm's backward pass (`yj_layer_norm_grad`): (2, rows, width), dx then dy * x̂; with
+/// `dropped` a third plane, dx through that dropout mask (all kept when `None`).
 pub fn layer_norm_grad(
     (x, lx): (&CudaStorage, &Layout),
     (w, lw): (&CudaStorage, &Layout),
     (dy, ldy): (&CudaStorage, &Layout),
     eps: f32,
+    dropped: Option<Option<DropMask>>,
 ) -> Result<(CudaStorage, Shape)> {
     let (cfg, width) = per_row(lx);
     check_width("layer-norm-grad", &[lw], width)?;
@@ -100,8 +103,13 @@ pub fn layer_norm_grad(
     }
     let name = "layer-norm-grad";
     let (xv, wv, dv) = (view(x, lx, name)?, view(w, lw, name)?, view(dy, ldy, name)?);
+    let planes: u32 = if dropped.is_some() { 3 } else { 2 };
+    let (state, p, keep_scale) = match dropped.flatten() {
+        Some(d) => (d.state, d.p, d.keep_scale()),
+        None => (0u64, 0f32, 1f32),
+    };
     let device = x.device();
-    let out = output(device, 2 * lx.shape().elem_count())?;
+    let out = output(device, planes as usize * lx.shape().elem_count())?;
     let func = device.get_or_load_custom_func("yj_layer_norm_grad", MODULE, PTX)?;
     let mut builder = func.builder();
     builder
@@ -110,10 +118,14 @@ pub fn layer_norm_grad(
         .arg(&dv)
         .arg(&out)
         .arg(&width)
-        .arg(&eps);
-    // SAFETY: one block per row; the output holds two halves of x's size.
+        .arg(&eps)
+        .arg(&planes)
+        .arg(&state)
+        .arg(&p)
+        .arg(&keep_scale);
+    // SAFETY: one block per row; the output holds `planes` planes of x's size.
     unsafe { builder.launch(cfg) }.w()?;
-    let mut dims = vec![2];
+    let mut dims = vec![planes as usize];
     dims.extend_from_slice(lx.dims());
     Ok(wrap(out, device, Shape::from(dims)))
 }
@@ -364,25 +376,27 @@ pub fn merge_heads(
     Ok(wrap(out, device, h.rows_shape()))
 }
 
-/// The column sums of a (rows, width) matrix (`yj_column_sum`).
+/// The column sums of a (rows, width) matrix, or of each of (planes, rows, width)
+/// (`yj_column_sum`).
 pub fn column_sum(s: &CudaStorage, l: &Layout) -> Result<(CudaStorage, Shape)> {
-    let (rows, width) = l.shape().dims2()?;
+    let (planes, rows, shape) = ColumnSum::shape(l)?;
+    let width = l.dims().last().copied().unwrap_or(1);
     let x = view(s, l, "column-sum")?;
     let device = s.device();
-    let out = output(device, width)?;
+    let out = output(device, planes * width)?;
     let func = device.get_or_load_custom_func("yj_column_sum", MODULE, PTX)?;
     let mut builder = func.builder();
     let (rows, width) = (rows as u32, width as u32);
     builder.arg(&x).arg(&out).arg(&rows).arg(&width);
     let cfg = LaunchConfig {
-        grid_dim: (width.div_ceil(32).max(1), 1, 1),
+        grid_dim: (width.div_ceil(32).max(1), planes as u32, 1),
         block_dim: (32, 16, 1),
         shared_mem_bytes: 0,
     };
-    // SAFETY: a thread reads column c < width of each row < rows, within x; row 0 of a block
-    // writes its columns below width.
+    // SAFETY: a thread reads column c < width of each row < rows of its plane, within x; row 0
+    // of a block writes its columns below width of its plane's output.
     unsafe { builder.launch(cfg) }.w()?;
-    Ok(wrap(out, device, Shape::from(width as usize)))
+    Ok(wrap(out, device, shape))
 }
 
 fn check_width(op: &str, layouts: &[&Layout], width: u32) -> Result<()> {

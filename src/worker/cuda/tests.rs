@@ -7,7 +7,7 @@ use crate::worker::model::ops::column_sum::ColumnSum;
 use crate::worker::model::ops::dropout::{DropMask, Dropout};
 use crate::worker::model::ops::layer_norm::LayerNorm;
 use crate::worker::model::ops::residual::BiasDropoutAdd;
-use crate::worker::model::ops::{merge_heads, split_heads};
+use crate::worker::model::ops::{merge_heads, residual_norm_backward, split_heads};
 use crate::worker::model::{Grads, HiddenAct};
 use crate::worker::train::optim::AdamW;
 use candle_core::{Device, Result, Tensor, Var};
@@ -207,6 +207,41 @@ fn heads_split_and_merge_as_on_the_cpu() -> Result<()> {
     Ok(())
 }
 
+/// LayerNorm's backward pass with the sublayer's gradient through the dropout mask as a third
+/// plane, and the plane sums that follow it.
+#[test]
+#[ignore = "needs a CUDA GPU: --include-ignored on a GPU node"]
+fn residual_norm_backward_matches_cpu() -> Result<()> {
+    let gpu = gpu();
+    for drop in [None, Some(DropMask { state: 41, p: 0.1 })] {
+        let inputs = [
+            random(&[53, 768], 21)?,
+            random(&[768], 22)?,
+            random(&[53, 768], 23)?,
+        ];
+        let on = |d: &Device| -> Result<Vec<Tensor>> {
+            let x: Vec<Tensor> = inputs
+                .iter()
+                .map(|t| t.to_device(d))
+                .collect::<Result<_>>()?;
+            let g = residual_norm_backward(&x[0], &x[1], &x[2], 1e-12, drop)?;
+            Ok(vec![
+                g.dx,
+                g.dsublayer,
+                g.dweight,
+                g.dbias,
+                g.dsublayer_bias,
+            ])
+        };
+        let (cpu, on_gpu) = (on(&Device::Cpu)?, on(&gpu)?);
+        for (k, (a, b)) in cpu.iter().zip(&on_gpu).enumerate() {
+            let d = max_diff(a, b)?;
+            assert!(d <= 2e-3, "gradient {k} differs by {d}");
+        }
+    }
+    Ok(())
+}
+
 #[test]
 #[ignore = "needs a CUDA GPU: --include-ignored on a GPU node"]
 fn column_sum_matches_cpu() -> Result<()> {
@@ -219,6 +254,12 @@ fn column_sum_matches_cpu() -> Result<()> {
         let d = max_diff(&cpu, &on_gpu)?;
         assert!(d <= 1e-4, "{rows}x{width}: differs by {d}");
     }
+    let planes = random(&[3, 300, 100], 24)?;
+    let cpu = planes.apply_op1_no_bwd(&ColumnSum)?;
+    let on_gpu = planes.to_device(&gpu)?.apply_op1_no_bwd(&ColumnSum)?;
+    assert_eq!(on_gpu.dims(), [3, 100]);
+    let d = max_diff(&cpu, &on_gpu)?;
+    assert!(d <= 1e-4, "planes differ by {d}");
     Ok(())
 }
 

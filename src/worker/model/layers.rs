@@ -49,8 +49,19 @@ impl Linear {
 
     /// dW = dyᵀ x, db = Σ dy; returns dx = dy W.
     pub fn backward(&self, x: &Tensor, dy: &Tensor, grads: &mut Grads) -> Result<Tensor> {
+        self.backward_summed(x, dy, ops::column_sum(dy)?, grads)
+    }
+
+    /// [`Linear::backward`] with db = Σ dy already summed.
+    pub fn backward_summed(
+        &self,
+        x: &Tensor,
+        dy: &Tensor,
+        dbias: Tensor,
+        grads: &mut Grads,
+    ) -> Result<Tensor> {
         grads.set(&self.weight, dy.t()?.matmul(x)?);
-        grads.set(&self.bias, ops::column_sum(dy)?);
+        grads.set(&self.bias, dbias);
         dy.matmul(&self.weight.tensor)
     }
 }
@@ -81,6 +92,22 @@ impl LayerNorm {
         grads.set(&self.weight, dw);
         grads.set(&self.bias, db);
         Ok(dx)
+    }
+
+    /// The backward pass of a LayerNorm whose input `x` is a sublayer's output joining the
+    /// residual stream ([`Linear::forward_residual`] with `drop`): returns x's gradient, the
+    /// sublayer output's (through the mask) and that one's column sum.
+    pub fn backward_residual(
+        &self,
+        x: &Tensor,
+        dy: &Tensor,
+        drop: Option<DropMask>,
+        grads: &mut Grads,
+    ) -> Result<(Tensor, Tensor, Tensor)> {
+        let g = ops::residual_norm_backward(x, &self.weight.tensor, dy, self.eps, drop)?;
+        grads.set(&self.weight, g.dweight);
+        grads.set(&self.bias, g.dbias);
+        Ok((g.dx, g.dsublayer, g.dsublayer_bias))
     }
 }
 
@@ -268,9 +295,12 @@ impl Layer {
         dy: &Tensor,
         grads: &mut Grads,
     ) -> Result<Tensor> {
-        let dresidual2 = self.output_norm.backward(&l.residual2, dy, grads)?;
-        let dout = ops::dropout(&dresidual2, l.output_drop)?;
-        let dactivation = self.output.backward(&l.activation, &dout, grads)?;
+        let (dresidual2, dout, dout_bias) =
+            self.output_norm
+                .backward_residual(&l.residual2, dy, l.output_drop, grads)?;
+        let dactivation = self
+            .output
+            .backward_summed(&l.activation, &dout, dout_bias, grads)?;
         let (dpre, dbias) = ops::bias_act_backward(
             &l.pre_activation,
             &self.intermediate.bias.tensor,
@@ -280,9 +310,12 @@ impl Layer {
         grads.set(&self.intermediate.weight, dpre.t()?.matmul(&l.x1)?);
         grads.set(&self.intermediate.bias, dbias);
         let dx1 = (dresidual2 + dpre.matmul(&self.intermediate.weight.tensor)?)?;
-        let dresidual1 = self.attention_norm.backward(&l.residual1, &dx1, grads)?;
-        let dattn = ops::dropout(&dresidual1, l.attention_drop)?;
-        let dcontext = self.attention_out.backward(&l.context, &dattn, grads)?;
+        let (dresidual1, dattn, dattn_bias) =
+            self.attention_norm
+                .backward_residual(&l.residual1, &dx1, l.attention_drop, grads)?;
+        let dcontext = self
+            .attention_out
+            .backward_summed(&l.context, &dattn, dattn_bias, grads)?;
         let dx = self
             .attention
             .backward(&l.attention, s, mask, &dcontext, grads)?;

@@ -22,14 +22,39 @@ pub fn column_sum(x: &Tensor) -> Result<Tensor> {
         .reshape(cols)
 }
 
-/// The column sums of a (rows, width) matrix, as a (width) vector. The CPU twin of the CUDA
-/// kernel `yj_column_sum`, summing in the kernel's order: 16 partial sums of every 16th row,
-/// then those in turn.
+/// The sum of the rows of each of `x`'s matrices (planes, rows, width), as (planes, width): on
+/// a GPU one launch for them all.
+pub fn column_sums(x: &Tensor) -> Result<Tensor> {
+    let x = x.contiguous()?;
+    if !x.device().is_cpu() {
+        return x.apply_op1_no_bwd(&ColumnSum);
+    }
+    let planes = (0..x.dim(0)?)
+        .map(|k| column_sum(&x.get(k)?))
+        .collect::<Result<Vec<_>>>()?;
+    Tensor::stack(&planes, 0)
+}
+
+/// The column sums of a (rows, width) matrix, as a (width) vector, or of each matrix of
+/// (planes, rows, width), as (planes, width). The CPU twin of the CUDA kernel `yj_column_sum`,
+/// summing in the kernel's order: 16 partial sums of every 16th row, then those in turn.
 #[derive(Debug, Clone, Copy)]
 pub struct ColumnSum;
 
 /// How many partial sums each column has (the kernel's rows of threads).
 const PARTIALS: usize = 16;
+
+impl ColumnSum {
+    /// The planes and rows of a (rows, width) or (planes, rows, width) input, and the output's
+    /// shape.
+    pub fn shape(l: &Layout) -> Result<(usize, usize, Shape)> {
+        match *l.dims() {
+            [rows, width] => Ok((1, rows, Shape::from(width))),
+            [planes, rows, width] => Ok((planes, rows, Shape::from((planes, width)))),
+            _ => candle_core::bail!("column-sum: expected 2 or 3 dimensions, got {:?}", l.dims()),
+        }
+    }
+}
 
 impl CustomOp1 for ColumnSum {
     fn name(&self) -> &'static str {
@@ -38,18 +63,21 @@ impl CustomOp1 for ColumnSum {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let (x, width) = rows(s, l, self.name())?;
-        let (n, _) = l.shape().dims2()?;
-        let mut y = vec![0f32; width];
-        for (c, y) in y.iter_mut().enumerate() {
-            let mut partial = [0f32; PARTIALS];
-            for (k, p) in partial.iter_mut().enumerate() {
-                for r in (k..n).step_by(PARTIALS) {
-                    *p += x[r * width + c];
+        let (planes, n, shape) = ColumnSum::shape(l)?;
+        let mut y = vec![0f32; planes * width];
+        for (plane, y) in y.chunks_mut(width).enumerate() {
+            let x = &x[plane * n * width..][..n * width];
+            for (c, y) in y.iter_mut().enumerate() {
+                let mut partial = [0f32; PARTIALS];
+                for (k, p) in partial.iter_mut().enumerate() {
+                    for r in (k..n).step_by(PARTIALS) {
+                        *p += x[r * width + c];
+                    }
                 }
+                *y = partial.iter().fold(0.0, |t, p| t + p);
             }
-            *y = partial.iter().fold(0.0, |t, p| t + p);
         }
-        Ok((CpuStorage::F32(y), Shape::from(width)))
+        Ok((CpuStorage::F32(y), shape))
     }
 
     #[cfg(feature = "cuda")]
@@ -62,6 +90,24 @@ impl CustomOp1 for ColumnSum {
 mod tests {
     use super::*;
     use crate::worker::model::ops::test_util::random;
+
+    /// Each plane is summed as a matrix alone.
+    #[test]
+    fn sums_each_plane() -> Result<()> {
+        let x = random(&[3, 21, 10], 4)?;
+        let expected = x.sum(1)?.flatten_all()?.to_vec1::<f32>()?;
+        for got in [column_sums(&x)?, x.apply_op1_no_bwd(&ColumnSum)?] {
+            assert_eq!(got.dims(), [3, 10]);
+            let got = got.flatten_all()?.to_vec1::<f32>()?;
+            let diff = got
+                .iter()
+                .zip(&expected)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            assert!(diff <= 1e-5, "differs by {diff}");
+        }
+        Ok(())
+    }
 
     /// Both ways of summing agree with candle's sum.
     #[test]

@@ -6,8 +6,9 @@ use candle_core::CustomOp3;
 use candle_core::{CpuStorage, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
+use super::dropout::DropMask;
 use super::simd::{self, vectorised};
-use super::{column_sum, row_stats, rows};
+use super::{column_sum, column_sums, row_stats, rows};
 
 vectorised! {
     /// One row's LayerNorm.
@@ -57,8 +58,45 @@ pub fn layer_norm_backward(
     eps: f32,
 ) -> Result<(Tensor, Tensor, Tensor)> {
     let dy = dy.contiguous()?;
-    let both = x.apply_op3_no_bwd(weight, &dy, &LayerNormGrad { eps })?;
+    let planes = GradPlanes::Two;
+    let both = x.apply_op3_no_bwd(weight, &dy, &LayerNormGrad { eps, planes })?;
     Ok((both.get(0)?, column_sum(&both.get(1)?)?, column_sum(&dy)?))
+}
+
+/// The gradients of `LayerNorm(x)` where `x = dropout(sublayer + bias) + skip`
+/// ([`bias_dropout_add`](super::bias_dropout_add)), down to the sublayer.
+pub struct ResidualNormGrads {
+    /// x's gradient, which is the skip's.
+    pub dx: Tensor,
+    /// The sublayer's output's gradient: dx through the dropout mask.
+    pub dsublayer: Tensor,
+    pub dweight: Tensor,
+    pub dbias: Tensor,
+    /// The sublayer's bias's gradient, dsublayer's column sum.
+    pub dsublayer_bias: Tensor,
+}
+
+/// [`ResidualNormGrads`] from one pass that writes dx, dy * x̂ and dx through the mask as
+/// (3, rows, width), and two column sums (one launch on a GPU for the last two planes): where
+/// LayerNorm's backward pass, dropout's and the sublayer's bias sum took five ops.
+pub fn residual_norm_backward(
+    x: &Tensor,
+    weight: &Tensor,
+    dy: &Tensor,
+    eps: f32,
+    drop: Option<DropMask>,
+) -> Result<ResidualNormGrads> {
+    let dy = dy.contiguous()?;
+    let planes = GradPlanes::Three(drop);
+    let all = x.apply_op3_no_bwd(weight, &dy, &LayerNormGrad { eps, planes })?;
+    let sums = column_sums(&all.narrow(0, 1, 2)?)?;
+    Ok(ResidualNormGrads {
+        dx: all.get(0)?,
+        dsublayer: all.get(2)?,
+        dweight: sums.get(0)?,
+        dbias: column_sum(&dy)?,
+        dsublayer_bias: sums.get(1)?,
+    })
 }
 
 /// LayerNorm over the last dimension: `(x - mean) / sqrt(var + eps) * weight + bias`. Inputs:
@@ -121,9 +159,28 @@ impl CustomOp3 for LayerNorm {
 }
 
 /// With x̂ = (x - mean) / sigma and g = dy * weight: dx = (g - mean(g) - x̂ * mean(g * x̂)) /
-/// sigma, written as the first half of a (2, rows, width) output; dy * x̂ the second half.
+/// sigma, written as the first plane of a (planes, rows, width) output; dy * x̂ the second.
 struct LayerNormGrad {
     eps: f32,
+    planes: GradPlanes,
+}
+
+/// The planes [`LayerNormGrad`] writes.
+#[derive(Debug, Clone, Copy)]
+enum GradPlanes {
+    /// dx and dy * x̂.
+    Two,
+    /// Those and dx through a dropout mask (`None`: all kept).
+    Three(Option<DropMask>),
+}
+
+impl GradPlanes {
+    fn count(self) -> usize {
+        match self {
+            GradPlanes::Two => 2,
+            GradPlanes::Three(_) => 3,
+        }
+    }
 }
 
 impl CustomOp3 for LayerNormGrad {
@@ -146,13 +203,28 @@ impl CustomOp3 for LayerNormGrad {
         if dy.len() != x.len() || gamma.len() != w {
             candle_core::bail!("layer-norm-grad: shapes differ")
         }
-        let mut out = vec![0f32; 2 * x.len()];
-        let (dx, dgx) = out.split_at_mut(x.len());
+        let mut out = vec![0f32; self.planes.count() * x.len()];
+        let (dx, rest) = out.split_at_mut(x.len());
+        let (dgx, dropped) = rest.split_at_mut(x.len());
         dx.par_chunks_mut(w)
             .zip(dgx.par_chunks_mut(w))
             .zip(x.par_chunks(w).zip(dy.par_chunks(w)))
             .for_each(|((dx, dgx), (x, dy))| normalise_grad_row(x, gamma, dy, self.eps, dx, dgx));
-        let mut dims = vec![2];
+        if let GradPlanes::Three(drop) = self.planes {
+            // As dropout's backward pass: the mask, times the gradient.
+            dropped
+                .par_chunks_mut(w)
+                .zip(dx.par_chunks(w))
+                .enumerate()
+                .for_each(|(r, (o, dx))| match &drop {
+                    Some(drop) => {
+                        drop.fill(r * w, o);
+                        o.iter_mut().zip(dx).for_each(|(o, d)| *o *= d);
+                    }
+                    None => o.copy_from_slice(dx),
+                });
+        }
+        let mut dims = vec![self.planes.count()];
         dims.extend_from_slice(l1.dims());
         Ok((CpuStorage::F32(out), Shape::from(dims)))
     }
@@ -167,7 +239,11 @@ impl CustomOp3 for LayerNormGrad {
         s3: &CudaStorage,
         l3: &Layout,
     ) -> Result<(CudaStorage, Shape)> {
-        crate::worker::cuda::layer_norm_grad((s1, l1), (s2, l2), (s3, l3), self.eps)
+        let drop = match self.planes {
+            GradPlanes::Two => None,
+            GradPlanes::Three(drop) => Some(drop),
+        };
+        crate::worker::cuda::layer_norm_grad((s1, l1), (s2, l2), (s3, l3), self.eps, drop)
     }
 }
 
@@ -187,6 +263,35 @@ mod tests {
             normalise_grad_row(&x, &gamma, &dy, 1e-12, &mut dx, &mut dgx);
             (y, dx, dgx)
         });
+    }
+
+    /// The residual form's gradients are LayerNorm's, dropout's and a column sum's, bit for bit.
+    #[test]
+    fn residual_backward_is_norm_dropout_and_sum() -> Result<()> {
+        let (x, weight, dy) = (
+            random(&[45, 37], 1)?,
+            random(&[37], 2)?,
+            random(&[45, 37], 3)?,
+        );
+        for drop in [None, Some(DropMask { state: 8, p: 0.3 })] {
+            let g = residual_norm_backward(&x, &weight, &dy, 1e-12, drop)?;
+            let (dx, dweight, dbias) = layer_norm_backward(&x, &weight, &dy, 1e-12)?;
+            let dsublayer = super::super::dropout(&dx, drop)?;
+            let dsublayer_bias = column_sum(&dsublayer)?;
+            for (fused, plain) in [
+                (&g.dx, &dx),
+                (&g.dsublayer, &dsublayer),
+                (&g.dweight, &dweight),
+                (&g.dbias, &dbias),
+                (&g.dsublayer_bias, &dsublayer_bias),
+            ] {
+                assert_eq!(
+                    fused.flatten_all()?.to_vec1::<f32>()?,
+                    plain.flatten_all()?.to_vec1::<f32>()?
+                );
+            }
+        }
+        Ok(())
     }
 
     /// The fused LayerNorm and its three gradients equal candle's elementary ops'.

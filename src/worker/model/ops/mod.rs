@@ -28,10 +28,10 @@ use candle_core::{CpuStorage, Layout, Result};
 
 pub use activation::{bias_act, bias_act_backward};
 pub use attention::{attention_probs, attention_probs_backward};
-pub use column_sum::column_sum;
+pub use column_sum::{column_sum, column_sums};
 pub use dropout::{DropMask, dropout};
 pub use heads::{merge_heads, split_heads};
-pub use layer_norm::{layer_norm, layer_norm_backward};
+pub use layer_norm::{layer_norm, layer_norm_backward, residual_norm_backward};
 pub use matmul::batched_matmul;
 pub use residual::bias_dropout_add;
 pub use softmax::Softmax;
