@@ -68,31 +68,38 @@ extern "C" __global__ void yj_layer_norm(const float* x, const float* g, const f
 }
 
 // With x̂ = (x - mean) / sigma and g = dy * weight: dx = (g - mean(g) - x̂ * mean(g * x̂)) / sigma
-// into the first `rows` rows of `out`, dy * x̂ (for the weight's gradient) into the next `rows`,
-// and with `planes` 3, dx through the dropout mask (state, p, keep_scale) into the third.
-extern "C" __global__ void yj_layer_norm_grad(const float* x, const float* w, const float* dy, float* out, uint32_t width, float eps,
-                                              uint32_t planes, uint64_t state, float p, float keep_scale) {
+// into the first `rows` rows of `out`, dy * x̂ (for the weight's gradient) into the next `rows`.
+// With `planes` 4, dy is dy + more (when `has_more`), and two more planes follow: dx through the
+// dropout mask (state, p, keep_scale), then dy.
+extern "C" __global__ void yj_layer_norm_grad(const float* x, const float* w, const float* dy, const float* more, uint32_t has_more,
+                                              float* out, uint32_t width, float eps, uint32_t planes, uint64_t state, float p,
+                                              float keep_scale) {
     __shared__ float shared[33];
-    const size_t row = (size_t)blockIdx.x * width;
-    const float *xr = x + row, *gr = dy + row;
+    const size_t row = (size_t)blockIdx.x * width, plane = (size_t)gridDim.x * width;
+    const float *xr = x + row, *gr = dy + row, *mr = more + row;
     float* dr = out + row;
-    float* er = out + (size_t)gridDim.x * width + row;
+    float* er = out + plane + row;
     float mean, inv;
     row_stats(xr, width, eps, shared, &mean, &inv);
     float sg = 0.0f, sgx = 0.0f;
     for (uint32_t i = threadIdx.x; i < width; i += blockDim.x) {
-        const float gi = gr[i] * w[i];
+        const float gi = (has_more ? gr[i] + mr[i] : gr[i]) * w[i];
         sg += gi;
         sgx += gi * (xr[i] - mean) * inv;
     }
     const float mean_g = block_sum(sg, shared) / width;
     const float mean_gx = block_sum(sgx, shared) / width;
-    float* kr = out + 2 * (size_t)gridDim.x * width + row;
+    float* kr = out + 2 * plane + row;
+    float* yr = out + 3 * plane + row;
     for (uint32_t i = threadIdx.x; i < width; i += blockDim.x) {
+        const float d = has_more ? gr[i] + mr[i] : gr[i];
         const float xhat = (xr[i] - mean) * inv;
-        dr[i] = (gr[i] * w[i] - mean_g - xhat * mean_gx) * inv;
-        er[i] = gr[i] * xhat;
-        if (planes == 3) kr[i] = keep(state, row + i, p, keep_scale) * dr[i];
+        dr[i] = (d * w[i] - mean_g - xhat * mean_gx) * inv;
+        er[i] = d * xhat;
+        if (planes == 4) {
+            kr[i] = keep(state, row + i, p, keep_scale) * dr[i];
+            yr[i] = d;
+        }
     }
 }
 

@@ -87,14 +87,23 @@ pub fn layer_norm(
     Ok(wrap(out, device, lx.shape().clone()))
 }
 
+/// The two planes [`layer_norm_grad`] writes beyond its first two, and what they need.
+pub struct FourPlanes<'a> {
+    /// The mask the third plane (dx through it) draws; `None`: all kept.
+    pub drop: Option<DropMask>,
+    /// A second part of the output's gradient, added to the first; the fourth plane is their sum.
+    pub more: Option<(&'a CudaStorage, &'a Layout)>,
+}
+
 /// LayerNorm's backward pass (`yj_layer_norm_grad`): (2, rows, width), dx then dy * x̂; with
-/// `dropped` a third plane, dx through that dropout mask (all kept when `None`).
+/// `four` (4, rows, width), dy being the sum of its parts, the third plane dx through the mask
+/// and the fourth dy.
 pub fn layer_norm_grad(
     (x, lx): (&CudaStorage, &Layout),
     (w, lw): (&CudaStorage, &Layout),
     (dy, ldy): (&CudaStorage, &Layout),
     eps: f32,
-    dropped: Option<Option<DropMask>>,
+    four: Option<FourPlanes>,
 ) -> Result<(CudaStorage, Shape)> {
     let (cfg, width) = per_row(lx);
     check_width("layer-norm-grad", &[lw], width)?;
@@ -103,8 +112,19 @@ pub fn layer_norm_grad(
     }
     let name = "layer-norm-grad";
     let (xv, wv, dv) = (view(x, lx, name)?, view(w, lw, name)?, view(dy, ldy, name)?);
-    let planes: u32 = if dropped.is_some() { 3 } else { 2 };
-    let (state, p, keep_scale) = match dropped.flatten() {
+    let planes: u32 = if four.is_some() { 4 } else { 2 };
+    let (drop, more) = match four {
+        Some(f) => (f.drop, f.more),
+        None => (None, None),
+    };
+    // Without a second part the kernel is given dy in its place, and never reads it.
+    let mv = match more {
+        Some((m, lm)) if lm.shape() == lx.shape() => view(m, lm, name)?,
+        Some(_) => candle_core::bail!("{name}: the gradient's parts differ in shape"),
+        None => view(dy, ldy, name)?,
+    };
+    let has_more = u32::from(more.is_some());
+    let (state, p, keep_scale) = match drop {
         Some(d) => (d.state, d.p, d.keep_scale()),
         None => (0u64, 0f32, 1f32),
     };
@@ -116,6 +136,8 @@ pub fn layer_norm_grad(
         .arg(&xv)
         .arg(&wv)
         .arg(&dv)
+        .arg(&mv)
+        .arg(&has_more)
         .arg(&out)
         .arg(&width)
         .arg(&eps)
@@ -123,7 +145,8 @@ pub fn layer_norm_grad(
         .arg(&state)
         .arg(&p)
         .arg(&keep_scale);
-    // SAFETY: one block per row; the output holds `planes` planes of x's size.
+    // SAFETY: one block per row; x, dy and the second part have x's shape (checked), and the
+    // output holds `planes` planes of x's size.
     unsafe { builder.launch(cfg) }.w()?;
     let mut dims = vec![planes as usize];
     dims.extend_from_slice(lx.dims());

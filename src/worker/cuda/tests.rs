@@ -207,24 +207,28 @@ fn heads_split_and_merge_as_on_the_cpu() -> Result<()> {
     Ok(())
 }
 
-/// LayerNorm's backward pass with the sublayer's gradient through the dropout mask as a third
-/// plane, and the plane sums that follow it.
+/// LayerNorm's backward pass for a gradient in two parts, with the sublayer's gradient
+/// through the dropout mask and the gradient's sum as third and fourth planes, and the plane
+/// sums that follow it.
 #[test]
 #[ignore = "needs a CUDA GPU: --include-ignored on a GPU node"]
 fn residual_norm_backward_matches_cpu() -> Result<()> {
     let gpu = gpu();
-    for drop in [None, Some(DropMask { state: 41, p: 0.1 })] {
+    let drops = [None, Some(DropMask { state: 41, p: 0.1 })];
+    for (drop, two_parts) in drops.into_iter().flat_map(|d| [(d, false), (d, true)]) {
         let inputs = [
             random(&[53, 768], 21)?,
             random(&[768], 22)?,
             random(&[53, 768], 23)?,
+            random(&[53, 768], 24)?,
         ];
         let on = |d: &Device| -> Result<Vec<Tensor>> {
             let x: Vec<Tensor> = inputs
                 .iter()
                 .map(|t| t.to_device(d))
                 .collect::<Result<_>>()?;
-            let g = residual_norm_backward(&x[0], &x[1], &x[2], 1e-12, drop)?;
+            let more = two_parts.then_some(&x[3]);
+            let g = residual_norm_backward(&x[0], &x[1], &x[2], more, 1e-12, drop)?;
             Ok(vec![
                 g.dx,
                 g.dsublayer,

@@ -13,7 +13,7 @@ use std::cell::Cell;
 use candle_core::{D, DType, Device, Result, Tensor};
 
 use super::config::BertConfig;
-use super::layers::{Layer, LayerNorm, LayerSaved, Linear, Masks, Shape};
+use super::layers::{GradParts, Layer, LayerNorm, LayerSaved, Linear, Masks, Shape};
 use super::ops::{self, DropMask};
 use super::params::{Grad, Grads, Param, ParamSet, Source};
 use crate::worker::rng::SplitMix64;
@@ -372,14 +372,16 @@ impl Bert {
     pub fn backward(&self, pass: Pass) -> Result<Grads> {
         let s = pass.shape;
         let mut grads = Grads::with_len(self.parameters);
-        let mut dx = self
-            .head
-            .backward(&pass.head, s, &pass.dlogits, &mut grads)?;
+        let mut dx =
+            GradParts::whole(
+                self.head
+                    .backward(&pass.head, s, &pass.dlogits, &mut grads)?,
+            );
         for (layer, l) in self.layers.iter().zip(&pass.saved.layers).rev() {
             dx = layer.backward(l, s, &pass.mask, &dx, &mut grads)?;
         }
         self.embeddings
-            .backward(&pass.saved.embeddings, s, &dx, &mut grads)?;
+            .backward(&pass.saved.embeddings, s, &dx.sum()?, &mut grads)?;
         Ok(grads)
     }
 }

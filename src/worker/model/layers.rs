@@ -95,19 +95,51 @@ impl LayerNorm {
     }
 
     /// The backward pass of a LayerNorm whose input `x` is a sublayer's output joining the
-    /// residual stream ([`Linear::forward_residual`] with `drop`): returns x's gradient, the
-    /// sublayer output's (through the mask) and that one's column sum.
+    /// residual stream ([`Linear::forward_residual`] with `drop`), for the output's gradient
+    /// `dy`: returns x's gradient, the sublayer output's (through the mask) and that one's
+    /// column sum.
     pub fn backward_residual(
         &self,
         x: &Tensor,
-        dy: &Tensor,
+        dy: &GradParts,
         drop: Option<DropMask>,
         grads: &mut Grads,
     ) -> Result<(Tensor, Tensor, Tensor)> {
-        let g = ops::residual_norm_backward(x, &self.weight.tensor, dy, self.eps, drop)?;
+        let g = ops::residual_norm_backward(
+            x,
+            &self.weight.tensor,
+            &dy.first,
+            dy.second.as_ref(),
+            self.eps,
+            drop,
+        )?;
         grads.set(&self.weight, g.dweight);
         grads.set(&self.bias, g.dbias);
         Ok((g.dx, g.dsublayer, g.dsublayer_bias))
+    }
+}
+
+/// A gradient held as the two parts it is the sum of. Where the skip's gradient and a
+/// sublayer's meet, the LayerNorm backward pass that reads them adds them: an op fewer.
+pub struct GradParts {
+    pub first: Tensor,
+    pub second: Option<Tensor>,
+}
+
+impl GradParts {
+    pub fn whole(gradient: Tensor) -> GradParts {
+        GradParts {
+            first: gradient,
+            second: None,
+        }
+    }
+
+    /// The gradient itself.
+    pub fn sum(self) -> Result<Tensor> {
+        match self.second {
+            Some(second) => self.first + second,
+            None => Ok(self.first),
+        }
     }
 }
 
@@ -286,15 +318,15 @@ impl Layer {
         Ok((y, saved))
     }
 
-    /// Returns dx from the output's gradient.
+    /// Returns dx, in two parts, from the output's gradient.
     pub fn backward(
         &self,
         l: &LayerSaved,
         s: Shape,
         mask: &Tensor,
-        dy: &Tensor,
+        dy: &GradParts,
         grads: &mut Grads,
-    ) -> Result<Tensor> {
+    ) -> Result<GradParts> {
         let (dresidual2, dout, dout_bias) =
             self.output_norm
                 .backward_residual(&l.residual2, dy, l.output_drop, grads)?;
@@ -309,7 +341,10 @@ impl Layer {
         )?;
         grads.set(&self.intermediate.weight, dpre.t()?.matmul(&l.x1)?);
         grads.set(&self.intermediate.bias, dbias);
-        let dx1 = (dresidual2 + dpre.matmul(&self.intermediate.weight.tensor)?)?;
+        let dx1 = GradParts {
+            first: dresidual2,
+            second: Some(dpre.matmul(&self.intermediate.weight.tensor)?),
+        };
         let (dresidual1, dattn, dattn_bias) =
             self.attention_norm
                 .backward_residual(&l.residual1, &dx1, l.attention_drop, grads)?;
@@ -319,6 +354,9 @@ impl Layer {
         let dx = self
             .attention
             .backward(&l.attention, s, mask, &dcontext, grads)?;
-        dresidual1 + dx
+        Ok(GradParts {
+            first: dresidual1,
+            second: Some(dx),
+        })
     }
 }

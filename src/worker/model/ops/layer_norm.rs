@@ -76,26 +76,33 @@ pub struct ResidualNormGrads {
     pub dsublayer_bias: Tensor,
 }
 
-/// [`ResidualNormGrads`] from one pass that writes dx, dy * x̂ and dx through the mask as
-/// (3, rows, width), and two column sums (one launch on a GPU for the last two planes): where
-/// LayerNorm's backward pass, dropout's and the sublayer's bias sum took five ops.
+/// [`ResidualNormGrads`] for the output's gradient `dy + dy_more` (two gradients meet at a
+/// LayerNorm's output: the skip's and the next sublayer's; the sum is taken here, not by an op
+/// of its own). One pass writes dx, dy * x̂, dx through the mask and dy as (4, rows, width);
+/// one column sum (one launch on a GPU) sums the last three. LayerNorm's backward pass, the
+/// sum, dropout and three column sums took six ops.
 pub fn residual_norm_backward(
     x: &Tensor,
     weight: &Tensor,
     dy: &Tensor,
+    dy_more: Option<&Tensor>,
     eps: f32,
     drop: Option<DropMask>,
 ) -> Result<ResidualNormGrads> {
     let dy = dy.contiguous()?;
-    let planes = GradPlanes::Three(drop);
+    let more = dy_more.map(Tensor::contiguous).transpose()?;
+    if more.as_ref().is_some_and(|m| m.shape() != dy.shape()) {
+        candle_core::bail!("layer-norm-grad: the gradient's parts differ in shape")
+    }
+    let planes = GradPlanes::Four { drop, more };
     let all = x.apply_op3_no_bwd(weight, &dy, &LayerNormGrad { eps, planes })?;
-    let sums = column_sums(&all.narrow(0, 1, 2)?)?;
+    let sums = column_sums(&all.narrow(0, 1, 3)?)?;
     Ok(ResidualNormGrads {
         dx: all.get(0)?,
         dsublayer: all.get(2)?,
         dweight: sums.get(0)?,
-        dbias: column_sum(&dy)?,
         dsublayer_bias: sums.get(1)?,
+        dbias: sums.get(2)?,
     })
 }
 
@@ -166,19 +173,31 @@ struct LayerNormGrad {
 }
 
 /// The planes [`LayerNormGrad`] writes.
-#[derive(Debug, Clone, Copy)]
 enum GradPlanes {
     /// dx and dy * x̂.
     Two,
-    /// Those and dx through a dropout mask (`None`: all kept).
-    Three(Option<DropMask>),
+    /// Those, dx through a dropout mask (`None`: all kept), and dy itself, which is the op's dy
+    /// plus `more` when given (read from its storage: a custom op takes three inputs).
+    Four {
+        drop: Option<DropMask>,
+        more: Option<Tensor>,
+    },
 }
 
 impl GradPlanes {
-    fn count(self) -> usize {
+    fn count(&self) -> usize {
         match self {
             GradPlanes::Two => 2,
-            GradPlanes::Three(_) => 3,
+            GradPlanes::Four { .. } => 4,
+        }
+    }
+}
+
+vectorised! {
+    /// `out = a + b` for one row.
+    fn add_row(a: &[f32], b: &[f32], out: &mut [f32]) {
+        for ((o, a), b) in out.iter_mut().zip(a).zip(b) {
+            *o = a + b;
         }
     }
 }
@@ -197,20 +216,43 @@ impl CustomOp3 for LayerNormGrad {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (x, w) = rows(s1, l1, self.name())?;
-        let (gamma, _) = rows(s2, l2, self.name())?;
-        let (dy, _) = rows(s3, l3, self.name())?;
+        let name = "layer-norm-grad";
+        let (x, w) = rows(s1, l1, name)?;
+        let (gamma, _) = rows(s2, l2, name)?;
+        let (dy, _) = rows(s3, l3, name)?;
         if dy.len() != x.len() || gamma.len() != w {
             candle_core::bail!("layer-norm-grad: shapes differ")
         }
-        let mut out = vec![0f32; self.planes.count() * x.len()];
-        let (dx, rest) = out.split_at_mut(x.len());
-        let (dgx, dropped) = rest.split_at_mut(x.len());
+        let n = x.len();
+        let mut out = vec![0f32; self.planes.count() * n];
+        let (dx, rest) = out.split_at_mut(n);
+        let (dgx, rest) = rest.split_at_mut(n);
+        let (dropped, dy_plane) = rest.split_at_mut(rest.len() / 2);
+        let (dy, drop) = match &self.planes {
+            GradPlanes::Two => (dy, None),
+            GradPlanes::Four { drop, more } => {
+                let guard = more.as_ref().map(Tensor::storage_and_layout);
+                match &guard {
+                    Some((storage, layout)) => {
+                        let candle_core::Storage::Cpu(storage) = &**storage else {
+                            candle_core::bail!("{name}: the gradient's parts are on two devices")
+                        };
+                        let (more, _) = rows(storage, layout, name)?;
+                        dy_plane
+                            .par_chunks_mut(w)
+                            .zip(dy.par_chunks(w).zip(more.par_chunks(w)))
+                            .for_each(|(o, (a, b))| add_row(a, b, o));
+                    }
+                    None => dy_plane.copy_from_slice(dy),
+                }
+                (&*dy_plane, Some(*drop))
+            }
+        };
         dx.par_chunks_mut(w)
             .zip(dgx.par_chunks_mut(w))
             .zip(x.par_chunks(w).zip(dy.par_chunks(w)))
             .for_each(|((dx, dgx), (x, dy))| normalise_grad_row(x, gamma, dy, self.eps, dx, dgx));
-        if let GradPlanes::Three(drop) = self.planes {
+        if let Some(drop) = drop {
             // As dropout's backward pass: the mask, times the gradient.
             dropped
                 .par_chunks_mut(w)
@@ -239,11 +281,37 @@ impl CustomOp3 for LayerNormGrad {
         s3: &CudaStorage,
         l3: &Layout,
     ) -> Result<(CudaStorage, Shape)> {
-        let drop = match self.planes {
-            GradPlanes::Two => None,
-            GradPlanes::Three(drop) => Some(drop),
+        let name = "layer-norm-grad";
+        let (drop, more) = match &self.planes {
+            GradPlanes::Two => {
+                return crate::worker::cuda::layer_norm_grad(
+                    (s1, l1),
+                    (s2, l2),
+                    (s3, l3),
+                    self.eps,
+                    None,
+                );
+            }
+            GradPlanes::Four { drop, more } => {
+                (*drop, more.as_ref().map(Tensor::storage_and_layout))
+            }
         };
-        crate::worker::cuda::layer_norm_grad((s1, l1), (s2, l2), (s3, l3), self.eps, drop)
+        let more = match &more {
+            Some((storage, layout)) => {
+                let candle_core::Storage::Cuda(storage) = &**storage else {
+                    candle_core::bail!("{name}: the gradient's parts are on two devices")
+                };
+                Some((storage, *layout))
+            }
+            None => None,
+        };
+        crate::worker::cuda::layer_norm_grad(
+            (s1, l1),
+            (s2, l2),
+            (s3, l3),
+            self.eps,
+            Some(crate::worker::cuda::FourPlanes { drop, more }),
+        )
     }
 }
 
@@ -265,7 +333,8 @@ mod tests {
         });
     }
 
-    /// The residual form's gradients are LayerNorm's, dropout's and a column sum's, bit for bit.
+    /// The residual form's gradients are those of the gradient's sum, LayerNorm's, dropout's and
+    /// a column sum's, bit for bit.
     #[test]
     fn residual_backward_is_norm_dropout_and_sum() -> Result<()> {
         let (x, weight, dy) = (
@@ -273,9 +342,18 @@ mod tests {
             random(&[37], 2)?,
             random(&[45, 37], 3)?,
         );
-        for drop in [None, Some(DropMask { state: 8, p: 0.3 })] {
-            let g = residual_norm_backward(&x, &weight, &dy, 1e-12, drop)?;
-            let (dx, dweight, dbias) = layer_norm_backward(&x, &weight, &dy, 1e-12)?;
+        let more = random(&[45, 37], 4)?;
+        let drops = [None, Some(DropMask { state: 8, p: 0.3 })];
+        for (drop, more) in drops
+            .into_iter()
+            .flat_map(|d| [(d, None), (d, Some(&more))])
+        {
+            let g = residual_norm_backward(&x, &weight, &dy, more, 1e-12, drop)?;
+            let sum = match more {
+                Some(more) => (&dy + more)?,
+                None => dy.clone(),
+            };
+            let (dx, dweight, dbias) = layer_norm_backward(&x, &weight, &sum, 1e-12)?;
             let dsublayer = super::super::dropout(&dx, drop)?;
             let dsublayer_bias = column_sum(&dsublayer)?;
             for (fused, plain) in [
