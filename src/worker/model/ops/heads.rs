@@ -1,6 +1,6 @@
 //! Attention heads: rows of stacked projections split into heads (with the projection's bias
 //! added on the way), and heads merged back into rows. Unfused, each is a broadcast add and a
-//! permuted copy, or a stack and a permuted copy: on a GPU each of those a launch that also
+//! permuted copy, or a stack and a permuted copy: on a GPU each of those is a launch that also
 //! uploads its shape and strides.
 
 #[cfg(feature = "cuda")]
