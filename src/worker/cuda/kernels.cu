@@ -207,6 +207,24 @@ extern "C" __global__ void yj_bias_dropout_add(const float* x, const float* b, c
     }
 }
 
+// With its LayerNorm, one block per row: residual = dropout(x + bias) + skip into the first plane
+// of `out`, LayerNorm(residual) with weight g and bias beta into the second.
+extern "C" __global__ void yj_residual_layer_norm(const float* x, const float* b, const float* skip, const float* g, const float* beta,
+                                                  float* out, uint32_t width, float eps, uint64_t state, float p, float scale) {
+    __shared__ float shared[33];
+    const size_t row = (size_t)blockIdx.x * width;
+    float* rr = out + row;
+    float* yr = out + (size_t)gridDim.x * width + row;
+    for (uint32_t i = threadIdx.x; i < width; i += blockDim.x) {
+        const float v = x[row + i] + b[i];
+        rr[i] = (p > 0.0f ? keep(state, row + i, p, scale) * v : v) + skip[row + i];
+    }
+    __syncthreads();  // row_stats reads what the other threads wrote
+    float mean, inv;
+    row_stats(rr, width, eps, shared, &mean, &inv);
+    for (uint32_t i = threadIdx.x; i < width; i += blockDim.x) yr[i] = (rr[i] - mean) * inv * g[i] + beta[i];
+}
+
 // Rows (batch * len, parts * heads * head_size), plus bias[column] when `has_bias`, as
 // (parts, batch, heads, len, head_size): the output's element i from its row and column.
 extern "C" __global__ void yj_split_heads(const float* x, const float* bias, float* y, uint64_t n, uint32_t batch, uint32_t len,

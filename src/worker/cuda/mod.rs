@@ -327,6 +327,55 @@ pub fn bias_dropout_add(
     Ok(wrap(out, device, lx.shape().clone()))
 }
 
+/// `dropout(x + bias) + skip` and its LayerNorm as (2, rows, width)
+/// (`yj_residual_layer_norm`). `rows` are x, skip and the LayerNorm's weight; `biases` the
+/// sublayer's and the LayerNorm's.
+pub fn residual_layer_norm(
+    [(x, lx), (skip, ls), (g, lg)]: [(&CudaStorage, &Layout); 3],
+    [(b, lb), (beta, lbeta)]: [(&CudaStorage, &Layout); 2],
+    eps: f32,
+    drop: Option<DropMask>,
+) -> Result<(CudaStorage, Shape)> {
+    let name = "residual-layer-norm";
+    let (cfg, width) = per_row(lx);
+    check_width(name, &[lb, lg, lbeta], width)?;
+    if ls.shape() != lx.shape() {
+        candle_core::bail!("{name}: the skip's shape differs")
+    }
+    let (xv, sv, gv) = (
+        view(x, lx, name)?,
+        view(skip, ls, name)?,
+        view(g, lg, name)?,
+    );
+    let (bv, betav) = (view(b, lb, name)?, view(beta, lbeta, name)?);
+    let (state, p, keep_scale) = match drop {
+        Some(d) => (d.state, d.p, d.keep_scale()),
+        None => (0u64, 0f32, 1f32),
+    };
+    let device = x.device();
+    let out = output(device, 2 * lx.shape().elem_count())?;
+    let func = device.get_or_load_custom_func("yj_residual_layer_norm", MODULE, PTX)?;
+    let mut builder = func.builder();
+    builder
+        .arg(&xv)
+        .arg(&bv)
+        .arg(&sv)
+        .arg(&gv)
+        .arg(&betav)
+        .arg(&out)
+        .arg(&width)
+        .arg(&eps)
+        .arg(&state)
+        .arg(&p)
+        .arg(&keep_scale);
+    // SAFETY: one block per row of `width`; x and skip have the same shape (checked), the
+    // biases and weight the rows' width, and the output two planes of x's size.
+    unsafe { builder.launch(cfg) }.w()?;
+    let mut dims = vec![2];
+    dims.extend_from_slice(lx.dims());
+    Ok(wrap(out, device, Shape::from(dims)))
+}
+
 /// Rows split into heads, plus a bias when given (`yj_split_heads`).
 pub fn split_heads(
     (x, lx): (&CudaStorage, &Layout),

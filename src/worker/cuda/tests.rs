@@ -7,7 +7,9 @@ use crate::worker::model::ops::column_sum::ColumnSum;
 use crate::worker::model::ops::dropout::{DropMask, Dropout};
 use crate::worker::model::ops::layer_norm::LayerNorm;
 use crate::worker::model::ops::residual::BiasDropoutAdd;
-use crate::worker::model::ops::{merge_heads, residual_norm_backward, split_heads};
+use crate::worker::model::ops::{
+    merge_heads, residual_layer_norm, residual_norm_backward, split_heads,
+};
 use crate::worker::model::{Grads, HiddenAct};
 use crate::worker::train::optim::AdamW;
 use candle_core::{Device, Result, Tensor, Var};
@@ -166,6 +168,35 @@ fn bias_dropout_add_matches_cpu() -> Result<()> {
             x[0].apply_op3(&x[1], &x[2], BiasDropoutAdd { drop })
         };
         assert_eq!(max_diff(&on(&Device::Cpu)?, &on(&gpu)?)?, 0.0);
+    }
+    Ok(())
+}
+
+/// The residual sum with its LayerNorm in one kernel: the residual exactly as on the CPU (the
+/// same mask and additions), the LayerNorm as the LayerNorm kernel's.
+#[test]
+#[ignore = "needs a CUDA GPU: --include-ignored on a GPU node"]
+fn residual_layer_norm_matches_cpu() -> Result<()> {
+    let gpu = gpu();
+    for drop in [None, Some(DropMask { state: 33, p: 0.1 })] {
+        let inputs = [
+            random(&[67, 768], 25)?,
+            random(&[768], 26)?,
+            random(&[67, 768], 27)?,
+            random(&[768], 28)?,
+            random(&[768], 29)?,
+        ];
+        let on = |d: &Device| -> Result<(Tensor, Tensor)> {
+            let x: Vec<Tensor> = inputs
+                .iter()
+                .map(|t| t.to_device(d))
+                .collect::<Result<_>>()?;
+            residual_layer_norm(&x[0], &x[1], &x[2], drop, (&x[3], &x[4], 1e-12))
+        };
+        let ((residual, y), (gpu_residual, gpu_y)) = (on(&Device::Cpu)?, on(&gpu)?);
+        assert_eq!(max_diff(&residual, &gpu_residual)?, 0.0);
+        let d = max_diff(&y, &gpu_y)?;
+        assert!(d <= 2e-3, "the LayerNorm differs by {d}");
     }
     Ok(())
 }

@@ -33,20 +33,6 @@ impl Linear {
             .broadcast_add(&self.bias.tensor)
     }
 
-    /// `dropout(x @ weight.T + bias) + skip`: a sublayer's output joining the residual stream,
-    /// the bias, dropout and sum in one op. Its backward pass is dropout's, then [`backward`].
-    ///
-    /// [`backward`]: Linear::backward
-    pub fn forward_residual(
-        &self,
-        x: &Tensor,
-        skip: &Tensor,
-        drop: Option<DropMask>,
-    ) -> Result<Tensor> {
-        let product = x.matmul(&self.weight.tensor.t()?)?;
-        ops::bias_dropout_add(&product, &self.bias.tensor, skip, drop)
-    }
-
     /// dW = dyᵀ x, db = Σ dy; returns dx = dy W.
     pub fn backward(&self, x: &Tensor, dy: &Tensor, grads: &mut Grads) -> Result<Tensor> {
         self.backward_summed(x, dy, ops::column_sum(dy)?, grads)
@@ -86,6 +72,22 @@ impl LayerNorm {
         ops::layer_norm(x, &self.weight.tensor, &self.bias.tensor, self.eps)
     }
 
+    /// The LayerNorm of a sublayer's output joining the residual stream:
+    /// `LayerNorm(dropout(x @ W.T + b) + skip)` for the sublayer `dense`. Returns the sum (the
+    /// backward pass needs it) and the LayerNorm's output; the bias, dropout, sum and
+    /// LayerNorm are one op.
+    pub fn forward_residual(
+        &self,
+        dense: &Linear,
+        x: &Tensor,
+        skip: &Tensor,
+        drop: Option<DropMask>,
+    ) -> Result<(Tensor, Tensor)> {
+        let product = x.matmul(&dense.weight.tensor.t()?)?;
+        let norm = (&self.weight.tensor, &self.bias.tensor, self.eps);
+        ops::residual_layer_norm(&product, &dense.bias.tensor, skip, drop, norm)
+    }
+
     /// Returns dx for the input `x` of the forward pass.
     pub fn backward(&self, x: &Tensor, dy: &Tensor, grads: &mut Grads) -> Result<Tensor> {
         let (dx, dw, db) = ops::layer_norm_backward(x, &self.weight.tensor, dy, self.eps)?;
@@ -95,7 +97,7 @@ impl LayerNorm {
     }
 
     /// The backward pass of a LayerNorm whose input `x` is a sublayer's output joining the
-    /// residual stream ([`Linear::forward_residual`] with `drop`), for the output's gradient
+    /// residual stream ([`LayerNorm::forward_residual`] with `drop`), for the output's gradient
     /// `dy`: returns x's gradient, the sublayer output's (through the mask) and that one's
     /// column sum.
     pub fn backward_residual(
@@ -293,17 +295,18 @@ impl Layer {
             .attention
             .forward(x, s, mask, masks.attention(), keep)?;
         let attention_drop = masks.hidden();
-        let residual1 = self
-            .attention_out
-            .forward_residual(&context, x, attention_drop)?;
-        let x1 = self.attention_norm.forward(&residual1)?;
+        let (residual1, x1) = self.attention_norm.forward_residual(
+            &self.attention_out,
+            &context,
+            x,
+            attention_drop,
+        )?;
         let pre_activation = x1.matmul(&self.intermediate.weight.tensor.t()?)?;
         let activation = ops::bias_act(&pre_activation, &self.intermediate.bias.tensor, self.act)?;
         let output_drop = masks.hidden();
-        let residual2 = self
-            .output
-            .forward_residual(&activation, &x1, output_drop)?;
-        let y = self.output_norm.forward(&residual2)?;
+        let (residual2, y) =
+            self.output_norm
+                .forward_residual(&self.output, &activation, &x1, output_drop)?;
         let saved = attention.map(|attention| LayerSaved {
             attention,
             context,

@@ -12,7 +12,7 @@ use super::{column_sum, column_sums, row_stats, rows};
 
 vectorised! {
     /// One row's LayerNorm.
-    fn normalise_row(x: &[f32], gamma: &[f32], beta: &[f32], eps: f32, y: &mut [f32]) {
+    pub(super) fn normalise_row(x: &[f32], gamma: &[f32], beta: &[f32], eps: f32, y: &mut [f32]) {
         let (mean, inv) = row_stats(x, eps);
         for (((o, v), g), b) in y.iter_mut().zip(x).zip(gamma).zip(beta) {
             *o = (v - mean) * inv * g + b;
@@ -64,7 +64,7 @@ pub fn layer_norm_backward(
 }
 
 /// The gradients of `LayerNorm(x)` where `x = dropout(sublayer + bias) + skip`
-/// ([`bias_dropout_add`](super::bias_dropout_add)), down to the sublayer.
+/// ([`bias_dropout_add`](super::residual::bias_dropout_add)), down to the sublayer.
 pub struct ResidualNormGrads {
     /// x's gradient, which is the skip's.
     pub dx: Tensor,

@@ -33,7 +33,7 @@ pub use dropout::{DropMask, dropout};
 pub use heads::{merge_heads, split_heads};
 pub use layer_norm::{layer_norm, layer_norm_backward, residual_norm_backward};
 pub use matmul::batched_matmul;
-pub use residual::bias_dropout_add;
+pub use residual::residual_layer_norm;
 pub use softmax::Softmax;
 
 /// A contiguous f32 tensor's data and the size of its last dimension.

@@ -1,6 +1,7 @@
-//! A sublayer's output joining the residual stream, `dropout(x + bias) + skip`, in one pass.
-//! Unfused it is three ops (a broadcast add, dropout, an add), each a pass over the
-//! activations and, on a GPU, a launch; the broadcast add also uploads its strides.
+//! A sublayer's output joining the residual stream, `dropout(x + bias) + skip`, in one pass,
+//! and with the LayerNorm that follows it. Unfused it is three ops (a broadcast add, dropout,
+//! an add) and the LayerNorm, each a pass over the activations and, on a GPU, a launch; the
+//! broadcast add also uploads its strides.
 
 #[cfg(feature = "cuda")]
 use candle_core::CudaStorage;
@@ -9,6 +10,7 @@ use candle_core::{CpuStorage, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::dropout::DropMask;
+use super::layer_norm::{layer_norm, normalise_row};
 use super::simd::vectorised;
 use super::{column_sum, dropout, row_group, rows};
 
@@ -21,6 +23,130 @@ pub fn bias_dropout_add(
 ) -> Result<Tensor> {
     x.contiguous()?
         .apply_op3(bias, &skip.contiguous()?, BiasDropoutAdd { drop })
+}
+
+/// `residual = dropout(x + bias) + skip` and `LayerNorm(residual)` with the LayerNorm's
+/// weight and bias, in one op: returns both (the backward pass needs the residual). When
+/// candle's autograd follows any input (the tests' oracle), it is the two ops
+/// [`bias_dropout_add`] and [`layer_norm`], which have backward passes; they give the same
+/// bits.
+pub fn residual_layer_norm(
+    x: &Tensor,
+    bias: &Tensor,
+    skip: &Tensor,
+    drop: Option<DropMask>,
+    (weight, norm_bias, eps): (&Tensor, &Tensor, f32),
+) -> Result<(Tensor, Tensor)> {
+    if [x, bias, skip, weight, norm_bias]
+        .iter()
+        .any(|t| t.track_op())
+    {
+        let residual = bias_dropout_add(x, bias, skip, drop)?;
+        let y = layer_norm(&residual, weight, norm_bias, eps)?;
+        return Ok((residual, y));
+    }
+    let op = ResidualLayerNorm {
+        bias: bias.contiguous()?,
+        norm_bias: norm_bias.contiguous()?,
+        eps,
+        drop,
+    };
+    let both = x
+        .contiguous()?
+        .apply_op3_no_bwd(&skip.contiguous()?, &weight.contiguous()?, &op)?;
+    Ok((both.get(0)?, both.get(1)?))
+}
+
+/// `dropout(x + bias) + skip` and its LayerNorm as (2, rows, width); see
+/// [`residual_layer_norm`]. Inputs: x, skip and the LayerNorm's weight; the sublayer's bias
+/// and the LayerNorm's bias are read from their storage (a custom op takes three inputs).
+pub struct ResidualLayerNorm {
+    pub bias: Tensor,
+    pub norm_bias: Tensor,
+    pub eps: f32,
+    pub drop: Option<DropMask>,
+}
+
+impl CustomOp3 for ResidualLayerNorm {
+    fn name(&self) -> &'static str {
+        "residual-layer-norm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let name = self.name();
+        let (x, w) = rows(s1, l1, name)?;
+        let (skip, _) = rows(s2, l2, name)?;
+        let (gamma, _) = rows(s3, l3, name)?;
+        let (bias_storage, bias_layout) = self.bias.storage_and_layout();
+        let (beta_storage, beta_layout) = self.norm_bias.storage_and_layout();
+        let (candle_core::Storage::Cpu(bias), candle_core::Storage::Cpu(beta)) =
+            (&*bias_storage, &*beta_storage)
+        else {
+            candle_core::bail!("{name}: the biases are not on the CPU")
+        };
+        let (bias, _) = rows(bias, bias_layout, name)?;
+        let (beta, _) = rows(beta, beta_layout, name)?;
+        if skip.len() != x.len() || [bias.len(), gamma.len(), beta.len()] != [w; 3] {
+            candle_core::bail!(
+                "{name}: the skip must have x's shape, the biases and weight the rows' width {w}"
+            )
+        }
+        let n = x.len();
+        let mut out = vec![0f32; 2 * n];
+        let (residual, y) = out.split_at_mut(n);
+        residual
+            .par_chunks_mut(w)
+            .zip(y.par_chunks_mut(w))
+            .zip(x.par_chunks(w).zip(skip.par_chunks(w)))
+            .enumerate()
+            .for_each(|(r, ((residual, y), (x, skip)))| {
+                match &self.drop {
+                    None => add_row(x, bias, skip, residual),
+                    Some(drop) => {
+                        drop.fill(r * w, residual);
+                        drop_add_row(x, bias, skip, residual);
+                    }
+                }
+                normalise_row(residual, gamma, beta, self.eps, y);
+            });
+        let mut dims = vec![2];
+        dims.extend_from_slice(l1.dims());
+        Ok((CpuStorage::F32(out), Shape::from(dims)))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &CudaStorage,
+        l1: &Layout,
+        s2: &CudaStorage,
+        l2: &Layout,
+        s3: &CudaStorage,
+        l3: &Layout,
+    ) -> Result<(CudaStorage, Shape)> {
+        let name = self.name();
+        let (bias_storage, bias_layout) = self.bias.storage_and_layout();
+        let (beta_storage, beta_layout) = self.norm_bias.storage_and_layout();
+        let (candle_core::Storage::Cuda(bias), candle_core::Storage::Cuda(beta)) =
+            (&*bias_storage, &*beta_storage)
+        else {
+            candle_core::bail!("{name}: the biases are not on the GPU")
+        };
+        crate::worker::cuda::residual_layer_norm(
+            [(s1, l1), (s2, l2), (s3, l3)],
+            [(bias, bias_layout), (beta, beta_layout)],
+            self.eps,
+            self.drop,
+        )
+    }
 }
 
 /// `dropout(x + bias) + skip`. The backward pass is dropout's, with the bias's gradient the
@@ -138,6 +264,44 @@ mod tests {
             drop_add_row(&x, &bias, &skip, &mut dropped);
             (plain, dropped)
         });
+    }
+
+    /// With its LayerNorm: the same bits as the two ops, and those when autograd follows it.
+    #[test]
+    fn with_its_layer_norm_equals_the_two_ops() -> Result<()> {
+        let [x, bias, skip, weight, beta] = [
+            random(&[301, 37], 1)?,
+            random(&[37], 2)?,
+            random(&[301, 37], 3)?,
+            random(&[37], 4)?,
+            random(&[37], 5)?,
+        ];
+        for drop in [None, Some(DropMask { state: 5, p: 0.25 })] {
+            let (residual, y) =
+                residual_layer_norm(&x, &bias, &skip, drop, (&weight, &beta, 1e-12))?;
+            let plain = bias_dropout_add(&x, &bias, &skip, drop)?;
+            let plain_y = layer_norm(&plain, &weight, &beta, 1e-12)?;
+            for (a, b) in [(&residual, &plain), (&y, &plain_y)] {
+                assert_eq!(
+                    a.flatten_all()?.to_vec1::<f32>()?,
+                    b.flatten_all()?.to_vec1::<f32>()?
+                );
+            }
+            let tracked = candle_core::Var::from_tensor(&x)?;
+            let (_, y) = residual_layer_norm(
+                tracked.as_tensor(),
+                &bias,
+                &skip,
+                drop,
+                (&weight, &beta, 1e-12),
+            )?;
+            assert!(y.track_op(), "autograd follows the two ops");
+            assert_eq!(
+                y.flatten_all()?.to_vec1::<f32>()?,
+                plain_y.flatten_all()?.to_vec1::<f32>()?
+            );
+        }
+        Ok(())
     }
 
     /// The fused op equals the three ops it replaces bit for bit (the same mask, the same
