@@ -1,15 +1,16 @@
 //! Fused operations for what dominates BERT's small-op time: LayerNorm with its affine part,
 //! the attention's scale + padding mask + softmax + dropout, bias + activation, dropout,
-//! bias + dropout + residual, heads split from rows (with a bias) and merged back. Each is
-//! one pass forward and one pass backward where candle's elementary ops take three to nine
-//! kernels (each a launch and an allocation) each way; on a GPU those launches, not the
-//! arithmetic, are the cost. Each does the unfused maths in the same order, so CPU results equal
-//! the unfused ones. On the CPU rows run in parallel with rayon; with the `cuda` feature the
-//! same maths runs as the CUDA kernels of src/worker/cuda/kernels.cu.
+//! bias + dropout + residual (with the LayerNorm after it), heads split from rows (with a bias)
+//! and merged back, column sums. Each is one pass forward and one pass backward where candle's
+//! elementary ops take two to nine kernels (each a launch and an allocation, some an upload of
+//! shapes and strides) each way; on a GPU those launches, not the arithmetic, are the cost.
+//! Each does the unfused maths in the same order, so CPU results equal the unfused ones. On the
+//! CPU rows run in parallel with rayon; with the `cuda` feature the same maths runs as the CUDA
+//! kernels of src/worker/cuda/kernels.cu.
 //!
 //! The layers call the functions below. Forward functions are differentiable by candle's
-//! autograd too (each op has its backward), which the tests use as the oracle of the
-//! hand-written backward pass.
+//! autograd too (each op has its backward, or falls back to ops that have one when autograd
+//! follows it), which the tests use as the oracle of the hand-written backward pass.
 
 pub(crate) mod activation;
 pub(crate) mod attention;
