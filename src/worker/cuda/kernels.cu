@@ -276,8 +276,25 @@ extern "C" __global__ void yj_column_sum(const float* x, float* y, uint32_t rows
 // AdamW over every parameter in two launches (src/worker/train/optim.rs). The table holds one
 // row of ADAM_FIELDS u64 per parameter: its data, its gradient, its moments [m (n) | v (n)], n,
 // the gradient's layout (0: contiguous; C: a (R, C) matrix's gradient stored transposed, as
-// candle's backward of x @ W.T leaves it), and the decoupled weight decay (f32 bits).
-#define ADAM_FIELDS 6
+// candle's backward of x @ W.T leaves it), the decoupled weight decay (f32 bits), and the first
+// of the blocks that work on it. Each parameter has blocks in proportion to its size.
+#define ADAM_FIELDS 7
+
+// The table row (parameter) this block works on: the last of the `rows` rows whose first block is
+// at most blockIdx.x. `index` gets the block's place among the row's blocks, `count` their number.
+__device__ const uint64_t* adam_row(const uint64_t* table, uint32_t rows, uint64_t* index, uint64_t* count) {
+    uint32_t lo = 0, hi = rows;
+    while (hi - lo > 1) {
+        const uint32_t mid = (lo + hi) / 2;
+        if (table[(size_t)mid * ADAM_FIELDS + 6] <= blockIdx.x) lo = mid;
+        else hi = mid;
+    }
+    const uint64_t first = table[(size_t)lo * ADAM_FIELDS + 6];
+    const uint64_t next = lo + 1 < rows ? table[(size_t)(lo + 1) * ADAM_FIELDS + 6] : gridDim.x;
+    *index = blockIdx.x - first;
+    *count = next - first;
+    return table + (size_t)lo * ADAM_FIELDS;
+}
 __device__ __forceinline__ float grad_at(const uint64_t* t, uint64_t i) {
     const float* g = (const float*)t[1];
     const uint64_t cols = t[4];
@@ -286,13 +303,14 @@ __device__ __forceinline__ float grad_at(const uint64_t* t, uint64_t i) {
     return g[(i % cols) * rows + i / cols];
 }
 
-// acc[0] += sum(g * g) over every gradient: blockIdx.y picks the parameter.
-extern "C" __global__ void yj_adam_sum_squares(float* acc, const uint64_t* table) {
+// acc[0] += sum(g * g) over every gradient.
+extern "C" __global__ void yj_adam_sum_squares(float* acc, const uint64_t* table, uint32_t rows) {
     __shared__ float shared[33];
-    const uint64_t* t = table + (size_t)blockIdx.y * ADAM_FIELDS;
+    uint64_t index, count;
+    const uint64_t* t = adam_row(table, rows, &index, &count);
     const uint64_t n = t[3];
     float s = 0.0f;
-    for (uint64_t i = blockIdx.x * (uint64_t)blockDim.x + threadIdx.x; i < n; i += (uint64_t)blockDim.x * gridDim.x) {
+    for (uint64_t i = index * blockDim.x + threadIdx.x; i < n; i += (uint64_t)blockDim.x * count) {
         const float g = grad_at(t, i);
         s += g * g;
     }
@@ -300,19 +318,20 @@ extern "C" __global__ void yj_adam_sum_squares(float* acc, const uint64_t* table
     if (threadIdx.x == 0) atomicAdd(acc, s);
 }
 
-// Both moments and the parameter step, with decoupled weight decay; blockIdx.y picks the parameter.
-// Gradients are clipped to a global norm of `max_norm` (none when 0), the norm read from the sum
-// of squares on the device: the host never waits for it.
-extern "C" __global__ void yj_adam_step(const uint64_t* table, const float* sum_squares, float max_norm, float b1, float b2,
-                                        float step, float bc2_sqrt, float eps) {
-    const uint64_t* t = table + (size_t)blockIdx.y * ADAM_FIELDS;
+// Both moments and the parameter step, with decoupled weight decay. Gradients are clipped to a
+// global norm of `max_norm` (none when 0), the norm read from the sum of squares on the device:
+// the host never waits for it.
+extern "C" __global__ void yj_adam_step(const uint64_t* table, uint32_t rows, const float* sum_squares, float max_norm, float b1,
+                                        float b2, float step, float bc2_sqrt, float eps) {
+    uint64_t index, count;
+    const uint64_t* t = adam_row(table, rows, &index, &count);
     const float norm = sqrtf(*sum_squares);
     const float clip = max_norm > 0.0f && norm > max_norm ? max_norm / (norm + 1e-6f) : 1.0f;
     float* p = (float*)t[0];
     float* mv = (float*)t[2];
     const uint64_t n = t[3];
     const float decay = __uint_as_float((uint32_t)t[5]);
-    for (uint64_t i = blockIdx.x * (uint64_t)blockDim.x + threadIdx.x; i < n; i += (uint64_t)blockDim.x * gridDim.x) {
+    for (uint64_t i = index * blockDim.x + threadIdx.x; i < n; i += (uint64_t)blockDim.x * count) {
         const float gi = grad_at(t, i) * clip;
         mv[i] = b1 * mv[i] + (1.0f - b1) * gi;
         mv[n + i] = b2 * mv[n + i] + (1.0f - b2) * gi * gi;

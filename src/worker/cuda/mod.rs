@@ -515,6 +515,13 @@ fn device_ptr(t: &Tensor) -> Result<(u64, Layout, CudaDevice)> {
     ))
 }
 
+/// AdamW's threads a block, and the elements a block takes on (64 a thread): the blocks a
+/// parameter gets, so that each launch has work for every block and enough blocks to fill the
+/// GPU (bert-base: ~7,000). A grid of 512 blocks for every parameter left most of its ~97,000
+/// blocks without work.
+const ADAM_THREADS: u32 = 256;
+const ADAM_ELEMENTS_PER_BLOCK: u64 = ADAM_THREADS as u64 * 64;
+
 /// AdamW over every parameter in two launches (`yj_adam_sum_squares`, `yj_adam_step`) where a
 /// kernel per parameter would take hundreds: a table of pointers goes up, and nothing comes
 /// back: clipping to `max_norm` reads the norm on the device. Returns the gradients' sum of
@@ -523,7 +530,8 @@ fn device_ptr(t: &Tensor) -> Result<(u64, Layout, CudaDevice)> {
 pub fn adamw(params: &[AdamParam], max_norm: Option<f32>, k: &AdamStep) -> Result<Tensor> {
     // Gradients in neither layout are copied; the copies live until the launches are queued.
     let mut copies = Vec::new();
-    let mut table: Vec<u64> = Vec::with_capacity(6 * params.len());
+    let mut table: Vec<u64> = Vec::with_capacity(7 * params.len());
+    let mut blocks: u64 = 0;
     let mut device = None;
     for p in params {
         let n = p.param.elem_count();
@@ -554,16 +562,24 @@ pub fn adamw(params: &[AdamParam], max_norm: Option<f32>, k: &AdamStep) -> Resul
             n as u64,
             cols,
             p.decay.to_bits() as u64,
+            blocks,
         ]);
+        blocks += (n as u64).div_ceil(ADAM_ELEMENTS_PER_BLOCK).max(1);
         device = Some(dev);
     }
     let Some(device) = device else {
         candle_core::bail!("adamw: no parameter has a gradient")
     };
     let table = device.clone_htod(&table)?;
+    let (Ok(blocks), Ok(rows)) = (u32::try_from(blocks), u32::try_from(params.len())) else {
+        candle_core::bail!(
+            "adamw: {blocks} blocks for {} parameters is too many",
+            params.len()
+        )
+    };
     let grid = LaunchConfig {
-        grid_dim: (512, params.len() as u32, 1),
-        block_dim: (256, 1, 1),
+        grid_dim: (blocks, 1, 1),
+        block_dim: (ADAM_THREADS, 1, 1),
         shared_mem_bytes: 0,
     };
     let sum_squares = Tensor::zeros(
@@ -574,15 +590,17 @@ pub fn adamw(params: &[AdamParam], max_norm: Option<f32>, k: &AdamStep) -> Resul
     let (acc, _, _) = device_ptr(&sum_squares)?;
     let func = device.get_or_load_custom_func("yj_adam_sum_squares", MODULE, PTX)?;
     let mut builder = func.builder();
-    builder.arg(&acc).arg(&table);
-    // SAFETY: each row of the table names live buffers of the sizes it gives (checked above);
-    // `acc` is the one-element sum.
+    builder.arg(&acc).arg(&table).arg(&rows);
+    // SAFETY: each row of the table names live buffers of the sizes it gives (checked above),
+    // and the rows' first blocks rise from 0 below the grid's size, so each block finds its
+    // row; `acc` is the one-element sum.
     unsafe { builder.launch(grid) }.w()?;
     let max_norm = max_norm.unwrap_or(0.0);
     let func = device.get_or_load_custom_func("yj_adam_step", MODULE, PTX)?;
     let mut builder = func.builder();
     builder
         .arg(&table)
+        .arg(&rows)
         .arg(&acc)
         .arg(&max_norm)
         .arg(&k.beta1)

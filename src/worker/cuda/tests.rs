@@ -299,31 +299,36 @@ fn column_sum_matches_cpu() -> Result<()> {
 }
 
 /// The GPU's AdamW over all parameters in two launches equals the CPU's per-tensor update,
-/// with weight decay on one parameter, clipping, and a gradient that backward leaves
-/// transposed (the weight of `x @ W.T`), which the GPU reads in place.
+/// with weight decay on two parameters, clipping, a parameter that several blocks share, and
+/// a gradient that backward leaves transposed (the weight of `x @ W.T`), which the GPU reads
+/// in place.
 #[test]
 #[ignore = "needs a CUDA GPU: --include-ignored on a GPU node"]
 fn adamw_matches_cpu() -> Result<()> {
     let gpu = gpu();
     let x = random(&[5, 300], 9)?;
     let run = |device: &Device| -> Result<Vec<f32>> {
+        // The third parameter spans several of the kernels' blocks.
         let vars = vec![
             Var::from_tensor(&random(&[7, 300], 3)?.to_device(device)?)?,
             Var::from_tensor(&random(&[7], 4)?.to_device(device)?)?,
+            Var::from_tensor(&random(&[3, 20_000], 5)?.to_device(device)?)?,
         ];
         let x = x.to_device(device)?;
-        let mut opt = AdamW::new(&vars, vec![true, false], 0.01)?;
+        let mut opt = AdamW::new(&vars, vec![true, false, true], 0.01)?;
         for step in 0..4 {
             let y = x
                 .matmul(&vars[0].as_tensor().t()?)?
                 .broadcast_add(vars[1].as_tensor())?;
-            let loss = y.sqr()?.sum_all()?;
+            let loss = (y.sqr()?.sum_all()? + (vars[2].as_tensor().sqr()?.sum_all()? * 0.5)?)?;
             let clip = if step == 3 { None } else { Some(1.0) };
             let grads = Grads::from_store(&vars, &loss.backward()?);
             opt.step(&vars, &grads, 1e-2, clip)?;
         }
-        let mut all = vars[0].as_tensor().flatten_all()?.to_vec1::<f32>()?;
-        all.extend(vars[1].as_tensor().flatten_all()?.to_vec1::<f32>()?);
+        let mut all = Vec::new();
+        for var in &vars {
+            all.extend(var.as_tensor().flatten_all()?.to_vec1::<f32>()?);
+        }
         Ok(all)
     };
     let (cpu, gpu) = (run(&Device::Cpu)?, run(&gpu)?);
