@@ -331,34 +331,36 @@ mod tests {
 
     /// The split (with its bias) is the broadcast add and the permuted copy it replaces, bit
     /// for bit, and so are the gradients up to the order of the bias's sum; the merge undoes
-    /// it. Batch 2, length 5, 3 parts of 4 heads of 3.
+    /// it. Shapes as (batch, length, heads, head size), 3 parts, down to one token of one
+    /// sentence.
     #[test]
     fn split_is_add_and_permute() -> Result<()> {
-        let (batch, len, heads, size) = (2, 5, 4, 3);
-        let inputs = [
-            random(&[batch * len, 3 * heads * size], 1)?,
-            random(&[3 * heads * size], 2)?,
-        ];
-        let fused = run(&inputs, |t| {
-            split_heads(&t[0], Some(&t[1]), 3, batch, heads)
-        })?;
-        let plain = run(&inputs, |t| {
-            t[0].broadcast_add(&t[1])?
-                .reshape((batch, len, 3, heads, size))?
-                .permute((2, 0, 3, 1, 4))?
-                .contiguous()
-        })?;
-        assert_eq!(fused[0], plain[0]);
-        assert_eq!(fused[1], plain[1]);
-        assert_close(&fused, &plain, 1e-5);
+        for (batch, len, heads, size) in [(2, 5, 4, 3), (1, 1, 2, 3), (3, 1, 1, 1)] {
+            let inputs = [
+                random(&[batch * len, 3 * heads * size], 1)?,
+                random(&[3 * heads * size], 2)?,
+            ];
+            let fused = run(&inputs, |t| {
+                split_heads(&t[0], Some(&t[1]), 3, batch, heads)
+            })?;
+            let plain = run(&inputs, |t| {
+                t[0].broadcast_add(&t[1])?
+                    .reshape((batch, len, 3, heads, size))?
+                    .permute((2, 0, 3, 1, 4))?
+                    .contiguous()
+            })?;
+            assert_eq!(fused[0], plain[0]);
+            assert_eq!(fused[1], plain[1]);
+            assert_close(&fused, &plain, 1e-5);
 
-        let split = split_heads(&inputs[0], None, 3, batch, heads)?;
-        let parts = [split.get(0)?, split.get(1)?, split.get(2)?];
-        let merged = merge_heads(&parts.iter().collect::<Vec<_>>())?;
-        assert_eq!(
-            merged.flatten_all()?.to_vec1::<f32>()?,
-            inputs[0].flatten_all()?.to_vec1::<f32>()?
-        );
+            let split = split_heads(&inputs[0], None, 3, batch, heads)?;
+            let parts = [split.get(0)?, split.get(1)?, split.get(2)?];
+            let merged = merge_heads(&parts.iter().collect::<Vec<_>>())?;
+            assert_eq!(
+                merged.flatten_all()?.to_vec1::<f32>()?,
+                inputs[0].flatten_all()?.to_vec1::<f32>()?
+            );
+        }
         Ok(())
     }
 
