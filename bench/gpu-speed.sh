@@ -17,7 +17,8 @@
 #   7. `yenjob score` of a 100,000-row CSV on the GPU (rows/s, peak memory);
 #   8. a fine-tune stopped by SIGUSR1 and resumed from its checkpoint (scripts/gpu-resume-check.sh).
 # PARTS="6 7" runs only those parts (default: all). GPU utilisation is sampled by nvidia-smi
-# every 100 ms while each training runs.
+# every 100 ms while each training runs. When part 1 fails the script stops there, unless
+# KEEP_GOING=1.
 set -uo pipefail
 BUILT=$(realpath "$1") OUT=$2
 mkdir -p "$OUT" && OUT=$(realpath "$OUT")
@@ -69,8 +70,15 @@ torch_on() {
   grep -E '^epoch' "$OUT/$1.log"
 }
 
-part 1. CUDA kernels against their CPU twins && \
+if part 1. CUDA kernels against their CPU twins; then
   timeout 180 "$WORK/yenjob-tests" --include-ignored cuda:: 2>&1 | grep -E '^test |test result' | tee "$OUT/kernel-tests.txt"
+  # A kernel that differs from its twin (or a crash: no "ok" result) makes every later number
+  # a wrong worker's: stop, and keep the device time for a rerun after the fix.
+  if ! grep -q '^test result: ok' "$OUT/kernel-tests.txt" && [ "${KEEP_GOING:-0}" != 1 ]; then
+    echo "== a CUDA kernel does not match its CPU twin (above): stopping; KEEP_GOING=1 runs the rest anyway"
+    exit 1
+  fi
+fi
 
 if part 2. bert-base size; then
   BERT=$WORK/bert-base
