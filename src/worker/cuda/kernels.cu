@@ -208,13 +208,16 @@ extern "C" __global__ void yj_bias_dropout_add(const float* x, const float* b, c
 }
 
 // With its LayerNorm, one block per row: residual = dropout(x + bias) + skip into the first plane
-// of `out`, LayerNorm(residual) with weight g and bias beta into the second.
+// of `out`, LayerNorm(residual) with weight g and bias beta into the second. With `planes` 1 (the
+// residual not kept) the LayerNorm overwrites the residual in place: row_stats' last block_sum
+// has every thread past its reads before any writes.
 extern "C" __global__ void yj_residual_layer_norm(const float* x, const float* b, const float* skip, const float* g, const float* beta,
-                                                  float* out, uint32_t width, float eps, uint64_t state, float p, float scale) {
+                                                  float* out, uint32_t width, float eps, uint64_t state, float p, float scale,
+                                                  uint32_t planes) {
     __shared__ float shared[33];
     const size_t row = (size_t)blockIdx.x * width;
     float* rr = out + row;
-    float* yr = out + (size_t)gridDim.x * width + row;
+    float* yr = planes == 2 ? out + (size_t)gridDim.x * width + row : rr;
     for (uint32_t i = threadIdx.x; i < width; i += blockDim.x) {
         const float v = x[row + i] + b[i];
         rr[i] = (p > 0.0f ? keep(state, row + i, p, scale) * v : v) + skip[row + i];

@@ -327,14 +327,15 @@ pub fn bias_dropout_add(
     Ok(wrap(out, device, lx.shape().clone()))
 }
 
-/// `dropout(x + bias) + skip` and its LayerNorm as (2, rows, width)
-/// (`yj_residual_layer_norm`). `rows` are x, skip and the LayerNorm's weight; `biases` the
-/// sublayer's and the LayerNorm's.
+/// `dropout(x + bias) + skip` and its LayerNorm as (2, rows, width), or with `keep` off the
+/// LayerNorm alone as (rows, width) (`yj_residual_layer_norm`). The first three are x, skip
+/// and the LayerNorm's weight; then the sublayer's bias and the LayerNorm's.
 pub fn residual_layer_norm(
     [(x, lx), (skip, ls), (g, lg)]: [(&CudaStorage, &Layout); 3],
     [(b, lb), (beta, lbeta)]: [(&CudaStorage, &Layout); 2],
     eps: f32,
     drop: Option<DropMask>,
+    keep: bool,
 ) -> Result<(CudaStorage, Shape)> {
     let name = "residual-layer-norm";
     let (cfg, width) = per_row(lx);
@@ -352,8 +353,9 @@ pub fn residual_layer_norm(
         Some(d) => (d.state, d.p, d.keep_scale()),
         None => (0u64, 0f32, 1f32),
     };
+    let planes: u32 = if keep { 2 } else { 1 };
     let device = x.device();
-    let out = output(device, 2 * lx.shape().elem_count())?;
+    let out = output(device, planes as usize * lx.shape().elem_count())?;
     let func = device.get_or_load_custom_func("yj_residual_layer_norm", MODULE, PTX)?;
     let mut builder = func.builder();
     builder
@@ -367,10 +369,14 @@ pub fn residual_layer_norm(
         .arg(&eps)
         .arg(&state)
         .arg(&p)
-        .arg(&keep_scale);
+        .arg(&keep_scale)
+        .arg(&planes);
     // SAFETY: one block per row of `width`; x and skip have the same shape (checked), the
-    // biases and weight the rows' width, and the output two planes of x's size.
+    // biases and weight the rows' width, and the output `planes` planes of x's size.
     unsafe { builder.launch(cfg) }.w()?;
+    if !keep {
+        return Ok(wrap(out, device, lx.shape().clone()));
+    }
     let mut dims = vec![2];
     dims.extend_from_slice(lx.dims());
     Ok(wrap(out, device, Shape::from(dims)))

@@ -186,17 +186,23 @@ fn residual_layer_norm_matches_cpu() -> Result<()> {
             random(&[768], 28)?,
             random(&[768], 29)?,
         ];
-        let on = |d: &Device| -> Result<(Tensor, Tensor)> {
+        let on = |d: &Device, keep: bool| -> Result<(Option<Tensor>, Tensor)> {
             let x: Vec<Tensor> = inputs
                 .iter()
                 .map(|t| t.to_device(d))
                 .collect::<Result<_>>()?;
-            residual_layer_norm(&x[0], &x[1], &x[2], drop, (&x[3], &x[4], 1e-12))
+            residual_layer_norm(&x[0], &x[1], &x[2], drop, (&x[3], &x[4], 1e-12), keep)
         };
-        let ((residual, y), (gpu_residual, gpu_y)) = (on(&Device::Cpu)?, on(&gpu)?);
+        let ((residual, y), (gpu_residual, gpu_y)) = (on(&Device::Cpu, true)?, on(&gpu, true)?);
+        let (Some(residual), Some(gpu_residual)) = (residual, gpu_residual) else {
+            panic!("the residual was asked for")
+        };
         assert_eq!(max_diff(&residual, &gpu_residual)?, 0.0);
         let d = max_diff(&y, &gpu_y)?;
         assert!(d <= 2e-3, "the LayerNorm differs by {d}");
+        // Without the residual, the LayerNorm written in place: the same bits as with it.
+        let (_, alone) = on(&gpu, false)?;
+        assert_eq!(max_diff(&gpu_y, &alone)?, 0.0);
     }
     Ok(())
 }

@@ -73,19 +73,20 @@ impl LayerNorm {
     }
 
     /// The LayerNorm of a sublayer's output joining the residual stream:
-    /// `LayerNorm(dropout(x @ W.T + b) + skip)` for the sublayer `dense`. Returns the sum (the
-    /// backward pass needs it) and the LayerNorm's output; the bias, dropout, sum and
-    /// LayerNorm are one op.
+    /// `LayerNorm(dropout(x @ W.T + b) + skip)` for the sublayer `dense`. Returns the sum when
+    /// asked to `keep` it (the backward pass needs it) and the LayerNorm's output; the bias,
+    /// dropout, sum and LayerNorm are one op.
     pub fn forward_residual(
         &self,
         dense: &Linear,
         x: &Tensor,
         skip: &Tensor,
         drop: Option<DropMask>,
-    ) -> Result<(Tensor, Tensor)> {
+        keep: bool,
+    ) -> Result<(Option<Tensor>, Tensor)> {
         let product = x.matmul(&dense.weight.tensor.t()?)?;
         let norm = (&self.weight.tensor, &self.bias.tensor, self.eps);
-        ops::residual_layer_norm(&product, &dense.bias.tensor, skip, drop, norm)
+        ops::residual_layer_norm(&product, &dense.bias.tensor, skip, drop, norm, keep)
     }
 
     /// Returns dx for the input `x` of the forward pass.
@@ -300,24 +301,28 @@ impl Layer {
             &context,
             x,
             attention_drop,
+            keep,
         )?;
         let pre_activation = x1.matmul(&self.intermediate.weight.tensor.t()?)?;
         let activation = ops::bias_act(&pre_activation, &self.intermediate.bias.tensor, self.act)?;
         let output_drop = masks.hidden();
         let (residual2, y) =
             self.output_norm
-                .forward_residual(&self.output, &activation, &x1, output_drop)?;
-        let saved = attention.map(|attention| LayerSaved {
-            attention,
-            context,
-            attention_drop,
-            residual1,
-            x1,
-            pre_activation,
-            activation,
-            output_drop,
-            residual2,
-        });
+                .forward_residual(&self.output, &activation, &x1, output_drop, keep)?;
+        let saved = match (attention, residual1, residual2) {
+            (Some(attention), Some(residual1), Some(residual2)) => Some(LayerSaved {
+                attention,
+                context,
+                attention_drop,
+                residual1,
+                x1,
+                pre_activation,
+                activation,
+                output_drop,
+                residual2,
+            }),
+            _ => None,
+        };
         Ok((y, saved))
     }
 

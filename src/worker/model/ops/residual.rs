@@ -26,45 +26,53 @@ pub fn bias_dropout_add(
 }
 
 /// `residual = dropout(x + bias) + skip` and `LayerNorm(residual)` with the LayerNorm's
-/// weight and bias, in one op: returns both (the backward pass needs the residual). When
-/// candle's autograd follows any input (the tests' oracle), it is the two ops
-/// [`bias_dropout_add`] and [`layer_norm`], which have backward passes; they give the same
-/// bits.
+/// weight and bias, in one op: returns the residual when asked to `keep` it (the backward pass
+/// needs it; inference does not, and the op then writes the LayerNorm's output alone) and the
+/// LayerNorm's output. When candle's autograd follows any input (the tests' oracle), it is the
+/// two ops [`bias_dropout_add`] and [`layer_norm`], which have backward passes; they give the
+/// same bits.
 pub fn residual_layer_norm(
     x: &Tensor,
     bias: &Tensor,
     skip: &Tensor,
     drop: Option<DropMask>,
     (weight, norm_bias, eps): (&Tensor, &Tensor, f32),
-) -> Result<(Tensor, Tensor)> {
+    keep: bool,
+) -> Result<(Option<Tensor>, Tensor)> {
     if [x, bias, skip, weight, norm_bias]
         .iter()
         .any(|t| t.track_op())
     {
         let residual = bias_dropout_add(x, bias, skip, drop)?;
         let y = layer_norm(&residual, weight, norm_bias, eps)?;
-        return Ok((residual, y));
+        return Ok((keep.then_some(residual), y));
     }
     let op = ResidualLayerNorm {
         bias: bias.contiguous()?,
         norm_bias: norm_bias.contiguous()?,
         eps,
         drop,
+        keep,
     };
-    let both = x
+    let out = x
         .contiguous()?
         .apply_op3_no_bwd(&skip.contiguous()?, &weight.contiguous()?, &op)?;
-    Ok((both.get(0)?, both.get(1)?))
+    match keep {
+        true => Ok((Some(out.get(0)?), out.get(1)?)),
+        false => Ok((None, out)),
+    }
 }
 
-/// `dropout(x + bias) + skip` and its LayerNorm as (2, rows, width); see
-/// [`residual_layer_norm`]. Inputs: x, skip and the LayerNorm's weight; the sublayer's bias
-/// and the LayerNorm's bias are read from their storage (a custom op takes three inputs).
+/// `dropout(x + bias) + skip` and its LayerNorm as (2, rows, width), or with `keep` off the
+/// LayerNorm alone as (rows, width); see [`residual_layer_norm`]. Inputs: x, skip and the
+/// LayerNorm's weight; the sublayer's bias and the LayerNorm's bias are read from their
+/// storage (a custom op takes three inputs).
 pub struct ResidualLayerNorm {
     pub bias: Tensor,
     pub norm_bias: Tensor,
     pub eps: f32,
     pub drop: Option<DropMask>,
+    pub keep: bool,
 }
 
 impl CustomOp3 for ResidualLayerNorm {
@@ -100,21 +108,34 @@ impl CustomOp3 for ResidualLayerNorm {
             )
         }
         let n = x.len();
+        let residual_row =
+            |r: usize, x: &[f32], skip: &[f32], residual: &mut [f32]| match &self.drop {
+                None => add_row(x, bias, skip, residual),
+                Some(drop) => {
+                    drop.fill(r * w, residual);
+                    drop_add_row(x, bias, skip, residual);
+                }
+            };
+        let inputs = || x.par_chunks(w).zip(skip.par_chunks(w));
+        if !self.keep {
+            // Each thread's residual row lives in a scratch row of its own.
+            let mut y = vec![0f32; n];
+            y.par_chunks_mut(w).zip(inputs()).enumerate().for_each_init(
+                || vec![0f32; w],
+                |residual, (r, (y, (x, skip)))| {
+                    residual_row(r, x, skip, residual);
+                    normalise_row(residual, gamma, beta, self.eps, y);
+                },
+            );
+            return Ok((CpuStorage::F32(y), l1.shape().clone()));
+        }
         let mut out = vec![0f32; 2 * n];
         let (residual, y) = out.split_at_mut(n);
         residual
             .par_chunks_mut(w)
-            .zip(y.par_chunks_mut(w))
-            .zip(x.par_chunks(w).zip(skip.par_chunks(w)))
-            .enumerate()
-            .for_each(|(r, ((residual, y), (x, skip)))| {
-                match &self.drop {
-                    None => add_row(x, bias, skip, residual),
-                    Some(drop) => {
-                        drop.fill(r * w, residual);
-                        drop_add_row(x, bias, skip, residual);
-                    }
-                }
+            .zip(y.par_chunks_mut(w).zip(inputs()).enumerate())
+            .for_each(|(residual, (r, (y, (x, skip))))| {
+                residual_row(r, x, skip, residual);
                 normalise_row(residual, gamma, beta, self.eps, y);
             });
         let mut dims = vec![2];
@@ -145,6 +166,7 @@ impl CustomOp3 for ResidualLayerNorm {
             [(bias, bias_layout), (beta, beta_layout)],
             self.eps,
             self.drop,
+            self.keep,
         )
     }
 }
@@ -266,7 +288,8 @@ mod tests {
         });
     }
 
-    /// With its LayerNorm: the same bits as the two ops, and those when autograd follows it.
+    /// With its LayerNorm: the same bits as the two ops, with the residual kept or not, and
+    /// those two ops when autograd follows it.
     #[test]
     fn with_its_layer_norm_equals_the_two_ops() -> Result<()> {
         let [x, bias, skip, weight, beta] = [
@@ -277,8 +300,15 @@ mod tests {
             random(&[37], 5)?,
         ];
         for drop in [None, Some(DropMask { state: 5, p: 0.25 })] {
-            let (residual, y) =
-                residual_layer_norm(&x, &bias, &skip, drop, (&weight, &beta, 1e-12))?;
+            let norm = (&weight, &beta, 1e-12);
+            let (residual, y) = residual_layer_norm(&x, &bias, &skip, drop, norm, true)?;
+            let residual = residual.expect("kept");
+            let (none, alone) = residual_layer_norm(&x, &bias, &skip, drop, norm, false)?;
+            assert!(none.is_none());
+            assert_eq!(
+                alone.flatten_all()?.to_vec1::<f32>()?,
+                y.flatten_all()?.to_vec1::<f32>()?
+            );
             let plain = bias_dropout_add(&x, &bias, &skip, drop)?;
             let plain_y = layer_norm(&plain, &weight, &beta, 1e-12)?;
             for (a, b) in [(&residual, &plain), (&y, &plain_y)] {
@@ -294,6 +324,7 @@ mod tests {
                 &skip,
                 drop,
                 (&weight, &beta, 1e-12),
+                true,
             )?;
             assert!(y.track_op(), "autograd follows the two ops");
             assert_eq!(
