@@ -305,6 +305,15 @@ mod tests {
             let residual = residual.expect("kept");
             let (none, alone) = residual_layer_norm(&x, &bias, &skip, drop, norm, false)?;
             assert!(none.is_none());
+            // Regression: inference held each LayerNorm's output as a view into a buffer twice
+            // its size (the residual beside it), which raised scoring's peak memory by a fifth.
+            {
+                let (storage, _) = alone.storage_and_layout();
+                let candle_core::Storage::Cpu(CpuStorage::F32(held)) = &*storage else {
+                    panic!("f32 on the CPU")
+                };
+                assert_eq!(held.len(), alone.elem_count());
+            }
             assert_eq!(
                 alone.flatten_all()?.to_vec1::<f32>()?,
                 y.flatten_all()?.to_vec1::<f32>()?
