@@ -1,6 +1,6 @@
-//! The CUDA kernels' index arithmetic, checked on a machine without a GPU: builds
+//! The CUDA kernels' arithmetic, checked on a machine without a GPU: builds
 //! tests/kernels_on_host/emulate.cpp, which includes src/worker/cuda/kernels.cu and runs the
-//! kernels one thread at a time, with the host's C++ compiler (`CXX`, else `c++`), and runs
+//! kernels on host threads, with the host's C++ compiler (`CXX`, else `c++`; C++20), and runs
 //! it. That file says which kernels it checks, and against what.
 
 use std::process::Command;
@@ -15,7 +15,7 @@ fn kernels_compute_their_definitions_on_the_host() {
         "/tests/kernels_on_host/emulate.cpp"
     );
     let built = Command::new(&compiler)
-        .args(["-O2", "-std=c++17", source, "-o"])
+        .args(["-O2", "-std=c++20", "-pthread", source, "-o"])
         .arg(&program)
         .output()
         .unwrap_or_else(|e| panic!("cannot run the C++ compiler `{compiler}` (set CXX): {e}"));

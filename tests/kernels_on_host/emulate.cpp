@@ -1,28 +1,47 @@
-// The worker's CUDA kernels (src/worker/cuda/kernels.cu) run on the host, one (block, thread) at
-// a time, for the kernels whose threads do not talk to each other but through shared memory read
-// after one __syncthreads: their index arithmetic, checked on a machine without a GPU against the
-// definitions of what they compute. The twin tests in src/worker/cuda/tests.rs check the rest,
-// and everything again, on a GPU. Built and run by tests/kernels_on_host.rs.
+// The worker's CUDA kernels (src/worker/cuda/kernels.cu) run on the host and checked against the
+// definitions of what they compute, on a machine without a GPU. Kernels whose threads share
+// nothing run one (block, thread) at a time; those with block reductions (warp shuffles,
+// __syncthreads) run a block at a time with a host thread per CUDA thread and barriers in place
+// of the GPU's. What this finds is arithmetic: indices, planes, arguments; a missing barrier is a
+// race that host threads may not lose. The twin tests in src/worker/cuda/tests.rs check
+// everything again on a GPU.
+// Built and run by tests/kernels_on_host.rs.
 #include <algorithm>
 #include <array>
+#include <barrier>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <random>
+#include <thread>
 #include <vector>
 
-// What the kernels use of CUDA, for a host where each thread runs to its end in turn.
+// What the kernels use of CUDA, on the host.
 struct dim3 {
     unsigned x = 0, y = 0, z = 0;
 };
-static dim3 threadIdx, blockIdx, blockDim, gridDim;
+static thread_local dim3 threadIdx;
+static dim3 blockIdx, blockDim, gridDim;
+// A block's barrier and one per warp, with a slot per lane for shuffles; one participant each
+// when threads run one at a time.
+static std::unique_ptr<std::barrier<>> block_barrier;
+static std::vector<std::unique_ptr<std::barrier<>>> warp_barriers;
+static float lanes[32][32];
 #define __global__
 #define __device__
 #define __forceinline__ inline
 #define __shared__ static
-#define __syncthreads()
-#define __shfl_xor_sync(mask, v, offset) (v)
+static inline void __syncthreads() { block_barrier->arrive_and_wait(); }
+static inline float __shfl_xor_sync(unsigned, float v, int offset) {
+    const unsigned lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    lanes[warp][lane] = v;
+    warp_barriers[warp]->arrive_and_wait();
+    const float other = lanes[warp][lane ^ offset];
+    warp_barriers[warp]->arrive_and_wait();
+    return other;
+}
 static inline float atomicAdd(float* a, float v) {
     const float old = *a;
     *a += v;
@@ -33,13 +52,19 @@ static inline float __uint_as_float(uint32_t u) {
     memcpy(&f, &u, 4);
     return f;
 }
+static void barriers(unsigned participants, unsigned warps, unsigned per_warp) {
+    block_barrier = std::make_unique<std::barrier<>>(participants);
+    warp_barriers.clear();
+    for (unsigned w = 0; w < warps; w++) warp_barriers.push_back(std::make_unique<std::barrier<>>(per_warp));
+}
 #include "../../src/worker/cuda/kernels.cu"
 
-// Runs `kernel` for every thread of a one-dimensional grid.
+// Runs `kernel` for every thread of a one-dimensional grid, one thread at a time.
 template <typename F>
 static void launch(unsigned blocks, unsigned threads, F kernel) {
     gridDim = {blocks, 1, 1};
     blockDim = {threads, 1, 1};
+    barriers(1, 1, 1);
     for (unsigned b = 0; b < blocks; b++)
         for (unsigned t = 0; t < threads; t++) {
             blockIdx = {b, 0, 0};
@@ -47,6 +72,28 @@ static void launch(unsigned blocks, unsigned threads, F kernel) {
             kernel();
         }
 }
+
+// Runs `kernel` for every thread of a one-dimensional grid, a block at a time, each of its
+// threads (whole warps) on a host thread of its own.
+template <typename F>
+static void launch_together(unsigned blocks, unsigned threads, F kernel) {
+    gridDim = {blocks, 1, 1};
+    blockDim = {threads, 1, 1};
+    for (unsigned b = 0; b < blocks; b++) {
+        blockIdx = {b, 0, 0};
+        barriers(threads, threads / 32, 32);
+        std::vector<std::thread> running;
+        for (unsigned t = 0; t < threads; t++)
+            running.emplace_back([t, &kernel] {
+                threadIdx = {t, 0, 0};
+                kernel();
+            });
+        for (auto& r : running) r.join();
+    }
+}
+
+// src/worker/cuda/mod.rs's per_row: the threads of a block that takes a row.
+static unsigned per_row(unsigned width) { return width <= 128 ? 128 : 256; }
 
 // src/worker/cuda/mod.rs's grid for elementwise kernels.
 static unsigned elementwise(uint64_t n) { return (unsigned)std::clamp<uint64_t>((n + 255) / 256, 1, 4096); }
@@ -139,6 +186,7 @@ static void column_sums() {
         std::vector<float> y((size_t)planes * width, NAN);
         gridDim = {(width + 31) / 32, planes, 1};
         blockDim = {32, 16, 1};
+        barriers(1, 1, 1);
         for (unsigned by = 0; by < planes; by++)
             for (unsigned bx = 0; bx < gridDim.x; bx++)
                 for (int ty = 15; ty >= 0; ty--)
@@ -190,15 +238,106 @@ static void adam_grid() {
     }
 }
 
+// A row's LayerNorm statistics in double precision: the definition the kernels' floats approach.
+struct Stats {
+    double mean, inv;
+};
+static Stats stats(const float* x, unsigned width, double eps) {
+    double sum = 0, squares = 0;
+    for (unsigned i = 0; i < width; i++) sum += x[i];
+    const double mean = sum / width;
+    for (unsigned i = 0; i < width; i++) squares += (x[i] - mean) * (x[i] - mean);
+    return {mean, 1.0 / std::sqrt(squares / width + eps)};
+}
+static bool near(float got, double want) { return std::fabs(got - want) <= 1e-4 * std::max(1.0, std::fabs(want)); }
+
+// LayerNorm(dropout(x + bias) + skip), with the sum kept beside it and without (in place).
+static void residual_layer_norm() {
+    const unsigned rows = 19;
+    for (unsigned width : {768u, 100u}) {
+        const auto x = random((size_t)rows * width), bias = random(width), skip = random((size_t)rows * width), g = random(width),
+                   beta = random(width);
+        for (float p : {0.0f, 0.1f})
+            for (unsigned planes : {2u, 1u}) {
+                const float scale = 1.0f / (1.0f - p), eps = 1e-12f;
+                std::vector<float> out((size_t)planes * rows * width, NAN);
+                launch_together(rows, per_row(width), [&] {
+                    yj_residual_layer_norm(x.data(), bias.data(), skip.data(), g.data(), beta.data(), out.data(), width, eps, 77, p, scale,
+                                           planes);
+                });
+                bool sums = true, norms = true;
+                for (unsigned r = 0; r < rows; r++) {
+                    std::vector<float> sum(width);
+                    for (unsigned i = 0; i < width; i++) {
+                        const size_t at = (size_t)r * width + i;
+                        const float v = x[at] + bias[i];
+                        sum[i] = (p > 0 ? keep(77, at, p, scale) * v : v) + skip[at];
+                        if (planes == 2) sums &= out[at] == sum[i];
+                    }
+                    const Stats s = stats(sum.data(), width, eps);
+                    const float* y = out.data() + (size_t)(planes - 1) * rows * width + (size_t)r * width;
+                    for (unsigned i = 0; i < width; i++) norms &= near(y[i], (sum[i] - s.mean) * s.inv * g[i] + beta[i]);
+                }
+                CHECK(sums, "residual sum, width %u, p %g", width, p);
+                CHECK(norms, "its LayerNorm, width %u, p %g, %u plane(s)", width, p, planes);
+            }
+    }
+}
+
+// LayerNorm's backward pass: two planes (dx, dy * x̂), or four with dy in two parts (the dropped
+// dx and dy beside them).
+static void layer_norm_grad() {
+    const unsigned rows = 13;
+    for (unsigned width : {768u, 100u}) {
+        const auto x = random((size_t)rows * width), w = random(width), dy = random((size_t)rows * width), more = random((size_t)rows * width);
+        for (unsigned planes : {2u, 4u})
+            for (unsigned has_more : {0u, 1u}) {
+                if (planes == 2 && has_more) continue;
+                const float p = planes == 4 ? 0.1f : 0.0f, scale = 1.0f / (1.0f - p), eps = 1e-12f;
+                std::vector<float> out((size_t)planes * rows * width, NAN);
+                launch_together(rows, per_row(width), [&] {
+                    yj_layer_norm_grad(x.data(), w.data(), dy.data(), has_more ? more.data() : dy.data(), has_more, out.data(), width, eps,
+                                       planes, 55, p, scale);
+                });
+                const size_t plane = (size_t)rows * width;
+                bool ok = true;
+                for (unsigned r = 0; r < rows; r++) {
+                    const float* xr = x.data() + (size_t)r * width;
+                    const Stats s = stats(xr, width, eps);
+                    double mean_g = 0, mean_gx = 0;
+                    std::vector<float> d(width);
+                    for (unsigned i = 0; i < width; i++) {
+                        const size_t at = (size_t)r * width + i;
+                        d[i] = has_more ? dy[at] + more[at] : dy[at];
+                        const double xhat = (xr[i] - s.mean) * s.inv;
+                        mean_g += (double)d[i] * w[i] / width;
+                        mean_gx += (double)d[i] * w[i] * xhat / width;
+                    }
+                    for (unsigned i = 0; i < width; i++) {
+                        const size_t at = (size_t)r * width + i;
+                        const double xhat = (xr[i] - s.mean) * s.inv;
+                        const double dx = ((double)d[i] * w[i] - mean_g - xhat * mean_gx) * s.inv;
+                        ok &= near(out[at], dx) && near(out[plane + at], d[i] * xhat);
+                        if (planes == 4) ok &= out[2 * plane + at] == keep(55, at, p, scale) * out[at] && out[3 * plane + at] == d[i];
+                    }
+                }
+                CHECK(ok, "LayerNorm's backward pass, width %u, %u planes, %s", width, planes, has_more ? "two parts" : "one part");
+            }
+    }
+}
+
 int main() {
     heads();
     bias_dropout_add();
     column_sums();
     adam_grid();
+    residual_layer_norm();
+    layer_norm_grad();
     if (failures) {
         printf("%d kernel checks failed\n", failures);
         return 1;
     }
-    printf("split and merge heads, bias + dropout + skip, column sums and AdamW's grid agree with their definitions\n");
+    printf("split and merge heads, bias + dropout + skip, column sums, AdamW's grid, the residual LayerNorm and LayerNorm's "
+           "backward pass agree with their definitions\n");
     return 0;
 }
