@@ -198,16 +198,8 @@ extern "C" __global__ void yj_dropout(const float* x, float* y, uint64_t n, uint
         y[i] = x[i] * keep(state, i, p, scale);
 }
 
-// A sublayer's output joining the residual stream: y = dropout(x + bias) + skip, rows of `width`.
-extern "C" __global__ void yj_bias_dropout_add(const float* x, const float* b, const float* skip, float* y, uint64_t n, uint32_t width,
-                                               uint64_t state, float p, float scale) {
-    for (uint64_t i = blockIdx.x * (uint64_t)blockDim.x + threadIdx.x; i < n; i += (uint64_t)blockDim.x * gridDim.x) {
-        const float v = x[i] + b[i % width];
-        y[i] = (p > 0.0f ? keep(state, i, p, scale) * v : v) + skip[i];
-    }
-}
-
-// With its LayerNorm, one block per row: residual = dropout(x + bias) + skip into the first plane
+// A sublayer's output joining the residual stream, with its LayerNorm, one block per row:
+// residual = dropout(x + bias) + skip into the first plane
 // of `out`, LayerNorm(residual) with weight g and bias beta into the second. With `planes` 1 (the
 // residual not kept) the LayerNorm overwrites the residual in place: row_stats' last block_sum
 // has every thread past its reads before any writes.

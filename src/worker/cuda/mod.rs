@@ -285,48 +285,6 @@ pub fn dropout(s: &CudaStorage, l: &Layout, mask: DropMask) -> Result<(CudaStora
     Ok(wrap(out, device, l.shape().clone()))
 }
 
-/// `dropout(x + bias) + skip` (`yj_bias_dropout_add`).
-pub fn bias_dropout_add(
-    (x, lx): (&CudaStorage, &Layout),
-    (b, lb): (&CudaStorage, &Layout),
-    (skip, ls): (&CudaStorage, &Layout),
-    drop: Option<DropMask>,
-) -> Result<(CudaStorage, Shape)> {
-    let name = "bias-dropout-add";
-    let width = lx.dims().last().copied().unwrap_or(1).max(1) as u32;
-    check_width(name, &[lb], width)?;
-    if ls.shape() != lx.shape() {
-        candle_core::bail!("{name}: the skip's shape differs")
-    }
-    let (xv, bv, sv) = (
-        view(x, lx, name)?,
-        view(b, lb, name)?,
-        view(skip, ls, name)?,
-    );
-    let (state, p, keep_scale) = match drop {
-        Some(d) => (d.state, d.p, d.keep_scale()),
-        None => (0u64, 0f32, 1f32),
-    };
-    let n = lx.shape().elem_count() as u64;
-    let device = x.device();
-    let out = output(device, n as usize)?;
-    let func = device.get_or_load_custom_func("yj_bias_dropout_add", MODULE, PTX)?;
-    let mut builder = func.builder();
-    builder
-        .arg(&xv)
-        .arg(&bv)
-        .arg(&sv)
-        .arg(&out)
-        .arg(&n)
-        .arg(&width)
-        .arg(&state)
-        .arg(&p)
-        .arg(&keep_scale);
-    // SAFETY: the kernel touches the first n elements of x, skip and the output, and bias[i % width].
-    unsafe { builder.launch(elementwise(n as usize)) }.w()?;
-    Ok(wrap(out, device, lx.shape().clone()))
-}
-
 /// `dropout(x + bias) + skip` and its LayerNorm as (2, rows, width), or with `keep` off the
 /// LayerNorm alone as (rows, width) (`yj_residual_layer_norm`). The first three are x, skip
 /// and the LayerNorm's weight; then the sublayer's bias and the LayerNorm's.

@@ -64,7 +64,7 @@ pub fn layer_norm_backward(
 }
 
 /// The gradients of `LayerNorm(x)` where `x = dropout(sublayer + bias) + skip`
-/// ([`bias_dropout_add`](super::residual::bias_dropout_add)), down to the sublayer.
+/// ([`residual_layer_norm`](super::residual_layer_norm)), down to the sublayer.
 pub struct ResidualNormGrads {
     /// x's gradient, which is the skip's.
     pub dx: Tensor,

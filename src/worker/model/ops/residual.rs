@@ -1,7 +1,7 @@
-//! A sublayer's output joining the residual stream, `dropout(x + bias) + skip`, in one pass,
-//! and with the LayerNorm that follows it. Unfused it is three ops (a broadcast add, dropout,
-//! an add) and the LayerNorm, each a pass over the activations and, on a GPU, a launch; the
-//! broadcast add also uploads its strides.
+//! A sublayer's output joining the residual stream and the LayerNorm after it,
+//! `LayerNorm(dropout(x + bias) + skip)`, in one pass. Unfused it is three ops (a broadcast add,
+//! dropout, an add) and the LayerNorm, each a pass over the activations and, on a GPU, a
+//! launch; the broadcast add also uploads its strides.
 
 #[cfg(feature = "cuda")]
 use candle_core::CudaStorage;
@@ -12,24 +12,18 @@ use rayon::prelude::*;
 use super::dropout::DropMask;
 use super::layer_norm::{layer_norm, normalise_row};
 use super::simd::vectorised;
-use super::{column_sum, dropout, row_group, rows};
+use super::{dropout, rows};
 
-/// `dropout(x + bias) + skip`, for `x` and `skip` of (rows, width) and a bias of (width).
-pub fn bias_dropout_add(
-    x: &Tensor,
-    bias: &Tensor,
-    skip: &Tensor,
-    drop: Option<DropMask>,
-) -> Result<Tensor> {
-    x.contiguous()?
-        .apply_op3(bias, &skip.contiguous()?, BiasDropoutAdd { drop })
+/// `dropout(x + bias) + skip` as candle's ops and dropout's, each with its backward pass.
+fn unfused(x: &Tensor, bias: &Tensor, skip: &Tensor, drop: Option<DropMask>) -> Result<Tensor> {
+    dropout(&x.broadcast_add(bias)?, drop)? + skip
 }
 
 /// `residual = dropout(x + bias) + skip` and `LayerNorm(residual)` with the LayerNorm's
 /// weight and bias, in one op: returns the residual when asked to `keep` it (the backward pass
 /// needs it; inference does not, and the op then writes the LayerNorm's output alone) and the
-/// LayerNorm's output. When candle's autograd follows any input (the tests' oracle), it is the
-/// two ops [`bias_dropout_add`] and [`layer_norm`], which have backward passes; they give the
+/// LayerNorm's output. When candle's autograd follows any input (the tests' oracle), it is
+/// candle's add, dropout, an add and [`layer_norm`], which have backward passes; they give the
 /// same bits.
 pub fn residual_layer_norm(
     x: &Tensor,
@@ -43,7 +37,7 @@ pub fn residual_layer_norm(
         .iter()
         .any(|t| t.track_op())
     {
-        let residual = bias_dropout_add(x, bias, skip, drop)?;
+        let residual = unfused(x, bias, skip, drop)?;
         let y = layer_norm(&residual, weight, norm_bias, eps)?;
         return Ok((keep.then_some(residual), y));
     }
@@ -171,12 +165,6 @@ impl CustomOp3 for ResidualLayerNorm {
     }
 }
 
-/// `dropout(x + bias) + skip`. The backward pass is dropout's, with the bias's gradient the
-/// column sum of x's and the skip's the output's own.
-pub struct BiasDropoutAdd {
-    pub drop: Option<DropMask>,
-}
-
 vectorised! {
     /// One row without dropout: `x + bias + skip`, added in that order.
     fn add_row(x: &[f32], bias: &[f32], skip: &[f32], y: &mut [f32]) {
@@ -192,80 +180,6 @@ vectorised! {
         for (((o, v), b), s) in y.iter_mut().zip(x).zip(bias).zip(skip) {
             *o = *o * (v + b) + s;
         }
-    }
-}
-
-impl CustomOp3 for BiasDropoutAdd {
-    fn name(&self) -> &'static str {
-        "bias-dropout-add"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let (x, w) = rows(s1, l1, self.name())?;
-        let (bias, _) = rows(s2, l2, self.name())?;
-        let (skip, _) = rows(s3, l3, self.name())?;
-        if bias.len() != w || skip.len() != x.len() {
-            candle_core::bail!(
-                "bias-dropout-add: the bias must have the rows' width {w}, the skip x's shape"
-            )
-        }
-        let mut y = vec![0f32; x.len()];
-        let group = row_group(w);
-        y.par_chunks_mut(group)
-            .zip(x.par_chunks(group).zip(skip.par_chunks(group)))
-            .enumerate()
-            .for_each(|(c, (y, (x, skip)))| {
-                for (k, ((y, x), skip)) in y
-                    .chunks_mut(w)
-                    .zip(x.chunks(w))
-                    .zip(skip.chunks(w))
-                    .enumerate()
-                {
-                    match &self.drop {
-                        None => add_row(x, bias, skip, y),
-                        Some(drop) => {
-                            drop.fill(c * group + k * w, y);
-                            drop_add_row(x, bias, skip, y);
-                        }
-                    }
-                }
-            });
-        Ok((CpuStorage::F32(y), l1.shape().clone()))
-    }
-
-    #[cfg(feature = "cuda")]
-    fn cuda_fwd(
-        &self,
-        s1: &CudaStorage,
-        l1: &Layout,
-        s2: &CudaStorage,
-        l2: &Layout,
-        s3: &CudaStorage,
-        l3: &Layout,
-    ) -> Result<(CudaStorage, Shape)> {
-        crate::worker::cuda::bias_dropout_add((s1, l1), (s2, l2), (s3, l3), self.drop)
-    }
-
-    fn bwd(
-        &self,
-        x: &Tensor,
-        _bias: &Tensor,
-        _skip: &Tensor,
-        _y: &Tensor,
-        dy: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let dx = dropout(dy, self.drop)?;
-        let width = x.dims().last().copied().unwrap_or(1).max(1);
-        let dbias = column_sum(&dx.reshape(((), width))?)?;
-        Ok((Some(dx), Some(dbias), Some(dy.clone())))
     }
 }
 
@@ -318,7 +232,7 @@ mod tests {
                 alone.flatten_all()?.to_vec1::<f32>()?,
                 y.flatten_all()?.to_vec1::<f32>()?
             );
-            let plain = bias_dropout_add(&x, &bias, &skip, drop)?;
+            let plain = unfused(&x, &bias, &skip, drop)?;
             let plain_y = layer_norm(&plain, &weight, &beta, 1e-12)?;
             for (a, b) in [(&residual, &plain), (&y, &plain_y)] {
                 assert_eq!(
@@ -344,9 +258,9 @@ mod tests {
         Ok(())
     }
 
-    /// The fused op equals the three ops it replaces bit for bit (the same mask, the same
-    /// order of additions), and so do its gradients up to the order of a sum. Rows of 37 make
-    /// rayon's groups of rows start mid-way through the mask's stream.
+    /// When autograd follows it, the residual and every input's gradient (the bias's
+    /// included) are those of the three ops it stands for. Rows of 37 make rayon's groups of
+    /// rows start mid-way through the mask's stream.
     #[test]
     fn equals_add_dropout_add() -> Result<()> {
         let inputs = [
@@ -354,8 +268,13 @@ mod tests {
             random(&[37], 2)?,
             random(&[301, 37], 3)?,
         ];
+        let (weight, beta) = (random(&[37], 4)?, random(&[37], 5)?);
         for drop in [None, Some(DropMask { state: 5, p: 0.25 })] {
-            let fused = run(&inputs, |t| bias_dropout_add(&t[0], &t[1], &t[2], drop))?;
+            let fused = run(&inputs, |t| {
+                let norm = (&weight, &beta, 1e-12);
+                let (residual, _) = residual_layer_norm(&t[0], &t[1], &t[2], drop, norm, true)?;
+                Ok(residual.expect("kept"))
+            })?;
             let plain = run(&inputs, |t| {
                 dropout(&t[0].broadcast_add(&t[1])?, drop)? + &t[2]
             })?;
