@@ -152,6 +152,14 @@ impl RunRecord {
         RunDir::new(&self.run_dir)
     }
 
+    /// Records limits a rerun passes to sbatch; a new time limit is the run's limit from now on.
+    pub fn set_changed_limits(&mut self, limits: ChangedLimits) {
+        if let Some(t) = limits.time_seconds {
+            self.time_limit_seconds = t;
+        }
+        self.changed_limits = limits;
+    }
+
     /// Task `index` of a sweep as a run of its own: its folder, its log, and the job id of
     /// the latest array that ran it (`123_4`). `None` for a job or an index out of range.
     pub fn task(&self, index: usize) -> Option<RunRecord> {

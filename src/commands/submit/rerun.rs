@@ -120,10 +120,7 @@ pub(super) async fn rerun(mut record: RunRecord, opts: &Options<'_>) -> anyhow::
         }
     }
     record.ended = None;
-    if let Some(t) = limits.time_seconds {
-        record.time_limit_seconds = t;
-    }
-    record.changed_limits = limits;
+    record.set_changed_limits(limits);
     runs::save(&record)?;
     if opts.json {
         print_json(&submitted_json(&record, verdict.as_ref()))?;

@@ -334,10 +334,7 @@ pub(super) async fn rerun_failed(mut record: RunRecord, opts: &Options<'_>) -> a
         }
     }
     let job_id = submission.job_id.clone();
-    if let Some(t) = limits.time_seconds {
-        record.time_limit_seconds = t;
-    }
-    record.changed_limits = limits;
+    record.set_changed_limits(limits);
     if let Some(s) = record.sweep.as_mut() {
         for i in &failed {
             if let Some(e) = s.ended.get_mut(*i) {
