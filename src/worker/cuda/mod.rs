@@ -46,6 +46,15 @@ fn per_row(l: &Layout) -> (LaunchConfig, u32) {
     (cfg, width as u32)
 }
 
+/// A dropout mask as the kernels take it: the stream's state, p and the kept elements' scale;
+/// p = 0 (nothing dropped) for none.
+fn mask_args(drop: Option<DropMask>) -> (u64, f32, f32) {
+    match drop {
+        Some(d) => (d.state, d.p, d.keep_scale()),
+        None => (0, 0.0, 1.0),
+    }
+}
+
 /// A new buffer for a kernel's output of `n` elements.
 fn output(device: &CudaDevice, n: usize) -> Result<CudaSlice<f32>> {
     // SAFETY: every kernel writing an output writes all of its elements.
@@ -124,10 +133,7 @@ pub fn layer_norm_grad(
         None => view(dy, ldy, name)?,
     };
     let has_more = u32::from(more.is_some());
-    let (state, p, keep_scale) = match drop {
-        Some(d) => (d.state, d.p, d.keep_scale()),
-        None => (0u64, 0f32, 1f32),
-    };
+    let (state, p, keep_scale) = mask_args(drop);
     let device = x.device();
     let out = output(device, planes as usize * lx.shape().elem_count())?;
     let func = device.get_or_load_custom_func("yj_layer_norm_grad", MODULE, PTX)?;
@@ -174,10 +180,7 @@ pub fn attention_probs(
     }
     let rows_per_entry = (rows / entries) as u32;
     let (sv, mv) = (view(s, ls, name)?, view(m, lm, name)?);
-    let (state, p, keep_scale) = match drop {
-        Some(d) => (d.state, d.p, d.keep_scale()),
-        None => (0u64, 0f32, 1f32),
-    };
+    let (state, p, keep_scale) = mask_args(drop);
     let device = s.device();
     let out = output(device, ls.shape().elem_count())?;
     let dyv = match dy {
@@ -307,10 +310,7 @@ pub fn residual_layer_norm(
         view(g, lg, name)?,
     );
     let (bv, betav) = (view(b, lb, name)?, view(beta, lbeta, name)?);
-    let (state, p, keep_scale) = match drop {
-        Some(d) => (d.state, d.p, d.keep_scale()),
-        None => (0u64, 0f32, 1f32),
-    };
+    let (state, p, keep_scale) = mask_args(drop);
     let planes: u32 = if keep { 2 } else { 1 };
     let device = x.device();
     let out = output(device, planes as usize * lx.shape().elem_count())?;
