@@ -289,6 +289,24 @@ fn a_failed_job_says_why_and_what_next() {
         status.contains("next: it failed: ") && status.contains(why) && status.contains(&next),
         "{status}"
     );
+    // That listing kept the reason in run.json: later ones read no log (one gone says so).
+    let record = std::fs::read_dir(tmp.path().join("runs"))
+        .unwrap()
+        .map(|e| e.unwrap().path().join("run.json"))
+        .find(|p| p.is_file())
+        .unwrap();
+    let kept: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&record).unwrap()).unwrap();
+    assert!(
+        kept["ended"]["failure"]
+            .as_str()
+            .is_some_and(|f| f.contains(why)),
+        "{kept}"
+    );
+    std::fs::remove_file(record.with_file_name("job.log")).unwrap();
+    let status = yenjob(tmp.path()).arg("status").output().unwrap();
+    let status = String::from_utf8_lossy(&status.stdout);
+    assert!(status.contains(why) && status.contains(&next), "{status}");
     // The report has nothing to show, and says so the same way.
     let report = yenjob(tmp.path()).args(["report", &id]).output().unwrap();
     let report = String::from_utf8_lossy(&report.stderr);

@@ -208,6 +208,7 @@ impl JobStatus {
             exit_code: self.exit_code.clone(),
             elapsed_seconds: self.elapsed.seconds(),
             nodes: self.nodes.clone(),
+            failure: None,
         })
     }
 }

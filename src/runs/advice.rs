@@ -4,23 +4,47 @@
 use crate::slurm::duration::format_seconds;
 use crate::slurm::state::JobState;
 
-use super::record::RunRecord;
+use super::record::{Ended, RunRecord};
 
 /// How much of a log's end is searched for the worker's error.
 const LOG_TAIL_BYTES: u64 = 64 * 1024;
 
-/// [`after_end`] with what the run's log says of a failure; `exit_code` is Slurm's
-/// (`1:0`) or the local backend's (`1`).
+/// [`after_end`] with why a failed run failed: recorded in `run.json` once a listing saw it
+/// end, else read from its log. `exit_code` is Slurm's (`1:0`) or the local backend's (`1`).
 pub fn for_run(record: &RunRecord, state: &JobState, exit_code: Option<&str>) -> Option<String> {
     let why = match state {
-        JobState::Failed => Some(why_it_failed(
-            log_tail(&record.log_path).as_deref(),
-            exit_code,
-            &record.job_id,
-        )),
+        JobState::Failed => Some(
+            record
+                .ended
+                .as_ref()
+                .filter(|e| &e.state == state)
+                .and_then(|e| e.failure.clone())
+                .unwrap_or_else(|| failure_from_log(record, exit_code)),
+        ),
         _ => None,
     };
     after_end(record, state, why.as_deref())
+}
+
+/// `ended` with why the run failed, when it did: what `known` (the end recorded earlier) says
+/// of the same end, else what its log says.
+pub fn explain_end(record: &RunRecord, mut ended: Ended, known: Option<&Ended>) -> Ended {
+    if ended.state == JobState::Failed && ended.failure.is_none() {
+        ended.failure = known
+            .filter(|k| k.same_end(&ended))
+            .and_then(|k| k.failure.clone())
+            .or_else(|| Some(failure_from_log(record, ended.exit_code.as_deref())));
+    }
+    ended
+}
+
+/// [`why_it_failed`] for a run's log.
+fn failure_from_log(record: &RunRecord, exit_code: Option<&str>) -> String {
+    why_it_failed(
+        log_tail(&record.log_path).as_deref(),
+        exit_code,
+        &record.job_id,
+    )
 }
 
 /// The last `LOG_TAIL_BYTES` of a log, as text; `None` when it cannot be read.
@@ -256,6 +280,47 @@ mod tests {
             "r",
         );
         assert_eq!(why, "the log says why");
+    }
+
+    /// A failure's reason is read from the log once and kept with the end; the same end seen
+    /// again keeps it without reading the log, a different end is read afresh.
+    #[test]
+    fn a_recorded_failure_is_not_read_again() {
+        let ended = |exit: &str, failure: Option<&str>| Ended {
+            state: JobState::Failed,
+            exit_code: Some(exit.into()),
+            elapsed_seconds: Some(5),
+            nodes: "n1".into(),
+            failure: failure.map(String::from),
+        };
+        // The record's log does not exist: anything read from it says the script never ran.
+        let r = record("42", None, None);
+        let known = ended("1:0", Some("it failed: bad label"));
+        let kept = explain_end(&r, ended("1:0", None), Some(&known));
+        assert_eq!(kept.failure.as_deref(), Some("it failed: bad label"));
+        let afresh = explain_end(&r, ended("2:0", None), Some(&known));
+        assert!(
+            afresh
+                .failure
+                .as_deref()
+                .is_some_and(|f| f.starts_with("it failed before its job script wrote a line")),
+            "{afresh:?}"
+        );
+        let r = RunRecord {
+            ended: Some(known),
+            ..r
+        };
+        let said = for_run(&r, &JobState::Failed, Some("1:0")).unwrap();
+        assert!(said.starts_with("it failed: bad label."), "{said}");
+        let completed = explain_end(
+            &r,
+            Ended {
+                state: JobState::Completed,
+                ..ended("0:0", None)
+            },
+            None,
+        );
+        assert_eq!(completed.failure, None);
     }
 
     #[test]

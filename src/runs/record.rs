@@ -144,6 +144,20 @@ pub struct Ended {
     pub exit_code: Option<String>,
     pub elapsed_seconds: Option<u64>,
     pub nodes: String,
+    /// A failed job: why, as `runs::advice` read it from the log once, so that a listing of
+    /// many failed runs reads no logs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+}
+
+impl Ended {
+    /// The same end as `other`, whatever either knows of why it failed.
+    pub fn same_end(&self, other: &Ended) -> bool {
+        self.state == other.state
+            && self.exit_code == other.exit_code
+            && self.elapsed_seconds == other.elapsed_seconds
+            && self.nodes == other.nodes
+    }
 }
 
 impl RunRecord {
