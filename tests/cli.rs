@@ -249,6 +249,23 @@ fn local_backend_submit_tail_status() {
     ] {
         assert!(run_dir.join(f).is_file(), "missing {f}");
     }
+    // `predict JOB` labels the text "JOB" (the newest model), and says how to pick the job.
+    let id = rows[0]["job_id"].as_str().unwrap();
+    let out = yenjob(tmp.path()).args(["predict", id]).output().unwrap();
+    let text = common::stdout_of_success(&out);
+    assert!(text.trim_end().ends_with(id), "{text}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!(
+            "labelling the text \"{id}\"; to use job {id}'s model instead: `yenjob predict --job {id}`"
+        )),
+        "{out:?}"
+    );
+    let out = yenjob(tmp.path())
+        .args(["predict", "--job", id, "profit rose"])
+        .output()
+        .unwrap();
+    assert!(common::stdout_of_success(&out).contains("profit rose"));
+    assert!(out.stderr.is_empty(), "{out:?}");
 }
 
 /// A job whose worker fails ends FAILED, and `tail` and `status` quote the worker's error

@@ -16,6 +16,14 @@ pub fn run(
     texts: Vec<String>,
     json: bool,
 ) -> anyhow::Result<i32> {
+    // `predict 1941` labels the text "1941"; whoever typed it likely meant the run.
+    if let ([only], None, None, None) = (texts.as_slice(), job, &model, &file)
+        && runs::names_a_run(only)
+    {
+        eprintln!(
+            "yenjob: note: labelling the text \"{only}\"; to use job {only}'s model instead: `yenjob predict --job {only}` (sentences as arguments, --file or stdin)"
+        );
+    }
     let dir = match (model, job) {
         (Some(m), _) => m,
         (None, Some(j)) => runs::find(Some(j))?.dir().model(),

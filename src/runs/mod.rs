@@ -258,6 +258,13 @@ pub fn find(query: Option<&str>) -> Result<RunRecord, RunError> {
     Err(RunError::NotFound(q.to_string()))
 }
 
+/// Whether `q` is exactly a run's job id (any it ran as) or run id.
+pub fn names_a_run(q: &str) -> bool {
+    pointers()
+        .iter()
+        .any(|p| p.job_id == q || p.run_id == q || p.answers_to(q))
+}
+
 /// A run by exact job id (any of a sweep's arrays), run id, or unique run id prefix.
 fn find_run(pointers: &[Pointer], q: &str) -> Option<Result<RunRecord, RunError>> {
     let exact = pointers
