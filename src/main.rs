@@ -88,6 +88,8 @@ enum Command {
         /// Show every run ever recorded.
         #[arg(long)]
         all: bool,
+        /// A JSON array: one object a job or sweep (with `status SWEEP`, a task) with its
+        /// state, times, pending reason, progress and what to do next.
         #[arg(long)]
         json: bool,
     },
@@ -106,6 +108,7 @@ enum Command {
     },
     /// Cancel a job, a whole sweep, or one task of a sweep (`123_4`), and confirm it stopped.
     Cancel {
+        /// A job id, run id, sweep, or sweep task (`123_4`); default: the newest run.
         #[arg(add = job_ids())]
         job: Option<String>,
         /// One JSON object: the job, and each job's state before and after.
@@ -113,12 +116,14 @@ enum Command {
         json: bool,
     },
     /// Results of a finished run: accuracy, per-class figures, confusion matrix, speed, GPU and
-    /// Slurm efficiency; writes training.svg and confusion.svg into the run folder. For a
-    /// sweep: one row per configuration, mean ± sd over seeds, the best by validation
-    /// accuracy, and sweep.svg.
+    /// Slurm efficiency; writes training.svg and confusion.svg (and gpu.svg), each with a PNG
+    /// beside it, into the run folder. For a sweep: one row per configuration, mean ± sd over
+    /// seeds, the best by validation accuracy, and sweep.svg (and sweep.png).
     Report {
+        /// A job id, run id, sweep, or sweep task (`123_4`); default: the newest run.
         #[arg(add = job_ids())]
         job: Option<String>,
+        /// The report as one JSON object: the run's summary, or a sweep's rows.
         #[arg(long, conflicts_with = "csv")]
         json: bool,
         /// A sweep's table as CSV.
@@ -149,13 +154,16 @@ enum Command {
     /// The [job] defaults of the site and user config files, each with the file that set it;
     /// with SPEC, that spec's values once the files fill what it leaves out.
     Config {
+        /// A job spec (TOML) to show with the config files' defaults filled in.
         spec: Option<PathBuf>,
+        /// The same as one JSON object.
         #[arg(long)]
         json: bool,
     },
     /// Print the shell script that completes yenjob's commands, options and job ids:
     /// `source <(yenjob completions bash)` (zsh alike; fish: `| source`).
     Completions {
+        /// The shell to complete for.
         #[arg(value_parser = ["bash", "zsh", "fish", "elvish", "powershell"])]
         shell: String,
     },
@@ -169,6 +177,7 @@ enum Command {
     },
     /// Run the fine-tune of a spec's [train] table here (what the sbatch script calls).
     Worker {
+        /// The job spec (TOML) whose [train] table to run.
         #[arg(long)]
         spec: PathBuf,
         /// Folder that the spec's relative paths resolve against (default: the spec's folder).
@@ -303,4 +312,34 @@ fn man() -> anyhow::Result<i32> {
 /// cause is its `source`), so each appears once by construction.
 fn error_text(e: &anyhow::Error) -> String {
     yenjob::error_chain(e.as_ref())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: `score --help` listed `--input` and `--cpus` with no words. Every option
+    /// and argument of every command says what it is for.
+    #[test]
+    fn every_argument_has_help() {
+        fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                if arg.is_hide_set() || matches!(id, "help" | "version") {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let command = Cli::command();
+        command.clone().debug_assert();
+        let mut missing = Vec::new();
+        walk(&command, "yenjob", &mut missing);
+        assert!(missing.is_empty(), "no help for: {missing:?}");
+    }
 }

@@ -30,6 +30,7 @@ pub struct Options {
     /// The run whose model to use (job id or run id).
     #[arg(long = "job", value_name = "JOB", add = clap_complete::engine::ArgValueCompleter::new(super::complete::job_ids))]
     pub run: Option<String>,
+    /// The corpus to score: a text file, a CSV file or JSON lines (see --format).
     #[arg(long)]
     pub input: Option<PathBuf>,
     /// Where the rows go: .csv, or .jsonl for JSON lines.
@@ -75,6 +76,7 @@ pub struct Options {
     /// GPUs: a count, or TYPE:COUNT.
     #[arg(long)]
     pub gpus: Option<String>,
+    /// CPUs for the job (default: the spec's, or the training run's).
     #[arg(long)]
     pub cpus: Option<u32>,
     /// The job's time limit (`2:00:00`).
