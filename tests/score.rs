@@ -168,6 +168,11 @@ fn what_cannot_work_is_refused_before_anything_runs() {
     let m = model(tmp.path());
     common::write_corpus(&tmp.path().join("news.csv"), 10);
     std::fs::write(tmp.path().join("taken.csv"), "x").unwrap();
+    std::fs::write(
+        tmp.path().join("news.jsonl"),
+        "{\"id\": 1, \"headline\": \"profit rose\"}\n",
+    )
+    .unwrap();
     let base = tmp.path().join("base");
     for (args, expected) in [
         (
@@ -192,7 +197,18 @@ fn what_cannot_work_is_refused_before_anything_runs() {
                 "--output",
                 "o.csv",
             ],
-            "a CSV file needs the name of the text column (--text-column NAME)",
+            "a CSV file needs the name of the text column (--text-column NAME); its header has: id, date, text",
+        ),
+        (
+            vec![
+                "--model",
+                m.to_str().unwrap(),
+                "--input",
+                "news.jsonl",
+                "--output",
+                "o.jsonl",
+            ],
+            "a JSON-lines file needs the name of the text field (--text-column NAME); its first line has: headline, id",
         ),
         (
             vec![

@@ -124,11 +124,15 @@ pub enum InputError {
         column: String,
         header: String,
     },
-    #[error("{path}: a {format} file needs the name of the text {what} (--text-column NAME)")]
+    #[error(
+        "{path}: a {format} file needs the name of the text {what} (--text-column NAME); {known}"
+    )]
     ColumnNeeded {
         path: PathBuf,
         format: &'static str,
         what: &'static str,
+        /// The names to choose from (`its header has: id, text`).
+        known: String,
     },
     #[error("{path}: the header row cannot be read")]
     Header { path: PathBuf, source: csv::Error },
@@ -138,6 +142,18 @@ pub enum InputError {
         line: u64,
         source: csv::Error,
     },
+}
+
+/// The field names of a JSON-lines file's first line, when it is an object.
+fn first_object_fields(path: &Path) -> Option<String> {
+    let mut line = String::new();
+    BufReader::new(std::io::Read::take(File::open(path).ok()?, 1 << 20))
+        .read_line(&mut line)
+        .ok()?;
+    match serde_json::from_str(&line).ok()? {
+        serde_json::Value::Object(o) => Some(o.keys().cloned().collect::<Vec<_>>().join(", ")),
+        _ => None,
+    }
 }
 
 /// Reads records from one input file, from a position on.
@@ -185,15 +201,14 @@ impl Reader {
                             path: path.to_path_buf(),
                             format: "JSON-lines",
                             what: "field",
+                            known: match first_object_fields(path) {
+                                Some(fields) => format!("its first line has: {fields}"),
+                                None => "its first line is not a JSON object".to_string(),
+                            },
                         }
                     })?),
                 },
                 InputFormat::Csv => {
-                    let name = text_column.ok_or_else(|| InputError::ColumnNeeded {
-                        path: path.to_path_buf(),
-                        format: "CSV",
-                        what: "column",
-                    })?;
                     let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(file);
                     let header = reader
                         .byte_headers()
@@ -206,6 +221,12 @@ impl Reader {
                         .iter()
                         .map(|h| decode(h, encoding).unwrap_or_default())
                         .collect();
+                    let name = text_column.ok_or_else(|| InputError::ColumnNeeded {
+                        path: path.to_path_buf(),
+                        format: "CSV",
+                        what: "column",
+                        known: format!("its header has: {}", names.join(", ")),
+                    })?;
                     let column = names.iter().position(|h| h == name).ok_or_else(|| {
                         InputError::NoColumn {
                             path: path.to_path_buf(),
