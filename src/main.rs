@@ -70,13 +70,14 @@ enum Command {
         /// the sbatch command and the verdict).
         #[arg(long)]
         json: bool,
-        /// With --rerun-failed: the time limit to run it again with (`2:00:00`), e.g. after
-        /// it ended in TIMEOUT. Later reruns keep it.
-        #[arg(long, value_name = "TIME", requires = "rerun_failed")]
+        /// The time limit (`2:00:00`) in place of the spec's `job.time`; with --rerun-failed,
+        /// the limit to run it again with, e.g. after it ended in TIMEOUT (later reruns keep it).
+        #[arg(long, value_name = "TIME")]
         time: Option<String>,
-        /// With --rerun-failed: the memory to run it again with (`16G`), e.g. after it ended
-        /// in OUT_OF_MEMORY. Later reruns keep it.
-        #[arg(long, value_name = "MEM", requires = "rerun_failed")]
+        /// The memory (`16G`) in place of the spec's `job.mem`; with --rerun-failed, the
+        /// memory to run it again with, e.g. after it ended in OUT_OF_MEMORY (later reruns
+        /// keep it).
+        #[arg(long, value_name = "MEM")]
         mem: Option<String>,
     },
     /// Show your yenjob jobs: state, time, node, progress, and why a pending job waits.

@@ -374,7 +374,7 @@ fn unknown_job_is_a_clear_error() {
 }
 
 /// `submit --rerun-failed`'s new limits are checked as the spec checks them, before any run
-/// is looked up, and make no sense without a run to run again.
+/// is looked up; without it, they replace the spec's.
 #[test]
 fn rerun_limits_are_checked_like_the_spec() {
     let tmp = tempfile::tempdir().unwrap();
@@ -391,11 +391,26 @@ fn rerun_limits_are_checked_like_the_spec() {
         "--mem: \"12Q\" is not a memory size like \"16G\"",
     ));
     rerun("--mem", "16G").stderr(predicate::str::contains("no run matches \"424242\""));
-    yenjob(tmp.path())
-        .args(["submit", "--time", "1:00:00"])
-        .assert()
-        .failure()
-        .stderr(predicate::str::contains("--rerun-failed <RUN>"));
+    // Without --rerun-failed they replace the spec's limits (they were accepted and ignored).
+    let spec = common::write_tiny_spec(tmp.path(), "limits", 1, "", "");
+    let out = yenjob(tmp.path())
+        .args([
+            "submit",
+            "--dry-run",
+            "--backend",
+            "slurm",
+            "--time",
+            "1:00:00",
+        ])
+        .args(["--mem", "3G"])
+        .arg(&spec)
+        .output()
+        .unwrap();
+    let script = common::stdout_of_success(&out);
+    assert!(
+        script.contains("#SBATCH --time=1:00:00\n") && script.contains("#SBATCH --mem=3G\n"),
+        "{script}"
+    );
 }
 
 /// `yenjob check` on the tiny spec after `change` has broken something: the error text.

@@ -109,9 +109,16 @@ fn below_24(v: u64) -> Option<u64> {
     (v < 24).then_some(v)
 }
 
-/// A job's time limit in a spec: finite and above zero.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+/// A job's time limit in a spec: finite and above zero. Written as Slurm writes it
+/// (`1:00:00`), so a spec written back reads the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SlurmDuration(pub u64);
+
+impl serde::Serialize for SlurmDuration {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
 
 impl SlurmDuration {
     pub fn seconds(self) -> u64 {

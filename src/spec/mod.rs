@@ -392,6 +392,28 @@ impl JobSpec {
         Ok(())
     }
 
+    /// `submit --time` and `--mem` over the `[job]` table, the last layer: the spec's text
+    /// (copied into the run folder) gets each value marked `# from flag`.
+    pub fn set_limits(&mut self, time: Option<SlurmDuration>, mem: Option<Memory>) {
+        let mut keys = Vec::new();
+        if let Some(time) = time {
+            self.job.time = time;
+            keys.push("time".to_string());
+        }
+        if let Some(mem) = mem {
+            self.job.mem = Some(mem);
+            keys.push("mem".to_string());
+        }
+        for key in &keys {
+            self.origins
+                .insert(key.clone(), crate::config::Origin::Flag);
+        }
+        if !keys.is_empty() {
+            let keys: Vec<&String> = keys.iter().collect();
+            self.source_text = with_job_keys(&self.source_text, &self.job, &keys, &self.origins);
+        }
+    }
+
     /// A path from the spec, made absolute against the spec's folder.
     pub fn resolve(&self, p: &Path) -> PathBuf {
         if p.is_absolute() {

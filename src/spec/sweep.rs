@@ -273,6 +273,33 @@ mod tests {
         .map_err(|e| e.to_string())
     }
 
+    /// Regression: `submit SPEC --time 2:00:00` was accepted and ignored (clap waived its
+    /// `requires = "rerun_failed"` since SPEC conflicts with that). The flags now set the
+    /// limits, written into the text every task's worker reads as Slurm writes them.
+    #[test]
+    fn flags_set_the_limits_of_every_task() {
+        let mut spec = parse("seed = [1, 2]\n").unwrap();
+        spec.set_limits(
+            Some(crate::slurm::duration::SlurmDuration(7200)),
+            Some(crate::spec::Memory("16G".into())),
+        );
+        assert_eq!(spec.job.time.seconds(), 7200);
+        for i in 0..2 {
+            let task = spec.task(i).unwrap();
+            assert_eq!(task.job.time.seconds(), 7200);
+            assert_eq!(task.job.mem.as_ref().map(|m| m.0.as_str()), Some("16G"));
+            assert!(
+                task.source_text
+                    .contains("time = \"2:00:00\" # from flag\n")
+                    && task.source_text.contains("mem = \"16G\" # from flag\n"),
+                "{}",
+                task.source_text
+            );
+        }
+        spec.set_limits(None, None);
+        assert_eq!(spec.job.time.seconds(), 7200);
+    }
+
     #[test]
     fn a_grid_in_file_order_and_each_task_a_spec_of_its_own() {
         let spec =

@@ -13,6 +13,7 @@ use crate::preflight::{ClusterState, Outcome, Verdict};
 use crate::run_dir::{RunDir, atomic_write};
 use crate::runs::{self, BackendKind, RunRecord};
 use crate::script::{self, Layout};
+use crate::slurm::duration::SlurmDuration;
 use crate::slurm::sbatch::rejection_reason;
 use crate::slurm::{Slurm, SlurmError};
 use crate::spec::{BackendChoice, JobSpec};
@@ -27,7 +28,8 @@ pub struct Options<'a> {
     pub rerun_failed: Option<&'a str>,
     /// One JSON object on stdout instead of text (the verdict is in it).
     pub json: bool,
-    /// With `rerun_failed`: the time and memory limits to run it again with.
+    /// `--time` and `--mem`: over the spec's `[job]` table, or with `rerun_failed` the
+    /// limits to run it again with.
     pub limits: runs::ChangedLimits,
 }
 
@@ -56,7 +58,11 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<i32> {
             None => rerun::rerun(record, &opts).await,
         };
     }
-    let spec = super::load_spec(opts.spec)?;
+    let mut spec = super::load_spec(opts.spec)?;
+    spec.set_limits(
+        opts.limits.time_seconds.map(SlurmDuration),
+        opts.limits.mem.clone(),
+    );
     if spec.sweep.is_some() {
         return sweep::submit(&spec, &opts).await;
     }
