@@ -55,13 +55,14 @@ enum Command {
         #[arg(long, value_name = "RUN", add = job_ids())]
         rerun_failed: Option<String>,
         /// Print the script that would be submitted, and submit nothing.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "rerun_failed")]
         dry_run: bool,
         /// Submit even when the pre-flight says Slurm will refuse the job.
         #[arg(long)]
         force: bool,
-        /// Where to run: slurm, local, or auto (Slurm when sbatch is on PATH).
-        #[arg(long, value_enum)]
+        /// Where to run: slurm, local, or auto (Slurm when sbatch is on PATH). A rerun runs
+        /// where the run ran.
+        #[arg(long, value_enum, conflicts_with = "rerun_failed")]
         backend: Option<BackendChoice>,
         /// After submitting, follow the log until the job ends (like `yenjob tail`).
         #[arg(long, conflicts_with = "json")]

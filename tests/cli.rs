@@ -391,6 +391,18 @@ fn rerun_limits_are_checked_like_the_spec() {
         "--mem: \"12Q\" is not a memory size like \"16G\"",
     ));
     rerun("--mem", "16G").stderr(predicate::str::contains("no run matches \"424242\""));
+    // Regression: `--rerun-failed RUN --dry-run` ran it again for real; `--backend` was ignored.
+    for flag in [&["--dry-run"][..], &["--backend", "local"]] {
+        yenjob(tmp.path())
+            .args(["submit", "--rerun-failed", "424242"])
+            .args(flag)
+            .assert()
+            .failure()
+            .stderr(predicate::str::contains(format!(
+                "'--rerun-failed <RUN>' cannot be used with '{}",
+                flag[0]
+            )));
+    }
     // Without --rerun-failed they replace the spec's limits (they were accepted and ignored).
     let spec = common::write_tiny_spec(tmp.path(), "limits", 1, "", "");
     let out = yenjob(tmp.path())
