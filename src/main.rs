@@ -140,7 +140,7 @@ enum Command {
         #[arg(long, add = job_ids())]
         job: Option<String>,
         /// A model folder instead of a run (as written by the worker).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "job")]
         model: Option<PathBuf>,
         /// Read sentences from this file, one a line.
         #[arg(long)]
