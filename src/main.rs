@@ -42,6 +42,13 @@ enum Command {
         /// Print the verdict as JSON.
         #[arg(long)]
         json: bool,
+        /// Judge it with this time limit (`2:00:00`) in place of the spec's `job.time`, as
+        /// `submit --time` would send it: a shorter limit may fit a backfill window.
+        #[arg(long, value_name = "TIME")]
+        time: Option<String>,
+        /// Judge it with this memory (`16G`) in place of the spec's `job.mem`.
+        #[arg(long, value_name = "MEM")]
+        mem: Option<String>,
     },
     /// Check, render the sbatch script, submit it and record the run; a spec with a [sweep]
     /// table is submitted as one job array, one run folder per task.
@@ -253,7 +260,15 @@ fn launcher(command: Command) -> anyhow::Result<i32> {
         .build()?;
     runtime.block_on(async move {
         match command {
-            Command::Check { spec, json } => commands::check::run(spec.as_deref(), json).await,
+            Command::Check {
+                spec,
+                json,
+                time,
+                mem,
+            } => {
+                let limits = commands::submit::new_limits(time.as_deref(), mem.as_deref())?;
+                commands::check::run(spec.as_deref(), &limits, json).await
+            }
             Command::Submit {
                 spec,
                 rerun_failed,

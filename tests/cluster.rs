@@ -423,6 +423,19 @@ fn verdicts_match_what_slurm_does() {
         String::from_utf8_lossy(&refused.stderr)
     );
 
+    // `check --time` judges the limit `submit --time` would send in place of the spec's.
+    let spec = env.spec("check-time", "cpus = 1", 1);
+    let out = env
+        .yenjob()
+        .args(["check", "--json", "--time", "2-00:00:00"])
+        .arg(&spec)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("check: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(v["reason"], "PartitionTimeLimit", "{v}");
+    assert_eq!(out.status.code(), Some(2));
+
     // A drained node: accepted, pending until an admin resumes it.
     drain_node();
     let spec = env.spec("drained", "cpus = 1", 1);

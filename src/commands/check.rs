@@ -3,10 +3,18 @@
 use std::path::Path;
 
 use crate::preflight::Verdict;
+use crate::runs::ChangedLimits;
 use crate::slurm::Slurm;
+use crate::slurm::duration::SlurmDuration;
 
-pub async fn run(spec_path: Option<&Path>, json: bool) -> anyhow::Result<i32> {
-    let spec = super::load_spec(spec_path)?;
+/// `limits`: `--time` and `--mem`, over the spec's.
+pub async fn run(
+    spec_path: Option<&Path>,
+    limits: &ChangedLimits,
+    json: bool,
+) -> anyhow::Result<i32> {
+    let mut spec = super::load_spec(spec_path)?;
+    spec.set_limits(limits.time_seconds.map(SlurmDuration), limits.mem.clone());
     super::check_spec_inputs(&spec)?;
     let slurm = Slurm::default();
     let (state, warnings) = super::gather_state(&slurm).await?;
