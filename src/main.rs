@@ -43,7 +43,7 @@ enum Command {
         #[arg(long)]
         json: bool,
         /// Judge it with this time limit (`2:00:00`) in place of the spec's `job.time`, as
-        /// `submit --time` would send it: a shorter limit may fit a backfill window.
+        /// `submit --time` would send it.
         #[arg(long, value_name = "TIME")]
         time: Option<String>,
         /// Judge it with this memory (`16G`) in place of the spec's `job.mem`.
