@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::backend;
-use crate::runs::{self, RunRecord};
+use crate::runs::{self, BackendKind, RunRecord};
 use crate::slurm::Slurm;
 use crate::slurm::state::{JobState, explain_reason};
 
@@ -59,12 +59,24 @@ struct LogCursor {
     inode: Option<u64>,
 }
 
+/// Lines that say a job's end is seconds away: the job script's last line, and slurmstepd's
+/// when it stops the job (`*** JOB 17 ON node CANCELLED AT ... DUE TO TIME LIMIT ***`).
+const ENDING_LINES: [&str; 2] = ["[yenjob] worker exited with status ", "*** JOB "];
+
+/// Whether `text` holds one of [`ENDING_LINES`].
+fn says_ending(text: &[u8]) -> bool {
+    ENDING_LINES
+        .iter()
+        .any(|line| text.windows(line.len()).any(|w| w == line.as_bytes()))
+}
+
 impl LogCursor {
     /// Prints what was added to `path` since the last call; notices truncation and
-    /// replacement (`notes`: say so, as the log's readers expect).
-    fn pump(&mut self, path: &Path, out: &mut impl Write, notes: bool) -> std::io::Result<()> {
+    /// replacement (`notes`: say so, as the log's readers expect). Returns whether what was
+    /// added says the job is ending.
+    fn pump(&mut self, path: &Path, out: &mut impl Write, notes: bool) -> std::io::Result<bool> {
         let Ok(mut file) = std::fs::File::open(path) else {
-            return Ok(());
+            return Ok(false);
         };
         let meta = file.metadata()?;
         if self.inode.is_some_and(|i| i != meta.ino()) {
@@ -85,21 +97,38 @@ impl LogCursor {
             self.offset = 0;
         }
         self.inode = Some(meta.ino());
-        if meta.len() > self.offset {
-            file.seek(SeekFrom::Start(self.offset))?;
-            let mut buf = Vec::new();
-            file.take(meta.len() - self.offset).read_to_end(&mut buf)?;
-            self.offset += buf.len() as u64;
-            out.write_all(&buf)?;
-            out.flush()?;
+        if meta.len() <= self.offset {
+            return Ok(false);
         }
-        Ok(())
+        file.seek(SeekFrom::Start(self.offset))?;
+        let mut buf = Vec::new();
+        file.take(meta.len() - self.offset).read_to_end(&mut buf)?;
+        self.offset += buf.len() as u64;
+        out.write_all(&buf)?;
+        out.flush()?;
+        Ok(says_ending(&buf))
     }
 }
 
-/// How often the job's state is asked for while it runs, and at most while it pends.
-const POLL_RUNNING: Duration = Duration::from_secs(2);
-const POLL_PENDING_MAX: Duration = Duration::from_secs(30);
+/// How often a Slurm job's state is asked for: every 2 s at first, after a change, and while
+/// the log says the job is ending; otherwise less and less often, up to every 30 s, since a
+/// job may pend or run for hours and each question is a call to the controller. A local
+/// job's state costs no call: it is asked every 2 s.
+const POLL_FAST: Duration = Duration::from_secs(2);
+const POLL_SLOW: Duration = Duration::from_secs(30);
+/// How long after an ending line the state is asked for every 2 s (an old run's line, read
+/// at the start or after a requeue, must not keep it fast for ever).
+const ENDING_WINDOW: Duration = Duration::from_secs(60);
+
+/// The wait before the next question, after `previous`: `changed` when the state differs from
+/// the last answer, `ending` while the log says the job is ending.
+fn next_poll(previous: Duration, changed: bool, ending: bool, backend: BackendKind) -> Duration {
+    if backend == BackendKind::Local || changed || ending {
+        POLL_FAST
+    } else {
+        (previous * 2).clamp(POLL_FAST, POLL_SLOW)
+    }
+}
 
 pub async fn follow(slurm: &Slurm, record: &RunRecord, follow_log: bool) -> anyhow::Result<i32> {
     follow_feed(slurm, record, follow_log, Feed::Log).await
@@ -120,25 +149,40 @@ pub async fn follow_feed(
         offset: 0,
         inode: None,
     };
+    // The events feed prints metrics.jsonl; the log is still read, unprinted, for its ending
+    // lines.
+    let mut log_watch = LogCursor {
+        offset: 0,
+        inode: None,
+    };
     let mut stdout = std::io::stdout();
     let mut last_said: Option<(JobState, Option<String>)> = None;
     let mut last_poll = Instant::now() - Duration::from_secs(60);
-    let mut poll_every = POLL_RUNNING;
+    let mut poll_every = POLL_FAST;
+    let mut ending_seen: Option<Instant> = None;
     loop {
-        cursor.pump(&path, &mut stdout, notes)?;
+        let mut ending = cursor.pump(&path, &mut stdout, notes)?;
         if !follow_log {
             return Ok(0);
+        }
+        if feed == Feed::Events {
+            ending |= log_watch.pump(&record.log_path, &mut std::io::sink(), false)?;
+        }
+        if ending {
+            ending_seen = Some(Instant::now());
+            // Ask now: the end is seconds away, or already there.
+            poll_every = poll_every.min(POLL_FAST);
         }
         if last_poll.elapsed() >= poll_every {
             last_poll = Instant::now();
             let status = backend::status(slurm, record).await?;
-            // A pending job may wait hours: ask the controller less and less often.
-            poll_every = if status.state.is_waiting() {
-                (poll_every * 2).clamp(POLL_RUNNING, POLL_PENDING_MAX)
-            } else {
-                POLL_RUNNING
-            };
             let now = (status.state.clone(), status.reason.clone());
+            poll_every = next_poll(
+                poll_every,
+                last_said.as_ref() != Some(&now),
+                ending_seen.is_some_and(|t| t.elapsed() < ENDING_WINDOW),
+                record.backend,
+            );
             if last_said.as_ref() != Some(&now) {
                 if status.state.is_waiting() {
                     let why = status
@@ -232,6 +276,30 @@ mod tests {
             task: None,
             ended: None,
         }
+    }
+
+    /// Regression: `tail` asked the controller every 2 s for as long as the job ran (a
+    /// 10-hour job: 18,000 calls). It backs off to every 30 s, and asks every 2 s again once
+    /// the log says the job is ending.
+    #[test]
+    fn asks_slurm_less_often_until_the_log_says_the_job_ends() {
+        let mut wait = POLL_FAST;
+        let mut waits = Vec::new();
+        for _ in 0..6 {
+            wait = next_poll(wait, false, false, BackendKind::Slurm);
+            waits.push(wait.as_secs());
+        }
+        assert_eq!(waits, [4, 8, 16, 30, 30, 30]);
+        assert_eq!(next_poll(wait, true, false, BackendKind::Slurm), POLL_FAST);
+        assert_eq!(next_poll(wait, false, true, BackendKind::Slurm), POLL_FAST);
+        assert_eq!(next_poll(wait, false, false, BackendKind::Local), POLL_FAST);
+        for ending in [
+            "[yenjob] worker exited with status 0 at 2026-11-29T06:12:17+00:00\n",
+            "slurmstepd-localhost: error: *** JOB 17 ON localhost CANCELLED AT 2026-11-27T10:56:44 DUE TO TIME LIMIT ***\n",
+        ] {
+            assert!(says_ending(format!("[train] step 3\n{ending}").as_bytes()));
+        }
+        assert!(!says_ending(b"[train] epoch 1/2 step 20/200 loss 1.0041\n"));
     }
 
     #[test]
