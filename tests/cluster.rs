@@ -1202,6 +1202,61 @@ fn a_sweep_never_runs_more_tasks_than_max_jobs_and_completes() {
     }
 }
 
+/// Regression: cancelling one of several tasks waiting behind the array's throttle said
+/// "asked to cancel job N_2, but it is still UNKNOWN" after 15 s, and `status` listed the
+/// task as UNKNOWN for ever: Slurm drops such a task from the array's pending record and
+/// keeps no record of it. It is CANCELLED now, at once, and stays so.
+#[test]
+#[ignore = "needs a Slurm cluster: scripts/cluster-start.sh"]
+fn a_task_cancelled_behind_the_throttle_is_cancelled() {
+    let env = Env::new();
+    let spec = sweep_spec(
+        &env,
+        "dropped-task",
+        1500,
+        "checkpoint_every = 0\nlog_every = 500",
+        &format!("{}max_parallel = 1\n", seeds(3)),
+    );
+    let out = env.yenjob().arg("submit").arg(&spec).output().unwrap();
+    let id = submitted_array(&out.stdout)
+        .unwrap_or_else(|| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+    let tasks = wait_for_tasks(
+        &id,
+        |t| {
+            t.iter().any(|t| t.1 == "RUNNING") && t.iter().filter(|t| t.1 == "PENDING").count() == 2
+        },
+        60,
+    );
+    let started = Instant::now();
+    let out = env
+        .yenjob()
+        .args(["cancel", &format!("{id}_2")])
+        .output()
+        .unwrap();
+    let said = common::stdout_of_success(&out);
+    assert!(
+        said.contains("(was PENDING, now CANCELLED)"),
+        "{said} (the array: {tasks:?})"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let states = || {
+        let out = env
+            .yenjob()
+            .args(["status", "--json", &id])
+            .output()
+            .unwrap();
+        let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["state"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(states()[2], "CANCELLED");
+    env.yenjob().args(["cancel", &id]).assert().success();
+    assert_eq!(states(), ["CANCELLED", "CANCELLED", "CANCELLED"]);
+}
+
 /// `scontrol requeue` of one running task resumes that task from its own checkpoint and
 /// leaves the others alone; a task cancelled while it waits is reported as cancelled.
 #[test]

@@ -110,6 +110,22 @@ fn a_local_sweep_runs_each_task_in_its_folder_and_reports_them() {
         assert!(!spec.contains("[sweep]"), "{spec}");
     }
 
+    // Regression: `status SWEEP_N` wrote the task's end into a run.json of its own in the
+    // task folder (and a stray index entry); it goes into the sweep's run.json.
+    let record = sweep_dir.join("run.json");
+    let mut kept: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&record).unwrap()).unwrap();
+    kept["sweep"]["ended"] = serde_json::json!([]);
+    std::fs::write(&record, kept.to_string()).unwrap();
+    yenjob(tmp.path())
+        .args(["status", &format!("{id}_1")])
+        .assert()
+        .success();
+    assert!(!sweep_dir.join("task-1/run.json").exists());
+    let kept: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&record).unwrap()).unwrap();
+    assert_eq!(kept["sweep"]["ended"][1]["state"], "COMPLETED", "{kept}");
+
     // The report's numbers are the tasks' own.
     let out = yenjob(tmp.path())
         .args(["report", "--json", &id])

@@ -140,7 +140,11 @@ pub async fn statuses(
                     note: None,
                     expected_start: None,
                 },
-                None => from_run_folder(r),
+                // Slurm forgot it; run.json may remember how it ended.
+                None => match &r.ended {
+                    Some(e) => from_record(r, e),
+                    None => from_run_folder(r),
+                },
             });
         }
     }
@@ -202,7 +206,7 @@ impl JobStatus {
     /// What `run.json` keeps of a job that ended, as accounting, the controller or the local
     /// backend said it; `None` while it may still change.
     pub fn ended(&self) -> Option<Ended> {
-        let sure = matches!(self.source, "sacct" | "scontrol" | "local");
+        let sure = matches!(self.source, "sacct" | "scontrol" | "local" | "scancel");
         (self.state.is_finished() && sure).then(|| Ended {
             state: self.state.clone(),
             exit_code: self.exit_code.clone(),
@@ -211,6 +215,59 @@ impl JobStatus {
             failure: None,
         })
     }
+}
+
+/// Records in `run.json` each end that accounting, the controller, a cancel or the local
+/// backend reported (with why a failed one failed), so the next listing need not ask again
+/// nor read its log; returns `record` as updated. `jobs` are `record` itself or its sweep's
+/// tasks; a task's end goes into its sweep's `run.json`, the only one a sweep has. A deleted
+/// run folder is never recreated for it.
+pub fn remember_ends(record: &RunRecord, jobs: &[(RunRecord, JobStatus)]) -> RunRecord {
+    if let (Some(index), None) = (record.task, &record.sweep) {
+        let sweep = record
+            .run_dir
+            .parent()
+            .and_then(|folder| crate::runs::load(folder).ok())
+            .filter(|sweep| sweep.sweep.is_some());
+        return match sweep {
+            Some(sweep) => remember_ends(&sweep, jobs)
+                .task(index)
+                .unwrap_or_else(|| record.clone()),
+            None => record.clone(),
+        };
+    }
+    if !record.run_dir.is_dir() {
+        return record.clone();
+    }
+    let mut updated = record.clone();
+    let mut changed = false;
+    for (job, status) in jobs {
+        let Some(ended) = status.ended() else {
+            continue;
+        };
+        let slot = match (job.task, updated.sweep.as_mut()) {
+            (Some(i), Some(s)) => {
+                if s.ended.len() < s.tasks.len() {
+                    s.ended.resize(s.tasks.len(), None);
+                }
+                match s.ended.get_mut(i) {
+                    Some(slot) => slot,
+                    None => continue,
+                }
+            }
+            (None, None) => &mut updated.ended,
+            _ => continue,
+        };
+        let ended = crate::runs::advice::explain_end(job, ended, slot.as_ref());
+        if slot.as_ref() != Some(&ended) {
+            *slot = Some(ended);
+            changed = true;
+        }
+    }
+    if changed && let Err(e) = crate::runs::save(&updated) {
+        eprintln!("yenjob: warning: {}", crate::error_chain(&e));
+    }
+    updated
 }
 
 /// No Slurm source knows the job: the worker's results say it completed, else nothing does.
@@ -274,15 +331,50 @@ pub async fn cancel(slurm: &Slurm, record: &RunRecord) -> Result<Vec<JobStatus>,
         }
     }
     // scancel exits 0 even for unknown jobs: confirm by looking.
-    let mut last = statuses(slurm, &jobs, true).await?;
+    let look = || async {
+        let now = statuses(slurm, &jobs, true).await?;
+        Ok::<_, BackendError>(
+            jobs.iter()
+                .zip(now)
+                .map(|(job, status)| match record.backend {
+                    BackendKind::Slurm => dropped_when_cancelled(job, status),
+                    BackendKind::Local => status,
+                })
+                .collect::<Vec<_>>(),
+        )
+    };
+    let mut last = look().await?;
     for _ in 0..30 {
         if last.iter().all(|s| s.state.is_finished()) {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-        last = statuses(slurm, &jobs, true).await?;
+        last = look().await?;
     }
     Ok(last)
+}
+
+/// A sweep's task that Slurm no longer knows after it was cancelled, and that never wrote a
+/// line: cancelled while pending. Slurm 22.05 keeps an array's pending tasks as one record
+/// and cancelling one drops it from that record: no queue entry, no accounting record, nothing
+/// in `scontrol show job` (slurmctld logs the kill request, then nothing of the task). Having
+/// asked for it, yenjob knows how it ended.
+fn dropped_when_cancelled(job: &RunRecord, status: JobStatus) -> JobStatus {
+    let dropped = job.task.is_some()
+        && status.state == JobState::Unknown
+        && status.source == "run folder"
+        && !job.log_path.exists();
+    if !dropped {
+        return status;
+    }
+    JobStatus {
+        state: JobState::Cancelled,
+        source: "scancel",
+        note: Some(
+            "cancelled while pending: Slurm dropped the task and keeps no record of it".into(),
+        ),
+        ..status
+    }
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ pub async fn run(job: Option<&str>, json: bool) -> anyhow::Result<i32> {
         let after = if before.iter().all(|s| s.state.is_finished()) {
             before.clone()
         } else {
-            backend::cancel(&slurm, &record).await?
+            cancel_and_remember(&slurm, &record, &jobs).await?
         };
         let stopped = after.iter().all(|s| s.state.is_finished());
         let states = |list: &[crate::backend::JobStatus]| -> Vec<serde_json::Value> {
@@ -47,7 +47,7 @@ pub async fn run(job: Option<&str>, json: bool) -> anyhow::Result<i32> {
         println!("{what} already ended: {}", state_counts(&before));
         return Ok(0);
     }
-    let after = backend::cancel(&slurm, &record).await?;
+    let after = cancel_and_remember(&slurm, &record, &jobs).await?;
     if after.iter().all(|s| s.state.is_finished()) {
         println!(
             "{what} cancelled (was {}, now {})",
@@ -62,4 +62,17 @@ pub async fn run(job: Option<&str>, json: bool) -> anyhow::Result<i32> {
         );
         Ok(1)
     }
+}
+
+/// Cancels and confirms; the ends seen go into `run.json` (an array task cancelled while
+/// pending is in no Slurm record afterwards: only yenjob's says how it ended).
+async fn cancel_and_remember(
+    slurm: &Slurm,
+    record: &runs::RunRecord,
+    jobs: &[runs::RunRecord],
+) -> anyhow::Result<Vec<backend::JobStatus>> {
+    let after = backend::cancel(slurm, record).await?;
+    let pairs: Vec<_> = jobs.iter().cloned().zip(after.iter().cloned()).collect();
+    let _ = backend::remember_ends(record, &pairs);
+    Ok(after)
 }

@@ -147,56 +147,21 @@ async fn observe(slurm: &Slurm, records: &[RunRecord], fresh: bool) -> anyhow::R
             Some(s) => {
                 let tasks: Vec<(RunRecord, JobStatus)> =
                     by_run.by_ref().take(s.tasks.len()).collect();
-                let _ = remember_ends(r, &tasks);
+                let _ = backend::remember_ends(r, &tasks);
                 lines.push(Line::Sweep(sweep_row(r, &tasks)));
             }
             None => {
                 if let Some((job, status)) = by_run.next() {
-                    let job =
-                        remember_ends(&job, std::slice::from_ref(&(job.clone(), status.clone())));
+                    let job = backend::remember_ends(
+                        &job,
+                        std::slice::from_ref(&(job.clone(), status.clone())),
+                    );
                     lines.push(Line::Job(Box::new(row(&job, status))));
                 }
             }
         }
     }
     Ok(lines)
-}
-
-/// Records in `run.json` each end that accounting or the controller reported (with why a
-/// failed one failed), so the next listing need not ask again nor read its log; returns the
-/// record as updated. A deleted run folder is never recreated for it.
-fn remember_ends(record: &RunRecord, jobs: &[(RunRecord, JobStatus)]) -> RunRecord {
-    if !record.run_dir.is_dir() {
-        return record.clone();
-    }
-    let mut updated = record.clone();
-    let mut changed = false;
-    for (job, status) in jobs {
-        let Some(ended) = status.ended() else {
-            continue;
-        };
-        let slot = match (job.task, updated.sweep.as_mut()) {
-            (Some(i), Some(s)) => {
-                if s.ended.len() < s.tasks.len() {
-                    s.ended.resize(s.tasks.len(), None);
-                }
-                match s.ended.get_mut(i) {
-                    Some(slot) => slot,
-                    None => continue,
-                }
-            }
-            _ => &mut updated.ended,
-        };
-        let ended = runs::advice::explain_end(job, ended, slot.as_ref());
-        if slot.as_ref() != Some(&ended) {
-            *slot = Some(ended);
-            changed = true;
-        }
-    }
-    if changed && let Err(e) = runs::save(&updated) {
-        eprintln!("yenjob: warning: {}", crate::error_chain(&e));
-    }
-    updated
 }
 
 fn row(r: &RunRecord, mut status: JobStatus) -> Row {
@@ -251,7 +216,7 @@ async fn sweep_tasks(slurm: &Slurm, sweep: &RunRecord, json: bool) -> anyhow::Re
     let tasks = sweep.tasks();
     let statuses = backend::statuses(slurm, &tasks, true).await?;
     let pairs: Vec<(RunRecord, JobStatus)> = tasks.into_iter().zip(statuses).collect();
-    let sweep = remember_ends(sweep, &pairs);
+    let sweep = backend::remember_ends(sweep, &pairs);
     let rows: Vec<Row> = pairs
         .into_iter()
         .map(|(task, status)| {
@@ -340,7 +305,7 @@ pub async fn follow_sweep(slurm: &Slurm, sweep: &RunRecord) -> anyhow::Result<i3
                 .cloned()
                 .zip(statuses.iter().cloned())
                 .collect();
-            let _ = remember_ends(sweep, &pairs);
+            let _ = backend::remember_ends(sweep, &pairs);
             let all_done = statuses.iter().all(|s| s.state == JobState::Completed);
             println!(
                 "[yenjob] sweep {} ended; `yenjob report {}` compares its tasks",
