@@ -9,6 +9,7 @@
 #     (gres.conf File= points at dummy char devices made with mknod, no NVIDIA driver needed)
 #   * partitions: normal (default) and gpu (partition QOS "gpu")
 #   * accounting through slurmdbd+MariaDB, AccountingStorageEnforce=associations,limits,qos
+#   * memory enforced through accounting (JobAcctGatherParams=OverMemoryKill, every 2 s)
 #   * QOS gpu: MaxTRESPerUser=gres/gpu=4 MaxJobsPerUser=2 MaxSubmitJobsPerUser=4 MaxWall=1-00:00:00
 #   * account "yenlab" with users root and nobody (an existing non-root user)
 #
@@ -121,7 +122,11 @@ SlurmdDebug=info
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/linux
-JobAcctGatherFrequency=30
+# Memory is enforced as most sites do, without cgroups: accounting samples each step every 2 s
+# and kills one that uses more than the job asked for ("StepId=N.0 exceeded memory limit
+# (USED > LIMIT), being killed"; the job ends FAILED, not OUT_OF_MEMORY, as cgroups would say).
+JobAcctGatherFrequency=2
+JobAcctGatherParams=OverMemoryKill
 SchedulerType=sched/backfill
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory

@@ -521,6 +521,38 @@ fn verdicts_match_what_slurm_does() {
     assert!(log.contains("ended: COMPLETED"), "{log}");
 }
 
+/// A job that uses more memory than it asked for, killed by Slurm's accounting
+/// (`OverMemoryKill`, as `scripts/cluster-start.sh` sets it): FAILED 9:0 in Slurm's words;
+/// yenjob names the memory and gives the `--mem` to ask for, and keeps that in run.json.
+#[test]
+#[ignore = "needs a Slurm cluster: scripts/cluster-start.sh"]
+fn a_job_killed_for_memory_says_to_ask_for_more() {
+    let env = Env::new();
+    let spec = env.spec("too-little-memory", "cpus = 1\nmem = \"25M\"", 1500);
+    let out = env.yenjob().arg("submit").arg(&spec).output().unwrap();
+    let id = submitted_id(&out.stdout)
+        .unwrap_or_else(|| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+    let tail = env.yenjob().args(["tail", &id]).output().unwrap();
+    let log = String::from_utf8_lossy(&tail.stdout);
+    assert!(log.contains("exceeded memory limit ("), "{log}");
+    let next = format!(
+        "for using more memory than it asked for (25 MiB): `yenjob submit --rerun-failed {id} --mem 1G` runs it again from where it stopped, with twice that"
+    );
+    assert!(log.contains(&next), "{log}");
+    let row = env.status(&id);
+    assert_eq!(row["state"], "FAILED", "{row}");
+    assert!(
+        row["next"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("Slurm killed it at ") && n.contains(&next)),
+        "{row}"
+    );
+    let run_dir = PathBuf::from(row["run_dir"].as_str().unwrap());
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("run.json")).unwrap()).unwrap();
+    assert_eq!(record["ended"]["failure"]["kind"], "memory", "{record}");
+}
+
 #[test]
 #[ignore = "needs a Slurm cluster: scripts/cluster-start.sh"]
 fn cancel_running_job() {

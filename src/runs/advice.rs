@@ -4,9 +4,10 @@
 use crate::slurm::duration::format_seconds;
 use crate::slurm::state::JobState;
 
+use super::failure::Failure;
 use super::record::{Ended, RunRecord};
 
-/// How much of a log's end is searched for the worker's error.
+/// How much of a log's end is searched for why a job failed.
 const LOG_TAIL_BYTES: u64 = 64 * 1024;
 
 /// [`after_end`] with why a failed run failed: recorded in `run.json` once a listing saw it
@@ -23,7 +24,7 @@ pub fn for_run(record: &RunRecord, state: &JobState, exit_code: Option<&str>) ->
         ),
         _ => None,
     };
-    after_end(record, state, why.as_deref())
+    after_end(record, state, why.as_ref())
 }
 
 /// `ended` with why the run failed, when it did: what `known` (the end recorded earlier) says
@@ -38,13 +39,9 @@ pub fn explain_end(record: &RunRecord, mut ended: Ended, known: Option<&Ended>) 
     ended
 }
 
-/// [`why_it_failed`] for a run's log.
-fn failure_from_log(record: &RunRecord, exit_code: Option<&str>) -> String {
-    why_it_failed(
-        log_tail(&record.log_path).as_deref(),
-        exit_code,
-        &record.job_id,
-    )
+/// [`Failure::read`] of a run's log.
+fn failure_from_log(record: &RunRecord, exit_code: Option<&str>) -> Failure {
+    Failure::read(log_tail(&record.log_path).as_deref(), exit_code)
 }
 
 /// The last `LOG_TAIL_BYTES` of a log, as text; `None` when it cannot be read.
@@ -59,58 +56,33 @@ fn log_tail(path: &std::path::Path) -> Option<String> {
     Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
-/// The message of the last `yenjob: error:` line in a log.
-pub fn last_error(log: &str) -> Option<&str> {
-    log.lines()
-        .rev()
-        .find_map(|l| {
-            l.split_once("yenjob: error: ")
-                .map(|(_, message)| message.trim())
-        })
-        .filter(|m| !m.is_empty())
-}
-
-/// The status the job script said its last worker exited with (`[yenjob] worker exited with
-/// status N at ...`).
-fn last_worker_status(log: &str) -> Option<i32> {
-    log.lines().rev().find_map(|l| {
-        l.strip_prefix("[yenjob] worker exited with status ")?
-            .split_whitespace()
-            .next()?
-            .parse()
-            .ok()
-    })
-}
-
-/// Why a failed job failed, from the tail of its log (`None`: no log) and its exit code.
-///
-/// The job script exits with its worker's status, so a job whose exit code differs from the
-/// status the log last reported (or whose log is empty) ended without running its script
-/// again: Slurm failed a launch (a requeued task started in the same second as its end, a
-/// prolog that failed, a log folder it could not write). Pointing at the log would mislead.
-pub fn why_it_failed(log: Option<&str>, exit_code: Option<&str>, job_id: &str) -> String {
-    let log = log.unwrap_or("");
-    if let Some(error) = last_error(log) {
-        return format!("it failed: {error}");
-    }
-    let code = exit_code.and_then(|c| c.split(':').next()?.trim().parse::<i32>().ok());
+/// A failure in words; the job id for what to ask Slurm.
+fn describe(failure: &Failure, job_id: &str) -> String {
     let ask = format!(
         "`scontrol show job {job_id}` says why while the controller still holds the job, the node's slurmd log after that"
     );
-    if log.trim().is_empty() {
-        return format!("it failed before its job script wrote a line: {ask}");
-    }
-    match (last_worker_status(log), code) {
-        (Some(status), Some(code)) if status != code => format!(
-            "it failed (exit code {code}) after its log's last run had ended with status {status}, so its script did not run again: {ask}"
+    match failure {
+        Failure::Error { message } => format!("it failed: {message}"),
+        Failure::NotRun {
+            exit_code,
+            last_status,
+        } => format!(
+            "it failed (exit code {exit_code}) after its log's last run had ended with status {last_status}, so its script did not run again: {ask}"
         ),
-        _ => "the log says why".to_string(),
+        Failure::Silent => format!("it failed before its job script wrote a line: {ask}"),
+        Failure::SeeLog => "the log says why".to_string(),
+        Failure::Memory { used_mib } => match used_mib {
+            Some(used) => format!(
+                "Slurm killed it for using more memory than it asked for ({used} MiB in use)"
+            ),
+            None => "Slurm killed it for using more memory than it asked for".to_string(),
+        },
     }
 }
 
 /// The advice for `record` once it ended in `state`, `why` being what made it fail (from
-/// [`why_it_failed`]); `None` when it completed or is not over.
-pub fn after_end(record: &RunRecord, state: &JobState, why: Option<&str>) -> Option<String> {
+/// [`Failure::read`]); `None` when it completed or is not over.
+pub fn after_end(record: &RunRecord, state: &JobState, why: Option<&Failure>) -> Option<String> {
     // `--rerun-failed` takes a sweep, not one of its tasks: it runs every task that failed.
     let target = match record.task {
         Some(_) => record
@@ -125,17 +97,24 @@ pub fn after_end(record: &RunRecord, state: &JobState, why: Option<&str>) -> Opt
     } else {
         "runs it again from where it stopped"
     };
-    Some(match state {
-        JobState::OutOfMemory => match record.request.as_ref().and_then(|r| r.mem_mib) {
-            Some(mib) => format!(
-                "it needed more memory than it asked for ({mib} MiB): `{again} --mem {}G` {runs}, with twice that",
-                (mib * 2).div_ceil(1024)
-            ),
-            None => format!(
-                "it needed more memory than the partition gives a job by default: `{again} --mem 16G` {runs}, with 16G (or ask for what it needs)"
-            ),
-        },
-        JobState::Timeout => {
+    let more_memory = |said: &str| match record.request.as_ref().and_then(|r| r.mem_mib) {
+        Some(mib) => format!(
+            "{said} ({mib} MiB): `{again} --mem {}G` {runs}, with twice that",
+            (mib * 2).div_ceil(1024)
+        ),
+        None => format!(
+            "{said} (the partition's default memory): `{again} --mem 16G` {runs}, with 16G (or ask for what it needs)"
+        ),
+    };
+    Some(match (state, why) {
+        (JobState::OutOfMemory, _) => more_memory("it needed more memory than it asked for"),
+        (JobState::Failed, Some(Failure::Memory { used_mib })) => more_memory(&match used_mib {
+            Some(used) => {
+                format!("Slurm killed it at {used} MiB, for using more memory than it asked for")
+            }
+            None => "Slurm killed it for using more memory than it asked for".to_string(),
+        }),
+        (JobState::Timeout, _) => {
             let limit = record.time_limit_seconds;
             format!(
                 "it reached its time limit ({}) before it could checkpoint and requeue itself: `{again} --time {}` {runs}, with twice that",
@@ -143,17 +122,20 @@ pub fn after_end(record: &RunRecord, state: &JobState, why: Option<&str>) -> Opt
                 format_seconds(limit.saturating_mul(2).max(60))
             )
         }
-        JobState::Failed => {
-            let why = why.unwrap_or("the log says why");
+        (JobState::Failed, _) => {
+            let why = describe(why.unwrap_or(&Failure::SeeLog), &record.job_id);
             format!(
                 "{why}. Once that is fixed, `{again}` {runs} (a fix to the spec needs a new `yenjob submit`)"
             )
         }
-        JobState::Cancelled
-        | JobState::NodeFail
-        | JobState::Preempted
-        | JobState::BootFail
-        | JobState::Deadline => format!("`{again}` {runs}"),
+        (
+            JobState::Cancelled
+            | JobState::NodeFail
+            | JobState::Preempted
+            | JobState::BootFail
+            | JobState::Deadline,
+            _,
+        ) => format!("`{again}` {runs}"),
         _ => return None,
     })
 }
@@ -199,15 +181,36 @@ mod tests {
             None,
         )
         .unwrap();
-        assert!(
-            said.contains("(3000 MiB)")
-                && said.contains("`yenjob submit --rerun-failed 42 --mem 6G`"),
-            "{said}"
+        assert_eq!(
+            said,
+            "it needed more memory than it asked for (3000 MiB): `yenjob submit --rerun-failed 42 --mem 6G` runs it again from where it stopped, with twice that"
         );
         let said = after_end(&record("42", None, None), &JobState::OutOfMemory, None).unwrap();
         assert!(
-            said.contains("by default: `yenjob submit --rerun-failed 42 --mem 16G`"),
+            said.contains(
+                "(the partition's default memory): `yenjob submit --rerun-failed 42 --mem 16G`"
+            ),
             "{said}"
+        );
+    }
+
+    /// Regression: slurmstepd's accounting (`OverMemoryKill`) killed a 300M job's worker at
+    /// 598 MiB; Slurm said FAILED 9:0, and the advice said its script "did not run again".
+    /// It is a memory failure, with the `--mem` to ask for.
+    #[test]
+    fn a_failure_slurm_killed_for_memory_asks_for_more() {
+        let log = "[yenjob] job 2031 on vm starts now (restart 0, GPUs 0)\nslurmstepd-localhost: error: StepId=2031.0 exceeded memory limit (627134464 > 314572800), being killed\nslurmstepd-localhost: error: Exceeded job memory limit\n[yenjob] worker exited with status 137 at now\n";
+        let why = Failure::read(Some(log), Some("9:0"));
+        let said = after_end(
+            &record("2031", None, Some(300)),
+            &JobState::Failed,
+            Some(&why),
+        );
+        assert_eq!(
+            said.as_deref(),
+            Some(
+                "Slurm killed it at 599 MiB, for using more memory than it asked for (300 MiB): `yenjob submit --rerun-failed 2031 --mem 1G` runs it again from where it stopped, with twice that"
+            )
         );
     }
 
@@ -234,23 +237,12 @@ mod tests {
     #[test]
     fn a_failure_quotes_the_last_error() {
         let log = "[yenjob] job 42 starts\nyenjob: error: first\n[train] step 3\nyenjob: error: /d.txt:2: unknown label \"terrible\"\n[yenjob] worker exited with status 1\n";
-        assert_eq!(
-            last_error(log),
-            Some("/d.txt:2: unknown label \"terrible\"")
-        );
-        let why = why_it_failed(Some(log), Some("1:0"), "42");
+        let why = Failure::read(Some(log), Some("1:0"));
         let said = after_end(&record("42", None, None), &JobState::Failed, Some(&why)).unwrap();
         assert!(
             said.starts_with("it failed: /d.txt:2: unknown label \"terrible\". Once that is fixed, `yenjob submit --rerun-failed 42` runs it again"),
             "{said}"
         );
-        assert_eq!(last_error("[yenjob] nothing went wrong\n"), None);
-        let why = why_it_failed(
-            Some("[yenjob] worker exited with status 3 at 2026-11-29T06:59:10+00:00\n"),
-            Some("3:0"),
-            "42",
-        );
-        assert_eq!(why, "the log says why");
     }
 
     /// Regression: a requeued task that Slurm started in the same second as its end was
@@ -259,27 +251,17 @@ mod tests {
     #[test]
     fn a_failure_the_log_never_saw_points_at_slurm() {
         let log = "[yenjob] job 1610_1 on vm starts 2026-11-29T06:59:09+00:00 (restart 0, GPUs 1)\n[yenjob worker] stopping: checkpoint at step 887 written\nsrun: error: localhost: task 0: Exited with exit code 75\n[yenjob] worker exited with status 75 at 2026-11-29T06:59:10+00:00\n";
-        let why = why_it_failed(Some(log), Some("1:0"), "1610_1");
+        let why = Failure::read(Some(log), Some("1:0"));
         assert_eq!(
-            why,
+            describe(&why, "1610_1"),
             "it failed (exit code 1) after its log's last run had ended with status 75, so its script did not run again: `scontrol show job 1610_1` says why while the controller still holds the job, the node's slurmd log after that"
         );
-        for empty in [None, Some(""), Some("\n")] {
-            let why = why_it_failed(empty, Some("1:0"), "42");
-            assert!(
-                why.starts_with(
-                    "it failed before its job script wrote a line: `scontrol show job 42`"
-                ),
-                "{why}"
-            );
-        }
-        // The local backend's exit codes have no signal part.
-        let why = why_it_failed(
-            Some("[yenjob] worker exited with status 2 at now\n"),
-            Some("2"),
-            "r",
+        assert!(
+            describe(&Failure::Silent, "42").starts_with(
+                "it failed before its job script wrote a line: `scontrol show job 42`"
+            )
         );
-        assert_eq!(why, "the log says why");
+        assert_eq!(describe(&Failure::SeeLog, "42"), "the log says why");
     }
 
     /// A failure's reason is read from the log once and kept with the end; the same end seen
@@ -291,21 +273,17 @@ mod tests {
             exit_code: Some(exit.into()),
             elapsed_seconds: Some(5),
             nodes: "n1".into(),
-            failure: failure.map(String::from),
+            failure: failure.map(|message| Failure::Error {
+                message: message.into(),
+            }),
         };
         // The record's log does not exist: anything read from it says the script never ran.
         let r = record("42", None, None);
-        let known = ended("1:0", Some("it failed: bad label"));
+        let known = ended("1:0", Some("bad label"));
         let kept = explain_end(&r, ended("1:0", None), Some(&known));
-        assert_eq!(kept.failure.as_deref(), Some("it failed: bad label"));
+        assert_eq!(kept.failure, known.failure);
         let afresh = explain_end(&r, ended("2:0", None), Some(&known));
-        assert!(
-            afresh
-                .failure
-                .as_deref()
-                .is_some_and(|f| f.starts_with("it failed before its job script wrote a line")),
-            "{afresh:?}"
-        );
+        assert_eq!(afresh.failure, Some(Failure::Silent));
         let r = RunRecord {
             ended: Some(known),
             ..r

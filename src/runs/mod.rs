@@ -10,6 +10,7 @@ use serde::Deserialize;
 use crate::run_dir::{RunDir, WriteError, atomic_write};
 
 pub mod advice;
+pub mod failure;
 mod record;
 pub use record::{
     BackendKind, ChangedLimits, Ended, RunRecord, Submission, SweepRecord, value_text,

@@ -144,10 +144,10 @@ pub struct Ended {
     pub exit_code: Option<String>,
     pub elapsed_seconds: Option<u64>,
     pub nodes: String,
-    /// A failed job: why, as `runs::advice` read it from the log once, so that a listing of
-    /// many failed runs reads no logs.
+    /// A failed job: why, read from its log once, so that a listing of many failed runs
+    /// reads no logs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub failure: Option<String>,
+    pub failure: Option<super::failure::Failure>,
 }
 
 impl Ended {
