@@ -315,9 +315,10 @@ fn a_failed_job_says_why_and_what_next() {
     let kept: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&record).unwrap()).unwrap();
     assert!(
-        kept["ended"]["failure"]
-            .as_str()
-            .is_some_and(|f| f.contains(why)),
+        kept["ended"]["failure"]["kind"] == "error"
+            && kept["ended"]["failure"]["message"]
+                .as_str()
+                .is_some_and(|f| f.contains(why)),
         "{kept}"
     );
     std::fs::remove_file(record.with_file_name("job.log")).unwrap();
