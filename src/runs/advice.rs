@@ -69,6 +69,8 @@ fn describe(failure: &Failure, job_id: &str) -> String {
         } => format!(
             "it failed (exit code {exit_code}) after its log's last run had ended with status {last_status}, so its script did not run again: {ask}"
         ),
+        Failure::Killed { signal: 9 } => "its worker was killed (SIGKILL), most often by the kernel for using more memory than the machine had left; `dmesg` on the node says whether it did".to_string(),
+        Failure::Killed { signal } => format!("its worker was killed by signal {signal}"),
         Failure::Silent => format!("it failed before its job script wrote a line: {ask}"),
         Failure::SeeLog => "the log says why".to_string(),
         Failure::Memory { used_mib } => match used_mib {

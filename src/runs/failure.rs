@@ -18,6 +18,9 @@ pub enum Failure {
     /// again (Slurm failed a launch: a requeued task started in the same second as its end, a
     /// prolog that failed, a log folder it could not write).
     NotRun { exit_code: i32, last_status: i32 },
+    /// A signal killed the worker (its status 128 + N) and nothing else says why: SIGKILL is
+    /// most often the kernel's out-of-memory killer where Slurm does not enforce memory.
+    Killed { signal: i32 },
     /// The job script never wrote a line.
     Silent,
     /// Nothing more precise: the log says why.
@@ -53,6 +56,9 @@ impl Failure {
             (Some(last_status), Some(exit_code)) if last_status != exit_code => Failure::NotRun {
                 exit_code,
                 last_status,
+            },
+            (Some(status), _) if (129..=192).contains(&status) => Failure::Killed {
+                signal: status - 128,
             },
             _ => Failure::SeeLog,
         }
@@ -173,5 +179,11 @@ mod tests {
         // The local backend's exit codes have no signal part.
         let ended = "[yenjob] worker exited with status 2 at now\n";
         assert_eq!(Failure::read(Some(ended), Some("2")), Failure::SeeLog);
+        // A worker the kernel killed (a local job, or Slurm without memory enforcement).
+        let killed = "[yenjob] job local-1 on vm starts now\n[train] step 3\n[yenjob] worker exited with status 137 at now\n";
+        assert_eq!(
+            Failure::read(Some(killed), Some("137")),
+            Failure::Killed { signal: 9 }
+        );
     }
 }
