@@ -321,6 +321,12 @@ fn a_failed_job_says_why_and_what_next() {
                 .is_some_and(|f| f.contains(why)),
         "{kept}"
     );
+    let rows = yenjob(tmp.path())
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
+    let rows: serde_json::Value = serde_json::from_slice(&rows.stdout).unwrap();
+    assert_eq!(rows[0]["failure"], kept["ended"]["failure"], "{rows}");
     std::fs::remove_file(record.with_file_name("job.log")).unwrap();
     let status = yenjob(tmp.path()).arg("status").output().unwrap();
     let status = String::from_utf8_lossy(&status.stdout);

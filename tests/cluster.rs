@@ -541,6 +541,7 @@ fn a_job_killed_for_memory_says_to_ask_for_more() {
     assert!(log.contains(&next), "{log}");
     let row = env.status(&id);
     assert_eq!(row["state"], "FAILED", "{row}");
+    assert_eq!(row["failure"]["kind"], "memory", "{row}");
     assert!(
         row["next"]
             .as_str()

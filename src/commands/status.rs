@@ -40,6 +40,9 @@ struct Row {
     /// For a run that ended without completing: what to do, with the command.
     #[serde(skip_serializing_if = "Option::is_none")]
     next: Option<String>,
+    /// For a failed run: why, by kind (`memory`, `error`, `killed`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    failure: Option<runs::failure::Failure>,
 }
 
 /// A sweep on one line.
@@ -171,6 +174,7 @@ fn row(r: &RunRecord, mut status: JobStatus) -> Row {
             r.run_dir.display()
         ));
     }
+    let failure = runs::advice::failure_of(r, &status.state, status.exit_code.as_deref());
     Row {
         kind: if r.task.is_some() { "task" } else { "job" },
         reason_text: status.reason.as_deref().map(explain_reason),
@@ -181,7 +185,8 @@ fn row(r: &RunRecord, mut status: JobStatus) -> Row {
         task: r.task,
         params: None,
         progress: latest_progress(r),
-        next: runs::advice::for_run(r, &status.state, status.exit_code.as_deref()),
+        next: runs::advice::after_end(r, &status.state, failure.as_ref()),
+        failure,
         start_estimate: status.expected_start.clone(),
         status,
     }

@@ -10,21 +10,27 @@ use super::record::{Ended, RunRecord};
 /// How much of a log's end is searched for why a job failed.
 const LOG_TAIL_BYTES: u64 = 64 * 1024;
 
-/// [`after_end`] with why a failed run failed: recorded in `run.json` once a listing saw it
-/// end, else read from its log. `exit_code` is Slurm's (`1:0`) or the local backend's (`1`).
+/// [`after_end`] with why a failed run failed ([`failure_of`]).
 pub fn for_run(record: &RunRecord, state: &JobState, exit_code: Option<&str>) -> Option<String> {
-    let why = match state {
-        JobState::Failed => Some(
-            record
-                .ended
-                .as_ref()
-                .filter(|e| &e.state == state)
-                .and_then(|e| e.failure.clone())
-                .unwrap_or_else(|| failure_from_log(record, exit_code)),
-        ),
-        _ => None,
-    };
-    after_end(record, state, why.as_ref())
+    after_end(record, state, failure_of(record, state, exit_code).as_ref())
+}
+
+/// Why a run that ended in `state` failed, when it failed: recorded in `run.json` once a
+/// listing saw it end, else read from its log. `exit_code` is Slurm's (`1:0`) or the local
+/// backend's (`1`).
+pub fn failure_of(
+    record: &RunRecord,
+    state: &JobState,
+    exit_code: Option<&str>,
+) -> Option<Failure> {
+    (state == &JobState::Failed).then(|| {
+        record
+            .ended
+            .as_ref()
+            .filter(|e| &e.state == state)
+            .and_then(|e| e.failure.clone())
+            .unwrap_or_else(|| failure_from_log(record, exit_code))
+    })
 }
 
 /// `ended` with why the run failed, when it did: what `known` (the end recorded earlier) says
