@@ -332,3 +332,38 @@ fn the_dry_run_of_a_sweep_shows_one_array_and_its_tasks() {
     );
     assert!(!tmp.path().join("runs").exists(), "a dry run made a folder");
 }
+
+/// A task that failed says why in the sweep's report (it said FAILED, exit code 1, no more),
+/// and the report says how to run the failed tasks again.
+#[test]
+fn a_failed_task_says_why_in_the_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = sweep_spec(
+        tmp.path(),
+        "diverging",
+        20,
+        "learning_rate = 1e-3",
+        "learning_rate = [1e-3, 1e6]\n",
+    );
+    let id = submit(tmp.path(), &spec);
+    let done = wait_until(tmp.path(), &id, 240, |s| {
+        s.iter().all(|s| s == "COMPLETED" || s == "FAILED")
+    });
+    assert_eq!(done, ["COMPLETED", "FAILED"]);
+    let out = yenjob(tmp.path()).args(["report", &id]).output().unwrap();
+    let text = common::stdout_of_success(&out);
+    assert!(
+        text.contains(&format!(
+            "task 1 ({id}_1) learning_rate=1e6: FAILED, exit code 1; it failed: training diverged at step"
+        )) && text.contains(&format!(
+            "`yenjob submit --rerun-failed {id}` runs those that ended again"
+        )),
+        "{text}"
+    );
+    let out = yenjob(tmp.path())
+        .args(["report", "--json", &id])
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_str(&common::stdout_of_success(&out)).unwrap();
+    assert_eq!(report["tasks"][1]["failure"]["kind"], "error", "{report}");
+}

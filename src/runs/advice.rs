@@ -63,7 +63,7 @@ fn log_tail(path: &std::path::Path) -> Option<String> {
 }
 
 /// A failure in words; the job id for what to ask Slurm.
-fn describe(failure: &Failure, job_id: &str) -> String {
+pub fn describe(failure: &Failure, job_id: &str) -> String {
     let ask = format!(
         "`scontrol show job {job_id}` says why while the controller still holds the job, the node's slurmd log after that"
     );

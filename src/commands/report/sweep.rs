@@ -11,7 +11,8 @@ use serde::Serialize;
 
 use crate::backend;
 use crate::run_dir::Summary;
-use crate::runs::{RunRecord, SweepRecord, value_text};
+use crate::runs::failure::Failure;
+use crate::runs::{self, RunRecord, SweepRecord, value_text};
 use crate::slurm::Slurm;
 use crate::slurm::state::JobState;
 
@@ -22,6 +23,8 @@ pub struct TaskResult {
     pub job_id: String,
     pub state: JobState,
     pub exit_code: Option<String>,
+    /// A failed task: why.
+    pub failure: Option<Failure>,
     pub summary: Option<Summary>,
 }
 
@@ -81,6 +84,9 @@ pub struct TaskRow {
     pub params: BTreeMap<String, serde_json::Value>,
     pub state: JobState,
     pub exit_code: Option<String>,
+    /// A failed task: why, by kind (as `status --json` gives it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
     pub validation_accuracy: Option<f64>,
     pub test_accuracy: Option<f64>,
     pub test_macro_f1: Option<f64>,
@@ -162,6 +168,7 @@ pub fn aggregate(record: &RunRecord, grid: &SweepRecord, results: &[TaskResult])
             params: params_of(r.index, false),
             state: r.state.clone(),
             exit_code: r.exit_code.clone(),
+            failure: r.failure.clone(),
             validation_accuracy: s.and_then(|s| s.validation.last()).map(|m| m.accuracy),
             test_accuracy: s.map(|s| s.after.accuracy),
             test_macro_f1: s.map(|s| s.after.macro_f1),
@@ -205,6 +212,7 @@ pub async fn run(record: &RunRecord, json: bool, csv: bool) -> anyhow::Result<i3
         results.push(TaskResult {
             index: task.task.unwrap_or(0),
             job_id: task.job_id.clone(),
+            failure: runs::advice::failure_of(task, &status.state, status.exit_code.as_deref()),
             state: status.state,
             exit_code: status.exit_code,
             summary: task.dir().read_summary()?,
@@ -282,21 +290,34 @@ fn print_table(report: &SweepReport, folder: &Path) {
         .collect();
     if !unfinished.is_empty() {
         println!("\ntasks without results:");
-        for t in unfinished {
+        for t in &unfinished {
             let params: Vec<String> = t
                 .params
                 .iter()
                 .map(|(k, v)| format!("{k}={}", value_text(v)))
                 .collect();
             println!(
-                "  task {} ({}) {}: {}{}",
+                "  task {} ({}) {}: {}{}{}",
                 t.task,
                 t.job_id,
                 params.join(" "),
                 t.state,
                 t.exit_code
                     .as_deref()
-                    .map_or(String::new(), |c| format!(", exit code {c}"))
+                    .map_or(String::new(), |c| format!(", exit code {c}")),
+                t.failure.as_ref().map_or(String::new(), |f| format!(
+                    "; {}",
+                    runs::advice::describe(f, &t.job_id)
+                ))
+            );
+        }
+        if unfinished
+            .iter()
+            .any(|t| t.state.is_finished() || t.state == JobState::Unknown)
+        {
+            println!(
+                "  `yenjob submit --rerun-failed {}` runs those that ended again, each from its last checkpoint",
+                report.sweep
             );
         }
     }
