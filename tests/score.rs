@@ -168,6 +168,10 @@ fn what_cannot_work_is_refused_before_anything_runs() {
     let m = model(tmp.path());
     common::write_corpus(&tmp.path().join("news.csv"), 10);
     std::fs::write(tmp.path().join("taken.csv"), "x").unwrap();
+    // Regression: an output that was the input under another name passed the check, and
+    // `--overwrite` truncated the input.
+    std::os::unix::fs::symlink("news.csv", tmp.path().join("alias.csv")).unwrap();
+    std::fs::hard_link(tmp.path().join("news.csv"), tmp.path().join("hard.csv")).unwrap();
     std::fs::write(
         tmp.path().join("news.jsonl"),
         "{\"id\": 1, \"headline\": \"profit rose\"}\n",
@@ -209,6 +213,34 @@ fn what_cannot_work_is_refused_before_anything_runs() {
                 "o.jsonl",
             ],
             "a JSON-lines file needs the name of the text field (--text-column NAME); its first line has: headline, id",
+        ),
+        (
+            vec![
+                "--model",
+                m.to_str().unwrap(),
+                "--input",
+                "news.csv",
+                "--output",
+                "alias.csv",
+                "--overwrite",
+                "--text-column",
+                "text",
+            ],
+            "alias.csv is the input (or another name for it)",
+        ),
+        (
+            vec![
+                "--model",
+                m.to_str().unwrap(),
+                "--input",
+                "news.csv",
+                "--output",
+                "hard.csv",
+                "--overwrite",
+                "--text-column",
+                "text",
+            ],
+            "hard.csv is the input (or another name for it)",
         ),
         (
             vec![

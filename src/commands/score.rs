@@ -94,7 +94,7 @@ pub enum ScoreCommandError {
     OutputExists(PathBuf),
     #[error("the output's folder {0} does not exist")]
     NoOutputFolder(PathBuf),
-    #[error("{0} is the input: the output must be another file")]
+    #[error("{0} is the input (or another name for it): the output must be another file")]
     OutputIsInput(PathBuf),
     #[error(
         "{run} is a sweep: score with one task's model (`{run}_N`); `yenjob report {run}` says which did best"
@@ -325,7 +325,7 @@ fn check_input(
 }
 
 fn check_output(output: &Path, input: &Path, overwrite: bool) -> Result<(), ScoreCommandError> {
-    if output == input {
+    if output == input || crate::score::output::same_file(output, input) {
         return Err(ScoreCommandError::OutputIsInput(output.to_path_buf()));
     }
     if output.exists() && !overwrite {

@@ -102,6 +102,10 @@ pub enum ScoreError {
         number: u64,
         problem: Problem,
     },
+    #[error(
+        "the output {output} is the input {input} under another name: writing it would destroy the input"
+    )]
+    OutputIsInput { output: PathBuf, input: PathBuf },
 }
 
 pub enum Outcome {
@@ -139,6 +143,14 @@ pub fn run(run_dir: &RunDir, interrupt: &Arc<AtomicBool>) -> anyhow::Result<Outc
         )
     })?;
     let mut report = Reporter::open(run_dir.path(), false)?;
+    // Checked at submit too; a link made since must not turn the input into the output.
+    if output::same_file(&job.output, &job.input) {
+        return Err(ScoreError::OutputIsInput {
+            output: job.output.clone(),
+            input: job.input.clone(),
+        }
+        .into());
+    }
     let classifier = Classifier::load(&job.model)?;
     let mut reader = Reader::open(
         &job.input,

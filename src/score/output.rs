@@ -49,6 +49,16 @@ pub struct OutputError {
     pub source: std::io::Error,
 }
 
+/// Whether `a` and `b` name one existing file: the same path, or another name for it (a
+/// symbolic or hard link), which writing the output would overwrite the input through.
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
 pub struct Writer {
     path: PathBuf,
     format: OutputFormat,
@@ -205,6 +215,21 @@ fn csv_line(fields: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn another_name_for_a_file_is_the_same_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (a, b) = (tmp.path().join("a.csv"), tmp.path().join("b.csv"));
+        std::fs::write(&a, "x").unwrap();
+        std::os::unix::fs::symlink(&a, tmp.path().join("link.csv")).unwrap();
+        assert!(same_file(&a, &tmp.path().join("link.csv")));
+        assert!(
+            !same_file(&a, &b),
+            "a file that does not exist is no other's"
+        );
+        std::fs::write(&b, "x").unwrap();
+        assert!(!same_file(&a, &b));
+    }
 
     #[test]
     fn a_resumed_file_drops_its_torn_tail() {
