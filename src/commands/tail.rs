@@ -57,6 +57,18 @@ impl Feed {
 struct LogCursor {
     offset: u64,
     inode: Option<u64>,
+    /// Print whole lines only: a JSON-lines file's last line may be half written.
+    whole_lines: bool,
+}
+
+impl LogCursor {
+    fn new(whole_lines: bool) -> LogCursor {
+        LogCursor {
+            offset: 0,
+            inode: None,
+            whole_lines,
+        }
+    }
 }
 
 /// Lines that say a job's end is seconds away: the job script's last line, and slurmstepd's
@@ -103,6 +115,11 @@ impl LogCursor {
         file.seek(SeekFrom::Start(self.offset))?;
         let mut buf = Vec::new();
         file.take(meta.len() - self.offset).read_to_end(&mut buf)?;
+        if self.whole_lines {
+            // The rest is printed once its line is complete.
+            let whole = buf.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+            buf.truncate(whole);
+        }
         self.offset += buf.len() as u64;
         out.write_all(&buf)?;
         out.flush()?;
@@ -145,16 +162,10 @@ pub async fn follow_feed(
         Feed::Events => record.dir().metrics(),
     };
     let notes = feed == Feed::Log;
-    let mut cursor = LogCursor {
-        offset: 0,
-        inode: None,
-    };
+    let mut cursor = LogCursor::new(feed == Feed::Events);
     // The events feed prints metrics.jsonl; the log is still read, unprinted, for its ending
     // lines.
-    let mut log_watch = LogCursor {
-        offset: 0,
-        inode: None,
-    };
+    let mut log_watch = LogCursor::new(false);
     let mut stdout = std::io::stdout();
     let mut last_said: Option<(JobState, Option<String>)> = None;
     let mut last_poll = Instant::now() - Duration::from_secs(60);
@@ -302,15 +313,35 @@ mod tests {
         assert!(!says_ending(b"[train] epoch 1/2 step 20/200 loss 1.0041\n"));
     }
 
+    /// Regression: `tail --json` printed a half-written last line of metrics.jsonl, which
+    /// no JSON reader can take. A line is printed once it is whole.
+    #[test]
+    fn events_are_printed_a_whole_line_at_a_time() {
+        let tmp = tempfile::tempdir().unwrap();
+        let events = tmp.path().join("metrics.jsonl");
+        std::fs::write(&events, "{\"event\":\"epoch\"}\n{\"event\":\"st").unwrap();
+        let mut c = LogCursor::new(true);
+        let mut out = Vec::new();
+        c.pump(&events, &mut out, false).unwrap();
+        assert_eq!(out, b"{\"event\":\"epoch\"}\n");
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&events)
+            .unwrap();
+        file.write_all(b"ep\"}\n").unwrap();
+        c.pump(&events, &mut out, false).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\"event\":\"epoch\"}\n{\"event\":\"step\"}\n"
+        );
+    }
+
     #[test]
     fn follows_truncation_and_recreation() {
         let tmp = tempfile::tempdir().unwrap();
         let log = tmp.path().join("job.log");
         let r = record(&log);
-        let mut c = LogCursor {
-            offset: 0,
-            inode: None,
-        };
+        let mut c = LogCursor::new(false);
         let mut out = Vec::new();
         c.pump(&r.log_path, &mut out, true).unwrap(); // no log yet: nothing, no error
         std::fs::write(&log, "one\ntwo\n").unwrap();
