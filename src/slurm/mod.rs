@@ -1,6 +1,7 @@
 //! Slurm: pure parsers for each command's output (one module each) and `Slurm`, which runs the
 //! commands and hands their parsed output back.
 
+pub mod array_ids;
 pub mod config;
 pub mod duration;
 pub mod runner;

@@ -68,7 +68,17 @@ pub fn parse(text: &str) -> Vec<AccountedJob> {
             alloc_tres: f[12].to_string(),
         });
     }
-    jobs
+    // An array's tasks that never left its pending record are one row (`2189_[2-3%2]`): one
+    // job a task, as squeue -r and every other row name them.
+    jobs.into_iter()
+        .flat_map(|job| match super::array_ids::expand(&job.id) {
+            Some(ids) => ids
+                .into_iter()
+                .map(|id| AccountedJob { id, ..job.clone() })
+                .collect(),
+            None => vec![job],
+        })
+        .collect()
 }
 
 /// `TotalCPU` as sacct prints it: `[D-][HH:]MM:SS[.mmm]`.
@@ -87,6 +97,19 @@ fn parse_cpu_time(text: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression: `scancel 2189` of a sweep with tasks still in the array's pending record
+    /// left those tasks UNKNOWN to yenjob: accounting has them as one row, `2189_[2-3%2]`
+    /// (captured from the CI cluster).
+    #[test]
+    fn an_array_row_of_pending_tasks_is_one_job_a_task() {
+        let text = "2189_1|finbert-sweep-ci|CANCELLED by 0|0:0|00:00:02|00:30:00|2026-11-29T11:11:51|2026-11-29T11:11:53|localhost|1|00:03.132||billing=1,cpu=1,gres/gpu=1,mem=1G,node=1\n2189_1.batch|batch|FAILED|75:0|00:00:04||2026-11-29T11:11:51|2026-11-29T11:11:55|localhost|1|00:00.015|12284K|cpu=1,gres/gpu=1,mem=1G,node=1\n2189_[2-3%2]|finbert-sweep-ci|CANCELLED by 0|0:0|00:00:00|00:30:00|None|2026-11-29T11:11:53|None assigned|1|00:00:00||\n";
+        let jobs = parse(text);
+        let ids: Vec<&str> = jobs.iter().map(|j| j.id.as_str()).collect();
+        assert_eq!(ids, ["2189_1", "2189_2", "2189_3"]);
+        assert!(jobs.iter().all(|j| j.state == JobState::Cancelled));
+        assert_eq!(jobs[2].nodes, "");
+    }
 
     #[test]
     fn folds_steps_into_jobs() {

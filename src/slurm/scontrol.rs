@@ -150,6 +150,7 @@ pub struct JobDetails {
     pub partition: String,
 }
 
+/// Each job of `scontrol show job`; an array's pending record is one job a task.
 pub fn parse_jobs(text: &str) -> Vec<JobDetails> {
     parse_records(text)
         .into_iter()
@@ -179,6 +180,13 @@ pub fn parse_jobs(text: &str) -> Vec<JobDetails> {
                 partition: get("Partition"),
             })
         })
+        .flat_map(|job| match super::array_ids::expand(&job.id) {
+            Some(ids) => ids
+                .into_iter()
+                .map(|id| JobDetails { id, ..job.clone() })
+                .collect(),
+            None => vec![job],
+        })
         .collect()
 }
 
@@ -193,6 +201,20 @@ mod tests {
     const PENDING_GRES: &str =
         include_str!("../../tests/fixtures/slurm-22.05/scontrol-show-job.pending-gres.txt");
     const NODE: &str = include_str!("../../tests/fixtures/slurm-22.05/scontrol-show-node.txt");
+    const ARRAY_PENDING: &str =
+        include_str!("../../tests/fixtures/slurm-22.05/scontrol-show-job.array-pending.txt");
+
+    /// An array's tasks still in its pending record (`JobId=2207 ArrayTaskId=2-3%2`) are one
+    /// job a task, by the ids squeue -r gives them.
+    #[test]
+    fn an_arrays_pending_record_is_one_job_a_task() {
+        let jobs = parse_jobs(ARRAY_PENDING);
+        let ids: Vec<&str> = jobs.iter().map(|j| j.id.as_str()).collect();
+        assert_eq!(ids, ["2207_2", "2207_3", "2207_1", "2207_0"]);
+        assert_eq!(jobs[1].state, JobState::Pending);
+        assert_eq!(jobs[1].reason, "JobArrayTaskLimit");
+        assert_eq!(jobs[2].state, JobState::Running);
+    }
 
     #[test]
     fn partition_from_real_output() {

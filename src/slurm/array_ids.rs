@@ -1,0 +1,55 @@
+//! An array's tasks that have not left its pending record are one job to Slurm, named with
+//! their indices in brackets: `2189_[2-3%2]` in sacct, `ArrayTaskId=2-3%2` in `scontrol show
+//! job`. yenjob follows each task by its own id (`2189_2`), as `squeue -r` names it.
+
+/// The most tasks one bracketed id is read as (Slurm's own MaxArraySize is at most 4M; a
+/// sweep is far smaller).
+const MAX_EXPANDED: u64 = 100_000;
+
+/// `2189_[2-3,7,10-20:5%2]` as its task ids (`2189_2`, ...); `None` for any other id.
+pub fn expand(id: &str) -> Option<Vec<String>> {
+    let (array, list) = id.split_once("_[")?;
+    let list = list.strip_suffix(']')?;
+    let list = list.split_once('%').map_or(list, |(l, _)| l);
+    let mut ids = Vec::new();
+    for part in list.split(',') {
+        let (range, step) = match part.split_once(':') {
+            Some((r, s)) => (r, s.parse::<u64>().ok().filter(|&s| s > 0)?),
+            None => (part, 1),
+        };
+        let (first, last) = match range.split_once('-') {
+            Some((a, b)) => (a.parse::<u64>().ok()?, b.parse::<u64>().ok()?),
+            None => {
+                let n = range.parse::<u64>().ok()?;
+                (n, n)
+            }
+        };
+        if last < first || (last - first) / step + ids.len() as u64 >= MAX_EXPANDED {
+            return None;
+        }
+        ids.extend(
+            (first..=last)
+                .step_by(step as usize)
+                .map(|t| format!("{array}_{t}")),
+        );
+    }
+    Some(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bracketed_id_is_its_tasks() {
+        assert_eq!(expand("2189_[2-3%2]").unwrap(), ["2189_2", "2189_3"]);
+        assert_eq!(expand("2197_[1%1]").unwrap(), ["2197_1"]);
+        assert_eq!(
+            expand("7_[0,4-10:3%5]").unwrap(),
+            ["7_0", "7_4", "7_7", "7_10"]
+        );
+        for odd in ["7_3", "7", "7_[3-1]", "7_[x]", "7_[1:0]", "7_[0-99999999]"] {
+            assert_eq!(expand(odd), None, "{odd}");
+        }
+    }
+}
