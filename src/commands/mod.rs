@@ -134,28 +134,20 @@ pub async fn gather_state(slurm: &Slurm) -> Result<(ClusterState, Vec<String>), 
         slurm.associations(&user),
         slurm.default_account(&user)
     );
-    let mut warnings = Vec::new();
+    let mut missing = Vec::new();
     let qos = qos.unwrap_or_else(|e| {
-        warnings.push(format!(
-            "QOS limits unknown, not checked ({})",
-            crate::error_chain(&e)
-        ));
+        missing.push(("QOS limits", e));
         Vec::new()
     });
     let associations = assoc.unwrap_or_else(|e| {
-        warnings.push(format!(
-            "your associations are unknown ({})",
-            crate::error_chain(&e)
-        ));
+        missing.push(("your association's limits", e));
         Vec::new()
     });
     let default_account = account.unwrap_or_else(|e| {
-        warnings.push(format!(
-            "your default account is unknown ({})",
-            crate::error_chain(&e)
-        ));
+        missing.push(("your default account", e));
         None
     });
+    let warnings = unchecked(missing);
     Ok((
         ClusterState {
             user,
@@ -171,6 +163,85 @@ pub async fn gather_state(slurm: &Slurm) -> Result<(ClusterState, Vec<String>), 
     ))
 }
 
+/// Warnings for what accounting could not tell the pre-flight: one line when slurmdbd is down
+/// (each of sacctmgr's three calls fails the same way), else one a failure.
+fn unchecked(missing: Vec<(&str, SlurmError)>) -> Vec<String> {
+    let down = missing
+        .iter()
+        .all(|(_, e)| matches!(e, SlurmError::AccountingUnreachable { .. }));
+    match missing.first() {
+        Some((_, SlurmError::AccountingUnreachable { stderr, .. })) if down => {
+            let what: Vec<&str> = missing.iter().map(|(what, _)| *what).collect();
+            let said = stderr
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .unwrap_or("");
+            vec![format!(
+                "Slurm's accounting (slurmdbd) cannot be reached ({said}), so {} {} not checked",
+                join_words(&what),
+                if what.len() == 1 { "is" } else { "are" }
+            )]
+        }
+        _ => missing
+            .into_iter()
+            .map(|(what, e)| format!("{what} not checked ({})", crate::error_chain(&e)))
+            .collect(),
+    }
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn join_words(words: &[&str]) -> String {
+    match words {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
 pub fn spec_runs_dir(spec: &JobSpec) -> PathBuf {
     spec.resolve(&spec.job.runs_dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: with slurmdbd down, `check` printed three warnings, each quoting
+    /// sacctmgr's two-line error in full. It says so once, in a line (stderr as captured).
+    #[test]
+    fn accounting_down_is_one_warning() {
+        let down = || {
+            SlurmError::AccountingUnreachable {
+            command: "sacctmgr -P -n show qos".into(),
+            stderr: "sacctmgr: error: slurm_persist_conn_open_without_init: failed to open persistent connection to host:localhost:6819: Connection refused\nsacctmgr: error: Sending PersistInit msg: Connection refused\n".into(),
+        }
+        };
+        let said = unchecked(vec![
+            ("QOS limits", down()),
+            ("your association's limits", down()),
+            ("your default account", down()),
+        ]);
+        assert_eq!(
+            said,
+            [
+                "Slurm's accounting (slurmdbd) cannot be reached (sacctmgr: error: slurm_persist_conn_open_without_init: failed to open persistent connection to host:localhost:6819: Connection refused), so QOS limits, your association's limits and your default account are not checked"
+            ]
+        );
+        let other = SlurmError::Failed {
+            command: "sacctmgr show user".into(),
+            code: 1,
+            stderr: "no such user".into(),
+        };
+        let said = unchecked(vec![
+            ("QOS limits", down()),
+            ("your default account", other),
+        ]);
+        assert_eq!(said.len(), 2);
+        assert!(
+            said[1].starts_with("your default account not checked ("),
+            "{said:?}"
+        );
+        assert!(unchecked(Vec::new()).is_empty());
+    }
 }
