@@ -571,11 +571,8 @@ fn cancel_running_job() {
     );
 }
 
-#[test]
-#[ignore = "needs a Slurm cluster: scripts/cluster-start.sh"]
-fn controller_down_is_a_clear_error() {
-    let env = Env::new();
-    let spec = env.spec("down", "cpus = 1", 1);
+/// Stops slurmctld (jobs run on under slurmd) and waits until it is gone.
+fn stop_controller() {
     let pid = std::fs::read_to_string("/var/spool/slurm/slurmctld.pid")
         .expect("slurmctld pid file (cluster-start.sh layout)");
     let pid = pid.trim().to_string();
@@ -590,6 +587,81 @@ fn controller_down_is_a_clear_error() {
     {
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// Starts slurmctld again and waits until it answers.
+fn start_controller() {
+    let _ = Std::new("/usr/sbin/slurmctld").status();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !Std::new("scontrol")
+        .arg("ping")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains("UP"))
+        .unwrap_or(false)
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// Regression: `tail` ended with an error the moment the controller did not answer (a restart
+/// for maintenance takes a while; squeue itself gives up after ~18 s). It follows the log
+/// meanwhile and picks up again when the controller is back.
+#[test]
+#[ignore = "needs a Slurm cluster: scripts/cluster-start.sh"]
+fn tail_follows_through_a_controller_restart() {
+    use std::io::BufRead;
+    let env = Env::new();
+    let spec = env.spec("restart", "cpus = 1", 2000);
+    let out = env.yenjob().arg("submit").arg(&spec).output().unwrap();
+    let id = submitted_id(&out.stdout)
+        .unwrap_or_else(|| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+    wait_for(&id, |s, _| s == "RUNNING", 30);
+    let mut child = env.spawn_tail(&id);
+    let (lines, said) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = lines.send(line);
+        }
+    });
+    stop_controller();
+    // Back once tail has said it is away (or after 90 s, and the assertions below say so).
+    let mut log = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while Instant::now() < deadline {
+        if let Ok(line) = said.recv_timeout(Duration::from_millis(500)) {
+            let away = line.contains("following the log meanwhile");
+            log.push(line);
+            if away {
+                break;
+            }
+        }
+    }
+    start_controller();
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    log.extend(said.try_iter());
+    let log = log.join("\n");
+    assert!(status.success(), "{log}");
+    assert!(
+        log.contains("Slurm controller cannot be reached")
+            && log.contains("following the log meanwhile")
+            && log.contains("the Slurm controller answers again")
+            && log.contains(&format!("job {id} ended: COMPLETED")),
+        "{log}"
+    );
+}
+
+#[test]
+#[ignore = "needs a Slurm cluster: scripts/cluster-start.sh"]
+fn controller_down_is_a_clear_error() {
+    let env = Env::new();
+    let spec = env.spec("down", "cpus = 1", 1);
+    stop_controller();
     let results: Vec<(String, std::process::Output)> =
         [vec!["check"], vec!["submit"], vec!["status"]]
             .into_iter()
@@ -603,17 +675,7 @@ fn controller_down_is_a_clear_error() {
             })
             .collect();
     // Bring the controller back before asserting, so a failure leaves a working cluster.
-    let _ = Std::new("/usr/sbin/slurmctld").status();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !Std::new("scontrol")
-        .arg("ping")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).contains("UP"))
-        .unwrap_or(false)
-        && Instant::now() < deadline
-    {
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    start_controller();
     for (cmd, out) in results {
         let stderr = String::from_utf8_lossy(&out.stderr);
         let _ = writeln!(

@@ -8,10 +8,10 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::backend;
+use crate::backend::{self, BackendError};
 use crate::runs::{self, BackendKind, RunRecord};
-use crate::slurm::Slurm;
 use crate::slurm::state::{JobState, explain_reason};
+use crate::slurm::{Slurm, SlurmError};
 
 pub async fn run(job: Option<&str>, follow_log: bool, json: bool) -> anyhow::Result<i32> {
     let record = runs::find(job)?;
@@ -171,6 +171,8 @@ pub async fn follow_feed(
     let mut last_poll = Instant::now() - Duration::from_secs(60);
     let mut poll_every = POLL_FAST;
     let mut ending_seen: Option<Instant> = None;
+    // Why the controller did not answer, while it does not.
+    let mut controller_away: Option<SlurmError> = None;
     loop {
         let mut ending = cursor.pump(&path, &mut stdout, notes)?;
         if !follow_log {
@@ -186,7 +188,35 @@ pub async fn follow_feed(
         }
         if last_poll.elapsed() >= poll_every {
             last_poll = Instant::now();
-            let status = backend::status(slurm, record).await?;
+            // A controller that restarts (maintenance, fail-over) is away for a while: follow
+            // the log meanwhile, and ask again less often.
+            let status = match backend::status(slurm, record).await {
+                Ok(status) => {
+                    if controller_away.take().is_some() {
+                        feed.say("the Slurm controller answers again", None);
+                    }
+                    status
+                }
+                Err(BackendError::Slurm(
+                    e @ (SlurmError::ControllerUnreachable { .. } | SlurmError::TimedOut { .. }),
+                )) => {
+                    if controller_away.is_none() {
+                        feed.say(
+                            &format!(
+                                "{}; following the log meanwhile, and asking again every {} s",
+                                crate::error_chain(&e),
+                                POLL_SLOW.as_secs()
+                            ),
+                            None,
+                        );
+                    }
+                    controller_away = Some(e);
+                    poll_every = POLL_SLOW;
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
             let now = (status.state.clone(), status.reason.clone());
             poll_every = next_poll(
                 poll_every,
