@@ -331,6 +331,16 @@ fn a_failed_job_says_why_and_what_next() {
     let status = yenjob(tmp.path()).arg("status").output().unwrap();
     let status = String::from_utf8_lossy(&status.stdout);
     assert!(status.contains(why) && status.contains(&next), "{status}");
+    // `tail --json` ends on the job's end, with the same failure.
+    let tail = yenjob(tmp.path())
+        .args(["tail", "--json", &id])
+        .output()
+        .unwrap();
+    let tail = String::from_utf8_lossy(&tail.stdout);
+    let end: serde_json::Value =
+        serde_json::from_str(tail.lines().rev().find(|l| l.contains(" ended: ")).unwrap()).unwrap();
+    assert_eq!(end["state"], "FAILED", "{end}");
+    assert_eq!(end["failure"]["kind"], "error", "{end}");
     // The report has nothing to show, and says so the same way.
     let report = yenjob(tmp.path()).args(["report", &id]).output().unwrap();
     let report = String::from_utf8_lossy(&report.stderr);

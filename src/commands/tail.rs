@@ -9,6 +9,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::backend::{self, BackendError};
+use crate::runs::failure::Failure;
 use crate::runs::{self, BackendKind, RunRecord};
 use crate::slurm::state::{JobState, explain_reason};
 use crate::slurm::{Slurm, SlurmError};
@@ -46,6 +47,22 @@ impl Feed {
                 if let Some((state, exit_code)) = state {
                     event["state"] = serde_json::json!(state);
                     event["exit_code"] = serde_json::json!(exit_code);
+                }
+                println!("{event}");
+            }
+        }
+    }
+
+    /// The job's end: as [`Feed::say`], and as JSON with why it failed, when it did.
+    fn say_end(self, text: &str, (state, exit_code): (&JobState, &str), failure: Option<&Failure>) {
+        match self {
+            Feed::Log => self.say(text, Some((state, Some(exit_code)))),
+            Feed::Events => {
+                let mut event = serde_json::json!({
+                    "event": "job", "note": text, "state": state, "exit_code": exit_code,
+                });
+                if let Some(failure) = failure {
+                    event["failure"] = serde_json::json!(failure);
                 }
                 println!("{event}");
             }
@@ -265,15 +282,18 @@ pub async fn follow_feed(
                 tokio::time::sleep(Duration::from_millis(300)).await;
                 cursor.pump(&path, &mut stdout, notes)?;
                 let code = status.exit_code.clone().unwrap_or_else(|| "unknown".into());
-                feed.say(
+                let failure =
+                    runs::advice::failure_of(record, &status.state, status.exit_code.as_deref());
+                feed.say_end(
                     &format!(
                         "job {} ended: {} (exit code {code})",
                         record.job_id, status.state
                     ),
-                    Some((&status.state, Some(code.as_str()))),
+                    (&status.state, &code),
+                    failure.as_ref(),
                 );
                 if let Some(advice) =
-                    runs::advice::for_run(record, &status.state, status.exit_code.as_deref())
+                    runs::advice::after_end(record, &status.state, failure.as_ref())
                 {
                     feed.say(&advice, None);
                 }
