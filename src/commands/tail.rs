@@ -188,8 +188,8 @@ pub async fn follow_feed(
     let mut last_poll = Instant::now() - Duration::from_secs(60);
     let mut poll_every = POLL_FAST;
     let mut ending_seen: Option<Instant> = None;
-    // Why the controller did not answer, while it does not.
-    let mut controller_away: Option<SlurmError> = None;
+    // The controller did not answer the last question.
+    let mut controller_away = false;
     loop {
         let mut ending = cursor.pump(&path, &mut stdout, notes)?;
         if !follow_log {
@@ -209,7 +209,7 @@ pub async fn follow_feed(
             // the log meanwhile, and ask again less often.
             let status = match backend::status(slurm, record).await {
                 Ok(status) => {
-                    if controller_away.take().is_some() {
+                    if std::mem::take(&mut controller_away) {
                         feed.say("the Slurm controller answers again", None);
                     }
                     status
@@ -217,7 +217,7 @@ pub async fn follow_feed(
                 Err(BackendError::Slurm(
                     e @ (SlurmError::ControllerUnreachable { .. } | SlurmError::TimedOut { .. }),
                 )) => {
-                    if controller_away.is_none() {
+                    if !controller_away {
                         feed.say(
                             &format!(
                                 "{}; following the log meanwhile, and asking again every {} s",
@@ -227,7 +227,7 @@ pub async fn follow_feed(
                             None,
                         );
                     }
-                    controller_away = Some(e);
+                    controller_away = true;
                     poll_every = POLL_SLOW;
                     tokio::time::sleep(Duration::from_millis(500)).await;
                     continue;

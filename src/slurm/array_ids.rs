@@ -2,6 +2,21 @@
 //! their indices in brackets: `2189_[2-3%2]` in sacct, `ArrayTaskId=2-3%2` in `scontrol show
 //! job`. yenjob follows each task by its own id (`2189_2`), as `squeue -r` names it.
 
+/// `jobs` with each one named by a bracketed id (`id_of`) repeated for each of its tasks,
+/// under the task's own id (`with_id`).
+pub fn one_per_task<T: Clone>(
+    jobs: Vec<T>,
+    id_of: impl Fn(&T) -> &str,
+    with_id: impl Fn(T, String) -> T,
+) -> Vec<T> {
+    jobs.into_iter()
+        .flat_map(|job| match expand(id_of(&job)) {
+            Some(ids) => ids.into_iter().map(|id| with_id(job.clone(), id)).collect(),
+            None => vec![job],
+        })
+        .collect()
+}
+
 /// The most tasks one bracketed id is read as (Slurm's own MaxArraySize is at most 4M; a
 /// sweep is far smaller).
 const MAX_EXPANDED: u64 = 100_000;

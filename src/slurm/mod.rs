@@ -134,14 +134,6 @@ impl Slurm {
         Ok(sacct::parse(&out.stdout))
     }
 
-    pub async fn job_details(&self, id: &str) -> Result<Option<scontrol::JobDetails>, SlurmError> {
-        match self.cli.run("scontrol", &args(&["show", "job", id])).await {
-            Ok(out) => Ok(scontrol::parse_jobs(&out.stdout).into_iter().next()),
-            Err(SlurmError::Failed { stderr, .. }) if stderr.contains("Invalid job id") => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
     /// Every job the controller still holds in memory (`scontrol show job`), in one call.
     pub async fn all_job_details(&self) -> Result<Vec<scontrol::JobDetails>, SlurmError> {
         let out = self.cli.run("scontrol", &args(&["show", "job"])).await?;

@@ -70,15 +70,7 @@ pub fn parse(text: &str) -> Vec<AccountedJob> {
     }
     // An array's tasks that never left its pending record are one row (`2189_[2-3%2]`): one
     // job a task, as squeue -r and every other row name them.
-    jobs.into_iter()
-        .flat_map(|job| match super::array_ids::expand(&job.id) {
-            Some(ids) => ids
-                .into_iter()
-                .map(|id| AccountedJob { id, ..job.clone() })
-                .collect(),
-            None => vec![job],
-        })
-        .collect()
+    super::array_ids::one_per_task(jobs, |j| &j.id, |j, id| AccountedJob { id, ..j })
 }
 
 /// `TotalCPU` as sacct prints it: `[D-][HH:]MM:SS[.mmm]`.

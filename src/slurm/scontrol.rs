@@ -152,7 +152,7 @@ pub struct JobDetails {
 
 /// Each job of `scontrol show job`; an array's pending record is one job a task.
 pub fn parse_jobs(text: &str) -> Vec<JobDetails> {
-    parse_records(text)
+    let jobs = parse_records(text)
         .into_iter()
         .filter_map(|r| {
             let get = |k| field(&r, k).unwrap_or("").to_string();
@@ -180,14 +180,8 @@ pub fn parse_jobs(text: &str) -> Vec<JobDetails> {
                 partition: get("Partition"),
             })
         })
-        .flat_map(|job| match super::array_ids::expand(&job.id) {
-            Some(ids) => ids
-                .into_iter()
-                .map(|id| JobDetails { id, ..job.clone() })
-                .collect(),
-            None => vec![job],
-        })
-        .collect()
+        .collect();
+    super::array_ids::one_per_task(jobs, |j| &j.id, |j, id| JobDetails { id, ..j })
 }
 
 #[cfg(test)]
