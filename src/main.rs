@@ -95,7 +95,7 @@ enum Command {
         #[arg(add = job_ids())]
         job: Option<String>,
         /// Show every run ever recorded.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "job")]
         all: bool,
         /// A JSON array: one object a job or sweep (with `status SWEEP`, a task) with its
         /// state, times, pending reason, progress and what to do next.

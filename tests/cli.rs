@@ -388,6 +388,12 @@ fn unknown_job_is_a_clear_error() {
         .assert()
         .success()
         .stdout(predicate::str::contains("no yenjob runs yet"));
+    // Regression: `status JOB --all` showed JOB and ignored --all.
+    yenjob(tmp.path())
+        .args(["status", "424242", "--all"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("'[JOB]' cannot be used with '--all'"));
 }
 
 /// `submit --rerun-failed`'s new limits are checked as the spec checks them, before any run
