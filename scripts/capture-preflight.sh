@@ -32,6 +32,8 @@ clear_queue() {
   scancel -u nobody 2>/dev/null || true
   for ((i = 0; i < 60; i++)); do [ -z "$(squeue -h -o %i)" ] && break; sleep 0.5; done
   scontrol update nodename=localhost state=resume >/dev/null 2>&1 || true
+  local part
+  for part in $(sinfo -h -o %R); do scontrol update partitionname="$part" state=up; done
   for ((i = 0; i < 60; i++)); do
     sinfo -h -n localhost -o %T | grep -qE '^(idle|mixed|allocated)$' && break; sleep 0.5
   done
@@ -58,6 +60,11 @@ sbatch_args() {
   done
   [ -n "$tasks" ] && args+=("--array=0-$((tasks - 1))${throttle:+%$throttle}")
   printf '%s\n' "${args[@]}"
+}
+
+request_partition() {
+  local kv
+  for kv in "$@"; do [[ $kv == partition=* ]] && echo "${kv#*=}"; done
 }
 
 # A job that holds what it asks for (or waits) for 10 minutes.
@@ -128,7 +135,9 @@ assoc_limits() {
   sleep 2
 }
 
-# scenario SHAPE NAME "HOLDER; HOLDER" "REQUEST" [drain|assoc:LIMIT=N ...]
+# scenario SHAPE NAME "HOLDER; HOLDER" "REQUEST" [SPECIAL]
+# SPECIAL: assoc:LIMIT=N ... (the user's association limits), or words among drain or down
+# (the node, once the holders hold) and partition:STATE (the request's partition)
 scenario() {
   local shape=$1 name=$2 holders=$3 request=$4 special=${5:-}
   # ONLY=REGEX captures just the scenarios whose SHAPE-NAME matches.
@@ -147,7 +156,13 @@ scenario() {
     # shellcheck disable=SC2086
     [ -n "${h// /}" ] && hold $h
   done
-  [ "$special" = drain ] && scontrol update nodename=localhost state=drain reason=maintenance
+  local what
+  for what in $special; do
+    case "$what" in
+      drain | down) scontrol update nodename=localhost state="$what" reason=maintenance ;;
+      partition:*) scontrol update partitionname="$(request_partition $request)" state="${what#partition:}" ;;
+    esac
+  done
   echo "$request" > "$d/request.txt"
   snapshot "$d"
   # shellcheck disable=SC2086
@@ -175,6 +190,21 @@ scenario plain jobs-per-user "$R gpus=1; $R gpus=1" "$R gpus=1"
 scenario plain jobs-and-gpus-per-user "$R gpus=2; $R gpus=2" "$R gpus=1"
 scenario plain submit-limit "$R gpus=1; $R gpus=1; $R gpus=1; $R gpus=1" "$R gpus=1"
 scenario plain node-drained "" "$R gpus=1" drain
+scenario plain node-down "" "$R gpus=1" down
+scenario plain partition-down "" "$R gpus=1" partition:down
+scenario plain partition-down-more-gpus-than-a-node "" "$R gpus=5" partition:down
+scenario plain partition-drain "" "$R gpus=1" partition:drain
+scenario plain partition-drain-more-gpus-than-a-node "" "$R gpus=5" partition:drain
+scenario plain partition-drain-qos-not-allowed "" "$R gpus=1 qos=restricted" partition:drain
+scenario plain partition-inactive "" "$R gpus=1" partition:inactive
+scenario plain partition-down-more-cpus-than-a-node "" "partition=gpu gpus=1 cpus=10 time=1:00:00" partition:down
+scenario plain partition-down-jobs-per-user "$R gpus=1; $R gpus=1" "$R gpus=1" partition:down
+scenario plain partition-down-node-busy "partition=normal cpus=2 time=10:00" "partition=gpu gpus=1 cpus=2 time=10:00" partition:down
+scenario plain partition-down-over-partition-time "" "partition=gpu gpus=1 cpus=1 time=2-00:00:00" partition:down
+scenario plain partition-down-more-memory-than-a-node "" "$R gpus=1 mem=30000M" partition:down
+scenario plain partition-down-gpus-per-user "$R gpus=3" "$R gpus=2" partition:down
+scenario plain partition-down-node-drained "" "$R gpus=1" "drain partition:down"
+scenario plain partition-drain-array-over-max-array-size "" "$R gpus=1 tasks=1002 throttle=2" partition:drain
 # Job arrays; QOS sweep (MaxJobsPU 2, MaxSubmitPU 10, MaxTRESPU gres/gpu=4) in partition normal.
 A='partition=normal qos=sweep gpus=1 cpus=1 time=10:00'
 scenario plain array-fits "" "$A tasks=2"
@@ -195,6 +225,13 @@ scenario typed more-typed-gpus-than-a-node "" "$R gpus=a30:5"
 scenario typed over-max-cpus-per-node "" "partition=gpu gpus=1 cpus=7 time=10:00"
 scenario typed over-partition-time "" "partition=gpu gpus=1 cpus=1 time=2-00:00:00"
 scenario typed over-short-time "" "partition=short cpus=1 time=1:00:00"
+scenario typed partition-down-over-partition-time "" "partition=gpu gpus=1 cpus=1 time=2-00:00:00" partition:down
+scenario typed partition-down-over-max-cpus-per-node "" "partition=gpu gpus=1 cpus=7 time=10:00" partition:down
+scenario typed partition-down-gpus-per-job "" "partition=normal cpus=1 time=10:00 qos=perjob gpus=2" partition:down
+scenario typed partition-down-deny-on-limit-gpus "" "partition=short qos=deny gpus=2 cpus=1 time=10:00" partition:down
+scenario typed partition-down-cpus-per-user "partition=gpu cpus=3 time=10:00" "partition=gpu gpus=1 cpus=2 time=10:00" partition:down
+scenario typed partition-down-gpus-busy "partition=normal gpus=4 cpus=1 time=10:00" "$R gpus=1" partition:down
+scenario typed partition-inactive-over-partition-time "" "partition=gpu gpus=1 cpus=1 time=2-00:00:00" partition:inactive
 scenario typed more-memory-than-a-node "" "$R mem=20000M"
 scenario typed typed-gpus-counted-once "$R gpus=a30:1; $R gpus=1" "$R gpus=1"
 scenario typed cpus-per-user "partition=gpu cpus=3 time=10:00" "partition=gpu gpus=1 cpus=2 time=10:00"

@@ -393,7 +393,9 @@ fn unknown_job_is_a_clear_error() {
         .args(["status", "424242", "--all"])
         .assert()
         .failure()
-        .stderr(predicate::str::contains("'[JOB]' cannot be used with '--all'"));
+        .stderr(predicate::str::contains(
+            "'[JOB]' cannot be used with '--all'",
+        ));
 }
 
 /// `submit --rerun-failed`'s new limits are checked as the spec checks them, before any run

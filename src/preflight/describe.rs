@@ -2,6 +2,7 @@
 //! limits and what the user holds under it, and the request.
 
 use crate::slurm::duration::{SlurmTime, format_seconds};
+use crate::slurm::scontrol::PartitionState;
 use crate::slurm::tres::Tres;
 
 use super::rules::job_qos;
@@ -28,8 +29,12 @@ pub fn facts(req: &Request, state: &ClusterState) -> Vec<String> {
     } else {
         format!(" ({})", types.join(", "))
     };
+    let shown_state = match &p.state {
+        PartitionState::Up => String::new(),
+        other => format!(" ({other})"),
+    };
     facts.push(format!(
-        "partition {}: {} node(s), {gpus_free} of {gpus_total} GPUs{typed} free, {cpus_idle} of {cpus_total} CPUs idle, max time {}, QOS {}; EnforcePartLimits {}",
+        "partition {}{shown_state}: {} node(s), {gpus_free} of {gpus_total} GPUs{typed} free, {cpus_idle} of {cpus_total} CPUs idle, max time {}, QOS {}; EnforcePartLimits {}",
         p.name,
         nodes.len(),
         p.max_time,

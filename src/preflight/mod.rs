@@ -2,12 +2,13 @@
 //! job now, keep it pending (and why, with the user's own numbers), or refuse it. Pure: the
 //! state is gathered elsewhere, so every verdict is testable on captured output.
 //!
-//! The rules (`rules.rs`) run in Slurm's own order: what `sbatch` refuses (partition, QOS and
-//! account, node shape, partition limits under EnforcePartLimits, accounting limits at
+//! The rules (`rules/`) run in Slurm's own order: what `sbatch` refuses (partition and its
+//! state, QOS and account, node shape, partition limits under EnforcePartLimits, accounting limits at
 //! submit: MaxSubmit always, the others under DenyOnLimit), then what keeps a job pending
 //! (partition limits otherwise, then `acct_policy.c`'s checks before node selection — GrpJobs,
 //! MaxJobs, MaxWall — and after it — GrpTRES, MaxTRESPerJob, MaxTRESPerNode, MaxTRESPerUser,
-//! each TRES in Slurm's order, partition QOS before job QOS), then free nodes. The first rule
+//! each TRES in Slurm's order, partition QOS before job QOS), then free nodes; a partition set
+//! DOWN moves some of these (`rules::Ctx::run`). The first rule
 //! that fires is the reason Slurm gives; the others are listed as limits the job also exceeds.
 
 mod array;
@@ -129,7 +130,13 @@ impl Verdict {
 }
 
 pub fn assess(req: &Request, state: &ClusterState) -> Verdict {
-    let mut findings = rules::findings(req, state).into_iter();
+    let found = rules::findings(req, state);
+    // A job that waits now and would then wait forever (over a time limit, say, behind a
+    // down partition) never starts either.
+    let forever = found
+        .iter()
+        .any(|f| f.effect == rules::Effect::PendsForever);
+    let mut findings = found.into_iter();
     let mut verdict = match findings.next() {
         None => Verdict {
             outcome: Outcome::StartsNow,
@@ -143,7 +150,7 @@ pub fn assess(req: &Request, state: &ClusterState) -> Verdict {
         Some(first) => {
             let (outcome, never_starts) = match first.effect {
                 rules::Effect::Refused => (Outcome::Rejected, false),
-                rules::Effect::Pends => (Outcome::Pends, false),
+                rules::Effect::Pends => (Outcome::Pends, forever),
                 rules::Effect::PendsForever => (Outcome::Pends, true),
             };
             Verdict {

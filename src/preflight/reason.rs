@@ -122,6 +122,8 @@ pub enum Reason {
     /// An array index at or over MaxArraySize.
     InvalidArray,
     InvalidPartition,
+    /// A partition an administrator set to DRAIN or INACTIVE.
+    PartitionNotAvailable,
     InvalidQos,
     InvalidAccount,
     NodeConfigurationUnavailable,
@@ -131,6 +133,8 @@ pub enum Reason {
     /// Over the partition's MaxTime under EnforcePartLimits=ALL/ANY.
     InvalidTimeLimit,
     // Pending.
+    /// A partition an administrator set to DOWN: it takes jobs and starts none.
+    PartitionDown,
     PartitionConfig,
     PartitionTimeLimit,
     ReqNodeNotAvail,
@@ -147,11 +151,13 @@ impl Reason {
         match self {
             Reason::InvalidArray => "InvalidArray",
             Reason::InvalidPartition => "InvalidPartition",
+            Reason::PartitionNotAvailable => "PartitionNotAvailable",
             Reason::InvalidQos => "InvalidQOS",
             Reason::InvalidAccount => "InvalidAccount",
             Reason::NodeConfigurationUnavailable => "NodeConfigurationUnavailable",
             Reason::TooManyRequestedCpus => "TooManyRequestedCpus",
             Reason::InvalidTimeLimit => "InvalidTimeLimit",
+            Reason::PartitionDown => "PartitionDown",
             Reason::PartitionConfig => "PartitionConfig",
             Reason::PartitionTimeLimit => "PartitionTimeLimit",
             Reason::ReqNodeNotAvail => "ReqNodeNotAvail",
@@ -166,6 +172,7 @@ impl Reason {
         match self {
             Reason::InvalidArray => "Invalid job array specification",
             Reason::InvalidPartition => "Invalid partition name specified",
+            Reason::PartitionNotAvailable => "Required partition not available (inactive or drain)",
             Reason::InvalidQos => "Invalid qos specification",
             Reason::InvalidAccount => "Invalid account or account/partition combination specified",
             Reason::NodeConfigurationUnavailable => "Requested node configuration is not available",

@@ -76,7 +76,7 @@ pub struct Partition {
     /// The partition's QOS (`QoS=gpu`); `None` for `N/A`.
     pub qos: Option<String>,
     pub max_time: SlurmTime,
-    pub state: String,
+    pub state: PartitionState,
     pub nodes: String,
     pub is_default: bool,
     pub tres: Tres,
@@ -90,6 +90,45 @@ pub struct Partition {
     /// `AllowAccounts`: `None` for ALL.
     pub allow_accounts: Option<Vec<String>>,
     pub deny_accounts: Vec<String>,
+}
+
+/// A partition's `State`, which an administrator sets with `scontrol update`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PartitionState {
+    /// Takes jobs and starts them.
+    Up,
+    /// Takes jobs but starts none until it is up again.
+    Down,
+    /// Takes no new jobs; queued ones still start.
+    Drain,
+    /// Takes no jobs and starts none.
+    Inactive,
+    /// A state this version of yenjob does not know, as Slurm spelled it.
+    Other(String),
+}
+
+impl PartitionState {
+    fn parse(text: &str) -> PartitionState {
+        match text {
+            "UP" => PartitionState::Up,
+            "DOWN" => PartitionState::Down,
+            "DRAIN" => PartitionState::Drain,
+            "INACTIVE" => PartitionState::Inactive,
+            other => PartitionState::Other(other.to_string()),
+        }
+    }
+}
+
+impl std::fmt::Display for PartitionState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PartitionState::Up => "UP",
+            PartitionState::Down => "DOWN",
+            PartitionState::Drain => "DRAIN",
+            PartitionState::Inactive => "INACTIVE",
+            PartitionState::Other(s) => s,
+        })
+    }
 }
 
 /// A comma list, or `None` for `ALL` (or an absent key).
@@ -118,7 +157,7 @@ pub fn parse_partitions(text: &str) -> Vec<Partition> {
                 max_time: field(&r, "MaxTime")
                     .and_then(SlurmTime::parse)
                     .unwrap_or(SlurmTime::NotSet),
-                state: field(&r, "State").unwrap_or("UNKNOWN").to_string(),
+                state: PartitionState::parse(field(&r, "State").unwrap_or("UP")),
                 nodes: field(&r, "Nodes").unwrap_or("").to_string(),
                 is_default: field(&r, "Default") == Some("YES"),
                 tres: Tres::parse(field(&r, "TRES").unwrap_or("")),
@@ -216,7 +255,7 @@ mod tests {
         assert_eq!(p.name, "gpu");
         assert_eq!(p.qos.as_deref(), Some("gpu"));
         assert_eq!(p.max_time, SlurmTime::Seconds(86_400));
-        assert_eq!(p.state, "UP");
+        assert_eq!(p.state, PartitionState::Up);
         assert_eq!(p.nodes, "localhost");
         assert!(!p.is_default);
         assert_eq!(p.tres.gpus(), 4);

@@ -121,6 +121,15 @@ pub fn explain_reason(code: &str) -> String {
         "PartitionTimeLimit" => {
             "the time limit is longer than the partition allows; it will never start"
         }
+        "PartitionConfig" => {
+            "it asks for more CPUs or nodes than the partition allows; it will never start"
+        }
+        "PartitionDown" => {
+            "its partition is down: nothing starts there until an administrator brings it up"
+        }
+        "PartitionInactive" => {
+            "its partition is inactive: nothing starts there until an administrator brings it up"
+        }
         other if other.starts_with("ReqNodeNotAvail") => {
             "a node it needs is unavailable (down, drained, not responding or reserved)"
         }

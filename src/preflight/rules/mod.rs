@@ -8,7 +8,7 @@ mod waits;
 
 use crate::slurm::config::EnforcePartLimits;
 use crate::slurm::sacctmgr::{Association, Qos};
-use crate::slurm::scontrol::Partition;
+use crate::slurm::scontrol::{Partition, PartitionState};
 use crate::slurm::sinfo::NodeRow;
 use crate::slurm::tres::Tres;
 
@@ -51,9 +51,13 @@ impl Finding {
         self
     }
 
-    /// A limit of the partition, a QOS or an association, rather than nodes being busy.
+    /// A limit of the partition, a QOS or an association, rather than the state of the
+    /// partition or its nodes.
     pub fn is_limit(&self) -> bool {
-        !matches!(self.reason, Reason::Resources | Reason::ReqNodeNotAvail)
+        !matches!(
+            self.reason,
+            Reason::Resources | Reason::ReqNodeNotAvail | Reason::PartitionDown
+        )
     }
 
     /// The message, led by the deciding setting and what it means.
@@ -179,10 +183,16 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// The findings in the order Slurm meets them. A DOWN partition changes that order, as
+    /// captured from Slurm: its limits are not checked while it is down (so more CPUs than
+    /// a node has is refused as a node shape), and the scheduler passes its jobs by before
+    /// node selection, so they keep the reason they got at submit.
     fn run(&self) -> Vec<Finding> {
+        let down = self.is_down();
         let mut found = Vec::new();
         // What sbatch refuses.
         found.extend(self.array_size());
+        found.extend(self.partition_takes_jobs());
         found.extend(self.qos_allowed());
         found.extend(self.account_allowed());
         found.extend(self.node_shape());
@@ -191,13 +201,27 @@ impl<'a> Ctx<'a> {
         }
         found.extend(self.accounting_at_submit());
         // What keeps an accepted job pending.
-        if !self.enforce.refuses() {
+        if !self.enforce.refuses() && !down {
             found.extend(self.partition_limits());
         }
         found.extend(self.accounting_before_selection());
+        if down {
+            found.extend(self.nodes_unavailable());
+            found.push(self.partition_down());
+            if !self.enforce.refuses() {
+                // Once the partition is up again, these hold it.
+                found.extend(self.partition_limits());
+            }
+        }
         found.extend(self.accounting_after_selection());
-        found.extend(self.nodes_now());
+        if !down {
+            found.extend(self.nodes_unavailable().or_else(|| self.nodes_busy()));
+        }
         found
+    }
+
+    fn is_down(&self) -> bool {
+        self.partition.state == PartitionState::Down
     }
 }
 

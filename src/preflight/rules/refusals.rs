@@ -1,7 +1,9 @@
-//! What sbatch refuses: a QOS or account not allowed, a node shape no node has, partition
-//! limits under EnforcePartLimits=ALL/ANY, and `acct_policy_validate`'s accounting limits.
+//! What sbatch refuses: a partition that takes no jobs, a QOS or account not allowed, a node
+//! shape no node has, partition limits under EnforcePartLimits=ALL/ANY, and
+//! `acct_policy_validate`'s accounting limits.
 
 use crate::slurm::duration::format_seconds;
+use crate::slurm::scontrol::PartitionState;
 use crate::slurm::sinfo::NodeRow;
 
 use super::super::reason::{Holder, LimitCode, Reason, Scope};
@@ -25,6 +27,25 @@ impl Ctx<'_> {
                 ),
             )
         })
+    }
+
+    /// A partition an administrator set to DRAIN or INACTIVE takes no new jobs; sbatch says
+    /// so before anything else about the job but its array indices.
+    pub(super) fn partition_takes_jobs(&self) -> Option<Finding> {
+        let p = self.partition;
+        let meaning = match p.state {
+            PartitionState::Drain => "takes no new jobs (queued ones still start)",
+            PartitionState::Inactive => "takes no jobs and starts none",
+            _ => return None,
+        };
+        Some(Finding::new(
+            Reason::PartitionNotAvailable,
+            Effect::Refused,
+            format!(
+                "partition {} is {}: an administrator set it so, and it {meaning}; submit when `sinfo -p {}` shows it up, or to another partition",
+                p.name, p.state, p.name
+            ),
+        ))
     }
 
     /// A QOS not in the user's associations, or not allowed by the partition.
@@ -165,6 +186,12 @@ impl Ctx<'_> {
                 ),
             });
         }
+        if self.is_down()
+            && let Some(cpus) = self.over_cpu_cap()
+        {
+            // While the partition is down Slurm skips its limits and tries the node shape.
+            return refuse(cpus);
+        }
         let mem = usage::memory_of(req, self.state)?;
         let most = with_gpus.iter().map(|n| n.memory_mib).max().unwrap_or(0);
         (mem > most).then(|| Finding::new(
@@ -195,25 +222,7 @@ impl Ctx<'_> {
                 Finding::new(Reason::PartitionTimeLimit, Effect::PendsForever, message)
             });
         }
-        let node_cpus = self.nodes.iter().map(|n| n.cpus_total).max();
-        let cap = match (node_cpus, p.max_cpus_per_node) {
-            (Some(n), Some(m)) => Some(n.min(m)),
-            (a, b) => a.or(b),
-        };
-        if let Some(cap) = cap
-            && req.cpus > cap
-        {
-            let why = match p.max_cpus_per_node {
-                Some(m) if m == cap => format!(
-                    "partition {} allows {m} CPUs per node (MaxCPUsPerNode)",
-                    p.name
-                ),
-                _ => format!(
-                    "no node in partition {} has {} CPUs (the largest has {cap})",
-                    p.name, req.cpus
-                ),
-            };
-            let message = format!("{why}; ask for at most {cap}");
+        if let Some(message) = self.over_cpu_cap().filter(|_| !self.is_down()) {
             found.push(if refuse {
                 Finding::new(Reason::TooManyRequestedCpus, Effect::Refused, message)
             } else {
@@ -224,6 +233,29 @@ impl Ctx<'_> {
             .into_iter()
             .map(|f| f.decided_by(setting.clone()))
             .collect()
+    }
+
+    /// More CPUs than any node of the partition has or its MaxCPUsPerNode allows: what to say.
+    fn over_cpu_cap(&self) -> Option<String> {
+        let (req, p) = (self.req, self.partition);
+        let node_cpus = self.nodes.iter().map(|n| n.cpus_total).max();
+        let cap = match (node_cpus, p.max_cpus_per_node) {
+            (Some(n), Some(m)) => Some(n.min(m)),
+            (a, b) => a.or(b),
+        }?;
+        (req.cpus > cap).then(|| {
+            let why = match p.max_cpus_per_node {
+                Some(m) if m == cap => format!(
+                    "partition {} allows {m} CPUs per node (MaxCPUsPerNode)",
+                    p.name
+                ),
+                _ => format!(
+                    "no node in partition {} has {} CPUs (the largest has {cap})",
+                    p.name, req.cpus
+                ),
+            };
+            format!("{why}; ask for at most {cap}")
+        })
     }
 
     /// `acct_policy_validate`: MaxSubmit always; under DenyOnLimit also every limit the job

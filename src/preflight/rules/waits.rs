@@ -247,27 +247,44 @@ impl Ctx<'_> {
         })
     }
 
-    /// Down or drained nodes, or no node with room now.
-    pub(super) fn nodes_now(&self) -> Option<Finding> {
-        if self.nodes.is_empty() {
+    /// Every node of the partition down, drained or reserved.
+    pub(super) fn nodes_unavailable(&self) -> Option<Finding> {
+        if self.nodes.is_empty() || self.nodes.iter().any(|n| n.is_usable()) {
             return None;
         }
+        let states: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|n| format!("{} {}", n.node, n.state))
+            .collect();
+        Some(Finding::new(
+            Reason::ReqNodeNotAvail,
+            Effect::Pends,
+            format!(
+                "every node of partition {} is down, drained or reserved ({}); it waits until an admin brings one back",
+                self.partition.name,
+                states.join(", ")
+            ),
+        ))
+    }
+
+    /// A partition an administrator set to DOWN: the job is queued and waits for it.
+    pub(super) fn partition_down(&self) -> Finding {
+        let p = &self.partition.name;
+        Finding::new(
+            Reason::PartitionDown,
+            Effect::Pends,
+            format!(
+                "partition {p} is DOWN: Slurm queues the job but starts nothing there until an administrator brings the partition up (`sinfo -p {p}` shows it)"
+            ),
+        )
+    }
+
+    /// No usable node with room for the job now.
+    pub(super) fn nodes_busy(&self) -> Option<Finding> {
         let usable: Vec<&&NodeRow> = self.nodes.iter().filter(|n| n.is_usable()).collect();
         if usable.is_empty() {
-            let states: Vec<String> = self
-                .nodes
-                .iter()
-                .map(|n| format!("{} {}", n.node, n.state))
-                .collect();
-            return Some(Finding::new(
-                Reason::ReqNodeNotAvail,
-                Effect::Pends,
-                format!(
-                    "every node of partition {} is down, drained or reserved ({}); it waits until an admin brings one back",
-                    self.partition.name,
-                    states.join(", ")
-                ),
-            ));
+            return None;
         }
         let gpu_type = self.req.gpu_type.as_deref();
         let mem = usage::memory_of(self.req, self.state);
