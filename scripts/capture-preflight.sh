@@ -33,7 +33,7 @@ clear_queue() {
   for ((i = 0; i < 60; i++)); do [ -z "$(squeue -h -o %i)" ] && break; sleep 0.5; done
   scontrol update nodename=localhost state=resume >/dev/null 2>&1 || true
   local part
-  for part in $(sinfo -h -o %R); do scontrol update partitionname="$part" state=up; done
+  for part in $(sinfo -h -o %R); do scontrol update partitionname="$part" state=up maxmempernode=0; done
   for ((i = 0; i < 60; i++)); do
     sinfo -h -n localhost -o %T | grep -qE '^(idle|mixed|allocated)$' && break; sleep 0.5
   done
@@ -137,7 +137,8 @@ assoc_limits() {
 
 # scenario SHAPE NAME "HOLDER; HOLDER" "REQUEST" [SPECIAL]
 # SPECIAL: assoc:LIMIT=N ... (the user's association limits), or words among drain or down
-# (the node, once the holders hold) and partition:STATE (the request's partition)
+# (the node, once the holders hold), partition:STATE and partition:KEY=VALUE (the request's
+# partition; clear_queue sets every partition UP again, without MaxMemPerNode)
 scenario() {
   local shape=$1 name=$2 holders=$3 request=$4 special=${5:-}
   # ONLY=REGEX captures just the scenarios whose SHAPE-NAME matches.
@@ -160,6 +161,7 @@ scenario() {
   for what in $special; do
     case "$what" in
       drain | down) scontrol update nodename=localhost state="$what" reason=maintenance ;;
+      partition:*=*) scontrol update partitionname="$(request_partition $request)" "${what#partition:}" ;;
       partition:*) scontrol update partitionname="$(request_partition $request)" state="${what#partition:}" ;;
     esac
   done
@@ -204,6 +206,12 @@ scenario plain partition-down-over-partition-time "" "partition=gpu gpus=1 cpus=
 scenario plain partition-down-more-memory-than-a-node "" "$R gpus=1 mem=30000M" partition:down
 scenario plain partition-down-gpus-per-user "$R gpus=3" "$R gpus=2" partition:down
 scenario plain partition-down-node-drained "" "$R gpus=1" "drain partition:down"
+scenario plain over-max-mem-per-node "" "$R gpus=1 mem=6000M" partition:MaxMemPerNode=4000
+scenario plain under-max-mem-per-node "" "$R gpus=1 mem=3000M" partition:MaxMemPerNode=4000
+scenario plain over-max-mem-per-node-by-default "" "partition=gpu gpus=1 cpus=2 time=10:00" partition:MaxMemPerNode=1500
+scenario plain over-max-mem-per-node-and-time "" "partition=gpu gpus=1 cpus=1 time=2-00:00:00 mem=6000M" partition:MaxMemPerNode=4000
+scenario plain over-max-mem-per-node-and-cpus "" "partition=gpu gpus=1 cpus=10 time=10:00 mem=6000M" partition:MaxMemPerNode=4000
+scenario plain over-max-mem-per-node-and-jobs-per-user "$R gpus=1; $R gpus=1" "$R gpus=1 mem=6000M" partition:MaxMemPerNode=4000
 scenario plain partition-drain-array-over-max-array-size "" "$R gpus=1 tasks=1002 throttle=2" partition:drain
 # Job arrays; QOS sweep (MaxJobsPU 2, MaxSubmitPU 10, MaxTRESPU gres/gpu=4) in partition normal.
 A='partition=normal qos=sweep gpus=1 cpus=1 time=10:00'
@@ -231,6 +239,8 @@ scenario typed partition-down-gpus-per-job "" "partition=normal cpus=1 time=10:0
 scenario typed partition-down-deny-on-limit-gpus "" "partition=short qos=deny gpus=2 cpus=1 time=10:00" partition:down
 scenario typed partition-down-cpus-per-user "partition=gpu cpus=3 time=10:00" "partition=gpu gpus=1 cpus=2 time=10:00" partition:down
 scenario typed partition-down-gpus-busy "partition=normal gpus=4 cpus=1 time=10:00" "$R gpus=1" partition:down
+scenario typed over-max-mem-per-node "" "$R gpus=1 mem=6000M" partition:MaxMemPerNode=4000
+scenario typed over-max-mem-per-node-and-time "" "partition=gpu gpus=1 cpus=1 time=2-00:00:00 mem=6000M" partition:MaxMemPerNode=4000
 scenario typed partition-inactive-over-partition-time "" "partition=gpu gpus=1 cpus=1 time=2-00:00:00" partition:inactive
 scenario typed more-memory-than-a-node "" "$R mem=20000M"
 scenario typed typed-gpus-counted-once "$R gpus=a30:1; $R gpus=1" "$R gpus=1"

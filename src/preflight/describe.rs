@@ -33,8 +33,12 @@ pub fn facts(req: &Request, state: &ClusterState) -> Vec<String> {
         PartitionState::Up => String::new(),
         other => format!(" ({other})"),
     };
+    let max_mem = p
+        .max_mem_per_node_mib
+        .map(|m| format!(", max memory {m} MiB a node"))
+        .unwrap_or_default();
     facts.push(format!(
-        "partition {}{shown_state}: {} node(s), {gpus_free} of {gpus_total} GPUs{typed} free, {cpus_idle} of {cpus_total} CPUs idle, max time {}, QOS {}; EnforcePartLimits {}",
+        "partition {}{shown_state}: {} node(s), {gpus_free} of {gpus_total} GPUs{typed} free, {cpus_idle} of {cpus_total} CPUs idle, max time {}{max_mem}, QOS {}; EnforcePartLimits {}",
         p.name,
         nodes.len(),
         p.max_time,

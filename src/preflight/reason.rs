@@ -132,11 +132,15 @@ pub enum Reason {
     TooManyRequestedCpus,
     /// Over the partition's MaxTime under EnforcePartLimits=ALL/ANY.
     InvalidTimeLimit,
+    /// Over the partition's MaxMemPerNode under EnforcePartLimits=ALL/ANY.
+    InvalidTaskMemory,
     // Pending.
     /// A partition an administrator set to DOWN: it takes jobs and starts none.
     PartitionDown,
     PartitionConfig,
     PartitionTimeLimit,
+    /// Over the partition's MaxMemPerNode under EnforcePartLimits=NO.
+    MaxMemPerLimit,
     ReqNodeNotAvail,
     Resources,
     /// An array task held back by the array's own throttle (`--array=0-8%2`).
@@ -157,9 +161,11 @@ impl Reason {
             Reason::NodeConfigurationUnavailable => "NodeConfigurationUnavailable",
             Reason::TooManyRequestedCpus => "TooManyRequestedCpus",
             Reason::InvalidTimeLimit => "InvalidTimeLimit",
+            Reason::InvalidTaskMemory => "InvalidTaskMemory",
             Reason::PartitionDown => "PartitionDown",
             Reason::PartitionConfig => "PartitionConfig",
             Reason::PartitionTimeLimit => "PartitionTimeLimit",
+            Reason::MaxMemPerLimit => "MaxMemPerLimit",
             Reason::ReqNodeNotAvail => "ReqNodeNotAvail",
             Reason::Resources => "Resources",
             Reason::JobArrayTaskLimit => "JobArrayTaskLimit",
@@ -178,6 +184,7 @@ impl Reason {
             Reason::NodeConfigurationUnavailable => "Requested node configuration is not available",
             Reason::TooManyRequestedCpus => "More processors requested than permitted",
             Reason::InvalidTimeLimit => "Requested time limit is invalid",
+            Reason::InvalidTaskMemory => "Memory required by task is not available",
             // For an accounting limit sbatch prints the reason code on a line of its own.
             other => other.code(),
         }

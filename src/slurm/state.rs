@@ -121,6 +121,9 @@ pub fn explain_reason(code: &str) -> String {
         "PartitionTimeLimit" => {
             "the time limit is longer than the partition allows; it will never start"
         }
+        "MaxMemPerLimit" => {
+            "it asks for more memory than the partition allows a node; it will never start"
+        }
         "PartitionConfig" => {
             "it asks for more CPUs or nodes than the partition allows; it will never start"
         }

@@ -201,8 +201,9 @@ impl Ctx<'_> {
         ))
     }
 
-    /// Time over MaxTime and CPUs over what a node has or MaxCPUsPerNode allows: refused
-    /// under EnforcePartLimits=ALL/ANY, pending forever under NO.
+    /// Time over MaxTime, CPUs over what a node has or MaxCPUsPerNode allows, and memory
+    /// over MaxMemPerNode, in that order (as captured): refused under
+    /// EnforcePartLimits=ALL/ANY, pending forever under NO.
     pub(super) fn partition_limits(&self) -> Vec<Finding> {
         let (req, p) = (self.req, self.partition);
         let setting = format!("EnforcePartLimits is {}", self.enforce);
@@ -227,6 +228,25 @@ impl Ctx<'_> {
                 Finding::new(Reason::TooManyRequestedCpus, Effect::Refused, message)
             } else {
                 Finding::new(Reason::PartitionConfig, Effect::PendsForever, message)
+            });
+        }
+        if let Some(max) = p.max_mem_per_node_mib
+            && let Some(mem) = usage::memory_of(req, self.state)
+            && mem > max
+        {
+            let by_default = if req.mem_mib.is_none() {
+                " (the site's default for its CPUs)"
+            } else {
+                ""
+            };
+            let message = format!(
+                "this job asks for {mem} MiB of memory{by_default}, and partition {} allows {max} MiB a node (MaxMemPerNode); ask for at most {max}M",
+                p.name
+            );
+            found.push(if refuse {
+                Finding::new(Reason::InvalidTaskMemory, Effect::Refused, message)
+            } else {
+                Finding::new(Reason::MaxMemPerLimit, Effect::PendsForever, message)
             });
         }
         found
