@@ -212,6 +212,9 @@ scenario plain over-max-mem-per-node-by-default "" "partition=gpu gpus=1 cpus=2 
 scenario plain over-max-mem-per-node-and-time "" "partition=gpu gpus=1 cpus=1 time=2-00:00:00 mem=6000M" partition:MaxMemPerNode=4000
 scenario plain over-max-mem-per-node-and-cpus "" "partition=gpu gpus=1 cpus=10 time=10:00 mem=6000M" partition:MaxMemPerNode=4000
 scenario plain over-max-mem-per-node-and-jobs-per-user "$R gpus=1; $R gpus=1" "$R gpus=1 mem=6000M" partition:MaxMemPerNode=4000
+scenario plain max-mem-per-cpu-raises-cpus "" "$R gpus=1 mem=1500M" partition:MaxMemPerCPU=1000
+scenario plain max-mem-per-cpu-raised-over-a-node "" "$R gpus=1 mem=3000M" partition:MaxMemPerCPU=1000
+scenario plain max-mem-per-cpu-raised-cpus-busy "partition=normal cpus=1 time=10:00" "$R gpus=1 mem=1500M" partition:MaxMemPerCPU=1000
 scenario plain partition-drain-array-over-max-array-size "" "$R gpus=1 tasks=1002 throttle=2" partition:drain
 # Job arrays; QOS sweep (MaxJobsPU 2, MaxSubmitPU 10, MaxTRESPU gres/gpu=4) in partition normal.
 A='partition=normal qos=sweep gpus=1 cpus=1 time=10:00'
@@ -241,6 +244,8 @@ scenario typed partition-down-cpus-per-user "partition=gpu cpus=3 time=10:00" "p
 scenario typed partition-down-gpus-busy "partition=normal gpus=4 cpus=1 time=10:00" "$R gpus=1" partition:down
 scenario typed over-max-mem-per-node "" "$R gpus=1 mem=6000M" partition:MaxMemPerNode=4000
 scenario typed over-max-mem-per-node-and-time "" "partition=gpu gpus=1 cpus=1 time=2-00:00:00 mem=6000M" partition:MaxMemPerNode=4000
+scenario typed max-mem-per-cpu-raised-over-cpus-per-user "partition=gpu cpus=1 time=10:00 mem=500M" "$R gpus=1 mem=3500M" partition:MaxMemPerCPU=1000
+scenario typed max-mem-per-cpu-raised-over-max-cpus-per-node "" "$R gpus=1 mem=7000M" partition:MaxMemPerCPU=1000
 scenario typed partition-inactive-over-partition-time "" "partition=gpu gpus=1 cpus=1 time=2-00:00:00" partition:inactive
 scenario typed more-memory-than-a-node "" "$R mem=20000M"
 scenario typed typed-gpus-counted-once "$R gpus=a30:1; $R gpus=1" "$R gpus=1"

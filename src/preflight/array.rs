@@ -172,18 +172,19 @@ fn start_task(req: &Request, state: &mut ClusterState, index: u64) {
     let tres = usage::requested(req, state);
     let mem = usage::memory_of(req, state).unwrap_or(0);
     let gpu_type = req.gpu_type.clone();
+    let cpus = usage::cpus_of(req, state);
     let node = state.nodes.iter_mut().find(|n| {
         n.partition == req.partition
             && n.is_usable()
             && n.free_gpus_of(gpu_type.as_deref()) >= req.gpus
-            && n.cpus_idle >= req.cpus
+            && n.cpus_idle >= cpus
             && n.memory_mib.saturating_sub(n.memory_allocated_mib) >= mem
     });
     let mut node_name = String::new();
     if let Some(n) = node {
         node_name = n.node.clone();
-        n.cpus_idle -= req.cpus;
-        n.cpus_allocated += req.cpus;
+        n.cpus_idle -= cpus;
+        n.cpus_allocated += cpus;
         n.memory_allocated_mib += mem;
         n.gpus_used += req.gpus;
         let ty = gpu_type.or_else(|| {
@@ -219,7 +220,7 @@ fn start_task(req: &Request, state: &mut ClusterState, index: u64) {
         state: JobState::Running,
         elapsed: SlurmTime::Seconds(0),
         time_limit: SlurmTime::Seconds(req.time_seconds),
-        cpus: req.cpus,
+        cpus,
         gpus: req.gpus,
         tres,
         qos: rules::job_qos(req, state),

@@ -33,10 +33,11 @@ pub fn facts(req: &Request, state: &ClusterState) -> Vec<String> {
         PartitionState::Up => String::new(),
         other => format!(" ({other})"),
     };
-    let max_mem = p
-        .max_mem_per_node_mib
-        .map(|m| format!(", max memory {m} MiB a node"))
-        .unwrap_or_default();
+    let max_mem = match (p.max_mem_per_node_mib, p.max_mem_per_cpu_mib) {
+        (Some(m), _) => format!(", max memory {m} MiB a node"),
+        (None, Some(m)) => format!(", max memory {m} MiB a CPU"),
+        (None, None) => String::new(),
+    };
     facts.push(format!(
         "partition {}{shown_state}: {} node(s), {gpus_free} of {gpus_total} GPUs{typed} free, {cpus_idle} of {cpus_total} CPUs idle, max time {}{max_mem}, QOS {}; EnforcePartLimits {}",
         p.name,
@@ -98,8 +99,16 @@ pub fn facts(req: &Request, state: &ClusterState) -> Vec<String> {
             format!(", {m} MiB{default}")
         })
         .unwrap_or_default();
+    let cpus = usage::cpus_of(req, state);
+    let raised = match p.max_mem_per_cpu_mib {
+        Some(per_cpu) if cpus > req.cpus => format!(
+            " (Slurm gives it {cpus}: partition {} allows {per_cpu} MiB per CPU, MaxMemPerCPU)",
+            p.name
+        ),
+        _ => String::new(),
+    };
     facts.push(format!(
-        "this job asks for {gpus}, {} CPU(s){mem}, {}",
+        "this job asks for {gpus}, {} CPU(s){raised}{mem}, {}",
         req.cpus,
         format_seconds(req.time_seconds)
     ));

@@ -174,6 +174,10 @@ fn each_verdict_names_the_code_and_numbers() {
         // The partition's MaxMemPerNode (not read before: said to start).
         ("plain-over-max-mem-per-node", "MaxMemPerLimit", true, &["EnforcePartLimits is NO, so Slurm accepts it and it pends forever", "6000 MiB of memory, and partition gpu allows 4000 MiB a node (MaxMemPerNode)"]),
         ("plain-under-max-mem-per-node", "", false, &["room for 1 GPUs"]),
+        // MaxMemPerCPU: Slurm gives a job as many CPUs as its memory needs.
+        ("plain-max-mem-per-cpu-raises-cpus", "", false, &["room for 1 GPUs and 2 CPUs"]),
+        ("plain-max-mem-per-cpu-raised-over-a-node", "NodeConfigurationUnavailable", false, &["allows 1000 MiB of memory per CPU (MaxMemPerCPU), so Slurm gives this job's 3000 MiB 3 CPUs", "the largest has 2"]),
+        ("plain-max-mem-per-cpu-raised-cpus-busy", "Resources", false, &["1 GPUs and 2 CPUs on one node"]),
         ("plain-over-max-mem-per-node-by-default", "MaxMemPerLimit", true, &["2048 MiB of memory (the site's default for its CPUs)", "allows 1500 MiB a node"]),
         ("plain-over-max-mem-per-node-and-time", "PartitionTimeLimit", true, &["2-00:00:00"]),
         ("plain-over-max-mem-per-node-and-cpus", "PartitionConfig", true, &["10 CPUs"]),
@@ -216,6 +220,8 @@ fn each_verdict_names_the_code_and_numbers() {
         ("typed-more-typed-gpus-than-a-node", "NodeConfigurationUnavailable", false, &["5 a30 GPUs (the largest has 4)"]),
         ("typed-over-max-cpus-per-node", "TooManyRequestedCpus", false, &["EnforcePartLimits is ALL, so sbatch refuses it (\"More processors requested than permitted\")", "allows 6 CPUs per node (MaxCPUsPerNode)"]),
         ("typed-over-partition-time", "InvalidTimeLimit", false, &["EnforcePartLimits is ALL", "MaxTime 1-00:00:00"]),
+        ("typed-max-mem-per-cpu-raised-over-cpus-per-user", "QOSMaxCpuPerUserLimit", false, &["you hold 1 of the 4 CPUs QOS lab allows per user; this job asks for 4"]),
+        ("typed-max-mem-per-cpu-raised-over-max-cpus-per-node", "QOSMaxCpuPerUserLimit", true, &["QOS lab allows 4 CPUs per user; this job alone asks for 7"]),
         ("typed-over-max-mem-per-node", "InvalidTaskMemory", false, &["EnforcePartLimits is ALL, so sbatch refuses it (\"Memory required by task is not available\")", "6000 MiB of memory, and partition gpu allows 4000 MiB a node"]),
         ("typed-over-max-mem-per-node-and-time", "InvalidTimeLimit", false, &["MaxTime 1-00:00:00"]),
         ("typed-over-short-time", "InvalidTimeLimit", false, &["1:00:00", "partition short's MaxTime 30:00"]),

@@ -16,7 +16,7 @@ use super::{ClusterState, Request};
 /// picked the node.
 pub fn requested(req: &Request, state: &ClusterState) -> Tres {
     let mut t = Tres::default();
-    t.0.insert("cpu".into(), req.cpus);
+    t.0.insert("cpu".into(), cpus_of(req, state));
     if let Some(mem) = memory_of(req, state) {
         t.0.insert("mem".into(), mem);
     }
@@ -29,6 +29,19 @@ pub fn requested(req: &Request, state: &ClusterState) -> Tres {
         }
     }
     t
+}
+
+/// CPUs the job will get: what it asks for, or more on a partition with MaxMemPerCPU, where
+/// Slurm gives a job asking for more memory per CPU as many CPUs as its memory needs.
+pub fn cpus_of(req: &Request, state: &ClusterState) -> u64 {
+    let per_cpu = state
+        .partition(&req.partition)
+        .and_then(|p| p.max_mem_per_cpu_mib)
+        .filter(|m| *m > 0);
+    match (per_cpu, memory_of(req, state)) {
+        (Some(per_cpu), Some(mem)) => req.cpus.max(mem.div_ceil(per_cpu)),
+        _ => req.cpus,
+    }
 }
 
 /// Memory the job will get: what it asks for, else the partition's or the site's default.

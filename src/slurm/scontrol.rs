@@ -84,6 +84,8 @@ pub struct Partition {
     pub max_cpus_per_node: Option<u64>,
     /// `MaxMemPerNode` in MiB; `None` for UNLIMITED (or a per-CPU limit instead).
     pub max_mem_per_node_mib: Option<u64>,
+    /// `MaxMemPerCPU` in MiB, shown instead of MaxMemPerNode when the partition sets it.
+    pub max_mem_per_cpu_mib: Option<u64>,
     /// `DefMemPerCPU` in MiB when the partition sets its own.
     pub def_mem_per_cpu_mib: Option<u64>,
     /// `AllowQos`: `None` for ALL.
@@ -165,6 +167,7 @@ pub fn parse_partitions(text: &str) -> Vec<Partition> {
                 tres: Tres::parse(field(&r, "TRES").unwrap_or("")),
                 max_cpus_per_node: limit(field(&r, "MaxCPUsPerNode")),
                 max_mem_per_node_mib: limit(field(&r, "MaxMemPerNode")),
+                max_mem_per_cpu_mib: limit(field(&r, "MaxMemPerCPU")),
                 def_mem_per_cpu_mib: limit(field(&r, "DefMemPerCPU")),
                 allow_qos: name_list(field(&r, "AllowQos")),
                 deny_qos: name_list(field(&r, "DenyQos")).unwrap_or_default(),

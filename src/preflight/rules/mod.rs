@@ -154,6 +154,8 @@ struct Ctx<'a> {
     deny_on_limit: Option<&'a Qos>,
     association: Option<&'a Association>,
     asked: Tres,
+    /// The CPUs Slurm gives the job (`usage::cpus_of`).
+    cpus: u64,
     enforce: EnforcePartLimits,
 }
 
@@ -179,6 +181,7 @@ impl<'a> Ctx<'a> {
             deny_on_limit,
             association,
             asked: usage::requested(req, state),
+            cpus: usage::cpus_of(req, state),
             enforce: state.config.enforce_part_limits,
         }
     }

@@ -186,6 +186,9 @@ impl Ctx<'_> {
                 ),
             });
         }
+        if let Some(raised) = self.raised_cpus_over_a_node() {
+            return refuse(raised);
+        }
         if self.is_down()
             && let Some(cpus) = self.over_cpu_cap()
         {
@@ -253,6 +256,24 @@ impl Ctx<'_> {
             .into_iter()
             .map(|f| f.decided_by(setting.clone()))
             .collect()
+    }
+
+    /// MaxMemPerCPU raised the job's CPUs past what any node of the partition has: sbatch
+    /// refuses that as a node shape whatever EnforcePartLimits says (as captured).
+    fn raised_cpus_over_a_node(&self) -> Option<String> {
+        let (req, p) = (self.req, self.partition);
+        let per_cpu = p.max_mem_per_cpu_mib?;
+        let most = self.nodes.iter().map(|n| n.cpus_total).max()?;
+        (self.cpus > req.cpus && self.cpus > most).then(|| {
+            format!(
+                "partition {} allows {per_cpu} MiB of memory per CPU (MaxMemPerCPU), so Slurm gives this job's {} MiB {} CPUs, and no node there has {} (the largest has {most}); ask for at most {}M, or use a partition without that limit",
+                p.name,
+                usage::memory_of(req, self.state).unwrap_or(0),
+                self.cpus,
+                self.cpus,
+                per_cpu * most
+            )
+        })
     }
 
     /// More CPUs than any node of the partition has or its MaxCPUsPerNode allows: what to say.

@@ -290,7 +290,7 @@ impl Ctx<'_> {
         let mem = usage::memory_of(self.req, self.state);
         let fits = |n: &NodeRow| {
             n.free_gpus_of(gpu_type) >= self.req.gpus
-                && n.cpus_idle >= self.req.cpus
+                && n.cpus_idle >= self.cpus
                 && mem.is_none_or(|m| n.memory_mib.saturating_sub(n.memory_allocated_mib) >= m)
         };
         if usable.iter().any(|n| fits(n)) {
@@ -308,7 +308,7 @@ impl Ctx<'_> {
             Effect::Pends,
             format!(
                 "partition {} has {free_gpus} of {total_gpus} {gpu_word} and {free_cpus} of {total_cpus} CPUs free; this job asks for {} {gpu_word} and {} CPUs on one node, so it waits for running jobs to end",
-                self.partition.name, self.req.gpus, self.req.cpus
+                self.partition.name, self.req.gpus, self.cpus
             ),
         ))
     }
@@ -386,7 +386,9 @@ pub fn room_message(req: &Request, state: &ClusterState) -> String {
         .unwrap_or("GPUs".into());
     let mut message = format!(
         "partition {} has room for {} {gpu_word} and {} CPUs now",
-        req.partition, req.gpus, req.cpus
+        req.partition,
+        req.gpus,
+        usage::cpus_of(req, state)
     );
     let ahead = state
         .queue
