@@ -9,7 +9,8 @@
 # Each scenario becomes OUT/NAME/ with
 #   request.txt   the job request as key=value words (partition, gpus, cpus, mem, time, qos,
 #                 account; a job array: tasks=N and throttle=K for --array=0-(N-1)%K)
-#   partitions.txt nodes.txt queue.txt qos.txt assoc.txt user.txt config.txt   what yenjob reads
+#   partitions.txt nodes.txt queue.txt qos.txt assoc.txt user.txt config.txt groups.txt
+#                 what yenjob reads (as the request's user=, root by default)
 #   slurm.txt     what Slurm did: "running", "pending|REASON" or "rejected|SBATCH STDERR";
 #                 for an array "array|RUNNING TASKS|REASON THE OTHERS WAIT FOR" (- if none wait)
 # tests in src/preflight replay every folder and compare yenjob's verdict with slurm.txt.
@@ -33,7 +34,7 @@ clear_queue() {
   for ((i = 0; i < 60; i++)); do [ -z "$(squeue -h -o %i)" ] && break; sleep 0.5; done
   scontrol update nodename=localhost state=resume >/dev/null 2>&1 || true
   local part
-  for part in $(sinfo -h -o %R); do scontrol update partitionname="$part" state=up maxmempernode=0; done
+  for part in $(sinfo -h -o %R); do scontrol update partitionname="$part" state=up maxmempernode=0 allowgroups=ALL; done
   for ((i = 0; i < 60; i++)); do
     sinfo -h -n localhost -o %T | grep -qE '^(idle|mixed|allocated)$' && break; sleep 0.5
   done
@@ -79,14 +80,15 @@ hold() {
   done
 }
 
-snapshot() {   # snapshot DIR: what `yenjob check` reads, with the same commands
-  local d=$1
-  scontrol show partition -o > "$d/partitions.txt"
-  sinfo -h -N -O "$NODE_FORMAT" > "$d/nodes.txt"
-  squeue -h -O "$QUEUE_FORMAT" > "$d/queue.txt"
+snapshot() {   # snapshot DIR USER: what `yenjob check` reads, with the same commands, as USER
+  local d=$1 user=$2
+  scontrol --all show partition -o > "$d/partitions.txt"
+  sinfo --all -h -N -O "$NODE_FORMAT" > "$d/nodes.txt"
+  squeue --all -h -O "$QUEUE_FORMAT" > "$d/queue.txt"
   sacctmgr -P -n show qos "$QOS_FORMAT" > "$d/qos.txt"
-  sacctmgr -P -n show assoc where user=root "$ASSOC_FORMAT" > "$d/assoc.txt"
-  sacctmgr -P -n show user root "$USER_FORMAT" > "$d/user.txt"
+  sacctmgr -P -n show assoc where user="$user" "$ASSOC_FORMAT" > "$d/assoc.txt"
+  sacctmgr -P -n show user "$user" "$USER_FORMAT" > "$d/user.txt"
+  id -Gn "$user" | tr ' ' '\n' > "$d/groups.txt"
   scontrol show config > "$d/config.txt"
 }
 
@@ -138,7 +140,7 @@ assoc_limits() {
 # scenario SHAPE NAME "HOLDER; HOLDER" "REQUEST" [SPECIAL]
 # SPECIAL: assoc:LIMIT=N ... (the user's association limits), or words among drain or down
 # (the node, once the holders hold), partition:STATE and partition:KEY=VALUE (the request's
-# partition; clear_queue sets every partition UP again, without MaxMemPerNode)
+# partition; clear_queue sets every partition UP again, without MaxMemPerNode or AllowGroups)
 scenario() {
   local shape=$1 name=$2 holders=$3 request=$4 special=${5:-}
   # ONLY=REGEX captures just the scenarios whose SHAPE-NAME matches.
@@ -166,7 +168,9 @@ scenario() {
     esac
   done
   echo "$request" > "$d/request.txt"
-  snapshot "$d"
+  local user=root kv
+  for kv in $request; do [[ $kv == user=* ]] && user=${kv#*=}; done
+  snapshot "$d" "$user"
   # shellcheck disable=SC2086
   outcome $request > "$d/slurm.txt"
   log "$shape-$name: $(cat "$d/slurm.txt")"
@@ -215,6 +219,13 @@ scenario plain over-max-mem-per-node-and-jobs-per-user "$R gpus=1; $R gpus=1" "$
 scenario plain max-mem-per-cpu-raises-cpus "" "$R gpus=1 mem=1500M" partition:MaxMemPerCPU=1000
 scenario plain max-mem-per-cpu-raised-over-a-node "" "$R gpus=1 mem=3000M" partition:MaxMemPerCPU=1000
 scenario plain max-mem-per-cpu-raised-cpus-busy "partition=normal cpus=1 time=10:00" "$R gpus=1 mem=1500M" partition:MaxMemPerCPU=1000
+G='partition:AllowGroups=daemon'
+scenario plain group-not-allowed "" "user=nobody $R gpus=1" "$G"
+scenario plain group-allowed "" "user=nobody $R gpus=1" partition:AllowGroups=nogroup
+scenario plain group-not-allowed-root "" "$R gpus=1" "$G"
+scenario plain group-not-allowed-drained-partition "" "user=nobody $R gpus=1" "$G partition:drain"
+scenario plain group-not-allowed-more-gpus-than-a-node "" "user=nobody $R gpus=5" "$G"
+scenario plain group-not-allowed-qos-not-allowed "" "user=nobody $R gpus=1 qos=restricted" "$G"
 scenario plain partition-drain-array-over-max-array-size "" "$R gpus=1 tasks=1002 throttle=2" partition:drain
 # Job arrays; QOS sweep (MaxJobsPU 2, MaxSubmitPU 10, MaxTRESPU gres/gpu=4) in partition normal.
 A='partition=normal qos=sweep gpus=1 cpus=1 time=10:00'

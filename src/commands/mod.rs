@@ -151,6 +151,7 @@ pub async fn gather_state(slurm: &Slurm) -> Result<(ClusterState, Vec<String>), 
     Ok((
         ClusterState {
             user,
+            groups: crate::slurm::current_groups(),
             default_account,
             config: config?,
             partitions: partitions?,

@@ -50,6 +50,8 @@ pub struct Request {
 #[derive(Debug, Clone, Default)]
 pub struct ClusterState {
     pub user: String,
+    /// The user's Unix groups, for a partition's AllowGroups; `None` when unknown.
+    pub groups: Option<Vec<String>>,
     /// The account a job goes to without `--account`.
     pub default_account: Option<String>,
     pub config: SiteConfig,

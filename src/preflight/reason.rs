@@ -126,6 +126,8 @@ pub enum Reason {
     PartitionNotAvailable,
     InvalidQos,
     InvalidAccount,
+    /// A partition whose AllowGroups leaves the user out.
+    GroupNotPermitted,
     NodeConfigurationUnavailable,
     /// More CPUs than a node of the partition has or MaxCPUsPerNode allows, under
     /// EnforcePartLimits=ALL/ANY.
@@ -158,6 +160,7 @@ impl Reason {
             Reason::PartitionNotAvailable => "PartitionNotAvailable",
             Reason::InvalidQos => "InvalidQOS",
             Reason::InvalidAccount => "InvalidAccount",
+            Reason::GroupNotPermitted => "GroupNotPermitted",
             Reason::NodeConfigurationUnavailable => "NodeConfigurationUnavailable",
             Reason::TooManyRequestedCpus => "TooManyRequestedCpus",
             Reason::InvalidTimeLimit => "InvalidTimeLimit",
@@ -181,6 +184,7 @@ impl Reason {
             Reason::PartitionNotAvailable => "Required partition not available (inactive or drain)",
             Reason::InvalidQos => "Invalid qos specification",
             Reason::InvalidAccount => "Invalid account or account/partition combination specified",
+            Reason::GroupNotPermitted => "User's group not permitted to use this partition",
             Reason::NodeConfigurationUnavailable => "Requested node configuration is not available",
             Reason::TooManyRequestedCpus => "More processors requested than permitted",
             Reason::InvalidTimeLimit => "Requested time limit is invalid",

@@ -57,7 +57,7 @@ fn parse_request(words: &str) -> Request {
             "cpus" => r.cpus = v.parse().unwrap(),
             "mem" => r.mem_mib = tres::parse_mem_mib(v),
             "tasks" => r.tasks = v.parse().unwrap(),
-            "throttle" => {}
+            "throttle" | "user" => {}
             "time" => r.time_seconds = SlurmTime::parse(v).and_then(|t| t.seconds()).unwrap(),
             other => panic!("unknown request word {other}"),
         }
@@ -75,7 +75,14 @@ fn load(dir: &Path) -> Scenario {
             .find_map(|w| w.strip_prefix("throttle="))
             .map(|k| k.parse().unwrap()),
         state: ClusterState {
-            user: "root".into(),
+            user: read(dir, "request.txt")
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("user="))
+                .unwrap_or("root")
+                .into(),
+            groups: std::fs::read_to_string(dir.join("groups.txt"))
+                .ok()
+                .map(|g| g.split_whitespace().map(str::to_string).collect()),
             default_account: sacctmgr::parse_default_account(&read(dir, "user.txt")),
             config: config::parse(&read(dir, "config.txt")),
             partitions: scontrol::parse_partitions(&read(dir, "partitions.txt")),
@@ -184,6 +191,13 @@ fn each_verdict_names_the_code_and_numbers() {
         ("plain-over-max-mem-per-node-and-jobs-per-user", "MaxMemPerLimit", true, &["6000 MiB of memory"]),
         ("plain-more-memory-than-a-node", "NodeConfigurationUnavailable", false, &["30000 MiB", "the largest has 24"]),
         ("plain-qos-not-allowed", "InvalidQOS", false, &["\"restricted\"", "deny, gpu, lab, normal, perjob"]),
+        // A partition's AllowGroups, for a user outside them (root may use any partition).
+        ("plain-group-allowed", "", false, &["room for 1 GPUs"]),
+        ("plain-group-not-allowed", "GroupNotPermitted", false, &["partition gpu takes jobs from members of daemon only (AllowGroups), and you (nobody) are in nogroup"]),
+        ("plain-group-not-allowed-root", "", false, &["room for 1 GPUs"]),
+        ("plain-group-not-allowed-drained-partition", "PartitionNotAvailable", false, &["partition gpu is DRAIN"]),
+        ("plain-group-not-allowed-more-gpus-than-a-node", "GroupNotPermitted", false, &["members of daemon only"]),
+        ("plain-group-not-allowed-qos-not-allowed", "InvalidQOS", false, &["you may not use QOS \"restricted\""]),
         ("plain-gpu-type-not-on-any-node", "NodeConfigurationUnavailable", false, &["a30 GPUs (its GPUs have no type)"]),
         ("plain-node-busy", "Resources", false, &["4 of 4 GPUs and 0 of 2 CPUs free", "1 GPUs and 2 CPUs"]),
         ("plain-gpus-per-user", "QOSMaxGRESPerUser", false, &["you hold 3 of the 4 GPUs QOS gpu allows per user; this job asks for 2"]),
@@ -296,6 +310,7 @@ fn table_covers_every_reason() {
         Reason::InvalidPartition,
         Reason::InvalidQos,
         Reason::InvalidAccount,
+        Reason::GroupNotPermitted,
         Reason::NodeConfigurationUnavailable,
         Reason::TooManyRequestedCpus,
         Reason::InvalidTimeLimit,

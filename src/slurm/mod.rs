@@ -4,6 +4,7 @@
 pub mod array_ids;
 pub mod config;
 pub mod duration;
+pub mod identity;
 pub mod runner;
 pub mod sacct;
 pub mod sacctmgr;
@@ -16,6 +17,7 @@ pub mod tres;
 
 use std::path::Path;
 
+pub use identity::{current_groups, current_user};
 pub use runner::{SlurmCli, SlurmError};
 
 /// Calls Slurm's tools and parses what they print.
@@ -34,10 +36,12 @@ impl Slurm {
         runner::on_path("sbatch")
     }
 
+    /// Every partition: `--all` shows those hidden from the user too (Hidden=YES, or an
+    /// AllowGroups the user is not in), which Slurm refuses for a reason worth saying.
     pub async fn partitions(&self) -> Result<Vec<scontrol::Partition>, SlurmError> {
         let out = self
             .cli
-            .run("scontrol", &args(&["show", "partition", "-o"]))
+            .run("scontrol", &args(&["--all", "show", "partition", "-o"]))
             .await?;
         Ok(scontrol::parse_partitions(&out.stdout))
     }
@@ -51,14 +55,18 @@ impl Slurm {
     pub async fn nodes(&self) -> Result<Vec<sinfo::NodeRow>, SlurmError> {
         let out = self
             .cli
-            .run("sinfo", &args(&["-h", "-N", "-O", sinfo::NODE_FORMAT]))
+            .run(
+                "sinfo",
+                &args(&["--all", "-h", "-N", "-O", sinfo::NODE_FORMAT]),
+            )
             .await?;
         Ok(sinfo::parse_nodes(&out.stdout))
     }
 
-    /// Pending and running jobs, of one user or (None) of everyone.
+    /// Pending and running jobs, of one user or (None) of everyone, in every partition (those
+    /// hidden from the user too: their jobs count toward the same limits).
     pub async fn queue(&self, user: Option<&str>) -> Result<Vec<squeue::QueuedJob>, SlurmError> {
-        let mut a = args(&["-h", "-O", squeue::FORMAT]);
+        let mut a = args(&["--all", "-h", "-O", squeue::FORMAT]);
         if let Some(u) = user {
             a.extend(["-u".to_string(), u.to_string()]);
         }
@@ -167,23 +175,4 @@ impl Slurm {
             .await
             .map(|_| ())
     }
-}
-
-/// The name of the user running yenjob.
-pub fn current_user() -> String {
-    if let Ok(u) = std::env::var("USER")
-        && !u.is_empty()
-    {
-        return u;
-    }
-    // SAFETY: getpwuid returns a pointer into static storage or null; we copy the name at once.
-    unsafe {
-        let pw = libc::getpwuid(libc::getuid());
-        if !pw.is_null() && !(*pw).pw_name.is_null() {
-            return std::ffi::CStr::from_ptr((*pw).pw_name)
-                .to_string_lossy()
-                .into_owned();
-        }
-    }
-    "unknown".to_string()
 }

@@ -91,6 +91,8 @@ pub struct Partition {
     /// `AllowQos`: `None` for ALL.
     pub allow_qos: Option<Vec<String>>,
     pub deny_qos: Vec<String>,
+    /// `AllowGroups`: `None` for ALL.
+    pub allow_groups: Option<Vec<String>>,
     /// `AllowAccounts`: `None` for ALL.
     pub allow_accounts: Option<Vec<String>>,
     pub deny_accounts: Vec<String>,
@@ -171,6 +173,7 @@ pub fn parse_partitions(text: &str) -> Vec<Partition> {
                 def_mem_per_cpu_mib: limit(field(&r, "DefMemPerCPU")),
                 allow_qos: name_list(field(&r, "AllowQos")),
                 deny_qos: name_list(field(&r, "DenyQos")).unwrap_or_default(),
+                allow_groups: name_list(field(&r, "AllowGroups")),
                 allow_accounts: name_list(field(&r, "AllowAccounts")),
                 deny_accounts: name_list(field(&r, "DenyAccounts")).unwrap_or_default(),
             })

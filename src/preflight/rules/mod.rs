@@ -196,8 +196,11 @@ impl<'a> Ctx<'a> {
         // What sbatch refuses.
         found.extend(self.array_size());
         found.extend(self.partition_takes_jobs());
-        found.extend(self.qos_allowed());
-        found.extend(self.account_allowed());
+        found.extend(self.qos_in_associations());
+        found.extend(self.account_in_associations());
+        found.extend(self.group_allowed());
+        found.extend(self.qos_allowed_by_partition());
+        found.extend(self.account_allowed_by_partition());
         found.extend(self.node_shape());
         if self.enforce.refuses() {
             found.extend(self.partition_limits());

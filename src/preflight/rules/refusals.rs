@@ -48,8 +48,8 @@ impl Ctx<'_> {
         ))
     }
 
-    /// A QOS not in the user's associations, or not allowed by the partition.
-    pub(super) fn qos_allowed(&self) -> Option<Finding> {
+    /// A QOS not in the user's associations.
+    pub(super) fn qos_in_associations(&self) -> Option<Finding> {
         let name = job_qos(self.req, self.state);
         // The QOS of the association the job runs under; all of the user's if it is unknown.
         let allowed: Vec<&str> = match self.association {
@@ -61,19 +61,26 @@ impl Ctx<'_> {
                 .flat_map(|a| a.qos.iter().map(String::as_str))
                 .collect(),
         };
-        if self.req.qos.is_some() && !allowed.is_empty() && !allowed.contains(&name.as_str()) {
+        let refused =
+            self.req.qos.is_some() && !allowed.is_empty() && !allowed.contains(&name.as_str());
+        refused.then(|| {
             let mut names = allowed.clone();
             names.sort();
             names.dedup();
-            return Some(Finding::new(
+            Finding::new(
                 Reason::InvalidQos,
                 Effect::Refused,
                 format!(
                     "you may not use QOS {name:?}; your associations allow: {}",
                     names.join(", ")
                 ),
-            ));
-        }
+            )
+        })
+    }
+
+    /// A QOS the partition does not allow (AllowQos, DenyQos).
+    pub(super) fn qos_allowed_by_partition(&self) -> Option<Finding> {
+        let name = job_qos(self.req, self.state);
         let p = self.partition;
         let refused_by_partition =
             p.allow_qos.as_ref().is_some_and(|a| !a.contains(&name)) || p.deny_qos.contains(&name);
@@ -93,8 +100,8 @@ impl Ctx<'_> {
         })
     }
 
-    /// An account the partition does not allow, or that is not one of the user's.
-    pub(super) fn account_allowed(&self) -> Option<Finding> {
+    /// An account that is not one of the user's.
+    pub(super) fn account_in_associations(&self) -> Option<Finding> {
         let account = self
             .req
             .account
@@ -106,16 +113,47 @@ impl Ctx<'_> {
             .iter()
             .map(|a| a.account.as_str())
             .collect();
-        if self.req.account.is_some() && !mine.is_empty() && !mine.contains(&account) {
-            return Some(Finding::new(
+        let refused = self.req.account.is_some() && !mine.is_empty() && !mine.contains(&account);
+        refused.then(|| {
+            Finding::new(
                 Reason::InvalidAccount,
                 Effect::Refused,
                 format!(
                     "you have no association with account {account:?}; yours: {}",
                     mine.join(", ")
                 ),
-            ));
+            )
+        })
+    }
+
+    /// A partition whose AllowGroups leaves out every group of the user (root may use any).
+    pub(super) fn group_allowed(&self) -> Option<Finding> {
+        let p = self.partition;
+        let allowed = p.allow_groups.as_ref()?;
+        let groups = self.state.groups.as_ref()?;
+        if self.state.user == "root" || groups.iter().any(|g| allowed.contains(g)) {
+            return None;
         }
+        Some(Finding::new(
+            Reason::GroupNotPermitted,
+            Effect::Refused,
+            format!(
+                "partition {} takes jobs from members of {} only (AllowGroups), and you ({}) are in {}; ask the site to add you, or use another partition",
+                p.name,
+                allowed.join(", "),
+                self.state.user,
+                groups.join(", ")
+            ),
+        ))
+    }
+
+    /// An account the partition does not take (AllowAccounts, DenyAccounts).
+    pub(super) fn account_allowed_by_partition(&self) -> Option<Finding> {
+        let account = self
+            .req
+            .account
+            .as_deref()
+            .or(self.state.default_account.as_deref())?;
         let p = self.partition;
         let refused = p
             .allow_accounts
