@@ -293,6 +293,39 @@ fn slurm_does(env: &Env, spec: &Path) -> (String, String, Option<String>) {
     (s.to_lowercase(), r, Some(id))
 }
 
+/// A partition's State for as long as this lives; UP again when dropped, even after a failed
+/// assertion.
+struct PartitionSetTo(&'static str);
+
+impl PartitionSetTo {
+    fn new(partition: &'static str, state: &str) -> PartitionSetTo {
+        let set = |s: &str| {
+            Std::new("scontrol")
+                .args([
+                    "update",
+                    &format!("partitionname={partition}"),
+                    &format!("state={s}"),
+                ])
+                .status()
+                .unwrap()
+                .success()
+        };
+        assert!(
+            set(state),
+            "scontrol could not set partition {partition} {state}"
+        );
+        PartitionSetTo(partition)
+    }
+}
+
+impl Drop for PartitionSetTo {
+    fn drop(&mut self) {
+        let _ = Std::new("scontrol")
+            .args(["update", &format!("partitionname={}", self.0), "state=up"])
+            .status();
+    }
+}
+
 /// Checks that `yenjob check` says the job pends with `reason`, and that Slurm, given the same
 /// request, keeps it pending with that reason. Returns the verdict and the pending job's id.
 fn expect_pending(
@@ -435,6 +468,23 @@ fn verdicts_match_what_slurm_does() {
         .unwrap_or_else(|_| panic!("check: {}", String::from_utf8_lossy(&out.stderr)));
     assert_eq!(v["reason"], "PartitionTimeLimit", "{v}");
     assert_eq!(out.status.code(), Some(2));
+
+    // Regression: a partition set DOWN or DRAIN was said to start the job now.
+    {
+        let _up = PartitionSetTo::new("gpu", "down");
+        let spec = env.spec("partition-down", "cpus = 1", 1);
+        expect_pending(&env, "partition-down", &spec, "PartitionDown");
+        cancel_all();
+        let _up = PartitionSetTo::new("gpu", "drain");
+        let v = verdict(&env, &spec);
+        let did = slurm_does(&env, &spec);
+        report("partition-drain", &v, &did);
+        assert_eq!(v["reason"], "PartitionNotAvailable", "{v}");
+        assert!(
+            did.1.contains("Required partition not available"),
+            "{did:?}"
+        );
+    }
 
     // A drained node: accepted, pending until an admin resumes it.
     drain_node();

@@ -167,6 +167,26 @@ fn every_captured_scenario_gets_slurms_verdict() {
     );
 }
 
+/// What `submit` says of a refusal (`sbatch::rejection_reason`) is the code the pre-flight
+/// gave, for every refusal captured.
+#[test]
+fn sbatch_refusals_read_as_the_verdicts_code() {
+    for s in scenarios() {
+        let Some(stderr) = s.slurm.strip_prefix("rejected|") else {
+            continue;
+        };
+        // The capture script joined sbatch's lines with spaces.
+        let stderr = stderr.replace(" sbatch: error: ", "\nsbatch: error: ");
+        let v = s.verdict();
+        assert_eq!(
+            crate::slurm::sbatch::rejection_reason(&stderr),
+            v.reason.map(|r| r.code()).unwrap_or(""),
+            "{}: {stderr}",
+            s.name
+        );
+    }
+}
+
 /// One row per scenario: the exact code, whether it never starts, and the numbers the
 /// sentence must carry.
 #[test]

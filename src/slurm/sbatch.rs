@@ -47,6 +47,14 @@ pub fn rejection_reason(stderr: &str) -> &str {
         "TooManyRequestedCpus"
     } else if s.contains("invalid account") {
         "InvalidAccount"
+    } else if s.contains("required partition not available") {
+        "PartitionNotAvailable"
+    } else if s.contains("group not permitted to use this partition") {
+        "GroupNotPermitted"
+    } else if s.contains("memory required by task is not available") {
+        "InvalidTaskMemory"
+    } else if s.contains("invalid job array specification") {
+        "InvalidArray"
     } else if s.contains("violates accounting/qos policy") {
         "QOSPolicy"
     } else {
