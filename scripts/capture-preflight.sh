@@ -10,7 +10,8 @@
 #   request.txt   the job request as key=value words (partition, gpus, cpus, mem, time, qos,
 #                 account; a job array: tasks=N and throttle=K for --array=0-(N-1)%K)
 #   partitions.txt nodes.txt queue.txt qos.txt assoc.txt user.txt config.txt groups.txt
-#                 what yenjob reads (as the request's user=, root by default)
+#   reservations.txt now.txt
+#                 what yenjob reads (as the request's user=, root by default), and when
 #   slurm.txt     what Slurm did: "running", "pending|REASON" or "rejected|SBATCH STDERR";
 #                 for an array "array|RUNNING TASKS|REASON THE OTHERS WAIT FOR" (- if none wait)
 # tests in src/preflight replay every folder and compare yenjob's verdict with slurm.txt.
@@ -33,7 +34,10 @@ clear_queue() {
   scancel -u nobody 2>/dev/null || true
   for ((i = 0; i < 60; i++)); do [ -z "$(squeue -h -o %i)" ] && break; sleep 0.5; done
   scontrol update nodename=localhost state=resume >/dev/null 2>&1 || true
-  local part
+  local part resv
+  for resv in $(scontrol show reservation -o 2>/dev/null | grep -o 'ReservationName=[^ ]*' | cut -d= -f2); do
+    scontrol delete reservationname="$resv"
+  done
   for part in $(sinfo -h -o %R); do scontrol update partitionname="$part" state=up maxmempernode=0 allowgroups=ALL; done
   for ((i = 0; i < 60; i++)); do
     sinfo -h -n localhost -o %T | grep -qE '^(idle|mixed|allocated)$' && break; sleep 0.5
@@ -90,6 +94,8 @@ snapshot() {   # snapshot DIR USER: what `yenjob check` reads, with the same com
   sacctmgr -P -n show user "$user" "$USER_FORMAT" > "$d/user.txt"
   id -Gn "$user" | tr ' ' '\n' > "$d/groups.txt"
   scontrol show config > "$d/config.txt"
+  scontrol show reservation -o > "$d/reservations.txt"
+  date +%Y-%m-%dT%H:%M:%S > "$d/now.txt"
 }
 
 # What Slurm does with the request: refused by sbatch, or the state the scheduler settles on.
@@ -140,7 +146,8 @@ assoc_limits() {
 # scenario SHAPE NAME "HOLDER; HOLDER" "REQUEST" [SPECIAL]
 # SPECIAL: assoc:LIMIT=N ... (the user's association limits), or words among drain or down
 # (the node, once the holders hold), partition:STATE and partition:KEY=VALUE (the request's
-# partition; clear_queue sets every partition UP again, without MaxMemPerNode or AllowGroups)
+# partition; clear_queue sets every partition UP again, without MaxMemPerNode or AllowGroups),
+# maint:IN:FOR and reserved:IN:FOR (a reservation of the node; clear_queue deletes them)
 scenario() {
   local shape=$1 name=$2 holders=$3 request=$4 special=${5:-}
   # ONLY=REGEX captures just the scenarios whose SHAPE-NAME matches.
@@ -163,6 +170,14 @@ scenario() {
   for what in $special; do
     case "$what" in
       drain | down) scontrol update nodename=localhost state="$what" reason=maintenance ;;
+      maint:*) # maint:IN:FOR — a maintenance reservation of the node IN minutes from now, FOR minutes
+        IFS=: read -r _ in for <<< "$what"
+        scontrol create reservation reservationname=yj-maint starttime="now+${in}minutes" duration="$for" \
+          nodes=localhost users=root flags=maint,ignore_jobs >/dev/null ;;
+      reserved:*) # reserved:IN:FOR — the node reserved for user nobody, IN minutes from now, FOR minutes
+        IFS=: read -r _ in for <<< "$what"
+        scontrol create reservation reservationname=yj-other starttime="now+${in}minutes" duration="$for" \
+          nodes=localhost users=nobody flags=ignore_jobs >/dev/null ;;
       partition:*=*) scontrol update partitionname="$(request_partition $request)" "${what#partition:}" ;;
       partition:*) scontrol update partitionname="$(request_partition $request)" state="${what#partition:}" ;;
     esac
@@ -197,6 +212,8 @@ scenario plain jobs-and-gpus-per-user "$R gpus=2; $R gpus=2" "$R gpus=1"
 scenario plain submit-limit "$R gpus=1; $R gpus=1; $R gpus=1; $R gpus=1" "$R gpus=1"
 scenario plain node-drained "" "$R gpus=1" drain
 scenario plain node-down "" "$R gpus=1" down
+scenario plain node-drained-and-gpus-per-user "$R gpus=3" "$R gpus=2" drain
+scenario plain node-busy-and-gpus-per-user "partition=gpu cpus=2 time=10:00 gpus=3" "$R gpus=2"
 scenario plain partition-down "" "$R gpus=1" partition:down
 scenario plain partition-down-more-gpus-than-a-node "" "$R gpus=5" partition:down
 scenario plain partition-drain "" "$R gpus=1" partition:drain
@@ -226,6 +243,14 @@ scenario plain group-not-allowed-root "" "$R gpus=1" "$G"
 scenario plain group-not-allowed-drained-partition "" "user=nobody $R gpus=1" "$G partition:drain"
 scenario plain group-not-allowed-more-gpus-than-a-node "" "user=nobody $R gpus=5" "$G"
 scenario plain group-not-allowed-qos-not-allowed "" "user=nobody $R gpus=1 qos=restricted" "$G"
+scenario plain maint-ahead-job-ends-before "" "partition=gpu gpus=1 cpus=1 time=30:00" maint:60:60
+scenario plain maint-ahead-job-runs-into-it "" "partition=gpu gpus=1 cpus=1 time=2:00:00" maint:60:60
+scenario plain maint-now "" "$R gpus=1" maint:0:60
+scenario plain maint-ahead-and-jobs-per-user "$R gpus=1; $R gpus=1" "partition=gpu gpus=1 cpus=1 time=2:00:00" maint:60:60
+scenario plain maint-ahead-and-gpus-per-user "$R gpus=3" "partition=gpu gpus=2 cpus=1 time=2:00:00" maint:60:60
+scenario plain maint-ahead-node-busy "partition=normal cpus=2 time=10:00" "partition=gpu gpus=1 cpus=1 time=2:00:00" maint:60:60
+scenario plain reserved-ahead-job-runs-into-it "" "partition=gpu gpus=1 cpus=1 time=2:00:00" reserved:60:60
+scenario plain reserved-now "" "$R gpus=1" reserved:0:60
 scenario plain partition-drain-array-over-max-array-size "" "$R gpus=1 tasks=1002 throttle=2" partition:drain
 # Job arrays; QOS sweep (MaxJobsPU 2, MaxSubmitPU 10, MaxTRESPU gres/gpu=4) in partition normal.
 A='partition=normal qos=sweep gpus=1 cpus=1 time=10:00'

@@ -125,15 +125,17 @@ pub fn request_for(job: &crate::spec::JobTable, tasks: u64) -> Request {
 /// associations come from accounting, which a cluster may lack: then a warning, not a failure.
 pub async fn gather_state(slurm: &Slurm) -> Result<(ClusterState, Vec<String>), SlurmError> {
     let user = crate::slurm::current_user();
-    let (config, partitions, nodes, queue, qos, assoc, account) = tokio::join!(
+    let (config, partitions, nodes, queue, qos, assoc, account, reservations) = tokio::join!(
         slurm.site_config(),
         slurm.partitions(),
         slurm.nodes(),
         slurm.queue(None),
         slurm.qos(),
         slurm.associations(&user),
-        slurm.default_account(&user)
+        slurm.default_account(&user),
+        slurm.reservations()
     );
+    let now = crate::slurm::clock::now();
     let mut missing = Vec::new();
     let qos = qos.unwrap_or_else(|e| {
         missing.push(("QOS limits", e));
@@ -147,6 +149,10 @@ pub async fn gather_state(slurm: &Slurm) -> Result<(ClusterState, Vec<String>), 
         missing.push(("your default account", e));
         None
     });
+    let reservations = reservations.unwrap_or_else(|e| {
+        missing.push(("reservations (maintenance windows)", e));
+        Vec::new()
+    });
     let warnings = unchecked(missing);
     Ok((
         ClusterState {
@@ -159,6 +165,8 @@ pub async fn gather_state(slurm: &Slurm) -> Result<(ClusterState, Vec<String>), 
             qos,
             associations,
             queue: queue?,
+            reservations,
+            now: Some(now),
         },
         warnings,
     ))

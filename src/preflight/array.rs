@@ -173,9 +173,15 @@ fn start_task(req: &Request, state: &mut ClusterState, index: u64) {
     let mem = usage::memory_of(req, state).unwrap_or(0);
     let gpu_type = req.gpu_type.clone();
     let cpus = usage::cpus_of(req, state);
+    let open: Vec<String> = state
+        .nodes
+        .iter()
+        .filter(|n| state.node_open(n, req.time_seconds))
+        .map(|n| n.node.clone())
+        .collect();
     let node = state.nodes.iter_mut().find(|n| {
         n.partition == req.partition
-            && n.is_usable()
+            && open.contains(&n.node)
             && n.free_gpus_of(gpu_type.as_deref()) >= req.gpus
             && n.cpus_idle >= cpus
             && n.memory_mib.saturating_sub(n.memory_allocated_mib) >= mem

@@ -1,6 +1,7 @@
 //! The context lines shown above a verdict: the partition, each QOS that applies with its
 //! limits and what the user holds under it, and the request.
 
+use crate::slurm::clock;
 use crate::slurm::duration::{SlurmTime, format_seconds};
 use crate::slurm::scontrol::PartitionState;
 use crate::slurm::tres::Tres;
@@ -46,6 +47,39 @@ pub fn facts(req: &Request, state: &ClusterState) -> Vec<String> {
         p.qos.as_deref().unwrap_or("none"),
         state.config.enforce_part_limits
     ));
+    for r in &state.reservations {
+        let here: Vec<&str> = r
+            .nodes
+            .iter()
+            .filter(|n| nodes.iter().any(|node| &node.node == *n))
+            .map(String::as_str)
+            .collect();
+        let ended = matches!((r.end, state.now), (Some(end), Some(now)) if end <= now);
+        if here.is_empty() || ended {
+            continue;
+        }
+        let when = match (r.start, r.end) {
+            (Some(start), Some(end)) => {
+                let now = state.now.unwrap_or(start);
+                format!(
+                    " from {} to {}",
+                    clock::when(start, now),
+                    clock::when(end, now)
+                )
+            }
+            _ => String::new(),
+        };
+        let kind = if r.is_maintenance() {
+            " (maintenance)"
+        } else {
+            ""
+        };
+        facts.push(format!(
+            "reservation {}{kind}{when} on {}",
+            r.name,
+            here.join(", ")
+        ));
+    }
     let mut names = vec![p.qos.clone(), Some(job_qos(req, state))];
     names.dedup();
     for q in names.iter().flatten().filter_map(|n| state.qos_named(n)) {

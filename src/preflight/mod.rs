@@ -6,9 +6,10 @@
 //! state, QOS and account, node shape, partition limits under EnforcePartLimits, accounting limits at
 //! submit: MaxSubmit always, the others under DenyOnLimit), then what keeps a job pending
 //! (partition limits otherwise, then `acct_policy.c`'s checks before node selection — GrpJobs,
-//! MaxJobs, MaxWall — and after it — GrpTRES, MaxTRESPerJob, MaxTRESPerNode, MaxTRESPerUser,
-//! each TRES in Slurm's order, partition QOS before job QOS), then free nodes; a partition set
-//! DOWN moves some of these (`rules::Ctx::run`). The first rule
+//! MaxJobs, MaxWall —, nodes out of service (down, drained, or reserved before the job would
+//! end), the checks after node selection — GrpTRES, MaxTRESPerJob, MaxTRESPerNode,
+//! MaxTRESPerUser, each TRES in Slurm's order, partition QOS before job QOS), then free nodes;
+//! a partition set DOWN moves some of these (`rules::Ctx::run`). The first rule
 //! that fires is the reason Slurm gives; the others are listed as limits the job also exceeds.
 
 mod array;
@@ -25,7 +26,7 @@ pub use reason::{Holder, LimitCode, Reason, Scope};
 
 use crate::slurm::config::SiteConfig;
 use crate::slurm::sacctmgr::{Association, Qos};
-use crate::slurm::scontrol::Partition;
+use crate::slurm::scontrol::{Partition, Reservation};
 use crate::slurm::sinfo::NodeRow;
 use crate::slurm::squeue::QueuedJob;
 
@@ -62,6 +63,11 @@ pub struct ClusterState {
     pub associations: Vec<Association>,
     /// Pending and running jobs of every user.
     pub queue: Vec<QueuedJob>,
+    /// Reservations ahead or active: their nodes are off limits to this job while they last.
+    pub reservations: Vec<Reservation>,
+    /// The local time the state was read (`slurm::clock`); `None` leaves reservations ahead
+    /// out of the verdict.
+    pub now: Option<i64>,
 }
 
 impl ClusterState {
@@ -75,6 +81,27 @@ impl ClusterState {
 
     pub fn qos_named(&self, name: &str) -> Option<&Qos> {
         self.qos.iter().find(|q| q.name == name)
+    }
+
+    /// The reservation that keeps a job of `time_seconds` off `node` if it started now: one
+    /// active now, or one starting before the job would end.
+    pub fn reservation_in_the_way(&self, node: &str, time_seconds: u64) -> Option<&Reservation> {
+        let now = self.now?;
+        let job_end = now.saturating_add(i64::try_from(time_seconds).unwrap_or(i64::MAX));
+        self.reservations.iter().find(|r| {
+            !r.leaves_room()
+                && r.nodes.iter().any(|n| n == node)
+                && r.start.is_some_and(|start| start < job_end)
+                && r.end.is_none_or(|end| end > now)
+        })
+    }
+
+    /// Whether `node` can take a job of `time_seconds` now: up, and no reservation in the way.
+    pub fn node_open(&self, node: &NodeRow, time_seconds: u64) -> bool {
+        node.is_usable()
+            && self
+                .reservation_in_the_way(&node.node, time_seconds)
+                .is_none()
     }
 }
 

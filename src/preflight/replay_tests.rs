@@ -90,6 +90,13 @@ fn load(dir: &Path) -> Scenario {
             qos: sacctmgr::parse_qos(&read(dir, "qos.txt")),
             associations: sacctmgr::parse_associations(&read(dir, "assoc.txt")),
             queue: squeue::parse(&read(dir, "queue.txt")),
+            // Scenarios captured before reservations were read have neither file.
+            reservations: std::fs::read_to_string(dir.join("reservations.txt"))
+                .map(|r| scontrol::parse_reservations(&r))
+                .unwrap_or_default(),
+            now: std::fs::read_to_string(dir.join("now.txt"))
+                .ok()
+                .and_then(|t| crate::slurm::clock::parse_timestamp(&t)),
         },
         slurm: read(dir, "slurm.txt").trim().to_string(),
     }
@@ -226,6 +233,18 @@ fn each_verdict_names_the_code_and_numbers() {
         ("plain-submit-limit", "QOSMaxSubmitJobPerUserLimit", false, &["4 jobs queued or running under QOS gpu, which allows 4"]),
         ("plain-node-drained", "ReqNodeNotAvail", false, &["localhost drained"]),
         ("plain-node-down", "ReqNodeNotAvail", false, &["localhost down"]),
+        // Nodes out of service are known before the limits checked on the nodes picked.
+        ("plain-node-drained-and-gpus-per-user", "ReqNodeNotAvail", false, &["localhost draining"]),
+        ("plain-node-busy-and-gpus-per-user", "QOSMaxGRESPerUser", false, &["you hold 3 of the 4 GPUs"]),
+        // Reservations (not read before: said to start now).
+        ("plain-maint-ahead-job-ends-before", "", false, &["room for 1 GPUs"]),
+        ("plain-maint-ahead-job-runs-into-it", "ReqNodeNotAvail", false, &["kept for maintenance (reservation yj-maint) from", "(in 59 min)", "time limit of 2:00:00 would run into it: ask for at most 59:00 (`--time`) to start now, or it waits until", "(in 1 h 59 min)"]),
+        ("plain-maint-now", "ReqNodeNotAvail", false, &["kept for maintenance (reservation yj-maint), and it waits until", "(in 59 min)"]),
+        ("plain-maint-ahead-and-jobs-per-user", "QOSMaxJobsPerUserLimit", false, &["you already run 2 jobs"]),
+        ("plain-maint-ahead-and-gpus-per-user", "ReqNodeNotAvail", false, &["maintenance"]),
+        ("plain-maint-ahead-node-busy", "ReqNodeNotAvail", false, &["maintenance"]),
+        ("plain-reserved-ahead-job-runs-into-it", "ReqNodeNotAvail", false, &["kept for reservation yj-other from"]),
+        ("plain-reserved-now", "ReqNodeNotAvail", false, &["kept for reservation yj-other, and it waits until"]),
         // A partition an administrator set DOWN, DRAIN or INACTIVE (said to start, before).
         ("plain-partition-down", "PartitionDown", false, &["partition gpu is DOWN", "until an administrator brings the partition up"]),
         ("plain-partition-down-gpus-per-user", "PartitionDown", false, &["partition gpu is DOWN"]),

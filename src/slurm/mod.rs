@@ -2,8 +2,10 @@
 //! commands and hands their parsed output back.
 
 pub mod array_ids;
+pub mod clock;
 pub mod config;
 pub mod duration;
+pub mod hostlist;
 pub mod identity;
 pub mod runner;
 pub mod sacct;
@@ -44,6 +46,15 @@ impl Slurm {
             .run("scontrol", &args(&["--all", "show", "partition", "-o"]))
             .await?;
         Ok(scontrol::parse_partitions(&out.stdout))
+    }
+
+    /// Every reservation, ahead or active.
+    pub async fn reservations(&self) -> Result<Vec<scontrol::Reservation>, SlurmError> {
+        let out = self
+            .cli
+            .run("scontrol", &args(&["show", "reservation", "-o"]))
+            .await?;
+        Ok(scontrol::parse_reservations(&out.stdout))
     }
 
     /// The site settings a verdict depends on (`scontrol show config`).

@@ -1,10 +1,11 @@
-//! `scontrol show partition` and `scontrol show job`: records of `Key=Value` words.
+//! `scontrol show partition`, `show job` and `show reservation`: records of `Key=Value` words.
 
 use std::collections::BTreeMap;
 
 use super::duration::SlurmTime;
 use super::state::JobState;
 use super::tres::Tres;
+use super::{clock, hostlist};
 
 /// Splits scontrol's output into records (blank-line separated, or one per line with `-o`).
 /// A word without `=` continues the previous value (`OS=Linux 6.18 #1 SMP`).
@@ -50,7 +51,7 @@ pub fn parse_records(text: &str) -> Vec<BTreeMap<String, String>> {
 }
 
 fn is_record_start(line: &str) -> bool {
-    ["PartitionName=", "JobId=", "NodeName="]
+    ["PartitionName=", "JobId=", "NodeName=", "ReservationName="]
         .iter()
         .any(|p| line.starts_with(p))
 }
@@ -176,6 +177,53 @@ pub fn parse_partitions(text: &str) -> Vec<Partition> {
                 allow_groups: name_list(field(&r, "AllowGroups")),
                 allow_accounts: name_list(field(&r, "AllowAccounts")),
                 deny_accounts: name_list(field(&r, "DenyAccounts")).unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
+/// A reservation as `scontrol show reservation` describes it: its nodes are off limits, from
+/// its start to its end, to jobs that do not ask for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reservation {
+    pub name: String,
+    /// Start and end on `clock`'s local seconds; `None` when Slurm gave no time.
+    pub start: Option<i64>,
+    pub end: Option<i64>,
+    /// The nodes, expanded from Slurm's host list.
+    pub nodes: Vec<String>,
+    /// `MAINT`, `IGNORE_JOBS`, `FLEX`...
+    pub flags: Vec<String>,
+}
+
+impl Reservation {
+    pub fn is_maintenance(&self) -> bool {
+        self.flags.iter().any(|f| f == "MAINT")
+    }
+
+    /// Whether a job that does not ask for this reservation may still use its nodes: a FLEX
+    /// or MAGNETIC one lets jobs in, and an ANY_NODES one holds licenses or burst buffers,
+    /// not nodes.
+    pub fn leaves_room(&self) -> bool {
+        self.flags
+            .iter()
+            .any(|f| matches!(f.as_str(), "FLEX" | "MAGNETIC" | "ANY_NODES"))
+    }
+}
+
+/// `scontrol show reservation -o`; "No reservations in the system" reads as none.
+pub fn parse_reservations(text: &str) -> Vec<Reservation> {
+    parse_records(text)
+        .into_iter()
+        .filter_map(|r| {
+            Some(Reservation {
+                name: field(&r, "ReservationName")?.to_string(),
+                start: field(&r, "StartTime").and_then(clock::parse_timestamp),
+                end: field(&r, "EndTime").and_then(clock::parse_timestamp),
+                nodes: field(&r, "Nodes").map(hostlist::expand).unwrap_or_default(),
+                flags: field(&r, "Flags")
+                    .map(|f| f.split(',').map(str::to_string).collect())
+                    .unwrap_or_default(),
             })
         })
         .collect()

@@ -133,6 +133,9 @@ pub fn explain_reason(code: &str) -> String {
         "PartitionInactive" => {
             "its partition is inactive: nothing starts there until an administrator brings it up"
         }
+        other if other.contains("Reserved for maintenance") => {
+            "the nodes are kept for maintenance that begins before this job would end; it starts after it, or before with a shorter time limit (you may lower a pending job's: `scontrol update jobid=ID timelimit=H:MM:SS`; `scontrol show reservation` shows when)"
+        }
         other if other.starts_with("ReqNodeNotAvail") => {
             "a node it needs is unavailable (down, drained, not responding or reserved)"
         }

@@ -211,8 +211,10 @@ impl<'a> Ctx<'a> {
             found.extend(self.partition_limits());
         }
         found.extend(self.accounting_before_selection());
+        // Nodes down, drained or reserved are known before the limits Slurm checks once it
+        // has picked nodes; busy ones only after.
+        found.extend(self.nodes_unavailable());
         if down {
-            found.extend(self.nodes_unavailable());
             found.push(self.partition_down());
             if !self.enforce.refuses() {
                 // Once the partition is up again, these hold it.
@@ -221,7 +223,7 @@ impl<'a> Ctx<'a> {
         }
         found.extend(self.accounting_after_selection());
         if !down {
-            found.extend(self.nodes_unavailable().or_else(|| self.nodes_busy()));
+            found.extend(self.nodes_busy());
         }
         found
     }

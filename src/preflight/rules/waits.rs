@@ -2,8 +2,10 @@
 //! (GrpJobs, MaxJobsPU, MaxWall) and after it (GrpTRES, MaxTRESPerJob, MaxTRESPerNode,
 //! MaxTRESPU), the association's, then drained nodes and busy ones; and how a limit reads.
 
+use crate::slurm::clock;
 use crate::slurm::duration::format_seconds;
 use crate::slurm::sacctmgr::{Association, Qos};
+use crate::slurm::scontrol::Reservation;
 use crate::slurm::sinfo::NodeRow;
 use crate::slurm::tres::Tres;
 
@@ -247,10 +249,19 @@ impl Ctx<'_> {
         })
     }
 
-    /// Every node of the partition down, drained or reserved.
+    /// Every node of the partition down, drained or reserved, now or before the job would end.
     pub(super) fn nodes_unavailable(&self) -> Option<Finding> {
-        if self.nodes.is_empty() || self.nodes.iter().any(|n| n.is_usable()) {
+        let time = self.req.time_seconds;
+        if self.nodes.is_empty() || self.nodes.iter().any(|n| self.state.node_open(n, time)) {
             return None;
+        }
+        let reserved = self
+            .nodes
+            .iter()
+            .filter(|n| n.is_usable())
+            .find_map(|n| self.state.reservation_in_the_way(&n.node, time));
+        if let Some(r) = reserved {
+            return Some(self.reserved(r));
         }
         let states: Vec<String> = self
             .nodes
@@ -280,9 +291,56 @@ impl Ctx<'_> {
         )
     }
 
+    /// The nodes that are up are reserved now, or from before the job would end.
+    fn reserved(&self, r: &Reservation) -> Finding {
+        let p = &self.partition.name;
+        let what = if r.is_maintenance() {
+            format!("maintenance (reservation {})", r.name)
+        } else {
+            format!("reservation {}", r.name)
+        };
+        let now = self.state.now.unwrap_or_default();
+        let until = match r.end {
+            Some(end) => format!(
+                "it ends at {} (in {})",
+                clock::when(end, now),
+                in_words(end - now)
+            ),
+            None => "it has no end time".to_string(),
+        };
+        let message = match r.start {
+            Some(start) if start > now => {
+                let before = u64::try_from(start - now).unwrap_or(0);
+                let fits = if before >= 60 {
+                    format!(
+                        "ask for at most {} (`--time`) to start now, or ",
+                        format_seconds(before / 60 * 60)
+                    )
+                } else {
+                    String::new()
+                };
+                format!(
+                    "the nodes of partition {p} that are up are kept for {what} from {} (in {}), and this job's time limit of {} would run into it: {fits}it waits until {until}",
+                    clock::when(start, now),
+                    in_words(start - now),
+                    format_seconds(self.req.time_seconds),
+                )
+            }
+            _ => format!(
+                "the nodes of partition {p} that are up are kept for {what}, and it waits until {until}"
+            ),
+        };
+        Finding::new(Reason::ReqNodeNotAvail, Effect::Pends, message)
+    }
+
     /// No usable node with room for the job now.
     pub(super) fn nodes_busy(&self) -> Option<Finding> {
-        let usable: Vec<&&NodeRow> = self.nodes.iter().filter(|n| n.is_usable()).collect();
+        let time = self.req.time_seconds;
+        let usable: Vec<&&NodeRow> = self
+            .nodes
+            .iter()
+            .filter(|n| self.state.node_open(n, time))
+            .collect();
         if usable.is_empty() {
             return None;
         }
@@ -311,6 +369,20 @@ impl Ctx<'_> {
                 self.partition.name, self.req.gpus, self.cpus
             ),
         ))
+    }
+}
+
+/// `59 min`, `3 h 20 min`, `2 days`: how far ahead something is.
+fn in_words(seconds: i64) -> String {
+    let minutes = seconds.max(0) / 60;
+    match minutes {
+        0 => "less than a minute".to_string(),
+        m if m < 60 => format!("{m} min"),
+        m if m < 48 * 60 => match m % 60 {
+            0 => format!("{} h", m / 60),
+            rest => format!("{} h {rest} min", m / 60),
+        },
+        m => format!("{} days", m / (24 * 60)),
     }
 }
 
