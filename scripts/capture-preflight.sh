@@ -57,6 +57,7 @@ sbatch_args() {
       time=*) args+=(-t "${kv#*=}") ;;
       qos=*) args+=("--qos=${kv#*=}") ;;
       account=*) args+=("--account=${kv#*=}") ;;
+      reservation=*) args+=("--reservation=${kv#*=}") ;;
       user=*) args+=("--uid=${kv#*=}" -D /tmp) ;;
       tasks=*) tasks=${kv#*=} ;;
       throttle=*) throttle=${kv#*=} ;;
@@ -65,6 +66,16 @@ sbatch_args() {
   done
   [ -n "$tasks" ] && args+=("--array=0-$((tasks - 1))${throttle:+%$throttle}")
   printf '%s\n' "${args[@]}"
+}
+
+# reserve NAME KIND:IN:FOR SETTINGS...: a reservation of the node from IN minutes from now,
+# FOR minutes long (maint: a maintenance window; reserved: someone else's; lab: root's).
+reserve() {
+  local name=$1 in for
+  IFS=: read -r _ in for <<< "$2"
+  shift 2
+  scontrol create reservation reservationname="$name" starttime="now+${in}minutes" duration="$for" \
+    nodes=localhost "$@" >/dev/null
 }
 
 request_partition() {
@@ -147,7 +158,8 @@ assoc_limits() {
 # SPECIAL: assoc:LIMIT=N ... (the user's association limits), or words among drain or down
 # (the node, once the holders hold), partition:STATE and partition:KEY=VALUE (the request's
 # partition; clear_queue sets every partition UP again, without MaxMemPerNode or AllowGroups),
-# maint:IN:FOR and reserved:IN:FOR (a reservation of the node; clear_queue deletes them)
+# maint:IN:FOR, reserved:IN:FOR and lab:IN:FOR (a reservation of the node; clear_queue deletes
+# them)
 scenario() {
   local shape=$1 name=$2 holders=$3 request=$4 special=${5:-}
   # ONLY=REGEX captures just the scenarios whose SHAPE-NAME matches.
@@ -161,23 +173,23 @@ scenario() {
   [[ "$special" == assoc:* ]] && assoc_limits ${special#assoc:}
   local d="$OUT/$shape-$name" h
   rm -rf "$d"; mkdir -p "$d"
+  local what
+  # Reservations first, so that holders may ask for one; the rest once the holders hold.
+  for what in $special; do
+    case "$what" in
+      maint:*) reserve yj-maint "$what" users=root flags=maint,ignore_jobs ;;
+      reserved:*) reserve yj-other "$what" users=nobody flags=ignore_jobs ;;
+      lab:*) reserve yj-lab "$what" users=root flags=ignore_jobs ;;
+    esac
+  done
   IFS=';' read -ra hs <<< "$holders"
   for h in "${hs[@]}"; do
     # shellcheck disable=SC2086
     [ -n "${h// /}" ] && hold $h
   done
-  local what
   for what in $special; do
     case "$what" in
       drain | down) scontrol update nodename=localhost state="$what" reason=maintenance ;;
-      maint:*) # maint:IN:FOR — a maintenance reservation of the node IN minutes from now, FOR minutes
-        IFS=: read -r _ in for <<< "$what"
-        scontrol create reservation reservationname=yj-maint starttime="now+${in}minutes" duration="$for" \
-          nodes=localhost users=root flags=maint,ignore_jobs >/dev/null ;;
-      reserved:*) # reserved:IN:FOR — the node reserved for user nobody, IN minutes from now, FOR minutes
-        IFS=: read -r _ in for <<< "$what"
-        scontrol create reservation reservationname=yj-other starttime="now+${in}minutes" duration="$for" \
-          nodes=localhost users=nobody flags=ignore_jobs >/dev/null ;;
       partition:*=*) scontrol update partitionname="$(request_partition $request)" "${what#partition:}" ;;
       partition:*) scontrol update partitionname="$(request_partition $request)" state="${what#partition:}" ;;
     esac
@@ -251,6 +263,16 @@ scenario plain maint-ahead-and-gpus-per-user "$R gpus=3" "partition=gpu gpus=2 c
 scenario plain maint-ahead-node-busy "partition=normal cpus=2 time=10:00" "partition=gpu gpus=1 cpus=1 time=2:00:00" maint:60:60
 scenario plain reserved-ahead-job-runs-into-it "" "partition=gpu gpus=1 cpus=1 time=2:00:00" reserved:60:60
 scenario plain reserved-now "" "$R gpus=1" reserved:0:60
+scenario plain in-reservation-now "" "$R gpus=1 reservation=yj-lab" lab:0:60
+scenario plain in-reservation-ahead "" "$R gpus=1 reservation=yj-lab" lab:60:60
+scenario plain in-reservation-longer-than-it "" "partition=gpu gpus=1 cpus=1 time=2:00:00 reservation=yj-lab" lab:0:60
+scenario plain in-unknown-reservation "" "$R gpus=1 reservation=nosuch"
+scenario plain in-unknown-reservation-qos-not-allowed "" "$R gpus=1 reservation=nosuch qos=restricted"
+scenario plain in-unknown-reservation-more-gpus-than-a-node "" "$R gpus=5 reservation=nosuch"
+scenario plain in-unknown-reservation-drained-partition "" "$R gpus=1 reservation=nosuch" partition:drain
+scenario plain in-reservation-not-mine "" "user=nobody $R gpus=1 reservation=yj-lab" lab:0:60
+scenario plain in-reservation-others-kept-out "partition=normal cpus=2 time=10:00" "$R gpus=1 reservation=yj-lab" lab:0:60
+scenario plain in-reservation-jobs-per-user "$R gpus=1 reservation=yj-lab; $R gpus=1 reservation=yj-lab" "$R gpus=1 reservation=yj-lab" lab:0:60
 scenario plain partition-drain-array-over-max-array-size "" "$R gpus=1 tasks=1002 throttle=2" partition:drain
 # Job arrays; QOS sweep (MaxJobsPU 2, MaxSubmitPU 10, MaxTRESPU gres/gpu=4) in partition normal.
 A='partition=normal qos=sweep gpus=1 cpus=1 time=10:00'

@@ -105,6 +105,29 @@ fn typed_gpus_render_as_typed_gres() {
     );
 }
 
+/// `reservation` in [job] reaches sbatch as `--reservation` (the pre-flight judges the job
+/// on that reservation's nodes).
+#[test]
+fn a_reservation_reaches_sbatch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("lab.toml");
+    let job = GOOD_JOB.replace("gpus = 1", "gpus = 1\nreservation = \"lab_deadline\"");
+    std::fs::write(&path, job + GOOD_TRAIN).unwrap();
+    let out = yenjob(tmp.path())
+        .args(["submit", "--dry-run", "--backend", "slurm"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("#SBATCH --reservation=lab_deadline\n"),
+        "{text}"
+    );
+    let e =
+        spec_error(&(GOOD_JOB.replace("gpus = 1", "gpus = 1\nreservation = \"a b\"") + GOOD_TRAIN));
+    assert!(e.contains("`job.reservation`"), "{e}");
+}
+
 /// `yenjob status | true` exited 101 with "failed printing to stdout: Broken pipe".
 #[test]
 fn a_closed_pipe_ends_quietly() {

@@ -326,36 +326,40 @@ impl Drop for PartitionSetTo {
     }
 }
 
-/// A maintenance reservation of the node from an hour from now, for an hour; deleted when
-/// dropped.
-struct Maintenance;
+/// A reservation of the node for root, for an hour; deleted when dropped, even after a
+/// failed assertion.
+struct Reserve(&'static str);
 
-impl Maintenance {
-    fn in_an_hour() -> Maintenance {
+impl Reserve {
+    /// Maintenance from an hour from now.
+    fn maintenance_in_an_hour() -> Reserve {
+        Reserve::create("yj-test-maint", "now+60minutes", "maint,ignore_jobs")
+    }
+
+    /// From now, for jobs that ask for it.
+    fn now_for_root(name: &'static str) -> Reserve {
+        Reserve::create(name, "now", "ignore_jobs")
+    }
+
+    fn create(name: &'static str, start: &str, flags: &str) -> Reserve {
         let ok = Std::new("scontrol")
-            .args([
-                "create",
-                "reservation",
-                "reservationname=yj-test-maint",
-                "starttime=now+60minutes",
-                "duration=60",
-                "nodes=localhost",
-                "users=root",
-                "flags=maint,ignore_jobs",
-            ])
+            .args(["create", "reservation", &format!("reservationname={name}")])
+            .arg(format!("starttime={start}"))
+            .args(["duration=60", "nodes=localhost", "users=root"])
+            .arg(format!("flags={flags}"))
             .stdout(std::process::Stdio::null())
             .status()
             .unwrap()
             .success();
-        assert!(ok, "scontrol could not create the reservation");
-        Maintenance
+        assert!(ok, "scontrol could not create reservation {name}");
+        Reserve(name)
     }
 }
 
-impl Drop for Maintenance {
+impl Drop for Reserve {
     fn drop(&mut self) {
         let _ = Std::new("scontrol")
-            .args(["delete", "reservationname=yj-test-maint"])
+            .args(["delete", &format!("reservationname={}", self.0)])
             .status();
     }
 }
@@ -524,7 +528,7 @@ fn verdicts_match_what_slurm_does() {
 
     // Regression: maintenance ahead that a job would run into was not read (WILL START NOW).
     {
-        let _maint = Maintenance::in_an_hour();
+        let _maint = Reserve::maintenance_in_an_hour();
         let spec = env.spec("maintenance-ahead", "cpus = 1\ntime = \"2:00:00\"", 1);
         let (v, _) = expect_pending(&env, "maintenance-ahead", &spec, "ReqNodeNotAvail");
         let message = v["message"].as_str().unwrap_or_default();
@@ -536,6 +540,37 @@ fn verdicts_match_what_slurm_does() {
         let spec = env.spec("maintenance-after", "cpus = 1\ntime = \"30:00\"", 1);
         let v = verdict(&env, &spec);
         assert_eq!(v["outcome"], "starts_now", "{v}");
+    }
+
+    // A job in a reservation of the node runs there while others are kept out.
+    {
+        let _lab = Reserve::now_for_root("yj-test-lab");
+        let spec = env.spec(
+            "in-reservation",
+            "cpus = 1\nreservation = \"yj-test-lab\"",
+            1,
+        );
+        let v = verdict(&env, &spec);
+        assert_eq!(v["outcome"], "starts_now", "{v}");
+        let did = slurm_does(&env, &spec);
+        report("in-reservation", &v, &did);
+        assert_eq!(did.0, "running", "{did:?}");
+        cancel_all();
+        let spec = env.spec("outside-reservation", "cpus = 1", 1);
+        let v = verdict(&env, &spec);
+        assert_eq!(v["reason"], "ReqNodeNotAvail", "{v}");
+        let spec = env.spec(
+            "no-such-reservation",
+            "cpus = 1\nreservation = \"nosuch\"",
+            1,
+        );
+        let v = verdict(&env, &spec);
+        assert_eq!(v["reason"], "InvalidReservation", "{v}");
+        let did = slurm_does(&env, &spec);
+        assert!(
+            did.1.contains("Requested reservation is invalid"),
+            "{did:?}"
+        );
     }
 
     // A drained node: accepted, pending until an admin resumes it.

@@ -93,13 +93,29 @@ pub fn check_spec_inputs(spec: &JobSpec) -> anyhow::Result<()> {
 /// The pre-flight verdict of a job, or of a sweep's job array with its throttle.
 pub fn verdict_of(spec: &JobSpec, state: &ClusterState) -> crate::preflight::Verdict {
     let request = request_of(spec);
-    match &spec.sweep {
+    let mut verdict = match &spec.sweep {
         None => crate::preflight::assess(&request, state),
         Some(grid) => {
             let throttle = crate::preflight::throttle(&request, grid.max_parallel, state);
             crate::preflight::assess_array(&request, throttle, state)
         }
+    };
+    if let Some(note) = unjudged(&spec.job.sbatch_options) {
+        verdict.facts.push(note);
     }
+    verdict
+}
+
+/// A spec's `sbatch_options` reach sbatch as written, and the verdict cannot weigh them
+/// (`--constraint`, `--exclusive`, `--nodelist`...): say so beside it.
+fn unjudged(options: &[crate::spec::NoControlChars]) -> Option<String> {
+    (!options.is_empty()).then(|| {
+        let words: Vec<&str> = options.iter().map(|o| o.0.as_str()).collect();
+        format!(
+            "sbatch_options {} go to sbatch as written; this verdict does not weigh them",
+            words.join(" ")
+        )
+    })
 }
 
 pub fn request_of(spec: &JobSpec) -> Request {
@@ -112,6 +128,7 @@ pub fn request_for(job: &crate::spec::JobTable, tasks: u64) -> Request {
         partition: job.partition.0.clone(),
         qos: job.qos.as_ref().map(|q| q.0.clone()),
         account: job.account.as_ref().map(|a| a.0.clone()),
+        reservation: job.reservation.as_ref().map(|r| r.0.clone()),
         gpus: job.gpus.count as u64,
         gpu_type: job.gpus.gpu_type.clone(),
         cpus: job.cpus.0 as u64,
@@ -215,6 +232,20 @@ pub fn spec_runs_dir(spec: &JobSpec) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression: `sbatch_options` went to sbatch unmentioned by a verdict that ignores them.
+    #[test]
+    fn sbatch_options_are_named_beside_the_verdict() {
+        assert_eq!(unjudged(&[]), None);
+        let options =
+            ["--constraint=a30", "--exclusive"].map(|o| crate::spec::NoControlChars(o.to_string()));
+        assert_eq!(
+            unjudged(&options).as_deref(),
+            Some(
+                "sbatch_options --constraint=a30 --exclusive go to sbatch as written; this verdict does not weigh them"
+            )
+        );
+    }
 
     /// Regression: with slurmdbd down, `check` printed three warnings, each quoting
     /// sacctmgr's two-line error in full. It says so once, in a line (stderr as captured).

@@ -176,7 +176,7 @@ fn start_task(req: &Request, state: &mut ClusterState, index: u64) {
     let open: Vec<String> = state
         .nodes
         .iter()
-        .filter(|n| state.node_open(n, req.time_seconds))
+        .filter(|n| state.node_open(n, req))
         .map(|n| n.node.clone())
         .collect();
     let node = state.nodes.iter_mut().find(|n| {

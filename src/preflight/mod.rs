@@ -36,6 +36,9 @@ pub struct Request {
     pub partition: String,
     pub qos: Option<String>,
     pub account: Option<String>,
+    /// The reservation the job asks to run in (`--reservation`).
+    #[serde(default)]
+    pub reservation: Option<String>,
     pub gpus: u64,
     /// `a30` for `--gres=gpu:a30:N`; `None` for any type.
     pub gpu_type: Option<String>,
@@ -83,25 +86,35 @@ impl ClusterState {
         self.qos.iter().find(|q| q.name == name)
     }
 
-    /// The reservation that keeps a job of `time_seconds` off `node` if it started now: one
-    /// active now, or one starting before the job would end.
-    pub fn reservation_in_the_way(&self, node: &str, time_seconds: u64) -> Option<&Reservation> {
+    pub fn reservation_named(&self, name: &str) -> Option<&Reservation> {
+        self.reservations.iter().find(|r| r.name == name)
+    }
+
+    /// The reservation that keeps `req` off `node` if it started now: one active now, or one
+    /// starting before the job would end, other than the one the job runs in.
+    pub fn reservation_in_the_way(&self, node: &str, req: &Request) -> Option<&Reservation> {
         let now = self.now?;
-        let job_end = now.saturating_add(i64::try_from(time_seconds).unwrap_or(i64::MAX));
+        let job_end = now.saturating_add(i64::try_from(req.time_seconds).unwrap_or(i64::MAX));
         self.reservations.iter().find(|r| {
-            !r.leaves_room()
+            Some(&r.name) != req.reservation.as_ref()
+                && !r.leaves_room()
                 && r.nodes.iter().any(|n| n == node)
                 && r.start.is_some_and(|start| start < job_end)
                 && r.end.is_none_or(|end| end > now)
         })
     }
 
-    /// Whether `node` can take a job of `time_seconds` now: up, and no reservation in the way.
-    pub fn node_open(&self, node: &NodeRow, time_seconds: u64) -> bool {
-        node.is_usable()
-            && self
-                .reservation_in_the_way(&node.node, time_seconds)
-                .is_none()
+    /// Whether `node` can take `req` now: up, in the job's reservation if it asks for one,
+    /// and no other reservation in the way.
+    pub fn node_open(&self, node: &NodeRow, req: &Request) -> bool {
+        let in_its_reservation = match &req.reservation {
+            Some(name) => self
+                .reservation_named(name)
+                .is_some_and(|r| r.nodes.contains(&node.node)),
+            None => true,
+        };
+        let up = node.is_usable() || (req.reservation.is_some() && node.is_reserved());
+        up && in_its_reservation && self.reservation_in_the_way(&node.node, req).is_none()
     }
 }
 

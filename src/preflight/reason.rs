@@ -128,6 +128,10 @@ pub enum Reason {
     InvalidAccount,
     /// A partition whose AllowGroups leaves the user out.
     GroupNotPermitted,
+    /// A reservation that does not exist (or has ended).
+    InvalidReservation,
+    /// A reservation whose Users, Accounts and Groups leave the job out.
+    ReservationAccessDenied,
     NodeConfigurationUnavailable,
     /// More CPUs than a node of the partition has or MaxCPUsPerNode allows, under
     /// EnforcePartLimits=ALL/ANY.
@@ -139,6 +143,8 @@ pub enum Reason {
     // Pending.
     /// A partition an administrator set to DOWN: it takes jobs and starts none.
     PartitionDown,
+    /// The job's reservation has not begun.
+    Reservation,
     PartitionConfig,
     PartitionTimeLimit,
     /// Over the partition's MaxMemPerNode under EnforcePartLimits=NO.
@@ -161,11 +167,14 @@ impl Reason {
             Reason::InvalidQos => "InvalidQOS",
             Reason::InvalidAccount => "InvalidAccount",
             Reason::GroupNotPermitted => "GroupNotPermitted",
+            Reason::InvalidReservation => "InvalidReservation",
+            Reason::ReservationAccessDenied => "ReservationAccessDenied",
             Reason::NodeConfigurationUnavailable => "NodeConfigurationUnavailable",
             Reason::TooManyRequestedCpus => "TooManyRequestedCpus",
             Reason::InvalidTimeLimit => "InvalidTimeLimit",
             Reason::InvalidTaskMemory => "InvalidTaskMemory",
             Reason::PartitionDown => "PartitionDown",
+            Reason::Reservation => "Reservation",
             Reason::PartitionConfig => "PartitionConfig",
             Reason::PartitionTimeLimit => "PartitionTimeLimit",
             Reason::MaxMemPerLimit => "MaxMemPerLimit",
@@ -185,6 +194,8 @@ impl Reason {
             Reason::InvalidQos => "Invalid qos specification",
             Reason::InvalidAccount => "Invalid account or account/partition combination specified",
             Reason::GroupNotPermitted => "User's group not permitted to use this partition",
+            Reason::InvalidReservation => "Requested reservation is invalid",
+            Reason::ReservationAccessDenied => "Access denied to requested reservation",
             Reason::NodeConfigurationUnavailable => "Requested node configuration is not available",
             Reason::TooManyRequestedCpus => "More processors requested than permitted",
             Reason::InvalidTimeLimit => "Requested time limit is invalid",

@@ -31,6 +31,7 @@ fn read(dir: &Path, file: &str) -> String {
 /// turns it into sbatch options.
 fn parse_request(words: &str) -> Request {
     let mut r = Request {
+        reservation: None,
         partition: String::new(),
         qos: None,
         account: None,
@@ -47,6 +48,7 @@ fn parse_request(words: &str) -> Request {
             "partition" => r.partition = v.into(),
             "qos" => r.qos = Some(v.into()),
             "account" => r.account = Some(v.into()),
+            "reservation" => r.reservation = Some(v.into()),
             "gpus" => match v.split_once(':') {
                 Some((t, n)) => {
                     r.gpu_type = Some(t.into());
@@ -244,6 +246,17 @@ fn each_verdict_names_the_code_and_numbers() {
         ("plain-maint-ahead-and-gpus-per-user", "ReqNodeNotAvail", false, &["maintenance"]),
         ("plain-maint-ahead-node-busy", "ReqNodeNotAvail", false, &["maintenance"]),
         ("plain-reserved-ahead-job-runs-into-it", "ReqNodeNotAvail", false, &["kept for reservation yj-other from"]),
+        // A job that asks for a reservation (`reservation` in [job]).
+        ("plain-in-reservation-now", "", false, &["room for 1 GPUs"]),
+        ("plain-in-reservation-ahead", "Reservation", false, &["reservation yj-lab begins at", "(in 59 min); the job waits for it"]),
+        ("plain-in-reservation-longer-than-it", "", false, &["room for 1 GPUs"]),
+        ("plain-in-reservation-others-kept-out", "", false, &["room for 1 GPUs"]),
+        ("plain-in-reservation-jobs-per-user", "QOSMaxJobsPerUserLimit", false, &["you already run 2 jobs"]),
+        ("plain-in-reservation-not-mine", "ReservationAccessDenied", false, &["reservation yj-lab is for users root; this job runs as nobody under account yenlab"]),
+        ("plain-in-unknown-reservation", "InvalidReservation", false, &["reservation \"nosuch\" does not exist (or has ended); there are none now"]),
+        ("plain-in-unknown-reservation-qos-not-allowed", "InvalidQOS", false, &["restricted"]),
+        ("plain-in-unknown-reservation-more-gpus-than-a-node", "InvalidReservation", false, &["nosuch"]),
+        ("plain-in-unknown-reservation-drained-partition", "PartitionNotAvailable", false, &["DRAIN"]),
         ("plain-reserved-now", "ReqNodeNotAvail", false, &["kept for reservation yj-other, and it waits until"]),
         // A partition an administrator set DOWN, DRAIN or INACTIVE (said to start, before).
         ("plain-partition-down", "PartitionDown", false, &["partition gpu is DOWN", "until an administrator brings the partition up"]),
@@ -350,6 +363,9 @@ fn table_covers_every_reason() {
         Reason::InvalidQos,
         Reason::InvalidAccount,
         Reason::GroupNotPermitted,
+        Reason::InvalidReservation,
+        Reason::ReservationAccessDenied,
+        Reason::Reservation,
         Reason::NodeConfigurationUnavailable,
         Reason::TooManyRequestedCpus,
         Reason::InvalidTimeLimit,

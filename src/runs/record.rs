@@ -252,6 +252,7 @@ pub fn value_text(v: &serde_json::Value) -> String {
 #[cfg(test)]
 pub(crate) fn test_request(mem_mib: Option<u64>) -> Request {
     Request {
+        reservation: None,
         partition: "gpu".into(),
         qos: None,
         account: None,

@@ -53,6 +53,10 @@ pub fn rejection_reason(stderr: &str) -> &str {
         "GroupNotPermitted"
     } else if s.contains("memory required by task is not available") {
         "InvalidTaskMemory"
+    } else if s.contains("requested reservation is invalid") {
+        "InvalidReservation"
+    } else if s.contains("access denied to requested reservation") {
+        "ReservationAccessDenied"
     } else if s.contains("invalid job array specification") {
         "InvalidArray"
     } else if s.contains("violates accounting/qos policy") {

@@ -194,11 +194,69 @@ pub struct Reservation {
     pub nodes: Vec<String>,
     /// `MAINT`, `IGNORE_JOBS`, `FLEX`...
     pub flags: Vec<String>,
+    /// Who may run in it: `Users`, `Accounts` and `Groups`, each `None` when not set.
+    pub users: Option<NameRule>,
+    pub accounts: Option<NameRule>,
+    pub groups: Option<NameRule>,
+}
+
+/// A reservation's `Users=alice,bob` (only these) or `Users=-carol` (all but these).
+#[derive(Debug, Clone, PartialEq)]
+pub enum NameRule {
+    Only(Vec<String>),
+    AllBut(Vec<String>),
+}
+
+impl NameRule {
+    fn parse(text: &str) -> NameRule {
+        let names: Vec<&str> = text.split(',').filter(|n| !n.is_empty()).collect();
+        if names.iter().all(|n| n.starts_with('-')) {
+            NameRule::AllBut(names.iter().map(|n| n[1..].to_string()).collect())
+        } else {
+            NameRule::Only(names.iter().map(|n| n.to_string()).collect())
+        }
+    }
+
+    pub fn admits(&self, name: &str) -> bool {
+        self.admits_any(&[name.to_string()])
+    }
+
+    /// For a user in several groups: one of them listed, or none of them denied.
+    pub fn admits_any(&self, mine: &[String]) -> bool {
+        match self {
+            NameRule::Only(names) => names.iter().any(|n| mine.contains(n)),
+            NameRule::AllBut(names) => !names.iter().any(|n| mine.contains(n)),
+        }
+    }
 }
 
 impl Reservation {
     pub fn is_maintenance(&self) -> bool {
         self.flags.iter().any(|f| f == "MAINT")
+    }
+
+    /// Whether a job of `user` (in `groups`) under `account` may run in it: any of its Users,
+    /// Accounts or Groups that admits the job will do. `None` when that cannot be told (it
+    /// names groups, and the user's are unknown).
+    pub fn admits(
+        &self,
+        user: &str,
+        account: Option<&str>,
+        groups: Option<&[String]>,
+    ) -> Option<bool> {
+        let by_user = self.users.as_ref().map(|u| u.admits(user));
+        let by_account = self
+            .accounts
+            .as_ref()
+            .map(|a| account.is_some_and(|acct| a.admits(acct)));
+        if by_user == Some(true) || by_account == Some(true) {
+            return Some(true);
+        }
+        match (&self.groups, groups) {
+            (Some(rule), Some(mine)) => Some(rule.admits_any(mine)),
+            (Some(_), None) => None,
+            (None, _) => Some(false),
+        }
     }
 
     /// Whether a job that does not ask for this reservation may still use its nodes: a FLEX
@@ -224,6 +282,9 @@ pub fn parse_reservations(text: &str) -> Vec<Reservation> {
                 flags: field(&r, "Flags")
                     .map(|f| f.split(',').map(str::to_string).collect())
                     .unwrap_or_default(),
+                users: field(&r, "Users").map(NameRule::parse),
+                accounts: field(&r, "Accounts").map(NameRule::parse),
+                groups: field(&r, "Groups").map(NameRule::parse),
             })
         })
         .collect()

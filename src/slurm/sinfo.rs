@@ -45,6 +45,11 @@ impl NodeRow {
     }
 
     /// States in which a node can take new work.
+    /// Up, and kept for a reservation: usable by jobs that run in it.
+    pub fn is_reserved(&self) -> bool {
+        self.state.eq_ignore_ascii_case("reserved")
+    }
+
     pub fn is_usable(&self) -> bool {
         let s = self.state.to_ascii_lowercase();
         let bad = [

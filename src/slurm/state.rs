@@ -127,6 +127,7 @@ pub fn explain_reason(code: &str) -> String {
         "PartitionConfig" => {
             "it asks for more CPUs or nodes than the partition allows; it will never start"
         }
+        "Reservation" => "its reservation has not begun; it starts when the reservation does",
         "PartitionDown" => {
             "its partition is down: nothing starts there until an administrator brings it up"
         }

@@ -103,6 +103,9 @@ pub struct JobTable {
     pub qos: Option<SlurmName>,
     #[serde(default)]
     pub account: Option<SlurmName>,
+    /// A reservation to run in (`--reservation`): a lab's window on reserved nodes.
+    #[serde(default)]
+    pub reservation: Option<SlurmName>,
     /// `--mail-type` (ALL, BEGIN, END, FAIL, ... or a comma list).
     #[serde(default)]
     pub mail_type: Option<MailType>,

@@ -99,7 +99,7 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<i32> {
     let mut verdict = None;
     if backend == BackendKind::Slurm {
         let (state, warnings) = super::gather_state(&slurm).await?;
-        let v = crate::preflight::assess(&super::request_of(&spec), &state);
+        let v = super::verdict_of(&spec, &state);
         if !opts.json {
             super::check::print_verdict(&v, &warnings);
         }

@@ -201,6 +201,7 @@ impl<'a> Ctx<'a> {
         found.extend(self.group_allowed());
         found.extend(self.qos_allowed_by_partition());
         found.extend(self.account_allowed_by_partition());
+        found.extend(self.reservation_allowed());
         found.extend(self.node_shape());
         if self.enforce.refuses() {
             found.extend(self.partition_limits());
@@ -213,6 +214,7 @@ impl<'a> Ctx<'a> {
         found.extend(self.accounting_before_selection());
         // Nodes down, drained or reserved are known before the limits Slurm checks once it
         // has picked nodes; busy ones only after.
+        found.extend(self.reservation_ahead());
         found.extend(self.nodes_unavailable());
         if down {
             found.push(self.partition_down());

@@ -3,7 +3,7 @@
 //! `acct_policy_validate`'s accounting limits.
 
 use crate::slurm::duration::format_seconds;
-use crate::slurm::scontrol::PartitionState;
+use crate::slurm::scontrol::{NameRule, PartitionState, Reservation};
 use crate::slurm::sinfo::NodeRow;
 
 use super::super::reason::{Holder, LimitCode, Reason, Scope};
@@ -167,6 +167,49 @@ impl Ctx<'_> {
                 format!(
                     "partition {} does not take jobs of account {account}",
                     p.name
+                ),
+            )
+        })
+    }
+
+    /// A reservation asked for that does not exist, or whose Users, Accounts and Groups leave
+    /// the job out.
+    pub(super) fn reservation_allowed(&self) -> Option<Finding> {
+        let name = self.req.reservation.as_deref()?;
+        let Some(r) = self.state.reservation_named(name) else {
+            let mut names: Vec<&str> = self
+                .state
+                .reservations
+                .iter()
+                .map(|r| r.name.as_str())
+                .collect();
+            names.sort();
+            let here = if names.is_empty() {
+                "there are none now".to_string()
+            } else {
+                format!("there are: {}", names.join(", "))
+            };
+            return Some(Finding::new(
+                Reason::InvalidReservation,
+                Effect::Refused,
+                format!("reservation {name:?} does not exist (or has ended); {here}"),
+            ));
+        };
+        let account = self
+            .req
+            .account
+            .as_deref()
+            .or(self.state.default_account.as_deref());
+        let groups = self.state.groups.as_deref();
+        (r.admits(&self.state.user, account, groups) == Some(false)).then(|| {
+            Finding::new(
+                Reason::ReservationAccessDenied,
+                Effect::Refused,
+                format!(
+                    "reservation {name} is for {}; this job runs as {} under account {}",
+                    who_may(r),
+                    self.state.user,
+                    account.unwrap_or("(none)")
                 ),
             )
         })
@@ -437,4 +480,22 @@ impl Ctx<'_> {
         }
         found
     }
+}
+
+/// `users root, alice or accounts lab`: who a reservation admits, in words.
+fn who_may(r: &Reservation) -> String {
+    let rule = |kind: &str, rule: &Option<NameRule>| match rule {
+        Some(NameRule::Only(names)) => Some(format!("{kind} {}", names.join(", "))),
+        Some(NameRule::AllBut(names)) => Some(format!("{kind} other than {}", names.join(", "))),
+        None => None,
+    };
+    [
+        rule("users", &r.users),
+        rule("accounts", &r.accounts),
+        rule("groups", &r.groups),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(" or ")
 }

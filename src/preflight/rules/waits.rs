@@ -251,15 +251,14 @@ impl Ctx<'_> {
 
     /// Every node of the partition down, drained or reserved, now or before the job would end.
     pub(super) fn nodes_unavailable(&self) -> Option<Finding> {
-        let time = self.req.time_seconds;
-        if self.nodes.is_empty() || self.nodes.iter().any(|n| self.state.node_open(n, time)) {
+        if self.nodes.is_empty() || self.nodes.iter().any(|n| self.state.node_open(n, self.req)) {
             return None;
         }
         let reserved = self
             .nodes
             .iter()
-            .filter(|n| n.is_usable())
-            .find_map(|n| self.state.reservation_in_the_way(&n.node, time));
+            .filter(|n| n.is_usable() || n.is_reserved())
+            .find_map(|n| self.state.reservation_in_the_way(&n.node, self.req));
         if let Some(r) = reserved {
             return Some(self.reserved(r));
         }
@@ -289,6 +288,26 @@ impl Ctx<'_> {
                 "partition {p} is DOWN: Slurm queues the job but starts nothing there until an administrator brings the partition up (`sinfo -p {p}` shows it)"
             ),
         )
+    }
+
+    /// The job's reservation has not begun.
+    pub(super) fn reservation_ahead(&self) -> Option<Finding> {
+        let r = self
+            .state
+            .reservation_named(self.req.reservation.as_deref()?)?;
+        let (start, now) = (r.start?, self.state.now?);
+        (start > now).then(|| {
+            Finding::new(
+                Reason::Reservation,
+                Effect::Pends,
+                format!(
+                    "reservation {} begins at {} (in {}); the job waits for it",
+                    r.name,
+                    clock::when(start, now),
+                    in_words(start - now)
+                ),
+            )
+        })
     }
 
     /// The nodes that are up are reserved now, or from before the job would end.
@@ -335,11 +354,10 @@ impl Ctx<'_> {
 
     /// No usable node with room for the job now.
     pub(super) fn nodes_busy(&self) -> Option<Finding> {
-        let time = self.req.time_seconds;
         let usable: Vec<&&NodeRow> = self
             .nodes
             .iter()
-            .filter(|n| self.state.node_open(n, time))
+            .filter(|n| self.state.node_open(n, self.req))
             .collect();
         if usable.is_empty() {
             return None;
