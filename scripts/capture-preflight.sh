@@ -10,7 +10,7 @@
 #   request.txt   the job request as key=value words (partition, gpus, cpus, mem, time, qos,
 #                 account; a job array: tasks=N and throttle=K for --array=0-(N-1)%K)
 #   partitions.txt nodes.txt queue.txt qos.txt assoc.txt user.txt config.txt groups.txt
-#   reservations.txt now.txt
+#   reservations.txt now.txt accounts.txt queue-accounts.txt
 #                 what yenjob reads (as the request's user=, root by default), and when
 #   slurm.txt     what Slurm did: "running", "pending|REASON" or "rejected|SBATCH STDERR";
 #                 for an array "array|RUNNING TASKS|REASON THE OTHERS WAIT FOR" (- if none wait)
@@ -26,6 +26,8 @@ QUEUE_FORMAT='JobArrayID:|,Partition:|,UserName:|,State:|,TimeUsed:|,TimeLimit:|
 QOS_FORMAT='format=Name,MaxTRESPU,MaxJobsPU,MaxSubmitPU,MaxWall,GrpTRES,GrpJobs,MaxTRES,MaxTRESPerNode,Flags'
 ASSOC_FORMAT='format=Cluster,Account,User,Partition,QOS,DefaultQOS,GrpTRES,MaxTRES,MaxJobs,MaxSubmit,MaxWall'
 USER_FORMAT='format=DefaultAccount'
+ACCOUNT_FORMAT='format=Cluster,Account,ParentName,GrpTRES,GrpJobs,GrpSubmit'
+JOB_ACCOUNT_FORMAT='JobArrayID:|,Account:'
 
 log() { echo "[capture-preflight $(date +%T)] $*" >&2; }
 
@@ -100,6 +102,8 @@ snapshot() {   # snapshot DIR USER: what `yenjob check` reads, with the same com
   scontrol --all show partition -o > "$d/partitions.txt"
   sinfo --all -h -N -O "$NODE_FORMAT" > "$d/nodes.txt"
   squeue --all -h -O "$QUEUE_FORMAT" > "$d/queue.txt"
+  squeue --all -h -O "$JOB_ACCOUNT_FORMAT" > "$d/queue-accounts.txt"
+  sacctmgr -P -n show assoc where user= "$ACCOUNT_FORMAT" > "$d/accounts.txt"
   sacctmgr -P -n show qos "$QOS_FORMAT" > "$d/qos.txt"
   sacctmgr -P -n show assoc where user="$user" "$ASSOC_FORMAT" > "$d/assoc.txt"
   sacctmgr -P -n show user "$user" "$USER_FORMAT" > "$d/user.txt"
@@ -147,6 +151,13 @@ array_outcome() {
   echo "array|$running|$reason"
 }
 
+# Limits of account yenlab itself, shared by all its users, for one scenario
+# ("account:GrpTRES=gres/gpu=2").
+account_limits() {
+  sacctmgr -i modify account where name=yenlab set "$@" >/dev/null
+  sleep 2
+}
+
 # Association limits for root in account yenlab, set for one scenario ("assoc:MaxJobs=1").
 assoc_limits() {
   sacctmgr -i modify user where name=root account=yenlab set "$@" >/dev/null
@@ -171,6 +182,8 @@ scenario() {
   clear_queue
   # shellcheck disable=SC2086
   [[ "$special" == assoc:* ]] && assoc_limits ${special#assoc:}
+  # shellcheck disable=SC2086
+  [[ "$special" == account:* ]] && account_limits ${special#account:}
   local d="$OUT/$shape-$name" h
   rm -rf "$d"; mkdir -p "$d"
   local what
@@ -203,6 +216,7 @@ scenario() {
   log "$shape-$name: $(cat "$d/slurm.txt")"
   clear_queue
   [[ "$special" == assoc:* ]] && assoc_limits MaxJobs=-1 MaxSubmit=-1 GrpTRES=gres/gpu=-1 MaxTRES=cpu=-1 MaxWall=-1
+  [[ "$special" == account:* ]] && account_limits GrpJobs=-1 GrpSubmit=-1 GrpTRES=gres/gpu=-1
   return 0
 }
 
@@ -273,6 +287,11 @@ scenario plain in-unknown-reservation-drained-partition "" "$R gpus=1 reservatio
 scenario plain in-reservation-not-mine "" "user=nobody $R gpus=1 reservation=yj-lab" lab:0:60
 scenario plain in-reservation-others-kept-out "partition=normal cpus=2 time=10:00" "$R gpus=1 reservation=yj-lab" lab:0:60
 scenario plain in-reservation-jobs-per-user "$R gpus=1 reservation=yj-lab; $R gpus=1 reservation=yj-lab" "$R gpus=1 reservation=yj-lab" lab:0:60
+scenario plain account-gpus "user=nobody $R gpus=2" "$R gpus=1" account:GrpTRES=gres/gpu=2
+scenario plain account-gpus-alone "" "$R gpus=2" account:GrpTRES=gres/gpu=1
+scenario plain account-jobs "user=nobody $R gpus=1" "$R gpus=1" account:GrpJobs=1
+scenario plain account-submit "user=nobody $R gpus=1" "$R gpus=1" account:GrpSubmit=1
+scenario plain account-gpus-fits "user=nobody $R gpus=1" "$R gpus=1" account:GrpTRES=gres/gpu=2
 scenario plain partition-drain-array-over-max-array-size "" "$R gpus=1 tasks=1002 throttle=2" partition:drain
 # Job arrays; QOS sweep (MaxJobsPU 2, MaxSubmitPU 10, MaxTRESPU gres/gpu=4) in partition normal.
 A='partition=normal qos=sweep gpus=1 cpus=1 time=10:00'

@@ -142,7 +142,7 @@ pub fn request_for(job: &crate::spec::JobTable, tasks: u64) -> Request {
 /// associations come from accounting, which a cluster may lack: then a warning, not a failure.
 pub async fn gather_state(slurm: &Slurm) -> Result<(ClusterState, Vec<String>), SlurmError> {
     let user = crate::slurm::current_user();
-    let (config, partitions, nodes, queue, qos, assoc, account, reservations) = tokio::join!(
+    let (config, partitions, nodes, queue, qos, assoc, account, reservations, accounts) = tokio::join!(
         slurm.site_config(),
         slurm.partitions(),
         slurm.nodes(),
@@ -150,7 +150,8 @@ pub async fn gather_state(slurm: &Slurm) -> Result<(ClusterState, Vec<String>), 
         slurm.qos(),
         slurm.associations(&user),
         slurm.default_account(&user),
-        slurm.reservations()
+        slurm.reservations(),
+        slurm.account_limits()
     );
     let now = crate::slurm::clock::now();
     let mut missing = Vec::new();
@@ -170,6 +171,18 @@ pub async fn gather_state(slurm: &Slurm) -> Result<(ClusterState, Vec<String>), 
         missing.push(("reservations (maintenance windows)", e));
         Vec::new()
     });
+    let accounts = accounts.unwrap_or_else(|e| {
+        missing.push(("your accounts' shared limits", e));
+        Vec::new()
+    });
+    let mut queue = queue?;
+    // Whose jobs count toward an account's limits needs their accounts: one more call, made
+    // only where an account has limits.
+    if accounts.iter().any(|a| a.has_limits())
+        && let Err(e) = slurm.add_job_accounts(&mut queue).await
+    {
+        missing.push(("your accounts' shared limits", e));
+    }
     let warnings = unchecked(missing);
     Ok((
         ClusterState {
@@ -181,7 +194,8 @@ pub async fn gather_state(slurm: &Slurm) -> Result<(ClusterState, Vec<String>), 
             nodes: nodes?,
             qos,
             associations,
-            queue: queue?,
+            queue,
+            accounts,
             reservations,
             now: Some(now),
         },

@@ -234,5 +234,9 @@ fn start_task(req: &Request, state: &mut ClusterState, index: u64) {
         start_time: String::new(),
         nodes: node_name,
         name: String::new(),
+        account: req
+            .account
+            .clone()
+            .or_else(|| state.default_account.clone()),
     });
 }

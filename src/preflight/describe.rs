@@ -119,6 +119,30 @@ pub fn facts(req: &Request, state: &ClusterState) -> Vec<String> {
             held.submitted_jobs - held.running_jobs
         ));
     }
+    let chain = usage::account_of(req, state)
+        .map(|a| usage::account_chain(a, state))
+        .unwrap_or_default();
+    for a in chain.into_iter().filter(|a| a.has_limits()) {
+        let mut parts = Vec::new();
+        if !a.grp_tres.is_empty() {
+            parts.push(format!("GrpTRES {}", tres_text(&a.grp_tres)));
+        }
+        if let Some(n) = a.grp_jobs {
+            parts.push(format!("GrpJobs {n}"));
+        }
+        if let Some(n) = a.grp_submit {
+            parts.push(format!("GrpSubmit {n}"));
+        }
+        let held = usage::held_in_account(&a.account, state);
+        facts.push(format!(
+            "account {} (shared by its users): {}; they have {} running ({} GPUs) and {} pending",
+            a.account,
+            parts.join(", "),
+            held.running_jobs,
+            held.tres.gpus(),
+            held.submitted_jobs - held.running_jobs
+        ));
+    }
     let gpus = match &req.gpu_type {
         Some(t) => format!("{} {t} GPU(s)", req.gpus),
         None => format!("{} GPU(s)", req.gpus),

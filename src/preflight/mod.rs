@@ -25,7 +25,7 @@ pub use array::{ArrayPlan, Throttle, assess_array, throttle};
 pub use reason::{Holder, LimitCode, Reason, Scope};
 
 use crate::slurm::config::SiteConfig;
-use crate::slurm::sacctmgr::{Association, Qos};
+use crate::slurm::sacctmgr::{AccountLimits, Association, Qos};
 use crate::slurm::scontrol::{Partition, Reservation};
 use crate::slurm::sinfo::NodeRow;
 use crate::slurm::squeue::QueuedJob;
@@ -64,6 +64,8 @@ pub struct ClusterState {
     pub qos: Vec<Qos>,
     /// The current user's associations.
     pub associations: Vec<Association>,
+    /// Every account's own limits, shared by its users and sub-accounts.
+    pub accounts: Vec<AccountLimits>,
     /// Pending and running jobs of every user.
     pub queue: Vec<QueuedJob>,
     /// Reservations ahead or active: their nodes are off limits to this job while they last.

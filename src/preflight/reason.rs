@@ -109,6 +109,8 @@ impl LimitCode {
     pub const ASSOC_MAX_JOBS: LimitCode = LimitCode("AssocMaxJobsLimit");
     pub const ASSOC_MAX_SUBMIT: LimitCode = LimitCode("AssocMaxSubmitJobLimit");
     pub const ASSOC_MAX_WALL: LimitCode = LimitCode("AssocMaxWallDurationPerJobLimit");
+    pub const ASSOC_GRP_JOBS: LimitCode = LimitCode("AssocGrpJobsLimit");
+    pub const ASSOC_GRP_SUBMIT: LimitCode = LimitCode("AssocGrpSubmitJobsLimit");
 
     pub fn as_str(self) -> &'static str {
         self.0

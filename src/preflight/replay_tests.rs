@@ -91,7 +91,17 @@ fn load(dir: &Path) -> Scenario {
             nodes: sinfo::parse_nodes(&read(dir, "nodes.txt")),
             qos: sacctmgr::parse_qos(&read(dir, "qos.txt")),
             associations: sacctmgr::parse_associations(&read(dir, "assoc.txt")),
-            queue: squeue::parse(&read(dir, "queue.txt")),
+            queue: {
+                let mut queue = squeue::parse(&read(dir, "queue.txt"));
+                if let Ok(accounts) = std::fs::read_to_string(dir.join("queue-accounts.txt")) {
+                    squeue::add_accounts(&mut queue, &accounts);
+                }
+                queue
+            },
+            // Scenarios captured before accounts' own limits were read have no such file.
+            accounts: std::fs::read_to_string(dir.join("accounts.txt"))
+                .map(|a| sacctmgr::parse_account_limits(&a))
+                .unwrap_or_default(),
             // Scenarios captured before reservations were read have neither file.
             reservations: std::fs::read_to_string(dir.join("reservations.txt"))
                 .map(|r| scontrol::parse_reservations(&r))
@@ -273,6 +283,12 @@ fn each_verdict_names_the_code_and_numbers() {
         ("plain-partition-drain-more-gpus-than-a-node", "PartitionNotAvailable", false, &["partition gpu is DRAIN"]),
         ("plain-partition-drain-qos-not-allowed", "PartitionNotAvailable", false, &["partition gpu is DRAIN"]),
         ("plain-partition-inactive", "PartitionNotAvailable", false, &["partition gpu is INACTIVE", "starts none"]),
+        // The account's own limits, shared by all its users (not read before: said to start).
+        ("plain-account-gpus", "AssocGrpGRES", false, &["the users of account yenlab hold 2 of its 2 GPUs together (GrpTRES); this job asks for 1"]),
+        ("plain-account-gpus-alone", "AssocGrpGRES", true, &["account yenlab allows 1 GPUs to all its users together (GrpTRES); this job alone asks for 2"]),
+        ("plain-account-gpus-fits", "", false, &["room for 1 GPUs"]),
+        ("plain-account-jobs", "AssocGrpJobsLimit", false, &["the users of account yenlab run 1 jobs together, and it allows 1 at once (GrpJobs)"]),
+        ("plain-account-submit", "AssocGrpSubmitJobsLimit", false, &["account yenlab allows 1 jobs queued or running for all its users together (GrpSubmit), and they have 1"]),
         ("plain-array-fits", "", false, &["all 2 tasks start now: partition normal has room"]),
         ("plain-array-throttled", "", false, &["2 of 6 tasks start now; the other 4 wait (JobArrayTaskLimit): the array's throttle %2 lets 2 of its tasks run at once"]),
         ("plain-array-unthrottled-jobs-per-user", "", false, &["2 of 6 tasks start now; the other 4 wait (QOSMaxJobsPerUserLimit): you already run 2 jobs under QOS sweep"]),
@@ -384,6 +400,8 @@ fn table_covers_every_reason() {
         Reason::Limit(LimitCode::ASSOC_MAX_JOBS),
         Reason::Limit(LimitCode::ASSOC_MAX_SUBMIT),
         Reason::Limit(LimitCode::ASSOC_MAX_WALL),
+        Reason::Limit(LimitCode::ASSOC_GRP_JOBS),
+        Reason::Limit(LimitCode::ASSOC_GRP_SUBMIT),
     ];
     let tres = [
         (Holder::Qos, Scope::Group, "gres/gpu"),
@@ -467,6 +485,8 @@ fn capture_script_uses_our_formats() {
         sacctmgr::QOS_FORMAT,
         sacctmgr::ASSOC_FORMAT,
         sacctmgr::USER_FORMAT,
+        sacctmgr::ACCOUNT_FORMAT,
+        squeue::ACCOUNT_FORMAT,
     ] {
         assert!(
             script.contains(format),

@@ -3,7 +3,7 @@
 //! toward MaxSubmit only; a job counts under its own QOS and under its partition's QOS; a
 //! typed GPU allocation counts once toward `gres/gpu` and once toward `gres/gpu:TYPE`.
 
-use crate::slurm::sacctmgr::Qos;
+use crate::slurm::sacctmgr::{AccountLimits, Qos};
 use crate::slurm::squeue::QueuedJob;
 use crate::slurm::state::JobState;
 use crate::slurm::tres::Tres;
@@ -128,6 +128,45 @@ pub fn held_by_user_anywhere(state: &ClusterState) -> Held {
     let mut held = Held::default();
     for job in state.queue.iter().filter(|j| j.user == state.user) {
         held.add(job);
+    }
+    held
+}
+
+/// The account a job runs under: the request's, else the user's default.
+pub fn account_of<'a>(req: &'a Request, state: &'a ClusterState) -> Option<&'a str> {
+    req.account.as_deref().or(state.default_account.as_deref())
+}
+
+/// `account`'s own row and its parents' up to the root, nearest first.
+pub fn account_chain<'a>(account: &str, state: &'a ClusterState) -> Vec<&'a AccountLimits> {
+    let mut chain: Vec<&AccountLimits> = Vec::new();
+    let mut next = Some(account.to_string());
+    while let Some(name) = next {
+        let Some(row) = state.accounts.iter().find(|a| a.account == name) else {
+            break;
+        };
+        // A cycle cannot happen in Slurm's tree; stop rather than loop if it ever does.
+        if chain.iter().any(|a| a.account == row.account) {
+            break;
+        }
+        chain.push(row);
+        next = row.parent.clone();
+    }
+    chain
+}
+
+/// What the jobs of `account` and of its sub-accounts hold, every user's together.
+pub fn held_in_account(account: &str, state: &ClusterState) -> Held {
+    let mut held = Held::default();
+    for job in &state.queue {
+        let under = job.account.as_deref().is_some_and(|a| {
+            account_chain(a, state)
+                .iter()
+                .any(|row| row.account == account)
+        });
+        if under {
+            held.add(job);
+        }
     }
     held
 }

@@ -137,6 +137,37 @@ impl Slurm {
         Ok(sacctmgr::parse_associations(&out.stdout))
     }
 
+    /// Every account's own limits (the association rows without a user).
+    pub async fn account_limits(&self) -> Result<Vec<sacctmgr::AccountLimits>, SlurmError> {
+        let a = args(&[
+            "-P",
+            "-n",
+            "show",
+            "assoc",
+            "where",
+            "user=",
+            sacctmgr::ACCOUNT_FORMAT,
+        ]);
+        let out = self.cli.run("sacctmgr", &a).await?;
+        Ok(sacctmgr::parse_account_limits(&out.stdout))
+    }
+
+    /// Fills in the account of each job in `queue` (one more squeue call).
+    pub async fn add_job_accounts(
+        &self,
+        queue: &mut [squeue::QueuedJob],
+    ) -> Result<(), SlurmError> {
+        let out = self
+            .cli
+            .run(
+                "squeue",
+                &args(&["--all", "-h", "-O", squeue::ACCOUNT_FORMAT]),
+            )
+            .await?;
+        squeue::add_accounts(queue, &out.stdout);
+        Ok(())
+    }
+
     /// The account a job of `user` goes to when it names none.
     pub async fn default_account(&self, user: &str) -> Result<Option<String>, SlurmError> {
         let a = args(&["-P", "-n", "show", "user", user, sacctmgr::USER_FORMAT]);

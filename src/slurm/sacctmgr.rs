@@ -104,6 +104,48 @@ pub fn parse_associations(text: &str) -> Vec<Association> {
         .collect()
 }
 
+/// The format for `sacctmgr -P -n show assoc where user=`: the accounts' own rows, with the
+/// limits all their users and sub-accounts share.
+pub const ACCOUNT_FORMAT: &str = "format=Cluster,Account,ParentName,GrpTRES,GrpJobs,GrpSubmit";
+
+/// An account's own limits, shared by every job of its users and of its sub-accounts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountLimits {
+    pub account: String,
+    /// The account above it; `None` for `root`.
+    pub parent: Option<String>,
+    pub grp_tres: Tres,
+    /// Running jobs at once.
+    pub grp_jobs: Option<u64>,
+    /// Pending and running jobs.
+    pub grp_submit: Option<u64>,
+}
+
+impl AccountLimits {
+    pub fn has_limits(&self) -> bool {
+        !self.grp_tres.is_empty() || self.grp_jobs.is_some() || self.grp_submit.is_some()
+    }
+}
+
+/// Parses `sacctmgr -P -n show assoc where user= ACCOUNT_FORMAT`.
+pub fn parse_account_limits(text: &str) -> Vec<AccountLimits> {
+    text.lines()
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split('|').map(str::trim).collect();
+            if f.len() < 6 || f[1].is_empty() {
+                return None;
+            }
+            Some(AccountLimits {
+                account: f[1].to_string(),
+                parent: Some(f[2].to_string()).filter(|p| !p.is_empty()),
+                grp_tres: Tres::parse(f[3]),
+                grp_jobs: f[4].parse().ok(),
+                grp_submit: f[5].parse().ok(),
+            })
+        })
+        .collect()
+}
+
 /// The format for `sacctmgr -P -n show user NAME`: the account a job without `--account` uses.
 pub const USER_FORMAT: &str = "format=DefaultAccount";
 

@@ -27,6 +27,10 @@ pub struct QueuedJob {
     pub start_time: String,
     pub nodes: String,
     pub name: String,
+    /// The account it runs under, read only when an account's own limits need it
+    /// (`ACCOUNT_FORMAT`, a second call).
+    #[serde(skip)]
+    pub account: Option<String>,
 }
 
 impl QueuedJob {
@@ -82,7 +86,26 @@ fn parse_line(line: &str) -> Option<QueuedJob> {
         nodes: t(11).to_string(),
         // Only the line end is trimmed: a name may start or end with spaces.
         name: f[12].trim_end_matches(['\r', '\n']).to_string(),
+        account: None,
     })
+}
+
+/// Each job's account: `squeue --all -h -O ACCOUNT_FORMAT`.
+pub const ACCOUNT_FORMAT: &str = "JobArrayID:|,Account:";
+
+/// Fills in each job's account from `squeue -O ACCOUNT_FORMAT`, matching job ids.
+pub fn add_accounts(jobs: &mut [QueuedJob], text: &str) {
+    let accounts: std::collections::HashMap<&str, &str> = text
+        .lines()
+        .filter_map(|l| l.split_once('|'))
+        .map(|(id, account)| (id.trim(), account.trim()))
+        .collect();
+    for job in jobs {
+        job.account = accounts
+            .get(job.id.as_str())
+            .filter(|a| !a.is_empty())
+            .map(|a| a.to_string());
+    }
 }
 
 #[cfg(test)]

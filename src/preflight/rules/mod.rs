@@ -7,7 +7,7 @@ mod refusals;
 mod waits;
 
 use crate::slurm::config::EnforcePartLimits;
-use crate::slurm::sacctmgr::{Association, Qos};
+use crate::slurm::sacctmgr::{AccountLimits, Association, Qos};
 use crate::slurm::scontrol::{Partition, PartitionState};
 use crate::slurm::sinfo::NodeRow;
 use crate::slurm::tres::Tres;
@@ -228,6 +228,13 @@ impl<'a> Ctx<'a> {
             found.extend(self.nodes_busy());
         }
         found
+    }
+
+    /// The job's account and those above it, each with its own shared limits.
+    fn account_chain(&self) -> Vec<&'a AccountLimits> {
+        usage::account_of(self.req, self.state)
+            .map(|a| usage::account_chain(a, self.state))
+            .unwrap_or_default()
     }
 
     fn is_down(&self) -> bool {

@@ -478,6 +478,26 @@ impl Ctx<'_> {
                 ));
             }
         }
+        for a in self.account_chain() {
+            let Some(max) = a.grp_submit else { continue };
+            let held = usage::held_in_account(&a.account, self.state);
+            if held.submitted_jobs + self.req.tasks > max {
+                found.push(Finding::new(
+                    Reason::Limit(LimitCode::ASSOC_GRP_SUBMIT),
+                    Effect::Refused,
+                    format!(
+                        "account {} allows {max} jobs queued or running for all its users together (GrpSubmit), and they have {}{}",
+                        a.account,
+                        held.submitted_jobs,
+                        if self.req.tasks > 1 {
+                            format!("; this array's {} tasks count one each", self.req.tasks)
+                        } else {
+                            String::new()
+                        }
+                    ),
+                ));
+            }
+        }
         found
     }
 }

@@ -82,6 +82,20 @@ impl Ctx<'_> {
                 ));
             }
         }
+        for a in self.account_chain() {
+            let Some(max) = a.grp_jobs else { continue };
+            let held = usage::held_in_account(&a.account, self.state);
+            if held.running_jobs >= max {
+                found.push(Finding::new(
+                    Reason::Limit(LimitCode::ASSOC_GRP_JOBS),
+                    Effect::Pends,
+                    format!(
+                        "the users of account {} run {} jobs together, and it allows {max} at once (GrpJobs); this one starts when one of them ends",
+                        a.account, held.running_jobs
+                    ),
+                ));
+            }
+        }
         found
     }
 
@@ -149,6 +163,41 @@ impl Ctx<'_> {
                     && asked > max
                 {
                     found.push(alone_over_assoc(a, Scope::PerJob, tres, asked, max));
+                }
+            }
+        }
+        for a in self.account_chain() {
+            let held = usage::held_in_account(&a.account, self.state);
+            for (tres, asked) in self.asked.in_slurm_order() {
+                let Some(max) = a
+                    .grp_tres
+                    .get(tres)
+                    .filter(|_| seen.tres_unset(Scope::Group, tres))
+                else {
+                    continue;
+                };
+                let code = Reason::Limit(LimitCode::for_tres(Holder::Assoc, Scope::Group, tres));
+                let used = held.tres.get(tres).unwrap_or(0);
+                if asked > max {
+                    found.push(Finding::new(
+                        code,
+                        Effect::PendsForever,
+                        format!(
+                            "account {} allows {max} {} to all its users together (GrpTRES); this job alone asks for {asked}, so it will never start",
+                            a.account,
+                            noun(tres)
+                        ),
+                    ));
+                } else if used + asked > max {
+                    found.push(Finding::new(
+                        code,
+                        Effect::Pends,
+                        format!(
+                            "the users of account {} hold {used} of its {max} {} together (GrpTRES); this job asks for {asked}",
+                            a.account,
+                            noun(tres)
+                        ),
+                    ));
                 }
             }
         }
