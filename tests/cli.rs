@@ -73,6 +73,19 @@ fn spec_errors_name_file_line_and_key() {
     );
 }
 
+/// The sbatch script `submit --dry-run` renders for a spec's text.
+fn dry_run_script(spec: &str) -> String {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("spec.toml");
+    std::fs::write(&path, spec).unwrap();
+    let out = yenjob(tmp.path())
+        .args(["submit", "--dry-run", "--backend", "slurm"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// A typed GPU request, either way of writing it, reaches sbatch as `--gres=gpu:TYPE:N`.
 #[test]
 fn typed_gpus_render_as_typed_gres() {
@@ -80,15 +93,7 @@ fn typed_gpus_render_as_typed_gres() {
         GOOD_JOB.replace("gpus = 1", "gpus = \"a30:2\""),
         GOOD_JOB.replace("gpus = 1", "gpus = 2\ngpu_type = \"a30\""),
     ] {
-        let tmp = tempfile::tempdir().unwrap();
-        let path = tmp.path().join("typed.toml");
-        std::fs::write(&path, job + GOOD_TRAIN).unwrap();
-        let out = yenjob(tmp.path())
-            .args(["submit", "--dry-run", "--backend", "slurm"])
-            .arg(&path)
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
+        let text = dry_run_script(&(job + GOOD_TRAIN));
         assert!(text.contains("#SBATCH --gres=gpu:a30:2\n"), "{text}");
     }
     let e = spec_error(&(GOOD_JOB.replace("gpus = 1", "gpus = \"a30:x\"") + GOOD_TRAIN));
@@ -109,16 +114,8 @@ fn typed_gpus_render_as_typed_gres() {
 /// on that reservation's nodes).
 #[test]
 fn a_reservation_reaches_sbatch() {
-    let tmp = tempfile::tempdir().unwrap();
-    let path = tmp.path().join("lab.toml");
     let job = GOOD_JOB.replace("gpus = 1", "gpus = 1\nreservation = \"lab_deadline\"");
-    std::fs::write(&path, job + GOOD_TRAIN).unwrap();
-    let out = yenjob(tmp.path())
-        .args(["submit", "--dry-run", "--backend", "slurm"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = dry_run_script(&(job + GOOD_TRAIN));
     assert!(
         text.contains("#SBATCH --reservation=lab_deadline\n"),
         "{text}"
