@@ -269,6 +269,7 @@ scenario plain group-not-allowed-root "" "$R gpus=1" "$G"
 scenario plain group-not-allowed-drained-partition "" "user=nobody $R gpus=1" "$G partition:drain"
 scenario plain group-not-allowed-more-gpus-than-a-node "" "user=nobody $R gpus=5" "$G"
 scenario plain group-not-allowed-qos-not-allowed "" "user=nobody $R gpus=1 qos=restricted" "$G"
+scenario plain group-not-allowed-unknown-account "" "user=nobody $R gpus=1 account=nosuch" "$G"
 scenario plain maint-ahead-job-ends-before "" "partition=gpu gpus=1 cpus=1 time=30:00" maint:60:60
 scenario plain maint-ahead-job-runs-into-it "" "partition=gpu gpus=1 cpus=1 time=2:00:00" maint:60:60
 scenario plain maint-now "" "$R gpus=1" maint:0:60
@@ -323,6 +324,7 @@ scenario typed over-max-mem-per-node "" "$R gpus=1 mem=6000M" partition:MaxMemPe
 scenario typed over-max-mem-per-node-and-time "" "partition=gpu gpus=1 cpus=1 time=2-00:00:00 mem=6000M" partition:MaxMemPerNode=4000
 scenario typed max-mem-per-cpu-raised-over-cpus-per-user "partition=gpu cpus=1 time=10:00 mem=500M" "$R gpus=1 mem=3500M" partition:MaxMemPerCPU=1000
 scenario typed max-mem-per-cpu-raised-over-max-cpus-per-node "" "$R gpus=1 mem=7000M" partition:MaxMemPerCPU=1000
+scenario typed group-not-allowed-qos-not-allowed-in-partition "" "user=nobody partition=short qos=lab cpus=1 time=10:00" partition:AllowGroups=daemon
 scenario typed partition-inactive-over-partition-time "" "partition=gpu gpus=1 cpus=1 time=2-00:00:00" partition:inactive
 scenario typed more-memory-than-a-node "" "$R mem=20000M"
 scenario typed typed-gpus-counted-once "$R gpus=a30:1; $R gpus=1" "$R gpus=1"

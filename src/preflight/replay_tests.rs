@@ -237,6 +237,7 @@ fn each_verdict_names_the_code_and_numbers() {
         ("plain-group-not-allowed-drained-partition", "PartitionNotAvailable", false, &["partition gpu is DRAIN"]),
         ("plain-group-not-allowed-more-gpus-than-a-node", "GroupNotPermitted", false, &["members of daemon only"]),
         ("plain-group-not-allowed-qos-not-allowed", "InvalidQOS", false, &["you may not use QOS \"restricted\""]),
+        ("plain-group-not-allowed-unknown-account", "InvalidAccount", false, &["no association with account \"nosuch\""]),
         ("plain-gpu-type-not-on-any-node", "NodeConfigurationUnavailable", false, &["a30 GPUs (its GPUs have no type)"]),
         ("plain-node-busy", "Resources", false, &["4 of 4 GPUs and 0 of 2 CPUs free", "1 GPUs and 2 CPUs"]),
         ("plain-gpus-per-user", "QOSMaxGRESPerUser", false, &["you hold 3 of the 4 GPUs QOS gpu allows per user; this job asks for 2"]),
@@ -302,6 +303,8 @@ fn each_verdict_names_the_code_and_numbers() {
         ("typed-more-typed-gpus-than-a-node", "NodeConfigurationUnavailable", false, &["5 a30 GPUs (the largest has 4)"]),
         ("typed-over-max-cpus-per-node", "TooManyRequestedCpus", false, &["EnforcePartLimits is ALL, so sbatch refuses it (\"More processors requested than permitted\")", "allows 6 CPUs per node (MaxCPUsPerNode)"]),
         ("typed-over-partition-time", "InvalidTimeLimit", false, &["EnforcePartLimits is ALL", "MaxTime 1-00:00:00"]),
+        // The partition's groups are checked before its AllowQos.
+        ("typed-group-not-allowed-qos-not-allowed-in-partition", "GroupNotPermitted", false, &["partition short takes jobs from members of daemon only"]),
         ("typed-max-mem-per-cpu-raised-over-cpus-per-user", "QOSMaxCpuPerUserLimit", false, &["you hold 1 of the 4 CPUs QOS lab allows per user; this job asks for 4"]),
         ("typed-max-mem-per-cpu-raised-over-max-cpus-per-node", "QOSMaxCpuPerUserLimit", true, &["QOS lab allows 4 CPUs per user; this job alone asks for 7"]),
         ("typed-over-max-mem-per-node", "InvalidTaskMemory", false, &["EnforcePartLimits is ALL, so sbatch refuses it (\"Memory required by task is not available\")", "6000 MiB of memory, and partition gpu allows 4000 MiB a node"]),
