@@ -90,6 +90,36 @@ pub fn throttle(
             ),
         });
     }
+    // An account's own limits are shared with its other users: the array never needs more
+    // than the account can run at once even when they run nothing.
+    let account = usage::account_of(req, state)
+        .map(|a| usage::account_chain(a, state))
+        .unwrap_or_default();
+    for a in account {
+        if let Some(max) = a.grp_jobs {
+            candidates.push(Throttle {
+                limit: max,
+                because: format!(
+                    "account {} allows {max} running jobs for all its users together (GrpJobs)",
+                    a.account
+                ),
+            });
+        }
+        for (tres, each) in asked.in_slurm_order() {
+            if each == 0 {
+                continue;
+            }
+            if let Some(max) = a.grp_tres.get(tres) {
+                candidates.push(Throttle {
+                    limit: max / each,
+                    because: format!(
+                        "account {} allows {max} {tres} for all its users together (GrpTRES) and each task asks for {each}",
+                        a.account
+                    ),
+                });
+            }
+        }
+    }
     candidates
         .into_iter()
         .filter(|t| t.limit > 0)

@@ -476,6 +476,24 @@ fn an_array_is_throttled_by_the_smallest_limit() {
         ..s.request.clone()
     };
     assert_eq!(throttle(&two, None, &s.state), None);
+    // An account's GrpTRES gres/gpu=1, shared by its users, at 1 GPU a task.
+    let s = scenarios()
+        .into_iter()
+        .find(|s| s.name == "plain-account-gpus-alone")
+        .unwrap();
+    let six = Request {
+        tasks: 6,
+        gpus: 1,
+        ..s.request.clone()
+    };
+    let t = throttle(&six, None, &s.state).unwrap();
+    assert_eq!(
+        (t.limit, t.because.as_str()),
+        (
+            1,
+            "account yenlab allows 1 gres/gpu for all its users together (GrpTRES) and each task asks for 1"
+        )
+    );
 }
 
 /// The capture script must ask Slurm for exactly what yenjob asks for.
