@@ -3,8 +3,9 @@
 //! state is gathered elsewhere, so every verdict is testable on captured output.
 //!
 //! The rules (`rules/`) run in Slurm's own order: what `sbatch` refuses (partition and its
-//! state, QOS and account, node shape, partition limits under EnforcePartLimits, accounting limits at
-//! submit: MaxSubmit always, the others under DenyOnLimit), then what keeps a job pending
+//! state, QOS and account, groups, reservation, node shape, partition limits under
+//! EnforcePartLimits, accounting limits at submit: MaxSubmit and GrpSubmit always, the others
+//! under DenyOnLimit), then what keeps a job pending
 //! (partition limits otherwise, then `acct_policy.c`'s checks before node selection — GrpJobs,
 //! MaxJobs, MaxWall —, nodes out of service (down, drained, or reserved before the job would
 //! end), the checks after node selection — GrpTRES, MaxTRESPerJob, MaxTRESPerNode,
