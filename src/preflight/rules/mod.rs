@@ -273,12 +273,12 @@ pub fn limiting_qos<'a>(req: &Request, state: &'a ClusterState) -> Vec<&'a Qos> 
 /// The association the job runs under: its account (the spec's, else the user's default) and
 /// its partition's association if there is one, else the account's.
 pub fn pick_association<'a>(req: &Request, state: &'a ClusterState) -> Option<&'a Association> {
-    let account = req.account.as_ref().or(state.default_account.as_ref());
+    let account = usage::account_of(req, state);
     let candidates: Vec<&Association> = state
         .associations
         .iter()
         .filter(|a| a.user == state.user)
-        .filter(|a| account.is_none_or(|acct| &a.account == acct))
+        .filter(|a| account.is_none_or(|acct| a.account == acct))
         .collect();
     candidates
         .iter()

@@ -102,11 +102,7 @@ impl Ctx<'_> {
 
     /// An account that is not one of the user's.
     pub(super) fn account_in_associations(&self) -> Option<Finding> {
-        let account = self
-            .req
-            .account
-            .as_deref()
-            .or(self.state.default_account.as_deref())?;
+        let account = usage::account_of(self.req, self.state)?;
         let mine: Vec<&str> = self
             .state
             .associations
@@ -149,11 +145,7 @@ impl Ctx<'_> {
 
     /// An account the partition does not take (AllowAccounts, DenyAccounts).
     pub(super) fn account_allowed_by_partition(&self) -> Option<Finding> {
-        let account = self
-            .req
-            .account
-            .as_deref()
-            .or(self.state.default_account.as_deref())?;
+        let account = usage::account_of(self.req, self.state)?;
         let p = self.partition;
         let refused = p
             .allow_accounts
@@ -195,11 +187,7 @@ impl Ctx<'_> {
                 format!("reservation {name:?} does not exist (or has ended); {here}"),
             ));
         };
-        let account = self
-            .req
-            .account
-            .as_deref()
-            .or(self.state.default_account.as_deref());
+        let account = usage::account_of(self.req, self.state);
         let groups = self.state.groups.as_deref();
         (r.admits(&self.state.user, account, groups) == Some(false)).then(|| {
             Finding::new(
