@@ -23,7 +23,7 @@ mkdir -p "$OUT"
 
 NODE_FORMAT='NodeList:|,Partition:|,StateLong:|,CPUsState:|,Memory:|,AllocMem:|,Gres:|,GresUsed:|'
 QUEUE_FORMAT='JobArrayID:|,Partition:|,UserName:|,State:|,TimeUsed:|,TimeLimit:|,NumCPUs:|,tres-alloc:|,QOS:|,Reason:|,StartTime:|,NodeList:|,Name:'
-QOS_FORMAT='format=Name,MaxTRESPU,MaxJobsPU,MaxSubmitPU,MaxWall,GrpTRES,GrpJobs,MaxTRES,MaxTRESPerNode,Flags'
+QOS_FORMAT='format=Name,MaxTRESPU,MaxJobsPU,MaxSubmitPU,MaxWall,GrpTRES,GrpJobs,MaxTRES,MaxTRESPerNode,Flags,MaxTRESPA,MaxJobsPA,MaxSubmitPA,GrpSubmit,MinTRES,MaxTRESMins,GrpTRESRunMins,GrpTRESMins'
 ASSOC_FORMAT='format=Cluster,Account,User,Partition,QOS,DefaultQOS,GrpTRES,MaxTRES,MaxJobs,MaxSubmit,MaxWall'
 USER_FORMAT='format=DefaultAccount'
 ACCOUNT_FORMAT='format=Cluster,Account,ParentName,GrpTRES,GrpJobs,GrpSubmit'
@@ -158,6 +158,15 @@ account_limits() {
   sleep 2
 }
 
+# One QOS limit for one scenario ("qos:gpu:MaxTRESPA=gres/gpu=2"); with "undo", set it back
+# to unlimited (a TRES limit to -1 for that TRES, Flags to none).
+qos_limit() {
+  local word=$1 undo=${2:-} name setting
+  IFS=: read -r _ name setting <<< "$word"
+  [ -n "$undo" ] && setting="${setting%=*}=-1"
+  sacctmgr -i modify qos "$name" set "$setting" >/dev/null
+}
+
 # Association limits for root in account yenlab, set for one scenario ("assoc:MaxJobs=1").
 assoc_limits() {
   sacctmgr -i modify user where name=root account=yenlab set "$@" >/dev/null
@@ -170,7 +179,7 @@ assoc_limits() {
 # (the node, once the holders hold), partition:STATE and partition:KEY=VALUE (the request's
 # partition; clear_queue sets every partition UP again, without MaxMemPerNode or AllowGroups),
 # maint:IN:FOR, reserved:IN:FOR and lab:IN:FOR (a reservation of the node; clear_queue deletes
-# them)
+# them), qos:NAME:KEY=VALUE (one limit or flag of a QOS, set back after the scenario)
 scenario() {
   local shape=$1 name=$2 holders=$3 request=$4 special=${5:-}
   # ONLY=REGEX captures just the scenarios whose SHAPE-NAME matches.
@@ -184,9 +193,14 @@ scenario() {
   [[ "$special" == assoc:* ]] && assoc_limits ${special#assoc:}
   # shellcheck disable=SC2086
   [[ "$special" == account:* ]] && account_limits ${special#account:}
+  local what
+  for what in $special; do
+    [[ "$what" == qos:* ]] && qos_limit "$what"
+  done
+  # slurmctld learns QOS changes from slurmdbd a moment later.
+  [[ " $special" == *" qos:"* ]] && sleep 2
   local d="$OUT/$shape-$name" h
   rm -rf "$d"; mkdir -p "$d"
-  local what
   # Reservations first, so that holders may ask for one; the rest once the holders hold.
   for what in $special; do
     case "$what" in
@@ -217,6 +231,10 @@ scenario() {
   clear_queue
   [[ "$special" == assoc:* ]] && assoc_limits MaxJobs=-1 MaxSubmit=-1 GrpTRES=gres/gpu=-1 MaxTRES=cpu=-1 MaxWall=-1
   [[ "$special" == account:* ]] && account_limits GrpJobs=-1 GrpSubmit=-1 GrpTRES=gres/gpu=-1
+  for what in $special; do
+    [[ "$what" == qos:* ]] && qos_limit "$what" undo
+  done
+  [[ " $special" == *" qos:"* ]] && sleep 2
   return 0
 }
 
@@ -293,6 +311,32 @@ scenario plain account-gpus-alone "" "$R gpus=2" account:GrpTRES=gres/gpu=1
 scenario plain account-jobs "user=nobody $R gpus=1" "$R gpus=1" account:GrpJobs=1
 scenario plain account-submit "user=nobody $R gpus=1" "$R gpus=1" account:GrpSubmit=1
 scenario plain account-gpus-fits "user=nobody $R gpus=1" "$R gpus=1" account:GrpTRES=gres/gpu=2
+# QOS limits per account (root and nobody are both in account yenlab), on the whole queue,
+# on TRES-minutes, and minimums; QOS gpu is partition gpu's QOS.
+Q='qos:gpu'
+scenario plain qos-account-gpus "user=nobody $R gpus=2" "$R gpus=1" "$Q:MaxTRESPA=gres/gpu=2"
+scenario plain qos-account-gpus-fits "user=nobody $R gpus=1" "$R gpus=1" "$Q:MaxTRESPA=gres/gpu=2"
+scenario plain qos-account-gpus-alone "" "$R gpus=3" "$Q:MaxTRESPA=gres/gpu=2"
+scenario plain qos-account-gpus-and-gpus-per-user "$R gpus=3" "$R gpus=2" "$Q:MaxTRESPA=gres/gpu=4"
+scenario plain qos-account-jobs "user=nobody $R gpus=1" "$R gpus=1" "$Q:MaxJobsPA=1"
+scenario plain qos-account-jobs-and-jobs-per-user "$R gpus=1; $R gpus=1" "$R gpus=1" "$Q:MaxJobsPA=2"
+scenario plain qos-account-submit "user=nobody $R gpus=1" "$R gpus=1" "$Q:MaxSubmitJobsPerAccount=1"
+scenario plain qos-account-submit-and-submit-per-user "$R gpus=1; $R gpus=1; $R gpus=1; $R gpus=1" "$R gpus=1" "$Q:MaxSubmitJobsPerAccount=4"
+scenario plain qos-group-submit "user=nobody $R gpus=1" "$R gpus=1" "$Q:GrpSubmit=1"
+scenario plain qos-group-submit-and-submit-per-user "$R gpus=1; $R gpus=1; $R gpus=1; $R gpus=1" "$R gpus=1" "$Q:GrpSubmit=4"
+scenario plain qos-min-gpus "" "partition=gpu cpus=1 time=10:00" "$Q:MinTRES=gres/gpu=1"
+scenario plain qos-min-gpus-met "" "$R gpus=1" "$Q:MinTRES=gres/gpu=1"
+scenario plain qos-gpu-minutes "" "partition=gpu gpus=2 cpus=1 time=2:00:00" "$Q:MaxTRESMins=gres/gpu=120"
+scenario plain qos-gpu-minutes-fits "" "partition=gpu gpus=1 cpus=1 time=2:00:00" "$Q:MaxTRESMins=gres/gpu=120"
+scenario plain qos-cpu-minutes "" "partition=gpu gpus=1 cpus=2 time=1:00:00" "$Q:MaxTRESMins=cpu=60"
+scenario plain qos-run-minutes-alone "" "partition=gpu gpus=2 cpus=1 time=1:00:00" "$Q:GrpTRESRunMins=gres/gpu=100"
+scenario plain qos-grp-minutes-alone "" "partition=gpu gpus=2 cpus=1 time=1:00:00" "$Q:GrpTRESMins=gres/gpu=100"
+scenario plain qos-deny-account-gpus-alone "" "$R gpus=3" "$Q:Flags=DenyOnLimit $Q:MaxTRESPA=gres/gpu=2"
+scenario plain qos-deny-account-gpus "user=nobody $R gpus=2" "$R gpus=1" "$Q:Flags=DenyOnLimit $Q:MaxTRESPA=gres/gpu=2"
+scenario plain qos-deny-min-gpus "" "partition=gpu cpus=1 time=10:00" "$Q:Flags=DenyOnLimit $Q:MinTRES=gres/gpu=1"
+scenario plain qos-deny-gpu-minutes "" "partition=gpu gpus=2 cpus=1 time=2:00:00" "$Q:Flags=DenyOnLimit $Q:MaxTRESMins=gres/gpu=120"
+scenario plain qos-deny-run-minutes-alone "" "partition=gpu gpus=2 cpus=1 time=1:00:00" "$Q:Flags=DenyOnLimit $Q:GrpTRESRunMins=gres/gpu=100"
+scenario plain qos-min-gpus-partition-down "" "partition=gpu cpus=1 time=10:00" "$Q:MinTRES=gres/gpu=1 partition:down"
 scenario plain partition-drain-array-over-max-array-size "" "$R gpus=1 tasks=1002 throttle=2" partition:drain
 # Job arrays; QOS sweep (MaxJobsPU 2, MaxSubmitPU 10, MaxTRESPU gres/gpu=4) in partition normal.
 A='partition=normal qos=sweep gpus=1 cpus=1 time=10:00'
@@ -304,6 +348,9 @@ scenario plain array-waits-for-cpus "" "partition=normal qos=sweep gpus=1 cpus=2
 scenario plain array-over-submit-limit "" "$A tasks=11"
 scenario plain array-over-partition-submit-limit "" "$R gpus=1 tasks=6"
 scenario plain array-over-max-array-size "" "$A tasks=1002 throttle=2"
+scenario plain qos-account-jobs-array "" "$A tasks=4" "qos:sweep:MaxJobsPA=1"
+scenario plain qos-account-submit-array "" "$A tasks=4" "qos:sweep:MaxSubmitJobsPerAccount=3"
+scenario plain qos-account-gpus-array "user=nobody $A" "$A tasks=4" "qos:sweep:MaxTRESPA=gres/gpu=2"
 
 # --- typed: gpu:a30:4, 8 CPUs, QOS lab on partition gpu (MaxTRESPU cpu=4,mem=4000M,gres/gpu=2,
 # MaxJobsPU 3, MaxSubmitPU 5, GrpTRES gres/gpu=3), partition short (30:00, AllowQos normal,deny),

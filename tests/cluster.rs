@@ -362,6 +362,37 @@ impl Drop for AccountLimit {
     }
 }
 
+/// One limit of QOS gpu (`MinTRES=gres/gpu=1`) for as long as this lives; lifted when
+/// dropped, even after a failed assertion.
+struct QosLimit(&'static str);
+
+impl QosLimit {
+    fn set(limit: &'static str) -> QosLimit {
+        QosLimit::modify(limit);
+        QosLimit(limit)
+    }
+
+    fn modify(limit: &str) {
+        let ok = Std::new("sacctmgr")
+            .args(["-i", "modify", "qos", "gpu", "set", limit])
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "sacctmgr could not set {limit}");
+        // slurmctld learns the change from slurmdbd a moment later.
+        std::thread::sleep(std::time::Duration::from_secs(2));
+    }
+}
+
+impl Drop for QosLimit {
+    fn drop(&mut self) {
+        // `MinTRES=gres/gpu=1` is lifted by `MinTRES=gres/gpu=-1`.
+        let (setting, _) = self.0.rsplit_once('=').unwrap_or((self.0, ""));
+        QosLimit::modify(&format!("{setting}=-1"));
+    }
+}
+
 /// A reservation of the node for root, for an hour; deleted when dropped, even after a
 /// failed assertion.
 struct Reserve(&'static str);
@@ -615,6 +646,23 @@ fn verdicts_match_what_slurm_does() {
         let _limit = AccountLimit::set("GrpTRES=gres/gpu=1");
         let spec = env.spec("account-gpus", "cpus = 1\ngpus = 2", 1);
         let (v, _) = expect_pending(&env, "account-gpus", &spec, "AssocGrpGRES");
+        assert_eq!(v["never_starts"], true, "{v}");
+        cancel_all();
+    }
+
+    // Regression: a QOS's minimums and per-account limits were not read. A CPU-only job
+    // (a scoring run, say) in a partition whose QOS requires a GPU never starts.
+    {
+        let _limit = QosLimit::set("MinTRES=gres/gpu=1");
+        let spec = env.spec("qos-min-gpus", "cpus = 1\ngpus = 0", 1);
+        let (v, _) = expect_pending(&env, "qos-min-gpus", &spec, "QOSMinGRES");
+        assert_eq!(v["never_starts"], true, "{v}");
+        cancel_all();
+    }
+    {
+        let _limit = QosLimit::set("MaxTRESPerAccount=gres/gpu=2");
+        let spec = env.spec("qos-account-gpus", "cpus = 1\ngpus = 3", 1);
+        let (v, _) = expect_pending(&env, "qos-account-gpus", &spec, "MaxGRESPerAccount");
         assert_eq!(v["never_starts"], true, "{v}");
         cancel_all();
     }

@@ -176,9 +176,9 @@ pub async fn gather_state(slurm: &Slurm) -> Result<(ClusterState, Vec<String>), 
         Vec::new()
     });
     let mut queue = queue?;
-    // Whose jobs count toward an account's limits needs their accounts: one more call, made
-    // only where an account has limits.
-    if accounts.iter().any(|a| a.has_limits())
+    // Whose jobs count toward an account's limits (its own, or a QOS's per account) needs
+    // their accounts: one more call, made only where such a limit is set.
+    if (accounts.iter().any(|a| a.has_limits()) || qos.iter().any(|q| q.limits_accounts()))
         && let Err(e) = slurm.add_job_accounts(&mut queue).await
     {
         missing.push(("your accounts' shared limits", e));

@@ -35,7 +35,8 @@ pub struct ArrayPlan {
 
 /// The smallest of `max_parallel`, MaxJobsPU and, for each resource a task asks for, how many
 /// tasks MaxTRESPU lets one user run (each limit from the first QOS that sets it, as Slurm
-/// takes them), and the association's MaxJobs. `None` when none is below the task count.
+/// takes them), the same per account (MaxJobsPA, MaxTRESPA), the association's MaxJobs and
+/// the account's own GrpJobs and GrpTRES. `None` when none is below the task count.
 pub fn throttle(
     req: &Request,
     max_parallel: Option<u32>,
@@ -72,6 +73,37 @@ pub fn throttle(
                     limit: max / each,
                     because: format!(
                         "QOS {} allows {max} {tres} per user (MaxTRESPU) and each task asks for {each}",
+                        q.name
+                    ),
+                });
+            }
+        }
+    }
+    // A QOS's per-account limits are shared with the account's other users, like the
+    // account's own limits below.
+    let mut account_jobs_seen = false;
+    let mut account_tres_seen: Vec<&str> = Vec::new();
+    for q in rules::limiting_qos(req, state) {
+        if let Some(max) = q.max_jobs_per_account.filter(|_| !account_jobs_seen) {
+            account_jobs_seen = true;
+            candidates.push(Throttle {
+                limit: max,
+                because: format!(
+                    "QOS {} allows {max} running jobs per account (MaxJobsPA), shared with the account's other users",
+                    q.name
+                ),
+            });
+        }
+        for (tres, each) in asked.in_slurm_order() {
+            if each == 0 || account_tres_seen.contains(&tres) {
+                continue;
+            }
+            if let Some(max) = q.max_tres_per_account.get(tres) {
+                account_tres_seen.push(tres);
+                candidates.push(Throttle {
+                    limit: max / each,
+                    because: format!(
+                        "QOS {} allows {max} {tres} per account (MaxTRESPA) and each task asks for {each}",
                         q.name
                     ),
                 });

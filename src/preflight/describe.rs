@@ -102,6 +102,40 @@ pub fn facts(req: &Request, state: &ClusterState) -> Vec<String> {
         if !q.grp_tres.is_empty() {
             parts.push(format!("GrpTRES {}", tres_text(&q.grp_tres)));
         }
+        if let Some(n) = q.grp_submit {
+            parts.push(format!("GrpSubmit {n}"));
+        }
+        if !q.max_tres_per_account.is_empty() {
+            parts.push(format!("MaxTRESPA {}", tres_text(&q.max_tres_per_account)));
+        }
+        if let Some(n) = q.max_jobs_per_account {
+            parts.push(format!("MaxJobsPA {n}"));
+        }
+        if let Some(n) = q.max_submit_per_account {
+            parts.push(format!("MaxSubmitPA {n}"));
+        }
+        if !q.min_tres_per_job.is_empty() {
+            parts.push(format!("MinTRES {}", tres_text(&q.min_tres_per_job)));
+        }
+        if !q.max_tres_mins_per_job.is_empty() {
+            parts.push(format!(
+                "MaxTRESMins {}",
+                tres_text(&q.max_tres_mins_per_job)
+            ));
+        }
+        if !q.grp_tres_run_mins.is_empty() {
+            parts.push(format!(
+                "GrpTRESRunMins {}",
+                tres_text(&q.grp_tres_run_mins)
+            ));
+        }
+        if !q.grp_tres_mins.is_empty() {
+            // A budget of TRES-minutes already used, which only the controller knows.
+            parts.push(format!(
+                "GrpTRESMins {} (a budget of use so far, which yenjob cannot see: once it is spent, jobs wait with QOSGrp...Minutes)",
+                tres_text(&q.grp_tres_mins)
+            ));
+        }
         if !q.flags.is_empty() {
             parts.push(format!("Flags {}", q.flags.join(",")));
         }
@@ -111,8 +145,20 @@ pub fn facts(req: &Request, state: &ClusterState) -> Vec<String> {
             parts.join(", ")
         };
         let held = usage::held_by_user(q, state);
+        let account = usage::account_of(req, state)
+            .filter(|_| q.limits_accounts())
+            .map(|account| {
+                let held = usage::held_by_account(q, account, state);
+                format!(
+                    "; the users of account {account} have {} running ({} GPUs) and {} pending under it",
+                    held.running_jobs,
+                    held.tres.gpus(),
+                    held.submitted_jobs - held.running_jobs
+                )
+            })
+            .unwrap_or_default();
         facts.push(format!(
-            "QOS {}: {limits}; you have {} running ({} GPUs) and {} pending under it",
+            "QOS {}: {limits}; you have {} running ({} GPUs) and {} pending under it{account}",
             q.name,
             held.running_jobs,
             held.tres.gpus(),

@@ -19,10 +19,18 @@ pub enum Holder {
 pub enum Scope {
     /// GrpTRES: all jobs under it together.
     Group,
+    /// GrpTRESRunMins: each running job's TRES times its time left, all together.
+    GroupRunMinutes,
     /// MaxTRESPerJob (QOS) / MaxTRES (association).
     PerJob,
+    /// MaxTRESMins: the job's TRES times its time limit.
+    MinutesPerJob,
     /// MaxTRESPerNode.
     PerNode,
+    /// MinTRES (QOS only): what a job must ask for at least.
+    MinPerJob,
+    /// MaxTRESPA (QOS only): the jobs of one account together.
+    PerAccount,
     /// MaxTRESPerUser.
     PerUser,
 }
@@ -90,13 +98,64 @@ impl LimitCode {
             "AssocMaxBillingPerNode",
             "AssocMaxGRESPerNode",
         ];
+        const QOS_RUN_MINUTES: [&str; 5] = [
+            "QOSGrpCPURunMinutesLimit",
+            "QOSGrpMemoryRunMinutes",
+            "QOSGrpNodeRunMinutes",
+            "QOSGrpBillingRunMinutes",
+            "QOSGrpGRESRunMinutes",
+        ];
+        const QOS_MINUTES: [&str; 5] = [
+            "QOSMaxCpuMinutesPerJobLimit",
+            "QOSMaxMemoryMinutesPerJob",
+            "QOSMaxNodeMinutesPerJob",
+            "QOSMaxBillingMinutesPerJob",
+            "QOSMaxGRESMinutesPerJob",
+        ];
+        const QOS_MIN: [&str; 5] = [
+            "QOSMinCpuNotSatisfied",
+            "QOSMinMemory",
+            "QOSMinNode",
+            "QOSMinBilling",
+            "QOSMinGRES",
+        ];
+        // Slurm spells these without the QOS prefix.
+        const QOS_ACCOUNT: [&str; 5] = [
+            "MaxCpuPerAccount",
+            "MaxMemoryPerAccount",
+            "MaxNodePerAccount",
+            "MaxBillingPerAccount",
+            "MaxGRESPerAccount",
+        ];
+        const ASSOC_RUN_MINUTES: [&str; 5] = [
+            "AssocGrpCPURunMinutesLimit",
+            "AssocGrpMemRunMinutes",
+            "AssocGrpNodeRunMinutes",
+            "AssocGrpBillingRunMinutes",
+            "AssocGrpGRESRunMinutes",
+        ];
+        const ASSOC_MINUTES: [&str; 5] = [
+            "AssocMaxCpuMinutesPerJobLimit",
+            "AssocMaxMemMinutesPerJob",
+            "AssocMaxNodeMinutesPerJob",
+            "AssocMaxBillingMinutesPerJob",
+            "AssocMaxGRESMinutesPerJob",
+        ];
         let table = match (holder, scope) {
             (Qos, Group) => QOS_GRP,
+            (Qos, GroupRunMinutes) => QOS_RUN_MINUTES,
             (Qos, PerJob) => QOS_JOB,
+            (Qos, MinutesPerJob) => QOS_MINUTES,
             (Qos, PerNode) => QOS_NODE,
+            (Qos, MinPerJob) => QOS_MIN,
+            (Qos, PerAccount) => QOS_ACCOUNT,
             (Qos, PerUser) => QOS_USER,
-            (Assoc, Group) => ASSOC_GRP,
-            (Assoc, PerJob | PerUser) => ASSOC_JOB,
+            // An association's limits are its user's, and an account's own are GrpTRES:
+            // associations have no per-account, per-user or minimum TRES limits of their own.
+            (Assoc, Group | PerAccount) => ASSOC_GRP,
+            (Assoc, GroupRunMinutes) => ASSOC_RUN_MINUTES,
+            (Assoc, PerJob | PerUser | MinPerJob) => ASSOC_JOB,
+            (Assoc, MinutesPerJob) => ASSOC_MINUTES,
             (Assoc, PerNode) => ASSOC_NODE,
         };
         LimitCode(table[kind])
@@ -104,6 +163,9 @@ impl LimitCode {
 
     pub const QOS_MAX_JOBS_PER_USER: LimitCode = LimitCode("QOSMaxJobsPerUserLimit");
     pub const QOS_GRP_JOBS: LimitCode = LimitCode("QOSGrpJobsLimit");
+    pub const QOS_GRP_SUBMIT: LimitCode = LimitCode("QOSGrpSubmitJobsLimit");
+    pub const QOS_MAX_JOBS_PER_ACCOUNT: LimitCode = LimitCode("MaxJobsPerAccount");
+    pub const QOS_MAX_SUBMIT_PER_ACCOUNT: LimitCode = LimitCode("MaxSubmitJobsPerAccount");
     pub const QOS_MAX_SUBMIT_PER_USER: LimitCode = LimitCode("QOSMaxSubmitJobPerUserLimit");
     pub const QOS_MAX_WALL: LimitCode = LimitCode("QOSMaxWallDurationPerJobLimit");
     pub const ASSOC_MAX_JOBS: LimitCode = LimitCode("AssocMaxJobsLimit");
@@ -251,6 +313,16 @@ mod tests {
         assert_eq!(code(Qos, PerJob, "gres/gpu"), "QOSMaxGRESPerJob");
         assert_eq!(code(Assoc, Group, "gres/gpu"), "AssocGrpGRES");
         assert_eq!(code(Assoc, PerJob, "cpu"), "AssocMaxCpuPerJobLimit");
+        assert_eq!(code(Qos, PerAccount, "gres/gpu"), "MaxGRESPerAccount");
+        assert_eq!(code(Qos, MinPerJob, "gres/gpu"), "QOSMinGRES");
+        assert_eq!(
+            code(Qos, MinutesPerJob, "cpu"),
+            "QOSMaxCpuMinutesPerJobLimit"
+        );
+        assert_eq!(
+            code(Qos, GroupRunMinutes, "gres/gpu"),
+            "QOSGrpGRESRunMinutes"
+        );
     }
 
     #[test]

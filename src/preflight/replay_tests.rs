@@ -290,6 +290,32 @@ fn each_verdict_names_the_code_and_numbers() {
         ("plain-account-gpus-fits", "", false, &["room for 1 GPUs"]),
         ("plain-account-jobs", "AssocGrpJobsLimit", false, &["the users of account yenlab run 1 jobs together, and it allows 1 at once (GrpJobs)"]),
         ("plain-account-submit", "AssocGrpSubmitJobsLimit", false, &["account yenlab allows 1 jobs queued or running for all its users together (GrpSubmit), and they have 1"]),
+        ("plain-qos-account-gpus", "MaxGRESPerAccount", false, &["the users of account yenlab hold 2 of the 2 GPUs QOS gpu allows per account (MaxTRESPA); this job asks for 1"]),
+        ("plain-qos-account-gpus-alone", "MaxGRESPerAccount", true, &["QOS gpu allows 2 GPUs per account (MaxTRESPA); this job alone asks for 3, so it will never start"]),
+        ("plain-qos-account-gpus-and-gpus-per-user", "MaxGRESPerAccount", false, &["hold 3 of the 4 GPUs QOS gpu allows per account"]),
+        ("plain-qos-account-gpus-array", "", false, &["1 of 4 tasks start now; the other 3 wait (MaxGRESPerAccount): the users of account yenlab hold 2 of the 2 GPUs QOS sweep allows per account"]),
+        ("plain-qos-account-gpus-fits", "", false, &["room for 1 GPUs"]),
+        ("plain-qos-account-jobs", "MaxJobsPerAccount", false, &["the users of account yenlab run 1 jobs together under QOS gpu, which allows 1 at once per account (MaxJobsPA)"]),
+        ("plain-qos-account-jobs-and-jobs-per-user", "MaxJobsPerAccount", false, &["run 2 jobs together under QOS gpu, which allows 2 at once per account"]),
+        ("plain-qos-account-jobs-array", "", false, &["1 of 4 tasks start now; the other 3 wait (MaxJobsPerAccount)"]),
+        ("plain-qos-account-submit", "MaxSubmitJobsPerAccount", false, &["QOS gpu allows 1 jobs queued or running per account (MaxSubmitPA), and the users of account yenlab have 1"]),
+        ("plain-qos-account-submit-and-submit-per-user", "MaxSubmitJobsPerAccount", false, &["allows 4 jobs queued or running per account (MaxSubmitPA), and the users of account yenlab have 4"]),
+        ("plain-qos-account-submit-array", "MaxSubmitJobsPerAccount", false, &["QOS sweep allows 3 jobs queued or running per account (MaxSubmitPA), and the users of account yenlab have 0; this array's 4 tasks count one each"]),
+        ("plain-qos-cpu-minutes", "QOSMaxCpuMinutesPerJobLimit", true, &["QOS gpu allows 60 CPU-minutes per job (MaxTRESMins: CPUs times the time limit); this job asks for 2 × 60 min = 120, so it will never start; with 2 CPUs a time limit of at most 30:00 fits"]),
+        ("plain-qos-deny-account-gpus", "MaxGRESPerAccount", false, &["the users of account yenlab hold 2 of the 2 GPUs QOS gpu allows per account (MaxTRESPA); this job asks for 1"]),
+        ("plain-qos-deny-account-gpus-alone", "MaxGRESPerAccount", false, &["QOS gpu has DenyOnLimit, so sbatch refuses it", "QOS gpu allows 2 GPUs per account (MaxTRESPA); this job alone asks for 3"]),
+        ("plain-qos-deny-gpu-minutes", "QOSMaxGRESMinutesPerJob", false, &["QOS gpu has DenyOnLimit", "QOS gpu allows 120 GPU-minutes per job (MaxTRESMins: GPUs times the time limit); this job asks for 2 × 120 min = 240; with 2 GPUs a time limit of at most 1:00:00 fits"]),
+        ("plain-qos-deny-min-gpus", "QOSMinGRES", false, &["QOS gpu has DenyOnLimit", "QOS gpu requires at least 1 GPUs per job (MinTRES); this job asks for 0"]),
+        ("plain-qos-deny-run-minutes-alone", "QOSGrpGRESRunMinutes", false, &["QOS gpu has DenyOnLimit", "QOS gpu allows 100 GPU-minutes to its running jobs together (GrpTRESRunMins: GPUs times the time left); this job alone asks for 2 × 60 min = 120"]),
+        ("plain-qos-gpu-minutes", "QOSMaxGRESMinutesPerJob", true, &["this job asks for 2 × 120 min = 240, so it will never start"]),
+        ("plain-qos-gpu-minutes-fits", "", false, &["room for 1 GPUs"]),
+        ("plain-qos-group-submit", "QOSGrpSubmitJobsLimit", false, &["QOS gpu allows 1 jobs queued or running for all users together (GrpSubmit), and they have 1"]),
+        ("plain-qos-group-submit-and-submit-per-user", "QOSGrpSubmitJobsLimit", false, &["QOS gpu allows 4 jobs queued or running for all users together (GrpSubmit), and they have 4"]),
+        ("plain-qos-grp-minutes-alone", "", false, &["room for 2 GPUs"]),
+        ("plain-qos-min-gpus", "QOSMinGRES", true, &["QOS gpu requires at least 1 GPUs per job (MinTRES); this job asks for 0, so it will never start"]),
+        ("plain-qos-min-gpus-met", "", false, &["room for 1 GPUs"]),
+        ("plain-qos-min-gpus-partition-down", "PartitionDown", true, &["partition gpu is DOWN"]),
+        ("plain-qos-run-minutes-alone", "QOSGrpGRESRunMinutes", true, &["QOS gpu allows 100 GPU-minutes to its running jobs together (GrpTRESRunMins: GPUs times the time left); this job alone asks for 2 × 60 min = 120, so it will never start"]),
         ("plain-array-fits", "", false, &["all 2 tasks start now: partition normal has room"]),
         ("plain-array-throttled", "", false, &["2 of 6 tasks start now; the other 4 wait (JobArrayTaskLimit): the array's throttle %2 lets 2 of its tasks run at once"]),
         ("plain-array-unthrottled-jobs-per-user", "", false, &["2 of 6 tasks start now; the other 4 wait (QOSMaxJobsPerUserLimit): you already run 2 jobs under QOS sweep"]),
@@ -405,6 +431,9 @@ fn table_covers_every_reason() {
         Reason::Limit(LimitCode::ASSOC_MAX_WALL),
         Reason::Limit(LimitCode::ASSOC_GRP_JOBS),
         Reason::Limit(LimitCode::ASSOC_GRP_SUBMIT),
+        Reason::Limit(LimitCode::QOS_GRP_SUBMIT),
+        Reason::Limit(LimitCode::QOS_MAX_JOBS_PER_ACCOUNT),
+        Reason::Limit(LimitCode::QOS_MAX_SUBMIT_PER_ACCOUNT),
     ];
     let tres = [
         (Holder::Qos, Scope::Group, "gres/gpu"),
@@ -412,6 +441,11 @@ fn table_covers_every_reason() {
         (Holder::Qos, Scope::PerNode, "cpu"),
         (Holder::Assoc, Scope::PerJob, "cpu"),
         (Holder::Qos, Scope::PerUser, "gres/gpu"),
+        (Holder::Qos, Scope::PerAccount, "gres/gpu"),
+        (Holder::Qos, Scope::MinPerJob, "gres/gpu"),
+        (Holder::Qos, Scope::MinutesPerJob, "gres/gpu"),
+        (Holder::Qos, Scope::MinutesPerJob, "cpu"),
+        (Holder::Qos, Scope::GroupRunMinutes, "gres/gpu"),
         (Holder::Qos, Scope::PerUser, "cpu"),
         (Holder::Qos, Scope::PerUser, "mem"),
         (Holder::Assoc, Scope::Group, "gres/gpu"),
@@ -442,6 +476,68 @@ fn other_limits_exceeded_are_listed() {
             "you hold 2 of the 2 GPUs QOS lab allows per user; this job asks for 1 (QOSMaxGRESPerUser)"
         ]
     );
+}
+
+/// Slurm checks a QOS's per-account limits before its per-user ones: both are reported.
+#[test]
+fn per_account_limits_come_before_per_user_ones() {
+    for (name, first, then) in [
+        (
+            "plain-qos-account-gpus-and-gpus-per-user",
+            "MaxGRESPerAccount",
+            "you hold 3 of the 4 GPUs QOS gpu allows per user; this job asks for 2 (QOSMaxGRESPerUser)",
+        ),
+        (
+            "plain-qos-account-jobs-and-jobs-per-user",
+            "MaxJobsPerAccount",
+            "you already run 2 jobs under QOS gpu, which allows 2 at once per user; this one starts when one of them ends (QOSMaxJobsPerUserLimit)",
+        ),
+        (
+            "plain-qos-account-submit-and-submit-per-user",
+            "MaxSubmitJobsPerAccount",
+            "you already have 4 jobs queued or running under QOS gpu, which allows 4 per user; wait for one to end or cancel one (QOSMaxSubmitJobPerUserLimit)",
+        ),
+    ] {
+        let s = scenarios().into_iter().find(|s| s.name == name).unwrap();
+        let v = s.verdict();
+        assert_eq!(v.reason.map(|r| r.code()), Some(first), "{name}");
+        assert!(v.also.iter().any(|a| a == then), "{name}: {:?}", v.also);
+    }
+}
+
+/// GrpTRESRunMins counts what the running jobs still have to run. Not captured: this
+/// cluster's priority/basic never lowers Slurm's count when a job ends early, so a scenario
+/// with others' jobs running inherits the jobs of the scenarios before it.
+#[test]
+fn run_minutes_count_the_time_left_of_running_jobs() {
+    let s = scenarios()
+        .into_iter()
+        .find(|s| s.name == "plain-qos-run-minutes-alone")
+        .unwrap();
+    let mut state = s.state.clone();
+    // One GPU with 50 of its 60 minutes left: 50 GPU-minutes of the 100.
+    let mut running = squeue::parse(
+        "7|gpu|nobody|RUNNING|10:00|1:00:00|1|cpu=1,mem=1G,node=1,billing=1,gres/gpu=1|normal|None|2026-11-29T15:00:00|localhost|yj-holder",
+    );
+    running[0].account = Some("yenlab".into());
+    state.queue.extend(running);
+    let one_hour = Request {
+        gpus: 1,
+        ..s.request.clone()
+    };
+    let v = assess(&one_hour, &state);
+    assert_eq!(v.reason.map(|r| r.code()), Some("QOSGrpGRESRunMinutes"));
+    assert!(!v.never_starts);
+    assert!(
+        v.message.ends_with("the running jobs still hold 50 and this job asks for 1 × 60 min = 60, so it waits for them to run down; a time limit of at most 50:00 would start it now"),
+        "{}",
+        v.message
+    );
+    let shorter = Request {
+        time_seconds: 50 * 60,
+        ..one_hour
+    };
+    assert_eq!(assess(&shorter, &state).outcome, super::Outcome::StartsNow);
 }
 
 /// The throttle comes from the smallest limit a task cannot pass, and says which.
@@ -494,6 +590,21 @@ fn an_array_is_throttled_by_the_smallest_limit() {
             "account yenlab allows 1 gres/gpu for all its users together (GrpTRES) and each task asks for 1"
         )
     );
+    // A QOS's MaxJobsPA 1 and MaxTRESPA gres/gpu=2, shared by the account's users.
+    for (name, limit, says) in [
+        ("plain-qos-account-jobs-array", 1, "MaxJobsPA"),
+        ("plain-qos-account-gpus-array", 1, "MaxTRESPA"),
+    ] {
+        let s = scenarios().into_iter().find(|s| s.name == name).unwrap();
+        // Two GPUs a task: MaxTRESPA gres/gpu=2 lets one run, below MaxJobsPU 2.
+        let req = Request {
+            gpus: if says == "MaxTRESPA" { 2 } else { 1 },
+            ..s.request.clone()
+        };
+        let t = throttle(&req, None, &s.state).unwrap();
+        assert_eq!(t.limit, limit, "{name}: {}", t.because);
+        assert!(t.because.contains(says), "{name}: {}", t.because);
+    }
 }
 
 /// The capture script must ask Slurm for exactly what yenjob asks for.

@@ -114,6 +114,20 @@ pub fn held_by_user(q: &Qos, state: &ClusterState) -> Held {
     held
 }
 
+/// What the jobs of `account` hold under `q`, every user's together (MaxTRESPA, MaxJobsPA,
+/// MaxSubmitPA). Slurm counts the account the job runs under, not its sub-accounts.
+pub fn held_by_account(q: &Qos, account: &str, state: &ClusterState) -> Held {
+    let mut held = Held::default();
+    for job in state
+        .queue
+        .iter()
+        .filter(|j| j.account.as_deref() == Some(account) && counts_under(j, q, state))
+    {
+        held.add(job);
+    }
+    held
+}
+
 /// What every user together holds under `q` (GrpTRES, GrpJobs).
 pub fn held_by_all(q: &Qos, state: &ClusterState) -> Held {
     let mut held = Held::default();
@@ -121,6 +135,27 @@ pub fn held_by_all(q: &Qos, state: &ClusterState) -> Held {
         held.add(job);
     }
     held
+}
+
+/// The TRES-minutes the running jobs under `q` still have to run, every user's together
+/// (GrpTRESRunMins): each job's TRES times what is left of its time limit. Slurm lowers its
+/// count as jobs run, at each priority decay, so the two may differ by a few minutes a job.
+pub fn run_minutes_left(q: &Qos, state: &ClusterState) -> Tres {
+    let mut seconds = Tres::default();
+    for job in state
+        .queue
+        .iter()
+        .filter(|j| is_running(j) && counts_under(j, q, state))
+    {
+        let Some(limit) = job.time_limit.seconds() else {
+            continue;
+        };
+        let left = limit.saturating_sub(job.elapsed.seconds().unwrap_or(0));
+        for (tres, count) in &job.tres.0 {
+            *seconds.0.entry(tres.clone()).or_default() += count * left;
+        }
+    }
+    Tres(seconds.0.into_iter().map(|(t, s)| (t, s / 60)).collect())
 }
 
 /// What the current user holds in all (association limits).

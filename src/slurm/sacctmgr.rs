@@ -3,7 +3,7 @@
 use super::duration::SlurmTime;
 use super::tres::Tres;
 
-pub const QOS_FORMAT: &str = "format=Name,MaxTRESPU,MaxJobsPU,MaxSubmitPU,MaxWall,GrpTRES,GrpJobs,MaxTRES,MaxTRESPerNode,Flags";
+pub const QOS_FORMAT: &str = "format=Name,MaxTRESPU,MaxJobsPU,MaxSubmitPU,MaxWall,GrpTRES,GrpJobs,MaxTRES,MaxTRESPerNode,Flags,MaxTRESPA,MaxJobsPA,MaxSubmitPA,GrpSubmit,MinTRES,MaxTRESMins,GrpTRESRunMins,GrpTRESMins";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Qos {
@@ -17,11 +17,35 @@ pub struct Qos {
     pub max_tres_per_job: Tres,
     pub max_tres_per_node: Tres,
     pub flags: Vec<String>,
+    /// MaxTRESPA: held at once by the jobs of one account, all its users together.
+    pub max_tres_per_account: Tres,
+    /// MaxJobsPA: running jobs of one account.
+    pub max_jobs_per_account: Option<u64>,
+    /// MaxSubmitPA: pending and running jobs of one account.
+    pub max_submit_per_account: Option<u64>,
+    /// GrpSubmit: pending and running jobs of everyone.
+    pub grp_submit: Option<u64>,
+    /// MinTRES: what each job must ask for at least.
+    pub min_tres_per_job: Tres,
+    /// MaxTRESMins: each TRES times the job's time limit, in minutes.
+    pub max_tres_mins_per_job: Tres,
+    /// GrpTRESRunMins: each TRES times the time left, over all running jobs.
+    pub grp_tres_run_mins: Tres,
+    /// GrpTRESMins: a budget of TRES-minutes used, which decays; yenjob cannot see the usage.
+    pub grp_tres_mins: Tres,
 }
 
 impl Qos {
     pub fn has_flag(&self, flag: &str) -> bool {
         self.flags.iter().any(|f| f.eq_ignore_ascii_case(flag))
+    }
+
+    /// Whether a limit counts the jobs of each account apart (MaxTRESPA, MaxJobsPA,
+    /// MaxSubmitPA).
+    pub fn limits_accounts(&self) -> bool {
+        !self.max_tres_per_account.is_empty()
+            || self.max_jobs_per_account.is_some()
+            || self.max_submit_per_account.is_some()
     }
 }
 
@@ -34,6 +58,8 @@ pub fn parse_qos(text: &str) -> Vec<Qos> {
                 return None;
             }
             let count = |s: &str| s.trim().parse::<u64>().ok();
+            // Snapshots taken before the per-account and minutes limits were read end at Flags.
+            let at = |i: usize| f.get(i).copied().unwrap_or("");
             Some(Qos {
                 name: f[0].trim().to_string(),
                 max_tres_per_user: Tres::parse(f[1]),
@@ -50,6 +76,14 @@ pub fn parse_qos(text: &str) -> Vec<Qos> {
                     .filter(|s| !s.is_empty())
                     .map(str::to_string)
                     .collect(),
+                max_tres_per_account: Tres::parse(at(10)),
+                max_jobs_per_account: count(at(11)),
+                max_submit_per_account: count(at(12)),
+                grp_submit: count(at(13)),
+                min_tres_per_job: Tres::parse(at(14)),
+                max_tres_mins_per_job: Tres::parse(at(15)),
+                grp_tres_run_mins: Tres::parse(at(16)),
+                grp_tres_mins: Tres::parse(at(17)),
             })
         })
         .collect()
@@ -181,6 +215,27 @@ mod tests {
         assert_eq!(q.max_wall, SlurmTime::Seconds(86_400));
         assert!(q.grp_tres.is_empty());
         assert!(q.flags.is_empty());
+    }
+
+    #[test]
+    fn per_account_and_minutes_limits_from_real_output() {
+        let real = include_str!("../../tests/fixtures/preflight/plain-qos-account-gpus/qos.txt");
+        let gpu = parse_qos(real)
+            .into_iter()
+            .find(|q| q.name == "gpu")
+            .unwrap();
+        assert_eq!(gpu.max_tres_per_account.gpus(), 2);
+        assert!(gpu.limits_accounts());
+        let real = include_str!("../../tests/fixtures/preflight/plain-qos-cpu-minutes/qos.txt");
+        let gpu = parse_qos(real)
+            .into_iter()
+            .find(|q| q.name == "gpu")
+            .unwrap();
+        assert_eq!(gpu.max_tres_mins_per_job.get("cpu"), Some(60));
+        assert!(!gpu.limits_accounts());
+        // Snapshots from before these columns were read still parse, without them.
+        let old = &parse_qos("gpu|gres/gpu=4|2|4|1-00:00:00|||||\n")[0];
+        assert!(old.max_tres_per_account.is_empty() && old.grp_submit.is_none());
     }
 
     #[test]

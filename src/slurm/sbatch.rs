@@ -20,7 +20,8 @@ pub fn parse_parsable(stdout: &str) -> Option<Submitted> {
 }
 
 /// Slurm's reason code for a refused submission, from sbatch's stderr: for an accounting
-/// limit sbatch prints the code on a line of its own (`sbatch: error: QOSMaxGRESPerUser`);
+/// limit sbatch prints the code on a line of its own (`sbatch: error: QOSMaxGRESPerUser`;
+/// a QOS's per-account limits read `MaxSubmitJobsPerAccount`, without the prefix);
 /// otherwise the code the pre-flight uses for the same refusal.
 pub fn rejection_reason(stderr: &str) -> &str {
     let code = stderr
@@ -28,7 +29,7 @@ pub fn rejection_reason(stderr: &str) -> &str {
         .filter_map(|l| l.trim().strip_prefix("sbatch: error: "))
         .map(str::trim)
         .find(|w| {
-            (w.starts_with("QOS") || w.starts_with("Assoc"))
+            (w.starts_with("QOS") || w.starts_with("Assoc") || w.ends_with("PerAccount"))
                 && w.chars().all(|c| c.is_ascii_alphanumeric())
         });
     if let Some(code) = code {

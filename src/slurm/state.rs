@@ -118,6 +118,19 @@ pub fn explain_reason(code: &str) -> String {
         "QOSMaxWallDurationPerJobLimit" => {
             "the time limit is longer than the QOS allows; it will never start"
         }
+        "AssocMaxWallDurationPerJobLimit" => {
+            "the time limit is longer than your association allows; it will never start"
+        }
+        "QOSGrpJobsLimit" => {
+            "the QOS already runs as many jobs as it allows for all users together"
+        }
+        "AssocMaxJobsLimit" => "you already run as many jobs as your association allows",
+        "AssocGrpJobsLimit" => {
+            "your account's users together already run as many jobs as it allows (GrpJobs)"
+        }
+        "MaxJobsPerAccount" => {
+            "your account's users together already run as many jobs as the QOS allows per account (MaxJobsPA)"
+        }
         "PartitionTimeLimit" => {
             "the time limit is longer than the partition allows; it will never start"
         }
@@ -154,14 +167,141 @@ pub fn explain_reason(code: &str) -> String {
         {
             "the nodes it needs are down, drained, or kept free for higher-priority jobs"
         }
-        other => return format!("Slurm says: {other}"),
+        other => {
+            return explain_tres_limit(other).unwrap_or_else(|| format!("Slurm says: {other}"));
+        }
     };
     text.to_string()
+}
+
+/// A TRES limit's code (`QOSGrpGRESRunMinutes`, `AssocMaxCpuPerJobLimit`, `MaxGRESPerAccount`)
+/// in words: whose limit, which resource, which kind.
+fn explain_tres_limit(code: &str) -> Option<String> {
+    let (holder, rest) = match code {
+        c if c.starts_with("QOS") => ("the QOS", &c[3..]),
+        c if c.starts_with("Assoc") => ("your association", &c[5..]),
+        // The QOS's per-account limits carry no prefix.
+        c if c.ends_with("PerAccount") => ("the QOS", c),
+        _ => return None,
+    };
+    let rest = rest.strip_suffix("Limit").unwrap_or(rest);
+    // The resource as a noun, and as the first half of "GPU-minutes".
+    let resource = |name: &str| match name {
+        "GRES" => Some("GPUs"),
+        "Cpu" | "CPU" => Some("CPUs"),
+        "Mem" | "Memory" => Some("memory"),
+        "Node" => Some("nodes"),
+        "Billing" => Some("billing units"),
+        _ => None,
+    };
+    let minutes_of = |name: &str| match name {
+        "GRES" => Some("GPU-minutes"),
+        "Cpu" | "CPU" => Some("CPU-minutes"),
+        "Mem" | "Memory" => Some("MiB-minutes"),
+        "Node" => Some("node-minutes"),
+        "Billing" => Some("billing-minutes"),
+        _ => None,
+    };
+    let text = if let Some(r) = rest.strip_prefix("Grp") {
+        if let Some(r) = r.strip_suffix("RunMinutes") {
+            format!(
+                "the running jobs under {holder} together have as many {} left as it allows (GrpTRESRunMins); it starts as they run down, or sooner with a shorter time limit",
+                minutes_of(r)?
+            )
+        } else if let Some(r) = r.strip_suffix("Minutes") {
+            format!(
+                "{holder} has used up its budget of {} (GrpTRESMins); it waits until an administrator raises it or past use decays",
+                minutes_of(r)?
+            )
+        } else {
+            format!(
+                "the {} {holder} allows all its users together are in use (GrpTRES)",
+                resource(r)?
+            )
+        }
+    } else if let Some(r) = rest.strip_prefix("Max") {
+        if let Some(r) = r.strip_suffix("MinutesPerJob") {
+            format!(
+                "its {} times its time limit is more than {holder} allows a job (MaxTRESMins); it will never start as asked",
+                resource(r)?
+            )
+        } else if let Some(r) = r.strip_suffix("PerJob") {
+            format!(
+                "it asks for more {} than {holder} allows a job; it will never start as asked",
+                resource(r)?
+            )
+        } else if let Some(r) = r.strip_suffix("PerNode") {
+            format!(
+                "it asks for more {} than {holder} allows on a node; it will never start as asked",
+                resource(r)?
+            )
+        } else if let Some(r) = r.strip_suffix("PerUser") {
+            format!(
+                "you already use as many {} as {holder} allows per user",
+                resource(r)?
+            )
+        } else if let Some(r) = r.strip_suffix("PerAccount") {
+            format!(
+                "your account's users together already use as many {} as {holder} allows per account (MaxTRESPA)",
+                resource(r)?
+            )
+        } else {
+            return None;
+        }
+    } else if let Some(r) = rest.strip_prefix("Min") {
+        let r = r.strip_suffix("NotSatisfied").unwrap_or(r);
+        format!(
+            "it asks for fewer {} than {holder} requires of every job (MinTRES); it will never start as asked",
+            resource(r)?
+        )
+    } else {
+        return None;
+    };
+    Some(text)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn limit_codes_read_as_words() {
+        for (code, says) in [
+            (
+                "QOSGrpGRESRunMinutes",
+                "the running jobs under the QOS together have as many GPU-minutes left",
+            ),
+            (
+                "QOSMaxCpuMinutesPerJobLimit",
+                "its CPUs times its time limit is more than the QOS allows a job",
+            ),
+            (
+                "QOSMinGRES",
+                "it asks for fewer GPUs than the QOS requires of every job (MinTRES)",
+            ),
+            ("QOSMinCpuNotSatisfied", "fewer CPUs than the QOS requires"),
+            (
+                "MaxGRESPerAccount",
+                "your account's users together already use as many GPUs as the QOS allows per account",
+            ),
+            (
+                "AssocGrpGRES",
+                "the GPUs your association allows all its users together are in use",
+            ),
+            (
+                "AssocMaxCpuPerJobLimit",
+                "it asks for more CPUs than your association allows a job",
+            ),
+            ("MaxJobsPerAccount", "per account (MaxJobsPA)"),
+        ] {
+            let words = explain_reason(code);
+            assert!(words.contains(says), "{code}: {words}");
+        }
+        assert_eq!(
+            explain_reason("QOSMaxFooPerJob"),
+            "Slurm says: QOSMaxFooPerJob"
+        );
+    }
 
     #[test]
     fn parses_state_spellings() {

@@ -373,10 +373,30 @@ impl Ctx<'_> {
     pub(super) fn accounting_at_submit(&self) -> Vec<Finding> {
         let mut found = Vec::new();
         let mut seen = Seen::default();
+        let account = usage::account_of(self.req, self.state);
         for q in &self.qos_order {
             let user = usage::held_by_user(q, self.state);
-            if let Some(deny) = self.deny_on_limit {
-                let setting = format!("QOS {} has DenyOnLimit", deny.name);
+            let deny = self
+                .deny_on_limit
+                .map(|deny| format!("QOS {} has DenyOnLimit", deny.name));
+            if let Some(setting) = &deny {
+                for (tres, asked) in self.asked.in_slurm_order() {
+                    let pa = seen.first(Scope::PerAccount, tres, q.max_tres_per_account.get(tres));
+                    if let Some(max) = pa.filter(|max| asked > *max) {
+                        found.push(
+                            alone_over(
+                                q,
+                                Holder::Qos,
+                                Scope::PerAccount,
+                                tres,
+                                asked,
+                                max,
+                                Effect::Refused,
+                            )
+                            .decided_by(setting.clone()),
+                        );
+                    }
+                }
                 for (tres, asked) in self.asked.in_slurm_order() {
                     let pu = seen.first(Scope::PerUser, tres, q.max_tres_per_user.get(tres));
                     let grp = seen.first(Scope::Group, tres, q.grp_tres.get(tres));
@@ -408,6 +428,33 @@ impl Ctx<'_> {
                         );
                     }
                 }
+            }
+            if let Some(max) = seen.first_count("GrpSubmit", q.grp_submit) {
+                let all = usage::held_by_all(q, self.state);
+                if all.submitted_jobs + self.req.tasks > max {
+                    found.push(Finding::new(
+                        Reason::Limit(LimitCode::QOS_GRP_SUBMIT),
+                        Effect::Refused,
+                        format!(
+                            "QOS {} allows {max} jobs queued or running for all users together (GrpSubmit), and they have {}{}",
+                            q.name,
+                            all.submitted_jobs,
+                            array_counts(self.req.tasks)
+                        ),
+                    ));
+                }
+            }
+            if let Some(setting) = &deny {
+                let time_limits = [
+                    self.minutes_per_job_limits(q, &mut seen, Effect::Refused),
+                    self.run_minutes_limits(q, &mut seen, Some(Effect::Refused)),
+                ];
+                for f in time_limits.into_iter().flatten() {
+                    // At submit only the job alone counts; the running jobs' share waits.
+                    if f.effect == Effect::Refused {
+                        found.push(f.decided_by(setting.clone()));
+                    }
+                }
                 if let Some(f) = self.over_max_wall(q, &mut seen, Effect::Refused) {
                     found.push(f.decided_by(setting.clone()));
                 }
@@ -415,6 +462,23 @@ impl Ctx<'_> {
                     for f in self.per_job_limits(q, scope, &mut seen, Effect::Refused) {
                         found.push(f.decided_by(setting.clone()));
                     }
+                }
+            }
+            if let Some(max) = seen.first_count("MaxSubmitPA", q.max_submit_per_account)
+                && let Some(account) = account
+            {
+                let held = usage::held_by_account(q, account, self.state);
+                if held.submitted_jobs + self.req.tasks > max {
+                    found.push(Finding::new(
+                        Reason::Limit(LimitCode::QOS_MAX_SUBMIT_PER_ACCOUNT),
+                        Effect::Refused,
+                        format!(
+                            "QOS {} allows {max} jobs queued or running per account (MaxSubmitPA), and the users of account {account} have {}{}",
+                            q.name,
+                            held.submitted_jobs,
+                            array_counts(self.req.tasks)
+                        ),
+                    ));
                 }
             }
             if let Some(max) = seen.first_count("MaxSubmitPU", q.max_submit_per_user)
@@ -439,6 +503,11 @@ impl Ctx<'_> {
                     Effect::Refused,
                     message,
                 ));
+            }
+            if let Some(setting) = &deny {
+                for f in self.minimums(q, &mut seen, Effect::Refused) {
+                    found.push(f.decided_by(setting.clone()));
+                }
             }
         }
         if let Some(a) = self.association {
@@ -477,16 +546,21 @@ impl Ctx<'_> {
                         "account {} allows {max} jobs queued or running for all its users together (GrpSubmit), and they have {}{}",
                         a.account,
                         held.submitted_jobs,
-                        if self.req.tasks > 1 {
-                            format!("; this array's {} tasks count one each", self.req.tasks)
-                        } else {
-                            String::new()
-                        }
+                        array_counts(self.req.tasks)
                     ),
                 ));
             }
         }
         found
+    }
+}
+
+/// What an array adds to a submit limit's sentence: each task counts as a job.
+fn array_counts(tasks: u64) -> String {
+    if tasks > 1 {
+        format!("; this array's {tasks} tasks count one each")
+    } else {
+        String::new()
     }
 }
 

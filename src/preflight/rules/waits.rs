@@ -35,6 +35,21 @@ impl Ctx<'_> {
                     ));
                 }
             }
+            if let Some(max) = seen.first_count("MaxJobsPA", q.max_jobs_per_account)
+                && let Some(account) = usage::account_of(self.req, self.state)
+            {
+                let held = usage::held_by_account(q, account, self.state);
+                if held.running_jobs >= max {
+                    found.push(Finding::new(
+                        Reason::Limit(LimitCode::QOS_MAX_JOBS_PER_ACCOUNT),
+                        Effect::Pends,
+                        format!(
+                            "the users of account {account} run {} jobs together under QOS {}, which allows {max} at once per account (MaxJobsPA); this one starts when one of them ends",
+                            held.running_jobs, q.name
+                        ),
+                    ));
+                }
+            }
             if let Some(max) = seen.first_count("MaxJobsPU", q.max_jobs_per_user) {
                 let user = usage::held_by_user(q, self.state);
                 if user.running_jobs >= max {
@@ -125,9 +140,24 @@ impl Ctx<'_> {
                 &mut seen,
                 alone,
             ));
+            found.extend(self.run_minutes_limits(q, &mut seen, alone));
             if let Some(effect) = alone {
+                found.extend(self.minutes_per_job_limits(q, &mut seen, effect));
                 found.extend(self.per_job_limits(q, Scope::PerJob, &mut seen, effect));
                 found.extend(self.per_job_limits(q, Scope::PerNode, &mut seen, effect));
+                found.extend(self.minimums(q, &mut seen, effect));
+            }
+            if let Some(account) = usage::account_of(self.req, self.state) {
+                let held = usage::held_by_account(q, account, self.state);
+                found.extend(self.usage_limits(
+                    q,
+                    Holder::Qos,
+                    Scope::PerAccount,
+                    &q.max_tres_per_account,
+                    &held,
+                    &mut seen,
+                    alone,
+                ));
             }
             found.extend(self.usage_limits(
                 q,
@@ -236,6 +266,12 @@ impl Ctx<'_> {
                         noun(tres),
                         q.name
                     ),
+                    Scope::PerAccount => format!(
+                        "the users of account {} hold {used} of the {max} {} QOS {} allows per account (MaxTRESPA)",
+                        usage::account_of(self.req, self.state).unwrap_or("?"),
+                        noun(tres),
+                        q.name
+                    ),
                     _ => format!(
                         "you hold {used} of the {max} {} QOS {} allows per user",
                         noun(tres),
@@ -272,6 +308,136 @@ impl Ctx<'_> {
                 (asked > max).then(|| alone_over(q, Holder::Qos, scope, tres, asked, max, effect))
             })
             .collect()
+    }
+
+    /// MaxTRESMins of one QOS: each TRES times the time limit, for this job alone.
+    pub(super) fn minutes_per_job_limits(
+        &self,
+        q: &Qos,
+        seen: &mut Seen,
+        effect: Effect,
+    ) -> Vec<Finding> {
+        let minutes = self.time_limit_minutes();
+        self.asked
+            .in_slurm_order()
+            .into_iter()
+            .filter_map(|(tres, asked)| {
+                let max = seen.first(Scope::MinutesPerJob, tres, q.max_tres_mins_per_job.get(tres))?;
+                let wanted = asked * minutes;
+                (wanted > max).then(|| {
+                    let shorter = match max / asked.max(1) {
+                        0 => String::new(),
+                        fits => format!(
+                            "; with {asked} {} a time limit of at most {} fits",
+                            noun(tres),
+                            format_seconds(fits * 60)
+                        ),
+                    };
+                    Finding::new(
+                        Reason::Limit(LimitCode::for_tres(Holder::Qos, Scope::MinutesPerJob, tres)),
+                        effect,
+                        format!(
+                            "QOS {} allows {max} {}-minutes per job (MaxTRESMins: {} times the time limit); this job asks for {asked} × {minutes} min = {wanted}{}{shorter}",
+                            q.name,
+                            minute_noun(tres),
+                            noun(tres),
+                            never(effect)
+                        ),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// GrpTRESRunMins of one QOS: each running job's TRES times its time left, all together,
+    /// plus this job's TRES times its time limit.
+    pub(super) fn run_minutes_limits(
+        &self,
+        q: &Qos,
+        seen: &mut Seen,
+        alone: Option<Effect>,
+    ) -> Vec<Finding> {
+        let minutes = self.time_limit_minutes();
+        let running = usage::run_minutes_left(q, self.state);
+        let mut found = Vec::new();
+        for (tres, asked) in self.asked.in_slurm_order() {
+            let Some(max) = seen.first(Scope::GroupRunMinutes, tres, q.grp_tres_run_mins.get(tres))
+            else {
+                continue;
+            };
+            let wanted = asked * minutes;
+            let used = running.get(tres).unwrap_or(0);
+            let code = Reason::Limit(LimitCode::for_tres(
+                Holder::Qos,
+                Scope::GroupRunMinutes,
+                tres,
+            ));
+            let what = format!(
+                "QOS {} allows {max} {}-minutes to its running jobs together (GrpTRESRunMins: {} times the time left)",
+                q.name,
+                minute_noun(tres),
+                noun(tres)
+            );
+            if wanted > max {
+                if let Some(effect) = alone {
+                    found.push(Finding::new(
+                        code,
+                        effect,
+                        format!(
+                            "{what}; this job alone asks for {asked} × {minutes} min = {wanted}{}",
+                            never(effect)
+                        ),
+                    ));
+                }
+            } else if used + wanted > max {
+                let fits = (max - used) / asked.max(1);
+                let shorter = if fits > 0 {
+                    format!(
+                        "; a time limit of at most {} would start it now",
+                        format_seconds(fits * 60)
+                    )
+                } else {
+                    String::new()
+                };
+                found.push(Finding::new(
+                    code,
+                    Effect::Pends,
+                    format!(
+                        "{what}; the running jobs still hold {used} and this job asks for {asked} × {minutes} min = {wanted}, so it waits for them to run down{shorter}"
+                    ),
+                ));
+            }
+        }
+        found
+    }
+
+    /// MinTRES of one QOS: what each job must ask for at least.
+    pub(super) fn minimums(&self, q: &Qos, seen: &mut Seen, effect: Effect) -> Vec<Finding> {
+        q.min_tres_per_job
+            .in_slurm_order()
+            .into_iter()
+            .filter_map(|(tres, min)| {
+                let min = seen.first(Scope::MinPerJob, tres, Some(min))?;
+                let asked = self.asked.get(tres).unwrap_or(0);
+                (asked < min).then(|| {
+                    Finding::new(
+                        Reason::Limit(LimitCode::for_tres(Holder::Qos, Scope::MinPerJob, tres)),
+                        effect,
+                        format!(
+                            "QOS {} requires at least {min} {} per job (MinTRES); this job asks for {asked}{}",
+                            q.name,
+                            noun(tres),
+                            never(effect)
+                        ),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// The time limit in whole minutes, as Slurm keeps it.
+    fn time_limit_minutes(&self) -> u64 {
+        self.req.time_seconds.div_ceil(60)
     }
 
     pub(super) fn over_max_wall(
@@ -455,6 +621,29 @@ fn in_words(seconds: i64) -> String {
     }
 }
 
+/// What a finding that holds the job forever adds to its sentence.
+fn never(effect: Effect) -> &'static str {
+    if effect == Effect::PendsForever {
+        ", so it will never start"
+    } else {
+        ""
+    }
+}
+
+/// `GPU`, `CPU`: a TRES as the first half of "GPU-minutes".
+fn minute_noun(tres: &str) -> String {
+    match tres {
+        "cpu" => "CPU".into(),
+        "mem" => "MiB".into(),
+        "node" => "node".into(),
+        "gres/gpu" => "GPU".into(),
+        other => match other.strip_prefix("gres/gpu:") {
+            Some(ty) => format!("{ty} GPU"),
+            None => other.to_string(),
+        },
+    }
+}
+
 /// A job that alone asks for more than a QOS limit allows.
 pub(super) fn alone_over(
     q: &Qos,
@@ -466,23 +655,20 @@ pub(super) fn alone_over(
     effect: Effect,
 ) -> Finding {
     let per = match scope {
-        Scope::Group => "for all users together",
-        Scope::PerJob => "per job",
+        Scope::Group | Scope::GroupRunMinutes => "for all users together",
+        Scope::PerJob | Scope::MinutesPerJob | Scope::MinPerJob => "per job",
         Scope::PerNode => "per node",
+        Scope::PerAccount => "per account (MaxTRESPA)",
         Scope::PerUser => "per user",
-    };
-    let never = if effect == Effect::PendsForever {
-        ", so it will never start"
-    } else {
-        ""
     };
     Finding::new(
         Reason::Limit(LimitCode::for_tres(holder, scope, tres)),
         effect,
         format!(
-            "QOS {} allows {max} {} {per}; this job alone asks for {asked}{never}",
+            "QOS {} allows {max} {} {per}; this job alone asks for {asked}{}",
             q.name,
-            noun(tres)
+            noun(tres),
+            never(effect)
         ),
     )
 }
