@@ -4,12 +4,13 @@
 //!
 //! The rules (`rules/`) run in Slurm's own order: what `sbatch` refuses (partition and its
 //! state, QOS and account, groups, reservation, node shape, partition limits under
-//! EnforcePartLimits, accounting limits at submit: MaxSubmit and GrpSubmit always, the others
-//! under DenyOnLimit), then what keeps a job pending
+//! EnforcePartLimits, accounting limits at submit: GrpSubmit, MaxSubmitPA and MaxSubmitPU
+//! always, the others under DenyOnLimit), then what keeps a job pending
 //! (partition limits otherwise, then `acct_policy.c`'s checks before node selection — GrpJobs,
-//! MaxJobs, MaxWall —, nodes out of service (down, drained, or reserved before the job would
-//! end), the checks after node selection — GrpTRES, MaxTRESPerJob, MaxTRESPerNode,
-//! MaxTRESPerUser, each TRES in Slurm's order, partition QOS before job QOS), then free nodes;
+//! MaxJobsPA, MaxJobsPU, MaxWall —, nodes out of service (down, drained, or reserved before the
+//! job would end), the checks after node selection — GrpTRES, GrpTRESRunMins, MaxTRESMins,
+//! MaxTRESPerJob, MaxTRESPerNode, MinTRES, MaxTRESPA, MaxTRESPU, each TRES in Slurm's order,
+//! partition QOS before job QOS), then free nodes;
 //! a partition set DOWN moves some of these (`rules::Ctx::run`). The first rule
 //! that fires is the reason Slurm gives; the others are listed as limits the job also exceeds.
 

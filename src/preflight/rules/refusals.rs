@@ -368,8 +368,11 @@ impl Ctx<'_> {
         })
     }
 
-    /// `acct_policy_validate`: MaxSubmit always; under DenyOnLimit also every limit the job
-    /// alone exceeds (MaxTRESPU, GrpTRES, MaxWall, MaxTRESPerJob, MaxTRESPerNode).
+    /// `acct_policy_validate`, per QOS in `_qos_policy_validate`'s order: GrpSubmit,
+    /// MaxSubmitPA and MaxSubmitPU always; under DenyOnLimit also every limit the job alone
+    /// exceeds (MaxTRESPA; MaxTRESPU and GrpTRES; MaxTRESMins and GrpTRESRunMins; MaxWall;
+    /// MaxTRESPerJob and MaxTRESPerNode; MinTRES). Then the association's MaxSubmit and the
+    /// accounts' GrpSubmit.
     pub(super) fn accounting_at_submit(&self) -> Vec<Finding> {
         let mut found = Vec::new();
         let mut seen = Seen::default();
