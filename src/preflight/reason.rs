@@ -249,24 +249,10 @@ impl Reason {
         }
     }
 
-    /// What `sbatch` prints when it refuses a job for this reason.
+    /// What `sbatch` prints when it refuses a job for this reason. For an accounting limit
+    /// sbatch prints the reason code on a line of its own.
     pub fn sbatch_says(self) -> &'static str {
-        match self {
-            Reason::InvalidArray => "Invalid job array specification",
-            Reason::InvalidPartition => "Invalid partition name specified",
-            Reason::PartitionNotAvailable => "Required partition not available (inactive or drain)",
-            Reason::InvalidQos => "Invalid qos specification",
-            Reason::InvalidAccount => "Invalid account or account/partition combination specified",
-            Reason::GroupNotPermitted => "User's group not permitted to use this partition",
-            Reason::InvalidReservation => "Requested reservation is invalid",
-            Reason::ReservationAccessDenied => "Access denied to requested reservation",
-            Reason::NodeConfigurationUnavailable => "Requested node configuration is not available",
-            Reason::TooManyRequestedCpus => "More processors requested than permitted",
-            Reason::InvalidTimeLimit => "Requested time limit is invalid",
-            Reason::InvalidTaskMemory => "Memory required by task is not available",
-            // For an accounting limit sbatch prints the reason code on a line of its own.
-            other => other.code(),
-        }
+        crate::slurm::sbatch::refusal_message(self.code()).unwrap_or(self.code())
     }
 
     /// Whether `squeue`'s reason for a pending job is this one. A job waiting for drained or

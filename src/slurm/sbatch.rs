@@ -19,6 +19,51 @@ pub fn parse_parsable(stdout: &str) -> Option<Submitted> {
     })
 }
 
+/// What sbatch prints when it refuses a job for something other than an accounting limit,
+/// by the code the pre-flight gives the same refusal. The text is Slurm's
+/// (`slurm_strerror`), after "Batch job submission failed: ".
+pub const REFUSALS: &[(&str, &str)] = &[
+    ("InvalidPartition", "Invalid partition name specified"),
+    ("InvalidQOS", "Invalid qos specification"),
+    (
+        "NodeConfigurationUnavailable",
+        "Requested node configuration is not available",
+    ),
+    ("InvalidTimeLimit", "Requested time limit is invalid"),
+    (
+        "TooManyRequestedCpus",
+        "More processors requested than permitted",
+    ),
+    (
+        "InvalidAccount",
+        "Invalid account or account/partition combination specified",
+    ),
+    (
+        "PartitionNotAvailable",
+        "Required partition not available (inactive or drain)",
+    ),
+    (
+        "GroupNotPermitted",
+        "User's group not permitted to use this partition",
+    ),
+    (
+        "InvalidTaskMemory",
+        "Memory required by task is not available",
+    ),
+    ("InvalidReservation", "Requested reservation is invalid"),
+    (
+        "ReservationAccessDenied",
+        "Access denied to requested reservation",
+    ),
+    ("InvalidArray", "Invalid job array specification"),
+];
+
+/// What sbatch prints when it refuses a job for the reason `code`, if it is one of
+/// `REFUSALS`.
+pub fn refusal_message(code: &str) -> Option<&'static str> {
+    REFUSALS.iter().find(|(c, _)| *c == code).map(|(_, m)| *m)
+}
+
 /// Slurm's reason code for a refused submission, from sbatch's stderr: for an accounting
 /// limit sbatch prints the code on a line of its own (`sbatch: error: QOSMaxGRESPerUser`;
 /// a QOS's per-account limits read `MaxSubmitJobsPerAccount`, without the prefix);
@@ -35,32 +80,14 @@ pub fn rejection_reason(stderr: &str) -> &str {
     if let Some(code) = code {
         return code;
     }
-    let s = stderr.to_ascii_lowercase();
-    if s.contains("invalid partition") {
-        "InvalidPartition"
-    } else if s.contains("invalid qos") {
-        "InvalidQOS"
-    } else if s.contains("requested node configuration is not available") {
-        "NodeConfigurationUnavailable"
-    } else if s.contains("requested time limit is invalid") {
-        "InvalidTimeLimit"
-    } else if s.contains("more processors requested than permitted") {
-        "TooManyRequestedCpus"
-    } else if s.contains("invalid account") {
-        "InvalidAccount"
-    } else if s.contains("required partition not available") {
-        "PartitionNotAvailable"
-    } else if s.contains("group not permitted to use this partition") {
-        "GroupNotPermitted"
-    } else if s.contains("memory required by task is not available") {
-        "InvalidTaskMemory"
-    } else if s.contains("requested reservation is invalid") {
-        "InvalidReservation"
-    } else if s.contains("access denied to requested reservation") {
-        "ReservationAccessDenied"
-    } else if s.contains("invalid job array specification") {
-        "InvalidArray"
-    } else if s.contains("violates accounting/qos policy") {
+    let said = stderr.to_ascii_lowercase();
+    if let Some((code, _)) = REFUSALS
+        .iter()
+        .find(|(_, message)| said.contains(&message.to_ascii_lowercase()))
+    {
+        return code;
+    }
+    if said.contains("violates accounting/qos policy") {
         "QOSPolicy"
     } else {
         "Unknown"
