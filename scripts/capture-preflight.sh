@@ -167,6 +167,20 @@ qos_limit() {
   sacctmgr -i modify qos "$name" set "$setting" >/dev/null
 }
 
+# An association of root in account yenlab for one partition, with its limits, for one
+# scenario ("passoc:gpu:MaxJobs=1"); with "undo", deleted.
+partition_assoc() {
+  local word=$1 undo=${2:-} partition setting
+  IFS=: read -r _ partition setting <<< "$word"
+  if [ -n "$undo" ]; then
+    sacctmgr -i delete user where name=root account=yenlab partition="$partition" >/dev/null
+    return
+  fi
+  sacctmgr -i add user root account=yenlab partition="$partition" cluster=yen >/dev/null
+  sacctmgr -i modify user where name=root account=yenlab partition="$partition" \
+    set qos=normal,gpu,lab,deny,perjob,sweep defaultqos=normal "$setting" >/dev/null
+}
+
 # Association limits for root in account yenlab, set for one scenario ("assoc:MaxJobs=1").
 assoc_limits() {
   sacctmgr -i modify user where name=root account=yenlab set "$@" >/dev/null
@@ -179,7 +193,9 @@ assoc_limits() {
 # (the node, once the holders hold), partition:STATE and partition:KEY=VALUE (the request's
 # partition; clear_queue sets every partition UP again, without MaxMemPerNode or AllowGroups),
 # maint:IN:FOR, reserved:IN:FOR and lab:IN:FOR (a reservation of the node; clear_queue deletes
-# them), qos:NAME:KEY=VALUE (one limit or flag of a QOS, set back after the scenario)
+# them), qos:NAME:KEY=VALUE (one limit or flag of a QOS, set back after the scenario),
+# passoc:PARTITION:KEY=VALUE (an association of root in yenlab for that partition, with that
+# limit, deleted after the scenario)
 scenario() {
   local shape=$1 name=$2 holders=$3 request=$4 special=${5:-}
   # ONLY=REGEX captures just the scenarios whose SHAPE-NAME matches.
@@ -196,9 +212,10 @@ scenario() {
   local what
   for what in $special; do
     [[ "$what" == qos:* ]] && qos_limit "$what"
+    [[ "$what" == passoc:* ]] && partition_assoc "$what"
   done
-  # slurmctld learns QOS changes from slurmdbd a moment later.
-  [[ " $special" == *" qos:"* ]] && sleep 2
+  # slurmctld learns QOS and association changes from slurmdbd a moment later.
+  [[ " $special" == *" qos:"* || " $special" == *" passoc:"* ]] && sleep 2
   local d="$OUT/$shape-$name" h
   rm -rf "$d"; mkdir -p "$d"
   # Reservations first, so that holders may ask for one; the rest once the holders hold.
@@ -233,8 +250,9 @@ scenario() {
   [[ "$special" == account:* ]] && account_limits GrpJobs=-1 GrpSubmit=-1 GrpTRES=gres/gpu=-1
   for what in $special; do
     [[ "$what" == qos:* ]] && qos_limit "$what" undo
+    [[ "$what" == passoc:* ]] && partition_assoc "$what" undo
   done
-  [[ " $special" == *" qos:"* ]] && sleep 2
+  [[ " $special" == *" qos:"* || " $special" == *" passoc:"* ]] && sleep 2
   return 0
 }
 
@@ -337,6 +355,20 @@ scenario plain qos-deny-min-gpus "" "partition=gpu cpus=1 time=10:00" "$Q:Flags=
 scenario plain qos-deny-gpu-minutes "" "partition=gpu gpus=2 cpus=1 time=2:00:00" "$Q:Flags=DenyOnLimit $Q:MaxTRESMins=gres/gpu=120"
 scenario plain qos-deny-run-minutes-alone "" "partition=gpu gpus=2 cpus=1 time=1:00:00" "$Q:Flags=DenyOnLimit $Q:GrpTRESRunMins=gres/gpu=100"
 scenario plain qos-min-gpus-partition-down "" "partition=gpu cpus=1 time=10:00" "$Q:MinTRES=gres/gpu=1 partition:down"
+# Association limits count the jobs of that association only: root's jobs under its other
+# account (root), or in a partition with an association of its own, count apart. (In
+# partition gpu, QOS gpu's MaxJobsPU and MaxSubmitPU take the place of the association's.)
+P='partition=normal cpus=1 time=10:00'
+scenario plain association-jobs-other-account "$P account=root" "$P" "assoc:MaxJobs=1"
+scenario plain association-jobs-same-account "$P" "$P" "assoc:MaxJobs=1"
+scenario plain partition-association-jobs "$P" "$P" "passoc:normal:MaxJobs=1"
+scenario plain partition-association-jobs-elsewhere "$R" "$P" "passoc:normal:MaxJobs=1"
+scenario plain partition-association-other-partition "$P" "$R gpus=1" "passoc:normal:MaxJobs=1"
+scenario plain partition-association-qos-limits-first "$R gpus=1" "$R gpus=1" "passoc:gpu:MaxJobs=1"
+scenario plain partition-association-submit "$P" "$P" "passoc:normal:MaxSubmit=1"
+scenario plain partition-association-submit-elsewhere "$R" "$P" "passoc:normal:MaxSubmit=1"
+scenario plain partition-association-gpus "$R gpus=1" "$R gpus=1" "passoc:gpu:GrpTRES=gres/gpu=1"
+scenario plain partition-association-gpus-elsewhere "partition=normal gpus=1 cpus=1 time=10:00" "$R gpus=1" "passoc:gpu:GrpTRES=gres/gpu=1"
 scenario plain partition-drain-array-over-max-array-size "" "$R gpus=1 tasks=1002 throttle=2" partition:drain
 # Job arrays; QOS sweep (MaxJobsPU 2, MaxSubmitPU 10, MaxTRESPU gres/gpu=4) in partition normal.
 A='partition=normal qos=sweep gpus=1 cpus=1 time=10:00'

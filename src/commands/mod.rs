@@ -176,9 +176,14 @@ pub async fn gather_state(slurm: &Slurm) -> Result<(ClusterState, Vec<String>), 
         Vec::new()
     });
     let mut queue = queue?;
-    // Whose jobs count toward an account's limits (its own, or a QOS's per account) needs
-    // their accounts: one more call, made only where such a limit is set.
-    if (accounts.iter().any(|a| a.has_limits()) || qos.iter().any(|q| q.limits_accounts()))
+    // Whose jobs count toward an account's limits (its own, or a QOS's per account), or
+    // toward one of several associations of the user, needs their accounts: one more call,
+    // made only where such a limit is set.
+    let several_associations =
+        associations.len() > 1 && associations.iter().any(|a| a.has_limits());
+    if (accounts.iter().any(|a| a.has_limits())
+        || qos.iter().any(|q| q.limits_accounts())
+        || several_associations)
         && let Err(e) = slurm.add_job_accounts(&mut queue).await
     {
         missing.push(("your accounts' shared limits", e));

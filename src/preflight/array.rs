@@ -117,8 +117,8 @@ pub fn throttle(
         candidates.push(Throttle {
             limit: max,
             because: format!(
-                "your association (account {}) allows {max} running jobs",
-                a.account
+                "your association ({}) allows {max} running jobs",
+                a.describe()
             ),
         });
     }

@@ -316,6 +316,19 @@ fn each_verdict_names_the_code_and_numbers() {
         ("plain-qos-min-gpus-met", "", false, &["room for 1 GPUs"]),
         ("plain-qos-min-gpus-partition-down", "PartitionDown", true, &["partition gpu is DOWN"]),
         ("plain-qos-run-minutes-alone", "QOSGrpGRESRunMinutes", true, &["QOS gpu allows 100 GPU-minutes to its running jobs together (GrpTRESRunMins: GPUs times the time left); this job alone asks for 2 × 60 min = 120, so it will never start"]),
+        // An association's limits count its own jobs: not those under another account, nor
+        // those in a partition with an association of its own.
+        ("plain-association-jobs-other-account", "", false, &["room for 0 GPUs"]),
+        ("plain-association-jobs-same-account", "AssocMaxJobsLimit", false, &["you already run 1 jobs under your association (account yenlab), which allows 1 at once"]),
+        ("plain-partition-association-gpus", "AssocGrpGRES", false, &["your association (account yenlab, partition gpu) holds 1 of its 1 GPUs; this job asks for 1"]),
+        ("plain-partition-association-gpus-elsewhere", "", false, &["room for 1 GPUs"]),
+        ("plain-partition-association-jobs", "AssocMaxJobsLimit", false, &["you already run 1 jobs under your association (account yenlab, partition normal), which allows 1 at once"]),
+        ("plain-partition-association-jobs-elsewhere", "", false, &["room for 0 GPUs"]),
+        ("plain-partition-association-other-partition", "", false, &["room for 1 GPUs"]),
+        // QOS gpu's MaxJobsPU takes the place of the association's MaxJobs.
+        ("plain-partition-association-qos-limits-first", "", false, &["room for 1 GPUs"]),
+        ("plain-partition-association-submit", "AssocMaxSubmitJobLimit", false, &["you already have 1 jobs queued or running under your association (account yenlab, partition normal), which allows 1"]),
+        ("plain-partition-association-submit-elsewhere", "", false, &["room for 0 GPUs"]),
         ("plain-array-fits", "", false, &["all 2 tasks start now: partition normal has room"]),
         ("plain-array-throttled", "", false, &["2 of 6 tasks start now; the other 4 wait (JobArrayTaskLimit): the array's throttle %2 lets 2 of its tasks run at once"]),
         ("plain-array-unthrottled-jobs-per-user", "", false, &["2 of 6 tasks start now; the other 4 wait (QOSMaxJobsPerUserLimit): you already run 2 jobs under QOS sweep"]),

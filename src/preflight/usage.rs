@@ -3,7 +3,7 @@
 //! toward MaxSubmit only; a job counts under its own QOS and under its partition's QOS; a
 //! typed GPU allocation counts once toward `gres/gpu` and once toward `gres/gpu:TYPE`.
 
-use crate::slurm::sacctmgr::{AccountLimits, Qos};
+use crate::slurm::sacctmgr::{AccountLimits, Association, Qos};
 use crate::slurm::squeue::QueuedJob;
 use crate::slurm::state::JobState;
 use crate::slurm::tres::Tres;
@@ -158,11 +158,41 @@ pub fn run_minutes_left(q: &Qos, state: &ClusterState) -> Tres {
     Tres(seconds.0.into_iter().map(|(t, s)| (t, s / 60)).collect())
 }
 
-/// What the current user holds in all (association limits).
-pub fn held_by_user_anywhere(state: &ClusterState) -> Held {
+/// The current user's association for a job of `account` (any, when unknown) in `partition`:
+/// the one for that partition if there is one, else the account's, as Slurm picks it.
+pub fn association_for<'a>(
+    account: Option<&str>,
+    partition: &str,
+    state: &'a ClusterState,
+) -> Option<&'a Association> {
+    let candidates: Vec<&Association> = state
+        .associations
+        .iter()
+        .filter(|a| a.user == state.user)
+        .filter(|a| account.is_none_or(|acct| a.account == acct))
+        .collect();
+    candidates
+        .iter()
+        .find(|a| a.partition == partition)
+        .or_else(|| candidates.iter().find(|a| a.partition.is_empty()))
+        .copied()
+}
+
+/// What the current user's jobs under association `a` hold (its MaxJobs, MaxSubmit, GrpTRES):
+/// jobs of another account, or of a partition with an association of its own, count apart.
+/// When the jobs' accounts were not read (the user has one association, or none with
+/// limits), every job of the user counts.
+pub fn held_by_association(a: &Association, state: &ClusterState) -> Held {
     let mut held = Held::default();
     for job in state.queue.iter().filter(|j| j.user == state.user) {
-        held.add(job);
+        let under = match &job.account {
+            None => true,
+            Some(account) => association_for(Some(account), &job.partition, state)
+                .is_some_and(|b| b.account == a.account && b.partition == a.partition),
+        };
+        if under {
+            held.add(job);
+        }
     }
     held
 }

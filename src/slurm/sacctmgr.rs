@@ -108,6 +108,25 @@ pub struct Association {
     pub max_wall: SlurmTime,
 }
 
+impl Association {
+    /// `account yenlab`, or `account yenlab, partition gpu` for a partition's own.
+    pub fn describe(&self) -> String {
+        if self.partition.is_empty() {
+            format!("account {}", self.account)
+        } else {
+            format!("account {}, partition {}", self.account, self.partition)
+        }
+    }
+
+    /// Whether it limits its own jobs (so which jobs are under it matters).
+    pub fn has_limits(&self) -> bool {
+        !self.grp_tres.is_empty()
+            || !self.max_tres_per_job.is_empty()
+            || self.max_jobs.is_some()
+            || self.max_submit.is_some()
+    }
+}
+
 pub fn parse_associations(text: &str) -> Vec<Association> {
     text.lines()
         .filter_map(|line| {

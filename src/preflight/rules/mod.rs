@@ -273,18 +273,7 @@ pub fn limiting_qos<'a>(req: &Request, state: &'a ClusterState) -> Vec<&'a Qos> 
 /// The association the job runs under: its account (the spec's, else the user's default) and
 /// its partition's association if there is one, else the account's.
 pub fn pick_association<'a>(req: &Request, state: &'a ClusterState) -> Option<&'a Association> {
-    let account = usage::account_of(req, state);
-    let candidates: Vec<&Association> = state
-        .associations
-        .iter()
-        .filter(|a| a.user == state.user)
-        .filter(|a| account.is_none_or(|acct| a.account == acct))
-        .collect();
-    candidates
-        .iter()
-        .find(|a| a.partition == req.partition)
-        .or_else(|| candidates.iter().find(|a| a.partition.is_empty()))
-        .copied()
+    usage::association_for(usage::account_of(req, state), &req.partition, state)
 }
 
 /// Which limits an earlier QOS already set: Slurm takes each from the first QOS that has it.

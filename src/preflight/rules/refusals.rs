@@ -514,16 +514,16 @@ impl Ctx<'_> {
             }
         }
         if let Some(a) = self.association {
-            let all = usage::held_by_user_anywhere(self.state);
+            let held = usage::held_by_association(a, self.state);
             if seen.count_unset("MaxSubmitPU")
                 && let Some(max) = a.max_submit
-                && all.submitted_jobs + self.req.tasks > max
+                && held.submitted_jobs + self.req.tasks > max
             {
                 let array = if self.req.tasks > 1 {
                     format!(
                         "; this array's {} tasks count one each, so {} would fit",
                         self.req.tasks,
-                        max.saturating_sub(all.submitted_jobs)
+                        max.saturating_sub(held.submitted_jobs)
                     )
                 } else {
                     String::new()
@@ -532,8 +532,9 @@ impl Ctx<'_> {
                     Reason::Limit(LimitCode::ASSOC_MAX_SUBMIT),
                     Effect::Refused,
                     format!(
-                        "you already have {} jobs queued or running, and your association (account {}) allows {max}{array}",
-                        all.submitted_jobs, a.account
+                        "you already have {} jobs queued or running under your association ({}), which allows {max}{array}",
+                        held.submitted_jobs,
+                        a.describe()
                     ),
                 ));
             }

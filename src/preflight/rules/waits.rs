@@ -71,17 +71,18 @@ impl Ctx<'_> {
             }
         }
         if let Some(a) = self.association {
-            let all = usage::held_by_user_anywhere(self.state);
+            let held = usage::held_by_association(a, self.state);
             if seen.count_unset("MaxJobsPU")
                 && let Some(max) = a.max_jobs
-                && all.running_jobs >= max
+                && held.running_jobs >= max
             {
                 found.push(Finding::new(
                     Reason::Limit(LimitCode::ASSOC_MAX_JOBS),
                     Effect::Pends,
                     format!(
-                        "you already run {} jobs, and your association (account {}) allows {max} at once",
-                        all.running_jobs, a.account
+                        "you already run {} jobs under your association ({}), which allows {max} at once",
+                        held.running_jobs,
+                        a.describe()
                     ),
                 ));
             }
@@ -171,7 +172,7 @@ impl Ctx<'_> {
             ));
         }
         if let Some(a) = self.association {
-            let held = usage::held_by_user_anywhere(self.state);
+            let held = usage::held_by_association(a, self.state);
             for (tres, asked) in self.asked.in_slurm_order() {
                 if seen.tres_unset(Scope::Group, tres)
                     && let Some(max) = a.grp_tres.get(tres)
@@ -184,8 +185,8 @@ impl Ctx<'_> {
                             Reason::Limit(LimitCode::for_tres(Holder::Assoc, Scope::Group, tres)),
                             Effect::Pends,
                             format!(
-                                "your association (account {}) holds {used} of its {max} {}; this job asks for {asked}",
-                                a.account,
+                                "your association ({}) holds {used} of its {max} {}; this job asks for {asked}",
+                                a.describe(),
                                 noun(tres)
                             ),
                         ));
@@ -684,8 +685,8 @@ fn alone_over_assoc(a: &Association, scope: Scope, tres: &str, asked: u64, max: 
         Reason::Limit(LimitCode::for_tres(Holder::Assoc, scope, tres)),
         Effect::PendsForever,
         format!(
-            "your association (account {}) allows {max} {} {per}; this job alone asks for {asked}, so it will never start",
-            a.account,
+            "your association ({}) allows {max} {} {per}; this job alone asks for {asked}, so it will never start",
+            a.describe(),
             noun(tres)
         ),
     )
