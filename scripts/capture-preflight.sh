@@ -110,6 +110,7 @@ snapshot() {   # snapshot DIR USER: what `yenjob check` reads, with the same com
   id -Gn "$user" | tr ' ' '\n' > "$d/groups.txt"
   scontrol show config > "$d/config.txt"
   scontrol show reservation -o > "$d/reservations.txt"
+  scontrol show assoc_mgr flags=qos > "$d/assoc-mgr.txt"
   date +%Y-%m-%dT%H:%M:%S > "$d/now.txt"
 }
 
@@ -167,6 +168,24 @@ qos_limit() {
   sacctmgr -i modify qos "$name" set "$setting" >/dev/null
 }
 
+# A QOS made for one scenario, so that its counters start at zero ("newqos:yj-fresh:LIMIT"):
+# Slurm never lowers a QOS's running TRES-minutes when a job ends early under this cluster's
+# priority/basic, so an older QOS carries the minutes of every job cancelled under it. Root
+# and nobody may use it in account yenlab; with "undo", deleted.
+new_qos() {
+  local word=$1 undo=${2:-} name setting u
+  IFS=: read -r _ name setting <<< "$word"
+  if [ -n "$undo" ]; then
+    sacctmgr -i delete qos "$name" >/dev/null
+    return
+  fi
+  sacctmgr -i add qos "$name" >/dev/null
+  sacctmgr -i modify qos "$name" set "$setting" >/dev/null
+  for u in root nobody; do
+    sacctmgr -i modify user where name="$u" account=yenlab set qos+="$name" >/dev/null
+  done
+}
+
 # An association of root in account yenlab for one partition, with its limits, for one
 # scenario ("passoc:gpu:MaxJobs=1"); with "undo", deleted.
 partition_assoc() {
@@ -195,7 +214,8 @@ assoc_limits() {
 # maint:IN:FOR, reserved:IN:FOR and lab:IN:FOR (a reservation of the node; clear_queue deletes
 # them), qos:NAME:KEY=VALUE (one limit or flag of a QOS, set back after the scenario),
 # passoc:PARTITION:KEY=VALUE (an association of root in yenlab for that partition, with that
-# limit, deleted after the scenario)
+# limit, deleted after the scenario), newqos:NAME:KEY=VALUE (a QOS with that limit, made for
+# the scenario and deleted after it)
 scenario() {
   local shape=$1 name=$2 holders=$3 request=$4 special=${5:-}
   # ONLY=REGEX captures just the scenarios whose SHAPE-NAME matches.
@@ -213,9 +233,10 @@ scenario() {
   for what in $special; do
     [[ "$what" == qos:* ]] && qos_limit "$what"
     [[ "$what" == passoc:* ]] && partition_assoc "$what"
+    [[ "$what" == newqos:* ]] && new_qos "$what"
   done
   # slurmctld learns QOS and association changes from slurmdbd a moment later.
-  [[ " $special" == *" qos:"* || " $special" == *" passoc:"* ]] && sleep 2
+  [[ " $special" == *" qos:"* || " $special" == *" passoc:"* || " $special" == *" newqos:"* ]] && sleep 2
   local d="$OUT/$shape-$name" h
   rm -rf "$d"; mkdir -p "$d"
   # Reservations first, so that holders may ask for one; the rest once the holders hold.
@@ -251,8 +272,9 @@ scenario() {
   for what in $special; do
     [[ "$what" == qos:* ]] && qos_limit "$what" undo
     [[ "$what" == passoc:* ]] && partition_assoc "$what" undo
+    [[ "$what" == newqos:* ]] && new_qos "$what" undo
   done
-  [[ " $special" == *" qos:"* || " $special" == *" passoc:"* ]] && sleep 2
+  [[ " $special" == *" qos:"* || " $special" == *" passoc:"* || " $special" == *" newqos:"* ]] && sleep 2
   return 0
 }
 
@@ -349,6 +371,12 @@ scenario plain qos-gpu-minutes-fits "" "partition=gpu gpus=1 cpus=1 time=2:00:00
 scenario plain qos-cpu-minutes "" "partition=gpu gpus=1 cpus=2 time=1:00:00" "$Q:MaxTRESMins=cpu=60"
 scenario plain qos-run-minutes-alone "" "partition=gpu gpus=2 cpus=1 time=1:00:00" "$Q:GrpTRESRunMins=gres/gpu=100"
 scenario plain qos-grp-minutes-alone "" "partition=gpu gpus=2 cpus=1 time=1:00:00" "$Q:GrpTRESMins=gres/gpu=100"
+scenario plain qos-grp-minutes-spent "" "$R gpus=1" "$Q:GrpTRESMins=gres/gpu=0"
+scenario plain qos-grp-minutes-spent-cpu-only "" "partition=gpu cpus=1 time=10:00" "$Q:GrpTRESMins=gres/gpu=0"
+scenario plain qos-deny-grp-minutes-alone "" "partition=gpu gpus=2 cpus=1 time=1:00:00" "$Q:Flags=DenyOnLimit $Q:GrpTRESMins=gres/gpu=100"
+F='partition=normal qos=yj-fresh gpus=1 cpus=1'
+scenario plain qos-run-minutes "user=nobody $F time=1:00:00" "$F time=1:00:00" "newqos:yj-fresh:GrpTRESRunMins=gres/gpu=100"
+scenario plain qos-run-minutes-fits "user=nobody $F time=30:00" "$F time=1:00:00" "newqos:yj-fresh:GrpTRESRunMins=gres/gpu=100"
 scenario plain qos-deny-account-gpus-alone "" "$R gpus=3" "$Q:Flags=DenyOnLimit $Q:MaxTRESPA=gres/gpu=2"
 scenario plain qos-deny-account-gpus "user=nobody $R gpus=2" "$R gpus=1" "$Q:Flags=DenyOnLimit $Q:MaxTRESPA=gres/gpu=2"
 scenario plain qos-deny-min-gpus "" "partition=gpu cpus=1 time=10:00" "$Q:Flags=DenyOnLimit $Q:MinTRES=gres/gpu=1"

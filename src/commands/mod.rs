@@ -188,6 +188,19 @@ pub async fn gather_state(slurm: &Slurm) -> Result<(ClusterState, Vec<String>), 
     {
         missing.push(("your accounts' shared limits", e));
     }
+    // The controller's own counts for TRES-minutes limits: one more call, made only where a
+    // QOS has such a limit. Without them GrpTRESRunMins is judged from the queue, and
+    // GrpTRESMins not at all.
+    let mut qos_usage = Vec::new();
+    if qos
+        .iter()
+        .any(|q| !q.grp_tres_mins.is_empty() || !q.grp_tres_run_mins.is_empty())
+    {
+        match slurm.qos_usage().await {
+            Ok(u) => qos_usage = u,
+            Err(e) => missing.push(("QOS TRES-minutes used (GrpTRESMins)", e)),
+        }
+    }
     let warnings = unchecked(missing);
     Ok((
         ClusterState {
@@ -201,6 +214,7 @@ pub async fn gather_state(slurm: &Slurm) -> Result<(ClusterState, Vec<String>), 
             associations,
             queue,
             accounts,
+            qos_usage,
             reservations,
             now: Some(now),
         },

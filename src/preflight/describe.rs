@@ -125,14 +125,19 @@ pub fn facts(req: &Request, state: &ClusterState) -> Vec<String> {
         }
         if !q.grp_tres_run_mins.is_empty() {
             parts.push(format!(
-                "GrpTRESRunMins {}",
-                tres_text(&q.grp_tres_run_mins)
+                "GrpTRESRunMins {} (held by running jobs: {})",
+                tres_text(&q.grp_tres_run_mins),
+                or_none(tres_text(&usage::run_minutes_left(q, state)))
             ));
         }
         if !q.grp_tres_mins.is_empty() {
-            // A budget of TRES-minutes already used, which only the controller knows.
+            // A budget of TRES-minutes used so far, which only the controller counts.
+            let used = match usage::minutes_used(q, state) {
+                Some(used) => format!("used so far: {}", or_none(tres_text(used))),
+                None => "use so far unknown: `scontrol show assoc_mgr` could not be read".into(),
+            };
             parts.push(format!(
-                "GrpTRESMins {} (a budget of use so far, which yenjob cannot see: once it is spent, jobs wait with QOSGrp...Minutes)",
+                "GrpTRESMins {} ({used})",
                 tres_text(&q.grp_tres_mins)
             ));
         }
@@ -231,4 +236,13 @@ fn tres_text(t: &Tres) -> String {
         })
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// `none` for an empty list.
+fn or_none(list: String) -> String {
+    if list.is_empty() {
+        "none".to_string()
+    } else {
+        list
+    }
 }

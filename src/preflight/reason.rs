@@ -19,6 +19,8 @@ pub enum Holder {
 pub enum Scope {
     /// GrpTRES: all jobs under it together.
     Group,
+    /// GrpTRESMins: TRES-minutes used so far (decaying), all jobs together.
+    GroupMinutes,
     /// GrpTRESRunMins: each running job's TRES times its time left, all together.
     GroupRunMinutes,
     /// MaxTRESPerJob (QOS) / MaxTRES (association).
@@ -98,6 +100,20 @@ impl LimitCode {
             "AssocMaxBillingPerNode",
             "AssocMaxGRESPerNode",
         ];
+        const QOS_MINUTES_USED: [&str; 5] = [
+            "QOSGrpCPUMinutesLimit",
+            "QOSGrpMemoryMinutes",
+            "QOSGrpNodeMinutes",
+            "QOSGrpBillingMinutes",
+            "QOSGrpGRESMinutes",
+        ];
+        const ASSOC_MINUTES_USED: [&str; 5] = [
+            "AssocGrpCPUMinutesLimit",
+            "AssocGrpMemMinutes",
+            "AssocGrpNodeMinutes",
+            "AssocGrpBillingMinutes",
+            "AssocGrpGRESMinutes",
+        ];
         const QOS_RUN_MINUTES: [&str; 5] = [
             "QOSGrpCPURunMinutesLimit",
             "QOSGrpMemoryRunMinutes",
@@ -143,6 +159,7 @@ impl LimitCode {
         ];
         let table = match (holder, scope) {
             (Qos, Group) => QOS_GRP,
+            (Qos, GroupMinutes) => QOS_MINUTES_USED,
             (Qos, GroupRunMinutes) => QOS_RUN_MINUTES,
             (Qos, PerJob) => QOS_JOB,
             (Qos, MinutesPerJob) => QOS_MINUTES,
@@ -153,6 +170,7 @@ impl LimitCode {
             // An association's limits are its user's, and an account's own are GrpTRES:
             // associations have no per-account, per-user or minimum TRES limits of their own.
             (Assoc, Group | PerAccount) => ASSOC_GRP,
+            (Assoc, GroupMinutes) => ASSOC_MINUTES_USED,
             (Assoc, GroupRunMinutes) => ASSOC_RUN_MINUTES,
             (Assoc, PerJob | PerUser | MinPerJob) => ASSOC_JOB,
             (Assoc, MinutesPerJob) => ASSOC_MINUTES,
@@ -309,6 +327,8 @@ mod tests {
             code(Qos, GroupRunMinutes, "gres/gpu"),
             "QOSGrpGRESRunMinutes"
         );
+        assert_eq!(code(Qos, GroupMinutes, "gres/gpu"), "QOSGrpGRESMinutes");
+        assert_eq!(code(Qos, GroupMinutes, "cpu"), "QOSGrpCPUMinutesLimit");
     }
 
     #[test]

@@ -102,6 +102,10 @@ fn load(dir: &Path) -> Scenario {
             accounts: std::fs::read_to_string(dir.join("accounts.txt"))
                 .map(|a| sacctmgr::parse_account_limits(&a))
                 .unwrap_or_default(),
+            // Scenarios captured before the QOS counters were read have no such file.
+            qos_usage: std::fs::read_to_string(dir.join("assoc-mgr.txt"))
+                .map(|a| crate::slurm::assoc_mgr::parse_qos_usage(&a))
+                .unwrap_or_default(),
             // Scenarios captured before reservations were read have neither file.
             reservations: std::fs::read_to_string(dir.join("reservations.txt"))
                 .map(|r| scontrol::parse_reservations(&r))
@@ -311,7 +315,15 @@ fn each_verdict_names_the_code_and_numbers() {
         ("plain-qos-gpu-minutes-fits", "", false, &["room for 1 GPUs"]),
         ("plain-qos-group-submit", "QOSGrpSubmitJobsLimit", false, &["QOS gpu allows 1 jobs queued or running for all users together (GrpSubmit), and they have 1"]),
         ("plain-qos-group-submit-and-submit-per-user", "QOSGrpSubmitJobsLimit", false, &["QOS gpu allows 4 jobs queued or running for all users together (GrpSubmit), and they have 4"]),
+        // GrpTRESMins counts what was used so far, not this job: captured, a job alone over
+        // it starts while nothing is used.
         ("plain-qos-grp-minutes-alone", "", false, &["room for 2 GPUs"]),
+        ("plain-qos-grp-minutes-spent", "QOSGrpGRESMinutes", false, &["QOS gpu has used 0 of the 0 GPU-minutes it may use (GrpTRESMins, a budget that decays with time); jobs asking for GPUs wait"]),
+        ("plain-qos-grp-minutes-spent-cpu-only", "", false, &["room for 0 GPUs"]),
+        ("plain-qos-deny-grp-minutes-alone", "QOSGrpGRESMinutes", false, &["QOS gpu has DenyOnLimit", "QOS gpu allows 100 GPU-minutes in all (GrpTRESMins); this job alone asks for 2 × 60 min = 120"]),
+        // The running jobs' GPU-minutes left, as the controller counts them.
+        ("plain-qos-run-minutes", "QOSGrpGRESRunMinutes", false, &["QOS yj-fresh allows 100 GPU-minutes to its running jobs together", "the running jobs still hold 60 and this job asks for 1 × 60 min = 60, so it waits for them to run down; a time limit of at most 40:00 would start it now"]),
+        ("plain-qos-run-minutes-fits", "", false, &["room for 1 GPUs"]),
         ("plain-qos-min-gpus", "QOSMinGRES", true, &["QOS gpu requires at least 1 GPUs per job (MinTRES); this job asks for 0, so it will never start"]),
         ("plain-qos-min-gpus-met", "", false, &["room for 1 GPUs"]),
         ("plain-qos-min-gpus-partition-down", "PartitionDown", true, &["partition gpu is DOWN"]),
@@ -459,6 +471,7 @@ fn table_covers_every_reason() {
         (Holder::Qos, Scope::MinutesPerJob, "gres/gpu"),
         (Holder::Qos, Scope::MinutesPerJob, "cpu"),
         (Holder::Qos, Scope::GroupRunMinutes, "gres/gpu"),
+        (Holder::Qos, Scope::GroupMinutes, "gres/gpu"),
         (Holder::Qos, Scope::PerUser, "cpu"),
         (Holder::Qos, Scope::PerUser, "mem"),
         (Holder::Assoc, Scope::Group, "gres/gpu"),
@@ -518,9 +531,8 @@ fn per_account_limits_come_before_per_user_ones() {
     }
 }
 
-/// GrpTRESRunMins counts what the running jobs still have to run. Not captured: this
-/// cluster's priority/basic never lowers Slurm's count when a job ends early, so a scenario
-/// with others' jobs running inherits the jobs of the scenarios before it.
+/// Without the controller's counters (`scontrol show assoc_mgr` refused, say), GrpTRESRunMins
+/// is judged from the queue: each running job's TRES times what is left of its time limit.
 #[test]
 fn run_minutes_count_the_time_left_of_running_jobs() {
     let s = scenarios()
@@ -528,6 +540,7 @@ fn run_minutes_count_the_time_left_of_running_jobs() {
         .find(|s| s.name == "plain-qos-run-minutes-alone")
         .unwrap();
     let mut state = s.state.clone();
+    state.qos_usage.clear();
     // One GPU with 50 of its 60 minutes left: 50 GPU-minutes of the 100.
     let mut running = squeue::parse(
         "7|gpu|nobody|RUNNING|10:00|1:00:00|1|cpu=1,mem=1G,node=1,billing=1,gres/gpu=1|normal|None|2026-11-29T15:00:00|localhost|yj-holder",

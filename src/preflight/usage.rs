@@ -138,9 +138,13 @@ pub fn held_by_all(q: &Qos, state: &ClusterState) -> Held {
 }
 
 /// The TRES-minutes the running jobs under `q` still have to run, every user's together
-/// (GrpTRESRunMins): each job's TRES times what is left of its time limit. Slurm lowers its
-/// count as jobs run, at each priority decay, so the two may differ by a few minutes a job.
+/// (GrpTRESRunMins): the controller's own count when it was read, else each running job's
+/// TRES times what is left of its time limit (Slurm lowers its count as jobs run, at each
+/// priority decay, so the two may differ by a few minutes a job).
 pub fn run_minutes_left(q: &Qos, state: &ClusterState) -> Tres {
+    if let Some(counted) = state.qos_usage.iter().find(|u| u.name == q.name) {
+        return counted.tres_run_mins.clone();
+    }
     let mut seconds = Tres::default();
     for job in state
         .queue
@@ -156,6 +160,16 @@ pub fn run_minutes_left(q: &Qos, state: &ClusterState) -> Tres {
         }
     }
     Tres(seconds.0.into_iter().map(|(t, s)| (t, s / 60)).collect())
+}
+
+/// The TRES-minutes used under `q` so far (GrpTRESMins), as the controller counts them; `None`
+/// when its counters were not read.
+pub fn minutes_used<'a>(q: &Qos, state: &'a ClusterState) -> Option<&'a Tres> {
+    state
+        .qos_usage
+        .iter()
+        .find(|u| u.name == q.name)
+        .map(|u| &u.tres_mins_used)
 }
 
 /// The current user's association for a job of `account` (any, when unknown) in `partition`:

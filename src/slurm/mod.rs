@@ -2,6 +2,7 @@
 //! commands and hands their parsed output back.
 
 pub mod array_ids;
+pub mod assoc_mgr;
 pub mod clock;
 pub mod config;
 pub mod duration;
@@ -46,6 +47,15 @@ impl Slurm {
             .run("scontrol", &args(&["--all", "show", "partition", "-o"]))
             .await?;
         Ok(scontrol::parse_partitions(&out.stdout))
+    }
+
+    /// What the controller counts against each QOS's TRES-minutes limits.
+    pub async fn qos_usage(&self) -> Result<Vec<assoc_mgr::QosUsage>, SlurmError> {
+        let out = self
+            .cli
+            .run("scontrol", &args(&["show", "assoc_mgr", "flags=qos"]))
+            .await?;
+        Ok(assoc_mgr::parse_qos_usage(&out.stdout))
     }
 
     /// Every reservation, ahead or active.

@@ -450,6 +450,7 @@ impl Ctx<'_> {
             if let Some(setting) = &deny {
                 let time_limits = [
                     self.minutes_per_job_limits(q, &mut seen, Effect::Refused),
+                    self.grp_minutes_alone(q, &mut seen, Effect::Refused),
                     self.run_minutes_limits(q, &mut seen, Some(Effect::Refused)),
                 ];
                 for f in time_limits.into_iter().flatten() {

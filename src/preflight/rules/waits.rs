@@ -133,6 +133,7 @@ impl Ctx<'_> {
         for q in &self.qos_order {
             let user = usage::held_by_user(q, self.state);
             let all = usage::held_by_all(q, self.state);
+            found.extend(self.minutes_spent(q, &mut seen));
             found.extend(self.usage_limits(
                 q,
                 Holder::Qos,
@@ -344,6 +345,66 @@ impl Ctx<'_> {
                             minute_noun(tres),
                             noun(tres),
                             never(effect)
+                        ),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// GrpTRESMins of one QOS: a budget of TRES-minutes used, which decays with time. Once
+    /// what was used reaches it, a job asking for that TRES waits; the job's own minutes do
+    /// not count (captured: a job alone over it starts while nothing is used).
+    pub(super) fn minutes_spent(&self, q: &Qos, seen: &mut Seen) -> Vec<Finding> {
+        let Some(used) = usage::minutes_used(q, self.state) else {
+            return Vec::new();
+        };
+        self.asked
+            .in_slurm_order()
+            .into_iter()
+            .filter(|(_, asked)| *asked > 0)
+            .filter_map(|(tres, _)| {
+                let max = seen.first(Scope::GroupMinutes, tres, q.grp_tres_mins.get(tres))?;
+                let spent = used.get(tres).unwrap_or(0);
+                (spent >= max).then(|| {
+                    Finding::new(
+                        Reason::Limit(LimitCode::for_tres(Holder::Qos, Scope::GroupMinutes, tres)),
+                        Effect::Pends,
+                        format!(
+                            "QOS {} has used {spent} of the {max} {}-minutes it may use (GrpTRESMins, a budget that decays with time); jobs asking for {} wait until an administrator raises it or past use decays",
+                            q.name,
+                            minute_noun(tres),
+                            noun(tres)
+                        ),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// GrpTRESMins of one QOS against this job's TRES times its time limit, alone: what
+    /// DenyOnLimit refuses at submit.
+    pub(super) fn grp_minutes_alone(
+        &self,
+        q: &Qos,
+        seen: &mut Seen,
+        effect: Effect,
+    ) -> Vec<Finding> {
+        let minutes = self.time_limit_minutes();
+        self.asked
+            .in_slurm_order()
+            .into_iter()
+            .filter_map(|(tres, asked)| {
+                let max = seen.first(Scope::GroupMinutes, tres, q.grp_tres_mins.get(tres))?;
+                let wanted = asked * minutes;
+                (wanted > max).then(|| {
+                    Finding::new(
+                        Reason::Limit(LimitCode::for_tres(Holder::Qos, Scope::GroupMinutes, tres)),
+                        effect,
+                        format!(
+                            "QOS {} allows {max} {}-minutes in all (GrpTRESMins); this job alone asks for {asked} × {minutes} min = {wanted}",
+                            q.name,
+                            minute_noun(tres)
                         ),
                     )
                 })
@@ -657,7 +718,7 @@ pub(super) fn alone_over(
     effect: Effect,
 ) -> Finding {
     let per = match scope {
-        Scope::Group | Scope::GroupRunMinutes => "for all users together",
+        Scope::Group | Scope::GroupMinutes | Scope::GroupRunMinutes => "for all users together",
         Scope::PerJob | Scope::MinutesPerJob | Scope::MinPerJob => "per job",
         Scope::PerNode => "per node",
         Scope::PerAccount => "per account (MaxTRESPA)",
