@@ -660,6 +660,13 @@ fn verdicts_match_what_slurm_does() {
         cancel_all();
     }
     {
+        // A spent budget of GPU-minutes, read from the controller's own count.
+        let _limit = QosLimit::set("GrpTRESMins=gres/gpu=0");
+        let spec = env.spec("qos-gpu-minutes-spent", "cpus = 1\ngpus = 1", 1);
+        expect_pending(&env, "qos-gpu-minutes-spent", &spec, "QOSGrpGRESMinutes");
+        cancel_all();
+    }
+    {
         let _limit = QosLimit::set("MaxTRESPerAccount=gres/gpu=2");
         let spec = env.spec("qos-account-gpus", "cpus = 1\ngpus = 3", 1);
         let (v, _) = expect_pending(&env, "qos-account-gpus", &spec, "MaxGRESPerAccount");

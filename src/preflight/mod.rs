@@ -8,11 +8,11 @@
 //! always, the others under DenyOnLimit), then what keeps a job pending
 //! (partition limits otherwise, then `acct_policy.c`'s checks before node selection — GrpJobs,
 //! MaxJobsPA, MaxJobsPU, MaxWall —, nodes out of service (down, drained, or reserved before the
-//! job would end), the checks after node selection — GrpTRES, GrpTRESRunMins, MaxTRESMins,
-//! MaxTRESPerJob, MaxTRESPerNode, MinTRES, MaxTRESPA, MaxTRESPU, each TRES in Slurm's order,
-//! partition QOS before job QOS), then free nodes;
-//! a partition set DOWN moves some of these (`rules::Ctx::run`). The first rule
-//! that fires is the reason Slurm gives; the others are listed as limits the job also exceeds.
+//! job would end), the checks after node selection — GrpTRESMins, GrpTRES, GrpTRESRunMins,
+//! MaxTRESMins, MaxTRESPerJob, MaxTRESPerNode, MinTRES, MaxTRESPA, MaxTRESPU, each TRES in
+//! Slurm's order, partition QOS before job QOS), then free nodes; a partition set DOWN moves
+//! some of these (`rules::Ctx::run`). The first rule that fires is the reason Slurm gives; the
+//! others are listed as limits the job also exceeds.
 
 mod array;
 mod describe;

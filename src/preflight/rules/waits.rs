@@ -1,7 +1,8 @@
 //! What keeps an accepted job pending: `acct_policy.c`'s checks before node selection
 //! (GrpJobs, MaxJobsPA, MaxJobsPU, MaxWall, the association's and its accounts'), the job's
 //! reservation not begun, nodes out of service (down, drained, reserved), the checks after node
-//! selection (GrpTRES, GrpTRESRunMins, MaxTRESMins, MaxTRESPerJob, MaxTRESPerNode, MinTRES,
+//! selection (GrpTRESMins, GrpTRES, GrpTRESRunMins, MaxTRESMins, MaxTRESPerJob,
+//! MaxTRESPerNode, MinTRES,
 //! MaxTRESPA, MaxTRESPU, the association's and its accounts'),
 //! a partition set DOWN, then busy nodes; and how a limit reads.
 
