@@ -2,9 +2,8 @@
 //! (GrpJobs, MaxJobsPA, MaxJobsPU, MaxWall, the association's and its accounts'), the job's
 //! reservation not begun, nodes out of service (down, drained, reserved), the checks after node
 //! selection (GrpTRESMins, GrpTRES, GrpTRESRunMins, MaxTRESMins, MaxTRESPerJob,
-//! MaxTRESPerNode, MinTRES,
-//! MaxTRESPA, MaxTRESPU, the association's and its accounts'),
-//! a partition set DOWN, then busy nodes; and how a limit reads.
+//! MaxTRESPerNode, MinTRES, MaxTRESPA, MaxTRESPU, the association's and its accounts'), a
+//! partition set DOWN, then busy nodes; and how a limit reads.
 
 use crate::slurm::clock;
 use crate::slurm::duration::format_seconds;
