@@ -6,8 +6,10 @@
 //! pass: a task beyond MaxJobsPU or MaxTRESPU only waits, and holds the queue while it does.
 
 use crate::slurm::duration::SlurmTime;
+use crate::slurm::sacctmgr::Qos;
 use crate::slurm::squeue::QueuedJob;
 use crate::slurm::state::JobState;
+use crate::slurm::tres::Tres;
 
 use super::rules::{self, Effect};
 use super::{ClusterState, Outcome, Reason, Request, Verdict, usage};
@@ -35,8 +37,9 @@ pub struct ArrayPlan {
 
 /// The smallest of `max_parallel`, MaxJobsPU and, for each resource a task asks for, how many
 /// tasks MaxTRESPU lets one user run (each limit from the first QOS that sets it, as Slurm
-/// takes them), the same per account (MaxJobsPA, MaxTRESPA), the association's MaxJobs and
-/// the account's own GrpJobs and GrpTRES. `None` when none is below the task count.
+/// takes them), the same per account (MaxJobsPA, MaxTRESPA) and for all users (GrpJobs,
+/// GrpTRES), the association's MaxJobs and the account's own GrpJobs and GrpTRES. `None` when
+/// none is below the task count.
 pub fn throttle(
     req: &Request,
     max_parallel: Option<u32>,
@@ -79,34 +82,54 @@ pub fn throttle(
             }
         }
     }
-    // A QOS's per-account limits are shared with the account's other users, like the
-    // account's own limits below.
-    let mut account_jobs_seen = false;
-    let mut account_tres_seen: Vec<&str> = Vec::new();
-    for q in rules::limiting_qos(req, state) {
-        if let Some(max) = q.max_jobs_per_account.filter(|_| !account_jobs_seen) {
-            account_jobs_seen = true;
-            candidates.push(Throttle {
-                limit: max,
-                because: format!(
-                    "QOS {} allows {max} running jobs per account (MaxJobsPA), shared with the account's other users",
-                    q.name
-                ),
-            });
-        }
-        for (tres, each) in asked.in_slurm_order() {
-            if each == 0 || account_tres_seen.contains(&tres) {
-                continue;
-            }
-            if let Some(max) = q.max_tres_per_account.get(tres) {
-                account_tres_seen.push(tres);
+    // A QOS's per-account and all-users limits are shared with others, like the account's own
+    // limits below: the array never needs more tasks at once than they let run.
+    type JobsOf = fn(&Qos) -> Option<u64>;
+    type TresOf = fn(&Qos) -> &Tres;
+    let shared: [(&str, JobsOf, &str, TresOf, &str); 2] = [
+        (
+            "per account",
+            |q| q.max_jobs_per_account,
+            "MaxJobsPA",
+            |q| &q.max_tres_per_account,
+            "MaxTRESPA",
+        ),
+        (
+            "for all users together",
+            |q| q.grp_jobs,
+            "GrpJobs",
+            |q| &q.grp_tres,
+            "GrpTRES",
+        ),
+    ];
+    for (per, jobs_of, jobs_name, tres_of, tres_name) in shared {
+        let mut shared_jobs_seen = false;
+        let mut shared_tres_seen: Vec<&str> = Vec::new();
+        for q in rules::limiting_qos(req, state) {
+            if let Some(max) = jobs_of(q).filter(|_| !shared_jobs_seen) {
+                shared_jobs_seen = true;
                 candidates.push(Throttle {
-                    limit: max / each,
+                    limit: max,
                     because: format!(
-                        "QOS {} allows {max} {tres} per account (MaxTRESPA) and each task asks for {each}",
+                        "QOS {} allows {max} running jobs {per} ({jobs_name}), shared with others",
                         q.name
                     ),
                 });
+            }
+            for (tres, each) in asked.in_slurm_order() {
+                if each == 0 || shared_tres_seen.contains(&tres) {
+                    continue;
+                }
+                if let Some(max) = tres_of(q).get(tres) {
+                    shared_tres_seen.push(tres);
+                    candidates.push(Throttle {
+                        limit: max / each,
+                        because: format!(
+                            "QOS {} allows {max} {tres} {per} ({tres_name}) and each task asks for {each}",
+                            q.name
+                        ),
+                    });
+                }
             }
         }
     }

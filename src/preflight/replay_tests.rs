@@ -631,6 +631,23 @@ fn an_array_is_throttled_by_the_smallest_limit() {
         assert_eq!(t.limit, limit, "{name}: {}", t.because);
         assert!(t.because.contains(says), "{name}: {}", t.because);
     }
+    // A QOS's GrpJobs 2 (QOS perjob), shared by all users.
+    let s = scenarios()
+        .into_iter()
+        .find(|s| s.name == "typed-group-jobs")
+        .unwrap();
+    let four = Request {
+        tasks: 4,
+        ..s.request.clone()
+    };
+    let t = throttle(&four, None, &s.state).unwrap();
+    assert_eq!(
+        (t.limit, t.because.as_str()),
+        (
+            2,
+            "QOS perjob allows 2 running jobs for all users together (GrpJobs), shared with others"
+        )
+    );
 }
 
 /// The capture script must ask Slurm for exactly what yenjob asks for.
