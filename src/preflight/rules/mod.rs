@@ -1,8 +1,10 @@
 //! One small function per rule, each returning what it finds, in the order Slurm checks
 //! (see the module comment in `preflight/mod.rs`). A rule only looks; `findings` puts them in
 //! order. `refusals.rs` holds what sbatch refuses, `waits.rs` what keeps an accepted job
-//! pending; both are methods of `Ctx`, what the rules look at, worked out once here.
+//! pending, `minutes.rs` the TRES-minutes limits both use; all are methods of `Ctx`, what the
+//! rules look at, worked out once here.
 
+mod minutes;
 mod refusals;
 mod waits;
 

@@ -1,0 +1,194 @@
+//! TRES-minutes limits: a job's TRES times its time limit against MaxTRESMins (per job),
+//! GrpTRESMins (a budget of use so far, which decays) and GrpTRESRunMins (the running jobs'
+//! TRES times their time left). Each is checked where `waits.rs` and `refusals.rs` put it in
+//! Slurm's order.
+
+use crate::slurm::duration::format_seconds;
+use crate::slurm::sacctmgr::Qos;
+
+use super::super::reason::{Holder, LimitCode, Reason, Scope};
+use super::super::usage;
+use super::waits::{never, noun};
+use super::{Ctx, Effect, Finding, Seen};
+
+impl Ctx<'_> {
+    /// MaxTRESMins of one QOS: each TRES times the time limit, for this job alone.
+    pub(super) fn minutes_per_job_limits(
+        &self,
+        q: &Qos,
+        seen: &mut Seen,
+        effect: Effect,
+    ) -> Vec<Finding> {
+        let minutes = self.time_limit_minutes();
+        self.asked
+            .in_slurm_order()
+            .into_iter()
+            .filter_map(|(tres, asked)| {
+                let max = seen.first(Scope::MinutesPerJob, tres, q.max_tres_mins_per_job.get(tres))?;
+                let wanted = asked * minutes;
+                (wanted > max).then(|| {
+                    let shorter = match max / asked.max(1) {
+                        0 => String::new(),
+                        fits => format!(
+                            "; with {asked} {} a time limit of at most {} fits",
+                            noun(tres),
+                            format_seconds(fits * 60)
+                        ),
+                    };
+                    Finding::new(
+                        Reason::Limit(LimitCode::for_tres(Holder::Qos, Scope::MinutesPerJob, tres)),
+                        effect,
+                        format!(
+                            "QOS {} allows {max} {}-minutes per job (MaxTRESMins: {} times the time limit); this job asks for {asked} × {minutes} min = {wanted}{}{shorter}",
+                            q.name,
+                            minute_noun(tres),
+                            noun(tres),
+                            never(effect)
+                        ),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// GrpTRESMins of one QOS: a budget of TRES-minutes used, which decays with time. Once
+    /// what was used reaches it, a job asking for that TRES waits; the job's own minutes do
+    /// not count (captured: a job alone over it starts while nothing is used).
+    pub(super) fn minutes_spent(&self, q: &Qos, seen: &mut Seen) -> Vec<Finding> {
+        let Some(used) = usage::minutes_used(q, self.state) else {
+            return Vec::new();
+        };
+        self.asked
+            .in_slurm_order()
+            .into_iter()
+            .filter(|(_, asked)| *asked > 0)
+            .filter_map(|(tres, _)| {
+                let max = seen.first(Scope::GroupMinutes, tres, q.grp_tres_mins.get(tres))?;
+                let spent = used.get(tres).unwrap_or(0);
+                (spent >= max).then(|| {
+                    Finding::new(
+                        Reason::Limit(LimitCode::for_tres(Holder::Qos, Scope::GroupMinutes, tres)),
+                        Effect::Pends,
+                        format!(
+                            "QOS {} has used {spent} of the {max} {}-minutes it may use (GrpTRESMins, a budget that decays with time); jobs asking for {} wait until an administrator raises it or past use decays",
+                            q.name,
+                            minute_noun(tres),
+                            noun(tres)
+                        ),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// GrpTRESMins of one QOS against this job's TRES times its time limit, alone: what
+    /// DenyOnLimit refuses at submit.
+    pub(super) fn grp_minutes_alone(
+        &self,
+        q: &Qos,
+        seen: &mut Seen,
+        effect: Effect,
+    ) -> Vec<Finding> {
+        let minutes = self.time_limit_minutes();
+        self.asked
+            .in_slurm_order()
+            .into_iter()
+            .filter_map(|(tres, asked)| {
+                let max = seen.first(Scope::GroupMinutes, tres, q.grp_tres_mins.get(tres))?;
+                let wanted = asked * minutes;
+                (wanted > max).then(|| {
+                    Finding::new(
+                        Reason::Limit(LimitCode::for_tres(Holder::Qos, Scope::GroupMinutes, tres)),
+                        effect,
+                        format!(
+                            "QOS {} allows {max} {}-minutes in all (GrpTRESMins); this job alone asks for {asked} × {minutes} min = {wanted}",
+                            q.name,
+                            minute_noun(tres)
+                        ),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// GrpTRESRunMins of one QOS: each running job's TRES times its time left, all together,
+    /// plus this job's TRES times its time limit.
+    pub(super) fn run_minutes_limits(
+        &self,
+        q: &Qos,
+        seen: &mut Seen,
+        alone: Option<Effect>,
+    ) -> Vec<Finding> {
+        let minutes = self.time_limit_minutes();
+        let running = usage::run_minutes_left(q, self.state);
+        let mut found = Vec::new();
+        for (tres, asked) in self.asked.in_slurm_order() {
+            let Some(max) = seen.first(Scope::GroupRunMinutes, tres, q.grp_tres_run_mins.get(tres))
+            else {
+                continue;
+            };
+            let wanted = asked * minutes;
+            let used = running.get(tres).unwrap_or(0);
+            let code = Reason::Limit(LimitCode::for_tres(
+                Holder::Qos,
+                Scope::GroupRunMinutes,
+                tres,
+            ));
+            let what = format!(
+                "QOS {} allows {max} {}-minutes to its running jobs together (GrpTRESRunMins: {} times the time left)",
+                q.name,
+                minute_noun(tres),
+                noun(tres)
+            );
+            if wanted > max {
+                if let Some(effect) = alone {
+                    found.push(Finding::new(
+                        code,
+                        effect,
+                        format!(
+                            "{what}; this job alone asks for {asked} × {minutes} min = {wanted}{}",
+                            never(effect)
+                        ),
+                    ));
+                }
+            } else if used + wanted > max {
+                let fits = (max - used) / asked.max(1);
+                let shorter = if fits > 0 {
+                    format!(
+                        "; a time limit of at most {} would start it now",
+                        format_seconds(fits * 60)
+                    )
+                } else {
+                    String::new()
+                };
+                found.push(Finding::new(
+                    code,
+                    Effect::Pends,
+                    format!(
+                        "{what}; the running jobs still hold {used} and this job asks for {asked} × {minutes} min = {wanted}, so it waits for them to run down{shorter}"
+                    ),
+                ));
+            }
+        }
+        found
+    }
+
+    /// The time limit in whole minutes, as Slurm keeps it.
+    fn time_limit_minutes(&self) -> u64 {
+        self.req.time_seconds.div_ceil(60)
+    }
+}
+
+/// `GPU`, `CPU`: a TRES as the first half of "GPU-minutes".
+fn minute_noun(tres: &str) -> String {
+    match tres {
+        "cpu" => "CPU".into(),
+        "mem" => "MiB".into(),
+        "node" => "node".into(),
+        "gres/gpu" => "GPU".into(),
+        other => match other.strip_prefix("gres/gpu:") {
+            Some(ty) => format!("{ty} GPU"),
+            None => other.to_string(),
+        },
+    }
+}
