@@ -186,7 +186,7 @@ pub async fn gather_state(slurm: &Slurm) -> Result<(ClusterState, Vec<String>), 
         || several_associations)
         && let Err(e) = slurm.add_job_accounts(&mut queue).await
     {
-        missing.push(("your accounts' shared limits", e));
+        missing.push(("limits counted per account or association", e));
     }
     // The controller's own counts for TRES-minutes limits: one more call, made only where a
     // QOS has such a limit. Without them GrpTRESRunMins is judged from the queue, and
