@@ -326,39 +326,36 @@ impl Drop for PartitionSetTo {
     }
 }
 
+/// `sacctmgr -i modify WHAT... set SETTING`, then a moment for slurmctld to learn it from
+/// slurmdbd.
+fn sacctmgr_set(what: &[&str], setting: &str) {
+    let ok = Std::new("sacctmgr")
+        .args(["-i", "modify"])
+        .args(what)
+        .args(["set", setting])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "sacctmgr could not set {setting} on {what:?}");
+    std::thread::sleep(std::time::Duration::from_secs(2));
+}
+
 /// A limit of account yenlab itself for as long as this lives; lifted when dropped.
 struct AccountLimit;
 
+const ACCOUNT_YENLAB: &[&str] = &["account", "where", "name=yenlab"];
+
 impl AccountLimit {
     fn set(limit: &str) -> AccountLimit {
-        AccountLimit::modify(limit);
+        sacctmgr_set(ACCOUNT_YENLAB, limit);
         AccountLimit
-    }
-
-    fn modify(limit: &str) {
-        let ok = Std::new("sacctmgr")
-            .args([
-                "-i",
-                "modify",
-                "account",
-                "where",
-                "name=yenlab",
-                "set",
-                limit,
-            ])
-            .stdout(std::process::Stdio::null())
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "sacctmgr could not set {limit}");
-        // slurmctld learns the change from slurmdbd a moment later.
-        std::thread::sleep(std::time::Duration::from_secs(2));
     }
 }
 
 impl Drop for AccountLimit {
     fn drop(&mut self) {
-        AccountLimit::modify("GrpTRES=gres/gpu=-1");
+        sacctmgr_set(ACCOUNT_YENLAB, "GrpTRES=gres/gpu=-1");
     }
 }
 
@@ -366,22 +363,12 @@ impl Drop for AccountLimit {
 /// dropped, even after a failed assertion.
 struct QosLimit(&'static str);
 
+const QOS_GPU: &[&str] = &["qos", "gpu"];
+
 impl QosLimit {
     fn set(limit: &'static str) -> QosLimit {
-        QosLimit::modify(limit);
+        sacctmgr_set(QOS_GPU, limit);
         QosLimit(limit)
-    }
-
-    fn modify(limit: &str) {
-        let ok = Std::new("sacctmgr")
-            .args(["-i", "modify", "qos", "gpu", "set", limit])
-            .stdout(std::process::Stdio::null())
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "sacctmgr could not set {limit}");
-        // slurmctld learns the change from slurmdbd a moment later.
-        std::thread::sleep(std::time::Duration::from_secs(2));
     }
 }
 
@@ -389,7 +376,7 @@ impl Drop for QosLimit {
     fn drop(&mut self) {
         // `MinTRES=gres/gpu=1` is lifted by `MinTRES=gres/gpu=-1`.
         let (setting, _) = self.0.rsplit_once('=').unwrap_or((self.0, ""));
-        QosLimit::modify(&format!("{setting}=-1"));
+        sacctmgr_set(QOS_GPU, &format!("{setting}=-1"));
     }
 }
 

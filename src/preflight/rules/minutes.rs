@@ -12,19 +12,26 @@ use super::waits::{never, noun};
 use super::{Ctx, Effect, Finding, Seen};
 
 impl Ctx<'_> {
-    /// MaxTRESMins of one QOS: each TRES times the time limit, for this job alone.
-    pub(super) fn minutes_per_job_limits(
+    /// A QOS limit on this job's TRES times its time limit, alone: MaxTRESMins (`scope`
+    /// MinutesPerJob), or GrpTRESMins (GroupMinutes), which only DenyOnLimit holds a job
+    /// alone to, at submit.
+    pub(super) fn minutes_alone(
         &self,
         q: &Qos,
+        scope: Scope,
         seen: &mut Seen,
         effect: Effect,
     ) -> Vec<Finding> {
         let minutes = self.time_limit_minutes();
+        let (limits, per) = match scope {
+            Scope::GroupMinutes => (&q.grp_tres_mins, "in all (GrpTRESMins)"),
+            _ => (&q.max_tres_mins_per_job, "per job (MaxTRESMins)"),
+        };
         self.asked
             .in_slurm_order()
             .into_iter()
             .filter_map(|(tres, asked)| {
-                let max = seen.first(Scope::MinutesPerJob, tres, q.max_tres_mins_per_job.get(tres))?;
+                let max = seen.first(scope, tres, limits.get(tres))?;
                 let wanted = asked * minutes;
                 (wanted > max).then(|| {
                     let shorter = match max / asked.max(1) {
@@ -36,10 +43,10 @@ impl Ctx<'_> {
                         ),
                     };
                     Finding::new(
-                        Reason::Limit(LimitCode::for_tres(Holder::Qos, Scope::MinutesPerJob, tres)),
+                        Reason::Limit(LimitCode::for_tres(Holder::Qos, scope, tres)),
                         effect,
                         format!(
-                            "QOS {} allows {max} {}-minutes per job (MaxTRESMins: {} times the time limit); this job asks for {asked} × {minutes} min = {wanted}{}{shorter}",
+                            "QOS {} allows {max} {}-minutes {per}: {} times the time limit; this job asks for {asked} × {minutes} min = {wanted}{}{shorter}",
                             q.name,
                             minute_noun(tres),
                             noun(tres),
@@ -74,36 +81,6 @@ impl Ctx<'_> {
                             q.name,
                             minute_noun(tres),
                             noun(tres)
-                        ),
-                    )
-                })
-            })
-            .collect()
-    }
-
-    /// GrpTRESMins of one QOS against this job's TRES times its time limit, alone: what
-    /// DenyOnLimit refuses at submit.
-    pub(super) fn grp_minutes_alone(
-        &self,
-        q: &Qos,
-        seen: &mut Seen,
-        effect: Effect,
-    ) -> Vec<Finding> {
-        let minutes = self.time_limit_minutes();
-        self.asked
-            .in_slurm_order()
-            .into_iter()
-            .filter_map(|(tres, asked)| {
-                let max = seen.first(Scope::GroupMinutes, tres, q.grp_tres_mins.get(tres))?;
-                let wanted = asked * minutes;
-                (wanted > max).then(|| {
-                    Finding::new(
-                        Reason::Limit(LimitCode::for_tres(Holder::Qos, Scope::GroupMinutes, tres)),
-                        effect,
-                        format!(
-                            "QOS {} allows {max} {}-minutes in all (GrpTRESMins); this job alone asks for {asked} × {minutes} min = {wanted}",
-                            q.name,
-                            minute_noun(tres)
                         ),
                     )
                 })

@@ -449,8 +449,8 @@ impl Ctx<'_> {
             }
             if let Some(setting) = &deny {
                 let time_limits = [
-                    self.minutes_per_job_limits(q, &mut seen, Effect::Refused),
-                    self.grp_minutes_alone(q, &mut seen, Effect::Refused),
+                    self.minutes_alone(q, Scope::MinutesPerJob, &mut seen, Effect::Refused),
+                    self.minutes_alone(q, Scope::GroupMinutes, &mut seen, Effect::Refused),
                     self.run_minutes_limits(q, &mut seen, Some(Effect::Refused)),
                 ];
                 for f in time_limits.into_iter().flatten() {

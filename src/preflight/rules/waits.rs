@@ -145,7 +145,7 @@ impl Ctx<'_> {
             ));
             found.extend(self.run_minutes_limits(q, &mut seen, alone));
             if let Some(effect) = alone {
-                found.extend(self.minutes_per_job_limits(q, &mut seen, effect));
+                found.extend(self.minutes_alone(q, Scope::MinutesPerJob, &mut seen, effect));
                 found.extend(self.per_job_limits(q, Scope::PerJob, &mut seen, effect));
                 found.extend(self.per_job_limits(q, Scope::PerNode, &mut seen, effect));
                 found.extend(self.minimums(q, &mut seen, effect));
