@@ -24,9 +24,9 @@ mkdir -p "$OUT"
 NODE_FORMAT='NodeList:|,Partition:|,StateLong:|,CPUsState:|,Memory:|,AllocMem:|,Gres:|,GresUsed:|'
 QUEUE_FORMAT='JobArrayID:|,Partition:|,UserName:|,State:|,TimeUsed:|,TimeLimit:|,NumCPUs:|,tres-alloc:|,QOS:|,Reason:|,StartTime:|,NodeList:|,Name:'
 QOS_FORMAT='format=Name,MaxTRESPU,MaxJobsPU,MaxSubmitPU,MaxWall,GrpTRES,GrpJobs,MaxTRES,MaxTRESPerNode,Flags,MaxTRESPA,MaxJobsPA,MaxSubmitPA,GrpSubmit,MinTRES,MaxTRESMins,GrpTRESRunMins,GrpTRESMins'
-ASSOC_FORMAT='format=Cluster,Account,User,Partition,QOS,DefaultQOS,GrpTRES,MaxTRES,MaxJobs,MaxSubmit,MaxWall'
+ASSOC_FORMAT='format=Cluster,Account,User,Partition,QOS,DefaultQOS,GrpTRES,MaxTRES,MaxJobs,MaxSubmit,MaxWall,GrpTRESMins,GrpTRESRunMins,MaxTRESMins'
 USER_FORMAT='format=DefaultAccount'
-ACCOUNT_FORMAT='format=Cluster,Account,ParentName,GrpTRES,GrpJobs,GrpSubmit'
+ACCOUNT_FORMAT='format=Cluster,Account,ParentName,GrpTRES,GrpJobs,GrpSubmit,GrpTRESMins,GrpTRESRunMins'
 JOB_ACCOUNT_FORMAT='JobArrayID:|,Account:'
 
 log() { echo "[capture-preflight $(date +%T)] $*" >&2; }
@@ -110,7 +110,7 @@ snapshot() {   # snapshot DIR USER: what `yenjob check` reads, with the same com
   id -Gn "$user" | tr ' ' '\n' > "$d/groups.txt"
   scontrol show config > "$d/config.txt"
   scontrol show reservation -o > "$d/reservations.txt"
-  scontrol show assoc_mgr flags=qos > "$d/assoc-mgr.txt"
+  scontrol show assoc_mgr flags=assoc,qos users="$user" > "$d/assoc-mgr.txt"
   date +%Y-%m-%dT%H:%M:%S > "$d/now.txt"
 }
 
@@ -267,8 +267,10 @@ scenario() {
   outcome $request > "$d/slurm.txt"
   log "$shape-$name: $(cat "$d/slurm.txt")"
   clear_queue
-  [[ "$special" == assoc:* ]] && assoc_limits MaxJobs=-1 MaxSubmit=-1 GrpTRES=gres/gpu=-1 MaxTRES=cpu=-1 MaxWall=-1
-  [[ "$special" == account:* ]] && account_limits GrpJobs=-1 GrpSubmit=-1 GrpTRES=gres/gpu=-1
+  [[ "$special" == assoc:* ]] && assoc_limits MaxJobs=-1 MaxSubmit=-1 GrpTRES=gres/gpu=-1 MaxTRES=cpu=-1 MaxWall=-1 \
+    GrpTRESMins=gres/gpu=-1 GrpTRESRunMins=gres/gpu=-1 MaxTRESMins=gres/gpu=-1
+  [[ "$special" == account:* ]] && account_limits GrpJobs=-1 GrpSubmit=-1 GrpTRES=gres/gpu=-1 \
+    GrpTRESMins=gres/gpu=-1 GrpTRESRunMins=gres/gpu=-1
   for what in $special; do
     [[ "$what" == qos:* ]] && qos_limit "$what" undo
     [[ "$what" == passoc:* ]] && partition_assoc "$what" undo
@@ -397,6 +399,15 @@ scenario plain partition-association-submit "$P" "$P" "passoc:normal:MaxSubmit=1
 scenario plain partition-association-submit-elsewhere "$R" "$P" "passoc:normal:MaxSubmit=1"
 scenario plain partition-association-gpus "$R gpus=1" "$R gpus=1" "passoc:gpu:GrpTRES=gres/gpu=1"
 scenario plain partition-association-gpus-elsewhere "partition=normal gpus=1 cpus=1 time=10:00" "$R gpus=1" "passoc:gpu:GrpTRES=gres/gpu=1"
+# TRES-minutes limits of the association and of the account (a partition's association is
+# made for its scenario, so its running-minutes count starts at zero).
+scenario plain association-run-minutes-alone "" "partition=gpu gpus=2 cpus=1 time=1:00:00" "assoc:GrpTRESRunMins=gres/gpu=100"
+scenario plain association-gpu-minutes "" "partition=gpu gpus=2 cpus=1 time=2:00:00" "assoc:MaxTRESMins=gres/gpu=120"
+scenario plain association-grp-minutes-spent "" "$R gpus=1" "assoc:GrpTRESMins=gres/gpu=0"
+scenario plain account-run-minutes-alone "" "partition=gpu gpus=2 cpus=1 time=1:00:00" "account:GrpTRESRunMins=gres/gpu=100"
+scenario plain account-grp-minutes-spent "" "$R gpus=1" "account:GrpTRESMins=gres/gpu=0"
+scenario plain partition-association-run-minutes "partition=gpu gpus=1 cpus=1 time=1:00:00" "partition=gpu gpus=1 cpus=1 time=1:00:00" "passoc:gpu:GrpTRESRunMins=gres/gpu=100"
+scenario plain partition-association-run-minutes-fits "partition=gpu gpus=1 cpus=1 time=30:00" "partition=gpu gpus=1 cpus=1 time=1:00:00" "passoc:gpu:GrpTRESRunMins=gres/gpu=100"
 scenario plain partition-drain-array-over-max-array-size "" "$R gpus=1 tasks=1002 throttle=2" partition:drain
 # Job arrays; QOS sweep (MaxJobsPU 2, MaxSubmitPU 10, MaxTRESPU gres/gpu=4) in partition normal.
 A='partition=normal qos=sweep gpus=1 cpus=1 time=10:00'

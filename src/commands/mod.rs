@@ -189,16 +189,16 @@ pub async fn gather_state(slurm: &Slurm) -> Result<(ClusterState, Vec<String>), 
         missing.push(("limits counted per account or association", e));
     }
     // The controller's own counts for TRES-minutes limits: one more call, made only where a
-    // QOS has such a limit. Without them GrpTRESRunMins is judged from the queue, and
-    // GrpTRESMins not at all.
-    let mut qos_usage = Vec::new();
-    if qos
-        .iter()
-        .any(|q| !q.grp_tres_mins.is_empty() || !q.grp_tres_run_mins.is_empty())
+    // QOS, an association or an account has such a limit. Without them GrpTRESRunMins is
+    // judged from the queue, and GrpTRESMins not at all.
+    let mut limit_use = Vec::new();
+    if qos.iter().any(|q| q.minutes.counts_use())
+        || associations.iter().any(|a| a.minutes.counts_use())
+        || accounts.iter().any(|a| a.minutes.counts_use())
     {
-        match slurm.qos_usage().await {
-            Ok(u) => qos_usage = u,
-            Err(e) => missing.push(("QOS TRES-minutes used (GrpTRESMins)", e)),
+        match slurm.limit_use(&user).await {
+            Ok(u) => limit_use = u,
+            Err(e) => missing.push(("TRES-minutes used (GrpTRESMins)", e)),
         }
     }
     let warnings = unchecked(missing);
@@ -214,7 +214,7 @@ pub async fn gather_state(slurm: &Slurm) -> Result<(ClusterState, Vec<String>), 
             associations,
             queue,
             accounts,
-            qos_usage,
+            limit_use,
             reservations,
             now: Some(now),
         },

@@ -3,6 +3,7 @@
 
 use crate::slurm::clock;
 use crate::slurm::duration::{SlurmTime, format_seconds};
+use crate::slurm::sacctmgr::MinutesLimits;
 use crate::slurm::scontrol::PartitionState;
 use crate::slurm::tres::Tres;
 
@@ -117,30 +118,7 @@ pub fn facts(req: &Request, state: &ClusterState) -> Vec<String> {
         if !q.min_tres_per_job.is_empty() {
             parts.push(format!("MinTRES {}", tres_text(&q.min_tres_per_job)));
         }
-        if !q.max_tres_mins_per_job.is_empty() {
-            parts.push(format!(
-                "MaxTRESMins {}",
-                tres_text(&q.max_tres_mins_per_job)
-            ));
-        }
-        if !q.grp_tres_run_mins.is_empty() {
-            parts.push(format!(
-                "GrpTRESRunMins {} (held by running jobs: {})",
-                tres_text(&q.grp_tres_run_mins),
-                or_none(tres_text(&usage::run_minutes_left(q, state)))
-            ));
-        }
-        if !q.grp_tres_mins.is_empty() {
-            // A budget of TRES-minutes used so far, which only the controller counts.
-            let used = match usage::minutes_used(q, state) {
-                Some(used) => format!("used so far: {}", or_none(tres_text(used))),
-                None => "use so far unknown: `scontrol show assoc_mgr` could not be read".into(),
-            };
-            parts.push(format!(
-                "GrpTRESMins {} ({used})",
-                tres_text(&q.grp_tres_mins)
-            ));
-        }
+        parts.extend(minutes_parts(&q.minutes, usage::MinutesOf::Qos(q), state));
         if !q.flags.is_empty() {
             parts.push(format!("Flags {}", q.flags.join(",")));
         }
@@ -184,6 +162,11 @@ pub fn facts(req: &Request, state: &ClusterState) -> Vec<String> {
         if let Some(n) = a.grp_submit {
             parts.push(format!("GrpSubmit {n}"));
         }
+        parts.extend(minutes_parts(
+            &a.minutes,
+            usage::MinutesOf::Account(&a.account),
+            state,
+        ));
         let held = usage::held_in_account(&a.account, state);
         facts.push(format!(
             "account {} (shared by its users): {}; they have {} running ({} GPUs) and {} pending",
@@ -222,6 +205,40 @@ pub fn facts(req: &Request, state: &ClusterState) -> Vec<String> {
         format_seconds(req.time_seconds)
     ));
     facts
+}
+
+/// A QOS's or an account's TRES-minutes limits, each with what counts against it now.
+fn minutes_parts(
+    limits: &MinutesLimits,
+    of: usage::MinutesOf,
+    state: &ClusterState,
+) -> Vec<String> {
+    let mut parts = Vec::new();
+    if !limits.max_tres_mins_per_job.is_empty() {
+        parts.push(format!(
+            "MaxTRESMins {}",
+            tres_text(&limits.max_tres_mins_per_job)
+        ));
+    }
+    if !limits.grp_tres_run_mins.is_empty() {
+        parts.push(format!(
+            "GrpTRESRunMins {} (held by running jobs: {})",
+            tres_text(&limits.grp_tres_run_mins),
+            or_none(tres_text(&usage::run_minutes_left(of, state)))
+        ));
+    }
+    if !limits.grp_tres_mins.is_empty() {
+        // A budget of TRES-minutes used so far, which only the controller counts.
+        let used = match usage::minutes_used(of, state) {
+            Some(used) => format!("used so far: {}", or_none(tres_text(used))),
+            None => "use so far unknown: `scontrol show assoc_mgr` could not be read".into(),
+        };
+        parts.push(format!(
+            "GrpTRESMins {} ({used})",
+            tres_text(&limits.grp_tres_mins)
+        ));
+    }
+    parts
 }
 
 fn tres_text(t: &Tres) -> String {

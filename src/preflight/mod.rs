@@ -26,7 +26,7 @@ mod replay_tests;
 pub use array::{ArrayPlan, Throttle, assess_array, throttle};
 pub use reason::{Holder, LimitCode, Reason, Scope};
 
-use crate::slurm::assoc_mgr::QosUsage;
+use crate::slurm::assoc_mgr::LimitUse;
 use crate::slurm::config::SiteConfig;
 use crate::slurm::sacctmgr::{AccountLimits, Association, Qos};
 use crate::slurm::scontrol::{Partition, Reservation};
@@ -71,9 +71,10 @@ pub struct ClusterState {
     pub accounts: Vec<AccountLimits>,
     /// Pending and running jobs of every user.
     pub queue: Vec<QueuedJob>,
-    /// What the controller counts against each QOS's GrpTRESMins and GrpTRESRunMins; empty
-    /// when no QOS has them, or the counters could not be read.
-    pub qos_usage: Vec<QosUsage>,
+    /// What the controller counts against the GrpTRESMins and GrpTRESRunMins of each QOS and
+    /// of the user's associations and accounts; empty when none has them, or the counters
+    /// could not be read.
+    pub limit_use: Vec<LimitUse>,
     /// Reservations ahead or active: their nodes are off limits to this job while they last.
     pub reservations: Vec<Reservation>,
     /// The local time the state was read (`slurm::clock`); `None` leaves reservations ahead

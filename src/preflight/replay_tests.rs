@@ -103,8 +103,8 @@ fn load(dir: &Path) -> Scenario {
                 .map(|a| sacctmgr::parse_account_limits(&a))
                 .unwrap_or_default(),
             // Scenarios captured before the QOS counters were read have no such file.
-            qos_usage: std::fs::read_to_string(dir.join("assoc-mgr.txt"))
-                .map(|a| crate::slurm::assoc_mgr::parse_qos_usage(&a))
+            limit_use: std::fs::read_to_string(dir.join("assoc-mgr.txt"))
+                .map(|a| crate::slurm::assoc_mgr::parse(&a))
                 .unwrap_or_default(),
             // Scenarios captured before reservations were read have neither file.
             reservations: std::fs::read_to_string(dir.join("reservations.txt"))
@@ -341,6 +341,14 @@ fn each_verdict_names_the_code_and_numbers() {
         ("plain-partition-association-qos-limits-first", "", false, &["room for 1 GPUs"]),
         ("plain-partition-association-submit", "AssocMaxSubmitJobLimit", false, &["you already have 1 jobs queued or running under your association (account yenlab, partition normal), which allows 1"]),
         ("plain-partition-association-submit-elsewhere", "", false, &["room for 0 GPUs"]),
+        // The TRES-minutes limits of the association and of the account.
+        ("plain-association-run-minutes-alone", "AssocGrpGRESRunMinutes", true, &["your association (account yenlab) allows 100 GPU-minutes to its running jobs together (GrpTRESRunMins: GPUs times the time left); this job alone asks for 2 × 60 min = 120, so it will never start"]),
+        ("plain-association-gpu-minutes", "AssocMaxGRESMinutesPerJob", true, &["your association (account yenlab) allows 120 GPU-minutes per job (MaxTRESMins): GPUs times the time limit; this job asks for 2 × 120 min = 240, so it will never start; with 2 GPUs a time limit of at most 1:00:00 fits"]),
+        ("plain-association-grp-minutes-spent", "AssocGrpGRESMinutes", false, &["your association (account yenlab) has used 0 of the 0 GPU-minutes it may use (GrpTRESMins"]),
+        ("plain-account-run-minutes-alone", "AssocGrpGRESRunMinutes", true, &["account yenlab allows 100 GPU-minutes to its running jobs together"]),
+        ("plain-account-grp-minutes-spent", "AssocGrpGRESMinutes", false, &["account yenlab has used 0 of the 0 GPU-minutes it may use"]),
+        ("plain-partition-association-run-minutes", "AssocGrpGRESRunMinutes", false, &["your association (account yenlab, partition gpu) allows 100 GPU-minutes to its running jobs together", "the running jobs still hold 60 and this job asks for 1 × 60 min = 60, so it waits for them to run down; a time limit of at most 40:00 would start it now"]),
+        ("plain-partition-association-run-minutes-fits", "", false, &["room for 1 GPUs"]),
         ("plain-array-fits", "", false, &["all 2 tasks start now: partition normal has room"]),
         ("plain-array-throttled", "", false, &["2 of 6 tasks start now; the other 4 wait (JobArrayTaskLimit): the array's throttle %2 lets 2 of its tasks run at once"]),
         ("plain-array-unthrottled-jobs-per-user", "", false, &["2 of 6 tasks start now; the other 4 wait (QOSMaxJobsPerUserLimit): you already run 2 jobs under QOS sweep"]),
@@ -472,6 +480,9 @@ fn table_covers_every_reason() {
         (Holder::Qos, Scope::MinutesPerJob, "cpu"),
         (Holder::Qos, Scope::GroupRunMinutes, "gres/gpu"),
         (Holder::Qos, Scope::GroupMinutes, "gres/gpu"),
+        (Holder::Assoc, Scope::GroupMinutes, "gres/gpu"),
+        (Holder::Assoc, Scope::GroupRunMinutes, "gres/gpu"),
+        (Holder::Assoc, Scope::MinutesPerJob, "gres/gpu"),
         (Holder::Qos, Scope::PerUser, "cpu"),
         (Holder::Qos, Scope::PerUser, "mem"),
         (Holder::Assoc, Scope::Group, "gres/gpu"),
@@ -540,7 +551,7 @@ fn run_minutes_count_the_time_left_of_running_jobs() {
         .find(|s| s.name == "plain-qos-run-minutes-alone")
         .unwrap();
     let mut state = s.state.clone();
-    state.qos_usage.clear();
+    state.limit_use.clear();
     // One GPU with 50 of its 60 minutes left: 50 GPU-minutes of the 100.
     let mut running = squeue::parse(
         "7|gpu|nobody|RUNNING|10:00|1:00:00|1|cpu=1,mem=1G,node=1,billing=1,gres/gpu=1|normal|None|2026-11-29T15:00:00|localhost|yj-holder",

@@ -3,6 +3,7 @@
 //! toward MaxSubmit only; a job counts under its own QOS and under its partition's QOS; a
 //! typed GPU allocation counts once toward `gres/gpu` and once toward `gres/gpu:TYPE`.
 
+use crate::slurm::assoc_mgr::{LimitUse, Owner};
 use crate::slurm::sacctmgr::{AccountLimits, Association, Qos};
 use crate::slurm::squeue::QueuedJob;
 use crate::slurm::state::JobState;
@@ -137,19 +138,66 @@ pub fn held_by_all(q: &Qos, state: &ClusterState) -> Held {
     held
 }
 
-/// The TRES-minutes the running jobs under `q` still have to run, every user's together
-/// (GrpTRESRunMins): the controller's own count when it was read, else each running job's
-/// TRES times what is left of its time limit (Slurm lowers its count as jobs run, at each
-/// priority decay, so the two may differ by a few minutes a job).
-pub fn run_minutes_left(q: &Qos, state: &ClusterState) -> Tres {
-    if let Some(counted) = state.qos_usage.iter().find(|u| u.name == q.name) {
+/// Whose TRES-minutes limits: a QOS, the user's association, or an account's own row.
+#[derive(Debug, Clone, Copy)]
+pub enum MinutesOf<'a> {
+    Qos(&'a Qos),
+    Association(&'a Association),
+    Account(&'a str),
+}
+
+impl MinutesOf<'_> {
+    /// Whether `job` counts against these limits.
+    fn counts(&self, job: &QueuedJob, state: &ClusterState) -> bool {
+        match self {
+            MinutesOf::Qos(q) => counts_under(job, q, state),
+            MinutesOf::Association(a) => under_association(job, a, state),
+            MinutesOf::Account(account) => under_account(job, account, state),
+        }
+    }
+
+    /// The controller's counters for these limits, if they were read.
+    fn counted<'s>(&self, state: &'s ClusterState) -> Option<&'s LimitUse> {
+        state.limit_use.iter().find(|u| match (self, &u.owner) {
+            (MinutesOf::Qos(q), Owner::Qos(name)) => q.name == *name,
+            (
+                MinutesOf::Association(a),
+                Owner::Association {
+                    account,
+                    user,
+                    partition,
+                },
+            ) => {
+                user.as_deref() == Some(state.user.as_str())
+                    && *account == a.account
+                    && *partition == a.partition
+            }
+            (
+                MinutesOf::Account(name),
+                Owner::Association {
+                    account,
+                    user: None,
+                    ..
+                },
+            ) => account == name,
+            _ => false,
+        })
+    }
+}
+
+/// The TRES-minutes the running jobs under `of` still have to run (GrpTRESRunMins): the
+/// controller's own count when it was read, else each running job's TRES times what is left
+/// of its time limit (Slurm lowers its count as jobs run, at each priority decay, so the two
+/// may differ by a few minutes a job).
+pub fn run_minutes_left(of: MinutesOf, state: &ClusterState) -> Tres {
+    if let Some(counted) = of.counted(state) {
         return counted.tres_run_mins.clone();
     }
     let mut seconds = Tres::default();
     for job in state
         .queue
         .iter()
-        .filter(|j| is_running(j) && counts_under(j, q, state))
+        .filter(|j| is_running(j) && of.counts(j, state))
     {
         let Some(limit) = job.time_limit.seconds() else {
             continue;
@@ -162,14 +210,10 @@ pub fn run_minutes_left(q: &Qos, state: &ClusterState) -> Tres {
     Tres(seconds.0.into_iter().map(|(t, s)| (t, s / 60)).collect())
 }
 
-/// The TRES-minutes used under `q` so far (GrpTRESMins), as the controller counts them; `None`
-/// when its counters were not read.
-pub fn minutes_used<'a>(q: &Qos, state: &'a ClusterState) -> Option<&'a Tres> {
-    state
-        .qos_usage
-        .iter()
-        .find(|u| u.name == q.name)
-        .map(|u| &u.tres_mins_used)
+/// The TRES-minutes used under `of` so far (GrpTRESMins), as the controller counts them;
+/// `None` when its counters were not read.
+pub fn minutes_used<'s>(of: MinutesOf, state: &'s ClusterState) -> Option<&'s Tres> {
+    of.counted(state).map(|u| &u.tres_mins_used)
 }
 
 /// The current user's association for a job of `account` (any, when unknown) in `partition`:
@@ -198,17 +242,23 @@ pub fn association_for<'a>(
 /// limits), every job of the user counts.
 pub fn held_by_association(a: &Association, state: &ClusterState) -> Held {
     let mut held = Held::default();
-    for job in state.queue.iter().filter(|j| j.user == state.user) {
-        let under = match &job.account {
+    for job in state
+        .queue
+        .iter()
+        .filter(|j| under_association(j, a, state))
+    {
+        held.add(job);
+    }
+    held
+}
+
+fn under_association(job: &QueuedJob, a: &Association, state: &ClusterState) -> bool {
+    job.user == state.user
+        && match &job.account {
             None => true,
             Some(account) => association_for(Some(account), &job.partition, state)
                 .is_some_and(|b| b.account == a.account && b.partition == a.partition),
-        };
-        if under {
-            held.add(job);
         }
-    }
-    held
 }
 
 /// The account a job runs under: the request's, else the user's default.
@@ -237,15 +287,20 @@ pub fn account_chain<'a>(account: &str, state: &'a ClusterState) -> Vec<&'a Acco
 /// What the jobs of `account` and of its sub-accounts hold, every user's together.
 pub fn held_in_account(account: &str, state: &ClusterState) -> Held {
     let mut held = Held::default();
-    for job in &state.queue {
-        let under = job.account.as_deref().is_some_and(|a| {
-            account_chain(a, state)
-                .iter()
-                .any(|row| row.account == account)
-        });
-        if under {
-            held.add(job);
-        }
+    for job in state
+        .queue
+        .iter()
+        .filter(|j| under_account(j, account, state))
+    {
+        held.add(job);
     }
     held
+}
+
+fn under_account(job: &QueuedJob, account: &str, state: &ClusterState) -> bool {
+    job.account.as_deref().is_some_and(|a| {
+        account_chain(a, state)
+            .iter()
+            .any(|row| row.account == account)
+    })
 }

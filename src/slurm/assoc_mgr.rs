@@ -1,46 +1,90 @@
-//! `scontrol show assoc_mgr flags=qos`: what the controller counts against each QOS's
-//! TRES-minutes limits, which neither `sacctmgr` nor `squeue` shows. Read only when a QOS has
-//! GrpTRESMins or GrpTRESRunMins.
+//! `scontrol show assoc_mgr flags=assoc,qos users=USER`: what the controller counts against
+//! the TRES-minutes limits of each QOS and of the user's associations and accounts, which
+//! neither `sacctmgr` nor `squeue` shows. Read only when such a limit is set.
 
 use super::tres::Tres;
 
-/// The format's lines for one QOS are `QOS=gpu(2)`, then indented `Key=value` lines; a TRES
-/// counter reads `cpu=N(60),gres/gpu=100(60)`: the limit (`N` for none), then in brackets
-/// what is counted against it.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct QosUsage {
-    pub name: String,
+/// Whose counters: a QOS, or an association (a user's in an account, maybe for one partition,
+/// or an account's own row, without a user).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Owner {
+    Qos(String),
+    Association {
+        account: String,
+        user: Option<String>,
+        partition: String,
+    },
+}
+
+/// The format's lines for one owner are `QOS=gpu(2)` or `ClusterName=yen Account=yenlab
+/// UserName=root(0) Partition= ...`, then indented `Key=value` lines; a TRES counter reads
+/// `cpu=N(60),gres/gpu=100(60)`: the limit (`N` for none), then in brackets what is counted
+/// against it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LimitUse {
+    pub owner: Owner,
     /// GrpTRESMins' use so far, in TRES-minutes (it decays with time).
     pub tres_mins_used: Tres,
     /// GrpTRESRunMins' count: the running jobs' TRES times their time left, in TRES-minutes.
     pub tres_run_mins: Tres,
 }
 
-pub fn parse_qos_usage(text: &str) -> Vec<QosUsage> {
-    let mut all: Vec<QosUsage> = Vec::new();
+impl LimitUse {
+    fn new(owner: Owner) -> LimitUse {
+        LimitUse {
+            owner,
+            tres_mins_used: Tres::default(),
+            tres_run_mins: Tres::default(),
+        }
+    }
+}
+
+pub fn parse(text: &str) -> Vec<LimitUse> {
+    let mut all: Vec<LimitUse> = Vec::new();
     for line in text.lines().map(str::trim) {
+        if line.starts_with("ClusterName=") {
+            all.push(LimitUse::new(association(line)));
+            continue;
+        }
         let Some((key, value)) = line.split_once('=') else {
             continue;
         };
         match key {
-            "QOS" => all.push(QosUsage {
-                name: value.split('(').next().unwrap_or(value).to_string(),
-                ..QosUsage::default()
-            }),
+            "QOS" => all.push(LimitUse::new(Owner::Qos(without_id(value).to_string()))),
             "GrpTRESMins" => {
-                if let Some(q) = all.last_mut() {
-                    q.tres_mins_used = counted(value);
+                if let Some(u) = all.last_mut() {
+                    u.tres_mins_used = counted(value);
                 }
             }
             "GrpTRESRunMins" => {
-                if let Some(q) = all.last_mut() {
-                    q.tres_run_mins = counted(value);
+                if let Some(u) = all.last_mut() {
+                    u.tres_run_mins = counted(value);
                 }
             }
             _ => {}
         }
     }
     all
+}
+
+/// `ClusterName=yen Account=yenlab UserName=root(0) Partition=gpu Priority=0 ID=6`.
+fn association(line: &str) -> Owner {
+    let field = |name: &str| {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(name)?.strip_prefix('='))
+            .unwrap_or("")
+    };
+    let user = without_id(field("UserName"));
+    Owner::Association {
+        account: field("Account").to_string(),
+        user: (!user.is_empty()).then(|| user.to_string()),
+        partition: field("Partition").to_string(),
+    }
+}
+
+/// `gpu(2)` → `gpu`; `root(0)` → `root`.
+fn without_id(value: &str) -> &str {
+    value.split('(').next().unwrap_or(value)
 }
 
 /// `cpu=N(60),gres/gpu=100(60)` → cpu=60, gres/gpu=60: the counts in brackets.
@@ -73,21 +117,45 @@ mod tests {
     fn counters_from_real_output() {
         // Captured on CI's cluster after a 1-GPU job of 30 minutes started under QOS gpu.
         let real = "Current Association Manager state\n\nQOS Records\n\nQOS=normal(1)\n    UsageRaw=0.000000\n    GrpTRESMins=cpu=N(0),mem=N(0),energy=N(0),node=N(0),billing=N(0),fs/disk=N(0),vmem=N(0),pages=N(0),gres/gpu=N(0)\n    GrpTRESRunMins=cpu=N(0),mem=N(0),energy=N(0),node=N(0),billing=N(0),fs/disk=N(0),vmem=N(0),pages=N(0),gres/gpu=N(0)\nQOS=gpu(2)\n    UsageRaw=0.000000\n    GrpJobs=N(0) GrpJobsAccrue=N(0) GrpSubmitJobs=N(0) GrpWall=N(0.00)\n    GrpTRES=cpu=N(0),mem=N(0),energy=N(0),node=N(0),billing=N(0),fs/disk=N(0),vmem=N(0),pages=N(0),gres/gpu=N(0)\n    GrpTRESMins=cpu=N(0),mem=N(0),energy=N(0),node=N(0),billing=N(0),fs/disk=N(0),vmem=N(0),pages=N(0),gres/gpu=0(0)\n    GrpTRESRunMins=cpu=N(60),mem=N(61440),energy=N(0),node=N(60),billing=N(60),fs/disk=N(0),vmem=N(0),pages=N(0),gres/gpu=100(60)\n    MaxWallPJ=1440\n";
-        let all = parse_qos_usage(real);
+        let all = parse(real);
         assert_eq!(all.len(), 2);
-        assert_eq!(all[0].name, "normal");
+        assert_eq!(all[0].owner, Owner::Qos("normal".into()));
         assert!(all[0].tres_run_mins.is_empty());
         let gpu = &all[1];
-        assert_eq!(gpu.name, "gpu");
+        assert_eq!(gpu.owner, Owner::Qos("gpu".into()));
         assert_eq!(gpu.tres_run_mins.get("gres/gpu"), Some(60));
         assert_eq!(gpu.tres_run_mins.get("cpu"), Some(60));
         assert_eq!(gpu.tres_mins_used.get("gres/gpu"), None);
     }
 
     #[test]
+    fn associations_and_accounts() {
+        let real = "Association Records\n\nClusterName=yen Account=yenlab UserName= Partition= Priority=0 ID=3\n    GrpTRESRunMins=cpu=N(0),gres/gpu=N(30)\nClusterName=yen Account=yenlab UserName=root(0) Partition=gpu Priority=0 ID=6\n    GrpTRESMins=cpu=N(0),gres/gpu=0(0)\n    GrpTRESRunMins=cpu=N(10),gres/gpu=N(10)\n";
+        let all = parse(real);
+        assert_eq!(
+            all[0].owner,
+            Owner::Association {
+                account: "yenlab".into(),
+                user: None,
+                partition: String::new()
+            }
+        );
+        assert_eq!(all[0].tres_run_mins.get("gres/gpu"), Some(30));
+        assert_eq!(
+            all[1].owner,
+            Owner::Association {
+                account: "yenlab".into(),
+                user: Some("root".into()),
+                partition: "gpu".into()
+            }
+        );
+        assert_eq!(all[1].tres_run_mins.get("cpu"), Some(10));
+    }
+
+    #[test]
     fn odd_lines_are_skipped() {
-        assert!(parse_qos_usage("GrpTRESMins=cpu=N(5)\nnonsense\n").is_empty());
-        let q = &parse_qos_usage("QOS=x(9)\nGrpTRESMins=cpu=N(oops),gres/gpu=3(2.7)\n")[0];
+        assert!(parse("GrpTRESMins=cpu=N(5)\nnonsense\n").is_empty());
+        let q = &parse("QOS=x(9)\nGrpTRESMins=cpu=N(oops),gres/gpu=3(2.7)\n")[0];
         assert_eq!(q.tres_mins_used.get("cpu"), None);
         assert_eq!(q.tres_mins_used.get("gres/gpu"), Some(2));
     }

@@ -49,13 +49,22 @@ impl Slurm {
         Ok(scontrol::parse_partitions(&out.stdout))
     }
 
-    /// What the controller counts against each QOS's TRES-minutes limits.
-    pub async fn qos_usage(&self) -> Result<Vec<assoc_mgr::QosUsage>, SlurmError> {
+    /// What the controller counts against the TRES-minutes limits of each QOS and of
+    /// `user`'s associations and accounts.
+    pub async fn limit_use(&self, user: &str) -> Result<Vec<assoc_mgr::LimitUse>, SlurmError> {
         let out = self
             .cli
-            .run("scontrol", &args(&["show", "assoc_mgr", "flags=qos"]))
+            .run(
+                "scontrol",
+                &args(&[
+                    "show",
+                    "assoc_mgr",
+                    "flags=assoc,qos",
+                    &format!("users={user}"),
+                ]),
+            )
             .await?;
-        Ok(assoc_mgr::parse_qos_usage(&out.stdout))
+        Ok(assoc_mgr::parse(&out.stdout))
     }
 
     /// Every reservation, ahead or active.

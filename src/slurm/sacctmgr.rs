@@ -27,12 +27,8 @@ pub struct Qos {
     pub grp_submit: Option<u64>,
     /// MinTRES: what each job must ask for at least.
     pub min_tres_per_job: Tres,
-    /// MaxTRESMins: each TRES times the job's time limit, in minutes.
-    pub max_tres_mins_per_job: Tres,
-    /// GrpTRESRunMins: each TRES times the time left, over all running jobs.
-    pub grp_tres_run_mins: Tres,
-    /// GrpTRESMins: a budget of TRES-minutes used, which decays; yenjob cannot see the usage.
-    pub grp_tres_mins: Tres,
+    /// MaxTRESMins, GrpTRESMins and GrpTRESRunMins.
+    pub minutes: MinutesLimits,
 }
 
 impl Qos {
@@ -81,15 +77,17 @@ pub fn parse_qos(text: &str) -> Vec<Qos> {
                 max_submit_per_account: count(at(12)),
                 grp_submit: count(at(13)),
                 min_tres_per_job: Tres::parse(at(14)),
-                max_tres_mins_per_job: Tres::parse(at(15)),
-                grp_tres_run_mins: Tres::parse(at(16)),
-                grp_tres_mins: Tres::parse(at(17)),
+                minutes: MinutesLimits {
+                    max_tres_mins_per_job: Tres::parse(at(15)),
+                    grp_tres_run_mins: Tres::parse(at(16)),
+                    grp_tres_mins: Tres::parse(at(17)),
+                },
             })
         })
         .collect()
 }
 
-pub const ASSOC_FORMAT: &str = "format=Cluster,Account,User,Partition,QOS,DefaultQOS,GrpTRES,MaxTRES,MaxJobs,MaxSubmit,MaxWall";
+pub const ASSOC_FORMAT: &str = "format=Cluster,Account,User,Partition,QOS,DefaultQOS,GrpTRES,MaxTRES,MaxJobs,MaxSubmit,MaxWall,GrpTRESMins,GrpTRESRunMins,MaxTRESMins";
 
 /// One association: which QOS a user may use under an account, and its own limits.
 #[derive(Debug, Clone, PartialEq)]
@@ -106,6 +104,32 @@ pub struct Association {
     pub max_jobs: Option<u64>,
     pub max_submit: Option<u64>,
     pub max_wall: SlurmTime,
+    /// GrpTRESMins, GrpTRESRunMins and MaxTRESMins, as a QOS's.
+    pub minutes: MinutesLimits,
+}
+
+/// The TRES-minutes limits a QOS or an association may set.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MinutesLimits {
+    /// GrpTRESMins: a budget of TRES-minutes used so far, which decays.
+    pub grp_tres_mins: Tres,
+    /// GrpTRESRunMins: the running jobs' TRES times their time left.
+    pub grp_tres_run_mins: Tres,
+    /// MaxTRESMins: a job's TRES times its time limit.
+    pub max_tres_mins_per_job: Tres,
+}
+
+impl MinutesLimits {
+    /// Whether a limit needs what the controller counts (GrpTRESMins, GrpTRESRunMins).
+    pub fn counts_use(&self) -> bool {
+        !self.grp_tres_mins.is_empty() || !self.grp_tres_run_mins.is_empty()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.grp_tres_mins.is_empty()
+            && self.grp_tres_run_mins.is_empty()
+            && self.max_tres_mins_per_job.is_empty()
+    }
 }
 
 impl Association {
@@ -124,6 +148,7 @@ impl Association {
             || !self.max_tres_per_job.is_empty()
             || self.max_jobs.is_some()
             || self.max_submit.is_some()
+            || !self.minutes.is_empty()
     }
 }
 
@@ -152,6 +177,11 @@ pub fn parse_associations(text: &str) -> Vec<Association> {
                 max_jobs: at(8).parse().ok(),
                 max_submit: at(9).parse().ok(),
                 max_wall: SlurmTime::parse(at(10)).unwrap_or(SlurmTime::NotSet),
+                minutes: MinutesLimits {
+                    grp_tres_mins: Tres::parse(at(11)),
+                    grp_tres_run_mins: Tres::parse(at(12)),
+                    max_tres_mins_per_job: Tres::parse(at(13)),
+                },
             })
         })
         .collect()
@@ -159,7 +189,8 @@ pub fn parse_associations(text: &str) -> Vec<Association> {
 
 /// The format for `sacctmgr -P -n show assoc where user=`: the accounts' own rows, with the
 /// limits all their users and sub-accounts share.
-pub const ACCOUNT_FORMAT: &str = "format=Cluster,Account,ParentName,GrpTRES,GrpJobs,GrpSubmit";
+pub const ACCOUNT_FORMAT: &str =
+    "format=Cluster,Account,ParentName,GrpTRES,GrpJobs,GrpSubmit,GrpTRESMins,GrpTRESRunMins";
 
 /// An account's own limits, shared by every job of its users and of its sub-accounts.
 #[derive(Debug, Clone, PartialEq)]
@@ -172,11 +203,16 @@ pub struct AccountLimits {
     pub grp_jobs: Option<u64>,
     /// Pending and running jobs.
     pub grp_submit: Option<u64>,
+    /// GrpTRESMins and GrpTRESRunMins (an account has no MaxTRESMins of its own).
+    pub minutes: MinutesLimits,
 }
 
 impl AccountLimits {
     pub fn has_limits(&self) -> bool {
-        !self.grp_tres.is_empty() || self.grp_jobs.is_some() || self.grp_submit.is_some()
+        !self.grp_tres.is_empty()
+            || self.grp_jobs.is_some()
+            || self.grp_submit.is_some()
+            || !self.minutes.is_empty()
     }
 }
 
@@ -194,6 +230,12 @@ pub fn parse_account_limits(text: &str) -> Vec<AccountLimits> {
                 grp_tres: Tres::parse(f[3]),
                 grp_jobs: f[4].parse().ok(),
                 grp_submit: f[5].parse().ok(),
+                // Snapshots from before these columns were read end at GrpSubmit.
+                minutes: MinutesLimits {
+                    grp_tres_mins: Tres::parse(f.get(6).copied().unwrap_or("")),
+                    grp_tres_run_mins: Tres::parse(f.get(7).copied().unwrap_or("")),
+                    max_tres_mins_per_job: Tres::default(),
+                },
             })
         })
         .collect()
@@ -250,7 +292,7 @@ mod tests {
             .into_iter()
             .find(|q| q.name == "gpu")
             .unwrap();
-        assert_eq!(gpu.max_tres_mins_per_job.get("cpu"), Some(60));
+        assert_eq!(gpu.minutes.max_tres_mins_per_job.get("cpu"), Some(60));
         assert!(!gpu.limits_accounts());
         // Snapshots from before these columns were read still parse, without them.
         let old = &parse_qos("gpu|gres/gpu=4|2|4|1-00:00:00|||||\n")[0];

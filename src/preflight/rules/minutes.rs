@@ -4,28 +4,66 @@
 //! Slurm's order.
 
 use crate::slurm::duration::format_seconds;
-use crate::slurm::sacctmgr::Qos;
+use crate::slurm::sacctmgr::{AccountLimits, Association, MinutesLimits, Qos};
 
 use super::super::reason::{Holder, LimitCode, Reason, Scope};
-use super::super::usage;
+use super::super::usage::{self, MinutesOf};
 use super::waits::{never, noun};
 use super::{Ctx, Effect, Finding, Seen};
 
+/// Whose TRES-minutes limits, named as a sentence names them.
+pub(super) struct Minutes<'a> {
+    of: MinutesOf<'a>,
+    holder: Holder,
+    /// `QOS gpu`, `your association (account yenlab)`, `account yenlab`.
+    name: String,
+    limits: &'a MinutesLimits,
+}
+
+impl<'a> Minutes<'a> {
+    pub(super) fn of_qos(q: &'a Qos) -> Minutes<'a> {
+        Minutes {
+            of: MinutesOf::Qos(q),
+            holder: Holder::Qos,
+            name: format!("QOS {}", q.name),
+            limits: &q.minutes,
+        }
+    }
+
+    pub(super) fn of_association(a: &'a Association) -> Minutes<'a> {
+        Minutes {
+            of: MinutesOf::Association(a),
+            holder: Holder::Assoc,
+            name: format!("your association ({})", a.describe()),
+            limits: &a.minutes,
+        }
+    }
+
+    pub(super) fn of_account(a: &'a AccountLimits) -> Minutes<'a> {
+        Minutes {
+            of: MinutesOf::Account(&a.account),
+            holder: Holder::Assoc,
+            name: format!("account {}", a.account),
+            limits: &a.minutes,
+        }
+    }
+}
+
 impl Ctx<'_> {
-    /// A QOS limit on this job's TRES times its time limit, alone: MaxTRESMins (`scope`
+    /// A limit on this job's TRES times its time limit, alone: MaxTRESMins (`scope`
     /// MinutesPerJob), or GrpTRESMins (GroupMinutes), which only DenyOnLimit holds a job
     /// alone to, at submit.
     pub(super) fn minutes_alone(
         &self,
-        q: &Qos,
+        m: &Minutes,
         scope: Scope,
         seen: &mut Seen,
         effect: Effect,
     ) -> Vec<Finding> {
         let minutes = self.time_limit_minutes();
         let (limits, per) = match scope {
-            Scope::GroupMinutes => (&q.grp_tres_mins, "in all (GrpTRESMins)"),
-            _ => (&q.max_tres_mins_per_job, "per job (MaxTRESMins)"),
+            Scope::GroupMinutes => (&m.limits.grp_tres_mins, "in all (GrpTRESMins)"),
+            _ => (&m.limits.max_tres_mins_per_job, "per job (MaxTRESMins)"),
         };
         self.asked
             .in_slurm_order()
@@ -43,11 +81,11 @@ impl Ctx<'_> {
                         ),
                     };
                     Finding::new(
-                        Reason::Limit(LimitCode::for_tres(Holder::Qos, scope, tres)),
+                        Reason::Limit(LimitCode::for_tres(m.holder, scope, tres)),
                         effect,
                         format!(
-                            "QOS {} allows {max} {}-minutes {per}: {} times the time limit; this job asks for {asked} × {minutes} min = {wanted}{}{shorter}",
-                            q.name,
+                            "{} allows {max} {}-minutes {per}: {} times the time limit; this job asks for {asked} × {minutes} min = {wanted}{}{shorter}",
+                            m.name,
                             minute_noun(tres),
                             noun(tres),
                             never(effect)
@@ -58,11 +96,11 @@ impl Ctx<'_> {
             .collect()
     }
 
-    /// GrpTRESMins of one QOS: a budget of TRES-minutes used, which decays with time. Once
-    /// what was used reaches it, a job asking for that TRES waits; the job's own minutes do
-    /// not count (captured: a job alone over it starts while nothing is used).
-    pub(super) fn minutes_spent(&self, q: &Qos, seen: &mut Seen) -> Vec<Finding> {
-        let Some(used) = usage::minutes_used(q, self.state) else {
+    /// GrpTRESMins: a budget of TRES-minutes used, which decays with time. Once what was used
+    /// reaches it, a job asking for that TRES waits; the job's own minutes do not count
+    /// (captured: a job alone over it starts while nothing is used).
+    pub(super) fn minutes_spent(&self, m: &Minutes, seen: &mut Seen) -> Vec<Finding> {
+        let Some(used) = usage::minutes_used(m.of, self.state) else {
             return Vec::new();
         };
         self.asked
@@ -70,15 +108,15 @@ impl Ctx<'_> {
             .into_iter()
             .filter(|(_, asked)| *asked > 0)
             .filter_map(|(tres, _)| {
-                let max = seen.first(Scope::GroupMinutes, tres, q.grp_tres_mins.get(tres))?;
+                let max = seen.first(Scope::GroupMinutes, tres, m.limits.grp_tres_mins.get(tres))?;
                 let spent = used.get(tres).unwrap_or(0);
                 (spent >= max).then(|| {
                     Finding::new(
-                        Reason::Limit(LimitCode::for_tres(Holder::Qos, Scope::GroupMinutes, tres)),
+                        Reason::Limit(LimitCode::for_tres(m.holder, Scope::GroupMinutes, tres)),
                         Effect::Pends,
                         format!(
-                            "QOS {} has used {spent} of the {max} {}-minutes it may use (GrpTRESMins, a budget that decays with time); jobs asking for {} wait until an administrator raises it or past use decays",
-                            q.name,
+                            "{} has used {spent} of the {max} {}-minutes it may use (GrpTRESMins, a budget that decays with time); jobs asking for {} wait until an administrator raises it or past use decays",
+                            m.name,
                             minute_noun(tres),
                             noun(tres)
                         ),
@@ -88,32 +126,31 @@ impl Ctx<'_> {
             .collect()
     }
 
-    /// GrpTRESRunMins of one QOS: each running job's TRES times its time left, all together,
-    /// plus this job's TRES times its time limit.
+    /// GrpTRESRunMins: each running job's TRES times its time left, all together, plus this
+    /// job's TRES times its time limit.
     pub(super) fn run_minutes_limits(
         &self,
-        q: &Qos,
+        m: &Minutes,
         seen: &mut Seen,
         alone: Option<Effect>,
     ) -> Vec<Finding> {
         let minutes = self.time_limit_minutes();
-        let running = usage::run_minutes_left(q, self.state);
+        let running = usage::run_minutes_left(m.of, self.state);
         let mut found = Vec::new();
         for (tres, asked) in self.asked.in_slurm_order() {
-            let Some(max) = seen.first(Scope::GroupRunMinutes, tres, q.grp_tres_run_mins.get(tres))
-            else {
+            let Some(max) = seen.first(
+                Scope::GroupRunMinutes,
+                tres,
+                m.limits.grp_tres_run_mins.get(tres),
+            ) else {
                 continue;
             };
             let wanted = asked * minutes;
             let used = running.get(tres).unwrap_or(0);
-            let code = Reason::Limit(LimitCode::for_tres(
-                Holder::Qos,
-                Scope::GroupRunMinutes,
-                tres,
-            ));
+            let code = Reason::Limit(LimitCode::for_tres(m.holder, Scope::GroupRunMinutes, tres));
             let what = format!(
-                "QOS {} allows {max} {}-minutes to its running jobs together (GrpTRESRunMins: {} times the time left)",
-                q.name,
+                "{} allows {max} {}-minutes to its running jobs together (GrpTRESRunMins: {} times the time left)",
+                m.name,
                 minute_noun(tres),
                 noun(tres)
             );

@@ -279,7 +279,7 @@ pub fn pick_association<'a>(req: &Request, state: &'a ClusterState) -> Option<&'
 }
 
 /// Which limits an earlier QOS already set: Slurm takes each from the first QOS that has it.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Seen {
     tres: Vec<(Scope, String)>,
     counts: Vec<&'static str>,

@@ -8,6 +8,7 @@ use crate::slurm::sinfo::NodeRow;
 
 use super::super::reason::{Holder, LimitCode, Reason, Scope};
 use super::super::usage;
+use super::minutes::Minutes;
 use super::waits::alone_over;
 use super::{Ctx, Effect, Finding, Seen, job_qos};
 
@@ -448,10 +449,11 @@ impl Ctx<'_> {
                 }
             }
             if let Some(setting) = &deny {
+                let m = Minutes::of_qos(q);
                 let time_limits = [
-                    self.minutes_alone(q, Scope::MinutesPerJob, &mut seen, Effect::Refused),
-                    self.minutes_alone(q, Scope::GroupMinutes, &mut seen, Effect::Refused),
-                    self.run_minutes_limits(q, &mut seen, Some(Effect::Refused)),
+                    self.minutes_alone(&m, Scope::MinutesPerJob, &mut seen, Effect::Refused),
+                    self.minutes_alone(&m, Scope::GroupMinutes, &mut seen, Effect::Refused),
+                    self.run_minutes_limits(&m, &mut seen, Some(Effect::Refused)),
                 ];
                 for f in time_limits.into_iter().flatten() {
                     // At submit only the job alone counts; the running jobs' share waits.

@@ -15,6 +15,7 @@ use crate::slurm::tres::Tres;
 use super::super::reason::{Holder, LimitCode, Reason, Scope};
 use super::super::usage::{self, Held};
 use super::super::{ClusterState, Request};
+use super::minutes::Minutes;
 use super::{Ctx, Effect, Finding, Seen};
 
 impl Ctx<'_> {
@@ -133,7 +134,8 @@ impl Ctx<'_> {
         for q in &self.qos_order {
             let user = usage::held_by_user(q, self.state);
             let all = usage::held_by_all(q, self.state);
-            found.extend(self.minutes_spent(q, &mut seen));
+            let m = Minutes::of_qos(q);
+            found.extend(self.minutes_spent(&m, &mut seen));
             found.extend(self.usage_limits(
                 q,
                 Holder::Qos,
@@ -143,9 +145,9 @@ impl Ctx<'_> {
                 &mut seen,
                 alone,
             ));
-            found.extend(self.run_minutes_limits(q, &mut seen, alone));
+            found.extend(self.run_minutes_limits(&m, &mut seen, alone));
             if let Some(effect) = alone {
-                found.extend(self.minutes_alone(q, Scope::MinutesPerJob, &mut seen, effect));
+                found.extend(self.minutes_alone(&m, Scope::MinutesPerJob, &mut seen, effect));
                 found.extend(self.per_job_limits(q, Scope::PerJob, &mut seen, effect));
                 found.extend(self.per_job_limits(q, Scope::PerNode, &mut seen, effect));
                 found.extend(self.minimums(q, &mut seen, effect));
@@ -172,8 +174,12 @@ impl Ctx<'_> {
                 alone,
             ));
         }
+        // An association's limits count where no QOS set the same; each level apart.
         if let Some(a) = self.association {
             let held = usage::held_by_association(a, self.state);
+            let m = Minutes::of_association(a);
+            let mut seen = seen.clone();
+            found.extend(self.minutes_spent(&m, &mut seen));
             for (tres, asked) in self.asked.in_slurm_order() {
                 if seen.tres_unset(Scope::Group, tres)
                     && let Some(max) = a.grp_tres.get(tres)
@@ -193,6 +199,11 @@ impl Ctx<'_> {
                         ));
                     }
                 }
+            }
+            let forever = Effect::PendsForever;
+            found.extend(self.run_minutes_limits(&m, &mut seen, Some(forever)));
+            found.extend(self.minutes_alone(&m, Scope::MinutesPerJob, &mut seen, forever));
+            for (tres, asked) in self.asked.in_slurm_order() {
                 if seen.tres_unset(Scope::PerJob, tres)
                     && let Some(max) = a.max_tres_per_job.get(tres)
                     && asked > max
@@ -203,6 +214,9 @@ impl Ctx<'_> {
         }
         for a in self.account_chain() {
             let held = usage::held_in_account(&a.account, self.state);
+            let m = Minutes::of_account(a);
+            let mut seen = seen.clone();
+            found.extend(self.minutes_spent(&m, &mut seen));
             for (tres, asked) in self.asked.in_slurm_order() {
                 let Some(max) = a
                     .grp_tres
@@ -235,6 +249,7 @@ impl Ctx<'_> {
                     ));
                 }
             }
+            found.extend(self.run_minutes_limits(&m, &mut seen, Some(Effect::PendsForever)));
         }
         found
     }
