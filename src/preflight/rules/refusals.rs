@@ -371,9 +371,9 @@ impl Ctx<'_> {
 
     /// `acct_policy_validate`, per QOS in `_qos_policy_validate`'s order: GrpSubmit,
     /// MaxSubmitPA and MaxSubmitPU always; under DenyOnLimit also every limit the job alone
-    /// exceeds (MaxTRESPA; MaxTRESPU and GrpTRES; MaxTRESMins and GrpTRESRunMins; MaxWall;
-    /// MaxTRESPerJob and MaxTRESPerNode; MinTRES). Then the association's MaxSubmit and the
-    /// accounts' GrpSubmit.
+    /// exceeds (MaxTRESPA; MaxTRESPU and GrpTRES; MaxTRESMins, GrpTRESMins and
+    /// GrpTRESRunMins; MaxWall; MaxTRESPerJob and MaxTRESPerNode; MinTRES). Then the
+    /// association's MaxSubmit and the accounts' GrpSubmit.
     pub(super) fn accounting_at_submit(&self) -> Vec<Finding> {
         let mut found = Vec::new();
         let mut seen = Seen::default();
