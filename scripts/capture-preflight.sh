@@ -468,6 +468,9 @@ scenario typed association-submit "$N; $N" "$N" "assoc:MaxJobs=1 MaxSubmit=2"
 scenario typed association-gpus "$N gpus=1" "$N gpus=1" "assoc:GrpTRES=gres/gpu=1"
 scenario typed association-wall "" "partition=normal cpus=1 time=2:00:00" "assoc:MaxWall=1:00:00"
 scenario typed association-cpus-per-job "" "partition=normal cpus=3 time=10:00" "assoc:MaxTRES=cpu=2"
+scenario typed association-cpus-per-job-deny-on-limit "" "partition=normal qos=deny cpus=3 time=10:00" "assoc:MaxTRES=cpu=2"
+scenario typed association-wall-deny-on-limit "" "partition=normal qos=deny cpus=1 time=1:30:00" "assoc:MaxWall=1:00:00"
+scenario typed association-gpus-deny-on-limit "" "partition=normal qos=deny gpus=1 cpus=1 time=10:00" "assoc:GrpTRES=gres/gpu=0"
 
 log "back to the plain shape"
 bash scripts/cluster-start.sh plain >/dev/null

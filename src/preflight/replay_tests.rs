@@ -394,6 +394,11 @@ fn each_verdict_names_the_code_and_numbers() {
         ("typed-gpus-per-job", "QOSMaxGRESPerJob", true, &["QOS perjob allows 1 GPUs per job; this job alone asks for 2"]),
         ("typed-cpus-per-node", "QOSMaxCpuPerNode", true, &["QOS perjob allows 2 CPUs per node; this job alone asks for 3"]),
         ("typed-association-cpus-per-job", "AssocMaxCpuPerJobLimit", true, &["your association (account yenlab) allows 2 CPUs per job; this job alone asks for 3"]),
+        // Under a DenyOnLimit QOS the association's limits refuse a job alone over them too,
+        // and the QOS's MaxWall (2:00:00) takes the place of the association's (1:00:00).
+        ("typed-association-cpus-per-job-deny-on-limit", "AssocMaxCpuPerJobLimit", false, &["QOS deny has DenyOnLimit, so sbatch refuses it (\"AssocMaxCpuPerJobLimit\")", "your association (account yenlab) allows 2 CPUs per job; this job alone asks for 3"]),
+        ("typed-association-gpus-deny-on-limit", "AssocGrpGRES", false, &["QOS deny has DenyOnLimit", "your association (account yenlab) allows 0 GPUs in all; this job alone asks for 1"]),
+        ("typed-association-wall-deny-on-limit", "", false, &["room for 0 GPUs"]),
         ("typed-group-jobs", "QOSGrpJobsLimit", false, &["all users together run 2 jobs under QOS perjob, which allows 2"]),
         ("typed-unknown-account", "InvalidAccount", false, &["\"nosuch\"", "yenlab"]),
         ("typed-association-jobs", "AssocMaxJobsLimit", false, &["you already run 1 jobs", "account yenlab", "allows 1"]),

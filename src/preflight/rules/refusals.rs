@@ -516,8 +516,30 @@ impl Ctx<'_> {
                 }
             }
         }
+        // The association's and its accounts' limits, where no QOS set the same: MaxSubmit
+        // and GrpSubmit always; under DenyOnLimit also every one the job alone exceeds, in
+        // `_acct_policy_validate`'s order (captured: MaxTRES and GrpTRES refused, and a QOS's
+        // MaxWall taking the place of the association's).
+        let deny = self
+            .deny_on_limit
+            .map(|q| format!("QOS {} has DenyOnLimit", q.name));
+        let refused = Effect::Refused;
         if let Some(a) = self.association {
             let held = usage::held_by_association(a, self.state);
+            let m = Minutes::of_association(a);
+            let mut seen = seen.clone();
+            if let Some(setting) = &deny {
+                let alone = [
+                    self.association_grp_alone(a, &seen, refused),
+                    self.minutes_alone(&m, Scope::GroupMinutes, &mut seen, refused),
+                    self.run_minutes_limits(&m, &mut seen, Some(refused)),
+                    self.minutes_alone(&m, Scope::MinutesPerJob, &mut seen, refused),
+                    self.association_max_alone(a, &seen, refused),
+                ];
+                for f in alone.into_iter().flatten().filter(|f| f.effect == refused) {
+                    found.push(f.decided_by(setting.clone()));
+                }
+            }
             if seen.count_unset("MaxSubmitPU")
                 && let Some(max) = a.max_submit
                 && held.submitted_jobs + self.req.tasks > max
@@ -541,11 +563,24 @@ impl Ctx<'_> {
                     ),
                 ));
             }
+            if let Some(setting) = &deny
+                && let Some(f) = self.over_association_wall(a, &seen, refused)
+            {
+                found.push(f.decided_by(setting.clone()));
+            }
         }
         for a in self.account_chain() {
-            let Some(max) = a.grp_submit else { continue };
+            let m = Minutes::of_account(a);
+            let mut seen = seen.clone();
+            if let Some(setting) = &deny {
+                for f in self.account_grp_alone(a, &seen, refused) {
+                    found.push(f.decided_by(setting.clone()));
+                }
+            }
             let held = usage::held_in_account(&a.account, self.state);
-            if held.submitted_jobs + self.req.tasks > max {
+            if let Some(max) = a.grp_submit
+                && held.submitted_jobs + self.req.tasks > max
+            {
                 found.push(Finding::new(
                     Reason::Limit(LimitCode::ASSOC_GRP_SUBMIT),
                     Effect::Refused,
@@ -556,6 +591,15 @@ impl Ctx<'_> {
                         array_counts(self.req.tasks)
                     ),
                 ));
+            }
+            if let Some(setting) = &deny {
+                let alone = [
+                    self.minutes_alone(&m, Scope::GroupMinutes, &mut seen, refused),
+                    self.run_minutes_limits(&m, &mut seen, Some(refused)),
+                ];
+                for f in alone.into_iter().flatten().filter(|f| f.effect == refused) {
+                    found.push(f.decided_by(setting.clone()));
+                }
             }
         }
         found

@@ -7,7 +7,7 @@
 
 use crate::slurm::clock;
 use crate::slurm::duration::format_seconds;
-use crate::slurm::sacctmgr::{Association, Qos};
+use crate::slurm::sacctmgr::{AccountLimits, Association, Qos};
 use crate::slurm::scontrol::Reservation;
 use crate::slurm::sinfo::NodeRow;
 use crate::slurm::tres::Tres;
@@ -65,9 +65,11 @@ impl Ctx<'_> {
                     ));
                 }
             }
-            if self.deny_on_limit.is_none()
-                && let Some(f) = self.over_max_wall(q, &mut seen, Effect::PendsForever)
+            if let Some(f) = self.over_max_wall(q, &mut seen, Effect::PendsForever)
+                && self.deny_on_limit.is_none()
             {
+                // Under DenyOnLimit it was refused at submit; the QOS's MaxWall still takes
+                // the place of the association's (captured).
                 found.push(f);
             }
         }
@@ -87,19 +89,10 @@ impl Ctx<'_> {
                     ),
                 ));
             }
-            if seen.count_unset("MaxWall")
-                && let Some(wall) = a.max_wall.seconds()
-                && self.req.time_seconds > wall
+            if self.deny_on_limit.is_none()
+                && let Some(f) = self.over_association_wall(a, &seen, Effect::PendsForever)
             {
-                found.push(Finding::new(
-                    Reason::Limit(LimitCode::ASSOC_MAX_WALL),
-                    Effect::PendsForever,
-                    format!(
-                        "the time limit {} is longer than your association's MaxWall {}",
-                        format_seconds(self.req.time_seconds),
-                        format_seconds(wall)
-                    ),
-                ));
+                found.push(f);
             }
         }
         for a in self.account_chain() {
@@ -174,20 +167,22 @@ impl Ctx<'_> {
                 alone,
             ));
         }
-        // An association's limits count where no QOS set the same; each level apart.
+        // An association's limits count where no QOS set the same; each level apart. Under
+        // DenyOnLimit a job alone over one was refused at submit already.
         if let Some(a) = self.association {
             let held = usage::held_by_association(a, self.state);
             let m = Minutes::of_association(a);
             let mut seen = seen.clone();
             found.extend(self.minutes_spent(&m, &mut seen));
+            if let Some(effect) = alone {
+                found.extend(self.association_grp_alone(a, &seen, effect));
+            }
             for (tres, asked) in self.asked.in_slurm_order() {
                 if seen.tres_unset(Scope::Group, tres)
                     && let Some(max) = a.grp_tres.get(tres)
                 {
                     let used = held.tres.get(tres).unwrap_or(0);
-                    if asked > max {
-                        found.push(alone_over_assoc(a, Scope::Group, tres, asked, max));
-                    } else if used + asked > max {
+                    if asked <= max && used + asked > max {
                         found.push(Finding::new(
                             Reason::Limit(LimitCode::for_tres(Holder::Assoc, Scope::Group, tres)),
                             Effect::Pends,
@@ -200,16 +195,10 @@ impl Ctx<'_> {
                     }
                 }
             }
-            let forever = Effect::PendsForever;
-            found.extend(self.run_minutes_limits(&m, &mut seen, Some(forever)));
-            found.extend(self.minutes_alone(&m, Scope::MinutesPerJob, &mut seen, forever));
-            for (tres, asked) in self.asked.in_slurm_order() {
-                if seen.tres_unset(Scope::PerJob, tres)
-                    && let Some(max) = a.max_tres_per_job.get(tres)
-                    && asked > max
-                {
-                    found.push(alone_over_assoc(a, Scope::PerJob, tres, asked, max));
-                }
+            found.extend(self.run_minutes_limits(&m, &mut seen, alone));
+            if let Some(effect) = alone {
+                found.extend(self.minutes_alone(&m, Scope::MinutesPerJob, &mut seen, effect));
+                found.extend(self.association_max_alone(a, &seen, effect));
             }
         }
         for a in self.account_chain() {
@@ -217,6 +206,9 @@ impl Ctx<'_> {
             let m = Minutes::of_account(a);
             let mut seen = seen.clone();
             found.extend(self.minutes_spent(&m, &mut seen));
+            if let Some(effect) = alone {
+                found.extend(self.account_grp_alone(a, &seen, effect));
+            }
             for (tres, asked) in self.asked.in_slurm_order() {
                 let Some(max) = a
                     .grp_tres
@@ -225,21 +217,10 @@ impl Ctx<'_> {
                 else {
                     continue;
                 };
-                let code = Reason::Limit(LimitCode::for_tres(Holder::Assoc, Scope::Group, tres));
                 let used = held.tres.get(tres).unwrap_or(0);
-                if asked > max {
+                if asked <= max && used + asked > max {
                     found.push(Finding::new(
-                        code,
-                        Effect::PendsForever,
-                        format!(
-                            "account {} allows {max} {} to all its users together (GrpTRES); this job alone asks for {asked}, so it will never start",
-                            a.account,
-                            noun(tres)
-                        ),
-                    ));
-                } else if used + asked > max {
-                    found.push(Finding::new(
-                        code,
+                        Reason::Limit(LimitCode::for_tres(Holder::Assoc, Scope::Group, tres)),
                         Effect::Pends,
                         format!(
                             "the users of account {} hold {used} of its {max} {} together (GrpTRES); this job asks for {asked}",
@@ -249,9 +230,72 @@ impl Ctx<'_> {
                     ));
                 }
             }
-            found.extend(self.run_minutes_limits(&m, &mut seen, Some(Effect::PendsForever)));
+            found.extend(self.run_minutes_limits(&m, &mut seen, alone));
         }
         found
+    }
+
+    /// The association's GrpTRES, for this job alone, where no QOS set it.
+    pub(super) fn association_grp_alone(
+        &self,
+        a: &Association,
+        seen: &Seen,
+        effect: Effect,
+    ) -> Vec<Finding> {
+        self.asked
+            .in_slurm_order()
+            .into_iter()
+            .filter(|(tres, _)| seen.tres_unset(Scope::Group, tres))
+            .filter_map(|(tres, asked)| {
+                let max = a.grp_tres.get(tres).filter(|max| asked > *max)?;
+                Some(alone_over_assoc(a, Scope::Group, tres, asked, max, effect))
+            })
+            .collect()
+    }
+
+    /// The association's MaxTRES (per job), for this job alone, where no QOS set it.
+    pub(super) fn association_max_alone(
+        &self,
+        a: &Association,
+        seen: &Seen,
+        effect: Effect,
+    ) -> Vec<Finding> {
+        self.asked
+            .in_slurm_order()
+            .into_iter()
+            .filter(|(tres, _)| seen.tres_unset(Scope::PerJob, tres))
+            .filter_map(|(tres, asked)| {
+                let max = a.max_tres_per_job.get(tres).filter(|max| asked > *max)?;
+                Some(alone_over_assoc(a, Scope::PerJob, tres, asked, max, effect))
+            })
+            .collect()
+    }
+
+    /// An account's own GrpTRES, for this job alone, where no QOS set it.
+    pub(super) fn account_grp_alone(
+        &self,
+        a: &AccountLimits,
+        seen: &Seen,
+        effect: Effect,
+    ) -> Vec<Finding> {
+        self.asked
+            .in_slurm_order()
+            .into_iter()
+            .filter(|(tres, _)| seen.tres_unset(Scope::Group, tres))
+            .filter_map(|(tres, asked)| {
+                let max = a.grp_tres.get(tres).filter(|max| asked > *max)?;
+                Some(Finding::new(
+                    Reason::Limit(LimitCode::for_tres(Holder::Assoc, Scope::Group, tres)),
+                    effect,
+                    format!(
+                        "account {} allows {max} {} to all its users together (GrpTRES); this job alone asks for {asked}{}",
+                        a.account,
+                        noun(tres),
+                        never(effect)
+                    ),
+                ))
+            })
+            .collect()
     }
 
     /// GrpTRES or MaxTRESPU of one QOS: the job alone over it (never starts) or together
@@ -350,6 +394,30 @@ impl Ctx<'_> {
                 })
             })
             .collect()
+    }
+
+    /// The association's MaxWall, where no QOS set one.
+    pub(super) fn over_association_wall(
+        &self,
+        a: &Association,
+        seen: &Seen,
+        effect: Effect,
+    ) -> Option<Finding> {
+        let wall = a
+            .max_wall
+            .seconds()
+            .filter(|_| seen.count_unset("MaxWall"))?;
+        (self.req.time_seconds > wall).then(|| {
+            Finding::new(
+                Reason::Limit(LimitCode::ASSOC_MAX_WALL),
+                effect,
+                format!(
+                    "the time limit {} is longer than your association's MaxWall {}",
+                    format_seconds(self.req.time_seconds),
+                    format_seconds(wall)
+                ),
+            )
+        })
     }
 
     pub(super) fn over_max_wall(
@@ -571,7 +639,14 @@ pub(super) fn alone_over(
     )
 }
 
-fn alone_over_assoc(a: &Association, scope: Scope, tres: &str, asked: u64, max: u64) -> Finding {
+fn alone_over_assoc(
+    a: &Association,
+    scope: Scope,
+    tres: &str,
+    asked: u64,
+    max: u64,
+    effect: Effect,
+) -> Finding {
     let per = if scope == Scope::Group {
         "in all"
     } else {
@@ -579,11 +654,12 @@ fn alone_over_assoc(a: &Association, scope: Scope, tres: &str, asked: u64, max: 
     };
     Finding::new(
         Reason::Limit(LimitCode::for_tres(Holder::Assoc, scope, tres)),
-        Effect::PendsForever,
+        effect,
         format!(
-            "your association ({}) allows {max} {} {per}; this job alone asks for {asked}, so it will never start",
+            "your association ({}) allows {max} {} {per}; this job alone asks for {asked}{}",
             a.describe(),
-            noun(tres)
+            noun(tres),
+            never(effect)
         ),
     )
 }
