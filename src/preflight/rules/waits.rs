@@ -385,7 +385,7 @@ impl Ctx<'_> {
                         Reason::Limit(LimitCode::for_tres(Holder::Qos, Scope::MinPerJob, tres)),
                         effect,
                         format!(
-                            "QOS {} requires at least {min} {} per job (MinTRES); this job asks for {asked}{}",
+                            "QOS {} requires at least {min} {} per job (MinTRES); this job asks for {asked}{}; ask for at least {min}, or use a partition or QOS without that minimum",
                             q.name,
                             noun(tres),
                             never(effect)
