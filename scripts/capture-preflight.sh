@@ -23,10 +23,10 @@ mkdir -p "$OUT"
 
 NODE_FORMAT='NodeList:|,Partition:|,StateLong:|,CPUsState:|,Memory:|,AllocMem:|,Gres:|,GresUsed:|'
 QUEUE_FORMAT='JobArrayID:|,Partition:|,UserName:|,State:|,TimeUsed:|,TimeLimit:|,NumCPUs:|,tres-alloc:|,QOS:|,Reason:|,StartTime:|,NodeList:|,Name:'
-QOS_FORMAT='format=Name,MaxTRESPU,MaxJobsPU,MaxSubmitPU,MaxWall,GrpTRES,GrpJobs,MaxTRES,MaxTRESPerNode,Flags,MaxTRESPA,MaxJobsPA,MaxSubmitPA,GrpSubmit,MinTRES,MaxTRESMins,GrpTRESRunMins,GrpTRESMins'
-ASSOC_FORMAT='format=Cluster,Account,User,Partition,QOS,DefaultQOS,GrpTRES,MaxTRES,MaxJobs,MaxSubmit,MaxWall,GrpTRESMins,GrpTRESRunMins,MaxTRESMins'
+QOS_FORMAT='format=Name,MaxTRESPU,MaxJobsPU,MaxSubmitPU,MaxWall,GrpTRES,GrpJobs,MaxTRES,MaxTRESPerNode,Flags,MaxTRESPA,MaxJobsPA,MaxSubmitPA,GrpSubmit,MinTRES,MaxTRESMins,GrpTRESRunMins,GrpTRESMins,GrpWall'
+ASSOC_FORMAT='format=Cluster,Account,User,Partition,QOS,DefaultQOS,GrpTRES,MaxTRES,MaxJobs,MaxSubmit,MaxWall,GrpTRESMins,GrpTRESRunMins,MaxTRESMins,GrpWall'
 USER_FORMAT='format=DefaultAccount'
-ACCOUNT_FORMAT='format=Cluster,Account,ParentName,GrpTRES,GrpJobs,GrpSubmit,GrpTRESMins,GrpTRESRunMins'
+ACCOUNT_FORMAT='format=Cluster,Account,ParentName,GrpTRES,GrpJobs,GrpSubmit,GrpTRESMins,GrpTRESRunMins,GrpWall'
 JOB_ACCOUNT_FORMAT='JobArrayID:|,Account:'
 
 log() { echo "[capture-preflight $(date +%T)] $*" >&2; }
@@ -268,9 +268,9 @@ scenario() {
   log "$shape-$name: $(cat "$d/slurm.txt")"
   clear_queue
   [[ "$special" == assoc:* ]] && assoc_limits MaxJobs=-1 MaxSubmit=-1 GrpTRES=gres/gpu=-1 MaxTRES=cpu=-1 MaxWall=-1 \
-    GrpTRESMins=gres/gpu=-1 GrpTRESRunMins=gres/gpu=-1 MaxTRESMins=gres/gpu=-1
+    GrpTRESMins=gres/gpu=-1 GrpTRESRunMins=gres/gpu=-1 MaxTRESMins=gres/gpu=-1 GrpWall=-1
   [[ "$special" == account:* ]] && account_limits GrpJobs=-1 GrpSubmit=-1 GrpTRES=gres/gpu=-1 \
-    GrpTRESMins=gres/gpu=-1 GrpTRESRunMins=gres/gpu=-1
+    GrpTRESMins=gres/gpu=-1 GrpTRESRunMins=gres/gpu=-1 GrpWall=-1
   for what in $special; do
     [[ "$what" == qos:* ]] && qos_limit "$what" undo
     [[ "$what" == passoc:* ]] && partition_assoc "$what" undo
@@ -408,6 +408,11 @@ scenario plain account-run-minutes-alone "" "partition=gpu gpus=2 cpus=1 time=1:
 scenario plain account-grp-minutes-spent "" "$R gpus=1" "account:GrpTRESMins=gres/gpu=0"
 scenario plain partition-association-run-minutes "partition=gpu gpus=1 cpus=1 time=1:00:00" "partition=gpu gpus=1 cpus=1 time=1:00:00" "passoc:gpu:GrpTRESRunMins=gres/gpu=100"
 scenario plain partition-association-run-minutes-fits "partition=gpu gpus=1 cpus=1 time=30:00" "partition=gpu gpus=1 cpus=1 time=1:00:00" "passoc:gpu:GrpTRESRunMins=gres/gpu=100"
+# GrpWall: a budget of wall time used, which only the controller counts; 0 is spent.
+scenario plain qos-grp-wall-spent "" "$R gpus=1" "$Q:GrpWall=0"
+scenario plain qos-deny-grp-wall "" "partition=gpu gpus=1 cpus=1 time=1:00:00" "$Q:Flags=DenyOnLimit $Q:GrpWall=30"
+scenario plain association-grp-wall-spent "" "partition=normal cpus=1 time=10:00" "assoc:GrpWall=0"
+scenario plain account-grp-wall-spent "" "partition=normal cpus=1 time=10:00" "account:GrpWall=0"
 scenario plain partition-drain-array-over-max-array-size "" "$R gpus=1 tasks=1002 throttle=2" partition:drain
 # Job arrays; QOS sweep (MaxJobsPU 2, MaxSubmitPU 10, MaxTRESPU gres/gpu=4) in partition normal.
 A='partition=normal qos=sweep gpus=1 cpus=1 time=10:00'

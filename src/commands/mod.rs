@@ -192,9 +192,17 @@ pub async fn gather_state(slurm: &Slurm) -> Result<(ClusterState, Vec<String>), 
     // QOS, an association or an account has such a limit. Without them GrpTRESRunMins is
     // judged from the queue, and GrpTRESMins not at all.
     let mut limit_use = Vec::new();
-    if qos.iter().any(|q| q.minutes.counts_use())
-        || associations.iter().any(|a| a.minutes.counts_use())
-        || accounts.iter().any(|a| a.minutes.counts_use())
+    let wall =
+        |w: &crate::slurm::duration::SlurmTime| *w != crate::slurm::duration::SlurmTime::NotSet;
+    if qos
+        .iter()
+        .any(|q| q.minutes.counts_use() || wall(&q.grp_wall))
+        || associations
+            .iter()
+            .any(|a| a.minutes.counts_use() || wall(&a.grp_wall))
+        || accounts
+            .iter()
+            .any(|a| a.minutes.counts_use() || wall(&a.grp_wall))
     {
         match slurm.limit_use(&user).await {
             Ok(u) => limit_use = u,

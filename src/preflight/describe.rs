@@ -100,6 +100,9 @@ pub fn facts(req: &Request, state: &ClusterState) -> Vec<String> {
         if q.max_wall != SlurmTime::NotSet {
             parts.push(format!("MaxWall {}", q.max_wall));
         }
+        if q.grp_wall != SlurmTime::NotSet {
+            parts.push(format!("GrpWall {}", q.grp_wall));
+        }
         if !q.grp_tres.is_empty() {
             parts.push(format!("GrpTRES {}", tres_text(&q.grp_tres)));
         }
@@ -161,6 +164,9 @@ pub fn facts(req: &Request, state: &ClusterState) -> Vec<String> {
         }
         if let Some(n) = a.grp_submit {
             parts.push(format!("GrpSubmit {n}"));
+        }
+        if a.grp_wall != SlurmTime::NotSet {
+            parts.push(format!("GrpWall {}", a.grp_wall));
         }
         parts.extend(minutes_parts(
             &a.minutes,

@@ -182,6 +182,8 @@ impl LimitCode {
     pub const QOS_MAX_JOBS_PER_USER: LimitCode = LimitCode("QOSMaxJobsPerUserLimit");
     pub const QOS_GRP_JOBS: LimitCode = LimitCode("QOSGrpJobsLimit");
     pub const QOS_GRP_SUBMIT: LimitCode = LimitCode("QOSGrpSubmitJobsLimit");
+    pub const QOS_GRP_WALL: LimitCode = LimitCode("QOSGrpWallLimit");
+    pub const ASSOC_GRP_WALL: LimitCode = LimitCode("AssocGrpWallLimit");
     pub const QOS_MAX_JOBS_PER_ACCOUNT: LimitCode = LimitCode("MaxJobsPerAccount");
     pub const QOS_MAX_SUBMIT_PER_ACCOUNT: LimitCode = LimitCode("MaxSubmitJobsPerAccount");
     pub const QOS_MAX_SUBMIT_PER_USER: LimitCode = LimitCode("QOSMaxSubmitJobPerUserLimit");

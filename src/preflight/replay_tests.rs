@@ -349,6 +349,11 @@ fn each_verdict_names_the_code_and_numbers() {
         ("plain-account-grp-minutes-spent", "AssocGrpGRESMinutes", false, &["account yenlab has used 0 of the 0 GPU-minutes it may use"]),
         ("plain-partition-association-run-minutes", "AssocGrpGRESRunMinutes", false, &["your association (account yenlab, partition gpu) allows 100 GPU-minutes to its running jobs together", "the running jobs still hold 60 and this job asks for 1 × 60 min = 60, so it waits for them to run down; a time limit of at most 40:00 would start it now"]),
         ("plain-partition-association-run-minutes-fits", "", false, &["room for 1 GPUs"]),
+        // GrpWall: a budget of wall time, as the controller counts it.
+        ("plain-qos-grp-wall-spent", "QOSGrpWallLimit", false, &["QOS gpu's jobs have run 0 of the 0 minutes of wall time it allows (GrpWall"]),
+        ("plain-qos-deny-grp-wall", "QOSGrpWallLimit", false, &["QOS gpu has DenyOnLimit", "QOS gpu allows 30:00 of wall time in all (GrpWall); this job's time limit is 1:00:00"]),
+        ("plain-association-grp-wall-spent", "AssocGrpWallLimit", false, &["your association (account yenlab)'s jobs have run 0 of the 0 minutes"]),
+        ("plain-account-grp-wall-spent", "AssocGrpWallLimit", false, &["account yenlab's jobs have run 0 of the 0 minutes"]),
         ("plain-array-fits", "", false, &["all 2 tasks start now: partition normal has room"]),
         ("plain-array-throttled", "", false, &["2 of 6 tasks start now; the other 4 wait (JobArrayTaskLimit): the array's throttle %2 lets 2 of its tasks run at once"]),
         ("plain-array-unthrottled-jobs-per-user", "", false, &["2 of 6 tasks start now; the other 4 wait (QOSMaxJobsPerUserLimit): you already run 2 jobs under QOS sweep"]),
@@ -470,6 +475,8 @@ fn table_covers_every_reason() {
         Reason::Limit(LimitCode::ASSOC_GRP_JOBS),
         Reason::Limit(LimitCode::ASSOC_GRP_SUBMIT),
         Reason::Limit(LimitCode::QOS_GRP_SUBMIT),
+        Reason::Limit(LimitCode::QOS_GRP_WALL),
+        Reason::Limit(LimitCode::ASSOC_GRP_WALL),
         Reason::Limit(LimitCode::QOS_MAX_JOBS_PER_ACCOUNT),
         Reason::Limit(LimitCode::QOS_MAX_SUBMIT_PER_ACCOUNT),
     ];

@@ -210,6 +210,12 @@ pub fn run_minutes_left(of: MinutesOf, state: &ClusterState) -> Tres {
     Tres(seconds.0.into_iter().map(|(t, s)| (t, s / 60)).collect())
 }
 
+/// The wall time used under `of` so far (GrpWall), in minutes, as the controller counts it;
+/// `None` when its counters were not read.
+pub fn wall_minutes_used(of: MinutesOf, state: &ClusterState) -> Option<u64> {
+    of.counted(state).map(|u| u.wall_minutes_used)
+}
+
 /// The TRES-minutes used under `of` so far (GrpTRESMins), as the controller counts them;
 /// `None` when its counters were not read.
 pub fn minutes_used<'s>(of: MinutesOf, state: &'s ClusterState) -> Option<&'s Tres> {

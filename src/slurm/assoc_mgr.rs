@@ -27,6 +27,8 @@ pub struct LimitUse {
     pub tres_mins_used: Tres,
     /// GrpTRESRunMins' count: the running jobs' TRES times their time left, in TRES-minutes.
     pub tres_run_mins: Tres,
+    /// GrpWall's use so far, in whole minutes (it decays with time).
+    pub wall_minutes_used: u64,
 }
 
 impl LimitUse {
@@ -35,6 +37,7 @@ impl LimitUse {
             owner,
             tres_mins_used: Tres::default(),
             tres_run_mins: Tres::default(),
+            wall_minutes_used: 0,
         }
     }
 }
@@ -45,6 +48,14 @@ pub fn parse(text: &str) -> Vec<LimitUse> {
         if line.starts_with("ClusterName=") {
             all.push(LimitUse::new(association(line)));
             continue;
+        }
+        // `GrpJobs=N(0) GrpJobsAccrue=N(0) GrpSubmitJobs=N(0) GrpWall=N(0.00)`: several on a line.
+        if let Some(wall) = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("GrpWall="))
+            && let Some(u) = all.last_mut()
+        {
+            u.wall_minutes_used = in_brackets(wall).map_or(0, |m| m as u64);
         }
         let Some((key, value)) = line.split_once('=') else {
             continue;
@@ -87,6 +98,14 @@ fn without_id(value: &str) -> &str {
     value.split('(').next().unwrap_or(value)
 }
 
+/// `100(60.5)` → 60.5: what is counted against a limit.
+fn in_brackets(value: &str) -> Option<f64> {
+    value
+        .split_once('(')
+        .and_then(|(_, c)| c.strip_suffix(')'))
+        .and_then(|c| c.parse::<f64>().ok())
+}
+
 /// `cpu=N(60),gres/gpu=100(60)` → cpu=60, gres/gpu=60: the counts in brackets.
 fn counted(value: &str) -> Tres {
     let mut t = Tres::default();
@@ -94,11 +113,7 @@ fn counted(value: &str) -> Tres {
         let Some((name, rest)) = entry.split_once('=') else {
             continue;
         };
-        let Some(count) = rest
-            .split_once('(')
-            .and_then(|(_, c)| c.strip_suffix(')'))
-            .and_then(|c| c.parse::<f64>().ok())
-        else {
+        let Some(count) = in_brackets(rest) else {
             continue;
         };
         if count > 0.0 {
@@ -126,6 +141,8 @@ mod tests {
         assert_eq!(gpu.tres_run_mins.get("gres/gpu"), Some(60));
         assert_eq!(gpu.tres_run_mins.get("cpu"), Some(60));
         assert_eq!(gpu.tres_mins_used.get("gres/gpu"), None);
+        let q = &parse("QOS=x(9)\n    GrpJobs=N(0) GrpSubmitJobs=N(0) GrpWall=30(42.75)\n")[0];
+        assert_eq!(q.wall_minutes_used, 42);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use super::duration::SlurmTime;
 use super::tres::Tres;
 
-pub const QOS_FORMAT: &str = "format=Name,MaxTRESPU,MaxJobsPU,MaxSubmitPU,MaxWall,GrpTRES,GrpJobs,MaxTRES,MaxTRESPerNode,Flags,MaxTRESPA,MaxJobsPA,MaxSubmitPA,GrpSubmit,MinTRES,MaxTRESMins,GrpTRESRunMins,GrpTRESMins";
+pub const QOS_FORMAT: &str = "format=Name,MaxTRESPU,MaxJobsPU,MaxSubmitPU,MaxWall,GrpTRES,GrpJobs,MaxTRES,MaxTRESPerNode,Flags,MaxTRESPA,MaxJobsPA,MaxSubmitPA,GrpSubmit,MinTRES,MaxTRESMins,GrpTRESRunMins,GrpTRESMins,GrpWall";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Qos {
@@ -29,6 +29,8 @@ pub struct Qos {
     pub min_tres_per_job: Tres,
     /// MaxTRESMins, GrpTRESMins and GrpTRESRunMins.
     pub minutes: MinutesLimits,
+    /// GrpWall: a budget of wall time the QOS's jobs have run, which decays.
+    pub grp_wall: SlurmTime,
 }
 
 impl Qos {
@@ -82,12 +84,13 @@ pub fn parse_qos(text: &str) -> Vec<Qos> {
                     grp_tres_run_mins: Tres::parse(at(16)),
                     grp_tres_mins: Tres::parse(at(17)),
                 },
+                grp_wall: SlurmTime::parse(at(18)).unwrap_or(SlurmTime::NotSet),
             })
         })
         .collect()
 }
 
-pub const ASSOC_FORMAT: &str = "format=Cluster,Account,User,Partition,QOS,DefaultQOS,GrpTRES,MaxTRES,MaxJobs,MaxSubmit,MaxWall,GrpTRESMins,GrpTRESRunMins,MaxTRESMins";
+pub const ASSOC_FORMAT: &str = "format=Cluster,Account,User,Partition,QOS,DefaultQOS,GrpTRES,MaxTRES,MaxJobs,MaxSubmit,MaxWall,GrpTRESMins,GrpTRESRunMins,MaxTRESMins,GrpWall";
 
 /// One association: which QOS a user may use under an account, and its own limits.
 #[derive(Debug, Clone, PartialEq)]
@@ -106,6 +109,8 @@ pub struct Association {
     pub max_wall: SlurmTime,
     /// GrpTRESMins, GrpTRESRunMins and MaxTRESMins, as a QOS's.
     pub minutes: MinutesLimits,
+    /// GrpWall: a budget of wall time its jobs have run, which decays.
+    pub grp_wall: SlurmTime,
 }
 
 /// The TRES-minutes limits a QOS or an association may set.
@@ -149,6 +154,7 @@ impl Association {
             || self.max_jobs.is_some()
             || self.max_submit.is_some()
             || !self.minutes.is_empty()
+            || self.grp_wall != SlurmTime::NotSet
     }
 }
 
@@ -182,6 +188,7 @@ pub fn parse_associations(text: &str) -> Vec<Association> {
                     grp_tres_run_mins: Tres::parse(at(12)),
                     max_tres_mins_per_job: Tres::parse(at(13)),
                 },
+                grp_wall: SlurmTime::parse(at(14)).unwrap_or(SlurmTime::NotSet),
             })
         })
         .collect()
@@ -189,8 +196,7 @@ pub fn parse_associations(text: &str) -> Vec<Association> {
 
 /// The format for `sacctmgr -P -n show assoc where user=`: the accounts' own rows, with the
 /// limits all their users and sub-accounts share.
-pub const ACCOUNT_FORMAT: &str =
-    "format=Cluster,Account,ParentName,GrpTRES,GrpJobs,GrpSubmit,GrpTRESMins,GrpTRESRunMins";
+pub const ACCOUNT_FORMAT: &str = "format=Cluster,Account,ParentName,GrpTRES,GrpJobs,GrpSubmit,GrpTRESMins,GrpTRESRunMins,GrpWall";
 
 /// An account's own limits, shared by every job of its users and of its sub-accounts.
 #[derive(Debug, Clone, PartialEq)]
@@ -205,6 +211,8 @@ pub struct AccountLimits {
     pub grp_submit: Option<u64>,
     /// GrpTRESMins and GrpTRESRunMins (an account has no MaxTRESMins of its own).
     pub minutes: MinutesLimits,
+    /// GrpWall: a budget of wall time its users' jobs have run, which decays.
+    pub grp_wall: SlurmTime,
 }
 
 impl AccountLimits {
@@ -213,6 +221,7 @@ impl AccountLimits {
             || self.grp_jobs.is_some()
             || self.grp_submit.is_some()
             || !self.minutes.is_empty()
+            || self.grp_wall != SlurmTime::NotSet
     }
 }
 
@@ -236,6 +245,10 @@ pub fn parse_account_limits(text: &str) -> Vec<AccountLimits> {
                     grp_tres_run_mins: Tres::parse(f.get(7).copied().unwrap_or("")),
                     max_tres_mins_per_job: Tres::default(),
                 },
+                grp_wall: f
+                    .get(8)
+                    .and_then(|w| SlurmTime::parse(w))
+                    .unwrap_or(SlurmTime::NotSet),
             })
         })
         .collect()

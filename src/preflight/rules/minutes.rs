@@ -3,7 +3,7 @@
 //! TRES times their time left). Each is checked where `waits.rs` and `refusals.rs` put it in
 //! Slurm's order.
 
-use crate::slurm::duration::format_seconds;
+use crate::slurm::duration::{SlurmTime, format_seconds};
 use crate::slurm::sacctmgr::{AccountLimits, Association, MinutesLimits, Qos};
 
 use super::super::reason::{Holder, LimitCode, Reason, Scope};
@@ -18,6 +18,8 @@ pub(super) struct Minutes<'a> {
     /// `QOS gpu`, `your association (account yenlab)`, `account yenlab`.
     name: String,
     limits: &'a MinutesLimits,
+    /// GrpWall: a budget of wall time, which decays like GrpTRESMins.
+    grp_wall: &'a SlurmTime,
 }
 
 impl<'a> Minutes<'a> {
@@ -27,6 +29,7 @@ impl<'a> Minutes<'a> {
             holder: Holder::Qos,
             name: format!("QOS {}", q.name),
             limits: &q.minutes,
+            grp_wall: &q.grp_wall,
         }
     }
 
@@ -36,6 +39,7 @@ impl<'a> Minutes<'a> {
             holder: Holder::Assoc,
             name: format!("your association ({})", a.describe()),
             limits: &a.minutes,
+            grp_wall: &a.grp_wall,
         }
     }
 
@@ -45,6 +49,7 @@ impl<'a> Minutes<'a> {
             holder: Holder::Assoc,
             name: format!("account {}", a.account),
             limits: &a.minutes,
+            grp_wall: &a.grp_wall,
         }
     }
 }
@@ -187,9 +192,50 @@ impl Ctx<'_> {
         found
     }
 
+    /// GrpWall spent: once the wall time used reaches it, every job waits.
+    pub(super) fn wall_spent(&self, m: &Minutes, seen: &mut Seen) -> Option<Finding> {
+        let max = seen.first_count("GrpWall", m.grp_wall.seconds().map(|s| s / 60))?;
+        let used = usage::wall_minutes_used(m.of, self.state)?;
+        (used >= max).then(|| {
+            Finding::new(
+                Reason::Limit(grp_wall_code(m.holder)),
+                Effect::Pends,
+                format!(
+                    "{}'s jobs have run {used} of the {max} minutes of wall time it allows (GrpWall, a budget that decays with time); jobs wait until an administrator raises it or past use decays",
+                    m.name
+                ),
+            )
+        })
+    }
+
+    /// GrpWall against this job's time limit alone: what DenyOnLimit refuses at submit.
+    pub(super) fn wall_alone(&self, m: &Minutes, seen: &mut Seen) -> Option<Finding> {
+        let max = seen.first_count("GrpWall", m.grp_wall.seconds().map(|s| s / 60))?;
+        let minutes = self.time_limit_minutes();
+        (minutes > max).then(|| {
+            Finding::new(
+                Reason::Limit(grp_wall_code(m.holder)),
+                Effect::Refused,
+                format!(
+                    "{} allows {} of wall time in all (GrpWall); this job's time limit is {}",
+                    m.name,
+                    format_seconds(max * 60),
+                    format_seconds(minutes * 60)
+                ),
+            )
+        })
+    }
+
     /// The time limit in whole minutes, as Slurm keeps it.
     fn time_limit_minutes(&self) -> u64 {
         self.req.time_seconds.div_ceil(60)
+    }
+}
+
+fn grp_wall_code(holder: Holder) -> LimitCode {
+    match holder {
+        Holder::Qos => LimitCode::QOS_GRP_WALL,
+        Holder::Assoc => LimitCode::ASSOC_GRP_WALL,
     }
 }
 

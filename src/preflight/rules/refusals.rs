@@ -464,6 +464,9 @@ impl Ctx<'_> {
                 if let Some(f) = self.over_max_wall(q, &mut seen, Effect::Refused) {
                     found.push(f.decided_by(setting.clone()));
                 }
+                if let Some(f) = self.wall_alone(&m, &mut seen) {
+                    found.push(f.decided_by(setting.clone()));
+                }
                 for scope in [Scope::PerJob, Scope::PerNode] {
                     for f in self.per_job_limits(q, scope, &mut seen, Effect::Refused) {
                         found.push(f.decided_by(setting.clone()));
@@ -533,6 +536,7 @@ impl Ctx<'_> {
                     self.association_grp_alone(a, &seen, refused),
                     self.minutes_alone(&m, Scope::GroupMinutes, &mut seen, refused),
                     self.run_minutes_limits(&m, &mut seen, Some(refused)),
+                    self.wall_alone(&m, &mut seen).into_iter().collect(),
                     self.minutes_alone(&m, Scope::MinutesPerJob, &mut seen, refused),
                     self.association_max_alone(a, &seen, refused),
                 ];
@@ -596,6 +600,7 @@ impl Ctx<'_> {
                 let alone = [
                     self.minutes_alone(&m, Scope::GroupMinutes, &mut seen, refused),
                     self.run_minutes_limits(&m, &mut seen, Some(refused)),
+                    self.wall_alone(&m, &mut seen).into_iter().collect(),
                 ];
                 for f in alone.into_iter().flatten().filter(|f| f.effect == refused) {
                     found.push(f.decided_by(setting.clone()));

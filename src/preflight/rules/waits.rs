@@ -37,6 +37,7 @@ impl Ctx<'_> {
                     ));
                 }
             }
+            found.extend(self.wall_spent(&Minutes::of_qos(q), &mut seen));
             if let Some(max) = seen.first_count("MaxJobsPA", q.max_jobs_per_account)
                 && let Some(account) = usage::account_of(self.req, self.state)
             {
@@ -75,6 +76,7 @@ impl Ctx<'_> {
         }
         if let Some(a) = self.association {
             let held = usage::held_by_association(a, self.state);
+            found.extend(self.wall_spent(&Minutes::of_association(a), &mut seen.clone()));
             if seen.count_unset("MaxJobsPU")
                 && let Some(max) = a.max_jobs
                 && held.running_jobs >= max
@@ -96,9 +98,10 @@ impl Ctx<'_> {
             }
         }
         for a in self.account_chain() {
-            let Some(max) = a.grp_jobs else { continue };
             let held = usage::held_in_account(&a.account, self.state);
-            if held.running_jobs >= max {
+            if let Some(max) = a.grp_jobs
+                && held.running_jobs >= max
+            {
                 found.push(Finding::new(
                     Reason::Limit(LimitCode::ASSOC_GRP_JOBS),
                     Effect::Pends,
@@ -108,6 +111,7 @@ impl Ctx<'_> {
                     ),
                 ));
             }
+            found.extend(self.wall_spent(&Minutes::of_account(a), &mut seen.clone()));
         }
         found
     }
