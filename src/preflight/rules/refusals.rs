@@ -533,12 +533,12 @@ impl Ctx<'_> {
             let mut seen = seen.clone();
             if let Some(setting) = &deny {
                 let alone = [
-                    self.association_grp_alone(a, &seen, refused),
+                    self.association_alone(a, Scope::Group, &seen, refused),
                     self.minutes_alone(&m, Scope::GroupMinutes, &mut seen, refused),
                     self.run_minutes_limits(&m, &mut seen, Some(refused)),
                     self.wall_alone(&m, &mut seen).into_iter().collect(),
                     self.minutes_alone(&m, Scope::MinutesPerJob, &mut seen, refused),
-                    self.association_max_alone(a, &seen, refused),
+                    self.association_alone(a, Scope::PerJob, &seen, refused),
                 ];
                 for f in alone.into_iter().flatten().filter(|f| f.effect == refused) {
                     found.push(f.decided_by(setting.clone()));

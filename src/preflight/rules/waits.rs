@@ -179,7 +179,7 @@ impl Ctx<'_> {
             let mut seen = seen.clone();
             found.extend(self.minutes_spent(&m, &mut seen));
             if let Some(effect) = alone {
-                found.extend(self.association_grp_alone(a, &seen, effect));
+                found.extend(self.association_alone(a, Scope::Group, &seen, effect));
             }
             for (tres, asked) in self.asked.in_slurm_order() {
                 if seen.tres_unset(Scope::Group, tres)
@@ -202,7 +202,7 @@ impl Ctx<'_> {
             found.extend(self.run_minutes_limits(&m, &mut seen, alone));
             if let Some(effect) = alone {
                 found.extend(self.minutes_alone(&m, Scope::MinutesPerJob, &mut seen, effect));
-                found.extend(self.association_max_alone(a, &seen, effect));
+                found.extend(self.association_alone(a, Scope::PerJob, &seen, effect));
             }
         }
         for a in self.account_chain() {
@@ -239,39 +239,40 @@ impl Ctx<'_> {
         found
     }
 
-    /// The association's GrpTRES, for this job alone, where no QOS set it.
-    pub(super) fn association_grp_alone(
-        &self,
-        a: &Association,
+    /// The TRES this job alone asks more of than `limits` allow, where no QOS set the same
+    /// `scope`: (TRES, asked, limit).
+    fn over_alone<'t>(
+        &'t self,
+        limits: &Tres,
+        scope: Scope,
         seen: &Seen,
-        effect: Effect,
-    ) -> Vec<Finding> {
+    ) -> Vec<(&'t str, u64, u64)> {
         self.asked
             .in_slurm_order()
             .into_iter()
-            .filter(|(tres, _)| seen.tres_unset(Scope::Group, tres))
+            .filter(|(tres, _)| seen.tres_unset(scope, tres))
             .filter_map(|(tres, asked)| {
-                let max = a.grp_tres.get(tres).filter(|max| asked > *max)?;
-                Some(alone_over_assoc(a, Scope::Group, tres, asked, max, effect))
+                let max = limits.get(tres).filter(|max| asked > *max)?;
+                Some((tres, asked, max))
             })
             .collect()
     }
 
-    /// The association's MaxTRES (per job), for this job alone, where no QOS set it.
-    pub(super) fn association_max_alone(
+    /// The association's GrpTRES (`scope` Group) or MaxTRES (PerJob), for this job alone.
+    pub(super) fn association_alone(
         &self,
         a: &Association,
+        scope: Scope,
         seen: &Seen,
         effect: Effect,
     ) -> Vec<Finding> {
-        self.asked
-            .in_slurm_order()
+        let limits = match scope {
+            Scope::Group => &a.grp_tres,
+            _ => &a.max_tres_per_job,
+        };
+        self.over_alone(limits, scope, seen)
             .into_iter()
-            .filter(|(tres, _)| seen.tres_unset(Scope::PerJob, tres))
-            .filter_map(|(tres, asked)| {
-                let max = a.max_tres_per_job.get(tres).filter(|max| asked > *max)?;
-                Some(alone_over_assoc(a, Scope::PerJob, tres, asked, max, effect))
-            })
+            .map(|(tres, asked, max)| alone_over_assoc(a, scope, tres, asked, max, effect))
             .collect()
     }
 
@@ -282,13 +283,10 @@ impl Ctx<'_> {
         seen: &Seen,
         effect: Effect,
     ) -> Vec<Finding> {
-        self.asked
-            .in_slurm_order()
+        self.over_alone(&a.grp_tres, Scope::Group, seen)
             .into_iter()
-            .filter(|(tres, _)| seen.tres_unset(Scope::Group, tres))
-            .filter_map(|(tres, asked)| {
-                let max = a.grp_tres.get(tres).filter(|max| asked > *max)?;
-                Some(Finding::new(
+            .map(|(tres, asked, max)| {
+                Finding::new(
                     Reason::Limit(LimitCode::for_tres(Holder::Assoc, Scope::Group, tres)),
                     effect,
                     format!(
@@ -297,7 +295,7 @@ impl Ctx<'_> {
                         noun(tres),
                         never(effect)
                     ),
-                ))
+                )
             })
             .collect()
     }
