@@ -102,40 +102,31 @@ fn counts_under(job: &QueuedJob, q: &Qos, state: &ClusterState) -> bool {
             .is_some_and(|p| p.qos.as_deref() == Some(q.name.as_str()))
 }
 
-/// What the current user holds under `q`.
-pub fn held_by_user(q: &Qos, state: &ClusterState) -> Held {
+/// What the jobs `keep` picks hold.
+fn held_where(state: &ClusterState, keep: impl Fn(&QueuedJob) -> bool) -> Held {
     let mut held = Held::default();
-    for job in state
-        .queue
-        .iter()
-        .filter(|j| j.user == state.user && counts_under(j, q, state))
-    {
+    for job in state.queue.iter().filter(|j| keep(j)) {
         held.add(job);
     }
     held
+}
+
+/// What the current user holds under `q`.
+pub fn held_by_user(q: &Qos, state: &ClusterState) -> Held {
+    held_where(state, |j| j.user == state.user && counts_under(j, q, state))
 }
 
 /// What the jobs of `account` hold under `q`, every user's together (MaxTRESPA, MaxJobsPA,
 /// MaxSubmitPA). Slurm counts the account the job runs under, not its sub-accounts.
 pub fn held_by_account(q: &Qos, account: &str, state: &ClusterState) -> Held {
-    let mut held = Held::default();
-    for job in state
-        .queue
-        .iter()
-        .filter(|j| j.account.as_deref() == Some(account) && counts_under(j, q, state))
-    {
-        held.add(job);
-    }
-    held
+    held_where(state, |j| {
+        j.account.as_deref() == Some(account) && counts_under(j, q, state)
+    })
 }
 
 /// What every user together holds under `q` (GrpTRES, GrpJobs).
 pub fn held_by_all(q: &Qos, state: &ClusterState) -> Held {
-    let mut held = Held::default();
-    for job in state.queue.iter().filter(|j| counts_under(j, q, state)) {
-        held.add(job);
-    }
-    held
+    held_where(state, |j| counts_under(j, q, state))
 }
 
 /// Whose TRES-minutes limits: a QOS, the user's association, or an account's own row.
@@ -247,15 +238,7 @@ pub fn association_for<'a>(
 /// When the jobs' accounts were not read (the user has one association, or none with
 /// limits), every job of the user counts.
 pub fn held_by_association(a: &Association, state: &ClusterState) -> Held {
-    let mut held = Held::default();
-    for job in state
-        .queue
-        .iter()
-        .filter(|j| under_association(j, a, state))
-    {
-        held.add(job);
-    }
-    held
+    held_where(state, |j| under_association(j, a, state))
 }
 
 fn under_association(job: &QueuedJob, a: &Association, state: &ClusterState) -> bool {
@@ -292,15 +275,7 @@ pub fn account_chain<'a>(account: &str, state: &'a ClusterState) -> Vec<&'a Acco
 
 /// What the jobs of `account` and of its sub-accounts hold, every user's together.
 pub fn held_in_account(account: &str, state: &ClusterState) -> Held {
-    let mut held = Held::default();
-    for job in state
-        .queue
-        .iter()
-        .filter(|j| under_account(j, account, state))
-    {
-        held.add(job);
-    }
-    held
+    held_where(state, |j| under_account(j, account, state))
 }
 
 fn under_account(job: &QueuedJob, account: &str, state: &ClusterState) -> bool {
