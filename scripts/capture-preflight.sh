@@ -27,7 +27,7 @@ QOS_FORMAT='format=Name,MaxTRESPU,MaxJobsPU,MaxSubmitPU,MaxWall,GrpTRES,GrpJobs,
 ASSOC_FORMAT='format=Cluster,Account,User,Partition,QOS,DefaultQOS,GrpTRES,MaxTRES,MaxJobs,MaxSubmit,MaxWall,GrpTRESMins,GrpTRESRunMins,MaxTRESMins,GrpWall'
 USER_FORMAT='format=DefaultAccount'
 ACCOUNT_FORMAT='format=Cluster,Account,ParentName,GrpTRES,GrpJobs,GrpSubmit,GrpTRESMins,GrpTRESRunMins,GrpWall'
-JOB_ACCOUNT_FORMAT='JobArrayID:|,Account:'
+JOB_EXTRA_FORMAT='JobArrayID:|,Account:|,Reservation:'
 
 log() { echo "[capture-preflight $(date +%T)] $*" >&2; }
 
@@ -102,7 +102,7 @@ snapshot() {   # snapshot DIR USER: what `yenjob check` reads, with the same com
   scontrol --all show partition -o > "$d/partitions.txt"
   sinfo --all -h -N -O "$NODE_FORMAT" > "$d/nodes.txt"
   squeue --all -h -O "$QUEUE_FORMAT" > "$d/queue.txt"
-  squeue --all -h -O "$JOB_ACCOUNT_FORMAT" > "$d/queue-accounts.txt"
+  squeue --all -h -O "$JOB_EXTRA_FORMAT" > "$d/queue-accounts.txt"
   sacctmgr -P -n show assoc where user= "$ACCOUNT_FORMAT" > "$d/accounts.txt"
   sacctmgr -P -n show qos "$QOS_FORMAT" > "$d/qos.txt"
   sacctmgr -P -n show assoc where user="$user" "$ASSOC_FORMAT" > "$d/assoc.txt"
@@ -212,7 +212,8 @@ assoc_limits() {
 # (the node, once the holders hold), partition:STATE and partition:KEY=VALUE (the request's
 # partition; clear_queue sets every partition UP again, without MaxMemPerNode or AllowGroups),
 # maint:IN:FOR, reserved:IN:FOR and lab:IN:FOR (a reservation of the node; clear_queue deletes
-# them), qos:NAME:KEY=VALUE (one limit or flag of a QOS, set back after the scenario),
+# them), cores:IN:FOR:N and labcores:IN:FOR:N (N of the node's cores reserved, for someone
+# else or for root), qos:NAME:KEY=VALUE (one limit or flag of a QOS, set back after the scenario),
 # passoc:PARTITION:KEY=VALUE (an association of root in yenlab for that partition, with that
 # limit, deleted after the scenario), newqos:NAME:KEY=VALUE (a QOS with that limit, made for
 # the scenario and deleted after it)
@@ -245,6 +246,8 @@ scenario() {
       maint:*) reserve yj-maint "$what" users=root flags=maint,ignore_jobs ;;
       reserved:*) reserve yj-other "$what" users=nobody flags=ignore_jobs ;;
       lab:*) reserve yj-lab "$what" users=root flags=ignore_jobs ;;
+      cores:*) reserve yj-cores "${what%:*}" users=nobody corecnt="${what##*:}" ;;
+      labcores:*) reserve yj-cores "${what%:*}" users=root corecnt="${what##*:}" ;;
     esac
   done
   IFS=';' read -ra hs <<< "$holders"
@@ -347,6 +350,16 @@ scenario plain in-unknown-reservation-more-gpus-than-a-node "" "$R gpus=5 reserv
 scenario plain in-unknown-reservation-drained-partition "" "$R gpus=1 reservation=nosuch" partition:drain
 scenario plain in-reservation-not-mine "" "user=nobody $R gpus=1 reservation=yj-lab" lab:0:60
 scenario plain in-reservation-others-kept-out "partition=normal cpus=2 time=10:00" "$R gpus=1 reservation=yj-lab" lab:0:60
+# Part of the node's cores reserved: the rest stays open to everyone.
+scenario plain cores-reserved-job-fits "" "$R gpus=1" cores:0:60:1
+scenario plain cores-reserved-job-too-big "" "partition=gpu gpus=1 cpus=2 time=10:00" cores:0:60:1
+scenario plain cores-reserved-and-held "partition=normal cpus=1 time=10:00" "$R gpus=1" cores:0:60:1
+scenario plain cores-reserved-ahead-job-ends-before "" "partition=gpu gpus=1 cpus=2 time=30:00" cores:60:60:1
+scenario plain cores-reserved-ahead-job-runs-into-it "" "partition=gpu gpus=1 cpus=2 time=2:00:00" cores:60:60:1
+scenario plain in-core-reservation "" "$R gpus=1 reservation=yj-cores" labcores:0:60:1
+scenario plain in-core-reservation-too-big "" "partition=gpu gpus=1 cpus=2 time=10:00 reservation=yj-cores" labcores:0:60:1
+scenario plain in-core-reservation-used "$R gpus=1 reservation=yj-cores" "$R gpus=1 reservation=yj-cores" labcores:0:60:1
+scenario plain beside-core-reservation-used "$R gpus=1 reservation=yj-cores" "$R gpus=1" labcores:0:60:1
 scenario plain in-reservation-jobs-per-user "$R gpus=1 reservation=yj-lab; $R gpus=1 reservation=yj-lab" "$R gpus=1 reservation=yj-lab" lab:0:60
 scenario plain account-gpus "user=nobody $R gpus=2" "$R gpus=1" account:GrpTRES=gres/gpu=2
 scenario plain account-gpus-alone "" "$R gpus=2" account:GrpTRES=gres/gpu=1

@@ -175,19 +175,7 @@ pub async fn gather_state(slurm: &Slurm) -> Result<(ClusterState, Vec<String>), 
         missing.push(("your accounts' shared limits", e));
         Vec::new()
     });
-    let mut queue = queue?;
-    // Whose jobs count toward an account's limits (its own, or a QOS's per account), or
-    // toward one of several associations of the user, needs their accounts: one more call,
-    // made only where such a limit is set.
-    let several_associations =
-        associations.len() > 1 && associations.iter().any(|a| a.has_limits());
-    if (accounts.iter().any(|a| a.has_limits())
-        || qos.iter().any(|q| q.limits_accounts())
-        || several_associations)
-        && let Err(e) = slurm.add_job_accounts(&mut queue).await
-    {
-        missing.push(("limits counted per account or association", e));
-    }
+    let queue = queue?;
     // The controller's own counts for TRES-minutes limits: one more call, made only where a
     // QOS, an association or an account has such a limit. Without them GrpTRESRunMins is
     // judged from the queue, and GrpTRESMins not at all.
@@ -209,25 +197,39 @@ pub async fn gather_state(slurm: &Slurm) -> Result<(ClusterState, Vec<String>), 
             Err(e) => missing.push(("TRES-minutes used (GrpTRESMins)", e)),
         }
     }
-    let warnings = unchecked(missing);
-    Ok((
-        ClusterState {
-            user,
-            groups: crate::slurm::current_groups(),
-            default_account,
-            config: config?,
-            partitions: partitions?,
-            nodes: nodes?,
-            qos,
-            associations,
-            queue,
-            accounts,
-            limit_use,
-            reservations,
-            now: Some(now),
-        },
-        warnings,
-    ))
+    let mut state = ClusterState {
+        user,
+        groups: crate::slurm::current_groups(),
+        default_account,
+        config: config?,
+        partitions: partitions?,
+        nodes: nodes?,
+        qos,
+        associations,
+        queue,
+        accounts,
+        limit_use,
+        reservations,
+        now: Some(now),
+    };
+    // Whose jobs count toward an account's limits (its own, or a QOS's per account), or
+    // toward one of several associations of the user, needs their accounts; what is left of
+    // a reservation of some cores needs the jobs' reservations: one more call, made only
+    // where such a limit or reservation is.
+    let several_associations =
+        state.associations.len() > 1 && state.associations.iter().any(|a| a.has_limits());
+    if (state.accounts.iter().any(|a| a.has_limits())
+        || state.qos.iter().any(|q| q.limits_accounts())
+        || several_associations
+        || state.has_core_reservations())
+        && let Err(e) = slurm.add_job_extras(&mut state.queue).await
+    {
+        missing.push((
+            "limits counted per account or association, and reservations of cores",
+            e,
+        ));
+    }
+    Ok((state, unchecked(missing)))
 }
 
 /// Warnings for what accounting could not tell the pre-flight: one line when slurmdbd is down

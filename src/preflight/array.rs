@@ -258,17 +258,19 @@ fn start_task(req: &Request, state: &mut ClusterState, index: u64) {
     let mem = usage::memory_of(req, state).unwrap_or(0);
     let gpu_type = req.gpu_type.clone();
     let cpus = usage::cpus_of(req, state);
-    let open: Vec<String> = state
+    // Open nodes with the CPUs the task can have on each (less those reservations keep).
+    let open: Vec<(String, u64)> = state
         .nodes
         .iter()
         .filter(|n| state.node_open(n, req))
-        .map(|n| n.node.clone())
+        .map(|n| (n.node.clone(), state.cpus_open(n, req)))
         .collect();
     let node = state.nodes.iter_mut().find(|n| {
         n.partition == req.partition
-            && open.contains(&n.node)
+            && open
+                .iter()
+                .any(|(name, open)| *name == n.node && *open >= cpus)
             && n.free_gpus_of(gpu_type.as_deref()) >= req.gpus
-            && n.cpus_idle >= cpus
             && n.memory_mib.saturating_sub(n.memory_allocated_mib) >= mem
     });
     let mut node_name = String::new();
@@ -323,5 +325,6 @@ fn start_task(req: &Request, state: &mut ClusterState, index: u64) {
             .account
             .clone()
             .or_else(|| state.default_account.clone()),
+        reservation: req.reservation.clone(),
     });
 }

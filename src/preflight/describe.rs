@@ -7,6 +7,7 @@ use crate::slurm::sacctmgr::MinutesLimits;
 use crate::slurm::scontrol::PartitionState;
 use crate::slurm::tres::Tres;
 
+use super::reserved::Kept;
 use super::rules::job_qos;
 use super::usage;
 use super::{ClusterState, Request};
@@ -75,8 +76,20 @@ pub fn facts(req: &Request, state: &ClusterState) -> Vec<String> {
         } else {
             ""
         };
+        let cores: u64 = nodes
+            .iter()
+            .filter_map(|n| match state.kept(r, n) {
+                Kept::Cpus(cpus) => Some(cpus),
+                Kept::Nothing | Kept::WholeNode => None,
+            })
+            .sum();
+        let part = if cores > 0 {
+            format!("{cores} CPUs of ")
+        } else {
+            String::new()
+        };
         facts.push(format!(
-            "reservation {}{kind}{when} on {}",
+            "reservation {}{kind}{when} on {part}{}",
             r.name,
             here.join(", ")
         ));

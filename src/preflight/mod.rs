@@ -17,6 +17,7 @@
 mod array;
 mod describe;
 mod reason;
+mod reserved;
 mod rules;
 mod usage;
 
@@ -75,7 +76,8 @@ pub struct ClusterState {
     /// of the user's associations and accounts; empty when none has them, or the counters
     /// could not be read.
     pub limit_use: Vec<LimitUse>,
-    /// Reservations ahead or active: their nodes are off limits to this job while they last.
+    /// Reservations ahead or active: the nodes or cores they keep are off limits to this job
+    /// while they last (`reserved`).
     pub reservations: Vec<Reservation>,
     /// The local time the state was read (`slurm::clock`); `None` leaves reservations ahead
     /// out of the verdict.
@@ -97,33 +99,6 @@ impl ClusterState {
 
     pub fn reservation_named(&self, name: &str) -> Option<&Reservation> {
         self.reservations.iter().find(|r| r.name == name)
-    }
-
-    /// The reservation that keeps `req` off `node` if it started now: one active now, or one
-    /// starting before the job would end, other than the one the job runs in.
-    pub fn reservation_in_the_way(&self, node: &str, req: &Request) -> Option<&Reservation> {
-        let now = self.now?;
-        let job_end = now.saturating_add(i64::try_from(req.time_seconds).unwrap_or(i64::MAX));
-        self.reservations.iter().find(|r| {
-            Some(&r.name) != req.reservation.as_ref()
-                && !r.leaves_room()
-                && r.nodes.iter().any(|n| n == node)
-                && r.start.is_some_and(|start| start < job_end)
-                && r.end.is_none_or(|end| end > now)
-        })
-    }
-
-    /// Whether `node` can take `req` now: up, in the job's reservation if it asks for one,
-    /// and no other reservation in the way.
-    pub fn node_open(&self, node: &NodeRow, req: &Request) -> bool {
-        let in_its_reservation = match &req.reservation {
-            Some(name) => self
-                .reservation_named(name)
-                .is_some_and(|r| r.nodes.contains(&node.node)),
-            None => true,
-        };
-        let up = node.is_usable() || (req.reservation.is_some() && node.is_reserved());
-        up && in_its_reservation && self.reservation_in_the_way(&node.node, req).is_none()
     }
 }
 

@@ -94,7 +94,7 @@ fn load(dir: &Path) -> Scenario {
             queue: {
                 let mut queue = squeue::parse(&read(dir, "queue.txt"));
                 if let Ok(accounts) = std::fs::read_to_string(dir.join("queue-accounts.txt")) {
-                    squeue::add_accounts(&mut queue, &accounts);
+                    squeue::add_extra_fields(&mut queue, &accounts);
                 }
                 queue
             },
@@ -258,6 +258,17 @@ fn each_verdict_names_the_code_and_numbers() {
         ("plain-maint-ahead-job-runs-into-it", "ReqNodeNotAvail", false, &["kept for maintenance (reservation yj-maint) from", "(in 59 min)", "time limit of 2:00:00 would run into it: ask for at most 59:00 (`--time`) to start now, or it waits until", "(in 1 h 59 min)"]),
         ("plain-maint-now", "ReqNodeNotAvail", false, &["kept for maintenance (reservation yj-maint), and it waits until", "(in 59 min)"]),
         ("plain-maint-ahead-and-jobs-per-user", "QOSMaxJobsPerUserLimit", false, &["you already run 2 jobs"]),
+        // Some of the node's cores reserved: the rest stays open to everyone, and a job in
+        // the reservation has those cores alone.
+        ("plain-cores-reserved-job-fits", "", false, &["room for 1 GPUs and 1 CPUs"]),
+        ("plain-cores-reserved-job-too-big", "Resources", false, &["1 of 2 CPUs free (1 more kept for reservation yj-cores until", "waits for running jobs or the reservation to end"]),
+        ("plain-cores-reserved-and-held", "Resources", false, &["0 of 2 CPUs free (1 more kept for reservation yj-cores until"]),
+        ("plain-cores-reserved-ahead-job-ends-before", "", false, &["room for 1 GPUs and 2 CPUs"]),
+        ("plain-cores-reserved-ahead-job-runs-into-it", "Resources", false, &["1 of 2 CPUs free (1 more kept for reservation yj-cores from", "in 59 min, which this job's time limit of 2:00:00 would run into; ask for at most 59:00 (`--time`)"]),
+        ("plain-in-core-reservation", "", false, &["room for 1 GPUs and 1 CPUs"]),
+        ("plain-in-core-reservation-too-big", "Resources", true, &["reservation yj-cores keeps 1 CPUs of a node", "asks for 2 CPUs", "never start"]),
+        ("plain-in-core-reservation-used", "Resources", false, &["reservation yj-cores, which this job runs in, has 0 of its 1 free", "the jobs running in its reservation"]),
+        ("plain-beside-core-reservation-used", "", false, &["room for 1 GPUs and 1 CPUs"]),
         ("plain-maint-ahead-and-gpus-per-user", "ReqNodeNotAvail", false, &["maintenance"]),
         ("plain-maint-ahead-node-busy", "ReqNodeNotAvail", false, &["maintenance"]),
         ("plain-reserved-ahead-job-runs-into-it", "ReqNodeNotAvail", false, &["kept for reservation yj-other from"]),
@@ -684,7 +695,7 @@ fn capture_script_uses_our_formats() {
         sacctmgr::ASSOC_FORMAT,
         sacctmgr::USER_FORMAT,
         sacctmgr::ACCOUNT_FORMAT,
-        squeue::ACCOUNT_FORMAT,
+        squeue::EXTRA_FORMAT,
     ] {
         assert!(
             script.contains(format),

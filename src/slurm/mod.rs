@@ -171,19 +171,16 @@ impl Slurm {
         Ok(sacctmgr::parse_account_limits(&out.stdout))
     }
 
-    /// Fills in the account of each job in `queue` (one more squeue call).
-    pub async fn add_job_accounts(
-        &self,
-        queue: &mut [squeue::QueuedJob],
-    ) -> Result<(), SlurmError> {
+    /// Fills in the account and reservation of each job in `queue` (one more squeue call).
+    pub async fn add_job_extras(&self, queue: &mut [squeue::QueuedJob]) -> Result<(), SlurmError> {
         let out = self
             .cli
             .run(
                 "squeue",
-                &args(&["--all", "-h", "-O", squeue::ACCOUNT_FORMAT]),
+                &args(&["--all", "-h", "-O", squeue::EXTRA_FORMAT]),
             )
             .await?;
-        squeue::add_accounts(queue, &out.stdout);
+        squeue::add_extra_fields(queue, &out.stdout);
         Ok(())
     }
 

@@ -198,6 +198,13 @@ pub struct Reservation {
     pub users: Option<NameRule>,
     pub accounts: Option<NameRule>,
     pub groups: Option<NameRule>,
+    /// `TRES=cpu=N`: the CPUs it keeps on all its nodes together.
+    pub cpus: Option<u64>,
+    /// `CoreCnt`: the cores it keeps on all its nodes together.
+    pub cores: Option<u64>,
+    /// The cores it keeps on each node (`NodeName=n CoreIDs=0-1`), which Slurm shows for a
+    /// reservation of part of its nodes' cores, though not every time.
+    pub cores_on: BTreeMap<String, u64>,
 }
 
 /// A reservation's `Users=alice,bob` (only these) or `Users=-carol` (all but these).
@@ -271,11 +278,16 @@ impl Reservation {
 
 /// `scontrol show reservation -o`; "No reservations in the system" reads as none.
 pub fn parse_reservations(text: &str) -> Vec<Reservation> {
+    let mut cores_on = cores_by_node(text);
     parse_records(text)
         .into_iter()
         .filter_map(|r| {
+            let name = field(&r, "ReservationName")?.to_string();
             Some(Reservation {
-                name: field(&r, "ReservationName")?.to_string(),
+                cores_on: cores_on.remove(&name).unwrap_or_default(),
+                cpus: field(&r, "TRES").and_then(|t| Tres::parse(t).get("cpu")),
+                cores: field(&r, "CoreCnt").and_then(|c| c.parse().ok()),
+                name,
                 start: field(&r, "StartTime").and_then(clock::parse_timestamp),
                 end: field(&r, "EndTime").and_then(clock::parse_timestamp),
                 nodes: field(&r, "Nodes").map(hostlist::expand).unwrap_or_default(),
@@ -288,6 +300,39 @@ pub fn parse_reservations(text: &str) -> Vec<Reservation> {
             })
         })
         .collect()
+}
+
+/// Each reservation's `NodeName=n CoreIDs=0-1` pairs, as a count of cores a node. The pairs
+/// repeat within a record, so they are read from the words, not from `parse_records`' map.
+fn cores_by_node(text: &str) -> BTreeMap<String, BTreeMap<String, u64>> {
+    let mut found: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    let mut reservation = None;
+    let mut node = None;
+    for word in text.split_whitespace() {
+        if let Some(name) = word.strip_prefix("ReservationName=") {
+            reservation = Some(name.to_string());
+        } else if let Some(name) = word.strip_prefix("NodeName=") {
+            node = Some(name.to_string());
+        } else if let Some(ids) = word.strip_prefix("CoreIDs=")
+            && let (Some(r), Some(n), Some(count)) = (&reservation, node.take(), count_ids(ids))
+        {
+            found.entry(r.clone()).or_default().insert(n, count);
+        }
+    }
+    found
+}
+
+/// How many ids a list such as `0,2-5` names; `None` when it is no such list.
+fn count_ids(list: &str) -> Option<u64> {
+    list.split(',')
+        .map(|part| match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (a.parse::<u64>().ok()?, b.parse::<u64>().ok()?);
+                b.checked_sub(a).map(|d| d + 1)
+            }
+            None => part.parse::<u64>().ok().map(|_| 1),
+        })
+        .sum()
 }
 
 /// One job as `scontrol show job` describes it.
@@ -425,6 +470,50 @@ mod tests {
             "{}",
             r["OS"]
         );
+    }
+
+    /// A reservation of whole nodes, and two of one core: Slurm shows which cores only now and
+    /// then (`NodeName=localhost CoreIDs=0`).
+    #[test]
+    fn reservations_from_real_output() {
+        let fixture = |name: &str| {
+            let path = format!(
+                "{}/tests/fixtures/preflight/{name}/reservations.txt",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            parse_reservations(&std::fs::read_to_string(path).unwrap())
+        };
+        let maint = &fixture("plain-maint-now")[0];
+        assert_eq!(maint.name, "yj-maint");
+        assert!(maint.is_maintenance());
+        assert_eq!(maint.nodes, ["localhost"]);
+        assert_eq!((maint.cpus, maint.cores), (Some(2), Some(2)));
+        assert!(maint.cores_on.is_empty());
+        assert_eq!(maint.users, Some(NameRule::Only(vec!["root".into()])));
+        assert_eq!(
+            maint.end.zip(maint.start).map(|(end, start)| end - start),
+            Some(3600)
+        );
+        let shown = &fixture("plain-in-core-reservation")[0];
+        assert_eq!((shown.cpus, shown.cores), (Some(1), Some(1)));
+        assert_eq!(shown.cores_on.get("localhost"), Some(&1));
+        assert_eq!(shown.users, Some(NameRule::Only(vec!["root".into()])));
+        let unshown = &fixture("plain-cores-reserved-job-fits")[0];
+        assert_eq!((unshown.cpus, unshown.cores), (Some(1), Some(1)));
+        assert!(unshown.cores_on.is_empty());
+    }
+
+    #[test]
+    fn core_ids_by_node_and_reservation() {
+        let text = "ReservationName=a Nodes=n[1-2] CoreCnt=5 NodeName=n1 CoreIDs=0,2-3 NodeName=n2 CoreIDs=7 TRES=cpu=10\n\
+                    ReservationName=b Nodes=n3 CoreCnt=64 TRES=cpu=64\n";
+        let rs = parse_reservations(text);
+        assert_eq!(rs[0].cores_on.get("n1"), Some(&3));
+        assert_eq!(rs[0].cores_on.get("n2"), Some(&1));
+        assert_eq!(rs[0].cpus, Some(10));
+        assert!(rs[1].cores_on.is_empty());
+        assert_eq!(count_ids("4-2"), None);
+        assert_eq!(count_ids("x"), None);
     }
 
     #[test]

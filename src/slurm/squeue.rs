@@ -27,10 +27,13 @@ pub struct QueuedJob {
     pub start_time: String,
     pub nodes: String,
     pub name: String,
-    /// The account it runs under, read only when an account's own limits need it
-    /// (`ACCOUNT_FORMAT`, a second call).
+    /// The account it runs under and the reservation it runs in, read only when a limit
+    /// counted per account or a reservation of part of a node needs them (`EXTRA_FORMAT`, a
+    /// second call).
     #[serde(skip)]
     pub account: Option<String>,
+    #[serde(skip)]
+    pub reservation: Option<String>,
 }
 
 impl QueuedJob {
@@ -87,24 +90,31 @@ fn parse_line(line: &str) -> Option<QueuedJob> {
         // Only the line end is trimmed: a name may start or end with spaces.
         name: f[12].trim_end_matches(['\r', '\n']).to_string(),
         account: None,
+        reservation: None,
     })
 }
 
-/// Each job's account: `squeue --all -h -O ACCOUNT_FORMAT`.
-pub const ACCOUNT_FORMAT: &str = "JobArrayID:|,Account:";
+/// Each job's account and reservation: `squeue --all -h -O EXTRA_FORMAT`.
+pub const EXTRA_FORMAT: &str = "JobArrayID:|,Account:|,Reservation:";
 
-/// Fills in each job's account from `squeue -O ACCOUNT_FORMAT`, matching job ids.
-pub fn add_accounts(jobs: &mut [QueuedJob], text: &str) {
-    let accounts: std::collections::HashMap<&str, &str> = text
+/// Fills in each job's account and reservation from `squeue -O EXTRA_FORMAT`, matching job
+/// ids. Lines without the reservation (captured before it was read) give the account alone.
+pub fn add_extra_fields(jobs: &mut [QueuedJob], text: &str) {
+    let extras: std::collections::HashMap<&str, Vec<&str>> = text
         .lines()
-        .filter_map(|l| l.split_once('|'))
-        .map(|(id, account)| (id.trim(), account.trim()))
+        .filter_map(|l| {
+            let mut f = l.split('|').map(str::trim);
+            Some((f.next()?, f.collect()))
+        })
         .collect();
+    let named = |v: Option<&&str>| {
+        v.filter(|s| !s.is_empty() && **s != "(null)")
+            .map(|s| s.to_string())
+    };
     for job in jobs {
-        job.account = accounts
-            .get(job.id.as_str())
-            .filter(|a| !a.is_empty())
-            .map(|a| a.to_string());
+        let found = extras.get(job.id.as_str());
+        job.account = named(found.and_then(|f| f.first()));
+        job.reservation = named(found.and_then(|f| f.get(1)));
     }
 }
 
@@ -139,6 +149,23 @@ mod tests {
         assert_eq!(job("17_3").task_count(), 1);
         assert_eq!(job("17_[0-5%2]").task_count(), 6);
         assert_eq!(job("17_[1,3,5-7]").task_count(), 5);
+    }
+
+    /// Real lines: the account and reservation of each job, and an older capture without the
+    /// reservation.
+    #[test]
+    fn extra_fields_by_job_id() {
+        let line = "3774|gpu|root|RUNNING|0:00|10:00|1|cpu=1|normal|None|N/A|localhost|x\n";
+        let mut jobs = vec![parse(line)[0].clone(), parse(line)[0].clone()];
+        jobs[1].id = "3775".into();
+        add_extra_fields(&mut jobs, "3774|yenlab|yj-cores\n3775|yenlab|(null)\n");
+        assert_eq!(jobs[0].account.as_deref(), Some("yenlab"));
+        assert_eq!(jobs[0].reservation.as_deref(), Some("yj-cores"));
+        assert_eq!(jobs[1].reservation, None);
+        add_extra_fields(&mut jobs, "3774|other\n");
+        assert_eq!(jobs[0].account.as_deref(), Some("other"));
+        assert_eq!(jobs[0].reservation, None);
+        assert_eq!(jobs[1].account, None);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! rules look at, worked out once here.
 
 mod minutes;
+mod nodes;
 mod refusals;
 mod waits;
 

@@ -1,15 +1,11 @@
-//! What keeps an accepted job pending: `acct_policy.c`'s checks before node selection
-//! (GrpJobs, MaxJobsPA, MaxJobsPU, MaxWall, the association's and its accounts'), the job's
-//! reservation not begun, nodes out of service (down, drained, reserved), the checks after node
-//! selection (GrpTRESMins, GrpTRES, GrpTRESRunMins, MaxTRESMins, MaxTRESPerJob,
-//! MaxTRESPerNode, MinTRES, MaxTRESPA, MaxTRESPU, the association's and its accounts'), a
-//! partition set DOWN, then busy nodes; and how a limit reads.
+//! The accounting limits that keep an accepted job pending: `acct_policy.c`'s checks before
+//! node selection (GrpJobs, MaxJobsPA, MaxJobsPU, MaxWall, the association's and its
+//! accounts') and after it (GrpTRESMins, GrpTRES, GrpTRESRunMins, MaxTRESMins, MaxTRESPerJob,
+//! MaxTRESPerNode, MinTRES, MaxTRESPA, MaxTRESPU, the association's and its accounts'); and
+//! how a limit reads. What keeps it off the nodes is in `nodes`.
 
-use crate::slurm::clock;
 use crate::slurm::duration::format_seconds;
 use crate::slurm::sacctmgr::{AccountLimits, Association, Qos};
-use crate::slurm::scontrol::Reservation;
-use crate::slurm::sinfo::NodeRow;
 use crate::slurm::tres::Tres;
 
 use super::super::reason::{Holder, LimitCode, Reason, Scope};
@@ -446,160 +442,6 @@ impl Ctx<'_> {
                 ),
             )
         })
-    }
-
-    /// Every node of the partition down, drained or reserved, now or before the job would end.
-    pub(super) fn nodes_unavailable(&self) -> Option<Finding> {
-        if self.nodes.is_empty() || self.nodes.iter().any(|n| self.state.node_open(n, self.req)) {
-            return None;
-        }
-        let reserved = self
-            .nodes
-            .iter()
-            .filter(|n| n.is_usable() || n.is_reserved())
-            .find_map(|n| self.state.reservation_in_the_way(&n.node, self.req));
-        if let Some(r) = reserved {
-            return Some(self.reserved(r));
-        }
-        let states: Vec<String> = self
-            .nodes
-            .iter()
-            .map(|n| format!("{} {}", n.node, n.state))
-            .collect();
-        Some(Finding::new(
-            Reason::ReqNodeNotAvail,
-            Effect::Pends,
-            format!(
-                "every node of partition {} is down, drained or reserved ({}); it waits until an admin brings one back",
-                self.partition.name,
-                states.join(", ")
-            ),
-        ))
-    }
-
-    /// A partition an administrator set to DOWN: the job is queued and waits for it.
-    pub(super) fn partition_down(&self) -> Finding {
-        let p = &self.partition.name;
-        Finding::new(
-            Reason::PartitionDown,
-            Effect::Pends,
-            format!(
-                "partition {p} is DOWN: Slurm queues the job but starts nothing there until an administrator brings the partition up (`sinfo -p {p}` shows it)"
-            ),
-        )
-    }
-
-    /// The job's reservation has not begun.
-    pub(super) fn reservation_ahead(&self) -> Option<Finding> {
-        let r = self
-            .state
-            .reservation_named(self.req.reservation.as_deref()?)?;
-        let (start, now) = (r.start?, self.state.now?);
-        (start > now).then(|| {
-            Finding::new(
-                Reason::Reservation,
-                Effect::Pends,
-                format!(
-                    "reservation {} begins at {} (in {}); the job waits for it",
-                    r.name,
-                    clock::when(start, now),
-                    in_words(start - now)
-                ),
-            )
-        })
-    }
-
-    /// The nodes that are up are reserved now, or from before the job would end.
-    fn reserved(&self, r: &Reservation) -> Finding {
-        let p = &self.partition.name;
-        let what = if r.is_maintenance() {
-            format!("maintenance (reservation {})", r.name)
-        } else {
-            format!("reservation {}", r.name)
-        };
-        let now = self.state.now.unwrap_or_default();
-        let until = match r.end {
-            Some(end) => format!(
-                "it ends at {} (in {})",
-                clock::when(end, now),
-                in_words(end - now)
-            ),
-            None => "it has no end time".to_string(),
-        };
-        let message = match r.start {
-            Some(start) if start > now => {
-                let before = u64::try_from(start - now).unwrap_or(0);
-                let fits = if before >= 60 {
-                    format!(
-                        "ask for at most {} (`--time`) to start now, or ",
-                        format_seconds(before / 60 * 60)
-                    )
-                } else {
-                    String::new()
-                };
-                format!(
-                    "the nodes of partition {p} that are up are kept for {what} from {} (in {}), and this job's time limit of {} would run into it: {fits}it waits until {until}",
-                    clock::when(start, now),
-                    in_words(start - now),
-                    format_seconds(self.req.time_seconds),
-                )
-            }
-            _ => format!(
-                "the nodes of partition {p} that are up are kept for {what}, and it waits until {until}"
-            ),
-        };
-        Finding::new(Reason::ReqNodeNotAvail, Effect::Pends, message)
-    }
-
-    /// No usable node with room for the job now.
-    pub(super) fn nodes_busy(&self) -> Option<Finding> {
-        let usable: Vec<&&NodeRow> = self
-            .nodes
-            .iter()
-            .filter(|n| self.state.node_open(n, self.req))
-            .collect();
-        if usable.is_empty() {
-            return None;
-        }
-        let gpu_type = self.req.gpu_type.as_deref();
-        let mem = usage::memory_of(self.req, self.state);
-        let fits = |n: &NodeRow| {
-            n.free_gpus_of(gpu_type) >= self.req.gpus
-                && n.cpus_idle >= self.cpus
-                && mem.is_none_or(|m| n.memory_mib.saturating_sub(n.memory_allocated_mib) >= m)
-        };
-        if usable.iter().any(|n| fits(n)) {
-            return None;
-        }
-        let gpu_word = gpu_type
-            .map(|t| format!("{t} GPUs"))
-            .unwrap_or("GPUs".into());
-        let free_gpus: u64 = usable.iter().map(|n| n.free_gpus_of(gpu_type)).sum();
-        let total_gpus: u64 = usable.iter().map(|n| n.gpus_of(gpu_type)).sum();
-        let free_cpus: u64 = usable.iter().map(|n| n.cpus_idle).sum();
-        let total_cpus: u64 = usable.iter().map(|n| n.cpus_total).sum();
-        Some(Finding::new(
-            Reason::Resources,
-            Effect::Pends,
-            format!(
-                "partition {} has {free_gpus} of {total_gpus} {gpu_word} and {free_cpus} of {total_cpus} CPUs free; this job asks for {} {gpu_word} and {} CPUs on one node, so it waits for running jobs to end",
-                self.partition.name, self.req.gpus, self.cpus
-            ),
-        ))
-    }
-}
-
-/// `59 min`, `3 h 20 min`, `2 days`: how far ahead something is.
-fn in_words(seconds: i64) -> String {
-    let minutes = seconds.max(0) / 60;
-    match minutes {
-        0 => "less than a minute".to_string(),
-        m if m < 60 => format!("{m} min"),
-        m if m < 48 * 60 => match m % 60 {
-            0 => format!("{} h", m / 60),
-            rest => format!("{} h {rest} min", m / 60),
-        },
-        m => format!("{} days", m / (24 * 60)),
     }
 }
 

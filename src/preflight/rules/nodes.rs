@@ -1,0 +1,270 @@
+//! What keeps a job off the nodes: nodes out of service (down, drained, reserved before the
+//! job would end), a partition set DOWN, the job's reservation not begun, and nodes without
+//! room now, counting the cores a reservation keeps.
+
+use crate::slurm::clock;
+use crate::slurm::duration::format_seconds;
+use crate::slurm::scontrol::Reservation;
+use crate::slurm::sinfo::NodeRow;
+
+use super::super::reason::Reason;
+use super::super::usage;
+use super::{Ctx, Effect, Finding};
+
+impl Ctx<'_> {
+    /// Every node of the partition down, drained or reserved, now or before the job would end.
+    pub(super) fn nodes_unavailable(&self) -> Option<Finding> {
+        if self.nodes.is_empty() || self.nodes.iter().any(|n| self.state.node_open(n, self.req)) {
+            return None;
+        }
+        let reserved = self
+            .nodes
+            .iter()
+            .filter(|n| n.is_usable() || n.is_reserved())
+            .find_map(|n| self.state.reservation_in_the_way(n, self.req));
+        if let Some(r) = reserved {
+            return Some(self.reserved(r));
+        }
+        let states: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|n| format!("{} {}", n.node, n.state))
+            .collect();
+        Some(Finding::new(
+            Reason::ReqNodeNotAvail,
+            Effect::Pends,
+            format!(
+                "every node of partition {} is down, drained or reserved ({}); it waits until an admin brings one back",
+                self.partition.name,
+                states.join(", ")
+            ),
+        ))
+    }
+
+    /// A partition an administrator set to DOWN: the job is queued and waits for it.
+    pub(super) fn partition_down(&self) -> Finding {
+        let p = &self.partition.name;
+        Finding::new(
+            Reason::PartitionDown,
+            Effect::Pends,
+            format!(
+                "partition {p} is DOWN: Slurm queues the job but starts nothing there until an administrator brings the partition up (`sinfo -p {p}` shows it)"
+            ),
+        )
+    }
+
+    /// The job's reservation has not begun.
+    pub(super) fn reservation_ahead(&self) -> Option<Finding> {
+        let r = self
+            .state
+            .reservation_named(self.req.reservation.as_deref()?)?;
+        let (start, now) = (r.start?, self.state.now?);
+        (start > now).then(|| {
+            Finding::new(
+                Reason::Reservation,
+                Effect::Pends,
+                format!(
+                    "reservation {} begins at {} (in {}); the job waits for it",
+                    r.name,
+                    clock::when(start, now),
+                    in_words(start - now)
+                ),
+            )
+        })
+    }
+
+    /// The nodes that are up are reserved now, or from before the job would end.
+    fn reserved(&self, r: &Reservation) -> Finding {
+        let p = &self.partition.name;
+        let what = if r.is_maintenance() {
+            format!("maintenance (reservation {})", r.name)
+        } else {
+            format!("reservation {}", r.name)
+        };
+        let now = self.state.now.unwrap_or_default();
+        let until = match r.end {
+            Some(end) => format!(
+                "it ends at {} (in {})",
+                clock::when(end, now),
+                in_words(end - now)
+            ),
+            None => "it has no end time".to_string(),
+        };
+        let message = match r.start {
+            Some(start) if start > now => {
+                let before = u64::try_from(start - now).unwrap_or(0);
+                let fits = if before >= 60 {
+                    format!(
+                        "ask for at most {} (`--time`) to start now, or ",
+                        format_seconds(before / 60 * 60)
+                    )
+                } else {
+                    String::new()
+                };
+                format!(
+                    "the nodes of partition {p} that are up are kept for {what} from {} (in {}), and this job's time limit of {} would run into it: {fits}it waits until {until}",
+                    clock::when(start, now),
+                    in_words(start - now),
+                    format_seconds(self.req.time_seconds),
+                )
+            }
+            _ => format!(
+                "the nodes of partition {p} that are up are kept for {what}, and it waits until {until}"
+            ),
+        };
+        Finding::new(Reason::ReqNodeNotAvail, Effect::Pends, message)
+    }
+
+    /// No usable node with room for the job now.
+    pub(super) fn nodes_busy(&self) -> Option<Finding> {
+        let usable: Vec<&NodeRow> = self
+            .nodes
+            .iter()
+            .copied()
+            .filter(|n| self.state.node_open(n, self.req))
+            .collect();
+        if usable.is_empty() {
+            return None;
+        }
+        let gpu_type = self.req.gpu_type.as_deref();
+        let mem = usage::memory_of(self.req, self.state);
+        let fits = |n: &NodeRow| {
+            n.free_gpus_of(gpu_type) >= self.req.gpus
+                && self.state.cpus_open(n, self.req) >= self.cpus
+                && mem.is_none_or(|m| n.memory_mib.saturating_sub(n.memory_allocated_mib) >= m)
+        };
+        if usable.iter().any(|n| fits(n)) {
+            return None;
+        }
+        if let Some(found) = self.beyond_own_cores(&usable) {
+            return Some(found);
+        }
+        let gpu_word = gpu_type
+            .map(|t| format!("{t} GPUs"))
+            .unwrap_or("GPUs".into());
+        let free_gpus: u64 = usable.iter().map(|n| n.free_gpus_of(gpu_type)).sum();
+        let total_gpus: u64 = usable.iter().map(|n| n.gpus_of(gpu_type)).sum();
+        let free_cpus: u64 = usable
+            .iter()
+            .map(|n| self.state.cpus_open(n, self.req))
+            .sum();
+        let total_cpus: u64 = usable.iter().map(|n| n.cpus_total).sum();
+        let kept = self.cpus_kept_words(&usable);
+        let in_own_cores = usable
+            .iter()
+            .any(|n| self.state.own_cores(n, self.req).is_some());
+        let waits_for = if in_own_cores {
+            "the jobs running in its reservation to end"
+        } else if kept.is_empty() {
+            "running jobs to end"
+        } else {
+            "running jobs or the reservation to end"
+        };
+        Some(Finding::new(
+            Reason::Resources,
+            Effect::Pends,
+            format!(
+                "partition {} has {free_gpus} of {total_gpus} {gpu_word} and {free_cpus} of {total_cpus} CPUs free{kept}; this job asks for {} {gpu_word} and {} CPUs on one node, so it waits for {waits_for}",
+                self.partition.name, self.req.gpus, self.cpus
+            ),
+        ))
+    }
+
+    /// A job in a reservation of some cores has only those: asking for more CPUs than it keeps
+    /// on any node, the job never starts in it.
+    fn beyond_own_cores(&self, usable: &[&NodeRow]) -> Option<Finding> {
+        let own: Vec<(&Reservation, u64)> = usable
+            .iter()
+            .map(|n| self.state.own_cores(n, self.req))
+            .collect::<Option<_>>()?;
+        let most = own.iter().map(|(_, cpus)| *cpus).max()?;
+        (most < self.cpus).then(|| {
+            Finding::new(
+                Reason::Resources,
+                Effect::PendsForever,
+                format!(
+                    "reservation {} keeps {most} CPUs of a node, and a job in it runs on those alone; this job asks for {} CPUs on one node, so it will never start there unless an administrator gives the reservation more cores",
+                    own[0].0.name, self.cpus
+                ),
+            )
+        })
+    }
+
+    /// `, 1 more kept for reservation yj-cores until 18:48`: the CPUs of these nodes that
+    /// reservations of some cores keep from the job, or that the job's own has no more of.
+    fn cpus_kept_words(&self, usable: &[&NodeRow]) -> String {
+        let now = self.state.now.unwrap_or_default();
+        let mut kept: Vec<(&Reservation, u64)> = Vec::new();
+        for n in usable {
+            for (r, cpus) in self.state.cpus_kept_from(n, self.req) {
+                match kept.iter_mut().find(|(seen, _)| seen.name == r.name) {
+                    Some((_, total)) => *total += cpus,
+                    None => kept.push((r, cpus)),
+                }
+            }
+        }
+        let mut words: Vec<String> = kept
+            .iter()
+            .map(|(r, cpus)| match (r.start, r.end) {
+                (Some(start), _) if start > now => {
+                    let before = u64::try_from(start - now).unwrap_or(0);
+                    let fits = if before >= 60 {
+                        format!(
+                            "; ask for at most {} (`--time`) to run before it",
+                            format_seconds(before / 60 * 60)
+                        )
+                    } else {
+                        String::new()
+                    };
+                    format!(
+                        "{cpus} more kept for reservation {} from {}, in {}, which this job's time limit of {} would run into{fits}",
+                        r.name,
+                        clock::when(start, now),
+                        in_words(start - now),
+                        format_seconds(self.req.time_seconds)
+                    )
+                }
+                (_, Some(end)) => format!(
+                    "{cpus} more kept for reservation {} until {}",
+                    r.name,
+                    clock::when(end, now)
+                ),
+                (_, None) => format!("{cpus} more kept for reservation {}", r.name),
+            })
+            .collect();
+        let own: Vec<(&Reservation, u64, u64)> = usable
+            .iter()
+            .filter_map(|n| {
+                let (r, cpus) = self.state.own_cores(n, self.req)?;
+                Some((r, cpus, self.state.cpus_open(n, self.req)))
+            })
+            .collect();
+        if let Some((r, _, _)) = own.first() {
+            let cpus: u64 = own.iter().map(|(_, cpus, _)| cpus).sum();
+            let left: u64 = own.iter().map(|(_, _, left)| left).sum();
+            words.push(format!(
+                "reservation {}, which this job runs in, has {left} of its {cpus} free",
+                r.name
+            ));
+        }
+        if words.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", words.join("; "))
+        }
+    }
+}
+
+/// `59 min`, `3 h 20 min`, `2 days`: how far ahead something is.
+fn in_words(seconds: i64) -> String {
+    let minutes = seconds.max(0) / 60;
+    match minutes {
+        0 => "less than a minute".to_string(),
+        m if m < 60 => format!("{m} min"),
+        m if m < 48 * 60 => match m % 60 {
+            0 => format!("{} h", m / 60),
+            rest => format!("{} h {rest} min", m / 60),
+        },
+        m => format!("{} days", m / (24 * 60)),
+    }
+}
