@@ -213,7 +213,8 @@ assoc_limits() {
 # partition; clear_queue sets every partition UP again, without MaxMemPerNode or AllowGroups),
 # maint:IN:FOR, reserved:IN:FOR and lab:IN:FOR (a reservation of the node; clear_queue deletes
 # them), cores:IN:FOR:N and labcores:IN:FOR:N (N of the node's cores reserved, for someone
-# else or for root), qos:NAME:KEY=VALUE (one limit or flag of a QOS, set back after the scenario),
+# else or for root), shown-reserved (wait until sinfo says the node is reserved),
+# qos:NAME:KEY=VALUE (one limit or flag of a QOS, set back after the scenario),
 # passoc:PARTITION:KEY=VALUE (an association of root in yenlab for that partition, with that
 # limit, deleted after the scenario), newqos:NAME:KEY=VALUE (a QOS with that limit, made for
 # the scenario and deleted after it)
@@ -258,6 +259,10 @@ scenario() {
   for what in $special; do
     case "$what" in
       drain | down) scontrol update nodename=localhost state="$what" reason=maintenance ;;
+      # The controller marks an idle node with an active reservation RESERVED within a minute.
+      shown-reserved) for ((i = 0; i < 120; i++)); do
+          sinfo -h -n localhost -o %T | grep -q '^reserved$' && break; sleep 1
+        done ;;
       partition:*=*) scontrol update partitionname="$(request_partition $request)" "${what#partition:}" ;;
       partition:*) scontrol update partitionname="$(request_partition $request)" state="${what#partition:}" ;;
     esac
@@ -356,7 +361,10 @@ scenario plain cores-reserved-job-too-big "" "partition=gpu gpus=1 cpus=2 time=1
 scenario plain cores-reserved-and-held "partition=normal cpus=1 time=10:00" "$R gpus=1" cores:0:60:1
 scenario plain cores-reserved-ahead-job-ends-before "" "partition=gpu gpus=1 cpus=2 time=30:00" cores:60:60:1
 scenario plain cores-reserved-ahead-job-runs-into-it "" "partition=gpu gpus=1 cpus=2 time=2:00:00" cores:60:60:1
+scenario plain cores-reserved-shown-job-fits "" "$R gpus=1" "cores:0:60:1 shown-reserved"
+scenario plain cores-reserved-shown-job-too-big "" "partition=gpu gpus=1 cpus=2 time=10:00" "cores:0:60:1 shown-reserved"
 scenario plain in-core-reservation "" "$R gpus=1 reservation=yj-cores" labcores:0:60:1
+scenario plain in-core-reservation-shown "" "$R gpus=1 reservation=yj-cores" "labcores:0:60:1 shown-reserved"
 scenario plain in-core-reservation-too-big "" "partition=gpu gpus=1 cpus=2 time=10:00 reservation=yj-cores" labcores:0:60:1
 scenario plain in-core-reservation-used "$R gpus=1 reservation=yj-cores" "$R gpus=1 reservation=yj-cores" labcores:0:60:1
 scenario plain beside-core-reservation-used "$R gpus=1 reservation=yj-cores" "$R gpus=1" labcores:0:60:1

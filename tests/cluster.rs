@@ -396,11 +396,16 @@ impl Reserve {
     }
 
     fn create(name: &'static str, start: &str, flags: &str) -> Reserve {
+        Reserve::create_with(name, start, &["users=root", &format!("flags={flags}")])
+    }
+
+    /// Of the node, from `start` for an hour, with these settings (`corecnt=1`...).
+    fn create_with(name: &'static str, start: &str, settings: &[&str]) -> Reserve {
         let ok = Std::new("scontrol")
             .args(["create", "reservation", &format!("reservationname={name}")])
             .arg(format!("starttime={start}"))
-            .args(["duration=60", "nodes=localhost", "users=root"])
-            .arg(format!("flags={flags}"))
+            .args(["duration=60", "nodes=localhost"])
+            .args(settings)
             .stdout(std::process::Stdio::null())
             .status()
             .unwrap()
@@ -590,10 +595,50 @@ fn verdicts_match_what_slurm_does() {
             message.contains("kept for maintenance (reservation yj-test-maint)"),
             "{message}"
         );
+        // scontrol prints the reservation's times in the zone of the process that runs it,
+        // which is yenjob's: in a zone 14 hours from the cluster's, the window is still an
+        // hour ahead.
+        let far = env
+            .yenjob()
+            .env("TZ", "KIR-14")
+            .args(["check", "--json"])
+            .arg(&spec)
+            .output()
+            .unwrap();
+        let far: serde_json::Value = serde_json::from_slice(&far.stdout).unwrap();
+        assert_eq!(far["reason"], "ReqNodeNotAvail", "{far}");
+        let message = far["message"].as_str().unwrap_or_default();
+        assert!(message.contains("ask for at most 59:00"), "{message}");
         cancel_all();
         let spec = env.spec("maintenance-after", "cpus = 1\ntime = \"30:00\"", 1);
         let v = verdict(&env, &spec);
         assert_eq!(v["outcome"], "starts_now", "{v}");
+    }
+
+    // Regression: a reservation of one of the node's cores was taken for the whole node, so a
+    // job that fits beside it was said to pend (ReqNodeNotAvail).
+    {
+        let _cores = Reserve::create_with("yj-test-cores", "now", &["corecnt=1", "users=nobody"]);
+        let spec = env.spec("beside-core-reservation", "cpus = 1", 1);
+        let v = verdict(&env, &spec);
+        assert_eq!(v["outcome"], "starts_now", "{v}");
+        let did = slurm_does(&env, &spec);
+        report("beside-core-reservation", &v, &did);
+        assert!(did.2.is_some() && did.0 != "pending", "{did:?}");
+        cancel_all();
+        let spec = env.spec("more-than-beside-core-reservation", "cpus = 2", 1);
+        let (v, _) = expect_pending(
+            &env,
+            "more-than-beside-core-reservation",
+            &spec,
+            "Resources",
+        );
+        let message = v["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("1 more kept for reservation yj-test-cores"),
+            "{message}"
+        );
+        cancel_all();
     }
 
     // A job in a reservation of the node runs there while others are kept out.

@@ -266,6 +266,10 @@ fn each_verdict_names_the_code_and_numbers() {
         ("plain-cores-reserved-ahead-job-ends-before", "", false, &["room for 1 GPUs and 2 CPUs"]),
         ("plain-cores-reserved-ahead-job-runs-into-it", "Resources", false, &["1 of 2 CPUs free (1 more kept for reservation yj-cores from", "in 59 min, which this job's time limit of 2:00:00 would run into; ask for at most 59:00 (`--time`)"]),
         ("plain-in-core-reservation", "", false, &["room for 1 GPUs and 1 CPUs"]),
+        // sinfo says `reserved` of an idle node with a reservation of some of its cores.
+        ("plain-cores-reserved-shown-job-fits", "", false, &["room for 1 GPUs and 1 CPUs"]),
+        ("plain-cores-reserved-shown-job-too-big", "Resources", false, &["1 of 2 CPUs free (1 more kept for reservation yj-cores until"]),
+        ("plain-in-core-reservation-shown", "", false, &["room for 1 GPUs and 1 CPUs"]),
         ("plain-in-core-reservation-too-big", "Resources", true, &["reservation yj-cores keeps 1 CPUs of a node", "asks for 2 CPUs", "never start"]),
         ("plain-in-core-reservation-used", "Resources", false, &["reservation yj-cores, which this job runs in, has 0 of its 1 free", "the jobs running in its reservation"]),
         ("plain-beside-core-reservation-used", "", false, &["room for 1 GPUs and 1 CPUs"]),

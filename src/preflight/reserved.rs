@@ -70,7 +70,9 @@ impl ClusterState {
     }
 
     /// Whether `node` can take `req` now: up, in the job's reservation if it asks for one,
-    /// and no other reservation of the whole node in the way.
+    /// and no other reservation of the whole node in the way. sinfo says `reserved` of an
+    /// idle node with any active reservation, of some of its cores too, so a reserved node is
+    /// up when the reservations read explain it, and they decide.
     pub fn node_open(&self, node: &NodeRow, req: &Request) -> bool {
         let in_its_reservation = match &req.reservation {
             Some(name) => self
@@ -78,7 +80,14 @@ impl ClusterState {
                 .is_some_and(|r| r.nodes.contains(&node.node)),
             None => true,
         };
-        let up = node.is_usable() || (req.reservation.is_some() && node.is_reserved());
+        let explained = || {
+            req.reservation.is_some()
+                || self
+                    .reservations
+                    .iter()
+                    .any(|r| r.nodes.contains(&node.node))
+        };
+        let up = node.is_usable() || (node.is_reserved() && explained());
         up && in_its_reservation && self.reservation_in_the_way(node, req).is_none()
     }
 

@@ -1,5 +1,8 @@
 //! Slurm's timestamps (`2026-11-29T14:06:29`, local time without a zone) as seconds on one
 //! local clock, so a reservation's start can be compared with now and a job's time limit.
+//! The commands print them in the zone of their own process, not the controller's (under
+//! `TZ=America/New_York` scontrol shows 12:46 where `TZ=UTC` shows 17:46), and yenjob runs
+//! them with its own environment, so `now` here is on the same clock wherever the cluster is.
 
 /// Seconds since 1970-01-01T00:00:00 of the same (local) clock; `None` for `Unknown`,
 /// `None`, `(null)` or anything else that is no timestamp.
