@@ -40,7 +40,8 @@ clear_queue() {
   for resv in $(scontrol show reservation -o 2>/dev/null | grep -o 'ReservationName=[^ ]*' | cut -d= -f2); do
     scontrol delete reservationname="$resv"
   done
-  for part in $(sinfo -h -o %R); do scontrol update partitionname="$part" state=up maxmempernode=0 allowgroups=ALL; done
+  for part in $(sinfo -h -o %R); do scontrol update partitionname="$part" state=up maxmempernode=0 allowgroups=ALL \
+    minnodes=0 maxnodes=unlimited rootonly=no reqresv=no exclusiveuser=no oversubscribe=no disablerootjobs=no; done
   for ((i = 0; i < 60; i++)); do
     sinfo -h -n localhost -o %T | grep -qE '^(idle|mixed|allocated)$' && break; sleep 0.5
   done
@@ -115,10 +116,17 @@ snapshot() {   # snapshot DIR USER: what `yenjob check` reads, with the same com
 }
 
 # What Slurm does with the request: refused by sbatch, or the state the scheduler settles on.
+# A request as another user is submitted by that user, as a real user submits: Slurm checks
+# some things (a partition's RootOnly) against who submits, not whom the job runs as.
 outcome() {
-  local out id state reason
+  local out id state reason as=()
   mapfile -t args < <(sbatch_args "$@")
-  if ! out=$(sbatch --parsable -J yj-request -o /dev/null "${args[@]}" --wrap 'sleep 600' 2>&1); then
+  local a kept=()
+  for a in "${args[@]}"; do
+    case "$a" in --uid=*) as=(runuser -u "${a#--uid=}" --) ;; *) kept+=("$a") ;; esac
+  done
+  args=("${kept[@]}")
+  if ! out=$("${as[@]}" sbatch --parsable -J yj-request -o /dev/null "${args[@]}" --wrap 'sleep 600' 2>&1); then
     echo "rejected|$(echo "$out" | tr '\n' ' ' | sed 's/ *$//')"
     return
   fi
@@ -327,6 +335,33 @@ scenario plain over-max-mem-per-node-by-default "" "partition=gpu gpus=1 cpus=2 
 scenario plain over-max-mem-per-node-and-time "" "partition=gpu gpus=1 cpus=1 time=2-00:00:00 mem=6000M" partition:MaxMemPerNode=4000
 scenario plain over-max-mem-per-node-and-cpus "" "partition=gpu gpus=1 cpus=10 time=10:00 mem=6000M" partition:MaxMemPerNode=4000
 scenario plain over-max-mem-per-node-and-jobs-per-user "$R gpus=1; $R gpus=1" "$R gpus=1 mem=6000M" partition:MaxMemPerNode=4000
+# A partition's node counts, its RootOnly, ReqResv, DisableRootJobs, and nodes it gives whole
+# (OverSubscribe=EXCLUSIVE) or to one user at a time (ExclusiveUser).
+scenario plain partition-min-nodes "" "$R gpus=1" partition:MinNodes=2
+scenario plain partition-max-nodes-zero "" "$R gpus=1" partition:MaxNodes=0
+scenario plain partition-root-only "" "user=nobody $R gpus=1" partition:RootOnly=YES
+scenario plain partition-root-only-root "" "$R gpus=1" partition:RootOnly=YES
+scenario plain partition-needs-reservation "" "$R gpus=1" partition:ReqResv=YES
+scenario plain partition-needs-reservation-in-one "" "$R gpus=1 reservation=yj-lab" "lab:0:60 partition:ReqResv=YES"
+scenario plain partition-no-root-jobs "" "$R gpus=1" partition:DisableRootJobs=YES
+# Which of them sbatch says first.
+scenario plain partition-needs-reservation-group-not-allowed "" "user=nobody $R gpus=1" "partition:ReqResv=YES partition:AllowGroups=daemon"
+scenario plain partition-root-only-group-not-allowed "" "user=nobody $R gpus=1" "partition:RootOnly=YES partition:AllowGroups=daemon"
+scenario plain partition-needs-reservation-root-only "" "user=nobody $R gpus=1" "partition:ReqResv=YES partition:RootOnly=YES"
+scenario plain partition-needs-reservation-drained "" "$R gpus=1" "partition:ReqResv=YES partition:drain"
+scenario plain partition-root-only-drained "" "user=nobody $R gpus=1" "partition:RootOnly=YES partition:drain"
+scenario plain partition-needs-reservation-unknown-qos "" "$R gpus=1 qos=nosuch" "partition:ReqResv=YES"
+scenario plain partition-needs-reservation-more-gpus-than-a-node "" "$R gpus=5" "partition:ReqResv=YES"
+scenario plain partition-min-nodes-more-gpus-than-a-node "" "$R gpus=5" partition:MinNodes=2
+scenario plain partition-min-nodes-jobs-per-user "$R gpus=1; $R gpus=1" "$R gpus=1" partition:MinNodes=2
+scenario plain over-partition-time-more-gpus-than-a-node "" "partition=gpu gpus=5 cpus=1 time=2-00:00:00"
+scenario plain partition-max-nodes-zero-more-gpus-than-a-node "" "$R gpus=5" partition:MaxNodes=0
+scenario plain partition-min-nodes-over-partition-time "" "partition=gpu gpus=1 cpus=1 time=2-00:00:00" partition:MinNodes=2
+scenario plain partition-no-root-jobs-nobody "" "user=nobody $R gpus=1" partition:DisableRootJobs=YES
+scenario plain partition-exclusive-node-busy "partition=normal cpus=1 time=10:00" "$R gpus=1" partition:OverSubscribe=EXCLUSIVE
+scenario plain partition-exclusive-node-free "" "$R gpus=1" partition:OverSubscribe=EXCLUSIVE
+scenario plain partition-exclusive-user-other-user "user=nobody partition=normal cpus=1 time=10:00" "$R gpus=1" partition:ExclusiveUser=YES
+scenario plain partition-exclusive-user-same-user "partition=normal cpus=1 time=10:00" "$R gpus=1" partition:ExclusiveUser=YES
 scenario plain max-mem-per-cpu-raises-cpus "" "$R gpus=1 mem=1500M" partition:MaxMemPerCPU=1000
 scenario plain max-mem-per-cpu-raised-over-a-node "" "$R gpus=1 mem=3000M" partition:MaxMemPerCPU=1000
 scenario plain max-mem-per-cpu-raised-cpus-busy "partition=normal cpus=1 time=10:00" "$R gpus=1 mem=1500M" partition:MaxMemPerCPU=1000
@@ -453,6 +488,9 @@ scenario plain qos-account-gpus-array "user=nobody $A" "$A tasks=4" "qos:sweep:M
 # MaxJobsPU 3, MaxSubmitPU 5, GrpTRES gres/gpu=3), partition short (30:00, AllowQos normal,deny),
 # QOS deny (DenyOnLimit, MaxTRESPU gres/gpu=1, MaxWall 2:00:00), EnforcePartLimits=ALL
 scenario typed starts-typed "" "$R gpus=a30:1"
+# A partition's node counts under EnforcePartLimits=ALL.
+scenario typed partition-min-nodes "" "$R gpus=a30:1" partition:MinNodes=2
+scenario typed partition-max-nodes-zero "" "$R gpus=a30:1" partition:MaxNodes=0
 scenario typed unknown-gpu-type "" "$R gpus=v100:1"
 scenario typed more-typed-gpus-than-a-node "" "$R gpus=a30:5"
 scenario typed over-max-cpus-per-node "" "partition=gpu gpus=1 cpus=7 time=10:00"

@@ -295,33 +295,37 @@ fn slurm_does(env: &Env, spec: &Path) -> (String, String, Option<String>) {
 
 /// A partition's State for as long as this lives; UP again when dropped, even after a failed
 /// assertion.
-struct PartitionSetTo(&'static str);
+/// One setting of a partition (`state=down`, `reqresv=yes`), set back when dropped, even
+/// after a failed assertion.
+struct PartitionSet {
+    partition: &'static str,
+    undo: &'static str,
+}
 
-impl PartitionSetTo {
-    fn new(partition: &'static str, state: &str) -> PartitionSetTo {
-        let set = |s: &str| {
-            Std::new("scontrol")
-                .args([
-                    "update",
-                    &format!("partitionname={partition}"),
-                    &format!("state={s}"),
-                ])
-                .status()
-                .unwrap()
-                .success()
-        };
-        assert!(
-            set(state),
-            "scontrol could not set partition {partition} {state}"
-        );
-        PartitionSetTo(partition)
+impl PartitionSet {
+    fn new(partition: &'static str, setting: &str, undo: &'static str) -> PartitionSet {
+        let ok = Std::new("scontrol")
+            .args(["update", &format!("partitionname={partition}"), setting])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "scontrol could not set partition {partition} {setting}");
+        PartitionSet { partition, undo }
+    }
+
+    fn state(partition: &'static str, state: &str) -> PartitionSet {
+        PartitionSet::new(partition, &format!("state={state}"), "state=up")
     }
 }
 
-impl Drop for PartitionSetTo {
+impl Drop for PartitionSet {
     fn drop(&mut self) {
         let _ = Std::new("scontrol")
-            .args(["update", &format!("partitionname={}", self.0), "state=up"])
+            .args([
+                "update",
+                &format!("partitionname={}", self.partition),
+                self.undo,
+            ])
             .status();
     }
 }
@@ -570,11 +574,11 @@ fn verdicts_match_what_slurm_does() {
 
     // Regression: a partition set DOWN or DRAIN was said to start the job now.
     {
-        let _up = PartitionSetTo::new("gpu", "down");
+        let _up = PartitionSet::state("gpu", "down");
         let spec = env.spec("partition-down", "cpus = 1", 1);
         expect_pending(&env, "partition-down", &spec, "PartitionDown");
         cancel_all();
-        let _up = PartitionSetTo::new("gpu", "drain");
+        let _up = PartitionSet::state("gpu", "drain");
         let v = verdict(&env, &spec);
         let did = slurm_does(&env, &spec);
         report("partition-drain", &v, &did);
@@ -583,6 +587,26 @@ fn verdicts_match_what_slurm_does() {
             did.1.contains("Required partition not available"),
             "{did:?}"
         );
+    }
+
+    // Regression: a partition that takes only jobs in a reservation (ReqResv), or gives each
+    // job whole nodes (OverSubscribe=EXCLUSIVE), was said to start the job now.
+    {
+        let _resv = PartitionSet::new("gpu", "reqresv=yes", "reqresv=no");
+        let spec = env.spec("partition-needs-reservation", "cpus = 1", 1);
+        let v = verdict(&env, &spec);
+        let did = slurm_does(&env, &spec);
+        report("partition-needs-reservation", &v, &did);
+        assert_eq!(v["reason"], "AccessDenied", "{v}");
+        assert!(did.1.contains("Access/permission denied"), "{did:?}");
+    }
+    {
+        let _whole = PartitionSet::new("gpu", "oversubscribe=exclusive", "oversubscribe=no");
+        let holder = env.holder("normal", 1, 0);
+        wait_for(&holder, |s, _| s == "RUNNING", 30);
+        let spec = env.spec("partition-whole-nodes", "cpus = 1", 1);
+        expect_pending(&env, "partition-whole-nodes", &spec, "Resources");
+        cancel_all();
     }
 
     // Regression: maintenance ahead that a job would run into was not read (WILL START NOW).

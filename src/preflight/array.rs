@@ -259,10 +259,12 @@ fn start_task(req: &Request, state: &mut ClusterState, index: u64) {
     let gpu_type = req.gpu_type.clone();
     let cpus = usage::cpus_of(req, state);
     // Open nodes with the CPUs the task can have on each (less those reservations keep).
+    let partition = state.partition(&req.partition);
     let open: Vec<(String, u64)> = state
         .nodes
         .iter()
         .filter(|n| state.node_open(n, req))
+        .filter(|n| partition.is_none_or(|p| state.may_share(n, p)))
         .map(|n| (n.node.clone(), state.cpus_open(n, req)))
         .collect();
     let node = state.nodes.iter_mut().find(|n| {

@@ -41,8 +41,21 @@ pub fn facts(req: &Request, state: &ClusterState) -> Vec<String> {
         (None, Some(m)) => format!(", max memory {m} MiB a CPU"),
         (None, None) => String::new(),
     };
+    let rules: String = [
+        (p.min_nodes > 1).then(|| format!("MinNodes {}", p.min_nodes)),
+        p.max_nodes.map(|n| format!("MaxNodes {n}")),
+        p.requires_reservation.then(|| "ReqResv".to_string()),
+        p.root_only.then(|| "RootOnly".to_string()),
+        p.no_root_jobs.then(|| "DisableRootJobs".to_string()),
+        p.whole_nodes.then(|| "OverSubscribe=EXCLUSIVE".to_string()),
+        p.exclusive_user.then(|| "ExclusiveUser".to_string()),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|rule| format!(", {rule}"))
+    .collect();
     facts.push(format!(
-        "partition {}{shown_state}: {} node(s), {gpus_free} of {gpus_total} GPUs{typed} free, {cpus_idle} of {cpus_total} CPUs idle, max time {}{max_mem}, QOS {}; EnforcePartLimits {}",
+        "partition {}{shown_state}: {} node(s), {gpus_free} of {gpus_total} GPUs{typed} free, {cpus_idle} of {cpus_total} CPUs idle, max time {}{max_mem}{rules}, QOS {}; EnforcePartLimits {}",
         p.name,
         nodes.len(),
         p.max_time,

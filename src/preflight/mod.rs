@@ -29,10 +29,12 @@ pub use reason::{Holder, LimitCode, Reason, Scope};
 
 use crate::slurm::assoc_mgr::LimitUse;
 use crate::slurm::config::SiteConfig;
+use crate::slurm::hostlist;
 use crate::slurm::sacctmgr::{AccountLimits, Association, Qos};
 use crate::slurm::scontrol::{Partition, Reservation};
 use crate::slurm::sinfo::NodeRow;
 use crate::slurm::squeue::QueuedJob;
+use crate::slurm::state::JobState;
 
 /// What the job asks for (kept in `run.json`, so that a run submitted again is checked again).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -99,6 +101,21 @@ impl ClusterState {
 
     pub fn reservation_named(&self, name: &str) -> Option<&Reservation> {
         self.reservations.iter().find(|r| r.name == name)
+    }
+
+    /// Whether a job of this user may join the jobs on `node` in `partition`: one that gives
+    /// jobs whole nodes (OverSubscribe=EXCLUSIVE) needs a node without jobs, and one with
+    /// ExclusiveUser a node without other users' jobs.
+    pub fn may_share(&self, node: &NodeRow, partition: &Partition) -> bool {
+        let busy = node.cpus_allocated > 0 || node.gpus_used > 0;
+        let others_here = || {
+            self.queue.iter().any(|j| {
+                j.state == JobState::Running
+                    && j.user != self.user
+                    && hostlist::expand(&j.nodes).contains(&node.node)
+            })
+        };
+        !(partition.whole_nodes && busy || partition.exclusive_user && others_here())
     }
 }
 

@@ -212,6 +212,10 @@ pub enum Reason {
     InvalidAccount,
     /// A partition whose AllowGroups leaves the user out.
     GroupNotPermitted,
+    /// A partition that takes jobs only in a reservation (ReqResv), or only root's (RootOnly).
+    AccessDenied,
+    /// A partition that takes no jobs of root (DisableRootJobs).
+    RootJobsDisabled,
     /// A reservation that does not exist (or has ended).
     InvalidReservation,
     /// A reservation whose Users, Accounts and Groups leave the job out.
@@ -224,6 +228,9 @@ pub enum Reason {
     InvalidTimeLimit,
     /// Over the partition's MaxMemPerNode under EnforcePartLimits=ALL/ANY.
     InvalidTaskMemory,
+    /// Fewer nodes than the partition's MinNodes (or more than its MaxNodes) under
+    /// EnforcePartLimits=ALL/ANY.
+    PartitionConfigurationUnavailable,
     // Pending.
     /// A partition an administrator set to DOWN: it takes jobs and starts none.
     PartitionDown,
@@ -233,6 +240,9 @@ pub enum Reason {
     PartitionTimeLimit,
     /// Over the partition's MaxMemPerNode under EnforcePartLimits=NO.
     MaxMemPerLimit,
+    /// Fewer nodes than the partition's MinNodes (or more than its MaxNodes) under
+    /// EnforcePartLimits=NO.
+    PartitionNodeLimit,
     ReqNodeNotAvail,
     Resources,
     /// An array task held back by the array's own throttle (`--array=0-8%2`).
@@ -251,17 +261,21 @@ impl Reason {
             Reason::InvalidQos => "InvalidQOS",
             Reason::InvalidAccount => "InvalidAccount",
             Reason::GroupNotPermitted => "GroupNotPermitted",
+            Reason::AccessDenied => "AccessDenied",
+            Reason::RootJobsDisabled => "RootJobsDisabled",
             Reason::InvalidReservation => "InvalidReservation",
             Reason::ReservationAccessDenied => "ReservationAccessDenied",
             Reason::NodeConfigurationUnavailable => "NodeConfigurationUnavailable",
             Reason::TooManyRequestedCpus => "TooManyRequestedCpus",
             Reason::InvalidTimeLimit => "InvalidTimeLimit",
             Reason::InvalidTaskMemory => "InvalidTaskMemory",
+            Reason::PartitionConfigurationUnavailable => "PartitionConfigurationUnavailable",
             Reason::PartitionDown => "PartitionDown",
             Reason::Reservation => "Reservation",
             Reason::PartitionConfig => "PartitionConfig",
             Reason::PartitionTimeLimit => "PartitionTimeLimit",
             Reason::MaxMemPerLimit => "MaxMemPerLimit",
+            Reason::PartitionNodeLimit => "PartitionNodeLimit",
             Reason::ReqNodeNotAvail => "ReqNodeNotAvail",
             Reason::Resources => "Resources",
             Reason::JobArrayTaskLimit => "JobArrayTaskLimit",

@@ -56,6 +56,12 @@ pub const REFUSALS: &[(&str, &str)] = &[
         "Access denied to requested reservation",
     ),
     ("InvalidArray", "Invalid job array specification"),
+    ("AccessDenied", "Access/permission denied"),
+    ("RootJobsDisabled", "Invalid user id"),
+    (
+        "PartitionConfigurationUnavailable",
+        "Requested partition configuration not available now",
+    ),
 ];
 
 /// What sbatch prints when it refuses a job for the reason `code`, if it is one of

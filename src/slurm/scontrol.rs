@@ -97,6 +97,20 @@ pub struct Partition {
     /// `AllowAccounts`: `None` for ALL.
     pub allow_accounts: Option<Vec<String>>,
     pub deny_accounts: Vec<String>,
+    /// `MinNodes`: the fewest nodes a job there may run on.
+    pub min_nodes: u64,
+    /// `MaxNodes`: the most nodes a job there may run on; `None` for UNLIMITED.
+    pub max_nodes: Option<u64>,
+    /// `RootOnly=YES`: only root may submit there.
+    pub root_only: bool,
+    /// `ReqResv=YES`: a job there must name a reservation.
+    pub requires_reservation: bool,
+    /// `DisableRootJobs=YES`: root may not run jobs there.
+    pub no_root_jobs: bool,
+    /// `OverSubscribe=EXCLUSIVE`: each job gets whole nodes to itself.
+    pub whole_nodes: bool,
+    /// `ExclusiveUser=YES`: a node runs one user's jobs at a time.
+    pub exclusive_user: bool,
 }
 
 /// A partition's `State`, which an administrator sets with `scontrol update`.
@@ -177,6 +191,15 @@ pub fn parse_partitions(text: &str) -> Vec<Partition> {
                 allow_groups: name_list(field(&r, "AllowGroups")),
                 allow_accounts: name_list(field(&r, "AllowAccounts")),
                 deny_accounts: name_list(field(&r, "DenyAccounts")).unwrap_or_default(),
+                min_nodes: field(&r, "MinNodes")
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0),
+                max_nodes: limit(field(&r, "MaxNodes")),
+                root_only: field(&r, "RootOnly") == Some("YES"),
+                requires_reservation: field(&r, "ReqResv") == Some("YES"),
+                no_root_jobs: field(&r, "DisableRootJobs") == Some("YES"),
+                whole_nodes: field(&r, "OverSubscribe") == Some("EXCLUSIVE"),
+                exclusive_user: field(&r, "ExclusiveUser") == Some("YES"),
             })
         })
         .collect()

@@ -201,11 +201,19 @@ impl<'a> Ctx<'a> {
         found.extend(self.partition_takes_jobs());
         found.extend(self.qos_in_associations());
         found.extend(self.account_in_associations());
+        found.extend(self.partition_access());
         found.extend(self.group_allowed());
         found.extend(self.qos_allowed_by_partition());
         found.extend(self.account_allowed_by_partition());
         found.extend(self.reservation_allowed());
-        found.extend(self.node_shape());
+        // Under EnforcePartLimits=NO a job over a partition limit (MaxNodes=0 too) is queued
+        // to wait, and Slurm does not try the node shape (as captured).
+        let waits_for_partition = !self.enforce.refuses()
+            && !down
+            && (!self.partition_limits().is_empty() || self.fewer_nodes_allowed().is_some());
+        if !waits_for_partition {
+            found.extend(self.node_shape());
+        }
         if self.enforce.refuses() {
             found.extend(self.partition_limits());
         }
@@ -227,6 +235,7 @@ impl<'a> Ctx<'a> {
             }
         }
         found.extend(self.accounting_after_selection());
+        found.extend(self.fewer_nodes_allowed());
         if !down {
             found.extend(self.nodes_busy());
         }

@@ -132,6 +132,7 @@ impl Ctx<'_> {
             n.free_gpus_of(gpu_type) >= self.req.gpus
                 && self.state.cpus_open(n, self.req) >= self.cpus
                 && mem.is_none_or(|m| n.memory_mib.saturating_sub(n.memory_allocated_mib) >= m)
+                && self.state.may_share(n, self.partition)
         };
         if usable.iter().any(|n| fits(n)) {
             return None;
@@ -160,6 +161,7 @@ impl Ctx<'_> {
         } else {
             "running jobs or the reservation to end"
         };
+        let kept = kept + &self.sharing_words(&usable);
         Some(Finding::new(
             Reason::Resources,
             Effect::Pends,
@@ -168,6 +170,29 @@ impl Ctx<'_> {
                 self.partition.name, self.req.gpus, self.cpus
             ),
         ))
+    }
+
+    /// `; partition gpu gives each job whole nodes (OverSubscribe=EXCLUSIVE), and 1 of its 1
+    /// nodes runs jobs`: why nodes with room do not take the job.
+    fn sharing_words(&self, usable: &[&NodeRow]) -> String {
+        let p = self.partition;
+        let taken = usable
+            .iter()
+            .filter(|n| !self.state.may_share(n, p))
+            .count();
+        if taken == 0 {
+            return String::new();
+        }
+        let rule = if p.whole_nodes {
+            "gives each job whole nodes (OverSubscribe=EXCLUSIVE), and jobs run on"
+        } else {
+            "runs one user's jobs on a node at a time (ExclusiveUser), and other users' jobs run on"
+        };
+        format!(
+            "; partition {} {rule} {taken} of its {} nodes",
+            p.name,
+            usable.len()
+        )
     }
 
     /// A job in a reservation of some cores has only those: asking for more CPUs than it keeps

@@ -123,6 +123,42 @@ impl Ctx<'_> {
         })
     }
 
+    /// A partition that takes jobs only in a reservation (ReqResv) or only from root
+    /// (RootOnly), or none from root (DisableRootJobs): sbatch refuses these whatever
+    /// EnforcePartLimits says, before AllowGroups.
+    pub(super) fn partition_access(&self) -> Option<Finding> {
+        let p = self.partition;
+        let root = self.state.user == "root";
+        let (reason, message) = if p.requires_reservation && self.req.reservation.is_none() {
+            (
+                Reason::AccessDenied,
+                format!(
+                    "partition {} takes only jobs that run in a reservation (ReqResv); name one with `reservation` in the spec's [job] table",
+                    p.name
+                ),
+            )
+        } else if p.root_only && !root {
+            (
+                Reason::AccessDenied,
+                format!(
+                    "partition {} takes jobs from root only (RootOnly); use another partition",
+                    p.name
+                ),
+            )
+        } else if p.no_root_jobs && root {
+            (
+                Reason::RootJobsDisabled,
+                format!(
+                    "partition {} takes no jobs from root (DisableRootJobs); submit as yourself",
+                    p.name
+                ),
+            )
+        } else {
+            return None;
+        };
+        Some(Finding::new(reason, Effect::Refused, message))
+    }
+
     /// A partition whose AllowGroups leaves out every group of the user (root may use any).
     pub(super) fn group_allowed(&self) -> Option<Finding> {
         let p = self.partition;
@@ -282,6 +318,23 @@ impl Ctx<'_> {
         let setting = format!("EnforcePartLimits is {}", self.enforce);
         let refuse = self.enforce.refuses();
         let mut found = Vec::new();
+        // Slurm checks the node count first. MaxNodes=0 it checks only under
+        // EnforcePartLimits=ALL/ANY here; otherwise at node selection (`fewer_nodes_allowed`).
+        let max_zero = refuse && p.max_nodes == Some(0);
+        if let Some(message) = self
+            .node_count_refused()
+            .filter(|_| p.min_nodes > 1 || max_zero)
+        {
+            found.push(if refuse {
+                Finding::new(
+                    Reason::PartitionConfigurationUnavailable,
+                    Effect::Refused,
+                    message,
+                )
+            } else {
+                Finding::new(Reason::PartitionNodeLimit, Effect::PendsForever, message)
+            });
+        }
         if !p.max_time.allows(req.time_seconds) {
             let message = format!(
                 "the time limit {} is longer than partition {}'s MaxTime {}; ask for at most {}",
@@ -326,6 +379,39 @@ impl Ctx<'_> {
             .into_iter()
             .map(|f| f.decided_by(setting.clone()))
             .collect()
+    }
+
+    /// A yenjob job runs on one node: a partition whose MinNodes is over 1, or whose MaxNodes
+    /// is 0, never runs it. What to say.
+    fn node_count_refused(&self) -> Option<String> {
+        let p = self.partition;
+        if p.min_nodes > 1 {
+            Some(format!(
+                "partition {} runs jobs on at least {} nodes (MinNodes), and this job runs on one; use another partition",
+                p.name, p.min_nodes
+            ))
+        } else if p.max_nodes == Some(0) {
+            Some(format!(
+                "partition {} allows jobs on at most 0 nodes (MaxNodes=0), so it runs none; use another partition",
+                p.name
+            ))
+        } else {
+            None
+        }
+    }
+
+    /// MaxNodes=0 under EnforcePartLimits=NO: Slurm finds it when it picks nodes, after the
+    /// limits checked once nodes are picked (as captured).
+    pub(super) fn fewer_nodes_allowed(&self) -> Option<Finding> {
+        let p = self.partition;
+        if p.max_nodes != Some(0) || p.min_nodes > 1 || self.enforce.refuses() {
+            return None;
+        }
+        let message = self.node_count_refused()?;
+        Some(
+            Finding::new(Reason::PartitionNodeLimit, Effect::PendsForever, message)
+                .decided_by(format!("EnforcePartLimits is {}", self.enforce)),
+        )
     }
 
     /// MaxMemPerCPU raised the job's CPUs past what any node of the partition has: sbatch
