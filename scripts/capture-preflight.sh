@@ -64,6 +64,7 @@ sbatch_args() {
       user=*) args+=("--uid=${kv#*=}" -D /tmp) ;;
       tasks=*) tasks=${kv#*=} ;;
       throttle=*) throttle=${kv#*=} ;;
+      settle=*) ;;
       *) echo "unknown request word $kv" >&2; exit 2 ;;
     esac
   done
@@ -131,6 +132,9 @@ outcome() {
     return
   fi
   id=${out%%;*}
+  # settle=SECONDS: give the backfill scheduler (every 30 s) time to start the job.
+  local kv
+  for kv in "$@"; do [[ $kv == settle=* ]] && sleep "${kv#*=}"; done
   if [[ " $* " == *" tasks="* ]]; then array_outcome "$id"; return; fi
   # Slurm says None first, and PartitionConfig for a moment before some reasons.
   for ((i = 0; i < 40; i++)); do
@@ -312,6 +316,12 @@ scenario plain gpus-per-user "$R gpus=3" "$R gpus=2"
 scenario plain jobs-per-user "$R gpus=1; $R gpus=1" "$R gpus=1"
 scenario plain jobs-and-gpus-per-user "$R gpus=2; $R gpus=2" "$R gpus=1"
 scenario plain submit-limit "$R gpus=1; $R gpus=1; $R gpus=1; $R gpus=1" "$R gpus=1"
+# Jobs queued ahead waiting for the node: a job that would hold one up waits (Priority), one
+# that ends before it is expected to start, or leaves it room, is started by backfill.
+AHEAD='user=nobody partition=normal cpus=1 time=10:00; user=nobody partition=gpu gpus=1 cpus=2 time=10:00'
+scenario plain queue-ahead-held-up "$AHEAD" "$R gpus=1 settle=40"
+scenario plain queue-ahead-backfilled "$AHEAD" "partition=gpu gpus=1 cpus=1 time=5:00 settle=40"
+scenario plain queue-ahead-room-beside "user=nobody partition=gpu gpus=3 cpus=1 time=10:00; partition=gpu gpus=2 cpus=1 time=10:00" "partition=gpu gpus=1 cpus=1 time=30:00 settle=40"
 scenario plain node-drained "" "$R gpus=1" drain
 scenario plain node-down "" "$R gpus=1" down
 scenario plain node-drained-and-gpus-per-user "$R gpus=3" "$R gpus=2" drain

@@ -265,6 +265,7 @@ fn start_task(req: &Request, state: &mut ClusterState, index: u64) {
         .iter()
         .filter(|n| state.node_open(n, req))
         .filter(|n| partition.is_none_or(|p| state.may_share(n, p)))
+        .filter(|n| state.holds_up(n, req).is_none())
         .map(|n| (n.node.clone(), state.cpus_open(n, req)))
         .collect();
     let node = state.nodes.iter_mut().find(|n| {

@@ -245,6 +245,8 @@ pub enum Reason {
     PartitionNodeLimit,
     ReqNodeNotAvail,
     Resources,
+    /// Jobs queued ahead wait for the resources, and this one would hold them up.
+    Priority,
     /// An array task held back by the array's own throttle (`--array=0-8%2`).
     JobArrayTaskLimit,
     /// A QOS or association limit; refused at submit for MaxSubmit and under DenyOnLimit.
@@ -278,6 +280,7 @@ impl Reason {
             Reason::PartitionNodeLimit => "PartitionNodeLimit",
             Reason::ReqNodeNotAvail => "ReqNodeNotAvail",
             Reason::Resources => "Resources",
+            Reason::Priority => "Priority",
             Reason::JobArrayTaskLimit => "JobArrayTaskLimit",
             Reason::Limit(code) => code.as_str(),
         }

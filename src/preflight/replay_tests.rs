@@ -59,7 +59,7 @@ fn parse_request(words: &str) -> Request {
             "cpus" => r.cpus = v.parse().unwrap(),
             "mem" => r.mem_mib = tres::parse_mem_mib(v),
             "tasks" => r.tasks = v.parse().unwrap(),
-            "throttle" | "user" => {}
+            "throttle" | "user" | "settle" => {}
             "time" => r.time_seconds = SlurmTime::parse(v).and_then(|t| t.seconds()).unwrap(),
             other => panic!("unknown request word {other}"),
         }
@@ -276,6 +276,11 @@ fn each_verdict_names_the_code_and_numbers() {
         ("plain-jobs-per-user", "QOSMaxJobsPerUserLimit", false, &["you already run 2 jobs under QOS gpu, which allows 2"]),
         ("plain-jobs-and-gpus-per-user", "QOSMaxJobsPerUserLimit", false, &["you already run 2 jobs"]),
         ("plain-submit-limit", "QOSMaxSubmitJobPerUserLimit", false, &["4 jobs queued or running under QOS gpu, which allows 4"]),
+        // Jobs queued ahead waiting for the node: backfill starts a job that ends before the
+        // first is expected to start; it plans whole nodes, so room beside it does not count.
+        ("plain-queue-ahead-held-up", "Priority", false, &["job 3944 (nobody), queued ahead of this one, waits for 2 CPUs and 1 GPUs", "time limit of 10:00 would hold that one up: ask for at most 9:00 (`--time`)"]),
+        ("plain-queue-ahead-backfilled", "", false, &["1 job(s) queued ahead wait for resources there; this one ends before they are expected to start"]),
+        ("plain-queue-ahead-room-beside", "Priority", false, &["job 3950 (root)", "time limit of 30:00 would hold that one up"]),
         ("plain-node-drained", "ReqNodeNotAvail", false, &["localhost drained"]),
         ("plain-node-down", "ReqNodeNotAvail", false, &["localhost down"]),
         // Nodes out of service are known before the limits checked on the nodes picked.

@@ -7,6 +7,7 @@ use crate::slurm::duration::format_seconds;
 use crate::slurm::scontrol::Reservation;
 use crate::slurm::sinfo::NodeRow;
 
+use super::super::queue_ahead::{self, HeldUp};
 use super::super::reason::Reason;
 use super::super::usage;
 use super::{Ctx, Effect, Finding};
@@ -134,8 +135,9 @@ impl Ctx<'_> {
                 && mem.is_none_or(|m| n.memory_mib.saturating_sub(n.memory_allocated_mib) >= m)
                 && self.state.may_share(n, self.partition)
         };
-        if usable.iter().any(|n| fits(n)) {
-            return None;
+        let room_now: Vec<&NodeRow> = usable.iter().copied().filter(|n| fits(n)).collect();
+        if !room_now.is_empty() {
+            return self.queued_ahead(&room_now);
         }
         if let Some(found) = self.beyond_own_cores(&usable) {
             return Some(found);
@@ -193,6 +195,37 @@ impl Ctx<'_> {
             p.name,
             usable.len()
         )
+    }
+
+    /// Nodes with room now, each of which a job queued ahead is expected to start on before
+    /// this one would end, without room for both: Slurm starts this one after those.
+    fn queued_ahead(&self, room_now: &[&NodeRow]) -> Option<Finding> {
+        let held: Vec<HeldUp> = room_now
+            .iter()
+            .map(|n| self.state.holds_up(n, self.req))
+            .collect::<Option<_>>()?;
+        let now = self.state.now?;
+        // The earliest of them bounds the time limit that would let backfill start this job.
+        let first = held.iter().min_by_key(|h| h.start)?;
+        let before = u64::try_from(first.start - now).unwrap_or(0);
+        let shorter = if before >= 60 {
+            format!(
+                "ask for at most {} (`--time`) and the backfill scheduler starts it within a minute, or ",
+                format_seconds(before / 60 * 60)
+            )
+        } else {
+            String::new()
+        };
+        Some(Finding::new(
+            Reason::Priority,
+            Effect::Pends,
+            format!(
+                "partition {} has room for it now, but {}, and this job's time limit of {} would hold that one up: {shorter}it waits its turn",
+                self.partition.name,
+                queue_ahead::describe(first, now),
+                format_seconds(self.req.time_seconds)
+            ),
+        ))
     }
 
     /// A job in a reservation of some cores has only those: asking for more CPUs than it keeps

@@ -536,16 +536,13 @@ pub fn room_message(req: &Request, state: &ClusterState) -> String {
         usage::cpus_of(req, state)
     );
     let ahead = state
-        .queue
-        .iter()
-        .filter(|j| {
-            j.partition == req.partition
-                && j.state == crate::slurm::state::JobState::Pending
-                && j.reason == "Resources"
-        })
+        .waiting_for_resources()
+        .filter(|j| j.partition == req.partition)
         .count();
     if ahead > 0 {
-        message.push_str(&format!(" ({ahead} job(s) wait for resources there; the backfill scheduler may let this one pass)"));
+        message.push_str(&format!(
+            " ({ahead} job(s) queued ahead wait for resources there; this one ends before they are expected to start, so the backfill scheduler starts it within a minute)"
+        ));
     }
     message
 }
