@@ -752,6 +752,18 @@ fn verdicts_match_what_slurm_does() {
     expect_pending(&env, "Resources", &spec, "Resources");
     cancel_all();
 
+    // Regression: a job queued ahead waiting for the node was not weighed, so a job that
+    // would hold it up was said to start now (Slurm: Priority).
+    let cpu_job = env.holder("normal", 1, 0);
+    wait_for(&cpu_job, |s, _| s == "RUNNING", 30);
+    let ahead = env.holder("gpu", 2, 1);
+    wait_for(&ahead, |s, r| s == "PENDING" && r == "Resources", 30);
+    let spec = env.spec("queued-ahead", "gpus = 1\ncpus = 1\ntime = \"30:00\"", 1);
+    let (v, _) = expect_pending(&env, "Priority", &spec, "Priority");
+    let message = v["message"].as_str().unwrap_or_default();
+    assert!(message.contains(&format!("job {ahead} (")), "{message}");
+    cancel_all();
+
     // QOSMaxGRESPerUser: 3 of 4 GPUs held, ask for 2.
     let a = env.blocker(3);
     wait_for(&a, |s, _| s == "RUNNING", 30);
