@@ -93,15 +93,9 @@ impl Ctx<'_> {
         };
         let message = match r.start {
             Some(start) if start > now => {
-                let before = u64::try_from(start - now).unwrap_or(0);
-                let fits = if before >= 60 {
-                    format!(
-                        "ask for at most {} (`--time`) to start now, or ",
-                        format_seconds(before / 60 * 60)
-                    )
-                } else {
-                    String::new()
-                };
+                let fits = time_before(start, now)
+                    .map(|t| format!("ask for at most {t} (`--time`) to start now, or "))
+                    .unwrap_or_default();
                 format!(
                     "the nodes of partition {p} that are up are kept for {what} from {} (in {}), and this job's time limit of {} would run into it: {fits}it waits until {until}",
                     clock::when(start, now),
@@ -205,17 +199,15 @@ impl Ctx<'_> {
             .map(|n| self.state.holds_up(n, self.req))
             .collect::<Option<_>>()?;
         let now = self.state.now?;
-        // The earliest of them bounds the time limit that would let backfill start this job.
-        let first = held.iter().min_by_key(|h| h.start)?;
-        let before = u64::try_from(first.start - now).unwrap_or(0);
-        let shorter = if before >= 60 {
-            format!(
-                "ask for at most {} (`--time`) and the backfill scheduler starts it within a minute, or ",
-                format_seconds(before / 60 * 60)
-            )
-        } else {
-            String::new()
-        };
+        // On the node where the job ahead starts last, a job ending by then starts now.
+        let first = held.iter().max_by_key(|h| h.start)?;
+        let shorter = time_before(first.start, now)
+            .map(|t| {
+                format!(
+                    "ask for at most {t} (`--time`) and the backfill scheduler starts it within a minute, or "
+                )
+            })
+            .unwrap_or_default();
         Some(Finding::new(
             Reason::Priority,
             Effect::Pends,
@@ -265,15 +257,9 @@ impl Ctx<'_> {
             .iter()
             .map(|(r, cpus)| match (r.start, r.end) {
                 (Some(start), _) if start > now => {
-                    let before = u64::try_from(start - now).unwrap_or(0);
-                    let fits = if before >= 60 {
-                        format!(
-                            "; ask for at most {} (`--time`) to run before it",
-                            format_seconds(before / 60 * 60)
-                        )
-                    } else {
-                        String::new()
-                    };
+                    let fits = time_before(start, now)
+                        .map(|t| format!("; ask for at most {t} (`--time`) to run before it"))
+                        .unwrap_or_default();
                     format!(
                         "{cpus} more kept for reservation {} from {}, in {}, which this job's time limit of {} would run into{fits}",
                         r.name,
@@ -311,6 +297,13 @@ impl Ctx<'_> {
             format!(" ({})", words.join("; "))
         }
     }
+}
+
+/// The longest time limit, in whole minutes, of a job starting `now` that ends by `start`;
+/// `None` when that is under a minute.
+fn time_before(start: i64, now: i64) -> Option<String> {
+    let minutes = u64::try_from(start - now).ok()? / 60;
+    (minutes > 0).then(|| format_seconds(minutes * 60))
 }
 
 /// `59 min`, `3 h 20 min`, `2 days`: how far ahead something is.
