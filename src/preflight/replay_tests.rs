@@ -783,3 +783,19 @@ fn print_table() {
         );
     }
 }
+
+/// Under priority/multifactor a new job may rank above queued ones: the verdict stays
+/// `Priority` (every queued job counts as ahead) and says that it may start sooner.
+#[test]
+fn queued_ahead_under_multifactor_priority_says_so() {
+    let mut s = load(&Path::new(FIXTURES).join("plain-queue-ahead-held-up"));
+    s.state.config.multifactor_priority = true;
+    let v = s.verdict();
+    assert_eq!(v.reason, Some(Reason::Priority), "{}", v.message);
+    assert!(
+        v.message
+            .contains("PriorityType is priority/multifactor: Slurm may rank this job above"),
+        "{}",
+        v.message
+    );
+}

@@ -48,6 +48,10 @@ pub struct SiteConfig {
     /// Memory a job gets per node when it names none (MiB).
     pub def_mem_per_node_mib: Option<u64>,
     pub max_array_size: Option<u64>,
+    /// `PriorityType` is `priority/multifactor`: a new job's priority (fair-share, QOS,
+    /// partition tier) may rank it above jobs already queued, where `priority/basic` ranks by
+    /// submission alone.
+    pub multifactor_priority: bool,
 }
 
 /// Parses `scontrol show config` (`Key = Value` lines); unknown keys are ignored.
@@ -66,6 +70,7 @@ pub fn parse(text: &str) -> SiteConfig {
         def_mem_per_cpu_mib: number("DefMemPerCPU"),
         def_mem_per_node_mib: number("DefMemPerNode"),
         max_array_size: number("MaxArraySize"),
+        multifactor_priority: map.get("PriorityType") == Some(&"priority/multifactor"),
     }
 }
 
@@ -82,6 +87,8 @@ mod tests {
         assert_eq!(plain.def_mem_per_cpu_mib, Some(1024));
         assert_eq!(plain.def_mem_per_node_mib, None);
         assert_eq!(plain.max_array_size, Some(1001));
+        assert!(!plain.multifactor_priority);
+        assert!(parse("PriorityType            = priority/multifactor\n").multifactor_priority);
         let typed = parse(include_str!(
             "../../tests/fixtures/preflight/typed-starts-typed/config.txt"
         ));

@@ -109,7 +109,9 @@ pub fn explain_reason(code: &str) -> String {
     let code = code.trim().trim_start_matches('(').trim_end_matches(')');
     let text = match code {
         "Resources" => "waiting for resources: the GPUs/CPUs/memory it asks for are in use",
-        "Priority" => "other jobs with higher priority are ahead in the queue",
+        "Priority" => {
+            "jobs queued ahead of it wait for the same nodes; the backfill scheduler starts it early only if it ends before they are expected to start (a pending job's time limit can be lowered: `scontrol update jobid=ID timelimit=H:MM:SS`)"
+        }
         "QOSMaxGRESPerUser" => "you already use as many GPUs as your QOS allows per user",
         "QOSMaxJobsPerUserLimit" => "you already run as many jobs as your QOS allows per user",
         "QOSMaxCpuPerUserLimit" => "you already use as many CPUs as your QOS allows per user",
@@ -136,6 +138,9 @@ pub fn explain_reason(code: &str) -> String {
         }
         "MaxMemPerLimit" => {
             "it asks for more memory than the partition allows a node; it will never start"
+        }
+        "PartitionNodeLimit" => {
+            "its partition runs jobs on more nodes (MinNodes) or fewer (MaxNodes) than it asks for; it will never start"
         }
         "PartitionConfig" => {
             "it asks for more CPUs or nodes than the partition allows; it will never start"

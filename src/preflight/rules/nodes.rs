@@ -212,10 +212,15 @@ impl Ctx<'_> {
             Reason::Priority,
             Effect::Pends,
             format!(
-                "partition {} has room for it now, but {}, and this job's time limit of {} would hold that one up: {shorter}it waits its turn",
+                "partition {} has room for it now, but {}, and this job's time limit of {} would hold that one up: {shorter}it waits its turn{}",
                 self.partition.name,
                 queue_ahead::describe(first, now),
-                format_seconds(self.req.time_seconds)
+                format_seconds(self.req.time_seconds),
+                if self.state.config.multifactor_priority {
+                    " (PriorityType is priority/multifactor: Slurm may rank this job above some queued ones, and then it starts sooner)"
+                } else {
+                    ""
+                }
             ),
         ))
     }
