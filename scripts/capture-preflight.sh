@@ -546,5 +546,15 @@ scenario typed association-cpus-per-job-deny-on-limit "" "partition=normal qos=d
 scenario typed association-wall-deny-on-limit "" "partition=normal qos=deny cpus=1 time=1:30:00" "assoc:MaxWall=1:00:00"
 scenario typed association-gpus-deny-on-limit "" "partition=normal qos=deny gpus=1 cpus=1 time=10:00" "assoc:GrpTRES=gres/gpu=0"
 
+# --- preempt: plain with PreemptType=preempt/partition_prio, PreemptMode=REQUEUE; partition gpu
+# (PriorityTier 2) requeues the jobs of partition normal (PriorityTier 1)
+scenario preempt preempts-lower-tier "user=nobody partition=normal cpus=2 time=10:00" "$R gpus=1"
+scenario preempt preempts-lower-tier-gpus "user=nobody partition=normal cpus=1 time=10:00 gpus=4" "$R gpus=1"
+scenario preempt same-tier-busy "user=nobody partition=gpu cpus=2 time=10:00 gpus=1" "$R gpus=1"
+scenario preempt lower-tier-waits "user=nobody partition=gpu cpus=2 time=10:00 gpus=1" "partition=normal cpus=1 time=10:00"
+scenario preempt preempts-part-of-what-it-needs "user=nobody partition=normal cpus=1 time=10:00; user=nobody partition=gpu cpus=1 time=10:00 gpus=1" "partition=gpu gpus=1 cpus=2 time=10:00"
+scenario preempt preempts-but-gpus-per-user "$R gpus=3; user=nobody partition=normal cpus=1 time=10:00" "$R gpus=2"
+scenario preempt preemptable-starts "" "partition=normal cpus=1 time=10:00"
+
 log "back to the plain shape"
 bash scripts/cluster-start.sh plain >/dev/null

@@ -62,6 +62,24 @@ pub fn facts(req: &Request, state: &ClusterState) -> Vec<String> {
         p.qos.as_deref().unwrap_or("none"),
         state.config.enforce_part_limits
     ));
+    let above: Vec<String> = state
+        .preempted_by(p)
+        .iter()
+        .map(|q| format!("{} (PriorityTier {})", q.name, q.priority_tier))
+        .collect();
+    if !above.is_empty() {
+        let mode = p
+            .preempt_mode
+            .as_deref()
+            .map(|m| format!(", PreemptMode {m}"))
+            .unwrap_or_default();
+        facts.push(format!(
+            "jobs of partition {} (PriorityTier {}{mode}) may be preempted by jobs of partition {}; a requeued yenjob run resumes from its last checkpoint",
+            p.name,
+            p.priority_tier,
+            above.join(", ")
+        ));
+    }
     for r in &state.reservations {
         let here: Vec<&str> = r
             .nodes

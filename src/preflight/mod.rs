@@ -16,6 +16,7 @@
 
 mod array;
 mod describe;
+mod preemption;
 mod queue_ahead;
 mod reason;
 mod reserved;

@@ -281,6 +281,15 @@ fn each_verdict_names_the_code_and_numbers() {
         ("plain-queue-ahead-held-up", "Priority", false, &["job 3944 (nobody), queued ahead of this one, waits for 2 CPUs and 1 GPUs", "time limit of 10:00 would hold that one up: ask for at most 9:00 (`--time`)"]),
         ("plain-queue-ahead-backfilled", "", false, &["1 job(s) queued ahead wait for resources there; this one ends before they are expected to start"]),
         ("plain-queue-ahead-room-beside", "Priority", false, &["job 3950 (root)", "time limit of 30:00 would hold that one up"]),
+        // Preemption by partition PriorityTier: a job of gpu (tier 2) takes what jobs of
+        // normal (tier 1) hold; the other way round, and within a tier, it waits.
+        ("preempt-preempts-lower-tier", "", false, &["room for 1 GPUs and 1 CPUs now, by preempting job 4094 (nobody, partition normal, PriorityTier 1 below gpu's 2; PreemptMode REQUEUE)"]),
+        ("preempt-preempts-lower-tier-gpus", "", false, &["by preempting job 4096"]),
+        ("preempt-same-tier-busy", "Resources", false, &["0 of 2 CPUs free"]),
+        ("preempt-lower-tier-waits", "Resources", false, &["0 of 2 CPUs free"]),
+        ("preempt-preempts-part-of-what-it-needs", "Resources", false, &["1 GPUs and 2 CPUs"]),
+        ("preempt-preempts-but-gpus-per-user", "QOSMaxGRESPerUser", false, &["you hold 3 of the 4 GPUs"]),
+        ("preempt-preemptable-starts", "", false, &["room for 0 GPUs and 1 CPUs"]),
         ("plain-node-drained", "ReqNodeNotAvail", false, &["localhost drained"]),
         ("plain-node-down", "ReqNodeNotAvail", false, &["localhost down"]),
         // Nodes out of service are known before the limits checked on the nodes picked.
@@ -797,5 +806,25 @@ fn queued_ahead_under_multifactor_priority_says_so() {
             .contains("PriorityType is priority/multifactor: Slurm may rank this job above"),
         "{}",
         v.message
+    );
+}
+
+/// A job in a partition whose jobs may be preempted is told so, with what happens to it.
+#[test]
+fn a_preemptable_partition_is_named_in_the_facts() {
+    let s = load(&Path::new(FIXTURES).join("preempt-preemptable-starts"));
+    let v = s.verdict();
+    assert!(
+        v.facts.iter().any(|f| f
+            == "jobs of partition normal (PriorityTier 1, PreemptMode REQUEUE) may be preempted by jobs of partition gpu (PriorityTier 2); a requeued yenjob run resumes from its last checkpoint"),
+        "{:?}",
+        v.facts
+    );
+    let gpu = load(&Path::new(FIXTURES).join("preempt-preempts-lower-tier"));
+    assert!(
+        !gpu.verdict()
+            .facts
+            .iter()
+            .any(|f| f.contains("may be preempted"))
     );
 }

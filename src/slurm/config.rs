@@ -52,6 +52,9 @@ pub struct SiteConfig {
     /// partition tier) may rank it above jobs already queued, where `priority/basic` ranks by
     /// submission alone.
     pub multifactor_priority: bool,
+    /// `PreemptType`, as Slurm spells it (`preempt/partition_prio`, `preempt/qos`); `None`
+    /// for `preempt/none`.
+    pub preempt_type: Option<String>,
 }
 
 /// Parses `scontrol show config` (`Key = Value` lines); unknown keys are ignored.
@@ -71,6 +74,10 @@ pub fn parse(text: &str) -> SiteConfig {
         def_mem_per_node_mib: number("DefMemPerNode"),
         max_array_size: number("MaxArraySize"),
         multifactor_priority: map.get("PriorityType") == Some(&"priority/multifactor"),
+        preempt_type: map
+            .get("PreemptType")
+            .filter(|t| **t != "preempt/none")
+            .map(|t| t.to_string()),
     }
 }
 
@@ -88,6 +95,7 @@ mod tests {
         assert_eq!(plain.def_mem_per_node_mib, None);
         assert_eq!(plain.max_array_size, Some(1001));
         assert!(!plain.multifactor_priority);
+        assert_eq!(plain.preempt_type, None);
         assert!(parse("PriorityType            = priority/multifactor\n").multifactor_priority);
         let typed = parse(include_str!(
             "../../tests/fixtures/preflight/typed-starts-typed/config.txt"

@@ -111,6 +111,12 @@ pub struct Partition {
     pub whole_nodes: bool,
     /// `ExclusiveUser=YES`: a node runs one user's jobs at a time.
     pub exclusive_user: bool,
+    /// `PriorityTier`: under PreemptType=preempt/partition_prio, jobs of a partition with a
+    /// higher tier preempt those of a lower one.
+    pub priority_tier: u64,
+    /// `PreemptMode`: what preempting its jobs does (`REQUEUE`, `CANCEL`, `SUSPEND`...), or
+    /// `OFF`; `None` when not shown.
+    pub preempt_mode: Option<String>,
 }
 
 /// A partition's `State`, which an administrator sets with `scontrol update`.
@@ -200,6 +206,10 @@ pub fn parse_partitions(text: &str) -> Vec<Partition> {
                 no_root_jobs: field(&r, "DisableRootJobs") == Some("YES"),
                 whole_nodes: field(&r, "OverSubscribe") == Some("EXCLUSIVE"),
                 exclusive_user: field(&r, "ExclusiveUser") == Some("YES"),
+                priority_tier: field(&r, "PriorityTier")
+                    .and_then(|t| t.parse().ok())
+                    .unwrap_or(1),
+                preempt_mode: field(&r, "PreemptMode").map(str::to_string),
             })
         })
         .collect()

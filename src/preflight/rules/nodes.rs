@@ -9,7 +9,6 @@ use crate::slurm::sinfo::NodeRow;
 
 use super::super::queue_ahead::{self, HeldUp};
 use super::super::reason::Reason;
-use super::super::usage;
 use super::{Ctx, Effect, Finding};
 
 impl Ctx<'_> {
@@ -122,16 +121,20 @@ impl Ctx<'_> {
             return None;
         }
         let gpu_type = self.req.gpu_type.as_deref();
-        let mem = usage::memory_of(self.req, self.state);
-        let fits = |n: &NodeRow| {
-            n.free_gpus_of(gpu_type) >= self.req.gpus
-                && self.state.cpus_open(n, self.req) >= self.cpus
-                && mem.is_none_or(|m| n.memory_mib.saturating_sub(n.memory_allocated_mib) >= m)
-                && self.state.may_share(n, self.partition)
-        };
-        let room_now: Vec<&NodeRow> = usable.iter().copied().filter(|n| fits(n)).collect();
+        let room_now: Vec<&NodeRow> = usable
+            .iter()
+            .copied()
+            .filter(|n| self.state.room_on(n, self.req, self.cpus, false))
+            .collect();
         if !room_now.is_empty() {
             return self.queued_ahead(&room_now);
+        }
+        // Room once lower-tier jobs are preempted: it starts (`room_message` names them).
+        if usable
+            .iter()
+            .any(|n| self.state.room_on(n, self.req, self.cpus, true))
+        {
+            return None;
         }
         if let Some(found) = self.beyond_own_cores(&usable) {
             return Some(found);

@@ -522,6 +522,46 @@ pub(super) fn noun(tres: &str) -> String {
     }
 }
 
+/// `, by preempting job 12 (nobody, partition normal, PriorityTier 1 below gpu's 2; PreemptMode
+/// REQUEUE)`, when the job has room only by preempting.
+fn preempting_words(req: &Request, state: &ClusterState) -> String {
+    let cpus = usage::cpus_of(req, state);
+    let open: Vec<&crate::slurm::sinfo::NodeRow> = state
+        .nodes_of(&req.partition)
+        .filter(|n| state.node_open(n, req))
+        .collect();
+    if open.iter().any(|n| state.room_on(n, req, cpus, false)) {
+        return String::new();
+    }
+    let Some(node) = open.iter().find(|n| state.room_on(n, req, cpus, true)) else {
+        return String::new();
+    };
+    let mine = state
+        .partition(&req.partition)
+        .map_or(0, |p| p.priority_tier);
+    let jobs: Vec<String> = state
+        .preemptable_on(node, req)
+        .jobs
+        .iter()
+        .map(|j| {
+            let theirs = state.partition(&j.partition);
+            let mode = theirs
+                .and_then(|p| p.preempt_mode.as_deref())
+                .map(|m| format!("; PreemptMode {m}"))
+                .unwrap_or_default();
+            format!(
+                "job {} ({}, partition {}, PriorityTier {} below {}'s {mine}{mode})",
+                j.id,
+                j.user,
+                j.partition,
+                theirs.map_or(0, |p| p.priority_tier),
+                req.partition
+            )
+        })
+        .collect();
+    format!(", by preempting {}", jobs.join(", "))
+}
+
 /// The sentence for a job that starts now.
 pub fn room_message(req: &Request, state: &ClusterState) -> String {
     let gpu_word = req
@@ -535,6 +575,7 @@ pub fn room_message(req: &Request, state: &ClusterState) -> String {
         req.gpus,
         usage::cpus_of(req, state)
     );
+    message.push_str(&preempting_words(req, state));
     let ahead = state
         .waiting_for_resources()
         .filter(|j| j.partition == req.partition)

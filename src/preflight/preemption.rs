@@ -1,0 +1,87 @@
+//! Preemption: under `PreemptType=preempt/partition_prio`, a job of a partition with a higher
+//! PriorityTier takes the resources of running jobs of partitions with a lower one (unless
+//! their PreemptMode is OFF); Slurm requeues, cancels or suspends them (`PreemptMode`). Other
+//! preemption types (by QOS) are not weighed.
+
+use super::{ClusterState, Request};
+use crate::slurm::hostlist;
+use crate::slurm::scontrol::Partition;
+use crate::slurm::sinfo::NodeRow;
+use crate::slurm::squeue::QueuedJob;
+use crate::slurm::state::JobState;
+
+/// What the running jobs a job could preempt on one node hold.
+#[derive(Debug, Default, Clone)]
+pub struct Preemptable<'a> {
+    pub jobs: Vec<&'a QueuedJob>,
+    pub cpus: u64,
+    pub gpus: u64,
+    pub mem_mib: u64,
+}
+
+impl ClusterState {
+    /// Whether jobs of `partition` preempt those of `other`.
+    pub fn preempts(&self, partition: &Partition, other: &str) -> bool {
+        self.config.preempt_type.as_deref() == Some("preempt/partition_prio")
+            && self.partition(other).is_some_and(|o| {
+                o.priority_tier < partition.priority_tier
+                    && o.preempt_mode.as_deref() != Some("OFF")
+            })
+    }
+
+    /// The running jobs on `node` that a job of `req`'s partition would preempt, and what
+    /// they hold (GPUs of `req`'s type when it names one).
+    pub fn preemptable_on(&self, node: &NodeRow, req: &Request) -> Preemptable<'_> {
+        let mut found = Preemptable::default();
+        let Some(partition) = self.partition(&req.partition) else {
+            return found;
+        };
+        for j in &self.queue {
+            let on = hostlist::expand(&j.nodes);
+            if j.state != JobState::Running
+                || on.len() != 1
+                || on[0] != node.node
+                || !self.preempts(partition, &j.partition)
+            {
+                continue;
+            }
+            found.cpus += j.cpus;
+            found.gpus += match &req.gpu_type {
+                Some(t) => j.tres.get(&format!("gres/gpu:{t}")).unwrap_or(0),
+                None => j.gpus,
+            };
+            found.mem_mib += j.tres.get("mem").unwrap_or(0);
+            found.jobs.push(j);
+        }
+        found
+    }
+
+    /// The partitions whose jobs may preempt those of `partition`, with their tier.
+    pub fn preempted_by(&self, partition: &Partition) -> Vec<&Partition> {
+        self.partitions
+            .iter()
+            .filter(|p| p.name != partition.name && self.preempts(p, &partition.name))
+            .collect()
+    }
+}
+
+impl ClusterState {
+    /// Whether `node` has room for `req` (`cpus` CPUs) now: free GPUs, CPUs (less what
+    /// reservations keep) and memory, on a node it may share; `preempting` counts what the
+    /// jobs it would preempt hold as free (and a node they leave as one it may share).
+    pub fn room_on(&self, node: &NodeRow, req: &Request, cpus: u64, preempting: bool) -> bool {
+        let Some(partition) = self.partition(&req.partition) else {
+            return false;
+        };
+        let freed = if preempting {
+            self.preemptable_on(node, req)
+        } else {
+            Preemptable::default()
+        };
+        let mem_free = node.memory_mib.saturating_sub(node.memory_allocated_mib) + freed.mem_mib;
+        node.free_gpus_of(req.gpu_type.as_deref()) + freed.gpus >= req.gpus
+            && self.cpus_open(node, req) + freed.cpus >= cpus
+            && super::usage::memory_of(req, self).is_none_or(|m| mem_free >= m)
+            && (self.may_share(node, partition) || !freed.jobs.is_empty())
+    }
+}
