@@ -149,18 +149,18 @@ impl Ctx<'_> {
             .map(|n| self.state.cpus_open(n, self.req))
             .sum();
         let total_cpus: u64 = usable.iter().map(|n| n.cpus_total).sum();
-        let kept = self.cpus_kept_words(&usable);
+        let reserved = self.cpus_kept_words(&usable);
         let in_own_cores = usable
             .iter()
             .any(|n| self.state.own_cores(n, self.req).is_some());
         let waits_for = if in_own_cores {
             "the jobs running in its reservation to end"
-        } else if kept.is_empty() {
+        } else if reserved.is_empty() {
             "running jobs to end"
         } else {
             "running jobs or the reservation to end"
         };
-        let kept = kept + &self.sharing_words(&usable);
+        let kept = reserved + &self.sharing_words(&usable);
         Some(Finding::new(
             Reason::Resources,
             Effect::Pends,
@@ -194,8 +194,8 @@ impl Ctx<'_> {
         )
     }
 
-    /// Nodes with room now, each of which a job queued ahead is expected to start on before
-    /// this one would end, without room for both: Slurm starts this one after those.
+    /// Nodes with room now, on each of which a job queued ahead is expected to start before
+    /// this one would end: Slurm starts this one after those.
     fn queued_ahead(&self, room_now: &[&NodeRow]) -> Option<Finding> {
         let held: Vec<HeldUp> = room_now
             .iter()
