@@ -555,6 +555,8 @@ scenario preempt lower-tier-waits "user=nobody partition=gpu cpus=2 time=10:00 g
 scenario preempt preempts-part-of-what-it-needs "user=nobody partition=normal cpus=1 time=10:00; user=nobody partition=gpu cpus=1 time=10:00 gpus=1" "partition=gpu gpus=1 cpus=2 time=10:00"
 scenario preempt preempts-but-gpus-per-user "$R gpus=3; user=nobody partition=normal cpus=1 time=10:00" "$R gpus=2"
 scenario preempt preemptable-starts "" "partition=normal cpus=1 time=10:00"
+scenario preempt array-preempts "user=nobody partition=normal cpus=2 time=10:00" "$R gpus=1 tasks=3"
+scenario preempt array-preempts-one-of-two "user=nobody partition=normal cpus=1 time=10:00; user=nobody partition=gpu cpus=1 time=10:00 gpus=1" "$R gpus=1 tasks=3"
 
 log "back to the plain shape"
 bash scripts/cluster-start.sh plain >/dev/null

@@ -7,6 +7,7 @@
 
 use crate::slurm::duration::SlurmTime;
 use crate::slurm::sacctmgr::Qos;
+use crate::slurm::sinfo::NodeRow;
 use crate::slurm::squeue::QueuedJob;
 use crate::slurm::state::JobState;
 use crate::slurm::tres::Tres;
@@ -251,6 +252,41 @@ pub fn assess_array(req: &Request, throttle: Option<Throttle>, state: &ClusterSt
     verdict
 }
 
+/// Takes the running jobs a task of `req` preempts on `node` off it (Slurm requeues or
+/// cancels them): what they held there is free.
+fn preempt_on(state: &mut ClusterState, node: &str, req: &Request) {
+    let Some(row) = state
+        .nodes
+        .iter()
+        .find(|n| n.node == node && n.partition == req.partition)
+    else {
+        return;
+    };
+    let ids: Vec<String> = state
+        .preemptable_on(row, req)
+        .jobs
+        .iter()
+        .map(|j| j.id.clone())
+        .collect();
+    for id in ids {
+        let Some(at) = state.queue.iter().position(|j| j.id == id) else {
+            continue;
+        };
+        let job = state.queue.remove(at);
+        let mem = job.tres.get("mem").unwrap_or(0);
+        for n in state.nodes.iter_mut().filter(|n| n.node == node) {
+            n.cpus_idle += job.cpus;
+            n.cpus_allocated = n.cpus_allocated.saturating_sub(job.cpus);
+            n.memory_allocated_mib = n.memory_allocated_mib.saturating_sub(mem);
+            n.gpus_used = n.gpus_used.saturating_sub(job.gpus);
+            for (t, used) in n.gpu_types_used.iter_mut() {
+                let held = job.tres.get(&format!("gres/gpu:{t}")).unwrap_or(0);
+                *used = used.saturating_sub(held);
+            }
+        }
+    }
+}
+
 /// Records one started task in `state`: a running job of the user, and its CPUs, GPUs and
 /// memory taken on the first node with room.
 fn start_task(req: &Request, state: &mut ClusterState, index: u64) {
@@ -258,6 +294,22 @@ fn start_task(req: &Request, state: &mut ClusterState, index: u64) {
     let mem = usage::memory_of(req, state).unwrap_or(0);
     let gpu_type = req.gpu_type.clone();
     let cpus = usage::cpus_of(req, state);
+    let in_partition = |n: &&NodeRow| n.partition == req.partition && state.node_open(n, req);
+    let room_without_preempting = state
+        .nodes
+        .iter()
+        .filter(in_partition)
+        .any(|n| state.room_on(n, req, cpus, false));
+    if !room_without_preempting
+        && let Some(node) = state
+            .nodes
+            .iter()
+            .filter(in_partition)
+            .find(|n| state.room_on(n, req, cpus, true))
+            .map(|n| n.node.clone())
+    {
+        preempt_on(state, &node, req);
+    }
     // Open nodes with the CPUs the task can have on each (less those reservations keep).
     let partition = state.partition(&req.partition);
     let open: Vec<(String, u64)> = state

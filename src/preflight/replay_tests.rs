@@ -289,6 +289,9 @@ fn each_verdict_names_the_code_and_numbers() {
         ("preempt-lower-tier-waits", "Resources", false, &["0 of 2 CPUs free"]),
         ("preempt-preempts-part-of-what-it-needs", "Resources", false, &["1 GPUs and 2 CPUs"]),
         ("preempt-preempts-but-gpus-per-user", "QOSMaxGRESPerUser", false, &["you hold 3 of the 4 GPUs"]),
+        // A task that preempts takes the node's freed CPUs: the next finds none left.
+        ("preempt-array-preempts", "", false, &["2 of 3 tasks start now"]),
+        ("preempt-array-preempts-one-of-two", "", false, &["1 of 3 tasks start now", "0 of 2 CPUs free"]),
         ("preempt-preemptable-starts", "", false, &["room for 0 GPUs and 1 CPUs"]),
         ("plain-node-drained", "ReqNodeNotAvail", false, &["localhost drained"]),
         ("plain-node-down", "ReqNodeNotAvail", false, &["localhost down"]),
