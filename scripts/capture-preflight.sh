@@ -23,7 +23,7 @@ mkdir -p "$OUT"
 
 NODE_FORMAT='NodeList:|,Partition:|,StateLong:|,CPUsState:|,Memory:|,AllocMem:|,Gres:|,GresUsed:|'
 QUEUE_FORMAT='JobArrayID:|,Partition:|,UserName:|,State:|,TimeUsed:|,TimeLimit:|,NumCPUs:|,tres-alloc:|,QOS:|,Reason:|,StartTime:|,NodeList:|,Name:'
-QOS_FORMAT='format=Name,MaxTRESPU,MaxJobsPU,MaxSubmitPU,MaxWall,GrpTRES,GrpJobs,MaxTRES,MaxTRESPerNode,Flags,MaxTRESPA,MaxJobsPA,MaxSubmitPA,GrpSubmit,MinTRES,MaxTRESMins,GrpTRESRunMins,GrpTRESMins,GrpWall'
+QOS_FORMAT='format=Name,MaxTRESPU,MaxJobsPU,MaxSubmitPU,MaxWall,GrpTRES,GrpJobs,MaxTRES,MaxTRESPerNode,Flags,MaxTRESPA,MaxJobsPA,MaxSubmitPA,GrpSubmit,MinTRES,MaxTRESMins,GrpTRESRunMins,GrpTRESMins,GrpWall,Preempt'
 ASSOC_FORMAT='format=Cluster,Account,User,Partition,QOS,DefaultQOS,GrpTRES,MaxTRES,MaxJobs,MaxSubmit,MaxWall,GrpTRESMins,GrpTRESRunMins,MaxTRESMins,GrpWall'
 USER_FORMAT='format=DefaultAccount'
 ACCOUNT_FORMAT='format=Cluster,Account,ParentName,GrpTRES,GrpJobs,GrpSubmit,GrpTRESMins,GrpTRESRunMins,GrpWall'
@@ -177,6 +177,8 @@ qos_limit() {
   local word=$1 undo=${2:-} name setting
   IFS=: read -r _ name setting <<< "$word"
   [ -n "$undo" ] && setting="${setting%=*}=-1"
+  # A Preempt list is emptied, not set to -1.
+  [ -n "$undo" ] && [[ $setting == Preempt=* ]] && setting="Preempt="
   sacctmgr -i modify qos "$name" set "$setting" >/dev/null
 }
 
@@ -558,5 +560,13 @@ scenario preempt preemptable-starts "" "partition=normal cpus=1 time=10:00"
 scenario preempt array-preempts "user=nobody partition=normal cpus=2 time=10:00" "$R gpus=1 tasks=3"
 scenario preempt array-preempts-one-of-two "user=nobody partition=normal cpus=1 time=10:00; user=nobody partition=gpu cpus=1 time=10:00 gpus=1" "$R gpus=1 tasks=3"
 
+
+# --- preempt-qos: plain with PreemptType=preempt/qos, PreemptMode=REQUEUE; QOS lab preempts
+# QOS normal in the scenarios that say so
+QP=qos:lab:Preempt=normal
+scenario preempt-qos preempts-named-qos "user=nobody partition=normal cpus=2 time=10:00" "$R gpus=1 qos=lab" "$QP"
+scenario preempt-qos preempts-nothing-unnamed "user=nobody partition=normal cpus=2 time=10:00" "$R gpus=1 qos=lab"
+scenario preempt-qos preempts-not-other-qos "user=nobody partition=normal cpus=2 time=10:00 qos=sweep" "$R gpus=1 qos=lab" "$QP"
+scenario preempt-qos preemptable-starts "" "partition=normal cpus=1 time=10:00" "$QP"
 log "back to the plain shape"
 bash scripts/cluster-start.sh plain >/dev/null

@@ -13,7 +13,7 @@
 #   * QOS gpu: MaxTRESPerUser=gres/gpu=4 MaxJobsPerUser=2 MaxSubmitJobsPerUser=4 MaxWall=1-00:00:00
 #   * account "yenlab" with users root and nobody (an existing non-root user)
 #
-# Three shapes, chosen by the first argument (default plain):
+# Four shapes, chosen by the first argument (default plain):
 #   plain  the above: untyped GPUs (gpu:4), the node's real CPUs and memory, EnforcePartLimits=NO
 #   typed  the shape many real sites have: typed GPUs (gpu:a30:4, gres/gpu:a30 tracked), a node
 #          of 8 CPUs and 16000 MiB (config_overrides: Slurm believes slurm.conf, so limits can be
@@ -28,6 +28,8 @@
 #          MaxSubmitPU 10, MaxTRESPU gres/gpu=4.
 #   preempt plain, with PreemptType=preempt/partition_prio and PreemptMode=REQUEUE: partition
 #          gpu (PriorityTier 2) requeues the jobs of partition normal (PriorityTier 1).
+#   preempt-qos plain, with PreemptType=preempt/qos and PreemptMode=REQUEUE: a QOS requeues
+#          the jobs of the QOS its Preempt list names (none does by itself).
 # Switching shape restarts slurmctld and slurmd (jobs are cancelled first); the accounting
 # database, the QOS and the job ids are kept.
 #
@@ -36,7 +38,7 @@
 set -euo pipefail
 
 SHAPE=${1:-plain}
-case "$SHAPE" in plain|typed|preempt) ;; *) echo "usage: $0 [plain|typed|preempt]" >&2; exit 2 ;; esac
+case "$SHAPE" in plain|typed|preempt|preempt-qos) ;; *) echo "usage: $0 [plain|typed|preempt|preempt-qos]" >&2; exit 2 ;; esac
 
 CLUSTER=yen
 NODE=localhost
@@ -110,6 +112,12 @@ PreemptType=preempt/partition_prio
 PreemptMode=REQUEUE"
     PARTITIONS="PartitionName=normal Nodes=$NODE Default=YES MaxTime=INFINITE PriorityTier=1 State=UP
 PartitionName=gpu Nodes=$NODE Default=NO DefaultTime=01:00:00 MaxTime=1-00:00:00 QOS=gpu PriorityTier=2 State=UP"
+  fi
+  if [ "$SHAPE" = preempt-qos ]; then
+    # Jobs of a QOS requeue those of the QOS in its Preempt list (set per scenario).
+    EXTRA="EnforcePartLimits=NO
+PreemptType=preempt/qos
+PreemptMode=REQUEUE"
   fi
 fi
 

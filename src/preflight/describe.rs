@@ -80,6 +80,14 @@ pub fn facts(req: &Request, state: &ClusterState) -> Vec<String> {
             above.join(", ")
         ));
     }
+    let job_qos_name = job_qos(req, state);
+    let qos_above = state.qos_preempted_by(&job_qos_name);
+    if !qos_above.is_empty() {
+        facts.push(format!(
+            "jobs under QOS {job_qos_name} may be preempted by jobs under QOS {} (their Preempt list names it); a requeued yenjob run resumes from its last checkpoint",
+            qos_above.join(", ")
+        ));
+    }
     for r in &state.reservations {
         let here: Vec<&str> = r
             .nodes

@@ -1,7 +1,8 @@
-//! Preemption: under `PreemptType=preempt/partition_prio`, a job of a partition with a higher
-//! PriorityTier takes the resources of running jobs of partitions with a lower one (unless
-//! their PreemptMode is OFF); Slurm requeues, cancels or suspends them (`PreemptMode`). Other
-//! preemption types (by QOS) are not weighed.
+//! Preemption: a job takes the resources of running jobs it may preempt, and Slurm requeues,
+//! cancels or suspends them (`PreemptMode`). Under `PreemptType=preempt/partition_prio` a job
+//! of a partition with a higher PriorityTier preempts the jobs of partitions with a lower one
+//! (unless their PreemptMode is OFF); under `preempt/qos` a job preempts those of the QOS its
+//! own QOS's Preempt list names.
 
 use super::{ClusterState, Request};
 use crate::slurm::hostlist;
@@ -20,13 +21,27 @@ pub struct Preemptable<'a> {
 }
 
 impl ClusterState {
-    /// Whether jobs of `partition` preempt those of `other`.
+    /// Whether jobs of `partition` preempt those of `other` (preempt/partition_prio).
     pub fn preempts(&self, partition: &Partition, other: &str) -> bool {
         self.config.preempt_type.as_deref() == Some("preempt/partition_prio")
             && self.partition(other).is_some_and(|o| {
                 o.priority_tier < partition.priority_tier
                     && o.preempt_mode.as_deref() != Some("OFF")
             })
+    }
+
+    /// Whether jobs of QOS `qos` preempt those of QOS `other` (preempt/qos).
+    pub fn qos_preempts(&self, qos: &str, other: &str) -> bool {
+        self.config.preempt_type.as_deref() == Some("preempt/qos")
+            && self
+                .qos_named(qos)
+                .is_some_and(|q| q.preempts.iter().any(|p| p == other))
+    }
+
+    /// Whether a job of `req` preempts the running `job`.
+    fn preempts_job(&self, req: &Request, partition: &Partition, job: &QueuedJob) -> bool {
+        self.preempts(partition, &job.partition)
+            || self.qos_preempts(&super::rules::job_qos(req, self), &job.qos)
     }
 
     /// The running jobs on `node` that a job of `req`'s partition would preempt, and what
@@ -41,7 +56,7 @@ impl ClusterState {
             if j.state != JobState::Running
                 || on.len() != 1
                 || on[0] != node.node
-                || !self.preempts(partition, &j.partition)
+                || !self.preempts_job(req, partition, j)
             {
                 continue;
             }
@@ -56,11 +71,20 @@ impl ClusterState {
         found
     }
 
-    /// The partitions whose jobs may preempt those of `partition`, with their tier.
+    /// The partitions whose jobs may preempt those of `partition`.
     pub fn preempted_by(&self, partition: &Partition) -> Vec<&Partition> {
         self.partitions
             .iter()
             .filter(|p| p.name != partition.name && self.preempts(p, &partition.name))
+            .collect()
+    }
+
+    /// The QOS whose jobs may preempt those of QOS `qos`.
+    pub fn qos_preempted_by(&self, qos: &str) -> Vec<&str> {
+        self.qos
+            .iter()
+            .filter(|q| self.qos_preempts(&q.name, qos))
+            .map(|q| q.name.as_str())
             .collect()
     }
 }

@@ -292,6 +292,12 @@ fn each_verdict_names_the_code_and_numbers() {
         // A task that preempts takes the node's freed CPUs: the next finds none left.
         ("preempt-array-preempts", "", false, &["2 of 3 tasks start now"]),
         ("preempt-array-preempts-one-of-two", "", false, &["1 of 3 tasks start now", "0 of 2 CPUs free"]),
+        // Preemption by QOS: a job of QOS lab, whose Preempt list names normal, takes what
+        // jobs of normal hold; without the list, or against another QOS, it waits.
+        ("preempt-qos-preempts-named-qos", "", false, &["room for 1 GPUs and 1 CPUs now, by preempting job 4117 (nobody, QOS normal, which QOS lab's Preempt list names)"]),
+        ("preempt-qos-preempts-nothing-unnamed", "Resources", false, &["0 of 2 CPUs free"]),
+        ("preempt-qos-preempts-not-other-qos", "Resources", false, &["0 of 2 CPUs free"]),
+        ("preempt-qos-preemptable-starts", "", false, &["room for 0 GPUs and 1 CPUs"]),
         ("preempt-preemptable-starts", "", false, &["room for 0 GPUs and 1 CPUs"]),
         ("plain-node-drained", "ReqNodeNotAvail", false, &["localhost drained"]),
         ("plain-node-down", "ReqNodeNotAvail", false, &["localhost down"]),
@@ -829,5 +835,12 @@ fn a_preemptable_partition_is_named_in_the_facts() {
             .facts
             .iter()
             .any(|f| f.contains("may be preempted"))
+    );
+    let by_qos = load(&Path::new(FIXTURES).join("preempt-qos-preemptable-starts"));
+    assert!(
+        by_qos.verdict().facts.iter().any(|f| f
+            == "jobs under QOS normal may be preempted by jobs under QOS lab (their Preempt list names it); a requeued yenjob run resumes from its last checkpoint"),
+        "{:?}",
+        by_qos.verdict().facts
     );
 }

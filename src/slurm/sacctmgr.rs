@@ -3,7 +3,7 @@
 use super::duration::SlurmTime;
 use super::tres::Tres;
 
-pub const QOS_FORMAT: &str = "format=Name,MaxTRESPU,MaxJobsPU,MaxSubmitPU,MaxWall,GrpTRES,GrpJobs,MaxTRES,MaxTRESPerNode,Flags,MaxTRESPA,MaxJobsPA,MaxSubmitPA,GrpSubmit,MinTRES,MaxTRESMins,GrpTRESRunMins,GrpTRESMins,GrpWall";
+pub const QOS_FORMAT: &str = "format=Name,MaxTRESPU,MaxJobsPU,MaxSubmitPU,MaxWall,GrpTRES,GrpJobs,MaxTRES,MaxTRESPerNode,Flags,MaxTRESPA,MaxJobsPA,MaxSubmitPA,GrpSubmit,MinTRES,MaxTRESMins,GrpTRESRunMins,GrpTRESMins,GrpWall,Preempt";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Qos {
@@ -31,6 +31,8 @@ pub struct Qos {
     pub minutes: MinutesLimits,
     /// GrpWall: a budget of wall time the QOS's jobs have run, which decays.
     pub grp_wall: SlurmTime,
+    /// Preempt: the QOS whose jobs this one's preempt (under PreemptType=preempt/qos).
+    pub preempts: Vec<String>,
 }
 
 impl Qos {
@@ -85,6 +87,12 @@ pub fn parse_qos(text: &str) -> Vec<Qos> {
                     grp_tres_mins: Tres::parse(at(17)),
                 },
                 grp_wall: SlurmTime::parse(at(18)).unwrap_or(SlurmTime::NotSet),
+                preempts: at(19)
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|q| !q.is_empty())
+                    .map(str::to_string)
+                    .collect(),
             })
         })
         .collect()
@@ -310,6 +318,17 @@ mod tests {
         // Snapshots from before these columns were read still parse, without them.
         let old = &parse_qos("gpu|gres/gpu=4|2|4|1-00:00:00|||||\n")[0];
         assert!(old.max_tres_per_account.is_empty() && old.grp_submit.is_none());
+        assert!(old.preempts.is_empty());
+    }
+
+    #[test]
+    fn preempt_list_from_real_output() {
+        let real =
+            include_str!("../../tests/fixtures/preflight/preempt-qos-preempts-named-qos/qos.txt");
+        let qos = parse_qos(real);
+        let named = |name: &str| qos.iter().find(|q| q.name == name).unwrap();
+        assert_eq!(named("lab").preempts, ["normal"]);
+        assert!(named("normal").preempts.is_empty());
     }
 
     #[test]

@@ -549,14 +549,21 @@ fn preempting_words(req: &Request, state: &ClusterState) -> String {
                 .and_then(|p| p.preempt_mode.as_deref())
                 .map(|m| format!("; PreemptMode {m}"))
                 .unwrap_or_default();
-            format!(
-                "job {} ({}, partition {}, PriorityTier {} below {}'s {mine}{mode})",
-                j.id,
-                j.user,
-                j.partition,
-                theirs.map_or(0, |p| p.priority_tier),
-                req.partition
-            )
+            let why = if state.config.preempt_type.as_deref() == Some("preempt/qos") {
+                format!(
+                    "QOS {}, which QOS {}'s Preempt list names",
+                    j.qos,
+                    super::job_qos(req, state)
+                )
+            } else {
+                format!(
+                    "partition {}, PriorityTier {} below {}'s {mine}{mode}",
+                    j.partition,
+                    theirs.map_or(0, |p| p.priority_tier),
+                    req.partition
+                )
+            };
+            format!("job {} ({}, {why})", j.id, j.user)
         })
         .collect();
     format!(", by preempting {}", jobs.join(", "))
