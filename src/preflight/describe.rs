@@ -2,6 +2,7 @@
 //! limits and what the user holds under it, and the request.
 
 use crate::slurm::clock;
+use crate::slurm::config::PreemptType;
 use crate::slurm::duration::{SlurmTime, format_seconds};
 use crate::slurm::sacctmgr::MinutesLimits;
 use crate::slurm::scontrol::PartitionState;
@@ -78,6 +79,11 @@ pub fn facts(req: &Request, state: &ClusterState) -> Vec<String> {
             p.name,
             p.priority_tier,
             above.join(", ")
+        ));
+    }
+    if let PreemptType::Other(plugin) = &state.config.preempt_type {
+        facts.push(format!(
+            "PreemptType is {plugin}: which jobs this one could preempt, or be preempted by, is not weighed"
         ));
     }
     let job_qos_name = job_qos(req, state);

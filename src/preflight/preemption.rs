@@ -5,6 +5,7 @@
 //! own QOS's Preempt list names.
 
 use super::{ClusterState, Request};
+use crate::slurm::config::PreemptType;
 use crate::slurm::hostlist;
 use crate::slurm::scontrol::Partition;
 use crate::slurm::sinfo::NodeRow;
@@ -23,7 +24,7 @@ pub struct Preemptable<'a> {
 impl ClusterState {
     /// Whether jobs of `partition` preempt those of `other` (preempt/partition_prio).
     pub fn preempts(&self, partition: &Partition, other: &str) -> bool {
-        self.config.preempt_type.as_deref() == Some("preempt/partition_prio")
+        self.config.preempt_type == PreemptType::PartitionPriority
             && self.partition(other).is_some_and(|o| {
                 o.priority_tier < partition.priority_tier
                     && o.preempt_mode.as_deref() != Some("OFF")
@@ -32,7 +33,7 @@ impl ClusterState {
 
     /// Whether jobs of QOS `qos` preempt those of QOS `other` (preempt/qos).
     pub fn qos_preempts(&self, qos: &str, other: &str) -> bool {
-        self.config.preempt_type.as_deref() == Some("preempt/qos")
+        self.config.preempt_type == PreemptType::Qos
             && self
                 .qos_named(qos)
                 .is_some_and(|q| q.preempts.iter().any(|p| p == other))

@@ -52,9 +52,32 @@ pub struct SiteConfig {
     /// partition tier) may rank it above jobs already queued, where `priority/basic` ranks by
     /// submission alone.
     pub multifactor_priority: bool,
-    /// `PreemptType`, as Slurm spells it (`preempt/partition_prio`, `preempt/qos`); `None`
-    /// for `preempt/none`.
-    pub preempt_type: Option<String>,
+    pub preempt_type: PreemptType,
+}
+
+/// `PreemptType`: which running jobs a job may preempt.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum PreemptType {
+    /// `preempt/none`: none.
+    #[default]
+    Off,
+    /// `preempt/partition_prio`: those of partitions with a lower PriorityTier.
+    PartitionPriority,
+    /// `preempt/qos`: those of the QOS its own QOS's Preempt list names.
+    Qos,
+    /// A plugin this version of yenjob does not weigh, as Slurm spelled it.
+    Other(String),
+}
+
+impl PreemptType {
+    fn parse(value: &str) -> PreemptType {
+        match value.trim() {
+            "" | "preempt/none" => PreemptType::Off,
+            "preempt/partition_prio" => PreemptType::PartitionPriority,
+            "preempt/qos" => PreemptType::Qos,
+            other => PreemptType::Other(other.to_string()),
+        }
+    }
 }
 
 /// Parses `scontrol show config` (`Key = Value` lines); unknown keys are ignored.
@@ -76,8 +99,8 @@ pub fn parse(text: &str) -> SiteConfig {
         multifactor_priority: map.get("PriorityType") == Some(&"priority/multifactor"),
         preempt_type: map
             .get("PreemptType")
-            .filter(|t| **t != "preempt/none")
-            .map(|t| t.to_string()),
+            .map(|t| PreemptType::parse(t))
+            .unwrap_or_default(),
     }
 }
 
@@ -95,7 +118,15 @@ mod tests {
         assert_eq!(plain.def_mem_per_node_mib, None);
         assert_eq!(plain.max_array_size, Some(1001));
         assert!(!plain.multifactor_priority);
-        assert_eq!(plain.preempt_type, None);
+        assert_eq!(plain.preempt_type, PreemptType::Off);
+        let preempt = parse(include_str!(
+            "../../tests/fixtures/preflight/preempt-preempts-lower-tier/config.txt"
+        ));
+        assert_eq!(preempt.preempt_type, PreemptType::PartitionPriority);
+        let by_qos = parse(include_str!(
+            "../../tests/fixtures/preflight/preempt-qos-preempts-named-qos/config.txt"
+        ));
+        assert_eq!(by_qos.preempt_type, PreemptType::Qos);
         assert!(parse("PriorityType            = priority/multifactor\n").multifactor_priority);
         let typed = parse(include_str!(
             "../../tests/fixtures/preflight/typed-starts-typed/config.txt"

@@ -549,7 +549,7 @@ fn preempting_words(req: &Request, state: &ClusterState) -> String {
                 .and_then(|p| p.preempt_mode.as_deref())
                 .map(|m| format!("; PreemptMode {m}"))
                 .unwrap_or_default();
-            let why = if state.config.preempt_type.as_deref() == Some("preempt/qos") {
+            let why = if state.config.preempt_type == crate::slurm::config::PreemptType::Qos {
                 format!(
                     "QOS {}, which QOS {}'s Preempt list names",
                     j.qos,
