@@ -110,14 +110,21 @@ impl ClusterState {
     /// ExclusiveUser a node without other users' jobs.
     pub fn may_share(&self, node: &NodeRow, partition: &Partition) -> bool {
         let busy = node.cpus_allocated > 0 || node.gpus_used > 0;
-        let others_here = || {
-            self.queue.iter().any(|j| {
-                j.state == JobState::Running
-                    && j.user != self.user
-                    && hostlist::expand(&j.nodes).contains(&node.node)
-            })
-        };
+        let others_here = || self.running_on(node).any(|(j, _)| j.user != self.user);
         !(partition.whole_nodes && busy || partition.exclusive_user && others_here())
+    }
+
+    /// The running jobs on `node`, each with how many nodes it runs on (a job on several is
+    /// taken to hold an even share of its CPUs and GPUs on each).
+    pub fn running_on(&self, node: &NodeRow) -> impl Iterator<Item = (&QueuedJob, u64)> {
+        let name = node.node.clone();
+        self.queue
+            .iter()
+            .filter(|j| j.state == JobState::Running)
+            .filter_map(move |j| {
+                let on = hostlist::expand(&j.nodes);
+                on.contains(&name).then_some((j, on.len() as u64))
+            })
     }
 }
 

@@ -6,11 +6,9 @@
 
 use super::{ClusterState, Request};
 use crate::slurm::config::PreemptType;
-use crate::slurm::hostlist;
 use crate::slurm::scontrol::Partition;
 use crate::slurm::sinfo::NodeRow;
 use crate::slurm::squeue::QueuedJob;
-use crate::slurm::state::JobState;
 
 /// What the running jobs a job could preempt on one node hold.
 #[derive(Debug, Default, Clone)]
@@ -52,21 +50,16 @@ impl ClusterState {
         let Some(partition) = self.partition(&req.partition) else {
             return found;
         };
-        for j in &self.queue {
-            let on = hostlist::expand(&j.nodes);
-            if j.state != JobState::Running
-                || on.len() != 1
-                || on[0] != node.node
-                || !self.preempts_job(req, partition, j)
-            {
+        for (j, spans) in self.running_on(node) {
+            if !self.preempts_job(req, partition, j) {
                 continue;
             }
-            found.cpus += j.cpus;
+            found.cpus += j.cpus / spans;
             found.gpus += match &req.gpu_type {
                 Some(t) => j.tres.get(&format!("gres/gpu:{t}")).unwrap_or(0),
                 None => j.gpus,
-            };
-            found.mem_mib += j.tres.get("mem").unwrap_or(0);
+            } / spans;
+            found.mem_mib += j.tres.get("mem").unwrap_or(0) / spans;
             found.jobs.push(j);
         }
         found

@@ -7,7 +7,6 @@
 
 use super::{ClusterState, Request};
 use crate::slurm::clock;
-use crate::slurm::hostlist;
 use crate::slurm::sinfo::NodeRow;
 use crate::slurm::squeue::QueuedJob;
 use crate::slurm::state::JobState;
@@ -71,7 +70,7 @@ impl ClusterState {
         }
         let mut ends: Vec<i64> = self
             .running_on(node)
-            .filter_map(|j| self.end_of(j))
+            .filter_map(|(j, _)| self.end_of(j))
             .collect();
         ends.sort_unstable();
         ends.into_iter().find(|&at| fits(at))
@@ -81,19 +80,13 @@ impl ClusterState {
     /// that will not have ended.
     fn free_at(&self, node: &NodeRow, at: i64) -> (u64, u64) {
         let (mut cpus, mut gpus) = (node.cpus_total, node.gpus_total);
-        for j in self.running_on(node) {
+        for (j, spans) in self.running_on(node) {
             if self.end_of(j).is_none_or(|end| end > at) {
-                cpus = cpus.saturating_sub(j.cpus);
-                gpus = gpus.saturating_sub(j.gpus);
+                cpus = cpus.saturating_sub(j.cpus / spans);
+                gpus = gpus.saturating_sub(j.gpus / spans);
             }
         }
         (cpus, gpus)
-    }
-
-    fn running_on<'a>(&'a self, node: &'a NodeRow) -> impl Iterator<Item = &'a QueuedJob> + 'a {
-        self.queue.iter().filter(move |j| {
-            j.state == JobState::Running && hostlist::expand(&j.nodes).contains(&node.node)
-        })
     }
 
     /// When a running job reaches its time limit; `None` for no limit.

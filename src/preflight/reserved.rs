@@ -3,10 +3,8 @@
 //! job in a reservation of cores has only those cores.
 
 use super::{ClusterState, Request};
-use crate::slurm::hostlist;
 use crate::slurm::scontrol::Reservation;
 use crate::slurm::sinfo::NodeRow;
-use crate::slurm::state::JobState;
 
 /// What one reservation keeps of one node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,13 +127,9 @@ impl ClusterState {
     /// it was read (`squeue::EXTRA_FORMAT`); without it none are counted, which keeps more
     /// of the node kept than is.
     fn cpus_used_in(&self, r: &Reservation, node: &NodeRow) -> u64 {
-        self.queue
-            .iter()
-            .filter(|j| j.state == JobState::Running && j.reservation.as_ref() == Some(&r.name))
-            .filter_map(|j| {
-                let on = hostlist::expand(&j.nodes);
-                on.contains(&node.node).then(|| j.cpus / on.len() as u64)
-            })
+        self.running_on(node)
+            .filter(|(j, _)| j.reservation.as_ref() == Some(&r.name))
+            .map(|(j, spans)| j.cpus / spans)
             .sum()
     }
 
