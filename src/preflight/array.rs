@@ -7,7 +7,6 @@
 
 use crate::slurm::duration::SlurmTime;
 use crate::slurm::sacctmgr::Qos;
-use crate::slurm::sinfo::NodeRow;
 use crate::slurm::squeue::QueuedJob;
 use crate::slurm::state::JobState;
 use crate::slurm::tres::Tres;
@@ -252,6 +251,25 @@ pub fn assess_array(req: &Request, throttle: Option<Throttle>, state: &ClusterSt
     verdict
 }
 
+/// The first open node of `req`'s partition with room for a task (`cpus` CPUs) now, that it
+/// would not take from a job queued ahead; `preempting`: counting what lower-priority jobs
+/// there hold as free.
+fn node_with_room(
+    req: &Request,
+    state: &ClusterState,
+    cpus: u64,
+    preempting: bool,
+) -> Option<String> {
+    state
+        .nodes_of(&req.partition)
+        .filter(|n| state.node_open(n, req))
+        .find(|n| {
+            state.room_on(n, req, cpus, preempting)
+                && (preempting || state.holds_up(n, req).is_none())
+        })
+        .map(|n| n.node.clone())
+}
+
 /// Takes the running jobs a task of `req` preempts on `node` off it (Slurm requeues or
 /// cancels them): what they held there is free.
 fn preempt_on(state: &mut ClusterState, node: &str, req: &Request) {
@@ -294,43 +312,22 @@ fn start_task(req: &Request, state: &mut ClusterState, index: u64) {
     let mem = usage::memory_of(req, state).unwrap_or(0);
     let gpu_type = req.gpu_type.clone();
     let cpus = usage::cpus_of(req, state);
-    let in_partition = |n: &&NodeRow| n.partition == req.partition && state.node_open(n, req);
-    let room_without_preempting = state
+    // The first node with room, else one where preempting lower-priority jobs makes room.
+    let node_name = match node_with_room(req, state, cpus, false) {
+        Some(name) => name,
+        None => match node_with_room(req, state, cpus, true) {
+            Some(name) => {
+                preempt_on(state, &name, req);
+                name
+            }
+            None => String::new(),
+        },
+    };
+    let node = state
         .nodes
-        .iter()
-        .filter(in_partition)
-        .any(|n| state.room_on(n, req, cpus, false));
-    if !room_without_preempting
-        && let Some(node) = state
-            .nodes
-            .iter()
-            .filter(in_partition)
-            .find(|n| state.room_on(n, req, cpus, true))
-            .map(|n| n.node.clone())
-    {
-        preempt_on(state, &node, req);
-    }
-    // Open nodes with the CPUs the task can have on each (less those reservations keep).
-    let partition = state.partition(&req.partition);
-    let open: Vec<(String, u64)> = state
-        .nodes
-        .iter()
-        .filter(|n| state.node_open(n, req))
-        .filter(|n| partition.is_none_or(|p| state.may_share(n, p)))
-        .filter(|n| state.holds_up(n, req).is_none())
-        .map(|n| (n.node.clone(), state.cpus_open(n, req)))
-        .collect();
-    let node = state.nodes.iter_mut().find(|n| {
-        n.partition == req.partition
-            && open
-                .iter()
-                .any(|(name, open)| *name == n.node && *open >= cpus)
-            && n.free_gpus_of(gpu_type.as_deref()) >= req.gpus
-            && n.memory_mib.saturating_sub(n.memory_allocated_mib) >= mem
-    });
-    let mut node_name = String::new();
+        .iter_mut()
+        .find(|n| n.partition == req.partition && n.node == node_name);
     if let Some(n) = node {
-        node_name = n.node.clone();
         n.cpus_idle -= cpus;
         n.cpus_allocated += cpus;
         n.memory_allocated_mib += mem;
