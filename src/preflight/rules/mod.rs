@@ -19,7 +19,7 @@ use super::reason::{Reason, Scope};
 use super::usage;
 use super::{ClusterState, Request};
 
-pub use waits::room_message;
+pub use nodes::room_message;
 
 /// What a finding does to the job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,7 +10,6 @@ use crate::slurm::tres::Tres;
 
 use super::super::reason::{Holder, LimitCode, Reason, Scope};
 use super::super::usage::{self, Held};
-use super::super::{ClusterState, Request};
 use super::minutes::Minutes;
 use super::{Ctx, Effect, Finding, Seen};
 
@@ -520,77 +519,4 @@ pub(super) fn noun(tres: &str) -> String {
             None => other.to_string(),
         },
     }
-}
-
-/// `, by preempting job 12 (nobody, partition normal, PriorityTier 1 below gpu's 2; PreemptMode
-/// REQUEUE)`, when the job has room only by preempting.
-fn preempting_words(req: &Request, state: &ClusterState) -> String {
-    let cpus = usage::cpus_of(req, state);
-    let open: Vec<&crate::slurm::sinfo::NodeRow> = state
-        .nodes_of(&req.partition)
-        .filter(|n| state.node_open(n, req))
-        .collect();
-    if open.iter().any(|n| state.room_on(n, req, cpus, false)) {
-        return String::new();
-    }
-    let Some(node) = open.iter().find(|n| state.room_on(n, req, cpus, true)) else {
-        return String::new();
-    };
-    let mine = state
-        .partition(&req.partition)
-        .map_or(0, |p| p.priority_tier);
-    let jobs: Vec<String> = state
-        .preemptable_on(node, req)
-        .jobs
-        .iter()
-        .map(|j| {
-            let theirs = state.partition(&j.partition);
-            let mode = theirs
-                .and_then(|p| p.preempt_mode.as_deref())
-                .map(|m| format!("; PreemptMode {m}"))
-                .unwrap_or_default();
-            let why = if state.config.preempt_type == crate::slurm::config::PreemptType::Qos {
-                format!(
-                    "QOS {}, which QOS {}'s Preempt list names",
-                    j.qos,
-                    super::job_qos(req, state)
-                )
-            } else {
-                format!(
-                    "partition {}, PriorityTier {} below {}'s {mine}{mode}",
-                    j.partition,
-                    theirs.map_or(0, |p| p.priority_tier),
-                    req.partition
-                )
-            };
-            format!("job {} ({}, {why})", j.id, j.user)
-        })
-        .collect();
-    format!(", by preempting {}", jobs.join(", "))
-}
-
-/// The sentence for a job that starts now.
-pub fn room_message(req: &Request, state: &ClusterState) -> String {
-    let gpu_word = req
-        .gpu_type
-        .as_ref()
-        .map(|t| format!("{t} GPUs"))
-        .unwrap_or("GPUs".into());
-    let mut message = format!(
-        "partition {} has room for {} {gpu_word} and {} CPUs now",
-        req.partition,
-        req.gpus,
-        usage::cpus_of(req, state)
-    );
-    message.push_str(&preempting_words(req, state));
-    let ahead = state
-        .waiting_for_resources()
-        .filter(|j| j.partition == req.partition)
-        .count();
-    if ahead > 0 {
-        message.push_str(&format!(
-            " ({ahead} job(s) queued ahead wait for resources there; this one ends before they are expected to start, so the backfill scheduler starts it within a minute)"
-        ));
-    }
-    message
 }
