@@ -260,12 +260,13 @@ fn node_with_room(
     cpus: u64,
     preempting: bool,
 ) -> Option<String> {
+    let plan = state.queue_plan();
     state
         .nodes_of(&req.partition)
         .filter(|n| state.node_open(n, req))
         .find(|n| {
             state.room_on(n, req, cpus, preempting)
-                && (preempting || state.holds_up(n, req).is_none())
+                && (preempting || plan.holds_up(n, req).is_none())
         })
         .map(|n| n.node.clone())
 }

@@ -5,8 +5,11 @@
 //! before it even where both would fit (as captured). Jobs queued now are ahead of a job about
 //! to be submitted.
 
+use std::collections::HashMap;
+
 use super::{ClusterState, Request};
 use crate::slurm::clock;
+use crate::slurm::hostlist;
 use crate::slurm::sinfo::NodeRow;
 use crate::slurm::squeue::QueuedJob;
 use crate::slurm::state::JobState;
@@ -19,18 +22,77 @@ pub struct HeldUp<'a> {
     pub start: i64,
 }
 
-impl ClusterState {
+/// Where and when each job queued ahead is expected to start: worked out once for a verdict,
+/// then asked of each node.
+#[derive(Debug, Clone, Default)]
+pub struct QueuePlan<'a> {
+    now: i64,
+    /// Each job waiting for resources, the node it is expected on, and when.
+    expected: Vec<(HeldUp<'a>, String)>,
+}
+
+impl QueuePlan<'_> {
     /// The job queued ahead, expected first, that starting `req` on `node` now would hold up:
-    /// one waiting for resources that is expected to start on this node before `req` would end.
-    pub fn holds_up(&self, node: &NodeRow, req: &Request) -> Option<HeldUp<'_>> {
-        let now = self.now?;
-        let ends = now.saturating_add(i64::try_from(req.time_seconds).unwrap_or(i64::MAX));
-        self.waiting_for_resources()
-            .filter_map(|job| {
-                let start = self.expected_start(job, node)?;
-                (ends > start).then_some(HeldUp { job, start })
-            })
+    /// one expected to start on this node before `req` would end.
+    pub fn holds_up(&self, node: &NodeRow, req: &Request) -> Option<&HeldUp<'_>> {
+        let ends = self
+            .now
+            .saturating_add(i64::try_from(req.time_seconds).unwrap_or(i64::MAX));
+        self.expected
+            .iter()
+            .filter(|(held, on)| *on == node.node && ends > held.start)
+            .map(|(held, _)| held)
             .min_by_key(|held| held.start)
+    }
+}
+
+/// What a running job holds on one node until it ends: (end, CPUs, GPUs); no end for no
+/// time limit.
+type Holding = (Option<i64>, u64, u64);
+
+impl ClusterState {
+    /// The plan of the jobs queued ahead: each is expected on the earliest node of its
+    /// partition to have room for it as running jobs end, at the backfill scheduler's own
+    /// time (squeue's StartTime) once it has planned the job, else at that estimate. Empty
+    /// without the time the state was read.
+    pub fn queue_plan(&self) -> QueuePlan<'_> {
+        let Some(now) = self.now else {
+            return QueuePlan::default();
+        };
+        if self.waiting_for_resources().next().is_none() {
+            return QueuePlan {
+                now,
+                expected: Vec::new(),
+            };
+        }
+        // What runs on each node, read once for every job ahead.
+        let mut holdings: HashMap<String, Vec<Holding>> = HashMap::new();
+        for j in self.queue.iter().filter(|j| j.state == JobState::Running) {
+            let on = hostlist::expand(&j.nodes);
+            let spans = on.len() as u64;
+            for name in on {
+                let held = (self.end_of(j), j.cpus / spans, j.gpus / spans);
+                holdings.entry(name).or_default().push(held);
+            }
+        }
+        let expected = self
+            .waiting_for_resources()
+            .filter_map(|job| {
+                let (node, at) = self
+                    .nodes
+                    .iter()
+                    .filter(|n| n.partition == job.partition)
+                    .filter_map(|n| {
+                        let here = holdings.get(n.node.as_str()).map_or(&[][..], Vec::as_slice);
+                        Some((n, room_from(job, n, here, now)?))
+                    })
+                    .min_by_key(|(_, at)| *at)?;
+                let planned = clock::parse_timestamp(&job.start_time).filter(|&t| t >= now);
+                let start = planned.unwrap_or(at);
+                Some((HeldUp { job, start }, node.node.clone()))
+            })
+            .collect();
+        QueuePlan { now, expected }
     }
 
     /// Pending jobs the scheduler holds resources back for: those waiting for `Resources`,
@@ -41,54 +103,6 @@ impl ClusterState {
         })
     }
 
-    /// When `job` is expected to start on `node`, if there: the node must be in its partition
-    /// and the earliest of its partition's nodes to have room for it, as running jobs end.
-    /// The time is the backfill scheduler's own (squeue's StartTime) once it has planned the
-    /// job, else that estimate.
-    fn expected_start(&self, job: &QueuedJob, node: &NodeRow) -> Option<i64> {
-        let candidates = self
-            .nodes
-            .iter()
-            .filter(|n| n.partition == job.partition)
-            .filter_map(|n| Some((n, self.room_from(job, n)?)));
-        let (first, at) = candidates.min_by_key(|(_, at)| *at)?;
-        let now = self.now?;
-        let planned = clock::parse_timestamp(&job.start_time).filter(|&t| t >= now);
-        (first.node == node.node).then_some(planned.unwrap_or(at))
-    }
-
-    /// The earliest time `job` fits on `node`, as the running jobs there end; `None` when it
-    /// never does (the node is too small for it).
-    fn room_from(&self, job: &QueuedJob, node: &NodeRow) -> Option<i64> {
-        let now = self.now?;
-        let fits = |at: i64| {
-            let (cpus, gpus) = self.free_at(node, at);
-            cpus >= job.cpus && gpus >= job.gpus
-        };
-        if fits(now) {
-            return Some(now);
-        }
-        let mut ends: Vec<i64> = self
-            .running_on(node)
-            .filter_map(|(j, _)| self.end_of(j))
-            .collect();
-        ends.sort_unstable();
-        ends.into_iter().find(|&at| fits(at))
-    }
-
-    /// CPUs and GPUs of `node` free at `at`: all of them less those of the jobs running there
-    /// that will not have ended.
-    fn free_at(&self, node: &NodeRow, at: i64) -> (u64, u64) {
-        let (mut cpus, mut gpus) = (node.cpus_total, node.gpus_total);
-        for (j, spans) in self.running_on(node) {
-            if self.end_of(j).is_none_or(|end| end > at) {
-                cpus = cpus.saturating_sub(j.cpus / spans);
-                gpus = gpus.saturating_sub(j.gpus / spans);
-            }
-        }
-        (cpus, gpus)
-    }
-
     /// When a running job reaches its time limit; `None` for no limit.
     fn end_of(&self, job: &QueuedJob) -> Option<i64> {
         let left = job
@@ -97,6 +111,28 @@ impl ClusterState {
             .saturating_sub(job.elapsed.seconds().unwrap_or(0));
         Some(self.now? + i64::try_from(left).ok()?)
     }
+}
+
+/// The earliest time from `now` that `job` fits on `node`, as the jobs `holding` it end;
+/// `None` when it never does (the node is too small for it).
+fn room_from(job: &QueuedJob, node: &NodeRow, holding: &[Holding], now: i64) -> Option<i64> {
+    // CPUs and GPUs free at `at`: all of the node's less what jobs not ended by then hold.
+    let fits = |at: i64| {
+        let (mut cpus, mut gpus) = (node.cpus_total, node.gpus_total);
+        for (end, c, g) in holding {
+            if end.is_none_or(|end| end > at) {
+                cpus = cpus.saturating_sub(*c);
+                gpus = gpus.saturating_sub(*g);
+            }
+        }
+        cpus >= job.cpus && gpus >= job.gpus
+    };
+    if fits(now) {
+        return Some(now);
+    }
+    let mut ends: Vec<i64> = holding.iter().filter_map(|(end, _, _)| *end).collect();
+    ends.sort_unstable();
+    ends.into_iter().find(|&at| fits(at))
 }
 
 /// `job 3942 (nobody), queued ahead of this one, ...` in words, with `now` for the time.
@@ -156,12 +192,13 @@ mod tests {
             "{RUNNING}3|gpu|c|PENDING|0:00|10:00|2|cpu=2|normal|Resources|N/A||x\n"
         ));
         let (n1, n2) = (&s.nodes[0], &s.nodes[1]);
-        assert!(s.holds_up(n1, &request(60)).is_none());
-        let held = s.holds_up(n2, &request(10)).unwrap();
+        assert!(s.queue_plan().holds_up(n1, &request(60)).is_none());
+        let plan = s.queue_plan();
+        let held = plan.holds_up(n2, &request(10)).unwrap();
         assert_eq!(held.job.id, "3");
         assert_eq!(held.start - s.now.unwrap(), 300);
         // A job that ends by then leaves it alone.
-        assert!(s.holds_up(n2, &request(5)).is_none());
+        assert!(s.queue_plan().holds_up(n2, &request(5)).is_none());
     }
 
     /// Once the backfill scheduler has planned the job ahead, its time is Slurm's.
@@ -170,9 +207,10 @@ mod tests {
         let s = state(&format!(
             "{RUNNING}3|gpu|c|PENDING|0:00|10:00|2|cpu=2|normal|Priority|2026-11-29T18:20:00||x\n"
         ));
-        let held = s.holds_up(&s.nodes[1], &request(30)).unwrap();
+        let plan = s.queue_plan();
+        let held = plan.holds_up(&s.nodes[1], &request(30)).unwrap();
         assert_eq!(held.start - s.now.unwrap(), 20 * 60);
-        assert!(s.holds_up(&s.nodes[1], &request(20)).is_none());
+        assert!(s.queue_plan().holds_up(&s.nodes[1], &request(20)).is_none());
     }
 
     /// A job held by a limit, or one no node can ever take, holds nothing back.
@@ -182,6 +220,6 @@ mod tests {
             "{RUNNING}3|gpu|c|PENDING|0:00|10:00|2|cpu=2|normal|QOSMaxJobsPerUserLimit|N/A||x\n\
              4|gpu|c|PENDING|0:00|10:00|8|cpu=8|normal|Resources|N/A||x\n"
         ));
-        assert!(s.holds_up(&s.nodes[1], &request(60)).is_none());
+        assert!(s.queue_plan().holds_up(&s.nodes[1], &request(60)).is_none());
     }
 }
