@@ -206,21 +206,23 @@ impl<'a> Ctx<'a> {
         found.extend(self.qos_allowed_by_partition());
         found.extend(self.account_allowed_by_partition());
         found.extend(self.reservation_allowed());
+        let partition_limits = self.partition_limits();
+        let fewer_nodes_allowed = self.fewer_nodes_allowed();
         // Under EnforcePartLimits=NO a job over a partition limit (MaxNodes=0 too) is queued
         // to wait, and Slurm does not try the node shape (as captured).
         let waits_for_partition = !self.enforce.refuses()
             && !down
-            && (!self.partition_limits().is_empty() || self.fewer_nodes_allowed().is_some());
+            && (!partition_limits.is_empty() || fewer_nodes_allowed.is_some());
         if !waits_for_partition {
             found.extend(self.node_shape());
         }
         if self.enforce.refuses() {
-            found.extend(self.partition_limits());
+            found.extend(partition_limits.iter().cloned());
         }
         found.extend(self.accounting_at_submit());
         // What keeps an accepted job pending.
         if !self.enforce.refuses() && !down {
-            found.extend(self.partition_limits());
+            found.extend(partition_limits.iter().cloned());
         }
         found.extend(self.accounting_before_selection());
         // Nodes down, drained or reserved are known before the limits Slurm checks once it
@@ -231,11 +233,11 @@ impl<'a> Ctx<'a> {
             found.push(self.partition_down());
             if !self.enforce.refuses() {
                 // Once the partition is up again, these hold it.
-                found.extend(self.partition_limits());
+                found.extend(partition_limits);
             }
         }
         found.extend(self.accounting_after_selection());
-        found.extend(self.fewer_nodes_allowed());
+        found.extend(fewer_nodes_allowed);
         if !down {
             found.extend(self.nodes_busy());
         }
