@@ -404,19 +404,15 @@ impl Ctx<'_> {
             .max_wall
             .seconds()
             .filter(|_| seen.count_unset("MaxWall"))?;
-        (self.req.time_seconds > wall).then(|| {
-            Finding::new(
-                Reason::Limit(LimitCode::ASSOC_MAX_WALL),
-                effect,
-                format!(
-                    "the time limit {} is longer than your association's MaxWall {}",
-                    format_seconds(self.req.time_seconds),
-                    format_seconds(wall)
-                ),
-            )
-        })
+        self.over_wall(
+            LimitCode::ASSOC_MAX_WALL,
+            "your association's",
+            wall,
+            effect,
+        )
     }
 
+    /// A QOS's MaxWall, where no QOS before it set one.
     pub(super) fn over_max_wall(
         &self,
         q: &Qos,
@@ -424,20 +420,31 @@ impl Ctx<'_> {
         effect: Effect,
     ) -> Option<Finding> {
         let wall = seen.first_count("MaxWall", q.max_wall.seconds())?;
+        self.over_wall(
+            LimitCode::QOS_MAX_WALL,
+            &format!("QOS {}'s", q.name),
+            wall,
+            effect,
+        )
+    }
+
+    /// A time limit longer than `whose` MaxWall of `wall` seconds.
+    fn over_wall(
+        &self,
+        code: LimitCode,
+        whose: &str,
+        wall: u64,
+        effect: Effect,
+    ) -> Option<Finding> {
         (self.req.time_seconds > wall).then(|| {
-            let never = if effect == Effect::PendsForever {
-                "; it will never start"
-            } else {
-                ""
-            };
             Finding::new(
-                Reason::Limit(LimitCode::QOS_MAX_WALL),
+                Reason::Limit(code),
                 effect,
                 format!(
-                    "the time limit {} is longer than QOS {}'s MaxWall {}{never}",
+                    "the time limit {} is longer than {whose} MaxWall {}{}",
                     format_seconds(self.req.time_seconds),
-                    q.name,
-                    format_seconds(wall)
+                    format_seconds(wall),
+                    never(effect)
                 ),
             )
         })
