@@ -211,6 +211,7 @@ pub async fn gather_state(slurm: &Slurm) -> Result<(ClusterState, Vec<String>), 
         limit_use,
         reservations,
         now: Some(now),
+        index: Default::default(),
     };
     // Whose jobs count toward an account's limits (its own, or a QOS's per account), or
     // toward one of several associations of the user, needs their accounts; what is left of

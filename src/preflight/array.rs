@@ -260,13 +260,13 @@ fn node_with_room(
     cpus: u64,
     preempting: bool,
 ) -> Option<String> {
-    let plan = state.queue_plan();
+    // A task that preempts goes ahead of the jobs queued; one that does not waits its turn.
     state
         .nodes_of(&req.partition)
         .filter(|n| state.node_open(n, req))
         .find(|n| {
             state.room_on(n, req, cpus, preempting)
-                && (preempting || plan.holds_up(n, req).is_none())
+                && (preempting || state.holds_up(n, req).is_none())
         })
         .map(|n| n.node.clone())
 }
@@ -291,7 +291,7 @@ fn preempt_on(state: &mut ClusterState, node: &str, req: &Request) {
         let Some(at) = state.queue.iter().position(|j| j.id == id) else {
             continue;
         };
-        let job = state.queue.remove(at);
+        let job = state.take_job(at);
         let mem = job.tres.get("mem").unwrap_or(0);
         for n in state.nodes.iter_mut().filter(|n| n.node == node) {
             n.cpus_idle += job.cpus;
@@ -314,14 +314,14 @@ fn start_task(req: &Request, state: &mut ClusterState, index: u64) {
     let gpu_type = req.gpu_type.clone();
     let cpus = usage::cpus_of(req, state);
     // The first node with room, else one where preempting lower-priority jobs makes room.
-    let node_name = match node_with_room(req, state, cpus, false) {
-        Some(name) => name,
+    let (node_name, preempted) = match node_with_room(req, state, cpus, false) {
+        Some(name) => (name, false),
         None => match node_with_room(req, state, cpus, true) {
             Some(name) => {
                 preempt_on(state, &name, req);
-                name
+                (name, true)
             }
-            None => String::new(),
+            None => (String::new(), false),
         },
     };
     let node = state
@@ -359,7 +359,7 @@ fn start_task(req: &Request, state: &mut ClusterState, index: u64) {
             n.gpu_types_used = updated.gpu_types_used.clone();
         }
     }
-    state.queue.push(QueuedJob {
+    let task = QueuedJob {
         id: format!("array_{index}"),
         partition: req.partition.clone(),
         user: state.user.clone(),
@@ -379,5 +379,10 @@ fn start_task(req: &Request, state: &mut ClusterState, index: u64) {
             .clone()
             .or_else(|| state.default_account.clone()),
         reservation: req.reservation.clone(),
-    });
+    };
+    if preempted {
+        state.add_running(task);
+    } else {
+        state.add_running_behind_queue(task);
+    }
 }

@@ -23,11 +23,12 @@ pub fn facts(req: &Request, state: &ClusterState) -> Vec<String> {
     let gpus_free: u64 = nodes.iter().map(|n| n.free_gpus_of(None)).sum();
     let cpus_idle: u64 = nodes.iter().map(|n| n.cpus_idle).sum();
     let cpus_total: u64 = nodes.iter().map(|n| n.cpus_total).sum();
-    let mut types: Vec<String> = nodes
-        .iter()
-        .flat_map(|n| n.gpu_types.iter().map(|(t, c)| format!("{c}×{t}")))
-        .collect();
-    types.dedup();
+    // The GPUs of each type in the partition together.
+    let mut of_type: std::collections::BTreeMap<&str, u64> = Default::default();
+    for (t, count) in nodes.iter().flat_map(|n| &n.gpu_types) {
+        *of_type.entry(t).or_default() += count;
+    }
+    let types: Vec<String> = of_type.iter().map(|(t, c)| format!("{c}×{t}")).collect();
     let typed = if types.is_empty() {
         String::new()
     } else {
@@ -95,11 +96,10 @@ pub fn facts(req: &Request, state: &ClusterState) -> Vec<String> {
         ));
     }
     for r in &state.reservations {
-        let here: Vec<&str> = r
-            .nodes
+        let here: Vec<&str> = nodes
             .iter()
-            .filter(|n| nodes.iter().any(|node| &node.node == *n))
-            .map(String::as_str)
+            .filter(|n| r.nodes.contains(&n.node))
+            .map(|n| n.node.as_str())
             .collect();
         let ended = matches!((r.end, state.now), (Some(end), Some(now)) if end <= now);
         if here.is_empty() || ended {
@@ -136,7 +136,7 @@ pub fn facts(req: &Request, state: &ClusterState) -> Vec<String> {
         facts.push(format!(
             "reservation {}{kind}{when} on {part}{}",
             r.name,
-            here.join(", ")
+            node_names(&here, nodes.len(), &p.name)
         ));
     }
     let mut names = vec![p.qos.clone(), Some(job_qos(req, state))];
@@ -325,5 +325,71 @@ fn or_none(list: String) -> String {
         "none".to_string()
     } else {
         list
+    }
+}
+
+/// A few nodes by name; many as a count, as a maintenance window may hold thousands.
+fn node_names(here: &[&str], of: usize, partition: &str) -> String {
+    const NAMED: usize = 6;
+    match here.len() {
+        n if n <= NAMED => here.join(", "),
+        n if n == of => format!("all {n} nodes of partition {partition}"),
+        n => format!(
+            "{n} of the {of} nodes of partition {partition} ({}, ...)",
+            here[..NAMED / 2].join(", ")
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::slurm::{scontrol, sinfo};
+
+    /// A partition of many nodes: its GPUs are summed by type, and a reservation of many of
+    /// them is a count, not thousands of names.
+    #[test]
+    fn a_large_partition_in_few_words() {
+        let mut nodes = String::new();
+        for i in 1..=40 {
+            let t = if i <= 30 { "a100" } else { "h100" };
+            nodes.push_str(&format!(
+                "n{i}|gpu|idle|0/8/0/8|64000|0|gpu:{t}:4|gpu:{t}:0|\n"
+            ));
+        }
+        let state = ClusterState {
+            nodes: sinfo::parse_nodes(&nodes),
+            partitions: scontrol::parse_partitions("PartitionName=gpu Nodes=n[1-40] State=UP\n"),
+            reservations: scontrol::parse_reservations(
+                "ReservationName=maint Nodes=n[1-40] Flags=MAINT\n\
+                 ReservationName=lab Nodes=n[1-10]\n\
+                 ReservationName=two Nodes=n[1-2]\n",
+            ),
+            ..ClusterState::default()
+        };
+        let req = Request {
+            partition: "gpu".into(),
+            qos: None,
+            account: None,
+            reservation: None,
+            gpus: 1,
+            gpu_type: None,
+            cpus: 1,
+            mem_mib: None,
+            time_seconds: 600,
+            tasks: 1,
+        };
+        let facts = facts(&req, &state);
+        let has = |text: &str| facts.iter().any(|f| f.contains(text));
+        assert!(
+            has("160 of 160 GPUs (120×a100, 40×h100) free"),
+            "{facts:#?}"
+        );
+        assert!(has("on all 40 nodes of partition gpu"), "{facts:#?}");
+        assert!(
+            has("on 10 of the 40 nodes of partition gpu (n1, n2, n3, ...)"),
+            "{facts:#?}"
+        );
+        assert!(has("reservation two on n1, n2"), "{facts:#?}");
     }
 }

@@ -16,6 +16,7 @@
 
 mod array;
 mod describe;
+mod index;
 mod preemption;
 mod queue_ahead;
 mod reason;
@@ -27,16 +28,15 @@ mod usage;
 mod replay_tests;
 
 pub use array::{ArrayPlan, Throttle, assess_array, throttle};
+pub use index::StateIndex;
 pub use reason::{Holder, LimitCode, Reason, Scope};
 
 use crate::slurm::assoc_mgr::LimitUse;
 use crate::slurm::config::SiteConfig;
-use crate::slurm::hostlist;
 use crate::slurm::sacctmgr::{AccountLimits, Association, Qos};
 use crate::slurm::scontrol::{Partition, Reservation};
 use crate::slurm::sinfo::NodeRow;
 use crate::slurm::squeue::QueuedJob;
-use crate::slurm::state::JobState;
 
 /// What the job asks for (kept in `run.json`, so that a run submitted again is checked again).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -86,6 +86,9 @@ pub struct ClusterState {
     /// The local time the state was read (`slurm::clock`); `None` leaves reservations ahead
     /// out of the verdict.
     pub now: Option<i64>,
+    /// Which jobs run on which node, worked out from the fields above when first needed;
+    /// `StateIndex::default()` when building a state.
+    pub index: StateIndex,
 }
 
 impl ClusterState {
@@ -112,19 +115,6 @@ impl ClusterState {
         let busy = node.cpus_allocated > 0 || node.gpus_used > 0;
         let others_here = || self.running_on(node).any(|(j, _)| j.user != self.user);
         !(partition.whole_nodes && busy || partition.exclusive_user && others_here())
-    }
-
-    /// The running jobs on `node`, each with how many nodes it runs on (a job on several is
-    /// taken to hold an even share of its CPUs and GPUs on each).
-    pub fn running_on(&self, node: &NodeRow) -> impl Iterator<Item = (&QueuedJob, u64)> {
-        let name = node.node.clone();
-        self.queue
-            .iter()
-            .filter(|j| j.state == JobState::Running)
-            .filter_map(move |j| {
-                let on = hostlist::expand(&j.nodes);
-                on.contains(&name).then_some((j, on.len() as u64))
-            })
     }
 }
 

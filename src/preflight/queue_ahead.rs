@@ -9,7 +9,6 @@ use std::collections::HashMap;
 
 use super::{ClusterState, Request};
 use crate::slurm::clock;
-use crate::slurm::hostlist;
 use crate::slurm::sinfo::NodeRow;
 use crate::slurm::squeue::QueuedJob;
 use crate::slurm::state::JobState;
@@ -22,85 +21,97 @@ pub struct HeldUp<'a> {
     pub start: i64,
 }
 
-/// Where and when each job queued ahead is expected to start: worked out once for a verdict,
-/// then asked of each node.
+/// Where and when each job queued ahead is expected to start: worked out once for a state
+/// (`ClusterState::queue_plan`), then asked of each node.
 #[derive(Debug, Clone, Default)]
-pub struct QueuePlan<'a> {
+pub struct QueuePlan {
     now: i64,
-    /// Each job waiting for resources, the node it is expected on, and when.
-    expected: Vec<(HeldUp<'a>, String)>,
+    /// The queue's length when this was worked out (`index.rs` keeps it in step).
+    pub(super) queue_len: usize,
+    /// For each node, the job waiting for resources expected to start there first: its
+    /// place in the queue, and when.
+    first_on: HashMap<String, (usize, i64)>,
 }
 
-impl QueuePlan<'_> {
-    /// The job queued ahead, expected first, that starting `req` on `node` now would hold up:
-    /// one expected to start on this node before `req` would end.
-    pub fn holds_up(&self, node: &NodeRow, req: &Request) -> Option<&HeldUp<'_>> {
-        let ends = self
-            .now
-            .saturating_add(i64::try_from(req.time_seconds).unwrap_or(i64::MAX));
-        self.expected
-            .iter()
-            .filter(|(held, on)| *on == node.node && ends > held.start)
-            .map(|(held, _)| held)
-            .min_by_key(|held| held.start)
-    }
-}
+/// A pending job's partition, CPUs and GPUs: all that decides where it fits.
+type Shape<'a> = (&'a str, u64, u64);
 
 /// What a running job holds on one node until it ends: (end, CPUs, GPUs); no end for no
 /// time limit.
 type Holding = (Option<i64>, u64, u64);
 
 impl ClusterState {
+    /// The job queued ahead, expected first, that starting `req` on `node` now would hold
+    /// up: one expected to start on this node before `req` would end.
+    pub fn holds_up(&self, node: &NodeRow, req: &Request) -> Option<HeldUp<'_>> {
+        let plan = self.queue_plan();
+        let ends = plan
+            .now
+            .saturating_add(i64::try_from(req.time_seconds).unwrap_or(i64::MAX));
+        let &(at, start) = plan.first_on.get(&node.node)?;
+        let job = self.queue.get(at)?;
+        (ends > start).then_some(HeldUp { job, start })
+    }
+
     /// The plan of the jobs queued ahead: each is expected on the earliest node of its
     /// partition to have room for it as running jobs end, at the backfill scheduler's own
     /// time (squeue's StartTime) once it has planned the job, else at that estimate. Empty
     /// without the time the state was read.
-    pub fn queue_plan(&self) -> QueuePlan<'_> {
+    pub(super) fn work_out_queue_plan(&self) -> QueuePlan {
         let Some(now) = self.now else {
             return QueuePlan::default();
         };
-        if self.waiting_for_resources().next().is_none() {
-            return QueuePlan {
-                now,
-                expected: Vec::new(),
+        let mut first_on: HashMap<String, (usize, i64)> = HashMap::new();
+        // Jobs of one shape are expected on the same node at the same time: work that out
+        // once a shape, as a large queue holds thousands of jobs of a few shapes.
+        let mut by_shape: HashMap<Shape, Option<(&str, i64)>> = HashMap::new();
+        for (at, job) in self.queue.iter().enumerate() {
+            if !waits_for_resources(job) {
+                continue;
+            }
+            let shape = (job.partition.as_str(), job.cpus, job.gpus);
+            let earliest = *by_shape
+                .entry(shape)
+                .or_insert_with(|| self.earliest_room(job, now));
+            let Some((node, room_at)) = earliest else {
+                continue;
             };
-        }
-        // What runs on each node, read once for every job ahead.
-        let mut holdings: HashMap<String, Vec<Holding>> = HashMap::new();
-        for j in self.queue.iter().filter(|j| j.state == JobState::Running) {
-            let on = hostlist::expand(&j.nodes);
-            let spans = on.len() as u64;
-            for name in on {
-                let held = (self.end_of(j), j.cpus / spans, j.gpus / spans);
-                holdings.entry(name).or_default().push(held);
+            let planned = clock::parse_timestamp(&job.start_time).filter(|&t| t >= now);
+            let start = planned.unwrap_or(room_at);
+            match first_on.get(node) {
+                Some(&(_, first)) if first <= start => {}
+                _ => {
+                    first_on.insert(node.to_string(), (at, start));
+                }
             }
         }
-        let expected = self
-            .waiting_for_resources()
-            .filter_map(|job| {
-                let (node, at) = self
-                    .nodes
-                    .iter()
-                    .filter(|n| n.partition == job.partition)
-                    .filter_map(|n| {
-                        let here = holdings.get(n.node.as_str()).map_or(&[][..], Vec::as_slice);
-                        Some((n, room_from(job, n, here, now)?))
-                    })
-                    .min_by_key(|(_, at)| *at)?;
-                let planned = clock::parse_timestamp(&job.start_time).filter(|&t| t >= now);
-                let start = planned.unwrap_or(at);
-                Some((HeldUp { job, start }, node.node.clone()))
+        QueuePlan {
+            now,
+            queue_len: self.queue.len(),
+            first_on,
+        }
+    }
+
+    /// The node of `job`'s partition that has room for it first as running jobs end, and
+    /// when; `None` when none ever does.
+    fn earliest_room(&self, job: &QueuedJob, now: i64) -> Option<(&str, i64)> {
+        self.nodes
+            .iter()
+            .filter(|n| n.partition == job.partition)
+            .filter_map(|n| {
+                let here: Vec<Holding> = self
+                    .running_on(n)
+                    .map(|(j, spans)| (self.end_of(j), j.cpus / spans, j.gpus / spans))
+                    .collect();
+                Some((n.node.as_str(), room_from(job, n, &here, now)?))
             })
-            .collect();
-        QueuePlan { now, expected }
+            .min_by_key(|(_, at)| *at)
     }
 
     /// Pending jobs the scheduler holds resources back for: those waiting for `Resources`,
     /// or behind such a job (`Priority`). Jobs held by a limit wait whatever the nodes do.
     pub(super) fn waiting_for_resources(&self) -> impl Iterator<Item = &QueuedJob> {
-        self.queue.iter().filter(|j| {
-            j.state == JobState::Pending && matches!(j.reason.as_str(), "Resources" | "Priority")
-        })
+        self.queue.iter().filter(|j| waits_for_resources(j))
     }
 
     /// When a running job reaches its time limit; `None` for no limit.
@@ -111,6 +122,10 @@ impl ClusterState {
             .saturating_sub(job.elapsed.seconds().unwrap_or(0));
         Some(self.now? + i64::try_from(left).ok()?)
     }
+}
+
+fn waits_for_resources(job: &QueuedJob) -> bool {
+    job.state == JobState::Pending && matches!(job.reason.as_str(), "Resources" | "Priority")
 }
 
 /// The earliest time from `now` that `job` fits on `node`, as the jobs `holding` it end;
@@ -192,13 +207,12 @@ mod tests {
             "{RUNNING}3|gpu|c|PENDING|0:00|10:00|2|cpu=2|normal|Resources|N/A||x\n"
         ));
         let (n1, n2) = (&s.nodes[0], &s.nodes[1]);
-        assert!(s.queue_plan().holds_up(n1, &request(60)).is_none());
-        let plan = s.queue_plan();
-        let held = plan.holds_up(n2, &request(10)).unwrap();
+        assert!(s.holds_up(n1, &request(60)).is_none());
+        let held = s.holds_up(n2, &request(10)).unwrap();
         assert_eq!(held.job.id, "3");
         assert_eq!(held.start - s.now.unwrap(), 300);
         // A job that ends by then leaves it alone.
-        assert!(s.queue_plan().holds_up(n2, &request(5)).is_none());
+        assert!(s.holds_up(n2, &request(5)).is_none());
     }
 
     /// Once the backfill scheduler has planned the job ahead, its time is Slurm's.
@@ -207,10 +221,9 @@ mod tests {
         let s = state(&format!(
             "{RUNNING}3|gpu|c|PENDING|0:00|10:00|2|cpu=2|normal|Priority|2026-11-29T18:20:00||x\n"
         ));
-        let plan = s.queue_plan();
-        let held = plan.holds_up(&s.nodes[1], &request(30)).unwrap();
+        let held = s.holds_up(&s.nodes[1], &request(30)).unwrap();
         assert_eq!(held.start - s.now.unwrap(), 20 * 60);
-        assert!(s.queue_plan().holds_up(&s.nodes[1], &request(20)).is_none());
+        assert!(s.holds_up(&s.nodes[1], &request(20)).is_none());
     }
 
     /// A job held by a limit, or one no node can ever take, holds nothing back.
@@ -220,6 +233,6 @@ mod tests {
             "{RUNNING}3|gpu|c|PENDING|0:00|10:00|2|cpu=2|normal|QOSMaxJobsPerUserLimit|N/A||x\n\
              4|gpu|c|PENDING|0:00|10:00|8|cpu=8|normal|Resources|N/A||x\n"
         ));
-        assert!(s.queue_plan().holds_up(&s.nodes[1], &request(60)).is_none());
+        assert!(s.holds_up(&s.nodes[1], &request(60)).is_none());
     }
 }

@@ -113,6 +113,7 @@ fn load(dir: &Path) -> Scenario {
             now: std::fs::read_to_string(dir.join("now.txt"))
                 .ok()
                 .and_then(|t| crate::slurm::clock::parse_timestamp(&t)),
+            index: StateIndex::default(),
         },
         slurm: read(dir, "slurm.txt").trim().to_string(),
     }

@@ -2,8 +2,6 @@
 //! some of a node's cores (`CoreCnt`), which leaves the rest of the node open to everyone. A
 //! job in a reservation of cores has only those cores.
 
-use std::collections::HashSet;
-
 use super::{ClusterState, Request};
 use crate::slurm::scontrol::Reservation;
 use crate::slurm::sinfo::NodeRow;
@@ -34,7 +32,7 @@ impl ClusterState {
         let here = match r.cores_on.get(&node.node) {
             Some(cores) => cores * cpus_per_core,
             // Every CPU of its nodes keeps each whole, however unequal they are.
-            None if cpus >= self.cpus_of(&r.nodes) => return Kept::WholeNode,
+            None if cpus >= self.cpus_of_nodes(&r.name, &r.nodes) => return Kept::WholeNode,
             None => cpus.div_ceil(r.nodes.len() as u64),
         };
         if here >= node.cpus_total {
@@ -42,18 +40,6 @@ impl ClusterState {
         } else {
             Kept::Cpus(here)
         }
-    }
-
-    /// The CPUs of these nodes together (each counted once, though sinfo lists a node once
-    /// per partition): one pass over the nodes, as a reservation may hold thousands.
-    fn cpus_of(&self, names: &[String]) -> u64 {
-        let wanted: HashSet<&str> = names.iter().map(String::as_str).collect();
-        let mut seen = HashSet::new();
-        self.nodes
-            .iter()
-            .filter(|n| wanted.contains(n.node.as_str()) && seen.insert(n.node.as_str()))
-            .map(|n| n.cpus_total)
-            .sum()
     }
 
     /// Whether `r` keeps its nodes or cores from `req` if the job started now: it is not the

@@ -3,6 +3,8 @@
 //! toward MaxSubmit only; a job counts under its own QOS and under its partition's QOS; a
 //! typed GPU allocation counts once toward `gres/gpu` and once toward `gres/gpu:TYPE`.
 
+use std::collections::HashSet;
+
 use crate::slurm::assoc_mgr::{LimitUse, Owner};
 use crate::slurm::sacctmgr::{AccountLimits, Association, Qos};
 use crate::slurm::squeue::QueuedJob;
@@ -85,7 +87,7 @@ impl Held {
         self.submitted_jobs += tasks;
         if is_running(job) {
             self.running_jobs += 1;
-            self.tres = self.tres.plus(&job.tres);
+            self.tres.add(&job.tres);
         }
     }
 }
@@ -275,7 +277,10 @@ pub fn account_chain<'a>(account: &str, state: &'a ClusterState) -> Vec<&'a Acco
 
 /// What the jobs of `account` and of its sub-accounts hold, every user's together.
 pub fn held_in_account(account: &str, state: &ClusterState) -> Held {
-    held_where(state, |j| under_account(j, account, state))
+    let within = accounts_within(account, state);
+    held_where(state, |j| {
+        j.account.as_deref().is_some_and(|a| within.contains(a))
+    })
 }
 
 fn under_account(job: &QueuedJob, account: &str, state: &ClusterState) -> bool {
@@ -284,4 +289,19 @@ fn under_account(job: &QueuedJob, account: &str, state: &ClusterState) -> bool {
             .iter()
             .any(|row| row.account == account)
     })
+}
+
+/// `account` and its sub-accounts, each found once rather than once a job: a large queue's
+/// jobs run under a few dozen accounts.
+fn accounts_within<'a>(account: &str, state: &'a ClusterState) -> HashSet<&'a str> {
+    state
+        .accounts
+        .iter()
+        .filter(|row| {
+            account_chain(&row.account, state)
+                .iter()
+                .any(|up| up.account == account)
+        })
+        .map(|row| row.account.as_str())
+        .collect()
 }

@@ -1,6 +1,6 @@
 //! `scontrol show partition`, `show job` and `show reservation`: records of `Key=Value` words.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::duration::SlurmTime;
 use super::state::JobState;
@@ -223,8 +223,9 @@ pub struct Reservation {
     /// Start and end on `clock`'s local seconds; `None` when Slurm gave no time.
     pub start: Option<i64>,
     pub end: Option<i64>,
-    /// The nodes, expanded from Slurm's host list.
-    pub nodes: Vec<String>,
+    /// The nodes, expanded from Slurm's host list (a set: a maintenance window may hold every
+    /// node of a large cluster, and each node checked asks whether it is in it).
+    pub nodes: BTreeSet<String>,
     /// `MAINT`, `IGNORE_JOBS`, `FLEX`...
     pub flags: Vec<String>,
     /// Who may run in it: `Users`, `Accounts` and `Groups`, each `None` when not set.
@@ -323,7 +324,9 @@ pub fn parse_reservations(text: &str) -> Vec<Reservation> {
                 name,
                 start: field(&r, "StartTime").and_then(clock::parse_timestamp),
                 end: field(&r, "EndTime").and_then(clock::parse_timestamp),
-                nodes: field(&r, "Nodes").map(hostlist::expand).unwrap_or_default(),
+                nodes: field(&r, "Nodes")
+                    .map(|list| hostlist::expand(list).into_iter().collect())
+                    .unwrap_or_default(),
                 flags: field(&r, "Flags")
                     .map(|f| f.split(',').map(str::to_string).collect())
                     .unwrap_or_default(),
@@ -519,7 +522,7 @@ mod tests {
         let maint = &fixture("plain-maint-now")[0];
         assert_eq!(maint.name, "yj-maint");
         assert!(maint.is_maintenance());
-        assert_eq!(maint.nodes, ["localhost"]);
+        assert!(maint.nodes.iter().eq(["localhost"]));
         assert_eq!((maint.cpus, maint.cores), (Some(2), Some(2)));
         assert!(maint.cores_on.is_empty());
         assert_eq!(maint.users, Some(NameRule::Only(vec!["root".into()])));

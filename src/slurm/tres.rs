@@ -48,10 +48,20 @@ impl Tres {
     /// `self + other`, name by name.
     pub fn plus(&self, other: &Tres) -> Tres {
         let mut sum = self.clone();
-        for (k, v) in &other.0 {
-            *sum.0.entry(k.clone()).or_insert(0) += v;
-        }
+        sum.add(other);
         sum
+    }
+
+    /// Adds `other` to `self`, name by name.
+    pub fn add(&mut self, other: &Tres) {
+        for (k, v) in &other.0 {
+            match self.0.get_mut(k) {
+                Some(count) => *count += v,
+                None => {
+                    self.0.insert(k.clone(), *v);
+                }
+            }
+        }
     }
 }
 

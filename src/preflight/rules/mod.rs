@@ -9,6 +9,9 @@ mod nodes;
 mod refusals;
 mod waits;
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use crate::slurm::config::EnforcePartLimits;
 use crate::slurm::sacctmgr::{AccountLimits, Association, Qos};
 use crate::slurm::scontrol::{Partition, PartitionState};
@@ -16,7 +19,7 @@ use crate::slurm::sinfo::NodeRow;
 use crate::slurm::tres::Tres;
 
 use super::reason::{Reason, Scope};
-use super::usage;
+use super::usage::{self, Held};
 use super::{ClusterState, Request};
 
 pub use nodes::room_message;
@@ -160,6 +163,19 @@ struct Ctx<'a> {
     /// The CPUs Slurm gives the job (`usage::cpus_of`).
     cpus: u64,
     enforce: EnforcePartLimits,
+    /// What each group of jobs a limit counts holds, worked out once a verdict: the rules
+    /// ask several times, and each answer is a pass over the whole queue.
+    held: RefCell<HashMap<Whose, Held>>,
+}
+
+/// Whose jobs a limit counts (`usage::held_*`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Whose {
+    UserUnderQos(String),
+    AllUnderQos(String),
+    AccountUnderQos { qos: String, account: String },
+    Association { account: String, partition: String },
+    InAccount(String),
 }
 
 impl<'a> Ctx<'a> {
@@ -186,7 +202,53 @@ impl<'a> Ctx<'a> {
             asked: usage::requested(req, state),
             cpus: usage::cpus_of(req, state),
             enforce: state.config.enforce_part_limits,
+            held: RefCell::default(),
         }
+    }
+
+    fn held(&self, whose: Whose, work_out: impl FnOnce() -> Held) -> Held {
+        if let Some(held) = self.held.borrow().get(&whose) {
+            return held.clone();
+        }
+        let held = work_out();
+        self.held.borrow_mut().insert(whose, held.clone());
+        held
+    }
+
+    /// What the current user holds under `q`.
+    fn held_by_user(&self, q: &Qos) -> Held {
+        let whose = Whose::UserUnderQos(q.name.clone());
+        self.held(whose, || usage::held_by_user(q, self.state))
+    }
+
+    /// What every user together holds under `q`.
+    fn held_by_all(&self, q: &Qos) -> Held {
+        let whose = Whose::AllUnderQos(q.name.clone());
+        self.held(whose, || usage::held_by_all(q, self.state))
+    }
+
+    /// What the jobs of `account` hold under `q`.
+    fn held_by_account(&self, q: &Qos, account: &str) -> Held {
+        let whose = Whose::AccountUnderQos {
+            qos: q.name.clone(),
+            account: account.to_string(),
+        };
+        self.held(whose, || usage::held_by_account(q, account, self.state))
+    }
+
+    /// What the current user's jobs under association `a` hold.
+    fn held_by_association(&self, a: &Association) -> Held {
+        let whose = Whose::Association {
+            account: a.account.clone(),
+            partition: a.partition.clone(),
+        };
+        self.held(whose, || usage::held_by_association(a, self.state))
+    }
+
+    /// What the jobs of `account` and its sub-accounts hold.
+    fn held_in_account(&self, account: &str) -> Held {
+        let whose = Whose::InAccount(account.to_string());
+        self.held(whose, || usage::held_in_account(account, self.state))
     }
 
     /// The findings in the order Slurm meets them. A DOWN partition changes that order, as

@@ -200,10 +200,9 @@ impl Ctx<'_> {
     /// Nodes with room now, on each of which a job queued ahead is expected to start before
     /// this one would end: Slurm starts this one after those.
     fn queued_ahead(&self, room_now: &[&NodeRow]) -> Option<Finding> {
-        let plan = self.state.queue_plan();
-        let held: Vec<&HeldUp> = room_now
+        let held: Vec<HeldUp> = room_now
             .iter()
-            .map(|n| plan.holds_up(n, self.req))
+            .map(|n| self.state.holds_up(n, self.req))
             .collect::<Option<_>>()?;
         let now = self.state.now?;
         // On the node where the job ahead starts last, a job ending by then starts now.

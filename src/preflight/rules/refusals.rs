@@ -465,7 +465,7 @@ impl Ctx<'_> {
         let mut seen = Seen::default();
         let account = usage::account_of(self.req, self.state);
         for q in &self.qos_order {
-            let user = usage::held_by_user(q, self.state);
+            let user = self.held_by_user(q);
             let deny = self
                 .deny_on_limit
                 .map(|deny| format!("QOS {} has DenyOnLimit", deny.name));
@@ -520,7 +520,7 @@ impl Ctx<'_> {
                 }
             }
             if let Some(max) = seen.first_count("GrpSubmit", q.grp_submit) {
-                let all = usage::held_by_all(q, self.state);
+                let all = self.held_by_all(q);
                 if all.submitted_jobs + self.req.tasks > max {
                     found.push(Finding::new(
                         Reason::Limit(LimitCode::QOS_GRP_SUBMIT),
@@ -562,7 +562,7 @@ impl Ctx<'_> {
             if let Some(max) = seen.first_count("MaxSubmitPA", q.max_submit_per_account)
                 && let Some(account) = account
             {
-                let held = usage::held_by_account(q, account, self.state);
+                let held = self.held_by_account(q, account);
                 if held.submitted_jobs + self.req.tasks > max {
                     found.push(Finding::new(
                         Reason::Limit(LimitCode::QOS_MAX_SUBMIT_PER_ACCOUNT),
@@ -614,7 +614,7 @@ impl Ctx<'_> {
             .map(|q| format!("QOS {} has DenyOnLimit", q.name));
         let refused = Effect::Refused;
         if let Some(a) = self.association {
-            let held = usage::held_by_association(a, self.state);
+            let held = self.held_by_association(a);
             let m = Minutes::of_association(a);
             let mut seen = seen.clone();
             if let Some(setting) = &deny {
@@ -667,7 +667,7 @@ impl Ctx<'_> {
                     found.push(f.decided_by(setting.clone()));
                 }
             }
-            let held = usage::held_in_account(&a.account, self.state);
+            let held = self.held_in_account(&a.account);
             if let Some(max) = a.grp_submit
                 && held.submitted_jobs + self.req.tasks > max
             {

@@ -20,7 +20,7 @@ impl Ctx<'_> {
         let mut seen = Seen::default();
         for q in &self.qos_order {
             if let Some(max) = seen.first_count("GrpJobs", q.grp_jobs) {
-                let all = usage::held_by_all(q, self.state);
+                let all = self.held_by_all(q);
                 if all.running_jobs >= max {
                     found.push(Finding::new(
                         Reason::Limit(LimitCode::QOS_GRP_JOBS),
@@ -36,7 +36,7 @@ impl Ctx<'_> {
             if let Some(max) = seen.first_count("MaxJobsPA", q.max_jobs_per_account)
                 && let Some(account) = usage::account_of(self.req, self.state)
             {
-                let held = usage::held_by_account(q, account, self.state);
+                let held = self.held_by_account(q, account);
                 if held.running_jobs >= max {
                     found.push(Finding::new(
                         Reason::Limit(LimitCode::QOS_MAX_JOBS_PER_ACCOUNT),
@@ -49,7 +49,7 @@ impl Ctx<'_> {
                 }
             }
             if let Some(max) = seen.first_count("MaxJobsPU", q.max_jobs_per_user) {
-                let user = usage::held_by_user(q, self.state);
+                let user = self.held_by_user(q);
                 if user.running_jobs >= max {
                     found.push(Finding::new(
                         Reason::Limit(LimitCode::QOS_MAX_JOBS_PER_USER),
@@ -70,7 +70,7 @@ impl Ctx<'_> {
             }
         }
         if let Some(a) = self.association {
-            let held = usage::held_by_association(a, self.state);
+            let held = self.held_by_association(a);
             found.extend(self.wall_spent(&Minutes::of_association(a), &mut seen.clone()));
             if seen.count_unset("MaxJobsPU")
                 && let Some(max) = a.max_jobs
@@ -93,7 +93,7 @@ impl Ctx<'_> {
             }
         }
         for a in self.account_chain() {
-            let held = usage::held_in_account(&a.account, self.state);
+            let held = self.held_in_account(&a.account);
             if let Some(max) = a.grp_jobs
                 && held.running_jobs >= max
             {
@@ -124,8 +124,8 @@ impl Ctx<'_> {
             Some(Effect::PendsForever)
         };
         for q in &self.qos_order {
-            let user = usage::held_by_user(q, self.state);
-            let all = usage::held_by_all(q, self.state);
+            let user = self.held_by_user(q);
+            let all = self.held_by_all(q);
             let m = Minutes::of_qos(q);
             found.extend(self.minutes_spent(&m, &mut seen));
             found.extend(self.usage_limits(
@@ -145,7 +145,7 @@ impl Ctx<'_> {
                 found.extend(self.minimums(q, &mut seen, effect));
             }
             if let Some(account) = usage::account_of(self.req, self.state) {
-                let held = usage::held_by_account(q, account, self.state);
+                let held = self.held_by_account(q, account);
                 found.extend(self.usage_limits(
                     q,
                     Holder::Qos,
@@ -169,7 +169,7 @@ impl Ctx<'_> {
         // An association's limits count where no QOS set the same; each level apart. Under
         // DenyOnLimit a job alone over one was refused at submit already.
         if let Some(a) = self.association {
-            let held = usage::held_by_association(a, self.state);
+            let held = self.held_by_association(a);
             let m = Minutes::of_association(a);
             let mut seen = seen.clone();
             found.extend(self.minutes_spent(&m, &mut seen));
@@ -201,7 +201,7 @@ impl Ctx<'_> {
             }
         }
         for a in self.account_chain() {
-            let held = usage::held_in_account(&a.account, self.state);
+            let held = self.held_in_account(&a.account);
             let m = Minutes::of_account(a);
             let mut seen = seen.clone();
             found.extend(self.minutes_spent(&m, &mut seen));
