@@ -226,7 +226,8 @@ assoc_limits() {
 # (the node, once the holders hold), partition:STATE and partition:KEY=VALUE (the request's
 # partition; clear_queue sets every partition UP again, without MaxMemPerNode or AllowGroups),
 # maint:IN:FOR, reserved:IN:FOR and lab:IN:FOR (a reservation of the node; clear_queue deletes
-# them), cores:IN:FOR:N and labcores:IN:FOR:N (N of the node's cores reserved, for someone
+# them), oversubscribe:YES:N or oversubscribe:FORCE:N (the request's partition, set before the
+# holders start), cores:IN:FOR:N and labcores:IN:FOR:N (N of the node's cores reserved, for someone
 # else or for root), shown-reserved (wait until sinfo says the node is reserved),
 # qos:NAME:KEY=VALUE (one limit or flag of a QOS, set back after the scenario),
 # passoc:PARTITION:KEY=VALUE (an association of root in yenlab for that partition, with that
@@ -264,6 +265,12 @@ scenario() {
       cores:*) reserve yj-cores "${what%:*}" users=nobody corecnt="${what##*:}" ;;
       labcores:*) reserve yj-cores "${what%:*}" users=root corecnt="${what##*:}" ;;
     esac
+  done
+  # oversubscribe:VALUE: the request's partition shares CPUs (YES:N, FORCE:N) before the
+  # holders start, as Slurm decides sharing when a job starts.
+  for what in $special; do
+    [[ "$what" == oversubscribe:* ]] &&
+      scontrol update partitionname="$(request_partition $request)" oversubscribe="${what#oversubscribe:}"
   done
   IFS=';' read -ra hs <<< "$holders"
   for h in "${hs[@]}"; do
@@ -372,6 +379,19 @@ scenario plain partition-min-nodes-over-partition-time "" "partition=gpu gpus=1 
 scenario plain partition-no-root-jobs-nobody "" "user=nobody $R gpus=1" partition:DisableRootJobs=YES
 scenario plain partition-exclusive-node-busy "partition=normal cpus=1 time=10:00" "$R gpus=1" partition:OverSubscribe=EXCLUSIVE
 scenario plain partition-exclusive-node-free "" "$R gpus=1" partition:OverSubscribe=EXCLUSIVE
+# OverSubscribe=FORCE:N: up to N jobs of the partition share each CPU, and GPUs and memory are
+# still each job's own; YES:N shares only among jobs that ask for it (--oversubscribe), which
+# yenjob's do not. Jobs of other partitions keep their CPUs to themselves.
+N='partition=normal time=10:00'
+scenario plain force-shares-cpus "$N cpus=2" "$N cpus=1" oversubscribe:FORCE:2
+scenario plain force-shares-cpus-twice "$N cpus=2; $N cpus=1" "$N cpus=1" oversubscribe:FORCE:2
+scenario plain force-every-cpu-shared "$N cpus=2; $N cpus=2" "$N cpus=1" oversubscribe:FORCE:2
+scenario plain force-other-partition-keeps-cpus "partition=gpu cpus=2 time=10:00" "$N cpus=1" oversubscribe:FORCE:2
+scenario plain force-gpus-not-shared "user=nobody $R cpus=1 gpus=4" "$R gpus=1" oversubscribe:FORCE:2
+scenario plain force-gpu-beside "$R cpus=2 gpus=1" "$R gpus=1" oversubscribe:FORCE:2
+scenario plain force-memory-not-shared "$N cpus=2 mem=20000M" "$N cpus=1 mem=8000M" oversubscribe:FORCE:2
+scenario plain force-array "$N cpus=2" "$N cpus=1 tasks=3" oversubscribe:FORCE:2
+scenario plain yes-needs-the-jobs-consent "$N cpus=2" "$N cpus=1" oversubscribe:YES:2
 scenario plain partition-exclusive-user-other-user "user=nobody partition=normal cpus=1 time=10:00" "$R gpus=1" partition:ExclusiveUser=YES
 scenario plain partition-exclusive-user-same-user "partition=normal cpus=1 time=10:00" "$R gpus=1" partition:ExclusiveUser=YES
 scenario plain max-mem-per-cpu-raises-cpus "" "$R gpus=1 mem=1500M" partition:MaxMemPerCPU=1000

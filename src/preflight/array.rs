@@ -329,7 +329,7 @@ fn start_task(req: &Request, state: &mut ClusterState, index: u64) {
         .iter_mut()
         .find(|n| n.partition == req.partition && n.node == node_name);
     if let Some(n) = node {
-        n.cpus_idle -= cpus;
+        n.cpus_idle = n.cpus_idle.saturating_sub(cpus);
         n.cpus_allocated += cpus;
         n.memory_allocated_mib += mem;
         n.gpus_used += req.gpus;

@@ -5,7 +5,7 @@ use crate::slurm::clock;
 use crate::slurm::config::PreemptType;
 use crate::slurm::duration::{SlurmTime, format_seconds};
 use crate::slurm::sacctmgr::MinutesLimits;
-use crate::slurm::scontrol::PartitionState;
+use crate::slurm::scontrol::{OverSubscribe, PartitionState};
 use crate::slurm::tres::Tres;
 
 use super::reserved::Kept;
@@ -49,7 +49,16 @@ pub fn facts(req: &Request, state: &ClusterState) -> Vec<String> {
         p.requires_reservation.then(|| "ReqResv".to_string()),
         p.root_only.then(|| "RootOnly".to_string()),
         p.no_root_jobs.then(|| "DisableRootJobs".to_string()),
-        p.whole_nodes.then(|| "OverSubscribe=EXCLUSIVE".to_string()),
+        match p.oversubscribe {
+            OverSubscribe::No => None,
+            OverSubscribe::Exclusive => Some("OverSubscribe=EXCLUSIVE".to_string()),
+            OverSubscribe::Yes(n) => Some(format!(
+                "OverSubscribe=YES:{n} (CPUs shared only by jobs that ask, with --oversubscribe; yenjob's do not)"
+            )),
+            OverSubscribe::Force(n) => Some(format!(
+                "OverSubscribe=FORCE:{n} (up to {n} of its jobs share each CPU)"
+            )),
+        },
         p.exclusive_user.then(|| "ExclusiveUser".to_string()),
     ]
     .into_iter()

@@ -17,6 +17,7 @@
 mod array;
 mod describe;
 mod index;
+mod oversubscribe;
 mod preemption;
 mod queue_ahead;
 mod reason;
@@ -114,7 +115,7 @@ impl ClusterState {
     pub fn may_share(&self, node: &NodeRow, partition: &Partition) -> bool {
         let busy = node.cpus_allocated > 0 || node.gpus_used > 0;
         let others_here = || self.running_on(node).any(|(j, _)| j.user != self.user);
-        !(partition.whole_nodes && busy || partition.exclusive_user && others_here())
+        !(partition.whole_nodes() && busy || partition.exclusive_user && others_here())
     }
 }
 

@@ -96,11 +96,16 @@ impl ClusterState {
             .collect()
     }
 
-    /// The CPUs of `node` that `req` can have now: the idle ones less those kept for others;
-    /// in a reservation of some cores, no more than it has left.
+    /// The CPUs of `node` that `req` can have now: the free ones (idle, or shared under
+    /// OverSubscribe=FORCE) less those kept for others; in a reservation of some cores, no
+    /// more than it has left.
     pub fn cpus_open(&self, node: &NodeRow, req: &Request) -> u64 {
         let kept: u64 = self.cpus_kept_from(node, req).iter().map(|(_, k)| k).sum();
-        let open = node.cpus_idle.saturating_sub(kept);
+        let free = match self.partition(&req.partition) {
+            Some(partition) => self.cpus_free(node, partition),
+            None => node.cpus_idle,
+        };
+        let open = free.saturating_sub(kept);
         match self.own_cores(node, req) {
             Some((r, cpus)) => open.min(cpus.saturating_sub(self.cpus_used_in(r, node))),
             None => open,

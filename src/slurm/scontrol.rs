@@ -1,6 +1,7 @@
 //! `scontrol show partition`, `show job` and `show reservation`: records of `Key=Value` words.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 
 use super::duration::SlurmTime;
 use super::state::JobState;
@@ -71,6 +72,46 @@ fn field<'a>(r: &'a BTreeMap<String, String>, key: &str) -> Option<&'a str> {
 }
 
 /// A partition as `scontrol show partition` describes it.
+/// A partition's `OverSubscribe`: how its jobs share a node's CPUs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OverSubscribe {
+    /// `NO`: each CPU goes to one job (the default).
+    No,
+    /// `EXCLUSIVE`: each job gets whole nodes to itself.
+    Exclusive,
+    /// `YES:N`: up to N jobs on a CPU, among jobs that ask for it (`--oversubscribe`).
+    Yes(u64),
+    /// `FORCE:N`: up to N of its jobs on each CPU, whether they ask or not.
+    Force(u64),
+}
+
+impl OverSubscribe {
+    /// `NO`, `EXCLUSIVE`, `YES:4`, `FORCE:2`; Slurm's count is 4 when none is given.
+    pub fn parse(text: &str) -> OverSubscribe {
+        let (kind, count) = match text.split_once(':') {
+            Some((kind, count)) => (kind, count.parse().unwrap_or(4)),
+            None => (text, 4),
+        };
+        match kind {
+            "EXCLUSIVE" => OverSubscribe::Exclusive,
+            "YES" => OverSubscribe::Yes(count),
+            "FORCE" => OverSubscribe::Force(count),
+            _ => OverSubscribe::No,
+        }
+    }
+}
+
+impl fmt::Display for OverSubscribe {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OverSubscribe::No => f.write_str("NO"),
+            OverSubscribe::Exclusive => f.write_str("EXCLUSIVE"),
+            OverSubscribe::Yes(n) => write!(f, "YES:{n}"),
+            OverSubscribe::Force(n) => write!(f, "FORCE:{n}"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Partition {
     pub name: String,
@@ -107,8 +148,8 @@ pub struct Partition {
     pub requires_reservation: bool,
     /// `DisableRootJobs=YES`: root may not run jobs there.
     pub no_root_jobs: bool,
-    /// `OverSubscribe=EXCLUSIVE`: each job gets whole nodes to itself.
-    pub whole_nodes: bool,
+    /// `OverSubscribe`: whether its jobs share CPUs, or each gets whole nodes.
+    pub oversubscribe: OverSubscribe,
     /// `ExclusiveUser=YES`: a node runs one user's jobs at a time.
     pub exclusive_user: bool,
     /// `PriorityTier`: under PreemptType=preempt/partition_prio, jobs of a partition with a
@@ -117,6 +158,13 @@ pub struct Partition {
     /// `PreemptMode`: what preempting its jobs does (`REQUEUE`, `CANCEL`, `SUSPEND`...), or
     /// `OFF`; `None` when not shown.
     pub preempt_mode: Option<String>,
+}
+
+impl Partition {
+    /// `OverSubscribe=EXCLUSIVE`: each job gets whole nodes to itself.
+    pub fn whole_nodes(&self) -> bool {
+        self.oversubscribe == OverSubscribe::Exclusive
+    }
 }
 
 /// A partition's `State`, which an administrator sets with `scontrol update`.
@@ -204,7 +252,7 @@ pub fn parse_partitions(text: &str) -> Vec<Partition> {
                 root_only: field(&r, "RootOnly") == Some("YES"),
                 requires_reservation: field(&r, "ReqResv") == Some("YES"),
                 no_root_jobs: field(&r, "DisableRootJobs") == Some("YES"),
-                whole_nodes: field(&r, "OverSubscribe") == Some("EXCLUSIVE"),
+                oversubscribe: OverSubscribe::parse(field(&r, "OverSubscribe").unwrap_or("NO")),
                 exclusive_user: field(&r, "ExclusiveUser") == Some("YES"),
                 priority_tier: field(&r, "PriorityTier")
                     .and_then(|t| t.parse().ok())

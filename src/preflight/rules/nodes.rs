@@ -5,7 +5,7 @@
 
 use crate::slurm::clock;
 use crate::slurm::duration::format_seconds;
-use crate::slurm::scontrol::Reservation;
+use crate::slurm::scontrol::{OverSubscribe, Reservation};
 use crate::slurm::sinfo::NodeRow;
 
 use super::super::queue_ahead::{self, HeldUp};
@@ -163,12 +163,26 @@ impl Ctx<'_> {
         } else {
             "running jobs or the reservation to end"
         };
-        let kept = reserved + &self.sharing_words(&usable);
+        let kept = reserved + &self.sharing_words(&usable) + &self.shared_cpus_words();
+        // Memory is never shared: say so when no node has as much free as the job asks.
+        let memory = match usage::memory_of(self.req, self.state) {
+            Some(asked) => {
+                let most = usable
+                    .iter()
+                    .map(|n| n.memory_mib.saturating_sub(n.memory_allocated_mib))
+                    .max()
+                    .unwrap_or(0);
+                (most < asked)
+                    .then(|| format!(" and {asked} MiB of memory (the most free on a node is {most} MiB)"))
+                    .unwrap_or_default()
+            }
+            None => String::new(),
+        };
         Some(Finding::new(
             Reason::Resources,
             Effect::Pends,
             format!(
-                "partition {} has {free_gpus} of {total_gpus} {gpu_word} and {free_cpus} of {total_cpus} CPUs free{kept}; this job asks for {} {gpu_word} and {} CPUs on one node, so it waits for {waits_for}",
+                "partition {} has {free_gpus} of {total_gpus} {gpu_word} and {free_cpus} of {total_cpus} CPUs free{kept}; this job asks for {} {gpu_word} and {} CPUs{memory} on one node, so it waits for {waits_for}",
                 self.partition.name, self.req.gpus, self.cpus
             ),
         ))
@@ -185,7 +199,7 @@ impl Ctx<'_> {
         if taken == 0 {
             return String::new();
         }
-        let rule = if p.whole_nodes {
+        let rule = if p.whole_nodes() {
             "gives each job whole nodes (OverSubscribe=EXCLUSIVE), and jobs run on"
         } else {
             "runs one user's jobs on a node at a time (ExclusiveUser), and other users' jobs run on"
@@ -195,6 +209,18 @@ impl Ctx<'_> {
             p.name,
             usable.len()
         )
+    }
+
+    /// `; partition normal lets up to 2 of its jobs share each CPU (OverSubscribe=FORCE:2),
+    /// not CPUs that other partitions' jobs hold`: why CPUs in use count as free, or do not.
+    fn shared_cpus_words(&self) -> String {
+        match self.partition.oversubscribe {
+            OverSubscribe::Force(n) if n > 1 => format!(
+                "; partition {} lets up to {n} of its jobs share each CPU (OverSubscribe=FORCE:{n}), not CPUs that other partitions' jobs hold",
+                self.partition.name
+            ),
+            _ => String::new(),
+        }
     }
 
     /// Nodes with room now, on each of which a job queued ahead is expected to start before
@@ -357,6 +383,26 @@ fn preempting_words(req: &Request, state: &ClusterState) -> String {
     format!(", by preempting {}", jobs.join(", "))
 }
 
+/// `, sharing CPUs with other jobs of partition normal (OverSubscribe=FORCE:2)`, when the job
+/// has room only on CPUs that its partition's jobs already use.
+fn sharing_cpus_words(req: &Request, state: &ClusterState) -> String {
+    let Some(partition) = state.partition(&req.partition) else {
+        return String::new();
+    };
+    let cpus = usage::cpus_of(req, state);
+    let mut with_room = state
+        .nodes_of(&req.partition)
+        .filter(|n| state.node_open(n, req) && state.room_on(n, req, cpus, false))
+        .peekable();
+    if with_room.peek().is_none() || !with_room.all(|n| state.shares_cpus(n, partition, cpus)) {
+        return String::new();
+    }
+    format!(
+        ", sharing CPUs with other jobs of partition {} (OverSubscribe={})",
+        partition.name, partition.oversubscribe
+    )
+}
+
 /// The sentence for a job that starts now.
 pub fn room_message(req: &Request, state: &ClusterState) -> String {
     let gpu_word = req
@@ -371,6 +417,7 @@ pub fn room_message(req: &Request, state: &ClusterState) -> String {
         usage::cpus_of(req, state)
     );
     message.push_str(&preempting_words(req, state));
+    message.push_str(&sharing_cpus_words(req, state));
     let ahead = state
         .waiting_for_resources()
         .filter(|j| j.partition == req.partition)
