@@ -204,6 +204,7 @@ pub fn assess_array(req: &Request, throttle: Option<Throttle>, state: &ClusterSt
     };
     let mut now = state.clone();
     let mut waits_for: Option<(Reason, String)> = None;
+    let mut preempted: Vec<QueuedJob> = Vec::new();
     while plan.start_now < req.tasks {
         if plan.start_now >= cap {
             waits_for = Some((
@@ -222,7 +223,7 @@ pub fn assess_array(req: &Request, throttle: Option<Throttle>, state: &ClusterSt
                 break;
             }
             None => {
-                start_task(&one, &mut now, plan.start_now);
+                preempted.extend(start_task(&one, &mut now, plan.start_now));
                 plan.start_now += 1;
             }
         }
@@ -230,7 +231,11 @@ pub fn assess_array(req: &Request, throttle: Option<Throttle>, state: &ClusterSt
     plan.wait = req.tasks - plan.start_now;
     plan.wait_reason = waits_for.as_ref().map(|(r, _)| *r);
     let n = req.tasks;
+    let preempting = preempting_words(&preempted);
     match (plan.start_now, &waits_for) {
+        (_, None) if !preempted.is_empty() => {
+            verdict.message = format!("all {n} tasks start now{preempting}");
+        }
         (_, None) => {
             verdict.message = format!("all {n} tasks start now: {}", verdict.message);
         }
@@ -242,13 +247,31 @@ pub fn assess_array(req: &Request, throttle: Option<Throttle>, state: &ClusterSt
             verdict.reason = None;
             verdict.never_starts = false;
             verdict.message = format!(
-                "{k} of {n} tasks start now; the other {} wait ({reason}): {why}",
+                "{k} of {n} tasks start now{preempting}; the other {} wait ({reason}): {why}",
                 n - k
             );
         }
     }
     verdict.array = Some(plan);
     verdict
+}
+
+/// `, preempting job 4109 (nobody, partition normal)`: the running jobs the array's tasks
+/// take the place of.
+fn preempting_words(preempted: &[QueuedJob]) -> String {
+    if preempted.is_empty() {
+        return String::new();
+    }
+    let jobs: Vec<String> = preempted
+        .iter()
+        .map(|j| {
+            format!(
+                "job {} ({}, partition {}, QOS {})",
+                j.id, j.user, j.partition, j.qos
+            )
+        })
+        .collect();
+    format!(", preempting {}", jobs.join(", "))
 }
 
 /// The first open node of `req`'s partition with room for a task (`cpus` CPUs) now, that it
@@ -272,14 +295,14 @@ fn node_with_room(
 }
 
 /// Takes the running jobs a task of `req` preempts on `node` off it (Slurm requeues or
-/// cancels them): what they held there is free.
-fn preempt_on(state: &mut ClusterState, node: &str, req: &Request) {
+/// cancels them), and returns them: what they held there is free.
+fn preempt_on(state: &mut ClusterState, node: &str, req: &Request) -> Vec<QueuedJob> {
     let Some(row) = state
         .nodes
         .iter()
         .find(|n| n.node == node && n.partition == req.partition)
     else {
-        return;
+        return Vec::new();
     };
     let ids: Vec<String> = state
         .preemptable_on(row, req)
@@ -287,6 +310,7 @@ fn preempt_on(state: &mut ClusterState, node: &str, req: &Request) {
         .iter()
         .map(|j| j.id.clone())
         .collect();
+    let mut taken = Vec::new();
     for id in ids {
         let Some(at) = state.queue.iter().position(|j| j.id == id) else {
             continue;
@@ -303,25 +327,27 @@ fn preempt_on(state: &mut ClusterState, node: &str, req: &Request) {
                 *used = used.saturating_sub(held);
             }
         }
+        taken.push(job);
     }
+    taken
 }
 
 /// Records one started task in `state`: a running job of the user, and its CPUs, GPUs and
-/// memory taken on the first node with room.
-fn start_task(req: &Request, state: &mut ClusterState, index: u64) {
+/// memory taken on the first node with room. Returns the jobs it preempts to get there.
+fn start_task(req: &Request, state: &mut ClusterState, index: u64) -> Vec<QueuedJob> {
     let tres = usage::requested(req, state);
     let mem = usage::memory_of(req, state).unwrap_or(0);
     let gpu_type = req.gpu_type.clone();
     let cpus = usage::cpus_of(req, state);
     // The first node with room, else one where preempting lower-priority jobs makes room.
     let (node_name, preempted) = match node_with_room(req, state, cpus, false) {
-        Some(name) => (name, false),
+        Some(name) => (name, Vec::new()),
         None => match node_with_room(req, state, cpus, true) {
             Some(name) => {
-                preempt_on(state, &name, req);
-                (name, true)
+                let preempted = preempt_on(state, &name, req);
+                (name, preempted)
             }
-            None => (String::new(), false),
+            None => (String::new(), Vec::new()),
         },
     };
     let node = state
@@ -380,9 +406,10 @@ fn start_task(req: &Request, state: &mut ClusterState, index: u64) {
             .or_else(|| state.default_account.clone()),
         reservation: req.reservation.clone(),
     };
-    if preempted {
-        state.add_running(task);
-    } else {
+    if preempted.is_empty() {
         state.add_running_behind_queue(task);
+    } else {
+        state.add_running(task);
     }
+    preempted
 }

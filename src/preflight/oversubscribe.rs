@@ -82,8 +82,14 @@ mod tests {
     fn force_packs_jobs_into_rows() {
         assert_eq!(free(&state("FORCE:2", THREE_AND_ONE)), 4);
         let third = "3|normal|c|RUNNING|0:00|10:00|2|cpu=2|normal|None|N/A|n1|x\n";
-        assert_eq!(free(&state("FORCE:2", &format!("{THREE_AND_ONE}{third}"))), 2);
-        assert_eq!(free(&state("FORCE:3", &format!("{THREE_AND_ONE}{third}"))), 4);
+        assert_eq!(
+            free(&state("FORCE:2", &format!("{THREE_AND_ONE}{third}"))),
+            2
+        );
+        assert_eq!(
+            free(&state("FORCE:3", &format!("{THREE_AND_ONE}{third}"))),
+            4
+        );
     }
 
     /// Without FORCE, and under YES (which yenjob's jobs do not ask for), only idle CPUs.

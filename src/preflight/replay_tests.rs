@@ -300,8 +300,8 @@ fn each_verdict_names_the_code_and_numbers() {
         ("preempt-preempts-part-of-what-it-needs", "Resources", false, &["1 GPUs and 2 CPUs"]),
         ("preempt-preempts-but-gpus-per-user", "QOSMaxGRESPerUser", false, &["you hold 3 of the 4 GPUs"]),
         // A task that preempts takes the node's freed CPUs: the next finds none left.
-        ("preempt-array-preempts", "", false, &["2 of 3 tasks start now"]),
-        ("preempt-array-preempts-one-of-two", "", false, &["1 of 3 tasks start now", "0 of 2 CPUs free"]),
+        ("preempt-array-preempts", "", false, &["2 of 3 tasks start now, preempting job 4109 (nobody, partition normal, QOS normal); the other 1 wait"]),
+        ("preempt-array-preempts-one-of-two", "", false, &["1 of 3 tasks start now, preempting job 4113 (nobody, partition normal, QOS normal); the other 2 wait", "0 of 2 CPUs free"]),
         // Preemption by QOS: a job of QOS lab, whose Preempt list names normal, takes what
         // jobs of normal hold; without the list, or against another QOS, it waits.
         ("preempt-qos-preempts-named-qos", "", false, &["room for 1 GPUs and 1 CPUs now, by preempting job 4117 (nobody, QOS normal, which QOS lab's Preempt list names)"]),

@@ -173,7 +173,11 @@ impl Ctx<'_> {
                     .max()
                     .unwrap_or(0);
                 (most < asked)
-                    .then(|| format!(" and {asked} MiB of memory (the most free on a node is {most} MiB)"))
+                    .then(|| {
+                        format!(
+                            " and {asked} MiB of memory (the most free on a node is {most} MiB)"
+                        )
+                    })
                     .unwrap_or_default()
             }
             None => String::new(),
