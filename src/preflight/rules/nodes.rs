@@ -165,22 +165,16 @@ impl Ctx<'_> {
         };
         let kept = reserved + &self.sharing_words(&usable) + &self.shared_cpus_words();
         // Memory is never shared: say so when no node has as much free as the job asks.
+        let most_memory = usable
+            .iter()
+            .map(|n| n.memory_mib.saturating_sub(n.memory_allocated_mib))
+            .max()
+            .unwrap_or(0);
         let memory = match usage::memory_of(self.req, self.state) {
-            Some(asked) => {
-                let most = usable
-                    .iter()
-                    .map(|n| n.memory_mib.saturating_sub(n.memory_allocated_mib))
-                    .max()
-                    .unwrap_or(0);
-                (most < asked)
-                    .then(|| {
-                        format!(
-                            " and {asked} MiB of memory (the most free on a node is {most} MiB)"
-                        )
-                    })
-                    .unwrap_or_default()
+            Some(asked) if asked > most_memory => {
+                format!(" and {asked} MiB of memory (the most free on a node is {most_memory} MiB)")
             }
-            None => String::new(),
+            _ => String::new(),
         };
         Some(Finding::new(
             Reason::Resources,
