@@ -225,6 +225,16 @@ fn requeue_now(id: &str) {
 }
 
 /// The job id from `yenjob submit`'s "Submitted Slurm job N: name" line.
+/// The CPUs of the cluster's one node, as Slurm counts them.
+fn node_cpus() -> u32 {
+    let out = Std::new("sinfo")
+        .args(["-h", "-N", "-n", "localhost", "-o", "%c"])
+        .output()
+        .unwrap();
+    let text = common::stdout_of_success(&out);
+    text.lines().next().unwrap_or("").trim().parse().unwrap()
+}
+
 fn submitted_id(stdout: &[u8]) -> Option<String> {
     String::from_utf8_lossy(stdout)
         .lines()
@@ -606,6 +616,23 @@ fn verdicts_match_what_slurm_does() {
         wait_for(&holder, |s, _| s == "RUNNING", 30);
         let spec = env.spec("partition-whole-nodes", "cpus = 1", 1);
         expect_pending(&env, "partition-whole-nodes", &spec, "Resources");
+        cancel_all();
+    }
+    // Regression: a partition that shares CPUs (OverSubscribe=FORCE:2) was said to keep a job
+    // waiting for CPUs its other jobs use.
+    {
+        let _shared = PartitionSet::new("gpu", "oversubscribe=force:2", "oversubscribe=no");
+        // The holder takes every CPU of the node, whatever the machine has.
+        let holder = env.holder("gpu", node_cpus(), 1);
+        wait_for(&holder, |s, _| s == "RUNNING", 30);
+        let spec = env.spec("partition-shares-cpus", "cpus = 1", 1);
+        let v = verdict(&env, &spec);
+        let did = slurm_does(&env, &spec);
+        report("partition-shares-cpus", &v, &did);
+        assert_eq!(v["outcome"], "starts_now", "{v}");
+        let message = v["message"].as_str().unwrap_or_default();
+        assert!(message.contains("sharing CPUs"), "{message}");
+        assert_eq!(did.0, "running", "{did:?}");
         cancel_all();
     }
 
