@@ -31,6 +31,11 @@ JOB_EXTRA_FORMAT='JobArrayID:|,Account:|,Reservation:'
 
 log() { echo "[capture-preflight $(date +%T)] $*" >&2; }
 
+# A partition's PriorityTier in the current shape: the preempt shape ranks gpu above normal.
+tier_of() {
+  if [ "$(cat /var/spool/slurm/shape 2>/dev/null)" = preempt ] && [ "$1" = gpu ]; then echo 2; else echo 1; fi
+}
+
 clear_queue() {
   scancel -u root 2>/dev/null || true
   scancel -u nobody 2>/dev/null || true
@@ -41,7 +46,8 @@ clear_queue() {
     scontrol delete reservationname="$resv"
   done
   for part in $(sinfo -h -o %R); do scontrol update partitionname="$part" state=up maxmempernode=0 allowgroups=ALL \
-    minnodes=0 maxnodes=unlimited rootonly=no reqresv=no exclusiveuser=no oversubscribe=no disablerootjobs=no; done
+    minnodes=0 maxnodes=unlimited rootonly=no reqresv=no exclusiveuser=no oversubscribe=no disablerootjobs=no \
+    prioritytier="$(tier_of "$part")"; done
   for ((i = 0; i < 60; i++)); do
     sinfo -h -n localhost -o %T | grep -qE '^(idle|mixed|allocated)$' && break; sleep 0.5
   done
@@ -330,6 +336,11 @@ scenario plain submit-limit "$R gpus=1; $R gpus=1; $R gpus=1; $R gpus=1" "$R gpu
 AHEAD='user=nobody partition=normal cpus=1 time=10:00; user=nobody partition=gpu gpus=1 cpus=2 time=10:00'
 scenario plain queue-ahead-held-up "$AHEAD" "$R gpus=1 settle=40"
 scenario plain queue-ahead-backfilled "$AHEAD" "partition=gpu gpus=1 cpus=1 time=5:00 settle=40"
+# A partition with a higher PriorityTier is scheduled first: a job there is not held up by
+# jobs queued in a lower tier, even without preemption.
+BEHIND='user=nobody partition=normal cpus=1 time=10:00; user=nobody partition=normal cpus=2 time=10:00'
+scenario plain queue-ahead-lower-tier "$BEHIND" "$R gpus=1 settle=40" partition:PriorityTier=2
+scenario plain queue-ahead-same-tier "$BEHIND" "$R gpus=1 settle=40"
 scenario plain queue-ahead-room-beside "user=nobody partition=gpu gpus=3 cpus=1 time=10:00; partition=gpu gpus=2 cpus=1 time=10:00" "partition=gpu gpus=1 cpus=1 time=30:00 settle=40"
 scenario plain node-drained "" "$R gpus=1" drain
 scenario plain node-down "" "$R gpus=1" down

@@ -3,7 +3,8 @@
 //! expected start alone, and otherwise waits with the reason `Priority`. Backfill plans whole
 //! nodes: from that start the node is kept for the job ahead, so the job behind must end
 //! before it even where both would fit (as captured). Jobs queued now are ahead of a job about
-//! to be submitted.
+//! to be submitted, unless their partition's PriorityTier is lower: Slurm schedules the jobs
+//! of a higher tier first (as captured, without preemption too).
 
 use std::collections::HashMap;
 
@@ -28,10 +29,13 @@ pub struct QueuePlan {
     now: i64,
     /// The queue's length when this was worked out (`index.rs` keeps it in step).
     pub(super) queue_len: usize,
-    /// For each node, the job waiting for resources expected to start there first: its
-    /// place in the queue, and when.
-    first_on: HashMap<String, (usize, i64)>,
+    /// For each node, the jobs waiting for resources expected to start there first, one for
+    /// each PriorityTier of their partitions: the tier, the job's place in the queue, when.
+    first_on: HashMap<String, Vec<FirstOfTier>>,
 }
+
+/// The tier, the job's place in the queue, and when it is expected to start.
+type FirstOfTier = (u64, usize, i64);
 
 /// A pending job's partition, CPUs and GPUs: all that decides where it fits.
 type Shape<'a> = (&'a str, u64, u64);
@@ -42,15 +46,27 @@ type Holding = (Option<i64>, u64, u64);
 
 impl ClusterState {
     /// The job queued ahead, expected first, that starting `req` on `node` now would hold
-    /// up: one expected to start on this node before `req` would end.
+    /// up: one of a partition of the same PriorityTier or a higher one, expected to start
+    /// on this node before `req` would end.
     pub fn holds_up(&self, node: &NodeRow, req: &Request) -> Option<HeldUp<'_>> {
         let plan = self.queue_plan();
         let ends = plan
             .now
             .saturating_add(i64::try_from(req.time_seconds).unwrap_or(i64::MAX));
-        let &(at, start) = plan.first_on.get(&node.node)?;
+        let tier = self.tier_of(&req.partition);
+        let &(_, at, start) = plan
+            .first_on
+            .get(&node.node)?
+            .iter()
+            .filter(|(of, _, _)| *of >= tier)
+            .min_by_key(|(_, _, start)| *start)?;
         let job = self.queue.get(at)?;
         (ends > start).then_some(HeldUp { job, start })
+    }
+
+    /// A partition's PriorityTier (1, Slurm's default, for one not known).
+    fn tier_of(&self, partition: &str) -> u64 {
+        self.partition(partition).map_or(1, |p| p.priority_tier)
     }
 
     /// The plan of the jobs queued ahead: each is expected on the earliest node of its
@@ -61,7 +77,7 @@ impl ClusterState {
         let Some(now) = self.now else {
             return QueuePlan::default();
         };
-        let mut first_on: HashMap<String, (usize, i64)> = HashMap::new();
+        let mut first_on: HashMap<String, Vec<FirstOfTier>> = HashMap::new();
         // Jobs of one shape are expected on the same node at the same time: work that out
         // once a shape, as a large queue holds thousands of jobs of a few shapes.
         let mut by_shape: HashMap<Shape, Option<(&str, i64)>> = HashMap::new();
@@ -78,11 +94,15 @@ impl ClusterState {
             };
             let planned = clock::parse_timestamp(&job.start_time).filter(|&t| t >= now);
             let start = planned.unwrap_or(room_at);
-            match first_on.get(node) {
-                Some(&(_, first)) if first <= start => {}
-                _ => {
-                    first_on.insert(node.to_string(), (at, start));
-                }
+            let tier = self.tier_of(&job.partition);
+            let Some(firsts) = first_on.get_mut(node) else {
+                first_on.insert(node.to_string(), vec![(tier, at, start)]);
+                continue;
+            };
+            match firsts.iter_mut().find(|(of, _, _)| *of == tier) {
+                Some(first) if first.2 <= start => {}
+                Some(first) => *first = (tier, at, start),
+                None => firsts.push((tier, at, start)),
             }
         }
         QueuePlan {
@@ -150,12 +170,17 @@ fn room_from(job: &QueuedJob, node: &NodeRow, holding: &[Holding], now: i64) -> 
     ends.into_iter().find(|&at| fits(at))
 }
 
-/// `job 3942 (nobody), queued ahead of this one, ...` in words, with `now` for the time.
-pub fn describe(held: &HeldUp<'_>, now: i64) -> String {
+/// `job 3942 (nobody), queued ahead of this one, ...` in words, with `now` for the time; the
+/// job's partition is named when it is not `partition`.
+pub fn describe(held: &HeldUp<'_>, partition: &str, now: i64) -> String {
+    let whose = if held.job.partition == partition {
+        held.job.user.clone()
+    } else {
+        format!("{}, partition {}", held.job.user, held.job.partition)
+    };
     format!(
-        "job {} ({}), queued ahead of this one, waits for {} CPUs and {} GPUs and is expected to start at {}",
+        "job {} ({whose}), queued ahead of this one, waits for {} CPUs and {} GPUs and is expected to start at {}",
         held.job.id,
-        held.job.user,
         held.job.cpus,
         held.job.gpus,
         clock::when(held.start, now)

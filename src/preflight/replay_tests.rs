@@ -289,6 +289,10 @@ fn each_verdict_names_the_code_and_numbers() {
         // Jobs queued ahead waiting for the node: backfill starts a job that ends before the
         // first is expected to start; it plans whole nodes, so room beside it does not count.
         ("plain-queue-ahead-held-up", "Priority", false, &["job 3944 (nobody), queued ahead of this one, waits for 2 CPUs and 1 GPUs", "time limit of 10:00 would hold that one up: ask for at most 9:00 (`--time`)"]),
+        // Jobs queued in a lower PriorityTier are scheduled after this one; one in another
+        // partition of the same tier keeps the node, and Slurm names that partition's priority.
+        ("plain-queue-ahead-lower-tier", "", false, &["partition gpu has room for 1 GPUs and 1 CPUs now"]),
+        ("plain-queue-ahead-same-tier", "ReqNodeNotAvail", false, &["but job 76 (nobody, partition normal), queued ahead of this one, waits for 2 CPUs and 0 GPUs"]),
         ("plain-queue-ahead-backfilled", "", false, &["1 job(s) queued ahead wait for resources there; this one ends before they are expected to start"]),
         ("plain-queue-ahead-room-beside", "Priority", false, &["job 3950 (root)", "time limit of 30:00 would hold that one up"]),
         // Preemption by partition PriorityTier: a job of gpu (tier 2) takes what jobs of

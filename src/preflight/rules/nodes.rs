@@ -238,13 +238,20 @@ impl Ctx<'_> {
                 )
             })
             .unwrap_or_default();
+        // Slurm says Priority when the job ahead is of the same partition, and that the
+        // nodes are kept for a higher-priority partition's job when it is another's.
+        let reason = if first.job.partition == self.partition.name {
+            Reason::Priority
+        } else {
+            Reason::ReqNodeNotAvail
+        };
         Some(Finding::new(
-            Reason::Priority,
+            reason,
             Effect::Pends,
             format!(
                 "partition {} has room for it now, but {}, and this job's time limit of {} would hold that one up: {shorter}it waits its turn{}",
                 self.partition.name,
-                queue_ahead::describe(first, now),
+                queue_ahead::describe(first, &self.partition.name, now),
                 format_seconds(self.req.time_seconds),
                 if self.state.config.multifactor_priority {
                     " (PriorityType is priority/multifactor: Slurm may rank this job above some queued ones, and then it starts sooner)"
