@@ -632,7 +632,8 @@ fn verdicts_match_what_slurm_does() {
         assert_eq!(v["outcome"], "starts_now", "{v}");
         let message = v["message"].as_str().unwrap_or_default();
         assert!(message.contains("sharing CPUs"), "{message}");
-        assert_eq!(did.0, "running", "{did:?}");
+        // The tiny job may have run to its end before squeue was asked: it left the queue.
+        assert!(did.2.is_some() && did.0 != "pending", "{did:?}");
         cancel_all();
     }
 
