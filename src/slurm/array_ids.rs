@@ -3,15 +3,28 @@
 //! job`. yenjob follows each task by its own id (`2189_2`), as `squeue -r` names it.
 
 /// `jobs` with each one named by a bracketed id (`id_of`) repeated for each of its tasks,
-/// under the task's own id (`with_id`).
+/// under the task's own id (`with_id`). A task that has a row of its own left the pending
+/// record, so the bracketed row says nothing of it: accounting can still list the record
+/// under the indices it had at submission (`291_[0-2%2]`, CANCELLED) beside the row of a task
+/// that started from it and completed (`291_0`).
 pub fn one_per_task<T: Clone>(
     jobs: Vec<T>,
     id_of: impl Fn(&T) -> &str,
     with_id: impl Fn(T, String) -> T,
 ) -> Vec<T> {
+    let own_rows: std::collections::HashSet<String> = jobs
+        .iter()
+        .map(|j| id_of(j))
+        .filter(|id| !id.contains('['))
+        .map(str::to_string)
+        .collect();
     jobs.into_iter()
         .flat_map(|job| match expand(id_of(&job)) {
-            Some(ids) => ids.into_iter().map(|id| with_id(job.clone(), id)).collect(),
+            Some(ids) => ids
+                .into_iter()
+                .filter(|id| !own_rows.contains(id))
+                .map(|id| with_id(job.clone(), id))
+                .collect(),
             None => vec![job],
         })
         .collect()
@@ -54,6 +67,29 @@ pub fn expand(id: &str) -> Option<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression (CI, array 291): a stale pending record listed task 0, which had completed
+    /// on its own row before it; read after that row, it made task 0 CANCELLED, and
+    /// `submit --rerun-failed` ran it again.
+    #[test]
+    fn a_task_with_its_own_row_is_not_taken_from_a_pending_record() {
+        let rows = [
+            ("291_0", "COMPLETED"),
+            ("291_[0-2%2]", "CANCELLED"),
+            ("291_1", "COMPLETED"),
+        ];
+        let rows = rows.map(|(id, state)| (id.to_string(), state)).to_vec();
+        let jobs = one_per_task(rows, |r| &r.0, |r, id| (id, r.1));
+        let jobs: Vec<(&str, &str)> = jobs.iter().map(|(id, s)| (id.as_str(), *s)).collect();
+        assert_eq!(
+            jobs,
+            [
+                ("291_0", "COMPLETED"),
+                ("291_2", "CANCELLED"),
+                ("291_1", "COMPLETED")
+            ]
+        );
+    }
 
     #[test]
     fn a_bracketed_id_is_its_tasks() {

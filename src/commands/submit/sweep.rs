@@ -241,12 +241,15 @@ pub(super) async fn rerun_failed(mut record: RunRecord, opts: &Options<'_>) -> a
     let tasks = record.tasks();
     let states = backend::statuses(&slurm, &tasks, true).await?;
     let unfinished = states.iter().filter(|s| !s.state.is_finished()).count();
+    // The tasks the report lists without results: a task whose worker wrote its summary is
+    // done, whatever state Slurm gives it.
     let failed: Vec<usize> = tasks
         .iter()
         .zip(&states)
-        .filter(|(_, s)| {
+        .filter(|(t, s)| {
             (s.state.is_finished() || s.state == JobState::Unknown)
                 && s.state != JobState::Completed
+                && !t.dir().has_summary()
         })
         .filter_map(|(t, _)| t.task)
         .collect();
