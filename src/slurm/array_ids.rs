@@ -14,7 +14,7 @@ pub fn one_per_task<T: Clone>(
 ) -> Vec<T> {
     let own_rows: std::collections::HashSet<String> = jobs
         .iter()
-        .map(|j| id_of(j))
+        .map(&id_of)
         .filter(|id| !id.contains('['))
         .map(str::to_string)
         .collect();
