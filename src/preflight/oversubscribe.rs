@@ -45,12 +45,6 @@ impl ClusterState {
         }
         room.saturating_sub(used.into_iter().min().unwrap_or(0))
     }
-
-    /// Whether `node` has room for `cpus` CPUs only by sharing them with the partition's
-    /// other jobs (OverSubscribe=FORCE).
-    pub fn shares_cpus(&self, node: &NodeRow, partition: &Partition, cpus: u64) -> bool {
-        node.cpus_idle < cpus && self.cpus_free(node, partition) >= cpus
-    }
 }
 
 #[cfg(test)]

@@ -100,11 +100,24 @@ impl ClusterState {
     /// OverSubscribe=FORCE) less those kept for others; in a reservation of some cores, no
     /// more than it has left.
     pub fn cpus_open(&self, node: &NodeRow, req: &Request) -> u64 {
-        let kept: u64 = self.cpus_kept_from(node, req).iter().map(|(_, k)| k).sum();
         let free = match self.partition(&req.partition) {
             Some(partition) => self.cpus_free(node, partition),
             None => node.cpus_idle,
         };
+        self.open_of(free, node, req)
+    }
+
+    /// Whether `node` has room for `cpus` CPUs of `req` only by sharing them with its
+    /// partition's other jobs (OverSubscribe=FORCE): its idle CPUs, less those kept for
+    /// reservations, are too few.
+    pub fn shares_cpus(&self, node: &NodeRow, req: &Request, cpus: u64) -> bool {
+        self.open_of(node.cpus_idle, node, req) < cpus && self.cpus_open(node, req) >= cpus
+    }
+
+    /// What of `free` CPUs of `node` `req` can have: less those kept for others; in a
+    /// reservation of some cores, no more than it has left.
+    fn open_of(&self, free: u64, node: &NodeRow, req: &Request) -> u64 {
+        let kept: u64 = self.cpus_kept_from(node, req).iter().map(|(_, k)| k).sum();
         let open = free.saturating_sub(kept);
         match self.own_cores(node, req) {
             Some((r, cpus)) => open.min(cpus.saturating_sub(self.cpus_used_in(r, node))),
@@ -230,5 +243,44 @@ mod tests {
         s.now = Some(10 * 86_400);
         s.reservations[0].end = Some(86_400);
         assert_eq!(s.cpus_open(node, &req(None)), 29);
+    }
+
+    /// Regression: under OverSubscribe=FORCE a job that fits only on CPUs a partition's job
+    /// holds, because a core reservation keeps the idle ones, shares them; the sentence said
+    /// it did not, counting the kept CPUs as idle.
+    #[test]
+    fn kept_idle_cpus_make_a_job_share() {
+        let mut s = state(
+            "n1|normal|mixed|2/2/0/4|8000|0|(null)|gpu:0|
+",
+            "ReservationName=lab StartTime=1970-01-01T00:00:00 Nodes=n1 CoreCnt=2 TRES=cpu=2
+",
+        );
+        s.partitions = scontrol::parse_partitions(
+            "PartitionName=normal Nodes=n1 OverSubscribe=FORCE:2
+",
+        );
+        s.queue = crate::slurm::squeue::parse(
+            "1|normal|alice|RUNNING|0:10|10:00|2|cpu=2|normal|None|N/A|n1|x
+",
+        );
+        let req = Request {
+            partition: "normal".into(),
+            qos: None,
+            account: None,
+            reservation: None,
+            gpus: 0,
+            gpu_type: None,
+            cpus: 2,
+            mem_mib: None,
+            time_seconds: 600,
+            tasks: 1,
+        };
+        let node = &s.nodes[0];
+        assert_eq!(s.cpus_open(node, &req), 2);
+        assert!(s.shares_cpus(node, &req, 2));
+        // Without the reservation the 2 idle CPUs are room enough.
+        s.reservations.clear();
+        assert!(!s.shares_cpus(node, &req, 2));
     }
 }

@@ -140,15 +140,6 @@ pub enum MinutesOf<'a> {
 }
 
 impl MinutesOf<'_> {
-    /// Whether `job` counts against these limits.
-    fn counts(&self, job: &QueuedJob, state: &ClusterState) -> bool {
-        match self {
-            MinutesOf::Qos(q) => counts_under(job, q, state),
-            MinutesOf::Association(a) => under_association(job, a, state),
-            MinutesOf::Account(account) => under_account(job, account, state),
-        }
-    }
-
     /// The controller's counters for these limits, if they were read.
     fn counted<'s>(&self, state: &'s ClusterState) -> Option<&'s LimitUse> {
         state.limit_use.iter().find(|u| match (self, &u.owner) {
@@ -186,12 +177,17 @@ pub fn run_minutes_left(of: MinutesOf, state: &ClusterState) -> Tres {
     if let Some(counted) = of.counted(state) {
         return counted.tres_run_mins.clone();
     }
+    let within = match of {
+        MinutesOf::Account(account) => accounts_within(account, state),
+        _ => HashSet::new(),
+    };
+    let counts = |job: &QueuedJob| match of {
+        MinutesOf::Qos(q) => counts_under(job, q, state),
+        MinutesOf::Association(a) => under_association(job, a, state),
+        MinutesOf::Account(_) => job.account.as_deref().is_some_and(|a| within.contains(a)),
+    };
     let mut seconds = Tres::default();
-    for job in state
-        .queue
-        .iter()
-        .filter(|j| is_running(j) && of.counts(j, state))
-    {
+    for job in state.queue.iter().filter(|j| is_running(j) && counts(j)) {
         let Some(limit) = job.time_limit.seconds() else {
             continue;
         };
@@ -280,14 +276,6 @@ pub fn held_in_account(account: &str, state: &ClusterState) -> Held {
     let within = accounts_within(account, state);
     held_where(state, |j| {
         j.account.as_deref().is_some_and(|a| within.contains(a))
-    })
-}
-
-fn under_account(job: &QueuedJob, account: &str, state: &ClusterState) -> bool {
-    job.account.as_deref().is_some_and(|a| {
-        account_chain(a, state)
-            .iter()
-            .any(|row| row.account == account)
     })
 }
 

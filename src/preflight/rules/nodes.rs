@@ -342,16 +342,8 @@ impl Ctx<'_> {
 }
 
 /// `, by preempting job 12 (nobody, partition normal, PriorityTier 1 below gpu's 2; PreemptMode
-/// REQUEUE)`, when the job has room only by preempting.
-fn preempting_words(req: &Request, state: &ClusterState) -> String {
-    let cpus = usage::cpus_of(req, state);
-    let open: Vec<&crate::slurm::sinfo::NodeRow> = state
-        .nodes_of(&req.partition)
-        .filter(|n| state.node_open(n, req))
-        .collect();
-    if open.iter().any(|n| state.room_on(n, req, cpus, false)) {
-        return String::new();
-    }
+/// REQUEUE)`: the job has no room on its `open` nodes without preempting.
+fn preempting_words(req: &Request, state: &ClusterState, open: &[&NodeRow], cpus: u64) -> String {
     let Some(node) = open.iter().find(|n| state.room_on(n, req, cpus, true)) else {
         return String::new();
     };
@@ -388,18 +380,19 @@ fn preempting_words(req: &Request, state: &ClusterState) -> String {
     format!(", by preempting {}", jobs.join(", "))
 }
 
-/// `, sharing CPUs with other jobs of partition normal (OverSubscribe=FORCE:2)`, when the job
-/// has room only on CPUs that its partition's jobs already use.
-fn sharing_cpus_words(req: &Request, state: &ClusterState) -> String {
+/// `, sharing CPUs with other jobs of partition normal (OverSubscribe=FORCE:2)`, when every
+/// node that has room for the job now (`with_room`) has it only on CPUs that its partition's
+/// jobs already use.
+fn sharing_cpus_words(
+    req: &Request,
+    state: &ClusterState,
+    with_room: &[&NodeRow],
+    cpus: u64,
+) -> String {
     let Some(partition) = state.partition(&req.partition) else {
         return String::new();
     };
-    let cpus = usage::cpus_of(req, state);
-    let mut with_room = state
-        .nodes_of(&req.partition)
-        .filter(|n| state.node_open(n, req) && state.room_on(n, req, cpus, false))
-        .peekable();
-    if with_room.peek().is_none() || !with_room.all(|n| state.shares_cpus(n, partition, cpus)) {
+    if !with_room.iter().all(|n| state.shares_cpus(n, req, cpus)) {
         return String::new();
     }
     format!(
@@ -415,14 +408,27 @@ pub fn room_message(req: &Request, state: &ClusterState) -> String {
         .as_ref()
         .map(|t| format!("{t} GPUs"))
         .unwrap_or("GPUs".into());
+    let cpus = usage::cpus_of(req, state);
     let mut message = format!(
-        "partition {} has room for {} {gpu_word} and {} CPUs now",
-        req.partition,
-        req.gpus,
-        usage::cpus_of(req, state)
+        "partition {} has room for {} {gpu_word} and {cpus} CPUs now",
+        req.partition, req.gpus,
     );
-    message.push_str(&preempting_words(req, state));
-    message.push_str(&sharing_cpus_words(req, state));
+    // One pass over the partition's nodes serves both: a job that has room without
+    // preempting may share CPUs; one that has none preempts.
+    let open: Vec<&NodeRow> = state
+        .nodes_of(&req.partition)
+        .filter(|n| state.node_open(n, req))
+        .collect();
+    let with_room: Vec<&NodeRow> = open
+        .iter()
+        .copied()
+        .filter(|n| state.room_on(n, req, cpus, false))
+        .collect();
+    message.push_str(&if with_room.is_empty() {
+        preempting_words(req, state, &open, cpus)
+    } else {
+        sharing_cpus_words(req, state, &with_room, cpus)
+    });
     let ahead = state
         .waiting_for_resources()
         .filter(|j| j.partition == req.partition)
