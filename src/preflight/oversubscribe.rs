@@ -15,12 +15,9 @@ impl ClusterState {
     /// The CPUs of `node` free to a new job of `partition`: the idle ones, or under FORCE:N
     /// the most left in any of the partition's N rows.
     pub fn cpus_free(&self, node: &NodeRow, partition: &Partition) -> u64 {
-        let OverSubscribe::Force(rows) = partition.oversubscribe else {
+        let Some(rows) = shared_rows(partition) else {
             return node.cpus_idle;
         };
-        if rows < 2 {
-            return node.cpus_idle;
-        }
         let mut others = 0;
         let mut ours = Vec::new();
         for (job, spans) in self.running_on(node) {
@@ -31,20 +28,36 @@ impl ClusterState {
                 others += cpus;
             }
         }
-        let room = node.cpus_total.saturating_sub(others);
-        // The largest first, each into the first row with room for it, as Slurm packs them;
-        // a job that fits none (its CPUs were counted differently) goes to the emptiest.
-        ours.sort_unstable_by(|a, b| b.cmp(a));
-        let mut used = vec![0u64; rows.min(MOST_ROWS) as usize];
-        for cpus in ours {
-            let row = match used.iter().position(|u| u + cpus <= room) {
-                Some(row) => row,
-                None => (0..used.len()).min_by_key(|&r| used[r]).unwrap_or(0),
-            };
-            used[row] += cpus;
-        }
-        room.saturating_sub(used.into_iter().min().unwrap_or(0))
+        free_in_rows(node.cpus_total, others, ours, rows)
     }
+}
+
+/// The rows of CPUs a partition shares among its jobs: N under FORCE:N (N ≥ 2); `None` when
+/// its jobs do not share.
+pub fn shared_rows(partition: &Partition) -> Option<u64> {
+    match partition.oversubscribe {
+        OverSubscribe::Force(rows) if rows >= 2 => Some(rows),
+        _ => None,
+    }
+}
+
+/// The most CPUs left in any of `rows` rows of a node's `cpus`, with `others` held by other
+/// partitions' jobs in every row and the partition's own jobs (`ours`, each its CPUs) packed
+/// into the rows.
+pub fn free_in_rows(cpus: u64, others: u64, mut ours: Vec<u64>, rows: u64) -> u64 {
+    let room = cpus.saturating_sub(others);
+    // The largest first, each into the first row with room for it, as Slurm packs them; a
+    // job that fits none (its CPUs were counted differently) goes to the emptiest.
+    ours.sort_unstable_by(|a, b| b.cmp(a));
+    let mut used = vec![0u64; rows.clamp(1, MOST_ROWS) as usize];
+    for job in ours {
+        let row = match used.iter().position(|u| u + job <= room) {
+            Some(row) => row,
+            None => (0..used.len()).min_by_key(|&r| used[r]).unwrap_or(0),
+        };
+        used[row] += job;
+    }
+    room.saturating_sub(used.into_iter().min().unwrap_or(0))
 }
 
 #[cfg(test)]

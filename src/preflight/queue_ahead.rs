@@ -40,9 +40,15 @@ type FirstOfTier = (u64, usize, i64);
 /// A pending job's partition, CPUs and GPUs: all that decides where it fits.
 type Shape<'a> = (&'a str, u64, u64);
 
-/// What a running job holds on one node until it ends: (end, CPUs, GPUs); no end for no
-/// time limit.
-type Holding = (Option<i64>, u64, u64);
+/// What a running job holds on one node until it ends; no end for no time limit.
+#[derive(Debug, Clone, Copy)]
+struct Holding {
+    end: Option<i64>,
+    cpus: u64,
+    gpus: u64,
+    /// Of the pending job's partition: under OverSubscribe=FORCE its CPUs can be shared.
+    same_partition: bool,
+}
 
 impl ClusterState {
     /// The job queued ahead, expected first, that starting `req` on `node` now would hold
@@ -115,15 +121,23 @@ impl ClusterState {
     /// The node of `job`'s partition that has room for it first as running jobs end, and
     /// when; `None` when none ever does.
     fn earliest_room(&self, job: &QueuedJob, now: i64) -> Option<(&str, i64)> {
+        let rows = self
+            .partition(&job.partition)
+            .and_then(super::oversubscribe::shared_rows);
         self.nodes
             .iter()
             .filter(|n| n.partition == job.partition)
             .filter_map(|n| {
                 let here: Vec<Holding> = self
                     .running_on(n)
-                    .map(|(j, spans)| (self.end_of(j), j.cpus / spans, j.gpus / spans))
+                    .map(|(j, spans)| Holding {
+                        end: self.end_of(j),
+                        cpus: j.cpus / spans,
+                        gpus: j.gpus / spans,
+                        same_partition: j.partition == job.partition,
+                    })
                     .collect();
-                Some((n.node.as_str(), room_from(job, n, &here, now)?))
+                Some((n.node.as_str(), room_from(job, n, &here, rows, now)?))
             })
             .min_by_key(|(_, at)| *at)
     }
@@ -149,23 +163,39 @@ fn waits_for_resources(job: &QueuedJob) -> bool {
 }
 
 /// The earliest time from `now` that `job` fits on `node`, as the jobs `holding` it end;
-/// `None` when it never does (the node is too small for it).
-fn room_from(job: &QueuedJob, node: &NodeRow, holding: &[Holding], now: i64) -> Option<i64> {
-    // CPUs and GPUs free at `at`: all of the node's less what jobs not ended by then hold.
+/// `None` when it never does (the node is too small for it). `shared_rows`: the rows of CPUs
+/// its partition shares under OverSubscribe=FORCE.
+fn room_from(
+    job: &QueuedJob,
+    node: &NodeRow,
+    holding: &[Holding],
+    shared_rows: Option<u64>,
+    now: i64,
+) -> Option<i64> {
+    // CPUs and GPUs free at `at`: all of the node's less what jobs not ended by then hold,
+    // CPUs held by the partition's own jobs shared as its rows allow.
     let fits = |at: i64| {
-        let (mut cpus, mut gpus) = (node.cpus_total, node.gpus_total);
-        for (end, c, g) in holding {
-            if end.is_none_or(|end| end > at) {
-                cpus = cpus.saturating_sub(*c);
-                gpus = gpus.saturating_sub(*g);
+        let mut gpus = node.gpus_total;
+        let (mut others, mut ours) = (0, Vec::new());
+        for h in holding.iter().filter(|h| h.end.is_none_or(|end| end > at)) {
+            gpus = gpus.saturating_sub(h.gpus);
+            match (shared_rows, h.same_partition) {
+                (Some(_), true) => ours.push(h.cpus),
+                _ => others += h.cpus,
             }
         }
+        let cpus = super::oversubscribe::free_in_rows(
+            node.cpus_total,
+            others,
+            ours,
+            shared_rows.unwrap_or(1),
+        );
         cpus >= job.cpus && gpus >= job.gpus
     };
     if fits(now) {
         return Some(now);
     }
-    let mut ends: Vec<i64> = holding.iter().filter_map(|(end, _, _)| *end).collect();
+    let mut ends: Vec<i64> = holding.iter().filter_map(|h| h.end).collect();
     ends.sort_unstable();
     ends.into_iter().find(|&at| fits(at))
 }
@@ -249,6 +279,31 @@ mod tests {
         let held = s.holds_up(&s.nodes[1], &request(30)).unwrap();
         assert_eq!(held.start - s.now.unwrap(), 20 * 60);
         assert!(s.holds_up(&s.nodes[1], &request(20)).is_none());
+    }
+
+    /// Under OverSubscribe=FORCE:2 the job ahead shares the CPUs its partition's jobs hold,
+    /// so it is expected once the GPUs free (10 min), not once those CPUs do (60 min).
+    #[test]
+    fn a_job_ahead_shares_cpus_under_force() {
+        let with = |oversubscribe: &str| {
+            let mut s = state(
+                "1|gpu|a|RUNNING|0:00|10:00|1|cpu=1,gres/gpu=4|normal|None|N/A|n1|x\n\
+                 2|gpu|b|RUNNING|0:00|1:00:00|1|cpu=1|normal|None|N/A|n1|x\n\
+                 3|gpu|c|PENDING|0:00|10:00|2|cpu=2,gres/gpu=1|normal|Resources|N/A||x\n",
+            );
+            s.nodes.truncate(1);
+            s.partitions = crate::slurm::scontrol::parse_partitions(&format!(
+                "PartitionName=gpu Nodes=n1 OverSubscribe={oversubscribe}\n"
+            ));
+            s
+        };
+        let shared = with("FORCE:2");
+        let held = shared.holds_up(&shared.nodes[0], &request(20)).unwrap();
+        assert_eq!(held.start - shared.now.unwrap(), 10 * 60);
+        let apart = with("NO");
+        let held = apart.holds_up(&apart.nodes[0], &request(20));
+        assert!(held.is_none(), "{held:?}");
+        assert!(apart.holds_up(&apart.nodes[0], &request(61)).is_some());
     }
 
     /// A job held by a limit, or one no node can ever take, holds nothing back.
