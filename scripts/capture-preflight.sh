@@ -27,7 +27,7 @@ QOS_FORMAT='format=Name,MaxTRESPU,MaxJobsPU,MaxSubmitPU,MaxWall,GrpTRES,GrpJobs,
 ASSOC_FORMAT='format=Cluster,Account,User,Partition,QOS,DefaultQOS,GrpTRES,MaxTRES,MaxJobs,MaxSubmit,MaxWall,GrpTRESMins,GrpTRESRunMins,MaxTRESMins,GrpWall'
 USER_FORMAT='format=DefaultAccount'
 ACCOUNT_FORMAT='format=Cluster,Account,ParentName,GrpTRES,GrpJobs,GrpSubmit,GrpTRESMins,GrpTRESRunMins,GrpWall'
-JOB_EXTRA_FORMAT='JobArrayID:|,Account:|,Reservation:'
+JOB_EXTRA_FORMAT='JobArrayID:|,Account:|,Reservation:|,SchedNodes:'
 
 log() { echo "[capture-preflight $(date +%T)] $*" >&2; }
 
@@ -234,7 +234,8 @@ assoc_limits() {
 # maint:IN:FOR, reserved:IN:FOR and lab:IN:FOR (a reservation of the node; clear_queue deletes
 # them), oversubscribe:YES:N or oversubscribe:FORCE:N (the request's partition, set before the
 # holders start), cores:IN:FOR:N and labcores:IN:FOR:N (N of the node's cores reserved, for someone
-# else or for root), shown-reserved (wait until sinfo says the node is reserved),
+# else or for root), shown-reserved (wait until sinfo says the node is reserved), planned (wait
+# until the backfill scheduler has planned the jobs waiting for resources),
 # qos:NAME:KEY=VALUE (one limit or flag of a QOS, set back after the scenario),
 # passoc:PARTITION:KEY=VALUE (an association of root in yenlab for that partition, with that
 # limit, deleted after the scenario), newqos:NAME:KEY=VALUE (a QOS with that limit, made for
@@ -290,6 +291,11 @@ scenario() {
       shown-reserved) for ((i = 0; i < 120; i++)); do
           sinfo -h -n localhost -o %T | grep -q '^reserved$' && break; sleep 1
         done ;;
+      # The backfill scheduler (every 30 s) gives each job waiting for resources its
+      # expected start (StartTime) and nodes (SchedNodes).
+      planned) for ((i = 0; i < 90; i++)); do
+          squeue -h -t PD -o '%r|%S' | grep -E '^(Resources|Priority)\|N/A$' -q || break; sleep 1
+        done ;;
       partition:*=*) scontrol update partitionname="$(request_partition $request)" "${what#partition:}" ;;
       partition:*) scontrol update partitionname="$(request_partition $request)" state="${what#partition:}" ;;
     esac
@@ -336,6 +342,9 @@ scenario plain submit-limit "$R gpus=1; $R gpus=1; $R gpus=1; $R gpus=1" "$R gpu
 AHEAD='user=nobody partition=normal cpus=1 time=10:00; user=nobody partition=gpu gpus=1 cpus=2 time=10:00'
 scenario plain queue-ahead-held-up "$AHEAD" "$R gpus=1 settle=40"
 scenario plain queue-ahead-backfilled "$AHEAD" "partition=gpu gpus=1 cpus=1 time=5:00 settle=40"
+# The same, once backfill has planned the job ahead: its start and nodes are Slurm's.
+scenario plain queue-ahead-planned-held-up "$AHEAD" "$R gpus=1 settle=40" planned
+scenario plain queue-ahead-planned-backfilled "$AHEAD" "partition=gpu gpus=1 cpus=1 time=5:00 settle=40" planned
 # A partition with a higher PriorityTier is scheduled first: a job there is not held up by
 # jobs queued in a lower tier, even without preemption.
 BEHIND='user=nobody partition=normal cpus=1 time=10:00; user=nobody partition=normal cpus=2 time=10:00'

@@ -9,10 +9,10 @@
 use std::collections::HashMap;
 
 use super::{ClusterState, Request};
-use crate::slurm::clock;
 use crate::slurm::sinfo::NodeRow;
 use crate::slurm::squeue::QueuedJob;
 use crate::slurm::state::JobState;
+use crate::slurm::{clock, hostlist};
 
 /// A job queued ahead that starting the new job now would hold up.
 #[derive(Debug, Clone)]
@@ -37,8 +37,8 @@ pub struct QueuePlan {
 /// The tier, the job's place in the queue, and when it is expected to start.
 type FirstOfTier = (u64, usize, i64);
 
-/// A pending job's partition, CPUs and GPUs: all that decides where it fits.
-type Shape<'a> = (&'a str, u64, u64);
+/// A pending job's partition, nodes, CPUs and GPUs: all that decides where it fits.
+type Shape<'a> = (&'a str, u64, u64, u64);
 
 /// What a running job holds on one node until it ends; no end for no time limit.
 #[derive(Debug, Clone, Copy)]
@@ -75,40 +75,40 @@ impl ClusterState {
         self.partition(partition).map_or(1, |p| p.priority_tier)
     }
 
-    /// The plan of the jobs queued ahead: each is expected on the earliest node of its
-    /// partition to have room for it as running jobs end, at the backfill scheduler's own
-    /// time (squeue's StartTime) once it has planned the job, else at that estimate. Empty
-    /// without the time the state was read.
+    /// The plan of the jobs queued ahead. Once the backfill scheduler has planned a job it
+    /// is expected at its time (squeue's StartTime) on its nodes (SchedNodes); until then on
+    /// the nodes of its partition that have room for it first as running jobs end, then.
+    /// Empty without the time the state was read.
     pub(super) fn work_out_queue_plan(&self) -> QueuePlan {
         let Some(now) = self.now else {
             return QueuePlan::default();
         };
         let mut first_on: HashMap<String, Vec<FirstOfTier>> = HashMap::new();
-        // Jobs of one shape are expected on the same node at the same time: work that out
+        // Jobs of one shape are expected on the same nodes at the same time: work that out
         // once a shape, as a large queue holds thousands of jobs of a few shapes.
-        let mut by_shape: HashMap<Shape, Option<(&str, i64)>> = HashMap::new();
+        let mut by_shape: HashMap<Shape, Option<(Vec<&str>, i64)>> = HashMap::new();
         for (at, job) in self.queue.iter().enumerate() {
             if !waits_for_resources(job) {
                 continue;
             }
-            let shape = (job.partition.as_str(), job.cpus, job.gpus);
-            let earliest = *by_shape
+            let tier = self.tier_of(&job.partition);
+            let planned = clock::parse_timestamp(&job.start_time).filter(|&t| t >= now);
+            if let (Some(start), Some(nodes)) = (planned, &job.sched_nodes) {
+                for node in hostlist::expand(nodes) {
+                    keep_first(&mut first_on, &node, (tier, at, start));
+                }
+                continue;
+            }
+            let shape = (job.partition.as_str(), job.node_count(), job.cpus, job.gpus);
+            let earliest = by_shape
                 .entry(shape)
                 .or_insert_with(|| self.earliest_room(job, now));
-            let Some((node, room_at)) = earliest else {
+            let Some((nodes, room_at)) = earliest else {
                 continue;
             };
-            let planned = clock::parse_timestamp(&job.start_time).filter(|&t| t >= now);
-            let start = planned.unwrap_or(room_at);
-            let tier = self.tier_of(&job.partition);
-            let Some(firsts) = first_on.get_mut(node) else {
-                first_on.insert(node.to_string(), vec![(tier, at, start)]);
-                continue;
-            };
-            match firsts.iter_mut().find(|(of, _, _)| *of == tier) {
-                Some(first) if first.2 <= start => {}
-                Some(first) => *first = (tier, at, start),
-                None => firsts.push((tier, at, start)),
+            let start = planned.unwrap_or(*room_at);
+            for node in nodes.iter() {
+                keep_first(&mut first_on, node, (tier, at, start));
             }
         }
         QueuePlan {
@@ -118,13 +118,17 @@ impl ClusterState {
         }
     }
 
-    /// The node of `job`'s partition that has room for it first as running jobs end, and
-    /// when; `None` when none ever does.
-    fn earliest_room(&self, job: &QueuedJob, now: i64) -> Option<(&str, i64)> {
+    /// The nodes of `job`'s partition that have room for it first as running jobs end (as
+    /// many as it asks for, its CPUs and GPUs spread evenly over them), and when the last of
+    /// them does; `None` when too few ever do.
+    fn earliest_room(&self, job: &QueuedJob, now: i64) -> Option<(Vec<&str>, i64)> {
         let rows = self
             .partition(&job.partition)
             .and_then(super::oversubscribe::shared_rows);
-        self.nodes
+        let count = job.node_count();
+        let need = (job.cpus.div_ceil(count), job.gpus.div_ceil(count));
+        let mut rooms: Vec<(i64, &str)> = self
+            .nodes
             .iter()
             .filter(|n| n.partition == job.partition)
             .filter_map(|n| {
@@ -137,9 +141,30 @@ impl ClusterState {
                         same_partition: j.partition == job.partition,
                     })
                     .collect();
-                Some((n.node.as_str(), room_from(job, n, &here, rows, now)?))
+                Some((room_from(need, n, &here, rows, now)?, n.node.as_str()))
             })
-            .min_by_key(|(_, at)| *at)
+            .collect();
+        let count = usize::try_from(count).ok()?;
+        if rooms.len() < count {
+            return None;
+        }
+        // Of nodes free at the same time, the first listed, as Slurm picks them (`min_by_key`
+        // and a stable sort keep the first).
+        if count == 1 {
+            let (start, node) = rooms.into_iter().min_by_key(|(at, _)| *at)?;
+            return Some((vec![node], start));
+        }
+        rooms.sort_by_key(|(at, _)| *at);
+        rooms.truncate(count);
+        let start = rooms.last()?.0;
+        Some((rooms.into_iter().map(|(_, node)| node).collect(), start))
+    }
+
+    /// Whether a job planned by the backfill scheduler waits for resources: the plan then
+    /// wants its nodes (SchedNodes, read with the jobs' extra fields).
+    pub fn has_planned_jobs_ahead(&self) -> bool {
+        self.waiting_for_resources()
+            .any(|j| clock::parse_timestamp(&j.start_time).is_some())
     }
 
     /// Pending jobs the scheduler holds resources back for: those waiting for `Resources`,
@@ -158,15 +183,29 @@ impl ClusterState {
     }
 }
 
+/// Records that the job at `first` is expected on `node`, unless one of its tier is expected
+/// there no later.
+fn keep_first(first_on: &mut HashMap<String, Vec<FirstOfTier>>, node: &str, first: FirstOfTier) {
+    let Some(firsts) = first_on.get_mut(node) else {
+        first_on.insert(node.to_string(), vec![first]);
+        return;
+    };
+    match firsts.iter_mut().find(|(tier, _, _)| *tier == first.0) {
+        Some(kept) if kept.2 <= first.2 => {}
+        Some(kept) => *kept = first,
+        None => firsts.push(first),
+    }
+}
+
 fn waits_for_resources(job: &QueuedJob) -> bool {
     job.state == JobState::Pending && matches!(job.reason.as_str(), "Resources" | "Priority")
 }
 
-/// The earliest time from `now` that `job` fits on `node`, as the jobs `holding` it end;
-/// `None` when it never does (the node is too small for it). `shared_rows`: the rows of CPUs
-/// its partition shares under OverSubscribe=FORCE.
+/// The earliest time from `now` that `(cpus, gpus)` fit on `node`, as the jobs `holding` it
+/// end; `None` when they never do (the node is too small). `shared_rows`: the rows of CPUs
+/// the partition shares under OverSubscribe=FORCE.
 fn room_from(
-    job: &QueuedJob,
+    (need_cpus, need_gpus): (u64, u64),
     node: &NodeRow,
     holding: &[Holding],
     shared_rows: Option<u64>,
@@ -184,13 +223,11 @@ fn room_from(
                 _ => others += h.cpus,
             }
         }
-        let cpus = super::oversubscribe::free_in_rows(
-            node.cpus_total,
-            others,
-            ours,
-            shared_rows.unwrap_or(1),
-        );
-        cpus >= job.cpus && gpus >= job.gpus
+        let cpus = match shared_rows {
+            Some(rows) => super::oversubscribe::free_in_rows(node.cpus_total, others, ours, rows),
+            None => node.cpus_total.saturating_sub(others),
+        };
+        cpus >= need_cpus && gpus >= need_gpus
     };
     if fits(now) {
         return Some(now);
@@ -208,8 +245,12 @@ pub fn describe(held: &HeldUp<'_>, partition: &str, now: i64) -> String {
     } else {
         format!("{}, partition {}", held.job.user, held.job.partition)
     };
+    let nodes = match held.job.node_count() {
+        1 => String::new(),
+        n => format!(" on {n} nodes"),
+    };
     format!(
-        "job {} ({whose}), queued ahead of this one, waits for {} CPUs and {} GPUs and is expected to start at {}",
+        "job {} ({whose}), queued ahead of this one, waits for {} CPUs and {} GPUs{nodes} and is expected to start at {}",
         held.job.id,
         held.job.cpus,
         held.job.gpus,
@@ -304,6 +345,41 @@ mod tests {
         let held = apart.holds_up(&apart.nodes[0], &request(20));
         assert!(held.is_none(), "{held:?}");
         assert!(apart.holds_up(&apart.nodes[0], &request(61)).is_some());
+    }
+
+    /// A job ahead of two nodes' worth waits for both: n1 frees at 10 min, n2 at 5, so both
+    /// are kept from 10 min, each for half its CPUs and GPUs. Alone it would fit neither.
+    #[test]
+    fn a_job_ahead_of_two_nodes_holds_up_both() {
+        let s = state(&format!(
+            "{RUNNING}3|gpu|c|PENDING|0:00|10:00|4|cpu=4,node=2,gres/gpu=8|normal|Resources|N/A||x\n"
+        ));
+        for node in &s.nodes {
+            let held = s.holds_up(node, &request(11)).unwrap();
+            assert_eq!(held.job.id, "3");
+            assert_eq!(held.start - s.now.unwrap(), 600);
+            assert!(s.holds_up(node, &request(10)).is_none());
+        }
+        assert!(
+            describe(
+                &s.holds_up(&s.nodes[0], &request(11)).unwrap(),
+                "gpu",
+                s.now.unwrap()
+            )
+            .contains("waits for 4 CPUs and 8 GPUs on 2 nodes")
+        );
+    }
+
+    /// Once the backfill scheduler has planned a job, its nodes are Slurm's (SchedNodes), not
+    /// those that free first.
+    #[test]
+    fn the_planned_nodes_are_slurms() {
+        let mut s = state(&format!(
+            "{RUNNING}3|gpu|c|PENDING|0:00|10:00|2|cpu=2|normal|Priority|2026-11-29T18:20:00||x\n"
+        ));
+        s.queue[2].sched_nodes = Some("n1".into());
+        assert!(s.holds_up(&s.nodes[0], &request(30)).is_some());
+        assert!(s.holds_up(&s.nodes[1], &request(30)).is_none());
     }
 
     /// A job held by a limit, or one no node can ever take, holds nothing back.

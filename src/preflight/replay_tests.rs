@@ -294,6 +294,9 @@ fn each_verdict_names_the_code_and_numbers() {
         ("plain-queue-ahead-lower-tier", "", false, &["partition gpu has room for 1 GPUs and 1 CPUs now"]),
         ("plain-queue-ahead-same-tier", "ReqNodeNotAvail", false, &["but job 76 (nobody, partition normal), queued ahead of this one, waits for 2 CPUs and 0 GPUs"]),
         ("plain-queue-ahead-backfilled", "", false, &["1 job(s) queued ahead wait for resources there; this one ends before they are expected to start"]),
+        // The same once backfill has planned the job ahead: its StartTime and SchedNodes.
+        ("plain-queue-ahead-planned-held-up", "Priority", false, &["job 444 (nobody), queued ahead of this one, waits for 2 CPUs and 1 GPUs and is expected to start at 00:40", "would hold that one up"]),
+        ("plain-queue-ahead-planned-backfilled", "", false, &["1 job(s) queued ahead wait for resources there; this one ends before they are expected to start"]),
         ("plain-queue-ahead-room-beside", "Priority", false, &["job 3950 (root)", "time limit of 30:00 would hold that one up"]),
         // Preemption by partition PriorityTier: a job of gpu (tier 2) takes what jobs of
         // normal (tier 1) hold; the other way round, and within a tier, it waits.

@@ -27,16 +27,25 @@ pub struct QueuedJob {
     pub start_time: String,
     pub nodes: String,
     pub name: String,
-    /// The account it runs under and the reservation it runs in, read only when a limit
-    /// counted per account or a reservation of part of a node needs them (`EXTRA_FORMAT`, a
-    /// second call).
+    /// The account it runs under, the reservation it runs in, and (pending) the nodes the
+    /// backfill scheduler plans it on, read only when a limit counted per account, a
+    /// reservation of part of a node or a job waiting for resources needs them
+    /// (`EXTRA_FORMAT`, a second call).
     #[serde(skip)]
     pub account: Option<String>,
     #[serde(skip)]
     pub reservation: Option<String>,
+    /// Slurm's hostlist (`gpu[01-02]`), as squeue's SchedNodes prints it.
+    #[serde(skip)]
+    pub sched_nodes: Option<String>,
 }
 
 impl QueuedJob {
+    /// The nodes it runs on or asks for (`node=` in its TRES), at least one.
+    pub fn node_count(&self) -> u64 {
+        self.tres.get("node").unwrap_or(1).max(1)
+    }
+
     /// How many jobs this line stands for: a pending array prints once as `12_[0-5%2]` but
     /// each task counts toward MaxSubmit, as Slurm counts them.
     pub fn task_count(&self) -> u64 {
@@ -91,14 +100,15 @@ fn parse_line(line: &str) -> Option<QueuedJob> {
         name: f[12].trim_end_matches(['\r', '\n']).to_string(),
         account: None,
         reservation: None,
+        sched_nodes: None,
     })
 }
 
-/// Each job's account and reservation: `squeue --all -h -O EXTRA_FORMAT`.
-pub const EXTRA_FORMAT: &str = "JobArrayID:|,Account:|,Reservation:";
+/// Each job's account, reservation and planned nodes: `squeue --all -h -O EXTRA_FORMAT`.
+pub const EXTRA_FORMAT: &str = "JobArrayID:|,Account:|,Reservation:|,SchedNodes:";
 
-/// Fills in each job's account and reservation from `squeue -O EXTRA_FORMAT`, matching job
-/// ids. Lines without the reservation (captured before it was read) give the account alone.
+/// Fills in each job's account, reservation and planned nodes from `squeue -O EXTRA_FORMAT`,
+/// matching job ids. Lines captured before the later fields were read give the first ones.
 pub fn add_extra_fields(jobs: &mut [QueuedJob], text: &str) {
     let extras: std::collections::HashMap<&str, Vec<&str>> = text
         .lines()
@@ -115,6 +125,7 @@ pub fn add_extra_fields(jobs: &mut [QueuedJob], text: &str) {
         let found = extras.get(job.id.as_str());
         job.account = named(found.and_then(|f| f.first()));
         job.reservation = named(found.and_then(|f| f.get(1)));
+        job.sched_nodes = named(found.and_then(|f| f.get(2)));
     }
 }
 
@@ -151,17 +162,22 @@ mod tests {
         assert_eq!(job("17_[1,3,5-7]").task_count(), 5);
     }
 
-    /// Real lines: the account and reservation of each job, and an older capture without the
-    /// reservation.
+    /// Real lines: the account, reservation and planned nodes of each job, and an older
+    /// capture without the reservation.
     #[test]
     fn extra_fields_by_job_id() {
         let line = "3774|gpu|root|RUNNING|0:00|10:00|1|cpu=1|normal|None|N/A|localhost|x\n";
         let mut jobs = vec![parse(line)[0].clone(), parse(line)[0].clone()];
         jobs[1].id = "3775".into();
-        add_extra_fields(&mut jobs, "3774|yenlab|yj-cores\n3775|yenlab|(null)\n");
+        add_extra_fields(
+            &mut jobs,
+            "3774|yenlab|yj-cores\n3775|yenlab|(null)|gpu[01-02]\n",
+        );
         assert_eq!(jobs[0].account.as_deref(), Some("yenlab"));
         assert_eq!(jobs[0].reservation.as_deref(), Some("yj-cores"));
+        assert_eq!(jobs[0].sched_nodes, None);
         assert_eq!(jobs[1].reservation, None);
+        assert_eq!(jobs[1].sched_nodes.as_deref(), Some("gpu[01-02]"));
         add_extra_fields(&mut jobs, "3774|other\n");
         assert_eq!(jobs[0].account.as_deref(), Some("other"));
         assert_eq!(jobs[0].reservation, None);
