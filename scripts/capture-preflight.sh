@@ -40,7 +40,9 @@ clear_queue() {
   scancel -u root 2>/dev/null || true
   scancel -u nobody 2>/dev/null || true
   for ((i = 0; i < 60; i++)); do [ -z "$(squeue -h -o %i)" ] && break; sleep 0.5; done
-  scontrol update nodename=localhost state=resume >/dev/null 2>&1 || true
+  for node in $(sinfo -h -N -o %N | sort -u); do
+    scontrol update nodename="$node" state=resume >/dev/null 2>&1 || true
+  done
   local part resv
   for resv in $(scontrol show reservation -o 2>/dev/null | grep -o 'ReservationName=[^ ]*' | cut -d= -f2); do
     scontrol delete reservationname="$resv"
@@ -49,7 +51,7 @@ clear_queue() {
     minnodes=0 maxnodes=unlimited rootonly=no reqresv=no exclusiveuser=no oversubscribe=no disablerootjobs=no \
     prioritytier="$(tier_of "$part")"; done
   for ((i = 0; i < 60; i++)); do
-    sinfo -h -n localhost -o %T | grep -qE '^(idle|mixed|allocated)$' && break; sleep 0.5
+    sinfo -h -N -o %T | grep -qvE '^(idle|mixed|allocated)$' || break; sleep 0.5
   done
 }
 
@@ -62,6 +64,7 @@ sbatch_args() {
       gpus=0) ;;
       gpus=*) args+=("--gres=gpu:${kv#*=}") ;;
       cpus=*) args+=(-c "${kv#*=}") ;;
+      nodes=*) args+=(-N "${kv#*=}") ;;
       mem=*) args+=("--mem=${kv#*=}") ;;
       time=*) args+=(-t "${kv#*=}") ;;
       qos=*) args+=("--qos=${kv#*=}") ;;
@@ -608,5 +611,14 @@ scenario preempt-qos preempts-named-qos "user=nobody partition=normal cpus=2 tim
 scenario preempt-qos preempts-nothing-unnamed "user=nobody partition=normal cpus=2 time=10:00" "$R gpus=1 qos=lab"
 scenario preempt-qos preempts-not-other-qos "user=nobody partition=normal cpus=2 time=10:00 qos=sweep" "$R gpus=1 qos=lab" "$QP"
 scenario preempt-qos preemptable-starts "" "partition=normal cpus=1 time=10:00" "$QP"
+# Two nodes of 2 GPUs each. A job of both nodes, 2 GPUs on each, waits for one that a job (of
+# partition normal, outside the gpu QOS that would count both against user nobody)
+# holds for 10 minutes: a job of 30 minutes on the other node's free GPUs would hold it up,
+# one of 5 minutes leaves it alone; before and after backfill has planned it.
+TWO='user=nobody partition=normal gpus=2 cpus=1 time=10:00; user=nobody partition=gpu nodes=2 gpus=2 cpus=1 time=10:00'
+scenario multi two-nodes-ahead-held-up "$TWO" "partition=gpu gpus=1 cpus=1 time=30:00 settle=40"
+scenario multi two-nodes-ahead-backfilled "$TWO" "partition=gpu gpus=1 cpus=1 time=5:00 settle=40"
+scenario multi two-nodes-ahead-planned-held-up "$TWO" "partition=gpu gpus=1 cpus=1 time=30:00 settle=40" planned
+scenario multi two-nodes-ahead-planned-backfilled "$TWO" "partition=gpu gpus=1 cpus=1 time=5:00 settle=40" planned
 log "back to the plain shape"
 bash scripts/cluster-start.sh plain >/dev/null

@@ -13,7 +13,7 @@
 #   * QOS gpu: MaxTRESPerUser=gres/gpu=4 MaxJobsPerUser=2 MaxSubmitJobsPerUser=4 MaxWall=1-00:00:00
 #   * account "yenlab" with users root and nobody (an existing non-root user)
 #
-# Four shapes, chosen by the first argument (default plain):
+# Five shapes, chosen by the first argument (default plain):
 #   plain  the above: untyped GPUs (gpu:4), the node's real CPUs and memory, EnforcePartLimits=NO
 #   typed  the shape many real sites have: typed GPUs (gpu:a30:4, gres/gpu:a30 tracked), a node
 #          of 8 CPUs and 16000 MiB (config_overrides: Slurm believes slurm.conf, so limits can be
@@ -30,6 +30,9 @@
 #          gpu (PriorityTier 2) requeues the jobs of partition normal (PriorityTier 1).
 #   preempt-qos plain, with PreemptType=preempt/qos and PreemptMode=REQUEUE: a QOS requeues
 #          the jobs of the QOS its Preempt list names (none does by itself).
+#   multi  plain, as two nodes (yj1, yj2) of this machine's CPUs and memory and 2 fake GPUs
+#          each, one slurmd per node (Debian's Slurm is built with MULTIPLE_SLURMD): for jobs
+#          of several nodes.
 # Switching shape restarts slurmctld and slurmd (jobs are cancelled first); the accounting
 # database, the QOS and the job ids are kept.
 #
@@ -38,7 +41,7 @@
 set -euo pipefail
 
 SHAPE=${1:-plain}
-case "$SHAPE" in plain|typed|preempt|preempt-qos) ;; *) echo "usage: $0 [plain|typed|preempt|preempt-qos]" >&2; exit 2 ;; esac
+case "$SHAPE" in plain|typed|preempt|preempt-qos|multi) ;; *) echo "usage: $0 [plain|typed|preempt|preempt-qos|multi]" >&2; exit 2 ;; esac
 
 CLUSTER=yen
 NODE=localhost
@@ -121,6 +124,27 @@ PreemptMode=REQUEUE"
   fi
 fi
 
+# The nodes, their slurmd files and GPUs: one node, or the multi shape's two on this machine
+# (each slurmd with its own port, spool, pid file and log, named by %n).
+SLURMD_FILES="SlurmdSpoolDir=$SPOOL/d
+SlurmdPidFile=$SPOOL/slurmd.pid
+SlurmdLogFile=$LOGDIR/slurmd.log"
+NODE_LINES="NodeName=$NODE NodeAddr=127.0.0.1 $NODE_HW Gres=$NODE_GRES State=UNKNOWN"
+GRES_LINES="NodeName=$NODE Name=gpu$GRES_TYPE File=$SPOOL/fakegpu/nvidia[0-$((NGPUS - 1))]"
+NODES=$NODE
+if [ "$SHAPE" = multi ]; then
+  NODES="yj1 yj2"
+  SLURMD_FILES="SlurmdSpoolDir=$SPOOL/d-%n
+SlurmdPidFile=$SPOOL/slurmd-%n.pid
+SlurmdLogFile=$LOGDIR/slurmd-%n.log"
+  NODE_LINES="NodeName=yj1 NodeHostname=localhost NodeAddr=127.0.0.1 Port=17001 $HW Gres=gpu:2 State=UNKNOWN
+NodeName=yj2 NodeHostname=localhost NodeAddr=127.0.0.1 Port=17002 $HW Gres=gpu:2 State=UNKNOWN"
+  GRES_LINES="NodeName=yj1 Name=gpu File=$SPOOL/fakegpu/nvidia[0-1]
+NodeName=yj2 Name=gpu File=$SPOOL/fakegpu/nvidia[2-3]"
+  PARTITIONS=${PARTITIONS//Nodes=$NODE/Nodes=yj[1-2]}
+  for n in $NODES; do install -d -o root -g root -m 0755 "$SPOOL/d-$n"; done
+fi
+
 cat > "$ETC/slurm.conf" <<EOF
 ClusterName=$CLUSTER
 SlurmctldHost=localhost
@@ -129,11 +153,9 @@ AuthType=auth/munge
 SlurmctldPort=6817
 SlurmdPort=6818
 StateSaveLocation=$SPOOL/ctld
-SlurmdSpoolDir=$SPOOL/d
 SlurmctldPidFile=$SPOOL/slurmctld.pid
-SlurmdPidFile=$SPOOL/slurmd.pid
 SlurmctldLogFile=$LOGDIR/slurmctld.log
-SlurmdLogFile=$LOGDIR/slurmd.log
+$SLURMD_FILES
 SlurmctldDebug=info
 SlurmdDebug=info
 # no cgroups / systemd needed
@@ -166,13 +188,13 @@ KillWait=5
 Waittime=0
 $EXTRA
 # MailProg left at default (/bin/mail, absent): slurmctld logs "Configured MailProg is invalid"
-NodeName=$NODE NodeAddr=127.0.0.1 $NODE_HW Gres=$NODE_GRES State=UNKNOWN
+$NODE_LINES
 $PARTITIONS
 EOF
 
 cat > "$ETC/gres.conf" <<EOF
 AutoDetect=off
-NodeName=$NODE Name=gpu$GRES_TYPE File=$SPOOL/fakegpu/nvidia[0-$((NGPUS - 1))]
+$GRES_LINES
 EOF
 
 cat > "$ETC/slurmdbd.conf" <<EOF
@@ -253,10 +275,10 @@ if [ "$(cat "$SPOOL/shape" 2>/dev/null || echo plain)" != "$SHAPE" ]; then
     scancel --full -u nobody 2>/dev/null || true
     wait_for 30 "jobs gone" bash -c '[ -z "$(squeue -h -o %i)" ]' || true
   fi
-  for d in slurmd slurmctld; do
-    if alive "$SPOOL/$d.pid"; then
-      pid=$(cat "$SPOOL/$d.pid"); kill "$pid"
-      wait_for 30 "$d to stop" bash -c "! kill -0 $pid" || kill -9 "$pid" || true
+  for pf in "$SPOOL"/slurmd.pid "$SPOOL"/slurmd-*.pid "$SPOOL"/slurmctld.pid; do
+    if alive "$pf"; then
+      pid=$(cat "$pf"); kill "$pid"
+      wait_for 30 "$(basename "$pf" .pid) to stop" bash -c "! kill -0 $pid" || kill -9 "$pid" || true
     fi
   done
 fi
@@ -269,17 +291,22 @@ else
 fi
 wait_for 60 slurmctld scontrol ping
 
-if ! alive "$SPOOL/slurmd.pid"; then
-  log "starting slurmd"
-  /usr/sbin/slurmd -N "$NODE"                   # -N: node name != hostname
-fi
+for n in $NODES; do
+  pf=$SPOOL/slurmd.pid; [ "$SHAPE" = multi ] && pf=$SPOOL/slurmd-$n.pid
+  if ! alive "$pf"; then
+    log "starting slurmd for node $n"
+    /usr/sbin/slurmd -N "$n"                    # -N: node name != hostname
+  fi
+done
 
-node_ready() { sinfo -h -n "$NODE" -o %T | grep -qE '^(idle|mixed|allocated)$'; }
-if ! wait_for 30 "node $NODE idle" node_ready; then
-  # a node drained by an earlier bad config stays drained across restarts
-  scontrol update nodename="$NODE" state=resume || true
-  wait_for 30 "node $NODE idle" node_ready
-fi
+node_ready() { sinfo -h -n "$1" -o %T | grep -qE '^(idle|mixed|allocated)$'; }
+for n in $NODES; do
+  if ! wait_for 30 "node $n idle" node_ready "$n"; then
+    # a node drained by an earlier bad config stays drained across restarts
+    scontrol update nodename="$n" state=resume || true
+    wait_for 30 "node $n idle" node_ready "$n"
+  fi
+done
 
 # ---------------------------------------------------------------- 7. QOS limits
 # TRES gres/gpu only exists in the database once slurmctld has registered with

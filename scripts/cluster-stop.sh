@@ -35,6 +35,7 @@ if [ -s "$SPOOL/slurmctld.pid" ] && kill -0 "$(cat "$SPOOL/slurmctld.pid")" 2>/d
 fi
 
 stop_pidfile slurmd    "$SPOOL/slurmd.pid"
+for pf in "$SPOOL"/slurmd-*.pid; do [ -e "$pf" ] && stop_pidfile slurmd "$pf"; done
 stop_pidfile slurmctld "$SPOOL/slurmctld.pid"
 stop_pidfile slurmdbd  "$SPOOL/slurmdbd.pid"
 

@@ -297,6 +297,11 @@ fn each_verdict_names_the_code_and_numbers() {
         // The same once backfill has planned the job ahead: its StartTime and SchedNodes.
         ("plain-queue-ahead-planned-held-up", "Priority", false, &["job 444 (nobody), queued ahead of this one, waits for 2 CPUs and 1 GPUs and is expected to start at 00:40", "would hold that one up"]),
         ("plain-queue-ahead-planned-backfilled", "", false, &["1 job(s) queued ahead wait for resources there; this one ends before they are expected to start"]),
+        // A job ahead of two nodes keeps both: the one a job holds, and the one free now.
+        ("multi-two-nodes-ahead-held-up", "Priority", false, &["job 520 (nobody), queued ahead of this one, waits for 2 CPUs and 4 GPUs on 2 nodes and is expected to start at", "would hold that one up"]),
+        ("multi-two-nodes-ahead-backfilled", "", false, &["1 job(s) queued ahead wait for resources there; this one ends before they are expected to start"]),
+        ("multi-two-nodes-ahead-planned-held-up", "Priority", false, &["job 526 (nobody), queued ahead of this one, waits for 2 CPUs and 4 GPUs on 2 nodes and is expected to start at 01:07", "would hold that one up"]),
+        ("multi-two-nodes-ahead-planned-backfilled", "", false, &["1 job(s) queued ahead wait for resources there; this one ends before they are expected to start"]),
         ("plain-queue-ahead-room-beside", "Priority", false, &["job 3950 (root)", "time limit of 30:00 would hold that one up"]),
         // Preemption by partition PriorityTier: a job of gpu (tier 2) takes what jobs of
         // normal (tier 1) hold; the other way round, and within a tier, it waits.
