@@ -251,18 +251,13 @@ mod tests {
     #[test]
     fn kept_idle_cpus_make_a_job_share() {
         let mut s = state(
-            "n1|normal|mixed|2/2/0/4|8000|0|(null)|gpu:0|
-",
-            "ReservationName=lab StartTime=1970-01-01T00:00:00 Nodes=n1 CoreCnt=2 TRES=cpu=2
-",
+            "n1|normal|mixed|2/2/0/4|8000|0|(null)|gpu:0|\n",
+            "ReservationName=lab StartTime=1970-01-01T00:00:00 Nodes=n1 CoreCnt=2 TRES=cpu=2\n",
         );
-        s.partitions = scontrol::parse_partitions(
-            "PartitionName=normal Nodes=n1 OverSubscribe=FORCE:2
-",
-        );
+        s.partitions =
+            scontrol::parse_partitions("PartitionName=normal Nodes=n1 OverSubscribe=FORCE:2\n");
         s.queue = crate::slurm::squeue::parse(
-            "1|normal|alice|RUNNING|0:10|10:00|2|cpu=2|normal|None|N/A|n1|x
-",
+            "1|normal|alice|RUNNING|0:10|10:00|2|cpu=2|normal|None|N/A|n1|x\n",
         );
         let req = Request {
             partition: "normal".into(),
