@@ -37,8 +37,8 @@ pub struct QueuePlan {
 /// The tier, the job's place in the queue, and when it is expected to start.
 type FirstOfTier = (u64, usize, i64);
 
-/// A pending job's partition, nodes, CPUs and GPUs: all that decides where it fits.
-type Shape<'a> = (&'a str, u64, u64, u64);
+/// A pending job's partition, nodes, CPUs, GPUs and memory: all that decides where it fits.
+type Shape<'a> = (&'a str, u64, u64, u64, u64);
 
 /// What a running job holds on one node until it ends; no end for no time limit.
 #[derive(Debug, Clone, Copy)]
@@ -46,6 +46,7 @@ struct Holding {
     end: Option<i64>,
     cpus: u64,
     gpus: u64,
+    mem_mib: u64,
     /// Of the pending job's partition: under OverSubscribe=FORCE its CPUs can be shared.
     same_partition: bool,
 }
@@ -99,7 +100,13 @@ impl ClusterState {
                 }
                 continue;
             }
-            let shape = (job.partition.as_str(), job.node_count(), job.cpus, job.gpus);
+            let shape = (
+                job.partition.as_str(),
+                job.node_count(),
+                job.cpus,
+                job.gpus,
+                mem_of(job),
+            );
             let earliest = by_shape
                 .entry(shape)
                 .or_insert_with(|| self.earliest_room(job, now));
@@ -119,14 +126,18 @@ impl ClusterState {
     }
 
     /// The nodes of `job`'s partition that have room for it first as running jobs end (as
-    /// many as it asks for, its CPUs and GPUs spread evenly over them), and when the last of
-    /// them does; `None` when too few ever do.
+    /// many as it asks for, its CPUs, GPUs and memory spread evenly over them), and when the
+    /// last of them does; `None` when too few ever do.
     fn earliest_room(&self, job: &QueuedJob, now: i64) -> Option<(Vec<&str>, i64)> {
         let rows = self
             .partition(&job.partition)
             .and_then(super::oversubscribe::shared_rows);
         let count = job.node_count();
-        let need = (job.cpus.div_ceil(count), job.gpus.div_ceil(count));
+        let need = Need {
+            cpus: job.cpus.div_ceil(count),
+            gpus: job.gpus.div_ceil(count),
+            mem_mib: mem_of(job).div_ceil(count),
+        };
         let mut rooms: Vec<(i64, &str)> = self
             .nodes
             .iter()
@@ -138,6 +149,7 @@ impl ClusterState {
                         end: self.end_of(j),
                         cpus: j.cpus / spans,
                         gpus: j.gpus / spans,
+                        mem_mib: mem_of(j) / spans,
                         same_partition: j.partition == job.partition,
                     })
                     .collect();
@@ -201,40 +213,74 @@ fn waits_for_resources(job: &QueuedJob) -> bool {
     job.state == JobState::Pending && matches!(job.reason.as_str(), "Resources" | "Priority")
 }
 
-/// The earliest time from `now` that `(cpus, gpus)` fit on `node`, as the jobs `holding` it
-/// end; `None` when they never do (the node is too small). `shared_rows`: the rows of CPUs
-/// the partition shares under OverSubscribe=FORCE.
+/// What a job needs on each of its nodes.
+#[derive(Debug, Clone, Copy)]
+struct Need {
+    cpus: u64,
+    gpus: u64,
+    mem_mib: u64,
+}
+
+/// The memory a job holds or asks for (`mem=` in its TRES); 0 when not said.
+fn mem_of(job: &QueuedJob) -> u64 {
+    job.tres.get("mem").unwrap_or(0)
+}
+
+/// The earliest time from `now` that `need` fits on `node`, as the jobs `holding` it end;
+/// `None` when it never does (the node is too small). `shared_rows`: the rows of CPUs the
+/// partition shares under OverSubscribe=FORCE. A node whose memory sinfo did not give is not
+/// short of it.
 fn room_from(
-    (need_cpus, need_gpus): (u64, u64),
+    need: Need,
     node: &NodeRow,
     holding: &[Holding],
     shared_rows: Option<u64>,
     now: i64,
 ) -> Option<i64> {
-    // CPUs and GPUs free at `at`: all of the node's less what jobs not ended by then hold,
-    // CPUs held by the partition's own jobs shared as its rows allow.
-    let fits = |at: i64| {
-        let mut gpus = node.gpus_total;
-        let (mut others, mut ours) = (0, Vec::new());
-        for h in holding.iter().filter(|h| h.end.is_none_or(|end| end > at)) {
-            gpus = gpus.saturating_sub(h.gpus);
-            match (shared_rows, h.same_partition) {
-                (Some(_), true) => ours.push(h.cpus),
-                _ => others += h.cpus,
-            }
+    // The jobs in the order they end (those without a time limit last): what is free grows
+    // as each one ends, so each end is weighed once.
+    let mut by_end: Vec<&Holding> = holding.iter().collect();
+    by_end.sort_by_key(|h| h.end.unwrap_or(i64::MAX));
+    let shares = |h: &Holding| shared_rows.is_some() && h.same_partition;
+    // Held by the jobs not ended: GPUs, memory, and CPUs that are not shared.
+    let (mut gpus, mut mem, mut cpus) = (0u64, 0u64, 0u64);
+    for h in &by_end {
+        gpus += h.gpus;
+        mem += h.mem_mib;
+        if !shares(h) {
+            cpus += h.cpus;
         }
-        let cpus = match shared_rows {
-            Some(rows) => super::oversubscribe::free_in_rows(node.cpus_total, others, ours, rows),
-            None => node.cpus_total.saturating_sub(others),
-        };
-        cpus >= need_cpus && gpus >= need_gpus
-    };
-    if fits(now) {
-        return Some(now);
     }
-    let mut ends: Vec<i64> = holding.iter().filter_map(|h| h.end).collect();
-    ends.sort_unstable();
-    ends.into_iter().find(|&at| fits(at))
+    let mut ended = 0;
+    let mut at = now;
+    loop {
+        while let Some(h) = by_end
+            .get(ended)
+            .filter(|h| h.end.is_some_and(|end| end <= at))
+        {
+            gpus -= h.gpus;
+            mem -= h.mem_mib;
+            if !shares(h) {
+                cpus -= h.cpus;
+            }
+            ended += 1;
+        }
+        // The partition's own jobs' CPUs, shared as its rows allow.
+        let cpus_free = match shared_rows {
+            Some(rows) => {
+                let ours = by_end[ended..].iter().filter(|h| shares(h)).map(|h| h.cpus);
+                super::oversubscribe::free_in_rows(node.cpus_total, cpus, ours.collect(), rows)
+            }
+            None => node.cpus_total.saturating_sub(cpus),
+        };
+        if cpus_free >= need.cpus
+            && node.gpus_total.saturating_sub(gpus) >= need.gpus
+            && (node.memory_mib == 0 || node.memory_mib.saturating_sub(mem) >= need.mem_mib)
+        {
+            return Some(at);
+        }
+        at = by_end.get(ended)?.end?;
+    }
 }
 
 /// `job 3942 (nobody), queued ahead of this one, ...` in words, with `now` for the time; the
@@ -379,6 +425,21 @@ mod tests {
         ));
         s.queue[2].sched_nodes = Some("n1".into());
         assert!(s.holds_up(&s.nodes[0], &request(30)).is_some());
+        assert!(s.holds_up(&s.nodes[1], &request(30)).is_none());
+    }
+
+    /// A job ahead that waits for memory is expected once the job holding it ends (10 min on
+    /// n1), not on n2, whose CPUs free first but whose memory a longer job holds.
+    #[test]
+    fn a_job_ahead_waits_for_memory() {
+        let s = state(
+            "1|gpu|a|RUNNING|0:00|10:00|1|cpu=1,mem=7000M|normal|None|N/A|n1|x\n\
+             2|gpu|b|RUNNING|0:00|5:00|1|cpu=1|normal|None|N/A|n2|x\n\
+             4|gpu|d|RUNNING|0:00|1:00:00|1|cpu=1,mem=7000M|normal|None|N/A|n2|x\n\
+             3|gpu|c|PENDING|0:00|10:00|1|cpu=1,mem=4000M|normal|Resources|N/A||x\n",
+        );
+        let held = s.holds_up(&s.nodes[0], &request(11)).unwrap();
+        assert_eq!(held.start - s.now.unwrap(), 600);
         assert!(s.holds_up(&s.nodes[1], &request(30)).is_none());
     }
 
