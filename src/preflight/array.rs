@@ -316,7 +316,7 @@ fn preempt_on(state: &mut ClusterState, node: &str, req: &Request) -> Vec<Queued
             continue;
         };
         let job = state.take_job(at);
-        let mem = job.tres.get("mem").unwrap_or(0);
+        let mem = job.mem_mib();
         for n in state.nodes.iter_mut().filter(|n| n.node == node) {
             n.cpus_idle += job.cpus;
             n.cpus_allocated = n.cpus_allocated.saturating_sub(job.cpus);

@@ -59,7 +59,7 @@ impl ClusterState {
                 Some(t) => j.tres.get(&format!("gres/gpu:{t}")).unwrap_or(0),
                 None => j.gpus,
             } / spans;
-            found.mem_mib += j.tres.get("mem").unwrap_or(0) / spans;
+            found.mem_mib += j.mem_mib() / spans;
             found.jobs.push(j);
         }
         found

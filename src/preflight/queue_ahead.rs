@@ -105,7 +105,7 @@ impl ClusterState {
                 job.node_count(),
                 job.cpus,
                 job.gpus,
-                mem_of(job),
+                job.mem_mib(),
             );
             let earliest = by_shape
                 .entry(shape)
@@ -136,7 +136,7 @@ impl ClusterState {
         let need = Need {
             cpus: job.cpus.div_ceil(count),
             gpus: job.gpus.div_ceil(count),
-            mem_mib: mem_of(job).div_ceil(count),
+            mem_mib: job.mem_mib().div_ceil(count),
         };
         let mut rooms: Vec<(i64, &str)> = self
             .nodes
@@ -149,7 +149,7 @@ impl ClusterState {
                         end: self.end_of(j),
                         cpus: j.cpus / spans,
                         gpus: j.gpus / spans,
-                        mem_mib: mem_of(j) / spans,
+                        mem_mib: j.mem_mib() / spans,
                         same_partition: j.partition == job.partition,
                     })
                     .collect();
@@ -219,11 +219,6 @@ struct Need {
     cpus: u64,
     gpus: u64,
     mem_mib: u64,
-}
-
-/// The memory a job holds or asks for (`mem=` in its TRES); 0 when not said.
-fn mem_of(job: &QueuedJob) -> u64 {
-    job.tres.get("mem").unwrap_or(0)
 }
 
 /// The earliest time from `now` that `need` fits on `node`, as the jobs `holding` it end;

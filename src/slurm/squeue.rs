@@ -46,6 +46,12 @@ impl QueuedJob {
         self.tres.get("node").unwrap_or(1).max(1)
     }
 
+    /// The memory it holds or asks for, over all its nodes (`mem=` in its TRES); 0 when not
+    /// said.
+    pub fn mem_mib(&self) -> u64 {
+        self.tres.get("mem").unwrap_or(0)
+    }
+
     /// How many jobs this line stands for: a pending array prints once as `12_[0-5%2]` but
     /// each task counts toward MaxSubmit, as Slurm counts them.
     pub fn task_count(&self) -> u64 {
