@@ -1327,6 +1327,105 @@ fn typed_shape_verdicts_match_what_slurm_does() {
     }
 }
 
+/// The cluster as two nodes (scripts/cluster-start.sh multi). A job of both nodes, 2 GPUs on
+/// each, waits for `yj1`, whose GPUs a job holds for 10 minutes; `yj2`'s GPUs are free. A
+/// 1-GPU job of 30 minutes there would hold the two-node job up, so Slurm leaves it pending
+/// (Priority); one of 5 minutes ends first, so backfill starts it. `yenjob check` must say so
+/// before backfill has planned the two-node job and after (when squeue names its nodes).
+#[test]
+#[ignore = "needs a Slurm cluster: scripts/cluster-start.sh"]
+fn multi_node_queue_ahead_verdicts_match_what_slurm_does() {
+    let mut env = Env::new();
+    let _shape = Shape::switch("multi");
+    let node_job = env.hold(&[
+        "-p",
+        "normal",
+        "--gres=gpu:2",
+        "-c",
+        "1",
+        "--uid=nobody",
+        "-D",
+        "/tmp",
+    ]);
+    wait_for(&node_job, |s, _| s == "RUNNING", 30);
+    let two_nodes = env.hold(&[
+        "-p",
+        "gpu",
+        "-N",
+        "2",
+        "--gres=gpu:2",
+        "-c",
+        "1",
+        "--uid=nobody",
+        "-D",
+        "/tmp",
+    ]);
+    let (state, _) = wait_for(&two_nodes, |s, r| s == "PENDING" && r == "Resources", 30);
+    assert_eq!(state, "PENDING", "the two-node job should wait for yj1");
+
+    let long = env.spec(
+        "held-up",
+        "partition = \"gpu\"\ngpus = 1\ncpus = 1\ntime = \"30:00\"",
+        100_000,
+    );
+    let short = env.spec(
+        "backfilled",
+        "partition = \"gpu\"\ngpus = 1\ncpus = 1\ntime = \"5:00\"",
+        100_000,
+    );
+    let expect = |when: &str| {
+        let v = verdict(&env, &long);
+        assert_eq!(
+            (&v["outcome"], &v["reason"]),
+            (&"pends".into(), &"Priority".into()),
+            "{when}: {v}"
+        );
+        let m = v["message"].as_str().unwrap_or_default();
+        assert!(
+            m.contains("waits for 2 CPUs and 4 GPUs on 2 nodes")
+                && m.contains("would hold that one up"),
+            "{when}: {m}"
+        );
+        let v = verdict(&env, &short);
+        assert_eq!(v["outcome"], "starts_now", "{when}: {v}");
+    };
+    expect("before backfill planned the two-node job");
+    wait_planned(&two_nodes);
+    expect("once backfill planned the two-node job");
+
+    // Slurm with the same requests, each given a backfill cycle (30 s) and more.
+    let did = slurm_does(&env, &long);
+    let id = did.2.clone().expect("submitted");
+    let (state, reason) = wait_for(&id, |s, _| s == "RUNNING", 40);
+    assert_eq!(
+        (state.as_str(), reason.as_str()),
+        ("PENDING", "Priority"),
+        "the 30-minute job"
+    );
+    let _ = Std::new("scancel").arg(&id).status();
+    let did = slurm_does(&env, &short);
+    let id = did.2.clone().expect("submitted");
+    let (state, _) = wait_for(&id, |s, _| s == "RUNNING", 40);
+    assert_eq!(state, "RUNNING", "the 5-minute job");
+}
+
+/// Waits until backfill has given a pending job a StartTime (and so its nodes).
+fn wait_planned(id: &str) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while Instant::now() < deadline {
+        let out = Std::new("squeue")
+            .args(["-h", "-j", id, "-o", "%S"])
+            .output()
+            .unwrap();
+        let start = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if !start.is_empty() && start != "N/A" {
+            return;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    panic!("backfill did not plan job {id} within 90 s");
+}
+
 /// Jobs that hold resources before a scenario's request: each one's sbatch options.
 type Held = &'static [&'static [&'static str]];
 
