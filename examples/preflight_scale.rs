@@ -322,6 +322,7 @@ fn main() {
         mem_mib: Some(16_000),
         time_seconds: 4 * 3600,
         tasks,
+        constraint: None,
     };
     for (what, req) in [
         ("1 GPU, partition gpu", request("gpu", 1, None, 1)),

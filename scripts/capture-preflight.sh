@@ -21,7 +21,7 @@ cd "$(dirname "$0")/.."
 OUT=${1:-tests/fixtures/preflight}
 mkdir -p "$OUT"
 
-NODE_FORMAT='NodeList:|,Partition:|,StateLong:|,CPUsState:|,Memory:|,AllocMem:|,Gres:|,GresUsed:|'
+NODE_FORMAT='NodeList:|,Partition:|,StateLong:|,CPUsState:|,Memory:|,AllocMem:|,Gres:|,GresUsed:|,Features:|'
 QUEUE_FORMAT='JobArrayID:|,Partition:|,UserName:|,State:|,TimeUsed:|,TimeLimit:|,NumCPUs:|,tres-alloc:|,QOS:|,Reason:|,StartTime:|,NodeList:|,Name:'
 QOS_FORMAT='format=Name,MaxTRESPU,MaxJobsPU,MaxSubmitPU,MaxWall,GrpTRES,GrpJobs,MaxTRES,MaxTRESPerNode,Flags,MaxTRESPA,MaxJobsPA,MaxSubmitPA,GrpSubmit,MinTRES,MaxTRESMins,GrpTRESRunMins,GrpTRESMins,GrpWall,Preempt'
 ASSOC_FORMAT='format=Cluster,Account,User,Partition,QOS,DefaultQOS,GrpTRES,MaxTRES,MaxJobs,MaxSubmit,MaxWall,GrpTRESMins,GrpTRESRunMins,MaxTRESMins,GrpWall'
@@ -65,6 +65,7 @@ sbatch_args() {
       gpus=*) args+=("--gres=gpu:${kv#*=}") ;;
       cpus=*) args+=(-c "${kv#*=}") ;;
       nodes=*) args+=(-N "${kv#*=}") ;;
+      constraint=*) args+=(-C "${kv#*=}") ;;
       mem=*) args+=("--mem=${kv#*=}") ;;
       time=*) args+=(-t "${kv#*=}") ;;
       qos=*) args+=("--qos=${kv#*=}") ;;
@@ -290,6 +291,7 @@ scenario() {
   for what in $special; do
     case "$what" in
       drain | down) scontrol update nodename=localhost state="$what" reason=maintenance ;;
+      drain:*) scontrol update nodename="${what#drain:}" state=drain reason=maintenance ;;
       # The controller marks an idle node with an active reservation RESERVED within a minute.
       shown-reserved) for ((i = 0; i < 120; i++)); do
           sinfo -h -n localhost -o %T | grep -q '^reserved$' && break; sleep 1
@@ -620,5 +622,27 @@ scenario multi two-nodes-ahead-held-up "$TWO" "partition=gpu gpus=1 cpus=1 time=
 scenario multi two-nodes-ahead-backfilled "$TWO" "partition=gpu gpus=1 cpus=1 time=5:00 settle=40"
 scenario multi two-nodes-ahead-planned-held-up "$TWO" "partition=gpu gpus=1 cpus=1 time=30:00 settle=40" planned
 scenario multi two-nodes-ahead-planned-backfilled "$TWO" "partition=gpu gpus=1 cpus=1 time=5:00 settle=40" planned
+# Node features (yj1: ampere,ib; yj2: hopper,ib) asked for with --constraint. A job of
+# partition normal holds both GPUs of yj1 (AMP) or of yj2 (HOP).
+AMP='user=nobody partition=normal gpus=2 cpus=1 time=10:00 constraint=ampere'
+HOP='user=nobody partition=normal gpus=2 cpus=1 time=10:00 constraint=hopper'
+C='partition=gpu gpus=1 cpus=1 time=10:00'
+scenario multi constraint-starts "" "$C constraint=ampere"
+scenario multi constraint-comma-is-and "" "$C constraint=ampere,ib"
+scenario multi constraint-unknown-feature "" "$C constraint=nosuch"
+scenario multi constraint-unknown-feature-in-or "" "$C constraint=ampere|nosuch"
+scenario multi constraint-unknown-feature-over-partition-time "" "partition=gpu gpus=1 cpus=1 time=2-00:00:00 constraint=nosuch"
+scenario multi constraint-no-node-has-all "" "$C constraint=ampere&hopper"
+scenario multi constraint-no-node-has-all-over-partition-time "" "partition=gpu gpus=1 cpus=1 time=2-00:00:00 constraint=ampere&hopper"
+scenario multi constraint-more-gpus-than-its-nodes "" "partition=gpu gpus=3 cpus=1 time=10:00 constraint=ampere"
+scenario multi constraint-node-busy "$AMP" "$C constraint=ampere"
+scenario multi constraint-other-node-free "$AMP" "$C constraint=hopper"
+scenario multi constraint-or-other-node-free "$AMP" "$C constraint=ampere|hopper"
+scenario multi constraint-grouped "$HOP" "$C constraint=(ampere|hopper)&ib"
+# Slurm reads & and | left to right: (ib|ampere)&hopper, so only yj2, whose GPUs are held.
+scenario multi constraint-left-to-right "$HOP" "$C constraint=ib|ampere&hopper"
+scenario multi constraint-node-drained "" "$C constraint=ampere" drain:yj1
+scenario multi no-constraint-other-node-up "" "$C" drain:yj1
+scenario multi constraint-array-on-one-node "" "partition=normal qos=sweep gpus=2 cpus=1 time=10:00 tasks=3 constraint=ampere"
 log "back to the plain shape"
 bash scripts/cluster-start.sh plain >/dev/null

@@ -32,7 +32,8 @@
 #          the jobs of the QOS its Preempt list names (none does by itself).
 #   multi  plain, as two nodes (yj1, yj2) of this machine's CPUs and memory and 2 fake GPUs
 #          each, one slurmd per node (Debian's Slurm is built with MULTIPLE_SLURMD): for jobs
-#          of several nodes.
+#          of several nodes, and node features (yj1: ampere,ib; yj2: hopper,ib) for
+#          constraints.
 # Switching shape restarts slurmctld and slurmd (jobs are cancelled first); the accounting
 # database, the QOS and the job ids are kept.
 #
@@ -137,8 +138,8 @@ if [ "$SHAPE" = multi ]; then
   SLURMD_FILES="SlurmdSpoolDir=$SPOOL/d-%n
 SlurmdPidFile=$SPOOL/slurmd-%n.pid
 SlurmdLogFile=$LOGDIR/slurmd-%n.log"
-  NODE_LINES="NodeName=yj1 NodeHostname=localhost NodeAddr=127.0.0.1 Port=17001 $HW Gres=gpu:2 State=UNKNOWN
-NodeName=yj2 NodeHostname=localhost NodeAddr=127.0.0.1 Port=17002 $HW Gres=gpu:2 State=UNKNOWN"
+  NODE_LINES="NodeName=yj1 NodeHostname=localhost NodeAddr=127.0.0.1 Port=17001 $HW Gres=gpu:2 Features=ampere,ib State=UNKNOWN
+NodeName=yj2 NodeHostname=localhost NodeAddr=127.0.0.1 Port=17002 $HW Gres=gpu:2 Features=hopper,ib State=UNKNOWN"
   GRES_LINES="NodeName=yj1 Name=gpu File=$SPOOL/fakegpu/nvidia[0-1]
 NodeName=yj2 Name=gpu File=$SPOOL/fakegpu/nvidia[2-3]"
   PARTITIONS=${PARTITIONS//Nodes=$NODE/Nodes=yj[1-2]}

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::slurm::constraint::Constraint;
 use crate::spec::{
     BackendChoice, EnvName, GpuRequest, JobTable, NoControlChars, SlurmName, SpecError,
 };
@@ -25,6 +26,9 @@ pub struct JobDefaults {
     pub partition: Option<SlurmName>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub qos: Option<SlurmName>,
+    /// Node features every job needs (`--constraint`), where a site requires one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub constraint: Option<Constraint>,
     /// `gres` (`--gres=gpu:N`) or `gpus` (`--gpus=N`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gpu_request: Option<GpuRequest>,
@@ -91,6 +95,7 @@ pub const KEYS: &[&str] = &[
     "account",
     "partition",
     "qos",
+    "constraint",
     "gpu_request",
     "modules",
     "env",
@@ -199,6 +204,7 @@ pub fn apply(
             "account" => job.account = Some(value.try_into().map_err(bad)?),
             "partition" => job.partition = value.try_into().map_err(bad)?,
             "qos" => job.qos = Some(value.try_into().map_err(bad)?),
+            "constraint" => job.constraint = Some(value.try_into().map_err(bad)?),
             "gpu_request" => job.gpu_request = value.try_into().map_err(bad)?,
             "modules" => job.modules = value.try_into().map_err(bad)?,
             "env" => job.env = value.try_into().map_err(bad)?,

@@ -47,6 +47,8 @@ struct JobScript<'a> {
     qos: Option<&'a str>,
     account: Option<&'a str>,
     reservation: Option<&'a str>,
+    /// Feature names and `&|,()[]`, no spaces: one word for sbatch's `#SBATCH` reader.
+    constraint: Option<&'a str>,
     mail_type: Option<&'a str>,
     signal_seconds: u32,
     requeue: bool,
@@ -134,6 +136,7 @@ pub fn render_job(
         qos: job.qos.as_ref().map(|q| q.0.as_str()),
         account: job.account.as_ref().map(|a| a.0.as_str()),
         reservation: job.reservation.as_ref().map(|r| r.0.as_str()),
+        constraint: job.constraint.as_ref().map(|c| c.as_str()),
         mail_type: job.mail_type.as_ref().map(|m| m.0.as_str()),
         signal_seconds: job.signal_seconds,
         requeue: job.requeue,

@@ -125,6 +125,25 @@ fn a_reservation_reaches_sbatch() {
     assert!(e.contains("`job.reservation`"), "{e}");
 }
 
+/// `constraint` in [job] reaches sbatch as `--constraint`, as written; one Slurm would refuse
+/// for its syntax is an error that names the field and the character.
+#[test]
+fn a_constraint_reaches_sbatch() {
+    let job = GOOD_JOB.replace("gpus = 1", "gpus = 1\nconstraint = \"(a100|h100)&ib\"");
+    let text = dry_run_script(&(job + GOOD_TRAIN));
+    assert!(
+        text.contains("#SBATCH --constraint=(a100|h100)&ib\n"),
+        "{text}"
+    );
+    let e = spec_error(
+        &(GOOD_JOB.replace("gpus = 1", "gpus = 1\nconstraint = \"a100||h100\"") + GOOD_TRAIN),
+    );
+    assert!(
+        e.contains("`job.constraint`: constraint \"a100||h100\": a feature is missing at character 6"),
+        "{e}"
+    );
+}
+
 /// `yenjob status | true` exited 101 with "failed printing to stdout: Broken pipe".
 #[test]
 fn a_closed_pipe_ends_quietly() {

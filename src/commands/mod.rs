@@ -111,9 +111,17 @@ pub fn verdict_of(spec: &JobSpec, state: &ClusterState) -> crate::preflight::Ver
 fn unjudged(options: &[crate::spec::NoControlChars]) -> Option<String> {
     (!options.is_empty()).then(|| {
         let words: Vec<&str> = options.iter().map(|o| o.0.as_str()).collect();
+        let constraint = words
+            .iter()
+            .any(|w| w.starts_with("--constraint") || w.starts_with("-C"));
         format!(
-            "sbatch_options {} go to sbatch as written; this verdict does not weigh them",
-            words.join(" ")
+            "sbatch_options {} go to sbatch as written; this verdict does not weigh them{}",
+            words.join(" "),
+            if constraint {
+                " (`constraint = \"...\"` under [job] is weighed)"
+            } else {
+                ""
+            }
         )
     })
 }
@@ -135,6 +143,7 @@ pub fn request_for(job: &crate::spec::JobTable, tasks: u64) -> Request {
         mem_mib: job.mem.as_ref().and_then(|m| tres::parse_mem_mib(&m.0)),
         time_seconds: job.time.seconds(),
         tasks,
+        constraint: job.constraint.clone(),
     }
 }
 
@@ -288,7 +297,7 @@ mod tests {
         assert_eq!(
             unjudged(&options).as_deref(),
             Some(
-                "sbatch_options --constraint=a30 --exclusive go to sbatch as written; this verdict does not weigh them"
+                "sbatch_options --constraint=a30 --exclusive go to sbatch as written; this verdict does not weigh them (`constraint = \"...\"` under [job] is weighed)"
             )
         );
     }

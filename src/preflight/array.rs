@@ -285,7 +285,7 @@ fn node_with_room(
 ) -> Option<String> {
     // A task that preempts goes ahead of the jobs queued; one that does not waits its turn.
     state
-        .nodes_of(&req.partition)
+        .nodes_for(req)
         .filter(|n| state.node_open(n, req))
         .find(|n| {
             state.room_on(n, req, cpus, preempting)

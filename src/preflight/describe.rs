@@ -73,6 +73,19 @@ pub fn facts(req: &Request, state: &ClusterState) -> Vec<String> {
         p.qos.as_deref().unwrap_or("none"),
         state.config.enforce_part_limits
     ));
+    if let Some(c) = &req.constraint {
+        let fitting: Vec<&str> = state.nodes_for(req).map(|n| n.node.as_str()).collect();
+        let named = match fitting.len() {
+            0 => String::new(),
+            1..=8 => format!(": {}", fitting.join(", ")),
+            _ => format!(": {}, ...", fitting[..8].join(", ")),
+        };
+        facts.push(format!(
+            "constraint {c}: {} of its {} node(s) have those features{named}",
+            fitting.len(),
+            nodes.len()
+        ));
+    }
     let above: Vec<String> = state
         .preempted_by(p)
         .iter()
@@ -387,6 +400,7 @@ mod tests {
             mem_mib: None,
             time_seconds: 600,
             tasks: 1,
+            constraint: None,
         };
         let facts = facts(&req, &state);
         let has = |text: &str| facts.iter().any(|f| f.contains(text));

@@ -34,6 +34,7 @@ pub use reason::{Holder, LimitCode, Reason, Scope};
 
 use crate::slurm::assoc_mgr::LimitUse;
 use crate::slurm::config::SiteConfig;
+use crate::slurm::constraint::Constraint;
 use crate::slurm::sacctmgr::{AccountLimits, Association, Qos};
 use crate::slurm::scontrol::{Partition, Reservation};
 use crate::slurm::sinfo::NodeRow;
@@ -57,6 +58,9 @@ pub struct Request {
     /// Jobs this submission makes: 1, or a job array's task count (each counts toward
     /// MaxSubmitPU at submit, as Slurm counts them).
     pub tasks: u64,
+    /// The node features the job needs (`--constraint`); `None` for any node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub constraint: Option<Constraint>,
 }
 
 /// Everything the verdict depends on.
@@ -99,6 +103,13 @@ impl ClusterState {
 
     pub fn nodes_of<'a>(&'a self, partition: &'a str) -> impl Iterator<Item = &'a NodeRow> + 'a {
         self.nodes.iter().filter(move |n| n.partition == partition)
+    }
+
+    /// The nodes of `req`'s partition that have the features it asks for: the ones it may
+    /// run on.
+    pub fn nodes_for<'a>(&'a self, req: &'a Request) -> impl Iterator<Item = &'a NodeRow> + 'a {
+        self.nodes_of(&req.partition)
+            .filter(move |n| req.constraint.as_ref().is_none_or(|c| c.matches(&n.features)))
     }
 
     pub fn qos_named(&self, name: &str) -> Option<&Qos> {

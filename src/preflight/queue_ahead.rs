@@ -330,6 +330,7 @@ mod tests {
             mem_mib: None,
             time_seconds: minutes * 60,
             tasks: 1,
+            constraint: None,
         }
     }
 

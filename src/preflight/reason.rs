@@ -220,6 +220,8 @@ pub enum Reason {
     InvalidReservation,
     /// A reservation whose Users, Accounts and Groups leave the job out.
     ReservationAccessDenied,
+    /// A constraint naming a feature no node has.
+    InvalidFeature,
     NodeConfigurationUnavailable,
     /// More CPUs than a node of the partition has or MaxCPUsPerNode allows, under
     /// EnforcePartLimits=ALL/ANY.
@@ -267,6 +269,7 @@ impl Reason {
             Reason::RootJobsDisabled => "RootJobsDisabled",
             Reason::InvalidReservation => "InvalidReservation",
             Reason::ReservationAccessDenied => "ReservationAccessDenied",
+            Reason::InvalidFeature => "InvalidFeature",
             Reason::NodeConfigurationUnavailable => "NodeConfigurationUnavailable",
             Reason::TooManyRequestedCpus => "TooManyRequestedCpus",
             Reason::InvalidTimeLimit => "InvalidTimeLimit",

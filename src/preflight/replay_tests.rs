@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use super::*;
+use crate::slurm::constraint::Constraint;
 use crate::slurm::duration::SlurmTime;
 use crate::slurm::{config, sacctmgr, scontrol, sinfo, squeue, tres};
 
@@ -41,6 +42,7 @@ fn parse_request(words: &str) -> Request {
         mem_mib: None,
         time_seconds: 0,
         tasks: 1,
+        constraint: None,
     };
     for word in words.split_whitespace() {
         let (k, v) = word.split_once('=').expect("key=value");
@@ -59,6 +61,7 @@ fn parse_request(words: &str) -> Request {
             "cpus" => r.cpus = v.parse().unwrap(),
             "mem" => r.mem_mib = tres::parse_mem_mib(v),
             "tasks" => r.tasks = v.parse().unwrap(),
+            "constraint" => r.constraint = Some(Constraint::parse(v).unwrap()),
             "throttle" | "user" | "settle" => {}
             "time" => r.time_seconds = SlurmTime::parse(v).and_then(|t| t.seconds()).unwrap(),
             other => panic!("unknown request word {other}"),
@@ -302,6 +305,25 @@ fn each_verdict_names_the_code_and_numbers() {
         ("multi-two-nodes-ahead-backfilled", "", false, &["1 job(s) queued ahead wait for resources there; this one ends before they are expected to start"]),
         ("multi-two-nodes-ahead-planned-held-up", "Priority", false, &["job 526 (nobody), queued ahead of this one, waits for 2 CPUs and 4 GPUs on 2 nodes and is expected to start at 01:07", "would hold that one up"]),
         ("multi-two-nodes-ahead-planned-backfilled", "", false, &["1 job(s) queued ahead wait for resources there; this one ends before they are expected to start"]),
+        // Node features asked for with a constraint (yj1: ampere,ib; yj2: hopper,ib).
+        ("multi-constraint-starts", "", false, &["partition gpu has room for 1 GPUs and 1 CPUs on a node with features ampere now"]),
+        ("multi-constraint-comma-is-and", "", false, &["on a node with features ampere,ib now"]),
+        ("multi-constraint-unknown-feature", "InvalidFeature", false, &["no node of this cluster has the feature nosuch that constraint nosuch names (features here: ampere, hopper, ib)"]),
+        ("multi-constraint-unknown-feature-in-or", "InvalidFeature", false, &["the feature nosuch that constraint ampere|nosuch names"]),
+        ("multi-constraint-unknown-feature-over-partition-time", "InvalidFeature", false, &["nosuch"]),
+        ("multi-constraint-no-node-has-all", "NodeConfigurationUnavailable", false, &["no node in partition gpu has the features constraint ampere&hopper asks for (its nodes have: ampere,ib (1 node); hopper,ib (1 node))"]),
+        // Under EnforcePartLimits=NO a partition limit comes before the node shape.
+        ("multi-constraint-no-node-has-all-over-partition-time", "PartitionTimeLimit", true, &["MaxTime"]),
+        ("multi-constraint-more-gpus-than-its-nodes", "NodeConfigurationUnavailable", false, &["no node in partition gpu with features ampere has 3 GPUs (the largest has 2)"]),
+        ("multi-constraint-node-busy", "Resources", false, &["partition gpu's nodes with features ampere have 0 of 2 GPUs and 1 of 2 CPUs free"]),
+        ("multi-constraint-other-node-free", "", false, &["on a node with features hopper now"]),
+        ("multi-constraint-or-other-node-free", "", false, &["on a node with features ampere|hopper now"]),
+        ("multi-constraint-grouped", "", false, &["on a node with features (ampere|hopper)&ib now"]),
+        // Read left to right, as Slurm does: (ib|ampere)&hopper, yj2 only, whose GPUs are held.
+        ("multi-constraint-left-to-right", "Resources", false, &["partition gpu's nodes with features ib|ampere&hopper have 0 of 2 GPUs"]),
+        ("multi-constraint-node-drained", "ReqNodeNotAvail", false, &["every node of partition gpu with features ampere is down, drained or reserved (yj1 drained)"]),
+        ("multi-no-constraint-other-node-up", "", false, &["partition gpu has room for 1 GPUs and 1 CPUs now"]),
+        ("multi-constraint-array-on-one-node", "", false, &["1 of 3 tasks start now; the other 2 wait (Resources)", "partition normal's nodes with features ampere have 0 of 2 GPUs"]),
         ("plain-queue-ahead-room-beside", "Priority", false, &["job 3950 (root)", "time limit of 30:00 would hold that one up"]),
         // Preemption by partition PriorityTier: a job of gpu (tier 2) takes what jobs of
         // normal (tier 1) hold; the other way round, and within a tier, it waits.
@@ -814,10 +836,11 @@ fn print_table() {
             },
             other => other.to_string(),
         };
+        // A `|` in a cell, code spans too, ends the cell unless escaped (GitHub's tables).
         println!(
             "| {} | `{}` | {} | {} |",
             s.name,
-            s.words,
+            s.words.replace('|', "\\|"),
             v.headline(),
             slurm
         );

@@ -228,6 +228,7 @@ mod tests {
             mem_mib: None,
             time_seconds: 600,
             tasks: 1,
+            constraint: None,
         };
         let node = &s.nodes[0];
         // The job's reservation unknown: all 4 kept, 29 idle less 4.
@@ -270,6 +271,7 @@ mod tests {
             mem_mib: None,
             time_seconds: 600,
             tasks: 1,
+            constraint: None,
         };
         let node = &s.nodes[0];
         assert_eq!(s.cpus_open(node, &req), 2);

@@ -262,6 +262,7 @@ pub(crate) fn test_request(mem_mib: Option<u64>) -> Request {
         mem_mib,
         time_seconds: 1800,
         tasks: 1,
+        constraint: None,
     }
 }
 

@@ -5,6 +5,7 @@ pub mod array_ids;
 pub mod assoc_mgr;
 pub mod clock;
 pub mod config;
+pub mod constraint;
 pub mod duration;
 pub mod hostlist;
 pub mod identity;

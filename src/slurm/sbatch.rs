@@ -51,6 +51,7 @@ pub const REFUSALS: &[(&str, &str)] = &[
         "Memory required by task is not available",
     ),
     ("InvalidReservation", "Requested reservation is invalid"),
+    ("InvalidFeature", "Invalid feature specification"),
     (
         "ReservationAccessDenied",
         "Access denied to requested reservation",

@@ -1,10 +1,10 @@
-//! `sinfo -N -O ...`: one line per node and partition, with its CPUs, memory and GPUs.
+//! `sinfo -N -O ...`: one line per node and partition, with its CPUs, memory, GPUs and
+//! features.
 
 use std::collections::BTreeMap;
 
 /// The exact format we ask for; the parser below expects these fields in this order.
-pub const NODE_FORMAT: &str =
-    "NodeList:|,Partition:|,StateLong:|,CPUsState:|,Memory:|,AllocMem:|,Gres:|,GresUsed:|";
+pub const NODE_FORMAT: &str = "NodeList:|,Partition:|,StateLong:|,CPUsState:|,Memory:|,AllocMem:|,Gres:|,GresUsed:|,Features:|";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeRow {
@@ -23,6 +23,9 @@ pub struct NodeRow {
     pub gpu_types: BTreeMap<String, u64>,
     /// GPUs of each type in use.
     pub gpu_types_used: BTreeMap<String, u64>,
+    /// The node's features (`ampere`, `ib`), what `--constraint` is matched against; empty
+    /// without any, or in output saved before yenjob asked for them.
+    pub features: Vec<String>,
 }
 
 impl NodeRow {
@@ -96,7 +99,17 @@ fn parse_node_line(line: &str) -> Option<NodeRow> {
         gpus_used,
         gpu_types,
         gpu_types_used,
+        features: f.get(8).map_or_else(Vec::new, |list| features(list)),
     })
+}
+
+/// `ampere,ib`; `(null)` for none.
+fn features(list: &str) -> Vec<String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|f| !f.is_empty() && *f != "(null)")
+        .map(str::to_string)
+        .collect()
 }
 
 /// Counts the GPUs in a Gres string: `gpu:4`, `gpu:a30:4(S:0)`, `gpu:a30:2(IDX:0,2),gpu:v100:1`,
@@ -189,6 +202,18 @@ mod tests {
         assert_eq!(n.free_gpus_of(Some("a30")), 3);
         assert_eq!(n.free_gpus_of(Some("v100")), 0);
         assert_eq!(n.free_gpus_of(None), 3);
+    }
+
+    /// Captured on the multi shape: features after the GPUs; `(null)` for a node without any.
+    #[test]
+    fn features_of_each_node() {
+        let rows = parse_nodes(
+            "yj1|gpu|idle|0/2/0/2|24105|0|gpu:2|gpu:0(IDX:N/A)|ampere,ib|\nn2|gpu|idle|0/2/0/2|1000|0|gpu:2|gpu:0|(null)|\n",
+        );
+        assert_eq!(rows[0].features, ["ampere", "ib"]);
+        assert!(rows[1].features.is_empty());
+        // Saved before the column was asked for.
+        assert!(parse_nodes(REAL)[0].features.is_empty());
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::slurm::constraint::Constraint;
 use crate::slurm::duration::SlurmDuration;
 
 mod score;
@@ -106,6 +107,10 @@ pub struct JobTable {
     /// A reservation to run in (`--reservation`): a lab's window on reserved nodes.
     #[serde(default)]
     pub reservation: Option<SlurmName>,
+    /// Node features the job needs (`--constraint`): `"a100"`, `"ampere&ib"`,
+    /// `"(a100|h100)&ib"`; the pre-flight weighs only the nodes that have them.
+    #[serde(default)]
+    pub constraint: Option<Constraint>,
     /// `--mail-type` (ALL, BEGIN, END, FAIL, ... or a comma list).
     #[serde(default)]
     pub mail_type: Option<MailType>,
@@ -122,7 +127,7 @@ pub struct JobTable {
     /// Extra environment for the worker.
     #[serde(default)]
     pub env: BTreeMap<EnvName, NoControlChars>,
-    /// Extra sbatch options, passed as they are (`["--constraint=a30"]`).
+    /// Extra sbatch options, passed as they are (`["--exclusive"]`).
     #[serde(default)]
     pub sbatch_options: Vec<NoControlChars>,
     /// Ask Slurm to requeue the job after a node failure or preemption.

@@ -152,7 +152,10 @@ struct Ctx<'a> {
     req: &'a Request,
     state: &'a ClusterState,
     partition: &'a Partition,
+    /// The partition's nodes: what its limits (CPUs over the largest node) count.
     nodes: Vec<&'a NodeRow>,
+    /// Those with the features the job asks for (all without a constraint): where it may run.
+    fitting: Vec<&'a NodeRow>,
     /// Partition QOS first, then the job's, unless the job's has OverPartQOS; each limit is
     /// taken from the first QOS that sets it.
     qos_order: Vec<&'a Qos>,
@@ -196,6 +199,7 @@ impl<'a> Ctx<'a> {
             state,
             partition,
             nodes: state.nodes_of(&partition.name).collect(),
+            fitting: state.nodes_for(req).collect(),
             qos_order,
             deny_on_limit,
             association,
@@ -267,6 +271,7 @@ impl<'a> Ctx<'a> {
         found.extend(self.group_allowed());
         found.extend(self.qos_allowed_by_partition());
         found.extend(self.account_allowed_by_partition());
+        found.extend(self.features_exist());
         found.extend(self.reservation_allowed());
         let partition_limits = self.partition_limits();
         let fewer_nodes_allowed = self.fewer_nodes_allowed();
@@ -310,6 +315,15 @@ impl<'a> Ctx<'a> {
     fn account_chain(&self) -> Vec<&'a AccountLimits> {
         usage::account_of(self.req, self.state)
             .map(|a| usage::account_chain(a, self.state))
+            .unwrap_or_default()
+    }
+
+    /// ` with features ampere&ib` after "partition gpu" where the job has a constraint.
+    fn with_features(&self) -> String {
+        self.req
+            .constraint
+            .as_ref()
+            .map(|c| format!(" with features {c}"))
             .unwrap_or_default()
     }
 

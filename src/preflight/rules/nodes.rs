@@ -15,13 +15,19 @@ use super::super::{ClusterState, Request};
 use super::{Ctx, Effect, Finding};
 
 impl Ctx<'_> {
-    /// Every node of the partition down, drained or reserved, now or before the job would end.
+    /// Every node of the partition (with the features asked for) down, drained or reserved,
+    /// now or before the job would end.
     pub(super) fn nodes_unavailable(&self) -> Option<Finding> {
-        if self.nodes.is_empty() || self.nodes.iter().any(|n| self.state.node_open(n, self.req)) {
+        if self.fitting.is_empty()
+            || self
+                .fitting
+                .iter()
+                .any(|n| self.state.node_open(n, self.req))
+        {
             return None;
         }
         let reserved = self
-            .nodes
+            .fitting
             .iter()
             .filter(|n| n.is_usable() || n.is_reserved())
             .find_map(|n| self.state.reservation_in_the_way(n, self.req));
@@ -29,7 +35,7 @@ impl Ctx<'_> {
             return Some(self.reserved(r));
         }
         let states: Vec<String> = self
-            .nodes
+            .fitting
             .iter()
             .map(|n| format!("{} {}", n.node, n.state))
             .collect();
@@ -37,8 +43,9 @@ impl Ctx<'_> {
             Reason::ReqNodeNotAvail,
             Effect::Pends,
             format!(
-                "every node of partition {} is down, drained or reserved ({}); it waits until an admin brings one back",
+                "every node of partition {}{} is down, drained or reserved ({}); it waits until an admin brings one back",
                 self.partition.name,
+                self.with_features(),
                 states.join(", ")
             ),
         ))
@@ -115,7 +122,7 @@ impl Ctx<'_> {
     /// No usable node with room for the job now.
     pub(super) fn nodes_busy(&self) -> Option<Finding> {
         let usable: Vec<&NodeRow> = self
-            .nodes
+            .fitting
             .iter()
             .copied()
             .filter(|n| self.state.node_open(n, self.req))
@@ -180,8 +187,13 @@ impl Ctx<'_> {
             Reason::Resources,
             Effect::Pends,
             format!(
-                "partition {} has {free_gpus} of {total_gpus} {gpu_word} and {free_cpus} of {total_cpus} CPUs free{kept}; this job asks for {} {gpu_word} and {} CPUs{memory} on one node, so it waits for {waits_for}",
-                self.partition.name, self.req.gpus, self.cpus
+                "{} {free_gpus} of {total_gpus} {gpu_word} and {free_cpus} of {total_cpus} CPUs free{kept}; this job asks for {} {gpu_word} and {} CPUs{memory} on one node, so it waits for {waits_for}",
+                match &self.req.constraint {
+                    Some(c) => format!("partition {}'s nodes with features {c} have", self.partition.name),
+                    None => format!("partition {} has", self.partition.name),
+                },
+                self.req.gpus,
+                self.cpus
             ),
         ))
     }
@@ -409,14 +421,19 @@ pub fn room_message(req: &Request, state: &ClusterState) -> String {
         .map(|t| format!("{t} GPUs"))
         .unwrap_or("GPUs".into());
     let cpus = usage::cpus_of(req, state);
+    let on = req
+        .constraint
+        .as_ref()
+        .map(|c| format!(" on a node with features {c}"))
+        .unwrap_or_default();
     let mut message = format!(
-        "partition {} has room for {} {gpu_word} and {cpus} CPUs now",
+        "partition {} has room for {} {gpu_word} and {cpus} CPUs{on} now",
         req.partition, req.gpus,
     );
     // One pass over the partition's nodes serves both: a job that has room without
     // preempting may share CPUs; one that has none preempts.
     let open: Vec<&NodeRow> = state
-        .nodes_of(&req.partition)
+        .nodes_for(req)
         .filter(|n| state.node_open(n, req))
         .collect();
     let with_room: Vec<&NodeRow> = open

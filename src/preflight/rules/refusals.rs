@@ -201,6 +201,43 @@ impl Ctx<'_> {
         })
     }
 
+    /// A constraint naming a feature no node of the cluster has, in any partition: sbatch
+    /// refuses it before the reservation, the partition's limits and the node shape (as
+    /// captured).
+    pub(super) fn features_exist(&self) -> Option<Finding> {
+        let constraint = self.req.constraint.as_ref()?;
+        let has = |f: &str| self.state.nodes.iter().any(|n| n.features.iter().any(|g| g == f));
+        let unknown: Vec<&str> = constraint
+            .features()
+            .into_iter()
+            .filter(|f| !has(f))
+            .collect();
+        if unknown.is_empty() {
+            return None;
+        }
+        let mut known: Vec<&str> = self
+            .state
+            .nodes
+            .iter()
+            .flat_map(|n| n.features.iter().map(String::as_str))
+            .collect();
+        known.sort_unstable();
+        known.dedup();
+        let here = if known.is_empty() {
+            "this cluster's nodes have no features".to_string()
+        } else {
+            format!("features here: {}", known.join(", "))
+        };
+        Some(Finding::new(
+            Reason::InvalidFeature,
+            Effect::Refused,
+            format!(
+                "no node of this cluster has the feature {} that constraint {constraint} names ({here})",
+                unknown.join(", ")
+            ),
+        ))
+    }
+
     /// A reservation asked for that does not exist, or whose Users, Accounts and Groups leave
     /// the job out.
     pub(super) fn reservation_allowed(&self) -> Option<Finding> {
@@ -240,7 +277,8 @@ impl Ctx<'_> {
         })
     }
 
-    /// GPUs or memory no node of the partition has: sbatch refuses it whatever the settings.
+    /// No node of the partition with the features asked for, or none of those with the GPUs
+    /// or memory asked for: sbatch refuses it whatever the settings.
     pub(super) fn node_shape(&self) -> Option<Finding> {
         if self.nodes.is_empty() {
             return None;
@@ -254,14 +292,23 @@ impl Ctx<'_> {
                 message,
             ))
         };
+        if let Some(constraint) = &req.constraint
+            && self.fitting.is_empty()
+        {
+            return refuse(format!(
+                "no node in partition {p} has the features constraint {constraint} asks for (its nodes have: {})",
+                self.features_of_nodes()
+            ));
+        }
+        let p = &format!("{p}{}", self.with_features());
         let with_gpus: Vec<&&NodeRow> = self
-            .nodes
+            .fitting
             .iter()
             .filter(|n| n.gpus_of(gpu_type) >= req.gpus)
             .collect();
         if with_gpus.is_empty() {
             let most = self
-                .nodes
+                .fitting
                 .iter()
                 .map(|n| n.gpus_of(gpu_type))
                 .max()
@@ -269,7 +316,7 @@ impl Ctx<'_> {
             return refuse(match gpu_type {
                 Some(t) if most == 0 => {
                     let mut types: Vec<&str> = self
-                        .nodes
+                        .fitting
                         .iter()
                         .flat_map(|n| n.gpu_types.keys().map(String::as_str))
                         .collect();
@@ -308,6 +355,30 @@ impl Ctx<'_> {
             Effect::Refused,
             format!("no node in partition {p} has {mem} MiB of memory (the largest has {most} MiB); Slurm says \"Memory specification can not be satisfied\""),
         ))
+    }
+
+    /// `ampere,ib (1 node); hopper,ib (1 node)`: the partition's nodes by their features.
+    fn features_of_nodes(&self) -> String {
+        let mut sets: Vec<(String, usize)> = Vec::new();
+        for n in &self.nodes {
+            let set = if n.features.is_empty() {
+                "no features".to_string()
+            } else {
+                n.features.join(",")
+            };
+            match sets.iter_mut().find(|(s, _)| *s == set) {
+                Some((_, count)) => *count += 1,
+                None => sets.push((set, 1)),
+            }
+        }
+        let words: Vec<String> = sets
+            .iter()
+            .map(|(set, count)| match count {
+                1 => format!("{set} (1 node)"),
+                n => format!("{set} ({n} nodes)"),
+            })
+            .collect();
+        words.join("; ")
     }
 
     /// Time over MaxTime, CPUs over what a node has or MaxCPUsPerNode allows, and memory

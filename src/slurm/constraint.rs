@@ -1,0 +1,272 @@
+//! A job's `--constraint`: node features joined by `&` (or `,`) and `|`, grouped by
+//! parentheses or brackets; a pure parser and the test of a node's features against it.
+//!
+//! Slurm 22.05 reads the operators left to right, neither binding tighter than the other:
+//! `ib|ampere&hopper` is `(ib|ampere)&hopper` (captured: in a partition of one node with
+//! `ampere,ib`, sbatch refuses it). A yenjob job runs on one node, so a count (`ampere*2`)
+//! does not apply, and brackets (a matching OR across a job's nodes) group as parentheses do.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A parsed constraint, kept with its text as written (what sbatch is given).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Constraint {
+    text: String,
+    expr: Expr,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Expr {
+    Feature(String),
+    And(Box<Expr>, Box<Expr>),
+    Or(Box<Expr>, Box<Expr>),
+}
+
+/// Why a constraint's text is not one Slurm accepts. Positions count characters from 1.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConstraintError {
+    #[error("the constraint is empty")]
+    Empty,
+    #[error("a feature name has no spaces or control characters (character {at})")]
+    Space { at: usize },
+    #[error("a feature is missing at character {at}")]
+    MissingFeature { at: usize },
+    #[error("an operator (`&`, `|` or `,`) is missing at character {at}")]
+    MissingOperator { at: usize },
+    #[error("{found:?} at character {at} closes nothing")]
+    Unopened { found: char, at: usize },
+    #[error("the {open:?} at character {at} is not closed")]
+    Unclosed { open: char, at: usize },
+    #[error(
+        "a count (`*N` at character {at}) asks for nodes with a feature, and a yenjob job runs on one node: drop it"
+    )]
+    Count { at: usize },
+}
+
+impl Constraint {
+    pub fn parse(text: &str) -> Result<Constraint, ConstraintError> {
+        if text.trim().is_empty() {
+            return Err(ConstraintError::Empty);
+        }
+        let chars: Vec<char> = text.chars().collect();
+        let mut parser = Parser { chars, at: 0 };
+        let expr = parser.expr(None)?;
+        Ok(Constraint {
+            text: text.to_string(),
+            expr,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// Whether a node with these features satisfies it.
+    pub fn matches(&self, features: &[String]) -> bool {
+        self.expr.matches(features)
+    }
+
+    /// The feature names it uses, each once, in the order written.
+    pub fn features(&self) -> Vec<&str> {
+        let mut all = Vec::new();
+        self.expr.collect(&mut all);
+        let mut names: Vec<&str> = Vec::new();
+        for name in all {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        names
+    }
+}
+
+impl Expr {
+    fn matches(&self, features: &[String]) -> bool {
+        match self {
+            Expr::Feature(name) => features.iter().any(|f| f == name),
+            Expr::And(a, b) => a.matches(features) && b.matches(features),
+            Expr::Or(a, b) => a.matches(features) || b.matches(features),
+        }
+    }
+
+    fn collect<'a>(&'a self, names: &mut Vec<&'a str>) {
+        match self {
+            Expr::Feature(name) => names.push(name),
+            Expr::And(a, b) | Expr::Or(a, b) => {
+                a.collect(names);
+                b.collect(names);
+            }
+        }
+    }
+}
+
+/// Characters that are Slurm's operators, never part of a feature's name.
+const OPERATORS: &str = "&|,()[]*";
+
+struct Parser {
+    chars: Vec<char>,
+    at: usize,
+}
+
+impl Parser {
+    /// Operands joined by operators, folded left to right, up to `close` (or the end).
+    fn expr(&mut self, close: Option<(char, usize)>) -> Result<Expr, ConstraintError> {
+        let mut expr = self.operand()?;
+        loop {
+            match self.chars.get(self.at).copied() {
+                None => {
+                    return match close {
+                        Some((open, at)) => Err(ConstraintError::Unclosed { open, at: at + 1 }),
+                        None => Ok(expr),
+                    };
+                }
+                Some(c @ (')' | ']')) => {
+                    return match close {
+                        Some((open, _)) if c == closing(open) => {
+                            self.at += 1;
+                            Ok(expr)
+                        }
+                        _ => Err(ConstraintError::Unopened {
+                            found: c,
+                            at: self.at + 1,
+                        }),
+                    };
+                }
+                Some(op @ ('&' | ',' | '|')) => {
+                    self.at += 1;
+                    let next = self.operand()?;
+                    expr = if op == '|' {
+                        Expr::Or(Box::new(expr), Box::new(next))
+                    } else {
+                        Expr::And(Box::new(expr), Box::new(next))
+                    };
+                }
+                Some('*') => return Err(ConstraintError::Count { at: self.at + 1 }),
+                // An operand right after an operand: `(a)b`.
+                Some(_) => return Err(ConstraintError::MissingOperator { at: self.at + 1 }),
+            }
+        }
+    }
+
+    /// A feature's name, or a group in parentheses or brackets.
+    fn operand(&mut self) -> Result<Expr, ConstraintError> {
+        match self.chars.get(self.at).copied() {
+            Some(open @ ('(' | '[')) => {
+                let at = self.at;
+                self.at += 1;
+                self.expr(Some((open, at)))
+            }
+            _ => {
+                let start = self.at;
+                while let Some(&c) = self.chars.get(self.at) {
+                    if c.is_whitespace() || c.is_control() {
+                        return Err(ConstraintError::Space { at: self.at + 1 });
+                    }
+                    if OPERATORS.contains(c) {
+                        break;
+                    }
+                    self.at += 1;
+                }
+                if self.at == start {
+                    return Err(ConstraintError::MissingFeature { at: start + 1 });
+                }
+                Ok(Expr::Feature(self.chars[start..self.at].iter().collect()))
+            }
+        }
+    }
+}
+
+fn closing(open: char) -> char {
+    if open == '(' { ')' } else { ']' }
+}
+
+impl fmt::Display for Constraint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl Serialize for Constraint {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
+impl<'de> Deserialize<'de> for Constraint {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Constraint::parse(&text)
+            .map_err(|e| serde::de::Error::custom(format!("constraint {text:?}: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(features: &str) -> Vec<String> {
+        features.split(',').map(str::to_string).collect()
+    }
+
+    fn on(constraint: &str, features: &str) -> bool {
+        Constraint::parse(constraint).unwrap().matches(&node(features))
+    }
+
+    #[test]
+    fn features_joined_by_and_or() {
+        assert!(on("ampere", "ampere,ib"));
+        assert!(!on("hopper", "ampere,ib"));
+        assert!(on("ampere&ib", "ampere,ib"));
+        // A comma is an AND, as sbatch shows it (`ampere,ib` → `ampere&ib`).
+        assert!(on("ampere,ib", "ampere,ib"));
+        assert!(!on("ampere,hopper", "ampere,ib"));
+        assert!(on("hopper|ampere", "ampere,ib"));
+    }
+
+    /// Captured from Slurm 22.05: `ib|ampere&hopper` on a node with ampere and ib was refused
+    /// (it reads `(ib|ampere)&hopper`), and `ampere&hopper|ib` ran.
+    #[test]
+    fn operators_read_left_to_right() {
+        assert!(!on("ib|ampere&hopper", "ampere,ib"));
+        assert!(on("ampere&hopper|ib", "ampere,ib"));
+        assert!(on("ib|(ampere&hopper)", "ampere,ib"));
+        assert!(on("[ampere|hopper]&ib", "ampere,ib"));
+    }
+
+    #[test]
+    fn features_named_once_in_order() {
+        let c = Constraint::parse("(ampere|hopper)&ib|ampere").unwrap();
+        assert_eq!(c.features(), ["ampere", "hopper", "ib"]);
+        assert_eq!(c.to_string(), "(ampere|hopper)&ib|ampere");
+    }
+
+    #[test]
+    fn what_slurm_refuses_is_named_with_its_place() {
+        let err = |t: &str| Constraint::parse(t).unwrap_err().to_string();
+        assert_eq!(err(""), "the constraint is empty");
+        assert_eq!(
+            err("amp ere"),
+            "a feature name has no spaces or control characters (character 4)"
+        );
+        assert_eq!(err("ampere&&ib"), "a feature is missing at character 8");
+        assert_eq!(err("ampere|"), "a feature is missing at character 8");
+        assert_eq!(err("(ampere"), "the '(' at character 1 is not closed");
+        assert_eq!(err("ampere)"), "')' at character 7 closes nothing");
+        assert_eq!(err("(ampere]"), "']' at character 8 closes nothing");
+        assert_eq!(
+            err("(a)b"),
+            "an operator (`&`, `|` or `,`) is missing at character 4"
+        );
+        assert!(err("ampere*2").starts_with("a count (`*N` at character 7)"));
+    }
+
+    #[test]
+    fn kept_as_its_text_in_json() {
+        let c: Constraint = serde_json::from_str("\"ampere&ib\"").unwrap();
+        assert_eq!(serde_json::to_string(&c).unwrap(), "\"ampere&ib\"");
+        let bad = serde_json::from_str::<Constraint>("\"a||b\"").unwrap_err();
+        assert!(bad.to_string().contains("constraint \"a||b\": a feature is missing at character 3"), "{bad}");
+    }
+}
