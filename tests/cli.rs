@@ -139,7 +139,9 @@ fn a_constraint_reaches_sbatch() {
         &(GOOD_JOB.replace("gpus = 1", "gpus = 1\nconstraint = \"a100||h100\"") + GOOD_TRAIN),
     );
     assert!(
-        e.contains("`job.constraint`: constraint \"a100||h100\": a feature is missing at character 6"),
+        e.contains(
+            "`job.constraint`: constraint \"a100||h100\": a feature is missing at character 6"
+        ),
         "{e}"
     );
 }

@@ -1267,7 +1267,7 @@ fn typed_shape_verdicts_match_what_slurm_does() {
     let _shape = Shape::switch("typed");
     // (scenario, [job] keys, jobs held before (sbatch options), outcome, reason)
     #[rustfmt::skip]
-    let rows: &[(&str, &str, Held, &str, &str)] = &[
+    let rows: &[Row] = &[
         ("typed-starts", "gpus = \"a30:1\"", &[], "starts_now", ""),
         ("unknown-type", "gpus = \"v100:1\"", &[], "rejected", "NodeConfigurationUnavailable"),
         ("max-cpus-per-node", "cpus = 7", &[], "rejected", "TooManyRequestedCpus"),
@@ -1283,43 +1283,17 @@ fn typed_shape_verdicts_match_what_slurm_does() {
         ("allow-qos", "partition = \"short\"\nqos = \"lab\"", &[], "rejected", "InvalidQOS"),
         ("per-job-gpus", "partition = \"normal\"\nqos = \"perjob\"\ngpus = 2", &[], "pends", "QOSMaxGRESPerJob"),
     ];
-    for (name, job, holders, outcome, reason) in rows {
-        for h in *holders {
-            let id = env.hold(h);
-            wait_for(&id, |s, _| s == "RUNNING", 30);
-        }
-        // Long enough to still be running when Slurm is asked.
-        let spec = env.spec(name, job, 100_000);
-        let v = verdict(&env, &spec);
-        let did = slurm_does(&env, &spec);
-        report(name, &v, &did);
-        assert_eq!(v["outcome"], *outcome, "{name}: {v}");
-        match *outcome {
-            "starts_now" => assert_eq!(did.0, "running", "{name}: Slurm did {did:?}"),
-            "pends" => {
-                assert_eq!(v["reason"], *reason, "{name}: {v}");
-                assert_eq!(
-                    (did.0.as_str(), did.1.as_str()),
-                    ("pending", *reason),
-                    "{name}"
-                );
-            }
-            _ => {
-                assert_eq!(v["reason"], *reason, "{name}: {v}");
-                assert!(
-                    did.1.contains(sbatch_says(reason)),
-                    "{name}: Slurm did {did:?}"
-                );
-            }
-        }
-        if *name == "typed-counted-once" {
+    for row in rows {
+        let name = row.0;
+        let v = verdict_against_slurm(&mut env, row);
+        if name == "typed-counted-once" {
             let m = v["message"].as_str().unwrap();
             assert!(
                 m.contains("you hold 2 of the 2 GPUs QOS lab allows per user"),
                 "{m}"
             );
         }
-        if *name == "cpus-and-gpus" {
+        if name == "cpus-and-gpus" {
             let also = v["also"].to_string();
             assert!(also.contains("QOSMaxGRESPerUser"), "{v}");
         }
@@ -1429,6 +1403,102 @@ fn wait_planned(id: &str) {
 /// Jobs that hold resources before a scenario's request: each one's sbatch options.
 type Held = &'static [&'static [&'static str]];
 
+/// (scenario, [job] keys, jobs held before, outcome, reason)
+type Row = (&'static str, &'static str, Held, &'static str, &'static str);
+
+/// Holds the row's jobs, then asks `yenjob check` and Slurm the same request, and requires
+/// the verdict to be what Slurm did. Returns the verdict.
+fn verdict_against_slurm(env: &mut Env, row: &Row) -> serde_json::Value {
+    let (name, job, holders, outcome, reason) = *row;
+    for h in holders {
+        let id = env.hold(h);
+        wait_for(&id, |s, _| s == "RUNNING", 30);
+    }
+    // Long enough to still be running when Slurm is asked.
+    let spec = env.spec(name, job, 100_000);
+    let v = verdict(env, &spec);
+    let did = slurm_does(env, &spec);
+    report(name, &v, &did);
+    assert_eq!(v["outcome"], outcome, "{name}: {v}");
+    match outcome {
+        "starts_now" => assert_eq!(did.0, "running", "{name}: Slurm did {did:?}"),
+        "pends" => {
+            assert_eq!(v["reason"], reason, "{name}: {v}");
+            assert_eq!(
+                (did.0.as_str(), did.1.as_str()),
+                ("pending", reason),
+                "{name}"
+            );
+        }
+        _ => {
+            assert_eq!(v["reason"], reason, "{name}: {v}");
+            assert!(
+                did.1.contains(sbatch_says(reason)),
+                "{name}: Slurm did {did:?}"
+            );
+        }
+    }
+    v
+}
+
+/// Node features asked for with `constraint` on the multi shape (yj1: ampere,ib; yj2:
+/// hopper,ib), row by row against what Slurm does: a feature no node has, none with all of
+/// them, a node busy, the other free, and `&` and `|` read left to right.
+#[test]
+#[ignore = "needs a Slurm cluster: scripts/cluster-start.sh"]
+fn constraint_verdicts_match_what_slurm_does() {
+    let mut env = Env::new();
+    let _shape = Shape::switch("multi");
+    // Both GPUs of one node, held by another user's job in partition normal.
+    const AMPERE: &[&str] = &[
+        "-p",
+        "normal",
+        "--gres=gpu:2",
+        "-c",
+        "1",
+        "-C",
+        "ampere",
+        "--uid=nobody",
+        "-D",
+        "/tmp",
+    ];
+    const HOPPER: &[&str] = &[
+        "-p",
+        "normal",
+        "--gres=gpu:2",
+        "-c",
+        "1",
+        "-C",
+        "hopper",
+        "--uid=nobody",
+        "-D",
+        "/tmp",
+    ];
+    // A 1-GPU job of partition gpu asking for these features.
+    macro_rules! needs {
+        ($features:literal) => {
+            concat!(
+                "partition = \"gpu\"\ngpus = 1\ncpus = 1\ntime = \"10:00\"\nconstraint = \"",
+                $features,
+                "\""
+            )
+        };
+    }
+    #[rustfmt::skip]
+    let rows: &[Row] = &[
+        ("constraint-starts", needs!("ampere"), &[], "starts_now", ""),
+        ("constraint-unknown-feature", needs!("ampere|nosuch"), &[], "rejected", "InvalidFeature"),
+        ("constraint-no-node-has-all", needs!("ampere&hopper"), &[], "rejected", "NodeConfigurationUnavailable"),
+        ("constraint-node-busy", needs!("ampere"), &[AMPERE], "pends", "Resources"),
+        ("constraint-other-node-free", needs!("ampere|hopper"), &[AMPERE], "starts_now", ""),
+        ("constraint-left-to-right", needs!("ib|ampere&hopper"), &[HOPPER], "pends", "Resources"),
+    ];
+    for row in rows {
+        verdict_against_slurm(&mut env, row);
+        cancel_all();
+    }
+}
+
 /// What sbatch prints when it refuses a job for `reason` (an oracle apart from yenjob's own).
 fn sbatch_says(reason: &str) -> &str {
     match reason {
@@ -1436,6 +1506,7 @@ fn sbatch_says(reason: &str) -> &str {
         "TooManyRequestedCpus" => "More processors requested than permitted",
         "InvalidTimeLimit" => "Requested time limit is invalid",
         "InvalidQOS" => "Invalid qos specification",
+        "InvalidFeature" => "Invalid feature specification",
         code => code,
     }
 }

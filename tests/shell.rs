@@ -33,7 +33,7 @@ fn configuration_layers_site_user_spec_flags_with_their_files() {
     let user = tmp.path().join("xdg/yenjob/config.toml");
     write(
         &site,
-        "[job]\npartition = \"gpu\"\naccount = \"sitelab\"\ngpu_request = \"gpus\"\nmodules = [\"cuda/12.4\"]\nbackend = \"slurm\"\n",
+        "[job]\npartition = \"gpu\"\naccount = \"sitelab\"\ngpu_request = \"gpus\"\nmodules = [\"cuda/12.4\"]\nbackend = \"slurm\"\nconstraint = \"a30|a100\"\n",
     );
     write(
         &user,
@@ -80,7 +80,7 @@ fn configuration_layers_site_user_spec_flags_with_their_files() {
     assert!(qos.ends_with("job.qos = \"normal\""), "{text}");
     assert!(text.contains("job.partition = \"gpu\""), "{text}");
 
-    // The rendered job: site's GPU style and modules, user's account and environment; the
+    // The rendered job: site's GPU style, modules and constraint, user's account and environment; the
     // --backend flag over the site's backend.
     let out = yenjob(tmp.path())
         .args(["submit", "--dry-run", "--backend", "local"])
@@ -93,6 +93,7 @@ fn configuration_layers_site_user_spec_flags_with_their_files() {
         "#SBATCH --gpus=1",
         "#SBATCH --account=mylab",
         "#SBATCH --qos=normal",
+        "#SBATCH --constraint=a30|a100",
         "module load 'cuda/12.4'",
         "export HF_HOME='/scratch/hf'",
     ] {

@@ -81,8 +81,9 @@ pub fn facts(req: &Request, state: &ClusterState) -> Vec<String> {
             _ => format!(": {}, ...", fitting[..8].join(", ")),
         };
         facts.push(format!(
-            "constraint {c}: {} of its {} node(s) have those features{named}",
+            "constraint {c}: {} of partition {}'s {} node(s) match it{named}",
             fitting.len(),
+            p.name,
             nodes.len()
         ));
     }

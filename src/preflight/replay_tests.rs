@@ -889,3 +889,25 @@ fn a_preemptable_partition_is_named_in_the_facts() {
         by_qos.verdict().facts
     );
 }
+
+/// A job with a constraint is told which of the partition's nodes have its features.
+#[test]
+fn the_nodes_a_constraint_matches_are_named_in_the_facts() {
+    let s = load(&Path::new(FIXTURES).join("multi-constraint-starts"));
+    let v = s.verdict();
+    assert!(
+        v.facts
+            .iter()
+            .any(|f| f == "constraint ampere: 1 of partition gpu's 2 node(s) match it: yj1"),
+        "{:?}",
+        v.facts
+    );
+    let none = load(&Path::new(FIXTURES).join("multi-no-constraint-other-node-up"));
+    assert!(
+        !none
+            .verdict()
+            .facts
+            .iter()
+            .any(|f| f.starts_with("constraint"))
+    );
+}

@@ -211,7 +211,9 @@ mod tests {
     }
 
     fn on(constraint: &str, features: &str) -> bool {
-        Constraint::parse(constraint).unwrap().matches(&node(features))
+        Constraint::parse(constraint)
+            .unwrap()
+            .matches(&node(features))
     }
 
     #[test]
@@ -267,6 +269,10 @@ mod tests {
         let c: Constraint = serde_json::from_str("\"ampere&ib\"").unwrap();
         assert_eq!(serde_json::to_string(&c).unwrap(), "\"ampere&ib\"");
         let bad = serde_json::from_str::<Constraint>("\"a||b\"").unwrap_err();
-        assert!(bad.to_string().contains("constraint \"a||b\": a feature is missing at character 3"), "{bad}");
+        assert!(
+            bad.to_string()
+                .contains("constraint \"a||b\": a feature is missing at character 3"),
+            "{bad}"
+        );
     }
 }

@@ -189,7 +189,10 @@ impl Ctx<'_> {
             format!(
                 "{} {free_gpus} of {total_gpus} {gpu_word} and {free_cpus} of {total_cpus} CPUs free{kept}; this job asks for {} {gpu_word} and {} CPUs{memory} on one node, so it waits for {waits_for}",
                 match &self.req.constraint {
-                    Some(c) => format!("partition {}'s nodes with features {c} have", self.partition.name),
+                    Some(c) => format!(
+                        "partition {}'s nodes with features {c} have",
+                        self.partition.name
+                    ),
                     None => format!("partition {} has", self.partition.name),
                 },
                 self.req.gpus,

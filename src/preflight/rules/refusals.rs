@@ -206,7 +206,12 @@ impl Ctx<'_> {
     /// captured).
     pub(super) fn features_exist(&self) -> Option<Finding> {
         let constraint = self.req.constraint.as_ref()?;
-        let has = |f: &str| self.state.nodes.iter().any(|n| n.features.iter().any(|g| g == f));
+        let has = |f: &str| {
+            self.state
+                .nodes
+                .iter()
+                .any(|n| n.features.iter().any(|g| g == f))
+        };
         let unknown: Vec<&str> = constraint
             .features()
             .into_iter()
