@@ -27,7 +27,7 @@ QOS_FORMAT='format=Name,MaxTRESPU,MaxJobsPU,MaxSubmitPU,MaxWall,GrpTRES,GrpJobs,
 ASSOC_FORMAT='format=Cluster,Account,User,Partition,QOS,DefaultQOS,GrpTRES,MaxTRES,MaxJobs,MaxSubmit,MaxWall,GrpTRESMins,GrpTRESRunMins,MaxTRESMins,GrpWall'
 USER_FORMAT='format=DefaultAccount'
 ACCOUNT_FORMAT='format=Cluster,Account,ParentName,GrpTRES,GrpJobs,GrpSubmit,GrpTRESMins,GrpTRESRunMins,GrpWall'
-JOB_EXTRA_FORMAT='JobArrayID:|,Account:|,Reservation:|,SchedNodes:'
+JOB_EXTRA_FORMAT='JobArrayID:|,Account:|,Reservation:|,SchedNodes:|,Feature:'
 
 log() { echo "[capture-preflight $(date +%T)] $*" >&2; }
 
@@ -643,6 +643,10 @@ scenario multi constraint-grouped "$HOP" "$C constraint=(ampere|hopper)&ib"
 scenario multi constraint-left-to-right "$HOP" "$C constraint=ib|ampere&hopper"
 scenario multi constraint-node-drained "" "$C constraint=ampere" drain:yj1
 scenario multi no-constraint-other-node-up "" "$C" drain:yj1
+# A job queued ahead that needs yj1 (held for 10 minutes) leaves yj2 to a longer job.
+AHEAD='user=nobody partition=gpu gpus=2 cpus=1 time=10:00 constraint=ampere'
+scenario multi constraint-ahead-needs-the-other-node "$AMP; $AHEAD" "partition=gpu gpus=1 cpus=1 time=30:00 settle=40"
+scenario multi constraint-ahead-needs-the-other-node-planned "$AMP; $AHEAD" "partition=gpu gpus=1 cpus=1 time=30:00 settle=40" planned
 scenario multi constraint-array-on-one-node "" "partition=normal qos=sweep gpus=2 cpus=1 time=10:00 tasks=3 constraint=ampere"
 log "back to the plain shape"
 bash scripts/cluster-start.sh plain >/dev/null

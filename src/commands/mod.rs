@@ -225,19 +225,19 @@ pub async fn gather_state(slurm: &Slurm) -> Result<(ClusterState, Vec<String>), 
     // Whose jobs count toward an account's limits (its own, or a QOS's per account), or
     // toward one of several associations of the user, needs their accounts; what is left of
     // a reservation of some cores needs the jobs' reservations; where the jobs queued ahead
-    // will start needs the nodes the backfill scheduler planned them on: one more call,
-    // made only where such a limit, reservation or job is.
+    // will start needs the nodes the backfill scheduler planned them on, or the features
+    // they ask for: one more call, made only where such a limit, reservation or job is.
     let several_associations =
         state.associations.len() > 1 && state.associations.iter().any(|a| a.has_limits());
     if (state.accounts.iter().any(|a| a.has_limits())
         || state.qos.iter().any(|q| q.limits_accounts())
         || several_associations
         || state.has_core_reservations()
-        || state.has_planned_jobs_ahead())
+        || state.jobs_ahead_need_extras())
         && let Err(e) = slurm.add_job_extras(&mut state.queue).await
     {
         missing.push((
-            "limits counted per account or association, reservations of cores, and the nodes jobs queued ahead are planned on",
+            "limits counted per account or association, reservations of cores, and the nodes jobs queued ahead are planned on or ask for",
             e,
         ));
     }

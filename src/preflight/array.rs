@@ -406,6 +406,7 @@ fn start_task(req: &Request, state: &mut ClusterState, index: u64) -> Vec<Queued
             .or_else(|| state.default_account.clone()),
         reservation: req.reservation.clone(),
         sched_nodes: None,
+        constraint: req.constraint.clone(),
     };
     if preempted.is_empty() {
         state.add_running_behind_queue(task);

@@ -142,6 +142,11 @@ impl ClusterState {
             .nodes
             .iter()
             .filter(|n| n.partition == job.partition)
+            .filter(|n| {
+                job.constraint
+                    .as_ref()
+                    .is_none_or(|c| c.matches(&n.features))
+            })
             .filter_map(|n| {
                 let here: Vec<Holding> = self
                     .running_on(n)
@@ -174,9 +179,16 @@ impl ClusterState {
 
     /// Whether a job planned by the backfill scheduler waits for resources: the plan then
     /// wants its nodes (SchedNodes, read with the jobs' extra fields).
-    pub fn has_planned_jobs_ahead(&self) -> bool {
+    fn has_planned_jobs_ahead(&self) -> bool {
         self.waiting_for_resources()
             .any(|j| clock::parse_timestamp(&j.start_time).is_some())
+    }
+
+    /// Whether the plan of the jobs queued ahead needs their extra fields: the nodes backfill
+    /// planned them on, or, where nodes have features, the features each job asks for.
+    pub fn jobs_ahead_need_extras(&self) -> bool {
+        let features = self.nodes.iter().any(|n| !n.features.is_empty());
+        (features && self.waiting_for_resources().next().is_some()) || self.has_planned_jobs_ahead()
     }
 
     /// Pending jobs the scheduler holds resources back for: those waiting for `Resources`,
@@ -286,9 +298,11 @@ pub fn describe(held: &HeldUp<'_>, partition: &str, now: i64) -> String {
     } else {
         format!("{}, partition {}", held.job.user, held.job.partition)
     };
-    let nodes = match held.job.node_count() {
-        1 => String::new(),
-        n => format!(" on {n} nodes"),
+    let nodes = match (held.job.node_count(), &held.job.constraint) {
+        (1, None) => String::new(),
+        (1, Some(c)) => format!(" on a node with features {c}"),
+        (n, None) => format!(" on {n} nodes"),
+        (n, Some(c)) => format!(" on {n} nodes with features {c}"),
     };
     format!(
         "job {} ({whose}), queued ahead of this one, waits for {} CPUs and {} GPUs{nodes} and is expected to start at {}",
@@ -302,6 +316,7 @@ pub fn describe(held: &HeldUp<'_>, partition: &str, now: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::slurm::constraint::Constraint;
     use crate::slurm::{sinfo, squeue};
 
     const NOW: &str = "2026-11-29T18:00:00";
@@ -409,6 +424,24 @@ mod tests {
                 s.now.unwrap()
             )
             .contains("waits for 4 CPUs and 8 GPUs on 2 nodes")
+        );
+    }
+
+    /// A job ahead that needs a feature only n1 has is expected there (in 10 min), though n2
+    /// frees first: a long job on n2 does not hold it up.
+    #[test]
+    fn a_job_ahead_waits_for_a_node_with_its_features() {
+        let mut s = state(&format!(
+            "{RUNNING}3|gpu|c|PENDING|0:00|10:00|2|cpu=2|normal|Resources|N/A||x\n"
+        ));
+        s.nodes[0].features = vec!["ampere".into()];
+        s.queue[2].constraint = Some(Constraint::parse("ampere").unwrap());
+        assert!(s.holds_up(&s.nodes[1], &request(60)).is_none());
+        let held = s.holds_up(&s.nodes[0], &request(11)).unwrap();
+        assert_eq!(held.start - s.now.unwrap(), 600);
+        assert!(
+            describe(&held, "gpu", s.now.unwrap())
+                .contains("waits for 2 CPUs and 0 GPUs on a node with features ampere")
         );
     }
 

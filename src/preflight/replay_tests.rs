@@ -323,6 +323,10 @@ fn each_verdict_names_the_code_and_numbers() {
         ("multi-constraint-left-to-right", "Resources", false, &["partition gpu's nodes with features ib|ampere&hopper have 0 of 2 GPUs"]),
         ("multi-constraint-node-drained", "ReqNodeNotAvail", false, &["every node of partition gpu with features ampere is down, drained or reserved (yj1 drained)"]),
         ("multi-no-constraint-other-node-up", "", false, &["partition gpu has room for 1 GPUs and 1 CPUs now"]),
+        // A job ahead that needs yj1's features waits for yj1 alone: a longer job starts on
+        // yj2 (before its features were read, yenjob expected the job ahead there: Priority).
+        ("multi-constraint-ahead-needs-the-other-node", "", false, &["partition gpu has room for 1 GPUs and 1 CPUs now"]),
+        ("multi-constraint-ahead-needs-the-other-node-planned", "", false, &["partition gpu has room for 1 GPUs and 1 CPUs now"]),
         ("multi-constraint-array-on-one-node", "", false, &["1 of 3 tasks start now; the other 2 wait (Resources)", "partition normal's nodes with features ampere have 0 of 2 GPUs"]),
         ("plain-queue-ahead-room-beside", "Priority", false, &["job 3950 (root)", "time limit of 30:00 would hold that one up"]),
         // Preemption by partition PriorityTier: a job of gpu (tier 2) takes what jobs of

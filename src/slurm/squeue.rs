@@ -1,6 +1,7 @@
 //! `squeue -O ...` with an explicit, delimited format: names with spaces, long names and a
 //! user's `SQUEUE_FORMAT` cannot break it. The job name comes last so a `|` inside it is kept.
 
+use super::constraint::Constraint;
 use super::duration::SlurmTime;
 use super::state::JobState;
 use super::tres::Tres;
@@ -38,6 +39,10 @@ pub struct QueuedJob {
     /// Slurm's hostlist (`gpu[01-02]`), as squeue's SchedNodes prints it.
     #[serde(skip)]
     pub sched_nodes: Option<String>,
+    /// The node features it asks for (`--constraint`), read with the fields above; `None`
+    /// for none, or for an expression yenjob does not read (counts across nodes).
+    #[serde(skip)]
+    pub constraint: Option<Constraint>,
 }
 
 impl QueuedJob {
@@ -107,14 +112,17 @@ fn parse_line(line: &str) -> Option<QueuedJob> {
         account: None,
         reservation: None,
         sched_nodes: None,
+        constraint: None,
     })
 }
 
-/// Each job's account, reservation and planned nodes: `squeue --all -h -O EXTRA_FORMAT`.
-pub const EXTRA_FORMAT: &str = "JobArrayID:|,Account:|,Reservation:|,SchedNodes:";
+/// Each job's account, reservation, planned nodes and features: `squeue --all -h -O
+/// EXTRA_FORMAT`.
+pub const EXTRA_FORMAT: &str = "JobArrayID:|,Account:|,Reservation:|,SchedNodes:|,Feature:";
 
-/// Fills in each job's account, reservation and planned nodes from `squeue -O EXTRA_FORMAT`,
-/// matching job ids. Lines captured before the later fields were read give the first ones.
+/// Fills in each job's account, reservation, planned nodes and features from `squeue -O
+/// EXTRA_FORMAT`, matching job ids. Lines captured before the later fields were read give the
+/// first ones.
 pub fn add_extra_fields(jobs: &mut [QueuedJob], text: &str) {
     let extras: std::collections::HashMap<&str, Vec<&str>> = text
         .lines()
@@ -132,6 +140,8 @@ pub fn add_extra_fields(jobs: &mut [QueuedJob], text: &str) {
         job.account = named(found.and_then(|f| f.first()));
         job.reservation = named(found.and_then(|f| f.get(1)));
         job.sched_nodes = named(found.and_then(|f| f.get(2)));
+        job.constraint =
+            named(found.and_then(|f| f.get(3))).and_then(|text| Constraint::parse(&text).ok());
     }
 }
 
@@ -168,8 +178,8 @@ mod tests {
         assert_eq!(job("17_[1,3,5-7]").task_count(), 5);
     }
 
-    /// Real lines: the account, reservation and planned nodes of each job, and an older
-    /// capture without the reservation.
+    /// Real lines: the account, reservation, planned nodes and features of each job, and an
+    /// older capture without the reservation.
     #[test]
     fn extra_fields_by_job_id() {
         let line = "3774|gpu|root|RUNNING|0:00|10:00|1|cpu=1|normal|None|N/A|localhost|x\n";
@@ -184,6 +194,16 @@ mod tests {
         assert_eq!(jobs[0].sched_nodes, None);
         assert_eq!(jobs[1].reservation, None);
         assert_eq!(jobs[1].sched_nodes.as_deref(), Some("gpu[01-02]"));
+        add_extra_fields(
+            &mut jobs,
+            "3774|yenlab|(null)|(null)|ampere&ib\n3775|yenlab|(null)|(null)|ampere*2\n",
+        );
+        assert_eq!(
+            jobs[0].constraint.as_ref().map(|c| c.as_str()),
+            Some("ampere&ib")
+        );
+        // A count asks for nodes of a feature: not read, so the job may go anywhere.
+        assert_eq!(jobs[1].constraint, None);
         add_extra_fields(&mut jobs, "3774|other\n");
         assert_eq!(jobs[0].account.as_deref(), Some("other"));
         assert_eq!(jobs[0].reservation, None);
