@@ -647,6 +647,11 @@ scenario multi no-constraint-other-node-up "" "$C" drain:yj1
 AHEAD='user=nobody partition=gpu gpus=2 cpus=1 time=10:00 constraint=ampere'
 scenario multi constraint-ahead-needs-the-other-node "$AMP; $AHEAD" "partition=gpu gpus=1 cpus=1 time=30:00 settle=40"
 scenario multi constraint-ahead-needs-the-other-node-planned "$AMP; $AHEAD" "partition=gpu gpus=1 cpus=1 time=30:00 settle=40" planned
+# The same for a job ahead that asks for yj1's GPU type.
+TYPED_AHEAD='user=nobody partition=normal gpus=a30:2 cpus=1 time=10:00; user=nobody partition=gpu gpus=a30:2 cpus=1 time=10:00'
+scenario multi typed-ahead-needs-the-other-node "$TYPED_AHEAD" "partition=gpu gpus=1 cpus=1 time=30:00 settle=40"
+scenario multi typed-ahead-needs-the-other-node-typed "$TYPED_AHEAD" "partition=gpu gpus=h100:1 cpus=1 time=30:00 settle=40"
+scenario multi typed-ahead-same-type-held-up "$TYPED_AHEAD" "partition=gpu gpus=a30:1 cpus=1 time=30:00 settle=40"
 scenario multi constraint-array-on-one-node "" "partition=normal qos=sweep gpus=2 cpus=1 time=10:00 tasks=3 constraint=ampere"
 log "back to the plain shape"
 bash scripts/cluster-start.sh plain >/dev/null

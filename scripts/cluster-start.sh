@@ -30,10 +30,10 @@
 #          gpu (PriorityTier 2) requeues the jobs of partition normal (PriorityTier 1).
 #   preempt-qos plain, with PreemptType=preempt/qos and PreemptMode=REQUEUE: a QOS requeues
 #          the jobs of the QOS its Preempt list names (none does by itself).
-#   multi  plain, as two nodes (yj1, yj2) of this machine's CPUs and memory and 2 fake GPUs
-#          each, one slurmd per node (Debian's Slurm is built with MULTIPLE_SLURMD): for jobs
-#          of several nodes, and node features (yj1: ampere,ib; yj2: hopper,ib) for
-#          constraints.
+#   multi  plain, as two nodes of this machine's CPUs and memory, one slurmd per node
+#          (Debian's Slurm is built with MULTIPLE_SLURMD): yj1 with 2 fake a30 GPUs and the
+#          features ampere,ib, yj2 with 2 fake h100 GPUs and hopper,ib (gres/gpu:a30 and
+#          gres/gpu:h100 tracked): for jobs of several nodes, GPU types and constraints.
 # Switching shape restarts slurmctld and slurmd (jobs are cancelled first); the accounting
 # database, the QOS and the job ids are kept.
 #
@@ -138,10 +138,11 @@ if [ "$SHAPE" = multi ]; then
   SLURMD_FILES="SlurmdSpoolDir=$SPOOL/d-%n
 SlurmdPidFile=$SPOOL/slurmd-%n.pid
 SlurmdLogFile=$LOGDIR/slurmd-%n.log"
-  NODE_LINES="NodeName=yj1 NodeHostname=localhost NodeAddr=127.0.0.1 Port=17001 $HW Gres=gpu:2 Features=ampere,ib State=UNKNOWN
-NodeName=yj2 NodeHostname=localhost NodeAddr=127.0.0.1 Port=17002 $HW Gres=gpu:2 Features=hopper,ib State=UNKNOWN"
-  GRES_LINES="NodeName=yj1 Name=gpu File=$SPOOL/fakegpu/nvidia[0-1]
-NodeName=yj2 Name=gpu File=$SPOOL/fakegpu/nvidia[2-3]"
+  TRES=gres/gpu,gres/gpu:a30,gres/gpu:h100
+  NODE_LINES="NodeName=yj1 NodeHostname=localhost NodeAddr=127.0.0.1 Port=17001 $HW Gres=gpu:a30:2 Features=ampere,ib State=UNKNOWN
+NodeName=yj2 NodeHostname=localhost NodeAddr=127.0.0.1 Port=17002 $HW Gres=gpu:h100:2 Features=hopper,ib State=UNKNOWN"
+  GRES_LINES="NodeName=yj1 Name=gpu Type=a30 File=$SPOOL/fakegpu/nvidia[0-1]
+NodeName=yj2 Name=gpu Type=h100 File=$SPOOL/fakegpu/nvidia[2-3]"
   PARTITIONS=${PARTITIONS//Nodes=$NODE/Nodes=yj[1-2]}
   for n in $NODES; do install -d -o root -g root -m 0755 "$SPOOL/d-$n"; done
 fi

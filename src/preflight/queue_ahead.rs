@@ -147,6 +147,10 @@ impl ClusterState {
                     .as_ref()
                     .is_none_or(|c| c.matches(&n.features))
             })
+            .filter(|n| {
+                job.gpu_type()
+                    .is_none_or(|t| n.gpus_of(Some(t)) >= need.gpus)
+            })
             .filter_map(|n| {
                 let here: Vec<Holding> = self
                     .running_on(n)
@@ -304,8 +308,12 @@ pub fn describe(held: &HeldUp<'_>, partition: &str, now: i64) -> String {
         (n, None) => format!(" on {n} nodes"),
         (n, Some(c)) => format!(" on {n} nodes with features {c}"),
     };
+    let gpus = match held.job.gpu_type() {
+        Some(t) => format!("{t} GPUs"),
+        None => "GPUs".to_string(),
+    };
     format!(
-        "job {} ({whose}), queued ahead of this one, waits for {} CPUs and {} GPUs{nodes} and is expected to start at {}",
+        "job {} ({whose}), queued ahead of this one, waits for {} CPUs and {} {gpus}{nodes} and is expected to start at {}",
         held.job.id,
         held.job.cpus,
         held.job.gpus,
@@ -442,6 +450,23 @@ mod tests {
         assert!(
             describe(&held, "gpu", s.now.unwrap())
                 .contains("waits for 2 CPUs and 0 GPUs on a node with features ampere")
+        );
+    }
+
+    /// A job ahead asking for a30 GPUs is expected on the node that has them (in 10 min),
+    /// though n2's GPUs free first: a long job on n2 does not hold it up.
+    #[test]
+    fn a_job_ahead_waits_for_a_node_with_its_gpu_type() {
+        let mut s = state(&format!(
+            "{RUNNING}3|gpu|c|PENDING|0:00|10:00|2|cpu=2,gres/gpu=2,gres/gpu:a30=2|normal|Resources|N/A||x\n"
+        ));
+        s.nodes[0].gpu_types = [("a30".to_string(), 4)].into();
+        s.nodes[1].gpu_types = [("h100".to_string(), 4)].into();
+        assert_eq!(s.queue[2].gpu_type(), Some("a30"));
+        assert!(s.holds_up(&s.nodes[1], &request(60)).is_none());
+        let held = s.holds_up(&s.nodes[0], &request(11)).unwrap();
+        assert!(
+            describe(&held, "gpu", s.now.unwrap()).contains("waits for 2 CPUs and 2 a30 GPUs and")
         );
     }
 

@@ -301,9 +301,9 @@ fn each_verdict_names_the_code_and_numbers() {
         ("plain-queue-ahead-planned-held-up", "Priority", false, &["job 444 (nobody), queued ahead of this one, waits for 2 CPUs and 1 GPUs and is expected to start at 00:40", "would hold that one up"]),
         ("plain-queue-ahead-planned-backfilled", "", false, &["1 job(s) queued ahead wait for resources there; this one ends before they are expected to start"]),
         // A job ahead of two nodes keeps both: the one a job holds, and the one free now.
-        ("multi-two-nodes-ahead-held-up", "Priority", false, &["job 520 (nobody), queued ahead of this one, waits for 2 CPUs and 4 GPUs on 2 nodes and is expected to start at", "would hold that one up"]),
+        ("multi-two-nodes-ahead-held-up", "Priority", false, &["job 1043 (nobody), queued ahead of this one, waits for 2 CPUs and 4 GPUs on 2 nodes and is expected to start at", "would hold that one up"]),
         ("multi-two-nodes-ahead-backfilled", "", false, &["1 job(s) queued ahead wait for resources there; this one ends before they are expected to start"]),
-        ("multi-two-nodes-ahead-planned-held-up", "Priority", false, &["job 526 (nobody), queued ahead of this one, waits for 2 CPUs and 4 GPUs on 2 nodes and is expected to start at 01:07", "would hold that one up"]),
+        ("multi-two-nodes-ahead-planned-held-up", "Priority", false, &["job 1049 (nobody), queued ahead of this one, waits for 2 CPUs and 4 GPUs on 2 nodes and is expected to start at 04:24", "would hold that one up"]),
         ("multi-two-nodes-ahead-planned-backfilled", "", false, &["1 job(s) queued ahead wait for resources there; this one ends before they are expected to start"]),
         // Node features asked for with a constraint (yj1: ampere,ib; yj2: hopper,ib).
         ("multi-constraint-starts", "", false, &["partition gpu has room for 1 GPUs and 1 CPUs on a node with features ampere now"]),
@@ -327,6 +327,11 @@ fn each_verdict_names_the_code_and_numbers() {
         // yj2 (before its features were read, yenjob expected the job ahead there: Priority).
         ("multi-constraint-ahead-needs-the-other-node", "", false, &["partition gpu has room for 1 GPUs and 1 CPUs now"]),
         ("multi-constraint-ahead-needs-the-other-node-planned", "", false, &["partition gpu has room for 1 GPUs and 1 CPUs now"]),
+        // A job ahead that asks for yj1's GPU type (a30) waits for yj1 alone. Behind it, a job
+        // that finds no room gets Priority from Slurm, not Resources.
+        ("multi-typed-ahead-needs-the-other-node", "", false, &["partition gpu has room for 1 GPUs and 1 CPUs now"]),
+        ("multi-typed-ahead-needs-the-other-node-typed", "", false, &["partition gpu has room for 1 h100 GPUs and 1 CPUs now"]),
+        ("multi-typed-ahead-same-type-held-up", "Priority", false, &["partition gpu has 0 of 2 a30 GPUs and 3 of 4 CPUs free", "queued ahead of this one, waits for resources there too, so Slurm gives Priority as the reason"]),
         ("multi-constraint-array-on-one-node", "", false, &["1 of 3 tasks start now; the other 2 wait (Resources)", "partition normal's nodes with features ampere have 0 of 2 GPUs"]),
         ("plain-queue-ahead-room-beside", "Priority", false, &["job 3950 (root)", "time limit of 30:00 would hold that one up"]),
         // Preemption by partition PriorityTier: a job of gpu (tier 2) takes what jobs of

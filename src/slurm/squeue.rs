@@ -51,6 +51,18 @@ impl QueuedJob {
         self.tres.get("node").unwrap_or(1).max(1)
     }
 
+    /// The GPU type it holds or asks for (`gres/gpu:a30=2` in its TRES, beside `gres/gpu=2`);
+    /// `None` for GPUs of any type, or of several.
+    pub fn gpu_type(&self) -> Option<&str> {
+        let mut types = self
+            .tres
+            .0
+            .keys()
+            .filter_map(|k| k.strip_prefix("gres/gpu:"));
+        let first = types.next()?;
+        types.next().is_none().then_some(first)
+    }
+
     /// The memory it holds or asks for, over all its nodes (`mem=` in its TRES); 0 when not
     /// said.
     pub fn mem_mib(&self) -> u64 {

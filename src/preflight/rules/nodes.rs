@@ -183,11 +183,27 @@ impl Ctx<'_> {
             }
             _ => String::new(),
         };
+        // Once a job of the partition waits for resources, Slurm's scheduler passes the jobs
+        // queued behind it there by with the reason Priority (as captured).
+        let ahead = self
+            .state
+            .waiting_for_resources()
+            .find(|j| j.partition == self.partition.name);
+        let (reason, behind) = match ahead {
+            Some(j) => (
+                Reason::Priority,
+                format!(
+                    "; job {} ({}), queued ahead of this one, waits for resources there too, so Slurm gives Priority as the reason",
+                    j.id, j.user
+                ),
+            ),
+            None => (Reason::Resources, String::new()),
+        };
         Some(Finding::new(
-            Reason::Resources,
+            reason,
             Effect::Pends,
             format!(
-                "{} {free_gpus} of {total_gpus} {gpu_word} and {free_cpus} of {total_cpus} CPUs free{kept}; this job asks for {} {gpu_word} and {} CPUs{memory} on one node, so it waits for {waits_for}",
+                "{} {free_gpus} of {total_gpus} {gpu_word} and {free_cpus} of {total_cpus} CPUs free{kept}; this job asks for {} {gpu_word} and {} CPUs{memory} on one node, so it waits for {waits_for}{behind}",
                 match &self.req.constraint {
                     Some(c) => format!(
                         "partition {}'s nodes with features {c} have",
