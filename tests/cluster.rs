@@ -1311,29 +1311,12 @@ fn typed_shape_verdicts_match_what_slurm_does() {
 fn multi_node_queue_ahead_verdicts_match_what_slurm_does() {
     let mut env = Env::new();
     let _shape = Shape::switch("multi");
-    let node_job = env.hold(&[
-        "-p",
-        "normal",
-        "--gres=gpu:2",
-        "-c",
-        "1",
-        "--uid=nobody",
-        "-D",
-        "/tmp",
-    ]);
+    // Another user's jobs (`--uid=nobody`, as root submits them for it).
+    #[rustfmt::skip]
+    let node_job = env.hold(&["-p", "normal", "--gres=gpu:2", "-c", "1", "--uid=nobody", "-D", "/tmp"]);
     wait_for(&node_job, |s, _| s == "RUNNING", 30);
-    let two_nodes = env.hold(&[
-        "-p",
-        "gpu",
-        "-N",
-        "2",
-        "--gres=gpu:2",
-        "-c",
-        "1",
-        "--uid=nobody",
-        "-D",
-        "/tmp",
-    ]);
+    #[rustfmt::skip]
+    let two_nodes = env.hold(&["-p", "gpu", "-N", "2", "--gres=gpu:2", "-c", "1", "--uid=nobody", "-D", "/tmp"]);
     let (state, _) = wait_for(&two_nodes, |s, r| s == "PENDING" && r == "Resources", 30);
     assert_eq!(state, "PENDING", "the two-node job should wait for yj1");
 
@@ -1450,30 +1433,10 @@ fn constraint_verdicts_match_what_slurm_does() {
     let mut env = Env::new();
     let _shape = Shape::switch("multi");
     // Both GPUs of one node, held by another user's job in partition normal.
-    const AMPERE: &[&str] = &[
-        "-p",
-        "normal",
-        "--gres=gpu:2",
-        "-c",
-        "1",
-        "-C",
-        "ampere",
-        "--uid=nobody",
-        "-D",
-        "/tmp",
-    ];
-    const HOPPER: &[&str] = &[
-        "-p",
-        "normal",
-        "--gres=gpu:2",
-        "-c",
-        "1",
-        "-C",
-        "hopper",
-        "--uid=nobody",
-        "-D",
-        "/tmp",
-    ];
+    #[rustfmt::skip]
+    const AMPERE: &[&str] = &["-p", "normal", "--gres=gpu:2", "-c", "1", "-C", "ampere", "--uid=nobody", "-D", "/tmp"];
+    #[rustfmt::skip]
+    const HOPPER: &[&str] = &["-p", "normal", "--gres=gpu:2", "-c", "1", "-C", "hopper", "--uid=nobody", "-D", "/tmp"];
     // A 1-GPU job of partition gpu asking for these features.
     macro_rules! needs {
         ($features:literal) => {

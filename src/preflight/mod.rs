@@ -108,11 +108,8 @@ impl ClusterState {
     /// The nodes of `req`'s partition that have the features it asks for: the ones it may
     /// run on.
     pub fn nodes_for<'a>(&'a self, req: &'a Request) -> impl Iterator<Item = &'a NodeRow> + 'a {
-        self.nodes_of(&req.partition).filter(move |n| {
-            req.constraint
-                .as_ref()
-                .is_none_or(|c| c.matches(&n.features))
-        })
+        self.nodes_of(&req.partition)
+            .filter(move |n| n.has_features(req.constraint.as_ref()))
     }
 
     pub fn qos_named(&self, name: &str) -> Option<&Qos> {

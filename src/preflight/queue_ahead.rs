@@ -142,11 +142,7 @@ impl ClusterState {
             .nodes
             .iter()
             .filter(|n| n.partition == job.partition)
-            .filter(|n| {
-                job.constraint
-                    .as_ref()
-                    .is_none_or(|c| c.matches(&n.features))
-            })
+            .filter(|n| n.has_features(job.constraint.as_ref()))
             .filter(|n| {
                 job.gpu_type()
                     .is_none_or(|t| n.gpus_of(Some(t)) >= need.gpus)

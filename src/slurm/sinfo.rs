@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use super::constraint::Constraint;
+
 /// The exact format we ask for; the parser below expects these fields in this order.
 pub const NODE_FORMAT: &str = "NodeList:|,Partition:|,StateLong:|,CPUsState:|,Memory:|,AllocMem:|,Gres:|,GresUsed:|,Features:|";
 
@@ -45,6 +47,11 @@ impl NodeRow {
                 .gpus_of(Some(t))
                 .saturating_sub(self.gpu_types_used.get(t).copied().unwrap_or(0)),
         }
+    }
+
+    /// Whether it has the features `constraint` asks for (any node, without one).
+    pub fn has_features(&self, constraint: Option<&Constraint>) -> bool {
+        constraint.is_none_or(|c| c.matches(&self.features))
     }
 
     /// States in which a node can take new work.
