@@ -647,6 +647,9 @@ scenario multi no-constraint-other-node-up "" "$C" drain:yj1
 AHEAD='user=nobody partition=gpu gpus=2 cpus=1 time=10:00 constraint=ampere'
 scenario multi constraint-ahead-needs-the-other-node "$AMP; $AHEAD" "partition=gpu gpus=1 cpus=1 time=30:00 settle=40"
 scenario multi constraint-ahead-needs-the-other-node-planned "$AMP; $AHEAD" "partition=gpu gpus=1 cpus=1 time=30:00 settle=40" planned
+# No room for the request, behind that job: on its node, or on neither node.
+scenario multi constraint-ahead-same-node-held-up "$AMP; $AHEAD" "partition=gpu gpus=1 cpus=1 time=30:00 constraint=ampere settle=40"
+scenario multi constraint-ahead-no-room-anywhere "$AMP; $HOP; $AHEAD" "partition=gpu gpus=1 cpus=1 time=30:00 settle=40"
 # The same for a job ahead that asks for yj1's GPU type.
 TYPED_AHEAD='user=nobody partition=normal gpus=a30:2 cpus=1 time=10:00; user=nobody partition=gpu gpus=a30:2 cpus=1 time=10:00'
 scenario multi typed-ahead-needs-the-other-node "$TYPED_AHEAD" "partition=gpu gpus=1 cpus=1 time=30:00 settle=40"

@@ -327,6 +327,10 @@ fn each_verdict_names_the_code_and_numbers() {
         // yj2 (before its features were read, yenjob expected the job ahead there: Priority).
         ("multi-constraint-ahead-needs-the-other-node", "", false, &["partition gpu has room for 1 GPUs and 1 CPUs now"]),
         ("multi-constraint-ahead-needs-the-other-node-planned", "", false, &["partition gpu has room for 1 GPUs and 1 CPUs now"]),
+        // Behind a job of the partition with a constraint that waits for resources, no room
+        // is Priority too: on its node, and on neither node.
+        ("multi-constraint-ahead-same-node-held-up", "Priority", false, &["partition gpu's nodes with features ampere have 0 of 2 GPUs", "waits for resources there too, so Slurm gives Priority as the reason"]),
+        ("multi-constraint-ahead-no-room-anywhere", "Priority", false, &["partition gpu has 0 of 4 GPUs", "waits for resources there too, so Slurm gives Priority as the reason"]),
         // A job ahead that asks for yj1's GPU type (a30) waits for yj1 alone. Behind it, a job
         // that finds no room gets Priority from Slurm, not Resources.
         ("multi-typed-ahead-needs-the-other-node", "", false, &["partition gpu has room for 1 GPUs and 1 CPUs now"]),
