@@ -193,8 +193,10 @@ impl Ctx<'_> {
             Some(j) => (
                 Reason::Priority,
                 format!(
-                    "; job {} ({}), queued ahead of this one, waits for resources there too, so Slurm gives Priority as the reason",
-                    j.id, j.user
+                    "; job {} ({}), queued ahead of this one, waits for resources there too, so Slurm gives Priority as the reason{}",
+                    j.id,
+                    j.user,
+                    self.may_rank_above()
                 ),
             ),
             None => (Reason::Resources, String::new()),
@@ -215,6 +217,16 @@ impl Ctx<'_> {
                 self.cpus
             ),
         ))
+    }
+
+    /// Under priority/multifactor a new job may rank above queued ones: every queued job is
+    /// taken as ahead, and the sentence says it may go first.
+    fn may_rank_above(&self) -> &'static str {
+        if self.state.config.multifactor_priority {
+            " (PriorityType is priority/multifactor: Slurm may rank this job above some queued ones, and then it starts sooner)"
+        } else {
+            ""
+        }
     }
 
     /// `; partition gpu gives each job whole nodes (OverSubscribe=EXCLUSIVE), and 1 of its 1
@@ -284,11 +296,7 @@ impl Ctx<'_> {
                 self.partition.name,
                 queue_ahead::describe(first, &self.partition.name, now),
                 format_seconds(self.req.time_seconds),
-                if self.state.config.multifactor_priority {
-                    " (PriorityType is priority/multifactor: Slurm may rank this job above some queued ones, and then it starts sooner)"
-                } else {
-                    ""
-                }
+                self.may_rank_above()
             ),
         ))
     }

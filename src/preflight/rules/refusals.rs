@@ -228,16 +228,22 @@ impl Ctx<'_> {
             .collect();
         known.sort_unstable();
         known.dedup();
-        let here = if known.is_empty() {
-            "this cluster's nodes have no features".to_string()
+        let (here, what_to_do) = if known.is_empty() {
+            (
+                "this cluster's nodes have no features".to_string(),
+                "drop the constraint",
+            )
         } else {
-            format!("features here: {}", known.join(", "))
+            (
+                format!("features here: {}", known.join(", ")),
+                "ask for features among those",
+            )
         };
         Some(Finding::new(
             Reason::InvalidFeature,
             Effect::Refused,
             format!(
-                "no node of this cluster has the feature {} that constraint {constraint} names ({here})",
+                "no node of this cluster has the feature {} that constraint {constraint} names ({here}); {what_to_do}",
                 unknown.join(", ")
             ),
         ))
