@@ -323,6 +323,8 @@ fn main() {
         time_seconds: 4 * 3600,
         tasks,
         constraint: None,
+        nodelist: None,
+        exclude: None,
     };
     for (what, req) in [
         ("1 GPU, partition gpu", request("gpu", 1, None, 1)),

@@ -8,7 +8,8 @@
 #
 # Each scenario becomes OUT/NAME/ with
 #   request.txt   the job request as key=value words (partition, gpus, cpus, mem, time, qos,
-#                 account; a job array: tasks=N and throttle=K for --array=0-(N-1)%K)
+#                 account, reservation, constraint, nodelist, exclude; a job array: tasks=N
+#                 and throttle=K for --array=0-(N-1)%K)
 #   partitions.txt nodes.txt queue.txt qos.txt assoc.txt user.txt config.txt groups.txt
 #   reservations.txt now.txt accounts.txt queue-accounts.txt
 #                 what yenjob reads (as the request's user=, root by default), and when
@@ -27,7 +28,7 @@ QOS_FORMAT='format=Name,MaxTRESPU,MaxJobsPU,MaxSubmitPU,MaxWall,GrpTRES,GrpJobs,
 ASSOC_FORMAT='format=Cluster,Account,User,Partition,QOS,DefaultQOS,GrpTRES,MaxTRES,MaxJobs,MaxSubmit,MaxWall,GrpTRESMins,GrpTRESRunMins,MaxTRESMins,GrpWall'
 USER_FORMAT='format=DefaultAccount'
 ACCOUNT_FORMAT='format=Cluster,Account,ParentName,GrpTRES,GrpJobs,GrpSubmit,GrpTRESMins,GrpTRESRunMins,GrpWall'
-JOB_EXTRA_FORMAT='JobArrayID:|,Account:|,Reservation:|,SchedNodes:|,Feature:'
+JOB_EXTRA_FORMAT='JobArrayID:|,Account:|,Reservation:|,SchedNodes:|,Feature:|,ReqNodes:'
 
 log() { echo "[capture-preflight $(date +%T)] $*" >&2; }
 
@@ -47,7 +48,9 @@ clear_queue() {
   for resv in $(scontrol show reservation -o 2>/dev/null | grep -o 'ReservationName=[^ ]*' | cut -d= -f2); do
     scontrol delete reservationname="$resv"
   done
-  for part in $(sinfo -h -o %R); do scontrol update partitionname="$part" state=up maxmempernode=0 allowgroups=ALL \
+  local nodes=localhost
+  [ "$(cat /var/spool/slurm/shape 2>/dev/null)" = multi ] && nodes='yj[1-2]'
+  for part in $(sinfo -h -o %R); do scontrol update partitionname="$part" nodes="$nodes" state=up maxmempernode=0 allowgroups=ALL \
     minnodes=0 maxnodes=unlimited rootonly=no reqresv=no exclusiveuser=no oversubscribe=no disablerootjobs=no \
     prioritytier="$(tier_of "$part")"; done
   for ((i = 0; i < 60; i++)); do
@@ -66,6 +69,8 @@ sbatch_args() {
       cpus=*) args+=(-c "${kv#*=}") ;;
       nodes=*) args+=(-N "${kv#*=}") ;;
       constraint=*) args+=(-C "${kv#*=}") ;;
+      nodelist=*) args+=(-w "${kv#*=}") ;;
+      exclude=*) args+=(-x "${kv#*=}") ;;
       mem=*) args+=("--mem=${kv#*=}") ;;
       time=*) args+=(-t "${kv#*=}") ;;
       qos=*) args+=("--qos=${kv#*=}") ;;
@@ -656,5 +661,41 @@ scenario multi typed-ahead-needs-the-other-node "$TYPED_AHEAD" "partition=gpu gp
 scenario multi typed-ahead-needs-the-other-node-typed "$TYPED_AHEAD" "partition=gpu gpus=h100:1 cpus=1 time=30:00 settle=40"
 scenario multi typed-ahead-same-type-held-up "$TYPED_AHEAD" "partition=gpu gpus=a30:1 cpus=1 time=30:00 settle=40"
 scenario multi constraint-array-on-one-node "" "partition=normal qos=sweep gpus=2 cpus=1 time=10:00 tasks=3 constraint=ampere"
+# Nodes named (--nodelist, one node for a yenjob job) or kept off (--exclude).
+scenario multi nodelist-starts "" "$C nodelist=yj2"
+scenario multi nodelist-unknown-node "" "$C nodelist=yj9"
+scenario multi nodelist-unknown-node-unknown-partition "" "partition=nosuch gpus=1 cpus=1 time=10:00 nodelist=yj9"
+scenario multi nodelist-unknown-node-array-too-large "" "partition=gpu gpus=1 cpus=1 time=10:00 tasks=2000 nodelist=yj9"
+scenario multi exclude-unknown-node "" "$C exclude=yj[2-3]"
+scenario multi nodelist-excluded-too "" "$C nodelist=yj1 exclude=yj1"
+scenario multi exclude-every-node "" "$C exclude=yj[1-2]"
+scenario multi exclude-every-node-over-partition-time "" "partition=gpu gpus=1 cpus=1 time=2-00:00:00 exclude=yj[1-2]"
+scenario multi nodelist-not-in-partition "" "$C nodelist=yj2" partition:Nodes=yj1
+scenario multi nodelist-other-gpu-type "" "partition=gpu gpus=h100:1 cpus=1 time=10:00 nodelist=yj1"
+scenario multi nodelist-without-the-feature "" "$C nodelist=yj1 constraint=hopper"
+scenario multi exclude-leaves-no-node-with-the-feature "" "$C exclude=yj2 constraint=hopper"
+scenario multi nodelist-more-gpus-than-its-node "" "partition=gpu gpus=3 cpus=1 time=10:00 nodelist=yj1"
+scenario multi nodelist-node-busy "$AMP" "$C nodelist=yj1"
+scenario multi nodelist-other-node-free "$AMP" "$C nodelist=yj2"
+scenario multi exclude-leaves-the-busy-node "$AMP" "$C exclude=yj2"
+scenario multi exclude-leaves-the-free-node "$AMP" "$C exclude=yj1"
+scenario multi nodelist-node-drained "" "$C nodelist=yj1" drain:yj1
+scenario multi exclude-leaves-the-drained-node "" "$C exclude=yj2" drain:yj1
+scenario multi nodelist-array-on-one-node "" "partition=normal qos=sweep gpus=2 cpus=1 time=10:00 tasks=3 nodelist=yj1"
+# A job queued ahead that named yj1 (held for 10 minutes) leaves yj2 to a longer job.
+NAMED_AHEAD='user=nobody partition=gpu gpus=2 cpus=1 time=10:00 nodelist=yj1'
+scenario multi nodelist-ahead-needs-the-other-node "$AMP; $NAMED_AHEAD" "partition=gpu gpus=1 cpus=1 time=30:00 settle=40"
+scenario multi nodelist-ahead-needs-the-other-node-planned "$AMP; $NAMED_AHEAD" "partition=gpu gpus=1 cpus=1 time=30:00 settle=40" planned
+scenario multi nodelist-ahead-same-node-held-up "$AMP; $NAMED_AHEAD" "partition=gpu gpus=1 cpus=1 time=30:00 nodelist=yj1 settle=40"
+scenario multi nodelist-ahead-no-room-anywhere "$AMP; $HOP; $NAMED_AHEAD" "partition=gpu gpus=1 cpus=1 time=30:00 settle=40"
+scenario multi nodelist-ahead-no-room-on-the-named-node "$AMP; $HOP; $NAMED_AHEAD" "partition=gpu gpus=1 cpus=1 time=30:00 nodelist=yj2 settle=40"
+# Slurm passes a job that named its nodes by without holding up its partition: it keeps those
+# nodes from the jobs behind it (a job there that names them too waits for ReqNodeNotAvail),
+# and a job behind that finds no room elsewhere waits for Resources, not Priority.
+scenario multi nodelist-ahead-constraint-behind "$AMP; $NAMED_AHEAD" "partition=gpu gpus=1 cpus=1 time=30:00 constraint=ampere settle=40"
+AMP1='user=nobody partition=normal gpus=1 cpus=1 time=10:00 constraint=ampere'
+scenario multi nodelist-ahead-room-beside-held-up "$AMP1; $NAMED_AHEAD" "partition=gpu gpus=1 cpus=1 time=30:00 nodelist=yj1 settle=40"
+scenario multi nodelist-ahead-room-beside-backfilled "$AMP1; $NAMED_AHEAD" "partition=gpu gpus=1 cpus=1 time=5:00 nodelist=yj1 settle=40"
+scenario multi nodelist-ahead-room-beside-unnamed-held-up "$AMP1; $HOP; $NAMED_AHEAD" "partition=gpu gpus=1 cpus=1 time=30:00 settle=40"
 log "back to the plain shape"
 bash scripts/cluster-start.sh plain >/dev/null

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::slurm::constraint::Constraint;
+use crate::slurm::hostlist::HostList;
 use crate::spec::{
     BackendChoice, EnvName, GpuRequest, JobTable, NoControlChars, SlurmName, SpecError,
 };
@@ -29,6 +30,9 @@ pub struct JobDefaults {
     /// Node features every job needs (`--constraint`), where a site requires one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub constraint: Option<Constraint>,
+    /// Nodes every job keeps off (`--exclude`): a node a user has learnt to avoid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exclude: Option<HostList>,
     /// `gres` (`--gres=gpu:N`) or `gpus` (`--gpus=N`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gpu_request: Option<GpuRequest>,
@@ -96,6 +100,7 @@ pub const KEYS: &[&str] = &[
     "partition",
     "qos",
     "constraint",
+    "exclude",
     "gpu_request",
     "modules",
     "env",
@@ -205,6 +210,7 @@ pub fn apply(
             "partition" => job.partition = value.try_into().map_err(bad)?,
             "qos" => job.qos = Some(value.try_into().map_err(bad)?),
             "constraint" => job.constraint = Some(value.try_into().map_err(bad)?),
+            "exclude" => job.exclude = Some(value.try_into().map_err(bad)?),
             "gpu_request" => job.gpu_request = value.try_into().map_err(bad)?,
             "modules" => job.modules = value.try_into().map_err(bad)?,
             "env" => job.env = value.try_into().map_err(bad)?,

@@ -49,6 +49,8 @@ struct JobScript<'a> {
     reservation: Option<&'a str>,
     /// Feature names and `&|,()[]`, no spaces: one word for sbatch's `#SBATCH` reader.
     constraint: Option<&'a str>,
+    nodelist: Option<&'a str>,
+    exclude: Option<&'a str>,
     mail_type: Option<&'a str>,
     signal_seconds: u32,
     requeue: bool,
@@ -137,6 +139,8 @@ pub fn render_job(
         account: job.account.as_ref().map(|a| a.0.as_str()),
         reservation: job.reservation.as_ref().map(|r| r.0.as_str()),
         constraint: job.constraint.as_ref().map(|c| c.as_str()),
+        nodelist: job.nodelist.as_ref().map(|n| n.as_str()),
+        exclude: job.exclude.as_ref().map(|x| x.as_str()),
         mail_type: job.mail_type.as_ref().map(|m| m.0.as_str()),
         signal_seconds: job.signal_seconds,
         requeue: job.requeue,

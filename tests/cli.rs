@@ -146,6 +146,36 @@ fn a_constraint_reaches_sbatch() {
     );
 }
 
+/// `nodelist` and `exclude` in [job] reach sbatch as written. A nodelist of several nodes is
+/// an error (sbatch would give the job all of them), and so is a host list sbatch refuses.
+#[test]
+fn a_nodelist_and_exclude_reach_sbatch() {
+    let job = GOOD_JOB.replace(
+        "gpus = 1",
+        "gpus = 1\nnodelist = \"gpu07\"\nexclude = \"gpu[03-04],gpu09\"",
+    );
+    let text = dry_run_script(&(job + GOOD_TRAIN));
+    assert!(text.contains("#SBATCH --nodelist=gpu07\n"), "{text}");
+    assert!(
+        text.contains("#SBATCH --exclude=gpu[03-04],gpu09\n"),
+        "{text}"
+    );
+    let e = spec_error(
+        &(GOOD_JOB.replace("gpus = 1", "gpus = 1\nnodelist = \"gpu[01-02]\"") + GOOD_TRAIN),
+    );
+    assert!(
+        e.contains("`job.nodelist`: nodelist \"gpu[01-02]\": it names 2 nodes (gpu01, gpu02)"),
+        "{e}"
+    );
+    let e = spec_error(
+        &(GOOD_JOB.replace("gpus = 1", "gpus = 1\nexclude = \"gpu[03-04\"") + GOOD_TRAIN),
+    );
+    assert!(
+        e.contains("`job.exclude`: host list \"gpu[03-04\": the '[' at character 4 is not closed"),
+        "{e}"
+    );
+}
+
 /// `yenjob status | true` exited 101 with "failed printing to stdout: Broken pipe".
 #[test]
 fn a_closed_pipe_ends_quietly() {

@@ -1424,12 +1424,14 @@ fn verdict_against_slurm(env: &mut Env, row: &Row) -> serde_json::Value {
     v
 }
 
-/// Node features asked for with `constraint` on the multi shape (yj1: ampere,ib; yj2:
-/// hopper,ib), row by row against what Slurm does: a feature no node has, none with all of
-/// them, a node busy, the other free, and `&` and `|` read left to right.
+/// Node features asked for with `constraint`, and nodes named with `nodelist` or kept off
+/// with `exclude`, on the multi shape (yj1: ampere,ib; yj2: hopper,ib), row by row against
+/// what Slurm does: a feature no node has, none with all of them, a node busy, the other
+/// free, `&` and `|` read left to right; a node the cluster lacks, every node excluded, the
+/// named node busy, and the node left free.
 #[test]
 #[ignore = "needs a Slurm cluster: scripts/cluster-start.sh"]
-fn constraint_verdicts_match_what_slurm_does() {
+fn node_choice_verdicts_match_what_slurm_does() {
     let mut env = Env::new();
     let _shape = Shape::switch("multi");
     // Both GPUs of one node, held by another user's job in partition normal.
@@ -1447,6 +1449,15 @@ fn constraint_verdicts_match_what_slurm_does() {
             )
         };
     }
+    // The same job, with the nodes it names or keeps off.
+    macro_rules! on {
+        ($choice:literal) => {
+            concat!(
+                "partition = \"gpu\"\ngpus = 1\ncpus = 1\ntime = \"10:00\"\n",
+                $choice
+            )
+        };
+    }
     #[rustfmt::skip]
     let rows: &[Row] = &[
         ("constraint-starts", needs!("ampere"), &[], "starts_now", ""),
@@ -1455,6 +1466,10 @@ fn constraint_verdicts_match_what_slurm_does() {
         ("constraint-node-busy", needs!("ampere"), &[AMPERE], "pends", "Resources"),
         ("constraint-other-node-free", needs!("ampere|hopper"), &[AMPERE], "starts_now", ""),
         ("constraint-left-to-right", needs!("ib|ampere&hopper"), &[HOPPER], "pends", "Resources"),
+        ("nodelist-unknown-node", on!("nodelist = \"yj9\""), &[], "rejected", "InvalidNodeName"),
+        ("exclude-every-node", on!("exclude = \"yj[1-2]\""), &[], "rejected", "NodeConfigurationUnavailable"),
+        ("nodelist-node-busy", on!("nodelist = \"yj1\""), &[AMPERE], "pends", "Resources"),
+        ("exclude-leaves-the-free-node", on!("exclude = \"yj1\""), &[AMPERE], "starts_now", ""),
     ];
     for row in rows {
         verdict_against_slurm(&mut env, row);
@@ -1470,6 +1485,7 @@ fn sbatch_says(reason: &str) -> &str {
         "InvalidTimeLimit" => "Requested time limit is invalid",
         "InvalidQOS" => "Invalid qos specification",
         "InvalidFeature" => "Invalid feature specification",
+        "InvalidNodeName" => "Invalid node name specified",
         code => code,
     }
 }

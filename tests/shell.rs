@@ -37,7 +37,7 @@ fn configuration_layers_site_user_spec_flags_with_their_files() {
     );
     write(
         &user,
-        "[job]\naccount = \"mylab\"\nenv = { HF_HOME = \"/scratch/hf\" }\n",
+        "[job]\naccount = \"mylab\"\nenv = { HF_HOME = \"/scratch/hf\" }\nexclude = \"gpu[03-04]\"\n",
     );
     // A spec without a partition: the site's fills it.
     let spec = common::write_tiny_spec(tmp.path(), "layers", 1, "", "");
@@ -80,7 +80,8 @@ fn configuration_layers_site_user_spec_flags_with_their_files() {
     assert!(qos.ends_with("job.qos = \"normal\""), "{text}");
     assert!(text.contains("job.partition = \"gpu\""), "{text}");
 
-    // The rendered job: site's GPU style, modules and constraint, user's account and environment; the
+    // The rendered job: site's GPU style, modules and constraint, user's account, environment
+    // and exclude; the
     // --backend flag over the site's backend.
     let out = yenjob(tmp.path())
         .args(["submit", "--dry-run", "--backend", "local"])
@@ -94,6 +95,7 @@ fn configuration_layers_site_user_spec_flags_with_their_files() {
         "#SBATCH --account=mylab",
         "#SBATCH --qos=normal",
         "#SBATCH --constraint=a30|a100",
+        "#SBATCH --exclude=gpu[03-04]",
         "module load 'cuda/12.4'",
         "export HF_HOME='/scratch/hf'",
     ] {

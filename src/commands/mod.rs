@@ -111,16 +111,32 @@ pub fn verdict_of(spec: &JobSpec, state: &ClusterState) -> crate::preflight::Ver
 fn unjudged(options: &[crate::spec::NoControlChars]) -> Option<String> {
     (!options.is_empty()).then(|| {
         let words: Vec<&str> = options.iter().map(|o| o.0.as_str()).collect();
-        let constraint = words
+        // Options the spec has keys for, which the verdict weighs.
+        const KEYED: &[(&str, &str, &str)] = &[
+            ("--constraint", "-C", "constraint"),
+            ("--nodelist", "-w", "nodelist"),
+            ("--exclude", "-x", "exclude"),
+        ];
+        let keys: Vec<String> = KEYED
             .iter()
-            .any(|w| w.starts_with("--constraint") || w.starts_with("-C"));
+            .filter(|(long, short, _)| {
+                words
+                    .iter()
+                    .any(|w| w.starts_with(long) || w.starts_with(short))
+            })
+            .map(|(_, _, key)| format!("`{key} = \"...\"`"))
+            .collect();
         format!(
             "sbatch_options {} go to sbatch as written; this verdict does not weigh them{}",
             words.join(" "),
-            if constraint {
-                " (`constraint = \"...\"` under [job] is weighed)"
+            if keys.is_empty() {
+                String::new()
             } else {
-                ""
+                format!(
+                    " ({} under [job] {} weighed)",
+                    keys.join(", "),
+                    if keys.len() == 1 { "is" } else { "are" }
+                )
             }
         )
     })
@@ -144,6 +160,8 @@ pub fn request_for(job: &crate::spec::JobTable, tasks: u64) -> Request {
         time_seconds: job.time.seconds(),
         tasks,
         constraint: job.constraint.clone(),
+        nodelist: job.nodelist.as_ref().map(|n| n.to_string()),
+        exclude: job.exclude.clone(),
     }
 }
 
@@ -300,6 +318,11 @@ mod tests {
                 "sbatch_options --constraint=a30 --exclusive go to sbatch as written; this verdict does not weigh them (`constraint = \"...\"` under [job] is weighed)"
             )
         );
+        let options =
+            ["--exclude=gpu09", "-w", "gpu07"].map(|o| crate::spec::NoControlChars(o.to_string()));
+        assert!(unjudged(&options).is_some_and(|m| {
+            m.ends_with("(`nodelist = \"...\"`, `exclude = \"...\"` under [job] are weighed)")
+        }));
     }
 
     /// Regression: with slurmdbd down, `check` printed three warnings, each quoting

@@ -407,6 +407,7 @@ fn start_task(req: &Request, state: &mut ClusterState, index: u64) -> Vec<Queued
         reservation: req.reservation.clone(),
         sched_nodes: None,
         constraint: req.constraint.clone(),
+        req_nodes: req.nodelist.clone(),
     };
     if preempted.is_empty() {
         state.add_running_behind_queue(task);

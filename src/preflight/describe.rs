@@ -73,18 +73,27 @@ pub fn facts(req: &Request, state: &ClusterState) -> Vec<String> {
         p.qos.as_deref().unwrap_or("none"),
         state.config.enforce_part_limits
     ));
-    if let Some(c) = &req.constraint {
+    let choices: Vec<String> = [
+        req.nodelist.as_ref().map(|n| format!("nodelist {n}")),
+        req.constraint.as_ref().map(|c| format!("constraint {c}")),
+        req.exclude.as_ref().map(|x| format!("exclude {x}")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !choices.is_empty() {
         let fitting: Vec<&str> = state.nodes_for(req).map(|n| n.node.as_str()).collect();
         let named = match fitting.len() {
             0 => String::new(),
-            1..=8 => format!(": {}", fitting.join(", ")),
-            _ => format!(": {}, ...", fitting[..8].join(", ")),
+            _ => format!(": {}", crate::slurm::hostlist::abridged(&fitting, 8)),
         };
         facts.push(format!(
-            "constraint {c}: {} of partition {}'s {} node(s) match it{named}",
+            "{}: {} of partition {}'s {} node(s) match {}{named}",
+            choices.join(", "),
             fitting.len(),
             p.name,
-            nodes.len()
+            nodes.len(),
+            if choices.len() == 1 { "it" } else { "them" }
         ));
     }
     let above: Vec<String> = state
@@ -402,6 +411,8 @@ mod tests {
             time_seconds: 600,
             tasks: 1,
             constraint: None,
+            nodelist: None,
+            exclude: None,
         };
         let facts = facts(&req, &state);
         let has = |text: &str| facts.iter().any(|f| f.contains(text));

@@ -35,6 +35,7 @@ pub use reason::{Holder, LimitCode, Reason, Scope};
 use crate::slurm::assoc_mgr::LimitUse;
 use crate::slurm::config::SiteConfig;
 use crate::slurm::constraint::Constraint;
+use crate::slurm::hostlist::HostList;
 use crate::slurm::sacctmgr::{AccountLimits, Association, Qos};
 use crate::slurm::scontrol::{Partition, Reservation};
 use crate::slurm::sinfo::NodeRow;
@@ -61,6 +62,36 @@ pub struct Request {
     /// The node features the job needs (`--constraint`); `None` for any node.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub constraint: Option<Constraint>,
+    /// The one node the job asks to run on (`--nodelist`); `None` for any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nodelist: Option<String>,
+    /// Nodes the job keeps off (`--exclude`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exclude: Option<HostList>,
+}
+
+impl Request {
+    /// Whether its nodelist and exclude leave it `node` (features aside).
+    pub fn may_use(&self, node: &str) -> bool {
+        self.nodelist.as_deref().is_none_or(|n| n == node)
+            && self.exclude.as_ref().is_none_or(|x| !x.contains(node))
+    }
+
+    /// ` named yj1`, ` with features ampere&ib`, ` other than yj2`: which of a partition's
+    /// nodes the job may run on, said after "every node of partition gpu"; empty for all.
+    pub fn which_nodes(&self) -> String {
+        let mut words = String::new();
+        if let Some(node) = &self.nodelist {
+            words.push_str(&format!(" named {node}"));
+        }
+        if let Some(c) = &self.constraint {
+            words.push_str(&format!(" with features {c}"));
+        }
+        if let Some(x) = &self.exclude {
+            words.push_str(&format!(" other than {x}"));
+        }
+        words
+    }
 }
 
 /// Everything the verdict depends on.
@@ -105,11 +136,11 @@ impl ClusterState {
         self.nodes.iter().filter(move |n| n.partition == partition)
     }
 
-    /// The nodes of `req`'s partition that have the features it asks for: the ones it may
-    /// run on.
+    /// The nodes of `req`'s partition that its nodelist and exclude leave it and that have
+    /// the features it asks for: the ones it may run on.
     pub fn nodes_for<'a>(&'a self, req: &'a Request) -> impl Iterator<Item = &'a NodeRow> + 'a {
         self.nodes_of(&req.partition)
-            .filter(move |n| n.has_features(req.constraint.as_ref()))
+            .filter(move |n| req.may_use(&n.node) && n.has_features(req.constraint.as_ref()))
     }
 
     pub fn qos_named(&self, name: &str) -> Option<&Qos> {

@@ -37,8 +37,19 @@ pub struct QueuePlan {
 /// The tier, the job's place in the queue, and when it is expected to start.
 type FirstOfTier = (u64, usize, i64);
 
-/// A pending job's partition, nodes, CPUs, GPUs and memory: all that decides where it fits.
-type Shape<'a> = (&'a str, u64, u64, u64, u64);
+/// All that decides where a pending job fits: its partition, node count, CPUs, GPUs, memory,
+/// and which nodes it may use (GPU type, features, nodes named).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Shape<'a> {
+    partition: &'a str,
+    nodes: u64,
+    cpus: u64,
+    gpus: u64,
+    mem_mib: u64,
+    gpu_type: Option<&'a str>,
+    constraint: Option<&'a str>,
+    req_nodes: Option<&'a str>,
+}
 
 /// What a running job holds on one node until it ends; no end for no time limit.
 #[derive(Debug, Clone, Copy)]
@@ -71,6 +82,21 @@ impl ClusterState {
         (ends > start).then_some(HeldUp { job, start })
     }
 
+    /// The job queued ahead (of `req`'s PriorityTier or a higher one) that named `node`
+    /// (`--nodelist`) and waits for resources: Slurm's scheduler keeps the nodes such a job
+    /// names from the jobs behind it, instead of holding up its whole partition (as
+    /// captured).
+    pub fn kept_for_named_job(&self, node: &NodeRow, req: &Request) -> Option<&QueuedJob> {
+        let tier = self.tier_of(&req.partition);
+        self.waiting_for_resources()
+            .filter(|j| j.names_its_nodes() && self.tier_of(&j.partition) >= tier)
+            .find(|j| {
+                j.req_nodes
+                    .as_deref()
+                    .is_some_and(|named| hostlist::expand(named).contains(&node.node))
+            })
+    }
+
     /// A partition's PriorityTier (1, Slurm's default, for one not known).
     fn tier_of(&self, partition: &str) -> u64 {
         self.partition(partition).map_or(1, |p| p.priority_tier)
@@ -100,13 +126,16 @@ impl ClusterState {
                 }
                 continue;
             }
-            let shape = (
-                job.partition.as_str(),
-                job.node_count(),
-                job.cpus,
-                job.gpus,
-                job.mem_mib(),
-            );
+            let shape = Shape {
+                partition: job.partition.as_str(),
+                nodes: job.node_count(),
+                cpus: job.cpus,
+                gpus: job.gpus,
+                mem_mib: job.mem_mib(),
+                gpu_type: job.gpu_type(),
+                constraint: job.constraint.as_ref().map(|c| c.as_str()),
+                req_nodes: job.req_nodes.as_deref(),
+            };
             let earliest = by_shape
                 .entry(shape)
                 .or_insert_with(|| self.earliest_room(job, now));
@@ -125,10 +154,11 @@ impl ClusterState {
         }
     }
 
-    /// The nodes of `job`'s partition that have room for it first as running jobs end (as
-    /// many as it asks for, its CPUs, GPUs and memory spread evenly over them), and when the
-    /// last of them does; `None` when too few ever do.
+    /// The nodes of `job`'s partition (those it named, if it named some) that have room for
+    /// it first as running jobs end (as many as it asks for, its CPUs, GPUs and memory spread
+    /// evenly over them), and when the last of them does; `None` when too few ever do.
     fn earliest_room(&self, job: &QueuedJob, now: i64) -> Option<(Vec<&str>, i64)> {
+        let named: Option<Vec<String>> = job.req_nodes.as_deref().map(hostlist::expand);
         let rows = self
             .partition(&job.partition)
             .and_then(super::oversubscribe::shared_rows);
@@ -143,6 +173,7 @@ impl ClusterState {
             .iter()
             .filter(|n| n.partition == job.partition)
             .filter(|n| n.has_features(job.constraint.as_ref()))
+            .filter(|n| named.as_ref().is_none_or(|named| named.contains(&n.node)))
             .filter(|n| {
                 job.gpu_type()
                     .is_none_or(|t| n.gpus_of(Some(t)) >= need.gpus)
@@ -185,10 +216,13 @@ impl ClusterState {
     }
 
     /// Whether the plan of the jobs queued ahead needs their extra fields: the nodes backfill
-    /// planned them on, or, where nodes have features, the features each job asks for.
+    /// planned them on, or, where a job may not go on every node (nodes with features, or
+    /// several nodes a job may name), the features and nodes each asks for.
     pub fn jobs_ahead_need_extras(&self) -> bool {
         let features = self.nodes.iter().any(|n| !n.features.is_empty());
-        (features && self.waiting_for_resources().next().is_some()) || self.has_planned_jobs_ahead()
+        let several = self.nodes.iter().any(|n| n.node != self.nodes[0].node);
+        ((features || several) && self.waiting_for_resources().next().is_some())
+            || self.has_planned_jobs_ahead()
     }
 
     /// Pending jobs the scheduler holds resources back for: those waiting for `Resources`,
@@ -299,6 +333,7 @@ pub fn describe(held: &HeldUp<'_>, partition: &str, now: i64) -> String {
         format!("{}, partition {}", held.job.user, held.job.partition)
     };
     let nodes = match (held.job.node_count(), &held.job.constraint) {
+        _ if let Some(named) = &held.job.req_nodes => format!(" on {named}"),
         (1, None) => String::new(),
         (1, Some(c)) => format!(" on a node with features {c}"),
         (n, None) => format!(" on {n} nodes"),
@@ -350,6 +385,8 @@ mod tests {
             time_seconds: minutes * 60,
             tasks: 1,
             constraint: None,
+            nodelist: None,
+            exclude: None,
         }
     }
 
@@ -464,6 +501,44 @@ mod tests {
         assert!(
             describe(&held, "gpu", s.now.unwrap()).contains("waits for 2 CPUs and 2 a30 GPUs and")
         );
+    }
+
+    /// A job ahead that named n1 (`--nodelist`) is expected there (in 10 min), though n2
+    /// frees first: a long job on n2 does not hold it up.
+    #[test]
+    fn a_job_ahead_waits_for_the_node_it_named() {
+        let mut s = state(&format!(
+            "{RUNNING}3|gpu|c|PENDING|0:00|10:00|2|cpu=2|normal|Resources|N/A||x\n"
+        ));
+        s.queue[2].req_nodes = Some("n1".into());
+        assert!(s.holds_up(&s.nodes[1], &request(60)).is_none());
+        let held = s.holds_up(&s.nodes[0], &request(11)).unwrap();
+        assert_eq!(held.start - s.now.unwrap(), 600);
+        assert!(
+            describe(&held, "gpu", s.now.unwrap())
+                .contains("waits for 2 CPUs and 0 GPUs on n1 and")
+        );
+    }
+
+    /// Two jobs ahead alike but for the features they need are planned apart: the plan is
+    /// worked out once per shape, and a shape counts the features too (it once did not, and
+    /// the second job took the first one's node).
+    #[test]
+    fn jobs_ahead_alike_but_for_their_features_are_planned_apart() {
+        let mut s = state(&format!(
+            "{RUNNING}3|gpu|c|PENDING|0:00|10:00|2|cpu=2|normal|Resources|N/A||x\n\
+             4|gpu|c|PENDING|0:00|10:00|2|cpu=2|normal|Resources|N/A||x\n"
+        ));
+        s.nodes[0].features = vec!["ampere".into()];
+        s.nodes[1].features = vec!["hopper".into()];
+        s.queue[2].constraint = Some(Constraint::parse("hopper").unwrap());
+        s.queue[3].constraint = Some(Constraint::parse("ampere").unwrap());
+        let on_n1 = s.holds_up(&s.nodes[0], &request(11)).unwrap();
+        assert_eq!(on_n1.job.id, "4");
+        assert_eq!(on_n1.start - s.now.unwrap(), 600);
+        let on_n2 = s.holds_up(&s.nodes[1], &request(6)).unwrap();
+        assert_eq!(on_n2.job.id, "3");
+        assert_eq!(on_n2.start - s.now.unwrap(), 300);
     }
 
     /// Once the backfill scheduler has planned a job, its nodes are Slurm's (SchedNodes), not

@@ -222,6 +222,8 @@ pub enum Reason {
     ReservationAccessDenied,
     /// A constraint naming a feature no node has.
     InvalidFeature,
+    /// A nodelist or exclude naming a node the cluster does not have.
+    InvalidNodeName,
     NodeConfigurationUnavailable,
     /// More CPUs than a node of the partition has or MaxCPUsPerNode allows, under
     /// EnforcePartLimits=ALL/ANY.
@@ -270,6 +272,7 @@ impl Reason {
             Reason::InvalidReservation => "InvalidReservation",
             Reason::ReservationAccessDenied => "ReservationAccessDenied",
             Reason::InvalidFeature => "InvalidFeature",
+            Reason::InvalidNodeName => "InvalidNodeName",
             Reason::NodeConfigurationUnavailable => "NodeConfigurationUnavailable",
             Reason::TooManyRequestedCpus => "TooManyRequestedCpus",
             Reason::InvalidTimeLimit => "InvalidTimeLimit",

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use super::*;
 use crate::slurm::constraint::Constraint;
 use crate::slurm::duration::SlurmTime;
+use crate::slurm::hostlist::HostList;
 use crate::slurm::{config, sacctmgr, scontrol, sinfo, squeue, tres};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/preflight");
@@ -43,6 +44,8 @@ fn parse_request(words: &str) -> Request {
         time_seconds: 0,
         tasks: 1,
         constraint: None,
+        nodelist: None,
+        exclude: None,
     };
     for word in words.split_whitespace() {
         let (k, v) = word.split_once('=').expect("key=value");
@@ -62,6 +65,8 @@ fn parse_request(words: &str) -> Request {
             "mem" => r.mem_mib = tres::parse_mem_mib(v),
             "tasks" => r.tasks = v.parse().unwrap(),
             "constraint" => r.constraint = Some(Constraint::parse(v).unwrap()),
+            "nodelist" => r.nodelist = Some(v.into()),
+            "exclude" => r.exclude = Some(HostList::parse(v).unwrap()),
             "throttle" | "user" | "settle" => {}
             "time" => r.time_seconds = SlurmTime::parse(v).and_then(|t| t.seconds()).unwrap(),
             other => panic!("unknown request word {other}"),
@@ -337,6 +342,41 @@ fn each_verdict_names_the_code_and_numbers() {
         ("multi-typed-ahead-needs-the-other-node-typed", "", false, &["partition gpu has room for 1 h100 GPUs and 1 CPUs now"]),
         ("multi-typed-ahead-same-type-held-up", "Priority", false, &["partition gpu has 0 of 2 a30 GPUs and 3 of 4 CPUs free", "queued ahead of this one, waits for resources there too, so Slurm gives Priority as the reason"]),
         ("multi-constraint-array-on-one-node", "", false, &["1 of 3 tasks start now; the other 2 wait (Resources)", "partition normal's nodes with features ampere have 0 of 2 GPUs"]),
+        // Nodes named with nodelist (one node) or kept off with exclude. sbatch checks the
+        // names first: before the partition, after only the array's indices.
+        ("multi-nodelist-starts", "", false, &["partition gpu has room for 1 GPUs and 1 CPUs on a node named yj2 now"]),
+        ("multi-nodelist-other-node-free", "", false, &["on a node named yj2 now"]),
+        ("multi-nodelist-unknown-node", "InvalidNodeName", false, &["this cluster has no node named yj9 (`nodelist`); partition gpu's nodes are yj[1-2]"]),
+        ("multi-nodelist-unknown-node-unknown-partition", "InvalidNodeName", false, &["this cluster has no node named yj9 (`nodelist`); its nodes are yj1, yj2"]),
+        ("multi-nodelist-unknown-node-array-too-large", "InvalidArray", false, &["MaxArraySize is 1001"]),
+        ("multi-exclude-unknown-node", "InvalidNodeName", false, &["this cluster has no node named yj3 (`exclude`); partition gpu's nodes are yj[1-2]"]),
+        ("multi-nodelist-excluded-too", "InvalidNodeName", false, &["node yj1 is both the job's nodelist and in its exclude (yj1)"]),
+        ("multi-exclude-every-node", "NodeConfigurationUnavailable", false, &["exclude (yj[1-2]) leaves no node of partition gpu, whose nodes are yj[1-2]"]),
+        // Under EnforcePartLimits=NO a partition limit comes before the node shape.
+        ("multi-exclude-every-node-over-partition-time", "PartitionTimeLimit", true, &["MaxTime"]),
+        ("multi-nodelist-not-in-partition", "NodeConfigurationUnavailable", false, &["node yj2, the job's nodelist, is not in partition gpu, whose nodes are yj1"]),
+        ("multi-nodelist-other-gpu-type", "NodeConfigurationUnavailable", false, &["no node in partition gpu named yj1 has h100 GPUs (GPU types here: a30)"]),
+        ("multi-nodelist-without-the-feature", "NodeConfigurationUnavailable", false, &["no node in partition gpu named yj1 has the features constraint hopper asks for (its nodes have: ampere,ib (1 node))"]),
+        ("multi-exclude-leaves-no-node-with-the-feature", "NodeConfigurationUnavailable", false, &["no node in partition gpu other than yj2 has the features constraint hopper asks for (its nodes have: ampere,ib (1 node))"]),
+        ("multi-nodelist-more-gpus-than-its-node", "NodeConfigurationUnavailable", false, &["no node in partition gpu named yj1 has 3 GPUs (the largest has 2)"]),
+        ("multi-nodelist-node-busy", "Resources", false, &["node yj1 of partition gpu has 0 of 2 GPUs and 1 of 2 CPUs free"]),
+        ("multi-exclude-leaves-the-busy-node", "Resources", false, &["partition gpu's nodes other than yj2 have 0 of 2 GPUs and 1 of 2 CPUs free"]),
+        ("multi-exclude-leaves-the-free-node", "", false, &["partition gpu has room for 1 GPUs and 1 CPUs on a node other than yj1 now"]),
+        ("multi-nodelist-node-drained", "ReqNodeNotAvail", false, &["every node of partition gpu named yj1 is down, drained or reserved (yj1 drained)"]),
+        ("multi-exclude-leaves-the-drained-node", "ReqNodeNotAvail", false, &["every node of partition gpu other than yj2 is down, drained or reserved (yj1 drained)"]),
+        ("multi-nodelist-array-on-one-node", "", false, &["1 of 3 tasks start now; the other 2 wait (Resources): node yj1 of partition normal has 0 of 2 GPUs"]),
+        // A job ahead that named yj1 waits for yj1 alone, and Slurm does not hold up the
+        // partition behind it: it keeps yj1 from the jobs behind (ReqNodeNotAvail where yj1 is
+        // all they may use), and a job with no room elsewhere waits for Resources, not Priority.
+        ("multi-nodelist-ahead-needs-the-other-node", "", false, &["partition gpu has room for 1 GPUs and 1 CPUs now"]),
+        ("multi-nodelist-ahead-needs-the-other-node-planned", "", false, &["partition gpu has room for 1 GPUs and 1 CPUs now"]),
+        ("multi-nodelist-ahead-same-node-held-up", "ReqNodeNotAvail", false, &["node yj1, the only one of partition gpu this job may use now, is kept for job 1484 (nobody)"]),
+        ("multi-nodelist-ahead-constraint-behind", "ReqNodeNotAvail", false, &["node yj1, the only one of partition gpu this job may use now, is kept for job 1495 (nobody), queued ahead of this one, which named yj1"]),
+        ("multi-nodelist-ahead-no-room-anywhere", "Resources", false, &["partition gpu has 0 of 4 GPUs and 2 of 4 CPUs free"]),
+        ("multi-nodelist-ahead-no-room-on-the-named-node", "Resources", false, &["node yj2 of partition gpu has 0 of 2 GPUs and 1 of 2 CPUs free"]),
+        ("multi-nodelist-ahead-room-beside-held-up", "ReqNodeNotAvail", false, &["waits for 1 CPUs and 2 GPUs on yj1 and is expected to start at 06:52", "ask for at most 9:00", "(Slurm keeps the nodes a job queued ahead names (`--nodelist`) from the jobs queued behind it)"]),
+        ("multi-nodelist-ahead-room-beside-backfilled", "", false, &["on a node named yj1 now (1 job(s) queued ahead wait for resources there; this one ends before they are expected to start"]),
+        ("multi-nodelist-ahead-room-beside-unnamed-held-up", "Resources", false, &["waits for 1 CPUs and 2 GPUs on yj1 and is expected to start at 06:53", "would hold that one up"]),
         ("plain-queue-ahead-room-beside", "Priority", false, &["job 3950 (root)", "time limit of 30:00 would hold that one up"]),
         // Preemption by partition PriorityTier: a job of gpu (tier 2) takes what jobs of
         // normal (tier 1) hold; the other way round, and within a tier, it waits.
@@ -903,9 +943,10 @@ fn a_preemptable_partition_is_named_in_the_facts() {
     );
 }
 
-/// A job with a constraint is told which of the partition's nodes have its features.
+/// A job with a constraint, a nodelist or an exclude is told which of the partition's nodes
+/// it may use.
 #[test]
-fn the_nodes_a_constraint_matches_are_named_in_the_facts() {
+fn the_nodes_a_job_may_use_are_named_in_the_facts() {
     let s = load(&Path::new(FIXTURES).join("multi-constraint-starts"));
     let v = s.verdict();
     assert!(
@@ -922,5 +963,14 @@ fn the_nodes_a_constraint_matches_are_named_in_the_facts() {
             .facts
             .iter()
             .any(|f| f.starts_with("constraint"))
+    );
+    let both = load(&Path::new(FIXTURES).join("multi-exclude-leaves-no-node-with-the-feature"));
+    let facts = both.verdict().facts;
+    assert!(
+        facts
+            .iter()
+            .any(|f| f
+                == "constraint hopper, exclude yj2: 0 of partition gpu's 2 node(s) match them"),
+        "{facts:?}"
     );
 }

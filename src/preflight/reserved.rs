@@ -229,6 +229,8 @@ mod tests {
             time_seconds: 600,
             tasks: 1,
             constraint: None,
+            nodelist: None,
+            exclude: None,
         };
         let node = &s.nodes[0];
         // The job's reservation unknown: all 4 kept, 29 idle less 4.
@@ -272,6 +274,8 @@ mod tests {
             time_seconds: 600,
             tasks: 1,
             constraint: None,
+            nodelist: None,
+            exclude: None,
         };
         let node = &s.nodes[0];
         assert_eq!(s.cpus_open(node, &req), 2);

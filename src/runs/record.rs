@@ -263,6 +263,8 @@ pub(crate) fn test_request(mem_mib: Option<u64>) -> Request {
         time_seconds: 1800,
         tasks: 1,
         constraint: None,
+        nodelist: None,
+        exclude: None,
     }
 }
 

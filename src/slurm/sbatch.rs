@@ -52,6 +52,7 @@ pub const REFUSALS: &[(&str, &str)] = &[
     ),
     ("InvalidReservation", "Requested reservation is invalid"),
     ("InvalidFeature", "Invalid feature specification"),
+    ("InvalidNodeName", "Invalid node name specified"),
     (
         "ReservationAccessDenied",
         "Access denied to requested reservation",

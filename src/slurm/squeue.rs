@@ -43,6 +43,10 @@ pub struct QueuedJob {
     /// for none, or for an expression yenjob does not read (counts across nodes).
     #[serde(skip)]
     pub constraint: Option<Constraint>,
+    /// The nodes it asked for by name (`--nodelist`), as squeue's ReqNodes prints them
+    /// (`yj[1-2]`), read with the fields above.
+    #[serde(skip)]
+    pub req_nodes: Option<String>,
 }
 
 impl QueuedJob {
@@ -61,6 +65,15 @@ impl QueuedJob {
             .filter_map(|k| k.strip_prefix("gres/gpu:"));
         let first = types.next()?;
         types.next().is_none().then_some(first)
+    }
+
+    /// Whether it named as many nodes as it needs (`--nodelist`): Slurm's scheduler then
+    /// passes it by without holding up the jobs behind it in its partition, and keeps those
+    /// nodes from them instead (`job_scheduler.c`, as captured).
+    pub fn names_its_nodes(&self) -> bool {
+        self.req_nodes
+            .as_deref()
+            .is_some_and(|n| super::hostlist::expand(n).len() as u64 >= self.node_count())
     }
 
     /// The memory it holds or asks for, over all its nodes (`mem=` in its TRES); 0 when not
@@ -125,14 +138,17 @@ fn parse_line(line: &str) -> Option<QueuedJob> {
         reservation: None,
         sched_nodes: None,
         constraint: None,
+        req_nodes: None,
     })
 }
 
-/// Each job's account, reservation, planned nodes and features: `squeue --all -h -O
-/// EXTRA_FORMAT`.
-pub const EXTRA_FORMAT: &str = "JobArrayID:|,Account:|,Reservation:|,SchedNodes:|,Feature:";
+/// Each job's account, reservation, planned nodes, features and the nodes it named: `squeue
+/// --all -h -O EXTRA_FORMAT`. (Slurm 22.05's `-O` has no field for the nodes a job
+/// excludes.)
+pub const EXTRA_FORMAT: &str =
+    "JobArrayID:|,Account:|,Reservation:|,SchedNodes:|,Feature:|,ReqNodes:";
 
-/// Fills in each job's account, reservation, planned nodes and features from `squeue -O
+/// Fills in each job's account, reservation, planned nodes, features and named nodes from `squeue -O
 /// EXTRA_FORMAT`, matching job ids. Lines captured before the later fields were read give the
 /// first ones.
 pub fn add_extra_fields(jobs: &mut [QueuedJob], text: &str) {
@@ -154,6 +170,7 @@ pub fn add_extra_fields(jobs: &mut [QueuedJob], text: &str) {
         job.sched_nodes = named(found.and_then(|f| f.get(2)));
         job.constraint =
             named(found.and_then(|f| f.get(3))).and_then(|text| Constraint::parse(&text).ok());
+        job.req_nodes = named(found.and_then(|f| f.get(4)));
     }
 }
 
@@ -216,6 +233,13 @@ mod tests {
         );
         // A count asks for nodes of a feature: not read, so the job may go anywhere.
         assert_eq!(jobs[1].constraint, None);
+        // The nodes a job named, as captured (`squeue -O ...,ReqNodes:` of `sbatch -w yj1`).
+        add_extra_fields(
+            &mut jobs,
+            "3774|yenlab|(null)|(null)|(null)|yj1\n3775|yenlab|(null)|(null)|(null)|\n",
+        );
+        assert_eq!(jobs[0].req_nodes.as_deref(), Some("yj1"));
+        assert_eq!(jobs[1].req_nodes, None);
         add_extra_fields(&mut jobs, "3774|other\n");
         assert_eq!(jobs[0].account.as_deref(), Some("other"));
         assert_eq!(jobs[0].reservation, None);

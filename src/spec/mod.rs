@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use crate::slurm::constraint::Constraint;
 use crate::slurm::duration::SlurmDuration;
+use crate::slurm::hostlist::{HostList, NodeName};
 
 mod score;
 mod sweep;
@@ -111,6 +112,12 @@ pub struct JobTable {
     /// `"(a100|h100)&ib"`; the pre-flight weighs only the nodes that have them.
     #[serde(default)]
     pub constraint: Option<Constraint>,
+    /// The one node to run on (`--nodelist`): `"gpu07"`.
+    #[serde(default)]
+    pub nodelist: Option<NodeName>,
+    /// Nodes to keep off (`--exclude`), as a Slurm host list: `"gpu[03-04],gpu09"`.
+    #[serde(default)]
+    pub exclude: Option<HostList>,
     /// `--mail-type` (ALL, BEGIN, END, FAIL, ... or a comma list).
     #[serde(default)]
     pub mail_type: Option<MailType>,

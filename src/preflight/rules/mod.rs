@@ -82,6 +82,14 @@ impl Finding {
 
 /// Everything that keeps the job from starting now, the decisive finding first.
 pub fn findings(req: &Request, state: &ClusterState) -> Vec<Finding> {
+    // sbatch checks the node names before the partition, after the array's indices (as
+    // captured).
+    if let Some(unknown) = refusals::unknown_nodes(req, state) {
+        return refusals::array_size(req, state)
+            .into_iter()
+            .chain([unknown])
+            .collect();
+    }
     let Some(partition) = state.partition(&req.partition) else {
         return vec![unknown_partition(req, state)];
     };
@@ -263,7 +271,7 @@ impl<'a> Ctx<'a> {
         let down = self.is_down();
         let mut found = Vec::new();
         // What sbatch refuses.
-        found.extend(self.array_size());
+        found.extend(refusals::array_size(self.req, self.state));
         found.extend(self.partition_takes_jobs());
         found.extend(self.qos_in_associations());
         found.extend(self.account_in_associations());
@@ -315,15 +323,6 @@ impl<'a> Ctx<'a> {
     fn account_chain(&self) -> Vec<&'a AccountLimits> {
         usage::account_of(self.req, self.state)
             .map(|a| usage::account_chain(a, self.state))
-            .unwrap_or_default()
-    }
-
-    /// ` with features ampere&ib` after "partition gpu" where the job has a constraint.
-    fn with_features(&self) -> String {
-        self.req
-            .constraint
-            .as_ref()
-            .map(|c| format!(" with features {c}"))
             .unwrap_or_default()
     }
 

@@ -5,14 +5,20 @@
 
 use crate::slurm::clock;
 use crate::slurm::duration::format_seconds;
+use crate::slurm::hostlist::abridged;
 use crate::slurm::scontrol::{OverSubscribe, Reservation};
 use crate::slurm::sinfo::NodeRow;
+use crate::slurm::squeue::QueuedJob;
 
 use super::super::queue_ahead::{self, HeldUp};
 use super::super::reason::Reason;
 use super::super::usage;
 use super::super::{ClusterState, Request};
 use super::{Ctx, Effect, Finding};
+
+/// Why a job behind one that named its nodes may not use them.
+const KEPT_FOR_NAMED_JOBS: &str =
+    "Slurm keeps the nodes a job queued ahead names (`--nodelist`) from the jobs queued behind it";
 
 impl Ctx<'_> {
     /// Every node of the partition (with the features asked for) down, drained or reserved,
@@ -45,7 +51,7 @@ impl Ctx<'_> {
             format!(
                 "every node of partition {}{} is down, drained or reserved ({}); it waits until an admin brings one back",
                 self.partition.name,
-                self.with_features(),
+                self.req.which_nodes(),
                 states.join(", ")
             ),
         ))
@@ -137,7 +143,7 @@ impl Ctx<'_> {
             .filter(|n| self.state.room_on(n, self.req, self.cpus, false))
             .collect();
         if !room_now.is_empty() {
-            return self.queued_ahead(&room_now);
+            return self.queued_ahead(&room_now, &usable);
         }
         // Room once lower-tier jobs are preempted: it starts (`room_message` names them).
         if usable
@@ -184,11 +190,17 @@ impl Ctx<'_> {
             _ => String::new(),
         };
         // Once a job of the partition waits for resources, Slurm's scheduler passes the jobs
-        // queued behind it there by with the reason Priority (as captured).
+        // queued behind it there by with the reason Priority (as captured); one that named its
+        // nodes keeps only those.
         let ahead = self
             .state
             .waiting_for_resources()
-            .find(|j| j.partition == self.partition.name);
+            .find(|j| j.partition == self.partition.name && !j.names_its_nodes());
+        if ahead.is_none()
+            && let Some(job) = self.kept_for_named_jobs(&usable)
+        {
+            return Some(self.kept_for(job, &usable));
+        }
         let (reason, behind) = match ahead {
             Some(j) => (
                 Reason::Priority,
@@ -206,12 +218,13 @@ impl Ctx<'_> {
             Effect::Pends,
             format!(
                 "{} {free_gpus} of {total_gpus} {gpu_word} and {free_cpus} of {total_cpus} CPUs free{kept}; this job asks for {} {gpu_word} and {} CPUs{memory} on one node, so it waits for {waits_for}{behind}",
-                match &self.req.constraint {
-                    Some(c) => format!(
-                        "partition {}'s nodes with features {c} have",
-                        self.partition.name
-                    ),
-                    None => format!("partition {} has", self.partition.name),
+                match (&self.req.nodelist, self.req.which_nodes()) {
+                    (Some(node), _) =>
+                        format!("node {node} of partition {} has", self.partition.name),
+                    (None, which) if which.is_empty() =>
+                        format!("partition {} has", self.partition.name),
+                    (None, which) =>
+                        format!("partition {}'s nodes{which} have", self.partition.name),
                 },
                 self.req.gpus,
                 self.cpus
@@ -264,9 +277,48 @@ impl Ctx<'_> {
         }
     }
 
+    /// The job queued ahead that named a node (`--nodelist`) and waits for resources, when
+    /// such jobs name every node in `usable`: Slurm then keeps them all from this job.
+    fn kept_for_named_jobs(&self, usable: &[&NodeRow]) -> Option<&QueuedJob> {
+        let jobs: Vec<&QueuedJob> = usable
+            .iter()
+            .map(|n| self.state.kept_for_named_job(n, self.req))
+            .collect::<Option<_>>()?;
+        jobs.first().copied()
+    }
+
+    /// Every node the job may use kept for `job`, queued ahead, which named it.
+    fn kept_for(&self, job: &QueuedJob, usable: &[&NodeRow]) -> Finding {
+        let p = &self.partition.name;
+        let which = match usable {
+            [one] => format!(
+                "node {}, the only one of partition {p} this job may use now, is",
+                one.node
+            ),
+            all => {
+                let nodes: Vec<&str> = all.iter().map(|n| n.node.as_str()).collect();
+                format!(
+                    "nodes {}, the only ones of partition {p} this job may use now, are",
+                    abridged(&nodes, 8)
+                )
+            }
+        };
+        Finding::new(
+            Reason::ReqNodeNotAvail,
+            Effect::Pends,
+            format!(
+                "{which} kept for job {} ({}), queued ahead of this one, which named {} and waits for resources: {KEPT_FOR_NAMED_JOBS}, so this one waits until that job has started{}",
+                job.id,
+                job.user,
+                job.req_nodes.as_deref().unwrap_or_default(),
+                self.may_rank_above()
+            ),
+        )
+    }
+
     /// Nodes with room now, on each of which a job queued ahead is expected to start before
     /// this one would end: Slurm starts this one after those.
-    fn queued_ahead(&self, room_now: &[&NodeRow]) -> Option<Finding> {
+    fn queued_ahead(&self, room_now: &[&NodeRow], usable: &[&NodeRow]) -> Option<Finding> {
         let held: Vec<HeldUp> = room_now
             .iter()
             .map(|n| self.state.holds_up(n, self.req))
@@ -282,17 +334,30 @@ impl Ctx<'_> {
             })
             .unwrap_or_default();
         // Slurm says Priority when the job ahead is of the same partition, and that the
-        // nodes are kept for a higher-priority partition's job when it is another's.
-        let reason = if first.job.partition == self.partition.name {
+        // nodes are kept for a higher-priority partition's job when it is another's. A job
+        // ahead that named its nodes keeps only those: unavailable when they are all this
+        // job may use, else this one waits for Resources elsewhere (as captured).
+        let reason = if first.job.names_its_nodes() {
+            if self.kept_for_named_jobs(usable).is_some() {
+                Reason::ReqNodeNotAvail
+            } else {
+                Reason::Resources
+            }
+        } else if first.job.partition == self.partition.name {
             Reason::Priority
         } else {
             Reason::ReqNodeNotAvail
+        };
+        let kept = if reason == Reason::ReqNodeNotAvail && first.job.names_its_nodes() {
+            format!(" ({KEPT_FOR_NAMED_JOBS})")
+        } else {
+            String::new()
         };
         Some(Finding::new(
             reason,
             Effect::Pends,
             format!(
-                "partition {} has room for it now, but {}, and this job's time limit of {} would hold that one up: {shorter}it waits its turn{}",
+                "partition {} has room for it now, but {}, and this job's time limit of {} would hold that one up: {shorter}it waits its turn{kept}{}",
                 self.partition.name,
                 queue_ahead::describe(first, &self.partition.name, now),
                 format_seconds(self.req.time_seconds),
@@ -448,11 +513,10 @@ pub fn room_message(req: &Request, state: &ClusterState) -> String {
         .map(|t| format!("{t} GPUs"))
         .unwrap_or("GPUs".into());
     let cpus = usage::cpus_of(req, state);
-    let on = req
-        .constraint
-        .as_ref()
-        .map(|c| format!(" on a node with features {c}"))
-        .unwrap_or_default();
+    let on = match req.which_nodes() {
+        which if which.is_empty() => which,
+        which => format!(" on a node{which}"),
+    };
     let mut message = format!(
         "partition {} has room for {} {gpu_word} and {cpus} CPUs{on} now",
         req.partition, req.gpus,

@@ -3,33 +3,80 @@
 //! `acct_policy_validate`'s accounting limits.
 
 use crate::slurm::duration::format_seconds;
+use crate::slurm::hostlist::abridged;
 use crate::slurm::scontrol::{NameRule, PartitionState, Reservation};
 use crate::slurm::sinfo::NodeRow;
 
 use super::super::reason::{Holder, LimitCode, Reason, Scope};
 use super::super::usage;
+use super::super::{ClusterState, Request};
 use super::minutes::Minutes;
 use super::waits::alone_over;
 use super::{Ctx, Effect, Finding, Seen, job_qos};
 
-impl Ctx<'_> {
-    /// An array whose last index (`tasks - 1`) reaches the site's MaxArraySize.
-    pub(super) fn array_size(&self) -> Option<Finding> {
-        let max = self.state.config.max_array_size?;
-        (self.req.tasks > 1 && self.req.tasks > max).then(|| {
-            Finding::new(
-                Reason::InvalidArray,
-                Effect::Refused,
-                format!(
-                    "this array has {} tasks (indices 0-{}), and the cluster's MaxArraySize is {max}, so indices stop at {}; split the sweep into arrays of at most {max} tasks",
-                    self.req.tasks,
-                    self.req.tasks - 1,
-                    max - 1
-                ),
-            )
-        })
-    }
+/// An array whose last index (`tasks - 1`) reaches the site's MaxArraySize: sbatch says so
+/// before anything else.
+pub(super) fn array_size(req: &Request, state: &ClusterState) -> Option<Finding> {
+    let max = state.config.max_array_size?;
+    (req.tasks > 1 && req.tasks > max).then(|| {
+        Finding::new(
+            Reason::InvalidArray,
+            Effect::Refused,
+            format!(
+                "this array has {} tasks (indices 0-{}), and the cluster's MaxArraySize is {max}, so indices stop at {}; split the sweep into arrays of at most {max} tasks",
+                req.tasks,
+                req.tasks - 1,
+                max - 1
+            ),
+        )
+    })
+}
 
+/// A nodelist or exclude naming a node the cluster does not have, or a node both name:
+/// sbatch refuses it before it looks at the partition (as captured).
+pub(super) fn unknown_nodes(req: &Request, state: &ClusterState) -> Option<Finding> {
+    let refuse = |message: String| {
+        Some(Finding::new(
+            Reason::InvalidNodeName,
+            Effect::Refused,
+            message,
+        ))
+    };
+    if let (Some(node), Some(x)) = (&req.nodelist, &req.exclude)
+        && x.contains(node)
+    {
+        return refuse(format!(
+            "node {node} is both the job's nodelist and in its exclude ({x}); drop it from one"
+        ));
+    }
+    // Without the nodes (never so from a cluster) there is nothing to check the names against.
+    if state.nodes.is_empty() {
+        return None;
+    }
+    let known = |name: &str| state.nodes.iter().any(|n| n.node == name);
+    let named = req.nodelist.iter().map(|n| ("nodelist", n.as_str())).chain(
+        req.exclude
+            .iter()
+            .flat_map(|x| x.names().iter().map(|n| ("exclude", n.as_str()))),
+    );
+    let unknown: Vec<(&str, &str)> = named.filter(|(_, n)| !known(n)).collect();
+    let (key, _) = unknown.first()?;
+    let names: Vec<&str> = unknown.iter().map(|(_, n)| *n).collect();
+    let nodes_here = match state.partition(&req.partition) {
+        Some(p) => format!("partition {}'s nodes are {}", p.name, p.nodes),
+        None => {
+            let mut all: Vec<&str> = state.nodes.iter().map(|n| n.node.as_str()).collect();
+            all.dedup();
+            format!("its nodes are {}", abridged(&all, 8))
+        }
+    };
+    refuse(format!(
+        "this cluster has no node named {} (`{key}`); {nodes_here}",
+        names.join(", ")
+    ))
+}
+
+impl Ctx<'_> {
     /// A partition an administrator set to DRAIN or INACTIVE takes no new jobs; sbatch says
     /// so before anything else about the job but its array indices.
     pub(super) fn partition_takes_jobs(&self) -> Option<Finding> {
@@ -303,15 +350,43 @@ impl Ctx<'_> {
                 message,
             ))
         };
+        if let Some(node) = &req.nodelist
+            && !self.nodes.iter().any(|n| &n.node == node)
+        {
+            return refuse(format!(
+                "node {node}, the job's nodelist, is not in partition {p}, whose nodes are {}; name one of those, or the partition {node} is in",
+                self.partition.nodes
+            ));
+        }
+        if let Some(x) = &req.exclude
+            && self.nodes.iter().all(|n| x.contains(&n.node))
+        {
+            return refuse(format!(
+                "exclude ({x}) leaves no node of partition {p}, whose nodes are {}; keep one of them",
+                self.partition.nodes
+            ));
+        }
         if let Some(constraint) = &req.constraint
             && self.fitting.is_empty()
         {
+            // The nodes its nodelist and exclude leave, which the features then rule out.
+            let left: Vec<&NodeRow> = self
+                .nodes
+                .iter()
+                .copied()
+                .filter(|n| req.may_use(&n.node))
+                .collect();
+            let among = Request {
+                constraint: None,
+                ..req.clone()
+            }
+            .which_nodes();
             return refuse(format!(
-                "no node in partition {p} has the features constraint {constraint} asks for (its nodes have: {})",
-                self.features_of_nodes()
+                "no node in partition {p}{among} has the features constraint {constraint} asks for (its nodes have: {})",
+                features_of_nodes(&left)
             ));
         }
-        let p = &format!("{p}{}", self.with_features());
+        let p = &format!("{p}{}", req.which_nodes());
         let with_gpus: Vec<&&NodeRow> = self
             .fitting
             .iter()
@@ -366,30 +441,6 @@ impl Ctx<'_> {
             Effect::Refused,
             format!("no node in partition {p} has {mem} MiB of memory (the largest has {most} MiB); Slurm says \"Memory specification can not be satisfied\""),
         ))
-    }
-
-    /// `ampere,ib (1 node); hopper,ib (1 node)`: the partition's nodes by their features.
-    fn features_of_nodes(&self) -> String {
-        let mut sets: Vec<(String, usize)> = Vec::new();
-        for n in &self.nodes {
-            let set = if n.features.is_empty() {
-                "no features".to_string()
-            } else {
-                n.features.join(",")
-            };
-            match sets.iter_mut().find(|(s, _)| *s == set) {
-                Some((_, count)) => *count += 1,
-                None => sets.push((set, 1)),
-            }
-        }
-        let words: Vec<String> = sets
-            .iter()
-            .map(|(set, count)| match count {
-                1 => format!("{set} (1 node)"),
-                n => format!("{set} ({n} nodes)"),
-            })
-            .collect();
-        words.join("; ")
     }
 
     /// Time over MaxTime, CPUs over what a node has or MaxCPUsPerNode allows, and memory
@@ -804,4 +855,28 @@ fn who_may(r: &Reservation) -> String {
     .flatten()
     .collect::<Vec<_>>()
     .join(" or ")
+}
+
+/// `ampere,ib (1 node); hopper,ib (1 node)`: nodes by their features.
+fn features_of_nodes(nodes: &[&NodeRow]) -> String {
+    let mut sets: Vec<(String, usize)> = Vec::new();
+    for n in nodes {
+        let set = if n.features.is_empty() {
+            "no features".to_string()
+        } else {
+            n.features.join(",")
+        };
+        match sets.iter_mut().find(|(s, _)| *s == set) {
+            Some((_, count)) => *count += 1,
+            None => sets.push((set, 1)),
+        }
+    }
+    let words: Vec<String> = sets
+        .iter()
+        .map(|(set, count)| match count {
+            1 => format!("{set} (1 node)"),
+            n => format!("{set} ({n} nodes)"),
+        })
+        .collect();
+    words.join("; ")
 }
