@@ -325,6 +325,7 @@ fn main() {
         constraint: None,
         nodelist: None,
         exclude: None,
+        exclusive: false,
     };
     for (what, req) in [
         ("1 GPU, partition gpu", request("gpu", 1, None, 1)),

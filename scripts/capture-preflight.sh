@@ -71,6 +71,7 @@ sbatch_args() {
       constraint=*) args+=(-C "${kv#*=}") ;;
       nodelist=*) args+=(-w "${kv#*=}") ;;
       exclude=*) args+=(-x "${kv#*=}") ;;
+      exclusive=yes) args+=(--exclusive) ;;
       mem=*) args+=("--mem=${kv#*=}") ;;
       time=*) args+=(-t "${kv#*=}") ;;
       qos=*) args+=("--qos=${kv#*=}") ;;
@@ -424,6 +425,9 @@ scenario plain force-array "$N cpus=2" "$N cpus=1 tasks=3" oversubscribe:FORCE:2
 scenario plain yes-needs-the-jobs-consent "$N cpus=2" "$N cpus=1" oversubscribe:YES:2
 scenario plain partition-exclusive-user-other-user "user=nobody partition=normal cpus=1 time=10:00" "$R gpus=1" partition:ExclusiveUser=YES
 scenario plain partition-exclusive-user-same-user "partition=normal cpus=1 time=10:00" "$R gpus=1" partition:ExclusiveUser=YES
+# A job that asks for a whole node itself (--exclusive).
+scenario plain exclusive-node-free "" "$R gpus=1 exclusive=yes"
+scenario plain exclusive-node-busy "partition=normal cpus=1 time=10:00" "$R gpus=1 exclusive=yes"
 scenario plain max-mem-per-cpu-raises-cpus "" "$R gpus=1 mem=1500M" partition:MaxMemPerCPU=1000
 scenario plain max-mem-per-cpu-raised-over-a-node "" "$R gpus=1 mem=3000M" partition:MaxMemPerCPU=1000
 scenario plain max-mem-per-cpu-raised-cpus-busy "partition=normal cpus=1 time=10:00" "$R gpus=1 mem=1500M" partition:MaxMemPerCPU=1000
@@ -597,6 +601,11 @@ scenario typed association-cpus-per-job "" "partition=normal cpus=3 time=10:00" 
 scenario typed association-cpus-per-job-deny-on-limit "" "partition=normal qos=deny cpus=3 time=10:00" "assoc:MaxTRES=cpu=2"
 scenario typed association-wall-deny-on-limit "" "partition=normal qos=deny cpus=1 time=1:30:00" "assoc:MaxWall=1:00:00"
 scenario typed association-gpus-deny-on-limit "" "partition=normal qos=deny gpus=1 cpus=1 time=10:00" "assoc:GrpTRES=gres/gpu=0"
+# A whole node (--exclusive) gives the job all 8 of the node's CPUs: limits count those.
+scenario typed exclusive-starts "" "partition=normal gpus=1 cpus=1 time=10:00 exclusive=yes"
+scenario typed exclusive-cpus-per-user "" "partition=gpu gpus=1 cpus=1 time=10:00 exclusive=yes"
+scenario typed exclusive-cpus-per-node "" "partition=normal qos=perjob gpus=1 cpus=1 time=10:00 exclusive=yes"
+scenario typed exclusive-cpus-per-user-held "partition=normal cpus=1 time=10:00" "partition=gpu gpus=1 cpus=1 time=10:00 exclusive=yes"
 
 # --- preempt: plain with PreemptType=preempt/partition_prio, PreemptMode=REQUEUE; partition gpu
 # (PriorityTier 2) requeues the jobs of partition normal (PriorityTier 1)
@@ -682,6 +691,13 @@ scenario multi exclude-leaves-the-free-node "$AMP" "$C exclude=yj1"
 scenario multi nodelist-node-drained "" "$C nodelist=yj1" drain:yj1
 scenario multi exclude-leaves-the-drained-node "" "$C exclude=yj2" drain:yj1
 scenario multi nodelist-array-on-one-node "" "partition=normal qos=sweep gpus=2 cpus=1 time=10:00 tasks=3 nodelist=yj1"
+scenario multi exclusive-other-node-free "$AMP" "$C exclusive=yes"
+# Root holds yj1's 2 GPUs under a QOS of 3 GPUs a user: one more GPU fits, but a node of its
+# own gives the job yj2's 2.
+F='partition=normal qos=yj-fresh cpus=1 time=10:00'
+scenario multi exclusive-gpus-per-user "$F gpus=2 constraint=ampere" "$F gpus=1 exclusive=yes" newqos:yj-fresh:MaxTRESPU=gres/gpu=3
+scenario multi not-exclusive-gpus-per-user "$F gpus=2 constraint=ampere" "$F gpus=1" newqos:yj-fresh:MaxTRESPU=gres/gpu=3
+scenario multi exclusive-both-nodes-busy "$AMP; user=nobody partition=normal cpus=1 time=10:00 constraint=hopper" "$C exclusive=yes"
 # A job queued ahead that named yj1 (held for 10 minutes) leaves yj2 to a longer job.
 NAMED_AHEAD='user=nobody partition=gpu gpus=2 cpus=1 time=10:00 nodelist=yj1'
 scenario multi nodelist-ahead-needs-the-other-node "$AMP; $NAMED_AHEAD" "partition=gpu gpus=1 cpus=1 time=30:00 settle=40"

@@ -33,6 +33,9 @@ pub struct JobDefaults {
     /// Nodes every job keeps off (`--exclude`): a node a user has learnt to avoid.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exclude: Option<HostList>,
+    /// Whole nodes for every job (`--exclusive`), where a site gives jobs nodes of their own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exclusive: Option<bool>,
     /// `gres` (`--gres=gpu:N`) or `gpus` (`--gpus=N`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gpu_request: Option<GpuRequest>,
@@ -101,6 +104,7 @@ pub const KEYS: &[&str] = &[
     "qos",
     "constraint",
     "exclude",
+    "exclusive",
     "gpu_request",
     "modules",
     "env",
@@ -211,6 +215,7 @@ pub fn apply(
             "qos" => job.qos = Some(value.try_into().map_err(bad)?),
             "constraint" => job.constraint = Some(value.try_into().map_err(bad)?),
             "exclude" => job.exclude = Some(value.try_into().map_err(bad)?),
+            "exclusive" => job.exclusive = value.try_into().map_err(bad)?,
             "gpu_request" => job.gpu_request = value.try_into().map_err(bad)?,
             "modules" => job.modules = value.try_into().map_err(bad)?,
             "env" => job.env = value.try_into().map_err(bad)?,

@@ -146,13 +146,14 @@ fn a_constraint_reaches_sbatch() {
     );
 }
 
-/// `nodelist` and `exclude` in [job] reach sbatch as written. A nodelist of several nodes is
+/// `nodelist` and `exclude` in [job] reach sbatch as written, and `exclusive` as
+/// `--exclusive`. A nodelist of several nodes is
 /// an error (sbatch would give the job all of them), and so is a host list sbatch refuses.
 #[test]
 fn a_nodelist_and_exclude_reach_sbatch() {
     let job = GOOD_JOB.replace(
         "gpus = 1",
-        "gpus = 1\nnodelist = \"gpu07\"\nexclude = \"gpu[03-04],gpu09\"",
+        "gpus = 1\nnodelist = \"gpu07\"\nexclude = \"gpu[03-04],gpu09\"\nexclusive = true",
     );
     let text = dry_run_script(&(job + GOOD_TRAIN));
     assert!(text.contains("#SBATCH --nodelist=gpu07\n"), "{text}");
@@ -160,6 +161,9 @@ fn a_nodelist_and_exclude_reach_sbatch() {
         text.contains("#SBATCH --exclude=gpu[03-04],gpu09\n"),
         "{text}"
     );
+    assert!(text.contains("#SBATCH --exclusive\n"), "{text}");
+    let plain = dry_run_script(&(GOOD_JOB.to_string() + GOOD_TRAIN));
+    assert!(!plain.contains("--exclusive"), "{plain}");
     let e = spec_error(
         &(GOOD_JOB.replace("gpus = 1", "gpus = 1\nnodelist = \"gpu[01-02]\"") + GOOD_TRAIN),
     );

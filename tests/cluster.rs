@@ -1428,7 +1428,7 @@ fn verdict_against_slurm(env: &mut Env, row: &Row) -> serde_json::Value {
 /// with `exclude`, on the multi shape (yj1: ampere,ib; yj2: hopper,ib), row by row against
 /// what Slurm does: a feature no node has, none with all of them, a node busy, the other
 /// free, `&` and `|` read left to right; a node the cluster lacks, every node excluded, the
-/// named node busy, and the node left free.
+/// named node busy, and the node left free; a node of its own (`exclusive`) free, and none.
 #[test]
 #[ignore = "needs a Slurm cluster: scripts/cluster-start.sh"]
 fn node_choice_verdicts_match_what_slurm_does() {
@@ -1439,6 +1439,9 @@ fn node_choice_verdicts_match_what_slurm_does() {
     const AMPERE: &[&str] = &["-p", "normal", "--gres=gpu:2", "-c", "1", "-C", "ampere", "--uid=nobody", "-D", "/tmp"];
     #[rustfmt::skip]
     const HOPPER: &[&str] = &["-p", "normal", "--gres=gpu:2", "-c", "1", "-C", "hopper", "--uid=nobody", "-D", "/tmp"];
+    // One CPU of the other node: no longer a node of its own for anyone.
+    #[rustfmt::skip]
+    const HOPPER_ONE_CPU: &[&str] = &["-p", "normal", "-c", "1", "-C", "hopper", "--uid=nobody", "-D", "/tmp"];
     // A 1-GPU job of partition gpu asking for these features.
     macro_rules! needs {
         ($features:literal) => {
@@ -1470,6 +1473,8 @@ fn node_choice_verdicts_match_what_slurm_does() {
         ("exclude-every-node", on!("exclude = \"yj[1-2]\""), &[], "rejected", "NodeConfigurationUnavailable"),
         ("nodelist-node-busy", on!("nodelist = \"yj1\""), &[AMPERE], "pends", "Resources"),
         ("exclude-leaves-the-free-node", on!("exclude = \"yj1\""), &[AMPERE], "starts_now", ""),
+        ("exclusive-other-node-free", on!("exclusive = true"), &[AMPERE], "starts_now", ""),
+        ("exclusive-both-nodes-busy", on!("exclusive = true"), &[AMPERE, HOPPER_ONE_CPU], "pends", "Resources"),
     ];
     for row in rows {
         verdict_against_slurm(&mut env, row);

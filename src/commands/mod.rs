@@ -111,11 +111,13 @@ pub fn verdict_of(spec: &JobSpec, state: &ClusterState) -> crate::preflight::Ver
 fn unjudged(options: &[crate::spec::NoControlChars]) -> Option<String> {
     (!options.is_empty()).then(|| {
         let words: Vec<&str> = options.iter().map(|o| o.0.as_str()).collect();
-        // Options the spec has keys for, which the verdict weighs.
+        // Options the spec has keys for, which the verdict weighs: long and short forms, and
+        // the key as a spec writes it.
         const KEYED: &[(&str, &str, &str)] = &[
-            ("--constraint", "-C", "constraint"),
-            ("--nodelist", "-w", "nodelist"),
-            ("--exclude", "-x", "exclude"),
+            ("--constraint", "-C", "constraint = \"...\""),
+            ("--nodelist", "-w", "nodelist = \"...\""),
+            ("--exclude", "-x", "exclude = \"...\""),
+            ("--exclusive", "--exclusive", "exclusive = true"),
         ];
         let keys: Vec<String> = KEYED
             .iter()
@@ -124,7 +126,7 @@ fn unjudged(options: &[crate::spec::NoControlChars]) -> Option<String> {
                     .iter()
                     .any(|w| w.starts_with(long) || w.starts_with(short))
             })
-            .map(|(_, _, key)| format!("`{key} = \"...\"`"))
+            .map(|(_, _, key)| format!("`{key}`"))
             .collect();
         format!(
             "sbatch_options {} go to sbatch as written; this verdict does not weigh them{}",
@@ -162,6 +164,7 @@ pub fn request_for(job: &crate::spec::JobTable, tasks: u64) -> Request {
         constraint: job.constraint.clone(),
         nodelist: job.nodelist.as_ref().map(|n| n.to_string()),
         exclude: job.exclude.clone(),
+        exclusive: job.exclusive,
     }
 }
 
@@ -315,7 +318,7 @@ mod tests {
         assert_eq!(
             unjudged(&options).as_deref(),
             Some(
-                "sbatch_options --constraint=a30 --exclusive go to sbatch as written; this verdict does not weigh them (`constraint = \"...\"` under [job] is weighed)"
+                "sbatch_options --constraint=a30 --exclusive go to sbatch as written; this verdict does not weigh them (`constraint = \"...\"`, `exclusive = true` under [job] are weighed)"
             )
         );
         let options =

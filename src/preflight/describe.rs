@@ -295,8 +295,21 @@ pub fn facts(req: &Request, state: &ClusterState) -> Vec<String> {
         ),
         _ => String::new(),
     };
+    let whole = match usage::whole_node_for(req, state) {
+        Some(node) if req.exclusive => {
+            let t = usage::whole_node_tres(req, state, node);
+            format!(
+                ", on a node of its own (`exclusive`: on {} Slurm gives it {} CPU(s), {} GPU(s) and {} MiB, and limits count those)",
+                node.node,
+                t.get("cpu").unwrap_or(0),
+                t.gpus(),
+                t.get("mem").unwrap_or(0)
+            )
+        }
+        _ => String::new(),
+    };
     facts.push(format!(
-        "this job asks for {gpus}, {} CPU(s){raised}{mem}, {}",
+        "this job asks for {gpus}, {} CPU(s){raised}{mem}, {}{whole}",
         req.cpus,
         format_seconds(req.time_seconds)
     ));
@@ -413,6 +426,7 @@ mod tests {
             constraint: None,
             nodelist: None,
             exclude: None,
+            exclusive: false,
         };
         let facts = facts(&req, &state);
         let has = |text: &str| facts.iter().any(|f| f.contains(text));

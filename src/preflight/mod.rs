@@ -68,6 +68,9 @@ pub struct Request {
     /// Nodes the job keeps off (`--exclude`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exclude: Option<HostList>,
+    /// A whole node to itself (`--exclusive`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub exclusive: bool,
 }
 
 impl Request {
@@ -151,13 +154,15 @@ impl ClusterState {
         self.reservations.iter().find(|r| r.name == name)
     }
 
-    /// Whether a job of this user may join the jobs on `node` in `partition`: one that gives
-    /// jobs whole nodes (OverSubscribe=EXCLUSIVE) needs a node without jobs, and one with
+    /// Whether `req` of this user may join the jobs on `node` in `partition`: a job that asks
+    /// for a whole node (`--exclusive`), or of a partition that gives jobs whole nodes
+    /// (OverSubscribe=EXCLUSIVE), needs a node without jobs, and one of a partition with
     /// ExclusiveUser a node without other users' jobs.
-    pub fn may_share(&self, node: &NodeRow, partition: &Partition) -> bool {
+    pub fn may_share(&self, node: &NodeRow, partition: &Partition, req: &Request) -> bool {
         let busy = node.cpus_allocated > 0 || node.gpus_used > 0;
+        let whole_node = partition.whole_nodes() || req.exclusive;
         let others_here = || self.running_on(node).any(|(j, _)| j.user != self.user);
-        !(partition.whole_nodes() && busy || partition.exclusive_user && others_here())
+        !(whole_node && busy || partition.exclusive_user && others_here())
     }
 }
 
@@ -238,10 +243,17 @@ pub fn assess(req: &Request, state: &ClusterState) -> Verdict {
                 rules::Effect::Pends => (Outcome::Pends, forever),
                 rules::Effect::PendsForever => (Outcome::Pends, true),
             };
+            // A whole-node job's limits count what its node has, not what it asked for.
+            let whole_node = match first.reason {
+                Reason::Limit(_) if req.exclusive => {
+                    " (it asks for a node of its own, `exclusive`, and Slurm gives it every CPU and GPU of the node, which the limits count)"
+                }
+                _ => "",
+            };
             Verdict {
                 outcome,
                 reason: Some(first.reason),
-                message: first.sentence(),
+                message: first.sentence() + whole_node,
                 never_starts,
                 also: findings
                     .filter(|f| f.is_limit())

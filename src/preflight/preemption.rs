@@ -100,6 +100,6 @@ impl ClusterState {
         node.free_gpus_of(req.gpu_type.as_deref()) + freed.gpus >= req.gpus
             && self.cpus_open(node, req) + freed.cpus >= cpus
             && super::usage::memory_of(req, self).is_none_or(|m| mem_free >= m)
-            && (self.may_share(node, partition) || !freed.jobs.is_empty())
+            && (self.may_share(node, partition, req) || !freed.jobs.is_empty())
     }
 }

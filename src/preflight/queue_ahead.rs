@@ -387,6 +387,7 @@ mod tests {
             constraint: None,
             nodelist: None,
             exclude: None,
+            exclusive: false,
         }
     }
 

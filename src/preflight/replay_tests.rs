@@ -46,6 +46,7 @@ fn parse_request(words: &str) -> Request {
         constraint: None,
         nodelist: None,
         exclude: None,
+        exclusive: false,
     };
     for word in words.split_whitespace() {
         let (k, v) = word.split_once('=').expect("key=value");
@@ -67,6 +68,7 @@ fn parse_request(words: &str) -> Request {
             "constraint" => r.constraint = Some(Constraint::parse(v).unwrap()),
             "nodelist" => r.nodelist = Some(v.into()),
             "exclude" => r.exclude = Some(HostList::parse(v).unwrap()),
+            "exclusive" => r.exclusive = v == "yes",
             "throttle" | "user" | "settle" => {}
             "time" => r.time_seconds = SlurmTime::parse(v).and_then(|t| t.seconds()).unwrap(),
             other => panic!("unknown request word {other}"),
@@ -377,6 +379,18 @@ fn each_verdict_names_the_code_and_numbers() {
         ("multi-nodelist-ahead-room-beside-held-up", "ReqNodeNotAvail", false, &["waits for 1 CPUs and 2 GPUs on yj1 and is expected to start at 06:52", "ask for at most 9:00", "(Slurm keeps the nodes a job queued ahead names (`--nodelist`) from the jobs queued behind it)"]),
         ("multi-nodelist-ahead-room-beside-backfilled", "", false, &["on a node named yj1 now (1 job(s) queued ahead wait for resources there; this one ends before they are expected to start"]),
         ("multi-nodelist-ahead-room-beside-unnamed-held-up", "Resources", false, &["waits for 1 CPUs and 2 GPUs on yj1 and is expected to start at 06:53", "would hold that one up"]),
+        // A node of its own (`--exclusive`): a node without jobs, and every CPU and GPU of
+        // it, which limits count (one more GPU fits under the QOS; a node of its own does not).
+        ("plain-exclusive-node-free", "", false, &["partition gpu has room for 1 GPUs and 1 CPUs on a node of its own (`exclusive`) now"]),
+        ("plain-exclusive-node-busy", "Resources", false, &["it asks for a node of its own (`exclusive`), and jobs run on 1 of the 1 nodes it may use"]),
+        ("typed-exclusive-starts", "", false, &["partition normal has room for 1 GPUs and 1 CPUs on a node of its own (`exclusive`) now"]),
+        ("typed-exclusive-cpus-per-user", "NodeConfigurationUnavailable", false, &["partition gpu allows 6 CPUs per node (MaxCPUsPerNode), and its nodes have 8 or more"]),
+        ("typed-exclusive-cpus-per-user-held", "NodeConfigurationUnavailable", false, &["MaxCPUsPerNode"]),
+        ("typed-exclusive-cpus-per-node", "QOSMaxGRESPerJob", true, &["QOS perjob allows 1 GPUs per job; this job alone asks for 4", "Slurm gives it every CPU and GPU of the node, which the limits count"]),
+        ("multi-exclusive-other-node-free", "", false, &["on a node of its own (`exclusive`) now"]),
+        ("multi-exclusive-both-nodes-busy", "Resources", false, &["jobs run on 2 of the 2 nodes it may use"]),
+        ("multi-exclusive-gpus-per-user", "QOSMaxGRESPerUser", false, &["you hold 2 of the 3 GPUs QOS yj-fresh allows per user; this job asks for 2 (it asks for a node of its own"]),
+        ("multi-not-exclusive-gpus-per-user", "", false, &["partition normal has room for 1 GPUs and 1 CPUs now"]),
         ("plain-queue-ahead-room-beside", "Priority", false, &["job 3950 (root)", "time limit of 30:00 would hold that one up"]),
         // Preemption by partition PriorityTier: a job of gpu (tier 2) takes what jobs of
         // normal (tier 1) hold; the other way round, and within a tier, it waits.

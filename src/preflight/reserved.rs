@@ -231,6 +231,7 @@ mod tests {
             constraint: None,
             nodelist: None,
             exclude: None,
+            exclusive: false,
         };
         let node = &s.nodes[0];
         // The job's reservation unknown: all 4 kept, 29 idle less 4.
@@ -276,6 +277,7 @@ mod tests {
             constraint: None,
             nodelist: None,
             exclude: None,
+            exclusive: false,
         };
         let node = &s.nodes[0];
         assert_eq!(s.cpus_open(node, &req), 2);

@@ -7,6 +7,7 @@ use std::collections::HashSet;
 
 use crate::slurm::assoc_mgr::{LimitUse, Owner};
 use crate::slurm::sacctmgr::{AccountLimits, Association, Qos};
+use crate::slurm::sinfo::NodeRow;
 use crate::slurm::squeue::QueuedJob;
 use crate::slurm::state::JobState;
 use crate::slurm::tres::Tres;
@@ -16,8 +17,13 @@ use super::{ClusterState, Request};
 /// The TRES Slurm sets for the request (`tres_req_cnt`): cpu, mem (asked, or the default per
 /// CPU), node, and GPUs under `gres/gpu` plus their type. An untyped request on a partition
 /// whose nodes have one GPU type counts toward that type too, as it does once Slurm has
-/// picked the node.
+/// picked the node. A whole-node job counts what its node has (`whole_node_tres`).
 pub fn requested(req: &Request, state: &ClusterState) -> Tres {
+    if req.exclusive
+        && let Some(node) = whole_node_for(req, state)
+    {
+        return whole_node_tres(req, state, node);
+    }
     let mut t = Tres::default();
     t.0.insert("cpu".into(), cpus_of(req, state));
     if let Some(mem) = memory_of(req, state) {
@@ -29,6 +35,39 @@ pub fn requested(req: &Request, state: &ClusterState) -> Tres {
         let gpu_type = req.gpu_type.clone().or_else(|| only_gpu_type(req, state));
         if let Some(ty) = gpu_type {
             t.0.insert(format!("gres/gpu:{ty}"), req.gpus);
+        }
+    }
+    t
+}
+
+/// The node a whole-node job (`--exclusive`) is expected to get: the first it may use that is
+/// open and runs no jobs, else the first it may use.
+pub fn whole_node_for<'a>(req: &'a Request, state: &'a ClusterState) -> Option<&'a NodeRow> {
+    let idle = |n: &&NodeRow| n.cpus_allocated == 0 && n.gpus_used == 0;
+    state
+        .nodes_for(req)
+        .find(|n| idle(n) && state.node_open(n, req))
+        .or_else(|| state.nodes_for(req).next())
+}
+
+/// What Slurm gives a whole-node job once it has the node, as captured: every CPU and GPU of
+/// the node (each GPU type too), and the memory asked for, else the default per CPU for
+/// every CPU.
+pub fn whole_node_tres(req: &Request, state: &ClusterState, node: &NodeRow) -> Tres {
+    let mut t = Tres::default();
+    t.0.insert("cpu".into(), node.cpus_total);
+    let whole = Request {
+        cpus: node.cpus_total,
+        ..req.clone()
+    };
+    if let Some(mem) = memory_of(&whole, state) {
+        t.0.insert("mem".into(), mem);
+    }
+    t.0.insert("node".into(), 1);
+    if node.gpus_total > 0 {
+        t.0.insert("gres/gpu".into(), node.gpus_total);
+        for (ty, count) in &node.gpu_types {
+            t.0.insert(format!("gres/gpu:{ty}"), *count);
         }
     }
     t

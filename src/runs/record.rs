@@ -265,6 +265,7 @@ pub(crate) fn test_request(mem_mib: Option<u64>) -> Request {
         constraint: None,
         nodelist: None,
         exclude: None,
+        exclusive: false,
     }
 }
 

@@ -118,6 +118,10 @@ pub struct JobTable {
     /// Nodes to keep off (`--exclude`), as a Slurm host list: `"gpu[03-04],gpu09"`.
     #[serde(default)]
     pub exclude: Option<HostList>,
+    /// A whole node to itself (`--exclusive`): no other job shares it, and the job gets all
+    /// its CPUs.
+    #[serde(default)]
+    pub exclusive: bool,
     /// `--mail-type` (ALL, BEGIN, END, FAIL, ... or a comma list).
     #[serde(default)]
     pub mail_type: Option<MailType>,

@@ -248,10 +248,16 @@ impl Ctx<'_> {
         let p = self.partition;
         let taken = usable
             .iter()
-            .filter(|n| !self.state.may_share(n, p))
+            .filter(|n| !self.state.may_share(n, p, self.req))
             .count();
         if taken == 0 {
             return String::new();
+        }
+        if self.req.exclusive && !p.whole_nodes() {
+            return format!(
+                "; it asks for a node of its own (`exclusive`), and jobs run on {taken} of the {} nodes it may use",
+                usable.len()
+            );
         }
         let rule = if p.whole_nodes() {
             "gives each job whole nodes (OverSubscribe=EXCLUSIVE), and jobs run on"
@@ -513,9 +519,10 @@ pub fn room_message(req: &Request, state: &ClusterState) -> String {
         .map(|t| format!("{t} GPUs"))
         .unwrap_or("GPUs".into());
     let cpus = usage::cpus_of(req, state);
-    let on = match req.which_nodes() {
-        which if which.is_empty() => which,
-        which => format!(" on a node{which}"),
+    let on = match (req.which_nodes(), req.exclusive) {
+        (which, false) if which.is_empty() => which,
+        (which, false) => format!(" on a node{which}"),
+        (which, true) => format!(" on a node{which} of its own (`exclusive`)"),
     };
     let mut message = format!(
         "partition {} has room for {} {gpu_word} and {cpus} CPUs{on} now",

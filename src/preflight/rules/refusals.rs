@@ -425,6 +425,16 @@ impl Ctx<'_> {
                 ),
             });
         }
+        // A whole node's CPUs over MaxCPUsPerNode: no node may be given whole (as captured).
+        if req.exclusive
+            && let Some(max) = self.partition.max_cpus_per_node
+            && with_gpus.iter().all(|n| n.cpus_total > max)
+        {
+            let fewest = with_gpus.iter().map(|n| n.cpus_total).min().unwrap_or(0);
+            return refuse(format!(
+                "this job asks for a whole node (`exclusive`), and Slurm gives it every CPU of one; partition {p} allows {max} CPUs per node (MaxCPUsPerNode), and its nodes have {fewest} or more"
+            ));
+        }
         if let Some(raised) = self.raised_cpus_over_a_node() {
             return refuse(raised);
         }
