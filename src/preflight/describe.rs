@@ -295,8 +295,12 @@ pub fn facts(req: &Request, state: &ClusterState) -> Vec<String> {
         ),
         _ => String::new(),
     };
-    let whole = match usage::whole_node_for(req, state) {
-        Some(node) if req.exclusive => {
+    let whole_node = req
+        .exclusive
+        .then(|| usage::whole_node_for(req, state))
+        .flatten();
+    let whole = match whole_node {
+        Some(node) => {
             let t = usage::whole_node_tres(req, state, node);
             format!(
                 ", on a node of its own (`exclusive`: on {} Slurm gives it {} CPU(s), {} GPU(s) and {} MiB, and limits count those)",

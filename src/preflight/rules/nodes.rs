@@ -286,11 +286,11 @@ impl Ctx<'_> {
     /// The job queued ahead that named a node (`--nodelist`) and waits for resources, when
     /// such jobs name every node in `usable`: Slurm then keeps them all from this job.
     fn kept_for_named_jobs(&self, usable: &[&NodeRow]) -> Option<&QueuedJob> {
-        let jobs: Vec<&QueuedJob> = usable
+        let kept: Option<Vec<&QueuedJob>> = usable
             .iter()
             .map(|n| self.state.kept_for_named_job(n, self.req))
-            .collect::<Option<_>>()?;
-        jobs.first().copied()
+            .collect();
+        kept?.first().copied()
     }
 
     /// Every node the job may use kept for `job`, queued ahead, which named it.
