@@ -168,9 +168,16 @@ pub fn add_extra_fields(jobs: &mut [QueuedJob], text: &str) {
         job.account = named(found.and_then(|f| f.first()));
         job.reservation = named(found.and_then(|f| f.get(1)));
         job.sched_nodes = named(found.and_then(|f| f.get(2)));
+        // A feature expression may hold `|` itself: it is every field between SchedNodes and
+        // ReqNodes, the last (lines captured before ReqNodes was read end with the features).
+        let (features, req_nodes) = match found.map(|f| f.get(3..).unwrap_or_default()) {
+            Some([features]) => (features.to_string(), None),
+            Some([features @ .., req_nodes]) => (features.join("|"), Some(req_nodes)),
+            _ => (String::new(), None),
+        };
         job.constraint =
-            named(found.and_then(|f| f.get(3))).and_then(|text| Constraint::parse(&text).ok());
-        job.req_nodes = named(found.and_then(|f| f.get(4)));
+            named(Some(&features.as_str())).and_then(|text| Constraint::parse(&text).ok());
+        job.req_nodes = named(req_nodes);
     }
 }
 
@@ -233,6 +240,14 @@ mod tests {
         );
         // A count asks for nodes of a feature: not read, so the job may go anywhere.
         assert_eq!(jobs[1].constraint, None);
+        // Regression: a feature expression with `|` was cut at it, and its second half read
+        // as the nodes the job named (captured: `sbatch -C 'ampere|hopper' -w yj1`).
+        add_extra_fields(&mut jobs, "3774|yenlab|(null)|yj1|ampere|hopper|yj1\n");
+        assert_eq!(
+            jobs[0].constraint.as_ref().map(|c| c.as_str()),
+            Some("ampere|hopper")
+        );
+        assert_eq!(jobs[0].req_nodes.as_deref(), Some("yj1"));
         // The nodes a job named, as captured (`squeue -O ...,ReqNodes:` of `sbatch -w yj1`).
         add_extra_fields(
             &mut jobs,
