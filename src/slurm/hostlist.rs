@@ -121,6 +121,17 @@ impl<'de> Deserialize<'de> for HostList {
     }
 }
 
+/// Why a nodelist is not one node.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NodeNameError {
+    #[error(transparent)]
+    List(#[from] HostListError),
+    #[error(
+        "it names {count} nodes ({names}), and Slurm would give the job all of them while a yenjob job runs on one: name one node, or keep the job off nodes with `exclude`"
+    )]
+    Several { count: usize, names: String },
+}
+
 /// One node, named as a host list that expands to exactly one name (`yj1`, `gpu[07]`): the
 /// node a job asks to run on (`--nodelist`). sbatch gives a job every node its nodelist
 /// names, and a yenjob job runs on one node.
@@ -128,15 +139,14 @@ impl<'de> Deserialize<'de> for HostList {
 pub struct NodeName(String);
 
 impl NodeName {
-    pub fn parse(text: &str) -> Result<NodeName, String> {
-        let list = HostList::parse(text).map_err(|e| e.to_string())?;
+    pub fn parse(text: &str) -> Result<NodeName, NodeNameError> {
+        let list = HostList::parse(text)?;
         match list.names() {
             [one] => Ok(NodeName(one.clone())),
-            many => Err(format!(
-                "it names {} nodes ({}), and Slurm would give the job all of them while a yenjob job runs on one: name one node, or keep the job off nodes with `exclude`",
-                many.len(),
-                abridged(many, 8)
-            )),
+            many => Err(NodeNameError::Several {
+                count: many.len(),
+                names: abridged(many, 8),
+            }),
         }
     }
 
@@ -282,7 +292,7 @@ mod tests {
     fn a_nodelist_names_one_node() {
         assert_eq!(NodeName::parse("yj1").unwrap().as_str(), "yj1");
         assert_eq!(NodeName::parse("gpu[07]").unwrap().as_str(), "gpu07");
-        let many = NodeName::parse("yj[1-2]").unwrap_err();
+        let many = NodeName::parse("yj[1-2]").unwrap_err().to_string();
         assert!(
             many.starts_with(
                 "it names 2 nodes (yj1, yj2), and Slurm would give the job all of them"
@@ -290,7 +300,7 @@ mod tests {
             "{many}"
         );
         assert_eq!(
-            NodeName::parse("yj[").unwrap_err(),
+            NodeName::parse("yj[").unwrap_err().to_string(),
             "the '[' at character 3 is not closed"
         );
         let bad = serde_json::from_str::<NodeName>("\"a b\"").unwrap_err();
