@@ -132,22 +132,40 @@ snapshot() {   # snapshot DIR USER: what `yenjob check` reads, with the same com
   date +%Y-%m-%dT%H:%M:%S > "$d/now.txt"
 }
 
-# What Slurm does with the request: refused by sbatch, or the state the scheduler settles on.
-# A request as another user is submitted by that user, as a real user submits: Slurm checks
-# some things (a partition's RootOnly) against who submits, not whom the job runs as.
-outcome() {
-  local out id state reason as=()
-  mapfile -t args < <(sbatch_args "$@")
-  local a kept=()
-  for a in "${args[@]}"; do
-    case "$a" in --uid=*) as=(runuser -u "${a#--uid=}" --) ;; *) kept+=("$a") ;; esac
+# The request's sbatch options in ARGS, and in AS the command that runs sbatch as the
+# request's user: a request as another user is submitted by that user, as a real user submits
+# (Slurm checks some things, a partition's RootOnly, against who submits, not whom the job
+# runs as).
+request_as_user() {
+  local a
+  ARGS=() AS=()
+  mapfile -t all < <(sbatch_args "$@")
+  for a in "${all[@]}"; do
+    case "$a" in --uid=*) AS=(runuser -u "${a#--uid=}" --) ;; *) ARGS+=("$a") ;; esac
   done
-  args=("${kept[@]}")
-  if ! out=$("${as[@]}" sbatch --parsable -J yj-request -o /dev/null "${args[@]}" --wrap 'sleep 600' 2>&1); then
+}
+
+# When Slurm would start the request by the jobs running now, on one line: sbatch
+# --test-only's "Job N to start at TIME using C processors on nodes X in partition P", or why
+# it would refuse it. It weighs neither the jobs queued ahead nor the QOS and association
+# limits.
+test_only() {
+  request_as_user "$@"
+  { "${AS[@]}" sbatch --test-only -J yj-request -o /dev/null "${ARGS[@]}" --wrap 'sleep 600' 2>&1 || true; } |
+    tr '\n' ' ' | sed 's/ *$//'
+  echo
+}
+
+# What Slurm does with the request: refused by sbatch, or the state the scheduler settles on.
+outcome() {
+  local out id state reason
+  request_as_user "$@"
+  if ! out=$("${AS[@]}" sbatch --parsable -J yj-request -o /dev/null "${ARGS[@]}" --wrap 'sleep 600' 2>&1); then
     echo "rejected|$(echo "$out" | tr '\n' ' ' | sed 's/ *$//')"
     return
   fi
   id=${out%%;*}
+  REQUEST_ID=$id
   # settle=SECONDS: give the backfill scheduler (every 30 s) time to start the job.
   local kv
   for kv in "$@"; do [[ $kv == settle=* ]] && sleep "${kv#*=}"; done
@@ -162,6 +180,18 @@ outcome() {
     sleep 0.5
   done
   echo "pending|$reason"
+}
+
+# Where and when the backfill scheduler (every 30 s) plans the request that waits, on one
+# line: "STATE|StartTime|SchedNodes" (RUNNING and its start, if it started meanwhile).
+planned_start() {
+  local planned
+  for ((i = 0; i < 90; i++)); do
+    planned=$(squeue -h -j "$REQUEST_ID" -o '%T|%S|%Y')
+    [[ $planned != PENDING\|N/A* ]] && break
+    sleep 1
+  done
+  echo "$planned"
 }
 
 # An array's tasks once the scheduler has settled: how many run, and why the rest wait.
@@ -316,7 +346,10 @@ scenario() {
   for kv in $request; do [[ $kv == user=* ]] && user=${kv#*=}; done
   snapshot "$d" "$user"
   # shellcheck disable=SC2086
+  test_only $request > "$d/test-only.txt"
+  # shellcheck disable=SC2086
   outcome $request > "$d/slurm.txt"
+  [ "$(cat "$d/slurm.txt")" = "pending|Resources" ] && planned_start > "$d/planned.txt"
   log "$shape-$name: $(cat "$d/slurm.txt")"
   clear_queue
   [[ "$special" == assoc:* ]] && assoc_limits MaxJobs=-1 MaxSubmit=-1 GrpTRES=gres/gpu=-1 MaxTRES=cpu=-1 MaxWall=-1 \
@@ -713,5 +746,17 @@ AMP1='user=nobody partition=normal gpus=1 cpus=1 time=10:00 constraint=ampere'
 scenario multi nodelist-ahead-room-beside-held-up "$AMP1; $NAMED_AHEAD" "partition=gpu gpus=1 cpus=1 time=30:00 nodelist=yj1 settle=40"
 scenario multi nodelist-ahead-room-beside-backfilled "$AMP1; $NAMED_AHEAD" "partition=gpu gpus=1 cpus=1 time=5:00 nodelist=yj1 settle=40"
 scenario multi nodelist-ahead-room-beside-unnamed-held-up "$AMP1; $HOP; $NAMED_AHEAD" "partition=gpu gpus=1 cpus=1 time=30:00 settle=40"
+# When a job that waits for running jobs to end starts: each scenario's test-only.txt holds
+# sbatch --test-only's answer, which yenjob's expected start must match.
+NB='user=nobody partition=normal'
+scenario plain when-the-later-job-ends "$NB cpus=1 time=10:00; $NB cpus=1 time=20:00" "partition=gpu gpus=1 cpus=2 time=10:00"
+scenario plain when-the-first-job-ends "user=nobody partition=gpu gpus=3 cpus=1 time=5:00; user=nobody partition=gpu gpus=1 cpus=1 time=20:00" "$R gpus=2"
+scenario plain when-a-cpu-frees "$NB cpus=1 time=5:00; $NB cpus=1 time=25:00" "$R gpus=1"
+scenario plain when-exclusive-needs-every-job-to-end "$NB cpus=1 time=5:00; $NB cpus=1 time=25:00" "$R gpus=1 exclusive=yes"
+scenario plain when-memory-frees "$NB cpus=1 mem=20G time=15:00" "$R gpus=1 mem=4G"
+scenario plain when-no-time-limit "$NB cpus=2 time=UNLIMITED" "$R gpus=1"
+scenario typed when-typed-gpus-free "$NB gpus=a30:4 cpus=1 time=15:00" "$R gpus=a30:1"
+scenario multi when-the-first-node-frees "$NB gpus=2 cpus=1 time=20:00 constraint=ampere; $NB gpus=2 cpus=1 time=10:00 constraint=hopper" "$C"
+scenario multi when-the-named-node-frees "$NB gpus=2 cpus=1 time=20:00 constraint=ampere; $NB gpus=2 cpus=1 time=10:00 constraint=hopper" "$C nodelist=yj1"
 log "back to the plain shape"
 bash scripts/cluster-start.sh plain >/dev/null

@@ -2134,3 +2134,52 @@ fn a_job_asking_for_gpus_per_job_runs() {
     let tres = String::from_utf8_lossy(&tres.stdout);
     assert!(tres.contains("gres/gpu=1"), "{tres}");
 }
+
+/// `sbatch --test-only`'s "Job N to start at TIME ... on nodes NODE": when and where.
+fn test_only_start(options: &[&str]) -> (i64, String) {
+    let out = Std::new("sbatch")
+        .args(["--test-only", "-o", "/dev/null"])
+        .args(options)
+        .args(["--wrap", "true"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr).to_string();
+    let after = |word: &str| {
+        said.split(word)
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("sbatch --test-only said: {said}"))
+            .to_string()
+    };
+    let at = yenjob::slurm::clock::parse_timestamp(&after(" to start at ")).unwrap();
+    (at, after(" on nodes "))
+}
+
+/// A job that waits for running jobs to end is told when it is expected to start: the time
+/// and node `sbatch --test-only` gives for the same request, on the live cluster.
+#[test]
+#[ignore = "needs a Slurm cluster: scripts/cluster-start.sh"]
+fn expected_start_is_what_sbatch_test_only_says() {
+    let mut env = Env::new();
+    let cpus = node_cpus();
+    let every_cpu = format!("--cpus-per-task={cpus}");
+    let holder = env.hold(&["-p", "normal", every_cpu.as_str()]);
+    wait_for(&holder, |state, _| state == "RUNNING", 30);
+    let job = format!("cpus = {cpus}\ntime = \"10:00\"");
+    let spec = env.spec("expected-start", &job, 1);
+    let v = verdict(&env, &spec);
+    assert_eq!(v["reason"], "Resources", "{v}");
+    let by = &v["expected_start"]["by"];
+    let at = yenjob::slurm::clock::parse_timestamp(by["at"].as_str().unwrap()).unwrap();
+    let (slurm_at, slurm_node) = test_only_start(&[
+        "-p",
+        "gpu",
+        "--gres=gpu:1",
+        every_cpu.as_str(),
+        "-t",
+        "10:00",
+    ]);
+    assert!((at - slurm_at).abs() <= 5, "yenjob {by}; Slurm {slurm_at}");
+    assert_eq!(by["node"], slurm_node.as_str(), "{v}");
+    assert!(by["in_seconds"].as_u64().unwrap() > 9 * 60, "{v}");
+}

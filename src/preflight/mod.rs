@@ -16,6 +16,7 @@
 
 mod array;
 mod describe;
+mod expected_start;
 mod index;
 mod oversubscribe;
 mod preemption;
@@ -29,6 +30,7 @@ mod usage;
 mod replay_tests;
 
 pub use array::{ArrayPlan, Throttle, assess_array, throttle};
+pub use expected_start::ExpectedStart;
 pub use index::StateIndex;
 pub use reason::{Holder, LimitCode, Reason, Scope};
 
@@ -186,6 +188,10 @@ pub struct Verdict {
     pub never_starts: bool,
     /// Other limits the job exceeds too, in the order Slurm would report them next.
     pub also: Vec<String>,
+    /// A job that waits for running jobs to end: when room for it opens by their time
+    /// limits (what `sbatch --test-only` says).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected_start: Option<ExpectedStart>,
     /// What was looked at, one line each.
     pub facts: Vec<String>,
     /// A job array: how many tasks start now, why the rest wait, and its throttle.
@@ -234,6 +240,7 @@ pub fn assess(req: &Request, state: &ClusterState) -> Verdict {
             message: rules::room_message(req, state),
             never_starts: false,
             also: Vec::new(),
+            expected_start: None,
             facts: Vec::new(),
             array: None,
         },
@@ -254,6 +261,7 @@ pub fn assess(req: &Request, state: &ClusterState) -> Verdict {
                 outcome,
                 reason: Some(first.reason),
                 message: first.sentence() + whole_node,
+                expected_start: first.expected_start.clone().filter(|_| !never_starts),
                 never_starts,
                 also: findings
                     .filter(|f| f.is_limit())

@@ -53,8 +53,8 @@ struct Shape<'a> {
 
 /// What a running job holds on one node until it ends; no end for no time limit.
 #[derive(Debug, Clone, Copy)]
-struct Holding {
-    end: Option<i64>,
+pub(super) struct Holding {
+    pub end: Option<i64>,
     cpus: u64,
     gpus: u64,
     mem_mib: u64,
@@ -179,16 +179,7 @@ impl ClusterState {
                     .is_none_or(|t| n.gpus_of(Some(t)) >= need.gpus)
             })
             .filter_map(|n| {
-                let here: Vec<Holding> = self
-                    .running_on(n)
-                    .map(|(j, spans)| Holding {
-                        end: self.end_of(j),
-                        cpus: j.cpus / spans,
-                        gpus: j.gpus / spans,
-                        mem_mib: j.mem_mib() / spans,
-                        same_partition: j.partition == job.partition,
-                    })
-                    .collect();
+                let here = self.holdings_on(n, &job.partition);
                 Some((room_from(need, n, &here, rows, now)?, n.node.as_str()))
             })
             .collect();
@@ -206,6 +197,25 @@ impl ClusterState {
         rooms.truncate(count);
         let start = rooms.last()?.0;
         Some((rooms.into_iter().map(|(_, node)| node).collect(), start))
+    }
+
+    /// What each job running on `node` holds there until it ends; `partition`: the partition
+    /// of the job that would start after them.
+    pub(super) fn holdings_on(&self, node: &NodeRow, partition: &str) -> Vec<Holding> {
+        self.running_on(node)
+            .map(|(j, spans)| self.holding(j, spans, partition))
+            .collect()
+    }
+
+    /// What running `job`, on `spans` nodes, holds on each of them until it ends.
+    pub(super) fn holding(&self, job: &QueuedJob, spans: u64, partition: &str) -> Holding {
+        Holding {
+            end: self.end_of(job),
+            cpus: job.cpus / spans,
+            gpus: job.gpus / spans,
+            mem_mib: job.mem_mib() / spans,
+            same_partition: job.partition == partition,
+        }
     }
 
     /// Whether a job planned by the backfill scheduler waits for resources: the plan then
@@ -232,7 +242,7 @@ impl ClusterState {
     }
 
     /// When a running job reaches its time limit; `None` for no limit.
-    fn end_of(&self, job: &QueuedJob) -> Option<i64> {
+    pub(super) fn end_of(&self, job: &QueuedJob) -> Option<i64> {
         let left = job
             .time_limit
             .seconds()?
@@ -261,16 +271,15 @@ fn waits_for_resources(job: &QueuedJob) -> bool {
 
 /// What a job needs on each of its nodes.
 #[derive(Debug, Clone, Copy)]
-struct Need {
-    cpus: u64,
-    gpus: u64,
-    mem_mib: u64,
+pub(super) struct Need {
+    pub cpus: u64,
+    pub gpus: u64,
+    pub mem_mib: u64,
 }
 
 /// The earliest time from `now` that `need` fits on `node`, as the jobs `holding` it end;
 /// `None` when it never does (the node is too small). `shared_rows`: the rows of CPUs the
-/// partition shares under OverSubscribe=FORCE. A node whose memory sinfo did not give is not
-/// short of it.
+/// partition shares under OverSubscribe=FORCE.
 fn room_from(
     need: Need,
     node: &NodeRow,
@@ -282,46 +291,49 @@ fn room_from(
     // as each one ends, so each end is weighed once.
     let mut by_end: Vec<&Holding> = holding.iter().collect();
     by_end.sort_by_key(|h| h.end.unwrap_or(i64::MAX));
-    let shares = |h: &Holding| shared_rows.is_some() && h.same_partition;
-    // Held by the jobs not ended: GPUs, memory, and CPUs that are not shared.
-    let (mut gpus, mut mem, mut cpus) = (0u64, 0u64, 0u64);
-    for h in &by_end {
-        gpus += h.gpus;
-        mem += h.mem_mib;
-        if !shares(h) {
-            cpus += h.cpus;
-        }
-    }
     let mut ended = 0;
     let mut at = now;
     loop {
-        while let Some(h) = by_end
+        while by_end
             .get(ended)
-            .filter(|h| h.end.is_some_and(|end| end <= at))
+            .is_some_and(|h| h.end.is_some_and(|end| end <= at))
         {
-            gpus -= h.gpus;
-            mem -= h.mem_mib;
-            if !shares(h) {
-                cpus -= h.cpus;
-            }
             ended += 1;
         }
-        // The partition's own jobs' CPUs, shared as its rows allow.
-        let cpus_free = match shared_rows {
-            Some(rows) => {
-                let ours = by_end[ended..].iter().filter(|h| shares(h)).map(|h| h.cpus);
-                super::oversubscribe::free_in_rows(node.cpus_total, cpus, ours.collect(), rows)
-            }
-            None => node.cpus_total.saturating_sub(cpus),
-        };
-        if cpus_free >= need.cpus
-            && node.gpus_total.saturating_sub(gpus) >= need.gpus
-            && (node.memory_mib == 0 || node.memory_mib.saturating_sub(mem) >= need.mem_mib)
-        {
+        if fits(need, node, &by_end[ended..], shared_rows) {
             return Some(at);
         }
         at = by_end.get(ended)?.end?;
     }
+}
+
+/// Whether `need` fits on `node` beside the jobs `still_holding` it: GPUs and memory are
+/// never shared, CPUs only among the partition's own jobs under OverSubscribe=FORCE
+/// (`shared_rows`). A node whose memory sinfo did not give is not short of it.
+pub(super) fn fits(
+    need: Need,
+    node: &NodeRow,
+    still_holding: &[&Holding],
+    shared_rows: Option<u64>,
+) -> bool {
+    let shares = |h: &Holding| shared_rows.is_some() && h.same_partition;
+    let gpus: u64 = still_holding.iter().map(|h| h.gpus).sum();
+    let mem: u64 = still_holding.iter().map(|h| h.mem_mib).sum();
+    let unshared: u64 = still_holding
+        .iter()
+        .filter(|h| !shares(h))
+        .map(|h| h.cpus)
+        .sum();
+    let cpus_free = match shared_rows {
+        Some(rows) => {
+            let ours = still_holding.iter().filter(|h| shares(h)).map(|h| h.cpus);
+            super::oversubscribe::free_in_rows(node.cpus_total, unshared, ours.collect(), rows)
+        }
+        None => node.cpus_total.saturating_sub(unshared),
+    };
+    cpus_free >= need.cpus
+        && node.gpus_total.saturating_sub(gpus) >= need.gpus
+        && (node.memory_mib == 0 || node.memory_mib.saturating_sub(mem) >= need.mem_mib)
 }
 
 /// `job 3942 (nobody), queued ahead of this one, ...` in words, with `now` for the time; the

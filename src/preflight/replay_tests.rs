@@ -22,6 +22,12 @@ struct Scenario {
     state: ClusterState,
     /// `running`, `pending|REASON` or `rejected|SBATCH STDERR`.
     slurm: String,
+    /// What `sbatch --test-only` said of the request, on one line; scenarios captured before
+    /// it was asked have none.
+    test_only: Option<String>,
+    /// A request that waited for resources: `STATE|StartTime|SchedNodes` once the backfill
+    /// scheduler planned it; scenarios captured before it was asked have none.
+    planned: Option<String>,
 }
 
 fn read(dir: &Path, file: &str) -> String {
@@ -126,6 +132,12 @@ fn load(dir: &Path) -> Scenario {
             index: StateIndex::default(),
         },
         slurm: read(dir, "slurm.txt").trim().to_string(),
+        test_only: std::fs::read_to_string(dir.join("test-only.txt"))
+            .ok()
+            .map(|t| t.trim().to_string()),
+        planned: std::fs::read_to_string(dir.join("planned.txt"))
+            .ok()
+            .map(|t| t.trim().to_string()),
     }
 }
 
@@ -219,6 +231,124 @@ fn sbatch_refusals_read_as_the_verdicts_code() {
             s.name
         );
     }
+}
+
+/// `sbatch: Job 2127 to start at 2026-11-30T10:14:20 using 1 processors on nodes localhost in
+/// partition gpu`: the time, the node and the CPUs.
+fn test_only_start(said: &str) -> Option<(i64, &str, u64)> {
+    let after = |word: &str| said.split(word).nth(1)?.split_whitespace().next();
+    let at = crate::slurm::clock::parse_timestamp(after(" to start at ")?)?;
+    Some((at, after(" on nodes ")?, after(" using ")?.parse().ok()?))
+}
+
+/// `PENDING|2026-11-30T10:19:29|localhost`: when and where the backfill scheduler planned a
+/// waiting job.
+fn planned_start(planned: &str) -> Option<(i64, &str)> {
+    let mut fields = planned.split('|');
+    let (state, at, node) = (fields.next()?, fields.next()?, fields.next()?);
+    let at = crate::slurm::clock::parse_timestamp(at)?;
+    (state == "PENDING").then_some((at, node))
+}
+
+/// Every job that waits for running jobs to end is expected when and where Slurm plans it:
+/// - the backfill scheduler's plan once it was submitted (squeue's StartTime and SchedNodes;
+///   its times are rounded to its resolution, 60 s);
+/// - `sbatch --test-only`'s answer, to a few seconds, where no other job waits in the
+///   partition: with one there, Slurm adds a rough delay for it to that answer (job_mgr.c's
+///   `_delayed_job_start_time`: their CPUs times their time limits over the partition's
+///   CPUs, wherever they may run), which backfill's plan does not have. Nor where it weighs
+///   other CPUs than Slurm gives the job: it does not raise them for a partition's
+///   MaxMemPerCPU (it says 1 processor, and now, where the job then waits);
+/// - where jobs without a time limit are in the way, Slurm's answer is a year away, a
+///   placeholder, and yenjob says the time is not known.
+///
+/// No scenario that waits for resources is left without an expected start, unless it is
+/// one `ClusterState::expected_start` names: listed below.
+#[test]
+fn expected_starts_are_when_slurm_plans_them() {
+    const YEAR: i64 = 365 * 86_400;
+    let (mut compared, mut wrong, mut without) = (0, Vec::new(), Vec::new());
+    for s in scenarios() {
+        let Some(said) = &s.test_only else { continue };
+        let v = s.verdict();
+        let now = s.state.now.unwrap();
+        let others_wait = s.state.queue.iter().any(|j| {
+            j.partition == s.request.partition && j.state == crate::slurm::state::JobState::Pending
+        });
+        let mut check = |what: &str, agrees: bool| {
+            compared += 1;
+            if !agrees {
+                let ours = v.expected_start.as_ref().map(|e| e.sentence());
+                wrong.push(format!("{}: yenjob {ours:?}; {what}", s.name));
+            }
+        };
+        match &v.expected_start {
+            Some(ExpectedStart::By { at, node, .. }) => {
+                let planned = s.planned.as_deref().and_then(planned_start);
+                if let Some((plan_at, plan_node)) = planned {
+                    let what = format!("backfill planned {}", s.planned.as_deref().unwrap_or(""));
+                    check(&what, (at - plan_at).abs() <= 60 && node == plan_node);
+                }
+                let cpus = super::usage::cpus_of(&s.request, &s.state);
+                match test_only_start(said) {
+                    Some((slurm_at, slurm_node, slurm_cpus))
+                        if !others_wait && slurm_cpus == cpus =>
+                    {
+                        check(said, (at - slurm_at).abs() <= 5 && node == slurm_node)
+                    }
+                    Some(_) => {}
+                    None => check(said, false),
+                }
+            }
+            Some(ExpectedStart::NotKnown { .. }) => match test_only_start(said) {
+                Some((slurm_at, _, _)) => check(said, slurm_at - now >= YEAR - 60),
+                None => check(said, false),
+            },
+            None if v.reason == Some(Reason::Resources) && !v.never_starts => {
+                without.push(s.name.clone())
+            }
+            None => {}
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    assert!(compared >= 30, "only {compared} expected starts compared");
+    // A reservation on the nodes, or a partition kept to one user at a time (ExclusiveUser),
+    // would decide it too: not weighed yet, so no time is given.
+    let not_weighed = [
+        "plain-cores-reserved-ahead-job-runs-into-it",
+        "plain-cores-reserved-and-held",
+        "plain-cores-reserved-job-too-big",
+        "plain-cores-reserved-shown-job-too-big",
+        "plain-in-core-reservation-used",
+        "plain-partition-exclusive-user-other-user",
+    ];
+    assert_eq!(without, not_weighed);
+}
+
+/// Slurm's will-run test takes the running jobs off together when they end within 30 s of the
+/// first of them (live, `sbatch --test-only` answered the later of two ends 3 s apart, on the
+/// first node): the job is expected at the later end, on the first node with room, not at
+/// the earlier end on the node that frees first.
+#[test]
+fn jobs_ending_close_together_are_taken_off_together() {
+    let mut s = load(&Path::new(FIXTURES).join("multi-when-the-first-node-frees"));
+    let expected = |s: &Scenario| match s.verdict().expected_start {
+        Some(ExpectedStart::By { at, node, .. }) => (at - s.state.now.unwrap(), node),
+        other => panic!("{other:?}"),
+    };
+    // Job 2465 on yj2 ends in 10 minutes, job 2464 on yj1 in 20.
+    assert_eq!(expected(&s), (600, "yj2".to_string()));
+    // Job 2464 ending 20 s after job 2465: both are taken off at once.
+    let on_yj1 = s.state.queue.iter_mut().find(|j| j.id == "2464").unwrap();
+    on_yj1.elapsed = SlurmTime::parse("0:00").unwrap();
+    on_yj1.time_limit = SlurmTime::parse("10:20").unwrap();
+    s.state.index = StateIndex::default();
+    assert_eq!(expected(&s), (620, "yj1".to_string()));
+    // 40 s after: beyond the first window, so yj2 alone at its end.
+    let on_yj1 = s.state.queue.iter_mut().find(|j| j.id == "2464").unwrap();
+    on_yj1.time_limit = SlurmTime::parse("10:40").unwrap();
+    s.state.index = StateIndex::default();
+    assert_eq!(expected(&s), (600, "yj2".to_string()));
 }
 
 /// One row per scenario: the exact code, whether it never starts, and the numbers the
@@ -378,7 +508,7 @@ fn each_verdict_names_the_code_and_numbers() {
         ("multi-nodelist-ahead-no-room-on-the-named-node", "Resources", false, &["node yj2 of partition gpu has 0 of 2 GPUs and 1 of 2 CPUs free"]),
         ("multi-nodelist-ahead-room-beside-held-up", "ReqNodeNotAvail", false, &["waits for 1 CPUs and 2 GPUs on yj1 and is expected to start at 06:52", "ask for at most 9:00", "(Slurm keeps the nodes a job queued ahead names (`--nodelist`) from the jobs queued behind it)"]),
         ("multi-nodelist-ahead-room-beside-backfilled", "", false, &["on a node named yj1 now (1 job(s) queued ahead wait for resources there; this one ends before they are expected to start"]),
-        ("multi-nodelist-ahead-room-beside-unnamed-held-up", "Resources", false, &["waits for 1 CPUs and 2 GPUs on yj1 and is expected to start at 06:53", "would hold that one up"]),
+        ("multi-nodelist-ahead-room-beside-unnamed-held-up", "Resources", false, &["waits for 1 CPUs and 2 GPUs on yj1 and is expected to start at 10:39", "would hold that one up", "expected to start by 10:39 (in 9 min) on yj2, when job 2435 reaches its time limit"]),
         // A node of its own (`--exclusive`): a node without jobs, and every CPU and GPU of
         // it, which limits count (one more GPU fits under the QOS; a node of its own does not).
         ("plain-exclusive-node-free", "", false, &["partition gpu has room for 1 GPUs and 1 CPUs on a node of its own (`exclusive`) now"]),
@@ -402,7 +532,7 @@ fn each_verdict_names_the_code_and_numbers() {
         ("preempt-preempts-but-gpus-per-user", "QOSMaxGRESPerUser", false, &["you hold 3 of the 4 GPUs"]),
         // A task that preempts takes the node's freed CPUs: the next finds none left.
         ("preempt-array-preempts", "", false, &["2 of 3 tasks start now, preempting job 4109 (nobody, partition normal, QOS normal); the other 1 wait"]),
-        ("preempt-array-preempts-one-of-two", "", false, &["1 of 3 tasks start now, preempting job 4113 (nobody, partition normal, QOS normal); the other 2 wait", "0 of 2 CPUs free"]),
+        ("preempt-array-preempts-one-of-two", "", false, &["1 of 3 tasks start now, preempting job 2391 (nobody, partition normal, QOS normal); the other 2 wait", "0 of 2 CPUs free"]),
         // Preemption by QOS: a job of QOS lab, whose Preempt list names normal, takes what
         // jobs of normal hold; without the list, or against another QOS, it waits.
         ("preempt-qos-preempts-named-qos", "", false, &["room for 1 GPUs and 1 CPUs now, by preempting job 4117 (nobody, QOS normal, which QOS lab's Preempt list names)"]),
@@ -587,6 +717,17 @@ fn each_verdict_names_the_code_and_numbers() {
         ("typed-association-submit", "AssocMaxSubmitJobLimit", false, &["2 jobs queued or running", "allows 2"]),
         ("typed-association-gpus", "AssocGrpGRES", false, &["holds 1 of its 1 GPUs; this job asks for 1"]),
         ("typed-association-wall", "AssocMaxWallDurationPerJobLimit", true, &["2:00:00", "MaxWall 1:00:00"]),
+        // When a job that waits for running jobs to end is expected to start (checked against
+        // Slurm's own answers in `expected_starts_are_when_slurm_plans_them`).
+        ("plain-when-the-later-job-ends", "Resources", false, &["expected to start by 10:50 (in 20 min) on localhost, when jobs 2439 and 2440 reach their time limits, or sooner if they end early"]),
+        ("plain-when-the-first-job-ends", "Resources", false, &["2 GPUs and 1 CPUs", "expected to start by 10:35 (in 4 min) on localhost, when job 2443 reaches its time limit"]),
+        ("plain-when-a-cpu-frees", "Resources", false, &["0 of 2 CPUs free", "expected to start by 10:36 (in 4 min) on localhost, when job 2447 reaches its time limit"]),
+        ("plain-when-exclusive-needs-every-job-to-end", "Resources", false, &["a node of its own", "expected to start by 10:56 (in 25 min) on localhost, when jobs 2451 and 2452 reach their time limits"]),
+        ("plain-when-memory-frees", "Resources", false, &["4096 MiB of memory (the most free on a node is 3625 MiB)", "expected to start by 10:47 (in 14 min) on localhost, when job 2455 reaches its time limit"]),
+        ("plain-when-no-time-limit", "Resources", false, &["when it starts is not known: job 2458 runs there without a time limit"]),
+        ("typed-when-typed-gpus-free", "Resources", false, &["0 of 4 a30 GPUs", "expected to start by 10:48 (in 15 min) on localhost, when job 2461 reaches its time limit"]),
+        ("multi-when-the-first-node-frees", "Resources", false, &["expected to start by 10:44 (in 10 min) on yj2, when job 2465 reaches its time limit"]),
+        ("multi-when-the-named-node-frees", "Resources", false, &["node yj1 of partition gpu", "expected to start by 10:54 (in 19 min) on yj1, when job 2468 reaches its time limit"]),
     ];
     let all = scenarios();
     for s in &all {
@@ -598,13 +739,13 @@ fn each_verdict_names_the_code_and_numbers() {
         let got = v.reason.map(|r| r.code()).unwrap_or("");
         assert_eq!(got, *code, "{}: {}", s.name, v.message);
         assert_eq!(v.never_starts, *forever, "{}: {}", s.name, v.message);
+        // The sentence, and on its own line when it is expected to start.
+        let said = match &v.expected_start {
+            Some(e) => format!("{}\n{}", v.message, e.sentence()),
+            None => v.message.clone(),
+        };
         for f in *fragments {
-            assert!(
-                v.message.contains(f),
-                "{}: {:?} lacks {f:?}",
-                s.name,
-                v.message
-            );
+            assert!(said.contains(f), "{}: {said:?} lacks {f:?}", s.name);
         }
     }
     assert_eq!(

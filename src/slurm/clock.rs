@@ -45,6 +45,33 @@ pub fn when(seconds: i64, now: i64) -> String {
     format!("{y}-{m:02}-{d:02} {clock}")
 }
 
+/// `59 min`, `3 h 20 min`, `2 days`: how far ahead something is.
+pub fn in_words(seconds: i64) -> String {
+    let minutes = seconds.max(0) / 60;
+    match minutes {
+        0 => "less than a minute".to_string(),
+        m if m < 60 => format!("{m} min"),
+        m if m < 48 * 60 => match m % 60 {
+            0 => format!("{} h", m / 60),
+            rest => format!("{} h {rest} min", m / 60),
+        },
+        m => format!("{} days", m / (24 * 60)),
+    }
+}
+
+/// `2026-11-30T10:14:20`: `seconds` as Slurm prints a timestamp (the inverse of
+/// `parse_timestamp`).
+pub fn timestamp(seconds: i64) -> String {
+    let of_day = seconds.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(seconds.div_euclid(86_400));
+    format!(
+        "{y}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
+        of_day / 3600,
+        of_day % 3600 / 60,
+        of_day % 60
+    )
+}
+
 /// The date of a day count since 1970-01-01 (the inverse of `days_from_civil`).
 fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let z = z + 719_468;
@@ -103,5 +130,9 @@ mod tests {
         let later = parse_timestamp("2028-03-01T08:30:00").unwrap();
         assert_eq!(when(later, now), "2028-03-01 08:30");
         assert_eq!(when(now - 60, now), "2026-11-29 12:59");
+        assert_eq!(timestamp(soon), "2026-11-29T14:06:29");
+        assert_eq!(timestamp(later), "2028-03-01T08:30:00");
+        assert_eq!(in_words(59 * 60 + 59), "59 min");
+        assert_eq!(in_words(3 * 3600 + 20 * 60), "3 h 20 min");
     }
 }

@@ -18,6 +18,7 @@ use crate::slurm::scontrol::{Partition, PartitionState};
 use crate::slurm::sinfo::NodeRow;
 use crate::slurm::tres::Tres;
 
+use super::expected_start::ExpectedStart;
 use super::reason::{Reason, Scope};
 use super::usage::{self, Held};
 use super::{ClusterState, Request};
@@ -40,6 +41,8 @@ pub struct Finding {
     pub message: String,
     /// The site setting that decided between refusing and pending, when one did.
     pub setting: Option<String>,
+    /// For a job that waits for running jobs to end: when room for it opens.
+    pub expected_start: Option<ExpectedStart>,
 }
 
 impl Finding {
@@ -49,6 +52,7 @@ impl Finding {
             effect,
             message,
             setting: None,
+            expected_start: None,
         }
     }
 

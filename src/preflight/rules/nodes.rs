@@ -83,7 +83,7 @@ impl Ctx<'_> {
                     "reservation {} begins at {} (in {}); the job waits for it",
                     r.name,
                     clock::when(start, now),
-                    in_words(start - now)
+                    clock::in_words(start - now)
                 ),
             )
         })
@@ -102,7 +102,7 @@ impl Ctx<'_> {
             Some(end) => format!(
                 "it ends at {} (in {})",
                 clock::when(end, now),
-                in_words(end - now)
+                clock::in_words(end - now)
             ),
             None => "it has no end time".to_string(),
         };
@@ -114,7 +114,7 @@ impl Ctx<'_> {
                 format!(
                     "the nodes of partition {p} that are up are kept for {what} from {} (in {}), and this job's time limit of {} would run into it: {fits}it waits until {until}",
                     clock::when(start, now),
-                    in_words(start - now),
+                    clock::in_words(start - now),
                     format_seconds(self.req.time_seconds),
                 )
             }
@@ -213,7 +213,11 @@ impl Ctx<'_> {
             ),
             None => (Reason::Resources, String::new()),
         };
-        Some(Finding::new(
+        let expected_start = match reason {
+            Reason::Resources => self.state.expected_start(self.req, self.cpus, &usable),
+            _ => None,
+        };
+        let mut found = Finding::new(
             reason,
             Effect::Pends,
             format!(
@@ -229,7 +233,9 @@ impl Ctx<'_> {
                 self.req.gpus,
                 self.cpus
             ),
-        ))
+        );
+        found.expected_start = expected_start;
+        Some(found)
     }
 
     /// Under priority/multifactor a new job may rank above queued ones: every queued job is
@@ -359,7 +365,7 @@ impl Ctx<'_> {
         } else {
             String::new()
         };
-        Some(Finding::new(
+        let mut found = Finding::new(
             reason,
             Effect::Pends,
             format!(
@@ -369,7 +375,12 @@ impl Ctx<'_> {
                 format_seconds(self.req.time_seconds),
                 self.may_rank_above()
             ),
-        ))
+        );
+        // Room beside a job ahead that named its node: it waits for the other nodes.
+        if reason == Reason::Resources {
+            found.expected_start = self.state.expected_start(self.req, self.cpus, usable);
+        }
+        Some(found)
     }
 
     /// A job in a reservation of some cores has only those: asking for more CPUs than it keeps
@@ -416,7 +427,7 @@ impl Ctx<'_> {
                         "{cpus} more kept for reservation {} from {}, in {}, which this job's time limit of {} would run into{fits}",
                         r.name,
                         clock::when(start, now),
-                        in_words(start - now),
+                        clock::in_words(start - now),
                         format_seconds(self.req.time_seconds)
                     )
                 }
@@ -561,18 +572,4 @@ pub fn room_message(req: &Request, state: &ClusterState) -> String {
 fn time_before(start: i64, now: i64) -> Option<String> {
     let minutes = u64::try_from(start - now).ok()? / 60;
     (minutes > 0).then(|| format_seconds(minutes * 60))
-}
-
-/// `59 min`, `3 h 20 min`, `2 days`: how far ahead something is.
-fn in_words(seconds: i64) -> String {
-    let minutes = seconds.max(0) / 60;
-    match minutes {
-        0 => "less than a minute".to_string(),
-        m if m < 60 => format!("{m} min"),
-        m if m < 48 * 60 => match m % 60 {
-            0 => format!("{} h", m / 60),
-            rest => format!("{} h {rest} min", m / 60),
-        },
-        m => format!("{} days", m / (24 * 60)),
-    }
 }
