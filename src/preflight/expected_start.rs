@@ -7,6 +7,7 @@
 //! `Priority`), except one that named its nodes: those are left to it.
 
 use super::queue_ahead::{Holding, Need, fits};
+use super::reserved::Kept;
 use super::{ClusterState, Request, oversubscribe, usage};
 use crate::slurm::clock;
 use crate::slurm::sinfo::NodeRow;
@@ -27,6 +28,9 @@ pub enum ExpectedStart {
         /// The jobs running there that reach their time limits by then, the first to end
         /// first.
         jobs_ending: Vec<String>,
+        /// The reservations of some of its cores that end by then.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        reservations_ending: Vec<String>,
     },
     /// Jobs without a time limit hold what it needs: Slurm's own estimate is then a year
     /// away, a placeholder rather than a time.
@@ -45,20 +49,33 @@ impl ExpectedStart {
                 in_seconds,
                 node,
                 jobs_ending,
+                reservations_ending,
             } => {
                 let now = at.saturating_sub(i64::try_from(*in_seconds).unwrap_or(0));
-                let (jobs, reach, it) = match jobs_ending.as_slice() {
-                    [one] => (format!("job {one}"), "reaches its time limit", "it ends"),
-                    many => (
-                        format!("jobs {}", listed(many)),
-                        "reach their time limits",
-                        "they end",
-                    ),
+                let jobs = match jobs_ending.as_slice() {
+                    [] => None,
+                    [one] => Some(format!("job {one} reaches its time limit")),
+                    many => Some(format!("jobs {} reach their time limits", listed(many))),
                 };
+                let reservations = match reservations_ending.as_slice() {
+                    [] => None,
+                    [one] => Some(format!("reservation {one} ends")),
+                    many => Some(format!("reservations {} end", listed(many))),
+                };
+                let sooner = match jobs_ending.len() {
+                    0 => "",
+                    1 => ", or sooner if it ends early",
+                    _ => ", or sooner if they end early",
+                };
+                let when = [jobs, reservations]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>();
                 format!(
-                    "expected to start by {} (in {}) on {node}, when {jobs} {reach}, or sooner if {it} early",
+                    "expected to start by {} (in {}) on {node}, when {}{sooner}",
                     clock::when(*at, now),
                     clock::in_words(at - now),
+                    when.join(" and "),
                 )
             }
             ExpectedStart::NotKnown {
@@ -100,11 +117,14 @@ impl ClusterState {
     /// off in the order they end, in groups of those that end within a window of the
     /// group's first (30 s, doubled after each group), and after each group the first node
     /// with room takes the job, at the group's last end. Nodes kept for a job queued ahead
-    /// that named them are left to it while others remain (as backfill plans it).
+    /// that named them are left to it while others remain, and a reservation holds the
+    /// cores (or the whole node) it keeps until it ends, from a job that would run into it,
+    /// as the backfill scheduler plans it.
     ///
-    /// `None` where something this does not weigh would decide it too: a reservation on
-    /// those nodes, a partition kept to one user at a time (ExclusiveUser), a node with GPUs
-    /// of several types, or a job past its time limit that still runs.
+    /// `None` where something this does not weigh would decide it too: a reservation
+    /// without an end, the job's own reservation of cores, a partition kept to one user at a
+    /// time (ExclusiveUser), a node with GPUs of several types, or a job past its time limit
+    /// that still runs.
     pub fn expected_start(
         &self,
         req: &Request,
@@ -113,13 +133,13 @@ impl ClusterState {
     ) -> Option<ExpectedStart> {
         let now = self.now?;
         let partition = self.partition(&req.partition)?;
-        let reserved = |n: &NodeRow| self.reservations.iter().any(|r| r.nodes.contains(&n.node));
         // A typed request on a node of that type alone: its GPUs are the node's GPUs.
         let typed_alone = |n: &NodeRow| match req.gpu_type.as_deref() {
             Some(t) => n.gpu_types.keys().all(|k| k == t) && n.gpus_of(Some(t)) >= req.gpus,
             None => true,
         };
-        if partition.exclusive_user || usable.iter().any(|n| reserved(n) || !typed_alone(n)) {
+        let own_cores = |n: &NodeRow| self.own_cores(n, req).is_some();
+        if partition.exclusive_user || usable.iter().any(|n| !typed_alone(n) || own_cores(n)) {
             return None;
         }
         let not_kept: Vec<&NodeRow> = usable
@@ -146,68 +166,92 @@ impl ClusterState {
                 mem_mib,
             },
         };
-        // Each running job on each of these nodes, the first to end first (those without a
-        // time limit last).
-        let mut running: Vec<Running> = nodes
-            .iter()
-            .enumerate()
-            .flat_map(|(on, &n)| {
-                self.running_on(n).map(move |(job, spans)| Running {
+        // Each running job on each of these nodes, and each reservation of some of their
+        // cores, the first to end first (those without a time limit last).
+        let mut holding: Vec<Held> = Vec::new();
+        for (on, &n) in nodes.iter().enumerate() {
+            for (job, spans) in self.running_on(n) {
+                holding.push(Held {
                     on,
-                    job: job.id.as_str(),
+                    by: By::Job(job.id.as_str()),
                     holding: self.holding(job, spans, &req.partition),
-                })
-            })
-            .collect();
-        running.sort_by_key(|r| r.holding.end.unwrap_or(i64::MAX));
-        let room_on = |ended: usize| {
+                });
+            }
+            for r in self
+                .reservations
+                .iter()
+                .filter(|r| r.end.is_none_or(|e| e > now))
+            {
+                if Some(&r.name) == req.reservation.as_ref() || r.leaves_room() {
+                    continue;
+                }
+                let kept = match self.kept(r, n) {
+                    Kept::Nothing => continue,
+                    // One without an end holds them for good: not weighed.
+                    _ if r.end.is_none() => return None,
+                    Kept::Cpus(cpus) => Holding::kept(cpus, 0, 0, r.end),
+                    Kept::WholeNode => {
+                        Holding::kept(n.cpus_total, n.gpus_total, n.memory_mib, r.end)
+                    }
+                };
+                holding.push(Held {
+                    on,
+                    by: By::Reservation(r.name.as_str(), r.start.unwrap_or(now)),
+                    holding: kept,
+                });
+            }
+        }
+        holding.sort_by_key(|h| h.holding.end.unwrap_or(i64::MAX));
+        let job_seconds = i64::try_from(req.time_seconds).unwrap_or(i64::MAX);
+        // Room on a node at `at` beside what is still held then: a reservation keeps its
+        // cores only from a job that would run into it.
+        let room_on = |ended: usize, at: i64| {
             nodes.iter().enumerate().find(|&(on, n)| {
-                let left: Vec<&Holding> = running[ended..]
+                let left: Vec<&Holding> = holding[ended..]
                     .iter()
-                    .filter(|r| r.on == on)
-                    .map(|r| &r.holding)
+                    .filter(|h| h.on == on)
+                    .filter(|h| match h.by {
+                        By::Reservation(_, start) => start < at.saturating_add(job_seconds),
+                        By::Job(_) => true,
+                    })
+                    .map(|h| &h.holding)
                     .collect();
                 fits(need_on(n), n, &left, rows)
             })
         };
         let (mut ended, mut window) = (0, WILL_RUN_WINDOW);
-        while let Some(first_end) = running.get(ended).and_then(|r| r.holding.end) {
-            while running
+        while let Some(first_end) = holding.get(ended).and_then(|h| h.holding.end) {
+            while holding
                 .get(ended)
-                .and_then(|r| r.holding.end)
+                .and_then(|h| h.holding.end)
                 .is_some_and(|end| end <= first_end + window)
             {
                 ended += 1;
             }
             window *= 2;
-            let Some((on, node)) = room_on(ended) else {
+            let at = holding[ended - 1].holding.end?;
+            let Some((on, node)) = room_on(ended, at) else {
                 continue;
             };
-            let at = running[ended - 1].holding.end?;
             // A job past its time limit that still runs: when Slurm ends it is not known.
             if at <= now {
                 return None;
             }
-            let mut jobs_ending: Vec<String> = Vec::new();
-            for r in running[..ended].iter().filter(|r| r.on == on) {
-                if !jobs_ending.iter().any(|id| id == r.job) {
-                    jobs_ending.push(r.job.to_string());
-                }
-            }
+            let ending = |h: &&Held| h.on == on;
             return Some(ExpectedStart::By {
                 at,
                 in_seconds: u64::try_from(at - now).unwrap_or(0),
                 node: node.node.clone(),
-                jobs_ending,
+                jobs_ending: names(holding[..ended].iter().filter(ending), By::job),
+                reservations_ending: names(holding[..ended].iter().filter(ending), By::reservation),
             });
         }
-        let without_limit: Vec<String> = running[ended..]
+        let without_limit: Vec<&Held> = holding[ended..]
             .iter()
-            .filter(|r| r.holding.end.is_none())
-            .map(|r| r.job.to_string())
+            .filter(|h| h.holding.end.is_none())
             .collect();
         (!without_limit.is_empty()).then(|| ExpectedStart::NotKnown {
-            jobs_without_time_limit: dedup(without_limit),
+            jobs_without_time_limit: dedup(names(without_limit.into_iter(), By::job)),
         })
     }
 }
@@ -216,11 +260,48 @@ impl ClusterState {
 /// first of a group are taken off with it.
 const WILL_RUN_WINDOW: i64 = 30;
 
-/// A job running on the node at `on` (in the nodes weighed), and what it holds there.
-struct Running<'a> {
+/// What holds part of the node at `on` (in the nodes weighed) until it ends.
+struct Held<'a> {
     on: usize,
-    job: &'a str,
+    by: By<'a>,
     holding: Holding,
+}
+
+/// A running job (its id), or a reservation of some cores (its name and start).
+#[derive(Clone, Copy)]
+enum By<'a> {
+    Job(&'a str),
+    Reservation(&'a str, i64),
+}
+
+impl<'a> By<'a> {
+    fn job(self) -> Option<&'a str> {
+        match self {
+            By::Job(id) => Some(id),
+            By::Reservation(..) => None,
+        }
+    }
+
+    fn reservation(self) -> Option<&'a str> {
+        match self {
+            By::Reservation(name, _) => Some(name),
+            By::Job(_) => None,
+        }
+    }
+}
+
+/// The jobs' ids (or the reservations' names) among `held`, each once, in order.
+fn names<'a>(
+    held: impl Iterator<Item = &'a Held<'a>>,
+    pick: fn(By<'a>) -> Option<&'a str>,
+) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for name in held.filter_map(|h| pick(h.by)) {
+        if !names.iter().any(|n| n == name) {
+            names.push(name.to_string());
+        }
+    }
+    names
 }
 
 fn dedup(mut ids: Vec<String>) -> Vec<String> {
@@ -249,6 +330,7 @@ mod tests {
             in_seconds: 1800,
             node: "localhost".into(),
             jobs_ending: vec!["2120".into()],
+            reservations_ending: Vec::new(),
         };
         assert_eq!(
             room.sentence(),

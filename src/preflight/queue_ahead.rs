@@ -269,6 +269,19 @@ fn waits_for_resources(job: &QueuedJob) -> bool {
     job.state == JobState::Pending && matches!(job.reason.as_str(), "Resources" | "Priority")
 }
 
+impl Holding {
+    /// What a reservation keeps of a node until `end`: some of its cores, or all of it.
+    pub(super) fn kept(cpus: u64, gpus: u64, mem_mib: u64, end: Option<i64>) -> Holding {
+        Holding {
+            end,
+            cpus,
+            gpus,
+            mem_mib,
+            same_partition: false,
+        }
+    }
+}
+
 /// What a job needs on each of its nodes.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Need {
