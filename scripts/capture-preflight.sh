@@ -15,7 +15,11 @@
 #                 what yenjob reads (as the request's user=, root by default), and when
 #   slurm.txt     what Slurm did: "running", "pending|REASON" or "rejected|SBATCH STDERR";
 #                 for an array "array|RUNNING TASKS|REASON THE OTHERS WAIT FOR" (- if none wait)
-# tests in src/preflight replay every folder and compare yenjob's verdict with slurm.txt.
+#   test-only.txt what `sbatch --test-only` said of the request before it was submitted
+#   planned.txt   for a request that waited for Resources, the backfill scheduler's plan:
+#                 "STATE|StartTime|SchedNodes"
+# tests in src/preflight replay every folder and compare yenjob's verdict with slurm.txt, and
+# its expected start with test-only.txt and planned.txt.
 # The command formats below must stay those of src/slurm (a unit test checks they do).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -137,7 +141,7 @@ snapshot() {   # snapshot DIR USER: what `yenjob check` reads, with the same com
 # (Slurm checks some things, a partition's RootOnly, against who submits, not whom the job
 # runs as).
 request_as_user() {
-  local a
+  local a all
   ARGS=() AS=()
   mapfile -t all < <(sbatch_args "$@")
   for a in "${all[@]}"; do
@@ -185,7 +189,7 @@ outcome() {
 # Where and when the backfill scheduler (every 30 s) plans the request that waits, on one
 # line: "STATE|StartTime|SchedNodes" (RUNNING and its start, if it started meanwhile).
 planned_start() {
-  local planned
+  local planned i
   for ((i = 0; i < 90; i++)); do
     planned=$(squeue -h -j "$REQUEST_ID" -o '%T|%S|%Y')
     [[ $planned != PENDING\|N/A* ]] && break
@@ -746,8 +750,8 @@ AMP1='user=nobody partition=normal gpus=1 cpus=1 time=10:00 constraint=ampere'
 scenario multi nodelist-ahead-room-beside-held-up "$AMP1; $NAMED_AHEAD" "partition=gpu gpus=1 cpus=1 time=30:00 nodelist=yj1 settle=40"
 scenario multi nodelist-ahead-room-beside-backfilled "$AMP1; $NAMED_AHEAD" "partition=gpu gpus=1 cpus=1 time=5:00 nodelist=yj1 settle=40"
 scenario multi nodelist-ahead-room-beside-unnamed-held-up "$AMP1; $HOP; $NAMED_AHEAD" "partition=gpu gpus=1 cpus=1 time=30:00 settle=40"
-# When a job that waits for running jobs to end starts: each scenario's test-only.txt holds
-# sbatch --test-only's answer, which yenjob's expected start must match.
+# When a job that waits for running jobs to end starts: yenjob's expected start must match
+# Slurm's answers in each scenario's test-only.txt and planned.txt.
 NB='user=nobody partition=normal'
 scenario plain when-the-later-job-ends "$NB cpus=1 time=10:00; $NB cpus=1 time=20:00" "partition=gpu gpus=1 cpus=2 time=10:00"
 scenario plain when-the-first-job-ends "user=nobody partition=gpu gpus=3 cpus=1 time=5:00; user=nobody partition=gpu gpus=1 cpus=1 time=20:00" "$R gpus=2"

@@ -35,8 +35,8 @@ pub fn print_verdict(verdict: &Verdict, warnings: &[String]) {
         println!("  warning: {w}");
     }
     anstream::println!("{}: {}", super::paint::headline(verdict), verdict.message);
-    if let Some(room) = &verdict.expected_start {
-        println!("  {}", room.sentence());
+    if let Some(start) = &verdict.expected_start {
+        println!("  {}", start.sentence());
     }
     if let Some(t) = verdict.array.as_ref().and_then(|a| a.throttle.as_ref()) {
         println!(

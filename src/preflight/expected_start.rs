@@ -167,7 +167,7 @@ impl ClusterState {
             },
         };
         // Each running job on each of these nodes, and each reservation of some of their
-        // cores, the first to end first (those without a time limit last).
+        // cores or all of them, the first to end first (those without a time limit last).
         let mut holding: Vec<Held> = Vec::new();
         for (on, &n) in nodes.iter().enumerate() {
             for (job, spans) in self.running_on(n) {
@@ -202,14 +202,21 @@ impl ClusterState {
             }
         }
         holding.sort_by_key(|h| h.holding.end.unwrap_or(i64::MAX));
+        // Where each node's holdings are in that order, so that each room test reads only
+        // the node's own.
+        let mut on_node: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
+        for (at, h) in holding.iter().enumerate() {
+            on_node[h.on].push(at);
+        }
         let job_seconds = i64::try_from(req.time_seconds).unwrap_or(i64::MAX);
         // Room on a node at `at` beside what is still held then: a reservation keeps its
         // cores only from a job that would run into it.
         let room_on = |ended: usize, at: i64| {
             nodes.iter().enumerate().find(|&(on, n)| {
-                let left: Vec<&Holding> = holding[ended..]
+                let left: Vec<&Holding> = on_node[on]
                     .iter()
-                    .filter(|h| h.on == on)
+                    .filter(|&&i| i >= ended)
+                    .map(|&i| &holding[i])
                     .filter(|h| match h.by {
                         By::Reservation(_, start) => start < at.saturating_add(job_seconds),
                         By::Job(_) => true,
@@ -246,12 +253,11 @@ impl ClusterState {
                 reservations_ending: names(holding[..ended].iter().filter(ending), By::reservation),
             });
         }
-        let without_limit: Vec<&Held> = holding[ended..]
-            .iter()
-            .filter(|h| h.holding.end.is_none())
-            .collect();
-        (!without_limit.is_empty()).then(|| ExpectedStart::NotKnown {
-            jobs_without_time_limit: dedup(names(without_limit.into_iter(), By::job)),
+        // What is left never ends: jobs without a time limit (a reservation without an end
+        // gave up above).
+        let without_limit = names(holding[ended..].iter(), By::job);
+        (!without_limit.is_empty()).then_some(ExpectedStart::NotKnown {
+            jobs_without_time_limit: without_limit,
         })
     }
 }
@@ -267,7 +273,7 @@ struct Held<'a> {
     holding: Holding,
 }
 
-/// A running job (its id), or a reservation of some cores (its name and start).
+/// A running job (its id), or a reservation (its name and start).
 #[derive(Clone, Copy)]
 enum By<'a> {
     Job(&'a str),
@@ -302,12 +308,6 @@ fn names<'a>(
         }
     }
     names
-}
-
-fn dedup(mut ids: Vec<String>) -> Vec<String> {
-    ids.sort();
-    ids.dedup();
-    ids
 }
 
 #[cfg(test)]

@@ -261,7 +261,7 @@ pub fn assess(req: &Request, state: &ClusterState) -> Verdict {
                 outcome,
                 reason: Some(first.reason),
                 message: first.sentence() + whole_node,
-                expected_start: first.expected_start.clone().filter(|_| !never_starts),
+                expected_start: first.expected_start.filter(|_| !never_starts),
                 never_starts,
                 also: findings
                     .filter(|f| f.is_limit())

@@ -61,6 +61,11 @@ impl Finding {
         self
     }
 
+    fn expecting(mut self, start: Option<ExpectedStart>) -> Finding {
+        self.expected_start = start;
+        self
+    }
+
     /// A limit of the partition, a QOS or an association, rather than the state of the
     /// partition or its nodes.
     pub fn is_limit(&self) -> bool {

@@ -217,7 +217,7 @@ impl Ctx<'_> {
             Reason::Resources => self.state.expected_start(self.req, self.cpus, &usable),
             _ => None,
         };
-        let mut found = Finding::new(
+        let found = Finding::new(
             reason,
             Effect::Pends,
             format!(
@@ -234,8 +234,7 @@ impl Ctx<'_> {
                 self.cpus
             ),
         );
-        found.expected_start = expected_start;
-        Some(found)
+        Some(found.expecting(expected_start))
     }
 
     /// Under priority/multifactor a new job may rank above queued ones: every queued job is
@@ -365,7 +364,7 @@ impl Ctx<'_> {
         } else {
             String::new()
         };
-        let mut found = Finding::new(
+        let found = Finding::new(
             reason,
             Effect::Pends,
             format!(
@@ -377,10 +376,11 @@ impl Ctx<'_> {
             ),
         );
         // Room beside a job ahead that named its node: it waits for the other nodes.
-        if reason == Reason::Resources {
-            found.expected_start = self.state.expected_start(self.req, self.cpus, usable);
-        }
-        Some(found)
+        let expected_start = match reason {
+            Reason::Resources => self.state.expected_start(self.req, self.cpus, usable),
+            _ => None,
+        };
+        Some(found.expecting(expected_start))
     }
 
     /// A job in a reservation of some cores has only those: asking for more CPUs than it keeps
