@@ -334,6 +334,7 @@ fn main() {
             request("gpu", 2, Some("h100"), 1),
         ),
         ("CPUs only, partition normal", request("normal", 0, None, 1)),
+        ("4 GPUs, partition gpu", request("gpu", 4, None, 1)),
         (
             "1 GPU, partition owners (preempts)",
             request("owners", 1, None, 1),
@@ -360,6 +361,9 @@ fn main() {
         );
         if std::env::var_os("SHOW").is_some() {
             println!("  {}", verdict.message);
+            if let Some(start) = &verdict.expected_start {
+                println!("  {}", start.sentence());
+            }
             for fact in &verdict.facts {
                 println!("  - {fact}");
             }

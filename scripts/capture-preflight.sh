@@ -16,7 +16,8 @@
 #   slurm.txt     what Slurm did: "running", "pending|REASON" or "rejected|SBATCH STDERR";
 #                 for an array "array|RUNNING TASKS|REASON THE OTHERS WAIT FOR" (- if none wait)
 #   test-only.txt what `sbatch --test-only` said of the request before it was submitted
-#   planned.txt   for a request that waited for Resources, the backfill scheduler's plan:
+#   planned.txt   for a request that waited for nodes (Resources, Priority, nodes kept for a
+#                 job queued ahead or for a reservation), the backfill scheduler's plan:
 #                 "STATE|StartTime|SchedNodes"
 # tests in src/preflight replay every folder and compare yenjob's verdict with slurm.txt, and
 # its expected start with test-only.txt and planned.txt.
@@ -272,6 +273,17 @@ assoc_limits() {
 }
 
 # scenario SHAPE NAME "HOLDER; HOLDER" "REQUEST" [SPECIAL]
+# Whether an outcome waits for nodes, which the backfill scheduler plans: for resources, behind
+# a job queued ahead, or for nodes kept for one or for a reservation (not a drained node).
+waits_for_nodes() {
+  case "$1" in
+    "pending|Resources" | "pending|Priority" | "pending|Nodes required for job are DOWN, DRAINED or reserved"*) return 0 ;;
+    "pending|ReqNodeNotAvail, UnavailableNodes:"*) [[ -z $(sinfo -h -t drain,down -o %N) ]] ;;
+    "pending|ReqNodeNotAvail, "*) return 0 ;;
+    *) return 1 ;;
+  esac
+}
+
 # SPECIAL: assoc:LIMIT=N ... (the user's association limits), or words among drain or down
 # (the node, once the holders hold), partition:STATE and partition:KEY=VALUE (the request's
 # partition; clear_queue sets every partition UP again, without MaxMemPerNode or AllowGroups),
@@ -353,7 +365,7 @@ scenario() {
   test_only $request > "$d/test-only.txt"
   # shellcheck disable=SC2086
   outcome $request > "$d/slurm.txt"
-  [ "$(cat "$d/slurm.txt")" = "pending|Resources" ] && planned_start > "$d/planned.txt"
+  waits_for_nodes "$(cat "$d/slurm.txt")" && planned_start > "$d/planned.txt"
   log "$shape-$name: $(cat "$d/slurm.txt")"
   clear_queue
   [[ "$special" == assoc:* ]] && assoc_limits MaxJobs=-1 MaxSubmit=-1 GrpTRES=gres/gpu=-1 MaxTRES=cpu=-1 MaxWall=-1 \

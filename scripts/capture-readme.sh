@@ -5,8 +5,8 @@
 #   scripts/capture-readme.sh > /tmp/readme-capture.txt     (needs root, the model and the data)
 #
 # Part 1, on the plain shape: check of the reference spec (10 CPUs on 2-CPU nodes), submit of
-# the CI-sized spec, a second submit while it runs, status, cancel, tail to the end, status,
-# report, predict, a 5,000-row corpus scored as a job with the run's model (its first rows, its
+# the CI-sized spec, a second and a third submit while it runs, status, cancel both, tail to
+# the end, status, report, predict, a 5,000-row corpus scored as a job with the run's model (its first rows, its
 # report). Part 2, still plain: check of the reference sweep (9 tasks) and of the
 # CI-sized one, submit of the CI-sized sweep, status, status of the sweep, report once every
 # task ended. Part 3: `yenjob config` with a site and a user file. Part 4, on the typed shape: check of requests that hit several limits, a
@@ -34,9 +34,15 @@ for ((i = 0; i < 60; i++)); do [ "$(squeue -h -j "$first" -o %T)" = RUNNING ] &&
 sleep 15
 out=$("$Y" submit jobs/finbert-ci.toml 2>&1); echo "\$ yenjob submit jobs/finbert-ci.toml   # a second one, while the first runs"; echo "$out"; echo
 second=$(echo "$out" | job_of)
-sleep 3
+out=$("$Y" submit jobs/finbert-ci.toml 2>&1); echo "\$ yenjob submit jobs/finbert-ci.toml   # a third one, queued behind the second"; echo "$out"; echo
+third=$(echo "$out" | job_of)
+# The backfill scheduler (every 30 s) plans the third once the second is planned before it.
+for ((i = 0; i < 90; i++)); do
+  [ "$(squeue -h -j "$third" -o %S)" != "$(squeue -h -j "$second" -o %S)" ] && break; sleep 1
+done
 show status
 show cancel "$second"
+show cancel "$third"
 show tail "$first"
 show status "$first"
 show report "$first"

@@ -417,20 +417,8 @@ mod tests {
             ..ClusterState::default()
         };
         let req = Request {
-            partition: "gpu".into(),
-            qos: None,
-            account: None,
-            reservation: None,
             gpus: 1,
-            gpu_type: None,
-            cpus: 1,
-            mem_mib: None,
-            time_seconds: 600,
-            tasks: 1,
-            constraint: None,
-            nodelist: None,
-            exclude: None,
-            exclusive: false,
+            ..Request::plain("gpu", 1, 600)
         };
         let facts = facts(&req, &state);
         let has = |text: &str| facts.iter().any(|f| f.contains(text));

@@ -30,7 +30,7 @@ mod usage;
 mod replay_tests;
 
 pub use array::{ArrayPlan, Throttle, assess_array, throttle};
-pub use expected_start::ExpectedStart;
+pub use expected_start::{ExpectedStart, QueuedAhead};
 pub use index::StateIndex;
 pub use reason::{Holder, LimitCode, Reason, Scope};
 
@@ -76,6 +76,28 @@ pub struct Request {
 }
 
 impl Request {
+    /// A request of `cpus` CPUs for `seconds` in `partition`, and nothing else: what tests
+    /// build their requests from.
+    #[cfg(test)]
+    pub(crate) fn plain(partition: &str, cpus: u64, seconds: u64) -> Request {
+        Request {
+            partition: partition.into(),
+            qos: None,
+            account: None,
+            reservation: None,
+            gpus: 0,
+            gpu_type: None,
+            cpus,
+            mem_mib: None,
+            time_seconds: seconds,
+            tasks: 1,
+            constraint: None,
+            nodelist: None,
+            exclude: None,
+            exclusive: false,
+        }
+    }
+
     /// Whether its nodelist and exclude leave it `node` (features aside).
     pub fn may_use(&self, node: &str) -> bool {
         self.nodelist.as_deref().is_none_or(|n| n == node)

@@ -32,6 +32,27 @@ pub struct QueuePlan {
     /// For each node, the jobs waiting for resources expected to start there first, one for
     /// each PriorityTier of their partitions: the tier, the job's place in the queue, when.
     first_on: HashMap<String, Vec<FirstOfTier>>,
+    /// For each node, every job waiting for resources expected to run there, in queue order.
+    planned_on: HashMap<String, Vec<Planned>>,
+}
+
+/// A job queued ahead, expected to run on a node from `start` until its time limit.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Planned {
+    /// The PriorityTier of its partition.
+    pub tier: u64,
+    /// Its place in the queue.
+    pub at: usize,
+    pub start: i64,
+    /// `None` for a job without a time limit.
+    pub end: Option<i64>,
+}
+
+impl QueuePlan {
+    /// The jobs queued ahead expected to run on `node`, in queue order.
+    pub(super) fn planned_on(&self, node: &str) -> &[Planned] {
+        self.planned_on.get(node).map_or(&[], Vec::as_slice)
+    }
 }
 
 /// The tier, the job's place in the queue, and when it is expected to start.
@@ -55,7 +76,7 @@ struct Shape<'a> {
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Holding {
     pub end: Option<i64>,
-    cpus: u64,
+    pub cpus: u64,
     gpus: u64,
     mem_mib: u64,
     /// Of the pending job's partition: under OverSubscribe=FORCE its CPUs can be shared.
@@ -98,7 +119,7 @@ impl ClusterState {
     }
 
     /// A partition's PriorityTier (1, Slurm's default, for one not known).
-    fn tier_of(&self, partition: &str) -> u64 {
+    pub(super) fn tier_of(&self, partition: &str) -> u64 {
         self.partition(partition).map_or(1, |p| p.priority_tier)
     }
 
@@ -111,6 +132,22 @@ impl ClusterState {
             return QueuePlan::default();
         };
         let mut first_on: HashMap<String, Vec<FirstOfTier>> = HashMap::new();
+        let mut planned_on: HashMap<String, Vec<Planned>> = HashMap::new();
+        let mut plan = |node: &str, tier: u64, at: usize, start: i64, end: Option<i64>| {
+            keep_first(&mut first_on, node, (tier, at, start));
+            let planned = Planned {
+                tier,
+                at,
+                start,
+                end,
+            };
+            match planned_on.get_mut(node) {
+                Some(all) => all.push(planned),
+                None => {
+                    planned_on.insert(node.to_string(), vec![planned]);
+                }
+            }
+        };
         // Jobs of one shape are expected on the same nodes at the same time: work that out
         // once a shape, as a large queue holds thousands of jobs of a few shapes.
         let mut by_shape: HashMap<Shape, Option<(Vec<&str>, i64)>> = HashMap::new();
@@ -120,9 +157,13 @@ impl ClusterState {
             }
             let tier = self.tier_of(&job.partition);
             let planned = clock::parse_timestamp(&job.start_time).filter(|&t| t >= now);
+            let end_from = |start: i64| {
+                let limit = i64::try_from(job.time_limit.seconds()?).ok()?;
+                Some(start.saturating_add(limit))
+            };
             if let (Some(start), Some(nodes)) = (planned, &job.sched_nodes) {
                 for node in hostlist::expand(nodes) {
-                    keep_first(&mut first_on, &node, (tier, at, start));
+                    plan(&node, tier, at, start, end_from(start));
                 }
                 continue;
             }
@@ -144,13 +185,14 @@ impl ClusterState {
             };
             let start = planned.unwrap_or(*room_at);
             for node in nodes.iter() {
-                keep_first(&mut first_on, node, (tier, at, start));
+                plan(node, tier, at, start, end_from(start));
             }
         }
         QueuePlan {
             now,
             queue_len: self.queue.len(),
             first_on,
+            planned_on,
         }
     }
 
@@ -265,8 +307,12 @@ fn keep_first(first_on: &mut HashMap<String, Vec<FirstOfTier>>, node: &str, firs
     }
 }
 
+/// A job just queued says `None` until the scheduler has looked at it: it is queued ahead
+/// all the same (live, a job submitted a second after another that waited was planned behind
+/// it).
 fn waits_for_resources(job: &QueuedJob) -> bool {
-    job.state == JobState::Pending && matches!(job.reason.as_str(), "Resources" | "Priority")
+    job.state == JobState::Pending
+        && matches!(job.reason.as_str(), "Resources" | "Priority" | "None")
 }
 
 impl Holding {
@@ -398,22 +444,7 @@ mod tests {
     }
 
     fn request(minutes: u64) -> Request {
-        Request {
-            partition: "gpu".into(),
-            qos: None,
-            account: None,
-            reservation: None,
-            gpus: 0,
-            gpu_type: None,
-            cpus: 1,
-            mem_mib: None,
-            time_seconds: minutes * 60,
-            tasks: 1,
-            constraint: None,
-            nodelist: None,
-            exclude: None,
-            exclusive: false,
-        }
+        Request::plain("gpu", 1, minutes * 60)
     }
 
     const RUNNING: &str = "1|gpu|a|RUNNING|0:00|10:00|1|cpu=1|normal|None|N/A|n1|x\n\
@@ -592,6 +623,18 @@ mod tests {
         let held = s.holds_up(&s.nodes[0], &request(11)).unwrap();
         assert_eq!(held.start - s.now.unwrap(), 600);
         assert!(s.holds_up(&s.nodes[1], &request(30)).is_none());
+    }
+
+    /// A job queued a moment ago says `None` until the scheduler has looked at it: it is
+    /// queued ahead all the same (it was once passed over, and a job submitted right after
+    /// it was said to wait for Resources where Slurm gave Priority).
+    #[test]
+    fn a_job_just_queued_is_ahead() {
+        let s = state(&format!(
+            "{RUNNING}3|gpu|c|PENDING|0:00|10:00|2|cpu=2|normal|None|N/A||x\n"
+        ));
+        let held = s.holds_up(&s.nodes[1], &request(10)).unwrap();
+        assert_eq!(held.job.id, "3");
     }
 
     /// A job held by a limit, or one no node can ever take, holds nothing back.

@@ -250,11 +250,13 @@ fn planned_start(planned: &str) -> Option<(i64, &str)> {
     (state == "PENDING").then_some((at, node))
 }
 
-/// Every job that waits for running jobs to end is expected when and where Slurm plans it:
+/// Every job that waits for nodes (for running jobs to end, behind jobs queued ahead, or for
+/// a reservation to end) is expected when and where Slurm plans it:
 /// - the backfill scheduler's plan once it was submitted (squeue's StartTime and SchedNodes;
 ///   its times are rounded to its resolution, 60 s);
 /// - `sbatch --test-only`'s answer, to a few seconds, where no other job waits in the
-///   partition: with one there, Slurm adds a rough delay for it to that answer (job_mgr.c's
+///   partition and none waits for nodes anywhere: its will-run test weighs no job queued
+///   ahead, and with one in the partition Slurm adds a rough delay for it (job_mgr.c's
 ///   `_delayed_job_start_time`: their CPUs times their time limits over the partition's
 ///   CPUs, wherever they may run), which backfill's plan does not have. Nor where it weighs
 ///   other CPUs than Slurm gives the job: it does not raise them for a partition's
@@ -264,8 +266,7 @@ fn planned_start(planned: &str) -> Option<(i64, &str)> {
 /// - where jobs without a time limit are in the way, Slurm's answer is a year away, a
 ///   placeholder, and yenjob says the time is not known.
 ///
-/// No scenario that waits for resources is left without an expected start, unless it is
-/// one `ClusterState::expected_start` names: listed below.
+/// No scenario that backfill planned is left without an expected start.
 #[test]
 fn expected_starts_are_when_slurm_plans_them() {
     const YEAR: i64 = 365 * 86_400;
@@ -275,8 +276,11 @@ fn expected_starts_are_when_slurm_plans_them() {
         let v = s.verdict();
         let now = s.state.now.unwrap();
         let reserved = !s.state.reservations.is_empty();
+        // test-only weighs no job queued ahead, and delays for those of the partition.
         let others_wait = s.state.queue.iter().any(|j| {
-            j.partition == s.request.partition && j.state == crate::slurm::state::JobState::Pending
+            j.state == crate::slurm::state::JobState::Pending
+                && (j.partition == s.request.partition
+                    || matches!(j.reason.as_str(), "Resources" | "Priority"))
         });
         let mut check = |what: &str, agrees: bool| {
             compared += 1;
@@ -309,7 +313,8 @@ fn expected_starts_are_when_slurm_plans_them() {
                 Some((slurm_at, _, _)) => check(said, slurm_at - now >= YEAR - 60),
                 None => check(said, false),
             },
-            None if v.reason == Some(Reason::Resources) && !v.never_starts => {
+            // Slurm planned it, and yenjob says nothing.
+            None if s.planned.as_deref().and_then(planned_start).is_some() => {
                 without.push(s.name.clone())
             }
             None => {}
@@ -317,13 +322,9 @@ fn expected_starts_are_when_slurm_plans_them() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     assert!(compared >= 30, "only {compared} expected starts compared");
-    // The job's own reservation of some cores, or a partition kept to one user at a time
-    // (ExclusiveUser), would decide it too: not weighed yet, so no time is given.
-    let not_weighed = [
-        "plain-in-core-reservation-used",
-        "plain-partition-exclusive-user-other-user",
-    ];
-    assert_eq!(without, not_weighed);
+    // (In a partition kept to one user at a time, ExclusiveUser, neither yenjob nor backfill
+    // gives a time.)
+    assert!(without.is_empty(), "no expected start: {without:?}");
 }
 
 /// Slurm's will-run test takes the running jobs off together when they end within 30 s of the
@@ -456,19 +457,19 @@ fn each_verdict_names_the_code_and_numbers() {
         ("plain-submit-limit", "QOSMaxSubmitJobPerUserLimit", false, &["4 jobs queued or running under QOS gpu, which allows 4"]),
         // Jobs queued ahead waiting for the node: backfill starts a job that ends before the
         // first is expected to start; it plans whole nodes, so room beside it does not count.
-        ("plain-queue-ahead-held-up", "Priority", false, &["job 3944 (nobody), queued ahead of this one, waits for 2 CPUs and 1 GPUs", "time limit of 10:00 would hold that one up: ask for at most 9:00 (`--time`)"]),
+        ("plain-queue-ahead-held-up", "Priority", false, &["job 2895 (nobody), queued ahead of this one, waits for 2 CPUs and 1 GPUs", "expected to start by 13:29 (in 19 min) on localhost, when job 2895, queued ahead and expected to start at 13:19, reaches its time limit", "time limit of 10:00 would hold that one up: ask for at most 9:00 (`--time`)"]),
         // Jobs queued in a lower PriorityTier are scheduled after this one; one in another
         // partition of the same tier keeps the node, and Slurm names that partition's priority.
         ("plain-queue-ahead-lower-tier", "", false, &["partition gpu has room for 1 GPUs and 1 CPUs now"]),
-        ("plain-queue-ahead-same-tier", "ReqNodeNotAvail", false, &["but job 76 (nobody, partition normal), queued ahead of this one, waits for 2 CPUs and 0 GPUs"]),
+        ("plain-queue-ahead-same-tier", "ReqNodeNotAvail", false, &["but job 2903 (nobody, partition normal), queued ahead of this one, waits for 2 CPUs and 0 GPUs"]),
         ("plain-queue-ahead-backfilled", "", false, &["1 job(s) queued ahead wait for resources there; this one ends before they are expected to start"]),
         // The same once backfill has planned the job ahead: its StartTime and SchedNodes.
-        ("plain-queue-ahead-planned-held-up", "Priority", false, &["job 444 (nobody), queued ahead of this one, waits for 2 CPUs and 1 GPUs and is expected to start at 00:40", "would hold that one up"]),
+        ("plain-queue-ahead-planned-held-up", "Priority", false, &["job 2899 (nobody), queued ahead of this one, waits for 2 CPUs and 1 GPUs and is expected to start at 13:19", "would hold that one up"]),
         ("plain-queue-ahead-planned-backfilled", "", false, &["1 job(s) queued ahead wait for resources there; this one ends before they are expected to start"]),
         // A job ahead of two nodes keeps both: the one a job holds, and the one free now.
-        ("multi-two-nodes-ahead-held-up", "Priority", false, &["job 1043 (nobody), queued ahead of this one, waits for 2 CPUs and 4 GPUs on 2 nodes and is expected to start at", "would hold that one up"]),
+        ("multi-two-nodes-ahead-held-up", "Priority", false, &["job 2920 (nobody), queued ahead of this one, waits for 2 CPUs and 4 GPUs on 2 nodes and is expected to start at", "expected to start by 13:35 (in 19 min) on yj2, when job 2920, queued ahead and expected to start at 13:25, reaches its time limit, or sooner if it ends early", "would hold that one up"]),
         ("multi-two-nodes-ahead-backfilled", "", false, &["1 job(s) queued ahead wait for resources there; this one ends before they are expected to start"]),
-        ("multi-two-nodes-ahead-planned-held-up", "Priority", false, &["job 1049 (nobody), queued ahead of this one, waits for 2 CPUs and 4 GPUs on 2 nodes and is expected to start at 04:24", "would hold that one up"]),
+        ("multi-two-nodes-ahead-planned-held-up", "Priority", false, &["job 2924 (nobody), queued ahead of this one, waits for 2 CPUs and 4 GPUs on 2 nodes and is expected to start at 13:26", "would hold that one up"]),
         ("multi-two-nodes-ahead-planned-backfilled", "", false, &["1 job(s) queued ahead wait for resources there; this one ends before they are expected to start"]),
         // Node features asked for with a constraint (yj1: ampere,ib; yj2: hopper,ib).
         ("multi-constraint-starts", "", false, &["partition gpu has room for 1 GPUs and 1 CPUs on a node with features ampere now"]),
@@ -495,7 +496,7 @@ fn each_verdict_names_the_code_and_numbers() {
         // Behind a job of the partition with a constraint that waits for resources, no room
         // is Priority too: on its node, and on neither node.
         ("multi-constraint-ahead-same-node-held-up", "Priority", false, &["partition gpu's nodes with features ampere have 0 of 2 GPUs", "waits for resources there too, so Slurm gives Priority as the reason"]),
-        ("multi-constraint-ahead-no-room-anywhere", "Priority", false, &["partition gpu has 0 of 4 GPUs", "waits for resources there too, so Slurm gives Priority as the reason"]),
+        ("multi-constraint-ahead-no-room-anywhere", "Priority", false, &["partition gpu has 0 of 4 GPUs", "waits for resources there too, so Slurm gives Priority as the reason", "expected to start by 13:29 (in 9 min) on yj2, when job 2932 reaches its time limit"]),
         // A job ahead that asks for yj1's GPU type (a30) waits for yj1 alone. Behind it, a job
         // that finds no room gets Priority from Slurm, not Resources.
         ("multi-typed-ahead-needs-the-other-node", "", false, &["partition gpu has room for 1 GPUs and 1 CPUs now"]),
@@ -530,11 +531,11 @@ fn each_verdict_names_the_code_and_numbers() {
         // all they may use), and a job with no room elsewhere waits for Resources, not Priority.
         ("multi-nodelist-ahead-needs-the-other-node", "", false, &["partition gpu has room for 1 GPUs and 1 CPUs now"]),
         ("multi-nodelist-ahead-needs-the-other-node-planned", "", false, &["partition gpu has room for 1 GPUs and 1 CPUs now"]),
-        ("multi-nodelist-ahead-same-node-held-up", "ReqNodeNotAvail", false, &["node yj1, the only one of partition gpu this job may use now, is kept for job 1484 (nobody)"]),
-        ("multi-nodelist-ahead-constraint-behind", "ReqNodeNotAvail", false, &["node yj1, the only one of partition gpu this job may use now, is kept for job 1495 (nobody), queued ahead of this one, which named yj1"]),
+        ("multi-nodelist-ahead-same-node-held-up", "ReqNodeNotAvail", false, &["node yj1, the only one of partition gpu this job may use now, is kept for job 2941 (nobody)"]),
+        ("multi-nodelist-ahead-constraint-behind", "ReqNodeNotAvail", false, &["node yj1, the only one of partition gpu this job may use now, is kept for job 2945 (nobody), queued ahead of this one, which named yj1", "expected to start by 13:41 (in 19 min) on yj1, when job 2944 reaches its time limit and job 2945, queued ahead and expected to start at 13:31, reaches its time limit"]),
         ("multi-nodelist-ahead-no-room-anywhere", "Resources", false, &["partition gpu has 0 of 4 GPUs and 2 of 4 CPUs free"]),
         ("multi-nodelist-ahead-no-room-on-the-named-node", "Resources", false, &["node yj2 of partition gpu has 0 of 2 GPUs and 1 of 2 CPUs free"]),
-        ("multi-nodelist-ahead-room-beside-held-up", "ReqNodeNotAvail", false, &["waits for 1 CPUs and 2 GPUs on yj1 and is expected to start at 06:52", "ask for at most 9:00", "(Slurm keeps the nodes a job queued ahead names (`--nodelist`) from the jobs queued behind it)"]),
+        ("multi-nodelist-ahead-room-beside-held-up", "ReqNodeNotAvail", false, &["waits for 1 CPUs and 2 GPUs on yj1 and is expected to start at 13:32", "expected to start by 13:42 (in 19 min) on yj1, when job 2949, queued ahead", "ask for at most 9:00", "(Slurm keeps the nodes a job queued ahead names (`--nodelist`) from the jobs queued behind it)"]),
         ("multi-nodelist-ahead-room-beside-backfilled", "", false, &["on a node named yj1 now (1 job(s) queued ahead wait for resources there; this one ends before they are expected to start"]),
         ("multi-nodelist-ahead-room-beside-unnamed-held-up", "Resources", false, &["waits for 1 CPUs and 2 GPUs on yj1 and is expected to start at 10:39", "would hold that one up", "expected to start by 10:39 (in 9 min) on yj2, when job 2435 reaches its time limit"]),
         // A node of its own (`--exclusive`): a node without jobs, and every CPU and GPU of
@@ -549,7 +550,7 @@ fn each_verdict_names_the_code_and_numbers() {
         ("multi-exclusive-both-nodes-busy", "Resources", false, &["jobs run on 2 of the 2 nodes it may use"]),
         ("multi-exclusive-gpus-per-user", "QOSMaxGRESPerUser", false, &["you hold 2 of the 3 GPUs QOS yj-fresh allows per user; this job asks for 2 (it asks for a node of its own"]),
         ("multi-not-exclusive-gpus-per-user", "", false, &["partition normal has room for 1 GPUs and 1 CPUs now"]),
-        ("plain-queue-ahead-room-beside", "Priority", false, &["job 3950 (root)", "time limit of 30:00 would hold that one up"]),
+        ("plain-queue-ahead-room-beside", "Priority", false, &["job 2907 (root)", "time limit of 30:00 would hold that one up"]),
         // Preemption by partition PriorityTier: a job of gpu (tier 2) takes what jobs of
         // normal (tier 1) hold; the other way round, and within a tier, it waits.
         ("preempt-preempts-lower-tier", "", false, &["room for 1 GPUs and 1 CPUs now, by preempting job 4094 (nobody, partition normal, PriorityTier 1 below gpu's 2; PreemptMode REQUEUE)"]),
@@ -581,7 +582,7 @@ fn each_verdict_names_the_code_and_numbers() {
         // Some of the node's cores reserved: the rest stays open to everyone, and a job in
         // the reservation has those cores alone.
         ("plain-cores-reserved-job-fits", "", false, &["room for 1 GPUs and 1 CPUs"]),
-        ("plain-cores-reserved-job-too-big", "Resources", false, &["1 of 2 CPUs free (1 more kept for reservation yj-cores until", "waits for running jobs or the reservation to end", "expected to start by 11:15 (in 59 min) on localhost, when reservation yj-cores ends"]),
+        ("plain-cores-reserved-job-too-big", "Resources", false, &["1 of 2 CPUs free (1 more kept for reservation yj-cores until", "waits for running jobs or the reservation to end", "expected to start by 11:16 (in 1 h) on localhost, when reservation yj-cores ends"]),
         ("plain-cores-reserved-and-held", "Resources", false, &["0 of 2 CPUs free (1 more kept for reservation yj-cores until", "expected to start by 10:26 (in 10 min) on localhost, when job 2363 reaches its time limit"]),
         ("plain-cores-reserved-ahead-job-ends-before", "", false, &["room for 1 GPUs and 2 CPUs"]),
         ("plain-cores-reserved-ahead-job-runs-into-it", "Resources", false, &["1 of 2 CPUs free (1 more kept for reservation yj-cores from", "in 59 min, which this job's time limit of 2:00:00 would run into; ask for at most 59:00 (`--time`)"]),
@@ -591,10 +592,10 @@ fn each_verdict_names_the_code_and_numbers() {
         ("plain-cores-reserved-shown-job-too-big", "Resources", false, &["1 of 2 CPUs free (1 more kept for reservation yj-cores until"]),
         ("plain-in-core-reservation-shown", "", false, &["room for 1 GPUs and 1 CPUs"]),
         ("plain-in-core-reservation-too-big", "Resources", true, &["reservation yj-cores keeps 1 CPUs of a node", "asks for 2 CPUs", "never start"]),
-        ("plain-in-core-reservation-used", "Resources", false, &["reservation yj-cores, which this job runs in, has 0 of its 1 free", "the jobs running in its reservation"]),
+        ("plain-in-core-reservation-used", "Resources", false, &["reservation yj-cores, which this job runs in, has 0 of its 1 free", "the jobs running in its reservation", "expected to start by 10:30 (in 10 min) on localhost, when job 2372 reaches its time limit"]),
         ("plain-beside-core-reservation-used", "", false, &["room for 1 GPUs and 1 CPUs"]),
         ("plain-maint-ahead-and-gpus-per-user", "ReqNodeNotAvail", false, &["maintenance"]),
-        ("plain-maint-ahead-node-busy", "ReqNodeNotAvail", false, &["maintenance"]),
+        ("plain-maint-ahead-node-busy", "ReqNodeNotAvail", false, &["maintenance", "expected to start by 15:13 (in 1 h 59 min) on localhost, when job 2912 reaches its time limit and reservation yj-maint ends"]),
         ("plain-reserved-ahead-job-runs-into-it", "ReqNodeNotAvail", false, &["kept for reservation yj-other from"]),
         // A job that asks for a reservation (`reservation` in [job]).
         ("plain-in-reservation-now", "", false, &["room for 1 GPUs"]),
@@ -607,7 +608,7 @@ fn each_verdict_names_the_code_and_numbers() {
         ("plain-in-unknown-reservation-qos-not-allowed", "InvalidQOS", false, &["restricted"]),
         ("plain-in-unknown-reservation-more-gpus-than-a-node", "InvalidReservation", false, &["nosuch"]),
         ("plain-in-unknown-reservation-drained-partition", "PartitionNotAvailable", false, &["DRAIN"]),
-        ("plain-reserved-now", "ReqNodeNotAvail", false, &["kept for reservation yj-other, and it waits until"]),
+        ("plain-reserved-now", "ReqNodeNotAvail", false, &["kept for reservation yj-other, and it waits until", "expected to start by 14:15 (in 1 h) on localhost, when reservation yj-other ends"]),
         // A partition an administrator set DOWN, DRAIN or INACTIVE (said to start, before).
         ("plain-partition-down", "PartitionDown", false, &["partition gpu is DOWN", "until an administrator brings the partition up"]),
         ("plain-partition-down-gpus-per-user", "PartitionDown", false, &["partition gpu is DOWN"]),

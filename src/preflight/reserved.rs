@@ -218,20 +218,8 @@ mod tests {
             "1|gpu|alice|RUNNING|0:10|10:00|3|cpu=3|normal|None|N/A|n1|x\n",
         );
         let req = |reservation: Option<&str>| Request {
-            partition: "gpu".into(),
-            qos: None,
-            account: None,
             reservation: reservation.map(str::to_string),
-            gpus: 0,
-            gpu_type: None,
-            cpus: 1,
-            mem_mib: None,
-            time_seconds: 600,
-            tasks: 1,
-            constraint: None,
-            nodelist: None,
-            exclude: None,
-            exclusive: false,
+            ..Request::plain("gpu", 1, 600)
         };
         let node = &s.nodes[0];
         // The job's reservation unknown: all 4 kept, 29 idle less 4.
@@ -263,22 +251,7 @@ mod tests {
         s.queue = crate::slurm::squeue::parse(
             "1|normal|alice|RUNNING|0:10|10:00|2|cpu=2|normal|None|N/A|n1|x\n",
         );
-        let req = Request {
-            partition: "normal".into(),
-            qos: None,
-            account: None,
-            reservation: None,
-            gpus: 0,
-            gpu_type: None,
-            cpus: 2,
-            mem_mib: None,
-            time_seconds: 600,
-            tasks: 1,
-            constraint: None,
-            nodelist: None,
-            exclude: None,
-            exclusive: false,
-        };
+        let req = Request::plain("normal", 2, 600);
         let node = &s.nodes[0];
         assert_eq!(s.cpus_open(node, &req), 2);
         assert!(s.shares_cpus(node, &req, 2));

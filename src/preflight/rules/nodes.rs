@@ -32,13 +32,20 @@ impl Ctx<'_> {
         {
             return None;
         }
-        let reserved = self
+        let up: Vec<&NodeRow> = self
             .fitting
             .iter()
+            .copied()
             .filter(|n| n.is_usable() || n.is_reserved())
+            .collect();
+        let reserved = up
+            .iter()
             .find_map(|n| self.state.reservation_in_the_way(n, self.req));
         if let Some(r) = reserved {
-            return Some(self.reserved(r));
+            return Some(
+                self.reserved(r)
+                    .expecting(self.state.expected_start(self.req, self.cpus, &up)),
+            );
         }
         let states: Vec<String> = self
             .fitting
@@ -213,10 +220,7 @@ impl Ctx<'_> {
             ),
             None => (Reason::Resources, String::new()),
         };
-        let expected_start = match reason {
-            Reason::Resources => self.state.expected_start(self.req, self.cpus, &usable),
-            _ => None,
-        };
+        let expected_start = self.state.expected_start(self.req, self.cpus, &usable);
         let found = Finding::new(
             reason,
             Effect::Pends,
@@ -318,13 +322,14 @@ impl Ctx<'_> {
             Reason::ReqNodeNotAvail,
             Effect::Pends,
             format!(
-                "{which} kept for job {} ({}), queued ahead of this one, which named {} and waits for resources: {KEPT_FOR_NAMED_JOBS}, so this one waits until that job has started{}",
+                "{which} kept for job {} ({}), queued ahead of this one, which named {} and waits for resources: {KEPT_FOR_NAMED_JOBS}, so this one waits behind it{}",
                 job.id,
                 job.user,
                 job.req_nodes.as_deref().unwrap_or_default(),
                 self.may_rank_above()
             ),
         )
+        .expecting(self.state.expected_start(self.req, self.cpus, usable))
     }
 
     /// Nodes with room now, on each of which a job queued ahead is expected to start before
@@ -375,12 +380,7 @@ impl Ctx<'_> {
                 self.may_rank_above()
             ),
         );
-        // Room beside a job ahead that named its node: it waits for the other nodes.
-        let expected_start = match reason {
-            Reason::Resources => self.state.expected_start(self.req, self.cpus, usable),
-            _ => None,
-        };
-        Some(found.expecting(expected_start))
+        Some(found.expecting(self.state.expected_start(self.req, self.cpus, usable)))
     }
 
     /// A job in a reservation of some cores has only those: asking for more CPUs than it keeps

@@ -1,0 +1,593 @@
+//! Where and when the backfill scheduler would start a job that waits for nodes
+//! (backfill.c `_attempt_backfill`): the jobs queued ahead keep the nodes they are expected
+//! on, whole, while they would run; on the nodes left, Slurm's will-run test (select/cons_tres
+//! `_will_run_test`, what `sbatch --test-only` runs) finds the first time one has room as the
+//! running jobs and reservations there end.
+
+use super::{ExpectedStart, QueuedAhead};
+use crate::preflight::queue_ahead::{Holding, Need, fits};
+use crate::preflight::reserved::Kept;
+use crate::preflight::{ClusterState, Request, oversubscribe, usage};
+use crate::slurm::sinfo::NodeRow;
+
+impl ClusterState {
+    /// When `req` (`cpus` CPUs on one node) is expected to start on one of `usable`, the
+    /// nodes it may use, worked out as Slurm's backfill scheduler plans it:
+    /// - the jobs queued ahead (of a PriorityTier as high or higher) keep the nodes they are
+    ///   expected on, whole, from their start to their time limit (`queue_ahead::QueuePlan`);
+    ///   this job takes a node none of them keeps while it would run, and where there is none
+    ///   it tries again from when one of theirs ends (backfill.c's `TRY_LATER`);
+    /// - on the nodes left, Slurm's will-run test (select/cons_tres `_will_run_test`) takes
+    ///   the running jobs off in the order they end, in groups of those that end within a
+    ///   window of the group's first (30 s, doubled after each group), and after each group
+    ///   the first node with room takes the job, at the group's last end;
+    /// - a reservation holds the cores (or the whole node) it keeps until it ends, from a job
+    ///   that would run into it;
+    /// - a job in a reservation of some cores runs on those alone, beside the other jobs in
+    ///   it.
+    ///
+    /// `None` where something this does not weigh would decide it too: a reservation
+    /// without an end, a partition kept to one user at a time (ExclusiveUser), a node with
+    /// GPUs of several types, or a job past its time limit that still runs.
+    pub fn expected_start(
+        &self,
+        req: &Request,
+        cpus: u64,
+        usable: &[&NodeRow],
+    ) -> Option<ExpectedStart> {
+        let now = self.now?;
+        let partition = self.partition(&req.partition)?;
+        // A typed request weighs the nodes with as many GPUs of its type, and those only
+        // where they are of that type alone: their GPUs are the node's GPUs.
+        let typed = |n: &&NodeRow| {
+            req.gpu_type
+                .as_deref()
+                .is_none_or(|t| n.gpus_of(Some(t)) >= req.gpus)
+        };
+        let usable: Vec<&NodeRow> = usable.iter().copied().filter(typed).collect();
+        let mixed = |n: &NodeRow| {
+            req.gpu_type
+                .as_deref()
+                .is_some_and(|t| n.gpu_types.keys().any(|k| k != t))
+        };
+        if partition.exclusive_user || usable.iter().any(|n| mixed(n)) {
+            return None;
+        }
+        let weighed = Weighed::of(self, req, cpus, &usable, now)?;
+        let job_seconds = weighed.job_seconds;
+        // Backfill's attempts: from `start_res`, on the nodes no job ahead keeps over the
+        // job's time limit. Each attempt that fails starts later, so they come to an end;
+        // the cap only guards against a plan that never lets the job in.
+        let mut start_res = now;
+        for _ in 0..MAX_ATTEMPTS {
+            let until = start_res.saturating_add(job_seconds);
+            let open: Vec<bool> = weighed
+                .kept
+                .iter()
+                .map(|kept| {
+                    !kept
+                        .iter()
+                        .any(|&(from, to)| to > start_res && from <= until)
+                })
+                .collect();
+            let later = weighed.first_reopening(&open, start_res);
+            if !open.contains(&true) {
+                start_res = later?;
+                continue;
+            }
+            match weighed.will_run(&open, start_res) {
+                WillRun::At { at, on, ended } => {
+                    // A node that opens before it would start may let it start sooner.
+                    if let Some(later) = later
+                        && at > later
+                    {
+                        start_res = later;
+                        continue;
+                    }
+                    // Where it would start later than tried, a job ahead may keep the node
+                    // then: try again from there.
+                    let (from, to) = backfill_span(at, at.saturating_add(job_seconds));
+                    if at > now
+                        && weighed.kept[on]
+                            .iter()
+                            .any(|&(kept_from, kept_to)| kept_from < to && from < kept_to)
+                    {
+                        start_res = at;
+                        continue;
+                    }
+                    return Some(weighed.start_at(self, at, on, ended));
+                }
+                WillRun::Never { ended } => match later {
+                    Some(later) => start_res = later,
+                    // What is left never ends: jobs without a time limit (a reservation
+                    // without an end gave up above).
+                    None => {
+                        let without_limit = names(weighed.holding[ended..].iter(), By::job);
+                        return (!without_limit.is_empty()).then_some(ExpectedStart::NotKnown {
+                            jobs_without_time_limit: without_limit,
+                        });
+                    }
+                },
+                WillRun::PastLimit => return None,
+            }
+        }
+        None
+    }
+}
+
+/// The first window of Slurm's will-run test, in seconds: jobs that end this close to the
+/// first of a group are taken off with it.
+const WILL_RUN_WINDOW: i64 = 30;
+
+/// The backfill scheduler's resolution (SchedulerParameters `bf_resolution`, 60 s by
+/// default): the times it keeps nodes from and to are rounded down to it.
+const BACKFILL_RESOLUTION: i64 = 60;
+
+/// How many times the job is tried later before it is given up on.
+const MAX_ATTEMPTS: usize = 1000;
+
+/// From when to when the backfill scheduler keeps a node for a job that runs from `start`
+/// to `end`: rounded down to its resolution, and at least one step long.
+fn backfill_span(start: i64, end: i64) -> (i64, i64) {
+    let floor = |t: i64| t.div_euclid(BACKFILL_RESOLUTION) * BACKFILL_RESOLUTION;
+    let from = floor(start);
+    (from, floor(end).max(from + BACKFILL_RESOLUTION))
+}
+
+/// What decides when a job starts on the nodes it may use: what holds each node until it
+/// ends, the first to end first, and the jobs queued ahead expected on each.
+struct Weighed<'a> {
+    now: i64,
+    nodes: &'a [&'a NodeRow],
+    /// What the job needs on each node.
+    need: Vec<Need>,
+    /// On each node, the CPUs of the job's own reservation there, where it keeps some of
+    /// its cores: the job runs on those alone.
+    own_cores: Vec<Option<u64>>,
+    /// The rows of CPUs the partition shares under OverSubscribe=FORCE.
+    rows: Option<u64>,
+    job_seconds: i64,
+    /// The running jobs and reservations on these nodes, the first to end first (those
+    /// without an end last).
+    holding: Vec<Held<'a>>,
+    /// For each node, where its own are in `holding`, so that each room test reads only
+    /// those.
+    on_node: Vec<Vec<usize>>,
+    /// For each node, the jobs queued ahead expected on it.
+    ahead: Vec<Vec<Ahead>>,
+    /// For each node, when jobs queued ahead keep it: their spans joined where they overlap
+    /// or meet, the first first. Many jobs queued ahead may be expected on one node.
+    kept: Vec<Vec<(i64, i64)>>,
+}
+
+/// A job queued ahead for which the backfill scheduler keeps a whole node from `from` until
+/// `until` (`i64::MAX` without a time limit).
+#[derive(Debug, Clone, Copy)]
+struct Ahead {
+    from: i64,
+    until: i64,
+    /// Its place in the queue.
+    at: usize,
+    /// When it is expected to start.
+    start: i64,
+}
+
+/// The spans of `ahead` joined where they overlap or meet, the first first.
+fn joined(ahead: &[Ahead]) -> Vec<(i64, i64)> {
+    let mut spans: Vec<(i64, i64)> = ahead.iter().map(|a| (a.from, a.until)).collect();
+    spans.sort_unstable();
+    let mut joined: Vec<(i64, i64)> = Vec::with_capacity(spans.len());
+    for (from, to) in spans {
+        match joined.last_mut() {
+            Some(last) if from <= last.1 => last.1 = last.1.max(to),
+            _ => joined.push((from, to)),
+        }
+    }
+    joined
+}
+
+/// What the will-run test found on the nodes it was given.
+enum WillRun {
+    /// Room at `at` on the node at `on`, once the first `ended` of `Weighed::holding` end.
+    At { at: i64, on: usize, ended: usize },
+    /// No room while the first `ended` end; the others never do.
+    Never { ended: usize },
+    /// Room once a job past its time limit ends: when Slurm ends it is not known.
+    PastLimit,
+}
+
+impl<'a> Weighed<'a> {
+    /// `None` where a reservation without an end holds a node: not weighed.
+    fn of(
+        state: &'a ClusterState,
+        req: &Request,
+        cpus: u64,
+        nodes: &'a [&'a NodeRow],
+        now: i64,
+    ) -> Option<Weighed<'a>> {
+        let partition = state.partition(&req.partition)?;
+        let mem_mib = usage::memory_of(req, state).unwrap_or(0);
+        let need = nodes
+            .iter()
+            .map(|n| match partition.whole_nodes() || req.exclusive {
+                true => Need {
+                    cpus: n.cpus_total,
+                    gpus: n.gpus_total,
+                    mem_mib,
+                },
+                false => Need {
+                    cpus,
+                    gpus: req.gpus,
+                    mem_mib,
+                },
+            })
+            .collect();
+        let mut holding: Vec<Held> = Vec::new();
+        for (on, &n) in nodes.iter().enumerate() {
+            for (job, spans) in state.running_on(n) {
+                holding.push(Held {
+                    on,
+                    by: By::Job(job.id.as_str()),
+                    in_own_reservation: req.reservation.is_some()
+                        && job.reservation == req.reservation,
+                    holding: state.holding(job, spans, &req.partition),
+                });
+            }
+            for r in state
+                .reservations
+                .iter()
+                .filter(|r| r.end.is_none_or(|e| e > now))
+            {
+                if Some(&r.name) == req.reservation.as_ref() || r.leaves_room() {
+                    continue;
+                }
+                // A maintenance window moves the job's start to its end; after another,
+                // backfill tries again from its end rounded up to its resolution, plus a
+                // second (reservation.c `find_resv_end`, as captured).
+                let end = match r.end {
+                    // One without an end holds them for good: not weighed.
+                    None => return None,
+                    Some(end) if r.is_maintenance() => end,
+                    Some(end) => {
+                        end.div_euclid(BACKFILL_RESOLUTION) * BACKFILL_RESOLUTION
+                            + if end.rem_euclid(BACKFILL_RESOLUTION) == 0 {
+                                1
+                            } else {
+                                BACKFILL_RESOLUTION + 1
+                            }
+                    }
+                };
+                let kept = match state.kept(r, n) {
+                    Kept::Nothing => continue,
+                    Kept::Cpus(cpus) => Holding::kept(cpus, 0, 0, Some(end)),
+                    Kept::WholeNode => {
+                        Holding::kept(n.cpus_total, n.gpus_total, n.memory_mib, Some(end))
+                    }
+                };
+                holding.push(Held {
+                    on,
+                    by: By::Reservation(r.name.as_str(), r.start.unwrap_or(now)),
+                    in_own_reservation: false,
+                    holding: kept,
+                });
+            }
+        }
+        holding.sort_by_key(|h| h.holding.end.unwrap_or(i64::MAX));
+        let mut on_node: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
+        for (at, h) in holding.iter().enumerate() {
+            on_node[h.on].push(at);
+        }
+        let plan = state.queue_plan();
+        let tier = state.tier_of(&req.partition);
+        let ahead: Vec<Vec<Ahead>> = nodes
+            .iter()
+            .map(|n| {
+                let planned = plan.planned_on(&n.node).iter();
+                planned
+                    .filter(|p| p.tier >= tier)
+                    .map(|p| {
+                        let (from, until) = backfill_span(p.start, p.end.unwrap_or(i64::MAX));
+                        let until = if p.end.is_some() { until } else { i64::MAX };
+                        Ahead {
+                            from,
+                            until,
+                            at: p.at,
+                            start: p.start,
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        let own_cores = nodes
+            .iter()
+            .map(|n| state.own_cores(n, req).map(|(_, cpus)| cpus))
+            .collect();
+        let kept = ahead.iter().map(|spans| joined(spans)).collect();
+        Some(Weighed {
+            now,
+            nodes,
+            need,
+            own_cores,
+            rows: oversubscribe::shared_rows(partition),
+            job_seconds: i64::try_from(req.time_seconds).unwrap_or(i64::MAX),
+            holding,
+            on_node,
+            ahead,
+            kept,
+        })
+    }
+
+    /// Whether the job fits on the node at `on` at `at`, once the first `ended` of
+    /// `holding` have ended: a reservation keeps its cores only from a job that would run
+    /// into it.
+    fn fits_on(&self, on: usize, ended: usize, at: i64) -> bool {
+        let left: Vec<&Held> = self.on_node[on]
+            .iter()
+            .filter(|&&i| i >= ended)
+            .map(|&i| &self.holding[i])
+            .filter(|h| match h.by {
+                By::Reservation(_, start) => start < at.saturating_add(self.job_seconds),
+                By::Job(_) => true,
+            })
+            .collect();
+        let holdings: Vec<&Holding> = left.iter().map(|h| &h.holding).collect();
+        let need = self.need[on];
+        match self.own_cores[on] {
+            None => fits(need, self.nodes[on], &holdings, self.rows),
+            // Its CPUs are the reservation's, less those of the jobs running in it; GPUs
+            // and memory are the node's.
+            Some(cores) => {
+                let used: u64 = left
+                    .iter()
+                    .filter(|h| h.in_own_reservation)
+                    .map(|h| h.holding.cpus)
+                    .sum();
+                let elsewhere = Need { cpus: 0, ..need };
+                cores.saturating_sub(used) >= need.cpus
+                    && fits(elsewhere, self.nodes[on], &holdings, self.rows)
+            }
+        }
+    }
+
+    /// Slurm's will-run test on the `open` nodes, for a job that starts no sooner than
+    /// `not_before`: room now, or after each group of the running jobs and reservations
+    /// there that end together.
+    fn will_run(&self, open: &[bool], not_before: i64) -> WillRun {
+        let room = |ended: usize, at: i64| {
+            (0..self.nodes.len()).find(|&on| open[on] && self.fits_on(on, ended, at))
+        };
+        if let Some(on) = room(0, not_before) {
+            return WillRun::At {
+                at: not_before,
+                on,
+                ended: 0,
+            };
+        }
+        let end_of = |i: usize| self.holding.get(i).and_then(|h| h.holding.end);
+        let (mut ended, mut window) = (0, WILL_RUN_WINDOW);
+        while let Some(first_end) = end_of(ended) {
+            while end_of(ended).is_some_and(|end| end <= first_end + window) {
+                ended += 1;
+            }
+            window *= 2;
+            let Some(at) = end_of(ended - 1) else {
+                break;
+            };
+            let Some(on) = room(ended, at.max(not_before)) else {
+                continue;
+            };
+            if at <= self.now {
+                return WillRun::PastLimit;
+            }
+            return WillRun::At {
+                at: at.max(not_before),
+                on,
+                ended,
+            };
+        }
+        WillRun::Never { ended }
+    }
+
+    /// The first time after `start_res` that a node not `open` then is no longer kept for
+    /// a job queued ahead: the backfill scheduler's `later_start`.
+    fn first_reopening(&self, open: &[bool], start_res: i64) -> Option<i64> {
+        self.kept
+            .iter()
+            .zip(open)
+            .filter(|&(_, &open)| !open)
+            .filter_map(|(kept, _)| {
+                let (_, to) = kept.iter().find(|&&(_, to)| to > start_res)?;
+                (*to != i64::MAX).then_some(*to)
+            })
+            .min()
+    }
+
+    /// The expected start at `at` on the node at `on`, once the first `ended` of `holding`
+    /// have ended, with what ends there by then.
+    fn start_at(&self, state: &ClusterState, at: i64, on: usize, ended: usize) -> ExpectedStart {
+        let here = |h: &&Held| h.on == on;
+        let mut ahead: Vec<&Ahead> = self.ahead[on].iter().filter(|s| s.until <= at).collect();
+        ahead.sort_by_key(|s| s.until);
+        let jobs_ahead_ending = ahead
+            .iter()
+            .filter_map(|s| {
+                Some(QueuedAhead {
+                    job: state.queue.get(s.at)?.id.clone(),
+                    start: s.start,
+                })
+            })
+            .collect();
+        ExpectedStart::By {
+            at,
+            in_seconds: u64::try_from(at - self.now).unwrap_or(0),
+            node: self.nodes[on].node.clone(),
+            jobs_ending: names(self.holding[..ended].iter().filter(here), By::job),
+            jobs_ahead_ending,
+            reservations_ending: names(self.holding[..ended].iter().filter(here), By::reservation),
+        }
+    }
+}
+
+/// What holds part of the node at `on` (in the nodes weighed) until it ends.
+struct Held<'a> {
+    on: usize,
+    by: By<'a>,
+    /// A job running in the reservation the job asks for.
+    in_own_reservation: bool,
+    holding: Holding,
+}
+
+/// A running job (its id), or a reservation (its name and start).
+#[derive(Clone, Copy)]
+enum By<'a> {
+    Job(&'a str),
+    Reservation(&'a str, i64),
+}
+
+impl<'a> By<'a> {
+    fn job(self) -> Option<&'a str> {
+        match self {
+            By::Job(id) => Some(id),
+            By::Reservation(..) => None,
+        }
+    }
+
+    fn reservation(self) -> Option<&'a str> {
+        match self {
+            By::Reservation(name, _) => Some(name),
+            By::Job(_) => None,
+        }
+    }
+}
+
+/// The jobs' ids (or the reservations' names) among `held`, each once, in order.
+fn names<'a>(
+    held: impl Iterator<Item = &'a Held<'a>>,
+    pick: fn(By<'a>) -> Option<&'a str>,
+) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for name in held.filter_map(|h| pick(h.by)) {
+        if !names.iter().any(|n| n == name) {
+            names.push(name.to_string());
+        }
+    }
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::slurm::clock;
+    use crate::slurm::{scontrol, sinfo, squeue};
+
+    const NOW: &str = "2026-11-29T18:00:00";
+
+    /// Two nodes of 2 CPUs and 4 GPUs in partition gpu, and `queue`.
+    fn state(queue: &str) -> ClusterState {
+        ClusterState {
+            partitions: scontrol::parse_partitions("PartitionName=gpu Nodes=n[1-2]\n"),
+            nodes: sinfo::parse_nodes(
+                "n1|gpu|allocated|2/0/0/2|8000|0|gpu:4|gpu:0|\n\
+                 n2|gpu|allocated|2/0/0/2|8000|0|gpu:4|gpu:0|\n",
+            ),
+            queue: squeue::parse(queue),
+            now: clock::parse_timestamp(NOW),
+            ..ClusterState::default()
+        }
+    }
+
+    /// A request for 2 CPUs (a whole node) for `minutes`.
+    fn request(minutes: u64) -> Request {
+        Request::plain("gpu", 2, minutes * 60)
+    }
+
+    /// In minutes from now, on which node, after which jobs queued ahead.
+    fn expected(s: &ClusterState, minutes: u64) -> (i64, String, Vec<String>) {
+        let usable: Vec<&NodeRow> = s.nodes.iter().collect();
+        match s.expected_start(&request(minutes), 2, &usable) {
+            Some(ExpectedStart::By {
+                at,
+                node,
+                jobs_ahead_ending,
+                ..
+            }) => (
+                (at - s.now.unwrap()) / 60,
+                node,
+                jobs_ahead_ending.into_iter().map(|a| a.job).collect(),
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Job 1 holds n1 for 10 minutes, job 2 n2 for 20.
+    const RUNNING: &str = "1|gpu|a|RUNNING|0:00|10:00|2|cpu=2|normal|None|N/A|n1|x\n\
+                           2|gpu|b|RUNNING|0:00|20:00|2|cpu=2|normal|None|N/A|n2|x\n";
+
+    /// The job queued ahead takes n1 when job 1 ends (10 min) until its own time limit
+    /// (30 min): n2, free at 20 min, is the first node no job ahead keeps.
+    #[test]
+    fn a_job_queued_ahead_keeps_the_node_it_is_expected_on() {
+        let s = state(&format!(
+            "{RUNNING}3|gpu|c|PENDING|0:00|20:00|2|cpu=2|normal|Resources|N/A||x\n"
+        ));
+        assert_eq!(expected(&s, 30), (20, "n2".into(), vec![]));
+    }
+
+    /// With n2 held for an hour, the job behind starts on n1 once the job queued ahead
+    /// there reaches its time limit; one short enough starts before the job ahead does.
+    #[test]
+    fn a_job_behind_starts_when_the_job_queued_ahead_ends() {
+        let s = state(
+            "1|gpu|a|RUNNING|0:00|10:00|2|cpu=2|normal|None|N/A|n1|x\n\
+             2|gpu|b|RUNNING|0:00|1:00:00|2|cpu=2|normal|None|N/A|n2|x\n\
+             3|gpu|c|PENDING|0:00|20:00|2|cpu=2|normal|Priority|N/A||x\n",
+        );
+        assert_eq!(expected(&s, 30), (30, "n1".into(), vec!["3".into()]));
+        let sentence = s
+            .expected_start(&request(30), 2, &s.nodes.iter().collect::<Vec<_>>())
+            .unwrap()
+            .sentence();
+        assert_eq!(
+            sentence,
+            "expected to start by 18:30 (in 30 min) on n1, when job 1 reaches its time limit and job 3, queued ahead and expected to start at 18:10, reaches its time limit, or sooner if they end early"
+        );
+    }
+
+    /// Two jobs queued ahead planned on n1 one after the other keep it until the second
+    /// ends: the job behind starts there then, before n2 frees.
+    #[test]
+    fn jobs_ahead_one_after_the_other_keep_the_node_until_the_last_ends() {
+        let mut s = state(
+            "1|gpu|a|RUNNING|0:00|10:00|2|cpu=2|normal|None|N/A|n1|x\n\
+             2|gpu|b|RUNNING|0:00|1:00:00|2|cpu=2|normal|None|N/A|n2|x\n\
+             3|gpu|c|PENDING|0:00|20:00|2|cpu=2|normal|Resources|2026-11-29T18:10:00|n1|x\n\
+             4|gpu|c|PENDING|0:00|20:00|2|cpu=2|normal|Priority|2026-11-29T18:30:00|n1|x\n",
+        );
+        s.queue[2].sched_nodes = Some("n1".into());
+        s.queue[3].sched_nodes = Some("n1".into());
+        assert_eq!(
+            expected(&s, 30),
+            (50, "n1".into(), vec!["3".into(), "4".into()])
+        );
+    }
+
+    /// Backfill keeps nodes for jobs queued ahead to its resolution, rounded down: a job
+    /// ahead planned from 18:10:30 keeps n1 until 18:30:00, not 18:30:30.
+    #[test]
+    fn a_job_ahead_keeps_its_node_to_the_minute() {
+        let s = state(
+            "1|gpu|a|RUNNING|0:00|1:00:00|2|cpu=2|normal|None|N/A|n2|x\n\
+             3|gpu|c|PENDING|0:00|20:00|2|cpu=2|normal|Priority|2026-11-29T18:10:30|n1|x\n",
+        );
+        let mut s = s;
+        s.queue[1].sched_nodes = Some("n1".into());
+        let usable: Vec<&NodeRow> = s.nodes.iter().collect();
+        match s.expected_start(&request(30), 2, &usable) {
+            Some(ExpectedStart::By { at, node, .. }) => {
+                assert_eq!(clock::timestamp(at), "2026-11-29T18:30:00");
+                assert_eq!(node, "n1");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
