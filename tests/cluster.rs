@@ -2155,6 +2155,68 @@ fn test_only_start(options: &[&str]) -> (i64, String) {
     (at, after(" on nodes "))
 }
 
+/// When the backfill scheduler last ran: sdiag's "Last cycle when" (epoch seconds), 0 before
+/// its first cycle.
+fn last_backfill_cycle() -> i64 {
+    let out = Std::new("sdiag").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split("Backfilling stats")
+        .nth(1)
+        .and_then(|stats| stats.split("Last cycle when:").nth(1))
+        .and_then(|line| line.split('(').nth(1))
+        .and_then(|epoch| epoch.split(')').next())
+        .and_then(|epoch| epoch.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// A job behind one queued ahead is told when it is expected to start: when the backfill
+/// scheduler then plans the same request (squeue's StartTime, to its 60 s resolution), once
+/// the job ahead has run its time limit after the running one.
+#[test]
+#[ignore = "needs a Slurm cluster: scripts/cluster-start.sh"]
+fn expected_start_behind_a_job_queued_ahead_is_what_backfill_plans() {
+    let mut env = Env::new();
+    let cpus = node_cpus();
+    let every_cpu = format!("--cpus-per-task={cpus}");
+    let holder = env.hold(&["-p", "normal", every_cpu.as_str()]);
+    wait_for(&holder, |state, _| state == "RUNNING", 30);
+    let gpu_job = ["-p", "gpu", "--gres=gpu:1", every_cpu.as_str()];
+    let ahead = env.hold(&gpu_job);
+    wait_for(
+        &ahead,
+        |s, reason| s == "PENDING" && reason == "Resources",
+        30,
+    );
+    let job = format!("cpus = {cpus}\ntime = \"10:00\"");
+    let spec = env.spec("behind-queued", &job, 1);
+    let v = verdict(&env, &spec);
+    assert_eq!(v["reason"], "Priority", "{v}");
+    let by = &v["expected_start"]["by"];
+    assert_eq!(by["jobs_ahead_ending"][0]["job"], ahead.as_str(), "{v}");
+    assert!(by["in_seconds"].as_u64().unwrap() > 19 * 60, "{v}");
+    let at = yenjob::slurm::clock::parse_timestamp(by["at"].as_str().unwrap()).unwrap();
+    // The same request queued, and planned by a backfill cycle (every 30 s) after it was.
+    let queued_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let behind = env.hold(&gpu_job);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while last_backfill_cycle() <= queued_at && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let out = Std::new("squeue")
+        .args(["-h", "-j", behind.as_str(), "-o", "%S|%Y"])
+        .output()
+        .unwrap();
+    let planned = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let (start, node) = planned.split_once('|').unwrap();
+    let start = yenjob::slurm::clock::parse_timestamp(start)
+        .unwrap_or_else(|| panic!("squeue said {planned}"));
+    assert!((at - start).abs() <= 60, "yenjob {by}; backfill {planned}");
+    assert_eq!(by["node"], node, "{v}");
+}
+
 /// A job that waits for running jobs to end is told when it is expected to start: the time
 /// and node `sbatch --test-only` gives for the same request, on the live cluster.
 #[test]
