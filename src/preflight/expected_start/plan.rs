@@ -86,7 +86,7 @@ impl ClusterState {
                     }
                     // Where it would start later than tried, a job ahead may keep the node
                     // then: try again from there.
-                    let (from, to) = backfill_span(at, at.saturating_add(job_seconds));
+                    let (from, to) = backfill_span(at, Some(at.saturating_add(job_seconds)));
                     if at > now
                         && weighed.kept[on]
                             .iter()
@@ -126,12 +126,32 @@ const BACKFILL_RESOLUTION: i64 = 60;
 /// How many times the job is tried later before it is given up on.
 const MAX_ATTEMPTS: usize = 1000;
 
+/// `t` rounded down to the backfill scheduler's resolution.
+fn to_resolution(t: i64) -> i64 {
+    t.div_euclid(BACKFILL_RESOLUTION) * BACKFILL_RESOLUTION
+}
+
 /// From when to when the backfill scheduler keeps a node for a job that runs from `start`
-/// to `end`: rounded down to its resolution, and at least one step long.
-fn backfill_span(start: i64, end: i64) -> (i64, i64) {
-    let floor = |t: i64| t.div_euclid(BACKFILL_RESOLUTION) * BACKFILL_RESOLUTION;
-    let from = floor(start);
-    (from, floor(end).max(from + BACKFILL_RESOLUTION))
+/// to `end` (`None`: no time limit): rounded down to its resolution, and at least one step
+/// long (backfill.c `_add_reservation`).
+fn backfill_span(start: i64, end: Option<i64>) -> (i64, i64) {
+    let from = to_resolution(start);
+    let until = end.map_or(i64::MAX, |end| {
+        to_resolution(end).max(from + BACKFILL_RESOLUTION)
+    });
+    (from, until)
+}
+
+/// When the backfill scheduler tries a job again after a reservation in its way that ends at
+/// `end`: a maintenance window moves the job's start to its very end; after another, it
+/// tries again from its end rounded up to its resolution, plus a second (reservation.c
+/// `find_resv_end`, as captured).
+fn retried_after(end: i64, maintenance: bool) -> i64 {
+    if maintenance {
+        return end;
+    }
+    let rounded_up = to_resolution(end.saturating_add(BACKFILL_RESOLUTION - 1));
+    rounded_up.saturating_add(1)
 }
 
 /// What decides when a job starts on the nodes it may use: what holds each node until it
@@ -241,29 +261,14 @@ impl<'a> Weighed<'a> {
                 if Some(&r.name) == req.reservation.as_ref() || r.leaves_room() {
                     continue;
                 }
-                // A maintenance window moves the job's start to its end; after another,
-                // backfill tries again from its end rounded up to its resolution, plus a
-                // second (reservation.c `find_resv_end`, as captured).
-                let end = match r.end {
-                    // One without an end holds them for good: not weighed.
-                    None => return None,
-                    Some(end) if r.is_maintenance() => end,
-                    Some(end) => {
-                        end.div_euclid(BACKFILL_RESOLUTION) * BACKFILL_RESOLUTION
-                            + if end.rem_euclid(BACKFILL_RESOLUTION) == 0 {
-                                1
-                            } else {
-                                BACKFILL_RESOLUTION + 1
-                            }
-                    }
-                };
-                let kept = match state.kept(r, n) {
+                let (cpus, gpus, mem_mib) = match state.kept(r, n) {
                     Kept::Nothing => continue,
-                    Kept::Cpus(cpus) => Holding::kept(cpus, 0, 0, Some(end)),
-                    Kept::WholeNode => {
-                        Holding::kept(n.cpus_total, n.gpus_total, n.memory_mib, Some(end))
-                    }
+                    Kept::Cpus(cpus) => (cpus, 0, 0),
+                    Kept::WholeNode => (n.cpus_total, n.gpus_total, n.memory_mib),
                 };
+                // One without an end holds them for good: not weighed.
+                let end = retried_after(r.end?, r.is_maintenance());
+                let kept = Holding::kept(cpus, gpus, mem_mib, Some(end));
                 holding.push(Held {
                     on,
                     by: By::Reservation(r.name.as_str(), r.start.unwrap_or(now)),
@@ -286,8 +291,7 @@ impl<'a> Weighed<'a> {
                 planned
                     .filter(|p| p.tier >= tier)
                     .map(|p| {
-                        let (from, until) = backfill_span(p.start, p.end.unwrap_or(i64::MAX));
-                        let until = if p.end.is_some() { until } else { i64::MAX };
+                        let (from, until) = backfill_span(p.start, p.end);
                         Ahead {
                             from,
                             until,
@@ -569,6 +573,29 @@ mod tests {
             expected(&s, 30),
             (50, "n1".into(), vec!["3".into(), "4".into()])
         );
+    }
+
+    /// After a reservation, backfill tries again from its end rounded up to the minute,
+    /// plus a second; after a maintenance window, from its very end (as captured).
+    #[test]
+    fn a_job_is_tried_again_just_after_a_reservation_ends() {
+        let at = |t: &str| clock::parse_timestamp(t).unwrap();
+        let after = |end: &str, maintenance| clock::timestamp(retried_after(at(end), maintenance));
+        assert_eq!(after("2026-11-30T12:16:57", false), "2026-11-30T12:17:01");
+        assert_eq!(after("2026-11-30T12:16:00", false), "2026-11-30T12:16:01");
+        assert_eq!(after("2026-11-30T15:12:15", true), "2026-11-30T15:12:15");
+    }
+
+    /// A reservation without an end on a node the job may not use leaves its start known (it
+    /// once gave none, since the end was looked at before the nodes the reservation keeps).
+    #[test]
+    fn a_reservation_without_an_end_elsewhere_leaves_the_start_known() {
+        let mut s = state(RUNNING);
+        s.reservations = scontrol::parse_reservations(
+            "ReservationName=forever StartTime=2026-11-29T17:00:00 Nodes=n3 NodeCnt=1 Flags=SPEC_NODES Users=root State=ACTIVE\n",
+        );
+        assert_eq!(s.reservations[0].end, None);
+        assert_eq!(expected(&s, 30), (10, "n1".into(), vec![]));
     }
 
     /// Backfill keeps nodes for jobs queued ahead to its resolution, rounded down: a job
