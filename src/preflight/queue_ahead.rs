@@ -31,6 +31,8 @@ pub struct QueuePlan {
     pub(super) queue_len: usize,
     /// For each node, the jobs waiting for resources expected to start there first, one for
     /// each PriorityTier of their partitions: the tier, the job's place in the queue, when.
+    /// It follows from `planned_on`, and is kept beside it because `holds_up` asks it of
+    /// every node for every task of an array, where a node may have thousands planned.
     first_on: HashMap<String, Vec<FirstOfTier>>,
     /// For each node, every job waiting for resources expected to run there, in queue order.
     planned_on: HashMap<String, Vec<Planned>>,
