@@ -364,6 +364,9 @@ fn main() {
             if let Some(start) = &verdict.expected_start {
                 println!("  {}", start.sentence());
             }
+            if let Some(timeline) = verdict.array.as_ref().and_then(|a| a.timeline.as_ref()) {
+                println!("  {}", timeline.sentence());
+            }
             for fact in &verdict.facts {
                 println!("  - {fact}");
             }

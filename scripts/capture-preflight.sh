@@ -18,7 +18,8 @@
 #   test-only.txt what `sbatch --test-only` said of the request before it was submitted
 #   planned.txt   for a request that waited for nodes (Resources, Priority, nodes kept for a
 #                 job queued ahead or for a reservation), the backfill scheduler's plan:
-#                 "STATE|StartTime|SchedNodes"
+#                 "STATE|StartTime|SchedNodes"; for an array, that of its waiting tasks' record
+#   starts.txt    (special "starts") when each of the array's tasks really started
 # tests in src/preflight replay every folder and compare yenjob's verdict with slurm.txt, and
 # its expected start with test-only.txt and planned.txt.
 # The command formats below must stay those of src/slurm (a unit test checks they do).
@@ -190,13 +191,27 @@ outcome() {
 # Where and when the backfill scheduler (every 30 s) plans the request that waits, on one
 # line: "STATE|StartTime|SchedNodes" (RUNNING and its start, if it started meanwhile).
 planned_start() {
-  local planned i
+  local planned i pending=()
+  # An array's waiting tasks are one record, planned as one job: its next task.
+  [[ $1 == array\|* ]] && pending=(-t PD)
   for ((i = 0; i < 90; i++)); do
-    planned=$(squeue -h -j "$REQUEST_ID" -o '%T|%S|%Y')
+    planned=$(squeue -h -j "$REQUEST_ID" "${pending[@]}" -o '%T|%S|%Y' | head -1)
     [[ $planned != PENDING\|N/A* ]] && break
     sleep 1
   done
   echo "$planned"
+}
+
+# When each task of the request's array started, once none waits any more: the holders and
+# the tasks run out their (short) time limits. "TASK|START" a line, from accounting.
+task_starts() {
+  local i
+  for ((i = 0; i < 600; i++)); do
+    [ -z "$(squeue -h -r -j "$REQUEST_ID" -t PD -o %i)" ] && break
+    sleep 1
+  done
+  sleep 2
+  sacct -X -n -P -j "$REQUEST_ID" -o JobID,Start | sort -t_ -k2n
 }
 
 # An array's tasks once the scheduler has settled: how many run, and why the rest wait.
@@ -278,6 +293,7 @@ assoc_limits() {
 waits_for_nodes() {
   case "$1" in
     "pending|Resources" | "pending|Priority" | "pending|Nodes required for job are DOWN, DRAINED or reserved"*) return 0 ;;
+    "array|"*"|Resources" | "array|"*"|Priority") return 0 ;;
     "pending|ReqNodeNotAvail, UnavailableNodes:"*) [[ -z $(sinfo -h -t drain,down -o %N) ]] ;;
     "pending|ReqNodeNotAvail, "*) return 0 ;;
     *) return 1 ;;
@@ -291,7 +307,8 @@ waits_for_nodes() {
 # them), oversubscribe:YES:N or oversubscribe:FORCE:N (the request's partition, set before the
 # holders start), cores:IN:FOR:N and labcores:IN:FOR:N (N of the node's cores reserved, for someone
 # else or for root), shown-reserved (wait until sinfo says the node is reserved), planned (wait
-# until the backfill scheduler has planned the jobs waiting for resources),
+# until the backfill scheduler has planned the jobs waiting for resources), starts (wait
+# until the array's tasks have all started, and keep when each did),
 # qos:NAME:KEY=VALUE (one limit or flag of a QOS, set back after the scenario),
 # passoc:PARTITION:KEY=VALUE (an association of root in yenlab for that partition, with that
 # limit, deleted after the scenario), newqos:NAME:KEY=VALUE (a QOS with that limit, made for
@@ -365,7 +382,8 @@ scenario() {
   test_only $request > "$d/test-only.txt"
   # shellcheck disable=SC2086
   outcome $request > "$d/slurm.txt"
-  waits_for_nodes "$(cat "$d/slurm.txt")" && planned_start > "$d/planned.txt"
+  waits_for_nodes "$(cat "$d/slurm.txt")" && planned_start "$(cat "$d/slurm.txt")" > "$d/planned.txt"
+  [[ " $special " == *" starts "* ]] && task_starts > "$d/starts.txt"
   log "$shape-$name: $(cat "$d/slurm.txt")"
   clear_queue
   [[ "$special" == assoc:* ]] && assoc_limits MaxJobs=-1 MaxSubmit=-1 GrpTRES=gres/gpu=-1 MaxTRES=cpu=-1 MaxWall=-1 \
@@ -592,6 +610,12 @@ scenario plain array-throttled "" "$A tasks=6 throttle=2"
 scenario plain array-unthrottled-jobs-per-user "" "$A tasks=6"
 scenario plain array-waits-on-jobs-per-user "$A" "$A tasks=6 throttle=2"
 scenario plain array-waits-for-cpus "" "partition=normal qos=sweep gpus=1 cpus=2 time=10:00 tasks=3 throttle=2"
+# An array behind a job queued ahead: no task starts until that job has run.
+scenario plain array-behind-queued "$AHEAD" "partition=gpu gpus=1 cpus=1 time=30:00 tasks=3 throttle=2 settle=40" planned
+# The same with time limits of a minute or two, run out to see when each task really starts:
+# the scheduler starts two side by side where backfill planned them one after another.
+scenario plain array-side-by-side "user=nobody partition=normal cpus=1 time=1:00; user=nobody partition=gpu gpus=1 cpus=2 time=1:00" \
+  "partition=gpu gpus=1 cpus=1 time=2:00 tasks=3 throttle=2" "planned starts"
 scenario plain array-over-submit-limit "" "$A tasks=11"
 scenario plain array-over-partition-submit-limit "" "$R gpus=1 tasks=6"
 scenario plain array-over-max-array-size "" "$A tasks=1002 throttle=2"

@@ -2245,3 +2245,63 @@ fn expected_start_is_what_sbatch_test_only_says() {
     assert_eq!(by["node"], slurm_node.as_str(), "{v}");
     assert!(by["in_seconds"].as_u64().unwrap() > 9 * 60, "{v}");
 }
+
+/// A sweep whose tasks wait for the node is told when they start: the backfill scheduler
+/// plans an array's waiting tasks one by one and squeue shows the last one's start on their
+/// one record (to its 60 s resolution), which is when the timeline expects the last task. Each
+/// task needs the node whole here, so backfill's plan and the scheduler's starts agree.
+#[test]
+#[ignore = "needs a Slurm cluster: scripts/cluster-start.sh"]
+fn a_sweeps_tasks_are_expected_when_backfill_plans_them() {
+    let env = Env::new();
+    let cpus = node_cpus();
+    let job = format!("partition = \"normal\"\nqos = \"sweep\"\ncpus = {cpus}\ntime = \"10:00\"");
+    let spec = env.spec_with("sweep-timeline", &job, 100_000, "");
+    let mut text = std::fs::read_to_string(&spec).unwrap();
+    text.push_str(&format!("\n[sweep]\n{}", seeds(3)));
+    std::fs::write(&spec, text).unwrap();
+    let v = verdict(&env, &spec);
+    assert_eq!(v["array"]["start_now"], 1, "{v}");
+    assert_eq!(v["array"]["wait_reason"], "Resources", "{v}");
+    let timeline = &v["array"]["timeline"];
+    let at = |field: &str| {
+        let text = timeline[field].as_str().unwrap_or_else(|| panic!("{v}"));
+        yenjob::slurm::clock::parse_timestamp(text).unwrap()
+    };
+    let last = at("last_start");
+    assert_eq!(last - at("next_start"), 600, "{v}");
+    assert_eq!(at("all_end_by") - last, 600, "{v}");
+    let queued_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let out = env.yenjob().arg("submit").arg(&spec).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        said.contains(
+            "if each task runs to its time limit (10 min), the next task is expected to start by"
+        ),
+        "{said}"
+    );
+    let id = submitted_array(&out.stdout).unwrap_or_else(|| panic!("{said}"));
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while last_backfill_cycle() <= queued_at && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let out = Std::new("squeue")
+        .args(["-h", "-j", id.as_str(), "-t", "PD", "-o", "%S|%r"])
+        .output()
+        .unwrap();
+    let planned = String::from_utf8_lossy(&out.stdout).to_string();
+    let start = planned
+        .lines()
+        .next()
+        .and_then(|l| l.split('|').next())
+        .and_then(yenjob::slurm::clock::parse_timestamp);
+    cancel_all();
+    let start = start.unwrap_or_else(|| panic!("squeue said {planned:?}"));
+    assert!(
+        (last - start).abs() <= 60,
+        "yenjob {timeline}; backfill {planned}"
+    );
+}

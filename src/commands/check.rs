@@ -44,6 +44,9 @@ pub fn print_verdict(verdict: &Verdict, warnings: &[String]) {
             t.limit, t.because
         );
     }
+    if let Some(timeline) = verdict.array.as_ref().and_then(|a| a.timeline.as_ref()) {
+        println!("  {}", timeline.sentence());
+    }
     for other in &verdict.also {
         println!("  and over another limit: {other}");
     }

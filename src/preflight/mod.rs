@@ -29,7 +29,7 @@ mod usage;
 #[cfg(test)]
 mod replay_tests;
 
-pub use array::{ArrayPlan, Throttle, assess_array, throttle};
+pub use array::{ArrayPlan, Throttle, Timeline, assess_array, throttle};
 pub use expected_start::{ExpectedStart, QueuedAhead};
 pub use index::StateIndex;
 pub use reason::{Holder, LimitCode, Reason, Scope};

@@ -28,6 +28,8 @@ struct Scenario {
     /// A request that waited for resources: `STATE|StartTime|SchedNodes` once the backfill
     /// scheduler planned it; scenarios captured before it was asked have none.
     planned: Option<String>,
+    /// An array run out to its end: when each task really started, `TASK|START` a line.
+    starts: Option<String>,
 }
 
 fn read(dir: &Path, file: &str) -> String {
@@ -138,6 +140,7 @@ fn load(dir: &Path) -> Scenario {
         planned: std::fs::read_to_string(dir.join("planned.txt"))
             .ok()
             .map(|t| t.trim().to_string()),
+        starts: std::fs::read_to_string(dir.join("starts.txt")).ok(),
     }
 }
 
@@ -271,7 +274,8 @@ fn planned_start(planned: &str) -> Option<(i64, &str)> {
 fn expected_starts_are_when_slurm_plans_them() {
     const YEAR: i64 = 365 * 86_400;
     let (mut compared, mut wrong, mut without) = (0, Vec::new(), Vec::new());
-    for s in scenarios() {
+    // (An array's waiting tasks are compared in `an_arrays_last_task_starts_when_slurm_plans_it`.)
+    for s in scenarios().into_iter().filter(|s| s.request.tasks == 1) {
         let Some(said) = &s.test_only else { continue };
         let v = s.verdict();
         let now = s.state.now.unwrap();
@@ -325,6 +329,76 @@ fn expected_starts_are_when_slurm_plans_them() {
     // (In a partition kept to one user at a time, ExclusiveUser, neither yenjob nor backfill
     // gives a time.)
     assert!(without.is_empty(), "no expected start: {without:?}");
+}
+
+/// The waiting tasks of an array are one pending record to Slurm. The backfill scheduler
+/// plans them one by one (up to `bf_max_job_array_resv`, 20), each keeping its node whole
+/// while it would run, and the record shows the last one's start: where the tasks need their
+/// nodes whole, or only one waits, that is when the array's timeline expects its last task (to
+/// backfill's resolution, 60 s).
+///
+/// Where tasks run side by side on a node, backfill's plan puts them one after another, and
+/// the scheduler then starts them together (on the live cluster, two tasks of 1 CPU on a node
+/// of 2 started side by side when the job ahead ended, where backfill had planned the third
+/// two time limits later): the timeline expects them together, before backfill's plan.
+#[test]
+fn an_arrays_last_task_starts_when_slurm_plans_it() {
+    const SIDE_BY_SIDE: &[&str] = &["plain-array-behind-queued", "plain-array-side-by-side"];
+    let mut compared = 0;
+    for s in scenarios().into_iter().filter(|s| s.request.tasks > 1) {
+        let Some((plan_at, _)) = s.planned.as_deref().and_then(planned_start) else {
+            continue;
+        };
+        let v = s.verdict();
+        let timeline = v.array.as_ref().and_then(|a| a.timeline.as_ref());
+        let Some(last) = timeline.and_then(|t| t.last_start) else {
+            panic!(
+                "{}: no expected start; Slurm planned {:?}",
+                s.name, s.planned
+            );
+        };
+        let said = format!(
+            "{}: yenjob {}; backfill planned {:?}",
+            s.name,
+            timeline.map(|t| t.sentence()).unwrap_or_default(),
+            s.planned
+        );
+        match SIDE_BY_SIDE.contains(&s.name.as_str()) {
+            true => assert!(plan_at - last >= 60, "{said}"),
+            false => assert!((last - plan_at).abs() <= 60, "{said}"),
+        }
+        compared += 1;
+    }
+    assert!(compared >= 4, "only {compared} arrays compared");
+}
+
+/// Where an array was run out to its end (short time limits, special `starts`), its timeline
+/// expects the first waiting task and the last when they really started, to a minute: Slurm
+/// ends a job a few seconds after its time limit and starts the next a few seconds later.
+#[test]
+fn an_arrays_tasks_start_when_its_timeline_expects() {
+    let mut compared = 0;
+    for s in scenarios() {
+        let Some(starts) = &s.starts else { continue };
+        let v = s.verdict();
+        let plan = v.array.as_ref().expect("an array");
+        let timeline = plan.timeline.as_ref().expect("a timeline");
+        let started: Vec<i64> = starts
+            .lines()
+            .filter_map(|l| l.split_once('|'))
+            .filter_map(|(_, at)| crate::slurm::clock::parse_timestamp(at))
+            .collect();
+        assert_eq!(started.len() as u64, plan.tasks, "{}: {starts}", s.name);
+        let waited = &started[plan.start_now as usize..];
+        let said = format!("{}: yenjob {}; Slurm {starts}", s.name, timeline.sentence());
+        let (Some(next), Some(last)) = (timeline.next_start, timeline.last_start) else {
+            panic!("{said}");
+        };
+        assert!((waited[0] - next).abs() <= 60, "{said}");
+        assert!((waited[waited.len() - 1] - last).abs() <= 60, "{said}");
+        compared += 1;
+    }
+    assert!(compared >= 1, "no array was run out");
 }
 
 /// Slurm's will-run test takes the running jobs off together when they end within 30 s of the
@@ -694,7 +768,9 @@ fn each_verdict_names_the_code_and_numbers() {
         ("plain-array-throttled", "", false, &["2 of 6 tasks start now; the other 4 wait (JobArrayTaskLimit): the array's throttle %2 lets 2 of its tasks run at once"]),
         ("plain-array-unthrottled-jobs-per-user", "", false, &["2 of 6 tasks start now; the other 4 wait (QOSMaxJobsPerUserLimit): you already run 2 jobs under QOS sweep"]),
         ("plain-array-waits-on-jobs-per-user", "", false, &["1 of 6 tasks start now; the other 5 wait (QOSMaxJobsPerUserLimit)"]),
-        ("plain-array-waits-for-cpus", "", false, &["1 of 3 tasks start now; the other 2 wait (Resources): partition normal has 3 of 4 GPUs and 0 of 2 CPUs free"]),
+        ("plain-array-waits-for-cpus", "", false, &["1 of 3 tasks start now; the other 2 wait (Resources): partition normal has 3 of 4 GPUs and 0 of 2 CPUs free", "if each task runs to its time limit (10 min), the next task is expected to start by 16:52 (in 10 min), the last by 17:02 (in 20 min), and all 3 have ended by 17:12 (in 30 min)"]),
+        ("plain-array-side-by-side", "Priority", false, &["none of the 3 tasks starts now", "if each task runs to its time limit (2 min), the first task is expected to start by 16:56 (in 1 min), the last by 16:58 (in 3 min), and all 3 have ended by 17:00 (in 5 min)"]),
+        ("plain-array-behind-queued", "Priority", false, &["none of the 3 tasks starts now", "job 3473 (nobody), queued ahead of this one", "the first task is expected to start by 17:02 (in 18 min), the last by 17:32 (in 48 min), and all 3 have ended by 18:02 (in 1 h 18 min)"]),
         ("plain-array-over-submit-limit", "QOSMaxSubmitJobPerUserLimit", false, &["this array has 11 tasks", "you already have 0 jobs queued or running under QOS sweep, which allows 10 per user: 10 task(s) would fit"]),
         ("plain-array-over-partition-submit-limit", "QOSMaxSubmitJobPerUserLimit", false, &["this array has 6 tasks", "under QOS gpu, which allows 4 per user: 4 task(s) would fit"]),
         ("plain-array-over-max-array-size", "InvalidArray", false, &["1002 tasks (indices 0-1001)", "MaxArraySize is 1001, so indices stop at 1000"]),
@@ -768,11 +844,18 @@ fn each_verdict_names_the_code_and_numbers() {
         let got = v.reason.map(|r| r.code()).unwrap_or("");
         assert_eq!(got, *code, "{}: {}", s.name, v.message);
         assert_eq!(v.never_starts, *forever, "{}: {}", s.name, v.message);
-        // The sentence, and on its own line when it is expected to start.
-        let said = match &v.expected_start {
-            Some(e) => format!("{}\n{}", v.message, e.sentence()),
-            None => v.message.clone(),
-        };
+        // The sentence, and on their own lines when it is expected to start and an array's
+        // timeline.
+        let timeline = v.array.as_ref().and_then(|a| a.timeline.as_ref());
+        let said = [
+            Some(v.message.clone()),
+            v.expected_start.as_ref().map(|e| e.sentence()),
+            timeline.map(|t| t.sentence()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join("\n");
         for f in *fragments {
             assert!(said.contains(f), "{}: {said:?} lacks {f:?}", s.name);
         }

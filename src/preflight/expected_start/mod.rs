@@ -117,7 +117,11 @@ impl ExpectedStart {
     }
 }
 
-fn as_timestamp<S: serde::Serializer>(at: &i64, to: S) -> Result<S::Ok, S::Error> {
+/// A local clock time as Slurm prints a timestamp, `2026-11-30T10:14:20`.
+pub(in crate::preflight) fn as_timestamp<S: serde::Serializer>(
+    at: &i64,
+    to: S,
+) -> Result<S::Ok, S::Error> {
     to.serialize_str(&clock::timestamp(*at))
 }
 

@@ -35,6 +35,18 @@ impl ClusterState {
         cpus: u64,
         usable: &[&NodeRow],
     ) -> Option<ExpectedStart> {
+        self.expected_start_after(req, cpus, usable, self.now?)
+    }
+
+    /// `expected_start` for a job that may start no sooner than `not_before`: a task of an
+    /// array that waits for one of its own to end (its throttle).
+    pub fn expected_start_after(
+        &self,
+        req: &Request,
+        cpus: u64,
+        usable: &[&NodeRow],
+        not_before: i64,
+    ) -> Option<ExpectedStart> {
         let now = self.now?;
         let partition = self.partition(&req.partition)?;
         // A typed request weighs the nodes with as many GPUs of its type, and those only
@@ -58,7 +70,7 @@ impl ClusterState {
         // Backfill's attempts: from `start_res`, on the nodes no job ahead keeps over the
         // job's time limit. Each attempt that fails starts later, so they come to an end;
         // the cap only guards against a plan that never lets the job in.
-        let mut start_res = now;
+        let mut start_res = not_before.max(now);
         for _ in 0..MAX_ATTEMPTS {
             let until = start_res.saturating_add(job_seconds);
             let open: Vec<bool> = weighed

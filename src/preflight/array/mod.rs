@@ -4,6 +4,11 @@
 //! this module starts them in a copy of the cluster's state until one would wait, and says
 //! why. It also derives the throttle `%K` that keeps the array off limits its tasks cannot
 //! pass: a task beyond MaxJobsPU or MaxTRESPU only waits, and holds the queue while it does.
+//! `timeline` carries the simulation on to when the waiting tasks start and the last ends.
+
+mod timeline;
+
+pub use timeline::Timeline;
 
 use crate::slurm::duration::SlurmTime;
 use crate::slurm::sacctmgr::Qos;
@@ -33,6 +38,10 @@ pub struct ArrayPlan {
     pub wait_reason: Option<Reason>,
     /// The `%K` of `--array=0-N%K`; `None` when every task may run at once.
     pub throttle: Option<Throttle>,
+    /// When the waiting tasks are expected to start and the last to end, if each runs to its
+    /// time limit; `None` where a task waits for something that does not end on its own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<Timeline>,
 }
 
 /// The smallest of `max_parallel`, MaxJobsPU and, for each resource a task asks for, how many
@@ -192,6 +201,7 @@ pub fn assess_array(req: &Request, throttle: Option<Throttle>, state: &ClusterSt
         wait: req.tasks,
         wait_reason: verdict.reason,
         throttle: throttle.clone(),
+        timeline: None,
     };
     if verdict.outcome == Outcome::Rejected {
         verdict.array = Some(plan);
@@ -230,6 +240,8 @@ pub fn assess_array(req: &Request, throttle: Option<Throttle>, state: &ClusterSt
     }
     plan.wait = req.tasks - plan.start_now;
     plan.wait_reason = waits_for.as_ref().map(|(r, _)| *r);
+    plan.timeline =
+        timeline::timeline(&one, cap, req.tasks, plan.start_now, plan.wait_reason, &now);
     let n = req.tasks;
     let preempting = preempting_words(&preempted);
     match (plan.start_now, &waits_for) {
@@ -335,9 +347,6 @@ fn preempt_on(state: &mut ClusterState, node: &str, req: &Request) -> Vec<Queued
 /// Records one started task in `state`: a running job of the user, and its CPUs, GPUs and
 /// memory taken on the first node with room. Returns the jobs it preempts to get there.
 fn start_task(req: &Request, state: &mut ClusterState, index: u64) -> Vec<QueuedJob> {
-    let tres = usage::requested(req, state);
-    let mem = usage::memory_of(req, state).unwrap_or(0);
-    let gpu_type = req.gpu_type.clone();
     let cpus = usage::cpus_of(req, state);
     // The first node with room, else one where preempting lower-priority jobs makes room.
     let (node_name, preempted) = match node_with_room(req, state, cpus, false) {
@@ -350,6 +359,28 @@ fn start_task(req: &Request, state: &mut ClusterState, index: u64) -> Vec<Queued
             None => (String::new(), Vec::new()),
         },
     };
+    let task = place_task(req, state, index, &node_name, req.time_seconds);
+    if preempted.is_empty() {
+        state.add_running_behind_queue(task);
+    } else {
+        state.add_running(task);
+    }
+    preempted
+}
+
+/// Takes a task's CPUs, GPUs and memory on `node_name`, and returns the task as a running job
+/// of the user there that holds them for `held_seconds` from now.
+fn place_task(
+    req: &Request,
+    state: &mut ClusterState,
+    index: u64,
+    node_name: &str,
+    held_seconds: u64,
+) -> QueuedJob {
+    let tres = usage::requested(req, state);
+    let mem = usage::memory_of(req, state).unwrap_or(0);
+    let gpu_type = req.gpu_type.clone();
+    let cpus = usage::cpus_of(req, state);
     let node = state
         .nodes
         .iter_mut()
@@ -385,20 +416,20 @@ fn start_task(req: &Request, state: &mut ClusterState, index: u64) -> Vec<Queued
             n.gpu_types_used = updated.gpu_types_used.clone();
         }
     }
-    let task = QueuedJob {
+    QueuedJob {
         id: format!("array_{index}"),
         partition: req.partition.clone(),
         user: state.user.clone(),
         state: JobState::Running,
         elapsed: SlurmTime::Seconds(0),
-        time_limit: SlurmTime::Seconds(req.time_seconds),
+        time_limit: SlurmTime::Seconds(held_seconds),
         cpus,
         gpus: req.gpus,
         tres,
         qos: rules::job_qos(req, state),
         reason: "None".into(),
         start_time: String::new(),
-        nodes: node_name,
+        nodes: node_name.to_string(),
         name: String::new(),
         account: req
             .account
@@ -408,11 +439,5 @@ fn start_task(req: &Request, state: &mut ClusterState, index: u64) -> Vec<Queued
         sched_nodes: None,
         constraint: req.constraint.clone(),
         req_nodes: req.nodelist.clone(),
-    };
-    if preempted.is_empty() {
-        state.add_running_behind_queue(task);
-    } else {
-        state.add_running(task);
     }
-    preempted
 }

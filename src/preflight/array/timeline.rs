@@ -1,0 +1,295 @@
+//! When an array's waiting tasks are expected to start, and when the whole array has ended,
+//! if every task runs to its time limit. Slurm itself plans only the next task of an array
+//! (backfill plans the pending tasks as one record) and none held by the array's throttle;
+//! a sweep's user wants to know when the last result is in.
+
+use crate::preflight::expected_start::{ExpectedStart, as_timestamp};
+use crate::preflight::{ClusterState, Reason, Request, usage};
+use crate::slurm::clock;
+use crate::slurm::sinfo::NodeRow;
+
+/// When an array's tasks are expected to start and the last of them to end, if each runs to
+/// its time limit.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Timeline {
+    /// When the first task that waits is expected to start; `None` when all start now.
+    #[serde(
+        serialize_with = "as_optional_timestamp",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub next_start: Option<i64>,
+    /// When the last task is expected to start; `None` when all start now.
+    #[serde(
+        serialize_with = "as_optional_timestamp",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub last_start: Option<i64>,
+    /// When the last task reaches its time limit: every result is in by then.
+    #[serde(serialize_with = "as_timestamp")]
+    pub all_end_by: i64,
+    /// When the state was read.
+    #[serde(skip)]
+    pub now: i64,
+    #[serde(skip)]
+    tasks: u64,
+    /// How many of them wait.
+    #[serde(skip)]
+    waiting: u64,
+    #[serde(skip)]
+    task_seconds: i64,
+}
+
+impl Timeline {
+    /// `if each task runs to its time limit (10 min), the next task is expected to start by
+    /// 14:20 (in 10 min), the last by 14:30 (in 20 min), and all 3 have ended by 14:40 (in 30
+    /// min); sooner as tasks end early`
+    pub fn sentence(&self) -> String {
+        let at = |t: i64| {
+            format!(
+                "{} (in {})",
+                clock::when(t, self.now),
+                clock::in_words(t - self.now)
+            )
+        };
+        let each = format!(
+            "if each task runs to its time limit ({})",
+            clock::in_words(self.task_seconds)
+        );
+        let ended = match self.tasks {
+            1 => format!("it has ended by {}", at(self.all_end_by)),
+            n => format!("all {n} have ended by {}", at(self.all_end_by)),
+        };
+        let (Some(next), Some(last)) = (self.next_start, self.last_start) else {
+            return format!("{each}, {ended}");
+        };
+        let starts = match (self.waiting, next == last) {
+            (1, _) => format!("the waiting task is expected to start by {}", at(next)),
+            (n, true) => format!(
+                "the {n} waiting tasks are expected to start by {}",
+                at(next)
+            ),
+            (_, false) => format!(
+                "the {} task is expected to start by {}, the last by {}",
+                if self.waiting == self.tasks {
+                    "first"
+                } else {
+                    "next"
+                },
+                at(next),
+                at(last)
+            ),
+        };
+        format!("{each}, {starts}, and {ended}; sooner as tasks end early")
+    }
+}
+
+fn as_optional_timestamp<S: serde::Serializer>(at: &Option<i64>, to: S) -> Result<S::Ok, S::Error> {
+    match at {
+        Some(at) => as_timestamp(at, to),
+        None => to.serialize_none(),
+    }
+}
+
+/// The timeline of an array of `tasks` tasks of `one`'s shape, of which the first `started`
+/// run in `state` and the next waits for `waits_for`, at most `cap` at once. Each task that
+/// waits starts no sooner than the one before it, nor before the task `cap` places ahead of it
+/// ends (the throttle), and on the nodes when the backfill scheduler would plan it behind the
+/// tasks before it, each taken as running from now until its own time limit.
+///
+/// `None` where a task waits for something that does not end on its own (a limit, a node
+/// out of service), or for something `expected_start` does not weigh.
+pub(super) fn timeline(
+    one: &Request,
+    cap: u64,
+    tasks: u64,
+    started: u64,
+    waits_for: Option<Reason>,
+    state: &ClusterState,
+) -> Option<Timeline> {
+    let now = state.now?;
+    let task_seconds = i64::try_from(one.time_seconds).ok()?;
+    if !matches!(
+        waits_for,
+        None | Some(Reason::JobArrayTaskLimit | Reason::Resources | Reason::Priority)
+    ) {
+        return None;
+    }
+    let cpus = usage::cpus_of(one, state);
+    let mut planned = state.clone();
+    // When each task reaches its time limit, in the order they start.
+    let mut ends: Vec<i64> = (0..started).map(|_| now + task_seconds).collect();
+    let (mut next_start, mut last_start) = (None, None);
+    let mut not_before = now;
+    for index in started..tasks {
+        if let Some(ahead) = index.checked_sub(cap) {
+            let freed = ends.get(usize::try_from(ahead).ok()?).copied()?;
+            not_before = not_before.max(freed);
+        }
+        let (at, node) = {
+            let usable: Vec<&NodeRow> = planned
+                .nodes_for(one)
+                .filter(|n| planned.node_open(n, one))
+                .collect();
+            match planned.expected_start_after(one, cpus, &usable, not_before)? {
+                ExpectedStart::By { at, node, .. } => (at, node),
+                ExpectedStart::NotKnown { .. } => return None,
+            }
+        };
+        let held_for = u64::try_from(at - now + task_seconds).ok()?;
+        let task = super::place_task(one, &mut planned, index, &node, held_for);
+        planned.add_running_behind_queue(task);
+        next_start.get_or_insert(at);
+        last_start = Some(at);
+        not_before = at;
+        ends.push(at + task_seconds);
+    }
+    Some(Timeline {
+        next_start,
+        last_start,
+        all_end_by: ends.iter().copied().max().unwrap_or(now),
+        now,
+        tasks,
+        waiting: tasks - started,
+        task_seconds,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::preflight::{Throttle, assess_array};
+    use crate::slurm::{scontrol, sinfo, squeue};
+
+    const NOW: &str = "2026-11-29T18:00:00";
+
+    /// Two nodes of 2 CPUs in partition gpu: `nodes` as sinfo gives them, and `queue`.
+    fn state(nodes: &str, queue: &str) -> ClusterState {
+        ClusterState {
+            partitions: scontrol::parse_partitions("PartitionName=gpu Nodes=n[1-2]\n"),
+            nodes: sinfo::parse_nodes(nodes),
+            queue: squeue::parse(queue),
+            now: clock::parse_timestamp(NOW),
+            ..ClusterState::default()
+        }
+    }
+
+    const IDLE: &str = "n1|gpu|idle|0/2/0/2|8000|0|gpu:4|gpu:0|\n\
+                        n2|gpu|idle|0/2/0/2|8000|0|gpu:4|gpu:0|\n";
+
+    /// An array of `tasks` tasks of `cpus` CPUs for `minutes`, run at most `throttle` at once.
+    fn array(
+        s: &ClusterState,
+        tasks: u64,
+        cpus: u64,
+        minutes: u64,
+        throttle: Option<u64>,
+    ) -> Timeline {
+        let req = Request {
+            tasks,
+            ..Request::plain("gpu", cpus, minutes * 60)
+        };
+        let throttle = throttle.map(|limit| Throttle {
+            limit,
+            because: format!("%{limit}"),
+        });
+        let verdict = assess_array(&req, throttle, s);
+        let plan = verdict
+            .array
+            .unwrap_or_else(|| panic!("{}", verdict.message));
+        plan.timeline
+            .unwrap_or_else(|| panic!("{}", verdict.message))
+    }
+
+    /// (next start, last start, all ended), in minutes from now.
+    fn minutes(t: &Timeline) -> (Option<i64>, Option<i64>, i64) {
+        let of = |at: i64| (at - t.now) / 60;
+        (t.next_start.map(of), t.last_start.map(of), of(t.all_end_by))
+    }
+
+    /// Six tasks run two at a time: two now, each next pair when a pair ends.
+    #[test]
+    fn a_throttled_array_runs_in_waves_of_its_throttle() {
+        let t = array(&state(IDLE, ""), 6, 1, 10, Some(2));
+        assert_eq!(minutes(&t), (Some(10), Some(20), 30));
+        assert_eq!(
+            t.sentence(),
+            "if each task runs to its time limit (10 min), the next task is expected to start by 18:10 (in 10 min), the last by 18:20 (in 20 min), and all 6 have ended by 18:30 (in 30 min); sooner as tasks end early"
+        );
+    }
+
+    /// Tasks of a whole node each, with n1 held for 10 minutes and n2 for 20: the first
+    /// waits for n1, the second for n2, the third for the first task to end on n1.
+    #[test]
+    fn tasks_that_wait_for_nodes_start_as_the_nodes_free() {
+        let s = state(
+            "n1|gpu|allocated|2/0/0/2|8000|0|gpu:4|gpu:0|\n\
+             n2|gpu|allocated|2/0/0/2|8000|0|gpu:4|gpu:0|\n",
+            "1|gpu|a|RUNNING|0:00|10:00|2|cpu=2|normal|None|N/A|n1|x\n\
+             2|gpu|b|RUNNING|0:00|20:00|2|cpu=2|normal|None|N/A|n2|x\n",
+        );
+        let t = array(&s, 3, 2, 30, None);
+        assert_eq!(minutes(&t), (Some(10), Some(40), 70));
+        assert!(
+            t.sentence()
+                .contains("the first task is expected to start by 18:10")
+        );
+    }
+
+    /// A throttle and busy nodes together: a task starts when both a slot of the throttle
+    /// and room on a node are free.
+    #[test]
+    fn a_task_waits_for_both_its_throttle_and_room() {
+        // n2 is held for an hour; on n1 one task of 2 CPUs fits at a time.
+        let s = state(
+            "n1|gpu|idle|0/2/0/2|8000|0|gpu:4|gpu:0|\n\
+             n2|gpu|allocated|2/0/0/2|8000|0|gpu:4|gpu:0|\n",
+            "2|gpu|b|RUNNING|0:00|1:00:00|2|cpu=2|normal|None|N/A|n2|x\n",
+        );
+        let t = array(&s, 4, 2, 10, Some(2));
+        // Tasks 0 now on n1, 1 at 10 min on n1, 2 at 20 min, 3 at 30 min (n2 frees at 60).
+        assert_eq!(minutes(&t), (Some(10), Some(30), 40));
+    }
+
+    /// In JSON the times are timestamps as Slurm prints them; all that start now have no
+    /// start to give.
+    #[test]
+    fn json_gives_timestamps() {
+        let waves = array(&state(IDLE, ""), 6, 1, 10, Some(2));
+        assert_eq!(
+            serde_json::to_value(&waves).unwrap(),
+            serde_json::json!({
+                "next_start": "2026-11-29T18:10:00",
+                "last_start": "2026-11-29T18:20:00",
+                "all_end_by": "2026-11-29T18:30:00",
+            })
+        );
+        let whole = array(&state(IDLE, ""), 2, 1, 10, None);
+        assert_eq!(
+            serde_json::to_value(&whole).unwrap(),
+            serde_json::json!({"all_end_by": "2026-11-29T18:10:00"})
+        );
+    }
+
+    /// Every task starts now: the array has ended by one time limit from now.
+    #[test]
+    fn an_array_that_starts_whole_ends_after_one_time_limit() {
+        let t = array(&state(IDLE, ""), 4, 1, 10, None);
+        assert_eq!(minutes(&t), (None, None, 10));
+        assert_eq!(
+            t.sentence(),
+            "if each task runs to its time limit (10 min), all 4 have ended by 18:10 (in 10 min)"
+        );
+    }
+
+    /// Tasks held by a limit shared with the user's other jobs wait for those to end, which
+    /// is not known: no timeline.
+    #[test]
+    fn tasks_held_by_a_limit_have_no_timeline() {
+        let req = Request {
+            tasks: 3,
+            ..Request::plain("gpu", 1, 600)
+        };
+        let limit = Reason::Limit(crate::preflight::LimitCode::QOS_MAX_JOBS_PER_USER);
+        assert!(timeline(&req, 3, 3, 1, Some(limit), &state(IDLE, "")).is_none());
+    }
+}
