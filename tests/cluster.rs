@@ -2298,7 +2298,17 @@ fn a_sweeps_tasks_are_expected_when_backfill_plans_them() {
         .next()
         .and_then(|l| l.split('|').next())
         .and_then(yenjob::slurm::clock::parse_timestamp);
+    // `status` says that time once, for the waiting tasks, not as each one's start.
+    let out = env.yenjob().args(["status", id.as_str()]).output().unwrap();
+    let status = String::from_utf8_lossy(&out.stdout).to_string();
     cancel_all();
+    assert!(
+        status.contains(
+            "plans the waiting tasks one after another and expects the last it planned to start"
+        ),
+        "{status}"
+    );
+    assert!(!status.contains("Slurm expects it to start"), "{status}");
     let start = start.unwrap_or_else(|| panic!("squeue said {planned:?}"));
     assert!(
         (last - start).abs() <= 60,

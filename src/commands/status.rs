@@ -33,8 +33,14 @@ struct Row {
     #[serde(flatten)]
     status: JobStatus,
     reason_text: Option<String>,
-    /// When Slurm expects a pending job to start (squeue's StartTime).
+    /// When Slurm expects a pending job to start (squeue's StartTime); none for a sweep's
+    /// task, see `waiting_tasks_planned_by`.
     start_estimate: Option<String>,
+    /// A sweep's waiting task: squeue's StartTime of the array's waiting tasks, one record to
+    /// Slurm. Its backfill scheduler plans them one by one (the first 20 at most) and gives the
+    /// record the last one's start, so the earlier ones start before it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    waiting_tasks_planned_by: Option<String>,
     /// The worker's latest step, epoch or test event, as in `metrics.jsonl`.
     progress: Option<MetricEvent>,
     /// For a run that ended without completing: what to do, with the command.
@@ -187,7 +193,8 @@ fn row(r: &RunRecord, mut status: JobStatus) -> Row {
         progress: latest_progress(r),
         next: runs::advice::after_end(r, &status.state, failure.as_ref()),
         failure,
-        start_estimate: status.expected_start.clone(),
+        start_estimate: status.expected_start.clone().filter(|_| r.task.is_none()),
+        waiting_tasks_planned_by: status.expected_start.clone().filter(|_| r.task.is_some()),
         status,
     }
 }
@@ -275,6 +282,16 @@ async fn sweep_tasks(slurm: &Slurm, sweep: &RunRecord, json: bool) -> anyhow::Re
                 ..row.clone()
             },
             width,
+        );
+    }
+    // Slurm plans the waiting tasks as one record: its start is the last planned task's.
+    if let Some(by) = rows
+        .iter()
+        .filter_map(|r| r.waiting_tasks_planned_by.as_ref())
+        .max()
+    {
+        println!(
+            "  Slurm's backfill scheduler plans the waiting tasks one after another and expects the last it planned to start {by}; the others start before it"
         );
     }
     // Each piece of advice once, under the table: it names the sweep, not a task.
