@@ -40,22 +40,7 @@ fn read(dir: &Path, file: &str) -> String {
 /// `partition=gpu gpus=a30:1 cpus=1 time=10:00 [mem=..] [qos=..]`, as the capture script
 /// turns it into sbatch options.
 fn parse_request(words: &str) -> Request {
-    let mut r = Request {
-        reservation: None,
-        partition: String::new(),
-        qos: None,
-        account: None,
-        gpus: 0,
-        gpu_type: None,
-        cpus: 1,
-        mem_mib: None,
-        time_seconds: 0,
-        tasks: 1,
-        constraint: None,
-        nodelist: None,
-        exclude: None,
-        exclusive: false,
-    };
+    let mut r = Request::plain("", 1, 0);
     for word in words.split_whitespace() {
         let (k, v) = word.split_once('=').expect("key=value");
         match k {

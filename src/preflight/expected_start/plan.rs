@@ -8,6 +8,7 @@ use super::{ExpectedStart, QueuedAhead};
 use crate::preflight::queue_ahead::{Holding, Need, fits};
 use crate::preflight::reserved::Kept;
 use crate::preflight::{ClusterState, Request, oversubscribe, usage};
+use crate::slurm::scontrol::Partition;
 use crate::slurm::sinfo::NodeRow;
 
 impl ClusterState {
@@ -65,7 +66,7 @@ impl ClusterState {
         if partition.exclusive_user || usable.iter().any(|n| mixed(n)) {
             return None;
         }
-        let weighed = Weighed::of(self, req, cpus, &usable, now)?;
+        let weighed = Weighed::of(self, partition, req, cpus, &usable, now)?;
         let job_seconds = weighed.job_seconds;
         // Backfill's attempts: from `start_res`, on the nodes no job ahead keeps over the
         // job's time limit. Each attempt that fails starts later, so they come to an end;
@@ -232,12 +233,12 @@ impl<'a> Weighed<'a> {
     /// `None` where a reservation without an end holds a node: not weighed.
     fn of(
         state: &'a ClusterState,
+        partition: &Partition,
         req: &Request,
         cpus: u64,
         nodes: &'a [&'a NodeRow],
         now: i64,
     ) -> Option<Weighed<'a>> {
-        let partition = state.partition(&req.partition)?;
         let mem_mib = usage::memory_of(req, state).unwrap_or(0);
         let need = nodes
             .iter()
@@ -566,6 +567,27 @@ mod tests {
         assert_eq!(
             sentence,
             "expected to start by 18:30 (in 30 min) on n1, when job 1 reaches its time limit and job 3, queued ahead and expected to start at 18:10, reaches its time limit, or sooner if they end early"
+        );
+    }
+
+    /// A job queued a moment ago, before Slurm looked at it (reason None), is ahead too, and
+    /// the sentence says it was not looked at yet rather than that it waits.
+    #[test]
+    fn a_job_ahead_not_yet_looked_at_is_said_so() {
+        let s = state(&format!(
+            "{RUNNING}3|gpu|c|PENDING|0:00|20:00|2|cpu=2|normal|None|N/A||x\n"
+        ));
+        let v = crate::preflight::assess(&request(30), &s);
+        assert_eq!(
+            v.reason.map(|r| r.code()),
+            Some("Priority"),
+            "{}",
+            v.message
+        );
+        assert!(
+            v.message.contains("job 3 (c), queued ahead of this one a moment ago, before Slurm looked at it, will wait for resources there too, so Slurm gives Priority as the reason"),
+            "{}",
+            v.message
         );
     }
 

@@ -212,9 +212,15 @@ impl Ctx<'_> {
             Some(j) => (
                 Reason::Priority,
                 format!(
-                    "; job {} ({}), queued ahead of this one, waits for resources there too, so Slurm gives Priority as the reason{}",
+                    "; job {} ({}), queued ahead of this one{}, so Slurm gives Priority as the reason{}",
                     j.id,
                     j.user,
+                    // A job queued a moment ago has no reason until the scheduler looks at it.
+                    match j.reason.as_str() {
+                        "None" =>
+                            " a moment ago, before Slurm looked at it, will wait for resources there too",
+                        _ => ", waits for resources there too",
+                    },
                     self.may_rank_above()
                 ),
             ),
