@@ -609,6 +609,10 @@ scenario plain array-fits "" "$A tasks=2"
 scenario plain array-throttled "" "$A tasks=6 throttle=2"
 scenario plain array-unthrottled-jobs-per-user "" "$A tasks=6"
 scenario plain array-waits-on-jobs-per-user "$A" "$A tasks=6 throttle=2"
+# The same with time limits of a minute, run out: a task starts each time one of the user's
+# jobs under the QOS ends.
+A1='partition=normal qos=sweep gpus=1 cpus=1 time=1:00'
+scenario plain array-waits-on-jobs-per-user-run-out "$A1" "$A1 tasks=4 throttle=2" starts
 scenario plain array-waits-for-cpus "" "partition=normal qos=sweep gpus=1 cpus=2 time=10:00 tasks=3 throttle=2"
 # An array behind a job queued ahead: no task starts until that job has run.
 scenario plain array-behind-queued "$AHEAD" "partition=gpu gpus=1 cpus=1 time=30:00 tasks=3 throttle=2 settle=40" planned

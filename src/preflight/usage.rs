@@ -154,7 +154,12 @@ fn held_where(state: &ClusterState, keep: impl Fn(&QueuedJob) -> bool) -> Held {
 
 /// What the current user holds under `q`.
 pub fn held_by_user(q: &Qos, state: &ClusterState) -> Held {
-    held_where(state, |j| j.user == state.user && counts_under(j, q, state))
+    held_where(state, |j| counts_for_user(j, q, state))
+}
+
+/// Whether `job` is the current user's and counts toward `q`'s per-user limits.
+pub fn counts_for_user(job: &QueuedJob, q: &Qos, state: &ClusterState) -> bool {
+    job.user == state.user && counts_under(job, q, state)
 }
 
 /// What the jobs of `account` hold under `q`, every user's together (MaxTRESPA, MaxJobsPA,

@@ -1,12 +1,14 @@
 //! When an array's waiting tasks are expected to start, and when the whole array has ended,
-//! if every task runs to its time limit. Slurm itself plans only the next task of an array
-//! (backfill plans the pending tasks as one record) and none held by the array's throttle;
-//! a sweep's user wants to know when the last result is in.
+//! if every task runs to its time limit. Slurm shows one start for an array's waiting tasks
+//! (their one record carries the last task its backfill scheduler planned, each keeping a
+//! node whole) and none for tasks held by the throttle or a limit; a sweep's user wants to
+//! know when the last result is in.
 
 use crate::preflight::expected_start::{ExpectedStart, as_timestamp};
-use crate::preflight::{ClusterState, Reason, Request, usage};
+use crate::preflight::{ClusterState, LimitCode, Reason, Request, rules, usage};
 use crate::slurm::clock;
 use crate::slurm::sinfo::NodeRow;
+use crate::slurm::state::JobState;
 
 /// When an array's tasks are expected to start and the last of them to end, if each runs to
 /// its time limit.
@@ -92,12 +94,14 @@ fn as_optional_timestamp<S: serde::Serializer>(at: &Option<i64>, to: S) -> Resul
 
 /// The timeline of an array of `tasks` tasks of `one`'s shape, of which the first `started`
 /// run in `state` and the next waits for `waits_for`, at most `cap` at once. Each task that
-/// waits starts no sooner than the one before it, nor before the task `cap` places ahead of it
-/// ends (the throttle), and on the nodes when the backfill scheduler would plan it behind the
-/// tasks before it, each taken as running from now until its own time limit.
+/// waits starts no sooner than the one before it, nor before a slot of the throttle frees (the
+/// first of the array's running tasks ends), nor, under a QOS's MaxJobsPU, before one of the
+/// user's running jobs under it ends; and on the nodes when the backfill scheduler would plan
+/// it behind the tasks before it, each taken as running from now until its own time limit.
 ///
-/// `None` where a task waits for something that does not end on its own (a limit, a node
-/// out of service), or for something `expected_start` does not weigh.
+/// `None` where a task waits for something that does not end on its own (a node out of
+/// service), for a limit other than the throttle and MaxJobsPU, behind the user's own jobs
+/// pending under that QOS (they go first), or for something `expected_start` does not weigh.
 pub(super) fn timeline(
     one: &Request,
     cap: u64,
@@ -108,22 +112,23 @@ pub(super) fn timeline(
 ) -> Option<Timeline> {
     let now = state.now?;
     let task_seconds = i64::try_from(one.time_seconds).ok()?;
-    if !matches!(
-        waits_for,
-        None | Some(Reason::JobArrayTaskLimit | Reason::Resources | Reason::Priority)
-    ) {
-        return None;
-    }
+    let mut jobs_per_user = match waits_for {
+        None | Some(Reason::JobArrayTaskLimit | Reason::Resources | Reason::Priority) => None,
+        Some(Reason::Limit(LimitCode::QOS_MAX_JOBS_PER_USER)) => Some(jobs_per_user(one, state)?),
+        Some(_) => return None,
+    };
+    let mut throttle = Slots {
+        max: usize::try_from(cap).ok()?,
+        ends: (0..started).map(|_| now + task_seconds).collect(),
+    };
     let cpus = usage::cpus_of(one, state);
     let mut planned = state.clone();
-    // When each task reaches its time limit, in the order they start.
-    let mut ends: Vec<i64> = (0..started).map(|_| now + task_seconds).collect();
     let (mut next_start, mut last_start) = (None, None);
     let mut not_before = now;
     for index in started..tasks {
-        if let Some(ahead) = index.checked_sub(cap) {
-            let freed = ends.get(usize::try_from(ahead).ok()?).copied()?;
-            not_before = not_before.max(freed);
+        let slots = [Some(&throttle), jobs_per_user.as_ref()];
+        for free in slots.into_iter().flatten().map(Slots::free_from) {
+            not_before = not_before.max(free?);
         }
         let (at, node) = {
             let usable: Vec<&NodeRow> = planned
@@ -141,12 +146,17 @@ pub(super) fn timeline(
         next_start.get_or_insert(at);
         last_start = Some(at);
         not_before = at;
-        ends.push(at + task_seconds);
+        let end = at + task_seconds;
+        throttle.ends.push(end);
+        if let Some(slots) = jobs_per_user.as_mut() {
+            slots.ends.push(end);
+        }
     }
     Some(Timeline {
         next_start,
         last_start,
-        all_end_by: ends.iter().copied().max().unwrap_or(now),
+        // The throttle's slots hold every task's end.
+        all_end_by: throttle.ends.iter().copied().max().unwrap_or(now),
         now,
         tasks,
         waiting: tasks - started,
@@ -154,11 +164,58 @@ pub(super) fn timeline(
     })
 }
 
+/// At most `max` jobs of some kind at once, and when each of those running ends.
+struct Slots {
+    max: usize,
+    ends: Vec<i64>,
+}
+
+impl Slots {
+    /// From when one more may run: now while fewer than `max` run, else once enough of them
+    /// have ended. `None` for a limit of none at all.
+    fn free_from(&self) -> Option<i64> {
+        if self.max == 0 {
+            return None;
+        }
+        let mut ends = self.ends.clone();
+        ends.sort_unstable();
+        Some(match ends.len().checked_sub(self.max) {
+            Some(first_to_end) => ends[first_to_end],
+            None => i64::MIN,
+        })
+    }
+}
+
+/// The MaxJobsPU slots of the QOS that sets it first for `one`: taken by the user's running
+/// jobs under it (the array's tasks that started among them) until their time limits. `None`
+/// where one has no time limit, or where the user has jobs pending under it: those go first.
+fn jobs_per_user(one: &Request, state: &ClusterState) -> Option<Slots> {
+    let (qos, max) = rules::limiting_qos(one, state)
+        .into_iter()
+        .find_map(|q| Some((q, q.max_jobs_per_user?)))?;
+    let mut ends = Vec::new();
+    for job in state
+        .queue
+        .iter()
+        .filter(|j| usage::counts_for_user(j, qos, state))
+    {
+        match job.state {
+            JobState::Running => ends.push(state.end_of(job)?),
+            _ if job.state.is_waiting() => return None,
+            _ => {}
+        }
+    }
+    Some(Slots {
+        max: usize::try_from(max).ok()?,
+        ends,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::preflight::{Throttle, assess_array};
-    use crate::slurm::{scontrol, sinfo, squeue};
+    use crate::slurm::{sacctmgr, scontrol, sinfo, squeue};
 
     const NOW: &str = "2026-11-29T18:00:00";
 
@@ -281,15 +338,51 @@ mod tests {
         );
     }
 
-    /// Tasks held by a limit shared with the user's other jobs wait for those to end, which
-    /// is not known: no timeline.
+    /// Under QOS sweep's MaxJobsPU 2, with one job of the user's running for 10 minutes: one
+    /// task starts now, two more when that job and the first task end, and the last when those
+    /// two end.
     #[test]
-    fn tasks_held_by_a_limit_have_no_timeline() {
+    fn tasks_held_by_jobs_per_user_start_as_the_users_jobs_end() {
+        let mut s = state(
+            "n1|gpu|mixed|1/1/0/2|8000|0|gpu:4|gpu:0|\n\
+             n2|gpu|idle|0/2/0/2|8000|0|gpu:4|gpu:0|\n",
+            "7|gpu|me|RUNNING|0:00|10:00|1|cpu=1|sweep|None|N/A|n1|x\n",
+        );
+        s.user = "me".into();
+        s.qos = sacctmgr::parse_qos("sweep||2|10||||||\n");
+        let req = Request {
+            qos: Some("sweep".into()),
+            tasks: 4,
+            ..Request::plain("gpu", 1, 600)
+        };
+        let verdict = assess_array(&req, None, &s);
+        let plan = verdict.array.unwrap();
+        assert_eq!(plan.start_now, 1);
+        assert_eq!(
+            plan.wait_reason.map(|r| r.code()),
+            Some("QOSMaxJobsPerUserLimit")
+        );
+        assert_eq!(
+            minutes(plan.timeline.as_ref().unwrap()),
+            (Some(10), Some(20), 30)
+        );
+        // The user's own job pending under the QOS would go first: not worked out.
+        s.queue.extend(squeue::parse(
+            "8|gpu|me|PENDING|0:00|10:00|1|cpu=1|sweep|QOSMaxJobsPerUserLimit|N/A||x\n",
+        ));
+        let verdict = assess_array(&req, None, &s);
+        assert_eq!(verdict.array.unwrap().timeline, None);
+    }
+
+    /// Tasks held by a limit shared with other users' jobs (MaxJobsPA) wait for jobs whose
+    /// place in line is not known: no timeline.
+    #[test]
+    fn tasks_held_by_a_shared_limit_have_no_timeline() {
         let req = Request {
             tasks: 3,
             ..Request::plain("gpu", 1, 600)
         };
-        let limit = Reason::Limit(crate::preflight::LimitCode::QOS_MAX_JOBS_PER_USER);
+        let limit = Reason::Limit(LimitCode::QOS_MAX_JOBS_PER_ACCOUNT);
         assert!(timeline(&req, 3, 3, 1, Some(limit), &state(IDLE, "")).is_none());
     }
 }
