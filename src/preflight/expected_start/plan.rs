@@ -40,7 +40,8 @@ impl ClusterState {
     }
 
     /// `expected_start` for a job that may start no sooner than `not_before`: a task of an
-    /// array that waits for one of its own to end (its throttle).
+    /// array that waits for one of its own to end (its throttle), or for one of the user's
+    /// jobs to (MaxJobsPU).
     pub fn expected_start_after(
         &self,
         req: &Request,
