@@ -322,8 +322,9 @@ scenario() {
     bash scripts/cluster-start.sh "$shape" >/dev/null
   fi
   clear_queue
-  # shellcheck disable=SC2086
-  [[ "$special" == assoc:* ]] && assoc_limits ${special#assoc:}
+  # The settings are the words with "="; "starts" or "planned" may follow them.
+  # shellcheck disable=SC2046,SC2086
+  [[ "$special" == assoc:* ]] && assoc_limits $(printf '%s\n' ${special#assoc:} | grep =)
   # shellcheck disable=SC2086
   [[ "$special" == account:* ]] && account_limits ${special#account:}
   local what
@@ -613,6 +614,9 @@ scenario plain array-waits-on-jobs-per-user "$A" "$A tasks=6 throttle=2"
 # jobs under the QOS ends.
 A1='partition=normal qos=sweep gpus=1 cpus=1 time=1:00'
 scenario plain array-waits-on-jobs-per-user-run-out "$A1" "$A1 tasks=4 throttle=2" starts
+# The association's MaxJobs 2 instead (QOS normal has no limits), run out the same way.
+N1='partition=normal gpus=1 cpus=1 time=1:00'
+scenario plain array-waits-on-association-jobs-run-out "$N1" "$N1 tasks=4 throttle=2" "assoc:MaxJobs=2 starts"
 scenario plain array-waits-for-cpus "" "partition=normal qos=sweep gpus=1 cpus=2 time=10:00 tasks=3 throttle=2"
 # An array behind a job queued ahead: no task starts until that job has run.
 scenario plain array-behind-queued "$AHEAD" "partition=gpu gpus=1 cpus=1 time=30:00 tasks=3 throttle=2 settle=40" planned

@@ -283,7 +283,8 @@ pub fn held_by_association(a: &Association, state: &ClusterState) -> Held {
     held_where(state, |j| under_association(j, a, state))
 }
 
-fn under_association(job: &QueuedJob, a: &Association, state: &ClusterState) -> bool {
+/// Whether `job` is the current user's and counts toward association `a`'s limits.
+pub fn under_association(job: &QueuedJob, a: &Association, state: &ClusterState) -> bool {
     job.user == state.user
         && match &job.account {
             None => true,

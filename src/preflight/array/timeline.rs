@@ -8,6 +8,7 @@ use crate::preflight::expected_start::{ExpectedStart, as_timestamp};
 use crate::preflight::{ClusterState, LimitCode, Reason, Request, rules, usage};
 use crate::slurm::clock;
 use crate::slurm::sinfo::NodeRow;
+use crate::slurm::squeue::QueuedJob;
 use crate::slurm::state::JobState;
 
 /// When an array's tasks are expected to start and the last of them to end, if each runs to
@@ -95,13 +96,14 @@ fn as_optional_timestamp<S: serde::Serializer>(at: &Option<i64>, to: S) -> Resul
 /// The timeline of an array of `tasks` tasks of `one`'s shape, of which the first `started`
 /// run in `state` and the next waits for `waits_for`, at most `cap` at once. Each task that
 /// waits starts no sooner than the one before it, nor before a slot of the throttle frees (the
-/// first of the array's running tasks ends), nor, under a QOS's MaxJobsPU, before one of the
-/// user's running jobs under it ends; and on the nodes when the backfill scheduler would plan
-/// it behind the tasks before it, each taken as running from now until its own time limit.
+/// first of the array's running tasks ends), nor, when it waits for the user's job count (a
+/// QOS's MaxJobsPU, the association's MaxJobs), before one of the user's running jobs under
+/// that limit ends; and on the nodes when the backfill scheduler would plan it behind the
+/// tasks before it, each taken as running from now until its own time limit.
 ///
 /// `None` where a task waits for something that does not end on its own (a node out of
-/// service), for a limit other than the throttle and MaxJobsPU, behind the user's own jobs
-/// pending under that QOS (they go first), or for something `expected_start` does not weigh.
+/// service), for another limit, behind the user's own jobs pending under that limit (they go
+/// first), or for something `expected_start` does not weigh.
 pub(super) fn timeline(
     one: &Request,
     cap: u64,
@@ -112,9 +114,10 @@ pub(super) fn timeline(
 ) -> Option<Timeline> {
     let now = state.now?;
     let task_seconds = i64::try_from(one.time_seconds).ok()?;
-    let mut jobs_per_user = match waits_for {
+    let mut jobs_of_user = match waits_for {
         None | Some(Reason::JobArrayTaskLimit | Reason::Resources | Reason::Priority) => None,
         Some(Reason::Limit(LimitCode::QOS_MAX_JOBS_PER_USER)) => Some(jobs_per_user(one, state)?),
+        Some(Reason::Limit(LimitCode::ASSOC_MAX_JOBS)) => Some(jobs_in_association(one, state)?),
         Some(_) => return None,
     };
     let mut throttle = Slots {
@@ -126,7 +129,7 @@ pub(super) fn timeline(
     let (mut next_start, mut last_start) = (None, None);
     let mut not_before = now;
     for index in started..tasks {
-        let slots = [Some(&throttle), jobs_per_user.as_ref()];
+        let slots = [Some(&throttle), jobs_of_user.as_ref()];
         for free in slots.into_iter().flatten().map(Slots::free_from) {
             not_before = not_before.max(free?);
         }
@@ -148,7 +151,7 @@ pub(super) fn timeline(
         not_before = at;
         let end = at + task_seconds;
         throttle.ends.push(end);
-        if let Some(slots) = jobs_per_user.as_mut() {
+        if let Some(slots) = jobs_of_user.as_mut() {
             slots.ends.push(end);
         }
     }
@@ -171,6 +174,27 @@ struct Slots {
 }
 
 impl Slots {
+    /// `max` slots, taken by the running jobs `counts` picks until their time limits. `None`
+    /// where one has no time limit, or where one it picks is pending: that one goes first.
+    fn taken_by(
+        max: u64,
+        state: &ClusterState,
+        counts: impl Fn(&QueuedJob) -> bool,
+    ) -> Option<Slots> {
+        let mut ends = Vec::new();
+        for job in state.queue.iter().filter(|j| counts(j)) {
+            match job.state {
+                JobState::Running => ends.push(state.end_of(job)?),
+                _ if job.state.is_waiting() => return None,
+                _ => {}
+            }
+        }
+        Some(Slots {
+            max: usize::try_from(max).ok()?,
+            ends,
+        })
+    }
+
     /// From when one more may run: now while fewer than `max` run, else once enough of them
     /// have ended. `None` for a limit of none at all.
     fn free_from(&self) -> Option<i64> {
@@ -187,27 +211,21 @@ impl Slots {
 }
 
 /// The MaxJobsPU slots of the QOS that sets it first for `one`: taken by the user's running
-/// jobs under it (the array's tasks that started among them) until their time limits. `None`
-/// where one has no time limit, or where the user has jobs pending under it: those go first.
+/// jobs under it (the array's tasks that started among them) until their time limits.
 fn jobs_per_user(one: &Request, state: &ClusterState) -> Option<Slots> {
     let (qos, max) = rules::limiting_qos(one, state)
         .into_iter()
         .find_map(|q| Some((q, q.max_jobs_per_user?)))?;
-    let mut ends = Vec::new();
-    for job in state
-        .queue
-        .iter()
-        .filter(|j| usage::counts_for_user(j, qos, state))
-    {
-        match job.state {
-            JobState::Running => ends.push(state.end_of(job)?),
-            _ if job.state.is_waiting() => return None,
-            _ => {}
-        }
-    }
-    Some(Slots {
-        max: usize::try_from(max).ok()?,
-        ends,
+    Slots::taken_by(max, state, |j| usage::counts_for_user(j, qos, state))
+}
+
+/// The MaxJobs slots of the user's association for `one`, taken by the user's running jobs
+/// under it until their time limits.
+fn jobs_in_association(one: &Request, state: &ClusterState) -> Option<Slots> {
+    let association = rules::pick_association(one, state)?;
+    let max = association.max_jobs?;
+    Slots::taken_by(max, state, |j| {
+        usage::under_association(j, association, state)
     })
 }
 
@@ -372,6 +390,33 @@ mod tests {
         ));
         let verdict = assess_array(&req, None, &s);
         assert_eq!(verdict.array.unwrap().timeline, None);
+    }
+
+    /// The same under the association's MaxJobs 2, with no QOS limit.
+    #[test]
+    fn tasks_held_by_the_associations_job_count_start_as_the_users_jobs_end() {
+        let mut s = state(
+            "n1|gpu|mixed|1/1/0/2|8000|0|gpu:4|gpu:0|\n\
+             n2|gpu|idle|0/2/0/2|8000|0|gpu:4|gpu:0|\n",
+            "7|gpu|me|RUNNING|0:00|10:00|1|cpu=1|normal|None|N/A|n1|x\n",
+        );
+        s.user = "me".into();
+        s.default_account = Some("yenlab".into());
+        s.associations = sacctmgr::parse_associations("yen|yenlab|me||normal|normal|||2||\n");
+        let req = Request {
+            tasks: 4,
+            ..Request::plain("gpu", 1, 600)
+        };
+        let plan = assess_array(&req, None, &s).array.unwrap();
+        assert_eq!(plan.start_now, 1);
+        assert_eq!(
+            plan.wait_reason.map(|r| r.code()),
+            Some("AssocMaxJobsLimit")
+        );
+        assert_eq!(
+            minutes(plan.timeline.as_ref().unwrap()),
+            (Some(10), Some(20), 30)
+        );
     }
 
     /// Tasks held by a limit shared with other users' jobs (MaxJobsPA) wait for jobs whose
