@@ -356,17 +356,23 @@ mod tests {
         );
     }
 
+    /// One job of the user `me` running on n1 under `qos`, 1 CPU for 10 minutes.
+    fn one_job_of_mine_running(qos: &str) -> ClusterState {
+        let mut s = state(
+            "n1|gpu|mixed|1/1/0/2|8000|0|gpu:4|gpu:0|\n\
+             n2|gpu|idle|0/2/0/2|8000|0|gpu:4|gpu:0|\n",
+            &format!("7|gpu|me|RUNNING|0:00|10:00|1|cpu=1|{qos}|None|N/A|n1|x\n"),
+        );
+        s.user = "me".into();
+        s
+    }
+
     /// Under QOS sweep's MaxJobsPU 2, with one job of the user's running for 10 minutes: one
     /// task starts now, two more when that job and the first task end, and the last when those
     /// two end.
     #[test]
     fn tasks_held_by_jobs_per_user_start_as_the_users_jobs_end() {
-        let mut s = state(
-            "n1|gpu|mixed|1/1/0/2|8000|0|gpu:4|gpu:0|\n\
-             n2|gpu|idle|0/2/0/2|8000|0|gpu:4|gpu:0|\n",
-            "7|gpu|me|RUNNING|0:00|10:00|1|cpu=1|sweep|None|N/A|n1|x\n",
-        );
-        s.user = "me".into();
+        let mut s = one_job_of_mine_running("sweep");
         s.qos = sacctmgr::parse_qos("sweep||2|10||||||\n");
         let req = Request {
             qos: Some("sweep".into()),
@@ -395,12 +401,7 @@ mod tests {
     /// The same under the association's MaxJobs 2, with no QOS limit.
     #[test]
     fn tasks_held_by_the_associations_job_count_start_as_the_users_jobs_end() {
-        let mut s = state(
-            "n1|gpu|mixed|1/1/0/2|8000|0|gpu:4|gpu:0|\n\
-             n2|gpu|idle|0/2/0/2|8000|0|gpu:4|gpu:0|\n",
-            "7|gpu|me|RUNNING|0:00|10:00|1|cpu=1|normal|None|N/A|n1|x\n",
-        );
-        s.user = "me".into();
+        let mut s = one_job_of_mine_running("normal");
         s.default_account = Some("yenlab".into());
         s.associations = sacctmgr::parse_associations("yen|yenlab|me||normal|normal|||2||\n");
         let req = Request {
