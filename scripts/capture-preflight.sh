@@ -19,7 +19,7 @@
 #   planned.txt   for a request that waited for nodes (Resources, Priority, nodes kept for a
 #                 job queued ahead or for a reservation), the backfill scheduler's plan:
 #                 "STATE|StartTime|SchedNodes"; for an array, that of its waiting tasks' record
-#   starts.txt    (special "starts") when each of the array's tasks really started
+#   starts.txt    (special "starts") when the request really started, each task of an array
 # tests in src/preflight replay every folder and compare yenjob's verdict with slurm.txt, and
 # its expected start with test-only.txt and planned.txt.
 # The command formats below must stay those of src/slurm (a unit test checks they do).
@@ -202,8 +202,9 @@ planned_start() {
   echo "$planned"
 }
 
-# When each task of the request's array started, once none waits any more: the holders and
-# the tasks run out their (short) time limits. "TASK|START" a line, from accounting.
+# When the request started (each task of an array), once none of it waits any more: the
+# holders and the request run out their (short) time limits. "JOB|START" a line, from
+# accounting.
 task_starts() {
   local i
   for ((i = 0; i < 600; i++)); do
@@ -308,7 +309,7 @@ waits_for_nodes() {
 # holders start), cores:IN:FOR:N and labcores:IN:FOR:N (N of the node's cores reserved, for someone
 # else or for root), shown-reserved (wait until sinfo says the node is reserved), planned (wait
 # until the backfill scheduler has planned the jobs waiting for resources), starts (wait
-# until the array's tasks have all started, and keep when each did),
+# until the request, each task of an array, has started, and keep when),
 # qos:NAME:KEY=VALUE (one limit or flag of a QOS, set back after the scenario),
 # passoc:PARTITION:KEY=VALUE (an association of root in yenlab for that partition, with that
 # limit, deleted after the scenario), newqos:NAME:KEY=VALUE (a QOS with that limit, made for
@@ -617,6 +618,17 @@ scenario plain array-waits-on-jobs-per-user-run-out "$A1" "$A1 tasks=4 throttle=
 # The association's MaxJobs 2 instead (QOS normal has no limits), run out the same way.
 N1='partition=normal gpus=1 cpus=1 time=1:00'
 scenario plain array-waits-on-association-jobs-run-out "$N1" "$N1 tasks=4 throttle=2" "assoc:MaxJobs=2 starts"
+# A job a limit holds, run out: Slurm gives it no start (`sbatch --test-only` says now, and
+# the backfill scheduler plans no job a limit holds); it starts once enough of the jobs under
+# the limit have ended. QOS gpu's MaxJobsPU 2: the first holder's end lets it in.
+G1='partition=gpu cpus=1 time=1:00 gpus=1'
+scenario plain jobs-per-user-run-out "$G1; partition=gpu cpus=1 time=2:00 gpus=1" "$G1" starts
+# QOS lab's MaxTRESPU gres/gpu=2 (and GrpTRES gres/gpu=3) in partition normal, which has no
+# QOS of its own: 2 GPUs asked, so the first holder's end frees too few, the second's enough.
+L1='partition=normal qos=lab cpus=1 time=1:00'
+scenario plain gpus-per-user-run-out "$L1 gpus=1; partition=normal qos=lab cpus=1 time=2:00 gpus=1" "$L1 gpus=2" starts
+# A limit shared with another user (QOS gpu's GrpJobs 1): nobody's job ending lets it in.
+scenario plain qos-group-jobs-run-out "user=nobody $G1" "$G1" "qos:gpu:GrpJobs=1 starts"
 scenario plain array-waits-for-cpus "" "partition=normal qos=sweep gpus=1 cpus=2 time=10:00 tasks=3 throttle=2"
 # An array behind a job queued ahead: no task starts until that job has run.
 scenario plain array-behind-queued "$AHEAD" "partition=gpu gpus=1 cpus=1 time=30:00 tasks=3 throttle=2 settle=40" planned

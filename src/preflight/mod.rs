@@ -18,6 +18,7 @@ mod array;
 mod describe;
 mod expected_start;
 mod index;
+mod limit_room;
 mod oversubscribe;
 mod preemption;
 mod queue_ahead;
@@ -28,6 +29,8 @@ mod usage;
 
 #[cfg(test)]
 mod replay_tests;
+#[cfg(test)]
+mod test_states;
 
 pub use array::{ArrayPlan, Throttle, Timeline, assess_array, throttle};
 pub use expected_start::{ExpectedStart, QueuedAhead};
@@ -254,6 +257,7 @@ pub fn assess(req: &Request, state: &ClusterState) -> Verdict {
     let forever = found
         .iter()
         .any(|f| f.effect == rules::Effect::PendsForever);
+    let expected_start = state.expected_start_of(req, &found);
     let mut findings = found.into_iter();
     let mut verdict = match findings.next() {
         None => Verdict {
@@ -283,7 +287,7 @@ pub fn assess(req: &Request, state: &ClusterState) -> Verdict {
                 outcome,
                 reason: Some(first.reason),
                 message: first.sentence() + whole_node,
-                expected_start: first.expected_start.filter(|_| !never_starts),
+                expected_start,
                 never_starts,
                 also: findings
                     .filter(|f| f.is_limit())

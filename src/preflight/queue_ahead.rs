@@ -428,21 +428,12 @@ pub fn describe(held: &HeldUp<'_>, partition: &str, now: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::preflight::test_states::{N1_HALF_N2_FULL, two_nodes};
     use crate::slurm::constraint::Constraint;
-    use crate::slurm::{sinfo, squeue};
 
-    const NOW: &str = "2026-11-29T18:00:00";
-
+    /// n1 half taken, n2 taken, and `queue`.
     fn state(queue: &str) -> ClusterState {
-        ClusterState {
-            nodes: sinfo::parse_nodes(
-                "n1|gpu|mixed|1/1/0/2|8000|0|gpu:4|gpu:0|\n\
-                 n2|gpu|allocated|2/0/0/2|8000|0|gpu:4|gpu:0|\n",
-            ),
-            queue: squeue::parse(queue),
-            now: clock::parse_timestamp(NOW),
-            ..ClusterState::default()
-        }
+        two_nodes(N1_HALF_N2_FULL, queue)
     }
 
     fn request(minutes: u64) -> Request {

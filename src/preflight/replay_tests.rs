@@ -279,6 +279,11 @@ fn expected_starts_are_when_slurm_plans_them() {
             }
         };
         match &v.expected_start {
+            // test-only leaves limits out, and backfill plans no job a limit holds
+            // (`a_job_a_limit_holds_starts_when_expected`).
+            Some(ExpectedStart::By {
+                limit_jobs_ending, ..
+            }) if !limit_jobs_ending.is_empty() => {}
             Some(ExpectedStart::By { at, node, .. }) => {
                 let planned = s.planned.as_deref().and_then(planned_start);
                 if let Some((plan_at, plan_node)) = planned {
@@ -366,7 +371,9 @@ fn an_arrays_tasks_start_when_its_timeline_expects() {
     for s in scenarios() {
         let Some(starts) = &s.starts else { continue };
         let v = s.verdict();
-        let plan = v.array.as_ref().expect("an array");
+        let Some(plan) = v.array.as_ref() else {
+            continue;
+        };
         let timeline = plan.timeline.as_ref().expect("a timeline");
         let started: Vec<i64> = starts
             .lines()
@@ -384,6 +391,36 @@ fn an_arrays_tasks_start_when_its_timeline_expects() {
         compared += 1;
     }
     assert!(compared >= 3, "only {compared} arrays were run out");
+}
+
+/// Where a job a limit holds was run out (special `starts`), it started when its expected
+/// start said, to a minute. Slurm gives no start for such a job: `sbatch --test-only` said
+/// each would start at once, leaving the limit out.
+#[test]
+fn a_job_a_limit_holds_starts_when_expected() {
+    let mut compared = 0;
+    for s in scenarios() {
+        let Some(starts) = &s.starts else { continue };
+        let v = s.verdict();
+        if v.array.is_some() {
+            continue;
+        }
+        let said = format!("{}: yenjob {:?}; Slurm {starts}", s.name, v.expected_start);
+        assert!(matches!(v.reason, Some(Reason::Limit(_))), "{said}");
+        let started = starts
+            .lines()
+            .filter_map(|l| l.split_once('|'))
+            .find_map(|(_, at)| crate::slurm::clock::parse_timestamp(at))
+            .unwrap_or_else(|| panic!("{said}"));
+        let Some(ExpectedStart::By { at, .. }) = v.expected_start else {
+            panic!("{said}");
+        };
+        assert!((started - at).abs() <= 60, "{said}");
+        let test_only = s.test_only.as_deref().unwrap_or_default();
+        assert!(test_only.contains("to start at"), "{said}: {test_only}");
+        compared += 1;
+    }
+    assert!(compared >= 3, "only {compared} jobs were run out");
 }
 
 /// Slurm's will-run test takes the running jobs off together when they end within 30 s of the
@@ -687,17 +724,17 @@ fn each_verdict_names_the_code_and_numbers() {
         ("plain-account-gpus", "AssocGrpGRES", false, &["the users of account yenlab hold 2 of its 2 GPUs together (GrpTRES); this job asks for 1"]),
         ("plain-account-gpus-alone", "AssocGrpGRES", true, &["account yenlab allows 1 GPUs to all its users together (GrpTRES); this job alone asks for 2"]),
         ("plain-account-gpus-fits", "", false, &["room for 1 GPUs"]),
-        ("plain-account-jobs", "AssocGrpJobsLimit", false, &["the users of account yenlab run 1 jobs together, and it allows 1 at once (GrpJobs)"]),
-        ("plain-account-submit", "AssocGrpSubmitJobsLimit", false, &["account yenlab allows 1 jobs queued or running for all its users together (GrpSubmit), and they have 1"]),
+        ("plain-account-jobs", "AssocGrpJobsLimit", false, &["the users of account yenlab run 1 job together, and it allows 1 at once (GrpJobs)"]),
+        ("plain-account-submit", "AssocGrpSubmitJobsLimit", false, &["account yenlab allows 1 job queued or running for all its users together (GrpSubmit), and they have 1"]),
         ("plain-qos-account-gpus", "MaxGRESPerAccount", false, &["the users of account yenlab hold 2 of the 2 GPUs QOS gpu allows per account (MaxTRESPA); this job asks for 1"]),
         ("plain-qos-account-gpus-alone", "MaxGRESPerAccount", true, &["QOS gpu allows 2 GPUs per account (MaxTRESPA); this job alone asks for 3, so it will never start"]),
         ("plain-qos-account-gpus-and-gpus-per-user", "MaxGRESPerAccount", false, &["hold 3 of the 4 GPUs QOS gpu allows per account"]),
         ("plain-qos-account-gpus-array", "", false, &["1 of 4 tasks start now; the other 3 wait (MaxGRESPerAccount): the users of account yenlab hold 2 of the 2 GPUs QOS sweep allows per account"]),
         ("plain-qos-account-gpus-fits", "", false, &["room for 1 GPUs"]),
-        ("plain-qos-account-jobs", "MaxJobsPerAccount", false, &["the users of account yenlab run 1 jobs together under QOS gpu, which allows 1 at once per account (MaxJobsPA)"]),
+        ("plain-qos-account-jobs", "MaxJobsPerAccount", false, &["the users of account yenlab run 1 job together under QOS gpu, which allows 1 at once per account (MaxJobsPA)"]),
         ("plain-qos-account-jobs-and-jobs-per-user", "MaxJobsPerAccount", false, &["run 2 jobs together under QOS gpu, which allows 2 at once per account"]),
         ("plain-qos-account-jobs-array", "", false, &["1 of 4 tasks start now; the other 3 wait (MaxJobsPerAccount)"]),
-        ("plain-qos-account-submit", "MaxSubmitJobsPerAccount", false, &["QOS gpu allows 1 jobs queued or running per account (MaxSubmitPA), and the users of account yenlab have 1"]),
+        ("plain-qos-account-submit", "MaxSubmitJobsPerAccount", false, &["QOS gpu allows 1 job queued or running per account (MaxSubmitPA), and the users of account yenlab have 1"]),
         ("plain-qos-account-submit-and-submit-per-user", "MaxSubmitJobsPerAccount", false, &["allows 4 jobs queued or running per account (MaxSubmitPA), and the users of account yenlab have 4"]),
         ("plain-qos-account-submit-array", "MaxSubmitJobsPerAccount", false, &["QOS sweep allows 3 jobs queued or running per account (MaxSubmitPA), and the users of account yenlab have 0; this array's 4 tasks count one each"]),
         ("plain-qos-cpu-minutes", "QOSMaxCpuMinutesPerJobLimit", true, &["QOS gpu allows 60 CPU-minutes per job (MaxTRESMins): CPUs times the time limit; this job asks for 2 × 60 min = 120, so it will never start; with 2 CPUs a time limit of at most 30:00 fits"]),
@@ -708,7 +745,7 @@ fn each_verdict_names_the_code_and_numbers() {
         ("plain-qos-deny-run-minutes-alone", "QOSGrpGRESRunMinutes", false, &["QOS gpu has DenyOnLimit", "QOS gpu allows 100 GPU-minutes to its running jobs together (GrpTRESRunMins: GPUs times the time left); this job alone asks for 2 × 60 min = 120"]),
         ("plain-qos-gpu-minutes", "QOSMaxGRESMinutesPerJob", true, &["this job asks for 2 × 120 min = 240, so it will never start"]),
         ("plain-qos-gpu-minutes-fits", "", false, &["room for 1 GPUs"]),
-        ("plain-qos-group-submit", "QOSGrpSubmitJobsLimit", false, &["QOS gpu allows 1 jobs queued or running for all users together (GrpSubmit), and they have 1"]),
+        ("plain-qos-group-submit", "QOSGrpSubmitJobsLimit", false, &["QOS gpu allows 1 job queued or running for all users together (GrpSubmit), and they have 1"]),
         ("plain-qos-group-submit-and-submit-per-user", "QOSGrpSubmitJobsLimit", false, &["QOS gpu allows 4 jobs queued or running for all users together (GrpSubmit), and they have 4"]),
         // GrpTRESMins counts what was used so far, not this job: captured, a job alone over
         // it starts while nothing is used.
@@ -726,15 +763,15 @@ fn each_verdict_names_the_code_and_numbers() {
         // An association's limits count its own jobs: not those under another account, nor
         // those in a partition with an association of its own.
         ("plain-association-jobs-other-account", "", false, &["room for 0 GPUs"]),
-        ("plain-association-jobs-same-account", "AssocMaxJobsLimit", false, &["you already run 1 jobs under your association (account yenlab), which allows 1 at once"]),
+        ("plain-association-jobs-same-account", "AssocMaxJobsLimit", false, &["you already run 1 job under your association (account yenlab), which allows 1 at once"]),
         ("plain-partition-association-gpus", "AssocGrpGRES", false, &["your association (account yenlab, partition gpu) holds 1 of its 1 GPUs; this job asks for 1"]),
         ("plain-partition-association-gpus-elsewhere", "", false, &["room for 1 GPUs"]),
-        ("plain-partition-association-jobs", "AssocMaxJobsLimit", false, &["you already run 1 jobs under your association (account yenlab, partition normal), which allows 1 at once"]),
+        ("plain-partition-association-jobs", "AssocMaxJobsLimit", false, &["you already run 1 job under your association (account yenlab, partition normal), which allows 1 at once"]),
         ("plain-partition-association-jobs-elsewhere", "", false, &["room for 0 GPUs"]),
         ("plain-partition-association-other-partition", "", false, &["room for 1 GPUs"]),
         // QOS gpu's MaxJobsPU takes the place of the association's MaxJobs.
         ("plain-partition-association-qos-limits-first", "", false, &["room for 1 GPUs"]),
-        ("plain-partition-association-submit", "AssocMaxSubmitJobLimit", false, &["you already have 1 jobs queued or running under your association (account yenlab, partition normal), which allows 1"]),
+        ("plain-partition-association-submit", "AssocMaxSubmitJobLimit", false, &["you already have 1 job queued or running under your association (account yenlab, partition normal), which allows 1"]),
         ("plain-partition-association-submit-elsewhere", "", false, &["room for 0 GPUs"]),
         // The TRES-minutes limits of the association and of the account.
         ("plain-association-run-minutes-alone", "AssocGrpGRESRunMinutes", true, &["your association (account yenlab) allows 100 GPU-minutes to its running jobs together (GrpTRESRunMins: GPUs times the time left); this job alone asks for 2 × 60 min = 120, so it will never start"]),
@@ -755,6 +792,11 @@ fn each_verdict_names_the_code_and_numbers() {
         ("plain-array-waits-on-jobs-per-user", "", false, &["1 of 6 tasks start now; the other 5 wait (QOSMaxJobsPerUserLimit)", "the next task is expected to start by 17:52 (in 10 min), the last by 18:12 (in 30 min), and all 6 have ended by 18:22 (in 40 min)"]),
         ("plain-array-waits-on-association-jobs-run-out", "", false, &["1 of 4 tasks start now; the other 3 wait (AssocMaxJobsLimit)", "if each task runs to its time limit (1 min), the next task is expected to start by 18:17 (in 1 min), the last by 18:18 (in 2 min), and all 4 have ended by 18:19 (in 3 min)"]),
         ("plain-array-waits-on-jobs-per-user-run-out", "", false, &["1 of 4 tasks start now; the other 3 wait (QOSMaxJobsPerUserLimit)", "if each task runs to its time limit (1 min), the next task is expected to start by 17:43 (in 1 min), the last by 17:44 (in 2 min), and all 4 have ended by 17:45 (in 3 min)"]),
+        // A job a limit holds, run out: it starts once enough of the jobs under the limit end
+        // (`a_job_a_limit_holds_starts_when_expected`).
+        ("plain-jobs-per-user-run-out", "QOSMaxJobsPerUserLimit", false, &["you already run 2 jobs under QOS gpu", "expected to start by 20:05 (in less than a minute) on localhost, when job 4035 reaches its time limit"]),
+        ("plain-gpus-per-user-run-out", "QOSGrpGRES", false, &["all users together hold 2 of the 3 GPUs of QOS lab; this job asks for 2", "expected to start by 20:07 (in 2 min) on localhost, when jobs 4039 and 4040 reach their time limits"]),
+        ("plain-qos-group-jobs-run-out", "QOSGrpJobsLimit", false, &["all users together run 1 job under QOS gpu, which allows 1 at once", "expected to start by 20:09 (in less than a minute) on localhost, when job 4043 reaches its time limit"]),
         ("plain-array-waits-for-cpus", "", false, &["1 of 3 tasks start now; the other 2 wait (Resources): partition normal has 3 of 4 GPUs and 0 of 2 CPUs free", "if each task runs to its time limit (10 min), the next task is expected to start by 16:52 (in 10 min), the last by 17:02 (in 20 min), and all 3 have ended by 17:12 (in 30 min)"]),
         ("plain-array-side-by-side", "Priority", false, &["none of the 3 tasks starts now", "if each task runs to its time limit (2 min), the first task is expected to start by 16:56 (in 1 min), the last by 16:58 (in 3 min), and all 3 have ended by 17:00 (in 5 min)"]),
         ("plain-array-behind-queued", "Priority", false, &["none of the 3 tasks starts now", "job 3473 (nobody), queued ahead of this one", "the first task is expected to start by 17:02 (in 18 min), the last by 17:32 (in 48 min), and all 3 have ended by 18:02 (in 1 h 18 min)"]),
@@ -805,7 +847,7 @@ fn each_verdict_names_the_code_and_numbers() {
         ("typed-association-wall-deny-on-limit", "", false, &["room for 0 GPUs"]),
         ("typed-group-jobs", "QOSGrpJobsLimit", false, &["all users together run 2 jobs under QOS perjob, which allows 2"]),
         ("typed-unknown-account", "InvalidAccount", false, &["\"nosuch\"", "yenlab"]),
-        ("typed-association-jobs", "AssocMaxJobsLimit", false, &["you already run 1 jobs", "account yenlab", "allows 1"]),
+        ("typed-association-jobs", "AssocMaxJobsLimit", false, &["you already run 1 job", "account yenlab", "allows 1"]),
         ("typed-association-submit", "AssocMaxSubmitJobLimit", false, &["2 jobs queued or running", "allows 2"]),
         ("typed-association-gpus", "AssocGrpGRES", false, &["holds 1 of its 1 GPUs; this job asks for 1"]),
         ("typed-association-wall", "AssocMaxWallDurationPerJobLimit", true, &["2:00:00", "MaxWall 1:00:00"]),

@@ -136,7 +136,7 @@ fn is_running(job: &QueuedJob) -> bool {
 }
 
 /// Whether `job` counts against QOS `q`: as its job QOS or as its partition's QOS.
-fn counts_under(job: &QueuedJob, q: &Qos, state: &ClusterState) -> bool {
+pub fn counts_under(job: &QueuedJob, q: &Qos, state: &ClusterState) -> bool {
     job.qos == q.name
         || state
             .partition(&job.partition)
@@ -165,9 +165,12 @@ pub fn counts_for_user(job: &QueuedJob, q: &Qos, state: &ClusterState) -> bool {
 /// What the jobs of `account` hold under `q`, every user's together (MaxTRESPA, MaxJobsPA,
 /// MaxSubmitPA). Slurm counts the account the job runs under, not its sub-accounts.
 pub fn held_by_account(q: &Qos, account: &str, state: &ClusterState) -> Held {
-    held_where(state, |j| {
-        j.account.as_deref() == Some(account) && counts_under(j, q, state)
-    })
+    held_where(state, |j| counts_for_account(j, q, account, state))
+}
+
+/// Whether `job` runs under `account` and counts toward `q`'s per-account limits.
+pub fn counts_for_account(job: &QueuedJob, q: &Qos, account: &str, state: &ClusterState) -> bool {
+    job.account.as_deref() == Some(account) && counts_under(job, q, state)
 }
 
 /// What every user together holds under `q` (GrpTRES, GrpJobs).
@@ -318,10 +321,14 @@ pub fn account_chain<'a>(account: &str, state: &'a ClusterState) -> Vec<&'a Acco
 
 /// What the jobs of `account` and of its sub-accounts hold, every user's together.
 pub fn held_in_account(account: &str, state: &ClusterState) -> Held {
+    held_where(state, in_account(account, state))
+}
+
+/// Whether a job runs under `account` or one of its sub-accounts (an account's GrpJobs and
+/// GrpTRES).
+pub fn in_account<'s>(account: &str, state: &'s ClusterState) -> impl Fn(&QueuedJob) -> bool + 's {
     let within = accounts_within(account, state);
-    held_where(state, |j| {
-        j.account.as_deref().is_some_and(|a| within.contains(a))
-    })
+    move |j| j.account.as_deref().is_some_and(|a| within.contains(a))
 }
 
 /// `account` and its sub-accounts, each found once rather than once a job: a large queue's

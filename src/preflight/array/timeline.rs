@@ -5,11 +5,11 @@
 //! know when the last result is in.
 
 use crate::preflight::expected_start::{ExpectedStart, as_timestamp};
-use crate::preflight::{ClusterState, LimitCode, Reason, Request, rules, usage};
+use crate::preflight::limit_room::LimitRoom;
+use crate::preflight::rules;
+use crate::preflight::{ClusterState, Reason, Request, usage};
 use crate::slurm::clock;
 use crate::slurm::sinfo::NodeRow;
-use crate::slurm::squeue::QueuedJob;
-use crate::slurm::state::JobState;
 
 /// When an array's tasks are expected to start and the last of them to end, if each runs to
 /// its time limit.
@@ -96,13 +96,14 @@ fn as_optional_timestamp<S: serde::Serializer>(at: &Option<i64>, to: S) -> Resul
 /// The timeline of an array of `tasks` tasks of `one`'s shape, of which the first `started`
 /// run in `state` and the next waits for `waits_for`, at most `cap` at once. Each task that
 /// waits starts no sooner than the one before it, nor before a slot of the throttle frees (the
-/// first of the array's running tasks ends), nor, when it waits for the user's job count (a
-/// QOS's MaxJobsPU, the association's MaxJobs), before one of the user's running jobs under
-/// that limit ends; and on the nodes when the backfill scheduler would plan it behind the
-/// tasks before it, each taken as running from now until its own time limit.
+/// first of the array's running tasks ends), nor before every limit on running jobs or TRES
+/// that counts it lets it in as the jobs under it end (`rules::limit_rooms`: the user's under
+/// MaxJobsPU or MaxTRESPU, everyone's under GrpJobs..., the array's tasks before it among
+/// them); and on the nodes when the backfill scheduler would plan it behind the tasks before
+/// it, each taken as running from now until its own time limit.
 ///
 /// `None` where a task waits for something that does not end on its own (a node out of
-/// service), for another limit, behind the user's own jobs pending under that limit (they go
+/// service, TRES-minutes spent), behind other jobs pending under a limit in its way (they go
 /// first), or for something `expected_start` does not weigh.
 pub(super) fn timeline(
     one: &Request,
@@ -114,24 +115,26 @@ pub(super) fn timeline(
 ) -> Option<Timeline> {
     let now = state.now?;
     let task_seconds = i64::try_from(one.time_seconds).ok()?;
-    let mut jobs_of_user = match waits_for {
-        None | Some(Reason::JobArrayTaskLimit | Reason::Resources | Reason::Priority) => None,
-        Some(Reason::Limit(LimitCode::QOS_MAX_JOBS_PER_USER)) => Some(jobs_per_user(one, state)?),
-        Some(Reason::Limit(LimitCode::ASSOC_MAX_JOBS)) => Some(jobs_in_association(one, state)?),
-        Some(_) => return None,
-    };
-    let mut throttle = Slots {
-        max: usize::try_from(cap).ok()?,
-        ends: (0..started).map(|_| now + task_seconds).collect(),
-    };
+    if let Some(reason) = waits_for
+        && !matches!(
+            reason,
+            Reason::JobArrayTaskLimit | Reason::Resources | Reason::Priority | Reason::Limit(_)
+        )
+    {
+        return None;
+    }
+    let mut throttle = LimitRoom::of_jobs(cap);
+    for index in 0..started {
+        throttle.hold_another(&index.to_string(), now + task_seconds);
+    }
+    let mut limits = rules::limit_rooms(one, state)?;
     let cpus = usage::cpus_of(one, state);
     let mut planned = state.clone();
-    let (mut next_start, mut last_start) = (None, None);
+    let (mut next_start, mut last_start, mut all_end_by) = (None, None, now + task_seconds);
     let mut not_before = now;
     for index in started..tasks {
-        let slots = [Some(&throttle), jobs_of_user.as_ref()];
-        for free in slots.into_iter().flatten().map(Slots::free_from) {
-            not_before = not_before.max(free?);
+        for room in std::iter::once(&throttle).chain(&limits) {
+            not_before = not_before.max(room.opens(not_before)?.at);
         }
         let (at, node) = {
             let usable: Vec<&NodeRow> = planned
@@ -149,17 +152,15 @@ pub(super) fn timeline(
         next_start.get_or_insert(at);
         last_start = Some(at);
         not_before = at;
-        let end = at + task_seconds;
-        throttle.ends.push(end);
-        if let Some(slots) = jobs_of_user.as_mut() {
-            slots.ends.push(end);
+        all_end_by = at + task_seconds;
+        for room in std::iter::once(&mut throttle).chain(&mut limits) {
+            room.hold_another(&index.to_string(), all_end_by);
         }
     }
     Some(Timeline {
         next_start,
         last_start,
-        // The throttle's slots hold every task's end.
-        all_end_by: throttle.ends.iter().copied().max().unwrap_or(now),
+        all_end_by,
         now,
         tasks,
         waiting: tasks - started,
@@ -167,89 +168,16 @@ pub(super) fn timeline(
     })
 }
 
-/// At most `max` jobs of some kind at once, and when each of those running ends.
-struct Slots {
-    max: usize,
-    ends: Vec<i64>,
-}
-
-impl Slots {
-    /// `max` slots, taken by the running jobs `counts` picks until their time limits. `None`
-    /// where one has no time limit, or where one it picks is pending: that one goes first.
-    fn taken_by(
-        max: u64,
-        state: &ClusterState,
-        counts: impl Fn(&QueuedJob) -> bool,
-    ) -> Option<Slots> {
-        let mut ends = Vec::new();
-        for job in state.queue.iter().filter(|j| counts(j)) {
-            match job.state {
-                JobState::Running => ends.push(state.end_of(job)?),
-                _ if job.state.is_waiting() => return None,
-                _ => {}
-            }
-        }
-        Some(Slots {
-            max: usize::try_from(max).ok()?,
-            ends,
-        })
-    }
-
-    /// From when one more may run: now while fewer than `max` run, else once enough of them
-    /// have ended. `None` for a limit of none at all.
-    fn free_from(&self) -> Option<i64> {
-        if self.max == 0 {
-            return None;
-        }
-        let mut ends = self.ends.clone();
-        ends.sort_unstable();
-        Some(match ends.len().checked_sub(self.max) {
-            Some(first_to_end) => ends[first_to_end],
-            None => i64::MIN,
-        })
-    }
-}
-
-/// The MaxJobsPU slots of the QOS that sets it first for `one`: taken by the user's running
-/// jobs under it (the array's tasks that started among them) until their time limits.
-fn jobs_per_user(one: &Request, state: &ClusterState) -> Option<Slots> {
-    let (qos, max) = rules::limiting_qos(one, state)
-        .into_iter()
-        .find_map(|q| Some((q, q.max_jobs_per_user?)))?;
-    Slots::taken_by(max, state, |j| usage::counts_for_user(j, qos, state))
-}
-
-/// The MaxJobs slots of the user's association for `one`, taken by the user's running jobs
-/// under it until their time limits.
-fn jobs_in_association(one: &Request, state: &ClusterState) -> Option<Slots> {
-    let association = rules::pick_association(one, state)?;
-    let max = association.max_jobs?;
-    Slots::taken_by(max, state, |j| {
-        usage::under_association(j, association, state)
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::preflight::test_states::{IDLE, N1_HALF, two_nodes};
     use crate::preflight::{Throttle, assess_array};
-    use crate::slurm::{sacctmgr, scontrol, sinfo, squeue};
+    use crate::slurm::{sacctmgr, squeue};
 
-    const NOW: &str = "2026-11-29T18:00:00";
-
-    /// Two nodes of 2 CPUs in partition gpu: `nodes` as sinfo gives them, and `queue`.
     fn state(nodes: &str, queue: &str) -> ClusterState {
-        ClusterState {
-            partitions: scontrol::parse_partitions("PartitionName=gpu Nodes=n[1-2]\n"),
-            nodes: sinfo::parse_nodes(nodes),
-            queue: squeue::parse(queue),
-            now: clock::parse_timestamp(NOW),
-            ..ClusterState::default()
-        }
+        two_nodes(nodes, queue)
     }
-
-    const IDLE: &str = "n1|gpu|idle|0/2/0/2|8000|0|gpu:4|gpu:0|\n\
-                        n2|gpu|idle|0/2/0/2|8000|0|gpu:4|gpu:0|\n";
 
     /// An array of `tasks` tasks of `cpus` CPUs for `minutes`, run at most `throttle` at once.
     fn array(
@@ -358,13 +286,10 @@ mod tests {
 
     /// One job of the user `me` running on n1 under `qos`, 1 CPU for 10 minutes.
     fn one_job_of_mine_running(qos: &str) -> ClusterState {
-        let mut s = state(
-            "n1|gpu|mixed|1/1/0/2|8000|0|gpu:4|gpu:0|\n\
-             n2|gpu|idle|0/2/0/2|8000|0|gpu:4|gpu:0|\n",
+        state(
+            N1_HALF,
             &format!("7|gpu|me|RUNNING|0:00|10:00|1|cpu=1|{qos}|None|N/A|n1|x\n"),
-        );
-        s.user = "me".into();
-        s
+        )
     }
 
     /// Under QOS sweep's MaxJobsPU 2, with one job of the user's running for 10 minutes: one
@@ -420,15 +345,56 @@ mod tests {
         );
     }
 
-    /// Tasks held by a limit shared with other users' jobs (MaxJobsPA) wait for jobs whose
-    /// place in line is not known: no timeline.
+    /// Under QOS sweep's GrpJobs 2, shared by all users, with another user's job running for
+    /// 10 minutes: the tasks start as the jobs under it end, as long as no other job waits
+    /// for it; one that does goes first, and when it frees its place again is not known.
     #[test]
-    fn tasks_held_by_a_shared_limit_have_no_timeline() {
+    fn tasks_held_by_a_shared_limit_start_as_its_jobs_end_unless_others_wait() {
+        let mut s = one_job_of_mine_running("sweep");
+        s.queue[0].user = "you".into();
+        s.qos = sacctmgr::parse_qos("sweep||||||2|||\n");
         let req = Request {
-            tasks: 3,
+            qos: Some("sweep".into()),
+            tasks: 4,
             ..Request::plain("gpu", 1, 600)
         };
-        let limit = Reason::Limit(LimitCode::QOS_MAX_JOBS_PER_ACCOUNT);
-        assert!(timeline(&req, 3, 3, 1, Some(limit), &state(IDLE, "")).is_none());
+        let plan = assess_array(&req, None, &s).array.unwrap();
+        assert_eq!(plan.start_now, 1);
+        assert_eq!(plan.wait_reason.map(|r| r.code()), Some("QOSGrpJobsLimit"));
+        assert_eq!(
+            minutes(plan.timeline.as_ref().unwrap()),
+            (Some(10), Some(20), 30)
+        );
+        s.queue.extend(squeue::parse(
+            "8|gpu|you|PENDING|0:00|10:00|1|cpu=1|sweep|QOSGrpJobsLimit|N/A||x\n",
+        ));
+        assert_eq!(assess_array(&req, None, &s).array.unwrap().timeline, None);
+    }
+
+    /// Under QOS sweep's MaxTRESPU gres/gpu=2, with one 1-GPU job of the user's running for
+    /// 10 minutes: each task of 1 GPU takes the GPU the last to end frees.
+    #[test]
+    fn tasks_held_by_a_tres_limit_start_as_its_tres_frees() {
+        let mut s = state(
+            N1_HALF,
+            "7|gpu|me|RUNNING|0:00|10:00|1|cpu=1,gres/gpu=1|sweep|None|N/A|n1|x\n",
+        );
+        s.qos = sacctmgr::parse_qos("sweep|gres/gpu=2||||||||\n");
+        let req = Request {
+            qos: Some("sweep".into()),
+            gpus: 1,
+            tasks: 4,
+            ..Request::plain("gpu", 1, 600)
+        };
+        let plan = assess_array(&req, None, &s).array.unwrap();
+        assert_eq!(plan.start_now, 1);
+        assert_eq!(
+            plan.wait_reason.map(|r| r.code()),
+            Some("QOSMaxGRESPerUser")
+        );
+        assert_eq!(
+            minutes(plan.timeline.as_ref().unwrap()),
+            (Some(10), Some(20), 30)
+        );
     }
 }

@@ -4,6 +4,7 @@
 //! nodes checks it against Slurm's own answers, the backfill scheduler's plan and
 //! `sbatch --test-only`'s (`replay_tests::expected_starts_are_when_slurm_plans_them`).
 
+mod limits;
 mod plan;
 
 use crate::slurm::clock;
@@ -31,6 +32,10 @@ pub enum ExpectedStart {
         /// The reservations of some of its cores that end by then.
         #[serde(skip_serializing_if = "Vec::is_empty")]
         reservations_ending: Vec<String>,
+        /// The jobs under the limits that keep it pending (MaxJobsPU, MaxTRESPU...), wherever
+        /// they run, that reach their time limits by then and so let it in.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        limit_jobs_ending: Vec<String>,
     },
     /// Jobs without a time limit hold what it needs: Slurm's own estimate is then a year
     /// away, a placeholder rather than a time.
@@ -59,9 +64,18 @@ impl ExpectedStart {
                 jobs_ending,
                 jobs_ahead_ending,
                 reservations_ending,
+                limit_jobs_ending,
             } => {
                 let now = at.saturating_sub(i64::try_from(*in_seconds).unwrap_or(0));
-                let jobs = match jobs_ending.as_slice() {
+                // Those under a limit first: the finding before this sentence names the limit.
+                let mut ending = limit_jobs_ending.clone();
+                ending.extend(
+                    jobs_ending
+                        .iter()
+                        .filter(|j| !limit_jobs_ending.contains(j))
+                        .cloned(),
+                );
+                let jobs = match ending.as_slice() {
                     [] => None,
                     [one] => Some(format!("job {one} reaches its time limit")),
                     many => Some(format!("jobs {} reach their time limits", listed(many))),
@@ -86,7 +100,7 @@ impl ExpectedStart {
                     [one] => Some(format!("reservation {one} ends")),
                     many => Some(format!("reservations {} end", listed(many))),
                 };
-                let sooner = match jobs_ending.len() + jobs_ahead_ending.len() {
+                let sooner = match ending.len() + jobs_ahead_ending.len() {
                     0 => "",
                     1 => ", or sooner if it ends early",
                     _ => ", or sooner if they end early",
@@ -160,6 +174,7 @@ mod tests {
             jobs_ending: vec!["2120".into()],
             jobs_ahead_ending: Vec::new(),
             reservations_ending: Vec::new(),
+            limit_jobs_ending: Vec::new(),
         };
         assert_eq!(
             room.sentence(),

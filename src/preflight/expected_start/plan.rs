@@ -442,6 +442,7 @@ impl<'a> Weighed<'a> {
             jobs_ending: names(self.holding[..ended].iter().filter(here), By::job),
             jobs_ahead_ending,
             reservations_ending: names(self.holding[..ended].iter().filter(here), By::reservation),
+            limit_jobs_ending: Vec::new(),
         }
     }
 }
@@ -495,23 +496,12 @@ fn names<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::slurm::clock;
-    use crate::slurm::{scontrol, sinfo, squeue};
+    use crate::preflight::test_states::{ALLOCATED, two_nodes};
+    use crate::slurm::{clock, scontrol};
 
-    const NOW: &str = "2026-11-29T18:00:00";
-
-    /// Two nodes of 2 CPUs and 4 GPUs in partition gpu, and `queue`.
+    /// Both nodes taken, and `queue`.
     fn state(queue: &str) -> ClusterState {
-        ClusterState {
-            partitions: scontrol::parse_partitions("PartitionName=gpu Nodes=n[1-2]\n"),
-            nodes: sinfo::parse_nodes(
-                "n1|gpu|allocated|2/0/0/2|8000|0|gpu:4|gpu:0|\n\
-                 n2|gpu|allocated|2/0/0/2|8000|0|gpu:4|gpu:0|\n",
-            ),
-            queue: squeue::parse(queue),
-            now: clock::parse_timestamp(NOW),
-            ..ClusterState::default()
-        }
+        two_nodes(ALLOCATED, queue)
     }
 
     /// A request for 2 CPUs (a whole node) for `minutes`.

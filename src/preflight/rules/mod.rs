@@ -16,9 +16,11 @@ use crate::slurm::config::EnforcePartLimits;
 use crate::slurm::sacctmgr::{AccountLimits, Association, Qos};
 use crate::slurm::scontrol::{Partition, PartitionState};
 use crate::slurm::sinfo::NodeRow;
+use crate::slurm::squeue::QueuedJob;
 use crate::slurm::tres::Tres;
 
 use super::expected_start::ExpectedStart;
+use super::limit_room::{Counted, LimitRoom};
 use super::reason::{Reason, Scope};
 use super::usage::{self, Held};
 use super::{ClusterState, Request};
@@ -43,6 +45,9 @@ pub struct Finding {
     pub setting: Option<String>,
     /// For a job that waits for running jobs to end: when room for it opens.
     pub expected_start: Option<ExpectedStart>,
+    /// For a limit the running jobs under it hold: what they hold until when, so that when
+    /// it lets the job in can be worked out.
+    pub room: Option<LimitRoom>,
 }
 
 impl Finding {
@@ -53,6 +58,7 @@ impl Finding {
             message,
             setting: None,
             expected_start: None,
+            room: None,
         }
     }
 
@@ -63,6 +69,11 @@ impl Finding {
 
     fn expecting(mut self, start: Option<ExpectedStart>) -> Finding {
         self.expected_start = start;
+        self
+    }
+
+    fn held_in(mut self, room: LimitRoom) -> Finding {
+        self.room = Some(room);
         self
     }
 
@@ -111,6 +122,23 @@ pub fn findings(req: &Request, state: &ClusterState) -> Vec<Finding> {
         return Ctx::new(req, state, partition, None).run();
     };
     Ctx::new(req, state, partition, Some(job_qos)).run()
+}
+
+/// Every limit on running jobs or TRES (MaxJobsPU, MaxTRESPU, GrpJobs, GrpTRES...) that
+/// counts `req`, whether it is over it or not, each with what the running jobs under it hold
+/// until when: an array's tasks count under all of them, so its timeline adds each task it
+/// places and asks them when the next may start. `None` where another accounting limit
+/// keeps the job pending, one no job's end frees (TRES-minutes, wall time spent).
+pub fn limit_rooms(req: &Request, state: &ClusterState) -> Option<Vec<LimitRoom>> {
+    let Some(partition) = state.partition(&req.partition) else {
+        return Some(Vec::new());
+    };
+    let job_qos = state.qos_named(&job_qos(req, state));
+    let mut ctx = Ctx::new(req, state, partition, job_qos);
+    ctx.every_limit = true;
+    let mut found = ctx.accounting_before_selection();
+    found.extend(ctx.accounting_after_selection());
+    found.into_iter().map(|f| f.room).collect()
 }
 
 /// The QOS the job will run under: the spec's, else the association's default, else normal.
@@ -186,6 +214,9 @@ struct Ctx<'a> {
     /// What each group of jobs a limit counts holds, worked out once a verdict: the rules
     /// ask several times, and each answer is a pass over the whole queue.
     held: RefCell<HashMap<Whose, Held>>,
+    /// Find every limit on running jobs or TRES that counts the job, not only those it is
+    /// over (`limit_rooms`).
+    every_limit: bool,
 }
 
 /// Whose jobs a limit counts (`usage::held_*`).
@@ -224,6 +255,7 @@ impl<'a> Ctx<'a> {
             cpus: usage::cpus_of(req, state),
             enforce: state.config.enforce_part_limits,
             held: RefCell::default(),
+            every_limit: false,
         }
     }
 
@@ -270,6 +302,22 @@ impl<'a> Ctx<'a> {
     fn held_in_account(&self, account: &str) -> Held {
         let whose = Whose::InAccount(account.to_string());
         self.held(whose, || usage::held_in_account(account, self.state))
+    }
+
+    /// The room for this job under a limit of `max` of `counted` that the running jobs
+    /// `counts` picks hold: when it opens as they end.
+    fn room(&self, counted: Counted, max: u64, counts: impl Fn(&QueuedJob) -> bool) -> LimitRoom {
+        let need = match &counted {
+            Counted::Jobs => 1,
+            Counted::Tres(tres) => self.asked.get(tres).unwrap_or(0),
+        };
+        LimitRoom::held_by(counted, max, need, self.state, counts)
+    }
+
+    /// Whether a limit on running jobs or TRES is found: where the job is over it, or
+    /// always where every limit is asked for (`limit_rooms`).
+    fn reports(&self, over: bool) -> bool {
+        over || self.every_limit
     }
 
     /// The findings in the order Slurm meets them. A DOWN partition changes that order, as
@@ -372,6 +420,14 @@ pub fn limiting_qos<'a>(req: &Request, state: &'a ClusterState) -> Vec<&'a Qos> 
 /// its partition's association if there is one, else the account's.
 pub fn pick_association<'a>(req: &Request, state: &'a ClusterState) -> Option<&'a Association> {
     usage::association_for(usage::account_of(req, state), &req.partition, state)
+}
+
+/// `1 job`, `2 jobs`.
+fn jobs(n: u64) -> String {
+    match n {
+        1 => "1 job".to_string(),
+        n => format!("{n} jobs"),
+    }
 }
 
 /// Which limits an earlier QOS already set: Slurm takes each from the first QOS that has it.

@@ -12,7 +12,7 @@ use super::super::usage;
 use super::super::{ClusterState, Request};
 use super::minutes::Minutes;
 use super::waits::alone_over;
-use super::{Ctx, Effect, Finding, Seen, job_qos};
+use super::{Ctx, Effect, Finding, Seen, job_qos, jobs};
 
 /// An array whose last index (`tasks - 1`) reaches the site's MaxArraySize: sbatch says so
 /// before anything else.
@@ -669,8 +669,9 @@ impl Ctx<'_> {
                         Reason::Limit(LimitCode::QOS_GRP_SUBMIT),
                         Effect::Refused,
                         format!(
-                            "QOS {} allows {max} jobs queued or running for all users together (GrpSubmit), and they have {}{}",
+                            "QOS {} allows {} queued or running for all users together (GrpSubmit), and they have {}{}",
                             q.name,
+                            jobs(max),
                             all.submitted_jobs,
                             array_counts(self.req.tasks)
                         ),
@@ -711,8 +712,9 @@ impl Ctx<'_> {
                         Reason::Limit(LimitCode::QOS_MAX_SUBMIT_PER_ACCOUNT),
                         Effect::Refused,
                         format!(
-                            "QOS {} allows {max} jobs queued or running per account (MaxSubmitPA), and the users of account {account} have {}{}",
+                            "QOS {} allows {} queued or running per account (MaxSubmitPA), and the users of account {account} have {}{}",
                             q.name,
+                            jobs(max),
                             held.submitted_jobs,
                             array_counts(self.req.tasks)
                         ),
@@ -725,14 +727,16 @@ impl Ctx<'_> {
                 let held = user.submitted_jobs;
                 let message = if self.req.tasks > 1 {
                     format!(
-                        "this array has {} tasks, each a job to Slurm, and you already have {held} jobs queued or running under QOS {}, which allows {max} per user: {} task(s) would fit",
+                        "this array has {} tasks, each a job to Slurm, and you already have {} queued or running under QOS {}, which allows {max} per user: {} task(s) would fit",
                         self.req.tasks,
+                        jobs(held),
                         q.name,
                         max.saturating_sub(held)
                     )
                 } else {
                     format!(
-                        "you already have {held} jobs queued or running under QOS {}, which allows {max} per user; wait for one to end or cancel one",
+                        "you already have {} queued or running under QOS {}, which allows {max} per user; wait for one to end or cancel one",
+                        jobs(held),
                         q.name
                     )
                 };
@@ -790,8 +794,8 @@ impl Ctx<'_> {
                     Reason::Limit(LimitCode::ASSOC_MAX_SUBMIT),
                     Effect::Refused,
                     format!(
-                        "you already have {} jobs queued or running under your association ({}), which allows {max}{array}",
-                        held.submitted_jobs,
+                        "you already have {} queued or running under your association ({}), which allows {max}{array}",
+                        jobs(held.submitted_jobs),
                         a.describe()
                     ),
                 ));
@@ -818,8 +822,9 @@ impl Ctx<'_> {
                     Reason::Limit(LimitCode::ASSOC_GRP_SUBMIT),
                     Effect::Refused,
                     format!(
-                        "account {} allows {max} jobs queued or running for all its users together (GrpSubmit), and they have {}{}",
+                        "account {} allows {} queued or running for all its users together (GrpSubmit), and they have {}{}",
                         a.account,
+                        jobs(max),
                         held.submitted_jobs,
                         array_counts(self.req.tasks)
                     ),

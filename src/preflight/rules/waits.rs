@@ -8,10 +8,11 @@ use crate::slurm::duration::format_seconds;
 use crate::slurm::sacctmgr::{AccountLimits, Association, Qos};
 use crate::slurm::tres::Tres;
 
+use super::super::limit_room::Counted;
 use super::super::reason::{Holder, LimitCode, Reason, Scope};
 use super::super::usage::{self, Held};
 use super::minutes::Minutes;
-use super::{Ctx, Effect, Finding, Seen};
+use super::{Ctx, Effect, Finding, Seen, jobs};
 
 impl Ctx<'_> {
     /// `_qos_job_runnable_pre_select`: GrpJobs, MaxJobsPU, MaxWall; then the association's.
@@ -21,15 +22,19 @@ impl Ctx<'_> {
         for q in &self.qos_order {
             if let Some(max) = seen.first_count("GrpJobs", q.grp_jobs) {
                 let all = self.held_by_all(q);
-                if all.running_jobs >= max {
+                if self.reports(all.running_jobs >= max) {
                     found.push(Finding::new(
                         Reason::Limit(LimitCode::QOS_GRP_JOBS),
                         Effect::Pends,
                         format!(
-                            "all users together run {} jobs under QOS {}, which allows {max} at once",
-                            all.running_jobs, q.name
+                            "all users together run {} under QOS {}, which allows {max} at once",
+                            jobs(all.running_jobs),
+                            q.name
                         ),
-                    ));
+                    )
+                    .held_in(self.room(Counted::Jobs, max, |j| {
+                        usage::counts_under(j, q, self.state)
+                    })));
                 }
             }
             found.extend(self.wall_spent(&Minutes::of_qos(q), &mut seen));
@@ -37,28 +42,38 @@ impl Ctx<'_> {
                 && let Some(account) = usage::account_of(self.req, self.state)
             {
                 let held = self.held_by_account(q, account);
-                if held.running_jobs >= max {
+                if self.reports(held.running_jobs >= max) {
                     found.push(Finding::new(
                         Reason::Limit(LimitCode::QOS_MAX_JOBS_PER_ACCOUNT),
                         Effect::Pends,
                         format!(
-                            "the users of account {account} run {} jobs together under QOS {}, which allows {max} at once per account (MaxJobsPA); this one starts when one of them ends",
-                            held.running_jobs, q.name
+                            "the users of account {account} run {} together under QOS {}, which allows {max} at once per account (MaxJobsPA); this one starts when {} ends",
+                            jobs(held.running_jobs),
+                            q.name,
+                            one_of(held.running_jobs)
                         ),
-                    ));
+                    )
+                    .held_in(self.room(Counted::Jobs, max, |j| {
+                        usage::counts_for_account(j, q, account, self.state)
+                    })));
                 }
             }
             if let Some(max) = seen.first_count("MaxJobsPU", q.max_jobs_per_user) {
                 let user = self.held_by_user(q);
-                if user.running_jobs >= max {
+                if self.reports(user.running_jobs >= max) {
                     found.push(Finding::new(
                         Reason::Limit(LimitCode::QOS_MAX_JOBS_PER_USER),
                         Effect::Pends,
                         format!(
-                            "you already run {} jobs under QOS {}, which allows {max} at once per user; this one starts when one of them ends",
-                            user.running_jobs, q.name
+                            "you already run {} under QOS {}, which allows {max} at once per user; this one starts when {} ends",
+                            jobs(user.running_jobs),
+                            q.name,
+                            one_of(user.running_jobs)
                         ),
-                    ));
+                    )
+                    .held_in(self.room(Counted::Jobs, max, |j| {
+                        usage::counts_for_user(j, q, self.state)
+                    })));
                 }
             }
             if let Some(f) = self.over_max_wall(q, &mut seen, Effect::PendsForever)
@@ -74,17 +89,20 @@ impl Ctx<'_> {
             found.extend(self.wall_spent(&Minutes::of_association(a), &mut seen.clone()));
             if seen.count_unset("MaxJobsPU")
                 && let Some(max) = a.max_jobs
-                && held.running_jobs >= max
+                && self.reports(held.running_jobs >= max)
             {
                 found.push(Finding::new(
                     Reason::Limit(LimitCode::ASSOC_MAX_JOBS),
                     Effect::Pends,
                     format!(
-                        "you already run {} jobs under your association ({}), which allows {max} at once",
-                        held.running_jobs,
+                        "you already run {} under your association ({}), which allows {max} at once",
+                        jobs(held.running_jobs),
                         a.describe()
                     ),
-                ));
+                )
+                .held_in(self.room(Counted::Jobs, max, |j| {
+                    usage::under_association(j, a, self.state)
+                })));
             }
             if self.deny_on_limit.is_none()
                 && let Some(f) = self.over_association_wall(a, &seen, Effect::PendsForever)
@@ -95,16 +113,23 @@ impl Ctx<'_> {
         for a in self.account_chain() {
             let held = self.held_in_account(&a.account);
             if let Some(max) = a.grp_jobs
-                && held.running_jobs >= max
+                && self.reports(held.running_jobs >= max)
             {
                 found.push(Finding::new(
                     Reason::Limit(LimitCode::ASSOC_GRP_JOBS),
                     Effect::Pends,
                     format!(
-                        "the users of account {} run {} jobs together, and it allows {max} at once (GrpJobs); this one starts when one of them ends",
-                        a.account, held.running_jobs
+                        "the users of account {} run {} together, and it allows {max} at once (GrpJobs); this one starts when {} ends",
+                        a.account,
+                        jobs(held.running_jobs),
+                        one_of(held.running_jobs)
                     ),
-                ));
+                )
+                .held_in(self.room(
+                    Counted::Jobs,
+                    max,
+                    usage::in_account(&a.account, self.state),
+                )));
             }
             found.extend(self.wall_spent(&Minutes::of_account(a), &mut seen.clone()));
         }
@@ -181,7 +206,7 @@ impl Ctx<'_> {
                     && let Some(max) = a.grp_tres.get(tres)
                 {
                     let used = held.tres.get(tres).unwrap_or(0);
-                    if asked <= max && used + asked > max {
+                    if asked <= max && self.reports(used + asked > max) {
                         found.push(Finding::new(
                             Reason::Limit(LimitCode::for_tres(Holder::Assoc, Scope::Group, tres)),
                             Effect::Pends,
@@ -190,7 +215,10 @@ impl Ctx<'_> {
                                 a.describe(),
                                 noun(tres)
                             ),
-                        ));
+                        )
+                        .held_in(self.room(Counted::Tres(tres.to_string()), max, |j| {
+                            usage::under_association(j, a, self.state)
+                        })));
                     }
                 }
             }
@@ -217,7 +245,7 @@ impl Ctx<'_> {
                     continue;
                 };
                 let used = held.tres.get(tres).unwrap_or(0);
-                if asked <= max && used + asked > max {
+                if asked <= max && self.reports(used + asked > max) {
                     found.push(Finding::new(
                         Reason::Limit(LimitCode::for_tres(Holder::Assoc, Scope::Group, tres)),
                         Effect::Pends,
@@ -226,7 +254,12 @@ impl Ctx<'_> {
                             a.account,
                             noun(tres)
                         ),
-                    ));
+                    )
+                    .held_in(self.room(
+                        Counted::Tres(tres.to_string()),
+                        max,
+                        usage::in_account(&a.account, self.state),
+                    )));
                 }
             }
             found.extend(self.run_minutes_limits(&m, &mut seen, alone));
@@ -318,7 +351,7 @@ impl Ctx<'_> {
                 if let Some(effect) = alone {
                     found.push(alone_over(q, holder, scope, tres, asked, max, effect));
                 }
-            } else if used + asked > max {
+            } else if self.reports(used + asked > max) {
                 let who = match scope {
                     Scope::Group => format!(
                         "all users together hold {used} of the {max} {} of QOS {}",
@@ -337,11 +370,24 @@ impl Ctx<'_> {
                         q.name
                     ),
                 };
-                found.push(Finding::new(
-                    Reason::Limit(LimitCode::for_tres(holder, scope, tres)),
-                    Effect::Pends,
-                    format!("{who}; this job asks for {asked}"),
-                ));
+                let state = self.state;
+                let account = usage::account_of(self.req, state);
+                let counted = Counted::Tres(tres.to_string());
+                let room = match scope {
+                    Scope::Group => self.room(counted, max, |j| usage::counts_under(j, q, state)),
+                    Scope::PerAccount => self.room(counted, max, |j| {
+                        account.is_some_and(|a| usage::counts_for_account(j, q, a, state))
+                    }),
+                    _ => self.room(counted, max, |j| usage::counts_for_user(j, q, state)),
+                };
+                found.push(
+                    Finding::new(
+                        Reason::Limit(LimitCode::for_tres(holder, scope, tres)),
+                        Effect::Pends,
+                        format!("{who}; this job asks for {asked}"),
+                    )
+                    .held_in(room),
+                );
             }
         }
         found
@@ -526,4 +572,9 @@ pub(super) fn noun(tres: &str) -> String {
             None => other.to_string(),
         },
     }
+}
+
+/// What a job that waits for one of `running` jobs to end waits for: `it`, or `one of them`.
+fn one_of(running: u64) -> &'static str {
+    if running == 1 { "it" } else { "one of them" }
 }

@@ -1,0 +1,195 @@
+//! When a job that limits keep pending is expected to start: Slurm's own answers leave the
+//! limits out (`sbatch --test-only` says "now" of a job MaxJobsPU holds, and the backfill
+//! scheduler plans no job a limit holds). Such a job starts once every limit in its way lets
+//! it in as the jobs under them end (`limit_room`), and then where and when the backfill
+//! scheduler would plan it on the nodes.
+
+use super::ExpectedStart;
+use crate::preflight::rules::{Effect, Finding};
+use crate::preflight::{ClusterState, Reason, Request, usage};
+use crate::slurm::sinfo::NodeRow;
+
+impl ClusterState {
+    /// When `req`, kept pending by `found` (the decisive finding first), is expected to
+    /// start: the first finding's expected start where no limit holds it; else from when the
+    /// last of the limits lets it in, on the nodes.
+    ///
+    /// `None` where it never starts as asked, or where something in its way does not end on
+    /// its own: a limit that no running job holds (TRES-minutes spent), a limit other jobs
+    /// queued first wait for too (they take the room first), a node out of service.
+    pub(in crate::preflight) fn expected_start_of(
+        &self,
+        req: &Request,
+        found: &[Finding],
+    ) -> Option<ExpectedStart> {
+        if found.iter().any(|f| f.effect != Effect::Pends) {
+            return None;
+        }
+        if !found.iter().any(held_by_limit) {
+            return found.first()?.expected_start.clone();
+        }
+        let now = self.now?;
+        let mut not_before = now;
+        let mut limit_jobs_ending: Vec<String> = Vec::new();
+        for f in found {
+            match &f.room {
+                Some(room) => {
+                    let opening = room.opens(now)?;
+                    not_before = not_before.max(opening.at);
+                    for job in opening.jobs_ending {
+                        if !limit_jobs_ending.contains(&job) {
+                            limit_jobs_ending.push(job);
+                        }
+                    }
+                }
+                None if held_by_limit(f) => return None,
+                // What keeps it off the nodes is weighed below, if it ends on its own.
+                None if f.expected_start.is_none() => return None,
+                None => {}
+            }
+        }
+        let usable: Vec<&NodeRow> = self
+            .nodes_for(req)
+            .filter(|n| self.node_open(n, req))
+            .collect();
+        let cpus = usage::cpus_of(req, self);
+        match self.expected_start_after(req, cpus, &usable, not_before)? {
+            ExpectedStart::By {
+                at,
+                in_seconds,
+                node,
+                jobs_ending,
+                jobs_ahead_ending,
+                reservations_ending,
+                ..
+            } => Some(ExpectedStart::By {
+                at,
+                in_seconds,
+                node,
+                jobs_ending,
+                jobs_ahead_ending,
+                reservations_ending,
+                limit_jobs_ending,
+            }),
+            unknown @ ExpectedStart::NotKnown { .. } => Some(unknown),
+        }
+    }
+}
+
+/// A QOS's or an association's limit, rather than the nodes, the partition or the queue.
+fn held_by_limit(f: &Finding) -> bool {
+    matches!(f.reason, Reason::Limit(_))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::preflight::test_states::{ALLOCATED, IDLE, in_minutes, two_nodes};
+    use crate::preflight::{ClusterState, ExpectedStart, Request, assess};
+    use crate::slurm::sacctmgr;
+
+    /// The user's jobs 1 (10 minutes) and 2 (30) run on n1 under QOS gpu, 1 CPU and `gpus`
+    /// GPUs each, with `more` queued after them.
+    fn two_jobs_of_mine(nodes: &str, gpus: [u64; 2], more: &str) -> ClusterState {
+        let [a, b] = gpus;
+        two_nodes(
+            nodes,
+            &format!(
+                "1|gpu|me|RUNNING|0:00|10:00|1|cpu=1,gres/gpu={a}|gpu|None|N/A|n1|x\n\
+                 2|gpu|me|RUNNING|0:00|30:00|1|cpu=1,gres/gpu={b}|gpu|None|N/A|n1|x\n{more}"
+            ),
+        )
+    }
+
+    /// A job of 1 CPU and `gpus` GPUs for 10 minutes under QOS gpu, whose limits are the
+    /// `qos` line of sacctmgr.
+    fn expected(s: &mut ClusterState, qos: &str, gpus: u64) -> Option<ExpectedStart> {
+        s.qos = sacctmgr::parse_qos(qos);
+        let req = Request {
+            qos: Some("gpu".into()),
+            gpus,
+            ..Request::plain("gpu", 1, 600)
+        };
+        assess(&req, s).expected_start
+    }
+
+    fn at(start: &Option<ExpectedStart>) -> i64 {
+        match start {
+            Some(ExpectedStart::By { at, .. }) => *at,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// MaxJobsPU 2 with two of the user's jobs running: the job starts when the first of
+    /// them ends, on the node with room then (n2, free all along), and it is said so.
+    #[test]
+    fn a_job_held_by_its_job_count_starts_when_the_first_of_the_users_jobs_ends() {
+        let mut s = two_jobs_of_mine(IDLE, [1, 1], "");
+        let start = expected(&mut s, "gpu||2|||||||\n", 1);
+        assert_eq!(at(&start), in_minutes(10));
+        let sentence = start.unwrap().sentence();
+        assert_eq!(
+            sentence,
+            "expected to start by 18:10 (in 10 min) on n2, when job 1 reaches its time limit, or sooner if it ends early"
+        );
+    }
+
+    /// MaxTRESPU gres/gpu=4 with 1 + 3 GPUs held: a job of 2 waits for job 2 (30 minutes),
+    /// since job 1 ending frees too few; one of 1 GPU waits for job 1 alone.
+    #[test]
+    fn a_job_held_by_a_tres_limit_starts_once_enough_of_it_frees() {
+        let mut s = two_jobs_of_mine(IDLE, [1, 3], "");
+        let qos = "gpu|gres/gpu=4||||||||\n";
+        assert_eq!(at(&expected(&mut s, qos, 2)), in_minutes(30));
+        assert_eq!(at(&expected(&mut s, qos, 1)), in_minutes(10));
+    }
+
+    /// The limit lets a job of a whole node in at 10 minutes, when job 1 ends, but job 2
+    /// keeps a CPU of n1 until 30 and another user's job n2 until 20: it starts at 20 on n2,
+    /// and both jobs that end first are named.
+    #[test]
+    fn a_job_held_by_a_limit_and_full_nodes_waits_for_both() {
+        let other = "3|gpu|you|RUNNING|0:00|20:00|2|cpu=2|normal|None|N/A|n2|x\n";
+        let mut s = two_jobs_of_mine(ALLOCATED, [1, 1], other);
+        s.qos = sacctmgr::parse_qos("gpu||2|||||||\n");
+        let whole_node = Request {
+            qos: Some("gpu".into()),
+            ..Request::plain("gpu", 2, 600)
+        };
+        let start = assess(&whole_node, &s).expected_start;
+        assert_eq!(at(&start), in_minutes(20));
+        assert_eq!(
+            start.unwrap().sentence(),
+            "expected to start by 18:20 (in 20 min) on n2, when jobs 1 and 3 reach their time limits, or sooner if they end early"
+        );
+    }
+
+    /// Another job of the user's waits under the same limit: it takes the place first, and
+    /// when it frees it again is not known.
+    #[test]
+    fn no_start_is_expected_behind_a_job_waiting_for_the_same_limit() {
+        let pending = "3|gpu|me|PENDING|0:00|10:00|1|cpu=1|gpu|QOSMaxJobsPerUserLimit|N/A||x\n";
+        let mut s = two_jobs_of_mine(IDLE, [1, 1], pending);
+        assert_eq!(expected(&mut s, "gpu||2|||||||\n", 1), None);
+    }
+
+    /// GrpTRESRunMins: the running jobs' GPU-minutes left shrink as they run, rather than
+    /// free at their ends; not worked out.
+    #[test]
+    fn no_start_is_expected_under_a_limit_no_job_end_frees() {
+        // 10 + 30 GPU-minutes left, and 10 asked, over 45.
+        let mut s = two_jobs_of_mine(IDLE, [1, 1], "");
+        let qos = format!("gpu{}gres/gpu=45|||\n", "|".repeat(16));
+        s.qos = sacctmgr::parse_qos(&qos);
+        let req = Request {
+            qos: Some("gpu".into()),
+            gpus: 1,
+            ..Request::plain("gpu", 1, 600)
+        };
+        let verdict = assess(&req, &s);
+        assert_eq!(
+            verdict.reason.map(|r| r.code()),
+            Some("QOSGrpGRESRunMinutes")
+        );
+        assert_eq!(verdict.expected_start, None);
+    }
+}
