@@ -2246,6 +2246,48 @@ fn expected_start_is_what_sbatch_test_only_says() {
     assert!(by["in_seconds"].as_u64().unwrap() > 9 * 60, "{v}");
 }
 
+/// A job QOS gpu's MaxJobsPU 2 holds, which Slurm gives no start (squeue's StartTime stays
+/// N/A), is told when it starts: when the first of the user's two jobs reaches its time
+/// limit, by `check`, by `submit`, and by `status` once it pends.
+#[test]
+#[ignore = "needs a Slurm cluster: scripts/cluster-start.sh"]
+fn a_job_a_limit_holds_is_told_when_it_starts() {
+    let mut env = Env::new();
+    let first = env.hold(&["-p", "gpu", "--gres=gpu:1", "-c", "1", "-t", "5:00"]);
+    let second = env.hold(&["-p", "gpu", "--gres=gpu:1", "-c", "1"]);
+    for holder in [&first, &second] {
+        wait_for(holder, |state, _| state == "RUNNING", 30);
+    }
+    let out = Std::new("squeue")
+        .args(["-h", "-j", first.as_str(), "-o", "%S"])
+        .output()
+        .unwrap();
+    let started = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let first_ends = yenjob::slurm::clock::parse_timestamp(&started).unwrap() + 300;
+    let spec = env.spec("limit-held", "cpus = 1\ntime = \"10:00\"", 1);
+    let v = verdict(&env, &spec);
+    assert_eq!(v["reason"], "QOSMaxJobsPerUserLimit", "{v}");
+    let by = &v["expected_start"]["by"];
+    let at = yenjob::slurm::clock::parse_timestamp(by["at"].as_str().unwrap_or_default());
+    assert!(at.is_some_and(|at| (at - first_ends).abs() <= 5), "{v}");
+    assert_eq!(by["limit_jobs_ending"][0], first.as_str(), "{v}");
+    let out = env.yenjob().arg("submit").arg(&spec).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    let when = format!("when job {first} reaches its time limit");
+    assert!(said.contains(&when), "{said}");
+    let id = submitted_id(&out.stdout).unwrap_or_else(|| panic!("{said}"));
+    let (state, reason) = wait_for(&id, |_, reason| reason != "None", 30);
+    let out = env.yenjob().args(["status", id.as_str()]).output().unwrap();
+    let status = String::from_utf8_lossy(&out.stdout).to_string();
+    cancel_all();
+    assert_eq!(
+        (state.as_str(), reason.as_str()),
+        ("PENDING", "QOSMaxJobsPerUserLimit")
+    );
+    assert!(status.contains("expected to start by"), "{status}");
+    assert!(status.contains(&when), "{status}");
+}
+
 /// A sweep whose tasks wait for the node is told when they start: the backfill scheduler
 /// plans an array's waiting tasks one by one and squeue shows the last one's start on their
 /// one record (to its 60 s resolution), which is when the timeline expects the last task. Each

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::backend::{self, JobStatus};
+use crate::preflight::{self, ExpectedStart};
 use crate::run_dir::MetricEvent;
 use crate::runs::{self, RunRecord};
 use crate::slurm::Slurm;
@@ -41,6 +42,10 @@ struct Row {
     /// record the last one's start, so the earlier ones start before it.
     #[serde(skip_serializing_if = "Option::is_none")]
     waiting_tasks_planned_by: Option<String>,
+    /// A pending job a limit holds (MaxJobsPU, MaxTRESPU...), for which Slurm gives no start:
+    /// when the pre-flight expects it, as the jobs under the limit end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expected_start: Option<ExpectedStart>,
     /// The worker's latest step, epoch or test event, as in `metrics.jsonl`.
     progress: Option<MetricEvent>,
     /// For a run that ended without completing: what to do, with the command.
@@ -151,6 +156,7 @@ async fn observe(slurm: &Slurm, records: &[RunRecord], fresh: bool) -> anyhow::R
     let statuses = backend::statuses(slurm, &asked, fresh).await?;
     let mut by_run = asked.into_iter().zip(statuses);
     let mut lines = Vec::new();
+    let mut held_by_limits = Vec::new();
     for r in records {
         match &r.sweep {
             Some(s) => {
@@ -165,12 +171,33 @@ async fn observe(slurm: &Slurm, records: &[RunRecord], fresh: bool) -> anyhow::R
                         &job,
                         std::slice::from_ref(&(job.clone(), status.clone())),
                     );
-                    lines.push(Line::Job(Box::new(row(&job, status))));
+                    let row = row(&job, status);
+                    if let Some(req) = held_by_limit(&job, &row) {
+                        held_by_limits.push((lines.len(), req));
+                    }
+                    lines.push(Line::Job(Box::new(row)));
                 }
             }
         }
     }
+    if !held_by_limits.is_empty()
+        && let Ok((state, _)) = super::gather_state(slurm).await
+    {
+        for (at, req) in held_by_limits {
+            if let Some(Line::Job(row)) = lines.get_mut(at) {
+                row.expected_start = preflight::while_held(&row.job_id, &req, &state);
+            }
+        }
+    }
     Ok(lines)
+}
+
+/// The request of a job Slurm keeps pending with no start in sight, as it does one a limit
+/// holds: the pre-flight may tell when it starts.
+fn held_by_limit(r: &RunRecord, row: &Row) -> Option<preflight::Request> {
+    let waiting = row.status.state.is_waiting() && row.start_estimate.is_none();
+    let slurms = r.backend == runs::BackendKind::Slurm && r.task.is_none();
+    r.request.clone().filter(|_| waiting && slurms)
 }
 
 fn row(r: &RunRecord, mut status: JobStatus) -> Row {
@@ -195,6 +222,7 @@ fn row(r: &RunRecord, mut status: JobStatus) -> Row {
         failure,
         start_estimate: status.expected_start.clone().filter(|_| r.task.is_none()),
         waiting_tasks_planned_by: status.expected_start.clone().filter(|_| r.task.is_some()),
+        expected_start: None,
         status,
     }
 }
@@ -375,6 +403,9 @@ fn print_row(row: &Row, width: usize) {
             "",
             s.reason.as_deref().unwrap_or("")
         );
+    }
+    if let Some(start) = &row.expected_start {
+        println!("{:>12} {}", "", start.sentence());
     }
     if let Some(note) = &s.note {
         println!("{:>12} {note}", "");

@@ -33,7 +33,7 @@ mod replay_tests;
 mod test_states;
 
 pub use array::{ArrayPlan, Throttle, Timeline, assess_array, throttle};
-pub use expected_start::{ExpectedStart, QueuedAhead};
+pub use expected_start::{ExpectedStart, QueuedAhead, while_held};
 pub use index::StateIndex;
 pub use reason::{Holder, LimitCode, Reason, Scope};
 

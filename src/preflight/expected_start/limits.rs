@@ -76,6 +76,34 @@ impl ClusterState {
     }
 }
 
+/// When `job`, already pending in `state` as `req`, is expected to start where a limit holds
+/// it, which Slurm's StartTime does not say: the pre-flight's answer for `req` with `job` and
+/// the jobs queued after it (a later id) out of the queue, as those go after it. `None` where
+/// no limit holds it any more, or its start is not known.
+pub fn while_held(job: &str, req: &Request, state: &ClusterState) -> Option<ExpectedStart> {
+    let submitted = |id: &str| id.split('_').next()?.parse::<u64>().ok();
+    let this = submitted(job)?;
+    let queue = state
+        .queue
+        .iter()
+        .filter(|j| match submitted(&j.id) {
+            Some(other) => other < this || !j.state.is_waiting(),
+            None => true,
+        })
+        .cloned()
+        .collect();
+    let without = ClusterState {
+        queue,
+        index: Default::default(),
+        ..state.clone()
+    };
+    let verdict = crate::preflight::assess(req, &without);
+    match verdict.reason {
+        Some(Reason::Limit(_)) => verdict.expected_start,
+        _ => None,
+    }
+}
+
 /// A QOS's or an association's limit, rather than the nodes, the partition or the queue.
 fn held_by_limit(f: &Finding) -> bool {
     matches!(f.reason, Reason::Limit(_))
@@ -191,5 +219,26 @@ mod tests {
             Some("QOSGrpGRESRunMinutes")
         );
         assert_eq!(verdict.expected_start, None);
+    }
+
+    /// A job already pending behind the user's two running jobs (MaxJobsPU 2), with another
+    /// queued after it: it is expected when the first of the two ends; the one after it
+    /// does not count, and once it has room it is not said to wait.
+    #[test]
+    fn a_pending_job_a_limit_holds_is_expected_when_the_limit_frees() {
+        let held = "3|gpu|me|PENDING|0:00|10:00|1|cpu=1,gres/gpu=1|gpu|QOSMaxJobsPerUserLimit|N/A||x\n\
+                    4|gpu|me|PENDING|0:00|10:00|1|cpu=1,gres/gpu=1|gpu|QOSMaxJobsPerUserLimit|N/A||x\n";
+        let mut s = two_jobs_of_mine(IDLE, [1, 1], held);
+        s.qos = sacctmgr::parse_qos("gpu||2|||||||\n");
+        let req = Request {
+            qos: Some("gpu".into()),
+            gpus: 1,
+            ..Request::plain("gpu", 1, 600)
+        };
+        assert_eq!(at(&super::while_held("3", &req, &s)), in_minutes(10));
+        // Job 4 waits behind job 3, pending under the same limit: not known.
+        assert_eq!(super::while_held("4", &req, &s), None);
+        s.qos = sacctmgr::parse_qos("gpu||3|||||||\n");
+        assert_eq!(super::while_held("3", &req, &s), None);
     }
 }

@@ -7,6 +7,8 @@
 mod limits;
 mod plan;
 
+pub use limits::while_held;
+
 use crate::slurm::clock;
 
 /// When a job that waits for running jobs to end is expected to start.
