@@ -623,6 +623,9 @@ scenario plain array-waits-on-association-jobs-run-out "$N1" "$N1 tasks=4 thrott
 # the limit have ended. QOS gpu's MaxJobsPU 2: the first holder's end lets it in.
 G1='partition=gpu cpus=1 time=1:00 gpus=1'
 scenario plain jobs-per-user-run-out "$G1; partition=gpu cpus=1 time=2:00 gpus=1" "$G1" starts
+# The same with a job of the user's queued first, held by MaxJobsPU too: it takes the first
+# holder's place, and the request waits for the next to end.
+scenario plain jobs-per-user-behind-queued-run-out "$G1; partition=gpu cpus=1 time=2:00 gpus=1; $G1" "$G1" starts
 # QOS lab's MaxTRESPU gres/gpu=2 (and GrpTRES gres/gpu=3) in partition normal, which has no
 # QOS of its own: 2 GPUs asked, so the first holder's end frees too few, the second's enough.
 L1='partition=normal qos=lab cpus=1 time=1:00'

@@ -7,7 +7,7 @@
 use crate::slurm::squeue::QueuedJob;
 use crate::slurm::state::JobState;
 
-use super::ClusterState;
+use super::{ClusterState, LimitCode};
 
 /// What a limit counts of each job under it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,27 +27,27 @@ impl Counted {
     }
 }
 
-/// A running job under the limit: what it holds of it, and when it ends (`None`: it has no
-/// time limit).
+/// A job under the limit: what it holds of it, from when (a job queued first that the
+/// limit holds too starts later), until when (`None`: it has no time limit).
 #[derive(Debug, Clone, PartialEq)]
 struct HeldUntil {
     job: String,
     amount: u64,
+    start: i64,
     end: Option<i64>,
 }
 
-/// A limit of `max` and what the running jobs under it hold until they end; a job that needs
-/// `need` of it fits when what is still held and `need` come to `max` at most.
+/// A limit of `max` and what the jobs under it hold until they end; a job that needs `need`
+/// of it fits when what is still held and `need` come to `max` at most.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LimitRoom {
     counted: Counted,
     max: u64,
     need: u64,
-    /// The first to end first; those without a time limit last.
     held: Vec<HeldUntil>,
-    /// Jobs under the limit wait already: queued first, they take the room first, and when
-    /// they free it again depends on when they start.
-    queued_first: bool,
+    /// Jobs under the limit wait for something else (nodes, a dependency): when they take
+    /// their part of it is not known.
+    unknown_ahead: bool,
 }
 
 /// When a limit lets the job in, and which of the jobs under it end by then.
@@ -59,7 +59,9 @@ pub struct Opening {
 
 impl LimitRoom {
     /// The room under a limit of `max` of `counted`, for a job that needs `need`, held by the
-    /// running jobs that `counts` picks, each until its time limit.
+    /// jobs that `counts` picks: the running ones until their time limits, and those queued
+    /// first that the limit holds too, each from when it lets them in (in the order they
+    /// were submitted) until their time limits.
     pub fn held_by(
         counted: Counted,
         max: u64,
@@ -72,15 +74,34 @@ impl LimitRoom {
             max,
             need,
             held: Vec::new(),
-            queued_first: false,
+            unknown_ahead: false,
         };
+        let now = state.now.unwrap_or_default();
+        let mut ahead: Vec<&QueuedJob> = Vec::new();
         for job in state.queue.iter().filter(|j| counts(j)) {
-            if job.state.is_waiting() {
-                room.queued_first = true;
-            }
             if matches!(job.state, JobState::Running | JobState::Completing) {
                 let amount = room.counted.of(job);
-                room.hold(&job.id, amount, state.end_of(job));
+                room.hold(&job.id, amount, now, state.end_of(job));
+            } else if job.state.is_waiting() {
+                ahead.push(job);
+            }
+        }
+        ahead.sort_by_key(|j| submitted(&j.id));
+        // Each job queued first is placed in turn; past a few dozen, when the last of them
+        // starts says little, and working it out would take long.
+        if ahead.len() > MOST_AHEAD {
+            room.unknown_ahead = true;
+            return room;
+        }
+        for job in ahead {
+            let amount = room.counted.of(job);
+            let seconds = job.time_limit.seconds().and_then(|s| i64::try_from(s).ok());
+            let opening = room.opening_for(amount, now);
+            match (LimitCode::opens_as_jobs_end(&job.reason), opening, seconds) {
+                (true, Some(at), Some(seconds)) if state.now.is_some() => {
+                    room.hold(&job.id, amount, at, Some(at + seconds));
+                }
+                _ => room.unknown_ahead = true,
             }
         }
         room
@@ -93,56 +114,94 @@ impl LimitRoom {
             max,
             need: 1,
             held: Vec::new(),
-            queued_first: false,
+            unknown_ahead: false,
         }
     }
 
-    /// Counts `amount` held by `job` under the limit until `end`.
-    pub fn hold(&mut self, job: &str, amount: u64, end: Option<i64>) {
-        let held = HeldUntil {
+    /// Counts `amount` held by `job` under the limit from `start` until `end`.
+    fn hold(&mut self, job: &str, amount: u64, start: i64, end: Option<i64>) {
+        self.held.push(HeldUntil {
             job: job.to_string(),
             amount,
+            start,
             end,
-        };
-        let at = self
-            .held
-            .partition_point(|h| h.end.is_some() && (end.is_none() || h.end <= end));
-        self.held.insert(at, held);
+        });
     }
 
-    /// One more job like the one the room is for, holding what it needs until `end`: an
-    /// array's task, placed.
-    pub fn hold_another(&mut self, job: &str, end: i64) {
-        self.hold(job, self.need, Some(end));
+    /// One more job like the one the room is for, holding what it needs from `start` until
+    /// `end`: an array's task, placed.
+    pub fn hold_another(&mut self, job: &str, start: i64, end: i64) {
+        self.hold(job, self.need, start, Some(end));
+    }
+
+    /// The first time from `not_before` on that `amount` fits under the limit: then, or
+    /// when one of the jobs under it ends. `None` where it never does (what is left has no
+    /// time limit, or `amount` alone is over the limit). One pass over the jobs' starts and
+    /// ends in time order: a shared limit may have thousands under it.
+    fn opening_for(&self, amount: u64, not_before: i64) -> Option<i64> {
+        if amount > self.max {
+            return None;
+        }
+        // (when, what it adds to what is held): a start, or an end (taken off).
+        let mut changes: Vec<(i64, i128)> = Vec::new();
+        for h in self
+            .held
+            .iter()
+            .filter(|h| h.end.is_none_or(|e| e > not_before))
+        {
+            changes.push((h.start.max(not_before), i128::from(h.amount)));
+            if let Some(end) = h.end {
+                changes.push((end, -i128::from(h.amount)));
+            }
+        }
+        changes.sort_unstable();
+        let fits = |held: i128| held + i128::from(amount) <= i128::from(self.max);
+        let mut held: i128 = 0;
+        let mut i = 0;
+        while i < changes.len() {
+            let t = changes[i].0;
+            while i < changes.len() && changes[i].0 == t {
+                held += changes[i].1;
+                i += 1;
+            }
+            if t >= not_before && fits(held) {
+                return Some(t);
+            }
+        }
+        // Nothing under the limit at all.
+        changes.is_empty().then_some(not_before)
     }
 
     /// The first time from `not_before` on that the job fits under the limit, as the jobs
-    /// under it end at their time limits; `None` where that is not known: it must wait and
-    /// other jobs wait for the limit too, the jobs it waits for have no time limit, or it
-    /// alone needs more than the limit.
+    /// under it end at their time limits, and which of them end by then; `None` where that
+    /// is not known: it must wait and jobs queued first wait for something else, the jobs it
+    /// waits for have no time limit, or it alone needs more than the limit.
     pub fn opens(&self, not_before: i64) -> Option<Opening> {
-        if self.need > self.max {
+        let at = self.opening_for(self.need, not_before)?;
+        if at > not_before && self.unknown_ahead {
             return None;
         }
-        let still_held = |h: &&HeldUntil| h.end.is_none_or(|end| end > not_before);
-        let mut held: u64 = self.held.iter().filter(still_held).map(|h| h.amount).sum();
-        if self.queued_first && held + self.need > self.max {
-            return None;
-        }
-        let mut opening = Opening {
-            at: not_before,
-            jobs_ending: Vec::new(),
-        };
-        for h in self.held.iter().filter(still_held) {
-            if held + self.need <= self.max {
-                break;
-            }
-            opening.at = h.end?;
-            opening.jobs_ending.push(h.job.clone());
-            held -= h.amount;
-        }
-        Some(opening)
+        let mut ending: Vec<&HeldUntil> = self
+            .held
+            .iter()
+            .filter(|h| h.end.is_some_and(|end| end > not_before && end <= at))
+            .collect();
+        ending.sort_by_key(|h| h.end);
+        Some(Opening {
+            at,
+            jobs_ending: ending.into_iter().map(|h| h.job.clone()).collect(),
+        })
     }
+}
+
+/// How many jobs queued first under a limit are placed, each when the limit lets it in.
+const MOST_AHEAD: usize = 50;
+
+/// The order jobs were submitted in: their ids, an array's tasks by the array's.
+fn submitted(id: &str) -> (u64, u64) {
+    let mut parts = id.split('_');
+    let number = |part: Option<&str>| part.and_then(|p| p.parse().ok()).unwrap_or(u64::MAX);
+    (number(parts.next()), number(parts.next()))
 }
 
 #[cfg(test)]
@@ -154,11 +213,14 @@ mod tests {
         two_nodes(IDLE, queue)
     }
 
-    /// Job `id` of `user`, running for 0:00 of `limit` with `gpus` GPUs, or pending.
+    /// Job `id` of `user`, running for 0:00 of `limit` with `gpus` GPUs.
     fn job(id: u32, user: &str, running: bool, limit: &str, gpus: u64) -> String {
-        let state = if running { "RUNNING" } else { "PENDING" };
+        let (state, reason) = match running {
+            true => ("RUNNING", "None"),
+            false => ("PENDING", "QOSMaxJobsPerUserLimit"),
+        };
         format!(
-            "{id}|gpu|{user}|{state}|0:00|{limit}|1|cpu=1,mem=1G,node=1,gres/gpu={gpus}|normal|None|N/A|n1|x\n"
+            "{id}|gpu|{user}|{state}|0:00|{limit}|1|cpu=1,mem=1G,node=1,gres/gpu={gpus}|normal|{reason}|N/A|n1|x\n"
         )
     }
 
@@ -199,21 +261,36 @@ mod tests {
         assert!(room.opens(now).unwrap().jobs_ending.is_empty());
     }
 
+    /// Job 2, queued first and held by the limit too, takes the place job 1 frees at 10
+    /// minutes and keeps it 10: the job waits for it.
     #[test]
     fn a_job_queued_first_under_the_limit_takes_it_first() {
         let s = state(&(job(1, "me", true, "10:00", 1) + &job(2, "me", false, "10:00", 1)));
+        let now = s.now.unwrap();
+        let opening = LimitRoom::held_by(Counted::Jobs, 1, 1, &s, mine).opens(now);
+        let opening = opening.unwrap();
+        assert_eq!(opening.at, minutes(20));
+        assert_eq!(opening.jobs_ending, ["1", "2"]);
+        // Another user's pending job does not count under a per-user limit.
+        let s = state(&(job(1, "me", true, "10:00", 1) + &job(2, "you", false, "10:00", 1)));
+        let room = LimitRoom::held_by(Counted::Jobs, 1, 1, &s, mine);
+        assert_eq!(room.opens(now).unwrap().at, minutes(10));
+    }
+
+    /// A job queued first that waits for something else (nodes here) takes its place when
+    /// that ends, which is not known; where the job need not wait, it does not matter.
+    #[test]
+    fn a_job_queued_first_for_something_else_leaves_the_start_unknown() {
+        let waits_for_nodes =
+            job(2, "me", false, "10:00", 1).replace("QOSMaxJobsPerUserLimit", "Resources");
+        let s = state(&(job(1, "me", true, "10:00", 1) + &waits_for_nodes));
         let now = s.now.unwrap();
         assert_eq!(
             LimitRoom::held_by(Counted::Jobs, 1, 1, &s, mine).opens(now),
             None
         );
-        // Where the job need not wait, those waiting for something else do not matter.
         let room = LimitRoom::held_by(Counted::Jobs, 2, 1, &s, mine);
         assert_eq!(room.opens(now).unwrap().at, now);
-        // Another user's pending job does not count under a per-user limit.
-        let s = state(&(job(1, "me", true, "10:00", 1) + &job(2, "you", false, "10:00", 1)));
-        let room = LimitRoom::held_by(Counted::Jobs, 1, 1, &s, mine);
-        assert_eq!(room.opens(now).unwrap().at, minutes(10));
     }
 
     #[test]
@@ -231,7 +308,8 @@ mod tests {
         let s = state(&(job(1, "me", true, "10:00", 1) + &job(2, "me", true, "20:00", 1)));
         let mut throttle = LimitRoom::of_jobs(2);
         for j in &s.queue {
-            throttle.hold(&j.id, 1, s.end_of(j));
+            let end = s.end_of(j).unwrap();
+            throttle.hold_another(&j.id, s.now.unwrap(), end);
         }
         let opening = throttle.opens(minutes(15)).unwrap();
         assert_eq!(opening.at, minutes(15));

@@ -194,6 +194,37 @@ impl LimitCode {
     pub const ASSOC_GRP_JOBS: LimitCode = LimitCode("AssocGrpJobsLimit");
     pub const ASSOC_GRP_SUBMIT: LimitCode = LimitCode("AssocGrpSubmitJobsLimit");
 
+    /// Whether `squeue_reason` is a limit on running jobs or TRES, one that lets the job in
+    /// as the jobs under it end: MaxJobsPU, MaxJobsPA, GrpJobs, the association's MaxJobs,
+    /// and GrpTRES, MaxTRESPA and MaxTRESPU (`limit_room`).
+    pub fn opens_as_jobs_end(squeue_reason: &str) -> bool {
+        use Holder::*;
+        use Scope::*;
+        let counts = [
+            LimitCode::QOS_MAX_JOBS_PER_USER,
+            LimitCode::QOS_GRP_JOBS,
+            LimitCode::QOS_MAX_JOBS_PER_ACCOUNT,
+            LimitCode::ASSOC_MAX_JOBS,
+            LimitCode::ASSOC_GRP_JOBS,
+        ];
+        let tres = [
+            (Qos, Group),
+            (Qos, PerAccount),
+            (Qos, PerUser),
+            (Assoc, Group),
+        ]
+        .into_iter()
+        .flat_map(|(holder, scope)| {
+            ["cpu", "mem", "node", "billing", "gres/gpu"]
+                .map(|t| LimitCode::for_tres(holder, scope, t))
+        });
+        let r = squeue_reason.trim();
+        counts
+            .into_iter()
+            .chain(tres)
+            .any(|code| code.as_str() == r)
+    }
+
     pub fn as_str(self) -> &'static str {
         self.0
     }

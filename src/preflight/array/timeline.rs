@@ -125,7 +125,7 @@ pub(super) fn timeline(
     }
     let mut throttle = LimitRoom::of_jobs(cap);
     for index in 0..started {
-        throttle.hold_another(&index.to_string(), now + task_seconds);
+        throttle.hold_another(&index.to_string(), now, now + task_seconds);
     }
     let mut limits = rules::limit_rooms(one, state)?;
     let cpus = usage::cpus_of(one, state);
@@ -154,7 +154,7 @@ pub(super) fn timeline(
         not_before = at;
         all_end_by = at + task_seconds;
         for room in std::iter::once(&mut throttle).chain(&mut limits) {
-            room.hold_another(&index.to_string(), all_end_by);
+            room.hold_another(&index.to_string(), at, all_end_by);
         }
     }
     Some(Timeline {
@@ -315,9 +315,18 @@ mod tests {
             minutes(plan.timeline.as_ref().unwrap()),
             (Some(10), Some(20), 30)
         );
-        // The user's own job pending under the QOS would go first: not worked out.
+        // The user's own job pending under the QOS goes first, at 10 minutes beside the
+        // second task; pending for nodes, when it takes its place is not known.
+        let pending = "8|gpu|me|PENDING|0:00|10:00|1|cpu=1|sweep|QOSMaxJobsPerUserLimit|N/A||x\n";
+        let mut behind = s.clone();
+        behind.queue.extend(squeue::parse(pending));
+        let plan = assess_array(&req, None, &behind).array.unwrap();
+        assert_eq!(
+            minutes(plan.timeline.as_ref().unwrap()),
+            (Some(10), Some(20), 30)
+        );
         s.queue.extend(squeue::parse(
-            "8|gpu|me|PENDING|0:00|10:00|1|cpu=1|sweep|QOSMaxJobsPerUserLimit|N/A||x\n",
+            &pending.replace("QOSMaxJobsPerUserLimit", "Resources"),
         ));
         let verdict = assess_array(&req, None, &s);
         assert_eq!(verdict.array.unwrap().timeline, None);
@@ -346,8 +355,8 @@ mod tests {
     }
 
     /// Under QOS sweep's GrpJobs 2, shared by all users, with another user's job running for
-    /// 10 minutes: the tasks start as the jobs under it end, as long as no other job waits
-    /// for it; one that does goes first, and when it frees its place again is not known.
+    /// 10 minutes: the tasks start as the jobs under it end. Another job under it that waits
+    /// for nodes takes its place when they free, which is not known.
     #[test]
     fn tasks_held_by_a_shared_limit_start_as_its_jobs_end_unless_others_wait() {
         let mut s = one_job_of_mine_running("sweep");
@@ -366,7 +375,7 @@ mod tests {
             (Some(10), Some(20), 30)
         );
         s.queue.extend(squeue::parse(
-            "8|gpu|you|PENDING|0:00|10:00|1|cpu=1|sweep|QOSGrpJobsLimit|N/A||x\n",
+            "8|gpu|you|PENDING|0:00|10:00|1|cpu=1|sweep|Resources|N/A||x\n",
         ));
         assert_eq!(assess_array(&req, None, &s).array.unwrap().timeline, None);
     }

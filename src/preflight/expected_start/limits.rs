@@ -191,12 +191,21 @@ mod tests {
         );
     }
 
-    /// Another job of the user's waits under the same limit: it takes the place first, and
-    /// when it frees it again is not known.
+    /// Job 3 of the user's, queued first and held by MaxJobsPU too, takes the place job 1
+    /// frees at 10 minutes, until 20: this one starts then. Had job 3 waited for nodes, when
+    /// it takes its place would not be known.
     #[test]
-    fn no_start_is_expected_behind_a_job_waiting_for_the_same_limit() {
+    fn a_job_queued_first_under_the_same_limit_goes_first() {
         let pending = "3|gpu|me|PENDING|0:00|10:00|1|cpu=1|gpu|QOSMaxJobsPerUserLimit|N/A||x\n";
         let mut s = two_jobs_of_mine(IDLE, [1, 1], pending);
+        let start = expected(&mut s, "gpu||2|||||||\n", 1);
+        assert_eq!(at(&start), in_minutes(20));
+        assert_eq!(
+            start.unwrap().sentence(),
+            "expected to start by 18:20 (in 20 min) on n2, when jobs 1 and 3 reach their time limits, or sooner if they end early"
+        );
+        let for_nodes = pending.replace("QOSMaxJobsPerUserLimit", "Resources");
+        let mut s = two_jobs_of_mine(IDLE, [1, 1], &for_nodes);
         assert_eq!(expected(&mut s, "gpu||2|||||||\n", 1), None);
     }
 
@@ -222,8 +231,8 @@ mod tests {
     }
 
     /// A job already pending behind the user's two running jobs (MaxJobsPU 2), with another
-    /// queued after it: it is expected when the first of the two ends; the one after it
-    /// does not count, and once it has room it is not said to wait.
+    /// queued after it: it is expected when the first of the two ends, as the one after it
+    /// goes after it; and once it has room it is not said to wait.
     #[test]
     fn a_pending_job_a_limit_holds_is_expected_when_the_limit_frees() {
         let held = "3|gpu|me|PENDING|0:00|10:00|1|cpu=1,gres/gpu=1|gpu|QOSMaxJobsPerUserLimit|N/A||x\n\
@@ -236,8 +245,8 @@ mod tests {
             ..Request::plain("gpu", 1, 600)
         };
         assert_eq!(at(&super::while_held("3", &req, &s)), in_minutes(10));
-        // Job 4 waits behind job 3, pending under the same limit: not known.
-        assert_eq!(super::while_held("4", &req, &s), None);
+        // Job 4 waits for job 3 too, which takes the first place to free, until 20 minutes.
+        assert_eq!(at(&super::while_held("4", &req, &s)), in_minutes(20));
         s.qos = sacctmgr::parse_qos("gpu||3|||||||\n");
         assert_eq!(super::while_held("3", &req, &s), None);
     }
