@@ -2290,7 +2290,8 @@ fn a_job_a_limit_holds_is_told_when_it_starts() {
 
 /// A sweep whose tasks wait for the node is told when they start: the backfill scheduler
 /// plans an array's waiting tasks one by one and squeue shows the last one's start on their
-/// one record (to its 60 s resolution), which is when the timeline expects the last task. Each
+/// one record (to its 60 s resolution), which is when the timeline expects the last task;
+/// `status SWEEP` works the timeline out again once the sweep is queued. Each
 /// task needs the node whole here, so backfill's plan and the scheduler's starts agree.
 #[test]
 #[ignore = "needs a Slurm cluster: scripts/cluster-start.sh"]
@@ -2351,6 +2352,13 @@ fn a_sweeps_tasks_are_expected_when_backfill_plans_them() {
         "{status}"
     );
     assert!(!status.contains("Slurm expects it to start"), "{status}");
+    // And yenjob's own timeline, worked out again from the cluster as it is now.
+    assert!(
+        status.contains(
+            "if each task runs to its time limit (10 min), the next task is expected to start by"
+        ),
+        "{status}"
+    );
     let start = start.unwrap_or_else(|| panic!("squeue said {planned:?}"));
     assert!(
         (last - start).abs() <= 60,

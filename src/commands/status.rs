@@ -312,6 +312,9 @@ async fn sweep_tasks(slurm: &Slurm, sweep: &RunRecord, json: bool) -> anyhow::Re
             width,
         );
     }
+    if let Some(timeline) = sweep_timeline(slurm, &sweep, &rows).await {
+        println!("  {}", timeline.sentence());
+    }
     // Slurm plans the waiting tasks as one record: its start is the last planned task's.
     if let Some(by) = rows
         .iter()
@@ -331,6 +334,26 @@ async fn sweep_tasks(slurm: &Slurm, sweep: &RunRecord, json: bool) -> anyhow::Re
         }
     }
     Ok(0)
+}
+
+/// When the sweep's waiting tasks are expected to start and all to have ended, worked out
+/// from the cluster as it is now (`preflight::of_queued_array`); `None` when none waits.
+async fn sweep_timeline(
+    slurm: &Slurm,
+    sweep: &RunRecord,
+    rows: &[Row],
+) -> Option<preflight::Timeline> {
+    let grid = sweep.sweep.as_ref()?;
+    let waiting = rows.iter().any(|r| r.status.state.is_waiting());
+    if !waiting || sweep.backend != runs::BackendKind::Slurm {
+        return None;
+    }
+    let mut one = sweep.request.clone()?;
+    one.tasks = 1;
+    sweep.changed_limits.apply_to(&mut one);
+    let array = &grid.submissions.last()?.job_id;
+    let (state, _) = super::gather_state(slurm).await.ok()?;
+    preflight::of_queued_array(array, &one, grid.throttle, &state)
 }
 
 /// `submit --follow` of a sweep: a line each time the counts change, until every task ended.

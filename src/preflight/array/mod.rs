@@ -8,7 +8,7 @@
 
 mod timeline;
 
-pub use timeline::Timeline;
+pub use timeline::{Timeline, of_queued_array};
 
 use crate::slurm::duration::SlurmTime;
 use crate::slurm::sacctmgr::Qos;

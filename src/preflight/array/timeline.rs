@@ -10,6 +10,7 @@ use crate::preflight::rules;
 use crate::preflight::{ClusterState, Reason, Request, usage};
 use crate::slurm::clock;
 use crate::slurm::sinfo::NodeRow;
+use crate::slurm::squeue::QueuedJob;
 
 /// When an array's tasks are expected to start and the last of them to end, if each runs to
 /// its time limit.
@@ -94,17 +95,10 @@ fn as_optional_timestamp<S: serde::Serializer>(at: &Option<i64>, to: S) -> Resul
 }
 
 /// The timeline of an array of `tasks` tasks of `one`'s shape, of which the first `started`
-/// run in `state` and the next waits for `waits_for`, at most `cap` at once. Each task that
-/// waits starts no sooner than the one before it, nor before a slot of the throttle frees (the
-/// first of the array's running tasks ends), nor before every limit on running jobs or TRES
-/// that counts it lets it in as the jobs under it end (`rules::limit_rooms`: the user's under
-/// MaxJobsPU or MaxTRESPU, everyone's under GrpJobs..., the array's tasks before it among
-/// them); and on the nodes when the backfill scheduler would plan it behind the tasks before
-/// it, each taken as running from now until its own time limit.
-///
-/// `None` where a task waits for something that does not end on its own (a node out of
-/// service, TRES-minutes spent), behind other jobs pending under a limit in its way (they go
-/// first), or for something `expected_start` does not weigh.
+/// run in `state` and the next waits for `waits_for`, at most `cap` at once (see
+/// `carry_on`). `None` where a task waits for something that does not end on its own (a
+/// node out of service, TRES-minutes spent), behind a job queued first under a limit in its
+/// way that waits for something else, or for something `expected_start` does not weigh.
 pub(super) fn timeline(
     one: &Request,
     cap: u64,
@@ -127,10 +121,88 @@ pub(super) fn timeline(
     for index in 0..started {
         throttle.hold_another(&index.to_string(), now, now + task_seconds);
     }
+    carry_on(one, throttle, tasks, started, now + task_seconds, state)
+}
+
+/// The timeline of the array queued as job `array` (a sweep's latest submission), whose
+/// tasks are of `one`'s shape, at most `cap` at once: its running tasks hold the throttle
+/// until their time limits, and its waiting tasks, one record to Slurm, start as `carry_on`
+/// expects. `None` where none waits, or as for `timeline`.
+pub fn of_queued_array(
+    array: &str,
+    one: &Request,
+    cap: Option<u64>,
+    state: &ClusterState,
+) -> Option<Timeline> {
+    let of_array = |j: &&QueuedJob| j.id.split('_').next() == Some(array);
+    let running: Vec<&QueuedJob> = state
+        .queue
+        .iter()
+        .filter(of_array)
+        .filter(|j| !j.state.is_waiting())
+        .collect();
+    let waiting: u64 = state
+        .queue
+        .iter()
+        .filter(of_array)
+        .filter(|j| j.state.is_waiting())
+        .map(QueuedJob::task_count)
+        .sum();
+    if waiting == 0 {
+        return None;
+    }
+    let started = u64::try_from(running.len()).ok()?;
+    let mut throttle = LimitRoom::of_jobs(cap.unwrap_or(started + waiting));
+    let now = state.now?;
+    let mut ends_by = now;
+    for task in &running {
+        let end = state.end_of(task)?;
+        throttle.hold_another(&task.id, now, end);
+        ends_by = ends_by.max(end);
+    }
+    // The waiting tasks come in again one by one, as the timeline places them.
+    let without_them = ClusterState {
+        queue: state
+            .queue
+            .iter()
+            .filter(|j| !(of_array(j) && j.state.is_waiting()))
+            .cloned()
+            .collect(),
+        index: Default::default(),
+        ..state.clone()
+    };
+    carry_on(
+        one,
+        throttle,
+        started + waiting,
+        started,
+        ends_by,
+        &without_them,
+    )
+}
+
+/// Carries an array of `tasks` tasks of `one`'s shape on from the first `started`, which
+/// run in `state` (and hold `throttle`) and have all ended by `ends_by`. Each task that waits
+/// starts no sooner than the one before it, nor before a slot of the throttle frees (the first
+/// of the array's running tasks ends), nor before every limit on running jobs or TRES that
+/// counts it lets it in as the jobs under it end (`rules::limit_rooms`: the user's under
+/// MaxJobsPU or MaxTRESPU, everyone's under GrpJobs..., the array's tasks before it among
+/// them); and on the nodes when the backfill scheduler would plan it behind the tasks before
+/// it, each taken as running from now until its own time limit.
+fn carry_on(
+    one: &Request,
+    mut throttle: LimitRoom,
+    tasks: u64,
+    started: u64,
+    ends_by: i64,
+    state: &ClusterState,
+) -> Option<Timeline> {
+    let now = state.now?;
+    let task_seconds = i64::try_from(one.time_seconds).ok()?;
     let mut limits = rules::limit_rooms(one, state)?;
     let cpus = usage::cpus_of(one, state);
     let mut planned = state.clone();
-    let (mut next_start, mut last_start, mut all_end_by) = (None, None, now + task_seconds);
+    let (mut next_start, mut last_start, mut all_end_by) = (None, None, ends_by);
     let mut not_before = now;
     for index in started..tasks {
         for room in std::iter::once(&throttle).chain(&limits) {
@@ -152,9 +224,10 @@ pub(super) fn timeline(
         next_start.get_or_insert(at);
         last_start = Some(at);
         not_before = at;
-        all_end_by = at + task_seconds;
+        let end = at + task_seconds;
+        all_end_by = all_end_by.max(end);
         for room in std::iter::once(&mut throttle).chain(&mut limits) {
-            room.hold_another(&index.to_string(), at, all_end_by);
+            room.hold_another(&index.to_string(), at, end);
         }
     }
     Some(Timeline {
@@ -405,5 +478,27 @@ mod tests {
             minutes(plan.timeline.as_ref().unwrap()),
             (Some(10), Some(20), 30)
         );
+    }
+
+    /// A sweep queued as array 40, throttled to 2: tasks 0 and 1 run for 10 minutes more,
+    /// tasks 2 and 3 wait (one record to Slurm) and take their places when they end.
+    #[test]
+    fn a_queued_arrays_waiting_tasks_take_the_places_of_its_running_ones() {
+        let s = state(
+            "n1|gpu|mixed|1/1/0/2|8000|0|gpu:4|gpu:0|\n\
+             n2|gpu|mixed|1/1/0/2|8000|0|gpu:4|gpu:0|\n",
+            "40_0|gpu|me|RUNNING|5:00|15:00|1|cpu=1|normal|None|N/A|n1|x\n\
+             40_1|gpu|me|RUNNING|5:00|15:00|1|cpu=1|normal|None|N/A|n2|x\n\
+             40_[2-3%2]|gpu|me|PENDING|0:00|15:00|1|cpu=1|normal|JobArrayTaskLimit|N/A||x\n",
+        );
+        let one = Request::plain("gpu", 1, 15 * 60);
+        let t = of_queued_array("40", &one, Some(2), &s).unwrap();
+        assert_eq!(minutes(&t), (Some(10), Some(10), 25));
+        assert_eq!(
+            t.sentence(),
+            "if each task runs to its time limit (15 min), the 2 waiting tasks are expected to start by 18:10 (in 10 min), and all 4 have ended by 18:25 (in 25 min); sooner as tasks end early"
+        );
+        // Another array's tasks are not this one's.
+        assert_eq!(of_queued_array("41", &one, Some(2), &s), None);
     }
 }
