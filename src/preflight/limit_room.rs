@@ -1,8 +1,9 @@
 //! When a limit that running jobs hold lets one more job in. A job held by MaxJobsPU,
 //! MaxTRESPU, GrpJobs, GrpTRES or their kin waits for some of the jobs under that limit to
 //! end; Slurm's own answers (squeue's StartTime, `sbatch --test-only`) leave such limits out,
-//! so the pre-flight works it out: the jobs under the limit end at their time limits, the
-//! first to end first, until what is left and what the job asks for fit under the limit.
+//! so the pre-flight works it out: the jobs under the limit end at their time limits, those
+//! queued first that the limit holds too take their part as it frees, and the job fits once
+//! what is still held and what it asks for come to the limit at most.
 
 use crate::slurm::squeue::QueuedJob;
 use crate::slurm::state::JobState;
@@ -198,7 +199,7 @@ impl LimitRoom {
 const MOST_AHEAD: usize = 50;
 
 /// The order jobs were submitted in: their ids, an array's tasks by the array's.
-fn submitted(id: &str) -> (u64, u64) {
+pub(super) fn submitted(id: &str) -> (u64, u64) {
     let mut parts = id.split('_');
     let number = |part: Option<&str>| part.and_then(|p| p.parse().ok()).unwrap_or(u64::MAX);
     (number(parts.next()), number(parts.next()))

@@ -282,6 +282,18 @@ mod tests {
         (t.next_start.map(of), t.last_start.map(of), of(t.all_end_by))
     }
 
+    /// Of `req` on `s`, one task starts now and the others wait for `reason`; the next is
+    /// expected at 10 minutes, the last at 20, and all have ended by 30.
+    fn one_now_the_rest_by_20(req: &Request, s: &ClusterState, reason: &str) {
+        let plan = assess_array(req, None, s).array.unwrap();
+        assert_eq!(plan.start_now, 1);
+        assert_eq!(plan.wait_reason.map(|r| r.code()), Some(reason));
+        assert_eq!(
+            minutes(plan.timeline.as_ref().unwrap()),
+            (Some(10), Some(20), 30)
+        );
+    }
+
     /// Six tasks run two at a time: two now, each next pair when a pair ends.
     #[test]
     fn a_throttled_array_runs_in_waves_of_its_throttle() {
@@ -377,27 +389,13 @@ mod tests {
             tasks: 4,
             ..Request::plain("gpu", 1, 600)
         };
-        let verdict = assess_array(&req, None, &s);
-        let plan = verdict.array.unwrap();
-        assert_eq!(plan.start_now, 1);
-        assert_eq!(
-            plan.wait_reason.map(|r| r.code()),
-            Some("QOSMaxJobsPerUserLimit")
-        );
-        assert_eq!(
-            minutes(plan.timeline.as_ref().unwrap()),
-            (Some(10), Some(20), 30)
-        );
+        one_now_the_rest_by_20(&req, &s, "QOSMaxJobsPerUserLimit");
         // The user's own job pending under the QOS goes first, at 10 minutes beside the
         // second task; pending for nodes, when it takes its place is not known.
         let pending = "8|gpu|me|PENDING|0:00|10:00|1|cpu=1|sweep|QOSMaxJobsPerUserLimit|N/A||x\n";
         let mut behind = s.clone();
         behind.queue.extend(squeue::parse(pending));
-        let plan = assess_array(&req, None, &behind).array.unwrap();
-        assert_eq!(
-            minutes(plan.timeline.as_ref().unwrap()),
-            (Some(10), Some(20), 30)
-        );
+        one_now_the_rest_by_20(&req, &behind, "QOSMaxJobsPerUserLimit");
         s.queue.extend(squeue::parse(
             &pending.replace("QOSMaxJobsPerUserLimit", "Resources"),
         ));
@@ -415,16 +413,7 @@ mod tests {
             tasks: 4,
             ..Request::plain("gpu", 1, 600)
         };
-        let plan = assess_array(&req, None, &s).array.unwrap();
-        assert_eq!(plan.start_now, 1);
-        assert_eq!(
-            plan.wait_reason.map(|r| r.code()),
-            Some("AssocMaxJobsLimit")
-        );
-        assert_eq!(
-            minutes(plan.timeline.as_ref().unwrap()),
-            (Some(10), Some(20), 30)
-        );
+        one_now_the_rest_by_20(&req, &s, "AssocMaxJobsLimit");
     }
 
     /// Under QOS sweep's GrpJobs 2, shared by all users, with another user's job running for
@@ -440,13 +429,7 @@ mod tests {
             tasks: 4,
             ..Request::plain("gpu", 1, 600)
         };
-        let plan = assess_array(&req, None, &s).array.unwrap();
-        assert_eq!(plan.start_now, 1);
-        assert_eq!(plan.wait_reason.map(|r| r.code()), Some("QOSGrpJobsLimit"));
-        assert_eq!(
-            minutes(plan.timeline.as_ref().unwrap()),
-            (Some(10), Some(20), 30)
-        );
+        one_now_the_rest_by_20(&req, &s, "QOSGrpJobsLimit");
         s.queue.extend(squeue::parse(
             "8|gpu|you|PENDING|0:00|10:00|1|cpu=1|sweep|Resources|N/A||x\n",
         ));
@@ -468,16 +451,7 @@ mod tests {
             tasks: 4,
             ..Request::plain("gpu", 1, 600)
         };
-        let plan = assess_array(&req, None, &s).array.unwrap();
-        assert_eq!(plan.start_now, 1);
-        assert_eq!(
-            plan.wait_reason.map(|r| r.code()),
-            Some("QOSMaxGRESPerUser")
-        );
-        assert_eq!(
-            minutes(plan.timeline.as_ref().unwrap()),
-            (Some(10), Some(20), 30)
-        );
+        one_now_the_rest_by_20(&req, &s, "QOSMaxGRESPerUser");
     }
 
     /// A sweep queued as array 40, throttled to 2: tasks 0 and 1 run for 10 minutes more,

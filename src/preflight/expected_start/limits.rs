@@ -5,6 +5,7 @@
 //! scheduler would plan it on the nodes.
 
 use super::ExpectedStart;
+use crate::preflight::limit_room::submitted;
 use crate::preflight::rules::{Effect, Finding};
 use crate::preflight::{ClusterState, Reason, Request, usage};
 use crate::slurm::sinfo::NodeRow;
@@ -15,8 +16,8 @@ impl ClusterState {
     /// last of the limits lets it in, on the nodes.
     ///
     /// `None` where it never starts as asked, or where something in its way does not end on
-    /// its own: a limit that no running job holds (TRES-minutes spent), a limit other jobs
-    /// queued first wait for too (they take the room first), a node out of service.
+    /// its own: a limit that no running job holds (TRES-minutes spent), a job queued first
+    /// under one of its limits that waits for something else, a node out of service.
     pub(in crate::preflight) fn expected_start_of(
         &self,
         req: &Request,
@@ -53,26 +54,15 @@ impl ClusterState {
             .filter(|n| self.node_open(n, req))
             .collect();
         let cpus = usage::cpus_of(req, self);
-        match self.expected_start_after(req, cpus, &usable, not_before)? {
-            ExpectedStart::By {
-                at,
-                in_seconds,
-                node,
-                jobs_ending,
-                jobs_ahead_ending,
-                reservations_ending,
-                ..
-            } => Some(ExpectedStart::By {
-                at,
-                in_seconds,
-                node,
-                jobs_ending,
-                jobs_ahead_ending,
-                reservations_ending,
-                limit_jobs_ending,
-            }),
-            unknown @ ExpectedStart::NotKnown { .. } => Some(unknown),
+        let mut start = self.expected_start_after(req, cpus, &usable, not_before)?;
+        if let ExpectedStart::By {
+            limit_jobs_ending: jobs,
+            ..
+        } = &mut start
+        {
+            *jobs = limit_jobs_ending;
         }
+        Some(start)
     }
 }
 
@@ -81,15 +71,11 @@ impl ClusterState {
 /// the jobs queued after it (a later id) out of the queue, as those go after it. `None` where
 /// no limit holds it any more, or its start is not known.
 pub fn while_held(job: &str, req: &Request, state: &ClusterState) -> Option<ExpectedStart> {
-    let submitted = |id: &str| id.split('_').next()?.parse::<u64>().ok();
-    let this = submitted(job)?;
+    let this = submitted(job);
     let queue = state
         .queue
         .iter()
-        .filter(|j| match submitted(&j.id) {
-            Some(other) => other < this || !j.state.is_waiting(),
-            None => true,
-        })
+        .filter(|j| submitted(&j.id) < this || !j.state.is_waiting())
         .cloned()
         .collect();
     let without = ClusterState {
