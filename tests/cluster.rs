@@ -2344,6 +2344,11 @@ fn a_sweeps_tasks_are_expected_when_backfill_plans_them() {
     // `status` says that time once, for the waiting tasks, not as each one's start.
     let out = env.yenjob().args(["status", id.as_str()]).output().unwrap();
     let status = String::from_utf8_lossy(&out.stdout).to_string();
+    let json = env
+        .yenjob()
+        .args(["status", id.as_str(), "--json"])
+        .output()
+        .unwrap();
     cancel_all();
     assert!(
         status.contains(
@@ -2352,13 +2357,24 @@ fn a_sweeps_tasks_are_expected_when_backfill_plans_them() {
         "{status}"
     );
     assert!(!status.contains("Slurm expects it to start"), "{status}");
-    // And yenjob's own timeline, worked out again from the cluster as it is now.
+    // And yenjob's own timeline, worked out again from the cluster as it is now, with each
+    // waiting task's start under its row (and in JSON).
     assert!(
         status.contains(
             "if each task runs to its time limit (10 min), the next task is expected to start by"
         ),
         "{status}"
     );
+    let each = ", if the tasks and jobs before it run to their time limits";
+    assert_eq!(status.matches(each).count(), 2, "{status}");
+    let rows: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let starts: Vec<&serde_json::Value> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r.get("timeline_start"))
+        .collect();
+    assert_eq!(starts.len(), 2, "{rows}");
     let start = start.unwrap_or_else(|| panic!("squeue said {planned:?}"));
     assert!(
         (last - start).abs() <= 60,

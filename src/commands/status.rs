@@ -11,9 +11,9 @@ use crate::backend::{self, JobStatus};
 use crate::preflight::{self, ExpectedStart};
 use crate::run_dir::MetricEvent;
 use crate::runs::{self, RunRecord};
-use crate::slurm::Slurm;
 use crate::slurm::duration::SlurmTime;
 use crate::slurm::state::{JobState, explain_reason};
+use crate::slurm::{Slurm, clock};
 
 /// How many ended runs the default listing shows.
 const RECENT: usize = 10;
@@ -46,6 +46,13 @@ struct Row {
     /// when the pre-flight expects it, as the jobs under the limit end.
     #[serde(skip_serializing_if = "Option::is_none")]
     expected_start: Option<ExpectedStart>,
+    /// A sweep's waiting task: when yenjob's timeline of the sweep expects it to start, if
+    /// the tasks and jobs before it run to their time limits (`2026-11-30T21:34:00`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timeline_start: Option<String>,
+    /// The same in words, `by 21:34 (in 29 min)`.
+    #[serde(skip)]
+    timeline_start_words: Option<String>,
     /// The worker's latest step, epoch or test event, as in `metrics.jsonl`.
     progress: Option<MetricEvent>,
     /// For a run that ended without completing: what to do, with the command.
@@ -223,6 +230,8 @@ fn row(r: &RunRecord, mut status: JobStatus) -> Row {
         start_estimate: status.expected_start.clone().filter(|_| r.task.is_none()),
         waiting_tasks_planned_by: status.expected_start.clone().filter(|_| r.task.is_some()),
         expected_start: None,
+        timeline_start: None,
+        timeline_start_words: None,
         status,
     }
 }
@@ -257,7 +266,7 @@ async fn sweep_tasks(slurm: &Slurm, sweep: &RunRecord, json: bool) -> anyhow::Re
     let statuses = backend::statuses(slurm, &tasks, true).await?;
     let pairs: Vec<(RunRecord, JobStatus)> = tasks.into_iter().zip(statuses).collect();
     let sweep = backend::remember_ends(sweep, &pairs);
-    let rows: Vec<Row> = pairs
+    let mut rows: Vec<Row> = pairs
         .into_iter()
         .map(|(task, status)| {
             let index = task.task.unwrap_or(0);
@@ -275,6 +284,19 @@ async fn sweep_tasks(slurm: &Slurm, sweep: &RunRecord, json: bool) -> anyhow::Re
             }
         })
         .collect();
+    let timeline = sweep_timeline(slurm, &sweep, &rows).await;
+    if let Some(t) = &timeline {
+        // Slurm starts an array's waiting tasks in the order of their indices.
+        let waiting = rows.iter_mut().filter(|r| r.status.state.is_waiting());
+        for (row, &at) in waiting.zip(&t.task_starts) {
+            row.timeline_start = Some(clock::timestamp(at));
+            row.timeline_start_words = Some(format!(
+                "by {} (in {})",
+                clock::when(at, t.now),
+                clock::in_words(at - t.now)
+            ));
+        }
+    }
     if json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(0);
@@ -312,7 +334,7 @@ async fn sweep_tasks(slurm: &Slurm, sweep: &RunRecord, json: bool) -> anyhow::Re
             width,
         );
     }
-    if let Some(timeline) = sweep_timeline(slurm, &sweep, &rows).await {
+    if let Some(timeline) = &timeline {
         println!("  {}", timeline.sentence());
     }
     // Slurm plans the waiting tasks as one record: its start is the last planned task's.
@@ -429,6 +451,12 @@ fn print_row(row: &Row, width: usize) {
     }
     if let Some(start) = &row.expected_start {
         println!("{:>12} {}", "", start.sentence());
+    }
+    if let Some(by) = &row.timeline_start_words {
+        println!(
+            "{:>12} expected to start {by}, if the tasks and jobs before it run to their time limits",
+            ""
+        );
     }
     if let Some(note) = &s.note {
         println!("{:>12} {note}", "");

@@ -41,6 +41,10 @@ pub struct Timeline {
     waiting: u64,
     #[serde(skip)]
     task_seconds: i64,
+    /// When each waiting task is expected to start, in the order Slurm starts them (by
+    /// index).
+    #[serde(skip)]
+    pub task_starts: Vec<i64>,
 }
 
 impl Timeline {
@@ -203,6 +207,7 @@ fn carry_on(
     let cpus = usage::cpus_of(one, state);
     let mut planned = state.clone();
     let (mut next_start, mut last_start, mut all_end_by) = (None, None, ends_by);
+    let mut task_starts = Vec::new();
     let mut not_before = now;
     for index in started..tasks {
         for room in std::iter::once(&throttle).chain(&limits) {
@@ -223,6 +228,7 @@ fn carry_on(
         planned.add_running_behind_queue(task);
         next_start.get_or_insert(at);
         last_start = Some(at);
+        task_starts.push(at);
         not_before = at;
         let end = at + task_seconds;
         all_end_by = all_end_by.max(end);
@@ -238,13 +244,14 @@ fn carry_on(
         tasks,
         waiting: tasks - started,
         task_seconds,
+        task_starts,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::preflight::test_states::{IDLE, N1_HALF, two_nodes};
+    use crate::preflight::test_states::{IDLE, N1_HALF, in_minutes, two_nodes};
     use crate::preflight::{Throttle, assess_array};
     use crate::slurm::{sacctmgr, squeue};
 
@@ -468,6 +475,7 @@ mod tests {
         let one = Request::plain("gpu", 1, 15 * 60);
         let t = of_queued_array("40", &one, Some(2), &s).unwrap();
         assert_eq!(minutes(&t), (Some(10), Some(10), 25));
+        assert_eq!(t.task_starts, [in_minutes(10), in_minutes(10)]);
         assert_eq!(
             t.sentence(),
             "if each task runs to its time limit (15 min), the 2 waiting tasks are expected to start by 18:10 (in 10 min), and all 4 have ended by 18:25 (in 25 min); sooner as tasks end early"
