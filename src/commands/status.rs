@@ -50,7 +50,7 @@ struct Row {
     /// the tasks and jobs before it run to their time limits (`2026-11-30T21:34:00`).
     #[serde(skip_serializing_if = "Option::is_none")]
     timeline_start: Option<String>,
-    /// The same in words, `by 21:34 (in 29 min)`.
+    /// The same in words, `21:34 (in 29 min)`.
     #[serde(skip)]
     timeline_start_words: Option<String>,
     /// The worker's latest step, epoch or test event, as in `metrics.jsonl`.
@@ -290,11 +290,7 @@ async fn sweep_tasks(slurm: &Slurm, sweep: &RunRecord, json: bool) -> anyhow::Re
         let waiting = rows.iter_mut().filter(|r| r.status.state.is_waiting());
         for (row, &at) in waiting.zip(&t.task_starts) {
             row.timeline_start = Some(clock::timestamp(at));
-            row.timeline_start_words = Some(format!(
-                "by {} (in {})",
-                clock::when(at, t.now),
-                clock::in_words(at - t.now)
-            ));
+            row.timeline_start_words = Some(clock::when_and_how_soon(at, t.now));
         }
     }
     if json {
@@ -454,7 +450,7 @@ fn print_row(row: &Row, width: usize) {
     }
     if let Some(by) = &row.timeline_start_words {
         println!(
-            "{:>12} expected to start {by}, if the tasks and jobs before it run to their time limits",
+            "{:>12} expected to start by {by}, if the tasks and jobs before it run to their time limits",
             ""
         );
     }

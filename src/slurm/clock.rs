@@ -45,6 +45,11 @@ pub fn when(seconds: i64, now: i64) -> String {
     format!("{y}-{m:02}-{d:02} {clock}")
 }
 
+/// `14:06 (in 20 min)`: when `seconds` is, and how far ahead of `now`.
+pub fn when_and_how_soon(seconds: i64, now: i64) -> String {
+    format!("{} (in {})", when(seconds, now), in_words(seconds - now))
+}
+
 /// `59 min`, `3 h 20 min`, `2 days`: how far ahead something is.
 pub fn in_words(seconds: i64) -> String {
     let minutes = seconds.max(0) / 60;

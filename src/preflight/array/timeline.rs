@@ -52,13 +52,7 @@ impl Timeline {
     /// 14:20 (in 10 min), the last by 14:30 (in 20 min), and all 3 have ended by 14:40 (in 30
     /// min); sooner as tasks end early`
     pub fn sentence(&self) -> String {
-        let at = |t: i64| {
-            format!(
-                "{} (in {})",
-                clock::when(t, self.now),
-                clock::in_words(t - self.now)
-            )
-        };
+        let at = |t: i64| clock::when_and_how_soon(t, self.now);
         let each = format!(
             "if each task runs to its time limit ({})",
             clock::in_words(self.task_seconds)
@@ -251,7 +245,7 @@ fn carry_on(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::preflight::test_states::{IDLE, N1_HALF, in_minutes, two_nodes};
+    use crate::preflight::test_states::{ALLOCATED, IDLE, N1_HALF, in_minutes, two_nodes};
     use crate::preflight::{Throttle, assess_array};
     use crate::slurm::{sacctmgr, squeue};
 
@@ -317,8 +311,7 @@ mod tests {
     #[test]
     fn tasks_that_wait_for_nodes_start_as_the_nodes_free() {
         let s = state(
-            "n1|gpu|allocated|2/0/0/2|8000|0|gpu:4|gpu:0|\n\
-             n2|gpu|allocated|2/0/0/2|8000|0|gpu:4|gpu:0|\n",
+            ALLOCATED,
             "1|gpu|a|RUNNING|0:00|10:00|2|cpu=2|normal|None|N/A|n1|x\n\
              2|gpu|b|RUNNING|0:00|20:00|2|cpu=2|normal|None|N/A|n2|x\n",
         );

@@ -112,9 +112,8 @@ impl ExpectedStart {
                     .flatten()
                     .collect::<Vec<_>>();
                 format!(
-                    "expected to start by {} (in {}) on {node}, when {}{sooner}",
-                    clock::when(*at, now),
-                    clock::in_words(at - now),
+                    "expected to start by {} on {node}, when {}{sooner}",
+                    clock::when_and_how_soon(*at, now),
                     when.join(" and "),
                 )
             }

@@ -87,10 +87,9 @@ impl Ctx<'_> {
                 Reason::Reservation,
                 Effect::Pends,
                 format!(
-                    "reservation {} begins at {} (in {}); the job waits for it",
+                    "reservation {} begins at {}; the job waits for it",
                     r.name,
-                    clock::when(start, now),
-                    clock::in_words(start - now)
+                    clock::when_and_how_soon(start, now)
                 ),
             )
         })
@@ -106,11 +105,7 @@ impl Ctx<'_> {
         };
         let now = self.state.now.unwrap_or_default();
         let until = match r.end {
-            Some(end) => format!(
-                "it ends at {} (in {})",
-                clock::when(end, now),
-                clock::in_words(end - now)
-            ),
+            Some(end) => format!("it ends at {}", clock::when_and_how_soon(end, now)),
             None => "it has no end time".to_string(),
         };
         let message = match r.start {
@@ -119,9 +114,8 @@ impl Ctx<'_> {
                     .map(|t| format!("ask for at most {t} (`--time`) to start now, or "))
                     .unwrap_or_default();
                 format!(
-                    "the nodes of partition {p} that are up are kept for {what} from {} (in {}), and this job's time limit of {} would run into it: {fits}it waits until {until}",
-                    clock::when(start, now),
-                    clock::in_words(start - now),
+                    "the nodes of partition {p} that are up are kept for {what} from {}, and this job's time limit of {} would run into it: {fits}it waits until {until}",
+                    clock::when_and_how_soon(start, now),
                     format_seconds(self.req.time_seconds),
                 )
             }
