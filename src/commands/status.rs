@@ -199,12 +199,23 @@ async fn observe(slurm: &Slurm, records: &[RunRecord], fresh: bool) -> anyhow::R
     Ok(lines)
 }
 
-/// The request of a job Slurm keeps pending with no start in sight, as it does one a limit
-/// holds: the pre-flight may tell when it starts.
+/// The request of a job a limit on running jobs or TRES holds, for the pre-flight to tell
+/// when it starts.
 fn held_by_limit(r: &RunRecord, row: &Row) -> Option<preflight::Request> {
-    let waiting = row.status.state.is_waiting() && row.start_estimate.is_none();
     let slurms = r.backend == runs::BackendKind::Slurm && r.task.is_none();
-    r.request.clone().filter(|_| waiting && slurms)
+    let held = waits_for_jobs_under_a_limit(&row.status);
+    r.request.clone().filter(|_| held && slurms)
+}
+
+/// Whether a job waits for jobs under a limit on running jobs or TRES to end (MaxJobsPU,
+/// GrpTRES...), with no start from Slurm, whose backfill plans no such job. A job waiting
+/// for anything else (nodes not planned yet, a dependency, a wall-time limit) costs no
+/// reading of the cluster: the pre-flight could say no more than Slurm.
+fn waits_for_jobs_under_a_limit(status: &JobStatus) -> bool {
+    let reason = status.reason.as_deref().unwrap_or_default();
+    status.state.is_waiting()
+        && status.expected_start.is_none()
+        && preflight::LimitCode::opens_as_jobs_end(reason)
 }
 
 fn row(r: &RunRecord, mut status: JobStatus) -> Row {
@@ -571,5 +582,46 @@ fn progress_text(e: &MetricEvent) -> String {
             humantime::format_duration(Duration::from_secs(*seconds_left as u64))
         ),
         _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(reason: &str, start: Option<&str>) -> JobStatus {
+        JobStatus {
+            state: JobState::Pending,
+            reason: Some(reason.to_string()),
+            elapsed: SlurmTime::NotSet,
+            time_limit: SlurmTime::NotSet,
+            nodes: String::new(),
+            exit_code: None,
+            source: "squeue",
+            note: None,
+            expected_start: start.map(str::to_string),
+        }
+    }
+
+    /// Regression: `status` read the whole cluster for every pending job without a start,
+    /// though only a job a count or TRES limit holds gets one from the pre-flight.
+    #[test]
+    fn only_a_job_a_limit_holds_has_the_cluster_read() {
+        assert!(waits_for_jobs_under_a_limit(&pending(
+            "QOSMaxJobsPerUserLimit",
+            None
+        )));
+        assert!(waits_for_jobs_under_a_limit(&pending("QOSGrpGRES", None)));
+        for not_a_count in ["Resources", "Priority", "Dependency", "None"] {
+            assert!(!waits_for_jobs_under_a_limit(&pending(not_a_count, None)));
+        }
+        assert!(!waits_for_jobs_under_a_limit(&pending(
+            "QOSMaxWallDurationPerJobLimit",
+            None
+        )));
+        assert!(!waits_for_jobs_under_a_limit(&pending(
+            "QOSMaxJobsPerUserLimit",
+            Some("2026-11-30T21:34:00")
+        )));
     }
 }
