@@ -1717,7 +1717,7 @@ fn sweep_verdicts_match_what_slurm_does() {
         v["message"]
             .as_str()
             .unwrap()
-            .contains("10 task(s) would fit"),
+            .contains("10 tasks would fit"),
         "{v}"
     );
     let out = env.yenjob().arg("submit").arg(&spec).output().unwrap();
@@ -1951,7 +1951,7 @@ fn requeue_of_one_task_resumes_it_alone() {
     assert!(said.contains("running again: task 2 (seed=3)"), "{said}");
     let again = said
         .lines()
-        .find_map(|l| l.strip_prefix("Submitted 1 task(s) of sweep "))
+        .find_map(|l| l.strip_prefix("Submitted 1 task of sweep "))
         .and_then(|l| l.split(" again as array ").nth(1))
         .and_then(|l| l.split_whitespace().next())
         .unwrap_or_else(|| panic!("{said}"))

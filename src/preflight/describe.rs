@@ -11,6 +11,7 @@ use crate::slurm::tres::Tres;
 use super::reserved::Kept;
 use super::rules::job_qos;
 use super::usage;
+use super::words;
 use super::{ClusterState, Request};
 
 pub fn facts(req: &Request, state: &ClusterState) -> Vec<String> {
@@ -66,9 +67,11 @@ pub fn facts(req: &Request, state: &ClusterState) -> Vec<String> {
     .map(|rule| format!(", {rule}"))
     .collect();
     facts.push(format!(
-        "partition {}{shown_state}: {} node(s), {gpus_free} of {gpus_total} GPUs{typed} free, {cpus_idle} of {cpus_total} CPUs idle, max time {}{max_mem}{rules}, QOS {}; EnforcePartLimits {}",
+        "partition {}{shown_state}: {}, {gpus_free} of {}{typed} free, {cpus_idle} of {} idle, max time {}{max_mem}{rules}, QOS {}; EnforcePartLimits {}",
         p.name,
-        nodes.len(),
+        words::count(nodes.len() as u64, "node"),
+        words::count(gpus_total, "GPU"),
+        words::count(cpus_total, "CPU"),
         p.max_time,
         p.qos.as_deref().unwrap_or("none"),
         state.config.enforce_part_limits
@@ -88,11 +91,11 @@ pub fn facts(req: &Request, state: &ClusterState) -> Vec<String> {
             _ => format!(": {}", crate::slurm::hostlist::abridged(&fitting, 8)),
         };
         facts.push(format!(
-            "{}: {} of partition {}'s {} node(s) match {}{named}",
+            "{}: {} of partition {}'s {} match {}{named}",
             choices.join(", "),
             fitting.len(),
             p.name,
-            nodes.len(),
+            words::count(nodes.len() as u64, "node"),
             if choices.len() == 1 { "it" } else { "them" }
         ));
     }
@@ -161,7 +164,7 @@ pub fn facts(req: &Request, state: &ClusterState) -> Vec<String> {
             })
             .sum();
         let part = if cores > 0 {
-            format!("{cores} CPUs of ")
+            format!("{} of ", words::count(cores, "CPU"))
         } else {
             String::new()
         };
@@ -226,18 +229,18 @@ pub fn facts(req: &Request, state: &ClusterState) -> Vec<String> {
             .map(|account| {
                 let held = usage::held_by_account(q, account, state);
                 format!(
-                    "; the users of account {account} have {} running ({} GPUs) and {} pending under it",
+                    "; the users of account {account} have {} running ({}) and {} pending under it",
                     held.running_jobs,
-                    held.tres.gpus(),
+                    words::count(held.tres.gpus(), "GPU"),
                     held.submitted_jobs - held.running_jobs
                 )
             })
             .unwrap_or_default();
         facts.push(format!(
-            "QOS {}: {limits}; you have {} running ({} GPUs) and {} pending under it{account}",
+            "QOS {}: {limits}; you have {} running ({}) and {} pending under it{account}",
             q.name,
             held.running_jobs,
-            held.tres.gpus(),
+            words::count(held.tres.gpus(), "GPU"),
             held.submitted_jobs - held.running_jobs
         ));
     }
@@ -265,18 +268,15 @@ pub fn facts(req: &Request, state: &ClusterState) -> Vec<String> {
         ));
         let held = usage::held_in_account(&a.account, state);
         facts.push(format!(
-            "account {} (shared by its users): {}; they have {} running ({} GPUs) and {} pending",
+            "account {} (shared by its users): {}; they have {} running ({}) and {} pending",
             a.account,
             parts.join(", "),
             held.running_jobs,
-            held.tres.gpus(),
+            words::count(held.tres.gpus(), "GPU"),
             held.submitted_jobs - held.running_jobs
         ));
     }
-    let gpus = match &req.gpu_type {
-        Some(t) => format!("{} {t} GPU(s)", req.gpus),
-        None => format!("{} GPU(s)", req.gpus),
-    };
+    let gpus = words::count(req.gpus, &words::gpu(req.gpu_type.as_deref()));
     let mem = usage::memory_of(req, state)
         .map(|m| {
             let default = if req.mem_mib.is_none() {
@@ -303,18 +303,18 @@ pub fn facts(req: &Request, state: &ClusterState) -> Vec<String> {
         Some(node) => {
             let t = usage::whole_node_tres(req, state, node);
             format!(
-                ", on a node of its own (`exclusive`: on {} Slurm gives it {} CPU(s), {} GPU(s) and {} MiB, and limits count those)",
+                ", on a node of its own (`exclusive`: on {} Slurm gives it {}, {} and {} MiB, and limits count those)",
                 node.node,
-                t.get("cpu").unwrap_or(0),
-                t.gpus(),
+                words::count(t.get("cpu").unwrap_or(0), "CPU"),
+                words::count(t.gpus(), "GPU"),
                 t.get("mem").unwrap_or(0)
             )
         }
         _ => String::new(),
     };
     facts.push(format!(
-        "this job asks for {gpus}, {} CPU(s){raised}{mem}, {}{whole}",
-        req.cpus,
+        "this job asks for {gpus}, {}{raised}{mem}, {}{whole}",
+        words::count(req.cpus, "CPU"),
         format_seconds(req.time_seconds)
     ));
     facts

@@ -26,6 +26,7 @@ mod reason;
 mod reserved;
 mod rules;
 mod usage;
+pub mod words;
 
 #[cfg(test)]
 mod replay_tests;

@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 
+use super::words;
 use super::{ClusterState, Request};
 use crate::slurm::sinfo::NodeRow;
 use crate::slurm::squeue::QueuedJob;
@@ -412,15 +413,11 @@ pub fn describe(held: &HeldUp<'_>, partition: &str, now: i64) -> String {
         (n, None) => format!(" on {n} nodes"),
         (n, Some(c)) => format!(" on {n} nodes with features {c}"),
     };
-    let gpus = match held.job.gpu_type() {
-        Some(t) => format!("{t} GPUs"),
-        None => "GPUs".to_string(),
-    };
+    let gpus = words::count(held.job.gpus, &words::gpu(held.job.gpu_type()));
     format!(
-        "job {} ({whose}), queued ahead of this one, waits for {} CPUs and {} {gpus}{nodes} and is expected to start at {}",
+        "job {} ({whose}), queued ahead of this one, waits for {} and {gpus}{nodes} and is expected to start at {}",
         held.job.id,
-        held.job.cpus,
-        held.job.gpus,
+        words::count(held.job.cpus, "CPU"),
         clock::when(held.start, now)
     )
 }

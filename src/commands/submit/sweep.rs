@@ -348,8 +348,8 @@ pub(super) async fn rerun_failed(mut record: RunRecord, opts: &Options<'_>) -> a
     }
     runs::save(&record)?;
     println!(
-        "Submitted {} task(s) of sweep {} again as array {job_id} ({array})",
-        failed.len(),
+        "Submitted {} of sweep {} again as array {job_id} ({array})",
+        crate::preflight::words::count(failed.len() as u64, "task"),
         record.run_id
     );
     println!("  follow it:    yenjob status {}", record.job_id);

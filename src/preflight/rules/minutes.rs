@@ -8,8 +8,8 @@ use crate::slurm::sacctmgr::{AccountLimits, Association, MinutesLimits, Qos};
 
 use super::super::reason::{Holder, LimitCode, Reason, Scope};
 use super::super::usage::{self, MinutesOf};
-use super::waits::{never, noun};
-use super::{Ctx, Effect, Finding, Seen};
+use super::waits::never;
+use super::{Ctx, Effect, Finding, Seen, words};
 
 /// Whose TRES-minutes limits, named as a sentence names them.
 pub(super) struct Minutes<'a> {
@@ -81,7 +81,7 @@ impl Ctx<'_> {
                         0 => String::new(),
                         fits => format!(
                             "; with {asked} {} a time limit of at most {} fits",
-                            noun(tres),
+                            words::tres_noun(tres, asked),
                             format_seconds(fits * 60)
                         ),
                     };
@@ -91,8 +91,8 @@ impl Ctx<'_> {
                         format!(
                             "{} allows {max} {}-minutes {per}: {} times the time limit; this job asks for {asked} × {minutes} min = {wanted}{}{shorter}",
                             m.name,
-                            minute_noun(tres),
-                            noun(tres),
+                            words::tres_unit(tres),
+                            words::tres_nouns(tres),
                             never(effect)
                         ),
                     )
@@ -122,8 +122,8 @@ impl Ctx<'_> {
                         format!(
                             "{} has used {spent} of the {max} {}-minutes it may use (GrpTRESMins, a budget that decays with time); jobs asking for {} wait until an administrator raises it or past use decays",
                             m.name,
-                            minute_noun(tres),
-                            noun(tres)
+                            words::tres_unit(tres),
+                            words::tres_nouns(tres)
                         ),
                     )
                 })
@@ -156,8 +156,8 @@ impl Ctx<'_> {
             let what = format!(
                 "{} allows {max} {}-minutes to its running jobs together (GrpTRESRunMins: {} times the time left)",
                 m.name,
-                minute_noun(tres),
-                noun(tres)
+                words::tres_unit(tres),
+                words::tres_nouns(tres)
             );
             if wanted > max {
                 if let Some(effect) = alone {
@@ -236,19 +236,5 @@ fn grp_wall_code(holder: Holder) -> LimitCode {
     match holder {
         Holder::Qos => LimitCode::QOS_GRP_WALL,
         Holder::Assoc => LimitCode::ASSOC_GRP_WALL,
-    }
-}
-
-/// `GPU`, `CPU`: a TRES as the first half of "GPU-minutes".
-fn minute_noun(tres: &str) -> String {
-    match tres {
-        "cpu" => "CPU".into(),
-        "mem" => "MiB".into(),
-        "node" => "node".into(),
-        "gres/gpu" => "GPU".into(),
-        other => match other.strip_prefix("gres/gpu:") {
-            Some(ty) => format!("{ty} GPU"),
-            None => other.to_string(),
-        },
     }
 }

@@ -23,6 +23,7 @@ use super::expected_start::ExpectedStart;
 use super::limit_room::{Counted, LimitRoom};
 use super::reason::{Reason, Scope};
 use super::usage::{self, Held};
+use super::words;
 use super::{ClusterState, Request};
 
 pub use nodes::room_message;
@@ -424,10 +425,7 @@ pub fn pick_association<'a>(req: &Request, state: &'a ClusterState) -> Option<&'
 
 /// `1 job`, `2 jobs`.
 fn jobs(n: u64) -> String {
-    match n {
-        1 => "1 job".to_string(),
-        n => format!("{n} jobs"),
-    }
+    words::count(n, "job")
 }
 
 /// Which limits an earlier QOS already set: Slurm takes each from the first QOS that has it.

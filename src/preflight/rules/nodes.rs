@@ -14,7 +14,7 @@ use super::super::queue_ahead::{self, HeldUp};
 use super::super::reason::Reason;
 use super::super::usage;
 use super::super::{ClusterState, Request};
-use super::{Ctx, Effect, Finding};
+use super::{Ctx, Effect, Finding, words};
 
 /// Why a job behind one that named its nodes may not use them.
 const KEPT_FOR_NAMED_JOBS: &str =
@@ -156,9 +156,7 @@ impl Ctx<'_> {
         if let Some(found) = self.beyond_own_cores(&usable) {
             return Some(found);
         }
-        let gpu_word = gpu_type
-            .map(|t| format!("{t} GPUs"))
-            .unwrap_or("GPUs".into());
+        let gpu = words::gpu(gpu_type);
         let free_gpus: u64 = usable.iter().map(|n| n.free_gpus_of(gpu_type)).sum();
         let total_gpus: u64 = usable.iter().map(|n| n.gpus_of(gpu_type)).sum();
         let free_cpus: u64 = usable
@@ -225,7 +223,7 @@ impl Ctx<'_> {
             reason,
             Effect::Pends,
             format!(
-                "{} {free_gpus} of {total_gpus} {gpu_word} and {free_cpus} of {total_cpus} CPUs free{kept}; this job asks for {} {gpu_word} and {} CPUs{memory} on one node, so it waits for {waits_for}{behind}",
+                "{} {free_gpus} of {} and {free_cpus} of {} free{kept}; this job asks for {} and {}{memory} on one node, so it waits for {waits_for}{behind}",
                 match (&self.req.nodelist, self.req.which_nodes()) {
                     (Some(node), _) =>
                         format!("node {node} of partition {} has", self.partition.name),
@@ -234,8 +232,10 @@ impl Ctx<'_> {
                     (None, which) =>
                         format!("partition {}'s nodes{which} have", self.partition.name),
                 },
-                self.req.gpus,
-                self.cpus
+                words::count(total_gpus, &gpu),
+                words::count(total_cpus, "CPU"),
+                words::count(self.req.gpus, &gpu),
+                words::count(self.cpus, "CPU")
             ),
         );
         Some(found.expecting(expected_start))
@@ -264,8 +264,8 @@ impl Ctx<'_> {
         }
         if self.req.exclusive && !p.whole_nodes() {
             return format!(
-                "; it asks for a node of its own (`exclusive`), and jobs run on {taken} of the {} nodes it may use",
-                usable.len()
+                "; it asks for a node of its own (`exclusive`), and jobs run on {taken} of the {} it may use",
+                words::count(usable.len() as u64, "node")
             );
         }
         let rule = if p.whole_nodes() {
@@ -274,9 +274,9 @@ impl Ctx<'_> {
             "runs one user's jobs on a node at a time (ExclusiveUser), and other users' jobs run on"
         };
         format!(
-            "; partition {} {rule} {taken} of its {} nodes",
+            "; partition {} {rule} {taken} of its {}",
             p.name,
-            usable.len()
+            words::count(usable.len() as u64, "node")
         )
     }
 
@@ -396,8 +396,10 @@ impl Ctx<'_> {
                 Reason::Resources,
                 Effect::PendsForever,
                 format!(
-                    "reservation {} keeps {most} CPUs of a node, and a job in it runs on those alone; this job asks for {} CPUs on one node, so it will never start there unless an administrator gives the reservation more cores",
-                    own[0].0.name, self.cpus
+                    "reservation {} keeps {} of a node, and a job in it runs on those alone; this job asks for {} on one node, so it will never start there unless an administrator gives the reservation more cores",
+                    own[0].0.name,
+                    words::count(most, "CPU"),
+                    words::count(self.cpus, "CPU")
                 ),
             )
         })
@@ -524,11 +526,7 @@ fn sharing_cpus_words(
 
 /// The sentence for a job that starts now.
 pub fn room_message(req: &Request, state: &ClusterState) -> String {
-    let gpu_word = req
-        .gpu_type
-        .as_ref()
-        .map(|t| format!("{t} GPUs"))
-        .unwrap_or("GPUs".into());
+    let gpus = words::count(req.gpus, &words::gpu(req.gpu_type.as_deref()));
     let cpus = usage::cpus_of(req, state);
     let on = match (req.which_nodes(), req.exclusive) {
         (which, false) if which.is_empty() => which,
@@ -536,8 +534,9 @@ pub fn room_message(req: &Request, state: &ClusterState) -> String {
         (which, true) => format!(" on a node{which} of its own (`exclusive`)"),
     };
     let mut message = format!(
-        "partition {} has room for {} {gpu_word} and {cpus} CPUs{on} now",
-        req.partition, req.gpus,
+        "partition {} has room for {gpus} and {}{on} now",
+        req.partition,
+        words::count(cpus, "CPU"),
     );
     // One pass over the partition's nodes serves both: a job that has room without
     // preempting may share CPUs; one that has none preempts.
@@ -560,8 +559,12 @@ pub fn room_message(req: &Request, state: &ClusterState) -> String {
         .filter(|j| j.partition == req.partition)
         .count();
     if ahead > 0 {
+        let (ahead, wait, they) = match ahead {
+            1 => ("1 job".to_string(), "waits", "it is"),
+            n => (format!("{n} jobs"), "wait", "they are"),
+        };
         message.push_str(&format!(
-            " ({ahead} job(s) queued ahead wait for resources there; this one ends before they are expected to start, so the backfill scheduler starts it within a minute)"
+            " ({ahead} queued ahead {wait} for resources there; this one ends before {they} expected to start, so the backfill scheduler starts it within a minute)"
         ));
     }
     message

@@ -12,7 +12,7 @@ use super::super::usage;
 use super::super::{ClusterState, Request};
 use super::minutes::Minutes;
 use super::waits::alone_over;
-use super::{Ctx, Effect, Finding, Seen, job_qos, jobs};
+use super::{Ctx, Effect, Finding, Seen, job_qos, jobs, words};
 
 /// An array whose last index (`tasks - 1`) reaches the site's MaxArraySize: sbatch says so
 /// before anything else.
@@ -415,13 +415,9 @@ impl Ctx<'_> {
                     };
                     format!("no node in partition {p} has {t} GPUs ({here})")
                 }
-                Some(t) => format!(
-                    "no node in partition {p} has {} {t} GPUs (the largest has {most})",
-                    req.gpus
-                ),
-                None => format!(
-                    "no node in partition {p} has {} GPUs (the largest has {most})",
-                    req.gpus
+                gpu_type => format!(
+                    "no node in partition {p} has {} (the largest has {most})",
+                    words::count(req.gpus, &words::gpu(gpu_type))
                 ),
             });
         }
@@ -432,7 +428,8 @@ impl Ctx<'_> {
         {
             let fewest = with_gpus.iter().map(|n| n.cpus_total).min().unwrap_or(0);
             return refuse(format!(
-                "this job asks for a whole node (`exclusive`), and Slurm gives it every CPU of one; partition {p} allows {max} CPUs per node (MaxCPUsPerNode), and its nodes have {fewest} or more"
+                "this job asks for a whole node (`exclusive`), and Slurm gives it every CPU of one; partition {p} allows {} per node (MaxCPUsPerNode), and its nodes have {fewest} or more",
+                words::count(max, "CPU")
             ));
         }
         if let Some(raised) = self.raised_cpus_over_a_node() {
@@ -565,10 +562,10 @@ impl Ctx<'_> {
         let most = self.nodes.iter().map(|n| n.cpus_total).max()?;
         (self.cpus > req.cpus && self.cpus > most).then(|| {
             format!(
-                "partition {} allows {per_cpu} MiB of memory per CPU (MaxMemPerCPU), so Slurm gives this job's {} MiB {} CPUs, and no node there has {} (the largest has {most}); ask for at most {}M, or use a partition without that limit",
+                "partition {} allows {per_cpu} MiB of memory per CPU (MaxMemPerCPU), so Slurm gives this job's {} MiB {}, and no node there has {} (the largest has {most}); ask for at most {}M, or use a partition without that limit",
                 p.name,
                 usage::memory_of(req, self.state).unwrap_or(0),
-                self.cpus,
+                words::count(self.cpus, "CPU"),
                 self.cpus,
                 per_cpu * most
             )
@@ -586,12 +583,14 @@ impl Ctx<'_> {
         (req.cpus > cap).then(|| {
             let why = match p.max_cpus_per_node {
                 Some(m) if m == cap => format!(
-                    "partition {} allows {m} CPUs per node (MaxCPUsPerNode)",
-                    p.name
+                    "partition {} allows {} per node (MaxCPUsPerNode)",
+                    p.name,
+                    words::count(m, "CPU")
                 ),
                 _ => format!(
-                    "no node in partition {} has {} CPUs (the largest has {cap})",
-                    p.name, req.cpus
+                    "no node in partition {} has {} (the largest has {cap})",
+                    p.name,
+                    words::count(req.cpus, "CPU")
                 ),
             };
             format!("{why}; ask for at most {cap}")
@@ -727,11 +726,11 @@ impl Ctx<'_> {
                 let held = user.submitted_jobs;
                 let message = if self.req.tasks > 1 {
                     format!(
-                        "this array has {} tasks, each a job to Slurm, and you already have {} queued or running under QOS {}, which allows {max} per user: {} task(s) would fit",
+                        "this array has {} tasks, each a job to Slurm, and you already have {} queued or running under QOS {}, which allows {max} per user: {} would fit",
                         self.req.tasks,
                         jobs(held),
                         q.name,
-                        max.saturating_sub(held)
+                        words::count(max.saturating_sub(held), "task")
                     )
                 } else {
                     format!(

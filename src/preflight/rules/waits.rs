@@ -12,7 +12,7 @@ use super::super::limit_room::Counted;
 use super::super::reason::{Holder, LimitCode, Reason, Scope};
 use super::super::usage::{self, Held};
 use super::minutes::Minutes;
-use super::{Ctx, Effect, Finding, Seen, jobs};
+use super::{Ctx, Effect, Finding, Seen, jobs, words};
 
 impl Ctx<'_> {
     /// `_qos_job_runnable_pre_select`: GrpJobs, MaxJobsPU, MaxWall; then the association's.
@@ -213,7 +213,7 @@ impl Ctx<'_> {
                             format!(
                                 "your association ({}) holds {used} of its {max} {}; this job asks for {asked}",
                                 a.describe(),
-                                noun(tres)
+                                words::tres_noun(tres, max)
                             ),
                         )
                         .held_in(self.room(Counted::Tres(tres.to_string()), max, |j| {
@@ -252,7 +252,7 @@ impl Ctx<'_> {
                         format!(
                             "the users of account {} hold {used} of its {max} {} together (GrpTRES); this job asks for {asked}",
                             a.account,
-                            noun(tres)
+                            words::tres_noun(tres, max)
                         ),
                     )
                     .held_in(self.room(
@@ -320,7 +320,7 @@ impl Ctx<'_> {
                     format!(
                         "account {} allows {max} {} to all its users together (GrpTRES); this job alone asks for {asked}{}",
                         a.account,
-                        noun(tres),
+                        words::tres_noun(tres, max),
                         never(effect)
                     ),
                 )
@@ -355,18 +355,18 @@ impl Ctx<'_> {
                 let who = match scope {
                     Scope::Group => format!(
                         "all users together hold {used} of the {max} {} of QOS {}",
-                        noun(tres),
+                        words::tres_noun(tres, max),
                         q.name
                     ),
                     Scope::PerAccount => format!(
                         "the users of account {} hold {used} of the {max} {} QOS {} allows per account (MaxTRESPA)",
                         usage::account_of(self.req, self.state).unwrap_or("?"),
-                        noun(tres),
+                        words::tres_noun(tres, max),
                         q.name
                     ),
                     _ => format!(
                         "you hold {used} of the {max} {} QOS {} allows per user",
-                        noun(tres),
+                        words::tres_noun(tres, max),
                         q.name
                     ),
                 };
@@ -430,7 +430,7 @@ impl Ctx<'_> {
                         format!(
                             "QOS {} requires at least {min} {} per job (MinTRES); this job asks for {asked}{}; ask for at least {min}, or use a partition or QOS without that minimum",
                             q.name,
-                            noun(tres),
+                            words::tres_noun(tres, min),
                             never(effect)
                         ),
                     )
@@ -529,7 +529,7 @@ pub(super) fn alone_over(
         format!(
             "QOS {} allows {max} {} {per}; this job alone asks for {asked}{}",
             q.name,
-            noun(tres),
+            words::tres_noun(tres, max),
             never(effect)
         ),
     )
@@ -554,24 +554,10 @@ fn alone_over_assoc(
         format!(
             "your association ({}) allows {max} {} {per}; this job alone asks for {asked}{}",
             a.describe(),
-            noun(tres),
+            words::tres_noun(tres, max),
             never(effect)
         ),
     )
-}
-
-/// How a TRES reads in a sentence.
-pub(super) fn noun(tres: &str) -> String {
-    match tres {
-        "cpu" => "CPUs".into(),
-        "mem" => "MiB of memory".into(),
-        "node" => "nodes".into(),
-        "gres/gpu" => "GPUs".into(),
-        other => match other.strip_prefix("gres/gpu:") {
-            Some(ty) => format!("{ty} GPUs"),
-            None => other.to_string(),
-        },
-    }
 }
 
 /// What a job that waits for one of `running` jobs to end waits for: `it`, or `one of them`.
