@@ -626,6 +626,9 @@ scenario plain jobs-per-user-run-out "$G1; partition=gpu cpus=1 time=2:00 gpus=1
 # The same with a job of the user's queued first, held by MaxJobsPU too: it takes the first
 # holder's place, and the request waits for the next to end.
 scenario plain jobs-per-user-behind-queued-run-out "$G1; partition=gpu cpus=1 time=2:00 gpus=1; $G1" "$G1" starts
+# Both holders end together and let in the user's job queued first and the request, but the
+# job queued first takes both CPUs of the node: the request waits for it to end.
+scenario plain jobs-per-user-let-in-takes-the-node-run-out "$G1; $G1; partition=gpu cpus=2 time=2:00 gpus=1" "$G1" starts
 # QOS lab's MaxTRESPU gres/gpu=2 (and GrpTRES gres/gpu=3) in partition normal, which has no
 # QOS of its own: 2 GPUs asked, so the first holder's end frees too few, the second's enough.
 L1='partition=normal qos=lab cpus=1 time=1:00'

@@ -36,6 +36,8 @@ struct HeldUntil {
     amount: u64,
     start: i64,
     end: Option<i64>,
+    /// A job queued first that the limit lets in at `start`, rather than one running.
+    queued: bool,
 }
 
 /// A limit of `max` and what the jobs under it hold until they end; a job that needs `need`
@@ -101,6 +103,9 @@ impl LimitRoom {
             match (LimitCode::opens_as_jobs_end(&job.reason), opening, seconds) {
                 (true, Some(at), Some(seconds)) if state.now.is_some() => {
                     room.hold(&job.id, amount, at, Some(at + seconds));
+                    if let Some(placed) = room.held.last_mut() {
+                        placed.queued = true;
+                    }
                 }
                 _ => room.unknown_ahead = true,
             }
@@ -126,7 +131,17 @@ impl LimitRoom {
             amount,
             start,
             end,
+            queued: false,
         });
+    }
+
+    /// The jobs queued first that the limit holds too, each with when it lets them in:
+    /// they take their nodes then, ahead of the job the room is for.
+    pub fn queued_first(&self) -> impl Iterator<Item = (&str, i64)> {
+        self.held
+            .iter()
+            .filter(|h| h.queued)
+            .map(|h| (h.job.as_str(), h.start))
     }
 
     /// One more job like the one the room is for, holding what it needs from `start` until
@@ -272,6 +287,11 @@ mod tests {
         let opening = opening.unwrap();
         assert_eq!(opening.at, minutes(20));
         assert_eq!(opening.jobs_ending, ["1", "2"]);
+        let room = LimitRoom::held_by(Counted::Jobs, 1, 1, &s, mine);
+        assert_eq!(
+            room.queued_first().collect::<Vec<_>>(),
+            [("2", minutes(10))]
+        );
         // Another user's pending job does not count under a per-user limit.
         let s = state(&(job(1, "me", true, "10:00", 1) + &job(2, "you", false, "10:00", 1)));
         let room = LimitRoom::held_by(Counted::Jobs, 1, 1, &s, mine);

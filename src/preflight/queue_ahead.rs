@@ -61,6 +61,30 @@ impl QueuePlan {
 /// The tier, the job's place in the queue, and when it is expected to start.
 type FirstOfTier = (u64, usize, i64);
 
+/// A job queued first that a limit lets in at `start` (`limit_room`). The backfill scheduler
+/// plans no job a limit holds, so it keeps no node until then; from then it runs, on the node
+/// of its partition with room for it first, until its time limit.
+#[derive(Debug, Clone)]
+pub(super) struct LetIn<'a> {
+    pub job: &'a QueuedJob,
+    pub node: &'a str,
+    pub start: i64,
+    pub end: i64,
+}
+
+impl LetIn<'_> {
+    /// What it holds on its node, beside a job of `partition`.
+    pub(super) fn holding(&self, partition: &str) -> Holding {
+        Holding {
+            end: Some(self.end),
+            cpus: self.job.cpus,
+            gpus: self.job.gpus,
+            mem_mib: self.job.mem_mib(),
+            same_partition: self.job.partition == partition,
+        }
+    }
+}
+
 /// All that decides where a pending job fits: its partition, node count, CPUs, GPUs, memory,
 /// and which nodes it may use (GPU type, features, nodes named).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -216,13 +240,7 @@ impl ClusterState {
         let mut rooms: Vec<(i64, &str)> = self
             .nodes
             .iter()
-            .filter(|n| n.partition == job.partition)
-            .filter(|n| n.has_features(job.constraint.as_ref()))
-            .filter(|n| named.as_ref().is_none_or(|named| named.contains(&n.node)))
-            .filter(|n| {
-                job.gpu_type()
-                    .is_none_or(|t| n.gpus_of(Some(t)) >= need.gpus)
-            })
+            .filter(|n| self.may_run_on(job, n, named.as_deref(), need.gpus))
             .filter_map(|n| {
                 let here = self.holdings_on(n, &job.partition);
                 Some((room_from(need, n, &here, rows, now)?, n.node.as_str()))
@@ -242,6 +260,64 @@ impl ClusterState {
         rooms.truncate(count);
         let start = rooms.last()?.0;
         Some((rooms.into_iter().map(|(_, node)| node).collect(), start))
+    }
+
+    /// Where each of `jobs`, queued first and let in by their limits (a job and when, in the
+    /// order they are let in), runs: on the first node of its partition with room for it
+    /// then, or soonest after, beside the running jobs and those let in before it. A job on
+    /// several nodes, or without a time limit, is left out.
+    pub(super) fn let_in<'a>(&'a self, jobs: &[(&'a QueuedJob, i64)]) -> Vec<LetIn<'a>> {
+        let mut placed: Vec<LetIn> = Vec::new();
+        for &(job, at) in jobs {
+            let seconds = job.time_limit.seconds().and_then(|s| i64::try_from(s).ok());
+            let (1, Some(seconds)) = (job.node_count(), seconds) else {
+                continue;
+            };
+            let need = Need {
+                cpus: job.cpus,
+                gpus: job.gpus,
+                mem_mib: job.mem_mib(),
+            };
+            let rows = self
+                .partition(&job.partition)
+                .and_then(super::oversubscribe::shared_rows);
+            let named: Option<Vec<String>> = job.req_nodes.as_deref().map(hostlist::expand);
+            let first = self
+                .nodes
+                .iter()
+                .filter(|n| self.may_run_on(job, n, named.as_deref(), need.gpus))
+                .filter_map(|n| {
+                    let mut here = self.holdings_on(n, &job.partition);
+                    let before = placed.iter().filter(|p| p.node == n.node);
+                    here.extend(before.map(|p| p.holding(&job.partition)));
+                    Some((room_from(need, n, &here, rows, at)?, n.node.as_str()))
+                })
+                .min_by_key(|(start, _)| *start);
+            if let Some((start, node)) = first {
+                placed.push(LetIn {
+                    job,
+                    node,
+                    start,
+                    end: start.saturating_add(seconds),
+                });
+            }
+        }
+        placed
+    }
+
+    /// Whether `job` may run on `node`: one of its partition, with the features it asks for,
+    /// among the nodes it `named` if it named some, and with `gpus` GPUs of its type.
+    fn may_run_on(
+        &self,
+        job: &QueuedJob,
+        node: &NodeRow,
+        named: Option<&[String]>,
+        gpus: u64,
+    ) -> bool {
+        node.partition == job.partition
+            && node.has_features(job.constraint.as_ref())
+            && named.is_none_or(|named| named.contains(&node.node))
+            && job.gpu_type().is_none_or(|t| node.gpus_of(Some(t)) >= gpus)
     }
 
     /// What each job running on `node` holds there until it ends; `partition`: the partition

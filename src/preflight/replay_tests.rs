@@ -798,6 +798,7 @@ fn each_verdict_names_the_code_and_numbers() {
         // Job 4153, queued first and held by MaxJobsPU too, takes job 4151's place and ends
         // before job 4152 does.
         ("plain-jobs-per-user-behind-queued-run-out", "QOSMaxJobsPerUserLimit", false, &["you already run 2 jobs under QOS gpu", "expected to start by 20:51 (in 1 min) on localhost, when jobs 4151 and 4153 reach their time limits"]),
+        ("plain-jobs-per-user-let-in-takes-the-node-run-out", "QOSMaxJobsPerUserLimit", false, &["you already run 2 jobs under QOS gpu", "expected to start by 00:00 (in 3 min) on localhost, when jobs 4, 5 and 6 reach their time limits"]),
         ("plain-gpus-per-user-run-out", "QOSGrpGRES", false, &["all users together hold 2 of the 3 GPUs of QOS lab; this job asks for 2", "expected to start by 20:07 (in 2 min) on localhost, when jobs 4039 and 4040 reach their time limits"]),
         ("plain-qos-group-jobs-run-out", "QOSGrpJobsLimit", false, &["all users together run 1 job under QOS gpu, which allows 1 at once", "expected to start by 20:09 (in less than a minute) on localhost, when job 4043 reaches its time limit"]),
         ("plain-array-waits-for-cpus", "", false, &["1 of 3 tasks start now; the other 2 wait (Resources): partition normal has 3 of 4 GPUs and 0 of 2 CPUs free", "if each task runs to its time limit (10 min), the next task is expected to start by 16:52 (in 10 min), the last by 17:02 (in 20 min), and all 3 have ended by 17:12 (in 30 min)"]),

@@ -4,7 +4,7 @@
 //! node whole) and none for tasks held by the throttle or a limit; a sweep's user wants to
 //! know when the last result is in.
 
-use crate::preflight::expected_start::{ExpectedStart, as_timestamp};
+use crate::preflight::expected_start::{ExpectedStart, HeldBack, as_timestamp};
 use crate::preflight::limit_room::LimitRoom;
 use crate::preflight::rules;
 use crate::preflight::{ClusterState, Reason, Request, usage};
@@ -198,6 +198,8 @@ fn carry_on(
     let now = state.now?;
     let task_seconds = i64::try_from(one.time_seconds).ok()?;
     let mut limits = rules::limit_rooms(one, state)?;
+    // Before any task is placed: the jobs queued first that these limits let in later.
+    let let_in = state.let_in_by(limits.iter());
     let cpus = usage::cpus_of(one, state);
     let mut planned = state.clone();
     let (mut next_start, mut last_start, mut all_end_by) = (None, None, ends_by);
@@ -212,7 +214,12 @@ fn carry_on(
                 .nodes_for(one)
                 .filter(|n| planned.node_open(n, one))
                 .collect();
-            match planned.expected_start_after(one, cpus, &usable, not_before)? {
+            let held_back = HeldBack {
+                not_before,
+                by_limits: false,
+                let_in: &let_in,
+            };
+            match planned.expected_start_after(one, cpus, &usable, &held_back)? {
                 ExpectedStart::By { at, node, .. } => (at, node),
                 ExpectedStart::NotKnown { .. } => return None,
             }

@@ -2,13 +2,16 @@
 //! limits out (`sbatch --test-only` says "now" of a job MaxJobsPU holds, and the backfill
 //! scheduler plans no job a limit holds). Such a job starts once every limit in its way lets
 //! it in as the jobs under them end (`limit_room`), and then where and when the backfill
-//! scheduler would plan it on the nodes.
+//! scheduler would plan it on the nodes, where the jobs queued first that the same limits
+//! hold run from when they are let in.
 
-use super::ExpectedStart;
-use crate::preflight::limit_room::submitted;
+use super::{ExpectedStart, HeldBack};
+use crate::preflight::limit_room::{LimitRoom, submitted};
+use crate::preflight::queue_ahead::LetIn;
 use crate::preflight::rules::{Effect, Finding};
 use crate::preflight::{ClusterState, Reason, Request, usage};
 use crate::slurm::sinfo::NodeRow;
+use crate::slurm::squeue::QueuedJob;
 
 impl ClusterState {
     /// When `req`, kept pending by `found` (the decisive finding first), is expected to
@@ -54,7 +57,13 @@ impl ClusterState {
             .filter(|n| self.node_open(n, req))
             .collect();
         let cpus = usage::cpus_of(req, self);
-        let mut start = self.expected_start_after(req, cpus, &usable, not_before)?;
+        let let_in = self.let_in_by(found.iter().filter_map(|f| f.room.as_ref()));
+        let held_back = HeldBack {
+            not_before,
+            by_limits: true,
+            let_in: &let_in,
+        };
+        let mut start = self.expected_start_after(req, cpus, &usable, &held_back)?;
         if let ExpectedStart::By {
             limit_jobs_ending: jobs,
             ..
@@ -63,6 +72,25 @@ impl ClusterState {
             *jobs = limit_jobs_ending;
         }
         Some(start)
+    }
+}
+
+impl ClusterState {
+    /// The jobs queued first that `rooms` place, each let in when the last of these limits
+    /// lets it in, and where it then runs (`let_in`), in the order they are let in.
+    pub(in crate::preflight) fn let_in_by<'a, 'r>(
+        &'a self,
+        rooms: impl Iterator<Item = &'r LimitRoom>,
+    ) -> Vec<LetIn<'a>> {
+        let mut first: Vec<(&QueuedJob, i64)> = Vec::new();
+        for (id, at) in rooms.flat_map(LimitRoom::queued_first) {
+            match first.iter_mut().find(|(job, _)| job.id == id) {
+                Some((_, start)) => *start = (*start).max(at),
+                None => first.extend(self.queue.iter().find(|j| j.id == id).map(|j| (j, at))),
+            }
+        }
+        first.sort_by_key(|(job, at)| (*at, submitted(&job.id)));
+        self.let_in(&first)
     }
 }
 
@@ -193,6 +221,31 @@ mod tests {
         let for_nodes = pending.replace("QOSMaxJobsPerUserLimit", "Resources");
         let mut s = two_jobs_of_mine(IDLE, [1, 1], &for_nodes);
         assert_eq!(expected(&mut s, "gpu||2|||||||\n", 1), None);
+    }
+
+    /// MaxTRESPU gres/gpu=4: job 1's end at 10 minutes lets in both job 3, queued first,
+    /// and this one, but job 3 takes n1 whole then (another user's job holds n2 until 30):
+    /// this one starts when job 3 ends, at 20, rather than at 10 beside it.
+    #[test]
+    fn a_job_queued_first_and_let_in_with_it_takes_the_node_first() {
+        let queue = "1|gpu|me|RUNNING|0:00|10:00|1|cpu=2,gres/gpu=4|gpu|None|N/A|n1|x\n\
+                     2|gpu|you|RUNNING|0:00|30:00|1|cpu=2|normal|None|N/A|n2|x\n\
+                     3|gpu|me|PENDING|0:00|10:00|1|cpu=2,gres/gpu=2|gpu|QOSMaxGRESPerUser|N/A||x\n";
+        let mut s = two_nodes(ALLOCATED, queue);
+        s.qos = sacctmgr::parse_qos("gpu|gres/gpu=4||||||||\n");
+        let req = Request {
+            qos: Some("gpu".into()),
+            gpus: 2,
+            ..Request::plain("gpu", 2, 600)
+        };
+        let verdict = assess(&req, &s);
+        assert_eq!(verdict.reason.map(|r| r.code()), Some("QOSMaxGRESPerUser"));
+        let start = verdict.expected_start;
+        assert_eq!(at(&start), in_minutes(20));
+        assert_eq!(
+            start.unwrap().sentence(),
+            "expected to start by 18:20 (in 20 min) on n1, when jobs 1 and 3 reach their time limits, or sooner if they end early"
+        );
     }
 
     /// GrpTRESRunMins: the running jobs' GPU-minutes left shrink as they run, rather than

@@ -8,6 +8,7 @@ mod limits;
 mod plan;
 
 pub use limits::while_held;
+pub(in crate::preflight) use plan::HeldBack;
 
 use crate::slurm::clock;
 

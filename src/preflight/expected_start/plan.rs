@@ -4,8 +4,10 @@
 //! `_will_run_test`, what `sbatch --test-only` runs) finds the first time one has room as the
 //! running jobs and reservations there end.
 
+use std::collections::HashMap;
+
 use super::{ExpectedStart, QueuedAhead};
-use crate::preflight::queue_ahead::{Holding, Need, fits};
+use crate::preflight::queue_ahead::{Holding, LetIn, Need, fits};
 use crate::preflight::reserved::Kept;
 use crate::preflight::{ClusterState, Request, oversubscribe, usage};
 use crate::slurm::scontrol::Partition;
@@ -26,6 +28,9 @@ impl ClusterState {
     ///   that would run into it;
     /// - a job in a reservation of some cores runs on those alone, beside the other jobs in
     ///   it.
+    /// - jobs queued first that limits let in later (`let_in`, see `limits`) hold their nodes
+    ///   from then: the job may start before one of them, as the backfill scheduler keeps no
+    ///   node for a job a limit holds.
     ///
     /// `None` where something this does not weigh would decide it too: a reservation
     /// without an end, a partition kept to one user at a time (ExclusiveUser), a node with
@@ -36,19 +41,21 @@ impl ClusterState {
         cpus: u64,
         usable: &[&NodeRow],
     ) -> Option<ExpectedStart> {
-        self.expected_start_after(req, cpus, usable, self.now?)
+        let now = self.now?;
+        self.expected_start_after(req, cpus, usable, &HeldBack::until(now))
     }
 
-    /// `expected_start` for a job that may start no sooner than `not_before`: a task of an
-    /// array that waits for one of its own to end (its throttle), or for one of the user's
-    /// jobs to (MaxJobsPU).
-    pub fn expected_start_after(
+    /// `expected_start` for a job `held_back` until some time: a task of an array that waits
+    /// for one of its own to end (its throttle), or a job that waits for one of the user's
+    /// jobs to (MaxJobsPU), behind the jobs queued first that those limits let in first.
+    pub(in crate::preflight) fn expected_start_after(
         &self,
         req: &Request,
         cpus: u64,
         usable: &[&NodeRow],
-        not_before: i64,
+        held_back: &HeldBack,
     ) -> Option<ExpectedStart> {
+        let not_before = held_back.not_before;
         let now = self.now?;
         let partition = self.partition(&req.partition)?;
         // A typed request weighs the nodes with as many GPUs of its type, and those only
@@ -67,7 +74,7 @@ impl ClusterState {
         if partition.exclusive_user || usable.iter().any(|n| mixed(n)) {
             return None;
         }
-        let weighed = Weighed::of(self, partition, req, cpus, &usable, now)?;
+        let weighed = Weighed::of(self, partition, req, cpus, &usable, held_back.let_in, now)?;
         let job_seconds = weighed.job_seconds;
         // Backfill's attempts: from `start_res`, on the nodes no job ahead keeps over the
         // job's time limit. Each attempt that fails starts later, so they come to an end;
@@ -89,7 +96,8 @@ impl ClusterState {
                 start_res = later?;
                 continue;
             }
-            match weighed.will_run(&open, start_res) {
+            let gone_by_then = held_back.by_limits && start_res == not_before;
+            match weighed.will_run(&open, start_res, gone_by_then) {
                 WillRun::At { at, on, ended } => {
                     // A node that opens before it would start may let it start sooner.
                     if let Some(later) = later
@@ -126,6 +134,29 @@ impl ClusterState {
             }
         }
         None
+    }
+}
+
+/// What holds a job back before the nodes do.
+pub(in crate::preflight) struct HeldBack<'a> {
+    /// It starts no sooner than this.
+    pub not_before: i64,
+    /// Its limits, rather than the backfill scheduler, let it in at `not_before`: Slurm's
+    /// main scheduler starts it then on a node with room, the jobs that ended by then gone.
+    pub by_limits: bool,
+    /// The jobs queued first that its limits let in first (`ClusterState::let_in`): each
+    /// holds its node from when it is let in.
+    pub let_in: &'a [LetIn<'a>],
+}
+
+impl HeldBack<'_> {
+    /// Held back by nothing but the nodes, from `now`.
+    pub fn until(not_before: i64) -> HeldBack<'static> {
+        HeldBack {
+            not_before,
+            by_limits: false,
+            let_in: &[],
+        }
     }
 }
 
@@ -238,6 +269,7 @@ impl<'a> Weighed<'a> {
         req: &Request,
         cpus: u64,
         nodes: &'a [&'a NodeRow],
+        let_in: &'a [LetIn<'a>],
         now: i64,
     ) -> Option<Weighed<'a>> {
         let mem_mib = usage::memory_of(req, state).unwrap_or(0);
@@ -288,6 +320,24 @@ impl<'a> Weighed<'a> {
                     by: By::Reservation(r.name.as_str(), r.start.unwrap_or(now)),
                     in_own_reservation: false,
                     holding: kept,
+                });
+            }
+        }
+        if !let_in.is_empty() {
+            let on: HashMap<&str, usize> = nodes
+                .iter()
+                .enumerate()
+                .map(|(on, n)| (n.node.as_str(), on))
+                .collect();
+            for first in let_in {
+                let Some(&on) = on.get(first.node) else {
+                    continue;
+                };
+                holding.push(Held {
+                    on,
+                    by: By::LetIn(first.job.id.as_str(), first.start),
+                    in_own_reservation: false,
+                    holding: first.holding(&req.partition),
                 });
             }
         }
@@ -345,6 +395,7 @@ impl<'a> Weighed<'a> {
             .map(|&i| &self.holding[i])
             .filter(|h| match h.by {
                 By::Reservation(_, start) => start < at.saturating_add(self.job_seconds),
+                By::LetIn(_, start) => start <= at,
                 By::Job(_) => true,
             })
             .collect();
@@ -369,20 +420,33 @@ impl<'a> Weighed<'a> {
 
     /// Slurm's will-run test on the `open` nodes, for a job that starts no sooner than
     /// `not_before`: room now, or after each group of the running jobs and reservations
-    /// there that end together.
-    fn will_run(&self, open: &[bool], not_before: i64) -> WillRun {
+    /// there that end together. Where it is let in at `not_before` rather than planned then
+    /// (`gone_by_then`), what ends by then is gone first.
+    fn will_run(&self, open: &[bool], not_before: i64, gone_by_then: bool) -> WillRun {
         let room = |ended: usize, at: i64| {
             (0..self.nodes.len()).find(|&on| open[on] && self.fits_on(on, ended, at))
         };
-        if let Some(on) = room(0, not_before) {
-            return WillRun::At {
-                at: not_before,
-                on,
-                ended: 0,
-            };
+        // A node free all along first: one whose jobs reach their time limits just then is
+        // freed a little later, as the controller ends them. A job past its time limit,
+        // whose end is not known, is never taken as gone.
+        let gone = self.holding.iter().take_while(|h| {
+            gone_by_then
+                && h.holding
+                    .end
+                    .is_some_and(|end| end > self.now && end <= not_before)
+        });
+        let gone = gone.count();
+        for ended in [0, gone] {
+            if let Some(on) = room(ended, not_before) {
+                return WillRun::At {
+                    at: not_before,
+                    on,
+                    ended,
+                };
+            }
         }
         let end_of = |i: usize| self.holding.get(i).and_then(|h| h.holding.end);
-        let (mut ended, mut window) = (0, WILL_RUN_WINDOW);
+        let (mut ended, mut window) = (gone, WILL_RUN_WINDOW);
         while let Some(first_end) = end_of(ended) {
             while end_of(ended).is_some_and(|end| end <= first_end + window) {
                 ended += 1;
@@ -456,17 +520,19 @@ struct Held<'a> {
     holding: Holding,
 }
 
-/// A running job (its id), or a reservation (its name and start).
+/// A running job (its id), a reservation (its name and start), or a job queued first that a
+/// limit lets in later (its id and start).
 #[derive(Clone, Copy)]
 enum By<'a> {
     Job(&'a str),
     Reservation(&'a str, i64),
+    LetIn(&'a str, i64),
 }
 
 impl<'a> By<'a> {
     fn job(self) -> Option<&'a str> {
         match self {
-            By::Job(id) => Some(id),
+            By::Job(id) | By::LetIn(id, _) => Some(id),
             By::Reservation(..) => None,
         }
     }
@@ -474,7 +540,7 @@ impl<'a> By<'a> {
     fn reservation(self) -> Option<&'a str> {
         match self {
             By::Reservation(name, _) => Some(name),
-            By::Job(_) => None,
+            By::Job(_) | By::LetIn(..) => None,
         }
     }
 }
