@@ -633,6 +633,11 @@ scenario plain jobs-per-user-let-in-takes-the-node-run-out "$G1; $G1; partition=
 # QOS of its own: 2 GPUs asked, so the first holder's end frees too few, the second's enough.
 L1='partition=normal qos=lab cpus=1 time=1:00'
 scenario plain gpus-per-user-run-out "$L1 gpus=1; partition=normal qos=lab cpus=1 time=2:00 gpus=1" "$L1 gpus=2" starts
+# The user's job queued first waits under QOS lab's MaxTRESPU gres/gpu=2 and for the node's
+# two CPUs; once the first holder ends it is let in and takes the node, and the request waits
+# for it to end (captured: Slurm gives the request Priority, as its main scheduler fails the
+# partition on the job queued first; `KNOWN_DISAGREEMENTS` in replay_tests.rs).
+scenario plain gpus-per-user-queued-first-no-room-run-out "$L1 gpus=2; partition=normal qos=lab cpus=2 time=2:00 gpus=1" "$L1 gpus=1" "planned starts"
 # A limit shared with another user (QOS gpu's GrpJobs 1): nobody's job ending lets it in.
 scenario plain qos-group-jobs-run-out "user=nobody $G1" "$G1" "qos:gpu:GrpJobs=1 starts"
 scenario plain array-waits-for-cpus "" "partition=normal qos=sweep gpus=1 cpus=2 time=10:00 tasks=3 throttle=2"

@@ -2,9 +2,11 @@
 //! MaxTRESPU, GrpJobs, GrpTRES or their kin waits for some of the jobs under that limit to
 //! end; Slurm's own answers (squeue's StartTime, `sbatch --test-only`) leave such limits out,
 //! so the pre-flight works it out: the jobs under the limit end at their time limits, those
-//! queued first that the limit holds too take their part as it frees, and the job fits once
-//! what is still held and what it asks for come to the limit at most.
+//! queued first that the limit holds too take their part as it frees, those queued first for
+//! nodes take theirs when the backfill scheduler plans them, and the job fits once what is
+//! still held and what it asks for come to the limit at most.
 
+use crate::slurm::clock;
 use crate::slurm::squeue::QueuedJob;
 use crate::slurm::state::JobState;
 
@@ -36,8 +38,9 @@ struct HeldUntil {
     amount: u64,
     start: i64,
     end: Option<i64>,
-    /// A job queued first that the limit lets in at `start`, rather than one running.
-    queued: bool,
+    /// A job queued first that limits hold (this one among them) and that the limit lets in
+    /// at `start`; not one running, nor one the backfill scheduler plans on its nodes.
+    let_in: bool,
 }
 
 /// A limit of `max` and what the jobs under it hold until they end; a job that needs `need`
@@ -48,8 +51,8 @@ pub struct LimitRoom {
     max: u64,
     need: u64,
     held: Vec<HeldUntil>,
-    /// Jobs under the limit wait for something else (nodes, a dependency): when they take
-    /// their part of it is not known.
+    /// Jobs under the limit wait for something else (nodes not planned yet, a dependency):
+    /// when they take their part of it is not known.
     unknown_ahead: bool,
 }
 
@@ -63,8 +66,9 @@ pub struct Opening {
 impl LimitRoom {
     /// The room under a limit of `max` of `counted`, for a job that needs `need`, held by the
     /// jobs that `counts` picks: the running ones until their time limits, and those queued
-    /// first that the limit holds too, each from when it lets them in (in the order they
-    /// were submitted) until their time limits.
+    /// first, in the order they were submitted, until their time limits, each from when the
+    /// limit lets it in: one the limit holds too as it opens, one waiting for nodes once the
+    /// backfill scheduler plans it.
     pub fn held_by(
         counted: Counted,
         max: u64,
@@ -99,12 +103,22 @@ impl LimitRoom {
         for job in ahead {
             let amount = room.counted.of(job);
             let seconds = job.time_limit.seconds().and_then(|s| i64::try_from(s).ok());
-            let opening = room.opening_for(amount, now);
-            match (LimitCode::opens_as_jobs_end(&job.reason), opening, seconds) {
-                (true, Some(at), Some(seconds)) if state.now.is_some() => {
+            // A job held by a limit like this one comes in as it opens; one waiting for
+            // nodes once the backfill scheduler's planned start comes (squeue's StartTime).
+            let held = LimitCode::opens_as_jobs_end(&job.reason);
+            let from = if held {
+                Some(now)
+            } else if waits_for_nodes(job) {
+                clock::parse_timestamp(&job.start_time).filter(|&t| t >= now)
+            } else {
+                None
+            };
+            let opening = from.and_then(|from| room.opening_for(amount, from));
+            match (opening, seconds) {
+                (Some(at), Some(seconds)) if state.now.is_some() => {
                     room.hold(&job.id, amount, at, Some(at + seconds));
                     if let Some(placed) = room.held.last_mut() {
-                        placed.queued = true;
+                        placed.let_in = held;
                     }
                 }
                 _ => room.unknown_ahead = true,
@@ -131,7 +145,7 @@ impl LimitRoom {
             amount,
             start,
             end,
-            queued: false,
+            let_in: false,
         });
     }
 
@@ -140,7 +154,7 @@ impl LimitRoom {
     pub fn queued_first(&self) -> impl Iterator<Item = (&str, i64)> {
         self.held
             .iter()
-            .filter(|h| h.queued)
+            .filter(|h| h.let_in)
             .map(|h| (h.job.as_str(), h.start))
     }
 
@@ -208,6 +222,12 @@ impl LimitRoom {
             jobs_ending: ending.into_iter().map(|h| h.job.clone()).collect(),
         })
     }
+}
+
+/// Whether `job` waits for nodes, as the backfill scheduler plans it: for resources, or
+/// behind a job that does.
+fn waits_for_nodes(job: &QueuedJob) -> bool {
+    matches!(job.reason.as_str(), "Resources" | "Priority")
 }
 
 /// How many jobs queued first under a limit are placed, each when the limit lets it in.
@@ -298,8 +318,27 @@ mod tests {
         assert_eq!(room.opens(now).unwrap().at, minutes(10));
     }
 
-    /// A job queued first that waits for something else (nodes here) takes its place when
-    /// that ends, which is not known; where the job need not wait, it does not matter.
+    /// A job queued first that waits for nodes takes its place when the backfill scheduler
+    /// plans it (squeue's StartTime): job 2, planned at 5 minutes, holds the one place from
+    /// when job 1 ends at 10 until 20.
+    #[test]
+    fn a_job_queued_first_for_nodes_takes_its_place_when_planned() {
+        let planned = job(2, "me", false, "10:00", 1).replace(
+            "QOSMaxJobsPerUserLimit|N/A",
+            "Resources|2026-11-29T18:05:00",
+        );
+        let s = state(&(job(1, "me", true, "10:00", 1) + &planned));
+        let room = LimitRoom::held_by(Counted::Jobs, 1, 1, &s, mine);
+        let opening = room.opens(s.now.unwrap()).unwrap();
+        assert_eq!(opening.at, minutes(20));
+        assert_eq!(opening.jobs_ending, ["1", "2"]);
+        // Its nodes are in the backfill scheduler's plan already.
+        assert_eq!(room.queued_first().count(), 0);
+    }
+
+    /// A job queued first that waits for something else (nodes not planned yet here) takes
+    /// its place when that ends, which is not known; where the job need not wait, it does
+    /// not matter.
     #[test]
     fn a_job_queued_first_for_something_else_leaves_the_start_unknown() {
         let waits_for_nodes =
