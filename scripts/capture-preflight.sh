@@ -635,8 +635,8 @@ L1='partition=normal qos=lab cpus=1 time=1:00'
 scenario plain gpus-per-user-run-out "$L1 gpus=1; partition=normal qos=lab cpus=1 time=2:00 gpus=1" "$L1 gpus=2" starts
 # The user's job queued first waits under QOS lab's MaxTRESPU gres/gpu=2 and for the node's
 # two CPUs; once the first holder ends it is let in and takes the node, and the request waits
-# for it to end (captured: Slurm gives the request Priority, as its main scheduler fails the
-# partition on the job queued first; `KNOWN_DISAGREEMENTS` in replay_tests.rs).
+# for it to end, with the reason Priority: Slurm's main scheduler finds no nodes for the job
+# queued first, and gives the jobs behind it Priority before it weighs their own TRES limits.
 scenario plain gpus-per-user-queued-first-no-room-run-out "$L1 gpus=2; partition=normal qos=lab cpus=2 time=2:00 gpus=1" "$L1 gpus=1" "planned starts"
 # A limit shared with another user (QOS gpu's GrpJobs 1): nobody's job ending lets it in.
 scenario plain qos-group-jobs-run-out "user=nobody $G1" "$G1" "qos:gpu:GrpJobs=1 starts"

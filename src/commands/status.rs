@@ -208,14 +208,15 @@ fn held_by_limit(r: &RunRecord, row: &Row) -> Option<preflight::Request> {
 }
 
 /// Whether a job waits for jobs under a limit on running jobs or TRES to end (MaxJobsPU,
-/// GrpTRES...), with no start from Slurm, whose backfill plans no such job. A job waiting
-/// for anything else (nodes not planned yet, a dependency, a wall-time limit) costs no
-/// reading of the cluster: the pre-flight could say no more than Slurm.
+/// GrpTRES...), with no start from Slurm, whose backfill plans no such job; Priority with no
+/// start may hide such a limit (a job queued ahead found no nodes first). A job waiting for
+/// anything else (nodes not planned yet, a dependency, a wall-time limit) costs no reading of
+/// the cluster: the pre-flight could say no more than Slurm.
 fn waits_for_jobs_under_a_limit(status: &JobStatus) -> bool {
     let reason = status.reason.as_deref().unwrap_or_default();
     status.state.is_waiting()
         && status.expected_start.is_none()
-        && preflight::LimitCode::opens_as_jobs_end(reason)
+        && (preflight::LimitCode::opens_as_jobs_end(reason) || reason == "Priority")
 }
 
 fn row(r: &RunRecord, mut status: JobStatus) -> Row {
@@ -612,7 +613,8 @@ mod tests {
             None
         )));
         assert!(waits_for_jobs_under_a_limit(&pending("QOSGrpGRES", None)));
-        for not_a_count in ["Resources", "Priority", "Dependency", "None"] {
+        assert!(waits_for_jobs_under_a_limit(&pending("Priority", None)));
+        for not_a_count in ["Resources", "Dependency", "None"] {
             assert!(!waits_for_jobs_under_a_limit(&pending(not_a_count, None)));
         }
         assert!(!waits_for_jobs_under_a_limit(&pending(

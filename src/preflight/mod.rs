@@ -271,6 +271,25 @@ pub fn assess(req: &Request, state: &ClusterState) -> Verdict {
             facts: Vec::new(),
             array: None,
         },
+        Some(first) if let Some(ahead) = behind_a_failed_partition(req, state, &first) => {
+            let also = std::iter::once(first).chain(findings);
+            Verdict {
+                outcome: Outcome::Pends,
+                reason: Some(Reason::Priority),
+                message: format!(
+                    "job {} ({}), queued ahead of this one, has no room on the nodes of partition {} now, so Slurm's scheduler starts no job of the partition behind it and gives Priority as the reason",
+                    ahead.id, ahead.user, req.partition
+                ),
+                expected_start,
+                never_starts: forever,
+                also: also
+                    .filter(|f| f.is_limit())
+                    .map(|f| format!("{} ({})", f.message, f.reason))
+                    .collect(),
+                facts: Vec::new(),
+                array: None,
+            }
+        }
         Some(first) => {
             let (outcome, never_starts) = match first.effect {
                 rules::Effect::Refused => (Outcome::Rejected, false),
@@ -302,4 +321,22 @@ pub fn assess(req: &Request, state: &ClusterState) -> Verdict {
     };
     verdict.facts = describe::facts(req, state);
     verdict
+}
+
+/// The job queued ahead behind which a job that a TRES limit keeps pending gets Priority
+/// instead: Slurm's main scheduler gives Priority to a job without a reason behind a job it
+/// found no nodes for, before it weighs that job's own limits; the backfill scheduler, which
+/// would weigh them, does not start a job over its limits, so Priority stays (as captured).
+fn behind_a_failed_partition<'a>(
+    req: &Request,
+    state: &'a ClusterState,
+    first: &rules::Finding,
+) -> Option<&'a QueuedJob> {
+    let tres_limit = match first.reason {
+        Reason::Limit(code) => LimitCode::holds_tres(code.as_str()),
+        _ => false,
+    };
+    (tres_limit && first.effect == rules::Effect::Pends)
+        .then(|| state.failing_the_partition(req))
+        .flatten()
 }

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use super::words;
-use super::{ClusterState, Request};
+use super::{ClusterState, LimitCode, Request};
 use crate::slurm::sinfo::NodeRow;
 use crate::slurm::squeue::QueuedJob;
 use crate::slurm::state::JobState;
@@ -142,6 +142,28 @@ impl ClusterState {
                 j.req_nodes
                     .as_deref()
                     .is_some_and(|named| hostlist::expand(named).contains(&node.node))
+            })
+    }
+
+    /// The first job queued in `req`'s partition (of its PriorityTier or a higher one) for
+    /// which Slurm's main scheduler finds no nodes now: it then starts no job behind it
+    /// there, and gives those that had no reason yet Priority (job_scheduler.c's failed
+    /// partitions). One waiting for resources; or one whose reason is a limit on the TRES
+    /// running jobs hold, which Slurm weighs only once it has found nodes, with no room on
+    /// its nodes now (as captured). One that named its nodes or runs in a reservation keeps
+    /// only those.
+    pub fn failing_the_partition(&self, req: &Request) -> Option<&QueuedJob> {
+        let now = self.now?;
+        let tier = self.tier_of(&req.partition);
+        self.queue
+            .iter()
+            .filter(|j| j.state == JobState::Pending && j.partition == req.partition)
+            .filter(|j| !j.names_its_nodes() && j.reservation.is_none())
+            .filter(|j| self.tier_of(&j.partition) >= tier)
+            .find(|j| {
+                waits_for_resources(j)
+                    || (LimitCode::holds_tres(&j.reason)
+                        && self.earliest_room(j, now).is_some_and(|(_, at)| at > now))
             })
     }
 
@@ -511,6 +533,26 @@ mod tests {
 
     fn request(minutes: u64) -> Request {
         Request::plain("gpu", 1, minutes * 60)
+    }
+
+    /// A job queued first under MaxTRESPU fails the partition where it has no room on the
+    /// nodes now (2 CPUs, with one free on n1), not where it has (1 CPU); one held by its job
+    /// count never does, as Slurm weighs that before looking for nodes.
+    #[test]
+    fn a_job_held_by_a_tres_limit_fails_the_partition_only_without_room() {
+        let running = "1|gpu|me|RUNNING|0:00|10:00|1|cpu=1|gpu|None|N/A|n1|x\n\
+                       2|gpu|you|RUNNING|0:00|10:00|2|cpu=2|gpu|None|N/A|n2|x\n";
+        let queued = |cpus: u64, reason: &str| {
+            format!("3|gpu|me|PENDING|0:00|10:00|{cpus}|cpu={cpus}|gpu|{reason}|N/A||x\n")
+        };
+        let failing = |cpus, reason| {
+            let s = state(&format!("{running}{}", queued(cpus, reason)));
+            s.failing_the_partition(&request(10)).map(|j| j.id.clone())
+        };
+        assert_eq!(failing(2, "QOSMaxGRESPerUser"), Some("3".to_string()));
+        assert_eq!(failing(1, "QOSMaxGRESPerUser"), None);
+        assert_eq!(failing(2, "QOSMaxJobsPerUserLimit"), None);
+        assert_eq!(failing(1, "Resources"), Some("3".to_string()));
     }
 
     const RUNNING: &str = "1|gpu|a|RUNNING|0:00|10:00|1|cpu=1|normal|None|N/A|n1|x\n\

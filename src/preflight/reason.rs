@@ -198,8 +198,6 @@ impl LimitCode {
     /// as the jobs under it end: MaxJobsPU, MaxJobsPA, GrpJobs, the association's MaxJobs,
     /// and GrpTRES, MaxTRESPA and MaxTRESPU (`limit_room`).
     pub fn opens_as_jobs_end(squeue_reason: &str) -> bool {
-        use Holder::*;
-        use Scope::*;
         let counts = [
             LimitCode::QOS_MAX_JOBS_PER_USER,
             LimitCode::QOS_GRP_JOBS,
@@ -207,7 +205,18 @@ impl LimitCode {
             LimitCode::ASSOC_MAX_JOBS,
             LimitCode::ASSOC_GRP_JOBS,
         ];
-        let tres = [
+        let r = squeue_reason.trim();
+        counts.into_iter().any(|code| code.as_str() == r) || LimitCode::holds_tres(r)
+    }
+
+    /// Whether `squeue_reason` is a limit on the TRES that running jobs hold together
+    /// (GrpTRES, MaxTRESPA, MaxTRESPU): one Slurm weighs only once it has found the job
+    /// nodes (`acct_policy_job_runnable_post_select`).
+    pub fn holds_tres(squeue_reason: &str) -> bool {
+        use Holder::*;
+        use Scope::*;
+        let r = squeue_reason.trim();
+        [
             (Qos, Group),
             (Qos, PerAccount),
             (Qos, PerUser),
@@ -217,12 +226,8 @@ impl LimitCode {
         .flat_map(|(holder, scope)| {
             ["cpu", "mem", "node", "billing", "gres/gpu"]
                 .map(|t| LimitCode::for_tres(holder, scope, t))
-        });
-        let r = squeue_reason.trim();
-        counts
-            .into_iter()
-            .chain(tres)
-            .any(|code| code.as_str() == r)
+        })
+        .any(|code| code.as_str() == r)
     }
 
     pub fn as_str(self) -> &'static str {

@@ -114,6 +114,8 @@ pub fn while_held(job: &str, req: &Request, state: &ClusterState) -> Option<Expe
     let verdict = crate::preflight::assess(req, &without);
     match verdict.reason {
         Some(Reason::Limit(_)) => verdict.expected_start,
+        // Behind a job queued ahead that found no nodes, over a limit too.
+        Some(Reason::Priority) if !verdict.also.is_empty() => verdict.expected_start,
         _ => None,
     }
 }
@@ -225,12 +227,13 @@ mod tests {
 
     /// MaxTRESPU gres/gpu=4: job 1's end at 10 minutes lets in both job 3, queued first,
     /// and this one, but job 3 takes n1 whole then (another user's job holds n2 until 30):
-    /// this one starts when job 3 ends, at 20, rather than at 10 beside it.
+    /// this one starts when job 3 ends, at 20, rather than at 10 beside it. Job 3 has no room
+    /// on the nodes now either, so Slurm gives this one Priority, the limit listed after.
     #[test]
     fn a_job_queued_first_and_let_in_with_it_takes_the_node_first() {
-        let queue = "1|gpu|me|RUNNING|0:00|10:00|1|cpu=2,gres/gpu=4|gpu|None|N/A|n1|x\n\
-                     2|gpu|you|RUNNING|0:00|30:00|1|cpu=2|normal|None|N/A|n2|x\n\
-                     3|gpu|me|PENDING|0:00|10:00|1|cpu=2,gres/gpu=2|gpu|QOSMaxGRESPerUser|N/A||x\n";
+        let queue = "1|gpu|me|RUNNING|0:00|10:00|2|cpu=2,gres/gpu=4|gpu|None|N/A|n1|x\n\
+                     2|gpu|you|RUNNING|0:00|30:00|2|cpu=2|normal|None|N/A|n2|x\n\
+                     3|gpu|me|PENDING|0:00|10:00|2|cpu=2,gres/gpu=2|gpu|QOSMaxGRESPerUser|N/A||x\n";
         let mut s = two_nodes(ALLOCATED, queue);
         s.qos = sacctmgr::parse_qos("gpu|gres/gpu=4||||||||\n");
         let req = Request {
@@ -239,7 +242,11 @@ mod tests {
             ..Request::plain("gpu", 2, 600)
         };
         let verdict = assess(&req, &s);
-        assert_eq!(verdict.reason.map(|r| r.code()), Some("QOSMaxGRESPerUser"));
+        assert_eq!(verdict.reason.map(|r| r.code()), Some("Priority"));
+        assert!(
+            verdict.also[0].ends_with("(QOSMaxGRESPerUser)"),
+            "{verdict:?}"
+        );
         let start = verdict.expected_start;
         assert_eq!(at(&start), in_minutes(20));
         assert_eq!(
