@@ -150,7 +150,7 @@ pub(in crate::preflight) struct HeldBack<'a> {
 }
 
 impl HeldBack<'_> {
-    /// Held back by nothing but the nodes, from `now`.
+    /// Held back by nothing but the nodes, from `not_before` (the state's time, say).
     pub fn until(not_before: i64) -> HeldBack<'static> {
         HeldBack {
             not_before,
