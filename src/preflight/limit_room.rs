@@ -10,6 +10,7 @@ use crate::slurm::clock;
 use crate::slurm::squeue::QueuedJob;
 use crate::slurm::state::JobState;
 
+use super::queue_ahead::waits_for_resources;
 use super::{ClusterState, LimitCode};
 
 /// What a limit counts of each job under it.
@@ -108,7 +109,7 @@ impl LimitRoom {
             let held = LimitCode::opens_as_jobs_end(&job.reason);
             let from = if held {
                 Some(now)
-            } else if waits_for_nodes(job) {
+            } else if waits_for_resources(job) {
                 clock::parse_timestamp(&job.start_time).filter(|&t| t >= now)
             } else {
                 None
@@ -222,12 +223,6 @@ impl LimitRoom {
             jobs_ending: ending.into_iter().map(|h| h.job.clone()).collect(),
         })
     }
-}
-
-/// Whether `job` waits for nodes, as the backfill scheduler plans it: for resources, or
-/// behind a job that does.
-fn waits_for_nodes(job: &QueuedJob) -> bool {
-    matches!(job.reason.as_str(), "Resources" | "Priority")
 }
 
 /// How many jobs queued first under a limit are placed, each when the limit lets it in.

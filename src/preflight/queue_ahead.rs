@@ -411,7 +411,7 @@ fn keep_first(first_on: &mut HashMap<String, Vec<FirstOfTier>>, node: &str, firs
 /// A job just queued says `None` until the scheduler has looked at it: it is queued ahead
 /// all the same (live, a job submitted a second after another that waited was planned behind
 /// it).
-fn waits_for_resources(job: &QueuedJob) -> bool {
+pub(super) fn waits_for_resources(job: &QueuedJob) -> bool {
     job.state == JobState::Pending
         && matches!(job.reason.as_str(), "Resources" | "Priority" | "None")
 }
