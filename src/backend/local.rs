@@ -168,6 +168,15 @@ fn age_of(path: &Path) -> SlurmTime {
 /// The state of a local job or sweep task, from its processes and its run folder.
 pub fn status(record: &RunRecord) -> JobStatus {
     let dir = record.dir();
+    // The processes first, the exit code after. A job's status is written just before its
+    // last process ends; read the other way round, a status written in between was missed
+    // and a job that completed was called failed.
+    let (running, runner_alive) = match record.task {
+        // A task runs in its own group; the runner's group says whether it may still start,
+        // and writes the task's status once the task's group has ended.
+        Some(_) => (alive(task_group(&dir)), alive(record.local_pid)),
+        None => (alive(record.local_pid), false),
+    };
     let exit = read_exit_code(&dir);
     let sweep_cancelled = record.task.is_some()
         && record
@@ -176,18 +185,14 @@ pub fn status(record: &RunRecord) -> JobStatus {
             .is_some_and(|p| RunDir::new(p).cancelled().exists());
     let cancelled = dir.cancelled().exists() || sweep_cancelled;
     let folder_gone = !record.run_dir.is_dir();
-    let (running, waiting) = match record.task {
-        // A task runs in its own group; the runner's group says whether it may still start.
-        Some(_) => {
-            let runs = alive(task_group(&dir));
-            (runs, !runs && exit.is_none() && alive(record.local_pid))
-        }
-        None => (alive(record.local_pid), false),
-    };
+    // A task with a pid has started: without its group or a status, its runner is about to
+    // write how it ended.
+    let task_started = record.task.is_some() && dir.pid().exists();
     let state = match (&exit, running) {
         (_, true) if !cancelled => JobState::Running,
         (_, true) => JobState::Cancelled,
-        (None, false) if waiting && !cancelled => JobState::Pending,
+        (None, false) if runner_alive && task_started && !cancelled => JobState::Completing,
+        (None, false) if runner_alive && !cancelled => JobState::Pending,
         // Nothing is left to say how it ended.
         (None, false) if folder_gone => JobState::Unknown,
         (_, false) if cancelled => JobState::Cancelled,
@@ -243,5 +248,61 @@ pub async fn cancel(record: &RunRecord) {
                 stop_group(pgid).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runs::BackendKind;
+    use crate::runs::test_record;
+
+    /// Regression: `status` read the exit code before it looked for the job's processes, so
+    /// a status written between the two reads was missed and a job that had completed was
+    /// called FAILED (seen in CI after `submit --rerun-failed --follow`). Each round polls a
+    /// job that ends at once, as `tail` does, until it is no longer running.
+    #[test]
+    fn a_job_seen_ending_is_called_by_its_exit_status() {
+        let tmp = tempfile::tempdir().unwrap();
+        let script = tmp.path().join("job.sh");
+        std::fs::write(&script, "exit 0\n").unwrap();
+        for round in 0..30 {
+            let run_dir = tmp.path().join(format!("run-{round}"));
+            std::fs::create_dir(&run_dir).unwrap();
+            let mut record = test_record(&run_dir, BackendKind::Local, "local-1");
+            record.local_pid = Some(spawn_job(&script, &record).unwrap());
+            let ended = loop {
+                let status = status(&record);
+                if status.state != JobState::Running {
+                    break status;
+                }
+            };
+            assert_eq!(ended.state, JobState::Completed, "round {round}: {ended:?}");
+        }
+    }
+
+    /// A sweep's task whose processes have ended while its runner has yet to write how it
+    /// ended is completing: neither waiting to start (as it was said to be) nor failed.
+    #[test]
+    fn a_task_whose_status_is_not_written_yet_is_completing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let task_dir = tmp.path().join("task-0");
+        std::fs::create_dir(&task_dir).unwrap();
+        let mut record = test_record(&task_dir, BackendKind::Local, "local-1_0");
+        record.task = Some(0);
+        // The runner: this test's own process group, alive. The task: a process that ended.
+        // SAFETY: getpgrp(2) has no preconditions.
+        record.local_pid = Some(unsafe { libc::getpgrp() } as u32);
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let task_pid = child.id();
+        child.wait().unwrap();
+        std::fs::write(record.dir().pid(), format!("{task_pid}\n")).unwrap();
+        assert_eq!(status(&record).state, JobState::Completing);
+        std::fs::write(record.dir().exit_code(), "0\n").unwrap();
+        assert_eq!(status(&record).state, JobState::Completed);
+        // Before its pid is written, it waits for its turn.
+        std::fs::remove_file(record.dir().exit_code()).unwrap();
+        std::fs::remove_file(record.dir().pid()).unwrap();
+        assert_eq!(status(&record).state, JobState::Pending);
     }
 }

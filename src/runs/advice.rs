@@ -152,32 +152,13 @@ pub fn after_end(record: &RunRecord, state: &JobState, why: Option<&Failure>) ->
 mod tests {
     use super::*;
     use crate::runs::BackendKind;
-    use crate::runs::record::test_request;
+    use crate::runs::{test_record, test_request};
 
     fn record(job_id: &str, task: Option<usize>, mem_mib: Option<u64>) -> RunRecord {
         RunRecord {
-            run_id: "r".into(),
-            run_dir: "/runs/r".into(),
-            backend: BackendKind::Slurm,
-            job_id: job_id.into(),
-            earlier_job_ids: Vec::new(),
-            cluster: None,
-            job_name: "finbert".into(),
-            partition: "gpu".into(),
-            gpus: 1,
-            time_limit_seconds: 1800,
-            submitted_at: String::new(),
-            spec_source: String::new(),
-            base_dir: None,
-            git_commit: None,
-            log_path: "/runs/r/job.log".into(),
-            sbatch_arguments: Vec::new(),
             request: Some(test_request(mem_mib)),
-            changed_limits: Default::default(),
-            local_pid: None,
-            sweep: None,
             task,
-            ended: None,
+            ..test_record("/runs/r".as_ref(), BackendKind::Slurm, job_id)
         }
     }
 

@@ -15,6 +15,8 @@ mod record;
 pub use record::{
     BackendKind, ChangedLimits, Ended, RunRecord, Submission, SweepRecord, value_text,
 };
+#[cfg(test)]
+pub(crate) use record::{test_record, test_request};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {

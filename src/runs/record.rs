@@ -248,6 +248,35 @@ pub fn value_text(v: &serde_json::Value) -> String {
     }
 }
 
+/// A run of job `job_id` (`finbert`) in `run_dir`, logging to `job.log` there (tests).
+#[cfg(test)]
+pub(crate) fn test_record(run_dir: &Path, backend: BackendKind, job_id: &str) -> RunRecord {
+    RunRecord {
+        run_id: "r".into(),
+        run_dir: run_dir.to_path_buf(),
+        backend,
+        job_id: job_id.into(),
+        earlier_job_ids: Vec::new(),
+        cluster: None,
+        job_name: "finbert".into(),
+        partition: "gpu".into(),
+        gpus: 1,
+        time_limit_seconds: 1800,
+        submitted_at: String::new(),
+        spec_source: String::new(),
+        base_dir: None,
+        git_commit: None,
+        log_path: run_dir.join("job.log"),
+        sbatch_arguments: Vec::new(),
+        request: Some(test_request(None)),
+        changed_limits: Default::default(),
+        local_pid: None,
+        sweep: None,
+        task: None,
+        ended: None,
+    }
+}
+
 /// A one-job request for 1 GPU, 2 CPUs and 30 minutes in partition gpu (tests).
 #[cfg(test)]
 pub(crate) fn test_request(mem_mib: Option<u64>) -> Request {
