@@ -1851,8 +1851,9 @@ fn a_task_cancelled_behind_the_throttle_is_cancelled() {
             .args(["status", "--json", &id])
             .output()
             .unwrap();
-        let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        rows.as_array()
+        let sweep: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        sweep["task_rows"]
+            .as_array()
             .unwrap()
             .iter()
             .map(|r| r["state"].as_str().unwrap().to_string())
@@ -1897,7 +1898,8 @@ fn requeue_of_one_task_resumes_it_alone() {
         .args(["status", "--json", &id])
         .output()
         .unwrap();
-    let rows: serde_json::Value = serde_json::from_slice(&rows.stdout).unwrap();
+    let sweep: serde_json::Value = serde_json::from_slice(&rows.stdout).unwrap();
+    let rows = &sweep["task_rows"];
     let task1_dir = PathBuf::from(rows[1]["run_dir"].as_str().unwrap());
     let task0_log = PathBuf::from(rows[0]["run_dir"].as_str().unwrap()).join("job.log");
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -2367,14 +2369,17 @@ fn a_sweeps_tasks_are_expected_when_backfill_plans_them() {
     );
     let each = ", if the tasks and jobs before it run to their time limits";
     assert_eq!(status.matches(each).count(), 2, "{status}");
-    let rows: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
-    let starts: Vec<&serde_json::Value> = rows
+    let sweep: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let starts: Vec<&serde_json::Value> = sweep["task_rows"]
         .as_array()
         .unwrap()
         .iter()
         .filter_map(|r| r.get("timeline_start"))
         .collect();
-    assert_eq!(starts.len(), 2, "{rows}");
+    assert_eq!(starts.len(), 2, "{sweep}");
+    // The sentence under the table, as data: the last waiting task's start is the last row's.
+    assert_eq!(sweep["timeline"]["last_start"], *starts[1], "{sweep}");
+    assert!(sweep["waiting_tasks_planned_by"].is_string(), "{sweep}");
     let start = start.unwrap_or_else(|| panic!("squeue said {planned:?}"));
     assert!(
         (last - start).abs() <= 60,

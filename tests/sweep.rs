@@ -42,8 +42,9 @@ fn submit(dir: &Path, spec: &Path) -> String {
 /// `status SWEEP --json`: one row per task.
 fn task_rows(dir: &Path, id: &str) -> Vec<serde_json::Value> {
     let out = yenjob(dir).args(["status", "--json", id]).output().unwrap();
-    let rows: serde_json::Value = serde_json::from_str(&common::stdout_of_success(&out)).unwrap();
-    rows.as_array().unwrap().clone()
+    let sweep: serde_json::Value = serde_json::from_str(&common::stdout_of_success(&out)).unwrap();
+    assert_eq!(sweep["kind"], "sweep", "{sweep}");
+    sweep["task_rows"].as_array().unwrap().clone()
 }
 
 fn states(rows: &[serde_json::Value]) -> Vec<String> {

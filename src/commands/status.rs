@@ -170,7 +170,8 @@ async fn observe(slurm: &Slurm, records: &[RunRecord], fresh: bool) -> anyhow::R
                 let tasks: Vec<(RunRecord, JobStatus)> =
                     by_run.by_ref().take(s.tasks.len()).collect();
                 let _ = backend::remember_ends(r, &tasks);
-                lines.push(Line::Sweep(sweep_row(r, &tasks)));
+                let statuses: Vec<&JobStatus> = tasks.iter().map(|(_, s)| s).collect();
+                lines.push(Line::Sweep(sweep_row(r, &statuses)));
             }
             None => {
                 if let Some((job, status)) = by_run.next() {
@@ -248,25 +249,46 @@ fn row(r: &RunRecord, mut status: JobStatus) -> Row {
     }
 }
 
-fn sweep_row(r: &RunRecord, tasks: &[(RunRecord, JobStatus)]) -> SweepRow {
+fn sweep_row(r: &RunRecord, statuses: &[&JobStatus]) -> SweepRow {
     let mut states = BTreeMap::new();
-    for (_, s) in tasks {
+    for s in statuses {
         *states.entry(s.state.to_string()).or_insert(0) += 1;
     }
-    let reason = tasks
+    let reason = statuses
         .iter()
-        .find_map(|(_, s)| s.state.is_waiting().then(|| s.reason.clone()).flatten());
+        .find_map(|s| s.state.is_waiting().then(|| s.reason.clone()).flatten());
     SweepRow {
         kind: "sweep",
         job_id: r.job_id.clone(),
         name: r.job_name.clone(),
         run_dir: r.run_dir.display().to_string(),
         backend: r.backend,
-        tasks: tasks.len(),
+        tasks: statuses.len(),
         reason_text: reason.as_deref().map(explain_reason),
         reason,
         states,
     }
+}
+
+/// `status SWEEP`: the sweep's line as the listing has it, what is said under the table, and
+/// one row per task. `--json` prints it as is.
+#[derive(serde::Serialize)]
+struct SweepDetail {
+    #[serde(flatten)]
+    sweep: SweepRow,
+    /// At most this many tasks at once (`%K`), and which limit says so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    throttle: Option<preflight::Throttle>,
+    /// When yenjob expects the waiting tasks to start and the last to end, if each runs to
+    /// its time limit (as in `check --json`); only while a task waits on Slurm.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timeline: Option<preflight::Timeline>,
+    /// squeue's StartTime of the array's waiting tasks: the last task its backfill planned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    waiting_tasks_planned_by: Option<String>,
+    /// What to do about the tasks that ended without completing, each piece of advice once.
+    next: Vec<String>,
+    task_rows: Vec<Row>,
 }
 
 /// `status SWEEP`: one line per task, with its swept values.
@@ -305,21 +327,52 @@ async fn sweep_tasks(slurm: &Slurm, sweep: &RunRecord, json: bool) -> anyhow::Re
             row.timeline_start_words = Some(clock::when_and_how_soon(at, t.now));
         }
     }
-    if json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
-        return Ok(0);
+    let mut next: Vec<String> = Vec::new();
+    for advice in rows.iter().filter_map(|r| r.next.clone()) {
+        if !next.contains(&advice) {
+            next.push(advice);
+        }
     }
+    let statuses: Vec<&JobStatus> = rows.iter().map(|r| &r.status).collect();
+    let detail = SweepDetail {
+        sweep: sweep_row(&sweep, &statuses),
+        throttle: grid.throttle.map(|limit| preflight::Throttle {
+            limit,
+            because: grid.throttle_reason.clone().unwrap_or_default(),
+        }),
+        timeline,
+        // Slurm plans the waiting tasks as one record: its start is the last planned task's.
+        waiting_tasks_planned_by: rows
+            .iter()
+            .filter_map(|r| r.waiting_tasks_planned_by.clone())
+            .max(),
+        next,
+        task_rows: rows,
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&detail)?);
+    } else {
+        print_sweep_detail(&detail, grid);
+    }
+    Ok(0)
+}
+
+fn print_sweep_detail(detail: &SweepDetail, grid: &runs::SweepRecord) {
+    let rows = &detail.task_rows;
     let counts: Vec<JobStatus> = rows.iter().map(|r| r.status.clone()).collect();
     println!(
         "sweep {} ({}), {} tasks: {}; folder {}",
-        sweep.job_id,
-        sweep.job_name,
+        detail.sweep.job_id,
+        detail.sweep.name,
         rows.len(),
         state_counts(&counts),
-        sweep.run_dir.display()
+        detail.sweep.run_dir
     );
-    if let (Some(k), Some(why)) = (grid.throttle, &grid.throttle_reason) {
-        println!("  at most {k} tasks at once: {why}");
+    if let Some(throttle) = &detail.throttle {
+        println!(
+            "  at most {} tasks at once: {}",
+            throttle.limit, throttle.because
+        );
     }
     let labels: Vec<String> = rows
         .iter()
@@ -342,28 +395,18 @@ async fn sweep_tasks(slurm: &Slurm, sweep: &RunRecord, json: bool) -> anyhow::Re
             width,
         );
     }
-    if let Some(timeline) = &timeline {
+    if let Some(timeline) = &detail.timeline {
         println!("  {}", timeline.sentence());
     }
-    // Slurm plans the waiting tasks as one record: its start is the last planned task's.
-    if let Some(by) = rows
-        .iter()
-        .filter_map(|r| r.waiting_tasks_planned_by.as_ref())
-        .max()
-    {
+    if let Some(by) = &detail.waiting_tasks_planned_by {
         println!(
             "  Slurm's backfill scheduler plans the waiting tasks one after another and expects the last it planned to start {by}; the others start before it"
         );
     }
     // Each piece of advice once, under the table: it names the sweep, not a task.
-    let mut said: Vec<&String> = Vec::new();
-    for next in rows.iter().filter_map(|r| r.next.as_ref()) {
-        if !said.contains(&next) {
-            println!("  next: {next}");
-            said.push(next);
-        }
+    for next in &detail.next {
+        println!("  next: {next}");
     }
-    Ok(0)
 }
 
 /// When the sweep's waiting tasks are expected to start and all to have ended, worked out
