@@ -494,6 +494,8 @@ scenario plain force-array "$N cpus=2" "$N cpus=1 tasks=3" oversubscribe:FORCE:2
 scenario plain yes-needs-the-jobs-consent "$N cpus=2" "$N cpus=1" oversubscribe:YES:2
 scenario plain partition-exclusive-user-other-user "user=nobody partition=normal cpus=1 time=10:00" "$R gpus=1" partition:ExclusiveUser=YES
 scenario plain partition-exclusive-user-same-user "partition=normal cpus=1 time=10:00" "$R gpus=1" partition:ExclusiveUser=YES
+# The first run out: the other user's job of a minute ends, and the request starts then.
+scenario plain partition-exclusive-user-other-user-run-out "user=nobody partition=normal cpus=1 time=1:00" "$R gpus=1" "partition:ExclusiveUser=YES planned starts"
 # A job that asks for a whole node itself (--exclusive).
 scenario plain exclusive-node-free "" "$R gpus=1 exclusive=yes"
 scenario plain exclusive-node-busy "partition=normal cpus=1 time=10:00" "$R gpus=1 exclusive=yes"
@@ -638,6 +640,8 @@ scenario plain gpus-per-user-run-out "$L1 gpus=1; partition=normal qos=lab cpus=
 # for it to end, with the reason Priority: Slurm's main scheduler finds no nodes for the job
 # queued first, and gives the jobs behind it Priority before it weighs their own TRES limits.
 scenario plain gpus-per-user-queued-first-no-room-run-out "$L1 gpus=2; partition=normal qos=lab cpus=2 time=2:00 gpus=1" "$L1 gpus=1" "planned starts"
+# The same for an array: its waiting tasks, one record to Slurm, get Priority too.
+scenario plain gpus-per-user-queued-first-no-room-array "$L1 gpus=2; partition=normal qos=lab cpus=2 time=2:00 gpus=1" "$L1 gpus=1 tasks=2" planned
 # A limit shared with another user (QOS gpu's GrpJobs 1): nobody's job ending lets it in.
 scenario plain qos-group-jobs-run-out "user=nobody $G1" "$G1" "qos:gpu:GrpJobs=1 starts"
 scenario plain array-waits-for-cpus "" "partition=normal qos=sweep gpus=1 cpus=2 time=10:00 tasks=3 throttle=2"

@@ -327,6 +327,8 @@ pub fn assess(req: &Request, state: &ClusterState) -> Verdict {
 /// instead: Slurm's main scheduler gives Priority to a job without a reason behind a job it
 /// found no nodes for, before it weighs that job's own limits; the backfill scheduler, which
 /// would weigh them, does not start a job over its limits, so Priority stays (as captured).
+/// Not an array: its waiting tasks kept their limit's reason behind such a job (captured,
+/// `plain-gpus-per-user-queued-first-no-room-array`).
 fn behind_a_failed_partition<'a>(
     req: &Request,
     state: &'a ClusterState,
@@ -336,7 +338,7 @@ fn behind_a_failed_partition<'a>(
         Reason::Limit(code) => LimitCode::holds_tres(code.as_str()),
         _ => false,
     };
-    (tres_limit && first.effect == rules::Effect::Pends)
+    (tres_limit && first.effect == rules::Effect::Pends && req.tasks == 1)
         .then(|| state.failing_the_partition(req))
         .flatten()
 }

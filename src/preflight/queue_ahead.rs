@@ -417,6 +417,12 @@ pub(super) fn waits_for_resources(job: &QueuedJob) -> bool {
 }
 
 impl Holding {
+    /// All of `node` until this one's end: what another user's job keeps of a node from a
+    /// job of a partition kept to one user at a time (ExclusiveUser).
+    pub(super) fn whole_node(self, node: &NodeRow) -> Holding {
+        Holding::kept(node.cpus_total, node.gpus_total, node.memory_mib, self.end)
+    }
+
     /// What a reservation keeps of a node until `end`: some of its cores, or all of it.
     pub(super) fn kept(cpus: u64, gpus: u64, mem_mib: u64, end: Option<i64>) -> Holding {
         Holding {

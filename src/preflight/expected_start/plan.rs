@@ -27,14 +27,16 @@ impl ClusterState {
     /// - a reservation holds the cores (or the whole node) it keeps until it ends, from a job
     ///   that would run into it;
     /// - a job in a reservation of some cores runs on those alone, beside the other jobs in
-    ///   it.
+    ///   it;
     /// - jobs queued first that limits let in later (`let_in`, see `limits`) hold their nodes
     ///   from then: the job may start before one of them, as the backfill scheduler keeps no
-    ///   node for a job a limit holds.
+    ///   node for a job a limit holds;
+    /// - in a partition kept to one user at a time (ExclusiveUser), another user's job keeps
+    ///   its node whole until it ends.
     ///
     /// `None` where something this does not weigh would decide it too: a reservation
-    /// without an end, a partition kept to one user at a time (ExclusiveUser), a node with
-    /// GPUs of several types, or a job past its time limit that still runs.
+    /// without an end, a node with GPUs of several types, or a job past its time limit that
+    /// still runs.
     pub fn expected_start(
         &self,
         req: &Request,
@@ -71,7 +73,7 @@ impl ClusterState {
                 .as_deref()
                 .is_some_and(|t| n.gpu_types.keys().any(|k| k != t))
         };
-        if partition.exclusive_user || usable.iter().any(|n| mixed(n)) {
+        if usable.iter().any(|n| mixed(n)) {
             return None;
         }
         let weighed = Weighed::of(self, partition, req, cpus, &usable, held_back.let_in, now)?;
@@ -288,6 +290,14 @@ impl<'a> Weighed<'a> {
                 },
             })
             .collect();
+        // In a partition kept to one user at a time, another user's job keeps its node whole.
+        let whole_if_others = |user: &str, holding: Holding, n: &NodeRow| match partition
+            .exclusive_user
+            && user != state.user
+        {
+            true => holding.whole_node(n),
+            false => holding,
+        };
         let mut holding: Vec<Held> = Vec::new();
         for (on, &n) in nodes.iter().enumerate() {
             for (job, spans) in state.running_on(n) {
@@ -296,7 +306,11 @@ impl<'a> Weighed<'a> {
                     by: By::Job(job.id.as_str()),
                     in_own_reservation: req.reservation.is_some()
                         && job.reservation == req.reservation,
-                    holding: state.holding(job, spans, &req.partition),
+                    holding: whole_if_others(
+                        &job.user,
+                        state.holding(job, spans, &req.partition),
+                        n,
+                    ),
                 });
             }
             for r in state
@@ -337,7 +351,11 @@ impl<'a> Weighed<'a> {
                     on,
                     by: By::LetIn(first.job.id.as_str(), first.start),
                     in_own_reservation: false,
-                    holding: first.holding(&req.partition),
+                    holding: whole_if_others(
+                        &first.job.user,
+                        first.holding(&req.partition),
+                        nodes[on],
+                    ),
                 });
             }
         }
