@@ -88,6 +88,17 @@ fn a_local_sweep_runs_each_task_in_its_folder_and_reports_them() {
     assert_eq!(rows[0]["tasks"], 4);
     assert_eq!(rows[0]["states"]["COMPLETED"], 4);
 
+    // `status SWEEP --json`: the sweep's line, what is said under its table, and each task.
+    let out = yenjob(tmp.path())
+        .args(["status", "--json", &id])
+        .output()
+        .unwrap();
+    let sweep: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(sweep["states"]["COMPLETED"], 4, "{sweep}");
+    assert_eq!(sweep["throttle"]["limit"], 2, "{sweep}");
+    assert_eq!(sweep["next"], serde_json::json!([]), "{sweep}");
+    assert!(sweep.get("timeline").is_none(), "{sweep}");
+
     // Each task has its own folder, resolved spec and results; the order is the documented
     // one (the last key varies fastest).
     let tasks = task_rows(tmp.path(), &id);
