@@ -640,8 +640,12 @@ scenario plain gpus-per-user-run-out "$L1 gpus=1; partition=normal qos=lab cpus=
 # for it to end, with the reason Priority: Slurm's main scheduler finds no nodes for the job
 # queued first, and gives the jobs behind it Priority before it weighs their own TRES limits.
 scenario plain gpus-per-user-queued-first-no-room-run-out "$L1 gpus=2; partition=normal qos=lab cpus=2 time=2:00 gpus=1" "$L1 gpus=1" "planned starts"
-# The same for an array: its waiting tasks, one record to Slurm, get Priority too.
+# The same for an array: its waiting tasks, one record to Slurm, kept their limit's reason.
 scenario plain gpus-per-user-queued-first-no-room-array "$L1 gpus=2; partition=normal qos=lab cpus=2 time=2:00 gpus=1" "$L1 gpus=1 tasks=2" planned
+# A job count (QOS lab's MaxJobsPU, 2 here) behind another user's job that finds no room (it
+# waits for the node's two CPUs), run out: which reason Slurm shows, and when it starts (after
+# that job, which takes the node once the user's two jobs end).
+scenario plain jobs-per-user-behind-a-failed-partition-run-out "$L1 gpus=1; $L1 gpus=1; user=nobody partition=normal cpus=2 time=2:00" "$L1 gpus=1" "qos:lab:MaxJobsPU=2 starts"
 # A limit shared with another user (QOS gpu's GrpJobs 1): nobody's job ending lets it in.
 scenario plain qos-group-jobs-run-out "user=nobody $G1" "$G1" "qos:gpu:GrpJobs=1 starts"
 scenario plain array-waits-for-cpus "" "partition=normal qos=sweep gpus=1 cpus=2 time=10:00 tasks=3 throttle=2"

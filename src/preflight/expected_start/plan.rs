@@ -76,7 +76,7 @@ impl ClusterState {
         if usable.iter().any(|n| mixed(n)) {
             return None;
         }
-        let weighed = Weighed::of(self, partition, req, cpus, &usable, held_back.let_in, now)?;
+        let weighed = Weighed::of(self, partition, req, cpus, &usable, held_back, now)?;
         let job_seconds = weighed.job_seconds;
         // Backfill's attempts: from `start_res`, on the nodes no job ahead keeps over the
         // job's time limit. Each attempt that fails starts later, so they come to an end;
@@ -112,6 +112,7 @@ impl ClusterState {
                     // then: try again from there.
                     let (from, to) = backfill_span(at, Some(at.saturating_add(job_seconds)));
                     if at > now
+                        && at > start_res
                         && weighed.kept[on]
                             .iter()
                             .any(|&(kept_from, kept_to)| kept_from < to && from < kept_to)
@@ -271,9 +272,10 @@ impl<'a> Weighed<'a> {
         req: &Request,
         cpus: u64,
         nodes: &'a [&'a NodeRow],
-        let_in: &'a [LetIn<'a>],
+        held_back: &HeldBack<'a>,
         now: i64,
     ) -> Option<Weighed<'a>> {
+        let let_in = held_back.let_in;
         let mem_mib = usage::memory_of(req, state).unwrap_or(0);
         let need = nodes
             .iter()
@@ -366,6 +368,13 @@ impl<'a> Weighed<'a> {
         }
         let plan = state.queue_plan();
         let tier = state.tier_of(&req.partition);
+        // A job its limits hold is tried once they let it in. A job queued ahead that starts
+        // by then (let in by the same ends, a few seconds later) runs when it is tried, and
+        // holds its node until its own end, not to backfill's plan of it, rounded (captured:
+        // `plain-jobs-per-user-behind-a-failed-partition-run-out`).
+        let running_by = held_back
+            .by_limits
+            .then(|| held_back.not_before.saturating_add(BACKFILL_RESOLUTION));
         let ahead: Vec<Vec<Ahead>> = nodes
             .iter()
             .map(|n| {
@@ -373,7 +382,10 @@ impl<'a> Weighed<'a> {
                 planned
                     .filter(|p| p.tier >= tier)
                     .map(|p| {
-                        let (from, until) = backfill_span(p.start, p.end);
+                        let (from, until) = match running_by {
+                            Some(by) if p.start <= by => (p.start, p.end.unwrap_or(i64::MAX)),
+                            _ => backfill_span(p.start, p.end),
+                        };
                         Ahead {
                             from,
                             until,
