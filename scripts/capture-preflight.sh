@@ -11,7 +11,7 @@
 #                 account, reservation, constraint, nodelist, exclude; a job array: tasks=N
 #                 and throttle=K for --array=0-(N-1)%K)
 #   partitions.txt nodes.txt queue.txt qos.txt assoc.txt user.txt config.txt groups.txt
-#   reservations.txt now.txt accounts.txt queue-accounts.txt
+#   reservations.txt now.txt accounts.txt queue-accounts.txt queue-excluded.txt
 #                 what yenjob reads (as the request's user=, root by default), and when
 #   slurm.txt     what Slurm did: "running", "pending|REASON" or "rejected|SBATCH STDERR";
 #                 for an array "array|RUNNING TASKS|REASON THE OTHERS WAIT FOR" (- if none wait)
@@ -35,6 +35,7 @@ ASSOC_FORMAT='format=Cluster,Account,User,Partition,QOS,DefaultQOS,GrpTRES,MaxTR
 USER_FORMAT='format=DefaultAccount'
 ACCOUNT_FORMAT='format=Cluster,Account,ParentName,GrpTRES,GrpJobs,GrpSubmit,GrpTRESMins,GrpTRESRunMins,GrpWall'
 JOB_EXTRA_FORMAT='JobArrayID:|,Account:|,Reservation:|,SchedNodes:|,Feature:|,ReqNodes:'
+JOB_EXCLUDED_FORMAT='%i|%x'
 
 log() { echo "[capture-preflight $(date +%T)] $*" >&2; }
 
@@ -127,6 +128,7 @@ snapshot() {   # snapshot DIR USER: what `yenjob check` reads, with the same com
   sinfo --all -h -N -O "$NODE_FORMAT" > "$d/nodes.txt"
   squeue --all -h -O "$QUEUE_FORMAT" > "$d/queue.txt"
   squeue --all -h -O "$JOB_EXTRA_FORMAT" > "$d/queue-accounts.txt"
+  squeue --all -h -t PD -o "$JOB_EXCLUDED_FORMAT" > "$d/queue-excluded.txt"
   sacctmgr -P -n show assoc where user= "$ACCOUNT_FORMAT" > "$d/accounts.txt"
   sacctmgr -P -n show qos "$QOS_FORMAT" > "$d/qos.txt"
   sacctmgr -P -n show assoc where user="$user" "$ASSOC_FORMAT" > "$d/assoc.txt"
@@ -773,6 +775,9 @@ scenario multi no-constraint-other-node-up "" "$C" drain:yj1
 AHEAD='user=nobody partition=gpu gpus=2 cpus=1 time=10:00 constraint=ampere'
 scenario multi constraint-ahead-needs-the-other-node "$AMP; $AHEAD" "partition=gpu gpus=1 cpus=1 time=30:00 settle=40"
 scenario multi constraint-ahead-needs-the-other-node-planned "$AMP; $AHEAD" "partition=gpu gpus=1 cpus=1 time=30:00 settle=40" planned
+# The same for a job ahead that keeps yj2 off (--exclude; read with squeue -o %x).
+AHEAD_X='user=nobody partition=gpu gpus=2 cpus=1 time=10:00 exclude=yj2'
+scenario multi exclude-ahead-needs-the-other-node "$AMP; $AHEAD_X" "partition=gpu gpus=1 cpus=1 time=30:00 settle=40"
 # No room for the request, behind that job: on its node, or on neither node.
 scenario multi constraint-ahead-same-node-held-up "$AMP; $AHEAD" "partition=gpu gpus=1 cpus=1 time=30:00 constraint=ampere settle=40"
 scenario multi constraint-ahead-no-room-anywhere "$AMP; $HOP; $AHEAD" "partition=gpu gpus=1 cpus=1 time=30:00 settle=40"

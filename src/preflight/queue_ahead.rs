@@ -328,7 +328,8 @@ impl ClusterState {
     }
 
     /// Whether `job` may run on `node`: one of its partition, with the features it asks for,
-    /// among the nodes it `named` if it named some, and with `gpus` GPUs of its type.
+    /// among the nodes it `named` if it named some, not one it excluded, and with `gpus` GPUs
+    /// of its type.
     fn may_run_on(
         &self,
         job: &QueuedJob,
@@ -339,6 +340,10 @@ impl ClusterState {
         node.partition == job.partition
             && node.has_features(job.constraint.as_ref())
             && named.is_none_or(|named| named.contains(&node.node))
+            && job
+                .excluded_nodes
+                .as_ref()
+                .is_none_or(|kept_off| !kept_off.contains(&node.node))
             && job.gpu_type().is_none_or(|t| node.gpus_of(Some(t)) >= gpus)
     }
 

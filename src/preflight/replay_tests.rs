@@ -99,6 +99,9 @@ fn load(dir: &Path) -> Scenario {
                 if let Ok(accounts) = std::fs::read_to_string(dir.join("queue-accounts.txt")) {
                     squeue::add_extra_fields(&mut queue, &accounts);
                 }
+                if let Ok(excluded) = std::fs::read_to_string(dir.join("queue-excluded.txt")) {
+                    squeue::add_excluded_nodes(&mut queue, &excluded);
+                }
                 queue
             },
             // Scenarios captured before accounts' own limits were read have no such file.
@@ -615,8 +618,9 @@ fn each_verdict_names_the_code_and_numbers() {
         ("multi-no-constraint-other-node-up", "", false, &["partition gpu has room for 1 GPU and 1 CPU now"]),
         // A job ahead that needs yj1's features waits for yj1 alone: a longer job starts on
         // yj2 (before its features were read, yenjob expected the job ahead there: Priority).
-        ("multi-constraint-ahead-needs-the-other-node", "", false, &["partition gpu has room for 1 GPU and 1 CPU now"]),
-        ("multi-constraint-ahead-needs-the-other-node-planned", "", false, &["partition gpu has room for 1 GPU and 1 CPU now"]),
+        ("multi-constraint-ahead-needs-the-other-node", "", false, &["partition gpu has room for 1 GPU and 1 CPU now (1 job queued ahead waits for resources there, but is expected on another node)"]),
+        ("multi-exclude-ahead-needs-the-other-node", "", false, &["partition gpu has room for 1 GPU and 1 CPU now (1 job queued ahead waits for resources there, but is expected on another node)"]),
+        ("multi-constraint-ahead-needs-the-other-node-planned", "", false, &["partition gpu has room for 1 GPU and 1 CPU now (1 job queued ahead waits for resources there, but is expected on another node)"]),
         // Behind a job of the partition with a constraint that waits for resources, no room
         // is Priority too: on its node, and on neither node.
         ("multi-constraint-ahead-same-node-held-up", "Priority", false, &["partition gpu's nodes with features ampere have 0 of 2 GPUs", "waits for resources there too, so Slurm gives Priority as the reason"]),
@@ -1183,6 +1187,7 @@ fn capture_script_uses_our_formats() {
         sacctmgr::USER_FORMAT,
         sacctmgr::ACCOUNT_FORMAT,
         squeue::EXTRA_FORMAT,
+        squeue::EXCLUDED_FORMAT,
     ] {
         assert!(
             script.contains(format),

@@ -172,16 +172,17 @@ impl Slurm {
         Ok(sacctmgr::parse_account_limits(&out.stdout))
     }
 
-    /// Fills in the account and reservation of each job in `queue` (one more squeue call).
+    /// Fills in the account, reservation, planned, named and excluded nodes and features of
+    /// each job in `queue` (two more squeue calls, made together).
     pub async fn add_job_extras(&self, queue: &mut [squeue::QueuedJob]) -> Result<(), SlurmError> {
-        let out = self
-            .cli
-            .run(
-                "squeue",
-                &args(&["--all", "-h", "-O", squeue::EXTRA_FORMAT]),
-            )
-            .await?;
-        squeue::add_extra_fields(queue, &out.stdout);
+        let extra_args = args(&["--all", "-h", "-O", squeue::EXTRA_FORMAT]);
+        let excluded_args = args(&["--all", "-h", "-t", "PD", "-o", squeue::EXCLUDED_FORMAT]);
+        let (extra, excluded) = tokio::join!(
+            self.cli.run("squeue", &extra_args),
+            self.cli.run("squeue", &excluded_args)
+        );
+        squeue::add_extra_fields(queue, &extra?.stdout);
+        squeue::add_excluded_nodes(queue, &excluded?.stdout);
         Ok(())
     }
 

@@ -3,6 +3,7 @@
 
 use super::constraint::Constraint;
 use super::duration::SlurmTime;
+use super::hostlist::HostList;
 use super::state::JobState;
 use super::tres::Tres;
 
@@ -47,6 +48,10 @@ pub struct QueuedJob {
     /// (`yj[1-2]`), read with the fields above.
     #[serde(skip)]
     pub req_nodes: Option<String>,
+    /// A pending job's nodes kept off (`--exclude`), as a hostlist (`yj[1-2]`), read with the
+    /// fields above (`EXCLUDED_FORMAT`, a call of its own).
+    #[serde(skip)]
+    pub excluded_nodes: Option<HostList>,
 }
 
 impl QueuedJob {
@@ -139,14 +144,34 @@ fn parse_line(line: &str) -> Option<QueuedJob> {
         sched_nodes: None,
         constraint: None,
         req_nodes: None,
+        excluded_nodes: None,
     })
 }
 
 /// Each job's account, reservation, planned nodes, features and the nodes it named: `squeue
 /// --all -h -O EXTRA_FORMAT`. (Slurm 22.05's `-O` has no field for the nodes a job
-/// excludes.)
+/// excludes: `EXCLUDED_FORMAT`.)
 pub const EXTRA_FORMAT: &str =
     "JobArrayID:|,Account:|,Reservation:|,SchedNodes:|,Feature:|,ReqNodes:";
+
+/// The nodes each pending job keeps off: `squeue --all -h -t PD -o EXCLUDED_FORMAT`. Slurm
+/// 22.05's `-O` has no field for them; `-o`'s `%x` has (`%i` is `-O`'s JobArrayID).
+pub const EXCLUDED_FORMAT: &str = "%i|%x";
+
+/// Fills in the nodes each job keeps off from `squeue -o EXCLUDED_FORMAT`, matching job ids.
+pub fn add_excluded_nodes(jobs: &mut [QueuedJob], text: &str) {
+    let excluded: std::collections::HashMap<&str, &str> = text
+        .lines()
+        .filter_map(|l| l.split_once('|'))
+        .map(|(id, nodes)| (id.trim(), nodes.trim()))
+        .filter(|(_, nodes)| !nodes.is_empty() && *nodes != "(null)")
+        .collect();
+    for job in jobs {
+        job.excluded_nodes = excluded
+            .get(job.id.as_str())
+            .and_then(|n| HostList::parse(n).ok());
+    }
+}
 
 /// Fills in each job's account, reservation, planned nodes, features and named nodes from `squeue -O
 /// EXTRA_FORMAT`, matching job ids. Lines captured before the later fields were read give the
@@ -212,6 +237,19 @@ mod tests {
         assert_eq!(job("17_3").task_count(), 1);
         assert_eq!(job("17_[0-5%2]").task_count(), 6);
         assert_eq!(job("17_[1,3,5-7]").task_count(), 5);
+    }
+
+    /// Real lines of `squeue -t PD -o '%i|%x'`: a pending array's record and a job that
+    /// excludes no node.
+    #[test]
+    fn excluded_nodes_by_job_id() {
+        let line = "3774|gpu|root|PENDING|0:00|10:00|1|cpu=1|normal|None|N/A||x\n";
+        let mut jobs = vec![parse(line)[0].clone(), parse(line)[0].clone()];
+        jobs[0].id = "461_[1-3%2]".into();
+        add_excluded_nodes(&mut jobs, "461_[1-3%2]|yj[1-2]\n3774|\n");
+        let kept_off = jobs[0].excluded_nodes.as_ref().unwrap();
+        assert!(kept_off.contains("yj1") && kept_off.contains("yj2"));
+        assert_eq!(jobs[1].excluded_nodes, None);
     }
 
     /// Real lines: the account, reservation, planned nodes and features of each job, and an

@@ -439,5 +439,6 @@ fn place_task(
         sched_nodes: None,
         constraint: req.constraint.clone(),
         req_nodes: req.nodelist.clone(),
+        excluded_nodes: req.exclude.clone(),
     }
 }

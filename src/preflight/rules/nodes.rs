@@ -3,6 +3,8 @@
 //! now (counting the cores a reservation keeps and what preempted jobs would free), and jobs
 //! queued ahead; and the sentence for a job that starts.
 
+use std::collections::HashSet;
+
 use crate::slurm::clock;
 use crate::slurm::duration::format_seconds;
 use crate::slurm::hostlist::abridged;
@@ -554,20 +556,62 @@ pub fn room_message(req: &Request, state: &ClusterState) -> String {
     } else {
         sharing_cpus_words(req, state, &with_room, cpus)
     });
-    let ahead = state
-        .waiting_for_resources()
-        .filter(|j| j.partition == req.partition)
-        .count();
-    if ahead > 0 {
-        let (ahead, wait, they) = match ahead {
-            1 => ("1 job".to_string(), "waits", "it is"),
-            n => (format!("{n} jobs"), "wait", "they are"),
+    message.push_str(&jobs_ahead_words(req, state, &with_room));
+    message
+}
+
+/// What the jobs queued ahead for resources in `req`'s partition leave it, where it has room
+/// now on `with_room`: the queue plan expects some on other nodes (those they ask for, or
+/// that free first for them); the others it does not hold up (else it would wait its turn),
+/// as it ends before they are expected to start.
+fn jobs_ahead_words(req: &Request, state: &ClusterState, with_room: &[&NodeRow]) -> String {
+    let plan = state.queue_plan();
+    let planned_on = |nodes: &mut dyn Iterator<Item = &NodeRow>| -> HashSet<usize> {
+        nodes
+            .flat_map(|n| plan.planned_on(&n.node))
+            .map(|p| p.at)
+            .collect()
+    };
+    let here = planned_on(&mut with_room.iter().copied());
+    let anywhere = planned_on(&mut state.nodes_for(req));
+    let (mut elsewhere, mut there) = (0u64, 0u64);
+    for (at, job) in state.queue.iter().enumerate() {
+        if job.partition != req.partition || !queue_ahead::waits_for_resources(job) {
+            continue;
+        }
+        match anywhere.contains(&at) && !here.contains(&at) {
+            true => elsewhere += 1,
+            false => there += 1,
+        }
+    }
+    let waits = |n: u64| if n == 1 { "waits" } else { "wait" };
+    let mut parts = Vec::new();
+    if elsewhere > 0 {
+        let (is, nodes) = match elsewhere {
+            1 => ("is", "another node"),
+            _ => ("are", "other nodes"),
         };
-        message.push_str(&format!(
-            " ({ahead} queued ahead {wait} for resources there; this one ends before {they} expected to start, so the backfill scheduler starts it within a minute)"
+        parts.push(format!(
+            "{} queued ahead {} for resources there, but {is} expected on {nodes}",
+            words::count(elsewhere, "job"),
+            waits(elsewhere)
         ));
     }
-    message
+    if there > 0 {
+        let they = if there == 1 { "it is" } else { "they are" };
+        let ahead = match elsewhere {
+            0 => words::count(there, "job"),
+            _ => format!("{there} more"),
+        };
+        parts.push(format!(
+            "{ahead} queued ahead {} for resources there; this one ends before {they} expected to start, so the backfill scheduler starts it within a minute",
+            waits(there)
+        ));
+    }
+    match parts.is_empty() {
+        true => String::new(),
+        false => format!(" ({})", parts.join("; ")),
+    }
 }
 
 /// The longest time limit, in whole minutes, of a job starting `now` that ends by `start`;
