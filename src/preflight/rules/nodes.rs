@@ -566,14 +566,9 @@ pub fn room_message(req: &Request, state: &ClusterState) -> String {
 /// as it ends before they are expected to start.
 fn jobs_ahead_words(req: &Request, state: &ClusterState, with_room: &[&NodeRow]) -> String {
     let plan = state.queue_plan();
-    let planned_on = |nodes: &mut dyn Iterator<Item = &NodeRow>| -> HashSet<usize> {
-        nodes
-            .flat_map(|n| plan.planned_on(&n.node))
-            .map(|p| p.at)
-            .collect()
-    };
-    let here = planned_on(&mut with_room.iter().copied());
-    let anywhere = planned_on(&mut state.nodes_for(req));
+    let expected_on = |n: &NodeRow| plan.planned_on(&n.node).iter().map(|p| p.at);
+    let here: HashSet<usize> = with_room.iter().flat_map(|n| expected_on(n)).collect();
+    let anywhere: HashSet<usize> = state.nodes_for(req).flat_map(expected_on).collect();
     let (mut elsewhere, mut there) = (0u64, 0u64);
     for (at, job) in state.queue.iter().enumerate() {
         if job.partition != req.partition || !queue_ahead::waits_for_resources(job) {
