@@ -303,8 +303,6 @@ fn slurm_does(env: &Env, spec: &Path) -> (String, String, Option<String>) {
     (s.to_lowercase(), r, Some(id))
 }
 
-/// A partition's State for as long as this lives; UP again when dropped, even after a failed
-/// assertion.
 /// One setting of a partition (`state=down`, `reqresv=yes`), set back when dropped, even
 /// after a failed assertion.
 struct PartitionSet {
@@ -2286,6 +2284,31 @@ fn a_job_a_limit_holds_is_told_when_it_starts() {
         (state.as_str(), reason.as_str()),
         ("PENDING", "QOSMaxJobsPerUserLimit")
     );
+    assert!(status.contains("expected to start by"), "{status}");
+    assert!(status.contains(&when), "{status}");
+}
+
+/// A job that ExclusiveUser keeps off the node another user's job runs on, which Slurm's
+/// backfill gives no start (captured: `plain-partition-exclusive-user-other-user-run-out`), is
+/// told by `status` when it starts: when the other user's job reaches its time limit.
+#[test]
+#[ignore = "needs a Slurm cluster: scripts/cluster-start.sh"]
+fn a_job_exclusive_user_keeps_waiting_is_told_when_it_starts() {
+    let _exclusive = PartitionSet::new("normal", "exclusiveuser=yes", "exclusiveuser=no");
+    let mut env = Env::new();
+    let theirs = env.hold(&["-p", "normal", "-c", "1", "--uid=nobody", "-D", "/tmp"]);
+    wait_for(&theirs, |state, _| state == "RUNNING", 30);
+    let spec = env.spec("exclusive-user", "partition = \"normal\"\ncpus = 1", 1);
+    let out = env.yenjob().arg("submit").arg(&spec).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    let id = submitted_id(&out.stdout).unwrap_or_else(|| panic!("{said}"));
+    let (state, reason) = wait_for(&id, |_, reason| reason != "None", 30);
+    let out = env.yenjob().args(["status", id.as_str()]).output().unwrap();
+    let status = String::from_utf8_lossy(&out.stdout).to_string();
+    cancel_all();
+    assert_eq!((state.as_str(), reason.as_str()), ("PENDING", "Resources"));
+    let when = format!("when job {theirs} reaches its time limit");
+    assert!(said.contains(&when), "{said}");
     assert!(status.contains("expected to start by"), "{status}");
     assert!(status.contains(&when), "{status}");
 }

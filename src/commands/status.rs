@@ -42,8 +42,9 @@ struct Row {
     /// record the last one's start, so the earlier ones start before it.
     #[serde(skip_serializing_if = "Option::is_none")]
     waiting_tasks_planned_by: Option<String>,
-    /// A pending job a limit holds (MaxJobsPU, MaxTRESPU...), for which Slurm gives no start:
-    /// when the pre-flight expects it, as the jobs under the limit end.
+    /// A pending job for which Slurm gives no start (one a limit holds, MaxJobsPU,
+    /// MaxTRESPU...; one in a partition kept to one user at a time): when the pre-flight
+    /// expects it, as the jobs in its way end.
     #[serde(skip_serializing_if = "Option::is_none")]
     expected_start: Option<ExpectedStart>,
     /// A sweep's waiting task: when yenjob's timeline of the sweep expects it to start, if
@@ -163,7 +164,7 @@ async fn observe(slurm: &Slurm, records: &[RunRecord], fresh: bool) -> anyhow::R
     let statuses = backend::statuses(slurm, &asked, fresh).await?;
     let mut by_run = asked.into_iter().zip(statuses);
     let mut lines = Vec::new();
-    let mut held_by_limits = Vec::new();
+    let mut without_a_start = Vec::new();
     for r in records {
         match &r.sweep {
             Some(s) => {
@@ -180,44 +181,48 @@ async fn observe(slurm: &Slurm, records: &[RunRecord], fresh: bool) -> anyhow::R
                         std::slice::from_ref(&(job.clone(), status.clone())),
                     );
                     let row = row(&job, status);
-                    if let Some(req) = held_by_limit(&job, &row) {
-                        held_by_limits.push((lines.len(), req));
+                    if let Some(req) = pending_without_a_start(&job, &row) {
+                        without_a_start.push((lines.len(), req));
                     }
                     lines.push(Line::Job(Box::new(row)));
                 }
             }
         }
     }
-    if !held_by_limits.is_empty()
+    if !without_a_start.is_empty()
         && let Ok((state, _)) = super::gather_state(slurm).await
     {
-        for (at, req) in held_by_limits {
+        for (at, req) in without_a_start {
             if let Some(Line::Job(row)) = lines.get_mut(at) {
-                row.expected_start = preflight::while_held(&row.job_id, &req, &state);
+                row.expected_start = preflight::while_pending(&row.job_id, &req, &state);
             }
         }
     }
     Ok(lines)
 }
 
-/// The request of a job a limit on running jobs or TRES holds, for the pre-flight to tell
-/// when it starts.
-fn held_by_limit(r: &RunRecord, row: &Row) -> Option<preflight::Request> {
+/// The request of a job pending with no start from Slurm, for the pre-flight to tell when it
+/// starts.
+fn pending_without_a_start(r: &RunRecord, row: &Row) -> Option<preflight::Request> {
     let slurms = r.backend == runs::BackendKind::Slurm && r.task.is_none();
-    let held = waits_for_jobs_under_a_limit(&row.status);
-    r.request.clone().filter(|_| held && slurms)
+    let told = waits_for_what_the_preflight_plans(&row.status);
+    r.request.clone().filter(|_| told && slurms)
 }
 
-/// Whether a job waits for jobs under a limit on running jobs or TRES to end (MaxJobsPU,
-/// GrpTRES...), with no start from Slurm, whose backfill plans no such job; Priority with no
-/// start may hide such a limit (a job queued ahead found no nodes first). A job waiting for
-/// anything else (nodes not planned yet, a dependency, a wall-time limit) costs no reading of
+/// Whether a job waits, with no start from Slurm, for something whose end the pre-flight
+/// plans: jobs under a limit on running jobs or TRES (MaxJobsPU, GrpTRES...), which the
+/// backfill scheduler does not plan; the nodes (Resources), which it does not plan in a
+/// partition kept to one user at a time, nor before its first pass over the job; Priority,
+/// which may hide such a limit (a job queued ahead found no nodes first). A job waiting for
+/// anything else (a dependency, a wall-time limit, spent TRES-minutes) costs no reading of
 /// the cluster: the pre-flight could say no more than Slurm.
-fn waits_for_jobs_under_a_limit(status: &JobStatus) -> bool {
+fn waits_for_what_the_preflight_plans(status: &JobStatus) -> bool {
     let reason = status.reason.as_deref().unwrap_or_default();
     status.state.is_waiting()
         && status.expected_start.is_none()
-        && (preflight::LimitCode::opens_as_jobs_end(reason) || reason == "Priority")
+        && (preflight::LimitCode::opens_as_jobs_end(reason)
+            || reason == "Resources"
+            || reason == "Priority")
 }
 
 fn row(r: &RunRecord, mut status: JobStatus) -> Row {
@@ -648,24 +653,27 @@ mod tests {
     }
 
     /// Regression: `status` read the whole cluster for every pending job without a start,
-    /// though only a job a count or TRES limit holds gets one from the pre-flight.
+    /// though only a job held by a count or TRES limit, or waiting for nodes, gets one from
+    /// the pre-flight.
     #[test]
-    fn only_a_job_a_limit_holds_has_the_cluster_read() {
-        assert!(waits_for_jobs_under_a_limit(&pending(
+    fn only_a_job_whose_start_the_preflight_plans_has_the_cluster_read() {
+        for planned in [
             "QOSMaxJobsPerUserLimit",
-            None
-        )));
-        assert!(waits_for_jobs_under_a_limit(&pending("QOSGrpGRES", None)));
-        assert!(waits_for_jobs_under_a_limit(&pending("Priority", None)));
-        for not_a_count in ["Resources", "Dependency", "None"] {
-            assert!(!waits_for_jobs_under_a_limit(&pending(not_a_count, None)));
+            "QOSGrpGRES",
+            "Priority",
+            "Resources",
+        ] {
+            assert!(waits_for_what_the_preflight_plans(&pending(planned, None)));
         }
-        assert!(!waits_for_jobs_under_a_limit(&pending(
-            "QOSMaxWallDurationPerJobLimit",
-            None
-        )));
-        assert!(!waits_for_jobs_under_a_limit(&pending(
-            "QOSMaxJobsPerUserLimit",
+        for not_planned in ["Dependency", "None", "QOSMaxWallDurationPerJobLimit"] {
+            assert!(!waits_for_what_the_preflight_plans(&pending(
+                not_planned,
+                None
+            )));
+        }
+        // Slurm's own start stands.
+        assert!(!waits_for_what_the_preflight_plans(&pending(
+            "Resources",
             Some("2026-11-30T21:34:00")
         )));
     }

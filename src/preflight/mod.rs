@@ -34,7 +34,7 @@ mod replay_tests;
 mod test_states;
 
 pub use array::{ArrayPlan, Throttle, Timeline, assess_array, of_queued_array, throttle};
-pub use expected_start::{ExpectedStart, QueuedAhead, while_held};
+pub use expected_start::{ExpectedStart, QueuedAhead, while_pending};
 pub use index::StateIndex;
 pub use reason::{Holder, LimitCode, Reason, Scope};
 

@@ -453,6 +453,48 @@ fn a_job_a_limit_holds_starts_when_expected() {
     assert!(compared >= 4, "only {compared} jobs were run out");
 }
 
+/// Every job run out that pended with no start from Slurm's backfill (a limit held it, or
+/// ExclusiveUser kept it off the node) is told by `status`, once queued, when it starts: the
+/// job as squeue then shows it (pending, Slurm's reason, no StartTime) added to the state,
+/// `while_pending`'s answer is when it really started, to backfill's 60 s.
+#[test]
+fn status_tells_a_pending_job_slurm_plans_no_start_for_when_it_starts() {
+    let mut told = 0;
+    for s in scenarios() {
+        let (Some(starts), Some(reason)) = (&s.starts, s.slurm.strip_prefix("pending|")) else {
+            continue;
+        };
+        let planned = s.planned.as_deref().and_then(planned_start);
+        if s.request.tasks > 1 || planned.is_some() {
+            continue;
+        }
+        let (id, started) = starts
+            .lines()
+            .find_map(|l| l.split_once('|'))
+            .unwrap_or_else(|| panic!("{}: {starts}", s.name));
+        let r = &s.request;
+        let line = format!(
+            "{id}|{}|{}|PENDING|0:00|{}|{}|cpu={}|{}|{reason}|N/A||yj\n",
+            r.partition,
+            s.state.user,
+            SlurmTime::Seconds(r.time_seconds),
+            r.cpus,
+            r.cpus,
+            r.qos.as_deref().unwrap_or("normal"),
+        );
+        let mut state = s.state.clone();
+        state.queue.extend(squeue::parse(&line));
+        let said = format!("{}: Slurm started {id} at {started}", s.name);
+        let Some(ExpectedStart::By { at, .. }) = while_pending(id, r, &state) else {
+            panic!("{said}; status expects no start");
+        };
+        let started = crate::slurm::clock::parse_timestamp(started).unwrap();
+        assert!((started - at).abs() <= 60, "{said}; status expects {at}");
+        told += 1;
+    }
+    assert!(told >= 7, "only {told} jobs were told");
+}
+
 /// Slurm's will-run test takes the running jobs off together when they end within 30 s of the
 /// first of them (live, `sbatch --test-only` answered the later of two ends 3 s apart, on the
 /// first node): the job is expected at the later end, on the first node with room, not at

@@ -94,32 +94,6 @@ impl ClusterState {
     }
 }
 
-/// When `job`, already pending in `state` as `req`, is expected to start where a limit holds
-/// it, which Slurm's StartTime does not say: the pre-flight's answer for `req` with `job` and
-/// the jobs queued after it (a later id) out of the queue, as those go after it. `None` where
-/// no limit holds it any more, or its start is not known.
-pub fn while_held(job: &str, req: &Request, state: &ClusterState) -> Option<ExpectedStart> {
-    let this = submitted(job);
-    let queue = state
-        .queue
-        .iter()
-        .filter(|j| submitted(&j.id) < this || !j.state.is_waiting())
-        .cloned()
-        .collect();
-    let without = ClusterState {
-        queue,
-        index: Default::default(),
-        ..state.clone()
-    };
-    let verdict = crate::preflight::assess(req, &without);
-    match verdict.reason {
-        Some(Reason::Limit(_)) => verdict.expected_start,
-        // Behind a job queued ahead that found no nodes, over a limit too.
-        Some(Reason::Priority) if !verdict.also.is_empty() => verdict.expected_start,
-        _ => None,
-    }
-}
-
 /// A QOS's or an association's limit, rather than the nodes, the partition or the queue.
 fn held_by_limit(f: &Finding) -> bool {
     matches!(f.reason, Reason::Limit(_))
@@ -290,10 +264,16 @@ mod tests {
             gpus: 1,
             ..Request::plain("gpu", 1, 600)
         };
-        assert_eq!(at(&super::while_held("3", &req, &s)), in_minutes(10));
+        assert_eq!(
+            at(&crate::preflight::while_pending("3", &req, &s)),
+            in_minutes(10)
+        );
         // Job 4 waits for job 3 too, which takes the first place to free, until 20 minutes.
-        assert_eq!(at(&super::while_held("4", &req, &s)), in_minutes(20));
+        assert_eq!(
+            at(&crate::preflight::while_pending("4", &req, &s)),
+            in_minutes(20)
+        );
         s.qos = sacctmgr::parse_qos("gpu||3|||||||\n");
-        assert_eq!(super::while_held("3", &req, &s), None);
+        assert_eq!(crate::preflight::while_pending("3", &req, &s), None);
     }
 }

@@ -5,9 +5,10 @@
 //! `sbatch --test-only`'s (`replay_tests::expected_starts_are_when_slurm_plans_them`).
 
 mod limits;
+mod pending;
 mod plan;
 
-pub use limits::while_held;
+pub use pending::while_pending;
 pub(in crate::preflight) use plan::HeldBack;
 
 use crate::slurm::clock;
