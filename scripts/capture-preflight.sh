@@ -252,9 +252,8 @@ qos_limit() {
 }
 
 # A QOS made for one scenario, so that its counters start at zero ("newqos:yj-fresh:LIMIT"):
-# Slurm never lowers a QOS's running TRES-minutes when a job ends early under this cluster's
-# priority/basic, so an older QOS carries the minutes of every job cancelled under it. Root
-# and nobody may use it in account yenlab; with "undo", deleted.
+# the controller's running TRES-minutes of an older QOS may still count earlier scenarios'
+# jobs. Root and nobody may use it in account yenlab; with "undo", deleted.
 new_qos() {
   local word=$1 undo=${2:-} name setting u
   IFS=: read -r _ name setting <<< "$word"
@@ -574,6 +573,10 @@ scenario plain qos-deny-grp-minutes-alone "" "partition=gpu gpus=2 cpus=1 time=1
 F='partition=normal qos=yj-fresh gpus=1 cpus=1'
 scenario plain qos-run-minutes "user=nobody $F time=1:00:00" "$F time=1:00:00" "newqos:yj-fresh:GrpTRESRunMins=gres/gpu=100"
 scenario plain qos-run-minutes-fits "user=nobody $F time=30:00" "$F time=1:00:00" "newqos:yj-fresh:GrpTRESRunMins=gres/gpu=100"
+# The same run out, with time limits of two minutes under a limit of 3 GPU-minutes: when the
+# other user's job (2 GPU-minutes) lets the request (2 more) in: once it has run down to 1
+# GPU-minute left, or only when it ends (priority/basic decays no running minutes).
+scenario plain qos-run-minutes-run-out "user=nobody $F time=2:00" "$F time=2:00" "newqos:yj-fresh:GrpTRESRunMins=gres/gpu=3 starts"
 scenario plain qos-deny-account-gpus-alone "" "$R gpus=3" "$Q:Flags=DenyOnLimit $Q:MaxTRESPA=gres/gpu=2"
 scenario plain qos-deny-account-gpus "user=nobody $R gpus=2" "$R gpus=1" "$Q:Flags=DenyOnLimit $Q:MaxTRESPA=gres/gpu=2"
 scenario plain qos-deny-min-gpus "" "partition=gpu cpus=1 time=10:00" "$Q:Flags=DenyOnLimit $Q:MinTRES=gres/gpu=1"

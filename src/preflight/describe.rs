@@ -337,7 +337,7 @@ fn minutes_parts(
         parts.push(format!(
             "GrpTRESRunMins {} (held by running jobs: {})",
             tres_text(&limits.grp_tres_run_mins),
-            or_none(tres_text(&usage::run_minutes_left(of, state)))
+            or_none(tres_text(&usage::run_minutes_held(of, state)))
         ));
     }
     if !limits.grp_tres_mins.is_empty() {

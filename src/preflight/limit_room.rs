@@ -20,6 +20,9 @@ pub enum Counted {
     Jobs,
     /// One TRES the running jobs hold (`gres/gpu` for MaxTRESPU=gres/gpu=4, say).
     Tres(String),
+    /// One TRES times the time limit, in minutes (GrpTRESRunMins under priority/basic, which
+    /// counts a job's whole time limit until it ends: `usage::run_seconds_counted`).
+    RunMinutes(String),
 }
 
 impl Counted {
@@ -27,6 +30,10 @@ impl Counted {
         match self {
             Counted::Jobs => 1,
             Counted::Tres(tres) => job.tres.get(tres).unwrap_or(0),
+            Counted::RunMinutes(tres) => {
+                let minutes = job.time_limit.seconds().unwrap_or(0) / 60;
+                job.tres.get(tres).unwrap_or(0) * minutes
+            }
         }
     }
 }
@@ -136,6 +143,14 @@ impl LimitRoom {
             need: 1,
             held: Vec::new(),
             unknown_ahead: false,
+        }
+    }
+
+    /// Counts `amount` more as held for good: what the controller counts under the limit
+    /// beyond the shares of the jobs it sees, which no job's end gives back.
+    pub fn hold_unaccounted(&mut self, amount: u64) {
+        if amount > 0 {
+            self.hold("", amount, i64::MIN, None);
         }
     }
 

@@ -196,7 +196,8 @@ impl LimitCode {
 
     /// Whether `squeue_reason` is a limit on running jobs or TRES, one that lets the job in
     /// as the jobs under it end: MaxJobsPU, MaxJobsPA, GrpJobs, the association's MaxJobs,
-    /// and GrpTRES, MaxTRESPA and MaxTRESPU (`limit_room`).
+    /// GrpTRES, MaxTRESPA and MaxTRESPU, and GrpTRESRunMins (`limit_room`; where the
+    /// priority decays, it opens as they run down too).
     pub fn opens_as_jobs_end(squeue_reason: &str) -> bool {
         let counts = [
             LimitCode::QOS_MAX_JOBS_PER_USER,
@@ -206,7 +207,22 @@ impl LimitCode {
             LimitCode::ASSOC_GRP_JOBS,
         ];
         let r = squeue_reason.trim();
-        counts.into_iter().any(|code| code.as_str() == r) || LimitCode::holds_tres(r)
+        counts.into_iter().any(|code| code.as_str() == r)
+            || LimitCode::holds_tres(r)
+            || LimitCode::holds_run_minutes(r)
+    }
+
+    /// Whether `squeue_reason` is a limit on the running jobs' TRES-minutes (GrpTRESRunMins,
+    /// a QOS's or an association's).
+    pub fn holds_run_minutes(squeue_reason: &str) -> bool {
+        let r = squeue_reason.trim();
+        [Holder::Qos, Holder::Assoc]
+            .into_iter()
+            .flat_map(|holder| {
+                ["cpu", "mem", "node", "billing", "gres/gpu"]
+                    .map(|t| LimitCode::for_tres(holder, Scope::GroupRunMinutes, t))
+            })
+            .any(|code| code.as_str() == r)
     }
 
     /// Whether `squeue_reason` is a limit on the TRES that running jobs hold together

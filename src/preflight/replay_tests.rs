@@ -492,7 +492,7 @@ fn status_tells_a_pending_job_slurm_plans_no_start_for_when_it_starts() {
         assert!((started - at).abs() <= 60, "{said}; status expects {at}");
         told += 1;
     }
-    assert!(told >= 7, "only {told} jobs were told");
+    assert!(told >= 8, "only {told} jobs were told");
 }
 
 /// Slurm's will-run test takes the running jobs off together when they end within 30 s of the
@@ -816,7 +816,7 @@ fn each_verdict_names_the_code_and_numbers() {
         ("plain-qos-deny-account-gpus-alone", "MaxGRESPerAccount", false, &["QOS gpu has DenyOnLimit, so sbatch refuses it", "QOS gpu allows 2 GPUs per account (MaxTRESPA); this job alone asks for 3"]),
         ("plain-qos-deny-gpu-minutes", "QOSMaxGRESMinutesPerJob", false, &["QOS gpu has DenyOnLimit", "QOS gpu allows 120 GPU-minutes per job (MaxTRESMins): GPUs times the time limit; this job asks for 2 × 120 min = 240; with 2 GPUs a time limit of at most 1:00:00 fits"]),
         ("plain-qos-deny-min-gpus", "QOSMinGRES", false, &["QOS gpu has DenyOnLimit", "QOS gpu requires at least 1 GPU per job (MinTRES); this job asks for 0"]),
-        ("plain-qos-deny-run-minutes-alone", "QOSGrpGRESRunMinutes", false, &["QOS gpu has DenyOnLimit", "QOS gpu allows 100 GPU-minutes to its running jobs together (GrpTRESRunMins: GPUs times the time left); this job alone asks for 2 × 60 min = 120"]),
+        ("plain-qos-deny-run-minutes-alone", "QOSGrpGRESRunMinutes", false, &["QOS gpu has DenyOnLimit", "QOS gpu allows 100 GPU-minutes to its running jobs together (GrpTRESRunMins: GPUs times the time limit, until the job ends); this job alone asks for 2 × 60 min = 120"]),
         ("plain-qos-gpu-minutes", "QOSMaxGRESMinutesPerJob", true, &["this job asks for 2 × 120 min = 240, so it will never start"]),
         ("plain-qos-gpu-minutes-fits", "", false, &["room for 1 GPU"]),
         ("plain-qos-group-submit", "QOSGrpSubmitJobsLimit", false, &["QOS gpu allows 1 job queued or running for all users together (GrpSubmit), and they have 1"]),
@@ -828,12 +828,13 @@ fn each_verdict_names_the_code_and_numbers() {
         ("plain-qos-grp-minutes-spent-cpu-only", "", false, &["room for 0 GPUs"]),
         ("plain-qos-deny-grp-minutes-alone", "QOSGrpGRESMinutes", false, &["QOS gpu has DenyOnLimit", "QOS gpu allows 100 GPU-minutes in all (GrpTRESMins): GPUs times the time limit; this job asks for 2 × 60 min = 120; with 2 GPUs a time limit of at most 50:00 fits"]),
         // The running jobs' GPU-minutes left, as the controller counts them.
-        ("plain-qos-run-minutes", "QOSGrpGRESRunMinutes", false, &["QOS yj-fresh allows 100 GPU-minutes to its running jobs together", "the running jobs still hold 60 and this job asks for 1 × 60 min = 60, so it waits for them to run down; a time limit of at most 40:00 would start it now"]),
+        ("plain-qos-run-minutes", "QOSGrpGRESRunMinutes", false, &["QOS yj-fresh allows 100 GPU-minutes to its running jobs together", "the running jobs hold 60 and this job asks for 1 × 60 min = 60, so it waits for enough of them to end; a time limit of at most 40:00 would start it now"]),
         ("plain-qos-run-minutes-fits", "", false, &["room for 1 GPU"]),
         ("plain-qos-min-gpus", "QOSMinGRES", true, &["QOS gpu requires at least 1 GPU per job (MinTRES); this job asks for 0, so it will never start"]),
         ("plain-qos-min-gpus-met", "", false, &["room for 1 GPU"]),
         ("plain-qos-min-gpus-partition-down", "PartitionDown", true, &["partition gpu is DOWN"]),
-        ("plain-qos-run-minutes-alone", "QOSGrpGRESRunMinutes", true, &["QOS gpu allows 100 GPU-minutes to its running jobs together (GrpTRESRunMins: GPUs times the time left); this job alone asks for 2 × 60 min = 120, so it will never start"]),
+        ("plain-qos-run-minutes-run-out", "QOSGrpGRESRunMinutes", false, &["QOS yj-fresh allows 3 GPU-minutes to its running jobs together (GrpTRESRunMins: GPUs times the time limit, until the job ends); the running jobs hold 2 and this job asks for 1 × 2 min = 2, so it waits for enough of them to end", "when job 701 reaches its time limit"]),
+        ("plain-qos-run-minutes-alone", "QOSGrpGRESRunMinutes", true, &["QOS gpu allows 100 GPU-minutes to its running jobs together (GrpTRESRunMins: GPUs times the time limit, until the job ends); this job alone asks for 2 × 60 min = 120, so it will never start"]),
         // An association's limits count its own jobs: not those under another account, nor
         // those in a partition with an association of its own.
         ("plain-association-jobs-other-account", "", false, &["room for 0 GPUs"]),
@@ -848,12 +849,12 @@ fn each_verdict_names_the_code_and_numbers() {
         ("plain-partition-association-submit", "AssocMaxSubmitJobLimit", false, &["you already have 1 job queued or running under your association (account yenlab, partition normal), which allows 1"]),
         ("plain-partition-association-submit-elsewhere", "", false, &["room for 0 GPUs"]),
         // The TRES-minutes limits of the association and of the account.
-        ("plain-association-run-minutes-alone", "AssocGrpGRESRunMinutes", true, &["your association (account yenlab) allows 100 GPU-minutes to its running jobs together (GrpTRESRunMins: GPUs times the time left); this job alone asks for 2 × 60 min = 120, so it will never start"]),
+        ("plain-association-run-minutes-alone", "AssocGrpGRESRunMinutes", true, &["your association (account yenlab) allows 100 GPU-minutes to its running jobs together (GrpTRESRunMins: GPUs times the time limit, until the job ends); this job alone asks for 2 × 60 min = 120, so it will never start"]),
         ("plain-association-gpu-minutes", "AssocMaxGRESMinutesPerJob", true, &["your association (account yenlab) allows 120 GPU-minutes per job (MaxTRESMins): GPUs times the time limit; this job asks for 2 × 120 min = 240, so it will never start; with 2 GPUs a time limit of at most 1:00:00 fits"]),
         ("plain-association-grp-minutes-spent", "AssocGrpGRESMinutes", false, &["your association (account yenlab) has used 0 of the 0 GPU-minutes it may use (GrpTRESMins"]),
         ("plain-account-run-minutes-alone", "AssocGrpGRESRunMinutes", true, &["account yenlab allows 100 GPU-minutes to its running jobs together"]),
         ("plain-account-grp-minutes-spent", "AssocGrpGRESMinutes", false, &["account yenlab has used 0 of the 0 GPU-minutes it may use"]),
-        ("plain-partition-association-run-minutes", "AssocGrpGRESRunMinutes", false, &["your association (account yenlab, partition gpu) allows 100 GPU-minutes to its running jobs together", "the running jobs still hold 60 and this job asks for 1 × 60 min = 60, so it waits for them to run down; a time limit of at most 40:00 would start it now"]),
+        ("plain-partition-association-run-minutes", "AssocGrpGRESRunMinutes", false, &["your association (account yenlab, partition gpu) allows 100 GPU-minutes to its running jobs together", "the running jobs hold 60 and this job asks for 1 × 60 min = 60, so it waits for enough of them to end; a time limit of at most 40:00 would start it now"]),
         ("plain-partition-association-run-minutes-fits", "", false, &["room for 1 GPU"]),
         // GrpWall: a budget of wall time, as the controller counts it.
         ("plain-qos-grp-wall-spent", "QOSGrpWallLimit", false, &["QOS gpu's jobs have run 0 of the 0 minutes of wall time it allows (GrpWall"]),
@@ -1098,17 +1099,18 @@ fn per_account_limits_come_before_per_user_ones() {
     }
 }
 
-/// Without the controller's counters (`scontrol show assoc_mgr` refused, say), GrpTRESRunMins
-/// is judged from the queue: each running job's TRES times what is left of its time limit.
+/// Where `scontrol show assoc_mgr` could not be read, GrpTRESRunMins counts each running
+/// job as the controller does: under this cluster's priority/basic its GPUs times its whole
+/// time limit, whatever it has run (1 × 60 of a job 10 minutes in), until it ends; where the
+/// priority decays, what is left (50).
 #[test]
-fn run_minutes_count_the_time_left_of_running_jobs() {
+fn run_minutes_count_what_the_controller_counts_of_running_jobs() {
     let s = scenarios()
         .into_iter()
         .find(|s| s.name == "plain-qos-run-minutes-alone")
         .unwrap();
     let mut state = s.state.clone();
     state.limit_use.clear();
-    // One GPU with 50 of its 60 minutes left: 50 GPU-minutes of the 100.
     let mut running = squeue::parse(
         "7|gpu|nobody|RUNNING|10:00|1:00:00|1|cpu=1,mem=1G,node=1,billing=1,gres/gpu=1|normal|None|2026-11-29T15:00:00|localhost|yj-holder",
     );
@@ -1122,7 +1124,27 @@ fn run_minutes_count_the_time_left_of_running_jobs() {
     assert_eq!(v.reason.map(|r| r.code()), Some("QOSGrpGRESRunMinutes"));
     assert!(!v.never_starts);
     assert!(
-        v.message.ends_with("the running jobs still hold 50 and this job asks for 1 × 60 min = 60, so it waits for them to run down; a time limit of at most 50:00 would start it now"),
+        v.message.contains("the running jobs hold 60 and this job asks for 1 × 60 min = 60, so it waits for enough of them to end; a time limit of at most 40:00 would start it now"),
+        "{}",
+        v.message
+    );
+    // Let in when job 7 reaches its time limit, 50 minutes on.
+    let Some(ExpectedStart::By {
+        in_seconds,
+        limit_jobs_ending,
+        ..
+    }) = &v.expected_start
+    else {
+        panic!("{:?}", v.expected_start);
+    };
+    assert_eq!(
+        (*in_seconds, limit_jobs_ending.as_slice()),
+        (3000, ["7".to_string()].as_slice())
+    );
+    state.config.multifactor_priority = true;
+    let v = assess(&one_hour, &state);
+    assert!(
+        v.message.ends_with("the running jobs hold 50 and this job asks for 1 × 60 min = 60, so it waits for them to run down; a time limit of at most 50:00 would start it now"),
         "{}",
         v.message
     );

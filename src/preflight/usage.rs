@@ -216,34 +216,61 @@ impl MinutesOf<'_> {
     }
 }
 
-/// The TRES-minutes the running jobs under `of` still have to run (GrpTRESRunMins): the
-/// controller's own count when it was read, else each running job's TRES times what is left
-/// of its time limit (Slurm lowers its count as jobs run, at each priority decay, so the two
-/// may differ by a few minutes a job).
-pub fn run_minutes_left(of: MinutesOf, state: &ClusterState) -> Tres {
-    if let Some(counted) = of.counted(state) {
-        return counted.tres_run_mins.clone();
+/// The TRES-minutes the running jobs under `of` hold (GrpTRESRunMins): the controller's own
+/// count when it was read, else their shares (`run_minutes_shares`).
+pub fn run_minutes_held(of: MinutesOf, state: &ClusterState) -> Tres {
+    match of.counted(state) {
+        Some(counted) => counted.tres_run_mins.clone(),
+        None => run_minutes_shares(of, state),
     }
+}
+
+/// The TRES-minutes of the running jobs under `of` that the controller counts, each job's
+/// share as `run_seconds_counted` tells.
+pub fn run_minutes_shares(of: MinutesOf, state: &ClusterState) -> Tres {
+    let counts = counts_under_minutes(of, state);
+    let decays = state.config.multifactor_priority;
+    let mut seconds = Tres::default();
+    for job in state.queue.iter().filter(|j| is_running(j) && counts(j)) {
+        let Some(counted) = run_seconds_counted(job, decays) else {
+            continue;
+        };
+        for (tres, count) in &job.tres.0 {
+            *seconds.0.entry(tres.clone()).or_default() += count * counted;
+        }
+    }
+    Tres(seconds.0.into_iter().map(|(t, s)| (t, s / 60)).collect())
+}
+
+/// The seconds of a running job that GrpTRESRunMins counts, times each of its TRES: under
+/// priority/basic its whole time limit, until it ends (captured run out,
+/// `plain-qos-run-minutes-run-out`: the job the limit held started as the job under it
+/// reached its time limit, not as it ran down); where the priority decays
+/// (priority/multifactor), what is left of it, lowered at each decay. `None` for a job
+/// without a time limit.
+pub fn run_seconds_counted(job: &QueuedJob, decays: bool) -> Option<u64> {
+    let limit = job.time_limit.seconds()?;
+    Some(match decays {
+        true => limit.saturating_sub(job.elapsed.seconds().unwrap_or(0)),
+        false => limit,
+    })
+}
+
+/// Whether a job counts under `of`'s TRES-minutes limits: a QOS's jobs, the user's in the
+/// association, or those of the account and the accounts within it.
+pub fn counts_under_minutes<'s>(
+    of: MinutesOf<'s>,
+    state: &'s ClusterState,
+) -> impl Fn(&QueuedJob) -> bool + 's {
     let within = match of {
         MinutesOf::Account(account) => accounts_within(account, state),
         _ => HashSet::new(),
     };
-    let counts = |job: &QueuedJob| match of {
+    move |job: &QueuedJob| match of {
         MinutesOf::Qos(q) => counts_under(job, q, state),
         MinutesOf::Association(a) => under_association(job, a, state),
         MinutesOf::Account(_) => job.account.as_deref().is_some_and(|a| within.contains(a)),
-    };
-    let mut seconds = Tres::default();
-    for job in state.queue.iter().filter(|j| is_running(j) && counts(j)) {
-        let Some(limit) = job.time_limit.seconds() else {
-            continue;
-        };
-        let left = limit.saturating_sub(job.elapsed.seconds().unwrap_or(0));
-        for (tres, count) in &job.tres.0 {
-            *seconds.0.entry(tres.clone()).or_default() += count * left;
-        }
     }
-    Tres(seconds.0.into_iter().map(|(t, s)| (t, s / 60)).collect())
 }
 
 /// The wall time used under `of` so far (GrpWall), in minutes, as the controller counts it;

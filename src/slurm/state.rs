@@ -210,7 +210,7 @@ fn explain_tres_limit(code: &str) -> Option<String> {
     let text = if let Some(r) = rest.strip_prefix("Grp") {
         if let Some(r) = r.strip_suffix("RunMinutes") {
             format!(
-                "the running jobs under {holder} together have as many {} left as it allows (GrpTRESRunMins); it starts as they run down, or sooner with a shorter time limit",
+                "the running jobs under {holder} together hold as many {} as it allows (GrpTRESRunMins); it starts as enough of them end (or run down, where the priority decays), or sooner with a shorter time limit",
                 minutes_of(r)?
             )
         } else if let Some(r) = r.strip_suffix("Minutes") {
@@ -274,7 +274,7 @@ mod tests {
         for (code, says) in [
             (
                 "QOSGrpGRESRunMinutes",
-                "the running jobs under the QOS together have as many GPU-minutes left",
+                "the running jobs under the QOS together hold as many GPU-minutes as it allows (GrpTRESRunMins); it starts as enough of them end",
             ),
             (
                 "QOSMaxCpuMinutesPerJobLimit",

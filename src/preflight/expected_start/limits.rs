@@ -229,11 +229,12 @@ mod tests {
         );
     }
 
-    /// GrpTRESRunMins: the running jobs' GPU-minutes left shrink as they run, rather than
-    /// free at their ends; not worked out.
+    /// GrpTRESRunMins under priority/basic: each running job holds its GPUs times its whole
+    /// time limit until it ends (10 + 30 GPU-minutes), and 10 more asked go over 45 until
+    /// the first ends. Where the priority decays, what they hold shrinks as they run, at each
+    /// decay: not worked out.
     #[test]
-    fn no_start_is_expected_under_a_limit_no_job_end_frees() {
-        // 10 + 30 GPU-minutes left, and 10 asked, over 45.
+    fn a_job_held_by_running_minutes_starts_when_enough_of_them_end() {
         let mut s = two_jobs_of_mine(IDLE, [1, 1], "");
         let qos = format!("gpu{}gres/gpu=45|||\n", "|".repeat(16));
         s.qos = sacctmgr::parse_qos(&qos);
@@ -242,6 +243,37 @@ mod tests {
             gpus: 1,
             ..Request::plain("gpu", 1, 600)
         };
+        let verdict = assess(&req, &s);
+        assert_eq!(
+            verdict.reason.map(|r| r.code()),
+            Some("QOSGrpGRESRunMinutes")
+        );
+        assert_eq!(at(&verdict.expected_start), in_minutes(10));
+        s.config.multifactor_priority = true;
+        assert_eq!(assess(&req, &s).expected_start, None);
+    }
+
+    /// What the controller counts under GrpTRESRunMins beyond the running jobs' shares (no
+    /// job's end gives it back) is held for good: 40 shares and 5 more counted leave no room
+    /// for 10 under 50 until the 10-minute job ends; 45 more, none once both have ended.
+    #[test]
+    fn running_minutes_no_job_holds_are_held_for_good() {
+        let mut s = two_jobs_of_mine(IDLE, [1, 1], "");
+        let qos = format!("gpu{}gres/gpu=50|||\n", "|".repeat(16));
+        s.qos = sacctmgr::parse_qos(&qos);
+        let req = Request {
+            qos: Some("gpu".into()),
+            gpus: 1,
+            ..Request::plain("gpu", 1, 600)
+        };
+        let counted = |minutes: u64| {
+            crate::slurm::assoc_mgr::parse(&format!(
+                "QOS Records\n\nQOS=gpu(2)\n    GrpTRESRunMins=gres/gpu=50({minutes})\n"
+            ))
+        };
+        s.limit_use = counted(45);
+        assert_eq!(at(&assess(&req, &s).expected_start), in_minutes(10));
+        s.limit_use = counted(85);
         let verdict = assess(&req, &s);
         assert_eq!(
             verdict.reason.map(|r| r.code()),

@@ -6,6 +6,7 @@
 use crate::slurm::duration::{SlurmTime, format_seconds};
 use crate::slurm::sacctmgr::{AccountLimits, Association, MinutesLimits, Qos};
 
+use super::super::limit_room::{Counted, LimitRoom};
 use super::super::reason::{Holder, LimitCode, Reason, Scope};
 use super::super::usage::{self, MinutesOf};
 use super::waits::never;
@@ -131,8 +132,9 @@ impl Ctx<'_> {
             .collect()
     }
 
-    /// GrpTRESRunMins: each running job's TRES times its time left, all together, plus this
-    /// job's TRES times its time limit.
+    /// GrpTRESRunMins: the running jobs' TRES times their time limits (or, where the priority
+    /// decays, their time left), all together, plus this job's TRES times its time limit.
+    /// Where nothing decays it opens as jobs under it end, which the finding's room tells.
     pub(super) fn run_minutes_limits(
         &self,
         m: &Minutes,
@@ -140,7 +142,8 @@ impl Ctx<'_> {
         alone: Option<Effect>,
     ) -> Vec<Finding> {
         let minutes = self.time_limit_minutes();
-        let running = usage::run_minutes_left(m.of, self.state);
+        let running = usage::run_minutes_held(m.of, self.state);
+        let decays = self.state.config.multifactor_priority;
         let mut found = Vec::new();
         for (tres, asked) in self.asked.in_slurm_order() {
             let Some(max) = seen.first(
@@ -153,8 +156,12 @@ impl Ctx<'_> {
             let wanted = asked * minutes;
             let used = running.get(tres).unwrap_or(0);
             let code = Reason::Limit(LimitCode::for_tres(m.holder, Scope::GroupRunMinutes, tres));
+            let counted = match decays {
+                true => "the time left",
+                false => "the time limit, until the job ends",
+            };
             let what = format!(
-                "{} allows {max} {}-minutes to its running jobs together (GrpTRESRunMins: {} times the time left)",
+                "{} allows {max} {}-minutes to its running jobs together (GrpTRESRunMins: {} times {counted})",
                 m.name,
                 words::tres_unit(tres),
                 words::tres_nouns(tres)
@@ -180,16 +187,35 @@ impl Ctx<'_> {
                 } else {
                     String::new()
                 };
-                found.push(Finding::new(
+                let waits = match decays {
+                    true => "them to run down",
+                    false => "enough of them to end",
+                };
+                let finding = Finding::new(
                     code,
                     Effect::Pends,
                     format!(
-                        "{what}; the running jobs still hold {used} and this job asks for {asked} × {minutes} min = {wanted}, so it waits for them to run down{shorter}"
+                        "{what}; the running jobs hold {used} and this job asks for {asked} × {minutes} min = {wanted}, so it waits for {waits}{shorter}"
                     ),
-                ));
+                );
+                found.push(match decays {
+                    true => finding,
+                    false => finding.held_in(self.run_minutes_room(m, tres, max, used)),
+                });
             }
         }
         found
+    }
+
+    /// The room under GrpTRESRunMins of `max` of `tres` where nothing decays: each job under
+    /// it holds its TRES times its time limit until it ends; what the controller counts
+    /// (`used`) beyond their shares is held for good.
+    fn run_minutes_room(&self, m: &Minutes, tres: &str, max: u64, used: u64) -> LimitRoom {
+        let counts = usage::counts_under_minutes(m.of, self.state);
+        let mut room = self.room(Counted::RunMinutes(tres.to_string()), max, counts);
+        let shares = usage::run_minutes_shares(m.of, self.state).get(tres);
+        room.hold_unaccounted(used.saturating_sub(shares.unwrap_or(0)));
+        room
     }
 
     /// GrpWall spent: once the wall time used reaches it, every job waits.
@@ -227,7 +253,7 @@ impl Ctx<'_> {
     }
 
     /// The time limit in whole minutes, as Slurm keeps it.
-    fn time_limit_minutes(&self) -> u64 {
+    pub(super) fn time_limit_minutes(&self) -> u64 {
         self.req.time_seconds.div_ceil(60)
     }
 }

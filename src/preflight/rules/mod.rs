@@ -311,6 +311,9 @@ impl<'a> Ctx<'a> {
         let need = match &counted {
             Counted::Jobs => 1,
             Counted::Tres(tres) => self.asked.get(tres).unwrap_or(0),
+            Counted::RunMinutes(tres) => {
+                self.asked.get(tres).unwrap_or(0) * self.time_limit_minutes()
+            }
         };
         LimitRoom::held_by(counted, max, need, self.state, counts)
     }
