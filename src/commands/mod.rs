@@ -15,7 +15,7 @@ pub mod tail;
 use std::path::{Path, PathBuf};
 
 use crate::preflight::{ClusterState, Request};
-use crate::slurm::{Slurm, SlurmError, tres};
+use crate::slurm::{Slurm, SlurmError, squeue, tres};
 use crate::spec::JobSpec;
 use crate::worker::io::model_files;
 
@@ -250,17 +250,26 @@ pub async fn gather_state(slurm: &Slurm) -> Result<(ClusterState, Vec<String>), 
     // they ask for: one more call, made only where such a limit, reservation or job is.
     let several_associations =
         state.associations.len() > 1 && state.associations.iter().any(|a| a.has_limits());
-    if (state.accounts.iter().any(|a| a.has_limits())
+    if state.accounts.iter().any(|a| a.has_limits())
         || state.qos.iter().any(|q| q.limits_accounts())
         || several_associations
         || state.has_core_reservations()
-        || state.jobs_ahead_need_extras())
-        && let Err(e) = slurm.add_job_extras(&mut state.queue).await
+        || state.jobs_ahead_need_extras()
     {
-        missing.push((
-            "limits counted per account or association, reservations of cores, and the nodes jobs queued ahead are planned on or ask for",
-            e,
-        ));
+        let (fields, excluded) = tokio::join!(
+            slurm.add_job_fields(&mut state.queue),
+            slurm.excluded_nodes()
+        );
+        match excluded {
+            Ok(excluded) => squeue::add_excluded_nodes(&mut state.queue, &excluded),
+            Err(e) => missing.push(("the nodes jobs queued ahead exclude", e)),
+        }
+        if let Err(e) = fields {
+            missing.push((
+                "limits counted per account or association, reservations of cores, and the nodes jobs queued ahead are planned on or ask for",
+                e,
+            ));
+        }
     }
     Ok((state, unchecked(missing)))
 }

@@ -100,7 +100,7 @@ fn load(dir: &Path) -> Scenario {
                     squeue::add_extra_fields(&mut queue, &accounts);
                 }
                 if let Ok(excluded) = std::fs::read_to_string(dir.join("queue-excluded.txt")) {
-                    squeue::add_excluded_nodes(&mut queue, &excluded);
+                    squeue::add_excluded_nodes(&mut queue, &squeue::parse_excluded(&excluded));
                 }
                 queue
             },

@@ -19,6 +19,7 @@ pub mod squeue;
 pub mod state;
 pub mod tres;
 
+use std::collections::HashMap;
 use std::path::Path;
 
 pub use identity::{current_groups, current_user};
@@ -172,18 +173,21 @@ impl Slurm {
         Ok(sacctmgr::parse_account_limits(&out.stdout))
     }
 
-    /// Fills in the account, reservation, planned, named and excluded nodes and features of
-    /// each job in `queue` (two more squeue calls, made together).
-    pub async fn add_job_extras(&self, queue: &mut [squeue::QueuedJob]) -> Result<(), SlurmError> {
-        let extra_args = args(&["--all", "-h", "-O", squeue::EXTRA_FORMAT]);
-        let excluded_args = args(&["--all", "-h", "-t", "PD", "-o", squeue::EXCLUDED_FORMAT]);
-        let (extra, excluded) = tokio::join!(
-            self.cli.run("squeue", &extra_args),
-            self.cli.run("squeue", &excluded_args)
-        );
-        squeue::add_extra_fields(queue, &extra?.stdout);
-        squeue::add_excluded_nodes(queue, &excluded?.stdout);
+    /// Fills in the account, reservation, planned and named nodes and features of each job in
+    /// `queue` (a second squeue call).
+    pub async fn add_job_fields(&self, queue: &mut [squeue::QueuedJob]) -> Result<(), SlurmError> {
+        let a = args(&["--all", "-h", "-O", squeue::EXTRA_FORMAT]);
+        let out = self.cli.run("squeue", &a).await?;
+        squeue::add_extra_fields(queue, &out.stdout);
         Ok(())
+    }
+
+    /// The nodes each pending job excludes, by job id (a call of its own: 22.05's `-O` has no
+    /// field for them).
+    pub async fn excluded_nodes(&self) -> Result<HashMap<String, hostlist::HostList>, SlurmError> {
+        let a = args(&["--all", "-h", "-t", "PD", "-o", squeue::EXCLUDED_FORMAT]);
+        let out = self.cli.run("squeue", &a).await?;
+        Ok(squeue::parse_excluded(&out.stdout))
     }
 
     /// The account a job of `user` goes to when it names none.

@@ -1,6 +1,8 @@
 //! `squeue -O ...` with an explicit, delimited format: names with spaces, long names and a
 //! user's `SQUEUE_FORMAT` cannot break it. The job name comes last so a `|` inside it is kept.
 
+use std::collections::HashMap;
+
 use super::constraint::Constraint;
 use super::duration::SlurmTime;
 use super::hostlist::HostList;
@@ -158,18 +160,20 @@ pub const EXTRA_FORMAT: &str =
 /// 22.05's `-O` has no field for them; `-o`'s `%x` has (`%i` is `-O`'s JobArrayID).
 pub const EXCLUDED_FORMAT: &str = "%i|%x";
 
-/// Fills in the nodes each job keeps off from `squeue -o EXCLUDED_FORMAT`, matching job ids.
-pub fn add_excluded_nodes(jobs: &mut [QueuedJob], text: &str) {
-    let excluded: std::collections::HashMap<&str, &str> = text
-        .lines()
+/// The nodes each pending job keeps off, by job id, from `squeue -o EXCLUDED_FORMAT`.
+pub fn parse_excluded(text: &str) -> HashMap<String, HostList> {
+    text.lines()
         .filter_map(|l| l.split_once('|'))
         .map(|(id, nodes)| (id.trim(), nodes.trim()))
         .filter(|(_, nodes)| !nodes.is_empty() && *nodes != "(null)")
-        .collect();
+        .filter_map(|(id, nodes)| Some((id.to_string(), HostList::parse(nodes).ok()?)))
+        .collect()
+}
+
+/// Fills in the nodes each job keeps off (`parse_excluded`), matching job ids.
+pub fn add_excluded_nodes(jobs: &mut [QueuedJob], excluded: &HashMap<String, HostList>) {
     for job in jobs {
-        job.excluded_nodes = excluded
-            .get(job.id.as_str())
-            .and_then(|n| HostList::parse(n).ok());
+        job.excluded_nodes = excluded.get(&job.id).cloned();
     }
 }
 
@@ -246,7 +250,7 @@ mod tests {
         let line = "3774|gpu|root|PENDING|0:00|10:00|1|cpu=1|normal|None|N/A||x\n";
         let mut jobs = vec![parse(line)[0].clone(), parse(line)[0].clone()];
         jobs[0].id = "461_[1-3%2]".into();
-        add_excluded_nodes(&mut jobs, "461_[1-3%2]|yj[1-2]\n3774|\n");
+        add_excluded_nodes(&mut jobs, &parse_excluded("461_[1-3%2]|yj[1-2]\n3774|\n"));
         let kept_off = jobs[0].excluded_nodes.as_ref().unwrap();
         assert!(kept_off.contains("yj1") && kept_off.contains("yj2"));
         assert_eq!(jobs[1].excluded_nodes, None);
