@@ -461,6 +461,54 @@ mod tests {
         one_now_the_rest_by_20(&req, &s, "QOSMaxGRESPerUser");
     }
 
+    /// Under QOS sweep's GrpTRESRunMins gres/gpu=20, with one 1-GPU job of the user's
+    /// running for 10 minutes (10 GPU-minutes, counted until it ends under priority/basic):
+    /// each task of 1 GPU × 10 minutes takes the GPU-minutes the jobs ending free. Where the
+    /// priority decays, what the jobs hold shrinks at each decay: no timeline.
+    #[test]
+    fn tasks_held_by_running_minutes_start_as_the_jobs_under_it_end() {
+        let mut s = state(
+            N1_HALF,
+            "7|gpu|me|RUNNING|0:00|10:00|1|cpu=1,gres/gpu=1|sweep|None|N/A|n1|x\n",
+        );
+        s.qos = sacctmgr::parse_qos(&format!("sweep{}gres/gpu=20|||\n", "|".repeat(16)));
+        let req = Request {
+            qos: Some("sweep".into()),
+            gpus: 1,
+            tasks: 4,
+            ..Request::plain("gpu", 1, 600)
+        };
+        one_now_the_rest_by_20(&req, &s, "QOSGrpGRESRunMinutes");
+        s.config.multifactor_priority = true;
+        assert_eq!(assess_array(&req, None, &s).array.unwrap().timeline, None);
+    }
+
+    /// Regression: an administrator's limit lowered below what the running jobs hold made the
+    /// time limit that would fit underflow.
+    #[test]
+    fn running_minutes_over_a_lowered_limit_leave_no_time_limit_that_fits() {
+        let mut s = state(
+            N1_HALF,
+            "7|gpu|me|RUNNING|0:00|30:00|1|cpu=1,gres/gpu=1|sweep|None|N/A|n1|x\n",
+        );
+        s.qos = sacctmgr::parse_qos(&format!("sweep{}gres/gpu=20|||\n", "|".repeat(16)));
+        let req = Request {
+            qos: Some("sweep".into()),
+            gpus: 1,
+            ..Request::plain("gpu", 1, 600)
+        };
+        let verdict = crate::preflight::assess(&req, &s);
+        assert_eq!(
+            verdict.reason.map(|r| r.code()),
+            Some("QOSGrpGRESRunMinutes")
+        );
+        assert!(
+            !verdict.message.contains("would start it now"),
+            "{}",
+            verdict.message
+        );
+    }
+
     /// A sweep queued as array 40, throttled to 2: tasks 0 and 1 run for 10 minutes more,
     /// tasks 2 and 3 wait (one record to Slurm) and take their places when they end.
     #[test]

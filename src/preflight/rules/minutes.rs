@@ -177,8 +177,9 @@ impl Ctx<'_> {
                         ),
                     ));
                 }
-            } else if used + wanted > max {
-                let fits = (max - used) / asked.max(1);
+            } else if self.reports(used + wanted > max) {
+                // (An administrator may lower the limit below what running jobs hold.)
+                let fits = max.saturating_sub(used) / asked.max(1);
                 let shorter = if fits > 0 {
                     format!(
                         "; a time limit of at most {} would start it now",

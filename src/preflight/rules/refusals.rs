@@ -19,17 +19,41 @@ use super::{Ctx, Effect, Finding, Seen, job_qos, jobs, words};
 pub(super) fn array_size(req: &Request, state: &ClusterState) -> Option<Finding> {
     let max = state.config.max_array_size?;
     (req.tasks > 1 && req.tasks > max).then(|| {
-        Finding::new(
-            Reason::InvalidArray,
-            Effect::Refused,
-            format!(
-                "this array has {} tasks (indices 0-{}), and the cluster's MaxArraySize is {max}, so indices stop at {}; split the sweep into arrays of at most {max} tasks",
+        let message = match max.checked_sub(1) {
+            Some(last) => format!(
+                "this array has {} tasks (indices 0-{}), and the cluster's MaxArraySize is {max}, so indices stop at {last}; split the sweep into arrays of at most {max} tasks",
                 req.tasks,
                 req.tasks - 1,
-                max - 1
             ),
-        )
+            // Slurm's way to turn job arrays off.
+            None => "the cluster's MaxArraySize is 0: it takes no job arrays, and a sweep is one"
+                .to_string(),
+        };
+        Finding::new(Reason::InvalidArray, Effect::Refused, message)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::preflight::Request;
+    use crate::preflight::test_states::{IDLE, two_nodes};
+
+    /// Regression: a MaxArraySize of 0 (job arrays turned off) said indices stop at
+    /// 18446744073709551615.
+    #[test]
+    fn a_cluster_without_job_arrays_refuses_a_sweep_in_words() {
+        let mut s = two_nodes(IDLE, "");
+        s.config.max_array_size = Some(0);
+        let req = Request {
+            tasks: 2,
+            ..Request::plain("gpu", 1, 600)
+        };
+        let finding = super::array_size(&req, &s).expect("refused");
+        assert_eq!(
+            finding.message,
+            "the cluster's MaxArraySize is 0: it takes no job arrays, and a sweep is one"
+        );
+    }
 }
 
 /// A nodelist or exclude naming a node the cluster does not have, or a node both name:
