@@ -33,29 +33,6 @@ pub(super) fn array_size(req: &Request, state: &ClusterState) -> Option<Finding>
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use crate::preflight::Request;
-    use crate::preflight::test_states::{IDLE, two_nodes};
-
-    /// Regression: a MaxArraySize of 0 (job arrays turned off) said indices stop at
-    /// 18446744073709551615.
-    #[test]
-    fn a_cluster_without_job_arrays_refuses_a_sweep_in_words() {
-        let mut s = two_nodes(IDLE, "");
-        s.config.max_array_size = Some(0);
-        let req = Request {
-            tasks: 2,
-            ..Request::plain("gpu", 1, 600)
-        };
-        let finding = super::array_size(&req, &s).expect("refused");
-        assert_eq!(
-            finding.message,
-            "the cluster's MaxArraySize is 0: it takes no job arrays, and a sweep is one"
-        );
-    }
-}
-
 /// A nodelist or exclude naming a node the cluster does not have, or a node both name:
 /// sbatch refuses it before it looks at the partition (as captured).
 pub(super) fn unknown_nodes(req: &Request, state: &ClusterState) -> Option<Finding> {
@@ -917,4 +894,27 @@ fn features_of_nodes(nodes: &[&NodeRow]) -> String {
         })
         .collect();
     words.join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::preflight::Request;
+    use crate::preflight::test_states::{IDLE, two_nodes};
+
+    /// Regression: a MaxArraySize of 0 (job arrays turned off) said indices stop at
+    /// 18446744073709551615.
+    #[test]
+    fn a_cluster_without_job_arrays_refuses_a_sweep_in_words() {
+        let mut s = two_nodes(IDLE, "");
+        s.config.max_array_size = Some(0);
+        let req = Request {
+            tasks: 2,
+            ..Request::plain("gpu", 1, 600)
+        };
+        let finding = super::array_size(&req, &s).expect("refused");
+        assert_eq!(
+            finding.message,
+            "the cluster's MaxArraySize is 0: it takes no job arrays, and a sweep is one"
+        );
+    }
 }
