@@ -2169,6 +2169,16 @@ fn last_backfill_cycle() -> i64 {
         .unwrap_or(0)
 }
 
+/// A job of 10 minutes in partition normal that holds every CPU of the node, running: the
+/// node's CPUs and sbatch's option asking for them all.
+fn hold_every_cpu(env: &mut Env) -> (u32, String) {
+    let cpus = node_cpus();
+    let every_cpu = format!("--cpus-per-task={cpus}");
+    let holder = env.hold(&["-p", "normal", every_cpu.as_str()]);
+    wait_for(&holder, |state, _| state == "RUNNING", 30);
+    (cpus, every_cpu)
+}
+
 /// A job behind one queued ahead is told when it is expected to start: when the backfill
 /// scheduler then plans the same request (squeue's StartTime, to its 60 s resolution), once
 /// the job ahead has run its time limit after the running one.
@@ -2176,10 +2186,7 @@ fn last_backfill_cycle() -> i64 {
 #[ignore = "needs a Slurm cluster: scripts/cluster-start.sh"]
 fn expected_start_behind_a_job_queued_ahead_is_what_backfill_plans() {
     let mut env = Env::new();
-    let cpus = node_cpus();
-    let every_cpu = format!("--cpus-per-task={cpus}");
-    let holder = env.hold(&["-p", "normal", every_cpu.as_str()]);
-    wait_for(&holder, |state, _| state == "RUNNING", 30);
+    let (cpus, every_cpu) = hold_every_cpu(&mut env);
     let gpu_job = ["-p", "gpu", "--gres=gpu:1", every_cpu.as_str()];
     let ahead = env.hold(&gpu_job);
     wait_for(
@@ -2223,10 +2230,7 @@ fn expected_start_behind_a_job_queued_ahead_is_what_backfill_plans() {
 #[ignore = "needs a Slurm cluster: scripts/cluster-start.sh"]
 fn expected_start_is_what_sbatch_test_only_says() {
     let mut env = Env::new();
-    let cpus = node_cpus();
-    let every_cpu = format!("--cpus-per-task={cpus}");
-    let holder = env.hold(&["-p", "normal", every_cpu.as_str()]);
-    wait_for(&holder, |state, _| state == "RUNNING", 30);
+    let (cpus, every_cpu) = hold_every_cpu(&mut env);
     let job = format!("cpus = {cpus}\ntime = \"10:00\"");
     let spec = env.spec("expected-start", &job, 1);
     let v = verdict(&env, &spec);

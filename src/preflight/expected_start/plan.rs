@@ -293,12 +293,12 @@ impl<'a> Weighed<'a> {
             })
             .collect();
         // In a partition kept to one user at a time, another user's job keeps its node whole.
-        let whole_if_others = |user: &str, holding: Holding, n: &NodeRow| match partition
-            .exclusive_user
-            && user != state.user
-        {
-            true => holding.whole_node(n),
-            false => holding,
+        let whole_if_others = |user: &str, holding: Holding, n: &NodeRow| {
+            if partition.exclusive_user && user != state.user {
+                holding.whole_node(n)
+            } else {
+                holding
+            }
         };
         let mut holding: Vec<Held> = Vec::new();
         for (on, &n) in nodes.iter().enumerate() {
