@@ -43,8 +43,8 @@ struct Row {
     #[serde(skip_serializing_if = "Option::is_none")]
     waiting_tasks_planned_by: Option<String>,
     /// A pending job for which Slurm gives no start (one a limit holds, MaxJobsPU,
-    /// MaxTRESPU...; one in a partition kept to one user at a time): when the pre-flight
-    /// expects it, as the jobs in its way end.
+    /// MaxTRESPU...; one in a partition kept to one user at a time; one the backfill scheduler
+    /// has not planned yet): when the pre-flight expects it, as the jobs in its way end.
     #[serde(skip_serializing_if = "Option::is_none")]
     expected_start: Option<ExpectedStart>,
     /// A sweep's waiting task: when yenjob's timeline of the sweep expects it to start, if
@@ -211,11 +211,11 @@ fn pending_without_a_start(r: &RunRecord, row: &Row) -> Option<preflight::Reques
 
 /// Whether a job waits, with no start from Slurm, for something whose end the pre-flight
 /// plans: jobs under a limit on running jobs or TRES (MaxJobsPU, GrpTRES...), which the
-/// backfill scheduler does not plan; the nodes (Resources), which it does not plan in a
-/// partition kept to one user at a time, nor before its first pass over the job; Priority,
-/// which may hide such a limit (a job queued ahead found no nodes first). A job waiting for
-/// anything else (a dependency, a wall-time limit, spent TRES-minutes) costs no reading of
-/// the cluster: the pre-flight could say no more than Slurm.
+/// backfill scheduler does not plan; the nodes (Resources) or jobs queued ahead (Priority,
+/// which may hide such a limit too), which it does not plan in a partition kept to one user
+/// at a time, nor before its first pass over the job. A job waiting for anything else (a
+/// dependency, a wall-time limit, spent TRES-minutes) costs no reading of the cluster: the
+/// pre-flight could say no more than Slurm.
 fn waits_for_what_the_preflight_plans(status: &JobStatus) -> bool {
     let reason = status.reason.as_deref().unwrap_or_default();
     status.state.is_waiting()

@@ -1,6 +1,7 @@
 //! When a job already pending is expected to start, where Slurm's StartTime says nothing:
 //! the backfill scheduler plans no job a limit holds, none in a partition kept to one user at
-//! a time (ExclusiveUser), and none before its first pass over a new job.
+//! a time (ExclusiveUser), and none before its first pass over a new job (every 30 s by
+//! default, and only so many jobs a pass).
 
 use super::ExpectedStart;
 use crate::preflight::limit_room::submitted;
@@ -25,18 +26,33 @@ pub fn while_pending(job: &str, req: &Request, state: &ClusterState) -> Option<E
     };
     let verdict = crate::preflight::assess(req, &without);
     match verdict.reason {
-        Some(Reason::Limit(_) | Reason::Resources) => verdict.expected_start,
-        // Behind a job queued ahead that found no nodes, over a limit too.
-        Some(Reason::Priority) if !verdict.also.is_empty() => verdict.expected_start,
+        Some(Reason::Limit(_) | Reason::Resources | Reason::Priority) => verdict.expected_start,
         _ => None,
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use crate::preflight::test_states::{in_minutes, two_nodes};
+    use crate::preflight::test_states::{ALLOCATED, in_minutes, two_nodes};
     use crate::preflight::{ExpectedStart, Request};
     use crate::slurm::scontrol;
+
+    /// Behind a job queued ahead for both nodes' CPUs, before backfill has planned either:
+    /// the job ahead takes n1 when its job ends at 10 minutes, and this one n1 after it, at 20
+    /// (n2 frees at 30).
+    #[test]
+    fn a_job_pending_behind_one_queued_ahead_is_expected_after_it() {
+        let queue = "1|gpu|them|RUNNING|0:00|10:00|2|cpu=2|normal|None|N/A|n1|x\n\
+                     2|gpu|them|RUNNING|0:00|30:00|2|cpu=2|normal|None|N/A|n2|x\n\
+                     3|gpu|them|PENDING|0:00|10:00|2|cpu=2|normal|Resources|N/A||x\n\
+                     4|gpu|me|PENDING|0:00|10:00|2|cpu=2|normal|Priority|N/A||x\n";
+        let s = two_nodes(ALLOCATED, queue);
+        let req = Request::plain("gpu", 2, 600);
+        let Some(ExpectedStart::By { at, node, .. }) = super::while_pending("4", &req, &s) else {
+            panic!("no start expected");
+        };
+        assert_eq!((at, node.as_str()), (in_minutes(20), "n1"));
+    }
 
     /// In a partition kept to one user at a time, another user's jobs hold both nodes with a
     /// CPU each to spare: the user's job pending for them (which Slurm's backfill does not
