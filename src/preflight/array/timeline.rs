@@ -461,23 +461,30 @@ mod tests {
         one_now_the_rest_by_20(&req, &s, "QOSMaxGRESPerUser");
     }
 
+    /// One 1-GPU job of the user's running on n1 for `limit` under QOS sweep's GrpTRESRunMins
+    /// gres/gpu=20, and a request for 1 GPU for 10 minutes under it.
+    fn one_gpu_job_of_mine_under_run_minutes(limit: &str) -> (ClusterState, Request) {
+        let mut s = state(
+            N1_HALF,
+            &format!("7|gpu|me|RUNNING|0:00|{limit}|1|cpu=1,gres/gpu=1|sweep|None|N/A|n1|x\n"),
+        );
+        s.qos = sacctmgr::parse_qos(&format!("sweep{}gres/gpu=20|||\n", "|".repeat(16)));
+        let req = Request {
+            qos: Some("sweep".into()),
+            gpus: 1,
+            ..Request::plain("gpu", 1, 600)
+        };
+        (s, req)
+    }
+
     /// Under QOS sweep's GrpTRESRunMins gres/gpu=20, with one 1-GPU job of the user's
     /// running for 10 minutes (10 GPU-minutes, counted until it ends under priority/basic):
     /// each task of 1 GPU × 10 minutes takes the GPU-minutes the jobs ending free. Where the
     /// priority decays, what the jobs hold shrinks at each decay: no timeline.
     #[test]
     fn tasks_held_by_running_minutes_start_as_the_jobs_under_it_end() {
-        let mut s = state(
-            N1_HALF,
-            "7|gpu|me|RUNNING|0:00|10:00|1|cpu=1,gres/gpu=1|sweep|None|N/A|n1|x\n",
-        );
-        s.qos = sacctmgr::parse_qos(&format!("sweep{}gres/gpu=20|||\n", "|".repeat(16)));
-        let req = Request {
-            qos: Some("sweep".into()),
-            gpus: 1,
-            tasks: 4,
-            ..Request::plain("gpu", 1, 600)
-        };
+        let (mut s, one) = one_gpu_job_of_mine_under_run_minutes("10:00");
+        let req = Request { tasks: 4, ..one };
         one_now_the_rest_by_20(&req, &s, "QOSGrpGRESRunMinutes");
         s.config.multifactor_priority = true;
         assert_eq!(assess_array(&req, None, &s).array.unwrap().timeline, None);
@@ -487,16 +494,7 @@ mod tests {
     /// time limit that would fit underflow.
     #[test]
     fn running_minutes_over_a_lowered_limit_leave_no_time_limit_that_fits() {
-        let mut s = state(
-            N1_HALF,
-            "7|gpu|me|RUNNING|0:00|30:00|1|cpu=1,gres/gpu=1|sweep|None|N/A|n1|x\n",
-        );
-        s.qos = sacctmgr::parse_qos(&format!("sweep{}gres/gpu=20|||\n", "|".repeat(16)));
-        let req = Request {
-            qos: Some("sweep".into()),
-            gpus: 1,
-            ..Request::plain("gpu", 1, 600)
-        };
+        let (s, req) = one_gpu_job_of_mine_under_run_minutes("30:00");
         let verdict = crate::preflight::assess(&req, &s);
         assert_eq!(
             verdict.reason.map(|r| r.code()),

@@ -229,20 +229,27 @@ mod tests {
         );
     }
 
-    /// GrpTRESRunMins under priority/basic: each running job holds its GPUs times its whole
-    /// time limit until it ends (10 + 30 GPU-minutes), and 10 more asked go over 45 until
-    /// the first ends. Where the priority decays, what they hold shrinks as they run, at each
-    /// decay: not worked out.
-    #[test]
-    fn a_job_held_by_running_minutes_starts_when_enough_of_them_end() {
+    /// The user's two jobs of 1 GPU (10 and 30 minutes) under QOS gpu's GrpTRESRunMins
+    /// gres/gpu=`max`, and a request for 1 GPU for 10 minutes.
+    fn one_gpu_for_10_minutes_under_run_minutes(max: u64) -> (ClusterState, Request) {
         let mut s = two_jobs_of_mine(IDLE, [1, 1], "");
-        let qos = format!("gpu{}gres/gpu=45|||\n", "|".repeat(16));
+        let qos = format!("gpu{}gres/gpu={max}|||\n", "|".repeat(16));
         s.qos = sacctmgr::parse_qos(&qos);
         let req = Request {
             qos: Some("gpu".into()),
             gpus: 1,
             ..Request::plain("gpu", 1, 600)
         };
+        (s, req)
+    }
+
+    /// GrpTRESRunMins under priority/basic: each running job holds its GPUs times its whole
+    /// time limit until it ends (10 + 30 GPU-minutes), and 10 more asked go over 45 until
+    /// the first ends. Where the priority decays, what they hold shrinks as they run, at each
+    /// decay: not worked out.
+    #[test]
+    fn a_job_held_by_running_minutes_starts_when_enough_of_them_end() {
+        let (mut s, req) = one_gpu_for_10_minutes_under_run_minutes(45);
         let verdict = assess(&req, &s);
         assert_eq!(
             verdict.reason.map(|r| r.code()),
@@ -258,14 +265,7 @@ mod tests {
     /// for 10 under 50 until the 10-minute job ends; 45 more, none once both have ended.
     #[test]
     fn running_minutes_no_job_holds_are_held_for_good() {
-        let mut s = two_jobs_of_mine(IDLE, [1, 1], "");
-        let qos = format!("gpu{}gres/gpu=50|||\n", "|".repeat(16));
-        s.qos = sacctmgr::parse_qos(&qos);
-        let req = Request {
-            qos: Some("gpu".into()),
-            gpus: 1,
-            ..Request::plain("gpu", 1, 600)
-        };
+        let (mut s, req) = one_gpu_for_10_minutes_under_run_minutes(50);
         let counted = |minutes: u64| {
             crate::slurm::assoc_mgr::parse(&format!(
                 "QOS Records\n\nQOS=gpu(2)\n    GrpTRESRunMins=gres/gpu=50({minutes})\n"
