@@ -248,7 +248,7 @@ pub fn run_minutes_shares(of: MinutesOf, state: &ClusterState) -> Tres {
 /// reached its time limit, not as it ran down); where the priority decays
 /// (priority/multifactor), what is left of it, lowered at each decay. `None` for a job
 /// without a time limit.
-pub fn run_seconds_counted(job: &QueuedJob, decays: bool) -> Option<u64> {
+fn run_seconds_counted(job: &QueuedJob, decays: bool) -> Option<u64> {
     let limit = job.time_limit.seconds()?;
     Some(match decays {
         true => limit.saturating_sub(job.elapsed.seconds().unwrap_or(0)),
