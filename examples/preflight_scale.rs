@@ -308,6 +308,7 @@ fn main() {
         reservations: scontrol::parse_reservations(&texts.4),
         now: clock::parse_timestamp(NOW),
         index: Default::default(),
+        not_read: Vec::new(),
     };
     println!("parse: {:.1} ms", start.elapsed().as_secs_f64() * 1e3);
 

@@ -17,21 +17,21 @@ pub async fn run(
     spec.set_limits(limits.time_seconds.map(SlurmDuration), limits.mem.clone());
     super::check_spec_inputs(&spec)?;
     let slurm = Slurm::default();
-    let (state, warnings) = super::gather_state(&slurm).await?;
+    let state = super::gather_state(&slurm).await?;
     let verdict = super::verdict_of(&spec, &state);
     if json {
         println!("{}", serde_json::to_string_pretty(&verdict)?);
     } else {
-        print_verdict(&verdict, &warnings);
+        print_verdict(&verdict);
     }
     Ok(if verdict.never_runs() { 2 } else { 0 })
 }
 
-pub fn print_verdict(verdict: &Verdict, warnings: &[String]) {
+pub fn print_verdict(verdict: &Verdict) {
     for f in &verdict.facts {
         println!("  {f}");
     }
-    for w in warnings {
+    for w in &verdict.not_checked {
         println!("  warning: {w}");
     }
     anstream::println!("{}: {}", super::paint::headline(verdict), verdict.message);

@@ -169,8 +169,9 @@ pub fn request_for(job: &crate::spec::JobTable, tasks: u64) -> Request {
 }
 
 /// Reads what the verdict needs. Partitions, nodes and the queue are required; QOS limits and
-/// associations come from accounting, which a cluster may lack: then a warning, not a failure.
-pub async fn gather_state(slurm: &Slurm) -> Result<(ClusterState, Vec<String>), SlurmError> {
+/// associations come from accounting, which a cluster may lack: then the state says what it
+/// could not read (`not_read`), and every verdict names it, not a failure.
+pub async fn gather_state(slurm: &Slurm) -> Result<ClusterState, SlurmError> {
     let user = crate::slurm::current_user();
     let (config, partitions, nodes, queue, qos, assoc, account, reservations, accounts) = tokio::join!(
         slurm.site_config(),
@@ -242,6 +243,7 @@ pub async fn gather_state(slurm: &Slurm) -> Result<(ClusterState, Vec<String>), 
         reservations,
         now: Some(now),
         index: Default::default(),
+        not_read: Vec::new(),
     };
     // Whose jobs count toward an account's limits (its own, or a QOS's per account), or
     // toward one of several associations of the user, needs their accounts; what is left of
@@ -271,7 +273,8 @@ pub async fn gather_state(slurm: &Slurm) -> Result<(ClusterState, Vec<String>), 
             ));
         }
     }
-    Ok((state, unchecked(missing)))
+    state.not_read = unchecked(missing);
+    Ok(state)
 }
 
 /// Warnings for what accounting could not tell the pre-flight: one line when slurmdbd is down

@@ -188,10 +188,10 @@ pub async fn run(opts: Options) -> anyhow::Result<i32> {
     }
     let mut verdict = None;
     if backend == BackendKind::Slurm {
-        let (state, warnings) = super::gather_state(&slurm).await?;
+        let state = super::gather_state(&slurm).await?;
         let v = crate::preflight::assess(&super::request_for(&table_job, 1), &state);
         if !opts.json {
-            super::check::print_verdict(&v, &warnings);
+            super::check::print_verdict(&v);
         }
         if refuse(&v, opts.force) {
             if opts.json {

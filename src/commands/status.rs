@@ -190,7 +190,7 @@ async fn observe(slurm: &Slurm, records: &[RunRecord], fresh: bool) -> anyhow::R
         }
     }
     if !without_a_start.is_empty()
-        && let Ok((state, _)) = super::gather_state(slurm).await
+        && let Ok(state) = super::gather_state(slurm).await
     {
         for (at, req) in without_a_start {
             if let Some(Line::Job(row)) = lines.get_mut(at) {
@@ -430,7 +430,7 @@ async fn sweep_timeline(
     one.tasks = 1;
     sweep.changed_limits.apply_to(&mut one);
     let array = &grid.submissions.last()?.job_id;
-    let (state, _) = super::gather_state(slurm).await.ok()?;
+    let state = super::gather_state(slurm).await.ok()?;
     preflight::of_queued_array(array, &one, grid.throttle, &state)
 }
 

@@ -156,6 +156,9 @@ pub struct ClusterState {
     /// Which jobs run on which node, worked out from the fields above when first needed;
     /// `StateIndex::default()` when building a state.
     pub index: StateIndex,
+    /// What could not be read, a line each with why (`QOS limits not checked (...)`): the
+    /// verdict weighs the rest, and names these beside it.
+    pub not_read: Vec<String>,
 }
 
 impl ClusterState {
@@ -223,6 +226,9 @@ pub struct Verdict {
     /// A job array: how many tasks start now, why the rest wait, and its throttle.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub array: Option<ArrayPlan>,
+    /// What the verdict could not weigh because Slurm did not tell (its `not_read`): a
+    /// verdict of "starts now" with QOS limits unread may still pend.
+    pub not_checked: Vec<String>,
 }
 
 impl Verdict {
@@ -270,6 +276,7 @@ pub fn assess(req: &Request, state: &ClusterState) -> Verdict {
             expected_start: None,
             facts: Vec::new(),
             array: None,
+            not_checked: Vec::new(),
         },
         Some(first) if let Some(ahead) = behind_a_failed_partition(req, state, &first) => {
             let also = std::iter::once(first).chain(findings);
@@ -288,6 +295,7 @@ pub fn assess(req: &Request, state: &ClusterState) -> Verdict {
                     .collect(),
                 facts: Vec::new(),
                 array: None,
+                not_checked: Vec::new(),
             }
         }
         Some(first) => {
@@ -316,10 +324,12 @@ pub fn assess(req: &Request, state: &ClusterState) -> Verdict {
                     .collect(),
                 facts: Vec::new(),
                 array: None,
+                not_checked: Vec::new(),
             }
         }
     };
     verdict.facts = describe::facts(req, state);
+    verdict.not_checked = state.not_read.clone();
     verdict
 }
 

@@ -120,6 +120,7 @@ fn load(dir: &Path) -> Scenario {
                 .ok()
                 .and_then(|t| crate::slurm::clock::parse_timestamp(&t)),
             index: StateIndex::default(),
+            not_read: Vec::new(),
         },
         slurm: read(dir, "slurm.txt").trim().to_string(),
         test_only: std::fs::read_to_string(dir.join("test-only.txt"))

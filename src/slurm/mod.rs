@@ -48,7 +48,10 @@ impl Slurm {
             .cli
             .run("scontrol", &args(&["--all", "show", "partition", "-o"]))
             .await?;
-        Ok(scontrol::parse_partitions(&out.stdout))
+        out.records(
+            scontrol::parse_partitions(&out.stdout),
+            &["No partitions in the system"],
+        )
     }
 
     /// What the controller counts against the TRES-minutes limits of each QOS and of
@@ -92,7 +95,7 @@ impl Slurm {
                 &args(&["--all", "-h", "-N", "-O", sinfo::NODE_FORMAT]),
             )
             .await?;
-        Ok(sinfo::parse_nodes(&out.stdout))
+        out.records(sinfo::parse_nodes(&out.stdout), &[])
     }
 
     /// Pending and running jobs, of one user or (None) of everyone, in every partition (those
@@ -103,7 +106,7 @@ impl Slurm {
             a.extend(["-u".to_string(), u.to_string()]);
         }
         let out = self.cli.run("squeue", &a).await?;
-        Ok(squeue::parse(&out.stdout))
+        out.records(squeue::parse(&out.stdout), &[])
     }
 
     /// Every job and array task (pending tasks one a line: `-r`) of these ids, in one call:

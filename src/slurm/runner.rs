@@ -53,8 +53,30 @@ pub enum SlurmError {
 /// What a command printed.
 #[derive(Debug, Clone)]
 pub struct Output {
+    /// The command as a shell would show it, for errors about what it printed.
+    pub command: String,
     pub stdout: String,
     pub stderr: String,
+}
+
+impl Output {
+    /// The records `read` found in stdout. Lines of which none reads as a record are not the
+    /// output asked for (another format, a wrapper's banner alone): an error, rather than a
+    /// cluster without nodes or jobs. `quiet` is what the command prints for none.
+    pub fn records<T>(&self, read: Vec<T>, quiet: &[&str]) -> Result<Vec<T>, SlurmError> {
+        let first = self
+            .stdout
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty() && !quiet.contains(l));
+        match first {
+            Some(line) if read.is_empty() => Err(SlurmError::Parse {
+                command: self.command.clone(),
+                message: format!("no line reads as asked, the first being {line:?}"),
+            }),
+            _ => Ok(read),
+        }
+    }
 }
 
 /// Calls Slurm's command-line tools.
@@ -132,7 +154,11 @@ impl SlurmCli {
         let stdout = String::from_utf8_lossy(&out).into_owned();
         let stderr = String::from_utf8_lossy(&err).trim().to_string();
         if status.success() {
-            return Ok(Output { stdout, stderr });
+            return Ok(Output {
+                command,
+                stdout,
+                stderr,
+            });
         }
         Err(classify_failure(
             command,

@@ -98,10 +98,10 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<i32> {
     super::check_inputs(&spec)?;
     let mut verdict = None;
     if backend == BackendKind::Slurm {
-        let (state, warnings) = super::gather_state(&slurm).await?;
+        let state = super::gather_state(&slurm).await?;
         let v = super::verdict_of(&spec, &state);
         if !opts.json {
-            super::check::print_verdict(&v, &warnings);
+            super::check::print_verdict(&v);
         }
         if refuse(&v, opts.force) {
             if opts.json {
@@ -211,7 +211,7 @@ pub(crate) async fn dry_run_json(
             Some("the local backend has no pre-flight".to_string()),
         ),
         BackendKind::Slurm => match super::gather_state(slurm).await {
-            Ok((state, _)) => (Some(verdict_of(&state)), None),
+            Ok(state) => (Some(verdict_of(&state)), None),
             Err(e) => (None, Some(crate::error_chain(&e))),
         },
     };

@@ -78,10 +78,10 @@ pub(super) async fn rerun(mut record: RunRecord, opts: &Options<'_>) -> anyhow::
         };
         if let Some(mut request) = request {
             limits.apply_to(&mut request);
-            let (state, warnings) = crate::commands::gather_state(&slurm).await?;
+            let state = crate::commands::gather_state(&slurm).await?;
             let v = crate::preflight::assess(&request, &state);
             if !opts.json {
-                crate::commands::check::print_verdict(&v, &warnings);
+                crate::commands::check::print_verdict(&v);
             }
             if refuse(&v, opts.force) {
                 return Ok(2);

@@ -36,10 +36,10 @@ pub(super) async fn submit(spec: &JobSpec, opts: &Options<'_>) -> anyhow::Result
     let mut verdict = None;
     let throttle = match backend {
         BackendKind::Slurm if !opts.dry_run => {
-            let (state, warnings) = crate::commands::gather_state(&slurm).await?;
+            let state = crate::commands::gather_state(&slurm).await?;
             let v = crate::commands::verdict_of(spec, &state);
             if !opts.json {
-                crate::commands::check::print_verdict(&v, &warnings);
+                crate::commands::check::print_verdict(&v);
             }
             if refuse(&v, opts.force) {
                 if opts.json {
@@ -272,10 +272,10 @@ pub(super) async fn rerun_failed(mut record: RunRecord, opts: &Options<'_>) -> a
     let max_parallel = spec.sweep.as_ref().and_then(|s| s.max_parallel);
     let throttle = match record.backend {
         BackendKind::Slurm => {
-            let (state, warnings) = crate::commands::gather_state(&slurm).await?;
+            let state = crate::commands::gather_state(&slurm).await?;
             let throttle = preflight::throttle(&request, max_parallel, &state);
             let verdict = preflight::assess_array(&request, throttle.clone(), &state);
-            crate::commands::check::print_verdict(&verdict, &warnings);
+            crate::commands::check::print_verdict(&verdict);
             if refuse(&verdict, opts.force) {
                 return Ok(2);
             }

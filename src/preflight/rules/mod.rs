@@ -174,9 +174,9 @@ fn unknown_partition(req: &Request, state: &ClusterState) -> Finding {
         Reason::InvalidPartition,
         Effect::Refused,
         format!(
-            "partition {:?} does not exist; this cluster has: {}",
+            "partition {:?} does not exist; this cluster {}",
             req.partition,
-            names.join(", ")
+            offers(&names.iter().map(String::as_str).collect::<Vec<_>>())
         ),
     )
 }
@@ -187,10 +187,19 @@ fn unknown_qos(name: &str, state: &ClusterState) -> Finding {
         Reason::InvalidQos,
         Effect::Refused,
         format!(
-            "QOS {name:?} does not exist; this cluster has: {}",
-            names.join(", ")
+            "QOS {name:?} does not exist; this cluster {}",
+            offers(&names)
         ),
     )
+}
+
+/// `has: a, b`, or `lists none` where Slurm showed nothing (not "has: ").
+fn offers(names: &[&str]) -> String {
+    if names.is_empty() {
+        "lists none".to_string()
+    } else {
+        format!("has: {}", names.join(", "))
+    }
 }
 
 /// What the rules look at, worked out once.

@@ -1,0 +1,583 @@
+//! `yenjob check` against a fake Slurm. Scripts named `scontrol`, `sinfo`, `squeue` and
+//! `sacctmgr`, first on PATH, print what the real commands printed in a captured scenario
+//! (`tests/fixtures/preflight`, from `scripts/capture-preflight.sh`), its timestamps moved
+//! to now. So the binary makes the calls it makes on a cluster, reads their output and prints
+//! its verdict, for every capture; and any call can be made to fail, to show what a user is
+//! told when Slurm answers with an error.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use yenjob::slurm::{clock, sacctmgr, sinfo, squeue};
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/preflight");
+
+/// Each call `yenjob check` makes, as `gather_state` makes it, and the file of a capture that
+/// holds its output (the capture script makes the same calls).
+fn calls(user: &str) -> Vec<(&'static str, String, &'static str)> {
+    vec![
+        (
+            "scontrol",
+            "--all show partition -o".into(),
+            "partitions.txt",
+        ),
+        ("scontrol", "show config".into(), "config.txt"),
+        ("scontrol", "show reservation -o".into(), "reservations.txt"),
+        (
+            "scontrol",
+            format!("show assoc_mgr flags=assoc,qos users={user}"),
+            "assoc-mgr.txt",
+        ),
+        (
+            "sinfo",
+            format!("--all -h -N -O {}", sinfo::NODE_FORMAT),
+            "nodes.txt",
+        ),
+        (
+            "squeue",
+            format!("--all -h -O {}", squeue::FORMAT),
+            "queue.txt",
+        ),
+        (
+            "squeue",
+            format!("--all -h -O {}", squeue::EXTRA_FORMAT),
+            "queue-accounts.txt",
+        ),
+        (
+            "squeue",
+            format!("--all -h -t PD -o {}", squeue::EXCLUDED_FORMAT),
+            "queue-excluded.txt",
+        ),
+        (
+            "sacctmgr",
+            format!("-P -n show qos {}", sacctmgr::QOS_FORMAT),
+            "qos.txt",
+        ),
+        (
+            "sacctmgr",
+            format!(
+                "-P -n show assoc where user={user} {}",
+                sacctmgr::ASSOC_FORMAT
+            ),
+            "assoc.txt",
+        ),
+        (
+            "sacctmgr",
+            format!("-P -n show assoc where user= {}", sacctmgr::ACCOUNT_FORMAT),
+            "accounts.txt",
+        ),
+        (
+            "sacctmgr",
+            format!("-P -n show user {user} {}", sacctmgr::USER_FORMAT),
+            "user.txt",
+        ),
+    ]
+}
+
+/// One capture played back: `bin/` holds the fake commands, `out/` their outputs, and
+/// `fail/FILE` (where written) makes the call that prints FILE fail with its text on stderr.
+struct FakeSlurm {
+    dir: PathBuf,
+    user: String,
+}
+
+impl FakeSlurm {
+    /// Plays `fixture` back, every timestamp in it moved by the time since it was captured
+    /// (the early captures, without `now.txt`, have none that matters: no reservations).
+    fn of(fixture: &Path, dir: &Path) -> FakeSlurm {
+        let request = read(fixture, "request.txt");
+        let user = word(&request, "user").unwrap_or("root").to_string();
+        let out = dir.join("out");
+        std::fs::create_dir_all(&out).unwrap();
+        std::fs::create_dir_all(dir.join("fail")).unwrap();
+        let then = std::fs::read_to_string(fixture.join("now.txt"))
+            .ok()
+            .and_then(|t| clock::parse_timestamp(&t));
+        let shift = then.map_or(0, |then| clock::now() - then);
+        let stamp = regex::Regex::new(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d").unwrap();
+        for (_, _, file) in calls(&user) {
+            // Captures made before yenjob read a file have none: the call prints nothing.
+            let text = std::fs::read_to_string(fixture.join(file)).unwrap_or_default();
+            let moved = stamp.replace_all(&text, |c: &regex::Captures| {
+                clock::parse_timestamp(&c[0])
+                    .map_or(c[0].to_string(), |t| clock::timestamp(t + shift))
+            });
+            std::fs::write(out.join(file), moved.as_bytes()).unwrap();
+        }
+        let fake = FakeSlurm {
+            dir: dir.to_path_buf(),
+            user,
+        };
+        fake.write_commands();
+        fake
+    }
+
+    fn write_commands(&self) {
+        let bin = self.dir.join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let calls = calls(&self.user);
+        for program in ["scontrol", "sinfo", "squeue", "sacctmgr"] {
+            let cases: String = calls
+                .iter()
+                .filter(|(p, _, _)| *p == program)
+                .map(|(_, args, file)| format!("  '{args}') file={file} ;;\n"))
+                .collect();
+            let d = self.dir.display();
+            let script = format!(
+                "#!/bin/bash\n\
+                 d='{d}'\n\
+                 case \"$*\" in\n{cases}  *) echo \"{program} $*\" >> \"$d/unexpected-calls\"\n     \
+                 echo \"fake {program}: no captured output for this call\" >&2; exit 64 ;;\n\
+                 esac\n\
+                 if [ -e \"$d/fail/$file\" ]; then cat \"$d/fail/$file\" >&2; exit 1; fi\n\
+                 cat \"$d/out/$file\"\n"
+            );
+            let path = bin.join(program);
+            std::fs::write(&path, script).unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+    }
+
+    /// Makes the call whose output is `file` fail, printing `stderr`.
+    fn fail(&self, file: &str, stderr: &str) {
+        std::fs::write(self.dir.join("fail").join(file), stderr).unwrap();
+    }
+
+    /// Replaces what the call whose output is `file` prints.
+    fn print(&self, file: &str, stdout: &str) {
+        std::fs::write(self.dir.join("out").join(file), stdout).unwrap();
+    }
+
+    /// `yenjob ARGS` as the capture's user, with these commands first on PATH.
+    fn yenjob(&self, args: &[&str]) -> std::process::Output {
+        let path = format!(
+            "{}:{}",
+            self.dir.join("bin").display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        Command::cargo_bin("yenjob")
+            .unwrap()
+            .args(args)
+            .env("PATH", path)
+            .env("USER", &self.user)
+            .env("YENJOB_HOME", self.dir.join("home"))
+            .env("YENJOB_SITE_CONFIG", self.dir.join("no-site-config.toml"))
+            .env("XDG_CONFIG_HOME", self.dir.join("config"))
+            .output()
+            .unwrap()
+    }
+
+    /// Calls yenjob made that no capture answers: each is a call `calls` does not know.
+    fn unexpected_calls(&self) -> String {
+        std::fs::read_to_string(self.dir.join("unexpected-calls")).unwrap_or_default()
+    }
+}
+
+fn read(dir: &Path, file: &str) -> String {
+    std::fs::read_to_string(dir.join(file))
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.join(file).display()))
+}
+
+/// `key`'s value in `partition=gpu gpus=1 ...`.
+fn word<'a>(request: &'a str, key: &str) -> Option<&'a str> {
+    request
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
+}
+
+/// A spec asking what the capture's request asked sbatch for (`partition=gpu gpus=a30:1
+/// cpus=1 time=10:00 tasks=3 throttle=2 ...`), for the tiny model and data in `inputs`.
+fn spec_of(request: &str, inputs: &Path) -> String {
+    let mut job = String::from("[job]\nname = \"replay\"\nbackend = \"slurm\"\n");
+    let mut sweep = String::new();
+    for w in request.split_whitespace() {
+        let (key, value) = w.split_once('=').expect("key=value");
+        match key {
+            "partition" | "qos" | "account" | "reservation" | "time" | "mem" | "constraint"
+            | "nodelist" | "exclude" => job += &format!("{key} = {value:?}\n"),
+            "gpus" if value.contains(':') => job += &format!("gpus = {value:?}\n"),
+            "gpus" | "cpus" => job += &format!("{key} = {value}\n"),
+            "exclusive" => job += &format!("exclusive = {}\n", value == "yes"),
+            "tasks" => {
+                let n: u64 = value.parse().unwrap();
+                let seeds: Vec<String> = (1..=n).map(|s| s.to_string()).collect();
+                sweep += &format!("seed = [{}]\n", seeds.join(", "));
+            }
+            "throttle" => sweep += &format!("max_parallel = {value}\n"),
+            // Who submits, and how long the capture waited.
+            "user" | "settle" => {}
+            other => panic!("unknown request word {other}"),
+        }
+    }
+    let train = format!(
+        "[train]\ndata = {:?}\nmodel = {:?}\nmax_length = 32\n",
+        inputs.join("data.txt"),
+        inputs.join("model")
+    );
+    let sweep = if sweep.is_empty() {
+        sweep
+    } else {
+        format!("[sweep]\n{sweep}")
+    };
+    format!("{job}{train}{sweep}")
+}
+
+/// The tiny model and data every spec here points at.
+fn inputs(dir: &Path) -> PathBuf {
+    let inputs = dir.join("inputs");
+    common::write_tiny_model(&inputs.join("model"));
+    common::write_tiny_data(&inputs.join("data.txt"), 30);
+    inputs
+}
+
+/// Whether `check --json`'s verdict is what Slurm did (`slurm.txt`: `running`,
+/// `pending|REASON`, `rejected|SBATCH STDERR`, `array|RUNNING|REASON`) with the request
+/// captured, `throttled` or not.
+fn agrees(v: &serde_json::Value, slurm: &str, throttled: bool) -> bool {
+    let (what, detail) = slurm.split_once('|').unwrap_or((slurm, ""));
+    let reason = v["reason"].as_str().unwrap_or("-");
+    match (what, v["outcome"].as_str().unwrap_or("")) {
+        ("running", "starts_now") => true,
+        // squeue says `ReqNodeNotAvail, UnavailableNodes:yj1` where the code is its first word.
+        ("pending", "pends") => {
+            detail == reason
+                || (reason == "ReqNodeNotAvail"
+                    && (detail.starts_with(reason)
+                        || detail.starts_with("Nodes required for job are DOWN, DRAINED")))
+        }
+        // The capture script joined sbatch's lines with spaces.
+        ("rejected", "rejected") => {
+            let stderr = detail.replace(" sbatch: error: ", "\nsbatch: error: ");
+            yenjob::slurm::sbatch::rejection_reason(&stderr) == reason
+        }
+        // yenjob submits every array with a throttle (`%K`, the smallest of its limits): where
+        // the capture's sbatch had none, the tasks that wait, wait for that throttle.
+        ("array", _) => {
+            let (running, waits_for) = detail.split_once('|').unwrap_or((detail, "-"));
+            let plan = &v["array"];
+            let reason = plan["wait_reason"].as_str().unwrap_or("-");
+            let throttled_here = !throttled && reason == "JobArrayTaskLimit";
+            let started = plan["start_now"].as_u64().map(|n| n.to_string());
+            started.as_deref() == Some(running) && (reason == waits_for || throttled_here)
+        }
+        _ => false,
+    }
+}
+
+fn captures() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(FIXTURES)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+/// The binary, through the commands it runs and its JSON, gives the verdict Slurm gave in every
+/// capture (as `src/preflight/replay_tests.rs` checks of the pre-flight alone), makes no call a
+/// capture cannot answer, and warns of nothing.
+#[test]
+fn every_capture_played_back_through_the_binary_gets_slurms_verdict() {
+    let tmp = tempfile::tempdir().unwrap();
+    let inputs = inputs(tmp.path());
+    let all = captures();
+    assert!(
+        all.len() >= 300,
+        "only {} captures in {FIXTURES}",
+        all.len()
+    );
+    let wrong: Vec<String> = std::thread::scope(|s| {
+        let per_thread = all.len().div_ceil(4);
+        let workers: Vec<_> = all
+            .chunks(per_thread)
+            .map(|chunk| {
+                let (tmp, inputs) = (tmp.path(), &inputs);
+                s.spawn(move || {
+                    chunk
+                        .iter()
+                        .filter_map(|fixture| disagreement(fixture, tmp, inputs))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    assert!(
+        wrong.is_empty(),
+        "{} of {} disagree:\n{}",
+        wrong.len(),
+        all.len(),
+        wrong.join("\n")
+    );
+}
+
+/// Whether the capture's user had other groups than this test's process, in a capture where
+/// groups decide (a partition's AllowGroups, a reservation's Groups): yenjob reads the groups
+/// of its own process, as Slurm reads the submitter's, and this test cannot take on another
+/// user's.
+fn groups_of_another_decide(fixture: &Path) -> bool {
+    // The early captures did not keep the groups, and had no groups to decide.
+    let Ok(theirs) = std::fs::read_to_string(fixture.join("groups.txt")) else {
+        return false;
+    };
+    let mut theirs: Vec<&str> = theirs.split_whitespace().collect();
+    theirs.sort();
+    let ours = yenjob::slurm::identity::current_groups().unwrap_or_default();
+    let decide = read(fixture, "partitions.txt")
+        .split_whitespace()
+        .any(|w| w.starts_with("AllowGroups=") && w != "AllowGroups=ALL")
+        || std::fs::read_to_string(fixture.join("reservations.txt")).is_ok_and(|r| {
+            r.split_whitespace()
+                .any(|w| w.starts_with("Groups=") && w != "Groups=(null)")
+        });
+    decide && ours != theirs
+}
+
+/// What is wrong with the binary's answer for `fixture`, if anything.
+fn disagreement(fixture: &Path, tmp: &Path, inputs: &Path) -> Option<String> {
+    let name = fixture.file_name().unwrap().to_string_lossy().into_owned();
+    if groups_of_another_decide(fixture) {
+        eprintln!(
+            "{name}: not played back: the capture's user's groups decide, and this test runs with others"
+        );
+        return None;
+    }
+    let dir = tmp.join(&name);
+    let fake = FakeSlurm::of(fixture, &dir);
+    let spec = dir.join("job.toml");
+    let request = read(fixture, "request.txt");
+    std::fs::write(&spec, spec_of(&request, inputs)).unwrap();
+    let out = fake.yenjob(&["check", "--json", spec.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(&out.stdout) else {
+        return Some(format!("{name}: no verdict: {stderr}"));
+    };
+    let slurm = read(fixture, "slurm.txt").trim().to_string();
+    let never_runs = v["outcome"] == "rejected" || v["never_starts"] == true;
+    let unexpected = fake.unexpected_calls();
+    let throttled = word(&request, "throttle").is_some();
+    let problem = if !agrees(&v, &slurm, throttled) {
+        format!(
+            "yenjob {} ({}): {}; Slurm: {slurm}",
+            v["outcome"], v["reason"], v["message"]
+        )
+    } else if out.status.code() != Some(if never_runs { 2 } else { 0 }) {
+        format!("exit status {:?} for {}", out.status.code(), v["outcome"])
+    } else if !unexpected.is_empty() {
+        format!("calls no capture answers:\n{unexpected}")
+    } else if v["not_checked"] != serde_json::json!([]) {
+        format!("not checked: {}", v["not_checked"])
+    } else if !stderr.is_empty() {
+        format!("stderr: {stderr}")
+    } else {
+        return None;
+    };
+    Some(format!("{name}: {problem}"))
+}
+
+/// Slurm's own stderr for a call made with a daemon down (`scripts/capture-slurm-down.sh`).
+fn captured_stderr(name: &str) -> String {
+    read(
+        Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/slurm-down"
+        )),
+        &format!("{name}.stderr"),
+    )
+}
+
+/// A capture played back in a fresh folder, with the spec of its request.
+fn played_back(capture: &str) -> (tempfile::TempDir, FakeSlurm, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let fixture = Path::new(FIXTURES).join(capture);
+    let inputs = inputs(tmp.path());
+    let fake = FakeSlurm::of(&fixture, &tmp.path().join("slurm"));
+    let spec = tmp.path().join("job.toml");
+    std::fs::write(&spec, spec_of(&read(&fixture, "request.txt"), &inputs)).unwrap();
+    (tmp, fake, spec)
+}
+
+fn check_json(fake: &FakeSlurm, spec: &Path) -> serde_json::Value {
+    let out = fake.yenjob(&["check", "--json", spec.to_str().unwrap()]);
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("check --json: {}", String::from_utf8_lossy(&out.stderr)))
+}
+
+/// Regression: with slurmdbd down, `check --json` said "starts_now" of a job its QOS holds,
+/// and nothing else: the warning went to the text output only. The verdict carries what was
+/// not checked, in one line, wherever it is printed.
+#[test]
+fn accounting_down_is_named_beside_the_verdict() {
+    let (_tmp, fake, spec) = played_back("plain-gpus-per-user");
+    let down = captured_stderr("sacctmgr-qos");
+    for file in ["qos.txt", "assoc.txt", "accounts.txt", "user.txt"] {
+        fake.fail(file, &down);
+    }
+    let v = check_json(&fake, &spec);
+    // Without the QOS, the node decides: one of its four GPUs is free.
+    assert_eq!(
+        (&v["outcome"], &v["reason"]),
+        (&"pends".into(), &"Resources".into()),
+        "{v}"
+    );
+    assert_eq!(
+        v["not_checked"],
+        serde_json::json!([
+            "Slurm's accounting (slurmdbd) cannot be reached (sacctmgr: error: slurm_persist_conn_open_without_init: failed to open persistent connection to host:localhost:6819: Connection refused), so QOS limits, your association's limits, your default account and your accounts' shared limits are not checked"
+        ])
+    );
+    let out = fake.yenjob(&["check", spec.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("  warning: Slurm's accounting (slurmdbd) cannot be reached (sacctmgr: error: slurm_persist_conn_open_without_init"),
+        "{text}"
+    );
+    assert_eq!(out.status.code(), Some(0));
+    // Only accounting is missing: the QOS limit is what the capture shows holding the job.
+    let (_tmp, fake, spec) = played_back("plain-gpus-per-user");
+    let v = check_json(&fake, &spec);
+    assert_eq!(
+        (&v["outcome"], &v["reason"]),
+        (&"pends".into(), &"QOSMaxGRESPerUser".into())
+    );
+    assert_eq!(v["not_checked"], serde_json::json!([]));
+}
+
+/// Partitions, the site's configuration, the nodes and the queue are what any verdict needs:
+/// with the controller down each call's failure is the error, named with the command and
+/// Slurm's words, and a way to check; no verdict is printed and no panic.
+#[test]
+fn controller_down_is_an_error_naming_the_call() {
+    for (file, said, program) in [
+        (
+            "partitions.txt",
+            "scontrol-partitions",
+            "scontrol --all show partition -o",
+        ),
+        ("config.txt", "scontrol-config", "scontrol show config"),
+        ("nodes.txt", "sinfo", "sinfo --all -h -N -O"),
+        ("queue.txt", "squeue", "squeue --all -h -O"),
+    ] {
+        let (_tmp, fake, spec) = played_back("plain-gpus-per-user");
+        let stderr = captured_stderr(said);
+        fake.fail(file, &stderr);
+        for json in [true, false] {
+            let mut args = vec!["check", spec.to_str().unwrap()];
+            if json {
+                args.insert(1, "--json");
+            }
+            let out = fake.yenjob(&args);
+            let e = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{file}: {e}");
+            assert!(
+                out.stdout.is_empty(),
+                "{file}: {}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+            assert!(
+                e.contains(&format!(
+                    "the Slurm controller cannot be reached (`{program}"
+                )) && e.contains(stderr.trim())
+                    && e.contains("is slurmctld running? try `scontrol ping`")
+                    && !e.contains("panicked"),
+                "{file}: {e}"
+            );
+        }
+    }
+}
+
+/// Regression for the excluded-nodes call (`squeue -o %i|%x`, made where jobs queued ahead
+/// need their planned nodes): when it fails alone, the verdict weighs what the other calls
+/// read and names what it could not, once.
+#[test]
+fn a_failing_excluded_nodes_call_is_named_and_the_rest_weighed() {
+    let (_tmp, fake, spec) = played_back("multi-exclude-ahead-needs-the-other-node");
+    let v = check_json(&fake, &spec);
+    assert_eq!(v["outcome"], "starts_now", "{v}");
+    fake.fail("queue-excluded.txt", &captured_stderr("squeue"));
+    let v = check_json(&fake, &spec);
+    assert_eq!(
+        v["not_checked"],
+        serde_json::json!([
+            "the nodes jobs queued ahead exclude not checked (the Slurm controller cannot be reached (`squeue --all -h -t PD -o '%i|%x'` said: slurm_load_jobs error: Unable to contact slurm controller (connect failure)); is slurmctld running? try `scontrol ping`)"
+        ]),
+        "{v}"
+    );
+    // Not knowing that job 463, queued ahead, keeps off node yj2, yenjob plans it there: the
+    // job waits its turn, and says what it could not check.
+    assert_eq!(
+        (&v["outcome"], &v["reason"]),
+        (&"pends".into(), &"Priority".into()),
+        "{v}"
+    );
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("job 463 (nobody), queued ahead"),
+        "{v}"
+    );
+}
+
+/// The TRES-minutes counters (`scontrol show assoc_mgr`, read where a limit of used minutes
+/// is set): when they cannot be read, the verdict cannot see the QOS's GPU-minutes spent,
+/// and says that it did not weigh them.
+#[test]
+fn unreadable_minutes_counters_are_named() {
+    let (_tmp, fake, spec) = played_back("plain-qos-grp-minutes-spent");
+    let v = check_json(&fake, &spec);
+    assert_eq!(
+        (&v["outcome"], &v["reason"]),
+        (&"pends".into(), &"QOSGrpGRESMinutes".into())
+    );
+    fake.fail("assoc-mgr.txt", &captured_stderr("scontrol-assoc-mgr"));
+    let v = check_json(&fake, &spec);
+    assert_eq!(v["outcome"], "starts_now", "{v}");
+    assert_eq!(
+        v["not_checked"],
+        serde_json::json!([
+            "TRES-minutes used (GrpTRESMins) not checked (the Slurm controller cannot be reached (`scontrol show assoc_mgr flags=assoc,qos users=root` said: slurm_load_assoc_mgr_info error: Unable to contact slurm controller (connect failure)); is slurmctld running? try `scontrol ping`)"
+        ]),
+        "{v}"
+    );
+}
+
+/// Regression: sinfo printing something else (another format, a wrapper's banner) read as a
+/// cluster without nodes — "partition gpu: 0 nodes" and a verdict on that. Output of which
+/// no line reads is an error naming the command and what it printed; nothing printed is still
+/// nothing (an empty queue is not an error).
+#[test]
+fn output_that_is_not_slurms_is_an_error_naming_the_command() {
+    for (file, printed, command) in [
+        ("nodes.txt", "this is not sinfo\n", "sinfo --all -h -N -O"),
+        ("queue.txt", "garbage|x\n", "squeue --all -h -O"),
+        (
+            "partitions.txt",
+            "Partition gpu is not what you think\n",
+            "scontrol --all show partition -o",
+        ),
+    ] {
+        let (_tmp, fake, spec) = played_back("plain-gpus-per-user");
+        fake.print(file, printed);
+        let out = fake.yenjob(&["check", spec.to_str().unwrap()]);
+        let e = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{file}: {e}");
+        assert!(
+            out.stdout.is_empty(),
+            "{file}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert!(
+            e.contains(&format!("could not understand the output of `{command}"))
+                && e.contains(&format!("the first being {:?}", printed.trim())),
+            "{file}: {e}"
+        );
+    }
+}
