@@ -122,21 +122,23 @@ hold() {
   done
 }
 
-snapshot() {   # snapshot DIR USER: what `yenjob check` reads, with the same commands, as USER
-  local d=$1 user=$2
-  scontrol --all show partition -o > "$d/partitions.txt"
-  sinfo --all -h -N -O "$NODE_FORMAT" > "$d/nodes.txt"
-  squeue --all -h -O "$QUEUE_FORMAT" > "$d/queue.txt"
-  squeue --all -h -O "$JOB_EXTRA_FORMAT" > "$d/queue-accounts.txt"
-  squeue --all -h -t PD -o "$JOB_EXCLUDED_FORMAT" > "$d/queue-excluded.txt"
-  sacctmgr -P -n show assoc where user= "$ACCOUNT_FORMAT" > "$d/accounts.txt"
-  sacctmgr -P -n show qos "$QOS_FORMAT" > "$d/qos.txt"
-  sacctmgr -P -n show assoc where user="$user" "$ASSOC_FORMAT" > "$d/assoc.txt"
-  sacctmgr -P -n show user "$user" "$USER_FORMAT" > "$d/user.txt"
+snapshot() {   # snapshot DIR USER [as-user]: what `yenjob check` reads, with the same commands
+  local d=$1 user=$2 as=()
+  # as-user: read as USER rather than as root, who sees every job whatever PrivateData hides.
+  [ "${3:-}" = as-user ] && as=(runuser -u "$user" --)
+  "${as[@]}" scontrol --all show partition -o > "$d/partitions.txt"
+  "${as[@]}" sinfo --all -h -N -O "$NODE_FORMAT" > "$d/nodes.txt"
+  "${as[@]}" squeue --all -h -O "$QUEUE_FORMAT" > "$d/queue.txt"
+  "${as[@]}" squeue --all -h -O "$JOB_EXTRA_FORMAT" > "$d/queue-accounts.txt"
+  "${as[@]}" squeue --all -h -t PD -o "$JOB_EXCLUDED_FORMAT" > "$d/queue-excluded.txt"
+  "${as[@]}" sacctmgr -P -n show assoc where user= "$ACCOUNT_FORMAT" > "$d/accounts.txt"
+  "${as[@]}" sacctmgr -P -n show qos "$QOS_FORMAT" > "$d/qos.txt"
+  "${as[@]}" sacctmgr -P -n show assoc where user="$user" "$ASSOC_FORMAT" > "$d/assoc.txt"
+  "${as[@]}" sacctmgr -P -n show user "$user" "$USER_FORMAT" > "$d/user.txt"
   id -Gn "$user" | tr ' ' '\n' > "$d/groups.txt"
-  scontrol show config > "$d/config.txt"
-  scontrol show reservation -o > "$d/reservations.txt"
-  scontrol show assoc_mgr flags=assoc,qos users="$user" > "$d/assoc-mgr.txt"
+  "${as[@]}" scontrol show config > "$d/config.txt"
+  "${as[@]}" scontrol show reservation -o > "$d/reservations.txt"
+  "${as[@]}" scontrol show assoc_mgr flags=assoc,qos users="$user" > "$d/assoc-mgr.txt"
   date +%Y-%m-%dT%H:%M:%S > "$d/now.txt"
 }
 
@@ -314,7 +316,9 @@ waits_for_nodes() {
 # qos:NAME:KEY=VALUE (one limit or flag of a QOS, set back after the scenario),
 # passoc:PARTITION:KEY=VALUE (an association of root in yenlab for that partition, with that
 # limit, deleted after the scenario), newqos:NAME:KEY=VALUE (a QOS with that limit, made for
-# the scenario and deleted after it)
+# the scenario and deleted after it), private:WHAT (slurm.conf's PrivateData=WHAT for the
+# scenario, and what yenjob reads read as the request's user, who then sees only what it lets
+# them)
 scenario() {
   local shape=$1 name=$2 holders=$3 request=$4 special=${5:-}
   # ONLY=REGEX captures just the scenarios whose SHAPE-NAME matches.
@@ -337,8 +341,11 @@ scenario() {
   done
   # slurmctld learns QOS and association changes from slurmdbd a moment later.
   [[ " $special" == *" qos:"* || " $special" == *" passoc:"* || " $special" == *" newqos:"* ]] && sleep 2
-  local d="$OUT/$shape-$name" h
+  local d="$OUT/$shape-$name" h read_as=
   rm -rf "$d"; mkdir -p "$d"
+  for what in $special; do
+    [[ "$what" == private:* ]] && private_data "${what#private:}" && read_as=as-user
+  done
   # Reservations first, so that holders may ask for one; the rest once the holders hold.
   for what in $special; do
     case "$what" in
@@ -380,7 +387,7 @@ scenario() {
   echo "$request" > "$d/request.txt"
   local user=root kv
   for kv in $request; do [[ $kv == user=* ]] && user=${kv#*=}; done
-  snapshot "$d" "$user"
+  snapshot "$d" "$user" $read_as
   # shellcheck disable=SC2086
   test_only $request > "$d/test-only.txt"
   # shellcheck disable=SC2086
@@ -399,7 +406,15 @@ scenario() {
     [[ "$what" == newqos:* ]] && new_qos "$what" undo
   done
   [[ " $special" == *" qos:"* || " $special" == *" passoc:"* || " $special" == *" newqos:"* ]] && sleep 2
+  [ -n "$read_as" ] && private_data ""
   return 0
+}
+
+# private_data WHAT: slurm.conf's PrivateData=WHAT (none for ""), read again by slurmctld.
+private_data() {
+  sed -i '/^PrivateData=/d' /etc/slurm/slurm.conf
+  [ -n "$1" ] && echo "PrivateData=$1" >> /etc/slurm/slurm.conf
+  scontrol reconfigure
 }
 
 
@@ -436,6 +451,9 @@ scenario plain node-drained "" "$R gpus=1" drain
 scenario plain node-down "" "$R gpus=1" down
 scenario plain node-drained-and-gpus-per-user "$R gpus=3" "$R gpus=2" drain
 scenario plain node-busy-and-gpus-per-user "partition=gpu cpus=2 time=10:00 gpus=3" "$R gpus=2"
+# PrivateData=jobs: the user sees the node's GPUs in use, but not the jobs of others using them.
+scenario plain private-jobs-hidden-holder "$R gpus=3" "user=nobody $R gpus=2" private:jobs
+scenario plain private-jobs-own-job-ends-first "$R gpus=3; user=nobody partition=gpu cpus=1 time=5:00 gpus=1" "user=nobody $R gpus=1" private:jobs
 scenario plain partition-down "" "$R gpus=1" partition:down
 scenario plain partition-down-more-gpus-than-a-node "" "$R gpus=5" partition:down
 scenario plain partition-drain "" "$R gpus=1" partition:drain

@@ -10,7 +10,8 @@
 # report). Part 2, still plain: check of the reference sweep (9 tasks) and of the
 # CI-sized one, submit of the CI-sized sweep, status, status of the sweep, report once every
 # task ended. Part 3: `yenjob config` with a site and a user file. Part 4, on the typed shape: check of requests that hit several limits, a
-# DenyOnLimit QOS and a partition limit under EnforcePartLimits=ALL; then back to plain.
+# DenyOnLimit QOS and a partition limit under EnforcePartLimits=ALL; then back to plain. Part 5:
+# check as user nobody on a cluster whose PrivateData=jobs hides root's job holding GPUs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -q
@@ -126,4 +127,18 @@ echo "\$ grep -E '^(partition|gpus|cpus|time)' cpus.toml"; grep -E '^(partition|
 show check "$f"
 clear_queue
 bash scripts/cluster-start.sh plain >/dev/null
+
+# Part 5, plain: PrivateData=jobs hides root's job from user nobody, who sees its GPUs in use.
+sed -i '/^PrivateData=/d' /etc/slurm/slurm.conf; echo PrivateData=jobs >> /etc/slurm/slurm.conf
+scontrol reconfigure
+sbatch -Q -J holder -o /dev/null -p gpu -c 1 --gres=gpu:3 -t 10:00 --wrap 'sleep 600'
+sleep 3
+chmod a+rx "$tmp"
+f=$(spec private 'gpus = 2' 'cpus = 1'); chmod a+r "$f"
+echo "\$ grep -E '^(partition|gpus|cpus|time)' private.toml"; grep -E '^(partition|gpus|cpus|time)' "$f"; echo
+echo "\$ squeue   # as nobody: root's job is not shown"; runuser -u nobody -- squeue; echo
+echo "\$ yenjob check private.toml   # as nobody"
+runuser -u nobody -- env YENJOB_HOME="$tmp/nobody" "$Y" check "$f" 2>&1 || true; echo
+clear_queue
+sed -i '/^PrivateData=/d' /etc/slurm/slurm.conf; scontrol reconfigure
 rm -rf "$tmp" "$YENJOB_HOME"

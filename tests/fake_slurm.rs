@@ -580,4 +580,17 @@ fn output_that_is_not_slurms_is_an_error_naming_the_command() {
             "{file}: {e}"
         );
     }
+    // An empty queue is no jobs: the node's 3 GPUs in use are then held by jobs not shown.
+    let (_tmp, fake, spec) = played_back("plain-gpus-per-user");
+    fake.print("queue.txt", "");
+    let v = check_json(&fake, &spec);
+    assert_eq!(
+        (&v["outcome"], &v["reason"]),
+        (&"pends".into(), &"Resources".into()),
+        "{v}"
+    );
+    assert_eq!(
+        v["expected_start"],
+        serde_json::json!({"not_known": {"jobs_without_time_limit": [], "unseen_on": ["localhost"]}})
+    );
 }

@@ -42,9 +42,13 @@ pub enum ExpectedStart {
         limit_jobs_ending: Vec<String>,
     },
     /// Jobs without a time limit hold what it needs: Slurm's own estimate is then a year
-    /// away, a placeholder rather than a time.
+    /// away, a placeholder rather than a time. Or jobs the user cannot see do (the cluster's
+    /// PrivateData hides other users' jobs): Slurm knows when they end, the user does not.
     NotKnown {
         jobs_without_time_limit: Vec<String>,
+        /// The nodes where jobs not shown to the user hold what sinfo says is in use.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        unseen_on: Vec<String>,
     },
 }
 
@@ -113,21 +117,40 @@ impl ExpectedStart {
                     .into_iter()
                     .flatten()
                     .collect::<Vec<_>>();
-                format!(
-                    "expected to start by {} on {node}, when {}{sooner}",
-                    clock::when_and_how_soon(*at, now),
-                    when.join(" and "),
-                )
+                let by = clock::when_and_how_soon(*at, now);
+                // A plan can hold a node that no visible job explains (jobs hidden from this
+                // user by PrivateData): then the time alone, not a dangling "when".
+                if when.is_empty() {
+                    format!("expected to start by {by} on {node}")
+                } else {
+                    format!(
+                        "expected to start by {by} on {node}, when {}{sooner}",
+                        when.join(" and ")
+                    )
+                }
             }
             ExpectedStart::NotKnown {
                 jobs_without_time_limit,
+                unseen_on,
             } => {
-                let (jobs, runs) = match jobs_without_time_limit.as_slice() {
-                    [one] => (format!("job {one}"), "runs"),
-                    many => (format!("jobs {}", listed(many)), "run"),
+                let without_limit = match jobs_without_time_limit.as_slice() {
+                    [] => None,
+                    [one] => Some(format!("job {one} runs there without a time limit")),
+                    many => Some(format!(
+                        "jobs {} run there without a time limit",
+                        listed(many)
+                    )),
                 };
+                let unseen = (!unseen_on.is_empty()).then(|| {
+                    format!(
+                        "jobs not shown to you (the cluster's PrivateData) hold what it needs on {}",
+                        listed(unseen_on)
+                    )
+                });
+                let why = [without_limit, unseen].into_iter().flatten();
                 format!(
-                    "when it starts is not known: {jobs} {runs} there without a time limit, and until then there is no room for it"
+                    "when it starts is not known: {}, and until then there is no room for it",
+                    why.collect::<Vec<_>>().join(" and ")
                 )
             }
         }
@@ -187,10 +210,30 @@ mod tests {
         assert_eq!(json["by"]["at"], "2026-11-30T10:14:20");
         let unknown = ExpectedStart::NotKnown {
             jobs_without_time_limit: vec!["2126".into()],
+            unseen_on: Vec::new(),
         };
         assert_eq!(
             unknown.sentence(),
             "when it starts is not known: job 2126 runs there without a time limit, and until then there is no room for it"
+        );
+    }
+
+    /// Regression: a node held by jobs this user cannot see (PrivateData=jobs) gave
+    /// "...on localhost, when " and nothing after.
+    #[test]
+    fn a_start_no_visible_job_explains_is_the_time_alone() {
+        let hidden = ExpectedStart::By {
+            at: clock::parse_timestamp("2026-11-30T10:14:20").unwrap(),
+            in_seconds: 1800,
+            node: "localhost".into(),
+            jobs_ending: Vec::new(),
+            jobs_ahead_ending: Vec::new(),
+            reservations_ending: Vec::new(),
+            limit_jobs_ending: Vec::new(),
+        };
+        assert_eq!(
+            hidden.sentence(),
+            "expected to start by 10:14 (in 30 min) on localhost"
         );
     }
 }

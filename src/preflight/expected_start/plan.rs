@@ -10,8 +10,10 @@ use super::{ExpectedStart, QueuedAhead};
 use crate::preflight::queue_ahead::{Holding, LetIn, Need, fits};
 use crate::preflight::reserved::Kept;
 use crate::preflight::{ClusterState, Request, oversubscribe, usage};
+use crate::slurm::hostlist;
 use crate::slurm::scontrol::Partition;
 use crate::slurm::sinfo::NodeRow;
+use crate::slurm::state::JobState;
 
 impl ClusterState {
     /// When `req` (`cpus` CPUs on one node) is expected to start on one of `usable`, the
@@ -126,12 +128,7 @@ impl ClusterState {
                     Some(later) => start_res = later,
                     // What is left never ends: jobs without a time limit (a reservation
                     // without an end gave up above).
-                    None => {
-                        let without_limit = names(weighed.holding[ended..].iter(), By::job);
-                        return (!without_limit.is_empty()).then_some(ExpectedStart::NotKnown {
-                            jobs_without_time_limit: without_limit,
-                        });
-                    }
+                    None => return weighed.not_known(ended),
                 },
                 WillRun::PastLimit => return None,
             }
@@ -302,6 +299,14 @@ impl<'a> Weighed<'a> {
         };
         let mut holding: Vec<Held> = Vec::new();
         for (on, &n) in nodes.iter().enumerate() {
+            if let Some(unseen) = unseen_on(state, n) {
+                holding.push(Held {
+                    on,
+                    by: By::Unseen,
+                    in_own_reservation: false,
+                    holding: unseen,
+                });
+            }
             for (job, spans) in state.running_on(n) {
                 holding.push(Held {
                     on,
@@ -426,7 +431,7 @@ impl<'a> Weighed<'a> {
             .filter(|h| match h.by {
                 By::Reservation(_, start) => start < at.saturating_add(self.job_seconds),
                 By::LetIn(_, start) => start <= at,
-                By::Job(_) => true,
+                By::Job(_) | By::Unseen => true,
             })
             .collect();
         let holdings: Vec<&Holding> = left.iter().map(|h| &h.holding).collect();
@@ -514,6 +519,24 @@ impl<'a> Weighed<'a> {
             .min()
     }
 
+    /// Why the job never has room while the first `ended` of `holding` end: the others have
+    /// no end we know of, jobs without a time limit or jobs the user cannot see.
+    fn not_known(&self, ended: usize) -> Option<ExpectedStart> {
+        let left = &self.holding[ended..];
+        let jobs_without_time_limit = names(left.iter(), By::job);
+        let unseen_on: Vec<String> = left
+            .iter()
+            .filter(|h| matches!(h.by, By::Unseen))
+            .map(|h| self.nodes[h.on].node.clone())
+            .collect();
+        (!jobs_without_time_limit.is_empty() || !unseen_on.is_empty()).then_some(
+            ExpectedStart::NotKnown {
+                jobs_without_time_limit,
+                unseen_on,
+            },
+        )
+    }
+
     /// The expected start at `at` on the node at `on`, once the first `ended` of `holding`
     /// have ended, with what ends there by then.
     fn start_at(&self, state: &ClusterState, at: i64, on: usize, ended: usize) -> ExpectedStart {
@@ -541,6 +564,32 @@ impl<'a> Weighed<'a> {
     }
 }
 
+/// What jobs the user cannot see hold of `node`, for as long as they run (not known): what
+/// sinfo says is allocated there beyond the running jobs squeue shows. Where the cluster's
+/// PrivateData hides other users' jobs, squeue shows a node's GPUs in use and no job using
+/// them (captured: `plain-private-jobs-hidden-holder`). Counted only where the jobs shown say
+/// exactly what they hold there (each on this node alone), and none is still completing.
+fn unseen_on(state: &ClusterState, node: &NodeRow) -> Option<Holding> {
+    let (mut cpus, mut gpus, mut mem_mib) = (0u64, 0u64, 0u64);
+    for (job, spans) in state.running_on(node) {
+        if spans != 1 {
+            return None;
+        }
+        cpus += job.cpus;
+        gpus += job.gpus;
+        mem_mib += job.mem_mib();
+    }
+    let completing = state.queue.iter().any(|j| {
+        j.state == JobState::Completing && hostlist::expand(&j.nodes).contains(&node.node)
+    });
+    let unseen_cpus = node.cpus_allocated.saturating_sub(cpus);
+    let unseen_gpus = node.gpus_used.saturating_sub(gpus);
+    (!completing && (unseen_cpus > 0 || unseen_gpus > 0)).then(|| {
+        let unseen_mem = node.memory_allocated_mib.saturating_sub(mem_mib);
+        Holding::kept(unseen_cpus, unseen_gpus, unseen_mem, None)
+    })
+}
+
 /// What holds part of the node at `on` (in the nodes weighed) until it ends.
 struct Held<'a> {
     on: usize,
@@ -550,27 +599,28 @@ struct Held<'a> {
     holding: Holding,
 }
 
-/// A running job (its id), a reservation (its name and start), or a job queued first that a
-/// limit lets in later (its id and start).
+/// A running job (its id), a reservation (its name and start), a job queued first that a
+/// limit lets in later (its id and start), or jobs the user cannot see.
 #[derive(Clone, Copy)]
 enum By<'a> {
     Job(&'a str),
     Reservation(&'a str, i64),
     LetIn(&'a str, i64),
+    Unseen,
 }
 
 impl<'a> By<'a> {
     fn job(self) -> Option<&'a str> {
         match self {
             By::Job(id) | By::LetIn(id, _) => Some(id),
-            By::Reservation(..) => None,
+            By::Reservation(..) | By::Unseen => None,
         }
     }
 
     fn reservation(self) -> Option<&'a str> {
         match self {
             By::Reservation(name, _) => Some(name),
-            By::Job(_) | By::LetIn(..) => None,
+            By::Job(_) | By::LetIn(..) | By::Unseen => None,
         }
     }
 }
@@ -723,7 +773,11 @@ mod tests {
     /// ahead planned from 18:10:30 keeps n1 until 18:30:00, not 18:30:30.
     #[test]
     fn a_job_ahead_keeps_its_node_to_the_minute() {
-        let s = state(
+        // n1 free, n2 held by job 1 (sinfo's allocation is what the running jobs hold: more
+        // would be jobs the user cannot see).
+        let s = two_nodes(
+            "n1|gpu|idle|0/2/0/2|8000|0|gpu:4|gpu:0|\n\
+             n2|gpu|allocated|2/0/0/2|8000|0|gpu:4|gpu:0|\n",
             "1|gpu|a|RUNNING|0:00|1:00:00|2|cpu=2|normal|None|N/A|n2|x\n\
              3|gpu|c|PENDING|0:00|20:00|2|cpu=2|normal|Priority|2026-11-29T18:10:30|n1|x\n",
         );
