@@ -332,7 +332,8 @@ scenario() {
   # shellcheck disable=SC2046,SC2086
   [[ "$special" == assoc:* ]] && assoc_limits $(printf '%s\n' ${special#assoc:} | grep =)
   # shellcheck disable=SC2086
-  [[ "$special" == account:* ]] && account_limits ${special#account:}
+  # shellcheck disable=SC2046,SC2086
+  [[ "$special" == account:* ]] && account_limits $(printf '%s\n' ${special#account:} | grep =)
   local what
   for what in $special; do
     [[ "$what" == qos:* ]] && qos_limit "$what"
@@ -454,6 +455,9 @@ scenario plain node-busy-and-gpus-per-user "partition=gpu cpus=2 time=10:00 gpus
 # PrivateData=jobs: the user sees the node's GPUs in use, but not the jobs of others using them.
 scenario plain private-jobs-hidden-holder "$R gpus=3" "user=nobody $R gpus=2" private:jobs
 scenario plain private-jobs-own-job-ends-first "$R gpus=3; user=nobody partition=gpu cpus=1 time=5:00 gpus=1" "user=nobody $R gpus=1" private:jobs
+# ...and the limits root's hidden job counts toward, which the controller's counts show.
+scenario plain private-group-gpus-hidden "$R gpus=2" "user=nobody $R gpus=2" "qos:gpu:GrpTRES=gres/gpu=3 private:jobs"
+scenario plain private-account-jobs-hidden "$R gpus=1" "user=nobody $R gpus=1" "account:GrpJobs=1 private:jobs"
 scenario plain partition-down "" "$R gpus=1" partition:down
 scenario plain partition-down-more-gpus-than-a-node "" "$R gpus=5" partition:down
 scenario plain partition-drain "" "$R gpus=1" partition:drain

@@ -594,3 +594,31 @@ fn output_that_is_not_slurms_is_an_error_naming_the_command() {
         serde_json::json!({"not_known": {"jobs_without_time_limit": [], "unseen_on": ["localhost"]}})
     );
 }
+
+/// Under PrivateData=jobs the controller gives what others' jobs hold against a QOS's
+/// group limits, but not per account: a verdict weighing MaxTRESPA says that it counted the
+/// user's own jobs alone.
+#[test]
+fn per_account_limits_under_private_data_are_named_as_partly_counted() {
+    let (_tmp, fake, spec) = played_back("plain-private-group-gpus-hidden");
+    let v = check_json(&fake, &spec);
+    assert_eq!(
+        (&v["outcome"], &v["reason"]),
+        (&"pends".into(), &"QOSGrpGRES".into()),
+        "{v}"
+    );
+    assert_eq!(v["not_checked"], serde_json::json!([]), "{v}");
+    let qos = read(&fake.dir.join("out"), "qos.txt").replace(
+        "gpu|gres/gpu=4|2|4|1-00:00:00|gres/gpu=3|||||",
+        "gpu|gres/gpu=4|2|4|1-00:00:00|gres/gpu=3|||||gres/gpu=8",
+    );
+    fake.print("qos.txt", &qos);
+    let v = check_json(&fake, &spec);
+    assert_eq!(
+        v["not_checked"],
+        serde_json::json!([
+            "QOS limits per account (MaxTRESPA, MaxJobsPA, MaxSubmitPA) count your own jobs only: the cluster's PrivateData hides the others'"
+        ]),
+        "{v}"
+    );
+}

@@ -186,6 +186,8 @@ pub async fn gather_state(slurm: &Slurm) -> Result<ClusterState, SlurmError> {
     );
     let now = crate::slurm::clock::now();
     let mut missing = Vec::new();
+    // What is known to be left out, beside what failed.
+    let mut missing_lines: Vec<String> = Vec::new();
     let qos = qos.unwrap_or_else(|e| {
         missing.push(("QOS limits", e));
         Vec::new()
@@ -210,9 +212,20 @@ pub async fn gather_state(slurm: &Slurm) -> Result<ClusterState, SlurmError> {
     // The controller's own counts for TRES-minutes limits: one more call, made only where a
     // QOS, an association or an account has such a limit. Without them GrpTRESRunMins is
     // judged from the queue, and GrpTRESMins not at all.
+    // Where squeue hides other users' jobs (PrivateData=jobs), the same call gives what
+    // they hold against the limits shared with them.
     let mut limit_use = Vec::new();
     let wall =
         |w: &crate::slurm::duration::SlurmTime| *w != crate::slurm::duration::SlurmTime::NotSet;
+    let jobs_hidden = user != "root" && config.as_ref().is_ok_and(|c| c.private_jobs);
+    let shared = |q: &crate::slurm::sacctmgr::Qos| {
+        !q.grp_tres.is_empty() || q.grp_jobs.is_some() || q.grp_submit.is_some()
+    };
+    if jobs_hidden && qos.iter().any(|q| q.limits_accounts()) {
+        missing_lines.push(
+            "QOS limits per account (MaxTRESPA, MaxJobsPA, MaxSubmitPA) count your own jobs only: the cluster's PrivateData hides the others'".to_string(),
+        );
+    }
     if qos
         .iter()
         .any(|q| q.minutes.counts_use() || wall(&q.grp_wall))
@@ -222,9 +235,14 @@ pub async fn gather_state(slurm: &Slurm) -> Result<ClusterState, SlurmError> {
         || accounts
             .iter()
             .any(|a| a.minutes.counts_use() || wall(&a.grp_wall))
+        || jobs_hidden && (qos.iter().any(shared) || accounts.iter().any(|a| a.has_limits()))
     {
         match slurm.limit_use(&user).await {
             Ok(u) => limit_use = u,
+            Err(e) if jobs_hidden => missing.push((
+                "TRES-minutes used (GrpTRESMins) and what jobs hidden from you hold under shared limits",
+                e,
+            )),
             Err(e) => missing.push(("TRES-minutes used (GrpTRESMins)", e)),
         }
     }
@@ -274,6 +292,7 @@ pub async fn gather_state(slurm: &Slurm) -> Result<ClusterState, SlurmError> {
         }
     }
     state.not_read = unchecked(missing);
+    state.not_read.extend(missing_lines);
     Ok(state)
 }
 

@@ -148,6 +148,14 @@ impl LimitRoom {
 
     /// Counts `amount` more as held for good: what the controller counts under the limit
     /// beyond the shares of the jobs it sees, which no job's end gives back.
+    /// With what jobs not shown to the user hold under the limit held for good: when they
+    /// end is not known.
+    pub fn and_unseen(mut self, unseen: &crate::preflight::usage::Unseen) -> LimitRoom {
+        let amount = unseen.of(&self.counted);
+        self.hold_unaccounted(amount);
+        self
+    }
+
     pub fn hold_unaccounted(&mut self, amount: u64) {
         if amount > 0 {
             self.hold("", amount, i64::MIN, None);

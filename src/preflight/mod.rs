@@ -177,6 +177,12 @@ impl ClusterState {
             .filter(move |n| req.may_use(&n.node) && n.has_features(req.constraint.as_ref()))
     }
 
+    /// Whether squeue hides other users' jobs from this user (PrivateData=jobs; root sees
+    /// every job): the limits they share then count from the controller's counts.
+    pub fn jobs_hidden(&self) -> bool {
+        self.config.private_jobs && self.user != "root"
+    }
+
     pub fn qos_named(&self, name: &str) -> Option<&Qos> {
         self.qos.iter().find(|q| q.name == name)
     }

@@ -949,6 +949,8 @@ fn each_verdict_names_the_code_and_numbers() {
         // PrivateData=jobs: GPUs in use, and no job the user can see using them.
         ("plain-private-jobs-hidden-holder", "Resources", false, &["1 of 4 GPUs", "when it starts is not known: jobs not shown to you (the cluster's PrivateData) hold what it needs on localhost, and until then there is no room for it"]),
         ("plain-private-jobs-own-job-ends-first", "Resources", false, &["0 of 4 GPUs", "on localhost, when job 5 reaches its time limit, or sooner if it ends early"]),
+        ("plain-private-group-gpus-hidden", "QOSGrpGRES", false, &["all users together hold 2 (2 not shown to you) of the 3 GPUs of QOS gpu; this job asks for 2"]),
+        ("plain-private-account-jobs-hidden", "AssocGrpJobsLimit", false, &["the users of account yenlab run 1 job (1 not shown to you) together, and it allows 1 at once"]),
         ("multi-when-the-named-node-frees", "Resources", false, &["node yj1 of partition gpu", "expected to start by 10:54 (in 19 min) on yj1, when job 2468 reaches its time limit"]),
     ];
     let all = scenarios();
@@ -1379,4 +1381,24 @@ fn the_nodes_a_job_may_use_are_named_in_the_facts() {
                 == "constraint hopper, exclude yj2: 0 of partition gpu's 2 nodes match them"),
         "{facts:?}"
     );
+}
+
+/// PrivateData=jobs, captured as `nobody` while root's job ran: squeue showed none of it, and
+/// the verdict counts the limits root's job shares from the controller's counts (without
+/// them it said the job starts now). When root's job ends is not known, so no start is given.
+#[test]
+fn limits_shared_with_hidden_jobs_count_what_the_controller_counts() {
+    for name in [
+        "plain-private-group-gpus-hidden",
+        "plain-private-account-jobs-hidden",
+    ] {
+        let mut s = load(&Path::new(FIXTURES).join(name));
+        assert!(s.state.queue.is_empty(), "{name}: squeue showed a job");
+        let v = s.verdict();
+        assert_eq!(v.outcome, Outcome::Pends, "{name}: {}", v.message);
+        assert_eq!(v.expected_start, None, "{name}");
+        // Read as root, who sees every job, the same counts would not be trusted over squeue.
+        s.state.config.private_jobs = false;
+        assert_eq!(s.verdict().outcome, Outcome::StartsNow, "{name}");
+    }
 }

@@ -12,6 +12,7 @@ use crate::slurm::squeue::QueuedJob;
 use crate::slurm::state::JobState;
 use crate::slurm::tres::Tres;
 
+use super::limit_room::Counted;
 use super::{ClusterState, Request};
 
 /// The TRES Slurm sets for the request (`tres_req_cnt`): cpu, mem (asked, or the default per
@@ -118,6 +119,28 @@ pub struct Held {
     pub running_jobs: u64,
     /// Pending and running jobs (array tasks one each).
     pub submitted_jobs: u64,
+    /// Of the above, what jobs not shown to the user hold (`ClusterState::jobs_hidden`):
+    /// the controller's count beyond what squeue shows. No end of theirs is known.
+    pub unseen: Unseen,
+}
+
+/// What the controller counts under a limit beyond the jobs the user can see.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Unseen {
+    pub tres: Tres,
+    pub running_jobs: u64,
+    pub submitted_jobs: u64,
+}
+
+impl Unseen {
+    /// Of a count of `counted`, what no job the user sees holds.
+    pub fn of(&self, counted: &Counted) -> u64 {
+        match counted {
+            Counted::Jobs => self.running_jobs,
+            Counted::Tres(tres) => self.tres.get(tres).unwrap_or(0),
+            Counted::RunMinutes(_) => 0,
+        }
+    }
 }
 
 impl Held {
@@ -175,7 +198,35 @@ pub fn counts_for_account(job: &QueuedJob, q: &Qos, account: &str, state: &Clust
 
 /// What every user together holds under `q` (GrpTRES, GrpJobs).
 pub fn held_by_all(q: &Qos, state: &ClusterState) -> Held {
-    held_where(state, |j| counts_under(j, q, state))
+    let shown = held_where(state, |j| counts_under(j, q, state));
+    with_unseen(shown, MinutesOf::Qos(q), state)
+}
+
+/// `shown`, what squeue's jobs hold, raised to the controller's counts where other users'
+/// jobs are hidden and the counts were read (`scontrol show assoc_mgr`): as nobody under
+/// PrivateData=jobs, squeue showed no job where the controller counted root's 3 GPUs
+/// (`plain-private-group-gpus-hidden`).
+fn with_unseen(mut shown: Held, of: MinutesOf, state: &ClusterState) -> Held {
+    if !state.jobs_hidden() {
+        return shown;
+    }
+    let Some(counted) = of.counted(state) else {
+        return shown;
+    };
+    let mut unseen = Unseen::default();
+    for (tres, &count) in &counted.tres_held.0 {
+        let seen = shown.tres.get(tres).unwrap_or(0);
+        if count > seen {
+            unseen.tres.0.insert(tres.clone(), count - seen);
+            shown.tres.0.insert(tres.clone(), count);
+        }
+    }
+    unseen.running_jobs = counted.running_jobs.saturating_sub(shown.running_jobs);
+    unseen.submitted_jobs = counted.submitted_jobs.saturating_sub(shown.submitted_jobs);
+    shown.running_jobs += unseen.running_jobs;
+    shown.submitted_jobs += unseen.submitted_jobs;
+    shown.unseen = unseen;
+    shown
 }
 
 /// Whose TRES-minutes limits: a QOS, the user's association, or an account's own row.
@@ -348,7 +399,8 @@ pub fn account_chain<'a>(account: &str, state: &'a ClusterState) -> Vec<&'a Acco
 
 /// What the jobs of `account` and of its sub-accounts hold, every user's together.
 pub fn held_in_account(account: &str, state: &ClusterState) -> Held {
-    held_where(state, in_account(account, state))
+    let shown = held_where(state, in_account(account, state));
+    with_unseen(shown, MinutesOf::Account(account), state)
 }
 
 /// Whether a job runs under `account` or one of its sub-accounts (an account's GrpJobs and

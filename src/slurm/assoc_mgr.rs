@@ -1,6 +1,8 @@
 //! `scontrol show assoc_mgr flags=assoc,qos users=USER`: what the controller counts against
 //! the TRES-minutes limits of each QOS and of the user's associations and accounts, which
-//! neither `sacctmgr` nor `squeue` shows. Read only when such a limit is set.
+//! neither `sacctmgr` nor `squeue` shows, and what every user's jobs hold against the group
+//! limits (GrpTRES, GrpJobs, GrpSubmitJobs), which `squeue` shows only where the cluster's
+//! PrivateData lets the user see every job. Read only where one of these matters.
 
 use super::tres::Tres;
 
@@ -29,6 +31,12 @@ pub struct LimitUse {
     pub tres_run_mins: Tres,
     /// GrpWall's use so far, in whole minutes (it decays with time).
     pub wall_minutes_used: u64,
+    /// GrpTRES's count: what the running jobs under it hold, every user's.
+    pub tres_held: Tres,
+    /// GrpJobs' count: the running jobs under it.
+    pub running_jobs: u64,
+    /// GrpSubmitJobs' count: the pending and running jobs under it.
+    pub submitted_jobs: u64,
 }
 
 impl LimitUse {
@@ -38,6 +46,9 @@ impl LimitUse {
             tres_mins_used: Tres::default(),
             tres_run_mins: Tres::default(),
             wall_minutes_used: 0,
+            tres_held: Tres::default(),
+            running_jobs: 0,
+            submitted_jobs: 0,
         }
     }
 }
@@ -49,19 +60,32 @@ pub fn parse(text: &str) -> Vec<LimitUse> {
             all.push(LimitUse::new(association(line)));
             continue;
         }
-        // `GrpJobs=N(0) GrpJobsAccrue=N(0) GrpSubmitJobs=N(0) GrpWall=N(0.00)`: several on a line.
-        if let Some(wall) = line
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("GrpWall="))
-            && let Some(u) = all.last_mut()
-        {
-            u.wall_minutes_used = in_brackets(wall).map_or(0, |m| m as u64);
+        // `GrpJobs=N(0) GrpJobsAccrue=N(0) GrpSubmitJobs=N(0) GrpWall=N(0.00)`: several on a
+        // line (a QOS's), or over two (an association's).
+        if let Some(u) = all.last_mut() {
+            for word in line.split_whitespace() {
+                let Some((key, value)) = word.split_once('=') else {
+                    continue;
+                };
+                let count = in_brackets(value).map_or(0, |m| m as u64);
+                match key {
+                    "GrpWall" => u.wall_minutes_used = count,
+                    "GrpJobs" => u.running_jobs = count,
+                    "GrpSubmitJobs" => u.submitted_jobs = count,
+                    _ => {}
+                }
+            }
         }
         let Some((key, value)) = line.split_once('=') else {
             continue;
         };
         match key {
             "QOS" => all.push(LimitUse::new(Owner::Qos(without_id(value).to_string()))),
+            "GrpTRES" => {
+                if let Some(u) = all.last_mut() {
+                    u.tres_held = counted(value);
+                }
+            }
             "GrpTRESMins" => {
                 if let Some(u) = all.last_mut() {
                     u.tres_mins_used = counted(value);
@@ -143,6 +167,27 @@ mod tests {
         assert_eq!(gpu.tres_mins_used.get("gres/gpu"), None);
         let q = &parse("QOS=x(9)\n    GrpJobs=N(0) GrpSubmitJobs=N(0) GrpWall=30(42.75)\n")[0];
         assert_eq!(q.wall_minutes_used, 42);
+    }
+
+    /// Read as `nobody` under PrivateData=jobs while root's job of 3 GPUs ran: squeue showed
+    /// no job, the controller's counts show root's.
+    #[test]
+    fn group_counts_include_jobs_squeue_hides() {
+        let all = parse(include_str!(
+            "../../tests/fixtures/preflight/plain-private-jobs-hidden-holder/assoc-mgr.txt"
+        ));
+        let gpu = all
+            .iter()
+            .find(|u| u.owner == Owner::Qos("gpu".into()))
+            .unwrap();
+        assert_eq!(gpu.tres_held.get("gres/gpu"), Some(3));
+        assert_eq!((gpu.running_jobs, gpu.submitted_jobs), (1, 1));
+        let lab = all
+            .iter()
+            .find(|u| matches!(&u.owner, Owner::Association { account, user: None, .. } if account == "yenlab"))
+            .unwrap();
+        assert_eq!(lab.tres_held.get("gres/gpu"), Some(3));
+        assert_eq!((lab.running_jobs, lab.submitted_jobs), (1, 1));
     }
 
     #[test]

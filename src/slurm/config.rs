@@ -53,6 +53,10 @@ pub struct SiteConfig {
     /// submission alone.
     pub multifactor_priority: bool,
     pub preempt_type: PreemptType,
+    /// `PrivateData` includes `jobs`: squeue shows a user (not root, not an operator) only
+    /// their own jobs, and the counts of limits shared with others must come from the
+    /// controller.
+    pub private_jobs: bool,
 }
 
 /// `PreemptType`: which running jobs a job may preempt.
@@ -101,6 +105,9 @@ pub fn parse(text: &str) -> SiteConfig {
             .get("PreemptType")
             .map(|t| PreemptType::parse(t))
             .unwrap_or_default(),
+        private_jobs: map
+            .get("PrivateData")
+            .is_some_and(|v| v.split(',').any(|w| w.trim() == "jobs")),
     }
 }
 
@@ -119,6 +126,12 @@ mod tests {
         assert_eq!(plain.max_array_size, Some(1001));
         assert!(!plain.multifactor_priority);
         assert_eq!(plain.preempt_type, PreemptType::Off);
+        assert!(!plain.private_jobs);
+        let private = parse(include_str!(
+            "../../tests/fixtures/preflight/plain-private-jobs-hidden-holder/config.txt"
+        ));
+        assert!(private.private_jobs);
+        assert!(parse("PrivateData             = accounts,jobs,usage\n").private_jobs);
         let preempt = parse(include_str!(
             "../../tests/fixtures/preflight/preempt-preempts-lower-tier/config.txt"
         ));

@@ -27,14 +27,16 @@ impl Ctx<'_> {
                         Reason::Limit(LimitCode::QOS_GRP_JOBS),
                         Effect::Pends,
                         format!(
-                            "all users together run {} under QOS {}, which allows {max} at once",
+                            "all users together run {}{} under QOS {}, which allows {max} at once",
                             jobs(all.running_jobs),
+                            not_shown(all.unseen.running_jobs),
                             q.name
                         ),
                     )
-                    .held_in(self.room(Counted::Jobs, max, |j| {
-                        usage::counts_under(j, q, self.state)
-                    })));
+                    .held_in(
+                        self.room(Counted::Jobs, max, |j| usage::counts_under(j, q, self.state))
+                            .and_unseen(&all.unseen),
+                    ));
                 }
             }
             found.extend(self.wall_spent(&Minutes::of_qos(q), &mut seen));
@@ -119,17 +121,21 @@ impl Ctx<'_> {
                     Reason::Limit(LimitCode::ASSOC_GRP_JOBS),
                     Effect::Pends,
                     format!(
-                        "the users of account {} run {} together, and it allows {max} at once (GrpJobs); this one starts when {} ends",
+                        "the users of account {} run {}{} together, and it allows {max} at once (GrpJobs); this one starts when {} ends",
                         a.account,
                         jobs(held.running_jobs),
+                        not_shown(held.unseen.running_jobs),
                         one_of(held.running_jobs)
                     ),
                 )
-                .held_in(self.room(
-                    Counted::Jobs,
-                    max,
-                    usage::in_account(&a.account, self.state),
-                )));
+                .held_in(
+                    self.room(
+                        Counted::Jobs,
+                        max,
+                        usage::in_account(&a.account, self.state),
+                    )
+                    .and_unseen(&held.unseen),
+                ));
             }
             found.extend(self.wall_spent(&Minutes::of_account(a), &mut seen.clone()));
         }
@@ -250,16 +256,20 @@ impl Ctx<'_> {
                         Reason::Limit(LimitCode::for_tres(Holder::Assoc, Scope::Group, tres)),
                         Effect::Pends,
                         format!(
-                            "the users of account {} hold {used} of its {max} {} together (GrpTRES); this job asks for {asked}",
+                            "the users of account {} hold {used}{} of its {max} {} together (GrpTRES); this job asks for {asked}",
                             a.account,
+                            not_shown(held.unseen.tres.get(tres).unwrap_or(0)),
                             words::tres_noun(tres, max)
                         ),
                     )
-                    .held_in(self.room(
-                        Counted::Tres(tres.to_string()),
-                        max,
-                        usage::in_account(&a.account, self.state),
-                    )));
+                    .held_in(
+                        self.room(
+                            Counted::Tres(tres.to_string()),
+                            max,
+                            usage::in_account(&a.account, self.state),
+                        )
+                        .and_unseen(&held.unseen),
+                    ));
                 }
             }
             found.extend(self.run_minutes_limits(&m, &mut seen, alone));
@@ -354,7 +364,8 @@ impl Ctx<'_> {
             } else if self.reports(used + asked > max) {
                 let who = match scope {
                     Scope::Group => format!(
-                        "all users together hold {used} of the {max} {} of QOS {}",
+                        "all users together hold {used}{} of the {max} {} of QOS {}",
+                        not_shown(held.unseen.tres.get(tres).unwrap_or(0)),
                         words::tres_noun(tres, max),
                         q.name
                     ),
@@ -374,7 +385,9 @@ impl Ctx<'_> {
                 let account = usage::account_of(self.req, state);
                 let counted = Counted::Tres(tres.to_string());
                 let room = match scope {
-                    Scope::Group => self.room(counted, max, |j| usage::counts_under(j, q, state)),
+                    Scope::Group => self
+                        .room(counted, max, |j| usage::counts_under(j, q, state))
+                        .and_unseen(&held.unseen),
                     Scope::PerAccount => self.room(counted, max, |j| {
                         account.is_some_and(|a| usage::counts_for_account(j, q, a, state))
                     }),
@@ -563,4 +576,13 @@ fn alone_over_assoc(
 /// What a job that waits for one of `running` jobs to end waits for: `it`, or `one of them`.
 fn one_of(running: u64) -> &'static str {
     if running == 1 { "it" } else { "one of them" }
+}
+
+/// ` (2 not shown to you)`: of a count, what the controller counts for jobs squeue
+/// hides from the user (PrivateData=jobs), who would otherwise look for them in vain.
+fn not_shown(unseen: u64) -> String {
+    match unseen {
+        0 => String::new(),
+        n => format!(" ({n} not shown to you)"),
+    }
 }
