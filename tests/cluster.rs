@@ -2415,3 +2415,134 @@ fn a_sweeps_tasks_are_expected_when_backfill_plans_them() {
         "yenjob {timeline}; backfill {planned}"
     );
 }
+
+/// slurm.conf's `PrivateData=jobs` while this lives: squeue then shows a user (not root)
+/// only their own jobs. Set back when dropped, even after a failed assertion.
+struct PrivateJobs;
+
+impl PrivateJobs {
+    fn set() -> PrivateJobs {
+        private_data(Some("jobs"));
+        PrivateJobs
+    }
+}
+
+impl Drop for PrivateJobs {
+    fn drop(&mut self) {
+        private_data(None);
+    }
+}
+
+fn private_data(value: Option<&str>) {
+    const CONF: &str = "/etc/slurm/slurm.conf";
+    let conf = std::fs::read_to_string(CONF).unwrap();
+    let mut lines: Vec<&str> = conf
+        .lines()
+        .filter(|l| !l.starts_with("PrivateData="))
+        .collect();
+    let line = value.map(|v| format!("PrivateData={v}"));
+    lines.extend(line.as_deref());
+    std::fs::write(CONF, lines.join("\n") + "\n").unwrap();
+    let ok = Std::new("scontrol")
+        .arg("reconfigure")
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "scontrol reconfigure failed");
+}
+
+/// `yenjob check --json SPEC` as user nobody, who may read the spec and its folder.
+fn verdict_as_nobody(env: &Env, spec: &Path) -> serde_json::Value {
+    let home = env.dir.path().join("nobody-home");
+    std::fs::create_dir_all(&home).unwrap();
+    let ok = Std::new("chmod")
+        .args(["-R", "a+rwX"])
+        .arg(env.dir.path())
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "chmod of the test folder failed");
+    let out = Std::new("runuser")
+        .args(["-u", "nobody", "--", "env"])
+        .arg(format!("YENJOB_HOME={}", home.display()))
+        .arg(assert_cmd::cargo::cargo_bin("yenjob"))
+        .args(["check", "--json"])
+        .arg(spec)
+        .current_dir(env.dir.path())
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("check as nobody: {}", String::from_utf8_lossy(&out.stderr)))
+}
+
+/// The same request sbatch'd as nobody: its state and reason once the scheduler has one.
+fn slurm_does_as_nobody(options: &[&str]) -> (String, String) {
+    let out = Std::new("runuser")
+        .args([
+            "-u",
+            "nobody",
+            "--",
+            "sbatch",
+            "--parsable",
+            "-J",
+            "yj-nobody",
+        ])
+        .args(["-o", "/dev/null", "-D", "/tmp"])
+        .args(options)
+        .args(["--wrap", "sleep 600"])
+        .output()
+        .unwrap();
+    let id = common::stdout_of_success(&out).trim().to_string();
+    wait_for(
+        &id,
+        |s, r| s == "RUNNING" || (s == "PENDING" && r != "None" && r != "PartitionConfig"),
+        10,
+    )
+}
+
+/// Under PrivateData=jobs a user sees a node's GPUs in use and no job using them. Live, as
+/// user nobody behind root's job of 3 GPUs: the verdict is Slurm's, its start is said not to
+/// be known rather than "now", and a QOS's GrpTRES that root's hidden job fills is counted
+/// from the controller (without that, the verdict was Resources where Slurm said QOSGrpGRES).
+#[test]
+#[ignore = "needs a Slurm cluster: scripts/cluster-start.sh"]
+fn verdicts_as_a_user_who_cannot_see_the_jobs_in_the_way_match_what_slurm_does() {
+    let mut env = Env::new();
+    let blocker = env.blocker(3);
+    wait_for(&blocker, |s, _| s == "RUNNING", 30);
+    let _private = PrivateJobs::set();
+    let spec = env.spec("hidden", "gpus = 2\ncpus = 1\ntime = \"10:00\"", 1);
+    let options = ["-p", "gpu", "--gpus=2", "-c", "1", "-t", "10:00"];
+
+    let v = verdict_as_nobody(&env, &spec);
+    assert_eq!(
+        (&v["outcome"], &v["reason"]),
+        (&"pends".into(), &"Resources".into()),
+        "{v}"
+    );
+    assert_eq!(
+        v["expected_start"]["not_known"]["unseen_on"],
+        serde_json::json!(["localhost"]),
+        "{v}"
+    );
+    let (state, reason) = slurm_does_as_nobody(&options);
+    assert_eq!((state.as_str(), reason.as_str()), ("PENDING", "Resources"));
+    let _ = Std::new("scancel").args(["-u", "nobody"]).status();
+
+    let _limit = QosLimit::set("GrpTRES=gres/gpu=4");
+    let v = verdict_as_nobody(&env, &spec);
+    assert_eq!(
+        (&v["outcome"], &v["reason"]),
+        (&"pends".into(), &"QOSGrpGRES".into()),
+        "{v}"
+    );
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("all users together hold 3 (3 not shown to you) of the 4 GPUs of QOS gpu"),
+        "{v}"
+    );
+    let (state, reason) = slurm_does_as_nobody(&options);
+    assert_eq!((state.as_str(), reason.as_str()), ("PENDING", "QOSGrpGRES"));
+}
