@@ -217,7 +217,7 @@ pub async fn gather_state(slurm: &Slurm) -> Result<ClusterState, SlurmError> {
     let mut limit_use = Vec::new();
     let wall =
         |w: &crate::slurm::duration::SlurmTime| *w != crate::slurm::duration::SlurmTime::NotSet;
-    let jobs_hidden = user != "root" && config.as_ref().is_ok_and(|c| c.private_jobs);
+    let jobs_hidden = config.as_ref().is_ok_and(|c| c.hides_jobs_from(&user));
     let shared = |q: &crate::slurm::sacctmgr::Qos| {
         !q.grp_tres.is_empty() || q.grp_jobs.is_some() || q.grp_submit.is_some()
     };

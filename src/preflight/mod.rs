@@ -180,7 +180,7 @@ impl ClusterState {
     /// Whether squeue hides other users' jobs from this user (PrivateData=jobs; root sees
     /// every job): the limits they share then count from the controller's counts.
     pub fn jobs_hidden(&self) -> bool {
-        self.config.private_jobs && self.user != "root"
+        self.config.hides_jobs_from(&self.user)
     }
 
     pub fn qos_named(&self, name: &str) -> Option<&Qos> {

@@ -59,6 +59,13 @@ pub struct SiteConfig {
     pub private_jobs: bool,
 }
 
+impl SiteConfig {
+    /// Whether squeue hides other users' jobs from `user` (root sees every job).
+    pub fn hides_jobs_from(&self, user: &str) -> bool {
+        self.private_jobs && user != "root"
+    }
+}
+
 /// `PreemptType`: which running jobs a job may preempt.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum PreemptType {

@@ -70,10 +70,15 @@ impl Output {
             .map(str::trim)
             .find(|l| !l.is_empty() && !quiet.contains(l));
         match first {
-            Some(line) if read.is_empty() => Err(SlurmError::Parse {
-                command: self.command.clone(),
-                message: format!("no line reads as asked, the first being {line:?}"),
-            }),
+            Some(line) if read.is_empty() => {
+                let program = self.command.split_whitespace().next().unwrap_or("");
+                Err(SlurmError::Parse {
+                    command: self.command.clone(),
+                    message: format!(
+                        "no line reads as asked, the first being {line:?}; is the `{program}` first on PATH Slurm's own (`which {program}`), not a wrapper that prints something else?"
+                    ),
+                })
+            }
             _ => Ok(read),
         }
     }
