@@ -458,6 +458,10 @@ scenario plain private-jobs-own-job-ends-first "$R gpus=3; user=nobody partition
 # ...and the limits root's hidden job counts toward, which the controller's counts show.
 scenario plain private-group-gpus-hidden "$R gpus=2" "user=nobody $R gpus=2" "qos:gpu:GrpTRES=gres/gpu=3 private:jobs"
 scenario plain private-account-jobs-hidden "$R gpus=1" "user=nobody $R gpus=1" "account:GrpJobs=1 private:jobs"
+# ...and a QOS's limits per account, counted under its "Account Limits".
+scenario plain private-qos-account-gpus-hidden "$R gpus=2" "user=nobody $R gpus=2" "qos:gpu:MaxTRESPA=gres/gpu=3 private:jobs"
+scenario plain private-qos-account-jobs-hidden "$R gpus=1" "user=nobody $R gpus=1" "qos:gpu:MaxJobsPA=1 private:jobs"
+scenario plain private-qos-account-submit-hidden "$R gpus=1" "user=nobody $R gpus=1" "qos:gpu:MaxSubmitJobsPerAccount=1 private:jobs"
 scenario plain partition-down "" "$R gpus=1" partition:down
 scenario plain partition-down-more-gpus-than-a-node "" "$R gpus=5" partition:down
 scenario plain partition-drain "" "$R gpus=1" partition:drain

@@ -2502,8 +2502,9 @@ fn slurm_does_as_nobody(options: &[&str]) -> (String, String) {
 
 /// Under PrivateData=jobs a user sees a node's GPUs in use and no job using them. Live, as
 /// user nobody behind root's job of 3 GPUs: the verdict is Slurm's, its start is said not to
-/// be known rather than "now", and a QOS's GrpTRES that root's hidden job fills is counted
-/// from the controller (without that, the verdict was Resources where Slurm said QOSGrpGRES).
+/// be known rather than "now", and a QOS's GrpTRES and MaxTRESPA that root's hidden job
+/// fills are counted from the controller (without that, the verdict was Resources where Slurm
+/// said QOSGrpGRES or MaxGRESPerAccount).
 #[test]
 #[ignore = "needs a Slurm cluster: scripts/cluster-start.sh"]
 fn verdicts_as_a_user_who_cannot_see_the_jobs_in_the_way_match_what_slurm_does() {
@@ -2545,4 +2546,27 @@ fn verdicts_as_a_user_who_cannot_see_the_jobs_in_the_way_match_what_slurm_does()
     );
     let (state, reason) = slurm_does_as_nobody(&options);
     assert_eq!((state.as_str(), reason.as_str()), ("PENDING", "QOSGrpGRES"));
+    let _ = Std::new("scancel").args(["-u", "nobody"]).status();
+    drop(_limit);
+
+    // Per account: root's hidden job is of account yenlab, nobody's too.
+    let _limit = QosLimit::set("MaxTRESPA=gres/gpu=4");
+    let v = verdict_as_nobody(&env, &spec);
+    assert_eq!(
+        (&v["outcome"], &v["reason"]),
+        (&"pends".into(), &"MaxGRESPerAccount".into()),
+        "{v}"
+    );
+    assert!(
+        v["message"].as_str().unwrap().contains(
+            "the users of account yenlab hold 3 (3 not shown to you) of the 4 GPUs QOS gpu allows per account"
+        ),
+        "{v}"
+    );
+    assert_eq!(v["not_checked"], serde_json::json!([]), "{v}");
+    let (state, reason) = slurm_does_as_nobody(&options);
+    assert_eq!(
+        (state.as_str(), reason.as_str()),
+        ("PENDING", "MaxGRESPerAccount")
+    );
 }

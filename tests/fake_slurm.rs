@@ -595,30 +595,63 @@ fn output_that_is_not_slurms_is_an_error_naming_the_command() {
     );
 }
 
-/// Under PrivateData=jobs the controller gives what others' jobs hold against a QOS's
-/// group limits, but not per account: a verdict weighing MaxTRESPA says that it counted the
-/// user's own jobs alone.
+/// Under PrivateData=jobs a QOS's per-account limits count what the controller counts for
+/// the account (its "Account Limits"), hidden jobs too; the call is made where a QOS has
+/// only such limits. Regression: they counted the user's own jobs alone, and the verdict
+/// said so in `not_checked`.
 #[test]
-fn per_account_limits_under_private_data_are_named_as_partly_counted() {
+fn per_account_limits_under_private_data_count_hidden_jobs() {
     let (_tmp, fake, spec) = played_back("plain-private-group-gpus-hidden");
-    let v = check_json(&fake, &spec);
-    assert_eq!(
-        (&v["outcome"], &v["reason"]),
-        (&"pends".into(), &"QOSGrpGRES".into()),
-        "{v}"
-    );
-    assert_eq!(v["not_checked"], serde_json::json!([]), "{v}");
-    let qos = read(&fake.dir.join("out"), "qos.txt").replace(
-        "gpu|gres/gpu=4|2|4|1-00:00:00|gres/gpu=3|||||",
-        "gpu|gres/gpu=4|2|4|1-00:00:00|gres/gpu=3|||||gres/gpu=8",
-    );
-    fake.print("qos.txt", &qos);
-    let v = check_json(&fake, &spec);
-    assert_eq!(
-        v["not_checked"],
-        serde_json::json!([
-            "QOS limits per account (MaxTRESPA, MaxJobsPA, MaxSubmitPA) count your own jobs only: the cluster's PrivateData hides the others'"
-        ]),
-        "{v}"
-    );
+    let captured = read(&fake.dir.join("out"), "qos.txt");
+    let gpu_line = |fields: &[(usize, &str)]| {
+        // QOS_FORMAT's fields: MaxTRESPU 1, MaxJobsPU 2, MaxSubmitPU 3, MaxWall 4, GrpTRES 5,
+        // MaxTRESPA 10, MaxJobsPA 11, MaxSubmitPA 12.
+        let mut line = vec![""; 20];
+        line[0] = "gpu";
+        for &(at, value) in [(1, "gres/gpu=4"), (2, "2"), (3, "4"), (4, "1-00:00:00")]
+            .iter()
+            .chain(fields)
+        {
+            line[at] = value;
+        }
+        line.join("|")
+    };
+    let grp_tres = gpu_line(&[(5, "gres/gpu=3")]);
+    assert!(captured.contains(&format!("{grp_tres}\n")), "{captured}");
+    // Root's hidden job holds 2 GPUs under QOS gpu, in account yenlab; nobody asks for 2.
+    let cases = [
+        (
+            (10, "gres/gpu=3"),
+            "pends",
+            "MaxGRESPerAccount",
+            "the users of account yenlab hold 2 (2 not shown to you) of the 3 GPUs QOS gpu allows per account (MaxTRESPA); this job asks for 2",
+        ),
+        (
+            (11, "1"),
+            "pends",
+            "MaxJobsPerAccount",
+            "the users of account yenlab run 1 job (1 not shown to you) together under QOS gpu, which allows 1 at once per account (MaxJobsPA)",
+        ),
+        (
+            (12, "1"),
+            "rejected",
+            "MaxSubmitJobsPerAccount",
+            "QOS gpu allows 1 job queued or running per account (MaxSubmitPA), and the users of account yenlab have 1 (1 not shown to you)",
+        ),
+    ];
+    for (per_account, outcome, reason, message) in cases {
+        fake.print(
+            "qos.txt",
+            &captured.replace(&grp_tres, &gpu_line(&[per_account])),
+        );
+        let v = check_json(&fake, &spec);
+        assert_eq!(
+            (&v["outcome"], &v["reason"]),
+            (&outcome.into(), &reason.into()),
+            "{per_account:?}: {v}"
+        );
+        let said = v["message"].as_str().unwrap_or_default();
+        assert!(said.starts_with(message), "{per_account:?}: {said}");
+        assert_eq!(v["not_checked"], serde_json::json!([]), "{v}");
+    }
 }

@@ -186,8 +186,6 @@ pub async fn gather_state(slurm: &Slurm) -> Result<ClusterState, SlurmError> {
     );
     let now = crate::slurm::clock::now();
     let mut missing = Vec::new();
-    // What is known to be left out, beside what failed.
-    let mut missing_lines: Vec<String> = Vec::new();
     let qos = qos.unwrap_or_else(|e| {
         missing.push(("QOS limits", e));
         Vec::new()
@@ -213,7 +211,8 @@ pub async fn gather_state(slurm: &Slurm) -> Result<ClusterState, SlurmError> {
     // QOS, an association or an account has such a limit. Without them GrpTRESRunMins is
     // judged from the queue, and GrpTRESMins not at all.
     // Where squeue hides other users' jobs (PrivateData=jobs), the same call gives what
-    // they hold against the limits shared with them.
+    // they hold against the limits shared with them: a QOS's or an account's for all users,
+    // a QOS's per account.
     let mut limit_use = Vec::new();
     let wall =
         |w: &crate::slurm::duration::SlurmTime| *w != crate::slurm::duration::SlurmTime::NotSet;
@@ -221,11 +220,6 @@ pub async fn gather_state(slurm: &Slurm) -> Result<ClusterState, SlurmError> {
     let shared = |q: &crate::slurm::sacctmgr::Qos| {
         !q.grp_tres.is_empty() || q.grp_jobs.is_some() || q.grp_submit.is_some()
     };
-    if jobs_hidden && qos.iter().any(|q| q.limits_accounts()) {
-        missing_lines.push(
-            "QOS limits per account (MaxTRESPA, MaxJobsPA, MaxSubmitPA) count your own jobs only: the cluster's PrivateData hides the others'".to_string(),
-        );
-    }
     if qos
         .iter()
         .any(|q| q.minutes.counts_use() || wall(&q.grp_wall))
@@ -235,7 +229,9 @@ pub async fn gather_state(slurm: &Slurm) -> Result<ClusterState, SlurmError> {
         || accounts
             .iter()
             .any(|a| a.minutes.counts_use() || wall(&a.grp_wall))
-        || jobs_hidden && (qos.iter().any(shared) || accounts.iter().any(|a| a.has_limits()))
+        || jobs_hidden
+            && (qos.iter().any(|q| shared(q) || q.limits_accounts())
+                || accounts.iter().any(|a| a.has_limits()))
     {
         match slurm.limit_use(&user).await {
             Ok(u) => limit_use = u,
@@ -292,7 +288,6 @@ pub async fn gather_state(slurm: &Slurm) -> Result<ClusterState, SlurmError> {
         }
     }
     state.not_read = unchecked(missing);
-    state.not_read.extend(missing_lines);
     Ok(state)
 }
 

@@ -232,7 +232,7 @@ pub fn facts(req: &Request, state: &ClusterState) -> Vec<String> {
                     "; the users of account {account} have {} running ({}) and {} pending under it",
                     held.running_jobs,
                     words::count(held.tres.gpus(), "GPU"),
-                    held.submitted_jobs - held.running_jobs
+                    held.submitted_jobs.saturating_sub(held.running_jobs)
                 )
             })
             .unwrap_or_default();
@@ -241,7 +241,7 @@ pub fn facts(req: &Request, state: &ClusterState) -> Vec<String> {
             q.name,
             held.running_jobs,
             words::count(held.tres.gpus(), "GPU"),
-            held.submitted_jobs - held.running_jobs
+            held.submitted_jobs.saturating_sub(held.running_jobs)
         ));
     }
     let chain = usage::account_of(req, state)
@@ -273,7 +273,7 @@ pub fn facts(req: &Request, state: &ClusterState) -> Vec<String> {
             parts.join(", "),
             held.running_jobs,
             words::count(held.tres.gpus(), "GPU"),
-            held.submitted_jobs - held.running_jobs
+            held.submitted_jobs.saturating_sub(held.running_jobs)
         ));
     }
     let gpus = words::count(req.gpus, &words::gpu(req.gpu_type.as_deref()));

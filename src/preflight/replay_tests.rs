@@ -951,6 +951,9 @@ fn each_verdict_names_the_code_and_numbers() {
         ("plain-private-jobs-own-job-ends-first", "Resources", false, &["0 of 4 GPUs", "on localhost, when job 5 reaches its time limit, or sooner if it ends early"]),
         ("plain-private-group-gpus-hidden", "QOSGrpGRES", false, &["all users together hold 2 (2 not shown to you) of the 3 GPUs of QOS gpu; this job asks for 2"]),
         ("plain-private-account-jobs-hidden", "AssocGrpJobsLimit", false, &["the users of account yenlab run 1 job (1 not shown to you) together, and it allows 1 at once"]),
+        ("plain-private-qos-account-gpus-hidden", "MaxGRESPerAccount", false, &["the users of account yenlab hold 2 (2 not shown to you) of the 3 GPUs QOS gpu allows per account (MaxTRESPA); this job asks for 2"]),
+        ("plain-private-qos-account-jobs-hidden", "MaxJobsPerAccount", false, &["the users of account yenlab run 1 job (1 not shown to you) together under QOS gpu, which allows 1 at once per account (MaxJobsPA)"]),
+        ("plain-private-qos-account-submit-hidden", "MaxSubmitJobsPerAccount", false, &["QOS gpu allows 1 job queued or running per account (MaxSubmitPA), and the users of account yenlab have 1 (1 not shown to you)"]),
         ("multi-when-the-named-node-frees", "Resources", false, &["node yj1 of partition gpu", "expected to start by 10:54 (in 19 min) on yj1, when job 2468 reaches its time limit"]),
     ];
     let all = scenarios();
@@ -1388,14 +1391,17 @@ fn the_nodes_a_job_may_use_are_named_in_the_facts() {
 /// them it said the job starts now). When root's job ends is not known, so no start is given.
 #[test]
 fn limits_shared_with_hidden_jobs_count_what_the_controller_counts() {
-    for name in [
-        "plain-private-group-gpus-hidden",
-        "plain-private-account-jobs-hidden",
+    for (name, outcome) in [
+        ("plain-private-group-gpus-hidden", Outcome::Pends),
+        ("plain-private-account-jobs-hidden", Outcome::Pends),
+        ("plain-private-qos-account-gpus-hidden", Outcome::Pends),
+        ("plain-private-qos-account-jobs-hidden", Outcome::Pends),
+        ("plain-private-qos-account-submit-hidden", Outcome::Rejected),
     ] {
         let mut s = load(&Path::new(FIXTURES).join(name));
         assert!(s.state.queue.is_empty(), "{name}: squeue showed a job");
         let v = s.verdict();
-        assert_eq!(v.outcome, Outcome::Pends, "{name}: {}", v.message);
+        assert_eq!(v.outcome, outcome, "{name}: {}", v.message);
         assert_eq!(v.expected_start, None, "{name}");
         // Read as root, who sees every job, the same counts would not be trusted over squeue.
         s.state.config.private_jobs = false;

@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 
-use crate::slurm::assoc_mgr::{LimitUse, Owner};
+use crate::slurm::assoc_mgr::{JobCounts, LimitUse, Owner};
 use crate::slurm::sacctmgr::{AccountLimits, Association, Qos};
 use crate::slurm::sinfo::NodeRow;
 use crate::slurm::squeue::QueuedJob;
@@ -188,7 +188,11 @@ pub fn counts_for_user(job: &QueuedJob, q: &Qos, state: &ClusterState) -> bool {
 /// What the jobs of `account` hold under `q`, every user's together (MaxTRESPA, MaxJobsPA,
 /// MaxSubmitPA). Slurm counts the account the job runs under, not its sub-accounts.
 pub fn held_by_account(q: &Qos, account: &str, state: &ClusterState) -> Held {
-    held_where(state, |j| counts_for_account(j, q, account, state))
+    let shown = held_where(state, |j| counts_for_account(j, q, account, state));
+    let counted = MinutesOf::Qos(q)
+        .counted(state)
+        .map(|u| u.per_account.get(account).cloned().unwrap_or_default());
+    with_unseen(shown, counted.as_ref(), state)
 }
 
 /// Whether `job` runs under `account` and counts toward `q`'s per-account limits.
@@ -199,22 +203,26 @@ pub fn counts_for_account(job: &QueuedJob, q: &Qos, account: &str, state: &Clust
 /// What every user together holds under `q` (GrpTRES, GrpJobs).
 pub fn held_by_all(q: &Qos, state: &ClusterState) -> Held {
     let shown = held_where(state, |j| counts_under(j, q, state));
-    with_unseen(shown, MinutesOf::Qos(q), state)
+    with_unseen(
+        shown,
+        MinutesOf::Qos(q).counted(state).map(|u| &u.held),
+        state,
+    )
 }
 
 /// `shown`, what squeue's jobs hold, raised to the controller's counts where other users'
 /// jobs are hidden and the counts were read (`scontrol show assoc_mgr`): as nobody under
 /// PrivateData=jobs, squeue showed no job where the controller counted root's 3 GPUs
 /// (`plain-private-group-gpus-hidden`).
-fn with_unseen(mut shown: Held, of: MinutesOf, state: &ClusterState) -> Held {
+fn with_unseen(mut shown: Held, counted: Option<&JobCounts>, state: &ClusterState) -> Held {
     if !state.jobs_hidden() {
         return shown;
     }
-    let Some(counted) = of.counted(state) else {
+    let Some(counted) = counted else {
         return shown;
     };
     let mut unseen = Unseen::default();
-    for (tres, &count) in &counted.tres_held.0 {
+    for (tres, &count) in &counted.tres.0 {
         let seen = shown.tres.get(tres).unwrap_or(0);
         if count > seen {
             unseen.tres.0.insert(tres.clone(), count - seen);
@@ -400,7 +408,8 @@ pub fn account_chain<'a>(account: &str, state: &'a ClusterState) -> Vec<&'a Acco
 /// What the jobs of `account` and of its sub-accounts hold, every user's together.
 pub fn held_in_account(account: &str, state: &ClusterState) -> Held {
     let shown = held_where(state, in_account(account, state));
-    with_unseen(shown, MinutesOf::Account(account), state)
+    let counted = MinutesOf::Account(account).counted(state).map(|u| &u.held);
+    with_unseen(shown, counted, state)
 }
 
 /// Whether a job runs under `account` or one of its sub-accounts (an account's GrpJobs and

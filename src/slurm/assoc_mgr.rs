@@ -4,6 +4,8 @@
 //! limits (GrpTRES, GrpJobs, GrpSubmitJobs), which `squeue` shows only where the cluster's
 //! PrivateData lets the user see every job. Read only where one of these matters.
 
+use std::collections::BTreeMap;
+
 use super::tres::Tres;
 
 /// Whose counters: a QOS, or an association (a user's in an account, maybe for one partition,
@@ -31,11 +33,20 @@ pub struct LimitUse {
     pub tres_run_mins: Tres,
     /// GrpWall's use so far, in whole minutes (it decays with time).
     pub wall_minutes_used: u64,
-    /// GrpTRES's count: what the running jobs under it hold, every user's.
-    pub tres_held: Tres,
-    /// GrpJobs' count: the running jobs under it.
+    /// What GrpTRES, GrpJobs and GrpSubmitJobs count: every user's jobs under it.
+    pub held: JobCounts,
+    /// A QOS's counts for each account whose jobs ran under it (MaxTRESPA, MaxJobsPA,
+    /// MaxSubmitJobsPA: its "Account Limits"); empty for an association.
+    pub per_account: BTreeMap<String, JobCounts>,
+}
+
+/// What the controller counts under one limit, every user's jobs together.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JobCounts {
+    /// The TRES the running jobs hold.
+    pub tres: Tres,
     pub running_jobs: u64,
-    /// GrpSubmitJobs' count: the pending and running jobs under it.
+    /// Pending and running jobs.
     pub submitted_jobs: u64,
 }
 
@@ -46,60 +57,104 @@ impl LimitUse {
             tres_mins_used: Tres::default(),
             tres_run_mins: Tres::default(),
             wall_minutes_used: 0,
-            tres_held: Tres::default(),
-            running_jobs: 0,
-            submitted_jobs: 0,
+            held: JobCounts::default(),
+            per_account: BTreeMap::new(),
         }
     }
 }
 
+/// Which part of a QOS record the lines belong to: its own counters, the counts of one
+/// account (under `Account Limits`, a line naming the account), or those of one user (under
+/// `User Limits`, a line of the uid), which yenjob counts from the user's own jobs.
+enum Section {
+    Own,
+    AccountLimits(Option<String>),
+    UserLimits,
+}
+
 pub fn parse(text: &str) -> Vec<LimitUse> {
     let mut all: Vec<LimitUse> = Vec::new();
-    for line in text.lines().map(str::trim) {
+    let mut section = Section::Own;
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
         if line.starts_with("ClusterName=") {
             all.push(LimitUse::new(association(line)));
+            section = Section::Own;
             continue;
         }
-        // `GrpJobs=N(0) GrpJobsAccrue=N(0) GrpSubmitJobs=N(0) GrpWall=N(0.00)`: several on a
-        // line (a QOS's), or over two (an association's).
-        if let Some(u) = all.last_mut() {
-            for word in line.split_whitespace() {
-                let Some((key, value)) = word.split_once('=') else {
-                    continue;
-                };
-                let count = in_brackets(value).map_or(0, |m| m as u64);
-                match key {
-                    "GrpWall" => u.wall_minutes_used = count,
-                    "GrpJobs" => u.running_jobs = count,
-                    "GrpSubmitJobs" => u.submitted_jobs = count,
-                    _ => {}
-                }
-            }
+        if let Some(qos) = line.strip_prefix("QOS=") {
+            all.push(LimitUse::new(Owner::Qos(without_id(qos).to_string())));
+            section = Section::Own;
+            continue;
         }
-        let Some((key, value)) = line.split_once('=') else {
+        match line {
+            "Account Limits" => section = Section::AccountLimits(None),
+            "User Limits" => section = Section::UserLimits,
+            _ => {}
+        }
+        let Some(u) = all.last_mut() else {
             continue;
         };
-        match key {
-            "QOS" => all.push(LimitUse::new(Owner::Qos(without_id(value).to_string()))),
-            "GrpTRES" => {
-                if let Some(u) = all.last_mut() {
-                    u.tres_held = counted(value);
+        match &mut section {
+            Section::Own => own_counters(u, line),
+            Section::AccountLimits(account) => {
+                if !line.contains('=') {
+                    *account = (line != "Account Limits").then(|| line.to_string());
+                } else if let Some(account) = account {
+                    let counts = u.per_account.entry(account.clone()).or_default();
+                    account_counters(counts, line);
                 }
             }
-            "GrpTRESMins" => {
-                if let Some(u) = all.last_mut() {
-                    u.tres_mins_used = counted(value);
-                }
-            }
-            "GrpTRESRunMins" => {
-                if let Some(u) = all.last_mut() {
-                    u.tres_run_mins = counted(value);
-                }
-            }
-            _ => {}
+            Section::UserLimits => {}
         }
     }
     all
+}
+
+/// A line of the owner's own counters: `GrpJobs=N(0) GrpJobsAccrue=N(0) GrpSubmitJobs=N(0)
+/// GrpWall=N(0.00)` (several on a line for a QOS, over two for an association), or one TRES
+/// counter (`GrpTRES=cpu=N(1),...`).
+fn own_counters(u: &mut LimitUse, line: &str) {
+    for (key, count) in counts_on(line) {
+        match key {
+            "GrpWall" => u.wall_minutes_used = count,
+            "GrpJobs" => u.held.running_jobs = count,
+            "GrpSubmitJobs" => u.held.submitted_jobs = count,
+            _ => {}
+        }
+    }
+    let Some((key, value)) = line.split_once('=') else {
+        return;
+    };
+    match key {
+        "GrpTRES" => u.held.tres = counted(value),
+        "GrpTRESMins" => u.tres_mins_used = counted(value),
+        "GrpTRESRunMins" => u.tres_run_mins = counted(value),
+        _ => {}
+    }
+}
+
+/// A line of one account's counts under a QOS: `MaxJobsPA=N(1) MaxJobsAccruePA=N(0)
+/// MaxSubmitJobsPA=N(1)`, or `MaxTRESPA=cpu=N(1),...,gres/gpu=N(3)`.
+fn account_counters(counts: &mut JobCounts, line: &str) {
+    if let Some(tres) = line.strip_prefix("MaxTRESPA=") {
+        counts.tres = counted(tres);
+        return;
+    }
+    for (key, count) in counts_on(line) {
+        match key {
+            "MaxJobsPA" => counts.running_jobs = count,
+            "MaxSubmitJobsPA" => counts.submitted_jobs = count,
+            _ => {}
+        }
+    }
+}
+
+/// `GrpJobs=N(0) GrpWall=30(42.75)` → (GrpJobs, 0), (GrpWall, 42): each word's count, whole.
+fn counts_on(line: &str) -> impl Iterator<Item = (&str, u64)> {
+    line.split_whitespace().filter_map(|word| {
+        let (key, value) = word.split_once('=')?;
+        Some((key, in_brackets(value).map_or(0, |m| m as u64)))
+    })
 }
 
 /// `ClusterName=yen Account=yenlab UserName=root(0) Partition=gpu Priority=0 ID=6`.
@@ -180,14 +235,38 @@ mod tests {
             .iter()
             .find(|u| u.owner == Owner::Qos("gpu".into()))
             .unwrap();
-        assert_eq!(gpu.tres_held.get("gres/gpu"), Some(3));
-        assert_eq!((gpu.running_jobs, gpu.submitted_jobs), (1, 1));
+        assert_eq!(gpu.held.tres.get("gres/gpu"), Some(3));
+        assert_eq!((gpu.held.running_jobs, gpu.held.submitted_jobs), (1, 1));
         let lab = all
             .iter()
             .find(|u| matches!(&u.owner, Owner::Association { account, user: None, .. } if account == "yenlab"))
             .unwrap();
-        assert_eq!(lab.tres_held.get("gres/gpu"), Some(3));
+        assert_eq!(lab.held.tres.get("gres/gpu"), Some(3));
+        assert_eq!((lab.held.running_jobs, lab.held.submitted_jobs), (1, 1));
+    }
+
+    /// The same capture: QOS normal's "Account Limits" count root's hidden job for account
+    /// yenlab (what MaxTRESPA, MaxJobsPA and MaxSubmitPA compare), and its "User Limits",
+    /// under uid 0, are not taken for an account.
+    #[test]
+    fn per_account_counts_of_a_qos() {
+        let all = parse(include_str!(
+            "../../tests/fixtures/preflight/plain-private-jobs-hidden-holder/assoc-mgr.txt"
+        ));
+        let normal = all
+            .iter()
+            .find(|u| u.owner == Owner::Qos("normal".into()))
+            .unwrap();
+        assert_eq!(normal.per_account.keys().collect::<Vec<_>>(), ["yenlab"]);
+        let lab = &normal.per_account["yenlab"];
+        assert_eq!(lab.tres.get("gres/gpu"), Some(3));
         assert_eq!((lab.running_jobs, lab.submitted_jobs), (1, 1));
+        assert!(all.iter().all(|u| !u.per_account.contains_key("0")));
+        let associations = all
+            .iter()
+            .filter(|u| matches!(u.owner, Owner::Association { .. }));
+        assert!(associations.clone().count() > 0);
+        assert!(associations.into_iter().all(|u| u.per_account.is_empty()));
     }
 
     #[test]

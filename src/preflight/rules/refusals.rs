@@ -11,7 +11,7 @@ use super::super::reason::{Holder, LimitCode, Reason, Scope};
 use super::super::usage;
 use super::super::{ClusterState, Request};
 use super::minutes::Minutes;
-use super::waits::alone_over;
+use super::waits::{alone_over, not_shown};
 use super::{Ctx, Effect, Finding, Seen, job_qos, jobs, words};
 
 /// An array whose last index (`tasks - 1`) reaches the site's MaxArraySize: sbatch says so
@@ -669,10 +669,11 @@ impl Ctx<'_> {
                         Reason::Limit(LimitCode::QOS_GRP_SUBMIT),
                         Effect::Refused,
                         format!(
-                            "QOS {} allows {} queued or running for all users together (GrpSubmit), and they have {}{}",
+                            "QOS {} allows {} queued or running for all users together (GrpSubmit), and they have {}{}{}",
                             q.name,
                             jobs(max),
                             all.submitted_jobs,
+                            not_shown(all.unseen.submitted_jobs),
                             array_counts(self.req.tasks)
                         ),
                     ));
@@ -712,10 +713,11 @@ impl Ctx<'_> {
                         Reason::Limit(LimitCode::QOS_MAX_SUBMIT_PER_ACCOUNT),
                         Effect::Refused,
                         format!(
-                            "QOS {} allows {} queued or running per account (MaxSubmitPA), and the users of account {account} have {}{}",
+                            "QOS {} allows {} queued or running per account (MaxSubmitPA), and the users of account {account} have {}{}{}",
                             q.name,
                             jobs(max),
                             held.submitted_jobs,
+                            not_shown(held.unseen.submitted_jobs),
                             array_counts(self.req.tasks)
                         ),
                     ));
@@ -822,10 +824,11 @@ impl Ctx<'_> {
                     Reason::Limit(LimitCode::ASSOC_GRP_SUBMIT),
                     Effect::Refused,
                     format!(
-                        "account {} allows {} queued or running for all its users together (GrpSubmit), and they have {}{}",
+                        "account {} allows {} queued or running for all its users together (GrpSubmit), and they have {}{}{}",
                         a.account,
                         jobs(max),
                         held.submitted_jobs,
+                        not_shown(held.unseen.submitted_jobs),
                         array_counts(self.req.tasks)
                     ),
                 ));

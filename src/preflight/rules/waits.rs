@@ -49,15 +49,19 @@ impl Ctx<'_> {
                         Reason::Limit(LimitCode::QOS_MAX_JOBS_PER_ACCOUNT),
                         Effect::Pends,
                         format!(
-                            "the users of account {account} run {} together under QOS {}, which allows {max} at once per account (MaxJobsPA); this one starts when {} ends",
+                            "the users of account {account} run {}{} together under QOS {}, which allows {max} at once per account (MaxJobsPA); this one starts when {} ends",
                             jobs(held.running_jobs),
+                            not_shown(held.unseen.running_jobs),
                             q.name,
                             one_of(held.running_jobs)
                         ),
                     )
-                    .held_in(self.room(Counted::Jobs, max, |j| {
-                        usage::counts_for_account(j, q, account, self.state)
-                    })));
+                    .held_in(
+                        self.room(Counted::Jobs, max, |j| {
+                            usage::counts_for_account(j, q, account, self.state)
+                        })
+                        .and_unseen(&held.unseen),
+                    ));
                 }
             }
             if let Some(max) = seen.first_count("MaxJobsPU", q.max_jobs_per_user) {
@@ -370,8 +374,9 @@ impl Ctx<'_> {
                         q.name
                     ),
                     Scope::PerAccount => format!(
-                        "the users of account {} hold {used} of the {max} {} QOS {} allows per account (MaxTRESPA)",
+                        "the users of account {} hold {used}{} of the {max} {} QOS {} allows per account (MaxTRESPA)",
                         usage::account_of(self.req, self.state).unwrap_or("?"),
+                        not_shown(held.unseen.tres.get(tres).unwrap_or(0)),
                         words::tres_noun(tres, max),
                         q.name
                     ),
@@ -388,9 +393,11 @@ impl Ctx<'_> {
                     Scope::Group => self
                         .room(counted, max, |j| usage::counts_under(j, q, state))
                         .and_unseen(&held.unseen),
-                    Scope::PerAccount => self.room(counted, max, |j| {
-                        account.is_some_and(|a| usage::counts_for_account(j, q, a, state))
-                    }),
+                    Scope::PerAccount => self
+                        .room(counted, max, |j| {
+                            account.is_some_and(|a| usage::counts_for_account(j, q, a, state))
+                        })
+                        .and_unseen(&held.unseen),
                     _ => self.room(counted, max, |j| usage::counts_for_user(j, q, state)),
                 };
                 found.push(
@@ -580,7 +587,7 @@ fn one_of(running: u64) -> &'static str {
 
 /// ` (2 not shown to you)`: of a count, what the controller counts for jobs squeue
 /// hides from the user (PrivateData=jobs), who would otherwise look for them in vain.
-fn not_shown(unseen: u64) -> String {
+pub(super) fn not_shown(unseen: u64) -> String {
     match unseen {
         0 => String::new(),
         n => format!(" ({n} not shown to you)"),
