@@ -211,15 +211,12 @@ pub async fn gather_state(slurm: &Slurm) -> Result<ClusterState, SlurmError> {
     // QOS, an association or an account has such a limit. Without them GrpTRESRunMins is
     // judged from the queue, and GrpTRESMins not at all.
     // Where squeue hides other users' jobs (PrivateData=jobs), the same call gives what
-    // they hold against the limits shared with them: a QOS's or an account's for all users,
-    // a QOS's per account.
+    // they hold against the limits shared with them (a QOS's or an account's for all users,
+    // a QOS's per account), and how many of them pend.
     let mut limit_use = Vec::new();
     let wall =
         |w: &crate::slurm::duration::SlurmTime| *w != crate::slurm::duration::SlurmTime::NotSet;
     let jobs_hidden = config.as_ref().is_ok_and(|c| c.hides_jobs_from(&user));
-    let shared = |q: &crate::slurm::sacctmgr::Qos| {
-        !q.grp_tres.is_empty() || q.grp_jobs.is_some() || q.grp_submit.is_some()
-    };
     if qos
         .iter()
         .any(|q| q.minutes.counts_use() || wall(&q.grp_wall))
@@ -230,13 +227,11 @@ pub async fn gather_state(slurm: &Slurm) -> Result<ClusterState, SlurmError> {
             .iter()
             .any(|a| a.minutes.counts_use() || wall(&a.grp_wall))
         || jobs_hidden
-            && (qos.iter().any(|q| shared(q) || q.limits_accounts())
-                || accounts.iter().any(|a| a.has_limits()))
     {
         match slurm.limit_use(&user).await {
             Ok(u) => limit_use = u,
             Err(e) if jobs_hidden => missing.push((
-                "TRES-minutes used (GrpTRESMins) and what jobs hidden from you hold under shared limits",
+                "TRES-minutes used (GrpTRESMins), and what jobs hidden from you hold under shared limits and how many of them pend",
                 e,
             )),
             Err(e) => missing.push(("TRES-minutes used (GrpTRESMins)", e)),

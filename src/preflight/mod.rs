@@ -336,6 +336,11 @@ pub fn assess(req: &Request, state: &ClusterState) -> Verdict {
     };
     verdict.facts = describe::facts(req, state);
     verdict.not_checked = state.not_read.clone();
+    if verdict.outcome != Outcome::Rejected {
+        verdict
+            .not_checked
+            .extend(queue_ahead::hidden_pending(req, state));
+    }
     verdict
 }
 

@@ -8,12 +8,38 @@
 
 use std::collections::HashMap;
 
-use super::words;
 use super::{ClusterState, LimitCode, Request};
+use super::{usage, words};
 use crate::slurm::sinfo::NodeRow;
 use crate::slurm::squeue::QueuedJob;
 use crate::slurm::state::JobState;
 use crate::slurm::{clock, hostlist};
+
+/// Under PrivateData=jobs, the jobs not shown to the user pending under the QOS `req` counts
+/// under (its partition's first, whose count is of that partition's jobs), from the
+/// controller's counts: whether they are queued ahead of it and wait for the room it would
+/// take, nothing the user may read tells (captured as `nobody`: root's job waiting for the
+/// node held up a job that had room, `plain-private-queue-ahead-held-up`, Priority, and let
+/// a shorter one start, `plain-private-queue-ahead-backfilled`). A line for `not_checked`.
+pub fn hidden_pending(req: &Request, state: &ClusterState) -> Option<String> {
+    if !state.jobs_hidden() {
+        return None;
+    }
+    super::rules::limiting_qos(req, state).into_iter().find_map(|q| {
+        let unseen = usage::held_by_all(q, state).unseen;
+        let pending = unseen.submitted_jobs.saturating_sub(unseen.running_jobs);
+        (pending > 0).then(|| {
+            let (jobs, are, it) = match pending {
+                1 => ("1 job".to_string(), "is", "it"),
+                n => (format!("{n} jobs"), "are", "them"),
+            };
+            format!(
+                "{jobs} not shown to you (the cluster's PrivateData) {are} pending under QOS {}: where queued ahead of this one and waiting for the room it would take, this one waits behind {it} (Priority)",
+                q.name
+            )
+        })
+    })
+}
 
 /// A job queued ahead that starting the new job now would hold up.
 #[derive(Debug, Clone)]
