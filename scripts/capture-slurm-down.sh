@@ -6,7 +6,8 @@
 #   bash scripts/capture-slurm-down.sh     (on the cluster of scripts/cluster-start.sh)
 #
 # Stops slurmdbd, runs the sacctmgr calls yenjob makes, starts it again; then does the same
-# with slurmctld and the scontrol/sinfo/squeue calls. Each call's stderr and exit status go to
+# with slurmctld and the scontrol/sinfo/squeue calls; then, as user nobody, the calls a
+# cluster's PrivateData refuses. Each call's stderr and exit status go to
 # tests/fixtures/slurm-down/PROGRAM-WHAT.stderr and .status. Jobs on the cluster are kept
 # (slurmctld keeps its state over a restart), but none should be running.
 set -uo pipefail
@@ -46,4 +47,20 @@ call sinfo sinfo --all -h -N -O NodeList:
 call squeue squeue --all -h -O JobArrayID:
 call scontrol-assoc-mgr scontrol show assoc_mgr flags=assoc,qos users=root
 bash scripts/cluster-start.sh "$SHAPE" > /dev/null
+
+# Not a daemon down: what a user reads is refused where slurm.conf's PrivateData keeps it
+# from users (nodes: sinfo; partitions: scontrol's partitions, and squeue, which loads them).
+private_data() {   # private_data WHAT: PrivateData=WHAT (none for ""), read again
+  sed -i '/^PrivateData=/d' /etc/slurm/slurm.conf
+  [ -n "$1" ] && echo "PrivateData=$1" >> /etc/slurm/slurm.conf
+  scontrol reconfigure
+}
+log "PrivateData=nodes, then partitions, as nobody"
+private_data nodes
+call private-nodes-sinfo runuser -u nobody -- sinfo --all -h -N -O NodeList:
+private_data partitions
+call private-partitions-sinfo runuser -u nobody -- sinfo --all -h -N -O NodeList:
+call private-partitions-scontrol runuser -u nobody -- scontrol --all show partition -o
+call private-partitions-squeue runuser -u nobody -- squeue --all -h -O JobArrayID:
+private_data ""
 log "done: $OUT"

@@ -131,7 +131,7 @@ impl FakeSlurm {
                  case \"$*\" in\n{cases}  *) echo \"{program} $*\" >> \"$d/unexpected-calls\"\n     \
                  echo \"fake {program}: no captured output for this call\" >&2; exit 64 ;;\n\
                  esac\n\
-                 if [ -e \"$d/fail/$file\" ]; then cat \"$d/fail/$file\" >&2; exit 1; fi\n\
+                 if [ -e \"$d/fail/$file\" ]; then cat \"$d/fail/$file\" >&2; exit \"$(cat \"$d/fail/$file.status\" 2>/dev/null || echo 1)\"; fi\n\
                  cat \"$d/out/$file\"\n"
             );
             let path = bin.join(program);
@@ -144,6 +144,36 @@ impl FakeSlurm {
     /// Makes the call whose output is `file` fail, printing `stderr`.
     fn fail(&self, file: &str, stderr: &str) {
         std::fs::write(self.dir.join("fail").join(file), stderr).unwrap();
+    }
+
+    /// Makes the call whose output is `file` fail as Slurm's did in `captured`
+    /// (`tests/fixtures/slurm-down/CAPTURED.stderr` and `.status`; a status of 0 prints
+    /// nothing on stdout).
+    fn fail_as_captured(&self, file: &str, captured: &str) {
+        let dir = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/slurm-down"
+        ));
+        self.fail(file, &read(dir, &format!("{captured}.stderr")));
+        let status = read(dir, &format!("{captured}.status"));
+        std::fs::write(
+            self.dir.join("fail").join(format!("{file}.status")),
+            status.trim(),
+        )
+        .unwrap();
+    }
+
+    /// An `sbatch` that takes any job, prints its id (4242) and keeps its arguments.
+    fn accept_jobs(&self) {
+        let d = self.dir.display();
+        let path = self.dir.join("bin").join("sbatch");
+        std::fs::write(
+            &path,
+            format!("#!/bin/bash\necho \"$*\" >> '{d}/sbatch-calls'\necho 4242\n"),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
 
     /// Replaces what the call whose output is `file` prints.
@@ -666,5 +696,59 @@ fn per_account_limits_under_private_data_count_hidden_jobs() {
         let said = v["message"].as_str().unwrap_or_default();
         assert!(said.starts_with(message), "{per_account:?}: {said}");
         assert_eq!(v["not_checked"], serde_json::json!([]), "{v}");
+    }
+}
+
+/// Where the cluster's PrivateData keeps nodes or partitions from the user (captured as
+/// nobody; squeue then exits 0 having shown nothing), `check` is an error that says so, and
+/// `submit` sends the job without a verdict, sbatch deciding, rather than not at all.
+/// Regression: the error said only "exited with status 1", no one on such a cluster could
+/// submit, and squeue's refusal read as an empty queue.
+#[test]
+fn what_private_data_refuses_is_named_and_submit_goes_on_without_a_verdict() {
+    for (file, captured, program) in [
+        ("nodes.txt", "private-nodes-sinfo", "sinfo"),
+        ("nodes.txt", "private-partitions-sinfo", "sinfo"),
+        ("partitions.txt", "private-partitions-scontrol", "scontrol"),
+        ("queue.txt", "private-partitions-squeue", "squeue"),
+    ] {
+        let (_tmp, fake, spec) = played_back("plain-gpus-per-user");
+        fake.fail_as_captured(file, captured);
+        let said = read(
+            Path::new(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/fixtures/slurm-down"
+            )),
+            &format!("{captured}.stderr"),
+        );
+        let out = fake.yenjob(&["check", spec.to_str().unwrap()]);
+        let e = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{captured}: {e}");
+        assert!(out.stdout.is_empty(), "{captured}");
+        assert!(
+            e.contains(&format!("`{program} "))
+                && e.contains(said.trim())
+                && e.contains("the cluster's PrivateData (`scontrol show config | grep PrivateData`) keeps this from users like you"),
+            "{captured}: {e}"
+        );
+
+        fake.accept_jobs();
+        let out = fake.yenjob(&["submit", spec.to_str().unwrap()]);
+        let e = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{captured}: {e}");
+        assert!(
+            e.contains("warning: no pre-flight: `") && e.contains("submitting without one"),
+            "{captured}: {e}"
+        );
+        let submitted = std::fs::read_to_string(fake.dir.join("sbatch-calls")).unwrap_or_default();
+        assert!(
+            submitted.contains("--parsable"),
+            "{captured}: {submitted:?}"
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("4242"),
+            "{captured}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
     }
 }

@@ -286,6 +286,24 @@ pub async fn gather_state(slurm: &Slurm) -> Result<ClusterState, SlurmError> {
     Ok(state)
 }
 
+/// The state a submission's pre-flight weighs, or `None` where the cluster keeps what it needs
+/// from the user (PrivateData=nodes refuses `sinfo`): the job is then sent without a verdict,
+/// and sbatch decides, rather than a user of such a cluster being unable to submit at all.
+/// Any other failure (the controller down, which sbatch would meet too) stops it.
+pub async fn state_for_submission(slurm: &Slurm) -> Result<Option<ClusterState>, SlurmError> {
+    match gather_state(slurm).await {
+        Ok(state) => Ok(Some(state)),
+        Err(e @ SlurmError::NotShownToYou { .. }) => {
+            eprintln!(
+                "warning: no pre-flight: {}; submitting without one",
+                crate::error_chain(&e)
+            );
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Warnings for what accounting could not tell the pre-flight: one line when slurmdbd is down
 /// (each of sacctmgr's three calls fails the same way), else one a failure.
 fn unchecked(missing: Vec<(&str, SlurmError)>) -> Vec<String> {

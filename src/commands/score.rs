@@ -187,8 +187,9 @@ pub async fn run(opts: Options) -> anyhow::Result<i32> {
         return Ok(0);
     }
     let mut verdict = None;
-    if backend == BackendKind::Slurm {
-        let state = super::gather_state(&slurm).await?;
+    if backend == BackendKind::Slurm
+        && let Some(state) = super::state_for_submission(&slurm).await?
+    {
         let v = crate::preflight::assess(&super::request_for(&table_job, 1), &state);
         if !opts.json {
             super::check::print_verdict(&v);

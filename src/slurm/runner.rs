@@ -33,6 +33,10 @@ pub enum SlurmError {
     ControllerUnreachable { command: String, stderr: String },
     #[error("Slurm's accounting (slurmdbd) cannot be reached (`{command}` said: {stderr})")]
     AccountingUnreachable { command: String, stderr: String },
+    #[error(
+        "`{command}` said: {stderr}; the cluster's PrivateData (`scontrol show config | grep PrivateData`) keeps this from users like you"
+    )]
+    NotShownToYou { command: String, stderr: String },
     #[error("`{command}` exited with status {code}: {stderr}")]
     Failed {
         command: String,
@@ -158,7 +162,9 @@ impl SlurmCli {
         };
         let stdout = String::from_utf8_lossy(&out).into_owned();
         let stderr = String::from_utf8_lossy(&err).trim().to_string();
-        if status.success() {
+        // squeue under PrivateData=partitions says it was refused and exits 0 with no jobs
+        // (captured): no jobs would be a lie.
+        if status.success() && !refused_to_read(&stderr) {
             return Ok(Output {
                 command,
                 stdout,
@@ -190,6 +196,11 @@ pub fn classify_failure(command: String, code: i32, stderr: String) -> SlurmErro
     ];
     if controller_down.iter().any(|p| lower.contains(p)) {
         SlurmError::ControllerUnreachable { command, stderr }
+    } else if refused_to_read(&stderr) {
+        SlurmError::NotShownToYou {
+            command,
+            stderr: stderr.trim().to_string(),
+        }
     } else if accounting_down.iter().any(|p| lower.contains(p)) {
         SlurmError::AccountingUnreachable { command, stderr }
     } else {
@@ -199,6 +210,14 @@ pub fn classify_failure(command: String, code: i32, stderr: String) -> SlurmErro
             stderr,
         }
     }
+}
+
+/// Whether the controller refused to show what a command reads (`slurm_load_node:
+/// Access/permission denied`), as PrivateData makes it; not a refusal of a job, where sbatch
+/// says the same words of a partition it may not use.
+fn refused_to_read(stderr: &str) -> bool {
+    let lower = stderr.to_ascii_lowercase();
+    lower.contains("slurm_load_") && lower.contains("access/permission denied")
 }
 
 fn display_command(program: &str, args: &[String]) -> String {
@@ -242,6 +261,28 @@ mod tests {
             "sbatch: error: invalid partition specified: x".into(),
         );
         assert!(matches!(e, SlurmError::Failed { code: 1, .. }));
+    }
+
+    /// Captured as `nobody` under PrivateData=jobs,nodes: sinfo is refused, and the error says
+    /// why rather than only "exited with status 1".
+    #[test]
+    fn classifies_what_private_data_hides() {
+        let e = classify_failure(
+            "sinfo --all -h -N".into(),
+            1,
+            "slurm_load_node: Access/permission denied\n".into(),
+        );
+        assert!(matches!(e, SlurmError::NotShownToYou { .. }), "{e}");
+        assert_eq!(
+            e.to_string(),
+            "`sinfo --all -h -N` said: slurm_load_node: Access/permission denied; the cluster's PrivateData (`scontrol show config | grep PrivateData`) keeps this from users like you"
+        );
+        let e = classify_failure(
+            "sbatch".into(),
+            1,
+            "sbatch: error: Batch job submission failed: Access/permission denied".into(),
+        );
+        assert!(matches!(e, SlurmError::Failed { .. }), "{e}");
     }
 
     #[tokio::test]

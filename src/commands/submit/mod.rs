@@ -97,8 +97,9 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<i32> {
 
     super::check_inputs(&spec)?;
     let mut verdict = None;
-    if backend == BackendKind::Slurm {
-        let state = super::gather_state(&slurm).await?;
+    if backend == BackendKind::Slurm
+        && let Some(state) = super::state_for_submission(&slurm).await?
+    {
         let v = super::verdict_of(&spec, &state);
         if !opts.json {
             super::check::print_verdict(&v);

@@ -76,9 +76,10 @@ pub(super) async fn rerun(mut record: RunRecord, opts: &Options<'_>) -> anyhow::
             }
             None => None,
         };
-        if let Some(mut request) = request {
+        if let Some(mut request) = request
+            && let Some(state) = crate::commands::state_for_submission(&slurm).await?
+        {
             limits.apply_to(&mut request);
-            let state = crate::commands::gather_state(&slurm).await?;
             let v = crate::preflight::assess(&request, &state);
             if !opts.json {
                 crate::commands::check::print_verdict(&v);

@@ -34,9 +34,14 @@ pub(super) async fn submit(spec: &JobSpec, opts: &Options<'_>) -> anyhow::Result
     let indices: Vec<usize> = (0..grid.len()).collect();
 
     let mut verdict = None;
-    let throttle = match backend {
+    let pre_flight = match backend {
         BackendKind::Slurm if !opts.dry_run => {
-            let state = crate::commands::gather_state(&slurm).await?;
+            crate::commands::state_for_submission(&slurm).await?
+        }
+        _ => None,
+    };
+    let throttle = match backend {
+        BackendKind::Slurm if let Some(state) = pre_flight => {
             let v = crate::commands::verdict_of(spec, &state);
             if !opts.json {
                 crate::commands::check::print_verdict(&v);
@@ -53,7 +58,10 @@ pub(super) async fn submit(spec: &JobSpec, opts: &Options<'_>) -> anyhow::Result
         }
         BackendKind::Slurm => grid.max_parallel.map(|k| Throttle {
             limit: u64::from(k),
-            because: format!("max_parallel = {k} in [sweep]; the pre-flight may lower it"),
+            because: match opts.dry_run {
+                true => format!("max_parallel = {k} in [sweep]; the pre-flight may lower it"),
+                false => format!("max_parallel = {k} in [sweep]"),
+            },
         }),
         BackendKind::Local => Some(local_throttle(grid)),
     };
@@ -270,9 +278,12 @@ pub(super) async fn rerun_failed(mut record: RunRecord, opts: &Options<'_>) -> a
     };
     limits.apply_to(&mut request);
     let max_parallel = spec.sweep.as_ref().and_then(|s| s.max_parallel);
+    let pre_flight = match record.backend {
+        BackendKind::Slurm => crate::commands::state_for_submission(&slurm).await?,
+        BackendKind::Local => None,
+    };
     let throttle = match record.backend {
-        BackendKind::Slurm => {
-            let state = crate::commands::gather_state(&slurm).await?;
+        BackendKind::Slurm if let Some(state) = pre_flight => {
             let throttle = preflight::throttle(&request, max_parallel, &state);
             let verdict = preflight::assess_array(&request, throttle.clone(), &state);
             crate::commands::check::print_verdict(&verdict);
@@ -281,6 +292,10 @@ pub(super) async fn rerun_failed(mut record: RunRecord, opts: &Options<'_>) -> a
             }
             throttle
         }
+        BackendKind::Slurm => max_parallel.map(|k| Throttle {
+            limit: u64::from(k),
+            because: format!("max_parallel = {k} in [sweep]"),
+        }),
         BackendKind::Local => spec.sweep.as_ref().map(local_throttle),
     };
     let array = array_spec(&failed, throttle.as_ref().map(|t| t.limit));
