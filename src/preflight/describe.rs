@@ -344,7 +344,10 @@ fn minutes_parts(
         // A budget of TRES-minutes used so far, which only the controller counts.
         let used = match usage::minutes_used(of, state) {
             Some(used) => format!("used so far: {}", or_none(tres_text(used))),
-            None => "use so far unknown: `scontrol show assoc_mgr` could not be read".into(),
+            None if state.limit_use.is_empty() => {
+                "use so far unknown: `scontrol show assoc_mgr` could not be read".into()
+            }
+            None => "use so far unknown: the controller does not show it to you".into(),
         };
         parts.push(format!(
             "GrpTRESMins {} ({used})",

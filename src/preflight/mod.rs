@@ -336,6 +336,9 @@ pub fn assess(req: &Request, state: &ClusterState) -> Verdict {
     };
     verdict.facts = describe::facts(req, state);
     verdict.not_checked = state.not_read.clone();
+    verdict
+        .not_checked
+        .extend(usage::counts_kept_from_user(req, state));
     if verdict.outcome != Outcome::Rejected {
         verdict
             .not_checked

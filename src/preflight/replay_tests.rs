@@ -176,10 +176,14 @@ fn agrees(v: &Verdict, slurm: &str) -> bool {
     }
 }
 
-/// Captured as a user PrivateData=jobs keeps from the jobs queued ahead, where those jobs
-/// decided what Slurm did: the verdict cannot know them, and names them in `not_checked`
-/// (`hidden_jobs_queued_ahead_are_named_where_they_may_decide`).
-const HIDDEN_AHEAD_DECIDES: &[&str] = &["plain-private-queue-ahead-held-up"];
+/// Captured as a user PrivateData keeps from what decided Slurm's verdict: the jobs queued
+/// ahead (`hidden_jobs_queued_ahead_are_named_where_they_may_decide`), an account's counts
+/// (`account_counts_private_data_hides_are_named`). The verdict cannot know them, and names
+/// them in `not_checked`.
+const HIDDEN_DECIDES: &[&str] = &[
+    "plain-private-queue-ahead-held-up",
+    "plain-private-usage-account-jobs-hidden",
+];
 
 #[test]
 fn every_captured_scenario_gets_slurms_verdict() {
@@ -193,7 +197,7 @@ fn every_captured_scenario_gets_slurms_verdict() {
         .iter()
         .filter_map(|s| {
             let v = s.verdict();
-            if HIDDEN_AHEAD_DECIDES.contains(&s.name.as_str()) {
+            if HIDDEN_DECIDES.contains(&s.name.as_str()) {
                 return None;
             }
             (!agrees(&v, &s.slurm)).then(|| {
@@ -346,7 +350,7 @@ fn expected_starts_are_when_slurm_plans_them() {
                 None => check(said, false),
             },
             // Slurm planned it, and yenjob says nothing.
-            None if HIDDEN_AHEAD_DECIDES.contains(&s.name.as_str()) => {}
+            None if HIDDEN_DECIDES.contains(&s.name.as_str()) => {}
             None if s.planned.as_deref().and_then(planned_start).is_some() => {
                 without.push(s.name.clone())
             }
@@ -964,6 +968,9 @@ fn each_verdict_names_the_code_and_numbers() {
         // said Priority of the first), and names it (`hidden_jobs_queued_ahead_...`).
         ("plain-private-queue-ahead-held-up", "", false, &["partition gpu has room for 1 GPU and 1 CPU now"]),
         ("plain-private-queue-ahead-backfilled", "", false, &["partition gpu has room for 1 GPU and 1 CPU now"]),
+        // PrivateData=usage too: the account's count of root's job is not shown (Slurm said
+        // AssocGrpJobsLimit), and the verdict says so (`account_counts_...`).
+        ("plain-private-usage-account-jobs-hidden", "", false, &["partition gpu has room for 1 GPU and 1 CPU now"]),
         ("plain-private-qos-account-gpus-hidden", "MaxGRESPerAccount", false, &["the users of account yenlab hold 2 (2 not shown to you) of the 3 GPUs QOS gpu allows per account (MaxTRESPA); this job asks for 2"]),
         ("plain-private-qos-account-jobs-hidden", "MaxJobsPerAccount", false, &["the users of account yenlab run 1 job (1 not shown to you) together under QOS gpu, which allows 1 at once per account (MaxJobsPA)"]),
         ("plain-private-qos-account-submit-hidden", "MaxSubmitJobsPerAccount", false, &["QOS gpu allows 1 job queued or running per account (MaxSubmitPA), and the users of account yenlab have 1 (1 not shown to you)"]),
@@ -1454,4 +1461,24 @@ fn hidden_jobs_queued_ahead_are_named_where_they_may_decide() {
     let v = s.verdict();
     assert_eq!(v.outcome, Outcome::Rejected, "{}", v.message);
     assert!(v.not_checked.is_empty(), "{:?}", v.not_checked);
+}
+
+/// Under PrivateData=usage the controller shows `nobody` their own association's counts and
+/// no account's: root's job filling account yenlab's GrpJobs, hidden by PrivateData=jobs too,
+/// held nobody's job (AssocGrpJobsLimit, captured). The verdict cannot weigh that limit, and
+/// names it; where jobs are shown, squeue's count is whole and nothing is left unchecked.
+#[test]
+fn account_counts_private_data_hides_are_named() {
+    let mut s = load(&Path::new(FIXTURES).join("plain-private-usage-account-jobs-hidden"));
+    assert_eq!(s.slurm, "pending|AssocGrpJobsLimit");
+    assert!(!s.state.limit_use.is_empty());
+    let v = s.verdict();
+    assert_eq!(
+        v.not_checked,
+        [
+            "account yenlab's GrpJobs not checked: the controller does not show you the account's counts (the cluster's PrivateData=usage)"
+        ]
+    );
+    s.state.config.private_jobs = false;
+    assert_eq!(s.verdict().not_checked, Vec::<String>::new());
 }

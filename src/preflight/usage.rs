@@ -6,6 +6,7 @@
 use std::collections::HashSet;
 
 use crate::slurm::assoc_mgr::{JobCounts, LimitUse, Owner};
+use crate::slurm::duration::SlurmTime;
 use crate::slurm::sacctmgr::{AccountLimits, Association, Qos};
 use crate::slurm::sinfo::NodeRow;
 use crate::slurm::squeue::QueuedJob;
@@ -342,6 +343,52 @@ pub fn wall_minutes_used(of: MinutesOf, state: &ClusterState) -> Option<u64> {
 /// `None` when its counters were not read.
 pub fn minutes_used<'s>(of: MinutesOf, state: &'s ClusterState) -> Option<&'s Tres> {
     of.counted(state).map(|u| &u.tres_mins_used)
+}
+
+/// The limits of `req`'s accounts that the controller's counts were read for and did not
+/// show: under PrivateData=usage it shows a user no account's own row, only their
+/// association's (captured as `nobody`, `plain-private-usage-account-jobs-hidden`). The
+/// account's GrpTRESMins and GrpWall need those counts; where jobs are hidden too, its
+/// GrpTRES, GrpJobs, GrpSubmit and GrpTRESRunMins do. A line for `not_checked` each.
+pub fn counts_kept_from_user(req: &Request, state: &ClusterState) -> Vec<String> {
+    // Not read at all: none was needed, or the failure is named already.
+    if state.limit_use.is_empty() {
+        return Vec::new();
+    }
+    let Some(account) = account_of(req, state) else {
+        return Vec::new();
+    };
+    let hidden = state.jobs_hidden();
+    let mut lines = Vec::new();
+    for a in account_chain(account, state) {
+        if MinutesOf::Account(&a.account).counted(state).is_some() {
+            continue;
+        }
+        let set = [
+            ("GrpTRES", hidden && !a.grp_tres.is_empty()),
+            ("GrpJobs", hidden && a.grp_jobs.is_some()),
+            ("GrpSubmit", hidden && a.grp_submit.is_some()),
+            ("GrpTRESMins", !a.minutes.grp_tres_mins.is_empty()),
+            (
+                "GrpTRESRunMins",
+                hidden && !a.minutes.grp_tres_run_mins.is_empty(),
+            ),
+            ("GrpWall", a.grp_wall != SlurmTime::NotSet),
+        ];
+        let names: Vec<&str> = set
+            .iter()
+            .filter(|(_, needs)| *needs)
+            .map(|(name, _)| *name)
+            .collect();
+        if !names.is_empty() {
+            lines.push(format!(
+                "account {}'s {} not checked: the controller does not show you the account's counts (the cluster's PrivateData=usage)",
+                a.account,
+                names.join(", ")
+            ));
+        }
+    }
+    lines
 }
 
 /// The current user's association for a job of `account` (any, when unknown) in `partition`:
