@@ -2504,7 +2504,8 @@ fn slurm_does_as_nobody(options: &[&str]) -> (String, String) {
 /// user nobody behind root's job of 3 GPUs: the verdict is Slurm's, its start is said not to
 /// be known rather than "now", and a QOS's GrpTRES and MaxTRESPA that root's hidden job
 /// fills are counted from the controller (without that, the verdict was Resources where Slurm
-/// said QOSGrpGRES or MaxGRESPerAccount).
+/// said QOSGrpGRES or MaxGRESPerAccount); under PrivateData=usage too, the account's GrpTRES
+/// from what its jobs hold under QOS gpu.
 #[test]
 #[ignore = "needs a Slurm cluster: scripts/cluster-start.sh"]
 fn verdicts_as_a_user_who_cannot_see_the_jobs_in_the_way_match_what_slurm_does() {
@@ -2568,5 +2569,30 @@ fn verdicts_as_a_user_who_cannot_see_the_jobs_in_the_way_match_what_slurm_does()
     assert_eq!(
         (state.as_str(), reason.as_str()),
         ("PENDING", "MaxGRESPerAccount")
+    );
+    let _ = Std::new("scancel").args(["-u", "nobody"]).status();
+    drop(_limit);
+
+    // PrivateData=usage too: the account's own counts are not shown to nobody, each QOS's
+    // per account are, and root's 3 GPUs under QOS gpu fill the account's GrpTRES.
+    private_data(Some("jobs,usage"));
+    let _account = AccountLimit::set("GrpTRES=gres/gpu=4");
+    let v = verdict_as_nobody(&env, &spec);
+    assert_eq!(
+        (&v["outcome"], &v["reason"]),
+        (&"pends".into(), &"AssocGrpGRES".into()),
+        "{v}"
+    );
+    assert!(
+        v["not_checked"][0]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("account yenlab's GrpTRES weighed from what its jobs hold under the one QOS where they hold most"),
+        "{v}"
+    );
+    let (state, reason) = slurm_does_as_nobody(&options);
+    assert_eq!(
+        (state.as_str(), reason.as_str()),
+        ("PENDING", "AssocGrpGRES")
     );
 }

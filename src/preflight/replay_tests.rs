@@ -176,14 +176,10 @@ fn agrees(v: &Verdict, slurm: &str) -> bool {
     }
 }
 
-/// Captured as a user PrivateData keeps from what decided Slurm's verdict: the jobs queued
-/// ahead (`hidden_jobs_queued_ahead_are_named_where_they_may_decide`), an account's counts
-/// (`account_counts_private_data_hides_are_named`). The verdict cannot know them, and names
-/// them in `not_checked`.
-const HIDDEN_DECIDES: &[&str] = &[
-    "plain-private-queue-ahead-held-up",
-    "plain-private-usage-account-jobs-hidden",
-];
+/// Captured as a user PrivateData keeps from what decided Slurm's verdict, the jobs queued
+/// ahead (`hidden_jobs_queued_ahead_are_named_where_they_may_decide`): the verdict cannot
+/// know them, and names them in `not_checked`.
+const HIDDEN_DECIDES: &[&str] = &["plain-private-queue-ahead-held-up"];
 
 #[test]
 fn every_captured_scenario_gets_slurms_verdict() {
@@ -968,9 +964,9 @@ fn each_verdict_names_the_code_and_numbers() {
         // said Priority of the first), and names it (`hidden_jobs_queued_ahead_...`).
         ("plain-private-queue-ahead-held-up", "", false, &["partition gpu has room for 1 GPU and 1 CPU now"]),
         ("plain-private-queue-ahead-backfilled", "", false, &["partition gpu has room for 1 GPU and 1 CPU now"]),
-        // PrivateData=usage too: the account's count of root's job is not shown (Slurm said
-        // AssocGrpJobsLimit), and the verdict says so (`account_counts_...`).
-        ("plain-private-usage-account-jobs-hidden", "", false, &["partition gpu has room for 1 GPU and 1 CPU now"]),
+        // PrivateData=usage too: the account's own count is not shown, its jobs' under each
+        // QOS are (`account_counts_...`).
+        ("plain-private-usage-account-jobs-hidden", "AssocGrpJobsLimit", false, &["the users of account yenlab run 1 job (1 not shown to you) together, and it allows 1 at once"]),
         ("plain-private-qos-account-gpus-hidden", "MaxGRESPerAccount", false, &["the users of account yenlab hold 2 (2 not shown to you) of the 3 GPUs QOS gpu allows per account (MaxTRESPA); this job asks for 2"]),
         ("plain-private-qos-account-jobs-hidden", "MaxJobsPerAccount", false, &["the users of account yenlab run 1 job (1 not shown to you) together under QOS gpu, which allows 1 at once per account (MaxJobsPA)"]),
         ("plain-private-qos-account-submit-hidden", "MaxSubmitJobsPerAccount", false, &["QOS gpu allows 1 job queued or running per account (MaxSubmitPA), and the users of account yenlab have 1 (1 not shown to you)"]),
@@ -1465,8 +1461,10 @@ fn hidden_jobs_queued_ahead_are_named_where_they_may_decide() {
 
 /// Under PrivateData=usage the controller shows `nobody` their own association's counts and
 /// no account's: root's job filling account yenlab's GrpJobs, hidden by PrivateData=jobs too,
-/// held nobody's job (AssocGrpJobsLimit, captured). The verdict cannot weigh that limit, and
-/// names it; where jobs are shown, squeue's count is whole and nothing is left unchecked.
+/// held nobody's job (AssocGrpJobsLimit, captured). Each QOS's counts per account are shown:
+/// the account holds at least what its jobs hold under one QOS, enough here; the verdict says
+/// the count may be short. A budget no QOS counts per account (GrpTRESMins) is not checked.
+/// Where jobs are shown, squeue's count is whole and nothing is left unchecked.
 #[test]
 fn account_counts_private_data_hides_are_named() {
     let mut s = load(&Path::new(FIXTURES).join("plain-private-usage-account-jobs-hidden"));
@@ -1474,11 +1472,42 @@ fn account_counts_private_data_hides_are_named() {
     assert!(!s.state.limit_use.is_empty());
     let v = s.verdict();
     assert_eq!(
+        v.reason.map(|r| r.code()),
+        Some("AssocGrpJobsLimit"),
+        "{}",
+        v.message
+    );
+    assert_eq!(
         v.not_checked,
         [
-            "account yenlab's GrpJobs not checked: the controller does not show you the account's counts (the cluster's PrivateData=usage)"
+            "account yenlab's GrpJobs weighed from what its jobs hold under the one QOS where they hold most, which may be short of its count: the controller does not show you the account's counts (the cluster's PrivateData=usage)"
         ]
     );
+    let lab = s
+        .state
+        .accounts
+        .iter_mut()
+        .find(|a| a.account == "yenlab")
+        .unwrap();
+    lab.minutes.grp_tres_mins = crate::slurm::tres::Tres::parse("gres/gpu=600");
+    let v = s.verdict();
+    assert_eq!(
+        v.not_checked.last().map(String::as_str),
+        Some(
+            "account yenlab's GrpTRESMins not checked: the controller does not show you the account's counts (the cluster's PrivateData=usage)"
+        )
+    );
+    assert!(
+        v.facts.iter().any(|f| f.contains(
+            "GrpTRESMins gres/gpu=600 (use so far unknown: the controller does not show it to you)"
+        )),
+        "{:?}",
+        v.facts
+    );
     s.state.config.private_jobs = false;
+    s.state
+        .accounts
+        .iter_mut()
+        .for_each(|a| a.minutes.grp_tres_mins = Default::default());
     assert_eq!(s.verdict().not_checked, Vec::<String>::new());
 }

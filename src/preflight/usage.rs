@@ -364,27 +364,40 @@ pub fn counts_kept_from_user(req: &Request, state: &ClusterState) -> Vec<String>
         if MinutesOf::Account(&a.account).counted(state).is_some() {
             continue;
         }
-        let set = [
+        let set = |limits: &[(&'static str, bool)]| -> Vec<&'static str> {
+            limits
+                .iter()
+                .filter(|(_, needs)| *needs)
+                .map(|(name, _)| *name)
+                .collect()
+        };
+        // Counted from the QOS's counts per account (`least_in_account`).
+        let bounded = set(&[
             ("GrpTRES", hidden && !a.grp_tres.is_empty()),
             ("GrpJobs", hidden && a.grp_jobs.is_some()),
             ("GrpSubmit", hidden && a.grp_submit.is_some()),
+        ]);
+        let unchecked = set(&[
             ("GrpTRESMins", !a.minutes.grp_tres_mins.is_empty()),
             (
                 "GrpTRESRunMins",
                 hidden && !a.minutes.grp_tres_run_mins.is_empty(),
             ),
             ("GrpWall", a.grp_wall != SlurmTime::NotSet),
-        ];
-        let names: Vec<&str> = set
-            .iter()
-            .filter(|(_, needs)| *needs)
-            .map(|(name, _)| *name)
-            .collect();
-        if !names.is_empty() {
+        ]);
+        const WHY: &str = "the controller does not show you the account's counts (the cluster's PrivateData=usage)";
+        if !bounded.is_empty() {
             lines.push(format!(
-                "account {}'s {} not checked: the controller does not show you the account's counts (the cluster's PrivateData=usage)",
+                "account {}'s {} weighed from what its jobs hold under the one QOS where they hold most, which may be short of its count: {WHY}",
                 a.account,
-                names.join(", ")
+                bounded.join(", ")
+            ));
+        }
+        if !unchecked.is_empty() {
+            lines.push(format!(
+                "account {}'s {} not checked: {WHY}",
+                a.account,
+                unchecked.join(", ")
             ));
         }
     }
@@ -455,8 +468,35 @@ pub fn account_chain<'a>(account: &str, state: &'a ClusterState) -> Vec<&'a Acco
 /// What the jobs of `account` and of its sub-accounts hold, every user's together.
 pub fn held_in_account(account: &str, state: &ClusterState) -> Held {
     let shown = held_where(state, in_account(account, state));
-    let counted = MinutesOf::Account(account).counted(state).map(|u| &u.held);
-    with_unseen(shown, counted, state)
+    let counted = match MinutesOf::Account(account).counted(state) {
+        Some(u) => Some(u.held.clone()),
+        None => least_in_account(account, state),
+    };
+    with_unseen(shown, counted.as_ref(), state)
+}
+
+/// Where the controller does not show an account's own counts (PrivateData=usage), what its
+/// jobs and its sub-accounts' hold under the one QOS where they hold most, from each QOS's
+/// counts per account, which it does show: each job counts under its QOS, so the account
+/// holds at least that. `None` where no counts were read.
+fn least_in_account(account: &str, state: &ClusterState) -> Option<JobCounts> {
+    if state.limit_use.is_empty() {
+        return None;
+    }
+    let within = accounts_within(account, state);
+    let mut least = JobCounts::default();
+    for u in &state.limit_use {
+        let mut under_qos = JobCounts::default();
+        for (_, counts) in u
+            .per_account
+            .iter()
+            .filter(|(a, _)| within.contains(a.as_str()))
+        {
+            under_qos.add(counts);
+        }
+        least.raise_to(&under_qos);
+    }
+    Some(least)
 }
 
 /// Whether a job runs under `account` or one of its sub-accounts (an account's GrpJobs and

@@ -50,6 +50,25 @@ pub struct JobCounts {
     pub submitted_jobs: u64,
 }
 
+impl JobCounts {
+    /// Both counts together: jobs of two accounts under one QOS.
+    pub fn add(&mut self, other: &JobCounts) {
+        self.tres.add(&other.tres);
+        self.running_jobs += other.running_jobs;
+        self.submitted_jobs += other.submitted_jobs;
+    }
+
+    /// The larger of each count.
+    pub fn raise_to(&mut self, other: &JobCounts) {
+        for (tres, &count) in &other.tres.0 {
+            let mine = self.tres.0.entry(tres.clone()).or_default();
+            *mine = (*mine).max(count);
+        }
+        self.running_jobs = self.running_jobs.max(other.running_jobs);
+        self.submitted_jobs = self.submitted_jobs.max(other.submitted_jobs);
+    }
+}
+
 impl LimitUse {
     fn new(owner: Owner) -> LimitUse {
         LimitUse {
