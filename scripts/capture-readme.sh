@@ -11,7 +11,8 @@
 # CI-sized one, submit of the CI-sized sweep, status, status of the sweep, report once every
 # task ended. Part 3: `yenjob config` with a site and a user file. Part 4, on the typed shape: check of requests that hit several limits, a
 # DenyOnLimit QOS and a partition limit under EnforcePartLimits=ALL; then back to plain. Part 5:
-# check as user nobody on a cluster whose PrivateData=jobs hides root's job holding GPUs.
+# check as user nobody on a cluster whose PrivateData=jobs hides root's job holding GPUs. Part 6:
+# check and submit as nobody where PrivateData=nodes refuses sinfo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -q
@@ -139,6 +140,18 @@ echo "\$ grep -E '^(partition|gpus|cpus|time)' private.toml"; grep -E '^(partiti
 echo "\$ squeue   # as nobody: root's job is not shown"; runuser -u nobody -- squeue; echo
 echo "\$ yenjob check private.toml   # as nobody"
 runuser -u nobody -- env YENJOB_HOME="$tmp/nobody" "$Y" check "$f" 2>&1 || true; echo
+clear_queue
+
+# Part 6, plain: PrivateData=nodes refuses sinfo to nobody: check says why, submit goes on.
+sed -i '/^PrivateData=/d' /etc/slurm/slurm.conf; echo PrivateData=nodes >> /etc/slurm/slurm.conf
+scontrol reconfigure
+mkdir -p "$tmp/nobody"; chown nobody "$tmp/nobody"
+f=$(spec nodes 'gpus = 1' 'cpus = 1' 'runs_dir = "nobody/runs"'); chmod a+r "$f"
+echo "\$ yenjob check nodes.toml   # as nobody, PrivateData=nodes"
+runuser -u nobody -- env YENJOB_HOME="$tmp/nobody" "$Y" check "$f" 2>&1 || true; echo
+echo "\$ yenjob submit nodes.toml   # as nobody, PrivateData=nodes"
+(cd "$tmp" && runuser -u nobody -- env YENJOB_HOME="$tmp/nobody" "$Y" submit "$f" 2>&1) || true; echo
+echo "\$ squeue   # as root"; squeue; echo
 clear_queue
 sed -i '/^PrivateData=/d' /etc/slurm/slurm.conf; scontrol reconfigure
 rm -rf "$tmp" "$YENJOB_HOME"
