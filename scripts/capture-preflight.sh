@@ -461,6 +461,8 @@ scenario plain private-account-jobs-hidden "$R gpus=1" "user=nobody $R gpus=1" "
 # PrivateData=usage too: the controller shows the user no account's counts, only their own
 # association's; the account's GrpJobs that root's job fills cannot be weighed.
 scenario plain private-usage-account-jobs-hidden "$R gpus=1" "user=nobody $R gpus=1" "account:GrpJobs=1 private:jobs,usage"
+# PrivateData=reservations: a maintenance window ahead is not shown to nobody.
+scenario plain private-reservations-maint-ahead "" "user=nobody partition=gpu gpus=1 cpus=1 time=2:00:00" "maint:60:60 private:reservations"
 # Root's job waits for the node queued ahead, hidden: held up (Priority), or backfilled.
 scenario plain private-queue-ahead-held-up "partition=normal cpus=1 time=10:00; partition=gpu gpus=1 cpus=2 time=10:00" "user=nobody $R gpus=1 settle=40" private:jobs
 scenario plain private-queue-ahead-backfilled "partition=normal cpus=1 time=10:00; partition=gpu gpus=1 cpus=2 time=10:00" "user=nobody partition=gpu gpus=1 cpus=1 time=5:00 settle=40" private:jobs

@@ -343,6 +343,7 @@ pub fn assess(req: &Request, state: &ClusterState) -> Verdict {
         verdict
             .not_checked
             .extend(queue_ahead::hidden_pending(req, state));
+        verdict.not_checked.extend(reserved::hidden(state));
     }
     verdict
 }

@@ -177,9 +177,13 @@ fn agrees(v: &Verdict, slurm: &str) -> bool {
 }
 
 /// Captured as a user PrivateData keeps from what decided Slurm's verdict, the jobs queued
-/// ahead (`hidden_jobs_queued_ahead_are_named_where_they_may_decide`): the verdict cannot
-/// know them, and names them in `not_checked`.
-const HIDDEN_DECIDES: &[&str] = &["plain-private-queue-ahead-held-up"];
+/// ahead (`hidden_jobs_queued_ahead_are_named_where_they_may_decide`) or a maintenance window
+/// (`hidden_reservations_are_named`): the verdict cannot know them, and names them in
+/// `not_checked`.
+const HIDDEN_DECIDES: &[&str] = &[
+    "plain-private-queue-ahead-held-up",
+    "plain-private-reservations-maint-ahead",
+];
 
 #[test]
 fn every_captured_scenario_gets_slurms_verdict() {
@@ -964,6 +968,9 @@ fn each_verdict_names_the_code_and_numbers() {
         // said Priority of the first), and names it (`hidden_jobs_queued_ahead_...`).
         ("plain-private-queue-ahead-held-up", "", false, &["partition gpu has room for 1 GPU and 1 CPU now"]),
         ("plain-private-queue-ahead-backfilled", "", false, &["partition gpu has room for 1 GPU and 1 CPU now"]),
+        // PrivateData=reservations: the maintenance window is not shown (Slurm said
+        // ReqNodeNotAvail), and the verdict says so (`hidden_reservations_are_named`).
+        ("plain-private-reservations-maint-ahead", "", false, &["partition gpu has room for 1 GPU and 1 CPU now"]),
         // PrivateData=usage too: the account's own count is not shown, its jobs' under each
         // QOS are (`account_counts_...`).
         ("plain-private-usage-account-jobs-hidden", "AssocGrpJobsLimit", false, &["the users of account yenlab run 1 job (1 not shown to you) together, and it allows 1 at once"]),
@@ -1509,5 +1516,25 @@ fn account_counts_private_data_hides_are_named() {
         .accounts
         .iter_mut()
         .for_each(|a| a.minutes.grp_tres_mins = Default::default());
+    assert_eq!(s.verdict().not_checked, Vec::<String>::new());
+}
+
+/// Under PrivateData=reservations a maintenance window an hour ahead was not shown to
+/// `nobody`, and Slurm kept a job of 2 hours pending for it (captured). The verdict, from what
+/// nobody sees, says it starts now, and says what it could not see; read as root, nothing.
+#[test]
+fn hidden_reservations_are_named() {
+    let mut s = load(&Path::new(FIXTURES).join("plain-private-reservations-maint-ahead"));
+    assert_eq!(s.slurm, "pending|ReqNodeNotAvail, Reserved for maintenance");
+    assert!(s.state.reservations.is_empty());
+    let v = s.verdict();
+    assert_eq!(v.outcome, Outcome::StartsNow, "{}", v.message);
+    assert_eq!(v.not_checked.len(), 1, "{:?}", v.not_checked);
+    assert!(
+        v.not_checked[0].starts_with("reservations you may not use are not shown to you (the cluster's PrivateData=reservations)"),
+        "{:?}",
+        v.not_checked
+    );
+    s.state.user = "root".into();
     assert_eq!(s.verdict().not_checked, Vec::<String>::new());
 }

@@ -6,6 +6,17 @@ use super::{ClusterState, Request};
 use crate::slurm::scontrol::Reservation;
 use crate::slurm::sinfo::NodeRow;
 
+/// Under PrivateData=reservations, that the reservations the user may not use are not shown:
+/// a maintenance window ahead may keep the nodes before the job would end (captured as
+/// `nobody`: Slurm said `ReqNodeNotAvail, Reserved for maintenance` of a job of 2 hours an hour
+/// before one, `plain-private-reservations-maint-ahead`). `sbatch --test-only` sees them. A
+/// line for `not_checked`.
+pub fn hidden(state: &ClusterState) -> Option<String> {
+    state.config.hides_reservations_from(&state.user).then(|| {
+        "reservations you may not use are not shown to you (the cluster's PrivateData=reservations): a maintenance window may keep the nodes before this job would end; `sbatch --test-only` with the job's options asks Slurm, which sees them".to_string()
+    })
+}
+
 /// What one reservation keeps of one node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kept {

@@ -57,12 +57,20 @@ pub struct SiteConfig {
     /// their own jobs, and the counts of limits shared with others must come from the
     /// controller.
     pub private_jobs: bool,
+    /// `PrivateData` includes `reservations`: a user sees only the reservations they may use,
+    /// not a maintenance window that keeps the nodes from them.
+    pub private_reservations: bool,
 }
 
 impl SiteConfig {
     /// Whether squeue hides other users' jobs from `user` (root sees every job).
     pub fn hides_jobs_from(&self, user: &str) -> bool {
         self.private_jobs && user != "root"
+    }
+
+    /// Whether `scontrol show reservation` leaves out the reservations `user` may not use.
+    pub fn hides_reservations_from(&self, user: &str) -> bool {
+        self.private_reservations && user != "root"
     }
 }
 
@@ -99,6 +107,11 @@ pub fn parse(text: &str) -> SiteConfig {
         .map(|(k, v)| (k.trim(), v.trim()))
         .collect();
     let number = |k: &str| map.get(k).and_then(|v| v.parse::<u64>().ok());
+    // `PrivateData = accounts,jobs,usage`.
+    let private = |what: &str| {
+        map.get("PrivateData")
+            .is_some_and(|v| v.split(',').any(|w| w.trim() == what))
+    };
     SiteConfig {
         enforce_part_limits: map
             .get("EnforcePartLimits")
@@ -112,9 +125,8 @@ pub fn parse(text: &str) -> SiteConfig {
             .get("PreemptType")
             .map(|t| PreemptType::parse(t))
             .unwrap_or_default(),
-        private_jobs: map
-            .get("PrivateData")
-            .is_some_and(|v| v.split(',').any(|w| w.trim() == "jobs")),
+        private_jobs: private("jobs"),
+        private_reservations: private("reservations"),
     }
 }
 
@@ -139,6 +151,13 @@ mod tests {
         ));
         assert!(private.private_jobs);
         assert!(parse("PrivateData             = accounts,jobs,usage\n").private_jobs);
+        assert!(!private.private_reservations);
+        let reservations = parse(include_str!(
+            "../../tests/fixtures/preflight/plain-private-reservations-maint-ahead/config.txt"
+        ));
+        assert!(reservations.private_reservations && !reservations.private_jobs);
+        assert!(reservations.hides_reservations_from("nobody"));
+        assert!(!reservations.hides_reservations_from("root"));
         let preempt = parse(include_str!(
             "../../tests/fixtures/preflight/preempt-preempts-lower-tier/config.txt"
         ));
