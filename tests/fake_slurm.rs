@@ -749,5 +749,18 @@ fn what_private_data_refuses_is_named_and_submit_goes_on_without_a_verdict() {
             "{captured}: {}",
             String::from_utf8_lossy(&out.stdout)
         );
+        // --json: no verdict, and why.
+        let out = fake.yenjob(&["submit", "--json", spec.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(0), "{captured}");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            (&v["submitted"], &v["verdict"]),
+            (&true.into(), &serde_json::Value::Null)
+        );
+        let why = v["verdict_unavailable"].as_str().unwrap_or_default();
+        assert!(
+            why.contains(said.trim()) && why.ends_with("keeps this from users like you"),
+            "{captured}: {v}"
+        );
     }
 }

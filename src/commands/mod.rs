@@ -286,19 +286,25 @@ pub async fn gather_state(slurm: &Slurm) -> Result<ClusterState, SlurmError> {
     Ok(state)
 }
 
-/// The state a submission's pre-flight weighs, or `None` where the cluster keeps what it needs
-/// from the user (PrivateData=nodes refuses `sinfo`): the job is then sent without a verdict,
-/// and sbatch decides, rather than a user of such a cluster being unable to submit at all.
-/// Any other failure (the controller down, which sbatch would meet too) stops it.
-pub async fn state_for_submission(slurm: &Slurm) -> Result<Option<ClusterState>, SlurmError> {
+/// Why a submission was sent without a pre-flight: what Slurm refused to show (the error's
+/// words), also given as `verdict_unavailable` in `submit --json`.
+#[derive(Debug, Clone)]
+pub struct NoPreFlight(pub String);
+
+/// The state a submission's pre-flight weighs, or why there is none where the cluster keeps
+/// what it needs from the user (PrivateData=nodes refuses `sinfo`): the job is then sent
+/// without a verdict, and sbatch decides, rather than a user of such a cluster being unable
+/// to submit at all. Any other failure (the controller down, which sbatch would meet too)
+/// stops it.
+pub async fn state_for_submission(
+    slurm: &Slurm,
+) -> Result<Result<ClusterState, NoPreFlight>, SlurmError> {
     match gather_state(slurm).await {
-        Ok(state) => Ok(Some(state)),
+        Ok(state) => Ok(Ok(state)),
         Err(e @ SlurmError::NotShownToYou { .. }) => {
-            eprintln!(
-                "warning: no pre-flight: {}; submitting without one",
-                crate::error_chain(&e)
-            );
-            Ok(None)
+            let why = crate::error_chain(&e);
+            eprintln!("warning: no pre-flight: {why}; submitting without one");
+            Ok(Err(NoPreFlight(why)))
         }
         Err(e) => Err(e),
     }

@@ -187,20 +187,24 @@ pub async fn run(opts: Options) -> anyhow::Result<i32> {
         return Ok(0);
     }
     let mut verdict = None;
-    if backend == BackendKind::Slurm
-        && let Some(state) = super::state_for_submission(&slurm).await?
-    {
-        let v = crate::preflight::assess(&super::request_for(&table_job, 1), &state);
-        if !opts.json {
-            super::check::print_verdict(&v);
-        }
-        if refuse(&v, opts.force) {
-            if opts.json {
-                print_json(&serde_json::json!({"submitted": false, "verdict": v}))?;
+    let mut no_pre_flight = None;
+    if backend == BackendKind::Slurm {
+        match super::state_for_submission(&slurm).await? {
+            Err(why) => no_pre_flight = Some(why),
+            Ok(state) => {
+                let v = crate::preflight::assess(&super::request_for(&table_job, 1), &state);
+                if !opts.json {
+                    super::check::print_verdict(&v);
+                }
+                if refuse(&v, opts.force) {
+                    if opts.json {
+                        print_json(&serde_json::json!({"submitted": false, "verdict": v}))?;
+                    }
+                    return Ok(2);
+                }
+                verdict = Some(v);
             }
-            return Ok(2);
         }
-        verdict = Some(v);
     }
     let runs_dir = crate::spec::normalize(&base_dir.join(&table_job.runs_dir));
     let (run_id, run_dir) = runs::create_run_dir(&runs_dir, &table_job.name.0)?;
@@ -238,7 +242,7 @@ pub async fn run(opts: Options) -> anyhow::Result<i32> {
         return Ok(1);
     };
     if opts.json {
-        let mut json = submitted_json(&record, verdict.as_ref());
+        let mut json = submitted_json(&record, verdict.as_ref(), no_pre_flight.as_ref());
         json["score"] = serde_json::to_value(&job)?;
         print_json(&json)?;
         return Ok(0);

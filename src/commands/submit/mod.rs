@@ -97,20 +97,24 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<i32> {
 
     super::check_inputs(&spec)?;
     let mut verdict = None;
-    if backend == BackendKind::Slurm
-        && let Some(state) = super::state_for_submission(&slurm).await?
-    {
-        let v = super::verdict_of(&spec, &state);
-        if !opts.json {
-            super::check::print_verdict(&v);
-        }
-        if refuse(&v, opts.force) {
-            if opts.json {
-                print_json(&serde_json::json!({"submitted": false, "verdict": v}))?;
+    let mut no_pre_flight = None;
+    if backend == BackendKind::Slurm {
+        match super::state_for_submission(&slurm).await? {
+            Err(why) => no_pre_flight = Some(why),
+            Ok(state) => {
+                let v = super::verdict_of(&spec, &state);
+                if !opts.json {
+                    super::check::print_verdict(&v);
+                }
+                if refuse(&v, opts.force) {
+                    if opts.json {
+                        print_json(&serde_json::json!({"submitted": false, "verdict": v}))?;
+                    }
+                    return Ok(2);
+                }
+                verdict = Some(v);
             }
-            return Ok(2);
         }
-        verdict = Some(v);
     }
 
     let (run_id, run_dir) = runs::create_run_dir(&super::spec_runs_dir(&spec), &spec.job.name.0)?;
@@ -148,7 +152,11 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<i32> {
         return Ok(1);
     };
     if opts.json {
-        print_json(&submitted_json(&record, verdict.as_ref()))?;
+        print_json(&submitted_json(
+            &record,
+            verdict.as_ref(),
+            no_pre_flight.as_ref(),
+        ))?;
         return Ok(0);
     }
     println!("{}: {}", launched(&record), spec.job.name);
@@ -176,8 +184,13 @@ pub(crate) fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `submit --json`: what was submitted, where, and the verdict it was submitted on.
-pub(crate) fn submitted_json(record: &RunRecord, verdict: Option<&Verdict>) -> serde_json::Value {
+/// `submit --json`: what was submitted, where, and the verdict it was submitted on, or why it
+/// had none where Slurm refused to show what the pre-flight reads.
+pub(crate) fn submitted_json(
+    record: &RunRecord,
+    verdict: Option<&Verdict>,
+    no_pre_flight: Option<&super::NoPreFlight>,
+) -> serde_json::Value {
     serde_json::json!({
         "submitted": true,
         "job_id": record.job_id,
@@ -186,6 +199,7 @@ pub(crate) fn submitted_json(record: &RunRecord, verdict: Option<&Verdict>) -> s
         "backend": record.backend,
         "tasks": record.sweep.as_ref().map(|s| s.tasks.len()),
         "verdict": verdict,
+        "verdict_unavailable": no_pre_flight.map(|why| &why.0),
     })
 }
 

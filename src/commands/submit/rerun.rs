@@ -66,6 +66,7 @@ pub(super) async fn rerun(mut record: RunRecord, opts: &Options<'_>) -> anyhow::
     let limits = limits_for(&record, &opts.limits)?;
     let dir = record.dir();
     let mut verdict = None;
+    let mut no_pre_flight = None;
     if record.backend == BackendKind::Slurm {
         // The request as recorded at submission; records older than that have the spec.
         let request = match &record.request {
@@ -76,18 +77,21 @@ pub(super) async fn rerun(mut record: RunRecord, opts: &Options<'_>) -> anyhow::
             }
             None => None,
         };
-        if let Some(mut request) = request
-            && let Some(state) = crate::commands::state_for_submission(&slurm).await?
-        {
-            limits.apply_to(&mut request);
-            let v = crate::preflight::assess(&request, &state);
-            if !opts.json {
-                crate::commands::check::print_verdict(&v);
+        if let Some(mut request) = request {
+            match crate::commands::state_for_submission(&slurm).await? {
+                Err(why) => no_pre_flight = Some(why),
+                Ok(state) => {
+                    limits.apply_to(&mut request);
+                    let v = crate::preflight::assess(&request, &state);
+                    if !opts.json {
+                        crate::commands::check::print_verdict(&v);
+                    }
+                    if refuse(&v, opts.force) {
+                        return Ok(2);
+                    }
+                    verdict = Some(v);
+                }
             }
-            if refuse(&v, opts.force) {
-                return Ok(2);
-            }
-            verdict = Some(v);
         }
     }
     clear_end_markers(&dir);
@@ -124,7 +128,11 @@ pub(super) async fn rerun(mut record: RunRecord, opts: &Options<'_>) -> anyhow::
     record.set_changed_limits(limits);
     runs::save(&record)?;
     if opts.json {
-        print_json(&submitted_json(&record, verdict.as_ref()))?;
+        print_json(&submitted_json(
+            &record,
+            verdict.as_ref(),
+            no_pre_flight.as_ref(),
+        ))?;
         return Ok(0);
     }
     let again = match record.backend {

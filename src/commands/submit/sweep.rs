@@ -36,12 +36,13 @@ pub(super) async fn submit(spec: &JobSpec, opts: &Options<'_>) -> anyhow::Result
     let mut verdict = None;
     let pre_flight = match backend {
         BackendKind::Slurm if !opts.dry_run => {
-            crate::commands::state_for_submission(&slurm).await?
+            Some(crate::commands::state_for_submission(&slurm).await?)
         }
         _ => None,
     };
+    let no_pre_flight = pre_flight.as_ref().and_then(|p| p.as_ref().err()).cloned();
     let throttle = match backend {
-        BackendKind::Slurm if let Some(state) = pre_flight => {
+        BackendKind::Slurm if let Some(Ok(state)) = pre_flight => {
             let v = crate::commands::verdict_of(spec, &state);
             if !opts.json {
                 crate::commands::check::print_verdict(&v);
@@ -149,7 +150,11 @@ pub(super) async fn submit(spec: &JobSpec, opts: &Options<'_>) -> anyhow::Result
         return Ok(1);
     };
     if opts.json {
-        print_json(&submitted_json(&record, verdict.as_ref()))?;
+        print_json(&submitted_json(
+            &record,
+            verdict.as_ref(),
+            no_pre_flight.as_ref(),
+        ))?;
         return Ok(0);
     }
     print_submitted(&record, &indices, throttle.as_ref());
@@ -279,7 +284,7 @@ pub(super) async fn rerun_failed(mut record: RunRecord, opts: &Options<'_>) -> a
     limits.apply_to(&mut request);
     let max_parallel = spec.sweep.as_ref().and_then(|s| s.max_parallel);
     let pre_flight = match record.backend {
-        BackendKind::Slurm => crate::commands::state_for_submission(&slurm).await?,
+        BackendKind::Slurm => crate::commands::state_for_submission(&slurm).await?.ok(),
         BackendKind::Local => None,
     };
     let throttle = match record.backend {
