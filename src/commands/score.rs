@@ -17,7 +17,7 @@ use crate::slurm::Slurm;
 use crate::spec::{BackendChoice, JobSpec, JobTable, ScoreSpec, ScoreTable};
 
 use super::submit::{
-    Origin, choose_backend, dry_run_json, launch, launched, new_record, print_json, refuse,
+    Origin, allowed, choose_backend, dry_run_json, launch, launched, new_record, print_json,
     sbatch_argv, submitted_json,
 };
 
@@ -193,15 +193,9 @@ pub async fn run(opts: Options) -> anyhow::Result<i32> {
             Err(why) => no_pre_flight = Some(why),
             Ok(state) => {
                 let v = crate::preflight::assess(&super::request_for(&table_job, 1), &state);
-                if !opts.json {
-                    super::check::print_verdict(&v);
-                }
-                if refuse(&v, opts.force) {
-                    if opts.json {
-                        print_json(&serde_json::json!({"submitted": false, "verdict": v}))?;
-                    }
+                let Some(v) = allowed(v, opts.json, opts.force)? else {
                     return Ok(2);
-                }
+                };
                 verdict = Some(v);
             }
         }

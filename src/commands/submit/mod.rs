@@ -102,16 +102,10 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<i32> {
         match super::state_for_submission(&slurm).await? {
             Err(why) => no_pre_flight = Some(why),
             Ok(state) => {
-                let v = super::verdict_of(&spec, &state);
-                if !opts.json {
-                    super::check::print_verdict(&v);
-                }
-                if refuse(&v, opts.force) {
-                    if opts.json {
-                        print_json(&serde_json::json!({"submitted": false, "verdict": v}))?;
-                    }
+                let Some(v) = allowed(super::verdict_of(&spec, &state), opts.json, opts.force)?
+                else {
                     return Ok(2);
-                }
+                };
                 verdict = Some(v);
             }
         }
@@ -237,6 +231,25 @@ pub(crate) async fn dry_run_json(
         "verdict": verdict,
         "verdict_unavailable": why,
     })
+}
+
+/// The verdict, printed (unless `--json`), where it lets the submission go on; `None` where it
+/// stops it, having said why (with `--json`, as `{"submitted": false, "verdict": ...}`).
+pub(crate) fn allowed(
+    verdict: Verdict,
+    json: bool,
+    force: bool,
+) -> anyhow::Result<Option<Verdict>> {
+    if !json {
+        super::check::print_verdict(&verdict);
+    }
+    if refuse(&verdict, force) {
+        if json {
+            print_json(&serde_json::json!({"submitted": false, "verdict": verdict}))?;
+        }
+        return Ok(None);
+    }
+    Ok(Some(verdict))
 }
 
 /// Whether the verdict stops the submission (it says why); `--force` sends it anyway.

@@ -15,8 +15,8 @@ use crate::slurm::state::JobState;
 use crate::spec::{JobSpec, Sweep};
 
 use super::{
-    Options, Origin, choose_backend, dry_run_json, launch, new_record, now, print_json, refuse,
-    sbatch_argv, submitted_json,
+    Options, Origin, allowed, choose_backend, dry_run_json, launch, new_record, now, print_json,
+    refuse, sbatch_argv, submitted_json,
 };
 
 pub(super) async fn submit(spec: &JobSpec, opts: &Options<'_>) -> anyhow::Result<i32> {
@@ -43,16 +43,14 @@ pub(super) async fn submit(spec: &JobSpec, opts: &Options<'_>) -> anyhow::Result
     let no_pre_flight = pre_flight.as_ref().and_then(|p| p.as_ref().err()).cloned();
     let throttle = match backend {
         BackendKind::Slurm if let Some(Ok(state)) = pre_flight => {
-            let v = crate::commands::verdict_of(spec, &state);
-            if !opts.json {
-                crate::commands::check::print_verdict(&v);
-            }
-            if refuse(&v, opts.force) {
-                if opts.json {
-                    print_json(&serde_json::json!({"submitted": false, "verdict": v}))?;
-                }
+            let Some(v) = allowed(
+                crate::commands::verdict_of(spec, &state),
+                opts.json,
+                opts.force,
+            )?
+            else {
                 return Ok(2);
-            }
+            };
             let throttle = v.array.as_ref().and_then(|a| a.throttle.clone());
             verdict = Some(v);
             throttle
