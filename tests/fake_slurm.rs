@@ -150,12 +150,14 @@ impl FakeSlurm {
     /// (`tests/fixtures/slurm-down/CAPTURED.stderr` and `.status`; a status of 0 prints
     /// nothing on stdout).
     fn fail_as_captured(&self, file: &str, captured: &str) {
-        let dir = Path::new(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/slurm-down"
-        ));
-        self.fail(file, &read(dir, &format!("{captured}.stderr")));
-        let status = read(dir, &format!("{captured}.status"));
+        self.fail(file, &captured_stderr(captured));
+        let status = read(
+            Path::new(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/fixtures/slurm-down"
+            )),
+            &format!("{captured}.status"),
+        );
         std::fs::write(
             self.dir.join("fail").join(format!("{file}.status")),
             status.trim(),
@@ -713,13 +715,7 @@ fn what_private_data_refuses_is_named_and_submit_goes_on_without_a_verdict() {
     ] {
         let (_tmp, fake, spec) = played_back("plain-gpus-per-user");
         fake.fail_as_captured(file, captured);
-        let said = read(
-            Path::new(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/tests/fixtures/slurm-down"
-            )),
-            &format!("{captured}.stderr"),
-        );
+        let said = captured_stderr(captured);
         let out = fake.yenjob(&["check", spec.to_str().unwrap()]);
         let e = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{captured}: {e}");
@@ -727,7 +723,8 @@ fn what_private_data_refuses_is_named_and_submit_goes_on_without_a_verdict() {
         assert!(
             e.contains(&format!("`{program} "))
                 && e.contains(said.trim())
-                && e.contains("the cluster's PrivateData (`scontrol show config | grep PrivateData`) keeps this from users like you"),
+                && e.contains("the cluster's PrivateData (`scontrol show config | grep PrivateData`) keeps this from users like you")
+                && e.contains("no pre-flight here (`yenjob submit` still sends the job, without one, for sbatch to decide)"),
             "{captured}: {e}"
         );
 

@@ -4,8 +4,8 @@ use std::path::Path;
 
 use crate::preflight::Verdict;
 use crate::runs::ChangedLimits;
-use crate::slurm::Slurm;
 use crate::slurm::duration::SlurmDuration;
+use crate::slurm::{Slurm, SlurmError};
 
 /// `limits`: `--time` and `--mem`, over the spec's.
 pub async fn run(
@@ -17,7 +17,13 @@ pub async fn run(
     spec.set_limits(limits.time_seconds.map(SlurmDuration), limits.mem.clone());
     super::check_spec_inputs(&spec)?;
     let slurm = Slurm::default();
-    let state = super::gather_state(&slurm).await?;
+    let state = super::gather_state(&slurm).await.map_err(|e| match e {
+        // What to do where the cluster keeps the pre-flight from reading.
+        e @ SlurmError::NotShownToYou { .. } => anyhow::Error::new(e).context(
+            "no pre-flight here (`yenjob submit` still sends the job, without one, for sbatch to decide)",
+        ),
+        e => e.into(),
+    })?;
     let verdict = super::verdict_of(&spec, &state);
     if json {
         println!("{}", serde_json::to_string_pretty(&verdict)?);
