@@ -13,7 +13,7 @@ use crate::slurm::state::JobState;
 use crate::slurm::{Slurm, SlurmError};
 use crate::spec::JobSpec;
 
-use super::{Options, print_json, refuse, submitted_json};
+use super::{Options, allowed, print_json, submitted_json};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RerunError {
@@ -83,12 +83,9 @@ pub(super) async fn rerun(mut record: RunRecord, opts: &Options<'_>) -> anyhow::
                 Ok(state) => {
                     limits.apply_to(&mut request);
                     let v = crate::preflight::assess(&request, &state);
-                    if !opts.json {
-                        crate::commands::check::print_verdict(&v);
-                    }
-                    if refuse(&v, opts.force) {
+                    let Some(v) = allowed(v, opts.json, opts.force)? else {
                         return Ok(2);
-                    }
+                    };
                     verdict = Some(v);
                 }
             }

@@ -16,8 +16,21 @@ use crate::spec::{JobSpec, Sweep};
 
 use super::{
     Options, Origin, allowed, choose_backend, dry_run_json, launch, new_record, now, print_json,
-    refuse, sbatch_argv, submitted_json,
+    sbatch_argv, submitted_json,
 };
+
+/// The throttle `max_parallel` in [sweep] sets where no pre-flight weighs the limits: a dry
+/// run (the submission's pre-flight may lower it), or a cluster whose PrivateData keeps them
+/// from the user.
+fn max_parallel_throttle(max_parallel: Option<u32>, dry_run: bool) -> Option<Throttle> {
+    max_parallel.map(|k| Throttle {
+        limit: u64::from(k),
+        because: match dry_run {
+            true => format!("max_parallel = {k} in [sweep]; the pre-flight may lower it"),
+            false => format!("max_parallel = {k} in [sweep]"),
+        },
+    })
+}
 
 pub(super) async fn submit(spec: &JobSpec, opts: &Options<'_>) -> anyhow::Result<i32> {
     let Some(grid) = &spec.sweep else {
@@ -55,13 +68,7 @@ pub(super) async fn submit(spec: &JobSpec, opts: &Options<'_>) -> anyhow::Result
             verdict = Some(v);
             throttle
         }
-        BackendKind::Slurm => grid.max_parallel.map(|k| Throttle {
-            limit: u64::from(k),
-            because: match opts.dry_run {
-                true => format!("max_parallel = {k} in [sweep]; the pre-flight may lower it"),
-                false => format!("max_parallel = {k} in [sweep]"),
-            },
-        }),
+        BackendKind::Slurm => max_parallel_throttle(grid.max_parallel, opts.dry_run),
         BackendKind::Local => Some(local_throttle(grid)),
     };
     let array = array_spec(&indices, throttle.as_ref().map(|t| t.limit));
@@ -289,16 +296,13 @@ pub(super) async fn rerun_failed(mut record: RunRecord, opts: &Options<'_>) -> a
         BackendKind::Slurm if let Some(state) = pre_flight => {
             let throttle = preflight::throttle(&request, max_parallel, &state);
             let verdict = preflight::assess_array(&request, throttle.clone(), &state);
-            crate::commands::check::print_verdict(&verdict);
-            if refuse(&verdict, opts.force) {
+            // Running a sweep's failed tasks again prints text alone.
+            if allowed(verdict, false, opts.force)?.is_none() {
                 return Ok(2);
             }
             throttle
         }
-        BackendKind::Slurm => max_parallel.map(|k| Throttle {
-            limit: u64::from(k),
-            because: format!("max_parallel = {k} in [sweep]"),
-        }),
+        BackendKind::Slurm => max_parallel_throttle(max_parallel, false),
         BackendKind::Local => spec.sweep.as_ref().map(local_throttle),
     };
     let array = array_spec(&failed, throttle.as_ref().map(|t| t.limit));
