@@ -879,5 +879,21 @@ scenario plain when-no-time-limit "$NB cpus=2 time=UNLIMITED" "$R gpus=1"
 scenario typed when-typed-gpus-free "$NB gpus=a30:4 cpus=1 time=15:00" "$R gpus=a30:1"
 scenario multi when-the-first-node-frees "$NB gpus=2 cpus=1 time=20:00 constraint=ampere; $NB gpus=2 cpus=1 time=10:00 constraint=hopper" "$C"
 scenario multi when-the-named-node-frees "$NB gpus=2 cpus=1 time=20:00 constraint=ampere; $NB gpus=2 cpus=1 time=10:00 constraint=hopper" "$C nodelist=yj1"
+# --- mixed: one node with GPUs of two types (gpu:a30:2,gpu:h100:2): a typed job waits for its
+# own type alone, and an untyped one for any; a running job's TRES names the type it holds.
+scenario mixed typed-starts "" "$R gpus=a30:1"
+scenario mixed typed-other-type-busy "$NB gpus=h100:2 cpus=1 time=10:00" "$R gpus=a30:2"
+scenario mixed typed-more-than-its-type "" "$R gpus=a30:3"
+scenario mixed when-typed-gpus-free "$NB gpus=a30:2 cpus=1 time=15:00" "$R gpus=a30:1"
+scenario mixed when-its-type-frees "$NB gpus=a30:2 cpus=1 time=20:00; $NB gpus=h100:2 cpus=1 time=5:00" "$R gpus=a30:1"
+scenario mixed when-untyped-gpus-free "$NB gpus=a30:2 cpus=1 time=20:00; $NB gpus=h100:1 cpus=1 time=5:00" "$R gpus=2"
+scenario mixed when-an-untyped-holder-ends "$NB gpus=2 cpus=1 time=15:00" "$R gpus=a30:1"
+# A job queued ahead for an a30 waits for the a30 holder (15 min), not for a GPU of any
+# type: a 10-minute job for an h100 ends before it starts, and backfill starts that one.
+TYPED_AHEAD_MIXED="$NB gpus=a30:2 cpus=1 time=15:00; $NB gpus=a30:1 cpus=1 time=10:00 partition=gpu"
+scenario mixed typed-ahead-backfilled "$TYPED_AHEAD_MIXED" "$R gpus=h100:1 settle=40"
+scenario mixed typed-ahead-held-up "$TYPED_AHEAD_MIXED" "partition=gpu cpus=1 time=30:00 gpus=h100:1 settle=40"
+scenario mixed private-other-type-hidden "$R gpus=a30:2" "user=nobody $R gpus=h100:1" private:jobs
+scenario mixed private-same-type-hidden "$R gpus=a30:2" "user=nobody $R gpus=a30:1" private:jobs
 log "back to the plain shape"
 bash scripts/cluster-start.sh plain >/dev/null

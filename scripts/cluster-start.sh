@@ -13,7 +13,7 @@
 #   * QOS gpu: MaxTRESPerUser=gres/gpu=4 MaxJobsPerUser=2 MaxSubmitJobsPerUser=4 MaxWall=1-00:00:00
 #   * account "yenlab" with users root and nobody (an existing non-root user)
 #
-# Five shapes, chosen by the first argument (default plain):
+# Six shapes, chosen by the first argument (default plain):
 #   plain  the above: untyped GPUs (gpu:4), the node's real CPUs and memory, EnforcePartLimits=NO
 #   typed  the shape many real sites have: typed GPUs (gpu:a30:4, gres/gpu:a30 tracked), a node
 #          of 8 CPUs and 16000 MiB (config_overrides: Slurm believes slurm.conf, so limits can be
@@ -34,6 +34,8 @@
 #          (Debian's Slurm is built with MULTIPLE_SLURMD): yj1 with 2 fake a30 GPUs and the
 #          features ampere,ib, yj2 with 2 fake h100 GPUs and hopper,ib (gres/gpu:a30 and
 #          gres/gpu:h100 tracked): for jobs of several nodes, GPU types and constraints.
+#   mixed  plain, with GPUs of two types on the one node (gpu:a30:2,gpu:h100:2, both tracked),
+#          as on sites that put unlike cards in one box: a typed job waits only for its type.
 # Switching shape restarts slurmctld and slurmd (jobs are cancelled first); the accounting
 # database, the QOS and the job ids are kept.
 #
@@ -42,7 +44,7 @@
 set -euo pipefail
 
 SHAPE=${1:-plain}
-case "$SHAPE" in plain|typed|preempt|preempt-qos|multi) ;; *) echo "usage: $0 [plain|typed|preempt|preempt-qos|multi]" >&2; exit 2 ;; esac
+case "$SHAPE" in plain|typed|preempt|preempt-qos|multi|mixed) ;; *) echo "usage: $0 [plain|typed|preempt|preempt-qos|multi|mixed]" >&2; exit 2 ;; esac
 
 CLUSTER=yen
 NODE=localhost
@@ -145,6 +147,12 @@ NodeName=yj2 NodeHostname=localhost NodeAddr=127.0.0.1 Port=17002 $HW Gres=gpu:h
 NodeName=yj2 Name=gpu Type=h100 File=$SPOOL/fakegpu/nvidia[2-3]"
   PARTITIONS=${PARTITIONS//Nodes=$NODE/Nodes=yj[1-2]}
   for n in $NODES; do install -d -o root -g root -m 0755 "$SPOOL/d-$n"; done
+fi
+if [ "$SHAPE" = mixed ]; then
+  TRES=gres/gpu,gres/gpu:a30,gres/gpu:h100
+  NODE_LINES="NodeName=$NODE NodeAddr=127.0.0.1 $NODE_HW Gres=gpu:a30:2,gpu:h100:2 State=UNKNOWN"
+  GRES_LINES="NodeName=$NODE Name=gpu Type=a30 File=$SPOOL/fakegpu/nvidia[0-1]
+NodeName=$NODE Name=gpu Type=h100 File=$SPOOL/fakegpu/nvidia[2-3]"
 fi
 
 cat > "$ETC/slurm.conf" <<EOF

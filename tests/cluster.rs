@@ -1364,6 +1364,41 @@ fn multi_node_queue_ahead_verdicts_match_what_slurm_does() {
     assert_eq!(state, "RUNNING", "the 5-minute job");
 }
 
+/// GPUs of two types on one node (scripts/cluster-start.sh mixed: 2 `a30`, 2 `h100`), all
+/// held, with both CPUs: the `a30`s for 20 minutes, the `h100`s for 5. A job for one `a30` is
+/// expected when the `a30` holder reaches its time limit, not when the `h100` holder frees a
+/// CPU; one for an `h100` then. Each when `sbatch --test-only` says, on the same node.
+#[test]
+#[ignore = "needs a Slurm cluster: scripts/cluster-start.sh"]
+fn on_a_node_of_two_gpu_types_a_typed_job_is_expected_when_its_type_frees() {
+    let mut env = Env::new();
+    let _shape = Shape::switch("mixed");
+    let other = ["-p", "normal", "-c", "1", "--uid=nobody", "-D", "/tmp"];
+    let a30 = env.hold(&[&other[..], &["--gres=gpu:a30:2", "-t", "20:00"]].concat());
+    let h100 = env.hold(&[&other[..], &["--gres=gpu:h100:2", "-t", "5:00"]].concat());
+    for holder in [&a30, &h100] {
+        wait_for(holder, |state, _| state == "RUNNING", 30);
+    }
+    for (gpu_type, holder, minutes) in [("a30", &a30, 20), ("h100", &h100, 5)] {
+        let job = format!("gpus = \"{gpu_type}:1\"\ncpus = 1\ntime = \"10:00\"");
+        let spec = env.spec(&format!("mixed-{gpu_type}"), &job, 1);
+        let v = verdict(&env, &spec);
+        assert_eq!(v["reason"], "Resources", "{v}");
+        let by = &v["expected_start"]["by"];
+        let at = yenjob::slurm::clock::parse_timestamp(by["at"].as_str().unwrap_or_default())
+            .unwrap_or_else(|| panic!("no expected start: {v}"));
+        let gres = format!("--gres=gpu:{gpu_type}:1");
+        let (slurm_at, slurm_node) =
+            test_only_start(&["-p", "gpu", gres.as_str(), "-c", "1", "-t", "10:00"]);
+        assert!((at - slurm_at).abs() <= 5, "yenjob {by}; Slurm {slurm_at}");
+        assert_eq!(by["node"], slurm_node.as_str(), "{v}");
+        let in_seconds = by["in_seconds"].as_u64().unwrap_or_default();
+        assert!(in_seconds > (minutes - 1) * 60, "{v}");
+        let ending = by["jobs_ending"].to_string();
+        assert!(ending.contains(holder.as_str()), "{v}");
+    }
+}
+
 /// Waits until backfill has given a pending job a StartTime (and so its nodes).
 fn wait_planned(id: &str) {
     let deadline = Instant::now() + Duration::from_secs(90);

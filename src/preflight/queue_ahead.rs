@@ -6,6 +6,7 @@
 //! to be submitted, unless their partition's PriorityTier is lower: Slurm schedules the jobs
 //! of a higher tier first (as captured, without preemption too).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use super::{ClusterState, LimitCode, Request};
@@ -123,6 +124,22 @@ struct Shape<'a> {
     gpu_type: Option<&'a str>,
     constraint: Option<&'a str>,
     req_nodes: Option<&'a str>,
+}
+
+/// A node as a job that asks for GPUs of one type sees it (`ClusterState::seen_by`).
+struct SeenNode<'n> {
+    node: Cow<'n, NodeRow>,
+    /// What the running jobs hold there.
+    holding: Vec<Holding>,
+    /// The type whose GPUs alone count, where the node has GPUs of other types too.
+    of_type: Option<&'n str>,
+}
+
+impl SeenNode<'_> {
+    /// The GPUs `job` holds that count here.
+    fn gpus_of(&self, job: &QueuedJob) -> u64 {
+        gpus_held(job, self.of_type).unwrap_or(job.gpus)
+    }
 }
 
 /// What a running job holds on one node until it ends; no end for no time limit.
@@ -290,8 +307,9 @@ impl ClusterState {
             .iter()
             .filter(|n| self.may_run_on(job, n, named.as_deref(), need.gpus))
             .filter_map(|n| {
-                let here = self.holdings_on(n, &job.partition);
-                Some((room_from(need, n, &here, rows, now)?, n.node.as_str()))
+                let seen = self.seen_by(n, job.gpu_type(), &job.partition);
+                let at = room_from(need, &seen.node, &seen.holding, rows, now)?;
+                Some((at, n.node.as_str()))
             })
             .collect();
         let count = usize::try_from(count).ok()?;
@@ -335,10 +353,13 @@ impl ClusterState {
                 .iter()
                 .filter(|n| self.may_run_on(job, n, named.as_deref(), need.gpus))
                 .filter_map(|n| {
-                    let mut here = self.holdings_on(n, &job.partition);
-                    let before = placed.iter().filter(|p| p.node == n.node);
-                    here.extend(before.map(|p| p.holding(&job.partition)));
-                    Some((room_from(need, n, &here, rows, at)?, n.node.as_str()))
+                    let mut seen = self.seen_by(n, job.gpu_type(), &job.partition);
+                    for p in placed.iter().filter(|p| p.node == n.node) {
+                        let gpus = seen.gpus_of(p.job);
+                        seen.holding.push(p.holding(&job.partition).with_gpus(gpus));
+                    }
+                    let at = room_from(need, &seen.node, &seen.holding, rows, at)?;
+                    Some((at, n.node.as_str()))
                 })
                 .min_by_key(|(start, _)| *start);
             if let Some((start, node)) = first {
@@ -379,6 +400,37 @@ impl ClusterState {
         self.running_on(node)
             .map(|(j, spans)| self.holding(j, spans, partition))
             .collect()
+    }
+
+    /// `node` and what its running jobs hold there, as a job of `partition` that asks for
+    /// GPUs of `gpu_type` sees them: where the node has GPUs of other types too, its GPUs of
+    /// that type and what each job holds of them; all its GPUs where a job's TRES does not
+    /// say which it holds.
+    fn seen_by<'n>(
+        &self,
+        node: &'n NodeRow,
+        gpu_type: Option<&'n str>,
+        partition: &str,
+    ) -> SeenNode<'n> {
+        let by_type = counted_type(gpu_type, node).and_then(|t| {
+            let holding = self
+                .running_on(node)
+                .map(|(j, spans)| {
+                    let gpus = gpus_held(j, Some(t))? / spans;
+                    Some(self.holding(j, spans, partition).with_gpus(gpus))
+                })
+                .collect::<Option<Vec<Holding>>>()?;
+            Some(SeenNode {
+                node: Cow::Owned(node.of_type(t)),
+                holding,
+                of_type: Some(t),
+            })
+        });
+        by_type.unwrap_or_else(|| SeenNode {
+            node: Cow::Borrowed(node),
+            holding: self.holdings_on(node, partition),
+            of_type: None,
+        })
     }
 
     /// What running `job`, on `spans` nodes, holds on each of them until it ends.
@@ -454,6 +506,11 @@ impl Holding {
         Holding::kept(node.cpus_total, node.gpus_total, node.memory_mib, self.end)
     }
 
+    /// The same holding, with `gpus` GPUs (those of one type, say).
+    pub(super) fn with_gpus(self, gpus: u64) -> Holding {
+        Holding { gpus, ..self }
+    }
+
     /// What a reservation keeps of a node until `end`: some of its cores, or all of it.
     pub(super) fn kept(cpus: u64, gpus: u64, mem_mib: u64, end: Option<i64>) -> Holding {
         Holding {
@@ -472,6 +529,21 @@ pub(super) struct Need {
     pub cpus: u64,
     pub gpus: u64,
     pub mem_mib: u64,
+}
+
+/// The GPU type whose GPUs alone count against a job that asks for `gpu_type` on `node`:
+/// that type, where the node has GPUs of other types too; `None` where all its GPUs count.
+pub(super) fn counted_type<'t>(gpu_type: Option<&'t str>, node: &NodeRow) -> Option<&'t str> {
+    gpu_type.filter(|t| node.gpu_types.keys().any(|k| k != t))
+}
+
+/// The GPUs `job` holds that count: all of them, or with `of_type` those of that type;
+/// `None` where its TRES does not say how many of that type it holds.
+pub(super) fn gpus_held(job: &QueuedJob, of_type: Option<&str>) -> Option<u64> {
+    match of_type {
+        Some(t) => job.gpus_of_type(t),
+        None => Some(job.gpus),
+    }
 }
 
 /// The earliest time from `now` that `need` fits on `node`, as the jobs `holding` it end;

@@ -978,6 +978,21 @@ fn each_verdict_names_the_code_and_numbers() {
         ("plain-private-qos-account-jobs-hidden", "MaxJobsPerAccount", false, &["the users of account yenlab run 1 job (1 not shown to you) together under QOS gpu, which allows 1 at once per account (MaxJobsPA)"]),
         ("plain-private-qos-account-submit-hidden", "MaxSubmitJobsPerAccount", false, &["QOS gpu allows 1 job queued or running per account (MaxSubmitPA), and the users of account yenlab have 1 (1 not shown to you)"]),
         ("multi-when-the-named-node-frees", "Resources", false, &["node yj1 of partition gpu", "expected to start by 10:54 (in 19 min) on yj1, when job 2468 reaches its time limit"]),
+        // GPUs of two types on one node: a typed job counts its own type alone, and what each
+        // job holds of it (its TRES names the type, asked for by type or not).
+        ("mixed-typed-starts", "", false, &["room for 1 a30 GPU and 1 CPU now"]),
+        ("mixed-typed-other-type-busy", "", false, &["room for 2 a30 GPUs and 1 CPU now"]),
+        ("mixed-typed-more-than-its-type", "NodeConfigurationUnavailable", false, &["3 a30 GPUs (the largest has 2)"]),
+        ("mixed-when-typed-gpus-free", "Resources", false, &["0 of 2 a30 GPUs", "expected to start by 10:56 (in 14 min) on localhost, when job 8 reaches its time limit"]),
+        // The h100 holder ends first and frees a CPU, not an a30.
+        ("mixed-when-its-type-frees", "Resources", false, &["0 of 2 a30 GPUs and 0 of 2 CPUs free", "expected to start by 11:01 (in 19 min) on localhost, when jobs 12 and 11 reach their time limits"]),
+        ("mixed-when-untyped-gpus-free", "Resources", false, &["1 of 4 GPUs and 0 of 2 CPUs free", "expected to start by 10:47 (in 4 min) on localhost, when job 16 reaches its time limit"]),
+        ("mixed-when-an-untyped-holder-ends", "Resources", false, &["0 of 2 a30 GPUs", "expected to start by 10:57 (in 14 min) on localhost, when job 19 reaches its time limit"]),
+        // The job queued ahead for an a30 waits for the a30 holder, not for any GPU.
+        ("mixed-typed-ahead-backfilled", "", false, &["room for 1 h100 GPU and 1 CPU now", "ends before it is expected to start"]),
+        ("mixed-typed-ahead-held-up", "Priority", false, &["waits for 1 CPU and 1 a30 GPU and is expected to start at 11:15", "ask for at most 14:00", "expected to start by 11:25 (in 24 min) on localhost"]),
+        ("mixed-private-other-type-hidden", "", false, &["room for 1 h100 GPU and 1 CPU now"]),
+        ("mixed-private-same-type-hidden", "Resources", false, &["0 of 2 a30 GPUs", "jobs not shown to you (the cluster's PrivateData) hold what it needs on localhost"]),
     ];
     let all = scenarios();
     for s in &all {

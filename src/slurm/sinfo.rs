@@ -49,6 +49,20 @@ impl NodeRow {
         }
     }
 
+    /// The node as a job that asks for GPUs of `gpu_type` sees it, where it has GPUs of
+    /// other types too: only those of that type are its GPUs, in all and in use.
+    pub fn of_type(&self, gpu_type: &str) -> NodeRow {
+        let total = self.gpus_of(Some(gpu_type));
+        let used = self.gpu_types_used.get(gpu_type).copied().unwrap_or(0);
+        NodeRow {
+            gpus_total: total,
+            gpus_used: used,
+            gpu_types: BTreeMap::from([(gpu_type.to_string(), total)]),
+            gpu_types_used: BTreeMap::from([(gpu_type.to_string(), used)]),
+            ..self.clone()
+        }
+    }
+
     /// Whether it has the features `constraint` asks for (any node, without one).
     pub fn has_features(&self, constraint: Option<&Constraint>) -> bool {
         constraint.is_none_or(|c| c.matches(&self.features))

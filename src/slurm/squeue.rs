@@ -74,6 +74,28 @@ impl QueuedJob {
         types.next().is_none().then_some(first)
     }
 
+    /// How many GPUs of `gpu_type` it holds or asks for, over all its nodes, where its TRES
+    /// counts GPUs by type (`gres/gpu:a30=2`: Slurm counts a running job's GPUs by the types
+    /// it was given, asked for by type or not, where accounting tracks those types); `None`
+    /// where its GPUs are not counted by type.
+    pub fn gpus_of_type(&self, gpu_type: &str) -> Option<u64> {
+        if self.gpus == 0 {
+            return Some(0);
+        }
+        let mut by_type = self
+            .tres
+            .0
+            .iter()
+            .filter_map(|(k, &n)| Some((k.strip_prefix("gres/gpu:")?, n)));
+        let first = by_type.next()?;
+        let count = std::iter::once(first)
+            .chain(by_type)
+            .filter(|&(t, _)| t == gpu_type)
+            .map(|(_, n)| n)
+            .sum();
+        Some(count)
+    }
+
     /// Whether it named as many nodes as it needs (`--nodelist`): Slurm's scheduler then
     /// passes it by without holding up the jobs behind it in its partition, and keeps those
     /// nodes from them instead (`job_scheduler.c`, as captured).
@@ -213,6 +235,25 @@ pub fn add_extra_fields(jobs: &mut [QueuedJob], text: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A running job's TRES counts its GPUs by the types it was given where accounting
+    /// tracks them (captured: `mixed-when-an-untyped-holder-ends`, asked for untyped); where
+    /// it does not, the count by type is not known.
+    #[test]
+    fn gpus_are_counted_by_type_where_the_tres_says() {
+        let job = |tres: &str| {
+            let line = format!("1|gpu|u|RUNNING|0:01|15:00|1|{tres}|normal|None|N/A|n1|x\n");
+            parse(&line).remove(0)
+        };
+        let typed = job("cpu=1,gres/gpu=2,gres/gpu:a30=2");
+        assert_eq!(typed.gpus_of_type("a30"), Some(2));
+        assert_eq!(typed.gpus_of_type("h100"), Some(0));
+        let both = job("cpu=1,gres/gpu=3,gres/gpu:a30=2,gres/gpu:h100=1");
+        assert_eq!(both.gpus_of_type("h100"), Some(1));
+        assert_eq!(both.gpu_type(), None);
+        assert_eq!(job("cpu=1,gres/gpu=2").gpus_of_type("a30"), None);
+        assert_eq!(job("cpu=1").gpus_of_type("a30"), Some(0));
+    }
 
     /// `squeue-O-parsable.txt` was captured with StdOut last; ours ends with Name, so rebuild
     /// lines in our order from the real values.

@@ -4,10 +4,11 @@
 //! `_will_run_test`, what `sbatch --test-only` runs) finds the first time one has room as the
 //! running jobs and reservations there end.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use super::{ExpectedStart, QueuedAhead};
-use crate::preflight::queue_ahead::{Holding, LetIn, Need, fits};
+use crate::preflight::queue_ahead::{Holding, LetIn, Need, counted_type, fits, gpus_held};
 use crate::preflight::reserved::Kept;
 use crate::preflight::{ClusterState, Request, oversubscribe, usage};
 use crate::slurm::hostlist;
@@ -36,9 +37,13 @@ impl ClusterState {
     /// - in a partition kept to one user at a time (ExclusiveUser), another user's job keeps
     ///   its node whole until it ends.
     ///
+    /// On a node with GPUs of several types, a job that asks for one type counts that type's
+    /// GPUs alone, and what each job there holds of them (its TRES says, where accounting
+    /// tracks the types).
+    ///
     /// `None` where something this does not weigh would decide it too: a reservation
-    /// without an end, a node with GPUs of several types, or a job past its time limit that
-    /// still runs.
+    /// without an end, a job on a node with GPUs of several types whose TRES does not say
+    /// which it holds, or a job past its time limit that still runs.
     pub fn expected_start(
         &self,
         req: &Request,
@@ -70,14 +75,6 @@ impl ClusterState {
                 .is_none_or(|t| n.gpus_of(Some(t)) >= req.gpus)
         };
         let usable: Vec<&NodeRow> = usable.iter().copied().filter(typed).collect();
-        let mixed = |n: &NodeRow| {
-            req.gpu_type
-                .as_deref()
-                .is_some_and(|t| n.gpu_types.keys().any(|k| k != t))
-        };
-        if usable.iter().any(|n| mixed(n)) {
-            return None;
-        }
         let weighed = Weighed::of(self, partition, req, cpus, &usable, held_back, now)?;
         let job_seconds = weighed.job_seconds;
         // Backfill's attempts: from `start_res`, on the nodes no job ahead keeps over the
@@ -203,7 +200,9 @@ fn retried_after(end: i64, maintenance: bool) -> i64 {
 /// ends, the first to end first, and the jobs queued ahead expected on each.
 struct Weighed<'a> {
     now: i64,
-    nodes: &'a [&'a NodeRow],
+    /// The nodes as the job sees them: on one with GPUs of several types, a job that asks
+    /// for one type has those alone (`NodeRow::of_type`).
+    nodes: Vec<Cow<'a, NodeRow>>,
     /// What the job needs on each node.
     need: Vec<Need>,
     /// On each node, the CPUs of the job's own reservation there, where it keeps some of
@@ -262,7 +261,8 @@ enum WillRun {
 }
 
 impl<'a> Weighed<'a> {
-    /// `None` where a reservation without an end holds a node: not weighed.
+    /// `None` where a reservation without an end holds a node, or where it is not known
+    /// which GPUs a job holds on a node with several types: not weighed.
     fn of(
         state: &'a ClusterState,
         partition: &Partition,
@@ -274,7 +274,19 @@ impl<'a> Weighed<'a> {
     ) -> Option<Weighed<'a>> {
         let let_in = held_back.let_in;
         let mem_mib = usage::memory_of(req, state).unwrap_or(0);
-        let need = nodes
+        let of_type: Vec<Option<&str>> = nodes
+            .iter()
+            .map(|n| counted_type(req.gpu_type.as_deref(), n))
+            .collect();
+        let seen: Vec<Cow<NodeRow>> = nodes
+            .iter()
+            .zip(&of_type)
+            .map(|(&n, of_type)| match of_type {
+                Some(t) => Cow::Owned(n.of_type(t)),
+                None => Cow::Borrowed(n),
+            })
+            .collect();
+        let need = seen
             .iter()
             .map(|n| match partition.whole_nodes() || req.exclusive {
                 true => Need {
@@ -299,7 +311,8 @@ impl<'a> Weighed<'a> {
         };
         let mut holding: Vec<Held> = Vec::new();
         for (on, &n) in nodes.iter().enumerate() {
-            if let Some(unseen) = unseen_on(state, n) {
+            let of_type = of_type[on];
+            if let Some(unseen) = unseen_on(state, n, of_type) {
                 holding.push(Held {
                     on,
                     by: By::Unseen,
@@ -308,16 +321,14 @@ impl<'a> Weighed<'a> {
                 });
             }
             for (job, spans) in state.running_on(n) {
+                let gpus = gpus_held(job, of_type)? / spans;
+                let held = state.holding(job, spans, &req.partition).with_gpus(gpus);
                 holding.push(Held {
                     on,
                     by: By::Job(job.id.as_str()),
                     in_own_reservation: req.reservation.is_some()
                         && job.reservation == req.reservation,
-                    holding: whole_if_others(
-                        &job.user,
-                        state.holding(job, spans, &req.partition),
-                        n,
-                    ),
+                    holding: whole_if_others(&job.user, held, &seen[on]),
                 });
             }
             for r in state
@@ -331,7 +342,7 @@ impl<'a> Weighed<'a> {
                 let (cpus, gpus, mem_mib) = match state.kept(r, n) {
                     Kept::Nothing => continue,
                     Kept::Cpus(cpus) => (cpus, 0, 0),
-                    Kept::WholeNode => (n.cpus_total, n.gpus_total, n.memory_mib),
+                    Kept::WholeNode => (n.cpus_total, seen[on].gpus_total, n.memory_mib),
                 };
                 // One without an end holds them for good: not weighed.
                 let end = retried_after(r.end?, r.is_maintenance());
@@ -354,15 +365,13 @@ impl<'a> Weighed<'a> {
                 let Some(&on) = on.get(first.node) else {
                     continue;
                 };
+                let gpus = gpus_held(first.job, of_type[on])?;
+                let held = first.holding(&req.partition).with_gpus(gpus);
                 holding.push(Held {
                     on,
                     by: By::LetIn(first.job.id.as_str(), first.start),
                     in_own_reservation: false,
-                    holding: whole_if_others(
-                        &first.job.user,
-                        first.holding(&req.partition),
-                        nodes[on],
-                    ),
+                    holding: whole_if_others(&first.job.user, held, &seen[on]),
                 });
             }
         }
@@ -408,7 +417,7 @@ impl<'a> Weighed<'a> {
         let kept = ahead.iter().map(|spans| joined(spans)).collect();
         Some(Weighed {
             now,
-            nodes,
+            nodes: seen,
             need,
             own_cores,
             rows: oversubscribe::shared_rows(partition),
@@ -437,7 +446,7 @@ impl<'a> Weighed<'a> {
         let holdings: Vec<&Holding> = left.iter().map(|h| &h.holding).collect();
         let need = self.need[on];
         match self.own_cores[on] {
-            None => fits(need, self.nodes[on], &holdings, self.rows),
+            None => fits(need, &self.nodes[on], &holdings, self.rows),
             // Its CPUs are the reservation's, less those of the jobs running in it; GPUs
             // and memory are the node's.
             Some(cores) => {
@@ -448,7 +457,7 @@ impl<'a> Weighed<'a> {
                     .sum();
                 let elsewhere = Need { cpus: 0, ..need };
                 cores.saturating_sub(used) >= need.cpus
-                    && fits(elsewhere, self.nodes[on], &holdings, self.rows)
+                    && fits(elsewhere, &self.nodes[on], &holdings, self.rows)
             }
         }
     }
@@ -569,21 +578,26 @@ impl<'a> Weighed<'a> {
 /// PrivateData hides other users' jobs, squeue shows a node's GPUs in use and no job using
 /// them (captured: `plain-private-jobs-hidden-holder`). Counted only where the jobs shown say
 /// exactly what they hold there (each on this node alone), and none is still completing.
-fn unseen_on(state: &ClusterState, node: &NodeRow) -> Option<Holding> {
+/// With `of_type`, GPUs of that type alone count.
+fn unseen_on(state: &ClusterState, node: &NodeRow, of_type: Option<&str>) -> Option<Holding> {
     let (mut cpus, mut gpus, mut mem_mib) = (0u64, 0u64, 0u64);
     for (job, spans) in state.running_on(node) {
         if spans != 1 {
             return None;
         }
         cpus += job.cpus;
-        gpus += job.gpus;
+        gpus += gpus_held(job, of_type)?;
         mem_mib += job.mem_mib();
     }
+    let gpus_used = match of_type {
+        Some(t) => node.gpu_types_used.get(t).copied().unwrap_or(0),
+        None => node.gpus_used,
+    };
     let completing = state.queue.iter().any(|j| {
         j.state == JobState::Completing && hostlist::expand(&j.nodes).contains(&node.node)
     });
     let unseen_cpus = node.cpus_allocated.saturating_sub(cpus);
-    let unseen_gpus = node.gpus_used.saturating_sub(gpus);
+    let unseen_gpus = gpus_used.saturating_sub(gpus);
     (!completing && (unseen_cpus > 0 || unseen_gpus > 0)).then(|| {
         let unseen_mem = node.memory_allocated_mib.saturating_sub(mem_mib);
         Holding::kept(unseen_cpus, unseen_gpus, unseen_mem, None)
@@ -744,6 +758,49 @@ mod tests {
             expected(&s, 30),
             (50, "n1".into(), vec!["3".into(), "4".into()])
         );
+    }
+
+    /// n1 with 2 a30 and 2 h100 GPUs, all in use, one of its 2 CPUs free; n2 down.
+    const MIXED: &str = "n1|gpu|mixed|1/1/0/2|8000|0|gpu:a30:2,gpu:h100:2|gpu:a30:2(IDX:0-1),gpu:h100:2(IDX:2-3)|\n\
+                         n2|gpu|down|0/0/2/2|8000|0|gpu:4|gpu:0|\n";
+
+    /// A request for one a30 GPU and one CPU, for 10 minutes.
+    fn a30() -> Request {
+        Request {
+            gpus: 1,
+            gpu_type: Some("a30".into()),
+            ..Request::plain("gpu", 1, 600)
+        }
+    }
+
+    /// When a job asks for GPUs of one type, on a node with GPUs of two types, the other
+    /// type's holder ending first frees none of them: it waits for the holder of its own
+    /// (captured: `mixed-when-its-type-frees`).
+    #[test]
+    fn on_a_node_of_two_gpu_types_a_typed_job_waits_for_its_own_type() {
+        let s = two_nodes(
+            MIXED,
+            "1|gpu|a|RUNNING|0:00|20:00|0|gres/gpu=2,gres/gpu:a30=2|normal|None|N/A|n1|x\n\
+             2|gpu|b|RUNNING|0:00|5:00|1|cpu=1,gres/gpu=2,gres/gpu:h100=2|normal|None|N/A|n1|x\n",
+        );
+        let n1: Vec<&NodeRow> = s.nodes.iter().take(1).collect();
+        match s.expected_start(&a30(), 1, &n1) {
+            Some(ExpectedStart::By { in_seconds, .. }) => assert_eq!(in_seconds, 20 * 60),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Where accounting does not track the types, a job's TRES does not say which GPUs it
+    /// holds on such a node: no start is expected rather than a guess.
+    #[test]
+    fn a_holder_of_gpus_of_no_known_type_leaves_the_start_unknown() {
+        let s = two_nodes(
+            MIXED,
+            "1|gpu|a|RUNNING|0:00|20:00|0|gres/gpu=2|normal|None|N/A|n1|x\n\
+             2|gpu|b|RUNNING|0:00|5:00|1|cpu=1,gres/gpu=2|normal|None|N/A|n1|x\n",
+        );
+        let n1: Vec<&NodeRow> = s.nodes.iter().take(1).collect();
+        assert!(s.expected_start(&a30(), 1, &n1).is_none());
     }
 
     /// After a reservation, backfill tries again from its end rounded up to the minute,
