@@ -9,7 +9,6 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
 use yenjob::slurm::{clock, sacctmgr, sinfo, squeue};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/preflight");
@@ -81,6 +80,8 @@ fn calls(user: &str) -> Vec<(&'static str, String, &'static str)> {
 struct FakeSlurm {
     dir: PathBuf,
     user: String,
+    /// The uid and gid the binary runs with, where not this test's own (`run_as`).
+    ids: Option<(u32, u32)>,
 }
 
 impl FakeSlurm {
@@ -109,6 +110,7 @@ impl FakeSlurm {
         let fake = FakeSlurm {
             dir: dir.to_path_buf(),
             user,
+            ids: None,
         };
         fake.write_commands();
         fake
@@ -183,6 +185,18 @@ impl FakeSlurm {
         std::fs::write(self.dir.join("out").join(file), stdout).unwrap();
     }
 
+    /// Runs the binary as the user `ids` (uid, gid) names, with that user's group alone:
+    /// what it reads and writes here is opened to it.
+    fn run_as(&mut self, ids: (u32, u32)) {
+        let status = std::process::Command::new("chmod")
+            .args(["-R", "a+rwX"])
+            .arg(&self.dir)
+            .status()
+            .unwrap();
+        assert!(status.success(), "chmod {}", self.dir.display());
+        self.ids = Some(ids);
+    }
+
     /// `yenjob ARGS` as the capture's user, with these commands first on PATH.
     fn yenjob(&self, args: &[&str]) -> std::process::Output {
         let path = format!(
@@ -190,16 +204,21 @@ impl FakeSlurm {
             self.dir.join("bin").display(),
             std::env::var("PATH").unwrap_or_default()
         );
-        Command::cargo_bin("yenjob")
-            .unwrap()
+        let mut yenjob = std::process::Command::new(env!("CARGO_BIN_EXE_yenjob"));
+        yenjob
             .args(args)
             .env("PATH", path)
             .env("USER", &self.user)
             .env("YENJOB_HOME", self.dir.join("home"))
             .env("YENJOB_SITE_CONFIG", self.dir.join("no-site-config.toml"))
-            .env("XDG_CONFIG_HOME", self.dir.join("config"))
-            .output()
-            .unwrap()
+            .env("XDG_CONFIG_HOME", self.dir.join("config"));
+        if let Some((uid, gid)) = self.ids {
+            // As root, std drops the supplementary groups with the uid: the child's groups
+            // are `gid`'s alone.
+            use std::os::unix::process::CommandExt;
+            yenjob.uid(uid).gid(gid);
+        }
+        yenjob.output().unwrap()
     }
 
     /// Calls yenjob made that no capture answers: each is a call `calls` does not know.
@@ -315,6 +334,9 @@ fn captures() -> Vec<PathBuf> {
 #[test]
 fn every_capture_played_back_through_the_binary_gets_slurms_verdict() {
     let tmp = tempfile::tempdir().unwrap();
+    // Open to the captures' users the binary may run as (`capture_user_ids`).
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let inputs = inputs(tmp.path());
     let all = captures();
     assert!(
@@ -352,8 +374,7 @@ fn every_capture_played_back_through_the_binary_gets_slurms_verdict() {
 
 /// Whether the capture's user had other groups than this test's process, in a capture where
 /// groups decide (a partition's AllowGroups, a reservation's Groups): yenjob reads the groups
-/// of its own process, as Slurm reads the submitter's, and this test cannot take on another
-/// user's.
+/// of its own process, as Slurm reads the submitter's (`run_as_capture_user`).
 fn groups_of_another_decide(fixture: &Path) -> bool {
     // The early captures did not keep the groups, and had no groups to decide.
     let Ok(theirs) = std::fs::read_to_string(fixture.join("groups.txt")) else {
@@ -372,20 +393,59 @@ fn groups_of_another_decide(fixture: &Path) -> bool {
     decide && ours != theirs
 }
 
+/// The uid and gid of the user `fixture` was captured as, where this test can run the binary
+/// as that user with the groups it had: as root, for a user whose groups were its own group
+/// alone (`nobody`, in `nogroup`).
+fn capture_user_ids(fixture: &Path) -> Option<(u32, u32)> {
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return None;
+    }
+    let user = word(&read(fixture, "request.txt"), "user")?.to_string();
+    let name = std::ffi::CString::new(user).ok()?;
+    // SAFETY: getpwnam returns null or a pointer to static storage, read at once; getgrgid
+    // likewise, and the group's name is copied before any other call.
+    let (uid, gid, group) = unsafe {
+        let pw = libc::getpwnam(name.as_ptr());
+        if pw.is_null() {
+            return None;
+        }
+        let (uid, gid) = ((*pw).pw_uid, (*pw).pw_gid);
+        let gr = libc::getgrgid(gid);
+        if gr.is_null() || (*gr).gr_name.is_null() {
+            return None;
+        }
+        let group = std::ffi::CStr::from_ptr((*gr).gr_name);
+        (uid, gid, group.to_string_lossy().into_owned())
+    };
+    let theirs = std::fs::read_to_string(fixture.join("groups.txt")).ok()?;
+    let theirs: Vec<&str> = theirs.split_whitespace().collect();
+    (theirs == [group.as_str()]).then_some((uid, gid))
+}
+
 /// What is wrong with the binary's answer for `fixture`, if anything.
 fn disagreement(fixture: &Path, tmp: &Path, inputs: &Path) -> Option<String> {
     let name = fixture.file_name().unwrap().to_string_lossy().into_owned();
-    if groups_of_another_decide(fixture) {
-        eprintln!(
-            "{name}: not played back: the capture's user's groups decide, and this test runs with others"
-        );
-        return None;
-    }
+    let as_capture_user = match groups_of_another_decide(fixture) {
+        false => None,
+        true => match capture_user_ids(fixture) {
+            Some(ids) => Some(ids),
+            None => {
+                eprintln!(
+                    "{name}: not played back: the capture's user's groups decide, and this test, not run as root, cannot take them on"
+                );
+                return None;
+            }
+        },
+    };
     let dir = tmp.join(&name);
-    let fake = FakeSlurm::of(fixture, &dir);
+    let mut fake = FakeSlurm::of(fixture, &dir);
     let spec = dir.join("job.toml");
     let request = read(fixture, "request.txt");
     std::fs::write(&spec, spec_of(&request, inputs)).unwrap();
+    if let Some(ids) = as_capture_user {
+        fake.run_as(ids);
+    }
     let out = fake.yenjob(&["check", "--json", spec.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let Ok(v) = serde_json::from_slice::<serde_json::Value>(&out.stdout) else {
