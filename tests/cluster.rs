@@ -2535,6 +2535,59 @@ fn slurm_does_as_nobody(options: &[&str]) -> (String, String) {
     )
 }
 
+/// slurm.conf's `PrivateData=reservations` while this lives: a user (not root) is shown
+/// only the reservations it may use. Set back when dropped.
+struct PrivateReservations;
+
+impl Drop for PrivateReservations {
+    fn drop(&mut self) {
+        private_data(None);
+    }
+}
+
+/// Under PrivateData=reservations a maintenance window an hour ahead is not shown to nobody.
+/// Live, as nobody: `check` asks `sbatch --test-only`, which sees it, and a job of 2 hours
+/// pends for it as Slurm pends it (ReqNodeNotAvail), expected to start when it ends; a job of
+/// 30 minutes starts now, and the warning that a hidden reservation may be in the way goes.
+#[test]
+#[ignore = "needs a Slurm cluster: scripts/cluster-start.sh"]
+fn a_reservation_hidden_from_the_user_is_weighed_through_test_only() {
+    let env = Env::new();
+    let maintenance = Reserve::maintenance_in_an_hour();
+    private_data(Some("reservations"));
+    let _private = PrivateReservations;
+    let long = env.spec("hidden-maint", "gpus = 1\ncpus = 1\ntime = \"2:00:00\"", 1);
+    let v = verdict_as_nobody(&env, &long);
+    assert_eq!(
+        (&v["outcome"], &v["reason"]),
+        (&"pends".into(), &"ReqNodeNotAvail".into()),
+        "{v}"
+    );
+    assert_eq!(v["not_checked"], serde_json::json!([]), "{v}");
+    let message = v["message"].as_str().unwrap_or_default();
+    assert!(message.starts_with("a reservation not shown to you"), "{v}");
+    // The window starts in an hour and lasts one: the job starts when it ends.
+    let in_seconds = v["expected_start"]["by"]["in_seconds"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!((7000..=7260).contains(&in_seconds), "{v}");
+    let did = slurm_does_as_nobody(&["-p", "gpu", "--gpus=1", "-c", "1", "-t", "2:00:00"]);
+    assert_eq!(did.0, "PENDING", "{did:?}");
+    assert!(did.1.starts_with("ReqNodeNotAvail"), "{did:?}");
+    cancel_all();
+
+    let short = env.spec(
+        "hidden-maint-short",
+        "gpus = 1\ncpus = 1\ntime = \"30:00\"",
+        1,
+    );
+    let v = verdict_as_nobody(&env, &short);
+    assert_eq!(v["outcome"], "starts_now", "{v}");
+    assert_eq!(v["not_checked"], serde_json::json!([]), "{v}");
+    assert!(v["facts"].to_string().contains("none is in its way"), "{v}");
+    drop(maintenance);
+}
+
 /// Under PrivateData=jobs a user sees a node's GPUs in use and no job using them. Live, as
 /// user nobody behind root's job of 3 GPUs: the verdict is Slurm's, its start is said not to
 /// be known rather than "now", and a QOS's GrpTRES and MaxTRESPA that root's hidden job

@@ -98,7 +98,9 @@ impl FakeSlurm {
             .and_then(|t| clock::parse_timestamp(&t));
         let shift = then.map_or(0, |then| clock::now() - then);
         let stamp = regex::Regex::new(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d").unwrap();
-        for (_, _, file) in calls(&user) {
+        // `sbatch --test-only` prints what it printed when captured (on stderr).
+        let answered = calls(&user).into_iter().map(|(_, _, file)| file);
+        for file in answered.chain(["test-only.txt"]) {
             // Captures made before yenjob read a file have none: the call prints nothing.
             let text = std::fs::read_to_string(fixture.join(file)).unwrap_or_default();
             let moved = stamp.replace_all(&text, |c: &regex::Captures| {
@@ -141,6 +143,21 @@ impl FakeSlurm {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
         }
+        // sbatch answers `--test-only` as it did when captured (a refusal exits 1), and
+        // nothing else: a submission here is a call no capture answers.
+        let d = self.dir.display();
+        let sbatch = format!(
+            "#!/bin/bash
+             d='{d}'
+             if [ \"$1\" != --test-only ]; then echo \"sbatch $*\" >> \"$d/unexpected-calls\"; exit 64; fi
+             cat \"$d/out/test-only.txt\" >&2
+             grep -q ' to start at ' \"$d/out/test-only.txt\"
+"
+        );
+        let path = bin.join("sbatch");
+        std::fs::write(&path, sbatch).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
 
     /// Makes the call whose output is `file` fail, printing `stderr`.
@@ -820,4 +837,44 @@ fn what_private_data_refuses_is_named_and_submit_goes_on_without_a_verdict() {
             "{captured}: {v}"
         );
     }
+}
+
+/// Under PrivateData=reservations, with the jobs shown, `sbatch --test-only` (which sees the
+/// maintenance window hidden from the user) is asked, and its later start is the verdict:
+/// Slurm said `ReqNodeNotAvail, Reserved for maintenance`. Where it starts the job now, the
+/// warning that a hidden reservation may be in the way goes. Regression: the verdict said
+/// "starts now" beside the warning alone.
+#[test]
+fn a_reservation_hidden_from_the_user_is_found_by_test_only() {
+    let (_tmp, fake, spec) = played_back("plain-private-reservations-maint-ahead");
+    let v = check_json(&fake, &spec);
+    assert_eq!(
+        (&v["outcome"], &v["reason"]),
+        (&"pends".into(), &"ReqNodeNotAvail".into()),
+        "{v}"
+    );
+    let message = v["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(
+            "a reservation not shown to you (the cluster's PrivateData=reservations) keeps the node"
+        ),
+        "{message}"
+    );
+    assert!(
+        message.ends_with("(in 1 h 59 min) on localhost, not now"),
+        "{message}"
+    );
+    assert_eq!(v["not_checked"], serde_json::json!([]), "{v}");
+    assert_eq!(v["expected_start"]["by"]["node"], "localhost", "{v}");
+
+    // The same cluster where test-only starts it now: no reservation is in its way.
+    let now = clock::timestamp(clock::now());
+    fake.print(
+        "test-only.txt",
+        &format!("sbatch: Job 31 to start at {now} using 1 processors on nodes localhost in partition gpu\n"),
+    );
+    let v = check_json(&fake, &spec);
+    assert_eq!(v["outcome"], "starts_now", "{v}");
+    assert_eq!(v["not_checked"], serde_json::json!([]), "{v}");
+    assert!(v["facts"].to_string().contains("none is in its way"), "{v}");
 }

@@ -24,7 +24,7 @@ pub async fn run(
         ),
         e => e.into(),
     })?;
-    let verdict = super::verdict_of(&spec, &state);
+    let verdict = super::verdict_asking_slurm(&slurm, &spec, &state).await;
     if json {
         println!("{}", serde_json::to_string_pretty(&verdict)?);
     } else {

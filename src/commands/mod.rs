@@ -106,6 +106,51 @@ pub fn verdict_of(spec: &JobSpec, state: &ClusterState) -> crate::preflight::Ver
     verdict
 }
 
+/// `verdict_of`, and where the cluster hides the reservations a user may not use
+/// (PrivateData=reservations) but shows the jobs, what `sbatch --test-only`, which sees
+/// them, says of the job's own script, weighed in (`preflight::test_only`). A single job's.
+pub async fn verdict_asking_slurm(
+    slurm: &Slurm,
+    spec: &JobSpec,
+    state: &ClusterState,
+) -> crate::preflight::Verdict {
+    let mut verdict = verdict_of(spec, state);
+    let user = &state.user;
+    let ask = state.config.hides_reservations_from(user) && !state.config.hides_jobs_from(user);
+    let Some(now) = state
+        .now
+        .filter(|_| ask && spec.sweep.is_none() && !verdict.never_runs())
+    else {
+        return verdict;
+    };
+    let asked = async {
+        let dir = tempfile::tempdir()?;
+        let script = crate::script::render(
+            spec,
+            &std::env::current_exe()?,
+            crate::script::Layout::Job {
+                run_dir: dir.path(),
+            },
+        )?;
+        let path = dir.path().join("job.sbatch");
+        std::fs::write(&path, script)?;
+        let options: Vec<String> = spec
+            .job
+            .sbatch_options
+            .iter()
+            .map(|o| o.0.clone())
+            .collect();
+        anyhow::Ok(slurm.test_only(&options, &path).await?)
+    };
+    match asked.await {
+        Ok(said) => crate::preflight::test_only::weigh(&mut verdict, &said, now),
+        Err(e) => verdict.not_checked.push(format!(
+            "`sbatch --test-only`, asked of the reservations hidden from you, failed: {e:#}"
+        )),
+    }
+    verdict
+}
+
 /// A spec's `sbatch_options` reach sbatch as written, and the verdict cannot weigh them
 /// (`--constraint`, `--exclusive`, `--nodelist`...): say so beside it.
 fn unjudged(options: &[crate::spec::NoControlChars]) -> Option<String> {

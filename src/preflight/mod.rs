@@ -25,6 +25,7 @@ mod queue_ahead;
 mod reason;
 mod reserved;
 mod rules;
+pub mod test_only;
 mod usage;
 pub mod words;
 

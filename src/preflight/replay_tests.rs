@@ -178,8 +178,9 @@ fn agrees(v: &Verdict, slurm: &str) -> bool {
 
 /// Captured as a user PrivateData keeps from what decided Slurm's verdict, the jobs queued
 /// ahead (`hidden_jobs_queued_ahead_are_named_where_they_may_decide`) or a maintenance window
-/// (`hidden_reservations_are_named`): the verdict cannot know them, and names them in
-/// `not_checked`.
+/// (`hidden_reservations_are_named`): the verdict from what the user reads cannot know them,
+/// and names them in `not_checked`. (`check` and `submit` then ask `sbatch --test-only` of the
+/// maintenance window, and find it: `tests/fake_slurm.rs`.)
 const HIDDEN_DECIDES: &[&str] = &[
     "plain-private-queue-ahead-held-up",
     "plain-private-reservations-maint-ahead",
@@ -1537,6 +1538,7 @@ fn account_counts_private_data_hides_are_named() {
 /// Under PrivateData=reservations a maintenance window an hour ahead was not shown to
 /// `nobody`, and Slurm kept a job of 2 hours pending for it (captured). The verdict, from what
 /// nobody sees, says it starts now, and says what it could not see; read as root, nothing.
+/// (What `sbatch --test-only` then says is weighed in by `preflight::test_only`.)
 #[test]
 fn hidden_reservations_are_named() {
     let mut s = load(&Path::new(FIXTURES).join("plain-private-reservations-maint-ahead"));

@@ -12,10 +12,15 @@ use crate::slurm::sinfo::NodeRow;
 /// before one, `plain-private-reservations-maint-ahead`). `sbatch --test-only` sees them. A
 /// line for `not_checked`.
 pub fn hidden(state: &ClusterState) -> Option<String> {
-    state.config.hides_reservations_from(&state.user).then(|| {
-        "reservations you may not use are not shown to you (the cluster's PrivateData=reservations): a maintenance window may keep the nodes before this job would end; `sbatch --test-only` with the job's options asks Slurm, which sees them".to_string()
-    })
+    state
+        .config
+        .hides_reservations_from(&state.user)
+        .then(|| HIDDEN.to_string())
 }
+
+/// The line `hidden` gives; `check` and `submit` ask `sbatch --test-only` where the jobs
+/// are shown, and drop it where that finds none in the way (`test_only::weigh`).
+pub const HIDDEN: &str = "reservations you may not use are not shown to you (the cluster's PrivateData=reservations): a maintenance window may keep the nodes before this job would end; `sbatch --test-only` with the job's options asks Slurm, which sees them";
 
 /// What one reservation keeps of one node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -215,21 +215,45 @@ impl Slurm {
         Ok(scontrol::parse_jobs(&out.stdout))
     }
 
-    /// `sbatch --parsable OPTIONS SCRIPT`; options go on the command line, where no quoting
-    /// can go wrong.
+    /// `sbatch --parsable OPTIONS SCRIPT`.
     pub async fn submit(
         &self,
         options: &[String],
         script: &Path,
     ) -> Result<sbatch::Submitted, SlurmError> {
-        let mut a = vec!["--parsable".to_string()];
-        a.extend(options.iter().cloned());
-        a.push(script.to_string_lossy().into_owned());
-        let out = self.cli.run("sbatch", &a).await?;
+        let out = self.sbatch("--parsable", options, script).await?;
         sbatch::parse_parsable(&out.stdout).ok_or_else(|| SlurmError::Parse {
             command: "sbatch --parsable".into(),
             message: format!("expected a job id, got {:?}", out.stdout.trim()),
         })
+    }
+
+    /// `sbatch --test-only OPTIONS SCRIPT`: when and where Slurm would start the job,
+    /// submitting nothing.
+    pub async fn test_only(
+        &self,
+        options: &[String],
+        script: &Path,
+    ) -> Result<sbatch::TestOnly, SlurmError> {
+        let out = self.sbatch("--test-only", options, script).await?;
+        sbatch::parse_test_only(&out.stderr).ok_or_else(|| SlurmError::Parse {
+            command: "sbatch --test-only".into(),
+            message: format!("expected when the job would start, got {:?}", out.stderr),
+        })
+    }
+
+    /// `sbatch MODE OPTIONS SCRIPT`; options go on the command line, where no quoting can go
+    /// wrong.
+    async fn sbatch(
+        &self,
+        mode: &str,
+        options: &[String],
+        script: &Path,
+    ) -> Result<runner::Output, SlurmError> {
+        let mut a = vec![mode.to_string()];
+        a.extend(options.iter().cloned());
+        a.push(script.to_string_lossy().into_owned());
+        self.cli.run("sbatch", &a).await
     }
 
     pub async fn cancel(&self, id: &str) -> Result<(), SlurmError> {

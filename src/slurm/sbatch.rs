@@ -19,6 +19,27 @@ pub fn parse_parsable(stdout: &str) -> Option<Submitted> {
     })
 }
 
+/// What `sbatch --test-only` says of a job (on stderr): when and where Slurm's will-run test
+/// would start it, weighing the running jobs and every reservation, those PrivateData hides
+/// from the user too, but no job queued and no limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestOnly {
+    /// Local clock seconds (`clock`).
+    pub start: i64,
+    pub nodes: String,
+}
+
+/// `sbatch: Job 31 to start at 2026-12-02T07:41:16 using 1 processors on nodes localhost in
+/// partition gpu`; `None` for anything else (a refusal: `allocation failure: ...`).
+pub fn parse_test_only(stderr: &str) -> Option<TestOnly> {
+    let line = stderr.lines().find(|l| l.contains(" to start at "))?;
+    let after = |word: &str| line.split(word).nth(1)?.split_whitespace().next();
+    Some(TestOnly {
+        start: super::clock::parse_timestamp(after(" to start at ")?)?,
+        nodes: after(" on nodes ")?.to_string(),
+    })
+}
+
 /// What sbatch prints when it refuses a job for something other than an accounting limit,
 /// by the code the pre-flight gives the same refusal. The text is Slurm's
 /// (`slurm_strerror`), after "Batch job submission failed: ".
@@ -110,6 +131,20 @@ mod tests {
         ($name:literal) => {
             include_str!(concat!("../../tests/fixtures/slurm-22.05/", $name))
         };
+    }
+
+    /// As captured (`plain-private-reservations-maint-ahead`, `plain-more-gpus-than-a-node`).
+    #[test]
+    fn test_only_answers() {
+        let said = "sbatch: Job 31 to start at 2026-12-02T07:41:16 using 1 processors on nodes localhost in partition gpu\n";
+        let t = parse_test_only(said).unwrap();
+        assert_eq!(
+            super::super::clock::timestamp(t.start),
+            "2026-12-02T07:41:16"
+        );
+        assert_eq!(t.nodes, "localhost");
+        let refused = "allocation failure: Requested node configuration is not available\n";
+        assert_eq!(parse_test_only(refused), None);
     }
 
     #[test]

@@ -102,8 +102,8 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<i32> {
         match super::state_for_submission(&slurm).await? {
             Err(why) => no_pre_flight = Some(why),
             Ok(state) => {
-                let Some(v) = allowed(super::verdict_of(&spec, &state), opts.json, opts.force)?
-                else {
+                let v = super::verdict_asking_slurm(&slurm, &spec, &state).await;
+                let Some(v) = allowed(v, opts.json, opts.force)? else {
                     return Ok(2);
                 };
                 verdict = Some(v);
