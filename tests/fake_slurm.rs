@@ -866,6 +866,17 @@ fn a_reservation_hidden_from_the_user_is_found_by_test_only() {
     );
     assert_eq!(v["not_checked"], serde_json::json!([]), "{v}");
     assert_eq!(v["expected_start"]["by"]["node"], "localhost", "{v}");
+    // `submit --dry-run --json` gives the verdict submit would.
+    let out = fake.yenjob(&["submit", "--dry-run", "--json", spec.to_str().unwrap()]);
+    let dry: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        panic!(
+            "submit --dry-run --json: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let verdict = &dry["verdict"];
+    assert_eq!(verdict["reason"], "ReqNodeNotAvail", "{dry}");
+    assert_eq!(verdict["not_checked"], serde_json::json!([]), "{dry}");
 
     // The same cluster where test-only starts it now: no reservation is in its way.
     let now = clock::timestamp(clock::now());

@@ -165,7 +165,7 @@ pub async fn run(opts: Options) -> anyhow::Result<i32> {
             let text = script::render_job(&table_job, &source, Work::Score, &binary, layout)?;
             let argv = sbatch_argv(&script::job_arguments(&table_job, layout), &run_dir);
             let request = super::request_for(&table_job, 1);
-            let mut json = dry_run_json(&slurm, backend, text, argv, |state| {
+            let mut json = dry_run_json(&slurm, backend, text, argv, async |state| {
                 crate::preflight::assess(&request, state)
             })
             .await;

@@ -76,8 +76,8 @@ pub async fn run(opts: Options<'_>) -> anyhow::Result<i32> {
         if opts.json {
             let script = script::render(&spec, &binary, layout)?;
             let argv = sbatch_argv(&script::sbatch_arguments(&spec, layout), &run_dir);
-            let json = dry_run_json(&slurm, backend, script, argv, |state| {
-                super::verdict_of(&spec, state)
+            let json = dry_run_json(&slurm, backend, script, argv, async |state| {
+                super::verdict_asking_slurm(&slurm, &spec, state).await
             });
             print_json(&json.await)?;
             return Ok(0);
@@ -212,7 +212,7 @@ pub(crate) async fn dry_run_json(
     backend: BackendKind,
     script: String,
     argv: Vec<String>,
-    verdict_of: impl FnOnce(&ClusterState) -> Verdict,
+    verdict_of: impl AsyncFnOnce(&ClusterState) -> Verdict,
 ) -> serde_json::Value {
     let (verdict, why) = match backend {
         BackendKind::Local => (
@@ -220,7 +220,7 @@ pub(crate) async fn dry_run_json(
             Some("the local backend has no pre-flight".to_string()),
         ),
         BackendKind::Slurm => match super::gather_state(slurm).await {
-            Ok(state) => (Some(verdict_of(&state)), None),
+            Ok(state) => (Some(verdict_of(&state).await), None),
             Err(e) => (None, Some(crate::error_chain(&e))),
         },
     };

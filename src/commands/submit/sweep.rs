@@ -82,7 +82,7 @@ pub(super) async fn submit(spec: &JobSpec, opts: &Options<'_>) -> anyhow::Result
         if opts.json {
             let text = script::render(spec, &binary, layout)?;
             let argv = sbatch_argv(&script::sbatch_arguments(spec, layout), &sweep_dir);
-            let json = dry_run_json(&slurm, backend, text, argv, |state| {
+            let json = dry_run_json(&slurm, backend, text, argv, async |state| {
                 crate::commands::verdict_of(spec, state)
             });
             print_json(&json.await)?;
