@@ -877,6 +877,40 @@ fn a_reservation_hidden_from_the_user_is_found_by_test_only() {
     let verdict = &dry["verdict"];
     assert_eq!(verdict["reason"], "ReqNodeNotAvail", "{dry}");
     assert_eq!(verdict["not_checked"], serde_json::json!([]), "{dry}");
+    // A score job of the same size, its own script asked of too.
+    let dir = spec.parent().unwrap();
+    let model = common::fine_tune(dir, &dir.join("inputs/model"));
+    common::write_corpus(&dir.join("news.csv"), 5);
+    let out = fake.yenjob(&[
+        "score",
+        "--backend",
+        "slurm",
+        "--model",
+        model.to_str().unwrap(),
+        "--input",
+        dir.join("news.csv").to_str().unwrap(),
+        "--text-column",
+        "text",
+        "--output",
+        dir.join("scored.csv").to_str().unwrap(),
+        "--partition",
+        "gpu",
+        "--gpus",
+        "1",
+        "--cpus",
+        "1",
+        "--time",
+        "2:00:00",
+        "--dry-run",
+        "--json",
+    ]);
+    let dry: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        panic!(
+            "score --dry-run --json: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert_eq!(dry["verdict"]["reason"], "ReqNodeNotAvail", "{dry}");
 
     // The same cluster where test-only starts it now: no reservation is in its way.
     let now = clock::timestamp(clock::now());

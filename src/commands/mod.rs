@@ -106,49 +106,55 @@ pub fn verdict_of(spec: &JobSpec, state: &ClusterState) -> crate::preflight::Ver
     verdict
 }
 
-/// `verdict_of`, and where the cluster hides the reservations a user may not use
-/// (PrivateData=reservations) but shows the jobs, what `sbatch --test-only`, which sees
-/// them, says of the job's own script, weighed in (`preflight::test_only`). A single job's.
+/// `verdict_of`, with what `sbatch --test-only` says of the reservations hidden from the
+/// user weighed in (`weigh_hidden_reservations`), for a single job.
 pub async fn verdict_asking_slurm(
     slurm: &Slurm,
     spec: &JobSpec,
     state: &ClusterState,
 ) -> crate::preflight::Verdict {
     let mut verdict = verdict_of(spec, state);
+    if spec.sweep.is_none() {
+        // Test-only reads the script's #SBATCH lines alone: the path it would run is moot.
+        let binary = std::env::current_exe().unwrap_or_default();
+        let render = |layout: crate::script::Layout| crate::script::render(spec, &binary, layout);
+        weigh_hidden_reservations(slurm, state, &spec.job, render, &mut verdict).await;
+    }
+    verdict
+}
+
+/// Where the cluster hides the reservations a user may not use (PrivateData=reservations)
+/// but shows the jobs, asks `sbatch --test-only`, which sees them, of the job's own script
+/// (`render`, for a run folder of its own) and weighs its answer into `verdict`
+/// (`preflight::test_only`). A single job's: a sweep's verdict keeps the warning.
+pub async fn weigh_hidden_reservations(
+    slurm: &Slurm,
+    state: &ClusterState,
+    job: &crate::spec::JobTable,
+    render: impl FnOnce(crate::script::Layout) -> Result<String, askama::Error>,
+    verdict: &mut crate::preflight::Verdict,
+) {
     let user = &state.user;
     let ask = state.config.hides_reservations_from(user) && !state.config.hides_jobs_from(user);
-    let Some(now) = state
-        .now
-        .filter(|_| ask && spec.sweep.is_none() && !verdict.never_runs())
-    else {
-        return verdict;
+    let Some(now) = state.now.filter(|_| ask && !verdict.never_runs()) else {
+        return;
     };
     let asked = async {
         let dir = tempfile::tempdir()?;
-        let script = crate::script::render(
-            spec,
-            &std::env::current_exe()?,
-            crate::script::Layout::Job {
-                run_dir: dir.path(),
-            },
-        )?;
+        let script = render(crate::script::Layout::Job {
+            run_dir: dir.path(),
+        })?;
         let path = dir.path().join("job.sbatch");
         std::fs::write(&path, script)?;
-        let options: Vec<String> = spec
-            .job
-            .sbatch_options
-            .iter()
-            .map(|o| o.0.clone())
-            .collect();
+        let options: Vec<String> = job.sbatch_options.iter().map(|o| o.0.clone()).collect();
         anyhow::Ok(slurm.test_only(&options, &path).await?)
     };
     match asked.await {
-        Ok(said) => crate::preflight::test_only::weigh(&mut verdict, &said, now),
+        Ok(said) => crate::preflight::test_only::weigh(verdict, &said, now),
         Err(e) => verdict.not_checked.push(format!(
             "`sbatch --test-only`, asked of the reservations hidden from you, failed: {e:#}"
         )),
     }
-    verdict
 }
 
 /// A spec's `sbatch_options` reach sbatch as written, and the verdict cannot weigh them

@@ -166,7 +166,12 @@ pub async fn run(opts: Options) -> anyhow::Result<i32> {
             let argv = sbatch_argv(&script::job_arguments(&table_job, layout), &run_dir);
             let request = super::request_for(&table_job, 1);
             let mut json = dry_run_json(&slurm, backend, text, argv, async |state| {
-                crate::preflight::assess(&request, state)
+                let mut v = crate::preflight::assess(&request, state);
+                let render = |layout: Layout| {
+                    script::render_job(&table_job, &source, Work::Score, &binary, layout)
+                };
+                super::weigh_hidden_reservations(&slurm, state, &table_job, render, &mut v).await;
+                v
             })
             .await;
             json["score"] = serde_json::to_value(&job)?;
@@ -192,7 +197,11 @@ pub async fn run(opts: Options) -> anyhow::Result<i32> {
         match super::state_for_submission(&slurm).await? {
             Err(why) => no_pre_flight = Some(why),
             Ok(state) => {
-                let v = crate::preflight::assess(&super::request_for(&table_job, 1), &state);
+                let mut v = crate::preflight::assess(&super::request_for(&table_job, 1), &state);
+                let render = |layout: Layout| {
+                    script::render_job(&table_job, &source, Work::Score, &binary, layout)
+                };
+                super::weigh_hidden_reservations(&slurm, &state, &table_job, render, &mut v).await;
                 let Some(v) = allowed(v, opts.json, opts.force)? else {
                     return Ok(2);
                 };
