@@ -421,7 +421,7 @@ impl ClusterState {
                 })
                 .collect::<Option<Vec<Holding>>>()?;
             Some(SeenNode {
-                node: Cow::Owned(node.of_type(t)),
+                node: node_seen_as(node, Some(t)),
                 holding,
                 of_type: Some(t),
             })
@@ -535,6 +535,15 @@ pub(super) struct Need {
 /// that type, where the node has GPUs of other types too; `None` where all its GPUs count.
 pub(super) fn counted_type<'t>(gpu_type: Option<&'t str>, node: &NodeRow) -> Option<&'t str> {
     gpu_type.filter(|t| node.gpu_types.keys().any(|k| k != t))
+}
+
+/// `node` as a job sees it where only GPUs of `of_type` count (`counted_type`): those alone
+/// are its GPUs (`NodeRow::of_type`); the node itself where all count.
+pub(super) fn node_seen_as<'n>(node: &'n NodeRow, of_type: Option<&str>) -> Cow<'n, NodeRow> {
+    match of_type {
+        Some(t) => Cow::Owned(node.of_type(t)),
+        None => Cow::Borrowed(node),
+    }
 }
 
 /// The GPUs `job` holds that count: all of them, or with `of_type` those of that type;

@@ -8,7 +8,9 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 
 use super::{ExpectedStart, QueuedAhead};
-use crate::preflight::queue_ahead::{Holding, LetIn, Need, counted_type, fits, gpus_held};
+use crate::preflight::queue_ahead::{
+    Holding, LetIn, Need, counted_type, fits, gpus_held, node_seen_as,
+};
 use crate::preflight::reserved::Kept;
 use crate::preflight::{ClusterState, Request, oversubscribe, usage};
 use crate::slurm::hostlist;
@@ -281,10 +283,7 @@ impl<'a> Weighed<'a> {
         let seen: Vec<Cow<NodeRow>> = nodes
             .iter()
             .zip(&of_type)
-            .map(|(&n, of_type)| match of_type {
-                Some(t) => Cow::Owned(n.of_type(t)),
-                None => Cow::Borrowed(n),
-            })
+            .map(|(&n, &of_type)| node_seen_as(n, of_type))
             .collect();
         let need = seen
             .iter()
