@@ -147,12 +147,11 @@ impl FakeSlurm {
         // nothing else: a submission here is a call no capture answers.
         let d = self.dir.display();
         let sbatch = format!(
-            "#!/bin/bash
-             d='{d}'
-             if [ \"$1\" != --test-only ]; then echo \"sbatch $*\" >> \"$d/unexpected-calls\"; exit 64; fi
-             cat \"$d/out/test-only.txt\" >&2
-             grep -q ' to start at ' \"$d/out/test-only.txt\"
-"
+            "#!/bin/bash\n\
+             d='{d}'\n\
+             if [ \"$1\" != --test-only ]; then echo \"sbatch $*\" >> \"$d/unexpected-calls\"; exit 64; fi\n\
+             cat \"$d/out/test-only.txt\" >&2\n\
+             grep -q ' to start at ' \"$d/out/test-only.txt\"\n"
         );
         let path = bin.join("sbatch");
         std::fs::write(&path, sbatch).unwrap();
