@@ -159,8 +159,10 @@ request_as_user() {
 # --test-only's "Job N to start at TIME using C processors on nodes X in partition P", or why
 # it would refuse it. It weighs neither the jobs queued ahead nor the QOS and association
 # limits.
+# With BEGIN set (minutes), asked with --begin=now+SECONDS: whether it could start then.
 test_only() {
   request_as_user "$@"
+  [ -n "${BEGIN:-}" ] && ARGS+=("--begin=now+$((BEGIN * 60))")
   { "${AS[@]}" sbatch --test-only -J yj-request -o /dev/null "${ARGS[@]}" --wrap 'sleep 600' 2>&1 || true; } |
     tr '\n' ' ' | sed 's/ *$//'
   echo
@@ -297,7 +299,7 @@ assoc_limits() {
 waits_for_nodes() {
   case "$1" in
     "pending|Resources" | "pending|Priority" | "pending|Nodes required for job are DOWN, DRAINED or reserved"*) return 0 ;;
-    "array|"*"|Resources" | "array|"*"|Priority") return 0 ;;
+    "array|"*"|Resources" | "array|"*"|Priority" | "array|0|ReqNodeNotAvail, "*) return 0 ;;
     "pending|ReqNodeNotAvail, UnavailableNodes:"*) [[ -z $(sinfo -h -t drain,down -o %N) ]] ;;
     "pending|ReqNodeNotAvail, "*) return 0 ;;
     *) return 1 ;;
@@ -318,7 +320,8 @@ waits_for_nodes() {
 # limit, deleted after the scenario), newqos:NAME:KEY=VALUE (a QOS with that limit, made for
 # the scenario and deleted after it), private:WHAT (slurm.conf's PrivateData=WHAT for the
 # scenario, and what yenjob reads read as the request's user, who then sees only what it lets
-# them)
+# them), begin:MIN (also test-only-begin-MIN.txt, what `sbatch --test-only --begin=now+MIN
+# minutes` said: whether it could start then)
 scenario() {
   local shape=$1 name=$2 holders=$3 request=$4 special=${5:-}
   # ONLY=REGEX captures just the scenarios whose SHAPE-NAME matches.
@@ -391,6 +394,10 @@ scenario() {
   snapshot "$d" "$user" $read_as
   # shellcheck disable=SC2086
   test_only $request > "$d/test-only.txt"
+  for what in $special; do
+    # shellcheck disable=SC2086
+    [[ "$what" == begin:* ]] && BEGIN=${what#begin:} test_only $request > "$d/test-only-${what/:/-}.txt"
+  done
   # shellcheck disable=SC2086
   outcome $request > "$d/slurm.txt"
   waits_for_nodes "$(cat "$d/slurm.txt")" && planned_start "$(cat "$d/slurm.txt")" > "$d/planned.txt"
@@ -463,6 +470,10 @@ scenario plain private-account-jobs-hidden "$R gpus=1" "user=nobody $R gpus=1" "
 scenario plain private-usage-account-jobs-hidden "$R gpus=1" "user=nobody $R gpus=1" "account:GrpJobs=1 private:jobs,usage"
 # PrivateData=reservations: a maintenance window ahead is not shown to nobody.
 scenario plain private-reservations-maint-ahead "" "user=nobody partition=gpu gpus=1 cpus=1 time=2:00:00" "maint:60:60 private:reservations"
+# ...the same arrays: test-only asked when the second task is expected (--begin) finds the
+# window; asked now, it finds it in the way of the first, and then none in the second's.
+scenario plain private-reservations-maint-array-next-task "" "user=nobody partition=gpu gpus=1 cpus=2 time=40:00 tasks=2" "maint:60:60 private:reservations begin:40"
+scenario plain private-reservations-maint-array-waits "" "user=nobody partition=gpu gpus=1 cpus=2 time=1:30:00 tasks=2" "maint:60:60 private:reservations begin:210"
 # Root's job waits for the node queued ahead, hidden: held up (Priority), or backfilled.
 scenario plain private-queue-ahead-held-up "partition=normal cpus=1 time=10:00; partition=gpu gpus=1 cpus=2 time=10:00" "user=nobody $R gpus=1 settle=40" private:jobs
 scenario plain private-queue-ahead-backfilled "partition=normal cpus=1 time=10:00; partition=gpu gpus=1 cpus=2 time=10:00" "user=nobody partition=gpu gpus=1 cpus=1 time=5:00 settle=40" private:jobs
@@ -551,6 +562,13 @@ scenario plain maint-now "" "$R gpus=1" maint:0:60
 scenario plain maint-ahead-and-jobs-per-user "$R gpus=1; $R gpus=1" "partition=gpu gpus=1 cpus=1 time=2:00:00" maint:60:60
 scenario plain maint-ahead-and-gpus-per-user "$R gpus=3" "partition=gpu gpus=2 cpus=1 time=2:00:00" maint:60:60
 scenario plain maint-ahead-node-busy "partition=normal cpus=2 time=10:00" "partition=gpu gpus=1 cpus=1 time=2:00:00" maint:60:60
+# An array's tasks of the node's CPUs around a maintenance window in an hour: the second of
+# 40 minutes would run into it and is planned at its end; tasks of 90 minutes all wait for it.
+scenario plain maint-ahead-array-next-task-after-it "" "partition=gpu gpus=1 cpus=2 time=40:00 tasks=2" maint:60:60
+scenario plain maint-ahead-array-waits-for-it "" "partition=gpu gpus=1 cpus=2 time=1:30:00 tasks=2" maint:60:60
+# Run out, in minutes: backfill plans the waiting task when the first ends, into the window
+# (planned.txt), and the scheduler starts it when the window ends (starts.txt).
+scenario plain maint-soon-array-next-task-runs-after-it "" "partition=gpu gpus=1 cpus=2 time=2:00 tasks=2" "maint:3:3 starts"
 scenario plain reserved-ahead-job-runs-into-it "" "partition=gpu gpus=1 cpus=1 time=2:00:00" reserved:60:60
 scenario plain reserved-now "" "$R gpus=1" reserved:0:60
 scenario plain in-reservation-now "" "$R gpus=1 reservation=yj-lab" lab:0:60

@@ -2510,8 +2510,8 @@ fn verdict_as_nobody(env: &Env, spec: &Path) -> serde_json::Value {
         .unwrap_or_else(|_| panic!("check as nobody: {}", String::from_utf8_lossy(&out.stderr)))
 }
 
-/// The same request sbatch'd as nobody: its state and reason once the scheduler has one.
-fn slurm_does_as_nobody(options: &[&str]) -> (String, String) {
+/// `sbatch OPTIONS --wrap 'sleep 600'` as nobody: the job's id.
+fn sbatch_as_nobody(options: &[&str]) -> String {
     let out = Std::new("runuser")
         .args([
             "-u",
@@ -2527,7 +2527,12 @@ fn slurm_does_as_nobody(options: &[&str]) -> (String, String) {
         .args(["--wrap", "sleep 600"])
         .output()
         .unwrap();
-    let id = common::stdout_of_success(&out).trim().to_string();
+    common::stdout_of_success(&out).trim().to_string()
+}
+
+/// The same request sbatch'd as nobody: its state and reason once the scheduler has one.
+fn slurm_does_as_nobody(options: &[&str]) -> (String, String) {
+    let id = sbatch_as_nobody(options);
     wait_for(
         &id,
         |s, r| s == "RUNNING" || (s == "PENDING" && r != "None" && r != "PartitionConfig"),
@@ -2585,6 +2590,117 @@ fn a_reservation_hidden_from_the_user_is_weighed_through_test_only() {
     assert_eq!(v["outcome"], "starts_now", "{v}");
     assert_eq!(v["not_checked"], serde_json::json!([]), "{v}");
     assert!(v["facts"].to_string().contains("none is in its way"), "{v}");
+    drop(maintenance);
+}
+
+/// A sweep's tasks start in waves; under PrivateData=reservations `check` asks `sbatch
+/// --test-only --begin` of each. Live, as nobody, with a maintenance window in an hour for an
+/// hour, tasks of the node's CPUs (one at a time) for 40 minutes: the first starts now, as
+/// Slurm starts it, and the second, which would run into the window, is expected at its end
+/// (as root reads it); tasks of 90 minutes all wait for the window (ReqNodeNotAvail, as Slurm
+/// says).
+#[test]
+#[ignore = "needs a Slurm cluster: scripts/cluster-start.sh"]
+fn a_sweeps_tasks_a_hidden_reservation_holds_up_are_expected_after_it() {
+    let env = Env::new();
+    let maintenance = Reserve::maintenance_in_an_hour();
+    private_data(Some("reservations"));
+    let _private = PrivateReservations;
+    let cpus = node_cpus();
+    let sweep = |name: &str, time: &str| {
+        let job = format!("gpus = 1\ncpus = {cpus}\ntime = \"{time}\"");
+        let spec = env.spec(name, &job, 1);
+        let mut text = std::fs::read_to_string(&spec).unwrap();
+        text.push_str(&format!("\n[sweep]\n{}", seeds(2)));
+        std::fs::write(&spec, text).unwrap();
+        spec
+    };
+    // The same array sbatch'd as nobody: each task's (id, state, reason) once the
+    // scheduler has looked at them.
+    let as_nobody = |time: &str| {
+        // --gres, as yenjob's script asks (with --gpus, Slurm 22.05 says a task that waits
+        // for CPUs waits on QOSMaxGRESPerUser).
+        let cpus = format!("-c{cpus}");
+        let options = [
+            "-p",
+            "gpu",
+            "--gres=gpu:1",
+            &cpus,
+            "-t",
+            time,
+            "--array=0-1",
+        ];
+        let id = sbatch_as_nobody(&options);
+        let settled = |tasks: &[(String, String, String)]| {
+            tasks.iter().all(|(_, state, reason)| {
+                state == "RUNNING" || (reason != "None" && !reason.is_empty())
+            })
+        };
+        wait_for_tasks(&id, settled, 10)
+    };
+    let at = |v: &serde_json::Value, text: &serde_json::Value| {
+        let text = text.as_str().unwrap_or_else(|| panic!("{v}"));
+        yenjob::slurm::clock::parse_timestamp(text).unwrap()
+    };
+
+    let v = verdict_as_nobody(&env, &sweep("hidden-maint-sweep", "40:00"));
+    assert_eq!(v["outcome"], "starts_now", "{v}");
+    assert_eq!(v["array"]["start_now"], 1, "{v}");
+    assert_eq!(v["not_checked"], serde_json::json!([]), "{v}");
+    assert!(
+        v["facts"]
+            .to_string()
+            .contains("keeps the nodes before the tasks expected then would end"),
+        "{v}"
+    );
+    // Root sees the window nobody does: the task is expected when it ends.
+    let out = Std::new("scontrol")
+        .args(["show", "reservation", "yj-test-maint", "-o"])
+        .output()
+        .unwrap();
+    let window = common::stdout_of_success(&out);
+    let window_ends = window
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("EndTime="))
+        .and_then(yenjob::slurm::clock::parse_timestamp)
+        .unwrap_or_else(|| panic!("{window}"));
+    let expected = at(&v, &v["array"]["timeline"]["next_start"]);
+    assert!((expected - window_ends).abs() <= 60, "{window}: {v}");
+    // Slurm starts the first task; its backfill plans the second when the first ends, into
+    // the window (captured, and run out in `plain-maint-soon-array-next-task-runs-after-it`,
+    // where it started when the window ended).
+    let did = as_nobody("40:00");
+    let running = did
+        .iter()
+        .filter(|(_, state, _)| state == "RUNNING")
+        .count();
+    assert_eq!((did.len(), running), (2, 1), "{did:?}");
+    cancel_all();
+
+    let v = verdict_as_nobody(&env, &sweep("hidden-maint-sweep-long", "1:30:00"));
+    assert_eq!(
+        (&v["outcome"], &v["reason"]),
+        (&"pends".into(), &"ReqNodeNotAvail".into()),
+        "{v}"
+    );
+    assert_eq!(v["array"]["start_now"], 0, "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("none of the 2 tasks starts now: a reservation not shown to you"),
+        "{v}"
+    );
+    let first = at(&v, &v["array"]["timeline"]["next_start"]);
+    assert!((first - window_ends).abs() <= 60, "{window}: {v}");
+    let did = as_nobody("1:30:00");
+    assert_eq!(did.len(), 2, "{did:?}");
+    assert!(
+        did.iter()
+            .all(|(_, state, reason)| state == "PENDING" && reason.starts_with("ReqNodeNotAvail")),
+        "{did:?}"
+    );
+    cancel_all();
     drop(maintenance);
 }
 

@@ -98,9 +98,17 @@ impl FakeSlurm {
             .and_then(|t| clock::parse_timestamp(&t));
         let shift = then.map_or(0, |then| clock::now() - then);
         let stamp = regex::Regex::new(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d").unwrap();
-        // `sbatch --test-only` prints what it printed when captured (on stderr).
-        let answered = calls(&user).into_iter().map(|(_, _, file)| file);
-        for file in answered.chain(["test-only.txt"]) {
+        // `sbatch --test-only` prints what it printed when captured (on stderr), and with
+        // `--begin=now+SECONDS` what it printed asked so (`test-only-begin-MINUTES.txt`).
+        let answered = calls(&user)
+            .into_iter()
+            .map(|(_, _, file)| file.to_string());
+        let begins = std::fs::read_dir(fixture)
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|name| name.starts_with("test-only-begin-"));
+        for file in answered.chain(["test-only.txt".to_string()]).chain(begins) {
+            let file = file.as_str();
             // Captures made before yenjob read a file have none: the call prints nothing.
             let text = std::fs::read_to_string(fixture.join(file)).unwrap_or_default();
             let moved = stamp.replace_all(&text, |c: &regex::Captures| {
@@ -143,15 +151,20 @@ impl FakeSlurm {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
         }
-        // sbatch answers `--test-only` as it did when captured (a refusal exits 1), and
-        // nothing else: a submission here is a call no capture answers.
+        // sbatch answers `--test-only` as it did when captured (a refusal exits 1), asked
+        // with `--begin` within two minutes of a capture's, and nothing else: a submission, or a begin no capture
+        // asked, is a call no capture answers.
         let d = self.dir.display();
         let sbatch = format!(
             "#!/bin/bash\n\
              d='{d}'\n\
              if [ \"$1\" != --test-only ]; then echo \"sbatch $*\" >> \"$d/unexpected-calls\"; exit 64; fi\n\
-             cat \"$d/out/test-only.txt\" >&2\n\
-             grep -q ' to start at ' \"$d/out/test-only.txt\"\n"
+             file=test-only.txt\n\
+             for a in \"$@\"; do case $a in --begin=now+*) s=${{a#--begin=now+}}; file=none\n\
+               for f in \"$d\"/out/test-only-begin-*.txt; do m=${{f##*-}}; m=${{m%.txt}}; (( m * 60 - s <= 120 && s - m * 60 <= 120 )) && file=${{f##*/}}; done ;; esac; done\n\
+             if [ ! -e \"$d/out/$file\" ]; then echo \"sbatch $*\" >> \"$d/unexpected-calls\"; echo \"fake sbatch: no captured $file\" >&2; exit 64; fi\n\
+             cat \"$d/out/$file\" >&2\n\
+             grep -q ' to start at ' \"$d/out/$file\"\n"
         );
         let path = bin.join("sbatch");
         std::fs::write(&path, sbatch).unwrap();
@@ -306,15 +319,16 @@ fn inputs(dir: &Path) -> PathBuf {
 fn agrees(v: &serde_json::Value, slurm: &str, throttled: bool) -> bool {
     let (what, detail) = slurm.split_once('|').unwrap_or((slurm, ""));
     let reason = v["reason"].as_str().unwrap_or("-");
+    // squeue says `ReqNodeNotAvail, UnavailableNodes:yj1` where the code is its first word.
+    let same_reason = |code: &str, squeue: &str| {
+        squeue == code
+            || (code == "ReqNodeNotAvail"
+                && (squeue.starts_with(code)
+                    || squeue.starts_with("Nodes required for job are DOWN, DRAINED")))
+    };
     match (what, v["outcome"].as_str().unwrap_or("")) {
         ("running", "starts_now") => true,
-        // squeue says `ReqNodeNotAvail, UnavailableNodes:yj1` where the code is its first word.
-        ("pending", "pends") => {
-            detail == reason
-                || (reason == "ReqNodeNotAvail"
-                    && (detail.starts_with(reason)
-                        || detail.starts_with("Nodes required for job are DOWN, DRAINED")))
-        }
+        ("pending", "pends") => same_reason(reason, detail),
         // The capture script joined sbatch's lines with spaces.
         ("rejected", "rejected") => {
             let stderr = detail.replace(" sbatch: error: ", "\nsbatch: error: ");
@@ -328,7 +342,8 @@ fn agrees(v: &serde_json::Value, slurm: &str, throttled: bool) -> bool {
             let reason = plan["wait_reason"].as_str().unwrap_or("-");
             let throttled_here = !throttled && reason == "JobArrayTaskLimit";
             let started = plan["start_now"].as_u64().map(|n| n.to_string());
-            started.as_deref() == Some(running) && (reason == waits_for || throttled_here)
+            started.as_deref() == Some(running)
+                && (same_reason(reason, waits_for) || throttled_here)
         }
         _ => false,
     }
@@ -836,6 +851,63 @@ fn what_private_data_refuses_is_named_and_submit_goes_on_without_a_verdict() {
             "{captured}: {v}"
         );
     }
+}
+
+/// A sweep's tasks under PrivateData=reservations: test-only is asked of each wave of them,
+/// with `--begin` where a wave starts later. Played back as captured: the second task of 40
+/// minutes, expected when the first ends, would run into the hidden window and is expected at
+/// its end; tasks of 90 minutes all wait for it (Slurm: ReqNodeNotAvail), and the second is
+/// asked of when it would follow the first, where test-only finds room. Regression: a sweep
+/// kept the warning alone, and its timeline ran through the window.
+#[test]
+fn a_sweeps_tasks_a_hidden_reservation_holds_up_are_found_by_test_only() {
+    let in_minutes = |v: &serde_json::Value, field: &str| {
+        let text = v["array"]["timeline"][field]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {field}: {v}"));
+        (clock::parse_timestamp(text).unwrap() - clock::now()) / 60
+    };
+    let (_tmp, fake, spec) = played_back("plain-private-reservations-maint-array-next-task");
+    let v = check_json(&fake, &spec);
+    assert_eq!(v["outcome"], "starts_now", "{v}");
+    assert_eq!(v["array"]["start_now"], 1, "{v}");
+    assert_eq!(v["not_checked"], serde_json::json!([]), "{v}");
+    assert!(
+        v["facts"]
+            .to_string()
+            .contains("keeps the nodes before the tasks expected then would end"),
+        "{v}"
+    );
+    assert!((118..=120).contains(&in_minutes(&v, "next_start")), "{v}");
+    assert_eq!(fake.unexpected_calls(), "");
+
+    let (_tmp, fake, spec) = played_back("plain-private-reservations-maint-array-waits");
+    let v = check_json(&fake, &spec);
+    assert_eq!(
+        (&v["outcome"], &v["reason"]),
+        (&"pends".into(), &"ReqNodeNotAvail".into()),
+        "{v}"
+    );
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("none of the 2 tasks starts now: a reservation not shown to you"),
+        "{v}"
+    );
+    assert_eq!(v["not_checked"], serde_json::json!([]), "{v}");
+    assert!((118..=120).contains(&in_minutes(&v, "next_start")), "{v}");
+    assert!((208..=210).contains(&in_minutes(&v, "last_start")), "{v}");
+    assert_eq!(fake.unexpected_calls(), "");
+    // `submit --dry-run --json` of the sweep gives the verdict submit would.
+    let out = fake.yenjob(&["submit", "--dry-run", "--json", spec.to_str().unwrap()]);
+    let dry: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        panic!(
+            "submit --dry-run --json: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert_eq!(dry["verdict"]["reason"], "ReqNodeNotAvail", "{dry}");
 }
 
 /// Under PrivateData=reservations, with the jobs shown, `sbatch --test-only` (which sees the

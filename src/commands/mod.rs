@@ -107,54 +107,110 @@ pub fn verdict_of(spec: &JobSpec, state: &ClusterState) -> crate::preflight::Ver
 }
 
 /// `verdict_of`, with what `sbatch --test-only` says of the reservations hidden from the
-/// user weighed in (`weigh_hidden_reservations`), for a single job.
+/// user weighed in (`weigh_hidden_reservations`); a sweep's is asked of one task's script
+/// (its tasks differ in `[train]` alone).
 pub async fn verdict_asking_slurm(
     slurm: &Slurm,
     spec: &JobSpec,
     state: &ClusterState,
 ) -> crate::preflight::Verdict {
     let mut verdict = verdict_of(spec, state);
-    if spec.sweep.is_none() {
-        // Test-only reads the script's #SBATCH lines alone: the path it would run is moot.
-        let binary = std::env::current_exe().unwrap_or_default();
-        let render = |layout: crate::script::Layout| crate::script::render(spec, &binary, layout);
-        weigh_hidden_reservations(slurm, state, &spec.job, render, &mut verdict).await;
+    if !asks_test_only(state, &verdict) {
+        return verdict;
     }
+    let task = match spec.sweep.as_ref().map(|_| spec.task(0)) {
+        None => None,
+        Some(Ok(first)) => Some(first),
+        Some(Err(e)) => {
+            verdict.not_checked.push(format!(
+                "`sbatch --test-only` was not asked of the reservations hidden from you: {e}"
+            ));
+            return verdict;
+        }
+    };
+    let one = task.as_ref().unwrap_or(spec);
+    // Test-only reads the script's #SBATCH lines alone: the path it would run is moot.
+    let binary = std::env::current_exe().unwrap_or_default();
+    let render = |layout: crate::script::Layout| crate::script::render(one, &binary, layout);
+    let request = request_of(spec);
+    weigh_hidden_reservations(slurm, state, &request, &one.job, render, &mut verdict).await;
     verdict
 }
 
 /// Where the cluster hides the reservations a user may not use (PrivateData=reservations)
 /// but shows the jobs, asks `sbatch --test-only`, which sees them, of the job's own script
-/// (`render`, for a run folder of its own) and weighs its answer into `verdict`
-/// (`preflight::test_only`). A single job's: a sweep's verdict keeps the warning.
+/// (`render`, for a run folder of its own) when the verdict expects it to start
+/// (`ask_about_hidden_reservations`).
 pub async fn weigh_hidden_reservations(
     slurm: &Slurm,
     state: &ClusterState,
+    request: &Request,
     job: &crate::spec::JobTable,
     render: impl FnOnce(crate::script::Layout) -> Result<String, askama::Error>,
     verdict: &mut crate::preflight::Verdict,
 ) {
+    if !asks_test_only(state, verdict) {
+        return;
+    }
+    let dir = match tempfile::tempdir() {
+        Ok(dir) => dir,
+        Err(e) => {
+            verdict.not_checked.push(format!(
+                "`sbatch --test-only` was not asked of the reservations hidden from you: no folder for its script: {e}"
+            ));
+            return;
+        }
+    };
+    let path = dir.path().join("job.sbatch");
+    let written = render(crate::script::Layout::Job {
+        run_dir: dir.path(),
+    })
+    .map_err(anyhow::Error::from)
+    .and_then(|script| Ok(std::fs::write(&path, script)?));
+    if let Err(e) = written {
+        verdict.not_checked.push(format!(
+            "`sbatch --test-only` was not asked of the reservations hidden from you: {e:#}"
+        ));
+        return;
+    }
+    let options: Vec<String> = job.sbatch_options.iter().map(|o| o.0.clone()).collect();
+    ask_about_hidden_reservations(slurm, state, request, &options, &path, verdict).await;
+}
+
+/// Whether `sbatch --test-only` is asked of a verdict: where the cluster hides the
+/// reservations a user may not use but shows the jobs, of a job that may run.
+fn asks_test_only(state: &ClusterState, verdict: &crate::preflight::Verdict) -> bool {
     let user = &state.user;
-    let ask = state.config.hides_reservations_from(user) && !state.config.hides_jobs_from(user);
-    let Some(now) = state.now.filter(|_| ask && !verdict.never_runs()) else {
+    state.config.hides_reservations_from(user)
+        && !state.config.hides_jobs_from(user)
+        && state.now.is_some()
+        && !verdict.never_runs()
+}
+
+/// Asks `sbatch --test-only OPTIONS --begin=now+SECONDS SCRIPT` at each start the verdict
+/// expects (each wave of an array's tasks, asked of as one task: `options` without
+/// `--array`) and weighs the answers into `verdict` (`preflight::test_only`), where
+/// `asks_test_only`.
+pub async fn ask_about_hidden_reservations(
+    slurm: &Slurm,
+    state: &ClusterState,
+    request: &Request,
+    options: &[String],
+    script: &Path,
+    verdict: &mut crate::preflight::Verdict,
+) {
+    let Some(now) = state.now.filter(|_| asks_test_only(state, verdict)) else {
         return;
     };
-    let asked = async {
-        let dir = tempfile::tempdir()?;
-        let script = render(crate::script::Layout::Job {
-            run_dir: dir.path(),
-        })?;
-        let path = dir.path().join("job.sbatch");
-        std::fs::write(&path, script)?;
-        let options: Vec<String> = job.sbatch_options.iter().map(|o| o.0.clone()).collect();
-        anyhow::Ok(slurm.test_only(&options, &path).await?)
+    let ask = async |at: i64| {
+        let mut options = options.to_vec();
+        // Slurm's own clock reads `now`: no time zone to get wrong.
+        if at > now {
+            options.push(format!("--begin=now+{}", at - now));
+        }
+        slurm.test_only(&options, script).await
     };
-    match asked.await {
-        Ok(said) => crate::preflight::test_only::weigh(verdict, &said, now),
-        Err(e) => verdict.not_checked.push(format!(
-            "`sbatch --test-only`, asked of the reservations hidden from you, failed: {e:#}"
-        )),
-    }
+    crate::preflight::test_only::weigh(verdict, request, state, ask).await;
 }
 
 /// A spec's `sbatch_options` reach sbatch as written, and the verdict cannot weigh them

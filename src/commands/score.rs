@@ -170,7 +170,10 @@ pub async fn run(opts: Options) -> anyhow::Result<i32> {
                 let render = |layout: Layout| {
                     script::render_job(&table_job, &source, Work::Score, &binary, layout)
                 };
-                super::weigh_hidden_reservations(&slurm, state, &table_job, render, &mut v).await;
+                super::weigh_hidden_reservations(
+                    &slurm, state, &request, &table_job, render, &mut v,
+                )
+                .await;
                 v
             })
             .await;
@@ -197,11 +200,15 @@ pub async fn run(opts: Options) -> anyhow::Result<i32> {
         match super::state_for_submission(&slurm).await? {
             Err(why) => no_pre_flight = Some(why),
             Ok(state) => {
-                let mut v = crate::preflight::assess(&super::request_for(&table_job, 1), &state);
+                let request = super::request_for(&table_job, 1);
+                let mut v = crate::preflight::assess(&request, &state);
                 let render = |layout: Layout| {
                     script::render_job(&table_job, &source, Work::Score, &binary, layout)
                 };
-                super::weigh_hidden_reservations(&slurm, &state, &table_job, render, &mut v).await;
+                super::weigh_hidden_reservations(
+                    &slurm, &state, &request, &table_job, render, &mut v,
+                )
+                .await;
                 let Some(v) = allowed(v, opts.json, opts.force)? else {
                     return Ok(2);
                 };

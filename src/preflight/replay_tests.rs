@@ -167,10 +167,13 @@ fn agrees(v: &Verdict, slurm: &str) -> bool {
         ("array", _, _) => {
             let (running, reason) = detail.split_once('|').unwrap_or((detail, "-"));
             let Some(plan) = &v.array else { return false };
-            let waits_for = plan.wait_reason.map(|r| r.code()).unwrap_or("-");
+            let waits_for = match plan.wait_reason {
+                Some(r) => r.is_squeue_reason(reason),
+                None => reason == "-",
+            };
             // Where none starts, the headline names the same reason.
             let headline = plan.start_now > 0 || v.reason == plan.wait_reason;
-            plan.start_now.to_string() == running && waits_for == reason && headline
+            plan.start_now.to_string() == running && waits_for && headline
         }
         _ => false,
     }
@@ -184,6 +187,8 @@ fn agrees(v: &Verdict, slurm: &str) -> bool {
 const HIDDEN_DECIDES: &[&str] = &[
     "plain-private-queue-ahead-held-up",
     "plain-private-reservations-maint-ahead",
+    "plain-private-reservations-maint-array-next-task",
+    "plain-private-reservations-maint-array-waits",
 ];
 
 #[test]
@@ -377,7 +382,14 @@ fn expected_starts_are_when_slurm_plans_them() {
 fn an_arrays_last_task_starts_when_slurm_plans_it() {
     const SIDE_BY_SIDE: &[&str] = &["plain-array-behind-queued", "plain-array-side-by-side"];
     let mut compared = 0;
-    for s in scenarios().into_iter().filter(|s| s.request.tasks > 1) {
+    let planned_right = |s: &Scenario| {
+        !HIDDEN_DECIDES.contains(&s.name.as_str())
+            && !PLANNED_INTO_A_RESERVATION.contains(&s.name.as_str())
+    };
+    for s in scenarios()
+        .into_iter()
+        .filter(|s| s.request.tasks > 1 && planned_right(s))
+    {
         let Some((plan_at, _)) = s.planned.as_deref().and_then(planned_start) else {
             continue;
         };
@@ -402,6 +414,35 @@ fn an_arrays_last_task_starts_when_slurm_plans_it() {
         compared += 1;
     }
     assert!(compared >= 4, "only {compared} arrays compared");
+}
+
+/// Backfill's plan of an array's waiting tasks, one record to it, runs into a reservation
+/// ahead: it planned the second task when the first ends (40 minutes), through a maintenance
+/// window an hour ahead (`plain-maint-ahead-array-next-task-after-it`). Run out in minutes
+/// (`plain-maint-soon-array-next-task-runs-after-it`: tasks of 2 minutes, a window from 3 to
+/// 6), the second task waited past backfill's plan and started when the window ended, as the
+/// timeline expects (`an_arrays_tasks_start_when_its_timeline_expects`).
+const PLANNED_INTO_A_RESERVATION: &[&str] = &[
+    "plain-maint-ahead-array-next-task-after-it",
+    "plain-maint-soon-array-next-task-runs-after-it",
+];
+
+#[test]
+fn an_arrays_task_that_would_run_into_a_reservation_waits_for_its_end() {
+    for name in PLANNED_INTO_A_RESERVATION {
+        let s = load(&Path::new(FIXTURES).join(name));
+        let (plan_at, _) = s.planned.as_deref().and_then(planned_start).unwrap();
+        let window_ends = s.state.reservations[0].end.unwrap();
+        let v = s.verdict();
+        let timeline = v.array.as_ref().and_then(|a| a.timeline.as_ref());
+        let last = timeline.and_then(|t| t.last_start).unwrap();
+        assert!(
+            (last - window_ends).abs() <= 60 && plan_at < last,
+            "{name}: {}; backfill planned {:?}",
+            timeline.map(|t| t.sentence()).unwrap_or_default(),
+            s.planned
+        );
+    }
 }
 
 /// Where an array was run out to its end (short time limits, special `starts`), its timeline
@@ -783,6 +824,11 @@ fn each_verdict_names_the_code_and_numbers() {
         ("plain-beside-core-reservation-used", "", false, &["room for 1 GPU and 1 CPU"]),
         ("plain-maint-ahead-and-gpus-per-user", "ReqNodeNotAvail", false, &["maintenance"]),
         ("plain-maint-ahead-node-busy", "ReqNodeNotAvail", false, &["maintenance", "expected to start by 15:13 (in 1 h 59 min) on localhost, when job 2912 reaches its time limit and reservation yj-maint ends"]),
+        // An array's tasks around the window: the second of 40 minutes after it, and tasks of
+        // 90 minutes all wait for it (`an_arrays_task_that_would_run_into_a_reservation_...`).
+        ("plain-maint-ahead-array-next-task-after-it", "", false, &["1 of 2 tasks start now; the other 1 wait (Resources)", "the waiting task is expected to start by 16:49 (in 1 h 59 min), and all 2 have ended by 17:29 (in 2 h 39 min)"]),
+        ("plain-maint-soon-array-next-task-runs-after-it", "", false, &["1 of 2 tasks start now; the other 1 wait (Resources)", "the waiting task is expected to start by 15:10 (in 5 min), and all 2 have ended by 15:12 (in 7 min)"]),
+        ("plain-maint-ahead-array-waits-for-it", "ReqNodeNotAvail", false, &["none of the 2 tasks starts now: the nodes of partition gpu that are up are kept for maintenance (reservation yj-maint) from 15:50 (in 59 min)", "the first task is expected to start by 16:50 (in 1 h 59 min), the last by 18:20 (in 3 h 29 min), and all 2 have ended by 19:50 (in 4 h 59 min)"]),
         ("plain-reserved-ahead-job-runs-into-it", "ReqNodeNotAvail", false, &["kept for reservation yj-other from"]),
         // A job that asks for a reservation (`reservation` in [job]).
         ("plain-in-reservation-now", "", false, &["room for 1 GPU"]),
@@ -972,6 +1018,8 @@ fn each_verdict_names_the_code_and_numbers() {
         // PrivateData=reservations: the maintenance window is not shown (Slurm said
         // ReqNodeNotAvail), and the verdict says so (`hidden_reservations_are_named`).
         ("plain-private-reservations-maint-ahead", "", false, &["partition gpu has room for 1 GPU and 1 CPU now"]),
+        ("plain-private-reservations-maint-array-next-task", "", false, &["1 of 2 tasks start now; the other 1 wait (Resources)"]),
+        ("plain-private-reservations-maint-array-waits", "", false, &["1 of 2 tasks start now; the other 1 wait (Resources)"]),
         // PrivateData=usage too: the account's own count is not shown, its jobs' under each
         // QOS are (`account_counts_...`).
         ("plain-private-usage-account-jobs-hidden", "AssocGrpJobsLimit", false, &["the users of account yenlab run 1 job (1 not shown to you) together, and it allows 1 at once"]),

@@ -76,6 +76,13 @@ impl ClusterState {
             .find(|r| self.in_the_way(r, req) && self.kept(r, node) == Kept::WholeNode)
     }
 
+    /// Whether a reservation that ends keeps `req` off a node that is up, so that it waits
+    /// for it (ReqNodeNotAvail) and is planned around it.
+    pub fn waits_for_a_reservation(&self, req: &Request) -> bool {
+        self.nodes_for(req)
+            .any(|n| n.is_up() && self.reservation_in_the_way(n, req).is_some())
+    }
+
     /// Whether `node` can take `req` now: up, in the job's reservation if it asks for one,
     /// and no other reservation of the whole node in the way. sinfo says `reserved` of an
     /// idle node with any active reservation, of some of its cores too, so a reserved node is

@@ -1,59 +1,152 @@
 //! Where PrivateData=reservations hides the reservations a user may not use, `sbatch
 //! --test-only` still sees them: Slurm's will-run test weighs the running jobs and every
-//! reservation (no job queued, no limit). Where the jobs are shown, a start it gives later
-//! than the verdict's can only be a hidden reservation in the way (captured as `nobody`:
+//! reservation (no job queued, no limit). Asked with `--begin` at the start the verdict
+//! expects, it says whether the job can start then; where the jobs are shown, a later start
+//! can only be a hidden reservation in the way (captured as `nobody`:
 //! `plain-private-reservations-maint-ahead`, where it said two hours, the end of the
-//! maintenance window, and Slurm said `ReqNodeNotAvail, Reserved for maintenance`).
+//! maintenance window, and Slurm said `ReqNodeNotAvail, Reserved for maintenance`). An
+//! array's tasks start in waves (the throttle, the room): each wave is asked of, and one a
+//! hidden reservation holds up moves, with the waves after it.
 //! Where the jobs are hidden too, it also waits for jobs the backfill scheduler would start
 //! the job around (captured: "+10 min" of a job Slurm started), so it is not asked.
 
 use super::expected_start::ExpectedStart;
 use super::reason::Reason;
-use super::{Outcome, Verdict, reserved};
+use super::{ClusterState, Outcome, Request, Verdict, assess_array, reserved};
 use crate::slurm::clock;
 use crate::slurm::sbatch::TestOnly;
+use crate::slurm::scontrol::Reservation;
 
 /// How far apart two starts may be and still be the same one: the backfill scheduler's
 /// resolution.
 const SAME_START: i64 = 60;
 
-/// Weighs what `sbatch --test-only` said of the job (`said`, at `now`) against `verdict`,
-/// made without the reservations hidden from the user: where it starts later, the job waits
-/// for a reservation it cannot see (ReqNodeNotAvail), from then; where it starts when the
-/// verdict says, none is in its way, and the warning that one may be goes.
-pub fn weigh(verdict: &mut Verdict, said: &TestOnly, now: i64) {
-    let expected = match (&verdict.outcome, &verdict.expected_start) {
-        (Outcome::StartsNow, _) if verdict.array.is_none() => Some(now),
-        (Outcome::Pends, Some(ExpectedStart::By { at, .. })) => Some(*at),
-        _ => None,
-    };
-    let at = clock::when_and_how_soon(said.start, now);
-    let Some(expected) = expected else {
-        verdict.facts.push(format!(
-            "`sbatch --test-only` (it sees the reservations hidden from you, and weighs no job queued and no limit) has it start by {at} on {}",
-            said.nodes
-        ));
-        return;
-    };
-    if said.start < expected - SAME_START {
-        // It weighed a window other than the verdict's (the jobs queued ahead, a limit): a
-        // hidden reservation may still be in the way then.
-        return;
+/// At most this many questions for one verdict: an array of many waves has its first ones
+/// asked of, and the warning stays for the rest.
+pub const MOST_ASKED: usize = 8;
+
+/// Asks `ask` (`sbatch --test-only --begin=AT` of the job's own script, or of one task's)
+/// whether the job of `req` can start when `verdict`, made from `state` without the
+/// reservations hidden from the user, expects it to (each wave of an array's tasks, in
+/// order), and weighs each answer in: where one starts later, a hidden reservation keeps the
+/// nodes then (ReqNodeNotAvail where it is the start now); where all start when expected,
+/// none is in the way, and the warning that one may be goes.
+pub async fn weigh<E: std::fmt::Display>(
+    verdict: &mut Verdict,
+    req: &Request,
+    state: &ClusterState,
+    mut ask: impl AsyncFnMut(i64) -> Result<TestOnly, E>,
+) {
+    let Some(now) = state.now else { return };
+    let mut windows: Vec<Reservation> = Vec::new();
+    // The last start asked of that test-only agreed with, or moved a wave to.
+    let mut checked: Option<i64> = None;
+    for asked in 0.. {
+        let Some(starts) = starts(verdict, now) else {
+            return;
+        };
+        let Some(at) = starts
+            .iter()
+            .copied()
+            .find(|t| checked.is_none_or(|c| *t > c + SAME_START))
+        else {
+            none_in_the_way(verdict, &windows);
+            return;
+        };
+        if let Some(through) = checked.filter(|_| asked == MOST_ASKED) {
+            verdict.facts.push(format!(
+                "`sbatch --test-only`, which sees the reservations hidden from you, was asked of the tasks expected to start by {}: none other is in their way; the tasks after them were not asked of",
+                clock::when_and_how_soon(through, now)
+            ));
+            return;
+        }
+        let said = match ask(at).await {
+            Ok(said) => said,
+            Err(e) => {
+                verdict.not_checked.push(format!(
+                    "`sbatch --test-only`, asked of the reservations hidden from you, failed: {e}"
+                ));
+                return;
+            }
+        };
+        if said.start <= at + SAME_START {
+            checked = Some(at);
+            continue;
+        }
+        if verdict.array.is_none() {
+            verdict.not_checked.retain(|line| line != reserved::HIDDEN);
+            held_up(verdict, at, &said, now);
+            return;
+        }
+        // No task starts on the partition's nodes from `at` (or from when the tasks asked
+        // of before it end, which test-only let run) until test-only's start.
+        let task_seconds = i64::try_from(req.time_seconds).unwrap_or(i64::MAX);
+        let from = checked.map_or(at, |c| at.max(c.saturating_add(task_seconds)));
+        windows.push(hidden_window(state, &req.partition, from, said.start));
+        wave_held_up(verdict, req, state, &windows, at, &said, starts[0] == at);
+        checked = Some(said.start);
     }
+}
+
+/// When `verdict` has the job start, or each wave of an array's tasks, in order; `None`
+/// where one is not known (it waits for what ends at no known time).
+fn starts(verdict: &Verdict, now: i64) -> Option<Vec<i64>> {
+    let Some(plan) = &verdict.array else {
+        return match (&verdict.outcome, &verdict.expected_start) {
+            (Outcome::StartsNow, _) => Some(vec![now]),
+            (Outcome::Pends, Some(ExpectedStart::By { at, .. })) => Some(vec![*at]),
+            _ => None,
+        };
+    };
+    let mut starts = Vec::new();
+    if plan.start_now > 0 {
+        starts.push(now);
+    }
+    if plan.wait > 0 {
+        starts.extend(&plan.timeline.as_ref()?.task_starts);
+    }
+    // The timeline starts each task no sooner than the one before it.
+    starts.dedup_by(|later, first| *later <= *first + SAME_START);
+    Some(starts)
+}
+
+/// Every start test-only was asked of agreed (or was moved to its answer): the warning that
+/// a hidden reservation may be in the way goes.
+fn none_in_the_way(verdict: &mut Verdict, windows: &[Reservation]) {
     verdict.not_checked.retain(|line| line != reserved::HIDDEN);
-    if said.start <= expected + SAME_START {
-        verdict.facts.push(
-            "`sbatch --test-only`, which sees the reservations hidden from you (the cluster's PrivateData), has it start then too: none is in its way".to_string(),
-        );
+    if !windows.is_empty() {
         return;
     }
-    let later_than = match verdict.outcome {
-        Outcome::StartsNow => "not now".to_string(),
-        _ => format!("not at {}", clock::when(expected, now)),
+    let them = if verdict.array.is_some() {
+        "each wave of its tasks start then too: none is in their way"
+    } else {
+        "it start then too: none is in its way"
     };
-    let hidden = format!(
-        "a reservation not shown to you (the cluster's PrivateData=reservations) keeps the node before this job would end: `sbatch --test-only`, which sees it, has it start by {at} on {}, {later_than}",
+    verdict.facts.push(format!(
+        "`sbatch --test-only`, which sees the reservations hidden from you (the cluster's PrivateData), has {them}"
+    ));
+}
+
+/// `sbatch --test-only, which sees it, has it start by 16:35 (in 2 h) on localhost, not now`.
+fn test_only_words(said: &TestOnly, expected: i64, now: i64) -> String {
+    let not_then = if expected <= now + SAME_START {
+        "not now".to_string()
+    } else {
+        format!("not at {}", clock::when(expected, now))
+    };
+    format!(
+        "`sbatch --test-only`, which sees it, has it start by {} on {}, {not_then}",
+        clock::when_and_how_soon(said.start, now),
         said.nodes
+    )
+}
+
+/// A single job that test-only starts later than expected (`at`): a hidden reservation
+/// keeps the node before it would end, and it starts when test-only says.
+fn held_up(verdict: &mut Verdict, at: i64, said: &TestOnly, now: i64) {
+    let hidden = format!(
+        "a reservation not shown to you (the cluster's PrivateData=reservations) keeps the node before this job would end: {}",
+        test_only_words(said, at, now)
     );
     if verdict.outcome == Outcome::StartsNow {
         verdict.outcome = Outcome::Pends;
@@ -62,7 +155,79 @@ pub fn weigh(verdict: &mut Verdict, said: &TestOnly, now: i64) {
     } else {
         verdict.facts.push(hidden);
     }
-    verdict.expected_start = Some(ExpectedStart::By {
+    verdict.expected_start = Some(expected_by(said, now));
+}
+
+/// A wave of an array's tasks that test-only starts later than expected (`at`): the array is
+/// planned again with the nodes kept for the hidden `windows`, and where it was the first
+/// wave, the array starts then.
+fn wave_held_up(
+    verdict: &mut Verdict,
+    req: &Request,
+    state: &ClusterState,
+    windows: &[Reservation],
+    at: i64,
+    said: &TestOnly,
+    first: bool,
+) {
+    let Some(now) = state.now else { return };
+    let Some(plan) = verdict.array.as_mut() else {
+        return;
+    };
+    let mut seen = state.clone();
+    seen.reservations.extend(windows.iter().cloned());
+    seen.index = Default::default();
+    let Some(replanned) = assess_array(req, plan.throttle.clone(), &seen).array else {
+        return;
+    };
+    let started_now = plan.start_now;
+    *plan = super::ArrayPlan {
+        throttle: plan.throttle.clone(),
+        ..replanned
+    };
+    let tasks = if at <= now + SAME_START {
+        "the tasks due to start now"
+    } else {
+        "the tasks expected then"
+    };
+    let hidden = format!(
+        "a reservation not shown to you (the cluster's PrivateData=reservations) keeps the nodes before {tasks} would end: {}",
+        test_only_words(said, at, now)
+    );
+    if started_now > 0 && plan.start_now == 0 {
+        verdict.outcome = Outcome::Pends;
+        verdict.reason = plan.wait_reason;
+        verdict.message = format!("none of the {} tasks starts now: {hidden}", plan.tasks);
+    } else {
+        verdict.facts.push(hidden);
+    }
+    if first {
+        verdict.expected_start = Some(expected_by(said, now));
+    }
+}
+
+/// What test-only's answer implies: the nodes of `partition`, kept whole from `from` until
+/// `until` by reservations the user is not shown, for the planner to place tasks around.
+fn hidden_window(state: &ClusterState, partition: &str, from: i64, until: i64) -> Reservation {
+    Reservation {
+        name: "(not shown to you)".to_string(),
+        start: Some(from),
+        end: Some(until),
+        nodes: state.nodes_of(partition).map(|n| n.node.clone()).collect(),
+        // Its end is test-only's start itself, when the backfill scheduler tries a job again
+        // after a maintenance window (`expected_start`'s `retried_after`).
+        flags: vec!["MAINT".to_string()],
+        users: None,
+        accounts: None,
+        groups: None,
+        cpus: None,
+        cores: None,
+        cores_on: Default::default(),
+    }
+}
+
+fn expected_by(said: &TestOnly, now: i64) -> ExpectedStart {
+    ExpectedStart::By {
         at: said.start,
         in_seconds: u64::try_from(said.start - now).unwrap_or(0),
         node: said.nodes.clone(),
@@ -70,89 +235,258 @@ pub fn weigh(verdict: &mut Verdict, said: &TestOnly, now: i64) {
         jobs_ahead_ending: Vec::new(),
         reservations_ending: Vec::new(),
         limit_jobs_ending: Vec::new(),
-    });
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::preflight::test_states::{IDLE, in_minutes, two_nodes};
+    use crate::preflight::{Throttle, assess};
+    use std::cell::RefCell;
 
-    const NOW: i64 = 1_000_000;
+    /// A maintenance window not shown to the user on both nodes, from `from` to `until`
+    /// minutes: test-only as Slurm answers it on idle nodes for a job of `minutes`, asked
+    /// with `--begin` (each `at` asked is kept in `asked`).
+    struct Hidden {
+        from: i64,
+        until: i64,
+        minutes: i64,
+        asked: RefCell<Vec<i64>>,
+    }
 
-    fn starts_now() -> Verdict {
-        Verdict {
-            outcome: Outcome::StartsNow,
-            reason: None,
-            message: "partition gpu has room for 1 GPU and 1 CPU now".into(),
-            never_starts: false,
-            also: Vec::new(),
-            expected_start: None,
-            facts: Vec::new(),
-            array: None,
-            not_checked: vec![reserved::HIDDEN.to_string()],
+    impl Hidden {
+        fn new(from: i64, until: i64, minutes: i64) -> Hidden {
+            Hidden {
+                from: in_minutes(from),
+                until: in_minutes(until),
+                minutes,
+                asked: RefCell::default(),
+            }
+        }
+
+        fn said(&self, at: i64) -> TestOnly {
+            self.asked.borrow_mut().push(at);
+            let clear = at + self.minutes * 60 <= self.from || at >= self.until;
+            TestOnly {
+                start: if clear { at } else { self.until },
+                nodes: "n1".into(),
+            }
+        }
+
+        /// The minutes from now asked of.
+        fn asked(&self) -> Vec<i64> {
+            self.asked
+                .borrow()
+                .iter()
+                .map(|at| (at - in_minutes(0)) / 60)
+                .collect()
         }
     }
 
-    fn said(in_seconds: i64) -> TestOnly {
-        TestOnly {
-            start: NOW + in_seconds,
-            nodes: "localhost".into(),
+    /// `req`'s verdict on idle nodes, a job or an array at most `throttle` at once, weighed
+    /// through `hidden`.
+    async fn weighed(req: &Request, throttle: Option<u64>, hidden: &Hidden) -> Verdict {
+        let s = two_nodes(IDLE, "");
+        let mut v = match req.tasks {
+            1 => assess(req, &s),
+            _ => {
+                let throttle = throttle.map(|limit| Throttle {
+                    limit,
+                    because: format!("%{limit}"),
+                });
+                assess_array(req, throttle, &s)
+            }
+        };
+        v.not_checked.push(reserved::HIDDEN.to_string());
+        weigh(&mut v, req, &s, async |at| {
+            Ok::<_, std::convert::Infallible>(hidden.said(at))
+        })
+        .await;
+        v
+    }
+
+    fn job(minutes: u64) -> Request {
+        Request::plain("gpu", 1, minutes * 60)
+    }
+
+    fn array(tasks: u64, cpus: u64, minutes: u64) -> Request {
+        Request {
+            tasks,
+            ..Request::plain("gpu", cpus, minutes * 60)
         }
     }
 
-    /// As captured (`plain-private-reservations-maint-ahead`): test-only said two hours,
-    /// after the maintenance window an hour ahead, and Slurm pended the job.
-    #[test]
-    fn a_later_start_is_a_hidden_reservation_in_the_way() {
-        let mut v = starts_now();
-        weigh(&mut v, &said(7200 - 2), NOW);
+    fn expected_at(v: &Verdict) -> i64 {
+        match v.expected_start {
+            Some(ExpectedStart::By { at, .. }) => (at - in_minutes(0)) / 60,
+            ref other => panic!("{other:?}"),
+        }
+    }
+
+    /// (next start, all ended), in minutes from now.
+    fn timeline(v: &Verdict) -> (Option<i64>, i64) {
+        let t = v.array.as_ref().and_then(|a| a.timeline.as_ref()).unwrap();
+        let of = |at: i64| (at - in_minutes(0)) / 60;
+        (t.next_start.map(of), of(t.all_end_by))
+    }
+
+    /// As captured (`plain-private-reservations-maint-ahead`): test-only said two hours, the
+    /// end of the maintenance window an hour ahead, and Slurm pended the job.
+    #[tokio::test]
+    async fn a_later_start_is_a_hidden_reservation_in_the_way() {
+        let hidden = Hidden::new(60, 120, 120);
+        let v = weighed(&job(120), None, &hidden).await;
         assert_eq!(v.outcome, Outcome::Pends);
         assert_eq!(v.reason, Some(Reason::ReqNodeNotAvail));
         assert!(
-            v.message.contains("a reservation not shown to you"),
+            v.message.starts_with("a reservation not shown to you"),
             "{}",
             v.message
         );
-        assert!(
-            v.message.ends_with("on localhost, not now"),
-            "{}",
-            v.message
-        );
+        assert!(v.message.ends_with("on n1, not now"), "{}", v.message);
         assert!(v.not_checked.is_empty());
-        match v.expected_start {
-            Some(ExpectedStart::By { at, .. }) => assert_eq!(at, NOW + 7198),
-            other => panic!("{other:?}"),
-        }
+        assert_eq!(expected_at(&v), 120);
+        assert_eq!(hidden.asked(), [0]);
     }
 
     /// When test-only agrees, nothing hidden is in the way: the warning goes.
-    #[test]
-    fn the_same_start_drops_the_warning() {
-        let mut v = starts_now();
-        weigh(&mut v, &said(2), NOW);
+    #[tokio::test]
+    async fn the_same_start_drops_the_warning() {
+        let v = weighed(&job(30), None, &Hidden::new(60, 120, 30)).await;
         assert_eq!(v.outcome, Outcome::StartsNow);
         assert!(v.not_checked.is_empty());
-        assert!(v.facts[0].contains("none is in its way"), "{:?}", v.facts);
+        assert!(
+            v.facts.iter().any(|f| f.contains("none is in its way")),
+            "{:?}",
+            v.facts
+        );
     }
 
-    /// Test-only weighs no job queued ahead: a start sooner than the verdict's is another
-    /// window, and the warning stays.
-    #[test]
-    fn a_sooner_start_leaves_the_warning() {
-        let mut v = starts_now();
-        v.outcome = Outcome::Pends;
-        v.reason = Some(Reason::Priority);
-        v.expected_start = Some(ExpectedStart::By {
-            at: NOW + 1800,
-            in_seconds: 1800,
-            node: "localhost".into(),
-            jobs_ending: vec!["7".into()],
-            jobs_ahead_ending: Vec::new(),
-            reservations_ending: Vec::new(),
-            limit_jobs_ending: Vec::new(),
-        });
-        weigh(&mut v, &said(0), NOW);
-        assert_eq!(v.not_checked, vec![reserved::HIDDEN.to_string()]);
-        assert_eq!(v.reason, Some(Reason::Priority));
+    /// A job expected later is asked of at that start (`--begin`), which test-only weighs as
+    /// the verdict does: the nodes' jobs ending, not the jobs queued ahead.
+    #[tokio::test]
+    async fn a_job_expected_later_is_asked_of_then() {
+        let s = two_nodes(
+            "n1|gpu|allocated|2/0/0/2|8000|0|gpu:4|gpu:0|\n\
+             n2|gpu|allocated|2/0/0/2|8000|0|gpu:4|gpu:0|\n",
+            "1|gpu|a|RUNNING|0:00|20:00|2|cpu=2|normal|None|N/A|n1|x\n\
+             2|gpu|b|RUNNING|0:00|30:00|2|cpu=2|normal|None|N/A|n2|x\n",
+        );
+        let req = job(60);
+        let mut v = assess(&req, &s);
+        assert_eq!(expected_at(&v), 20);
+        v.not_checked.push(reserved::HIDDEN.to_string());
+        let hidden = Hidden::new(60, 90, 60);
+        weigh(&mut v, &req, &s, async |at| {
+            Ok::<_, std::convert::Infallible>(hidden.said(at))
+        })
+        .await;
+        assert_eq!(hidden.asked(), [20]);
+        assert_eq!(v.reason, Some(Reason::Resources));
+        assert_eq!(expected_at(&v), 90);
+        assert!(
+            v.facts
+                .iter()
+                .any(|f| f.contains("has it start by 19:30 (in 1 h 30 min) on n1, not at 18:20")),
+            "{:?}",
+            v.facts
+        );
+    }
+
+    /// Four tasks of a whole node for 40 minutes on two nodes: two start now, two at 40
+    /// minutes, which would run into a window at an hour; test-only moves them to its end,
+    /// and the array ends 40 minutes after.
+    #[tokio::test]
+    async fn a_later_wave_a_hidden_reservation_holds_up_moves() {
+        let hidden = Hidden::new(60, 120, 40);
+        let v = weighed(&array(4, 2, 40), None, &hidden).await;
+        assert_eq!(hidden.asked(), [0, 40]);
+        assert_eq!(v.outcome, Outcome::StartsNow);
+        assert_eq!(v.array.as_ref().unwrap().start_now, 2);
+        assert_eq!(timeline(&v), (Some(120), 160));
+        assert!(v.not_checked.is_empty(), "{:?}", v.not_checked);
+        assert!(
+            v.facts
+                .iter()
+                .any(|f| f.contains("keeps the nodes before the tasks expected then would end")),
+            "{:?}",
+            v.facts
+        );
+    }
+
+    /// The same window half an hour ahead: no task starts now, and the first start at the
+    /// window's end.
+    #[tokio::test]
+    async fn a_first_wave_a_hidden_reservation_holds_up_waits_for_it() {
+        let hidden = Hidden::new(30, 90, 40);
+        let v = weighed(&array(4, 2, 40), None, &hidden).await;
+        assert_eq!(v.outcome, Outcome::Pends);
+        assert_eq!(v.reason, Some(Reason::ReqNodeNotAvail));
+        let plan = v.array.as_ref().unwrap();
+        assert_eq!((plan.start_now, plan.wait), (0, 4));
+        assert_eq!(
+            plan.timeline.as_ref().unwrap().task_starts.len(),
+            4,
+            "{plan:?}"
+        );
+        assert!(
+            v.message
+                .starts_with("none of the 4 tasks starts now: a reservation not shown to you"),
+            "{}",
+            v.message
+        );
+        assert_eq!(expected_at(&v), 90);
+        assert_eq!(timeline(&v), (Some(90), 170));
+        assert_eq!(hidden.asked(), [0, 130]);
+        assert!(v.not_checked.is_empty());
+    }
+
+    /// Waves beyond `MOST_ASKED` are not asked of: the warning stays, and the facts say how
+    /// far test-only found none.
+    #[tokio::test]
+    async fn many_waves_are_asked_of_up_to_a_bound() {
+        let hidden = Hidden::new(600, 660, 10);
+        let v = weighed(&array(24, 1, 10), Some(2), &hidden).await;
+        assert_eq!(hidden.asked().len(), MOST_ASKED);
+        assert_eq!(v.not_checked, [reserved::HIDDEN]);
+        assert!(
+            v.facts.iter().any(|f| f.contains("was asked of the tasks expected to start by 19:10 (in 1 h 10 min): none other is in their way; the tasks after them were not asked of")),
+            "{:?}",
+            v.facts
+        );
+    }
+
+    /// As many waves as `MOST_ASKED`, each asked of: none is left unasked, and the warning
+    /// goes.
+    #[tokio::test]
+    async fn as_many_waves_as_asked_of_drop_the_warning() {
+        let hidden = Hidden::new(600, 660, 10);
+        let v = weighed(&array(16, 1, 10), Some(2), &hidden).await;
+        assert_eq!(hidden.asked().len(), MOST_ASKED);
+        assert!(v.not_checked.is_empty(), "{:?}", v.not_checked);
+        assert!(
+            v.facts.iter().any(|f| f.contains("none is in their way")),
+            "{:?}",
+            v.facts
+        );
+    }
+
+    /// A test-only that fails leaves the warning, and says why.
+    #[tokio::test]
+    async fn a_failed_test_only_is_named() {
+        let s = two_nodes(IDLE, "");
+        let req = job(10);
+        let mut v = assess(&req, &s);
+        v.not_checked.push(reserved::HIDDEN.to_string());
+        weigh(&mut v, &req, &s, async |_| {
+            Err("sbatch: error: Invalid partition name specified")
+        })
+        .await;
+        assert_eq!(v.outcome, Outcome::StartsNow);
+        assert_eq!(v.not_checked[0], reserved::HIDDEN);
+        assert!(
+            v.not_checked[1].ends_with("failed: sbatch: error: Invalid partition name specified")
+        );
     }
 }

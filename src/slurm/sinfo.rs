@@ -68,12 +68,18 @@ impl NodeRow {
         constraint.is_none_or(|c| c.matches(&self.features))
     }
 
-    /// States in which a node can take new work.
     /// Up, and kept for a reservation: usable by jobs that run in it.
     pub fn is_reserved(&self) -> bool {
         self.state.eq_ignore_ascii_case("reserved")
     }
 
+    /// Usable, or kept for a reservation that ends: a job may be planned on it around the
+    /// reservations read.
+    pub fn is_up(&self) -> bool {
+        self.is_usable() || self.is_reserved()
+    }
+
+    /// States in which a node can take new work.
     pub fn is_usable(&self) -> bool {
         let s = self.state.to_ascii_lowercase();
         let bad = [

@@ -82,7 +82,18 @@ pub(super) async fn rerun(mut record: RunRecord, opts: &Options<'_>) -> anyhow::
                 Err(why) => no_pre_flight = Some(why),
                 Ok(state) => {
                     limits.apply_to(&mut request);
-                    let v = crate::preflight::assess(&request, &state);
+                    let mut v = crate::preflight::assess(&request, &state);
+                    let options =
+                        [record.sbatch_arguments.clone(), limits.sbatch_options()].concat();
+                    crate::commands::ask_about_hidden_reservations(
+                        &slurm,
+                        &state,
+                        &request,
+                        &options,
+                        &dir.script(),
+                        &mut v,
+                    )
+                    .await;
                     let Some(v) = allowed(v, opts.json, opts.force)? else {
                         return Ok(2);
                     };

@@ -56,12 +56,8 @@ pub(super) async fn submit(spec: &JobSpec, opts: &Options<'_>) -> anyhow::Result
     let no_pre_flight = pre_flight.as_ref().and_then(|p| p.as_ref().err()).cloned();
     let throttle = match backend {
         BackendKind::Slurm if let Some(Ok(state)) = pre_flight => {
-            let Some(v) = allowed(
-                crate::commands::verdict_of(spec, &state),
-                opts.json,
-                opts.force,
-            )?
-            else {
+            let v = crate::commands::verdict_asking_slurm(&slurm, spec, &state).await;
+            let Some(v) = allowed(v, opts.json, opts.force)? else {
                 return Ok(2);
             };
             let throttle = v.array.as_ref().and_then(|a| a.throttle.clone());
@@ -83,7 +79,7 @@ pub(super) async fn submit(spec: &JobSpec, opts: &Options<'_>) -> anyhow::Result
             let text = script::render(spec, &binary, layout)?;
             let argv = sbatch_argv(&script::sbatch_arguments(spec, layout), &sweep_dir);
             let json = dry_run_json(&slurm, backend, text, argv, async |state| {
-                crate::commands::verdict_of(spec, state)
+                crate::commands::verdict_asking_slurm(&slurm, spec, state).await
             });
             print_json(&json.await)?;
             return Ok(0);
@@ -288,6 +284,14 @@ pub(super) async fn rerun_failed(mut record: RunRecord, opts: &Options<'_>) -> a
     };
     limits.apply_to(&mut request);
     let max_parallel = spec.sweep.as_ref().and_then(|s| s.max_parallel);
+    // The options as submitted, with the new limits and without the old `--array`.
+    let one_task_options: Vec<String> = record
+        .sbatch_arguments
+        .iter()
+        .filter(|a| !a.starts_with("--array="))
+        .cloned()
+        .chain(limits.sbatch_options())
+        .collect();
     let pre_flight = match record.backend {
         BackendKind::Slurm => crate::commands::state_for_submission(&slurm).await?.ok(),
         BackendKind::Local => None,
@@ -295,7 +299,17 @@ pub(super) async fn rerun_failed(mut record: RunRecord, opts: &Options<'_>) -> a
     let throttle = match record.backend {
         BackendKind::Slurm if let Some(state) = pre_flight => {
             let throttle = preflight::throttle(&request, max_parallel, &state);
-            let verdict = preflight::assess_array(&request, throttle.clone(), &state);
+            let mut verdict = preflight::assess_array(&request, throttle.clone(), &state);
+            // Test-only is asked of one task: the options without `--array`.
+            crate::commands::ask_about_hidden_reservations(
+                &slurm,
+                &state,
+                &request,
+                &one_task_options,
+                &record.dir().script(),
+                &mut verdict,
+            )
+            .await;
             // Running a sweep's failed tasks again prints text alone.
             if allowed(verdict, false, opts.force)?.is_none() {
                 return Ok(2);
@@ -328,14 +342,8 @@ pub(super) async fn rerun_failed(mut record: RunRecord, opts: &Options<'_>) -> a
     let _ = std::fs::remove_file(record.dir().cancelled());
     match record.backend {
         BackendKind::Slurm => {
-            let mut arguments: Vec<String> = record
-                .sbatch_arguments
-                .iter()
-                .filter(|a| !a.starts_with("--array="))
-                .cloned()
-                .collect();
+            let mut arguments = one_task_options;
             arguments.insert(1, format!("--array={array}"));
-            arguments.extend(limits.sbatch_options());
             let submitted = match slurm.submit(&arguments, &script_path).await {
                 Ok(s) => s,
                 Err(crate::slurm::SlurmError::Failed { stderr, .. }) => {

@@ -112,6 +112,7 @@ pub(super) fn timeline(
             reason,
             Reason::JobArrayTaskLimit | Reason::Resources | Reason::Priority | Reason::Limit(_)
         )
+        && !(reason == Reason::ReqNodeNotAvail && state.waits_for_a_reservation(one))
     {
         return None;
     }
@@ -210,10 +211,15 @@ fn carry_on(
             not_before = not_before.max(room.opens(not_before)?.at);
         }
         let (at, node) = {
-            let usable: Vec<&NodeRow> = planned
+            let mut usable: Vec<&NodeRow> = planned
                 .nodes_for(one)
                 .filter(|n| planned.node_open(n, one))
                 .collect();
+            // Every node kept for reservations (ReqNodeNotAvail, as `rules` finds it): the
+            // task is planned around them on the nodes that are up, as a job is.
+            if usable.is_empty() {
+                usable = planned.nodes_for(one).filter(|n| n.is_up()).collect();
+            }
             let held_back = HeldBack {
                 not_before,
                 by_limits: false,

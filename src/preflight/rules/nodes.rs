@@ -34,12 +34,7 @@ impl Ctx<'_> {
         {
             return None;
         }
-        let up: Vec<&NodeRow> = self
-            .fitting
-            .iter()
-            .copied()
-            .filter(|n| n.is_usable() || n.is_reserved())
-            .collect();
+        let up: Vec<&NodeRow> = self.fitting.iter().copied().filter(|n| n.is_up()).collect();
         let reserved = up
             .iter()
             .find_map(|n| self.state.reservation_in_the_way(n, self.req));
