@@ -2486,8 +2486,8 @@ fn private_data(value: Option<&str>) {
     assert!(ok, "scontrol reconfigure failed");
 }
 
-/// `yenjob check --json SPEC` as user nobody, who may read the spec and its folder.
-fn verdict_as_nobody(env: &Env, spec: &Path) -> serde_json::Value {
+/// `yenjob ARGS` as user nobody, who may read and write the test folder.
+fn yenjob_as_nobody(env: &Env, args: &[&std::ffi::OsStr]) -> std::process::Output {
     let home = env.dir.path().join("nobody-home");
     std::fs::create_dir_all(&home).unwrap();
     let ok = Std::new("chmod")
@@ -2497,15 +2497,19 @@ fn verdict_as_nobody(env: &Env, spec: &Path) -> serde_json::Value {
         .unwrap()
         .success();
     assert!(ok, "chmod of the test folder failed");
-    let out = Std::new("runuser")
+    Std::new("runuser")
         .args(["-u", "nobody", "--", "env"])
         .arg(format!("YENJOB_HOME={}", home.display()))
         .arg(assert_cmd::cargo::cargo_bin("yenjob"))
-        .args(["check", "--json"])
-        .arg(spec)
+        .args(args)
         .current_dir(env.dir.path())
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+/// `yenjob check --json SPEC` as user nobody.
+fn verdict_as_nobody(env: &Env, spec: &Path) -> serde_json::Value {
+    let out = yenjob_as_nobody(env, &["check".as_ref(), "--json".as_ref(), spec.as_ref()]);
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|_| panic!("check as nobody: {}", String::from_utf8_lossy(&out.stderr)))
 }
@@ -2607,9 +2611,10 @@ fn a_sweeps_tasks_a_hidden_reservation_holds_up_are_expected_after_it() {
     private_data(Some("reservations"));
     let _private = PrivateReservations;
     let cpus = node_cpus();
+    // Long enough to be running when `status` looks.
     let sweep = |name: &str, time: &str| {
         let job = format!("gpus = 1\ncpus = {cpus}\ntime = \"{time}\"");
-        let spec = env.spec(name, &job, 1);
+        let spec = env.spec(name, &job, 100_000);
         let mut text = std::fs::read_to_string(&spec).unwrap();
         text.push_str(&format!("\n[sweep]\n{}", seeds(2)));
         std::fs::write(&spec, text).unwrap();
@@ -2643,7 +2648,8 @@ fn a_sweeps_tasks_a_hidden_reservation_holds_up_are_expected_after_it() {
         yenjob::slurm::clock::parse_timestamp(text).unwrap()
     };
 
-    let v = verdict_as_nobody(&env, &sweep("hidden-maint-sweep", "40:00"));
+    let spec = sweep("hidden-maint-sweep", "40:00");
+    let v = verdict_as_nobody(&env, &spec);
     assert_eq!(v["outcome"], "starts_now", "{v}");
     assert_eq!(v["array"]["start_now"], 1, "{v}");
     assert_eq!(v["not_checked"], serde_json::json!([]), "{v}");
@@ -2666,15 +2672,33 @@ fn a_sweeps_tasks_a_hidden_reservation_holds_up_are_expected_after_it() {
         .unwrap_or_else(|| panic!("{window}"));
     let expected = at(&v, &v["array"]["timeline"]["next_start"]);
     assert!((expected - window_ends).abs() <= 60, "{window}: {v}");
-    // Slurm starts the first task; its backfill plans the second when the first ends, into
-    // the window (captured, and run out in `plain-maint-soon-array-next-task-runs-after-it`,
-    // where it started when the window ended).
-    let did = as_nobody("40:00");
+    // Submitted, Slurm starts the first task; its backfill plans the second when the first
+    // ends, into the window (captured, and run out in
+    // `plain-maint-soon-array-next-task-runs-after-it`, where it started when the window
+    // ended). `status` asks test-only again of the waiting task, and expects it then too.
+    let out = yenjob_as_nobody(&env, &["submit".as_ref(), spec.as_ref()]);
+    let id = submitted_array(&out.stdout)
+        .unwrap_or_else(|| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+    let one_runs = |tasks: &[(String, String, String)]| {
+        tasks.len() == 2 && tasks.iter().any(|(_, state, _)| state == "RUNNING")
+    };
+    let did = wait_for_tasks(&id, one_runs, 10);
     let running = did
         .iter()
         .filter(|(_, state, _)| state == "RUNNING")
         .count();
     assert_eq!((did.len(), running), (2, 1), "{did:?}");
+    let out = yenjob_as_nobody(&env, &["status".as_ref(), id.as_ref(), "--json".as_ref()]);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("status: {}", String::from_utf8_lossy(&out.stderr)));
+    let expected = at(&status, &status["timeline"]["next_start"]);
+    assert!((expected - window_ends).abs() <= 60, "{window}: {status}");
+    assert!(
+        status["hidden_reservations"]
+            .to_string()
+            .contains("keeps the nodes before the tasks expected then would end"),
+        "{status}"
+    );
     cancel_all();
 
     let v = verdict_as_nobody(&env, &sweep("hidden-maint-sweep-long", "1:30:00"));

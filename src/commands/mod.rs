@@ -202,15 +202,35 @@ pub async fn ask_about_hidden_reservations(
     let Some(now) = state.now.filter(|_| asks_test_only(state, verdict)) else {
         return;
     };
-    let ask = async |at: i64| {
-        let mut options = options.to_vec();
-        // Slurm's own clock reads `now`: no time zone to get wrong.
-        if at > now {
-            options.push(format!("--begin=now+{}", at - now));
-        }
-        slurm.test_only(&options, script).await
+    let test_only = TestOnlyAt {
+        slurm,
+        options,
+        script,
+        now,
     };
+    let ask = async |at: i64| test_only.at(at).await;
     crate::preflight::test_only::weigh(verdict, request, state, ask).await;
+}
+
+/// `sbatch --test-only OPTIONS [--begin=now+SECONDS] SCRIPT`, asked whether the job could
+/// start at a given time.
+pub struct TestOnlyAt<'a> {
+    pub slurm: &'a Slurm,
+    pub options: &'a [String],
+    pub script: &'a Path,
+    /// When the state was read: `at` is asked of as so long after Slurm's own now, which
+    /// has no time zone to get wrong.
+    pub now: i64,
+}
+
+impl TestOnlyAt<'_> {
+    pub async fn at(&self, at: i64) -> Result<crate::slurm::sbatch::TestOnly, SlurmError> {
+        let mut options = self.options.to_vec();
+        if at > self.now {
+            options.push(format!("--begin=now+{}", at - self.now));
+        }
+        self.slurm.test_only(&options, self.script).await
+    }
 }
 
 /// A spec's `sbatch_options` reach sbatch as written, and the verdict cannot weigh them

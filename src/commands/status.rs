@@ -288,6 +288,11 @@ struct SweepDetail {
     /// its time limit (as in `check --json`); only while a task waits on Slurm.
     #[serde(skip_serializing_if = "Option::is_none")]
     timeline: Option<preflight::Timeline>,
+    /// Under PrivateData=reservations, what `sbatch --test-only` (which sees the
+    /// reservations hidden from the user) said of the timeline's waiting tasks, or that it
+    /// may miss them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    hidden_reservations: Vec<String>,
     /// squeue's StartTime of the array's waiting tasks: the last task its backfill planned.
     #[serde(skip_serializing_if = "Option::is_none")]
     waiting_tasks_planned_by: Option<String>,
@@ -323,7 +328,9 @@ async fn sweep_tasks(slurm: &Slurm, sweep: &RunRecord, json: bool) -> anyhow::Re
             }
         })
         .collect();
-    let timeline = sweep_timeline(slurm, &sweep, &rows).await;
+    let (timeline, hidden_reservations) = sweep_timeline(slurm, &sweep, &rows)
+        .await
+        .unwrap_or_default();
     if let Some(t) = &timeline {
         // Slurm starts an array's waiting tasks in the order of their indices.
         let waiting = rows.iter_mut().filter(|r| r.status.state.is_waiting());
@@ -346,6 +353,7 @@ async fn sweep_tasks(slurm: &Slurm, sweep: &RunRecord, json: bool) -> anyhow::Re
             because: grid.throttle_reason.clone().unwrap_or_default(),
         }),
         timeline,
+        hidden_reservations,
         // Slurm plans the waiting tasks as one record: its start is the last planned task's.
         waiting_tasks_planned_by: rows
             .iter()
@@ -403,6 +411,9 @@ fn print_sweep_detail(detail: &SweepDetail, grid: &runs::SweepRecord) {
     if let Some(timeline) = &detail.timeline {
         println!("  {}", timeline.sentence());
     }
+    for line in &detail.hidden_reservations {
+        println!("  {line}");
+    }
     if let Some(by) = &detail.waiting_tasks_planned_by {
         println!(
             "  Slurm's backfill scheduler plans the waiting tasks one after another and expects the last it planned to start {by}; the others start before it"
@@ -415,12 +426,14 @@ fn print_sweep_detail(detail: &SweepDetail, grid: &runs::SweepRecord) {
 }
 
 /// When the sweep's waiting tasks are expected to start and all to have ended, worked out
-/// from the cluster as it is now (`preflight::of_queued_array`); `None` when none waits.
+/// from the cluster as it is now (`preflight::of_queued_array`), and where the cluster hides
+/// the reservations a user may not use, what `sbatch --test-only` says of them
+/// (`preflight::test_only::weigh_timeline`); `None` when none waits.
 async fn sweep_timeline(
     slurm: &Slurm,
     sweep: &RunRecord,
     rows: &[Row],
-) -> Option<preflight::Timeline> {
+) -> Option<(Option<preflight::Timeline>, Vec<String>)> {
     let grid = sweep.sweep.as_ref()?;
     let waiting = rows.iter().any(|r| r.status.state.is_waiting());
     if !waiting || sweep.backend != runs::BackendKind::Slurm {
@@ -431,7 +444,35 @@ async fn sweep_timeline(
     sweep.changed_limits.apply_to(&mut one);
     let array = &grid.submissions.last()?.job_id;
     let state = super::gather_state(slurm).await.ok()?;
-    preflight::of_queued_array(array, &one, grid.throttle, &state)
+    let timeline = preflight::of_queued_array(array, &one, grid.throttle, &state)?;
+    let user = &state.user;
+    if !state.config.hides_reservations_from(user) {
+        return Some((Some(timeline), Vec::new()));
+    }
+    if state.config.hides_jobs_from(user) {
+        // Test-only would wait for the jobs hidden too (`preflight::test_only`).
+        let hidden = preflight::RESERVATIONS_HIDDEN.to_string();
+        return Some((Some(timeline), vec![hidden]));
+    }
+    // One task, as submitted with the limits changed since, without `--array`.
+    let options: Vec<String> = sweep
+        .sbatch_arguments
+        .iter()
+        .filter(|a| !a.starts_with("--array="))
+        .cloned()
+        .chain(sweep.changed_limits.sbatch_options())
+        .collect();
+    let script = sweep.dir().script();
+    let test_only = super::TestOnlyAt {
+        slurm,
+        options: &options,
+        script: &script,
+        now: timeline.now,
+    };
+    let ask = async |at: i64| test_only.at(at).await;
+    let weighed =
+        preflight::test_only::weigh_timeline(timeline, array, &one, grid.throttle, &state, ask);
+    Some(weighed.await)
 }
 
 /// `submit --follow` of a sweep: a line each time the counts change, until every task ended.

@@ -38,6 +38,7 @@ pub use array::{ArrayPlan, Throttle, Timeline, assess_array, of_queued_array, th
 pub use expected_start::{ExpectedStart, QueuedAhead, while_pending};
 pub use index::StateIndex;
 pub use reason::{Holder, LimitCode, Reason, Scope};
+pub use reserved::HIDDEN as RESERVATIONS_HIDDEN;
 
 use crate::slurm::assoc_mgr::LimitUse;
 use crate::slurm::config::SiteConfig;

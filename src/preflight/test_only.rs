@@ -12,7 +12,7 @@
 
 use super::expected_start::ExpectedStart;
 use super::reason::Reason;
-use super::{ClusterState, Outcome, Request, Verdict, assess_array, reserved};
+use super::{ClusterState, Outcome, Request, Timeline, Verdict, assess_array, reserved};
 use crate::slurm::clock;
 use crate::slurm::sbatch::TestOnly;
 use crate::slurm::scontrol::Reservation;
@@ -21,9 +21,106 @@ use crate::slurm::scontrol::Reservation;
 /// resolution.
 const SAME_START: i64 = 60;
 
-/// At most this many questions for one verdict: an array of many waves has its first ones
+/// At most this many questions for one plan: an array of many waves has its first ones
 /// asked of, and the warning stays for the rest.
 pub const MOST_ASKED: usize = 8;
+
+/// What asking test-only of a plan's starts found.
+#[derive(Debug, Default)]
+struct Found {
+    /// The nodes test-only's later starts say are kept, for the planner to place the tasks
+    /// around.
+    windows: Vec<Reservation>,
+    /// Each start test-only moved, and what it said of it.
+    moved: Vec<(i64, TestOnly)>,
+    /// How far it was asked.
+    asked: Asked,
+}
+
+#[derive(Debug, Default)]
+enum Asked {
+    /// Of every start: the plan weighs every reservation.
+    Every,
+    /// Of the starts up to this one (`MOST_ASKED`).
+    Through(i64),
+    /// Of no start, or not of all: one is not known.
+    #[default]
+    NotAll,
+    /// A question failed, for this reason.
+    Failed(String),
+}
+
+/// The starts of an array's waves, planned again in a state with the hidden windows found.
+type Replan<'a> = &'a dyn Fn(&ClusterState) -> Option<Vec<i64>>;
+
+/// Asks `ask` (`sbatch --test-only --begin=AT`) of each start in `starts` (when a job, or
+/// each wave of an array's tasks, is expected to start, planned from `state` without the
+/// reservations hidden from the user) in order. A later start is a hidden reservation in
+/// the way: of a single job (`replan` is `None`), test-only's start is its own; an array's
+/// tasks are planned again with the nodes kept from then until test-only's start
+/// (`replan` of the state with those windows), and the waves after it asked of.
+async fn find_hidden<E: std::fmt::Display>(
+    req: &Request,
+    state: &ClusterState,
+    mut starts: Option<Vec<i64>>,
+    replan: Option<Replan<'_>>,
+    mut ask: impl AsyncFnMut(i64) -> Result<TestOnly, E>,
+) -> Found {
+    let mut found = Found::default();
+    // The last start asked of that test-only agreed with, or moved a wave to.
+    let mut checked: Option<i64> = None;
+    for asked in 0.. {
+        let Some(plan) = &starts else {
+            return found;
+        };
+        let Some(at) = plan
+            .iter()
+            .copied()
+            .find(|t| checked.is_none_or(|c| *t > c + SAME_START))
+        else {
+            found.asked = Asked::Every;
+            return found;
+        };
+        if let Some(through) = checked.filter(|_| asked == MOST_ASKED) {
+            found.asked = Asked::Through(through);
+            return found;
+        }
+        let said = match ask(at).await {
+            Ok(said) => said,
+            Err(e) => {
+                found.asked = Asked::Failed(e.to_string());
+                return found;
+            }
+        };
+        if said.start <= at + SAME_START {
+            checked = Some(at);
+            continue;
+        }
+        let Some(replan) = replan else {
+            found.moved.push((at, said));
+            found.asked = Asked::Every;
+            return found;
+        };
+        // No task starts on the partition's nodes from `at` (or from when the tasks asked
+        // of before it end, which test-only let run) until test-only's start.
+        let task_seconds = i64::try_from(req.time_seconds).unwrap_or(i64::MAX);
+        let from = checked.map_or(at, |c| at.max(c.saturating_add(task_seconds)));
+        let window = hidden_window(state, &req.partition, from, said.start);
+        checked = Some(said.start);
+        found.windows.push(window);
+        found.moved.push((at, said));
+        starts = replan(&with_windows(state, &found.windows));
+    }
+    found
+}
+
+/// `state` with the nodes kept for the hidden `windows` too.
+fn with_windows(state: &ClusterState, windows: &[Reservation]) -> ClusterState {
+    let mut seen = state.clone();
+    seen.reservations.extend(windows.iter().cloned());
+    seen.index = Default::default();
+    seen
+}
 
 /// Asks `ask` (`sbatch --test-only --begin=AT` of the job's own script, or of one task's)
 /// whether the job of `req` can start when `verdict`, made from `state` without the
@@ -35,56 +132,53 @@ pub async fn weigh<E: std::fmt::Display>(
     verdict: &mut Verdict,
     req: &Request,
     state: &ClusterState,
-    mut ask: impl AsyncFnMut(i64) -> Result<TestOnly, E>,
+    ask: impl AsyncFnMut(i64) -> Result<TestOnly, E>,
 ) {
     let Some(now) = state.now else { return };
-    let mut windows: Vec<Reservation> = Vec::new();
-    // The last start asked of that test-only agreed with, or moved a wave to.
-    let mut checked: Option<i64> = None;
-    for asked in 0.. {
-        let Some(starts) = starts(verdict, now) else {
-            return;
-        };
-        let Some(at) = starts
-            .iter()
-            .copied()
-            .find(|t| checked.is_none_or(|c| *t > c + SAME_START))
-        else {
-            none_in_the_way(verdict, &windows);
-            return;
-        };
-        if let Some(through) = checked.filter(|_| asked == MOST_ASKED) {
-            verdict.facts.push(format!(
-                "`sbatch --test-only`, which sees the reservations hidden from you, was asked of the tasks expected to start by {}: none other is in their way; the tasks after them were not asked of",
-                clock::when_and_how_soon(through, now)
-            ));
-            return;
-        }
-        let said = match ask(at).await {
-            Ok(said) => said,
-            Err(e) => {
-                verdict.not_checked.push(format!(
-                    "`sbatch --test-only`, asked of the reservations hidden from you, failed: {e}"
-                ));
-                return;
-            }
-        };
-        if said.start <= at + SAME_START {
-            checked = Some(at);
-            continue;
-        }
-        if verdict.array.is_none() {
-            verdict.not_checked.retain(|line| line != reserved::HIDDEN);
-            held_up(verdict, at, &said, now);
-            return;
-        }
-        // No task starts on the partition's nodes from `at` (or from when the tasks asked
-        // of before it end, which test-only let run) until test-only's start.
-        let task_seconds = i64::try_from(req.time_seconds).unwrap_or(i64::MAX);
-        let from = checked.map_or(at, |c| at.max(c.saturating_add(task_seconds)));
-        windows.push(hidden_window(state, &req.partition, from, said.start));
-        wave_held_up(verdict, req, state, &windows, at, &said, starts[0] == at);
-        checked = Some(said.start);
+    let throttle = verdict.array.as_ref().map(|plan| plan.throttle.clone());
+    let replan = |seen: &ClusterState| starts(&assess_array(req, throttle.clone()?, seen), now);
+    let replan: Option<Replan<'_>> = match throttle {
+        Some(_) => Some(&replan),
+        None => None,
+    };
+    let found = find_hidden(req, state, starts(verdict, now), replan, ask).await;
+    match (&found.moved[..], &verdict.array) {
+        ([], _) => {}
+        ([(at, said)], None) => held_up(verdict, *at, said, now),
+        (moved, _) => waves_held_up(verdict, req, state, &found.windows, moved, now),
+    }
+    let them = if verdict.array.is_some() {
+        "each wave of its tasks start then too: none is in their way"
+    } else {
+        "it start then too: none is in its way"
+    };
+    let asked = say_asked(&found, them, now);
+    match found.asked {
+        Asked::Every => verdict.not_checked.retain(|line| line != reserved::HIDDEN),
+        Asked::Failed(_) => verdict.not_checked.extend(asked.clone()),
+        Asked::Through(_) | Asked::NotAll => {}
+    }
+    if !matches!(found.asked, Asked::Failed(_)) {
+        verdict.facts.extend(asked);
+    }
+}
+
+/// What test-only was asked of, said beside the plan: none in the way (`them`), the starts
+/// it was asked of up to `MOST_ASKED`, or why it failed; nothing where it moved a start (that
+/// is said) or was not asked.
+fn say_asked(found: &Found, them: &str, now: i64) -> Option<String> {
+    match &found.asked {
+        Asked::Every if found.moved.is_empty() => Some(format!(
+            "`sbatch --test-only`, which sees the reservations hidden from you (the cluster's PrivateData), has {them}"
+        )),
+        Asked::Through(through) => Some(format!(
+            "`sbatch --test-only`, which sees the reservations hidden from you, was asked of the tasks expected to start by {}: none other is in their way; the tasks after them were not asked of",
+            clock::when_and_how_soon(*through, now)
+        )),
+        Asked::Failed(e) => Some(format!(
+            "`sbatch --test-only`, asked of the reservations hidden from you, failed: {e}"
+        )),
+        Asked::Every | Asked::NotAll => None,
     }
 }
 
@@ -105,26 +199,14 @@ fn starts(verdict: &Verdict, now: i64) -> Option<Vec<i64>> {
     if plan.wait > 0 {
         starts.extend(&plan.timeline.as_ref()?.task_starts);
     }
-    // The timeline starts each task no sooner than the one before it.
-    starts.dedup_by(|later, first| *later <= *first + SAME_START);
-    Some(starts)
+    Some(waves(starts))
 }
 
-/// Every start test-only was asked of agreed (or was moved to its answer): the warning that
-/// a hidden reservation may be in the way goes.
-fn none_in_the_way(verdict: &mut Verdict, windows: &[Reservation]) {
-    verdict.not_checked.retain(|line| line != reserved::HIDDEN);
-    if !windows.is_empty() {
-        return;
-    }
-    let them = if verdict.array.is_some() {
-        "each wave of its tasks start then too: none is in their way"
-    } else {
-        "it start then too: none is in its way"
-    };
-    verdict.facts.push(format!(
-        "`sbatch --test-only`, which sees the reservations hidden from you (the cluster's PrivateData), has {them}"
-    ));
+/// Each start once: tasks that start within the backfill scheduler's resolution of one
+/// another are one wave (the timeline starts each task no sooner than the one before it).
+fn waves(mut starts: Vec<i64>) -> Vec<i64> {
+    starts.dedup_by(|later, first| *later <= *first + SAME_START);
+    starts
 }
 
 /// `sbatch --test-only, which sees it, has it start by 16:35 (in 2 h) on localhost, not now`.
@@ -158,25 +240,36 @@ fn held_up(verdict: &mut Verdict, at: i64, said: &TestOnly, now: i64) {
     verdict.expected_start = Some(expected_by(said, now));
 }
 
-/// A wave of an array's tasks that test-only starts later than expected (`at`): the array is
-/// planned again with the nodes kept for the hidden `windows`, and where it was the first
-/// wave, the array starts then.
-fn wave_held_up(
+/// `a reservation not shown to you ... keeps the nodes before the tasks expected then would
+/// end: ...`, of the wave test-only moved from `at`.
+fn wave_words(at: i64, said: &TestOnly, now: i64) -> String {
+    let tasks = if at <= now + SAME_START {
+        "the tasks due to start now"
+    } else {
+        "the tasks expected then"
+    };
+    format!(
+        "a reservation not shown to you (the cluster's PrivateData=reservations) keeps the nodes before {tasks} would end: {}",
+        test_only_words(said, at, now)
+    )
+}
+
+/// Waves of an array's tasks that test-only starts later than expected (`moved`): the array
+/// is planned again with the nodes kept for the hidden `windows`, and where the first wave
+/// moved, the array starts then.
+fn waves_held_up(
     verdict: &mut Verdict,
     req: &Request,
     state: &ClusterState,
     windows: &[Reservation],
-    at: i64,
-    said: &TestOnly,
-    first: bool,
+    moved: &[(i64, TestOnly)],
+    now: i64,
 ) {
-    let Some(now) = state.now else { return };
     let Some(plan) = verdict.array.as_mut() else {
         return;
     };
-    let mut seen = state.clone();
-    seen.reservations.extend(windows.iter().cloned());
-    seen.index = Default::default();
+    let first = starts_first(plan.start_now, plan.timeline.as_ref(), now);
+    let seen = with_windows(state, windows);
     let Some(replanned) = assess_array(req, plan.throttle.clone(), &seen).array else {
         return;
     };
@@ -185,25 +278,65 @@ fn wave_held_up(
         throttle: plan.throttle.clone(),
         ..replanned
     };
-    let tasks = if at <= now + SAME_START {
-        "the tasks due to start now"
-    } else {
-        "the tasks expected then"
+    for (at, said) in moved {
+        let hidden = wave_words(*at, said, now);
+        if started_now > 0 && plan.start_now == 0 && *at <= now + SAME_START {
+            verdict.outcome = Outcome::Pends;
+            verdict.reason = plan.wait_reason;
+            verdict.message = format!("none of the {} tasks starts now: {hidden}", plan.tasks);
+        } else {
+            verdict.facts.push(hidden);
+        }
+        if Some(*at) == first {
+            verdict.expected_start = Some(expected_by(said, now));
+        }
+    }
+}
+
+/// When an array's first task starts: now, or the timeline's first start.
+fn starts_first(start_now: u64, timeline: Option<&Timeline>, now: i64) -> Option<i64> {
+    match start_now {
+        0 => timeline?.task_starts.first().copied(),
+        _ => Some(now),
+    }
+}
+
+/// What asking test-only of a queued sweep's waiting tasks (`timeline`, of the array
+/// queued as job `array`, whose tasks are of `one`'s shape, at most `cap` at once) found:
+/// the timeline planned again around the hidden windows it implies, and what to say beside
+/// it.
+pub async fn weigh_timeline<E: std::fmt::Display>(
+    timeline: Timeline,
+    array: &str,
+    one: &Request,
+    cap: Option<u64>,
+    state: &ClusterState,
+    ask: impl AsyncFnMut(i64) -> Result<TestOnly, E>,
+) -> (Option<Timeline>, Vec<String>) {
+    let now = timeline.now;
+    let replan = |seen: &ClusterState| {
+        super::of_queued_array(array, one, cap, seen).map(|t| waves(t.task_starts))
     };
-    let hidden = format!(
-        "a reservation not shown to you (the cluster's PrivateData=reservations) keeps the nodes before {tasks} would end: {}",
-        test_only_words(said, at, now)
-    );
-    if started_now > 0 && plan.start_now == 0 {
-        verdict.outcome = Outcome::Pends;
-        verdict.reason = plan.wait_reason;
-        verdict.message = format!("none of the {} tasks starts now: {hidden}", plan.tasks);
-    } else {
-        verdict.facts.push(hidden);
+    let starts = Some(waves(timeline.task_starts.clone()));
+    let found = find_hidden(one, state, starts, Some(&replan), ask).await;
+    let mut said: Vec<String> = found
+        .moved
+        .iter()
+        .map(|(at, said)| wave_words(*at, said, now))
+        .collect();
+    let them = "each waiting task start when expected: none is in their way";
+    said.extend(say_asked(&found, them, now));
+    if matches!(
+        found.asked,
+        Asked::NotAll | Asked::Through(_) | Asked::Failed(_)
+    ) {
+        said.push(reserved::HIDDEN.to_string());
     }
-    if first {
-        verdict.expected_start = Some(expected_by(said, now));
-    }
+    let timeline = match found.windows.is_empty() {
+        true => Some(timeline),
+        false => super::of_queued_array(array, one, cap, &with_windows(state, &found.windows)),
+    };
+    (timeline, said)
 }
 
 /// What test-only's answer implies: the nodes of `partition`, kept whole from `from` until
@@ -241,7 +374,7 @@ fn expected_by(said: &TestOnly, now: i64) -> ExpectedStart {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::preflight::test_states::{IDLE, in_minutes, two_nodes};
+    use crate::preflight::test_states::{ARRAY_40, IDLE, N1_HALF_N2_HALF, in_minutes, two_nodes};
     use crate::preflight::{Throttle, assess};
     use std::cell::RefCell;
 
@@ -470,6 +603,38 @@ mod tests {
             "{:?}",
             v.facts
         );
+    }
+
+    /// A sweep queued as array 40, throttled to 2: tasks 0 and 1 run 10 minutes more, and
+    /// tasks 2 and 3 of 15 minutes, expected then, would run into a window from 12 minutes:
+    /// `status` expects them at its end, and says why.
+    #[tokio::test]
+    async fn a_queued_sweeps_waiting_tasks_wait_for_a_hidden_window() {
+        let s = two_nodes(N1_HALF_N2_HALF, ARRAY_40);
+        let one = job(15);
+        let timeline = crate::preflight::of_queued_array("40", &one, Some(2), &s).unwrap();
+        let hidden = Hidden::new(12, 40, 15);
+        let ask = async |at| Ok::<_, std::convert::Infallible>(hidden.said(at));
+        let (timeline, said) = weigh_timeline(timeline, "40", &one, Some(2), &s, ask).await;
+        assert_eq!(hidden.asked(), [10]);
+        let t = timeline.unwrap();
+        assert_eq!(t.task_starts, [in_minutes(40), in_minutes(40)]);
+        assert_eq!(t.all_end_by, in_minutes(55));
+        assert_eq!(said.len(), 1, "{said:?}");
+        assert!(
+            said[0].ends_with("has it start by 18:40 (in 40 min) on n1, not at 18:10"),
+            "{said:?}"
+        );
+        // Where it finds none, it says so, and the timeline stands.
+        let timeline = crate::preflight::of_queued_array("40", &one, Some(2), &s).unwrap();
+        let clear = Hidden::new(60, 90, 15);
+        let ask = async |at| Ok::<_, std::convert::Infallible>(clear.said(at));
+        let (timeline, said) = weigh_timeline(timeline, "40", &one, Some(2), &s, ask).await;
+        assert_eq!(
+            timeline.unwrap().task_starts,
+            [in_minutes(10), in_minutes(10)]
+        );
+        assert!(said[0].contains("none is in their way"), "{said:?}");
     }
 
     /// A test-only that fails leaves the warning, and says why.

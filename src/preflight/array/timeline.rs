@@ -258,7 +258,9 @@ fn carry_on(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::preflight::test_states::{ALLOCATED, IDLE, N1_HALF, in_minutes, two_nodes};
+    use crate::preflight::test_states::{
+        ALLOCATED, ARRAY_40, IDLE, N1_HALF, N1_HALF_N2_HALF, in_minutes, two_nodes,
+    };
     use crate::preflight::{Throttle, assess_array};
     use crate::slurm::{sacctmgr, squeue};
 
@@ -517,13 +519,7 @@ mod tests {
     /// tasks 2 and 3 wait (one record to Slurm) and take their places when they end.
     #[test]
     fn a_queued_arrays_waiting_tasks_take_the_places_of_its_running_ones() {
-        let s = state(
-            "n1|gpu|mixed|1/1/0/2|8000|0|gpu:4|gpu:0|\n\
-             n2|gpu|mixed|1/1/0/2|8000|0|gpu:4|gpu:0|\n",
-            "40_0|gpu|me|RUNNING|5:00|15:00|1|cpu=1|normal|None|N/A|n1|x\n\
-             40_1|gpu|me|RUNNING|5:00|15:00|1|cpu=1|normal|None|N/A|n2|x\n\
-             40_[2-3%2]|gpu|me|PENDING|0:00|15:00|1|cpu=1|normal|JobArrayTaskLimit|N/A||x\n",
-        );
+        let s = state(N1_HALF_N2_HALF, ARRAY_40);
         let one = Request::plain("gpu", 1, 15 * 60);
         let t = of_queued_array("40", &one, Some(2), &s).unwrap();
         assert_eq!(minutes(&t), (Some(10), Some(10), 25));
