@@ -454,14 +454,8 @@ async fn sweep_timeline(
         let hidden = preflight::RESERVATIONS_HIDDEN.to_string();
         return Some((Some(timeline), vec![hidden]));
     }
-    // One task, as submitted with the limits changed since, without `--array`.
-    let options: Vec<String> = sweep
-        .sbatch_arguments
-        .iter()
-        .filter(|a| !a.starts_with("--array="))
-        .cloned()
-        .chain(sweep.changed_limits.sbatch_options())
-        .collect();
+    // One task, as submitted with the limits changed since.
+    let options = sweep.one_task_options(&sweep.changed_limits);
     let script = sweep.dir().script();
     let test_only = super::TestOnlyAt {
         slurm,

@@ -166,6 +166,17 @@ impl RunRecord {
         RunDir::new(&self.run_dir)
     }
 
+    /// sbatch's options for the job, or one task of a sweep, with `limits`: as submitted,
+    /// without `--array`, the limits after them (a later option wins).
+    pub fn one_task_options(&self, limits: &ChangedLimits) -> Vec<String> {
+        self.sbatch_arguments
+            .iter()
+            .filter(|a| !a.starts_with("--array="))
+            .cloned()
+            .chain(limits.sbatch_options())
+            .collect()
+    }
+
     /// Records limits a rerun passes to sbatch; a new time limit is the run's limit from now on.
     pub fn set_changed_limits(&mut self, limits: ChangedLimits) {
         if let Some(t) = limits.time_seconds {

@@ -83,13 +83,11 @@ pub(super) async fn rerun(mut record: RunRecord, opts: &Options<'_>) -> anyhow::
                 Ok(state) => {
                     limits.apply_to(&mut request);
                     let mut v = crate::preflight::assess(&request, &state);
-                    let options =
-                        [record.sbatch_arguments.clone(), limits.sbatch_options()].concat();
                     crate::commands::ask_about_hidden_reservations(
                         &slurm,
                         &state,
                         &request,
-                        &options,
+                        &record.one_task_options(&limits),
                         &dir.script(),
                         &mut v,
                     )
@@ -106,10 +104,7 @@ pub(super) async fn rerun(mut record: RunRecord, opts: &Options<'_>) -> anyhow::
     let before = record.job_id.clone();
     match record.backend {
         BackendKind::Slurm => match slurm
-            .submit(
-                &[record.sbatch_arguments.clone(), limits.sbatch_options()].concat(),
-                &dir.script(),
-            )
+            .submit(&record.one_task_options(&limits), &dir.script())
             .await
         {
             Ok(submitted) => {

@@ -284,14 +284,7 @@ pub(super) async fn rerun_failed(mut record: RunRecord, opts: &Options<'_>) -> a
     };
     limits.apply_to(&mut request);
     let max_parallel = spec.sweep.as_ref().and_then(|s| s.max_parallel);
-    // The options as submitted, with the new limits and without the old `--array`.
-    let one_task_options: Vec<String> = record
-        .sbatch_arguments
-        .iter()
-        .filter(|a| !a.starts_with("--array="))
-        .cloned()
-        .chain(limits.sbatch_options())
-        .collect();
+    let one_task_options = record.one_task_options(&limits);
     let pre_flight = match record.backend {
         BackendKind::Slurm => crate::commands::state_for_submission(&slurm).await?.ok(),
         BackendKind::Local => None,
