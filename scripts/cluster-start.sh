@@ -222,6 +222,13 @@ StorageUser=slurm
 StoragePass=$DB_PASS
 StorageLoc=slurm_acct_db
 EOF
+# Slurm 23.02 and later start the cgroup plugin in slurmd whatever ProctrackType says, and
+# fail without a cgroup file system ("Unable to initialize cgroup plugin"); 22.05 knows no
+# "disabled".
+if [ "$(slurmd -V | awk '{split($2, v, "."); print v[1]}')" -ge 23 ]; then
+  echo "CgroupPlugin=disabled" > "$ETC/cgroup.conf"
+  chmod 644 "$ETC/cgroup.conf"
+fi
 chmod 644 "$ETC/slurm.conf" "$ETC/gres.conf"
 chown slurm:slurm "$ETC/slurmdbd.conf"; chmod 600 "$ETC/slurmdbd.conf"   # slurmdbd insists
 

@@ -1,6 +1,7 @@
 //! `yenjob check` against a fake Slurm. Scripts named `scontrol`, `sinfo`, `squeue` and
 //! `sacctmgr`, first on PATH, print what the real commands printed in a captured scenario
-//! (`tests/fixtures/preflight`, from `scripts/capture-preflight.sh`), its timestamps moved
+//! (`tests/fixtures/preflight`, from `scripts/capture-preflight.sh`, and Slurm 24.11's in
+//! `tests/fixtures/preflight-slurm-24.11`), its timestamps moved
 //! to now. So the binary makes the calls it makes on a cluster, reads their output and prints
 //! its verdict, for every capture; and any call can be made to fail, to show what a user is
 //! told when Slurm answers with an error.
@@ -12,6 +13,11 @@ use std::path::{Path, PathBuf};
 use yenjob::slurm::{clock, sacctmgr, sinfo, squeue};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/preflight");
+/// Slurm 24.11's cross-section of the same scenarios (`scripts/slurm-chroot.sh`).
+const FIXTURES_24_11: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/preflight-slurm-24.11"
+);
 
 /// Each call `yenjob check` makes, as `gather_state` makes it, and the file of a capture that
 /// holds its output (the capture script makes the same calls).
@@ -325,6 +331,9 @@ fn agrees(v: &serde_json::Value, slurm: &str, throttled: bool) -> bool {
             || (code == "ReqNodeNotAvail"
                 && (squeue.starts_with(code)
                     || squeue.starts_with("Nodes required for job are DOWN, DRAINED")))
+            // Slurm 24.11 shows its sentence for a group AllowGroups leaves out.
+            || (code == "AccountNotAllowed"
+                && squeue.contains("not in group permitted to use this partition"))
     };
     match (what, v["outcome"].as_str().unwrap_or("")) {
         ("running", "starts_now") => true,
@@ -349,14 +358,19 @@ fn agrees(v: &serde_json::Value, slurm: &str, throttled: bool) -> bool {
     }
 }
 
+/// Every capture, Slurm 22.05's then 24.11's.
 fn captures() -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(FIXTURES)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_dir())
-        .collect();
-    dirs.sort();
-    dirs
+    let mut all = Vec::new();
+    for root in [FIXTURES, FIXTURES_24_11] {
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(root)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_dir())
+            .collect();
+        dirs.sort();
+        all.extend(dirs);
+    }
+    all
 }
 
 /// The binary, through the commands it runs and its JSON, gives the verdict Slurm gave in every
@@ -371,8 +385,8 @@ fn every_capture_played_back_through_the_binary_gets_slurms_verdict() {
     let inputs = inputs(tmp.path());
     let all = captures();
     assert!(
-        all.len() >= 300,
-        "only {} captures in {FIXTURES}",
+        all.len() >= 400,
+        "only {} captures in {FIXTURES} and {FIXTURES_24_11}",
         all.len()
     );
     let wrong: Vec<String> = std::thread::scope(|s| {
@@ -456,7 +470,10 @@ fn capture_user_ids(fixture: &Path) -> Option<(u32, u32)> {
 
 /// What is wrong with the binary's answer for `fixture`, if anything.
 fn disagreement(fixture: &Path, tmp: &Path, inputs: &Path) -> Option<String> {
-    let name = fixture.file_name().unwrap().to_string_lossy().into_owned();
+    let mut name = fixture.file_name().unwrap().to_string_lossy().into_owned();
+    if fixture.starts_with(FIXTURES_24_11) {
+        name.push_str("-slurm-24.11");
+    }
     let as_capture_user = match groups_of_another_decide(fixture) {
         false => None,
         true => match capture_user_ids(fixture) {

@@ -39,7 +39,7 @@ struct Row {
     start_estimate: Option<String>,
     /// A sweep's waiting task: squeue's StartTime of the array's waiting tasks, one record to
     /// Slurm. Its backfill scheduler plans them one by one (the first 20 at most) and gives the
-    /// record the last one's start, so the earlier ones start before it.
+    /// record the last one's start on 22.05, the first's on 24.11 (`PlannedTask`).
     #[serde(skip_serializing_if = "Option::is_none")]
     waiting_tasks_planned_by: Option<String>,
     /// A pending job for which Slurm gives no start (one a limit holds, MaxJobsPU,
@@ -293,12 +293,55 @@ struct SweepDetail {
     /// may miss them.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     hidden_reservations: Vec<String>,
-    /// squeue's StartTime of the array's waiting tasks: the last task its backfill planned.
+    /// squeue's StartTime of the array's waiting tasks: the last task its backfill planned
+    /// (Slurm 22.05), or the first waiting task's start (24.11), as `waiting_task_planned`
+    /// says.
     #[serde(skip_serializing_if = "Option::is_none")]
     waiting_tasks_planned_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    waiting_task_planned: Option<PlannedTask>,
     /// What to do about the tasks that ended without completing, each piece of advice once.
     next: Vec<String>,
     task_rows: Vec<Row>,
+}
+
+/// Which waiting task of an array squeue's StartTime of their one record is: backfill plans
+/// them one after another and shows the last it planned on 22.05, the first waiting task's
+/// start on 24.11 (both captured).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+enum PlannedTask {
+    Last,
+    First,
+}
+
+impl PlannedTask {
+    fn of(config: &crate::slurm::config::SiteConfig) -> PlannedTask {
+        match config.decides_as_24_11() {
+            true => PlannedTask::First,
+            false => PlannedTask::Last,
+        }
+    }
+
+    /// The sentence under a sweep's table.
+    fn sentence(self, by: &str) -> String {
+        match self {
+            PlannedTask::Last => format!(
+                "Slurm's backfill scheduler plans the waiting tasks one after another and expects the last it planned to start {by}; the others start before it"
+            ),
+            PlannedTask::First => {
+                format!("Slurm's backfill scheduler expects the first waiting task to start {by}")
+            }
+        }
+    }
+}
+
+/// What `status SWEEP` works out from the cluster for the tasks that wait (`sweep_timeline`).
+#[derive(Default)]
+struct SweepPlan {
+    timeline: Option<preflight::Timeline>,
+    hidden_reservations: Vec<String>,
+    planned_task: Option<PlannedTask>,
 }
 
 /// `status SWEEP`: one line per task, with its swept values.
@@ -328,7 +371,11 @@ async fn sweep_tasks(slurm: &Slurm, sweep: &RunRecord, json: bool) -> anyhow::Re
             }
         })
         .collect();
-    let (timeline, hidden_reservations) = sweep_timeline(slurm, &sweep, &rows)
+    let SweepPlan {
+        timeline,
+        hidden_reservations,
+        planned_task,
+    } = sweep_timeline(slurm, &sweep, &rows)
         .await
         .unwrap_or_default();
     if let Some(t) = &timeline {
@@ -354,11 +401,12 @@ async fn sweep_tasks(slurm: &Slurm, sweep: &RunRecord, json: bool) -> anyhow::Re
         }),
         timeline,
         hidden_reservations,
-        // Slurm plans the waiting tasks as one record: its start is the last planned task's.
+        // Slurm plans the waiting tasks as one record: one start for them all.
         waiting_tasks_planned_by: rows
             .iter()
             .filter_map(|r| r.waiting_tasks_planned_by.clone())
             .max(),
+        waiting_task_planned: planned_task,
         next,
         task_rows: rows,
     };
@@ -415,9 +463,8 @@ fn print_sweep_detail(detail: &SweepDetail, grid: &runs::SweepRecord) {
         println!("  {line}");
     }
     if let Some(by) = &detail.waiting_tasks_planned_by {
-        println!(
-            "  Slurm's backfill scheduler plans the waiting tasks one after another and expects the last it planned to start {by}; the others start before it"
-        );
+        let planned = detail.waiting_task_planned.unwrap_or(PlannedTask::Last);
+        println!("  {}", planned.sentence(by));
     }
     // Each piece of advice once, under the table: it names the sweep, not a task.
     for next in &detail.next {
@@ -429,11 +476,7 @@ fn print_sweep_detail(detail: &SweepDetail, grid: &runs::SweepRecord) {
 /// from the cluster as it is now (`preflight::of_queued_array`), and where the cluster hides
 /// the reservations a user may not use, what `sbatch --test-only` says of them
 /// (`preflight::test_only::weigh_timeline`); `None` when none waits.
-async fn sweep_timeline(
-    slurm: &Slurm,
-    sweep: &RunRecord,
-    rows: &[Row],
-) -> Option<(Option<preflight::Timeline>, Vec<String>)> {
+async fn sweep_timeline(slurm: &Slurm, sweep: &RunRecord, rows: &[Row]) -> Option<SweepPlan> {
     let grid = sweep.sweep.as_ref()?;
     let waiting = rows.iter().any(|r| r.status.state.is_waiting());
     if !waiting || sweep.backend != runs::BackendKind::Slurm {
@@ -444,15 +487,24 @@ async fn sweep_timeline(
     sweep.changed_limits.apply_to(&mut one);
     let array = &grid.submissions.last()?.job_id;
     let state = super::gather_state(slurm).await.ok()?;
+    let planned_task = Some(PlannedTask::of(&state.config));
     let timeline = preflight::of_queued_array(array, &one, grid.throttle, &state)?;
     let user = &state.user;
     if !state.config.hides_reservations_from(user) {
-        return Some((Some(timeline), Vec::new()));
+        return Some(SweepPlan {
+            timeline: Some(timeline),
+            hidden_reservations: Vec::new(),
+            planned_task,
+        });
     }
     if state.config.hides_jobs_from(user) {
         // Test-only would wait for the jobs hidden too (`preflight::test_only`).
         let hidden = preflight::RESERVATIONS_HIDDEN.to_string();
-        return Some((Some(timeline), vec![hidden]));
+        return Some(SweepPlan {
+            timeline: Some(timeline),
+            hidden_reservations: vec![hidden],
+            planned_task,
+        });
     }
     // One task, as submitted with the limits changed since.
     let options = sweep.one_task_options(&sweep.changed_limits);
@@ -466,7 +518,12 @@ async fn sweep_timeline(
     let ask = async |at: i64| test_only.at(at).await;
     let weighed =
         preflight::test_only::weigh_timeline(timeline, array, &one, grid.throttle, &state, ask);
-    Some(weighed.await)
+    let (timeline, hidden_reservations) = weighed.await;
+    Some(SweepPlan {
+        timeline,
+        hidden_reservations,
+        planned_task,
+    })
 }
 
 /// `submit --follow` of a sweep: a line each time the counts change, until every task ended.

@@ -287,6 +287,8 @@ pub enum Reason {
     /// Fewer nodes than the partition's MinNodes (or more than its MaxNodes) under
     /// EnforcePartLimits=ALL/ANY.
     PartitionConfigurationUnavailable,
+    /// The same, as Slurm 24.11 says it.
+    InvalidNodeCount,
     // Pending.
     /// A partition an administrator set to DOWN: it takes jobs and starts none.
     PartitionDown,
@@ -299,6 +301,9 @@ pub enum Reason {
     /// Fewer nodes than the partition's MinNodes (or more than its MaxNodes) under
     /// EnforcePartLimits=NO.
     PartitionNodeLimit,
+    /// A partition whose AllowGroups leaves the user out, under EnforcePartLimits=NO on
+    /// Slurm 24.11 (22.05 refuses it): squeue shows Slurm's sentence instead of the code.
+    AccountNotAllowed,
     ReqNodeNotAvail,
     Resources,
     /// Jobs queued ahead wait for the resources, and this one would hold them up.
@@ -330,12 +335,14 @@ impl Reason {
             Reason::InvalidTimeLimit => "InvalidTimeLimit",
             Reason::InvalidTaskMemory => "InvalidTaskMemory",
             Reason::PartitionConfigurationUnavailable => "PartitionConfigurationUnavailable",
+            Reason::InvalidNodeCount => "InvalidNodeCount",
             Reason::PartitionDown => "PartitionDown",
             Reason::Reservation => "Reservation",
             Reason::PartitionConfig => "PartitionConfig",
             Reason::PartitionTimeLimit => "PartitionTimeLimit",
             Reason::MaxMemPerLimit => "MaxMemPerLimit",
             Reason::PartitionNodeLimit => "PartitionNodeLimit",
+            Reason::AccountNotAllowed => "AccountNotAllowed",
             Reason::ReqNodeNotAvail => "ReqNodeNotAvail",
             Reason::Resources => "Resources",
             Reason::Priority => "Priority",
@@ -358,6 +365,12 @@ impl Reason {
             Reason::ReqNodeNotAvail => {
                 r.starts_with("ReqNodeNotAvail")
                     || r.starts_with("Nodes required for job are DOWN, DRAINED")
+            }
+            // `uid 65534 not in group permitted to use this partition (gpu). groups allowed:
+            // daemon` (squeue --json: state_reason AccountNotAllowed).
+            Reason::AccountNotAllowed => {
+                r == "AccountNotAllowed"
+                    || r.contains("not in group permitted to use this partition")
             }
             other => r == other.code(),
         }

@@ -39,9 +39,47 @@ impl std::fmt::Display for EnforcePartLimits {
     }
 }
 
+/// The controller's release, `SLURM_VERSION = 24.11.5`: where Slurm's decisions changed
+/// between releases, the verdict follows the cluster's (captured on 22.05 and 24.11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub struct SlurmVersion {
+    pub major: u32,
+    pub minor: u32,
+}
+
+impl SlurmVersion {
+    /// The oldest release whose decisions are 24.11's: the newer of the two captured. The
+    /// releases between 22.05 and 24.11 were not captured, and are taken as 24.11.
+    const DECIDES_AS_24_11: SlurmVersion = SlurmVersion {
+        major: 22,
+        minor: 6,
+    };
+
+    /// `24.11.5`, `22.05.8`, `25.05.0-0rc1`.
+    fn parse(value: &str) -> Option<SlurmVersion> {
+        let mut parts = value.trim().split('.');
+        let major = parts.next()?.parse().ok()?;
+        let minor = parts.next()?.parse().ok()?;
+        Some(SlurmVersion { major, minor })
+    }
+
+    /// Whether Slurm decides as 24.11 does where 22.05 decided otherwise.
+    pub fn decides_as_24_11(self) -> bool {
+        self >= Self::DECIDES_AS_24_11
+    }
+}
+
+impl std::fmt::Display for SlurmVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{:02}", self.major, self.minor)
+    }
+}
+
 /// The settings read from `scontrol show config`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SiteConfig {
+    /// None where `scontrol show config` did not say (read as 22.05, the release CI runs).
+    pub version: Option<SlurmVersion>,
     pub enforce_part_limits: EnforcePartLimits,
     /// Memory a job gets per CPU when it names none (MiB).
     pub def_mem_per_cpu_mib: Option<u64>,
@@ -63,6 +101,11 @@ pub struct SiteConfig {
 }
 
 impl SiteConfig {
+    /// Whether the controller decides as Slurm 24.11 does where 22.05 decided otherwise.
+    pub fn decides_as_24_11(&self) -> bool {
+        self.version.is_some_and(SlurmVersion::decides_as_24_11)
+    }
+
     /// Whether squeue hides other users' jobs from `user` (root sees every job).
     pub fn hides_jobs_from(&self, user: &str) -> bool {
         self.private_jobs && user != "root"
@@ -113,6 +156,9 @@ pub fn parse(text: &str) -> SiteConfig {
             .is_some_and(|v| v.split(',').any(|w| w.trim() == what))
     };
     SiteConfig {
+        version: map
+            .get("SLURM_VERSION")
+            .and_then(|v| SlurmVersion::parse(v)),
         enforce_part_limits: map
             .get("EnforcePartLimits")
             .map(|v| EnforcePartLimits::parse(v))
@@ -172,6 +218,37 @@ mod tests {
         ));
         assert_eq!(typed.enforce_part_limits, EnforcePartLimits::All);
         assert!(typed.enforce_part_limits.refuses());
+        assert_eq!(
+            plain.version.map(|v| v.to_string()).as_deref(),
+            Some("22.05")
+        );
+        assert!(!plain.decides_as_24_11());
+    }
+
+    #[test]
+    fn the_release_is_read_from_slurm_version() {
+        let newer = parse(include_str!(
+            "../../tests/fixtures/preflight-slurm-24.11/plain-starts/config.txt"
+        ));
+        assert_eq!(
+            newer.version,
+            Some(SlurmVersion {
+                major: 24,
+                minor: 11
+            })
+        );
+        assert!(newer.decides_as_24_11());
+        for (said, as_24_11) in [
+            ("22.05.8", false),
+            ("21.08.5", false),
+            ("23.02.7", true),
+            ("25.05.0-0rc1", true),
+        ] {
+            let v = SlurmVersion::parse(said).unwrap();
+            assert_eq!(v.decides_as_24_11(), as_24_11, "{said}");
+        }
+        assert_eq!(SlurmVersion::parse("unknown"), None);
+        assert!(!parse("").decides_as_24_11());
     }
 
     proptest::proptest! {

@@ -85,6 +85,7 @@ pub const REFUSALS: &[(&str, &str)] = &[
         "PartitionConfigurationUnavailable",
         "Requested partition configuration not available now",
     ),
+    ("InvalidNodeCount", "Node count specification invalid"),
 ];
 
 /// What sbatch prints when it refuses a job for the reason `code`, if it is one of

@@ -7,6 +7,7 @@
 mod minutes;
 mod nodes;
 mod refusals;
+mod slurm_24_11;
 mod waits;
 
 use std::cell::RefCell;
@@ -338,6 +339,9 @@ impl<'a> Ctx<'a> {
     /// a node has is refused as a node shape), and the scheduler passes its jobs by before
     /// node selection, so they keep the reason they got at submit.
     fn run(&self) -> Vec<Finding> {
+        if self.decides_as_24_11() {
+            return self.run_as_24_11();
+        }
         let down = self.is_down();
         let mut found = Vec::new();
         // What sbatch refuses.

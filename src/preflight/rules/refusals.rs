@@ -437,6 +437,7 @@ impl Ctx<'_> {
             return refuse(raised);
         }
         if self.is_down()
+            && !self.decides_as_24_11()
             && let Some(cpus) = self.over_cpu_cap()
         {
             // While the partition is down Slurm skips its limits and tries the node shape.
@@ -466,12 +467,12 @@ impl Ctx<'_> {
             .node_count_refused()
             .filter(|_| p.min_nodes > 1 || max_zero)
         {
+            let code = match self.decides_as_24_11() {
+                true => Reason::InvalidNodeCount,
+                false => Reason::PartitionConfigurationUnavailable,
+            };
             found.push(if refuse {
-                Finding::new(
-                    Reason::PartitionConfigurationUnavailable,
-                    Effect::Refused,
-                    message,
-                )
+                Finding::new(code, Effect::Refused, message)
             } else {
                 Finding::new(Reason::PartitionNodeLimit, Effect::PendsForever, message)
             });
@@ -490,7 +491,15 @@ impl Ctx<'_> {
                 Finding::new(Reason::PartitionTimeLimit, Effect::PendsForever, message)
             });
         }
-        if let Some(message) = self.over_cpu_cap().filter(|_| !self.is_down()) {
+        // 22.05 refuses more CPUs than a node has as a node shape while the partition is
+        // down; 24.11 queues the job, and refuses it at submit while the partition is up
+        // (`cpus_over_every_node`).
+        let cpus_here = match (self.decides_as_24_11(), self.is_down()) {
+            (false, down) => !down,
+            (true, true) => !refuse,
+            (true, false) => refuse || !self.over_every_node(),
+        };
+        if let Some(message) = self.over_cpu_cap().filter(|_| cpus_here) {
             found.push(if refuse {
                 Finding::new(Reason::TooManyRequestedCpus, Effect::Refused, message)
             } else {
@@ -555,22 +564,36 @@ impl Ctx<'_> {
         )
     }
 
-    /// MaxMemPerCPU raised the job's CPUs past what any node of the partition has: sbatch
-    /// refuses that as a node shape whatever EnforcePartLimits says (as captured).
+    /// MaxMemPerCPU raised the job's CPUs past what any node of the partition has (on 24.11,
+    /// or past its MaxCPUsPerNode): sbatch refuses that as a node shape whatever
+    /// EnforcePartLimits says (as captured).
     fn raised_cpus_over_a_node(&self) -> Option<String> {
         let (req, p) = (self.req, self.partition);
         let per_cpu = p.max_mem_per_cpu_mib?;
         let most = self.nodes.iter().map(|n| n.cpus_total).max()?;
-        (self.cpus > req.cpus && self.cpus > most).then(|| {
+        let per_node = p
+            .max_cpus_per_node
+            .filter(|m| *m < most && self.decides_as_24_11());
+        let cap = per_node.unwrap_or(most);
+        (self.cpus > req.cpus && self.cpus > cap).then(|| {
+            let beyond = match per_node {
+                Some(m) => format!("partition {} allows {} per node (MaxCPUsPerNode)", p.name, words::count(m, "CPU")),
+                None => format!("no node there has {} (the largest has {most})", self.cpus),
+            };
             format!(
-                "partition {} allows {per_cpu} MiB of memory per CPU (MaxMemPerCPU), so Slurm gives this job's {} MiB {}, and no node there has {} (the largest has {most}); ask for at most {}M, or use a partition without that limit",
+                "partition {} allows {per_cpu} MiB of memory per CPU (MaxMemPerCPU), so Slurm gives this job's {} MiB {}, and {beyond}; ask for at most {}M, or use a partition without that limit",
                 p.name,
                 usage::memory_of(req, self.state).unwrap_or(0),
                 words::count(self.cpus, "CPU"),
-                self.cpus,
-                per_cpu * most
+                per_cpu * cap
             )
         })
+    }
+
+    /// More CPUs than any node of the partition has.
+    fn over_every_node(&self) -> bool {
+        let most = self.nodes.iter().map(|n| n.cpus_total).max();
+        most.is_some_and(|most| self.req.cpus > most)
     }
 
     /// More CPUs than any node of the partition has or its MaxCPUsPerNode allows: what to say.
