@@ -431,9 +431,6 @@ fn expected_starts_are_when_slurm_plans_them() {
     assert!(without.is_empty(), "no expected start: {without:?}");
 }
 
-/// (On Slurm 24.11 the record shows the first waiting task's start instead, and the
-/// timeline's next start is compared with it.)
-///
 /// The waiting tasks of an array are one pending record to Slurm. The backfill scheduler
 /// plans them one by one (up to `bf_max_job_array_resv`, 20), each keeping its node whole
 /// while it would run, and the record shows the last one's start: where the tasks need their
@@ -444,6 +441,9 @@ fn expected_starts_are_when_slurm_plans_them() {
 /// the scheduler then starts them together (on the live cluster, two tasks of 1 CPU on a node
 /// of 2 started side by side when the job ahead ended, where backfill had planned the third
 /// two time limits later): the timeline expects them together, before backfill's plan.
+///
+/// On Slurm 24.11 the record shows the first waiting task's start instead, and the
+/// timeline's next start is compared with it.
 #[test]
 fn an_arrays_last_task_starts_when_slurm_plans_it() {
     const SIDE_BY_SIDE: &[&str] = &["plain-array-behind-queued", "plain-array-side-by-side"];

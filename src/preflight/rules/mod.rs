@@ -343,13 +343,8 @@ impl<'a> Ctx<'a> {
             return self.run_as_24_11();
         }
         let down = self.is_down();
-        let mut found = Vec::new();
         // What sbatch refuses.
-        found.extend(refusals::array_size(self.req, self.state));
-        found.extend(self.partition_takes_jobs());
-        found.extend(self.qos_in_associations());
-        found.extend(self.account_in_associations());
-        found.extend(self.partition_access());
+        let mut found = self.who_may_submit();
         found.extend(self.group_allowed());
         found.extend(self.qos_allowed_by_partition());
         found.extend(self.account_allowed_by_partition());
@@ -390,6 +385,18 @@ impl<'a> Ctx<'a> {
         if !down {
             found.extend(self.nodes_busy());
         }
+        found
+    }
+
+    /// What sbatch refuses first on every release: the array's size, a partition that takes
+    /// no jobs, a QOS or account not the user's, and who the partition takes jobs from.
+    fn who_may_submit(&self) -> Vec<Finding> {
+        let mut found = Vec::new();
+        found.extend(refusals::array_size(self.req, self.state));
+        found.extend(self.partition_takes_jobs());
+        found.extend(self.qos_in_associations());
+        found.extend(self.account_in_associations());
+        found.extend(self.partition_access());
         found
     }
 

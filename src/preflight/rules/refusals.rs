@@ -591,7 +591,7 @@ impl Ctx<'_> {
     }
 
     /// More CPUs than any node of the partition has.
-    fn over_every_node(&self) -> bool {
+    pub(super) fn over_every_node(&self) -> bool {
         let most = self.nodes.iter().map(|n| n.cpus_total).max();
         most.is_some_and(|most| self.req.cpus > most)
     }

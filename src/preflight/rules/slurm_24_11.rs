@@ -14,7 +14,6 @@
 //! - A DOWN partition queues the job whatever its CPUs (22.05 refused more CPUs than a node).
 //! - MaxMemPerCPU raising the CPUs past MaxCPUsPerNode is refused as a node shape.
 
-use super::refusals;
 use super::{Ctx, Effect, Finding};
 use crate::preflight::reason::Reason;
 
@@ -29,12 +28,7 @@ impl Ctx<'_> {
     pub(super) fn run_as_24_11(&self) -> Vec<Finding> {
         let down = self.is_down();
         let refuses = self.enforce.refuses();
-        let mut found = Vec::new();
-        found.extend(refusals::array_size(self.req, self.state));
-        found.extend(self.partition_takes_jobs());
-        found.extend(self.qos_in_associations());
-        found.extend(self.account_in_associations());
-        found.extend(self.partition_access());
+        let mut found = self.who_may_submit();
         found.extend(self.qos_allowed_by_partition());
         found.extend(self.account_allowed_by_partition());
         let group = self.group_allowed();
@@ -117,7 +111,7 @@ impl Ctx<'_> {
     /// per node can not be satisfied").
     fn cpus_over_every_node(&self) -> Option<Finding> {
         let most = self.nodes.iter().map(|n| n.cpus_total).max()?;
-        (self.req.cpus > most).then(|| {
+        self.over_every_node().then(|| {
             Finding::new(
                 Reason::NodeConfigurationUnavailable,
                 Effect::Refused,
