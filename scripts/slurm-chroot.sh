@@ -8,6 +8,8 @@
 #   scripts/slurm-chroot.sh start [SHAPE]   stop this host's cluster, start the chroot's
 #   scripts/slurm-chroot.sh capture         the cross-section below, into
 #                                           tests/fixtures/preflight-slurm-24.11
+#   scripts/slurm-chroot.sh test [FILTER]   yenjob's live suite (tests/cluster.rs), built here,
+#                                           run in the chroot against its cluster (start first)
 #   scripts/slurm-chroot.sh run CMD...      a command in the chroot, in this repository
 #   scripts/slurm-chroot.sh stop            stop the chroot's cluster
 #
@@ -38,6 +40,13 @@ mount_all() {
   for m in proc sys dev dev/pts; do mounted "$m" || mount --bind "/$m" "$ROOT/$m"; done
   mkdir -p "$ROOT$PWD"
   mounted "${PWD#/}" || mount --bind "$PWD" "$ROOT$PWD"
+  # data/ links the Financial PhraseBank in ../shared: the same path in the chroot.
+  local shared
+  shared=$(realpath -m ../shared)
+  if [ -d "$shared" ]; then
+    mkdir -p "$ROOT$shared"
+    mounted "${shared#/}" || mount --bind "$shared" "$ROOT$shared"
+  fi
   # Slurm resolves "localhost" by /etc/hosts; munged wants the host's name too.
   cp /etc/hosts /etc/resolv.conf "$ROOT/etc/"
 }
@@ -60,10 +69,19 @@ case "${1:-}" in
   capture)
     ONLY=$CROSS_SECTION in_chroot "bash scripts/capture-preflight.sh $OUT"
     in_chroot 'slurmctld -V' > "$OUT/slurm-version.txt" ;;
+  test)
+    # Built on this host (the chroot has no Rust), run in the chroot, where scontrol, sbatch
+    # and squeue are 24.11's; the tests find the yenjob binary (which cargo builds with
+    # them) beside their own.
+    suite=$(cargo test --release --test cluster --no-run --message-format=json 2>/dev/null |
+      grep '"kind":\["test"\],[^}]*"name":"cluster"' |
+      sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1)
+    [ -x "$suite" ] || { log "could not build tests/cluster.rs"; exit 1; }
+    in_chroot "'$suite' --include-ignored --test-threads 1 ${2:-}" ;;
   run)
     shift; in_chroot "$@" ;;
   stop)
     in_chroot 'bash scripts/cluster-stop.sh' ;;
   *)
-    sed -n '2,16p' "$0" >&2; exit 2 ;;
+    sed -n '2,18p' "$0" >&2; exit 2 ;;
 esac

@@ -56,7 +56,7 @@ impl SlurmVersion {
     };
 
     /// `24.11.5`, `22.05.8`, `25.05.0-0rc1`.
-    fn parse(value: &str) -> Option<SlurmVersion> {
+    pub fn parse(value: &str) -> Option<SlurmVersion> {
         let mut parts = value.trim().split('.');
         let major = parts.next()?.parse().ok()?;
         let minor = parts.next()?.parse().ok()?;
