@@ -1033,6 +1033,7 @@ fn each_verdict_names_the_code_and_numbers() {
         ("typed-over-max-cpus-per-node", "TooManyRequestedCpus", false, &["EnforcePartLimits is ALL, so sbatch refuses it (\"More processors requested than permitted\")", "allows 6 CPUs per node (MaxCPUsPerNode)"]),
         ("typed-over-partition-time", "InvalidTimeLimit", false, &["EnforcePartLimits is ALL", "MaxTime 1-00:00:00"]),
         // The partition's groups are checked before its AllowQos.
+        ("typed-group-not-allowed", "GroupNotPermitted", false, &["partition gpu takes jobs from members of daemon only"]),
         ("typed-group-not-allowed-qos-not-allowed-in-partition", "GroupNotPermitted", false, &["partition short takes jobs from members of daemon only"]),
         ("typed-max-mem-per-cpu-raised-over-cpus-per-user", "QOSMaxCpuPerUserLimit", false, &["you hold 1 of the 4 CPUs QOS lab allows per user; this job asks for 4"]),
         ("typed-max-mem-per-cpu-raised-over-max-cpus-per-node", "QOSMaxCpuPerUserLimit", true, &["QOS lab allows 4 CPUs per user; this job alone asks for 7"]),
