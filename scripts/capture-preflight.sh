@@ -742,7 +742,8 @@ scenario typed over-max-mem-per-node-and-time "" "partition=gpu gpus=1 cpus=1 ti
 scenario typed max-mem-per-cpu-raised-over-cpus-per-user "partition=gpu cpus=1 time=10:00 mem=500M" "$R gpus=1 mem=3500M" partition:MaxMemPerCPU=1000
 scenario typed max-mem-per-cpu-raised-over-max-cpus-per-node "" "$R gpus=1 mem=7000M" partition:MaxMemPerCPU=1000
 scenario typed group-not-allowed-qos-not-allowed-in-partition "" "user=nobody partition=short qos=lab cpus=1 time=10:00" partition:AllowGroups=daemon
-# AllowGroups alone under EnforcePartLimits=ALL (22.05 refuses it; 24.11 queues it under NO).
+# AllowGroups alone under EnforcePartLimits=ALL: refused by 22.05 and 24.11 alike (under NO,
+# 24.11 queues it: plain-group-not-allowed).
 scenario typed group-not-allowed "" "user=nobody $R gpus=a30:1" partition:AllowGroups=daemon
 scenario typed partition-inactive-over-partition-time "" "partition=gpu gpus=1 cpus=1 time=2-00:00:00" partition:inactive
 scenario typed more-memory-than-a-node "" "$R mem=20000M"
