@@ -9,7 +9,7 @@ mod common;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command as Std;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
@@ -2045,19 +2045,35 @@ fn requeue_of_one_task_resumes_it_alone() {
     );
 }
 
+/// The model and the uninterrupted score that the score-job tests compare with, made once a
+/// run of this suite: fine-tuning and scoring 20,000 rows locally take about a minute on CI's
+/// two cores, and each test made them anew before.
+static SCORE_BASELINE: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+
 /// A small model fine-tuned here and a 20,000-row corpus (`news.csv`) scored without
 /// interruption, here, into `whole.csv`: what a score job on the cluster must write too.
+/// Made once, in cargo's scratch folder for integration tests; each test gets a copy of the
+/// corpus and of `whole.csv` in its own folder.
 fn model_and_uninterrupted_score(env: &Env) -> PathBuf {
-    let dir = env.dir.path();
-    let base = common::write_model(&dir.join("small"), &common::small_config());
-    let model = common::fine_tune(dir, &base);
-    common::write_corpus(&dir.join("news.csv"), 20_000);
-    let whole = score_job(env, &model, "whole.csv", "local")
-        .arg("--follow")
-        .output()
-        .unwrap();
-    common::stdout_of_success(&whole);
-    model
+    let (shared, model) = SCORE_BASELINE.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cluster-score-baseline");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let base = common::write_model(&dir.join("small"), &common::small_config());
+        let model = common::fine_tune(&dir, &base);
+        common::write_corpus(&dir.join("news.csv"), 20_000);
+        let whole = score_job(env, &model, "whole.csv", "local")
+            .current_dir(&dir)
+            .arg("--follow")
+            .output()
+            .unwrap();
+        common::stdout_of_success(&whole);
+        (dir, model)
+    });
+    for file in ["news.csv", "whole.csv"] {
+        std::fs::copy(shared.join(file), env.dir.path().join(file)).unwrap();
+    }
+    model.clone()
 }
 
 /// `yenjob score` of `news.csv` into `output` with `model`, one CPU, no GPU, on `backend`.
