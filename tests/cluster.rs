@@ -2046,8 +2046,8 @@ fn requeue_of_one_task_resumes_it_alone() {
 }
 
 /// The model and the uninterrupted score that the score-job tests compare with, made once a
-/// run of this suite: fine-tuning and scoring 20,000 rows locally take about a minute on CI's
-/// two cores, and each test made them anew before.
+/// run of this suite, since fine-tuning and scoring 20,000 rows locally take about a minute
+/// on CI's two cores.
 static SCORE_BASELINE: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
 
 /// A small model fine-tuned here and a 20,000-row corpus (`news.csv`) scored without
