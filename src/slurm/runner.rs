@@ -194,14 +194,18 @@ pub fn classify_failure(command: String, code: i32, stderr: String) -> SlurmErro
         "slurmdbd: connection refused",
         "unable to connect to database",
     ];
-    if controller_down.iter().any(|p| lower.contains(p)) {
+    // A daemon that shuts down while it answers resets the connection: slurmctld for the
+    // commands that ask it, slurmdbd for sacct and sacctmgr.
+    let reset = lower.contains("connection reset by peer");
+    let asks_accounting = command.starts_with("sacct");
+    if controller_down.iter().any(|p| lower.contains(p)) || (reset && !asks_accounting) {
         SlurmError::ControllerUnreachable { command, stderr }
     } else if refused_to_read(&stderr) {
         SlurmError::NotShownToYou {
             command,
             stderr: stderr.trim().to_string(),
         }
-    } else if accounting_down.iter().any(|p| lower.contains(p)) {
+    } else if accounting_down.iter().any(|p| lower.contains(p)) || reset {
         SlurmError::AccountingUnreachable { command, stderr }
     } else {
         SlurmError::Failed {
@@ -261,6 +265,18 @@ mod tests {
             "sbatch: error: invalid partition specified: x".into(),
         );
         assert!(matches!(e, SlurmError::Failed { code: 1, .. }));
+    }
+
+    /// Regression: squeue asked while slurmctld shut down (tail through a controller restart,
+    /// 24.11) said this, and tail stopped with "exited with status 1" instead of following
+    /// the log until the controller answers again.
+    #[test]
+    fn a_connection_reset_is_the_daemon_asked_going_away() {
+        let reset = "slurm_load_jobs error: Connection reset by peer\n".to_string();
+        let e = classify_failure("squeue -h -r -t all -j 325".into(), 1, reset.clone());
+        assert!(matches!(e, SlurmError::ControllerUnreachable { .. }), "{e}");
+        let e = classify_failure("sacct -X -n -j 325".into(), 1, reset);
+        assert!(matches!(e, SlurmError::AccountingUnreachable { .. }), "{e}");
     }
 
     /// Captured as `nobody` under PrivateData=jobs,nodes: sinfo is refused, and the error says
