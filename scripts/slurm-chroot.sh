@@ -35,18 +35,25 @@ CROSS_SECTION="^(plain-($PLAIN)|typed-($TYPED)|multi-($MULTI)|mixed-($MIXED))\$"
 log() { echo "[slurm-chroot $(date +%T)] $*" >&2; }
 
 mounted() { mountpoint -q "$ROOT/$1"; }
+# Binds DIR (absolute) at the same path in the chroot. A bind mount outlives its source being
+# replaced (a new session's ../shared, a fresh clone), and then shows the old one, or
+# nothing: bind again when the mount is not DIR itself (same device and inode).
+bind_here() {
+  if mounted "${1#/}"; then
+    [ "$(stat -c %d:%i "$1")" = "$(stat -c %d:%i "$ROOT$1")" ] && return 0
+    umount -l "$ROOT$1"
+  fi
+  mkdir -p "$ROOT$1"
+  mount --bind "$1" "$ROOT$1"
+}
 mount_all() {
   local m
   for m in proc sys dev dev/pts; do mounted "$m" || mount --bind "/$m" "$ROOT/$m"; done
-  mkdir -p "$ROOT$PWD"
-  mounted "${PWD#/}" || mount --bind "$PWD" "$ROOT$PWD"
+  bind_here "$PWD"
   # data/ links the Financial PhraseBank in ../shared: the same path in the chroot.
   local shared
   shared=$(realpath -m ../shared)
-  if [ -d "$shared" ]; then
-    mkdir -p "$ROOT$shared"
-    mounted "${shared#/}" || mount --bind "$shared" "$ROOT$shared"
-  fi
+  if [ -d "$shared" ]; then bind_here "$shared"; fi
   # Slurm resolves "localhost" by /etc/hosts; munged wants the host's name too.
   cp /etc/hosts /etc/resolv.conf "$ROOT/etc/"
 }
