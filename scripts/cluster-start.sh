@@ -60,7 +60,7 @@ log() { echo "[cluster-start $(date +%T)] $*"; }
 alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }   # alive PIDFILE
 wait_for() {   # wait_for SECONDS DESCRIPTION CMD...
   local t=$1 what=$2; shift 2
-  for ((i = 0; i < t * 2; i++)); do "$@" >/dev/null 2>&1 && return 0; sleep 0.5; done
+  for ((i = 0; i < t * 5; i++)); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
   echo "timed out after ${t}s waiting for: $what" >&2; return 1
 }
 
@@ -270,17 +270,24 @@ wait_for 60 slurmdbd sacctmgr -n -P show cluster
 has() { [ -n "$(sacctmgr -n -P "$@" 2>/dev/null)" ]; }
 # The QOS and cluster must exist before slurmctld reads "PartitionName=gpu ... QOS=gpu".
 has show cluster "$CLUSTER" format=cluster || sacctmgr -i add cluster "$CLUSTER"
+# Each sacctmgr call takes ~0.4 s: ask once, change only what differs (a shape switch runs
+# this too).
+known_qos=$(sacctmgr -n -P show qos format=name)
 for q in gpu lab deny perjob sweep restricted; do
-  has show qos "$q" format=name || sacctmgr -i add qos "$q"   # limits are set in step 7
+  grep -qx "$q" <<<"$known_qos" || sacctmgr -i add qos "$q"   # limits are set in step 7
 done
 has show account "$ACCOUNT" format=account || sacctmgr -i add account "$ACCOUNT" \
   Description="yenjob test lab" Organization=yen cluster="$CLUSTER"
 for u in $USERS; do
   has show assoc where cluster="$CLUSTER" account="$ACCOUNT" user="$u" format=user ||
     sacctmgr -i add user "$u" account="$ACCOUNT" cluster="$CLUSTER"
-  sacctmgr -i modify user "$u" set DefaultAccount="$ACCOUNT" >/dev/null || true   # rc 1 = unchanged
-  sacctmgr -i modify user where name="$u" account="$ACCOUNT" cluster="$CLUSTER" \
-    set qos=normal,gpu,lab,deny,perjob,sweep defaultqos=normal >/dev/null || true
+  [ "$(sacctmgr -n -P show user "$u" format=defaultaccount)" = "$ACCOUNT" ] ||
+    sacctmgr -i modify user "$u" set DefaultAccount="$ACCOUNT" >/dev/null
+  # sacctmgr lists an association's QOS sorted by name.
+  [ "$(sacctmgr -n -P show assoc where cluster="$CLUSTER" account="$ACCOUNT" user="$u" \
+      format=qos,defaultqos)" = "deny,gpu,lab,normal,perjob,sweep|normal" ] ||
+    sacctmgr -i modify user where name="$u" account="$ACCOUNT" cluster="$CLUSTER" \
+      set qos=normal,gpu,lab,deny,perjob,sweep defaultqos=normal >/dev/null
 done
 
 # ---------------------------------------------------------------- 6. slurmctld + slurmd
@@ -292,11 +299,16 @@ if [ "$(cat "$SPOOL/shape" 2>/dev/null || echo plain)" != "$SHAPE" ]; then
     scancel --full -u nobody 2>/dev/null || true
     wait_for 30 "jobs gone" bash -c '[ -z "$(squeue -h -o %i)" ]' || true
   fi
+  # All at once: each takes a second or more to save its state and go.
+  stopping=()
   for pf in "$SPOOL"/slurmd.pid "$SPOOL"/slurmd-*.pid "$SPOOL"/slurmctld.pid; do
     if alive "$pf"; then
-      pid=$(cat "$pf"); kill "$pid"
-      wait_for 30 "$(basename "$pf" .pid) to stop" bash -c "! kill -0 $pid" || kill -9 "$pid" || true
+      pid=$(cat "$pf"); kill "$pid"; stopping+=("$pid:$(basename "$pf" .pid)")
     fi
+  done
+  for stop in "${stopping[@]}"; do
+    pid=${stop%%:*}
+    wait_for 30 "${stop#*:} to stop" bash -c "! kill -0 $pid" || kill -9 "$pid" || true
   done
 fi
 echo "$SHAPE" > "$SPOOL/shape"
@@ -330,21 +342,30 @@ done
 # AccountingStorageTRES=gres/gpu; before that sacctmgr fails with
 # "sacctmgr: error: slurmdb_format_tres_str: no TRES known by type gres/gpu".
 wait_for 30 "TRES gres/gpu" has show tres where type=gres name=gpu format=id
-sacctmgr -i modify qos gpu set MaxTRESPerUser=gres/gpu=$NGPUS MaxJobsPerUser=2 \
-  MaxSubmitJobsPerUser=4 MaxWall=1-00:00:00 Description="GPU partition QOS" >/dev/null || true
-[ "$(sacctmgr -n -P show qos gpu format=MaxTRESPU)" = "gres/gpu=$NGPUS" ] ||
-  { echo "QOS gpu limits not applied" >&2; exit 1; }
-sacctmgr -i modify qos lab set MaxTRESPerUser=cpu=4,mem=4000M,gres/gpu=2 MaxJobsPerUser=3 \
-  MaxSubmitJobsPerUser=5 GrpTRES=gres/gpu=3 MaxWall=1-00:00:00 \
-  Description="typed shape: partition gpu" >/dev/null || true
-sacctmgr -i modify qos deny set Flags=DenyOnLimit MaxTRESPerUser=gres/gpu=1 MaxWall=02:00:00 \
-  Description="typed shape: refuses at submit" >/dev/null || true
-sacctmgr -i modify qos perjob set MaxTRESPerJob=gres/gpu=1 MaxTRESPerNode=cpu=2 GrpJobs=2 \
-  Description="typed shape: per-job and group job limits" >/dev/null || true
-sacctmgr -i modify qos sweep set MaxTRESPerUser=gres/gpu=$NGPUS MaxJobsPerUser=2 \
-  MaxSubmitJobsPerUser=10 Description="job arrays: 2 running, 10 queued per user" >/dev/null || true
-[ "$(sacctmgr -n -P show qos deny format=Flags)" = "DenyOnLimit" ] ||
-  { echo "QOS deny flags not applied" >&2; exit 1; }
+# Unchanged since this script last set them (by this very script): leave them, since the
+# seven sacctmgr calls take ~2 s and a test switches shapes a dozen times.
+qos_limits() {
+  md5sum < "${BASH_SOURCE[0]}" && sacctmgr -n -P show qos \
+    format=name,MaxTRESPU,MaxJobsPU,MaxSubmitPU,GrpTRES,GrpJobs,MaxWall,Flags,MaxTRES,MaxTRESPerNode,MinTRES,GrpTRESMins,MaxTRESPA,Description
+}
+if ! limits=$(qos_limits) || [ "$limits" != "$(cat "$SPOOL/qos-limits" 2>/dev/null)" ]; then
+  sacctmgr -i modify qos gpu set MaxTRESPerUser=gres/gpu=$NGPUS MaxJobsPerUser=2 \
+    MaxSubmitJobsPerUser=4 MaxWall=1-00:00:00 Description="GPU partition QOS" >/dev/null || true
+  [ "$(sacctmgr -n -P show qos gpu format=MaxTRESPU)" = "gres/gpu=$NGPUS" ] ||
+    { echo "QOS gpu limits not applied" >&2; exit 1; }
+  sacctmgr -i modify qos lab set MaxTRESPerUser=cpu=4,mem=4000M,gres/gpu=2 MaxJobsPerUser=3 \
+    MaxSubmitJobsPerUser=5 GrpTRES=gres/gpu=3 MaxWall=1-00:00:00 \
+    Description="typed shape: partition gpu" >/dev/null || true
+  sacctmgr -i modify qos deny set Flags=DenyOnLimit MaxTRESPerUser=gres/gpu=1 MaxWall=02:00:00 \
+    Description="typed shape: refuses at submit" >/dev/null || true
+  sacctmgr -i modify qos perjob set MaxTRESPerJob=gres/gpu=1 MaxTRESPerNode=cpu=2 GrpJobs=2 \
+    Description="typed shape: per-job and group job limits" >/dev/null || true
+  sacctmgr -i modify qos sweep set MaxTRESPerUser=gres/gpu=$NGPUS MaxJobsPerUser=2 \
+    MaxSubmitJobsPerUser=10 Description="job arrays: 2 running, 10 queued per user" >/dev/null || true
+  [ "$(sacctmgr -n -P show qos deny format=Flags)" = "DenyOnLimit" ] ||
+    { echo "QOS deny flags not applied" >&2; exit 1; }
+  qos_limits > "$SPOOL/qos-limits" || rm -f "$SPOOL/qos-limits"
+fi
 
 log "cluster up (shape $SHAPE)"
 sinfo

@@ -175,7 +175,7 @@ fn cancel_all() {
         if String::from_utf8_lossy(&out.stdout).trim().is_empty() {
             return;
         }
-        std::thread::sleep(Duration::from_millis(500));
+        std::thread::sleep(Duration::from_millis(200));
     }
 }
 
@@ -211,7 +211,7 @@ fn wait_node_ready() {
         if ["idle", "mixed", "allocated"].contains(&state.as_str()) {
             return;
         }
-        std::thread::sleep(Duration::from_millis(500));
+        std::thread::sleep(Duration::from_millis(200));
     }
 }
 
@@ -276,7 +276,7 @@ fn wait_for(id: &str, what: impl Fn(&str, &str) -> bool, secs: u64) -> (String, 
         if what(&s, &r) || Instant::now() > deadline {
             return (s, r);
         }
-        std::thread::sleep(Duration::from_millis(500));
+        std::thread::sleep(Duration::from_millis(200));
     }
 }
 
@@ -349,9 +349,10 @@ impl Drop for PartitionSet {
     }
 }
 
-/// `sacctmgr -i modify WHAT... set SETTING`, then a moment for slurmctld to learn it from
+/// `sacctmgr -i modify WHAT... set SETTING`, then until slurmctld has learnt it from
 /// slurmdbd.
 fn sacctmgr_set(what: &[&str], setting: &str) {
+    let before = controller_limits();
     let ok = Std::new("sacctmgr")
         .args(["-i", "modify"])
         .args(what)
@@ -361,7 +362,39 @@ fn sacctmgr_set(what: &[&str], setting: &str) {
         .unwrap()
         .success();
     assert!(ok, "sacctmgr could not set {setting} on {what:?}");
-    std::thread::sleep(std::time::Duration::from_secs(2));
+    // slurmdbd passes the change on to the controller, which has it within milliseconds
+    // here; wait until it shows (5 s at most: a setting it already had changes nothing).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while controller_limits() == before && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The controller's association and QOS limits (`scontrol show assoc_mgr`), without the
+/// usage it counts beside each limit in parentheses, which changes as jobs run.
+fn controller_limits() -> String {
+    let out = Std::new("scontrol")
+        .args(["show", "assoc_mgr", "flags=assoc,qos"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut limits = String::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.contains("Usage") && !l.contains("SharesRaw"))
+    {
+        let mut depth = 0;
+        for c in line.chars() {
+            match c {
+                '(' => depth += 1,
+                ')' => depth -= 1,
+                _ if depth == 0 => limits.push(c),
+                _ => {}
+            }
+        }
+        limits.push('\n');
+    }
+    limits
 }
 
 /// A limit of account yenlab itself for as long as this lives; lifted when dropped.
@@ -995,7 +1028,7 @@ fn start_controller() {
         .unwrap_or(false)
         && Instant::now() < deadline
     {
-        std::thread::sleep(Duration::from_millis(500));
+        std::thread::sleep(Duration::from_millis(200));
     }
 }
 
@@ -1007,7 +1040,9 @@ fn start_controller() {
 fn tail_follows_through_a_controller_restart() {
     use std::io::BufRead;
     let env = Env::new();
-    let spec = env.spec("restart", "cpus = 1", 2000);
+    // ~30 s of training: the controller is stopped while it runs (the job may end while the
+    // controller is away; tail then still follows it to the end).
+    let spec = env.spec("restart", "cpus = 1", 500);
     let out = env.yenjob().arg("submit").arg(&spec).output().unwrap();
     let id = submitted_id(&out.stdout)
         .unwrap_or_else(|| panic!("{}", String::from_utf8_lossy(&out.stderr)));
@@ -1096,13 +1131,14 @@ fn controller_down_is_a_clear_error() {
     }
 }
 
-/// A long fine-tune (1,500 epochs of the tiny model, a checkpoint every 200 steps) submitted
-/// and running past its first checkpoint: its spec, job id and run folder.
+/// A fine-tune of the tiny model (300 epochs of 6 steps, a checkpoint every 200 steps)
+/// submitted and running past its first checkpoint: its spec, job id and run folder. On one
+/// CPU a step takes ~10 ms here, so some 15 s of training are left to interrupt.
 fn past_first_checkpoint(env: &Env, name: &str) -> (PathBuf, String, PathBuf) {
     let spec = env.spec_with(
         name,
         "cpus = 1",
-        1500,
+        300,
         "checkpoint_every = 200\nlog_every = 500",
     );
     let out = env.yenjob().arg("submit").arg(&spec).output().unwrap();
@@ -1391,10 +1427,13 @@ fn multi_node_queue_ahead_verdicts_match_what_slurm_does() {
     wait_planned(&two_nodes);
     expect("once backfill planned the two-node job");
 
-    // Slurm with the same requests, each given a backfill cycle (30 s) and more.
+    // Slurm with the same requests: the 30-minute one still pending once a backfill cycle
+    // has looked at it; the 5-minute one started by one.
+    let queued_at = epoch_now();
     let did = slurm_does(&env, &long);
     let id = did.2.clone().expect("submitted");
-    let (state, reason) = wait_for(&id, |s, _| s == "RUNNING", 40);
+    wait_for_backfill_cycle_after(queued_at);
+    let (state, reason) = queue_state(&id);
     assert_eq!(
         (state.as_str(), reason.as_str()),
         ("PENDING", "Priority"),
@@ -1952,7 +1991,7 @@ fn requeue_of_one_task_resumes_it_alone() {
     let spec = sweep_spec(
         &env,
         "requeue-task",
-        1500,
+        1000,
         "checkpoint_every = 200\nlog_every = 500",
         &seeds(3),
     );
@@ -2045,12 +2084,15 @@ fn requeue_of_one_task_resumes_it_alone() {
     );
 }
 
+/// Rows in the score-job tests' corpus: enough that a job interrupted once 4,096 rows are
+/// durable (two chunks) still has some 15 s of scoring left on one CPU (~400 rows/s here).
+const SCORE_ROWS: usize = 10_000;
+
 /// The model and the uninterrupted score that the score-job tests compare with, made once a
-/// run of this suite, since fine-tuning and scoring 20,000 rows locally take about a minute
-/// on CI's two cores.
+/// run of this suite rather than once a test.
 static SCORE_BASELINE: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
 
-/// A small model fine-tuned here and a 20,000-row corpus (`news.csv`) scored without
+/// A small model fine-tuned here and a corpus of `SCORE_ROWS` rows (`news.csv`) scored without
 /// interruption, here, into `whole.csv`: what a score job on the cluster must write too.
 /// Made once, in cargo's scratch folder for integration tests; each test gets a copy of the
 /// corpus and of `whole.csv` in its own folder.
@@ -2061,7 +2103,7 @@ fn model_and_uninterrupted_score(env: &Env) -> PathBuf {
         std::fs::create_dir_all(&dir).unwrap();
         let base = common::write_model(&dir.join("small"), &common::small_config());
         let model = common::fine_tune(&dir, &base);
-        common::write_corpus(&dir.join("news.csv"), 20_000);
+        common::write_corpus(&dir.join("news.csv"), SCORE_ROWS);
         let whole = score_job(env, &model, "whole.csv", "local")
             .current_dir(&dir)
             .arg("--follow")
@@ -2116,7 +2158,7 @@ fn score_job_in_the_middle(env: &Env, model: &Path, output: &str) -> (String, Pa
     let run_dir = PathBuf::from(sent["run_dir"].as_str().unwrap());
     let at = common::wait_until_written(&run_dir, 4096, 300);
     assert!(
-        (4096..20_000).contains(&at),
+        (4096..SCORE_ROWS as u64).contains(&at),
         "{at} rows written when interrupted"
     );
     (id, run_dir, at)
@@ -2126,14 +2168,14 @@ fn score_job_in_the_middle(env: &Env, model: &Path, output: &str) -> (String, Pa
 fn assert_same_as_uninterrupted(env: &Env, output: &str) {
     let dir = env.dir.path();
     let scored = std::fs::read_to_string(dir.join(output)).unwrap();
-    assert_eq!(scored.lines().count(), 20_001);
+    assert_eq!(scored.lines().count(), SCORE_ROWS + 1);
     assert!(
         scored == std::fs::read_to_string(dir.join("whole.csv")).unwrap(),
         "{output} differs from the uninterrupted run's output"
     );
 }
 
-/// A 20,000-row corpus scored as a Slurm job, requeued in the middle: the output has exactly
+/// A 10,000-row corpus scored as a Slurm job, requeued in the middle: the output has exactly
 /// one row per input row, in order, and equals the output of an uninterrupted run.
 #[test]
 #[ignore = "needs a Slurm cluster: scripts/cluster-start.sh"]
@@ -2155,7 +2197,7 @@ fn a_score_job_requeued_in_the_middle_writes_every_row_once() {
     let report = env.yenjob().args(["report", &id]).output().unwrap();
     let report = common::stdout_of_success(&report);
     assert!(
-        report.contains("(20000 rows)") && report.contains("resumed after record"),
+        report.contains(&format!("({SCORE_ROWS} rows)")) && report.contains("resumed after record"),
         "{report}"
     );
 }
@@ -2263,6 +2305,27 @@ fn last_backfill_cycle() -> i64 {
         .unwrap_or(0)
 }
 
+fn epoch_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// Waits until a backfill cycle (every 30 s) has begun after `epoch`, in a later second, and
+/// had a moment to finish: one that has seen every job queued by then.
+fn wait_for_backfill_cycle_after(epoch: i64) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while last_backfill_cycle() <= epoch {
+        assert!(
+            Instant::now() < deadline,
+            "no backfill cycle within 90 s after {epoch}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+}
+
 /// A job of 10 minutes in partition normal that holds every CPU of the node, running: the
 /// node's CPUs and sbatch's option asking for them all.
 fn hold_every_cpu(env: &mut Env) -> (u32, String) {
@@ -2299,15 +2362,9 @@ fn expected_start_behind_a_job_queued_ahead_is_what_backfill_plans() {
     assert!(by["in_seconds"].as_u64().unwrap() > 18 * 60, "{v}");
     let at = yenjob::slurm::clock::parse_timestamp(by["at"].as_str().unwrap()).unwrap();
     // The same request queued, and planned by a backfill cycle (every 30 s) after it was.
-    let queued_at = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
+    let queued_at = epoch_now();
     let behind = env.hold(&gpu_job);
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while last_backfill_cycle() <= queued_at && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_secs(1));
-    }
+    wait_for_backfill_cycle_after(queued_at);
     let out = Std::new("squeue")
         .args(["-h", "-j", behind.as_str(), "-o", "%S|%Y"])
         .output()
@@ -2440,10 +2497,7 @@ fn a_sweeps_tasks_are_expected_when_backfill_plans_them() {
     let last = at("last_start");
     assert_eq!(last - at("next_start"), 600, "{v}");
     assert_eq!(at("all_end_by") - last, 600, "{v}");
-    let queued_at = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
+    let queued_at = epoch_now();
     let out = env.yenjob().arg("submit").arg(&spec).output().unwrap();
     let said = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(
@@ -2453,10 +2507,7 @@ fn a_sweeps_tasks_are_expected_when_backfill_plans_them() {
         "{said}"
     );
     let id = submitted_array(&out.stdout).unwrap_or_else(|| panic!("{said}"));
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while last_backfill_cycle() <= queued_at && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_secs(1));
-    }
+    wait_for_backfill_cycle_after(queued_at);
     let out = Std::new("squeue")
         .args(["-h", "-j", id.as_str(), "-t", "PD", "-o", "%S|%r"])
         .output()
