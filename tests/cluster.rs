@@ -1289,6 +1289,8 @@ fn real_data_submit_tail_report_predict() {
     assert!(log.contains("WILL START NOW"), "{log}");
     assert!(log.contains("[eval] test after training"), "{log}");
     assert!(log.contains("ended: COMPLETED"), "{log}");
+    let id = submitted_id(&out.stdout).unwrap_or_else(|| panic!("{log}"));
+    let run_dir = PathBuf::from(env.status(&id)["run_dir"].as_str().unwrap());
     let report = env.yenjob().arg("report").output().unwrap();
     let text = common::stdout_of_success(&report);
     let _ = writeln!(std::io::stderr(), "{text}");
@@ -1331,6 +1333,8 @@ fn real_data_submit_tail_report_predict() {
         "{}",
         String::from_utf8_lossy(&predict.stderr)
     );
+    // Passed: its run folder (a fine-tuned model, ~370 MB) need not pile up in the checkout.
+    std::fs::remove_dir_all(&run_dir).unwrap();
 }
 
 /// The cluster reshaped as many real ones are (scripts/cluster-start.sh typed): typed GPUs,
