@@ -39,7 +39,8 @@
 # Switching shape restarts slurmctld and slurmd (jobs are cancelled first); the accounting
 # database, the QOS and the job ids are kept.
 #
-# Idempotent: re-running only starts what is not running and re-applies config/accounting.
+# Idempotent: re-running only starts what is not running, rewrites the config and changes
+# accounting only where it differs from what this script sets.
 # Stop with cluster-stop.sh (kills by pid file only).
 set -euo pipefail
 
