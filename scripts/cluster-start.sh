@@ -283,12 +283,12 @@ for u in $USERS; do
   has show assoc where cluster="$CLUSTER" account="$ACCOUNT" user="$u" format=user ||
     sacctmgr -i add user "$u" account="$ACCOUNT" cluster="$CLUSTER"
   [ "$(sacctmgr -n -P show user "$u" format=defaultaccount)" = "$ACCOUNT" ] ||
-    sacctmgr -i modify user "$u" set DefaultAccount="$ACCOUNT" >/dev/null
+    sacctmgr -i modify user "$u" set DefaultAccount="$ACCOUNT" >/dev/null || true   # rc 1 = unchanged
   # sacctmgr lists an association's QOS sorted by name.
   [ "$(sacctmgr -n -P show assoc where cluster="$CLUSTER" account="$ACCOUNT" user="$u" \
       format=qos,defaultqos)" = "deny,gpu,lab,normal,perjob,sweep|normal" ] ||
     sacctmgr -i modify user where name="$u" account="$ACCOUNT" cluster="$CLUSTER" \
-      set qos=normal,gpu,lab,deny,perjob,sweep defaultqos=normal >/dev/null
+      set qos=normal,gpu,lab,deny,perjob,sweep defaultqos=normal >/dev/null || true
 done
 
 # ---------------------------------------------------------------- 6. slurmctld + slurmd
