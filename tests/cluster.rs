@@ -1992,6 +1992,8 @@ fn a_task_cancelled_behind_the_throttle_is_cancelled() {
 #[ignore = "needs a Slurm cluster: scripts/cluster-start.sh"]
 fn requeue_of_one_task_resumes_it_alone() {
     let env = Env::new();
+    // 1,000 epochs (~20 s a task): task 0 must still be running after task 1's requeue,
+    // which waits for BeginTime and 2 s more.
     let spec = sweep_spec(
         &env,
         "requeue-task",
@@ -2089,7 +2091,8 @@ fn requeue_of_one_task_resumes_it_alone() {
 }
 
 /// Rows in the score-job tests' corpus: enough that a job interrupted once 4,096 rows are
-/// durable (two chunks) still has some 15 s of scoring left on one CPU (~400 rows/s here).
+/// durable (two chunks) still has some 20 s of scoring left on one CPU (~300 rows/s on
+/// CI's kind of machine).
 const SCORE_ROWS: usize = 10_000;
 
 /// The model and the uninterrupted score that the score-job tests compare with, made once a
@@ -2309,6 +2312,7 @@ fn last_backfill_cycle() -> i64 {
         .unwrap_or(0)
 }
 
+/// Now, in whole seconds since the epoch, as sdiag gives the last backfill cycle.
 fn epoch_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
