@@ -833,6 +833,11 @@ scenario multi no-constraint-other-node-up "" "$C" drain:yj1
 AHEAD='user=nobody partition=gpu gpus=2 cpus=1 time=10:00 constraint=ampere'
 scenario multi constraint-ahead-needs-the-other-node "$AMP; $AHEAD" "partition=gpu gpus=1 cpus=1 time=30:00 settle=40"
 scenario multi constraint-ahead-needs-the-other-node-planned "$AMP; $AHEAD" "partition=gpu gpus=1 cpus=1 time=30:00 settle=40" planned
+# The same for a job ahead that asks for its feature on a count of its nodes (`ampere*1`, as
+# jobs of several nodes do): of one node, that node needs the feature (as captured here).
+AHEAD_COUNTED='user=nobody partition=gpu gpus=2 cpus=1 time=10:00 constraint=ampere*1'
+scenario multi counted-constraint-ahead-needs-the-other-node "$AMP; $AHEAD_COUNTED" "partition=gpu gpus=1 cpus=1 time=30:00 settle=40"
+scenario multi counted-constraint-ahead-needs-the-other-node-planned "$AMP; $AHEAD_COUNTED" "partition=gpu gpus=1 cpus=1 time=30:00 settle=40" planned
 # The same for a job ahead that keeps yj2 off (--exclude; read with squeue -o %x).
 AHEAD_X='user=nobody partition=gpu gpus=2 cpus=1 time=10:00 exclude=yj2'
 scenario multi exclude-ahead-needs-the-other-node "$AMP; $AHEAD_X" "partition=gpu gpus=1 cpus=1 time=30:00 settle=40"

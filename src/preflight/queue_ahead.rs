@@ -290,7 +290,8 @@ impl ClusterState {
 
     /// The nodes of `job`'s partition (those it named, if it named some) that have room for
     /// it first as running jobs end (as many as it asks for, its CPUs, GPUs and memory spread
-    /// evenly over them), and when the last of them does; `None` when too few ever do.
+    /// evenly over them, as many with each counted feature as it counts), and when the last
+    /// of them does; `None` when too few ever do.
     fn earliest_room(&self, job: &QueuedJob, now: i64) -> Option<(Vec<&str>, i64)> {
         let named: Option<Vec<String>> = job.req_nodes.as_deref().map(hostlist::expand);
         let rows = self
@@ -302,30 +303,38 @@ impl ClusterState {
             gpus: job.gpus.div_ceil(count),
             mem_mib: job.mem_mib().div_ceil(count),
         };
-        let mut rooms: Vec<(i64, &str)> = self
+        let mut rooms: Vec<(i64, &NodeRow)> = self
             .nodes
             .iter()
             .filter(|n| self.may_run_on(job, n, named.as_deref(), need.gpus))
             .filter_map(|n| {
                 let seen = self.seen_by(n, job.gpu_type(), &job.partition);
                 let at = room_from(need, &seen.node, &seen.holding, rows, now)?;
-                Some((at, n.node.as_str()))
+                Some((at, n))
             })
             .collect();
+        let counts = job
+            .constraint
+            .as_ref()
+            .map(|c| c.counts())
+            .unwrap_or_default();
         let count = usize::try_from(count).ok()?;
         if rooms.len() < count {
             return None;
         }
         // Of nodes free at the same time, the first listed, as Slurm picks them (`min_by_key`
         // and a stable sort keep the first).
-        if count == 1 {
+        if count == 1 && counts.is_empty() {
             let (start, node) = rooms.into_iter().min_by_key(|(at, _)| *at)?;
-            return Some((vec![node], start));
+            return Some((vec![node.node.as_str()], start));
         }
         rooms.sort_by_key(|(at, _)| *at);
-        rooms.truncate(count);
-        let start = rooms.last()?.0;
-        Some((rooms.into_iter().map(|(_, node)| node).collect(), start))
+        let picked = first_meeting_counts(&rooms, count, &counts)?;
+        let start = picked.iter().map(|(at, _)| *at).max()?;
+        Some((
+            picked.into_iter().map(|(_, n)| n.node.as_str()).collect(),
+            start,
+        ))
     }
 
     /// Where each of `jobs`, queued first and let in by their limits (a job and when, in the
@@ -385,7 +394,10 @@ impl ClusterState {
         gpus: u64,
     ) -> bool {
         node.partition == job.partition
-            && node.has_features(job.constraint.as_ref())
+            && job
+                .constraint
+                .as_ref()
+                .is_none_or(|c| c.admits(&node.features, job.node_count()))
             && named.is_none_or(|named| named.contains(&node.node))
             && job
                 .excluded_nodes
@@ -475,6 +487,36 @@ impl ClusterState {
             .saturating_sub(job.elapsed.seconds().unwrap_or(0));
         Some(self.now? + i64::try_from(left).ok()?)
     }
+}
+
+/// The first `count` of `rooms` (nodes in the order they have room) among which each counted
+/// feature is on as many nodes as its count: a node without one is taken only while enough
+/// places are left for the nodes still owed. `None` when the nodes never meet the counts.
+fn first_meeting_counts<'r, 'n>(
+    rooms: &'r [(i64, &'n NodeRow)],
+    count: usize,
+    counts: &[(&str, u64)],
+) -> Option<Vec<&'r (i64, &'n NodeRow)>> {
+    let mut owed: Vec<(&str, u64)> = counts.to_vec();
+    let mut picked = Vec::with_capacity(count);
+    for room in rooms {
+        if picked.len() == count {
+            break;
+        }
+        let has = |name: &str| room.1.features.iter().any(|f| f == name);
+        let helps = owed.iter().any(|&(name, n)| n > 0 && has(name));
+        let still_owed: u64 = owed.iter().map(|&(_, n)| n).sum();
+        let places_left = (count - picked.len()) as u64;
+        if helps || places_left > still_owed {
+            picked.push(room);
+            for (name, n) in &mut owed {
+                if *n > 0 && has(name) {
+                    *n -= 1;
+                }
+            }
+        }
+    }
+    (picked.len() == count && owed.iter().all(|&(_, n)| n == 0)).then_some(picked)
 }
 
 /// Records that the job at `first` is expected on `node`, unless one of its tier is expected
@@ -767,6 +809,80 @@ mod tests {
             describe(&held, "gpu", s.now.unwrap())
                 .contains("waits for 2 CPUs and 0 GPUs on a node with features ampere")
         );
+    }
+
+    /// A job ahead of two nodes, one of them with ampere (`ampere*1`), which only n1 has:
+    /// n3 (free now) and n1 (in 10 min), though n2 frees first (in 5), so a long job on n2
+    /// holds nothing up. Read as two nodes of any kind, it was expected on n3 and n2.
+    #[test]
+    fn a_job_ahead_gets_as_many_nodes_with_a_feature_as_it_counts() {
+        let mut s = state(&format!(
+            "{RUNNING}3|gpu|c|PENDING|0:00|10:00|4|cpu=4,node=2|normal|Resources|N/A||x
+"
+        ));
+        let mut n3 = s.nodes[1].clone();
+        n3.node = "n3".into();
+        n3.state = "idle".into();
+        n3.cpus_allocated = 0;
+        n3.cpus_idle = 2;
+        s.nodes.push(n3);
+        s.nodes[0].features = vec!["ampere".into()];
+        s.queue[2].constraint = Some(Constraint::parse_queued("ampere*1").unwrap());
+        assert!(s.holds_up(&s.nodes[1], &request(60)).is_none());
+        for n in [0, 2] {
+            let held = s.holds_up(&s.nodes[n], &request(11)).unwrap();
+            assert_eq!(held.start - s.now.unwrap(), 600, "{}", s.nodes[n].node);
+        }
+        assert!(
+            describe(
+                &s.holds_up(&s.nodes[0], &request(11)).unwrap(),
+                "gpu",
+                s.now.unwrap()
+            )
+            .contains("on 2 nodes with features ampere*1")
+        );
+    }
+
+    /// Nodes in the order they have room, each count met by the first that can: a node
+    /// without the feature is taken only while places are left for those owed.
+    #[test]
+    fn counted_features_pick_the_first_nodes_that_meet_them() {
+        let row = |name: &str, features: &str| NodeRow {
+            node: name.into(),
+            features: features
+                .split(',')
+                .filter(|f| !f.is_empty())
+                .map(Into::into)
+                .collect(),
+            ..crate::slurm::sinfo::parse_nodes("x|gpu|idle|0/2/0/2|8000|0|gpu:4|gpu:0|\n")[0]
+                .clone()
+        };
+        let nodes = [
+            row("a", ""),
+            row("b", ""),
+            row("c", "r1"),
+            row("d", "r2"),
+            row("e", "r1,r2"),
+        ];
+        let rooms: Vec<(i64, &NodeRow)> = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (i as i64, n))
+            .collect();
+        let names = |count, counts: &[(&str, u64)]| {
+            first_meeting_counts(&rooms, count, counts).map(|p| {
+                p.iter()
+                    .map(|(_, n)| n.node.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+        };
+        assert_eq!(names(2, &[]).as_deref(), Some("a,b"));
+        assert_eq!(names(2, &[("r1", 1)]).as_deref(), Some("a,c"));
+        assert_eq!(names(3, &[("r1", 1), ("r2", 1)]).as_deref(), Some("a,c,d"));
+        assert_eq!(names(2, &[("r1", 1), ("r2", 1)]).as_deref(), Some("c,d"));
+        assert_eq!(names(2, &[("r1", 2)]).as_deref(), Some("c,e"));
+        assert_eq!(names(2, &[("r2", 3)]), None);
     }
 
     /// A job ahead asking for a30 GPUs is expected on the node that has them (in 10 min),

@@ -800,6 +800,10 @@ fn each_verdict_names_the_code_and_numbers() {
         ("multi-constraint-ahead-needs-the-other-node", "", false, &["partition gpu has room for 1 GPU and 1 CPU now (1 job queued ahead waits for resources there, but is expected on another node)"]),
         ("multi-exclude-ahead-needs-the-other-node", "", false, &["partition gpu has room for 1 GPU and 1 CPU now (1 job queued ahead waits for resources there, but is expected on another node)"]),
         ("multi-constraint-ahead-needs-the-other-node-planned", "", false, &["partition gpu has room for 1 GPU and 1 CPU now (1 job queued ahead waits for resources there, but is expected on another node)"]),
+        // Regression: a job ahead whose feature has a count (`ampere*1`) was taken as free to
+        // go on any node, and so as held up by the request on yj2.
+        ("multi-counted-constraint-ahead-needs-the-other-node", "", false, &["partition gpu has room for 1 GPU and 1 CPU now (1 job queued ahead waits for resources there, but is expected on another node)"]),
+        ("multi-counted-constraint-ahead-needs-the-other-node-planned", "", false, &["partition gpu has room for 1 GPU and 1 CPU now (1 job queued ahead waits for resources there, but is expected on another node)"]),
         // Behind a job of the partition with a constraint that waits for resources, no room
         // is Priority too: on its node, and on neither node.
         ("multi-constraint-ahead-same-node-held-up", "Priority", false, &["partition gpu's nodes with features ampere have 0 of 2 GPUs", "waits for resources there too, so Slurm gives Priority as the reason"]),

@@ -5,6 +5,10 @@
 //! `ib|ampere&hopper` is `(ib|ampere)&hopper` (captured: in a partition of one node with
 //! `ampere,ib`, sbatch refuses it). A yenjob job runs on one node, so a count (`ampere*2`)
 //! does not apply, and brackets (a matching OR across a job's nodes) group as parentheses do.
+//!
+//! Jobs queued by others may have counts (`Constraint::parse_queued`). Captured on 22.05:
+//! `-N2 -C hopper*1` ran on a node with hopper and one without; `-N1 -C hopper*1` ran on the
+//! node with hopper; `-N1 -C hopper*2`, with one such node, was refused.
 
 use std::fmt;
 
@@ -20,6 +24,8 @@ pub struct Constraint {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Expr {
     Feature(String),
+    /// `name*count`: `count` of a job's nodes have the feature, the others need not.
+    Counted(String, u64),
     And(Box<Expr>, Box<Expr>),
     Or(Box<Expr>, Box<Expr>),
 }
@@ -43,15 +49,31 @@ pub enum ConstraintError {
         "a count (`*N` at character {at}) asks for nodes with a feature, and a yenjob job runs on one node: drop it"
     )]
     Count { at: usize },
+    #[error("a count (`*N` at character {at}) is a whole number from 1")]
+    BadCount { at: usize },
 }
 
 impl Constraint {
+    /// A yenjob job's: one node, so no counts.
     pub fn parse(text: &str) -> Result<Constraint, ConstraintError> {
+        Constraint::parse_with(text, false)
+    }
+
+    /// A queued job's, as squeue shows it: a job of several nodes may give a feature a count.
+    pub fn parse_queued(text: &str) -> Result<Constraint, ConstraintError> {
+        Constraint::parse_with(text, true)
+    }
+
+    fn parse_with(text: &str, counts: bool) -> Result<Constraint, ConstraintError> {
         if text.trim().is_empty() {
             return Err(ConstraintError::Empty);
         }
         let chars: Vec<char> = text.chars().collect();
-        let mut parser = Parser { chars, at: 0 };
+        let mut parser = Parser {
+            chars,
+            at: 0,
+            counts,
+        };
         let expr = parser.expr(None)?;
         Ok(Constraint {
             text: text.to_string(),
@@ -63,9 +85,23 @@ impl Constraint {
         &self.text
     }
 
-    /// Whether a node with these features satisfies it.
+    /// Whether a node with these features satisfies it, as the one node of a job.
     pub fn matches(&self, features: &[String]) -> bool {
-        self.expr.matches(features)
+        self.expr.matches(features, 1)
+    }
+
+    /// Whether a node with these features may be one of a job's `nodes`: a feature counted on
+    /// fewer nodes than that is not needed on each.
+    pub fn admits(&self, features: &[String], nodes: u64) -> bool {
+        self.expr.matches(features, nodes)
+    }
+
+    /// The features counted (`name*count`) where each count must be met: joined by AND to
+    /// the rest, not under an OR.
+    pub fn counts(&self) -> Vec<(&str, u64)> {
+        let mut counts = Vec::new();
+        self.expr.collect_counts(&mut counts);
+        counts
     }
 
     /// The feature names it uses, each once, in the order written.
@@ -83,17 +119,30 @@ impl Constraint {
 }
 
 impl Expr {
-    fn matches(&self, features: &[String]) -> bool {
+    fn matches(&self, features: &[String], nodes: u64) -> bool {
+        let has = |name: &String| features.iter().any(|f| f == name);
         match self {
-            Expr::Feature(name) => features.iter().any(|f| f == name),
-            Expr::And(a, b) => a.matches(features) && b.matches(features),
-            Expr::Or(a, b) => a.matches(features) || b.matches(features),
+            Expr::Feature(name) => has(name),
+            Expr::Counted(name, count) => *count < nodes || has(name),
+            Expr::And(a, b) => a.matches(features, nodes) && b.matches(features, nodes),
+            Expr::Or(a, b) => a.matches(features, nodes) || b.matches(features, nodes),
+        }
+    }
+
+    fn collect_counts<'a>(&'a self, counts: &mut Vec<(&'a str, u64)>) {
+        match self {
+            Expr::Counted(name, count) => counts.push((name, *count)),
+            Expr::And(a, b) => {
+                a.collect_counts(counts);
+                b.collect_counts(counts);
+            }
+            Expr::Feature(_) | Expr::Or(..) => {}
         }
     }
 
     fn collect<'a>(&'a self, names: &mut Vec<&'a str>) {
         match self {
-            Expr::Feature(name) => names.push(name),
+            Expr::Feature(name) | Expr::Counted(name, _) => names.push(name),
             Expr::And(a, b) | Expr::Or(a, b) => {
                 a.collect(names);
                 b.collect(names);
@@ -108,6 +157,8 @@ const OPERATORS: &str = "&|,()[]*";
 struct Parser {
     chars: Vec<char>,
     at: usize,
+    /// Whether a feature may be given a count (`ampere*2`).
+    counts: bool,
 }
 
 impl Parser {
@@ -143,7 +194,11 @@ impl Parser {
                         Expr::And(Box::new(expr), Box::new(next))
                     };
                 }
-                Some('*') => return Err(ConstraintError::Count { at: self.at + 1 }),
+                Some('*') if !self.counts => {
+                    return Err(ConstraintError::Count { at: self.at + 1 });
+                }
+                // After a group: Slurm counts features, not groups.
+                Some('*') => return Err(ConstraintError::BadCount { at: self.at + 1 }),
                 // An operand right after an operand: `(a)b`.
                 Some(_) => return Err(ConstraintError::MissingOperator { at: self.at + 1 }),
             }
@@ -172,9 +227,28 @@ impl Parser {
                 if self.at == start {
                     return Err(ConstraintError::MissingFeature { at: start + 1 });
                 }
-                Ok(Expr::Feature(self.chars[start..self.at].iter().collect()))
+                let name: String = self.chars[start..self.at].iter().collect();
+                if self.counts && self.chars.get(self.at) == Some(&'*') {
+                    return Ok(Expr::Counted(name, self.count()?));
+                }
+                Ok(Expr::Feature(name))
             }
         }
+    }
+
+    /// The count after a feature's `*`.
+    fn count(&mut self) -> Result<u64, ConstraintError> {
+        let star = self.at;
+        self.at += 1;
+        while self.chars.get(self.at).is_some_and(char::is_ascii_digit) {
+            self.at += 1;
+        }
+        let digits: String = self.chars[star + 1..self.at].iter().collect();
+        digits
+            .parse()
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or(ConstraintError::BadCount { at: star + 1 })
     }
 }
 
@@ -262,6 +336,38 @@ mod tests {
             "an operator (`&`, `|` or `,`) is missing at character 4"
         );
         assert!(err("ampere*2").starts_with("a count (`*N` at character 7)"));
+    }
+
+    /// A queued job's counts, as captured on 22.05: `-N2 -C hopper*1` ran on yj2 (hopper)
+    /// and yj1 (without), `-N1 -C hopper*1` on yj2 alone.
+    #[test]
+    fn a_count_needs_its_feature_on_that_many_of_a_jobs_nodes() {
+        let c = Constraint::parse_queued("ib&hopper*1").unwrap();
+        assert!(c.admits(&node("ampere,ib"), 2));
+        assert!(!c.admits(&node("ampere,ib"), 1));
+        assert!(!c.admits(&node("hopper"), 2), "ib is on every node");
+        assert!(c.matches(&node("hopper,ib")));
+        assert_eq!(c.counts(), [("hopper", 1)]);
+        assert_eq!(c.features(), ["ib", "hopper"]);
+        let both = Constraint::parse_queued("[rack1*2&rack2*4]").unwrap();
+        assert_eq!(both.counts(), [("rack1", 2), ("rack2", 4)]);
+        // Under an OR a count need not be met.
+        let either = Constraint::parse_queued("ampere*1|hopper").unwrap();
+        assert_eq!(either.counts(), []);
+        assert!(either.admits(&node("ib"), 2));
+        let err = |t: &str| Constraint::parse_queued(t).unwrap_err().to_string();
+        assert_eq!(
+            err("a*0"),
+            "a count (`*N` at character 2) is a whole number from 1"
+        );
+        assert_eq!(
+            err("a*x"),
+            "a count (`*N` at character 2) is a whole number from 1"
+        );
+        assert_eq!(
+            err("(a)*2"),
+            "a count (`*N` at character 4) is a whole number from 1"
+        );
     }
 
     #[test]

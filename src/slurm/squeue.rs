@@ -42,8 +42,8 @@ pub struct QueuedJob {
     /// Slurm's hostlist (`gpu[01-02]`), as squeue's SchedNodes prints it.
     #[serde(skip)]
     pub sched_nodes: Option<String>,
-    /// The node features it asks for (`--constraint`), read with the fields above; `None`
-    /// for none, or for an expression yenjob does not read (counts across nodes).
+    /// The node features it asks for (`--constraint`, counts across its nodes included), read
+    /// with the fields above; `None` for none, or for an expression yenjob does not read.
     #[serde(skip)]
     pub constraint: Option<Constraint>,
     /// The nodes it asked for by name (`--nodelist`), as squeue's ReqNodes prints them
@@ -227,7 +227,7 @@ pub fn add_extra_fields(jobs: &mut [QueuedJob], text: &str) {
             _ => (String::new(), None),
         };
         job.constraint =
-            named(Some(&features.as_str())).and_then(|text| Constraint::parse(&text).ok());
+            named(Some(&features.as_str())).and_then(|text| Constraint::parse_queued(&text).ok());
         job.req_nodes = named(req_nodes);
     }
 }
@@ -321,7 +321,11 @@ mod tests {
             jobs[0].constraint.as_ref().map(|c| c.as_str()),
             Some("ampere&ib")
         );
-        // A count asks for nodes of a feature: not read, so the job may go anywhere.
+        // Regression: a count (that many of the job's nodes with the feature) was not read,
+        // and the job taken as free to go on any node.
+        let counted = jobs[1].constraint.as_ref().expect("read");
+        assert_eq!(counted.counts(), [("ampere", 2)]);
+        add_extra_fields(&mut jobs, "3775|yenlab|(null)|(null)|ampere**2\n");
         assert_eq!(jobs[1].constraint, None);
         // Regression: a feature expression with `|` was cut at it, and its second half read
         // as the nodes the job named (captured: `sbatch -C 'ampere|hopper' -w yj1`).
