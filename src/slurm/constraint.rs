@@ -6,9 +6,10 @@
 //! `ampere,ib`, sbatch refuses it). A yenjob job runs on one node, so a count (`ampere*2`)
 //! does not apply, and brackets (a matching OR across a job's nodes) group as parentheses do.
 //!
-//! Jobs queued by others may have counts (`Constraint::parse_queued`). Captured on 22.05:
-//! `-N2 -C hopper*1` ran on a node with hopper and one without; `-N1 -C hopper*1` ran on the
-//! node with hopper; `-N1 -C hopper*2`, with one such node, was refused.
+//! Jobs queued by others may have counts (`Constraint::parse_queued`). Tried with sbatch on
+//! the multi shape, 22.05 and 24.11 alike: `-N2 -C hopper*1` ran on yj2 (hopper) and yj1
+//! (without); `-N1 -C hopper*1` ran on yj2; `-N1 -C hopper*2`, with one such node, was
+//! refused. (`sbatch --test-only` ignored the count and named yj1.)
 
 use std::fmt;
 
@@ -338,8 +339,8 @@ mod tests {
         assert!(err("ampere*2").starts_with("a count (`*N` at character 7)"));
     }
 
-    /// A queued job's counts, as captured on 22.05: `-N2 -C hopper*1` ran on yj2 (hopper)
-    /// and yj1 (without), `-N1 -C hopper*1` on yj2 alone.
+    /// A queued job's counts, as sbatch ran them (module comment): `-N2 -C hopper*1` on yj2
+    /// (hopper) and yj1 (without), `-N1 -C hopper*1` on yj2 alone.
     #[test]
     fn a_count_needs_its_feature_on_that_many_of_a_jobs_nodes() {
         let c = Constraint::parse_queued("ib&hopper*1").unwrap();
