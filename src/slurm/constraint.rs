@@ -52,6 +52,8 @@ pub enum ConstraintError {
     Count { at: usize },
     #[error("a count (`*N` at character {at}) is a whole number from 1")]
     BadCount { at: usize },
+    #[error("a count (`*N` at character {at}) follows a feature's name, not a group")]
+    CountedGroup { at: usize },
 }
 
 impl Constraint {
@@ -199,7 +201,7 @@ impl Parser {
                     return Err(ConstraintError::Count { at: self.at + 1 });
                 }
                 // After a group: Slurm counts features, not groups.
-                Some('*') => return Err(ConstraintError::BadCount { at: self.at + 1 }),
+                Some('*') => return Err(ConstraintError::CountedGroup { at: self.at + 1 }),
                 // An operand right after an operand: `(a)b`.
                 Some(_) => return Err(ConstraintError::MissingOperator { at: self.at + 1 }),
             }
@@ -367,7 +369,7 @@ mod tests {
         );
         assert_eq!(
             err("(a)*2"),
-            "a count (`*N` at character 4) is a whole number from 1"
+            "a count (`*N` at character 4) follows a feature's name, not a group"
         );
     }
 
