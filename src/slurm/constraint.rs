@@ -6,10 +6,12 @@
 //! `ampere,ib`, sbatch refuses it). A yenjob job runs on one node, so a count (`ampere*2`)
 //! does not apply, and brackets (a matching OR across a job's nodes) group as parentheses do.
 //!
-//! Jobs queued by others may have counts (`Constraint::parse_queued`). Tried with sbatch on
-//! the multi shape, 22.05 and 24.11 alike: `-N2 -C hopper*1` ran on yj2 (hopper) and yj1
-//! (without); `-N1 -C hopper*1` ran on yj2; `-N1 -C hopper*2`, with one such node, was
-//! refused. (`sbatch --test-only` ignored the count and named yj1.)
+//! Jobs queued by others may have counts (`Constraint::parse_queued`). As captured on the
+//! multi shape by `scripts/capture-constraint-counts.sh` (`tests/fixtures/constraint-counts/`),
+//! 22.05 and 24.11 alike: `-N2 -C hopper*1` ran on yj2 (hopper) and yj1 (without);
+//! `-N1 -C hopper*1` ran on yj2; `-N1 -C hopper*2`, with one such node, was refused.
+//! 24.11 also refuses a count beside an uncounted feature or an OR. (`sbatch --test-only`
+//! ignores the count: it named yj1 for `-N1 -C hopper*1`.)
 
 use std::fmt;
 
@@ -341,7 +343,7 @@ mod tests {
         assert!(err("ampere*2").starts_with("a count (`*N` at character 7)"));
     }
 
-    /// A queued job's counts, as sbatch ran them (module comment): `-N2 -C hopper*1` on yj2
+    /// A queued job's counts, as captured (module comment): `-N2 -C hopper*1` ran on yj2
     /// (hopper) and yj1 (without), `-N1 -C hopper*1` on yj2 alone.
     #[test]
     fn a_count_needs_its_feature_on_that_many_of_a_jobs_nodes() {
@@ -371,6 +373,69 @@ mod tests {
             err("(a)*2"),
             "a count (`*N` at character 4) follows a feature's name, not a group"
         );
+    }
+
+    /// Every request of `scripts/capture-constraint-counts.sh` as Slurm (22.05 and 24.11)
+    /// decided it. Where it ran, each of its nodes admits it and they meet its counts; where
+    /// no node configuration was available, no set of that many nodes does. (24.11 refuses
+    /// a count beside an uncounted feature or an OR as an invalid feature specification:
+    /// such a job is never queued.)
+    #[test]
+    fn counts_read_as_slurm_ran_them() {
+        let captures = [
+            include_str!("../../tests/fixtures/constraint-counts/slurm-22.05.txt"),
+            include_str!("../../tests/fixtures/constraint-counts/slurm-24.11.txt"),
+        ];
+        for capture in captures {
+            // `# yj1 ampere,ib`: a node and its features.
+            let features: Vec<(&str, Vec<String>)> = capture
+                .lines()
+                .filter_map(|l| l.strip_prefix("# ")?.split_once(' '))
+                .filter(|(node, _)| node.starts_with("yj"))
+                .map(|(name, f)| (name, node(f)))
+                .collect();
+            assert_eq!(features.len(), 2);
+            let of = |node: &str| &features.iter().find(|(n, _)| *n == node).unwrap().1;
+            let meets = |c: &Constraint, nodes: &[&str]| {
+                let n = nodes.len() as u64;
+                nodes.iter().all(|node| c.admits(of(node), n))
+                    && c.counts().iter().all(|&(feature, count)| {
+                        let with = nodes
+                            .iter()
+                            .filter(|node| of(node).iter().any(|f| f == feature));
+                        with.count() as u64 >= count
+                    })
+            };
+            for line in capture.lines().filter(|l| !l.starts_with('#')) {
+                // NODES|CONSTRAINT|OUTCOME|DETAIL, where the constraint may hold `|`.
+                let (nodes, rest) = line.split_once('|').unwrap();
+                let mut tail = rest.rsplitn(3, '|');
+                let (detail, outcome, text) = (
+                    tail.next().unwrap(),
+                    tail.next().unwrap(),
+                    tail.next().unwrap(),
+                );
+                let n: usize = nodes.parse().unwrap();
+                let c = Constraint::parse_queued(text).unwrap();
+                match outcome {
+                    "ran" => {
+                        let ran_on = crate::slurm::hostlist::expand(detail);
+                        let ran_on: Vec<&str> = ran_on.iter().map(String::as_str).collect();
+                        assert_eq!(ran_on.len(), n, "{line}");
+                        assert!(meets(&c, &ran_on), "{line}");
+                    }
+                    "refused" if detail.contains("node configuration is not available") => {
+                        let names: Vec<&str> = features.iter().map(|(node, _)| *node).collect();
+                        let sets: Vec<Vec<&str>> = match n {
+                            1 => names.iter().map(|node| vec![*node]).collect(),
+                            _ => vec![names.clone()],
+                        };
+                        assert!(sets.iter().all(|set| !meets(&c, set)), "{line}");
+                    }
+                    _ => assert!(detail.contains("Invalid feature specification"), "{line}"),
+                }
+            }
+        }
     }
 
     #[test]
