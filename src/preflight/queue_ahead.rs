@@ -492,6 +492,8 @@ impl ClusterState {
 /// The first `count` of `rooms` (nodes in the order they have room) among which each counted
 /// feature is on as many nodes as its count: a node without one is taken only while enough
 /// places are left for the nodes still owed. `None` when the nodes never meet the counts.
+/// The owed nodes add up as if none had two counted features: where one has, the plan may
+/// keep a later node than Slurm would (exact for one counted feature, or features apart).
 fn first_meeting_counts<'r, 'n>(
     rooms: &'r [(i64, &'n NodeRow)],
     count: usize,
