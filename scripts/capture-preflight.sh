@@ -28,7 +28,7 @@ cd "$(dirname "$0")/.."
 OUT=${1:-tests/fixtures/preflight}
 mkdir -p "$OUT"
 
-NODE_FORMAT='NodeList:|,Partition:|,StateLong:|,CPUsState:|,Memory:|,AllocMem:|,Gres:|,GresUsed:|,Features:|'
+NODE_FORMAT='NodeList:|,Partition:|,StateLong:|,CPUsState:|,Memory:|,AllocMem:|,Gres:|,GresUsed:|,Features:|,Weight:|'
 QUEUE_FORMAT='JobArrayID:|,Partition:|,UserName:|,State:|,TimeUsed:|,TimeLimit:|,NumCPUs:|,tres-alloc:|,QOS:|,Reason:|,StartTime:|,NodeList:|,Name:'
 QOS_FORMAT='format=Name,MaxTRESPU,MaxJobsPU,MaxSubmitPU,MaxWall,GrpTRES,GrpJobs,MaxTRES,MaxTRESPerNode,Flags,MaxTRESPA,MaxJobsPA,MaxSubmitPA,GrpSubmit,MinTRES,MaxTRESMins,GrpTRESRunMins,GrpTRESMins,GrpWall,Preempt'
 ASSOC_FORMAT='format=Cluster,Account,User,Partition,QOS,DefaultQOS,GrpTRES,MaxTRES,MaxJobs,MaxSubmit,MaxWall,GrpTRESMins,GrpTRESRunMins,MaxTRESMins,GrpWall'
@@ -50,6 +50,7 @@ clear_queue() {
   for ((i = 0; i < 60; i++)); do [ -z "$(squeue -h -o %i)" ] && break; sleep 0.5; done
   for node in $(sinfo -h -N -o %N | sort -u); do
     scontrol update nodename="$node" state=resume >/dev/null 2>&1 || true
+    scontrol update nodename="$node" weight=1
   done
   local part resv
   for resv in $(scontrol show reservation -o 2>/dev/null | grep -o 'ReservationName=[^ ]*' | cut -d= -f2); do
@@ -321,7 +322,8 @@ waits_for_nodes() {
 # the scenario and deleted after it), private:WHAT (slurm.conf's PrivateData=WHAT for the
 # scenario, and what yenjob reads read as the request's user, who then sees only what it lets
 # them), begin:MIN (also test-only-begin-MIN.txt, what `sbatch --test-only --begin=now+MIN
-# minutes` said: whether it could start then)
+# minutes` said: whether it could start then), weight:NODE=W (the node's scheduling Weight;
+# clear_queue sets every node's back to 1, Slurm's default)
 scenario() {
   local shape=$1 name=$2 holders=$3 request=$4 special=${5:-}
   # ONLY=REGEX captures just the scenarios whose SHAPE-NAME matches.
@@ -331,6 +333,12 @@ scenario() {
     bash scripts/cluster-start.sh "$shape" >/dev/null
   fi
   clear_queue
+  for what in $special; do
+    if [[ "$what" == weight:*=* ]]; then
+      what=${what#weight:}
+      scontrol update nodename="${what%%=*}" weight="${what#*=}"
+    fi
+  done
   # The settings are the words with "="; "starts" or "planned" may follow them.
   # shellcheck disable=SC2046,SC2086
   [[ "$special" == assoc:* ]] && assoc_limits $(printf '%s\n' ${special#assoc:} | grep =)
@@ -838,6 +846,17 @@ scenario multi constraint-ahead-needs-the-other-node-planned "$AMP; $AHEAD" "par
 AHEAD_COUNTED='user=nobody partition=gpu gpus=2 cpus=1 time=10:00 constraint=ampere*1'
 scenario multi counted-constraint-ahead-needs-the-other-node "$AMP; $AHEAD_COUNTED" "partition=gpu gpus=1 cpus=1 time=30:00 settle=40"
 scenario multi counted-constraint-ahead-needs-the-other-node-planned "$AMP; $AHEAD_COUNTED" "partition=gpu gpus=1 cpus=1 time=30:00 settle=40" planned
+# Node Weight: of the nodes that free at the same time, Slurm plans a job queued ahead on the
+# lightest, and on the first listed of equals. A job of partition normal holds one GPU of each
+# node for 10 minutes; the job queued ahead waits for both GPUs of one node.
+BOTH1='user=nobody partition=normal nodes=2 gpus=1 cpus=1 time=10:00'
+AHEAD2='user=nobody partition=gpu gpus=2 cpus=1 time=10:00'
+W='partition=gpu gpus=1 cpus=1 time=30:00 settle=40'
+scenario multi weight-equal-ahead-on-the-first-node "$BOTH1; $AHEAD2" "$W nodelist=yj1"
+scenario multi weight-equal-the-second-node-free "$BOTH1; $AHEAD2" "$W nodelist=yj2"
+scenario multi weight-ahead-on-the-lighter-node "$BOTH1; $AHEAD2" "$W nodelist=yj2" weight:yj1=10
+scenario multi weight-the-heavier-node-free "$BOTH1; $AHEAD2" "$W nodelist=yj1" weight:yj1=10
+scenario multi weight-the-heavier-node-free-planned "$BOTH1; $AHEAD2" "$W nodelist=yj1" "weight:yj1=10 planned"
 # The same for a job ahead that keeps yj2 off (--exclude; read with squeue -o %x).
 AHEAD_X='user=nobody partition=gpu gpus=2 cpus=1 time=10:00 exclude=yj2'
 scenario multi exclude-ahead-needs-the-other-node "$AMP; $AHEAD_X" "partition=gpu gpus=1 cpus=1 time=30:00 settle=40"

@@ -322,8 +322,8 @@ impl ClusterState {
         if rooms.len() < count {
             return None;
         }
-        // Of nodes free at the same time, the first listed, as Slurm picks them (`min_by_key`
-        // and a stable sort keep the first).
+        // Of nodes free at the same time, the lightest, then the first listed, as Slurm picks
+        // them: `parse_nodes` lists them so, and `min_by_key` and a stable sort keep the first.
         if count == 1 && counts.is_empty() {
             let (start, node) = rooms.into_iter().min_by_key(|(at, _)| *at)?;
             return Some((vec![node.node.as_str()], start));

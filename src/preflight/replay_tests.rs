@@ -804,6 +804,14 @@ fn each_verdict_names_the_code_and_numbers() {
         // go on any node, and so as held up by the request on yj2.
         ("multi-counted-constraint-ahead-needs-the-other-node", "", false, &["partition gpu has room for 1 GPU and 1 CPU now (1 job queued ahead waits for resources there, but is expected on another node)"]),
         ("multi-counted-constraint-ahead-needs-the-other-node-planned", "", false, &["partition gpu has room for 1 GPU and 1 CPU now (1 job queued ahead waits for resources there, but is expected on another node)"]),
+        // Node Weight: the job queued ahead is expected on the lightest of the nodes that free
+        // together (yj2, of Weight 1 beside yj1's 10), the first listed of equals. Regression:
+        // a job that named the other node was told it ended before that job's start.
+        ("multi-weight-equal-ahead-on-the-first-node", "Priority", false, &["queued ahead of this one, waits for 1 CPU and 2 GPUs", "ask for at most 9:00", "on yj1, when job 2, queued ahead"]),
+        ("multi-weight-equal-the-second-node-free", "", false, &["on a node named yj2 now (1 job queued ahead waits for resources there, but is expected on another node)"]),
+        ("multi-weight-ahead-on-the-lighter-node", "Priority", false, &["queued ahead of this one, waits for 1 CPU and 2 GPUs", "ask for at most 9:00", "on yj2, when job 10, queued ahead"]),
+        ("multi-weight-the-heavier-node-free", "", false, &["on a node named yj1 now (1 job queued ahead waits for resources there, but is expected on another node)"]),
+        ("multi-weight-the-heavier-node-free-planned", "", false, &["on a node named yj1 now (1 job queued ahead waits for resources there, but is expected on another node)"]),
         // Behind a job of the partition with a constraint that waits for resources, no room
         // is Priority too: on its node, and on neither node.
         ("multi-constraint-ahead-same-node-held-up", "Priority", false, &["partition gpu's nodes with features ampere have 0 of 2 GPUs", "waits for resources there too, so Slurm gives Priority as the reason"]),

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use super::constraint::Constraint;
 
 /// The exact format we ask for; the parser below expects these fields in this order.
-pub const NODE_FORMAT: &str = "NodeList:|,Partition:|,StateLong:|,CPUsState:|,Memory:|,AllocMem:|,Gres:|,GresUsed:|,Features:|";
+pub const NODE_FORMAT: &str = "NodeList:|,Partition:|,StateLong:|,CPUsState:|,Memory:|,AllocMem:|,Gres:|,GresUsed:|,Features:|,Weight:|";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeRow {
@@ -28,6 +28,9 @@ pub struct NodeRow {
     /// The node's features (`ampere`, `ib`), what `--constraint` is matched against; empty
     /// without any, or in output saved before yenjob asked for them.
     pub features: Vec<String>,
+    /// Its scheduling Weight: of the nodes with room for a job, Slurm gives it the lightest,
+    /// the first listed of equals. 1, Slurm's default, in output saved before yenjob asked.
+    pub weight: u64,
 }
 
 impl NodeRow {
@@ -98,8 +101,12 @@ impl NodeRow {
 }
 
 /// Parses the output of `sinfo -h -N -O NODE_FORMAT`; lines that do not fit are skipped.
+/// The rows come lightest first, and in sinfo's order among equals: the order in which Slurm
+/// tries nodes for a job, so that the first with room is the one it would take.
 pub fn parse_nodes(text: &str) -> Vec<NodeRow> {
-    text.lines().filter_map(parse_node_line).collect()
+    let mut rows: Vec<NodeRow> = text.lines().filter_map(parse_node_line).collect();
+    rows.sort_by_key(|n| n.weight);
+    rows
 }
 
 fn parse_node_line(line: &str) -> Option<NodeRow> {
@@ -127,6 +134,7 @@ fn parse_node_line(line: &str) -> Option<NodeRow> {
         gpu_types,
         gpu_types_used,
         features: f.get(8).map_or_else(Vec::new, |list| features(list)),
+        weight: f.get(9).and_then(|w| w.parse().ok()).unwrap_or(1),
     })
 }
 
@@ -241,6 +249,21 @@ mod tests {
         assert!(rows[1].features.is_empty());
         // Saved before the column was asked for.
         assert!(parse_nodes(REAL)[0].features.is_empty());
+    }
+
+    /// Captured in `multi-weight-*`: Slurm plans a job on the lightest of the nodes that free
+    /// together, so the rows come in that order, sinfo's among equals.
+    #[test]
+    fn rows_come_lightest_first() {
+        let row = |node: &str, weight: &str| {
+            format!("{node}|gpu|idle|0/2/0/2|1000|0|gpu:2|gpu:0|(null)|{weight}|\n")
+        };
+        let text = [row("yj1", "10"), row("yj2", "1"), row("yj3", "1")].concat();
+        let rows = parse_nodes(&text);
+        let order: Vec<(&str, u64)> = rows.iter().map(|n| (n.node.as_str(), n.weight)).collect();
+        assert_eq!(order, [("yj2", 1), ("yj3", 1), ("yj1", 10)]);
+        // Saved before the column was asked for: Slurm's default.
+        assert_eq!(parse_nodes(REAL)[0].weight, 1);
     }
 
     #[test]

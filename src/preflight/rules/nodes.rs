@@ -563,7 +563,11 @@ fn jobs_ahead_words(req: &Request, state: &ClusterState, with_room: &[&NodeRow])
     let plan = state.queue_plan();
     let expected_on = |n: &NodeRow| plan.planned_on(&n.node).iter().map(|p| p.at);
     let here: HashSet<usize> = with_room.iter().flat_map(|n| expected_on(n)).collect();
-    let anywhere: HashSet<usize> = state.nodes_for(req).flat_map(expected_on).collect();
+    // Of the whole partition: a job ahead may be expected on a node this one may not use.
+    let anywhere: HashSet<usize> = state
+        .nodes_of(&req.partition)
+        .flat_map(expected_on)
+        .collect();
     let (mut elsewhere, mut there) = (0u64, 0u64);
     for (at, job) in state.queue.iter().enumerate() {
         if job.partition != req.partition || !queue_ahead::waits_for_resources(job) {
