@@ -118,7 +118,7 @@ hold() {
   id=$(sbatch --parsable -J yj-holder -o /dev/null "${args[@]}" --wrap 'sleep 600')
   # Wait until the scheduler has looked at it: running, or pending for a real reason.
   for ((i = 0; i < 40; i++)); do
-    case "$(squeue -h -j "$id" -o '%T|%r')" in RUNNING*|PENDING\|QOS*|PENDING\|Assoc*|PENDING\|Resources) break ;; esac
+    case "$(squeue -h -j "$id" -o '%T|%r')" in RUNNING*|PENDING\|QOS*|PENDING\|Assoc*|PENDING\|Resources|PENDING\|Priority) break ;; esac
     sleep 0.5
   done
 }
@@ -857,6 +857,11 @@ scenario multi weight-equal-the-second-node-free "$BOTH1; $AHEAD2" "$W nodelist=
 scenario multi weight-ahead-on-the-lighter-node "$BOTH1; $AHEAD2" "$W nodelist=yj2" weight:yj1=10
 scenario multi weight-the-heavier-node-free "$BOTH1; $AHEAD2" "$W nodelist=yj1" weight:yj1=10
 scenario multi weight-the-heavier-node-free-planned "$BOTH1; $AHEAD2" "$W nodelist=yj1" "weight:yj1=10 planned"
+# Two jobs queued ahead of one shape, waiting for either node: backfill plans the second
+# around the first, on the other node, so a job that would run into either start waits.
+scenario multi two-ahead-one-shape-held-up "$BOTH1; $AHEAD2; $AHEAD2" "$W"
+scenario multi two-ahead-one-shape-backfilled "$BOTH1; $AHEAD2; $AHEAD2" "partition=gpu gpus=1 cpus=1 time=5:00 settle=40"
+scenario multi two-ahead-one-shape-planned-held-up "$BOTH1; $AHEAD2; $AHEAD2" "$W" planned
 # The same for a job ahead that keeps yj2 off (--exclude; read with squeue -o %x).
 AHEAD_X='user=nobody partition=gpu gpus=2 cpus=1 time=10:00 exclude=yj2'
 scenario multi exclude-ahead-needs-the-other-node "$AMP; $AHEAD_X" "partition=gpu gpus=1 cpus=1 time=30:00 settle=40"

@@ -7,7 +7,8 @@
 //! of a higher tier first (as captured, without preemption too).
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 
 use super::{ClusterState, LimitCode, Request};
 use super::{usage, words};
@@ -124,6 +125,8 @@ struct Shape<'a> {
     gpu_type: Option<&'a str>,
     constraint: Option<&'a str>,
     req_nodes: Option<&'a str>,
+    excluded_nodes: Option<&'a str>,
+    time_limit: Option<u64>,
 }
 
 /// A node as a job that asks for GPUs of one type sees it (`ClusterState::seen_by`).
@@ -206,7 +209,8 @@ impl ClusterState {
             .find(|j| {
                 waits_for_resources(j)
                     || (LimitCode::holds_tres(&j.reason)
-                        && self.earliest_room(j, now).is_some_and(|(_, at)| at > now))
+                        && earliest_room(j, &mut self.rooms_for(j, now), &Kept::default())
+                            .is_some_and(|(_, at)| at > now))
             })
     }
 
@@ -216,8 +220,9 @@ impl ClusterState {
     }
 
     /// The plan of the jobs queued ahead. Once the backfill scheduler has planned a job it
-    /// is expected at its time (squeue's StartTime) on its nodes (SchedNodes); until then on
-    /// the nodes of its partition that have room for it first as running jobs end, then.
+    /// is expected at its time (squeue's StartTime) on its nodes (SchedNodes); until then,
+    /// as backfill would plan it, on the nodes of its partition that have room for it first
+    /// as running jobs end and that no job planned before it keeps while it would run.
     /// Empty without the time the state was read.
     pub(super) fn work_out_queue_plan(&self) -> QueuePlan {
         let Some(now) = self.now else {
@@ -240,9 +245,11 @@ impl ClusterState {
                 }
             }
         };
-        // Jobs of one shape are expected on the same nodes at the same time: work that out
-        // once a shape, as a large queue holds thousands of jobs of a few shapes.
-        let mut by_shape: HashMap<Shape, Option<(Vec<&str>, i64)>> = HashMap::new();
+        // Where the running jobs leave a job of one shape room, and when, is worked out once a
+        // shape, as a large queue holds thousands of jobs of a few shapes; the nodes the jobs
+        // planned before it keep are then weighed for each job.
+        let mut by_shape: HashMap<Shape, Rooms> = HashMap::new();
+        let mut kept = Kept::default();
         for (at, job) in self.queue.iter().enumerate() {
             if !waits_for_resources(job) {
                 continue;
@@ -255,6 +262,7 @@ impl ClusterState {
             };
             if let (Some(start), Some(nodes)) = (planned, &job.sched_nodes) {
                 for node in hostlist::expand(nodes) {
+                    kept.keep(&node, start, end_from(start));
                     plan(&node, tier, at, start, end_from(start));
                 }
                 continue;
@@ -268,15 +276,18 @@ impl ClusterState {
                 gpu_type: job.gpu_type(),
                 constraint: job.constraint.as_ref().map(|c| c.as_str()),
                 req_nodes: job.req_nodes.as_deref(),
+                excluded_nodes: job.excluded_nodes.as_ref().map(|h| h.as_str()),
+                time_limit: job.time_limit.seconds(),
             };
-            let earliest = by_shape
+            let rooms = by_shape
                 .entry(shape)
-                .or_insert_with(|| self.earliest_room(job, now));
-            let Some((nodes, room_at)) = earliest else {
+                .or_insert_with(|| self.rooms_for(job, now));
+            let Some((nodes, room_at)) = earliest_room(job, rooms, &kept) else {
                 continue;
             };
-            let start = planned.unwrap_or(*room_at);
-            for node in nodes.iter() {
+            let start = planned.unwrap_or(room_at);
+            for node in nodes {
+                kept.keep(node, start, end_from(start));
                 plan(node, tier, at, start, end_from(start));
             }
         }
@@ -288,11 +299,10 @@ impl ClusterState {
         }
     }
 
-    /// The nodes of `job`'s partition (those it named, if it named some) that have room for
-    /// it first as running jobs end (as many as it asks for, its CPUs, GPUs and memory spread
-    /// evenly over them, as many with each counted feature as it counts), and when the last
-    /// of them does; `None` when too few ever do.
-    fn earliest_room(&self, job: &QueuedJob, now: i64) -> Option<(Vec<&str>, i64)> {
+    /// The nodes of `job`'s partition (those it named, if it named some) that the running
+    /// jobs leave room for it, each with when they first do (its CPUs, GPUs and memory spread
+    /// evenly over as many nodes as it asks for), and what its constraint counts.
+    fn rooms_for<'s>(&'s self, job: &'s QueuedJob, now: i64) -> Rooms<'s> {
         let named: Option<Vec<String>> = job.req_nodes.as_deref().map(hostlist::expand);
         let rows = self
             .partition(&job.partition)
@@ -303,7 +313,9 @@ impl ClusterState {
             gpus: job.gpus.div_ceil(count),
             mem_mib: job.mem_mib().div_ceil(count),
         };
-        let mut rooms: Vec<(i64, &NodeRow)> = self
+        // In the order of `nodes`: lightest first, then as listed (`parse_nodes`), as Slurm
+        // tries them.
+        let nodes: Vec<(i64, &NodeRow)> = self
             .nodes
             .iter()
             .filter(|n| self.may_run_on(job, n, named.as_deref(), need.gpus))
@@ -318,23 +330,14 @@ impl ClusterState {
             .as_ref()
             .map(|c| c.counts())
             .unwrap_or_default();
-        let count = usize::try_from(count).ok()?;
-        if rooms.len() < count {
-            return None;
+        Rooms {
+            soonest: (0..nodes.len())
+                .map(|order| Reverse((nodes[order].0, order)))
+                .collect(),
+            nodes,
+            count: usize::try_from(count).unwrap_or(usize::MAX),
+            counts,
         }
-        // Of nodes free at the same time, the lightest, then the first listed, as Slurm picks
-        // them: `parse_nodes` lists them so, and `min_by_key` and a stable sort keep the first.
-        if count == 1 && counts.is_empty() {
-            let (start, node) = rooms.into_iter().min_by_key(|(at, _)| *at)?;
-            return Some((vec![node.node.as_str()], start));
-        }
-        rooms.sort_by_key(|(at, _)| *at);
-        let picked = first_meeting_counts(&rooms, count, &counts)?;
-        let start = picked.iter().map(|(at, _)| *at).max()?;
-        Some((
-            picked.into_iter().map(|(_, n)| n.node.as_str()).collect(),
-            start,
-        ))
     }
 
     /// Where each of `jobs`, queued first and let in by their limits (a job and when, in the
@@ -486,6 +489,133 @@ impl ClusterState {
             .seconds()?
             .saturating_sub(job.elapsed.seconds().unwrap_or(0));
         Some(self.now? + i64::try_from(left).ok()?)
+    }
+}
+
+/// Where the running jobs leave a job of one shape room (`ClusterState::rooms_for`).
+struct Rooms<'s> {
+    /// Each node it may use, and when it first has room there, in the order Slurm tries them.
+    nodes: Vec<(i64, &'s NodeRow)>,
+    /// How many nodes it asks for.
+    count: usize,
+    /// The features its constraint counts (`ampere*1`), and on how many nodes.
+    counts: Vec<(&'s str, u64)>,
+    /// For a job of one node, the soonest each node may take it as far as known (at first
+    /// when the running jobs leave room, later when jobs planned before keep it then), and
+    /// its place in `nodes`. The nodes kept only grow as jobs are planned, so each is a
+    /// bound from below, worked out again only when it comes first.
+    soonest: BinaryHeap<Reverse<(i64, usize)>>,
+}
+
+impl<'s> Rooms<'s> {
+    /// `earliest_room` for a job of one node that counts no feature: the first node of
+    /// `soonest` that is still free then. One of a long queue's thousands of such jobs asks
+    /// again only of the nodes that jobs planned since have taken.
+    fn soonest_one(&mut self, seconds: Option<i64>, kept: &Kept) -> Option<(Vec<&'s str>, i64)> {
+        while let Some(Reverse((at, order))) = self.soonest.pop() {
+            let node = self.nodes[order].1;
+            // A node kept for good by a job without a time limit never takes it.
+            let Some(clear) = kept.clear_from(&node.node, at, seconds) else {
+                continue;
+            };
+            self.soonest.push(Reverse((clear, order)));
+            if clear == at {
+                return Some((vec![node.node.as_str()], at));
+            }
+        }
+        None
+    }
+}
+
+/// The nodes that jobs queued ahead are expected to keep, each from its start to its time
+/// limit: the backfill scheduler plans each job around those it planned before it, keeping
+/// their nodes whole (as captured, `multi-two-ahead-one-shape-*`).
+#[derive(Default)]
+struct Kept {
+    /// For each node, when it is kept, joined where they overlap or meet, in time order: a
+    /// start and an end, `None` for a job without a time limit.
+    on: HashMap<String, Vec<(i64, Option<i64>)>>,
+}
+
+impl Kept {
+    fn keep(&mut self, node: &str, start: i64, end: Option<i64>) {
+        let spans = match self.on.get_mut(node) {
+            Some(spans) => spans,
+            None => self.on.entry(node.to_string()).or_default(),
+        };
+        let end_of = |e: Option<i64>| e.unwrap_or(i64::MAX);
+        // The spans that end before this one starts stay before it, those that start after
+        // it ends stay after it; those between are joined with it.
+        let first = spans.partition_point(|&(_, e)| end_of(e) < start);
+        let last = spans.partition_point(|&(s, _)| s <= end_of(end));
+        let (mut start, mut end) = (start, end_of(end));
+        for &(s, e) in &spans[first..last] {
+            start = start.min(s);
+            end = end.max(end_of(e));
+        }
+        let end = (end != i64::MAX).then_some(end);
+        spans.splice(first..last, [(start, end)]);
+    }
+
+    /// The first time from `at` that a job of `seconds` (`None`: no time limit) can start
+    /// on `node` and end before any job planned there before it starts; `None` if never.
+    fn clear_from(&self, node: &str, at: i64, seconds: Option<i64>) -> Option<i64> {
+        let Some(spans) = self.on.get(node) else {
+            return Some(at);
+        };
+        let mut at = at;
+        let first = spans.partition_point(|&(_, e)| e.is_some_and(|e| e <= at));
+        for &(start, end) in &spans[first..] {
+            if seconds.is_some_and(|s| at.saturating_add(s) <= start) {
+                break;
+            }
+            at = at.max(end?);
+        }
+        Some(at)
+    }
+}
+
+/// The nodes a job waiting for resources is expected on, and when it starts there: the first
+/// time as many nodes as it asks for (as many with each counted feature as it counts) have
+/// room for it as the running jobs end and are kept by no job planned before it while it
+/// would run (`kept`). Of nodes free at the same time, the lightest, then the first listed,
+/// as Slurm picks them. `None` when too few ever do.
+fn earliest_room<'s>(
+    job: &QueuedJob,
+    rooms: &mut Rooms<'s>,
+    kept: &Kept,
+) -> Option<(Vec<&'s str>, i64)> {
+    let seconds = job.time_limit.seconds().and_then(|s| i64::try_from(s).ok());
+    if rooms.nodes.len() < rooms.count {
+        return None;
+    }
+    if rooms.count == 1 && rooms.counts.is_empty() {
+        return rooms.soonest_one(seconds, kept);
+    }
+    // A node free before the last one picked may be kept by then: try again from when the
+    // last is free until every node picked is free at the same time.
+    let mut not_before = i64::MIN;
+    loop {
+        let mut clear: Vec<(i64, usize, &NodeRow)> = rooms
+            .nodes
+            .iter()
+            .enumerate()
+            .filter_map(|(order, &(at, n))| {
+                Some((
+                    kept.clear_from(&n.node, at.max(not_before), seconds)?,
+                    order,
+                    n,
+                ))
+            })
+            .collect();
+        clear.sort_by_key(|&(at, order, _)| (at, order));
+        let timed: Vec<(i64, &NodeRow)> = clear.iter().map(|&(at, _, n)| (at, n)).collect();
+        let picked = first_meeting_counts(&timed, rooms.count, &rooms.counts)?;
+        let start = picked.iter().map(|(at, _)| *at).max()?;
+        if picked.iter().all(|(at, _)| *at == start) {
+            return Some((picked.iter().map(|(_, n)| n.node.as_str()).collect(), start));
+        }
+        not_before = start;
     }
 }
 
@@ -813,9 +943,11 @@ mod tests {
         );
     }
 
-    /// A job ahead of two nodes, one of them with ampere (`ampere*1`), which only n1 has:
-    /// n3 (free now) and n1 (in 10 min), though n2 frees first (in 5), so a long job on n2
-    /// holds nothing up. Read as two nodes of any kind, it was expected on n3 and n2.
+    /// A job ahead of two nodes, one of them with ampere (`ampere*1`), which only n1 has
+    /// (free in 10 min): then every node is free, and Slurm takes n1 and the first listed of
+    /// the others, n2, though n3 is free now; so a long job on n3 holds nothing up. Read as
+    /// two nodes of any kind, it was expected on n3 and n2 at 5 min; as nodes kept in the
+    /// order they free, on n3 and n1.
     #[test]
     fn a_job_ahead_gets_as_many_nodes_with_a_feature_as_it_counts() {
         let mut s = state(&format!(
@@ -830,8 +962,8 @@ mod tests {
         s.nodes.push(n3);
         s.nodes[0].features = vec!["ampere".into()];
         s.queue[2].constraint = Some(Constraint::parse_queued("ampere*1").unwrap());
-        assert!(s.holds_up(&s.nodes[1], &request(60)).is_none());
-        for n in [0, 2] {
+        assert!(s.holds_up(&s.nodes[2], &request(60)).is_none());
+        for n in [0, 1] {
             let held = s.holds_up(&s.nodes[n], &request(11)).unwrap();
             assert_eq!(held.start - s.now.unwrap(), 600, "{}", s.nodes[n].node);
         }
@@ -843,6 +975,78 @@ mod tests {
             )
             .contains("on 2 nodes with features ampere*1")
         );
+    }
+
+    /// The spans a node is kept are joined where they overlap or meet, in time order.
+    #[test]
+    fn kept_spans_join_where_they_meet() {
+        let mut kept = Kept::default();
+        kept.keep("n1", 100, Some(200));
+        kept.keep("n1", 300, Some(400));
+        kept.keep("n1", 200, Some(250));
+        assert_eq!(kept.on["n1"], [(100, Some(250)), (300, Some(400))]);
+        kept.keep("n1", 240, Some(310));
+        assert_eq!(kept.on["n1"], [(100, Some(400))]);
+        kept.keep("n1", 500, None);
+        assert_eq!(kept.on["n1"], [(100, Some(400)), (500, None)]);
+    }
+
+    /// A job takes a node kept later only if it ends by then; else it waits out each span it
+    /// would run into, and one kept for good never takes a job without a time limit.
+    #[test]
+    fn a_job_waits_out_the_spans_it_would_run_into() {
+        let mut kept = Kept::default();
+        kept.keep("n1", 100, Some(200));
+        kept.keep("n1", 300, Some(400));
+        assert_eq!(kept.clear_from("n2", 0, Some(1000)), Some(0));
+        assert_eq!(kept.clear_from("n1", 0, Some(100)), Some(0));
+        assert_eq!(kept.clear_from("n1", 150, Some(100)), Some(200));
+        assert_eq!(kept.clear_from("n1", 0, Some(101)), Some(400));
+        assert_eq!(kept.clear_from("n1", 0, None), Some(400));
+        kept.keep("n1", 500, None);
+        assert_eq!(kept.clear_from("n1", 0, None), None);
+        assert_eq!(kept.clear_from("n1", 0, Some(50)), Some(0));
+    }
+
+    proptest::proptest! {
+        /// The heap of soonest times gives, job after job, what asking every node again
+        /// would: the soonest node still free then, the first of equals, with jobs of other
+        /// shapes planned between them.
+        #[test]
+        fn soonest_one_is_the_first_node_free(
+            rooms in proptest::collection::vec(0i64..50, 1..6),
+            seconds in 1i64..30,
+            jobs in 1usize..12,
+            others in proptest::collection::vec((0usize..6, 0i64..80, 1i64..30), 0..12),
+        ) {
+            let text: String = (0..rooms.len())
+                .map(|i| format!("n{i}|gpu|idle|0/2/0/2|8000|0|gpu:4|gpu:0|\n"))
+                .collect();
+            let nodes = crate::slurm::sinfo::parse_nodes(&text);
+            let mut heap = Rooms {
+                nodes: rooms.iter().zip(&nodes).map(|(&at, n)| (at, n)).collect(),
+                count: 1,
+                counts: Vec::new(),
+                soonest: (0..rooms.len()).map(|i| Reverse((rooms[i], i))).collect(),
+            };
+            let mut kept = Kept::default();
+            // One heap is for jobs of one shape, time limit included.
+            for job in 0..jobs {
+                let asked = heap.nodes.iter().enumerate()
+                    .filter_map(|(i, &(at, n))| Some((kept.clear_from(&n.node, at, Some(seconds))?, i)))
+                    .min();
+                let got = heap.soonest_one(Some(seconds), &kept);
+                let want = asked.map(|(at, i)| (vec![nodes[i].node.as_str()], at));
+                proptest::prop_assert_eq!(&got, &want);
+                if let Some((on, at)) = got {
+                    kept.keep(on[0], at, Some(at + seconds));
+                }
+                // A job of another shape planned between two of this one.
+                if let Some(&(i, start, len)) = others.get(job) {
+                    kept.keep(&format!("n{}", i % rooms.len()), start, Some(start + len));
+                }
+            }
+        }
     }
 
     /// Nodes in the order they have room, each count met by the first that can: a node

@@ -812,6 +812,12 @@ fn each_verdict_names_the_code_and_numbers() {
         ("multi-weight-ahead-on-the-lighter-node", "Priority", false, &["queued ahead of this one, waits for 1 CPU and 2 GPUs", "ask for at most 9:00", "on yj2, when job 10, queued ahead"]),
         ("multi-weight-the-heavier-node-free", "", false, &["on a node named yj1 now (1 job queued ahead waits for resources there, but is expected on another node)"]),
         ("multi-weight-the-heavier-node-free-planned", "", false, &["on a node named yj1 now (1 job queued ahead waits for resources there, but is expected on another node)"]),
+        // Two jobs queued ahead of one shape, before backfill has planned them: the second is
+        // expected on the node the first leaves it. Regression: both were expected on yj1,
+        // and a long job on yj2 was told it started now.
+        ("multi-two-ahead-one-shape-held-up", "Priority", false, &["job 23 (nobody), queued ahead of this one, waits for 1 CPU and 2 GPUs", "ask for at most 9:00", "on yj1, when job 22, queued ahead"]),
+        ("multi-two-ahead-one-shape-backfilled", "", false, &["(2 jobs queued ahead wait for resources there; this one ends before they are expected to start, "]),
+        ("multi-two-ahead-one-shape-planned-held-up", "Priority", false, &["job 33 (nobody), queued ahead of this one, waits for 1 CPU and 2 GPUs", "ask for at most 9:00", "on yj1, when job 32, queued ahead"]),
         // Behind a job of the partition with a constraint that waits for resources, no room
         // is Priority too: on its node, and on neither node.
         ("multi-constraint-ahead-same-node-held-up", "Priority", false, &["partition gpu's nodes with features ampere have 0 of 2 GPUs", "waits for resources there too, so Slurm gives Priority as the reason"]),
