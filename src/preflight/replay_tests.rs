@@ -809,7 +809,7 @@ fn each_verdict_names_the_code_and_numbers() {
         // a job that named the other node was told it ended before that job's start.
         ("multi-weight-equal-ahead-on-the-first-node", "Priority", false, &["queued ahead of this one, waits for 1 CPU and 2 GPUs", "ask for at most 9:00", "on yj1, when job 2, queued ahead"]),
         ("multi-weight-equal-the-second-node-free", "", false, &["on a node named yj2 now (1 job queued ahead waits for resources there, but is expected on another node)"]),
-        ("multi-weight-ahead-on-the-lighter-node", "Priority", false, &["queued ahead of this one, waits for 1 CPU and 2 GPUs", "ask for at most 9:00", "on yj2, when job 10, queued ahead"]),
+        ("multi-weight-ahead-on-the-lighter-node", "Priority", false, &["queued ahead of this one, waits for 1 CPU and 2 GPUs", "ask for at most 9:00", "on yj2, when job 37, queued ahead"]),
         ("multi-weight-the-heavier-node-free", "", false, &["on a node named yj1 now (1 job queued ahead waits for resources there, but is expected on another node)"]),
         ("multi-weight-the-heavier-node-free-planned", "", false, &["on a node named yj1 now (1 job queued ahead waits for resources there, but is expected on another node)"]),
         // Two jobs queued ahead of one shape, before backfill has planned them: the second is
