@@ -58,7 +58,10 @@ LOGDIR=/var/log/slurm
 ETC=/etc/slurm
 
 log() { echo "[cluster-start $(date +%T)] $*"; }
-alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }   # alive PIDFILE
+# alive PIDFILE NAME: the pid file names a running NAME. A pid file can outlive its daemon (a
+# machine restarted with /var/spool kept, a chroot carried over), and its pid then belongs to
+# another process: /proc's comm tells them apart.
+alive() { [ -s "$1" ] && [ "$(cat "/proc/$(cat "$1")/comm" 2>/dev/null)" = "$2" ]; }
 wait_for() {   # wait_for SECONDS DESCRIPTION CMD...
   local t=$1 what=$2; shift 2
   for ((i = 0; i < t * 5; i++)); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
@@ -236,7 +239,7 @@ chown slurm:slurm "$ETC/slurmdbd.conf"; chmod 600 "$ETC/slurmdbd.conf"   # slurm
 # ---------------------------------------------------------------- 3. munge
 [ -s /etc/munge/munge.key ] || { mungekey --create --keyfile=/etc/munge/munge.key; chown munge:munge /etc/munge/munge.key; chmod 400 /etc/munge/munge.key; }
 install -d -o munge -g munge -m 0755 /run/munge
-if ! alive /run/munge/munged.pid; then
+if ! alive /run/munge/munged.pid munged; then
   log "starting munged"
   runuser -u munge -- /usr/sbin/munged          # daemonizes, pid file /run/munge/munged.pid
 fi
@@ -244,7 +247,7 @@ wait_for 10 munge bash -c 'munge -n | unmunge'
 
 # ---------------------------------------------------------------- 4. MariaDB
 install -d -o mysql -g mysql -m 0755 /run/mysqld
-if ! alive /run/mysqld/mysqld.pid; then
+if ! alive /run/mysqld/mysqld.pid mariadbd; then
   log "starting mariadbd"
   setsid /usr/sbin/mariadbd --user=mysql --pid-file=/run/mysqld/mysqld.pid \
     --socket=/run/mysqld/mysqld.sock --bind-address=127.0.0.1 --port=3306 \
@@ -262,7 +265,7 @@ FLUSH PRIVILEGES;
 EOF
 
 # ---------------------------------------------------------------- 5. slurmdbd + accounting data
-if ! alive "$SPOOL/slurmdbd.pid"; then
+if ! alive "$SPOOL/slurmdbd.pid" slurmdbd; then
   log "starting slurmdbd"
   /usr/sbin/slurmdbd                            # daemonizes
 fi
@@ -294,7 +297,7 @@ done
 # ---------------------------------------------------------------- 6. slurmctld + slurmd
 # Another shape changes the node's GRES and CPUs: that needs both daemons restarted.
 if [ "$(cat "$SPOOL/shape" 2>/dev/null || echo plain)" != "$SHAPE" ]; then
-  if alive "$SPOOL/slurmctld.pid"; then
+  if alive "$SPOOL/slurmctld.pid" slurmctld; then
     log "switching to shape $SHAPE: cancelling jobs, restarting slurmctld and slurmd"
     scancel --full -u root 2>/dev/null || true
     scancel --full -u nobody 2>/dev/null || true
@@ -303,8 +306,9 @@ if [ "$(cat "$SPOOL/shape" 2>/dev/null || echo plain)" != "$SHAPE" ]; then
   # All at once: each takes a second or more to save its state and go.
   stopping=()
   for pf in "$SPOOL"/slurmd.pid "$SPOOL"/slurmd-*.pid "$SPOOL"/slurmctld.pid; do
-    if alive "$pf"; then
-      pid=$(cat "$pf"); kill "$pid"; stopping+=("$pid:$(basename "$pf" .pid)")
+    name=$(basename "$pf" .pid)
+    if alive "$pf" "${name%%-*}"; then
+      pid=$(cat "$pf"); kill "$pid"; stopping+=("$pid:$name")
     fi
   done
   for stop in "${stopping[@]}"; do
@@ -313,7 +317,7 @@ if [ "$(cat "$SPOOL/shape" 2>/dev/null || echo plain)" != "$SHAPE" ]; then
   done
 fi
 echo "$SHAPE" > "$SPOOL/shape"
-if ! alive "$SPOOL/slurmctld.pid"; then
+if ! alive "$SPOOL/slurmctld.pid" slurmctld; then
   log "starting slurmctld"
   /usr/sbin/slurmctld
 else
@@ -323,7 +327,7 @@ wait_for 60 slurmctld scontrol ping
 
 for n in $NODES; do
   pf=$SPOOL/slurmd.pid; [ "$SHAPE" = multi ] && pf=$SPOOL/slurmd-$n.pid
-  if ! alive "$pf"; then
+  if ! alive "$pf" slurmd; then
     log "starting slurmd for node $n"
     /usr/sbin/slurmd -N "$n"                    # -N: node name != hostname
   fi

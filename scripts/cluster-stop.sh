@@ -9,23 +9,26 @@ LOGDIR=/var/log/slurm
 WIPE=0; [ "${1:-}" = "--wipe" ] && WIPE=1
 
 log() { echo "[cluster-stop $(date +%T)] $*"; }
+# alive PIDFILE NAME: the pid file names a running NAME, not another process that was given
+# the pid of a daemon gone without removing its file (a machine restarted with /var/spool kept).
+alive() { [ -s "$1" ] && [ "$(cat "/proc/$(cat "$1")/comm" 2>/dev/null)" = "$2" ]; }
 stop_pidfile() {   # stop_pidfile NAME PIDFILE
   local name=$1 pf=$2 pid
   [ -s "$pf" ] || { log "$name: no pid file"; return 0; }
   pid=$(cat "$pf")
-  if kill -0 "$pid" 2>/dev/null; then
+  if alive "$pf" "$name"; then
     log "$name: SIGTERM $pid"
     kill -TERM "$pid"
     for ((i = 0; i < 60; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
     if kill -0 "$pid" 2>/dev/null; then log "$name: still alive, SIGKILL $pid"; kill -KILL "$pid"; fi
   else
-    log "$name: pid $pid not running"
+    log "$name: pid $pid not running (a stale pid file)"
   fi
   rm -f "$pf"
 }
 
 # Jobs run under slurmstepd processes that outlive slurmd; cancel them while slurmctld is up.
-if [ -s "$SPOOL/slurmctld.pid" ] && kill -0 "$(cat "$SPOOL/slurmctld.pid")" 2>/dev/null; then
+if alive "$SPOOL/slurmctld.pid" slurmctld; then
   jobs=$(squeue -h -o %i 2>/dev/null | tr '\n' ' ')
   if [ -n "${jobs// /}" ]; then
     log "cancelling jobs: $jobs"
@@ -39,7 +42,7 @@ for pf in "$SPOOL"/slurmd-*.pid; do [ -e "$pf" ] && stop_pidfile slurmd "$pf"; d
 stop_pidfile slurmctld "$SPOOL/slurmctld.pid"
 stop_pidfile slurmdbd  "$SPOOL/slurmdbd.pid"
 
-if [ $WIPE = 1 ] && [ -s /run/mysqld/mysqld.pid ] && kill -0 "$(cat /run/mysqld/mysqld.pid)" 2>/dev/null; then
+if [ $WIPE = 1 ] && alive /run/mysqld/mysqld.pid mariadbd; then
   log "dropping accounting database"
   mariadb -uroot -e 'DROP DATABASE IF EXISTS slurm_acct_db'
 fi
