@@ -58,10 +58,7 @@ LOGDIR=/var/log/slurm
 ETC=/etc/slurm
 
 log() { echo "[cluster-start $(date +%T)] $*"; }
-# alive PIDFILE NAME: the pid file names a running NAME. A pid file can outlive its daemon (a
-# machine restarted with /var/spool kept, a chroot carried over), and its pid then belongs to
-# another process: /proc's comm tells them apart.
-alive() { [ -s "$1" ] && [ "$(cat "/proc/$(cat "$1")/comm" 2>/dev/null)" = "$2" ]; }
+. "$(dirname "${BASH_SOURCE[0]}")/pidfile.sh"   # alive PIDFILE NAME
 wait_for() {   # wait_for SECONDS DESCRIPTION CMD...
   local t=$1 what=$2; shift 2
   for ((i = 0; i < t * 5; i++)); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done

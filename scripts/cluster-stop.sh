@@ -9,9 +9,7 @@ LOGDIR=/var/log/slurm
 WIPE=0; [ "${1:-}" = "--wipe" ] && WIPE=1
 
 log() { echo "[cluster-stop $(date +%T)] $*"; }
-# alive PIDFILE NAME: the pid file names a running NAME, not another process that was given
-# the pid of a daemon gone without removing its file (a machine restarted with /var/spool kept).
-alive() { [ -s "$1" ] && [ "$(cat "/proc/$(cat "$1")/comm" 2>/dev/null)" = "$2" ]; }
+. "$(dirname "${BASH_SOURCE[0]}")/pidfile.sh"   # alive PIDFILE NAME
 stop_pidfile() {   # stop_pidfile NAME PIDFILE
   local name=$1 pf=$2 pid
   [ -s "$pf" ] || { log "$name: no pid file"; return 0; }
